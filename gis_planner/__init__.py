@@ -1,0 +1,12 @@
+"""gis_planner — spatial («Мейкиндик») and environment («Айлана-чөйрө») sections of municipal
+development programmes (СЭӨП) in Kyrgyzstan.
+
+Public entry points::
+
+    from gis_planner import Workspace, open_workspace, GisPlannerError
+"""
+from .errors import GisPlannerError
+from .workspace import Workspace, open_workspace
+
+__version__ = "0.1.0"
+__all__ = ["GisPlannerError", "Workspace", "open_workspace", "__version__"]

@@ -1,0 +1,54 @@
+"""``gis-planner info`` and ``gis-planner init``."""
+from __future__ import annotations
+
+import click
+import pandas as pd
+
+from ..catalog import validate_all
+from ..i18n import t
+from ..workspace import Workspace
+from .common import echo_json, echo_table, format_option, lang_option, open_ws, workspace_option
+
+
+@click.command("info")
+@workspace_option
+@format_option
+@lang_option
+def info_cmd(workspace, fmt, lang):
+    """List the workspace layers with feature counts, CRS, source and date."""
+    ws = open_ws(workspace)
+    info = ws.info()
+    if fmt == "json":
+        echo_json(info)
+        return
+    click.echo(f"{t('core.workspace', lang)}: {info['name']}  ({info['workspace']})")
+    click.echo(f"{t('core.crs', lang)}: {info['crs']}")
+    rows = [{t("core.layer", lang): lay["name"], t("core.features", lang): lay["features"],
+             t("core.geometry", lang): lay["geometry_type"] or "-",
+             t("core.source", lang): lay["source"] or "", t("core.date", lang): lay["source_date"] or ""}
+            for lay in info["layers"]]
+    df = pd.DataFrame(rows)
+    if fmt == "csv":
+        click.echo(df.to_csv(index=False), nl=False)
+        return
+    echo_table(df)
+    dem = info["dem"]
+    click.echo(f"{t('core.dem', lang)}: " + (f"{dem['width']}×{dem['height']}, {dem['crs']}, "
+                                              f"{dem['resolution'][0]:.1f} m, {dem['source'] or ''}"
+                                              if dem else t("core.none", lang)))
+    for name in info["missing_standard_layers"]:
+        click.echo(t("core.layer_missing", lang, layer=name))
+
+
+@click.command("init")
+@click.argument("folder", type=click.Path())
+@click.option("--name", required=True, help="Municipality name.")
+@click.option("--crs", default=None, help="Workspace CRS (a Kyrg-06 zone, e.g. EPSG:7695); default from first import.")
+def init_cmd(folder, name, crs):
+    """Create an empty workspace in FOLDER."""
+    validate_all()
+    ws = Workspace.create(folder, name=name, crs=crs)
+    click.echo(f"created {ws.gpkg}")
+
+
+commands = [info_cmd, init_cmd]

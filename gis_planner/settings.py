@@ -1,0 +1,42 @@
+"""Project-wide settings in one place (paths, defaults, environment overrides).
+
+Environment variables
+---------------------
+GIS_PLANNER_WORKSPACE      workspace opened by default (app, CLI); defaults to the bundled demo.
+GIS_PLANNER_LAYERS_DIR     folder of rule/catalogue YAML files; defaults to ``layers/`` of the checkout.
+GIS_PLANNER_DATABASE_URL   community-map store on PostgreSQL/PostGIS instead of the embedded GeoPackage.
+GIS_PLANNER_LANG           default interface language (ky, ru, en); default ``ky``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+
+LANGUAGES = ("ky", "ru", "en")
+DEFAULT_LANG = os.environ.get("GIS_PLANNER_LANG", "ky")
+if DEFAULT_LANG not in LANGUAGES:
+    DEFAULT_LANG = "ky"
+
+
+def layers_dir() -> Path:
+    """Folder holding the rule and catalogue YAML files."""
+    env = os.environ.get("GIS_PLANNER_LAYERS_DIR")
+    return Path(env) if env else PROJECT_DIR / "layers"
+
+
+def demo_workspace() -> Path:
+    """The bundled demo municipality (built by ``data/cadastre/build_demo.py``)."""
+    return PROJECT_DIR / "data" / "cadastre" / "demo"
+
+
+def default_workspace() -> Path:
+    env = os.environ.get("GIS_PLANNER_WORKSPACE")
+    return Path(env) if env else demo_workspace()
+
+
+def database_url() -> str | None:
+    """URL of a PostgreSQL/PostGIS community store, or None for the embedded GeoPackage."""
+    return os.environ.get("GIS_PLANNER_DATABASE_URL") or None

@@ -1,0 +1,39 @@
+"""Shared fixtures. Domain-specific helpers live in tests/helpers.py."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gis_planner import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def tmp_ws(tmp_path):
+    """An empty workspace in Kyrg-06 zone 4 (EPSG:7695, north shore of Issyk-Kul)."""
+    from gis_planner import Workspace
+
+    return Workspace.create(tmp_path / "ws", name="Test aiyl aimak", crs=7695)
+
+
+@pytest.fixture(scope="session")
+def demo_ws():
+    """The bundled demo municipality (built by `make demo`)."""
+    from gis_planner import Workspace
+
+    path = settings.demo_workspace()
+    if not (path / "workspace.gpkg").exists():
+        pytest.fail("demo workspace missing: run `make demo` (the README's test command does it)")
+    return Workspace(path)
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir():
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
