@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the test-suite uses: PostgreSQL+PostGIS (server tests), Chromium (end-to-end app test),
-# gdal-bin (gdaldem reference for terrain tests), poppler-utils (PDF pages -> PNG).
+# gdal-bin (gdaldem reference for terrain tests), poppler-utils (PDF pages -> PNG),
+# libreoffice-writer-nogui (DOCX -> PDF of the report sections), fonts-dejavu-core (Cyrillic fonts).
 # Installs only what is missing; needs root (or sudo).
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in postgresql postgis chromium gdal-bin poppler-utils; do
+for p in postgresql postgis chromium gdal-bin poppler-utils libreoffice-writer-nogui fonts-dejavu-core; do
   have_pkg "$p" || need+=("$p")
 done
 # the PostGIS extension package for whatever PostgreSQL major version Debian ships
