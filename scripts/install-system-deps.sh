@@ -6,12 +6,12 @@
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in postgresql postgis chromium gdal-bin poppler-utils libreoffice-writer-nogui fonts-dejavu-core; do
+for p in postgresql postgresql-postgis chromium gdal-bin poppler-utils libreoffice-writer-nogui fonts-dejavu-core; do
   have_pkg "$p" || need+=("$p")
 done
 # the PostGIS extension package for whatever PostgreSQL major version Debian ships
 if have_pkg postgresql && ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then
-  need+=(postgis)
+  need+=(postgresql-postgis)
 fi
 if [ ${#need[@]} -eq 0 ]; then
   echo "system packages: all present"
