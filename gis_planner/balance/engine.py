@@ -1,0 +1,188 @@
+"""Exact, fast areas of parcels inside unions of polygons (the overlay engine of the balance).
+
+The obvious way to measure "how much of each parcel lies in a restriction" is
+``geopandas.overlay(parcels, restrictions)`` followed by a ``groupby``: every parcel is clipped
+against every restriction polygon whose bounding box it touches. Almost all of that work is wasted,
+because almost every parcel is either wholly inside or wholly outside a restriction; only parcels
+that cross a restriction *boundary* need clipping. This module does exactly that:
+
+1. the polygons of a group (a restriction kind, a hazard type and level, a settlement …) are
+   unioned, so overlapping polygons are never counted twice;
+2. the union is cut into small pieces (recursive halving of the bounding box until each piece has at
+   most ``max_vertices`` vertices, as PostGIS ``ST_Subdivide`` does), so each clip is cheap;
+3. one STR-tree over the parcels is queried with the (prepared) pieces: pairs where the piece
+   *properly contains* the parcel count the parcel's full area, pairs that merely intersect are
+   clipped with vectorised ``shapely.intersection``; all other parcels are outside (area 0).
+
+The pieces of one union do not overlap (they are intersections of the union with disjoint boxes),
+so the area of a parcel inside the union is the sum over pieces. Results equal
+``geopandas.overlay`` to about 1e-12 relative (floating-point rounding of the cut vertices).
+
+Example
+-------
+>>> import numpy as np
+>>> from shapely.geometry import box
+>>> parcels = np.array([box(0, 0, 10, 10), box(10, 0, 20, 10), box(30, 0, 40, 10)])
+>>> groups = {"zone": [box(5, -5, 15, 15), box(12, -5, 16, 15)]}
+>>> overlay_areas(parcels, groups)["zone"].tolist()
+[50.0, 60.0, 0.0]
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Hashable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import shapely
+
+POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
+
+
+def default_workers() -> int:
+    """Threads for vectorised shapely calls (shapely releases the GIL); at most 4."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    return max(1, min(4, n))
+
+
+def polygon_parts(geoms) -> np.ndarray:
+    """Single polygons of ``geoms`` (multi-parts exploded, empty and non-polygonal parts dropped)."""
+    geoms = np.asarray(geoms, dtype=object)
+    if geoms.size == 0:
+        return np.empty(0, dtype=object)
+    parts = shapely.get_parts(geoms[~shapely.is_missing(geoms)])
+    # a GeometryCollection (e.g. from make_valid) may hold collections; flatten once more
+    while True:
+        coll = shapely.get_type_id(parts) == shapely.GeometryType.GEOMETRYCOLLECTION
+        if not coll.any():
+            break
+        parts = np.concatenate([parts[~coll], shapely.get_parts(parts[coll])])
+    parts = shapely.get_parts(parts)  # multipolygons inside collections
+    keep = (shapely.get_type_id(parts) == shapely.GeometryType.POLYGON) & ~shapely.is_empty(parts)
+    return parts[keep]
+
+
+def union_polygons(geoms) -> shapely.Geometry:
+    """Exact union of polygons (overlaps counted once). Invalid inputs are repaired first."""
+    parts = polygon_parts(geoms)
+    if parts.size == 0:
+        return shapely.Polygon()
+    bad = ~shapely.is_valid(parts)
+    if bad.any():
+        parts = np.concatenate([parts[~bad], polygon_parts(shapely.make_valid(parts[bad]))])
+    if parts.size == 1:
+        return parts[0]
+    return shapely.union_all(parts)
+
+
+def subdivide(geom, max_vertices: int = 256) -> np.ndarray:
+    """Cut a polygonal geometry into non-overlapping polygons of at most ``max_vertices`` vertices.
+
+    Like PostGIS ``ST_Subdivide``: the bounding box is halved along its longer side until each part
+    is small enough. The parts cover ``geom`` exactly (their areas sum to its area up to rounding).
+
+    >>> from shapely.geometry import Point
+    >>> pieces = subdivide(Point(0, 0).buffer(100, quad_segs=64), max_vertices=32)
+    >>> bool(abs(sum(p.area for p in pieces) - Point(0, 0).buffer(100, quad_segs=64).area) < 1e-6)
+    True
+    """
+    out: list = []
+    stack = list(polygon_parts([geom]))
+    while stack:
+        g = stack.pop()
+        if shapely.get_num_coordinates(g) <= max_vertices:
+            out.append(g)
+            continue
+        minx, miny, maxx, maxy = g.bounds
+        if maxx - minx >= maxy - miny:
+            mid = (minx + maxx) / 2.0
+            halves = (shapely.box(minx, miny, mid, maxy), shapely.box(mid, miny, maxx, maxy))
+        else:
+            mid = (miny + maxy) / 2.0
+            halves = (shapely.box(minx, miny, maxx, mid), shapely.box(minx, mid, maxx, maxy))
+        if max(maxx - minx, maxy - miny) < 1e-6:  # degenerate: cannot cut further
+            out.append(g)
+            continue
+        for h in halves:
+            stack.extend(polygon_parts([shapely.intersection(g, h)]))
+    return np.array(out, dtype=object)
+
+
+def _chunked(func, workers: int, *arrays):
+    """Apply a vectorised shapely function in ``workers`` threads over chunks of the arrays."""
+    n = len(arrays[0])
+    if workers <= 1 or n < 4096:
+        return func(*arrays)
+    bounds = np.linspace(0, n, workers * 4 + 1).astype(int)
+    with ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(lambda ab: func(*(a[ab[0]:ab[1]] for a in arrays)),
+                              zip(bounds[:-1], bounds[1:])))
+    return np.concatenate(parts)
+
+
+def _clip_area(parcels, pieces):
+    return shapely.area(shapely.intersection(parcels, pieces))
+
+
+class ParcelIndex:
+    """Parcel geometries with their STR-tree and areas, reused for every group.
+
+    Parameters
+    ----------
+    geoms : array of polygons in a metric CRS (invalid ones should be repaired before).
+    """
+
+    def __init__(self, geoms, workers: int | None = None):
+        self.geoms = np.asarray(geoms, dtype=object)
+        self.area = shapely.area(self.geoms)
+        self.tree = shapely.STRtree(self.geoms)
+        self.workers = workers or default_workers()
+
+    def __len__(self) -> int:
+        return len(self.geoms)
+
+    def areas_in(self, union, max_vertices: int = 256) -> np.ndarray:
+        """Area (m²) of each parcel inside the polygonal geometry ``union`` (no overlaps in it)."""
+        out = np.zeros(len(self.geoms))
+        if union is None or shapely.is_empty(union) or len(self.geoms) == 0:
+            return out
+        pieces = subdivide(union, max_vertices)
+        if pieces.size == 0:
+            return out
+        shapely.prepare(pieces)
+        q_in, p_in = self.tree.query(pieces, predicate="contains_properly")
+        inside = np.zeros(len(self.geoms), dtype=bool)
+        inside[p_in] = True
+        q_x, p_x = self.tree.query(pieces, predicate="intersects")
+        crossing = ~inside[p_x]
+        q_x, p_x = q_x[crossing], p_x[crossing]
+        out[inside] = self.area[inside]
+        if p_x.size:
+            a = _chunked(_clip_area, self.workers, self.geoms[p_x], pieces[q_x])
+            out += np.bincount(p_x, weights=a, minlength=len(self.geoms))
+        # a clip can exceed the parcel area by rounding only; never report more than the parcel
+        np.minimum(out, self.area, out=out)
+        return out
+
+
+def overlay_areas(parcels, groups: Mapping[Hashable, Sequence], *, index: ParcelIndex | None = None,
+                  max_vertices: int = 256) -> pd.DataFrame:
+    """Area (m²) of each parcel inside the union of each group of polygons.
+
+    Parameters
+    ----------
+    parcels : array-like of polygons (metric CRS), or ignored when ``index`` is given
+    groups : mapping key -> polygons; polygons within a group are unioned (never double counted)
+    index : a prebuilt :class:`ParcelIndex` (to reuse the tree across calls)
+
+    Returns
+    -------
+    DataFrame, one row per parcel (positional), one column per group key.
+    """
+    index = index or ParcelIndex(parcels)
+    cols = {key: index.areas_in(union_polygons(geoms), max_vertices) for key, geoms in groups.items()}
+    return pd.DataFrame(cols, index=pd.RangeIndex(len(index)))

@@ -1,0 +1,206 @@
+"""Balance tables for people: labels and headers in ky/ru/en, CSV and XLSX (one sheet per table)."""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from ..catalog import catalogue
+from ..errors import GisPlannerError
+from ..i18n import check_lang, t
+from .core import ANY, UNKNOWN, Balance
+
+_CATS = {"category": "land_categories", "land_type": "land_types", "use_status": "use_status",
+         "owner_type": "owner_types"}
+
+
+def _msg(key: str, lang: str, default: str) -> str:
+    text = t(key, lang)
+    return default if text == key else text
+
+
+def code_label(catalogue_name: str, code, lang: str) -> str:
+    """Name of a code in ``lang`` (the code itself if the catalogue does not know it)."""
+    if code is None or (isinstance(code, float) and math.isnan(code)):
+        return ""
+    if code == UNKNOWN:
+        return t("balance.unknown", lang)
+    if code == "total":
+        return t("balance.total", lang)
+    return catalogue(catalogue_name).label(str(code), lang)
+
+
+def group_label(key: str, lang: str) -> str:
+    """Label of a restriction group ``kind[:subtype[:level]]``, e.g. "Natural hazard zone: mudflow, high"."""
+    if key == ANY:
+        return t("balance.any_restriction", lang)
+    if key == "unrestricted":
+        return t("balance.unrestricted", lang)
+    if key == "total":
+        return t("balance.total", lang)
+    parts = key.split(":")
+    kind = _msg(f"zoning.kind.{parts[0]}", lang, parts[0])
+    rest = []
+    for i, p in enumerate(parts[1:]):
+        if i == 0:
+            ns = {"hazard": "zoning.hazard", "protected_area": "zoning.regime",
+                  "water_protection_zone": "zoning.water", "coastal_strip": "zoning.water"}.get(parts[0])
+            rest.append(_msg(f"{ns}.{p}", lang, p) if ns else p)
+        else:
+            rest.append(_msg(f"zoning.level.{p}", lang, p))
+    return f"{kind}: {', '.join(rest)}" if rest else kind
+
+
+def _summary(b: Balance, lang: str) -> pd.DataFrame:
+    topo = b.topology or {}
+    ident = topo.get("identity") or {}
+    items = [("total_ha", b.total_ha), ("parcels", len(b.parcels))]
+    if ident:
+        items += [("boundary_ha", ident["boundary_ha"]), ("gap_ha", ident["minus_gap_ha"]),
+                  ("outside_ha", ident["plus_outside_ha"]), ("overlap_ha", ident["plus_overlap_ha"]),
+                  ("residual_ha", ident["residual_ha"])]
+    elif topo.get("checked"):
+        items += [("overlap_ha", topo.get("overlap_ha", 0.0))]
+    u = b.use_ratio
+    items += [("used_ha", u["used_ha"]), ("unused_ha", u["unused_ha"]), ("used_pct", u["used_pct"]),
+              ("used_to_unused", u["used_to_unused"]),
+              ("restricted_ha", b.total_ha - b.unrestricted_ha), ("unrestricted_ha", b.unrestricted_ha)]
+    rows = [{t("balance.item", lang): t(f"balance.summary.{k}", lang), t("balance.value", lang): v}
+            for k, v in items]
+    rows.append({t("balance.item", lang): t("balance.summary.counting", lang), t("balance.value", lang): None})
+    return pd.DataFrame(rows)
+
+
+def _coded(df: pd.DataFrame, cat_name: str, head_key: str, lang: str) -> pd.DataFrame:
+    out = pd.DataFrame({t("balance.code", lang): df["code"],
+                        t(head_key, lang): [code_label(cat_name, c, lang) for c in df["code"]],
+                        t("balance.area_ha", lang): df["area_ha"],
+                        t("balance.parcels", lang): df["parcels"]})
+    if "share_pct" in df:
+        out[t("balance.share_pct", lang)] = df["share_pct"]
+    return out
+
+
+def _crosstab(df: pd.DataFrame, cat_name: str, head_key: str, lang: str) -> pd.DataFrame:
+    out = pd.DataFrame({t("balance.code", lang): df.index.astype(object),
+                        t(head_key, lang): [code_label(cat_name, c, lang) for c in df.index]})
+    for col in df.columns:
+        out[group_label(str(col), lang)] = df[col].to_numpy()
+    if len(out):
+        total = {c: (out[c].sum() if pd.api.types.is_numeric_dtype(out[c]) else "") for c in out.columns}
+        total[t("balance.code", lang)] = "total"
+        total[t(head_key, lang)] = t("balance.total", lang)
+        out = pd.concat([out, pd.DataFrame([total])], ignore_index=True)
+    return out
+
+
+def tables(b: Balance, lang: str | None = None, with_parcels: bool = True) -> dict[str, pd.DataFrame]:
+    """All tables of a balance with headers and labels in ``lang`` (sheet key -> DataFrame)."""
+    lang = check_lang(lang)
+    out: dict[str, pd.DataFrame] = {"summary": _summary(b, lang)}
+    out["by_category"] = _coded(b.by_category, "land_categories", "balance.category", lang)
+    out["by_land_type"] = _coded(b.by_land_type, "land_types", "balance.land_type", lang)
+    out["state_fund"] = _coded(b.state_fund, "land_types", "balance.land_type", lang)
+    out["use_status"] = _coded(b.use_status, "use_status", "balance.use_status", lang)
+    out["by_owner"] = _coded(b.by_owner, "owner_types", "balance.owner_type", lang)
+    out["by_zone"] = pd.DataFrame({
+        t("balance.zone", lang): [t("balance.outside_zones", lang) if z == "__outside__" else z
+                                  for z in b.by_zone["zone"]],
+        t("balance.area_ha", lang): b.by_zone["area_ha"], t("balance.parcels", lang): b.by_zone["parcels"]})
+    out["restricted"] = _crosstab(b.restricted, "land_categories", "balance.category", lang)
+    out["restricted_land_type"] = _crosstab(b.restricted_land_type, "land_types", "balance.land_type", lang)
+    if len(b.restricted_detail.columns):
+        out["restricted_detail"] = _crosstab(b.restricted_detail, "land_categories", "balance.category", lang)
+    if with_parcels:
+        p = b.parcels
+        out["parcels"] = pd.DataFrame({
+            t("balance.cadastral_no", lang): p["cadastral_no"],
+            t("balance.category", lang): [code_label("land_categories", c, lang) for c in p["category"]],
+            t("balance.land_type", lang): [code_label("land_types", c, lang) if c != UNKNOWN else ""
+                                           for c in p["land_type"]],
+            t("balance.area_ha", lang): p["area_ha"], t("balance.restricted_ha", lang): p["restricted_ha"],
+            t("balance.restricted_share", lang): p["restricted_share"],
+            t("balance.restrictions", lang): p["restrictions"]})
+        pr = b.parcel_restrictions
+        out["parcel_restrictions"] = pd.DataFrame({
+            t("balance.cadastral_no", lang): pr["cadastral_no"],
+            t("balance.group", lang): [group_label(g, lang) for g in pr["group"]],
+            t("balance.code", lang): pr["group"], t("balance.area_ha", lang): pr["area_ha"],
+            t("balance.share", lang): pr["share"]})
+    out["overlaps"] = pd.DataFrame({t("balance.parcel_a", lang): b.overlaps["cadastral_no_a"],
+                                    t("balance.parcel_b", lang): b.overlaps["cadastral_no_b"],
+                                    t("balance.area_ha", lang): b.overlaps["area_ha"]})
+    out["gaps"] = pd.DataFrame({t("balance.area_ha", lang): b.gaps["area_ha"].to_numpy(),
+                                t("balance.neighbours", lang): b.gaps["neighbours"].to_numpy(),
+                                "WKT": b.gaps.geometry.to_wkt(rounding_precision=3).to_numpy()
+                                if len(b.gaps) else []})
+    out["outside"] = pd.DataFrame({t("balance.cadastral_no", lang): b.outside["cadastral_no"],
+                                   t("balance.area_ha", lang): b.outside["area_ha"]})
+    if len(b.reconciliation):
+        r = b.reconciliation
+        out["reconciliation"] = pd.DataFrame({
+            t("balance.code", lang): r["code"],
+            t("balance.category", lang): [code_label("land_categories", c, lang) for c in r["code"]],
+            t("balance.computed_ha", lang): r["computed_ha"], t("balance.reported_ha", lang): r["reported_ha"],
+            t("balance.diff_ha", lang): r["diff_ha"], t("balance.diff_pct", lang): r["diff_pct"],
+            t("balance.flag", lang): [t("balance.flag_yes", lang) if f else "" for f in r["flag"]]})
+    prov = b.provenance
+    rows = [{t("balance.provenance.layer", lang): lay["layer"], t("balance.provenance.source", lang): lay["source"],
+             t("balance.provenance.date", lang): lay["source_date"]} for lay in prov.get("layers", [])]
+    rows += [{t("balance.provenance.layer", lang): r["file"],
+              t("balance.provenance.source", lang): r.get("source"),
+              t("balance.provenance.date", lang): f"v{r.get('version')} {r.get('updated') or ''} {r.get('sha256')}"}
+             for r in prov.get("rules", [])]
+    rows.append({t("balance.provenance.layer", lang): "restrictions",
+                 t("balance.provenance.source", lang): prov.get("restrictions_from"),
+                 t("balance.provenance.date", lang): prov.get("computed_at")})
+    out["provenance"] = pd.DataFrame(rows)
+    return out
+
+
+def _sheet_name(key: str, lang: str, used: set) -> str:
+    name = re.sub(r"[\[\]\*\?/\\:]", " ", t(f"balance.sheet.{key}", lang))[:31].strip() or key[:31]
+    base, i = name, 2
+    while name in used:
+        name = f"{base[:28]} {i}"
+        i += 1
+    used.add(name)
+    return name
+
+
+def write_xlsx(b: Balance, path, lang: str | None = None) -> Path:
+    """Write the balance to an XLSX workbook, one sheet per table, headers in ``lang``."""
+    lang = check_lang(lang)
+    path = Path(path)
+    tabs = tables(b, lang)
+    used: set = set()
+    try:
+        with pd.ExcelWriter(path, engine="openpyxl") as xw:
+            for key, df in tabs.items():
+                name = _sheet_name(key, lang, used)
+                df.to_excel(xw, sheet_name=name, index=False)
+                ws = xw.sheets[name]
+                for i, col in enumerate(df.columns, start=1):
+                    width = max([len(str(col))] + [len(str(v)) for v in df[col].head(200)]) + 2
+                    ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(width, 60)
+                ws.freeze_panes = "A2"
+    except OSError as exc:
+        raise GisPlannerError(f"cannot write the workbook ({exc})", file=str(path),
+                              fix="close it in Excel/LibreOffice and check the folder exists",
+                              code="write_failed") from None
+    return path
+
+
+def write_csv(b: Balance, folder, lang: str | None = None) -> list[Path]:
+    """Write each table as ``<folder>/balance_<table>.csv`` (UTF-8 with BOM, opens in Excel)."""
+    lang = check_lang(lang)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for key, df in tables(b, lang).items():
+        p = folder / f"balance_{key}.csv"
+        df.to_csv(p, index=False, encoding="utf-8-sig")
+        paths.append(p)
+    return paths
