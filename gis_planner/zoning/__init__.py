@@ -1,0 +1,28 @@
+"""Restrictions and legal zoning: "may this plot be used for X, and if not, why?".
+
+Public API (see docs/zoning.md):
+
+* :func:`build_restrictions` — the restriction frame (docs/data-model.md) from the workspace layers
+  and ``layers/restrictions.yaml`` / ``layers/zoning_rules.yaml``;
+* :func:`check` — one plot (parcel id, drawn polygon or point) for one intended use → :class:`CheckResult`;
+* :func:`check_many` — thousands of parcels at once (vectorised, R-tree) → DataFrame;
+* :func:`restriction_map` — prohibited / conditional / free map for a use, with areas;
+* :func:`conflicts` — current land use against the regimes;
+* :func:`transformation_list` / :func:`write_transformation` — land transformation files;
+* rule helpers: :func:`zoning_rules`, :func:`restriction_rules`, :func:`validate_zoning_rules`,
+  :func:`save_zoning_rules`, :func:`validate_rules`.
+"""
+from __future__ import annotations
+
+from .check import CheckResult, check, check_many, overlay_effects, restriction_map, with_effects
+from .restrictions import build_restrictions, write_restrictions
+from .rules import (effect_of, restriction_rules, rule_effects, save_restriction_rules, save_zoning_rules,
+                    validate_restriction_rules, validate_rules, validate_zoning_rules, zone_effect,
+                    zoning_rules)
+
+__all__ = [
+    "CheckResult", "build_restrictions", "check", "check_many", "effect_of", "overlay_effects",
+    "restriction_map", "restriction_rules", "rule_effects", "save_restriction_rules", "save_zoning_rules",
+    "validate_restriction_rules", "validate_rules", "validate_zoning_rules", "with_effects",
+    "write_restrictions", "zone_effect", "zoning_rules",
+]

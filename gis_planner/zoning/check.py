@@ -1,0 +1,533 @@
+"""The parcel check: may this plot be used for X, and if not, why?
+
+One engine, :func:`overlay_effects`, serves the single check (:func:`check`, used by the CLI and the
+app), the vectorised check of thousands of parcels (:func:`check_many`, used by scenario allocation),
+the conflicts table and the restriction map, so they always agree.
+
+How a verdict is reached
+------------------------
+Every restriction polygon gets the *effect* of its rule on the intended use (``prohibited``,
+``conditional``, ``permitted`` for legal zones, or none). Restriction polygons that cross the plot are
+intersected with it (an R-tree query first; plots lying wholly inside a restriction are not intersected
+at all). Pieces of one rule (kind, rule, subtype, level) are unioned before measuring, so overlapping
+polygons are never counted twice. A rule touching the plot by less than ``check.sliver_m2`` (in
+``layers/restrictions.yaml``) is edge contact and ignored. The verdict is
+
+* ``prohibited`` if any prohibiting rule covers part of the plot (the plot cannot be used for X as a
+  whole; ``prohibited_share`` says how much of it is affected),
+* ``conditional`` if only conditions apply (or a legal zone's plot-size limit is not met),
+* ``allowed`` otherwise.
+
+Examples
+--------
+>>> res = check(ws, "housing", parcel_id="4-01-01-0001-0001", lang="en")     # doctest: +SKIP
+>>> res.verdict, [r["rule_id"] for r in res.reasons]                          # doctest: +SKIP
+('prohibited', ['coastal_strip', 'water_protection_zone'])
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from ..errors import GisPlannerError
+from ..i18n import check_lang, label, t
+from .restrictions import build_restrictions, read_layer_fid
+from .rules import effect_of, restriction_rules, rules_provenance, zone_effect, zoning_rules, check_use
+
+GROUP = ["kind", "rule_id", "subtype", "level"]
+VERDICTS = ("allowed", "conditional", "prohibited")
+
+
+def with_effects(restrictions: gpd.GeoDataFrame, use: str, ws=None, rules: dict | None = None,
+                 zrules: dict | None = None) -> gpd.GeoDataFrame:
+    """The restriction frame with an ``effect`` column for ``use`` (rows with no effect dropped)."""
+    rules = rules if rules is not None else restriction_rules(ws)
+    zrules = zrules if zrules is not None else zoning_rules(ws)
+    pairs = restrictions[["kind", "rule_id"]].drop_duplicates()
+    lut = {}
+    for kind, rid in pairs.itertuples(index=False):
+        lut[(kind, rid)] = zone_effect(zrules, rid, use) if kind == "legal_zone" else effect_of(rules, rid, use)
+    eff = [lut[(k, r)] for k, r in zip(restrictions["kind"], restrictions["rule_id"])]
+    out = restrictions.assign(effect=eff)
+    return out[out["effect"].notna()].reset_index(drop=True)
+
+
+def _union_area(pieces: np.ndarray, keys: np.ndarray, areas: np.ndarray) -> pd.Series:
+    """Area of the union of ``pieces`` per key: summed where a key has one piece, unioned otherwise."""
+    s = pd.Series(areas, index=pd.Index(keys))
+    counts = s.groupby(level=0).size()
+    out = s.groupby(level=0).sum()
+    multi = counts.index[counts.to_numpy() > 1]
+    if len(multi):
+        pos = pd.Series(np.arange(len(keys)), index=pd.Index(keys))
+        for k in multi:
+            out[k] = shapely.union_all(pieces[pos.loc[[k]].to_numpy()]).area
+    return out
+
+
+def overlay_effects(plots: gpd.GeoSeries, restr: gpd.GeoDataFrame, sliver_m2: float = 1.0) -> dict:
+    """Intersect plots with effect-bearing restrictions (the engine of every check).
+
+    Parameters
+    ----------
+    plots : GeoSeries
+        Plot geometries (any index) in the workspace CRS.
+    restr : GeoDataFrame
+        Restrictions with an ``effect`` column (see :func:`with_effects`).
+    sliver_m2 : float
+        Rule pieces smaller than this are ignored as edge contact.
+
+    Returns
+    -------
+    dict
+        ``reasons``: DataFrame (``plot`` position, kind, rule_id, subtype, level, effect, legal_source,
+        width_m, confirmed, area_m2, share); ``plot_area``, ``prohibited_m2``, ``conditional_m2``:
+        arrays per plot (conditional excludes the prohibited part).
+    """
+    geoms = np.asarray(plots.values, dtype=object)
+    n = len(geoms)
+    parea = shapely.area(geoms)
+    empty = {"reasons": pd.DataFrame(columns=["plot", *GROUP, "effect", "legal_source", "width_m",
+                                              "confirmed", "area_m2", "share"]),
+             "plot_area": parea, "prohibited_m2": np.zeros(n), "conditional_m2": np.zeros(n)}
+    if n == 0 or restr is None or restr.empty:
+        return empty
+    rgeoms = np.asarray(restr.geometry.values, dtype=object)
+    shapely.prepare(rgeoms)
+    pi, ri = restr.sindex.query(geoms, predicate="intersects")
+    if len(pi) == 0:
+        return empty
+    inside = shapely.covers(rgeoms[ri], geoms[pi])
+    pieces = geoms[pi].copy()
+    cross = ~inside
+    if cross.any():
+        pieces[cross] = shapely.intersection(geoms[pi[cross]], rgeoms[ri[cross]])
+    areas = shapely.area(pieces)
+    gcols = GROUP + ["effect"]
+    tuples = pd.Series(list(zip(*(restr[c].astype(object).where(restr[c].notna(), None) for c in gcols))),
+                       dtype=object)
+    gid, uniq = pd.factorize(tuples)
+    groups = pd.DataFrame(list(uniq), columns=gcols)
+    keys = pi.astype(np.int64) * (len(groups) + 1) + gid[ri]
+    per_rule = _union_area(pieces, keys, areas)
+    per_rule = per_rule[per_rule.to_numpy() >= sliver_m2]
+    kp = (per_rule.index.to_numpy() // (len(groups) + 1)).astype(np.int64)
+    kg = (per_rule.index.to_numpy() % (len(groups) + 1)).astype(np.int64)
+    g = groups.iloc[kg].reset_index(drop=True)
+    first = pd.Series(ri, index=keys).groupby(level=0).first().loc[per_rule.index].to_numpy()
+    reasons = pd.DataFrame({"plot": kp})
+    for c in GROUP + ["effect"]:
+        reasons[c] = g[c].to_numpy()
+    reasons["legal_source"] = restr["legal_source"].to_numpy()[first]
+    reasons["width_m"] = restr["width_m"].to_numpy()[first] if "width_m" in restr else np.nan
+    reasons["confirmed"] = restr["confirmed"].to_numpy()[first] if "confirmed" in restr else True
+    reasons["area_m2"] = per_rule.to_numpy()
+    reasons["share"] = np.clip(reasons["area_m2"].to_numpy() / np.where(parea[kp] > 0, parea[kp], 1), 0, 1)
+    order = {"prohibited": 0, "conditional": 1, "permitted": 2}
+    reasons = reasons.sort_values(["plot", "effect", "share"], key=lambda s: s.map(order) if s.name == "effect"
+                                  else (-s if s.name == "share" else s)).reset_index(drop=True)
+    # per plot: prohibited area and (prohibited ∪ conditional) area, unions where rules overlap
+    eff = restr["effect"].to_numpy()[ri]
+    valid_rule = pd.Index(per_rule.index)
+    ok = pd.Index(keys).isin(valid_rule)
+    prohibited = np.zeros(n)
+    restricted = np.zeros(n)
+    for target, mask in ((prohibited, ok & (eff == "prohibited")),
+                         (restricted, ok & np.isin(eff, ["prohibited", "conditional"]))):
+        if mask.any():
+            u = _union_area(pieces[mask], pi[mask], areas[mask])
+            target[u.index.to_numpy()] = u.to_numpy()
+    return {"reasons": reasons, "plot_area": parea, "prohibited_m2": np.minimum(prohibited, parea),
+            "conditional_m2": np.clip(np.minimum(restricted, parea) - prohibited, 0, None)}
+
+
+def _plot_size_reasons(reasons: pd.DataFrame, parea: np.ndarray, use: str, zrules: dict) -> pd.DataFrame:
+    """Conditional reasons where a legal zone's plot-size limit for ``use`` is not met."""
+    zones = zrules.get("zones") or {}
+    lz = reasons[reasons["kind"] == "legal_zone"]
+    rows = []
+    for rec in lz.itertuples(index=False):
+        lim = ((zones.get(rec.rule_id) or {}).get("plot_size_ha") or {}).get(use)
+        if not lim:
+            continue
+        a = parea[rec.plot] / 10_000
+        lo, hi = lim.get("min"), lim.get("max")
+        if (lo is not None and a < lo) or (hi is not None and a > hi):
+            rows.append({"plot": rec.plot, "kind": "legal_zone", "rule_id": f"{rec.rule_id}.plot_size_ha",
+                         "subtype": rec.subtype, "level": None, "effect": "conditional",
+                         "legal_source": rec.legal_source, "width_m": np.nan, "confirmed": True,
+                         "area_m2": rec.area_m2, "share": rec.share, "min_ha": lo, "max_ha": hi})
+    return pd.DataFrame(rows)
+
+
+def _verdicts(prohibited_m2, restricted_extra: np.ndarray, sliver: float) -> np.ndarray:
+    return np.where(prohibited_m2 >= sliver, "prohibited", np.where(restricted_extra, "conditional", "allowed"))
+
+
+def _sliver(rules: dict) -> float:
+    return float((rules.get("check") or {}).get("sliver_m2", 1.0))
+
+
+def check_many(ws, use: str, parcels: gpd.GeoDataFrame, restrictions: gpd.GeoDataFrame | None = None, *,
+               plot_size: bool = False) -> pd.DataFrame:
+    """Check many parcels for one intended use at once (vectorised).
+
+    Parameters
+    ----------
+    ws : Workspace
+    use : str
+        Activity code of ``layers/activities.yaml`` (``housing``, ``industry`` …).
+    parcels : GeoDataFrame
+        Plots to check, in the workspace CRS (reprojected if another CRS is set).
+    restrictions : GeoDataFrame, optional
+        A restriction frame (default :func:`build_restrictions`).
+    plot_size : bool
+        Also apply the legal zones' plot-size limits (off by default: allocation candidates are
+        usually subdivided later).
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``parcels``: ``verdict`` (allowed / conditional / prohibited), ``prohibited_share``,
+        ``conditional_share`` (of the plot area, conditional excluding prohibited), ``area_ha`` and
+        ``reasons`` (list of dicts: kind, rule_id, subtype, level, effect, share, area_ha, legal_source).
+
+    Examples
+    --------
+    >>> parcels = ws.read_layer("parcels")                          # doctest: +SKIP
+    >>> res = check_many(ws, "housing", parcels)                    # doctest: +SKIP
+    >>> res.verdict.value_counts()                                  # doctest: +SKIP
+    """
+    use = check_use(use, ws)
+    rules = restriction_rules(ws)
+    zrules = zoning_rules(ws)
+    restr = build_restrictions(ws) if restrictions is None else restrictions
+    restr = with_effects(restr, use, ws, rules, zrules)
+    geo = parcels.geometry
+    if ws.crs is not None and geo.crs is not None and geo.crs != ws.crs:
+        geo = geo.to_crs(ws.crs)
+    sliver = _sliver(rules)
+    res = overlay_effects(geo, restr, sliver)
+    reasons = res["reasons"]
+    parea = res["plot_area"]
+    extra = np.zeros(len(geo), dtype=bool)
+    if plot_size and len(reasons):
+        ps = _plot_size_reasons(reasons, parea, use, zrules)
+        if len(ps):
+            reasons = pd.concat([reasons, ps], ignore_index=True)
+            extra[ps["plot"].to_numpy()] = True
+    cond = res["conditional_m2"] >= sliver
+    verdict = _verdicts(res["prohibited_m2"], cond | extra, sliver)
+    safe = np.where(parea > 0, parea, 1)
+    out = pd.DataFrame({"verdict": verdict,
+                        "prohibited_share": np.clip(res["prohibited_m2"] / safe, 0, 1),
+                        "conditional_share": np.clip(res["conditional_m2"] / safe, 0, 1),
+                        "area_ha": parea / 10_000}, index=parcels.index)
+    lists: list[list] = [[] for _ in range(len(geo))]
+    if len(reasons):
+        recs = reasons.assign(area_ha=reasons["area_m2"] / 10_000).drop(columns=["area_m2"])
+        cols = [c for c in ["kind", "rule_id", "subtype", "level", "effect", "share", "area_ha",
+                            "legal_source", "width_m", "confirmed", "min_ha", "max_ha"] if c in recs]
+        for p, rec in zip(recs["plot"].to_numpy(), recs[cols].to_dict("records")):
+            lists[p].append({k: _clean(v) for k, v in rec.items()})
+    out["reasons"] = pd.Series(lists, index=parcels.index, dtype=object)
+    out.attrs["use"] = use
+    out.attrs["rules"] = rules_provenance(ws)
+    return out
+
+
+def _clean(v):
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        return v.item()
+    return v
+
+
+@dataclass
+class CheckResult:
+    """The answer to "may this plot be used for X?" (see :func:`check`)."""
+
+    use: str
+    verdict: str
+    area_ha: float
+    prohibited_share: float
+    conditional_share: float
+    reasons: list[dict] = field(default_factory=list)
+    parcel_id: Any = None
+    cadastral_no: str | None = None
+    lang: str = "ky"
+    verdict_label: str = ""
+    message: str = ""
+    provenance: dict = field(default_factory=dict)
+    geometry: BaseGeometry | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict == "allowed"
+
+    @property
+    def free_share(self) -> float:
+        return max(0.0, 1.0 - self.prohibited_share - self.conditional_share)
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in ("use", "verdict", "verdict_label", "message", "parcel_id",
+                                            "cadastral_no", "area_ha", "prohibited_share",
+                                            "conditional_share", "reasons", "provenance")}
+        d["free_share"] = self.free_share
+        return d
+
+    def reasons_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.reasons)
+
+    def __str__(self) -> str:
+        lines = [self.message]
+        lines += [f"  - {r['message']}" for r in self.reasons]
+        return "\n".join(lines)
+
+
+def _t_or(key: str, lang: str, fallback) -> str:
+    text = t(key, lang)
+    return str(fallback) if text == key else text
+
+
+def _what(r: dict, lang: str, ws=None, zrules: dict | None = None) -> str:
+    kind = r["kind"]
+    head = t(f"zoning.kind.{kind}", lang)
+    sub = r.get("subtype")
+    if kind == "legal_zone":
+        zone = ((zrules or {}).get("zones") or {}).get(sub) or {}
+        name = (zone.get("names") or {}).get(lang) or sub
+        return f"{head} «{name}»"
+    if kind == "hazard":
+        level = r.get("level")
+        return f"{head} ({_t_or('zoning.hazard.' + str(sub), lang, sub)}, {_t_or('zoning.level.' + str(level), lang, level)})"
+    if kind == "protected_area":
+        return f"{head} ({_t_or('zoning.regime.' + str(sub), lang, sub)})"
+    if kind in ("water_protection_zone", "coastal_strip"):
+        wl = _t_or("zoning.water." + str(sub), lang, sub)
+        w = r.get("width_m")
+        width = ", " + t("zoning.reason_width", lang, width=f"{w:g}") if w is not None else ""
+        return f"{head} ({wl}{width})"
+    return head
+
+
+def reason_message(r: dict, use: str, lang: str, ws=None, zrules: dict | None = None) -> str:
+    """Human sentence for one reason, from the i18n catalogue."""
+    if str(r.get("rule_id", "")).endswith(".plot_size_ha"):
+        return t("zoning.plot_size", lang, area=f"{r.get('plot_area_ha', 0):.4f}",
+                 min=r.get("min_ha") if r.get("min_ha") is not None else "–",
+                 max=r.get("max_ha") if r.get("max_ha") is not None else "–")
+    msg = t("zoning.reason", lang, what=_what(r, lang, ws, zrules), effect=t(f"zoning.effect.{r['effect']}", lang),
+            use=label("activities", use, lang), share=f"{r['share']:.0%}", area=f"{r['area_ha']:.4f}",
+            source=r.get("legal_source") or "")
+    if r["kind"] in ("water_protection_zone", "coastal_strip") and not r.get("confirmed", True):
+        msg = f"{msg} ({t('zoning.width_unconfirmed', lang)})"
+    if r["kind"] == "legal_zone" and r["effect"] != "prohibited":
+        zone = ((zrules or {}).get("zones") or {}).get(r.get("subtype")) or {}
+        if any(zone.get(k) is not None for k in ("max_floors", "max_height_m", "min_green_share")):
+            g = zone.get("min_green_share")
+            params = t("zoning.zone_params", lang, floors=zone.get("max_floors", "–"),
+                       height=zone.get("max_height_m", "–"), green=f"{g:.0%}" if g is not None else "–")
+            msg = f"{msg} {params}"
+    return msg
+
+
+def _parcel_lookup(ws, parcel_id) -> gpd.GeoDataFrame:
+    parcels = read_layer_fid(ws, "parcels")
+    if parcels is None:
+        raise GisPlannerError("layer 'parcels' is not in the workspace", file=str(ws.gpkg),
+                              fix="import parcels with `gis-planner import --layer parcels FILE`",
+                              code="missing_layer")
+    hit = parcels.iloc[0:0]
+    if "cadastral_no" in parcels:
+        hit = parcels[parcels["cadastral_no"].astype(str) == str(parcel_id)]
+    if hit.empty:
+        try:
+            fid = int(parcel_id)
+        except (TypeError, ValueError):
+            fid = None
+        if fid is not None and fid in parcels.index:
+            hit = parcels.loc[[fid]]
+    if hit.empty:
+        raise GisPlannerError(f"no parcel with id or cadastral number '{parcel_id}'", file=str(ws.gpkg),
+                              feature=parcel_id, fix="give a parcel fid or cadastral_no from the parcels layer",
+                              code="unknown_parcel")
+    return hit.iloc[[0]]
+
+
+def _point_lookup(ws, point) -> gpd.GeoDataFrame:
+    if not isinstance(point, BaseGeometry):
+        try:
+            x, y = point
+        except (TypeError, ValueError):
+            raise GisPlannerError(f"'{point}' is not a point", fix="give (x, y) in the workspace CRS",
+                                  code="bad_point") from None
+        point = shapely.Point(float(x), float(y))
+    parcels = read_layer_fid(ws, "parcels")
+    if parcels is None or parcels.empty:
+        raise GisPlannerError("layer 'parcels' is not in the workspace", file=str(ws.gpkg),
+                              fix="import parcels first", code="missing_layer")
+    idx = parcels.sindex.query(point, predicate="intersects")
+    if len(idx) == 0:
+        raise GisPlannerError(t("zoning.outside_parcels", "en") + f" ({point.x:.1f}, {point.y:.1f})",
+                              file=str(ws.gpkg), fix="click inside a parcel or draw the plot as a polygon",
+                              code="point_outside_parcels")
+    return parcels.iloc[[int(np.sort(idx)[0])]]
+
+
+def _as_geometry(ws, geometry) -> BaseGeometry:
+    if isinstance(geometry, str):
+        try:
+            geometry = shapely.from_wkt(geometry)
+        except shapely.errors.GEOSException as exc:
+            raise GisPlannerError(f"not a WKT geometry ({exc})", fix="give a polygon in WKT",
+                                  code="bad_geometry") from None
+    if isinstance(geometry, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        gs = geometry.geometry if isinstance(geometry, gpd.GeoDataFrame) else geometry
+        if gs.crs is not None and ws.crs is not None and gs.crs != ws.crs:
+            gs = gs.to_crs(ws.crs)
+        geometry = shapely.union_all(np.asarray(gs.values))
+    if not isinstance(geometry, BaseGeometry) or geometry.is_empty:
+        raise GisPlannerError("the plot geometry is empty", fix="draw a polygon", code="bad_geometry")
+    if not geometry.is_valid:
+        geometry = shapely.make_valid(geometry)
+    if geometry.area <= 0:
+        raise GisPlannerError(f"the plot is a {geometry.geom_type}, not an area",
+                              fix="draw a polygon, or give a point to check the parcel under it",
+                              code="bad_geometry")
+    return geometry
+
+
+def check(ws, use: str, *, parcel_id=None, geometry=None, point=None,
+          restrictions: gpd.GeoDataFrame | None = None, lang: str = "ky") -> CheckResult:
+    """May this plot be used for ``use``? Verdict with every reason.
+
+    Give exactly one of ``parcel_id`` (fid or cadastral number), ``geometry`` (shapely polygon in the
+    workspace CRS, WKT, or a GeoSeries/GeoDataFrame with a CRS) or ``point`` ((x, y) or Point in the
+    workspace CRS: the parcel containing it is checked).
+
+    Returns
+    -------
+    CheckResult
+        ``verdict`` (allowed / conditional / prohibited), ``reasons`` (each: kind, rule_id, subtype,
+        level, effect, share of the plot, area_ha, legal_source, message), the shares and a message.
+
+    Examples
+    --------
+    >>> r = check(ws, "housing", point=(4300050, 4720050), lang="en")      # doctest: +SKIP
+    >>> print(r)                                                            # doctest: +SKIP
+    Housing: Prohibited
+      - Coastal strip (river, width 20 m) prohibits Housing: 50% of the plot (0.5000 ha). Source: ...
+    """
+    lang = check_lang(lang)
+    given = [x is not None for x in (parcel_id, geometry, point)]
+    if sum(given) != 1:
+        raise GisPlannerError("give exactly one of a parcel id, a geometry or a point",
+                              fix="e.g. --parcel 4-01-01-0001-0001", code="bad_arguments")
+    use = check_use(use, ws)
+    pid = cad = None
+    if geometry is not None:
+        geom = _as_geometry(ws, geometry)
+    else:
+        row = _parcel_lookup(ws, parcel_id) if parcel_id is not None else _point_lookup(ws, point)
+        pid = int(row.index[0])
+        cad = str(row["cadastral_no"].iloc[0]) if "cadastral_no" in row else None
+        geom = _as_geometry(ws, row.geometry.iloc[0])
+    frame = gpd.GeoDataFrame(geometry=[geom], crs=ws.crs)
+    res = check_many(ws, use, frame, restrictions, plot_size=True)
+    rec = res.iloc[0]
+    zrules = zoning_rules(ws)
+    reasons = []
+    for r in rec["reasons"]:
+        r = dict(r)
+        r["plot_area_ha"] = float(rec["area_ha"])
+        r["message"] = reason_message(r, use, lang, ws, zrules)
+        reasons.append(r)
+    verdict = str(rec["verdict"])
+    vlabel = t(f"zoning.verdict.{verdict}", lang)
+    msg = t("zoning.check_title", lang, use=label("activities", use, lang), verdict=vlabel)
+    if not reasons:
+        msg = f"{msg}. {t('zoning.no_reasons', lang)}"
+    return CheckResult(use=use, verdict=verdict, area_ha=float(rec["area_ha"]),
+                       prohibited_share=float(rec["prohibited_share"]),
+                       conditional_share=float(rec["conditional_share"]), reasons=reasons,
+                       parcel_id=pid, cadastral_no=cad, lang=lang, verdict_label=vlabel, message=msg,
+                       provenance={"rules": res.attrs.get("rules")}, geometry=geom)
+
+
+def restriction_map(ws, use: str, *, restrictions: gpd.GeoDataFrame | None = None, extent=None,
+                    write: bool = True, geojson: str | Path | None = None, lang: str = "ky") -> gpd.GeoDataFrame:
+    """Classified map (prohibited / conditional / free) of the territory for an intended use.
+
+    The extent is the ``boundary`` layer (else the union of the parcels, or ``extent``). Prohibited is
+    the union of every restriction that prohibits ``use``; conditional the union of those that condition
+    it minus the prohibited part; free the rest. One dissolved row per class with ``area_ha``, so the
+    three areas add up to the extent's area.
+
+    With ``write`` the map is stored as workspace layer ``restriction_map_<use>`` and as GeoJSON
+    (WGS 84, RFC 7946) at ``geojson`` (default ``<workspace>/exports/restriction_map_<use>.geojson``).
+
+    Examples
+    --------
+    >>> m = restriction_map(ws, "housing")                               # doctest: +SKIP
+    >>> m[["class", "area_ha"]]                                          # doctest: +SKIP
+    """
+    lang = check_lang(lang)
+    use = check_use(use, ws)
+    restr = build_restrictions(ws) if restrictions is None else restrictions
+    restr = with_effects(restr, use, ws)
+    if extent is None:
+        b = read_layer_fid(ws, "boundary")
+        if b is None or b.empty:
+            b = read_layer_fid(ws, "parcels", columns=[])
+        if b is None or b.empty:
+            raise GisPlannerError("neither a boundary nor parcels in the workspace", file=str(ws.gpkg),
+                                  fix="import the boundary layer", code="missing_layer")
+        extent = shapely.union_all(np.asarray(b.geometry.values))
+    else:
+        extent = _as_geometry(ws, extent)
+    g = np.asarray(restr.geometry.values, dtype=object)
+    eff = restr["effect"].to_numpy()
+    P = shapely.union_all(g[eff == "prohibited"]) if (eff == "prohibited").any() else shapely.Polygon()
+    R = shapely.union_all(g[np.isin(eff, ["prohibited", "conditional"])]) if len(g) else shapely.Polygon()
+    prohibited = shapely.intersection(extent, P)
+    conditional = shapely.difference(shapely.intersection(extent, R), P)
+    free = shapely.difference(extent, R)
+    classes = ["prohibited", "conditional", "free"]
+    out = gpd.GeoDataFrame({"class": classes, "use": [use] * 3,
+                            "label": [t(f"zoning.class.{c}", lang) for c in classes]},
+                           geometry=[_polys(prohibited), _polys(conditional), _polys(free)], crs=ws.crs)
+    out["area_ha"] = out.geometry.area / 10_000
+    if write:
+        layer = f"restriction_map_{use}"
+        ws.write_layer(layer, out, source="derived by gis_planner.zoning.restriction_map",
+                       notes={"use": use, "rules": rules_provenance(ws)})
+        path = Path(geojson) if geojson is not None else ws.root / "exports" / f"{layer}.geojson"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.geojson")
+        out.to_crs(4326).to_file(tmp, driver="GeoJSON")
+        tmp.replace(path)
+        out.attrs["geojson"] = str(path)
+        out.attrs["layer"] = layer
+    return out
+
+
+def _polys(g) -> BaseGeometry:
+    """Polygonal part of an overlay result (drops lines/points left by touching boundaries)."""
+    if g is None or g.is_empty:
+        return shapely.MultiPolygon()
+    if g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = [p for p in shapely.get_parts(g) if p.geom_type == "Polygon"]
+    return shapely.MultiPolygon(parts) if parts else shapely.MultiPolygon()
