@@ -1,0 +1,108 @@
+"""The Streamlit app shell: sidebar (language, workspace, web tiles), navigation, error handling.
+
+``app.py`` at the top of the repository calls :func:`main`; each page is a small script in
+``gis_planner/ui/pages/`` run by ``st.navigation``. A page is listed only when the library module it
+is a shell over is installed (see :data:`PAGES`). Errors a user can cause (:class:`GisPlannerError`)
+are shown as messages; anything else as a short message too (the details go to the server log),
+never as a traceback.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+import streamlit as st
+
+from .. import settings
+from ..errors import GisPlannerError
+from ..i18n import t
+from . import cache, state
+from .safe import md_escape
+
+log = logging.getLogger("gis_planner.app")
+PAGES_DIR = Path(__file__).resolve().parent / "pages"
+FAVICON = Path(__file__).resolve().parents[2] / "static" / "favicon.png"  # local: no icon font from the web
+
+# slug, title message, icon, library module and attribute the page needs (None: always there)
+PAGES: list[tuple[str, str, str, tuple[str, str] | None]] = [
+    ("overview", "app.page.overview", ":material/home:", None),
+    ("data", "app.page.data", ":material/upload_file:", ("gis_planner.io", "import_layer")),
+    ("balance", "app.page.balance", ":material/table_chart:", ("gis_planner.balance", "balance")),
+    ("zoning", "app.page.zoning", ":material/rule:", ("gis_planner.zoning", "check")),
+    ("hazards", "app.page.hazards", ":material/landslide:", ("gis_planner.hazards", "compute_hazards")),
+    ("community", "app.page.community", ":material/draw:", ("gis_planner.community", "open_store")),
+    ("scenarios", "app.page.scenarios", ":material/trending_up:", ("gis_planner.scenarios", "run_scenario")),
+    ("report", "app.page.report", ":material/description:", ("gis_planner.report", "build_report")),
+]
+
+
+def available(requirement: tuple[str, str] | None) -> bool:
+    """Whether the library function a page needs is importable."""
+    if requirement is None:
+        return True
+    module, attr = requirement
+    try:
+        return hasattr(importlib.import_module(module), attr)
+    except Exception:  # noqa: BLE001 - a module being written or broken: leave the page out
+        return False
+
+
+def show_error(err: BaseException) -> None:
+    """Show an error as a message (never a traceback)."""
+    if isinstance(err, GisPlannerError):
+        key = f"app.err.{err.code}"
+        title = state.tr(key)
+        if title == key:
+            title = state.tr("app.err.generic")
+        st.error(f"**{md_escape(title)}**\n\n{md_escape(str(err))}", icon=":material/error:")
+    else:
+        log.error("unexpected error in the app:\n%s", "".join(traceback.format_exception(err)))
+        print("".join(traceback.format_exception(err)), file=sys.stderr)
+        st.error(f"**{md_escape(state.tr('app.err.unexpected'))}**\n\n{md_escape(type(err).__name__)}: "
+                 f"{md_escape(str(err)[:300])}", icon=":material/error:")
+
+
+def sidebar() -> None:
+    """Language, workspace and map options; shown on every page."""
+    with st.sidebar:
+        lang = state.lang()
+        st.selectbox(t("app.sidebar.language", lang), list(settings.LANGUAGES), key=state.LANG_KEY,
+                     format_func=lambda code: t(f"app.lang.{code}", code))
+        lang = state.lang()
+        if st.query_params.get("lang") != lang:
+            st.query_params["lang"] = lang
+        state.current_root()  # sets the default (the demo) before the widget reads it
+        st.text_input(state.tr("app.sidebar.workspace"), key=state.WS_KEY,
+                      help=state.tr("app.sidebar.workspace_help"))
+        try:
+            ws = state.workspace()
+            meta = cache.info(*cache.key(ws))["meta"]
+            st.caption(md_escape(str(meta.get("name") or ws.root.name)))
+            if meta.get("synthetic"):
+                st.caption(state.tr("core.synthetic_notice"))
+        except GisPlannerError:
+            st.caption(state.tr("app.sidebar.no_workspace"))
+        st.checkbox(state.tr("app.sidebar.web_tiles"), key=state.TILES_KEY,
+                    help=state.tr("app.sidebar.web_tiles_help"))
+
+
+def main() -> None:
+    st.set_page_config(page_title=t("core.app_name", state.lang()), page_icon=str(FAVICON),
+                       layout="wide", initial_sidebar_state="expanded")
+    try:
+        sidebar()
+        lang = state.lang()
+        pages = [st.Page(PAGES_DIR / f"{slug}.py", title=t(title, lang), icon=icon, url_path=slug,
+                         default=(slug == "overview"))
+                 for slug, title, icon, req in PAGES if (PAGES_DIR / f"{slug}.py").exists() and available(req)]
+        page = st.navigation(pages, position="sidebar")
+    except Exception as err:  # noqa: BLE001 - the shell itself must never show a traceback
+        show_error(err)
+        return
+    try:
+        page.run()
+    except Exception as err:  # noqa: BLE001 - see module docstring
+        show_error(err)

@@ -1,0 +1,53 @@
+"""Caching of workspace reads and analyses, keyed by the workspace data version.
+
+Every cached function takes ``(root, version, …)``: ``version`` is :attr:`Workspace.version`, which
+changes with every write, so an import or an edit is visible on the next rerun while ordinary
+interactions (switching language, opening a page, clicking the map) reuse what was computed.
+Results are shared read-only objects (``st.cache_resource``): callers must not modify them.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import streamlit as st
+
+from ..workspace import Workspace
+
+
+def key(ws: Workspace) -> tuple[str, str]:
+    """The cache key of a workspace: its folder and data version."""
+    return str(ws.root), ws.version
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def read_layer(root: str, version: str, name: str):
+    """A workspace layer (``None`` when missing)."""
+    return Workspace(root).read_layer(name, missing_ok=True)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def info(root: str, version: str) -> dict:
+    """``Workspace.info()`` (layers, counts, provenance, DEM)."""
+    return Workspace(root).info()
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def compute(root: str, version: str, name: str, _fn: Callable, *args):
+    """Cache ``_fn(Workspace(root), *args)`` under ``(root, version, name, args)``.
+
+    ``name`` identifies the analysis (the function itself is not hashed); ``args`` must be hashable.
+    """
+    return _fn(Workspace(root), *args)
+
+
+def cached(ws: Workspace, name: str, fn: Callable, *args):
+    """Run ``fn(ws, *args)`` once per data version of ``ws`` (see :func:`compute`)."""
+    root, version = key(ws)
+    return compute(root, version, name, fn, *args)
+
+
+def clear() -> None:
+    """Forget everything (after a write the version changes anyway; this frees memory)."""
+    read_layer.clear()
+    info.clear()
+    compute.clear()

@@ -1,0 +1,65 @@
+"""Overview: the municipality, its layers with source and date, import warnings, a map."""
+import pandas as pd
+import streamlit as st
+
+from gis_planner.ui import cache, maps, state
+from gis_planner.ui.safe import md_escape
+from gis_planner.ui.widgets import table, warnings_list
+
+tr = state.tr
+lang = state.lang()
+ws = state.workspace()
+info = cache.info(*cache.key(ws))
+meta = info["meta"]
+
+st.title(md_escape(meta.get("name") or ws.root.name))
+where = [str(meta[k]) for k in ("district", "oblast") if meta.get(k)]
+if where:
+    st.caption(md_escape(", ".join(where)))
+if meta.get("synthetic"):
+    st.info(tr("core.synthetic_notice"), icon=":material/science:")
+
+layers = info["layers"]
+by_name = {lay["name"]: lay for lay in layers}
+boundary = cache.read_layer(*cache.key(ws), "boundary")
+c1, c2, c3, c4 = st.columns(4)
+c1.metric(tr("core.layers"), len(layers))
+c2.metric(tr("app.overview.parcels"), by_name.get("parcels", {}).get("features", 0))
+c3.metric(tr("app.overview.area_ha"),
+          f"{boundary.geometry.area.sum() / 10_000:,.1f}".replace(",", " ") if boundary is not None else "—")
+c4.metric(tr("core.dem"), tr("app.yes") if info.get("dem") else tr("app.no"))
+
+left, right = st.columns([3, 2])
+with left:
+    m, notes = maps.layers_map(ws, ["parcels", "settlements", "legal_zones", "protected_areas", "hazard_zones",
+                                    "water_bodies", "roads", "waste_sites", "buildings", "boundary"],
+                               lang, state.web_tiles(), hidden=["legal_zones", "hazard_zones", "buildings"])
+    maps.show(m, key="overview_map", height=560)
+    for title, shown, total in notes:
+        st.caption(tr("app.map.capped", layer=title, shown=shown, total=total))
+with right:
+    st.subheader(tr("core.layers"))
+    rows = [{"layer": maps.layer_title(lay["name"], lang, str(ws.root)), "features": lay["features"],
+             "source": lay.get("source") or "", "date": lay.get("source_date") or "",
+             "file": lay.get("original_file") or "", "crs": lay.get("original_crs") or "",
+             "warnings": len(lay.get("warnings") or [])} for lay in layers]
+    if info.get("dem"):
+        d = info["dem"]
+        rows.append({"layer": tr("core.dem"), "features": None, "source": d.get("source") or "",
+                     "date": d.get("source_date") or "", "file": "dem.tif", "crs": d.get("crs") or "",
+                     "warnings": 0})
+    table(pd.DataFrame(rows), {"layer": "core.layer", "features": "core.features", "source": "core.source",
+                               "date": "core.date", "file": "app.overview.original_file",
+                               "crs": "app.overview.original_crs", "warnings": "app.overview.n_warnings"})
+    missing = info.get("missing_standard_layers") or []
+    if missing:
+        st.caption(tr("app.overview.missing") + ": " +
+                   md_escape(", ".join(maps.layer_title(n, lang, str(ws.root)) for n in missing)))
+    st.caption(tr("core.crs") + ": " + md_escape(info.get("crs") or "—"))
+
+warned = [lay for lay in layers if lay.get("warnings")]
+if warned:
+    st.subheader(tr("app.overview.warnings"))
+    for lay in warned:
+        with st.expander(f"{maps.layer_title(lay['name'], lang, str(ws.root))} — {len(lay['warnings'])}"):
+            warnings_list(lay["warnings"])

@@ -1,0 +1,48 @@
+"""Small shared widgets: translated tables, warning lists, downloads."""
+from __future__ import annotations
+
+from typing import Mapping
+
+import pandas as pd
+import streamlit as st
+
+from . import state
+from .safe import md_escape
+
+
+def table(df: pd.DataFrame, headers: Mapping[str, str] | None = None, height: int | None = None,
+          key: str | None = None) -> None:
+    """``st.dataframe`` with column headers translated (``headers``: column -> message key).
+
+    Columns not in ``headers`` are shown under ``app.field.<column>`` when that message exists.
+    Cells are rendered as text by Streamlit (no HTML), so user values are safe.
+    """
+    from ..i18n import t
+
+    lang = state.lang()
+    names = {}
+    for col in df.columns:
+        keyname = (headers or {}).get(col) or f"app.field.{col}"
+        text = t(keyname, lang)
+        names[col] = str(col) if text == keyname else text
+    out = df.rename(columns=names)
+    kwargs = {"hide_index": True, "width": "stretch"}
+    if height:
+        kwargs["height"] = height
+    if key:
+        kwargs["key"] = key
+    st.dataframe(out, **kwargs)
+
+
+def warnings_list(items) -> None:
+    """Import warnings (strings or dicts from the import report) as a table or a list."""
+    items = list(items or [])
+    if items and all(isinstance(i, dict) for i in items):
+        table(pd.DataFrame(items))
+    else:
+        st.markdown("\n".join(f"- {md_escape(i)}" for i in items))
+
+
+def download_csv(df: pd.DataFrame, label_key: str, file_name: str, key: str) -> None:
+    st.download_button(state.tr(label_key), df.to_csv(index=False).encode("utf-8-sig"), file_name=file_name,
+                       mime="text/csv", key=key)
