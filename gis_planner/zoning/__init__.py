@@ -15,13 +15,16 @@ Public API (see docs/zoning.md):
 from __future__ import annotations
 
 from .check import CheckResult, check, check_many, overlay_effects, restriction_map, with_effects
+from .conflicts import conflicts, conflicts_summary
 from .restrictions import build_restrictions, write_restrictions
+from .transformation import transformation_list, write_transformation
 from .rules import (effect_of, restriction_rules, rule_effects, save_restriction_rules, save_zoning_rules,
                     validate_restriction_rules, validate_rules, validate_zoning_rules, zone_effect,
                     zoning_rules)
 
 __all__ = [
-    "CheckResult", "build_restrictions", "check", "check_many", "effect_of", "overlay_effects",
+    "CheckResult", "build_restrictions", "check", "check_many", "conflicts", "conflicts_summary",
+    "transformation_list", "write_transformation", "effect_of", "overlay_effects",
     "restriction_map", "restriction_rules", "rule_effects", "save_restriction_rules", "save_zoning_rules",
     "validate_restriction_rules", "validate_rules", "validate_zoning_rules", "with_effects",
     "write_restrictions", "zone_effect", "zoning_rules",
