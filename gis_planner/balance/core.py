@@ -237,6 +237,19 @@ def restriction_groups(restrictions: gpd.GeoDataFrame, detail: Mapping[str, list
     return by_kind, by_detail, {ANY: geoms}
 
 
+def _banning_legal_zones(frame: gpd.GeoDataFrame, ws) -> gpd.GeoDataFrame:
+    """Keep only legal zones whose zoning rules prohibit at least one use ("legal zones with a ban")."""
+    if "kind" not in frame.columns or "subtype" not in frame.columns or not (frame["kind"] == "legal_zone").any():
+        return frame
+    try:
+        zones = (load_rules("zoning_rules", ws).get("zones") or {})
+    except GisPlannerError:
+        return frame
+    no_ban = {code for code, z in zones.items() if isinstance(z, dict) and not (z.get("prohibited") or [])}
+    drop = (frame["kind"] == "legal_zone") & frame["subtype"].astype(object).isin(list(no_ban))
+    return frame[~drop.to_numpy()] if drop.any() else frame
+
+
 # ---------------------------------------------------------------------- result
 @dataclass
 class Balance:
@@ -470,6 +483,8 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     kind_cols: dict[str, np.ndarray] = {}
     detail_cols: dict[str, np.ndarray] = {}
     any_col = np.zeros(n)
+    if rframe is not None and len(rframe):
+        rframe = _banning_legal_zones(rframe, ws)
     if rframe is not None and len(rframe):
         rframe = _metric(rframe, crs, "restrictions")
         rgeoms, _ = _clean_polygons(rframe, "restriction polygons")
