@@ -1,0 +1,163 @@
+"""``gis-planner check | restrictions | conflicts | transform``: restrictions and legal zoning."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from ..i18n import label, t
+from .common import echo_json, echo_table, format_option, lang_option, open_ws, workspace_option
+
+
+def _point(value: str | None):
+    if value is None:
+        return None
+    try:
+        x, y = (float(v) for v in value.replace(";", ",").split(","))
+    except ValueError:
+        raise click.BadParameter("give the point as X,Y in the workspace CRS") from None
+    return (x, y)
+
+
+@click.command("check")
+@workspace_option
+@format_option
+@lang_option
+@click.option("--use", "use", required=True, help="Intended use (activity code of layers/activities.yaml, e.g. housing).")
+@click.option("--parcel", "parcel", default=None, help="Parcel fid or cadastral number.")
+@click.option("--point", "point", default=None, help="X,Y in the workspace CRS: checks the parcel under it.")
+@click.option("--wkt", "wkt", default=None, help="A drawn plot as WKT polygon in the workspace CRS.")
+def check_cmd(workspace, fmt, lang, use, parcel, point, wkt):
+    """May a plot be used for USE? Verdict with every reason, share of the plot and legal source."""
+    from ..zoning import check
+
+    ws = open_ws(workspace)
+    res = check(ws, use, parcel_id=parcel, point=_point(point), geometry=wkt, lang=lang)
+    if fmt == "json":
+        echo_json(res.to_dict())
+        return
+    df = pd.DataFrame([{"kind": r["kind"], t("zoning.col.regime", lang): t(f"zoning.kind.{r['kind']}", lang),
+                        "rule_id": r["rule_id"], "effect": t(f"zoning.effect.{r['effect']}", lang),
+                        t("zoning.col.share", lang): f"{r['share']:.1%}",
+                        t("zoning.col.area_ha", lang): r["area_ha"],
+                        t("zoning.col.legal_source", lang): r.get("legal_source") or ""}
+                       for r in res.reasons])
+    if fmt == "csv":
+        click.echo(df.to_csv(index=False), nl=False)
+        return
+    head = res.message
+    if res.cadastral_no:
+        head = f"{res.cadastral_no} ({res.area_ha:.4f} ha): {head}"
+    click.echo(head)
+    for r in res.reasons:
+        click.echo(f"  - {r['message']}")
+
+
+@click.command("restrictions")
+@workspace_option
+@format_option
+@lang_option
+@click.option("--use", "use", default=None, help="Also make the restriction map for this intended use.")
+@click.option("--write/--no-write", default=True, show_default=True,
+              help="Store the restrictions (and the map) in the workspace.")
+@click.option("--geojson", type=click.Path(dir_okay=False), default=None,
+              help="GeoJSON path of the restriction map (default <workspace>/exports/restriction_map_<use>.geojson).")
+@click.option("--validate", is_flag=True, help="Only validate the rule files (with the workspace overrides).")
+def restrictions_cmd(workspace, fmt, lang, use, write, geojson, validate):
+    """Derive the restriction layers from the rules; with --use, the prohibited/conditional/free map."""
+    from ..zoning import build_restrictions, restriction_map, validate_rules, write_restrictions
+
+    ws = open_ws(workspace)
+    validate_rules(ws)
+    if validate:
+        click.echo("ok")
+        return
+    r = write_restrictions(ws) if write else build_restrictions(ws)
+    summary = (r.assign(area_ha=r.geometry.area / 10_000)
+               .groupby(["kind", "rule_id"], dropna=False)
+               .agg(features=("kind", "size"), area_ha=("area_ha", "sum")).reset_index())
+    summary.insert(0, "label", summary["kind"].map(lambda k: t(f"zoning.kind.{k}", lang)))
+    out = {"restrictions": summary}
+    if use:
+        m = restriction_map(ws, use, write=write, geojson=geojson, lang=lang)
+        out["map"] = pd.DataFrame(m.drop(columns="geometry"))
+    if fmt == "json":
+        echo_json({k: v for k, v in out.items()} | {"warnings": r.attrs.get("warnings", [])})
+        return
+    if fmt == "csv":
+        click.echo(out.get("map", summary).to_csv(index=False), nl=False)
+        return
+    echo_table(summary, floatfmt="{:,.2f}")
+    for w in r.attrs.get("warnings", []):
+        click.echo(f"{t('core.warning', lang)}: {w}")
+    if use:
+        click.echo("")
+        echo_table(out["map"][["class", "label", "area_ha"]],
+                   title=t("zoning.map_title", lang, use=label("activities", use, lang)), floatfmt="{:,.2f}")
+        if write:
+            click.echo(f"-> {m.attrs.get('layer')}, {m.attrs.get('geojson')}")
+
+
+@click.command("conflicts")
+@workspace_option
+@format_option
+@lang_option
+@click.option("--legal-zones", is_flag=True, help="Also report uses that do not conform to the legal zoning.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Also write CSV/XLSX.")
+def conflicts_cmd(workspace, fmt, lang, legal_zones, out):
+    """Current land use against the restriction regimes (parcels, areas, rule)."""
+    from ..zoning import conflicts, restriction_rules
+
+    ws = open_ws(workspace)
+    kinds = None
+    if legal_zones:
+        kinds = list((restriction_rules(ws).get("conflicts") or {}).get("kinds") or []) + ["legal_zone"]
+    c = conflicts(ws, kinds=kinds, lang=lang)
+    if out:
+        p = Path(out)
+        if p.suffix.lower() == ".xlsx":
+            c.to_excel(p, index=False)
+        else:
+            c.to_csv(p, index=False, encoding="utf-8-sig")
+    if fmt == "json":
+        echo_json(c)
+        return
+    if fmt == "csv":
+        click.echo(c.to_csv(index=False), nl=False)
+        return
+    cols = ["parcel_id", "cadastral_no", "land_use", "kind", "subtype", "level", "area_ha", "conflict_area_ha"]
+    echo_table(c[cols], title=t("zoning.conflicts_title", lang))
+
+
+@click.command("transform")
+@workspace_option
+@format_option
+@lang_option
+@click.option("--parcels", "parcels", required=True,
+              help="Comma-separated cadastral numbers or fids of the parcels to transform.")
+@click.option("--to", "target", required=True, help="Target land category (code or name).")
+@click.option("--reason", default="", help="Justification (step 1).")
+@click.option("--use", "use", default=None, help="Intended use to check (default from the target category).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Write the list as .csv or .xlsx.")
+def transform_cmd(workspace, fmt, lang, parcels, target, reason, use, out):
+    """Land transformation list: cadastral number, current -> target category, area, restrictions, steps."""
+    from ..zoning import transformation_list, write_transformation
+    from ..zoning.transformation import localized
+
+    ws = open_ws(workspace)
+    ids = [p.strip() for p in parcels.split(",") if p.strip()]
+    tl = transformation_list(ws, ids, target, reason=reason, use=use, lang=lang)
+    if out:
+        click.echo(f"-> {write_transformation(tl, out, lang=lang, ws=ws)}", err=True)
+    if fmt == "json":
+        echo_json(tl.drop(columns=["restriction_list"]))
+        return
+    loc = localized(tl, lang, ws)
+    if fmt == "csv":
+        click.echo(loc.to_csv(index=False), nl=False)
+        return
+    echo_table(loc.iloc[:, :8])
+
+
+commands = [check_cmd, restrictions_cmd, conflicts_cmd, transform_cmd]
