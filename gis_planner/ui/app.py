@@ -30,7 +30,7 @@ FAVICON = Path(__file__).resolve().parents[2] / "static" / "favicon.png"  # loca
 PAGES: list[tuple[str, str, str, tuple[str, str] | None]] = [
     ("overview", "app.page.overview", ":material/home:", None),
     ("data", "app.page.data", ":material/upload_file:", ("gis_planner.io", "import_layer")),
-    ("balance", "app.page.balance", ":material/table_chart:", ("gis_planner.balance", "balance")),
+    ("balance", "app.page.balance", ":material/table_chart:", ("gis_planner.balance", "compute_balance")),
     ("zoning", "app.page.zoning", ":material/rule:", ("gis_planner.zoning", "check")),
     ("hazards", "app.page.hazards", ":material/landslide:", ("gis_planner.hazards", "compute_hazards")),
     ("community", "app.page.community", ":material/draw:", ("gis_planner.community", "open_store")),

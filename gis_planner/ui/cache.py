@@ -15,8 +15,14 @@ from ..workspace import Workspace
 
 
 def key(ws: Workspace) -> tuple[str, str]:
-    """The cache key of a workspace: its folder and data version."""
-    return str(ws.root), ws.version
+    """The cache key of a workspace: its folder and data version.
+
+    The version also covers the workspace's rule overrides (``<workspace>/layers/*.yaml``), so an edit
+    of the zoning rules in the app recomputes what depends on them.
+    """
+    rules = sorted((p.name, p.stat().st_mtime_ns) for p in (ws.root / "layers").glob("*.yaml")) \
+        if (ws.root / "layers").is_dir() else []
+    return str(ws.root), ws.version + (f"|{hash(tuple(rules))}" if rules else "")
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)

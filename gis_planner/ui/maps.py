@@ -565,13 +565,16 @@ def frame_display(gdf: gpd.GeoDataFrame, color: str | pd.Series, popup_cols: Seq
     return geojson
 
 
-def code_text(catalogue_name: str | None, code, lang: str, root=None) -> str:
-    """Name of a code for legends: catalogue label, an ``app.code.*`` message, or the code."""
+def code_text(catalogue_name: str | None, code, lang: str, root=None, prefixes: Sequence[str] = ()) -> str:
+    """Name of a code: catalogue label, a ``<prefix>.<code>`` or ``app.code.<code>`` message, or the code."""
     if catalogue_name:
         try:
             return _label(catalogue_name, code, lang, workspace=root)
         except GisPlannerError:
             pass
-    key = f"app.code.{code}"
-    text = t(key, lang)
-    return str(code) if text == key else text
+    for prefix in (*prefixes, "app.code"):
+        key = f"{prefix}.{code}"
+        text = t(key, lang)
+        if text != key:
+            return text
+    return str(code)

@@ -1,0 +1,74 @@
+"""Land balance: tables, charts, used/unused, restriction cross-tab, topology, reconciliation, downloads."""
+import io
+import json
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from gis_planner.balance import compute_balance, tables
+from gis_planner.ui import cache, state
+from gis_planner.ui.widgets import table
+
+tr = state.tr
+lang = state.lang()
+ws = state.workspace()
+
+st.title(tr("app.page.balance"))
+with st.spinner(tr("app.computing")):
+    b = cache.cached(ws, "balance", compute_balance)
+tabs_data = tables(b, lang)
+
+u = b.use_ratio
+c1, c2, c3, c4 = st.columns(4)
+c1.metric(tr("balance.summary.total_ha"), f"{b.total_ha:,.2f}".replace(",", " "))
+c2.metric(tr("balance.summary.used_pct"), f"{u['used_pct']:.1f} %" if u.get("used_pct") is not None else "—")
+c3.metric(tr("balance.summary.restricted_ha"), f"{b.total_ha - b.unrestricted_ha:,.2f}".replace(",", " "))
+c4.metric(tr("balance.summary.parcels"), len(b.parcels))
+
+order = [k for k in ("summary", "by_category", "by_land_type", "state_fund", "use_status", "by_owner", "by_zone",
+                     "restricted", "restricted_land_type", "restricted_detail", "reconciliation", "overlaps",
+                     "gaps", "outside", "parcels", "parcel_restrictions", "provenance") if k in tabs_data]
+tabs = st.tabs([tr(f"balance.sheet.{k}") for k in order])
+for key, tab in zip(order, tabs):
+    with tab:
+        df = tabs_data[key]
+        if key == "by_category" and len(b.by_category):
+            chart = pd.DataFrame({tr("app.balance.area_ha"): b.by_category["area_ha"].to_numpy()},
+                                 index=[state.code_label("land_categories", c, short=True)
+                                        for c in b.by_category["code"]])
+            st.bar_chart(chart, horizontal=True, height=260)
+        if key == "use_status" and len(b.use_status):
+            chart = pd.DataFrame({tr("app.balance.area_ha"): b.use_status["area_ha"].to_numpy()},
+                                 index=[state.code_label("use_status", c) for c in b.use_status["code"]])
+            st.bar_chart(chart, horizontal=True, height=160)
+        if key == "restricted" and len(b.restricted):
+            st.caption(tr("app.balance.restricted_note"))
+        if key == "reconciliation":
+            flagged = int(b.reconciliation["flag"].sum()) if "flag" in b.reconciliation else 0
+            (st.warning if flagged else st.success)(tr("app.balance.reconciliation", n=flagged))
+        if df.empty:
+            st.caption(tr("app.empty"))
+        else:
+            table(df, height=min(600, 38 + 35 * len(df)))
+
+st.subheader(tr("app.downloads"))
+d1, d2 = st.columns(2)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _xlsx(root: str, version: str, lang: str) -> bytes:
+    from gis_planner.balance import write_xlsx
+
+    bal = cache.compute(root, version, "balance", compute_balance)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_xlsx(bal, Path(tmp) / "balance.xlsx", lang)
+        return path.read_bytes()
+
+
+d1.download_button(tr("app.balance.download_xlsx"), _xlsx(*cache.key(ws), lang), file_name=f"balance_{lang}.xlsx",
+                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="dl_xlsx")
+d2.download_button(tr("app.balance.download_json"),
+                   json.dumps(b.to_json(), ensure_ascii=False, indent=1, default=str).encode("utf-8"),
+                   file_name="balance.json", mime="application/json", key="dl_json")

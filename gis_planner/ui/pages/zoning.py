@@ -1,0 +1,167 @@
+"""Restrictions and zoning: restriction map for an intended use, click a parcel -> the check with reasons,
+conflicts of current use with the regimes, and the editor of the legal zoning rules."""
+import copy
+
+import pandas as pd
+import streamlit as st
+from pyproj import Transformer
+
+from gis_planner.catalog import catalogue
+from gis_planner.errors import GisPlannerError
+from gis_planner.ui import cache, maps, state
+from gis_planner.ui.app import show_error
+from gis_planner.ui.safe import md_escape
+from gis_planner.ui.widgets import table
+from gis_planner.zoning import (build_restrictions, check, restriction_map, save_zoning_rules,
+                                zoning_rules)
+
+tr = state.tr
+lang = state.lang()
+ws = state.workspace()
+root = str(ws.root)
+
+st.title(tr("app.page.zoning"))
+
+
+def _restrictions(w):
+    return build_restrictions(w)
+
+
+def _rmap(w, use):
+    return restriction_map(w, use, restrictions=cache.cached(w, "restrictions", _restrictions), write=False,
+                           lang="en")
+
+
+acts = catalogue("activities", root)
+uses = acts.codes
+default_use = uses.index("housing") if "housing" in uses else 0
+use = st.selectbox(tr("app.zoning.use"), uses, index=default_use, format_func=lambda c: acts.label(c, lang),
+                   key="zoning_use")
+
+tab_check, tab_conf, tab_rules = st.tabs([tr("app.zoning.tab_check"), tr("app.zoning.tab_conflicts"),
+                                          tr("app.zoning.tab_rules")])
+
+with tab_check:
+    with st.spinner(tr("app.computing")):
+        restr = cache.cached(ws, "restrictions", _restrictions)
+        rmap = cache.cached(ws, "restriction_map", _rmap, use)
+    class_colors = maps.styles()["restriction_classes"]
+    rm = rmap[~rmap.geometry.is_empty].copy()
+    rm["label_t"] = [tr(f"zoning.class.{c}") for c in rm["class"]]
+    rm["area_t"] = rm["area_ha"].round(2)
+    legend = [(tr(f"zoning.class.{c}"), class_colors[c]) for c in ("prohibited", "conditional", "free")]
+    extra = [(maps.frame_display(rm, rm["class"].map(class_colors),
+                                 [("label_t", tr("app.zoning.class")), ("area_t", tr("app.balance.area_ha"))],
+                                 tooltip_col="label_t"),
+              tr("app.zoning.restriction_map", use=acts.label(use, lang)),
+              {"color": "#444444", "weight": 0.5, "fill_opacity": 0.45, "by": "class"})]
+    if len(restr):
+        rs = restr.copy()
+        rs["kind_t"] = [tr(f"zoning.kind.{k}") for k in rs["kind"]]
+        rs["sub_t"] = [maps.code_text(None, s, lang, prefixes=("zoning.hazard", "zoning.water", "zoning.regime"))
+                       if isinstance(s, str) else "" for s in rs["subtype"]]
+        rs["src_t"] = rs.get("legal_source", pd.Series("", index=rs.index)).fillna("")
+        kinds_colors = maps.styles()["layers"]["restrictions"]["colors"]
+        extra.append((maps.frame_display(rs, rs["kind"].map(kinds_colors).fillna("#777777"),
+                                         [("kind_t", tr("app.zoning.kind")), ("sub_t", tr("app.zoning.subtype")),
+                                          ("src_t", tr("app.zoning.legal_source"))], tooltip_col="kind_t"),
+                      tr("app.zoning.restrictions"), {"color": "#333333", "weight": 0.6, "fill_opacity": 0.15,
+                                                      "by": "kind"}))
+    m, notes = maps.layers_map(ws, ["parcels", "boundary"], lang, state.web_tiles(), extra=extra,
+                               legend_extra=[(tr("app.zoning.restriction_map", use=acts.label(use, lang)), legend)])
+    left, right = st.columns([3, 2])
+    with left:
+        st.caption(tr("app.zoning.click_hint"))
+        out = maps.show(m, key=f"zoning_map_{use}", returned_objects=["last_clicked"], height=560)
+        areas = pd.DataFrame({"class": [tr(f"zoning.class.{c}") for c in rmap["class"]],
+                              "area_ha": rmap["area_ha"].round(2)})
+        table(areas, {"class": "app.zoning.class", "area_ha": "app.balance.area_ha"})
+    with right:
+        cad = st.text_input(tr("app.zoning.cadastral_no"), key="zoning_cad")
+        clicked = (out or {}).get("last_clicked")
+        result = None
+        try:
+            if cad.strip():
+                result = check(ws, use, parcel_id=cad.strip(), restrictions=restr, lang=lang)
+            elif clicked:
+                x, y = Transformer.from_crs(4326, ws.crs, always_xy=True).transform(clicked["lng"], clicked["lat"])
+                result = check(ws, use, point=(x, y), restrictions=restr, lang=lang)
+        except GisPlannerError as err:
+            show_error(err)
+        if result is None:
+            st.info(tr("app.zoning.pick"))
+        else:
+            box = {"allowed": st.success, "conditional": st.warning, "prohibited": st.error}[result.verdict]
+            head = md_escape(result.message)
+            if result.cadastral_no:
+                head = f"{md_escape(result.cadastral_no)} — {head}"
+            box(head)
+            st.caption(tr("app.zoning.shares", area=f"{result.area_ha:.4f}",
+                          p=f"{100 * result.prohibited_share:.1f}", c=f"{100 * result.conditional_share:.1f}"))
+            for r in result.reasons:
+                st.markdown(f"- {md_escape(r['message'])}")
+
+with tab_conf:
+    from gis_planner.zoning.conflicts import conflicts
+
+    def _conflicts(w, lng):
+        return conflicts(w, restrictions=cache.cached(w, "restrictions", _restrictions), lang=lng)
+
+    conf = cache.cached(ws, "conflicts", _conflicts, lang)
+    if conf.empty:
+        st.success(tr("app.zoning.no_conflicts"))
+    else:
+        st.caption(tr("app.zoning.n_conflicts", n=len(conf), ha=f"{conf['conflict_area_ha'].sum():.2f}"))
+        show = conf[[c for c in ("cadastral_no", "land_use", "kind", "conflict_area_ha", "share", "message")
+                     if c in conf.columns]].copy()
+        if "land_use" in show:
+            show["land_use"] = [state.code_label("land_uses", v) for v in show["land_use"]]
+        if "kind" in show:
+            show["kind"] = [tr(f"zoning.kind.{k}") for k in show["kind"]]
+        table(show, {"cadastral_no": "zoning.col.cadastral_no", "land_use": "zoning.col.land_use",
+                     "kind": "app.zoning.kind", "conflict_area_ha": "zoning.col.conflict_area_ha",
+                     "share": "app.zoning.share", "message": "zoning.col.reason"})
+
+with tab_rules:
+    rules = zoning_rules(ws)
+    zones = {k: v for k, v in (rules.get("zones") or {}).items() if v}
+    st.caption(tr("app.zoning.rules_help"))
+    effects = ["permitted", "conditional", "prohibited", "unlisted"]
+    eff_label = {e: tr(f"app.zoning.effect.{e}") for e in effects}
+    label_eff = {v: k for k, v in eff_label.items()}
+    grid = {}
+    for code, z in zones.items():
+        col = []
+        for a in uses:
+            e = next((k for k in ("permitted", "conditional", "prohibited") if a in (z.get(k) or [])), "unlisted")
+            col.append(eff_label[e])
+        grid[code] = col
+    zname = {code: (z.get("names") or {}).get(lang) or code for code, z in zones.items()}
+    df = pd.DataFrame(grid, index=[acts.label(a, lang) for a in uses])
+    df.index.name = tr("app.zoning.use")
+    cfg = {code: st.column_config.SelectboxColumn(zname[code], options=list(eff_label.values()), required=True)
+           for code in zones}
+    edited = st.data_editor(df, column_config=cfg, key="zoning_rules_grid", width="stretch")
+    params = pd.DataFrame({code: [z.get("max_floors"), z.get("max_height_m"), z.get("min_green_share")]
+                           for code, z in zones.items()},
+                          index=[tr("app.zoning.max_floors"), tr("app.zoning.max_height_m"),
+                                 tr("app.zoning.min_green_share")])
+    pcfg = {code: st.column_config.NumberColumn(zname[code], min_value=0.0) for code in zones}
+    edited_p = st.data_editor(params, column_config=pcfg, key="zoning_params_grid", width="stretch")
+    if st.button(tr("app.zoning.save_rules"), type="primary", key="zoning_save"):
+        new = copy.deepcopy(rules)
+        for code in zones:
+            z = new["zones"][code]
+            for k in ("permitted", "conditional", "prohibited"):
+                z[k] = [a for a, v in zip(uses, edited[code]) if label_eff.get(v) == k]
+            for k, v in zip(("max_floors", "max_height_m", "min_green_share"), edited_p[code]):
+                if v is None or pd.isna(v):
+                    z.pop(k, None)
+                else:
+                    z[k] = int(v) if k == "max_floors" else float(v)
+        try:
+            path = save_zoning_rules(ws, new)
+            st.success(tr("app.zoning.saved", path=md_escape(path.name)))
+            st.rerun()
+        except GisPlannerError as err:
+            show_error(err)
