@@ -37,3 +37,4 @@ def demo_ws():
 def artifacts_dir():
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+from .pg import pg_url  # noqa: F401

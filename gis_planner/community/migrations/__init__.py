@@ -1,0 +1,1 @@
+"""Alembic migrations of the community-map store (run programmatically by ``gis_planner.community.store``)."""

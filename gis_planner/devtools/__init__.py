@@ -1,0 +1,1 @@
+"""Developer tools (throwaway servers for tests and benchmarks); not used by the product at run time."""
