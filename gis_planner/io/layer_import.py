@@ -1,0 +1,316 @@
+"""``import_layer``: read a user's file, normalise it to a standard layer, validate, repair, write.
+
+Decisions (what a land specialist expects; see docs/import.md):
+
+* **No CRS** → error naming the file and suggesting ``--crs`` (with the likely EPSG from the
+  coordinates). Exception: a CSV whose columns are *named* lon/lat (longitude/долгота…) and hold
+  degrees is GPS data and is taken as EPSG:4326 with a warning.
+* **Swapped lat/lon** → fixed automatically, with a warning (it is unambiguous for Kyrgyzstan).
+* **Invalid geometry** → repaired (``make_valid``), listed with ids and the area before/after.
+* **Empty/null/unusable geometry** → dropped, listed with ids. Nothing usable left → error.
+* **Unknown or empty value of a required catalogue field** (the land category of a parcel) → error
+  listing the values and feature ids, because the land balance would silently lose that land;
+  ``allow_unknown=True`` imports them with an empty value and lists them. Unknown values of optional
+  catalogue fields (land type, owner type …) are stored empty and listed.
+* **Duplicate cadastral numbers and overlapping parcels** → warnings with ids (and overlap area):
+  real cadastre extracts contain them and the specialist must see them, not be blocked by them.
+* **Areas** are computed in the workspace's Kyrg-06 zone after reprojection.
+
+An import that fails raises :class:`GisPlannerError` before anything is written; the write itself
+is atomic (:meth:`Workspace.write_layers`), so the workspace is never half-changed.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from ..catalog import load_rules
+from ..crs import metric_crs_for
+from ..errors import GisPlannerError
+from ..workspace import Workspace, standard_layers
+from .normalise import GEOMETRY_KEYS, map_fields, normalise_attributes, parse_field_map
+from .readers import FID_NOTE, read_source
+from .report import ImportReport, _ids, _values
+from .validate import (check_geographic_range, clean_geometries, detect_swapped, find_duplicates,
+                       find_overlaps, outside_kyrgyzstan, parse_crs, suggest_crs, swap_xy)
+
+SRC_FID = "src_fid"
+
+
+def _check_date(value) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()[:10]
+    try:
+        return _dt.date.fromisoformat(str(value).strip()).isoformat()
+    except ValueError:
+        raise GisPlannerError(f"'{value}' is not a date", feature="--date",
+                              fix="write the date of the data as YYYY-MM-DD, e.g. 2025-01-31",
+                              code="bad_date") from None
+
+
+def _layer_spec(layer: str, ws) -> dict:
+    schema = standard_layers() if ws is None else load_rules("workspace_schema", ws)["layers"]
+    spec = schema.get(layer)
+    importable = [n for n, d in schema.items() if not d.get("derived")]
+    if spec is None:
+        raise GisPlannerError(f"'{layer}' is not a standard layer", feature="--layer",
+                              fix=f"use one of: {', '.join(importable)}", code="bad_layer")
+    if spec.get("derived"):
+        raise GisPlannerError(f"layer '{layer}' is computed by gis_planner, not imported", feature="--layer",
+                              fix=f"import one of: {', '.join(importable)}", code="bad_layer")
+    return spec
+
+
+def _geometry_kind(spec: dict) -> str:
+    g = str(spec.get("geometry") or "any")
+    for base in ("Polygon", "LineString", "Point"):
+        if base.lower() in g.lower():
+            return base
+    return "any"
+
+
+def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | list | None = None,
+                 crs: Any = None, source: str | None = None, source_date: Any = None,
+                 dry_run: bool = False, *, src_layer: str | None = None, encoding: str | None = None,
+                 allow_unknown: bool = False, keep_extra: bool = True) -> ImportReport:
+    """Import a vector file into a standard workspace layer, with validation and repair.
+
+    Parameters
+    ----------
+    ws : Workspace or path
+        The workspace (its CRS is chosen from the data if it has none yet).
+    layer : str
+        Standard layer name (``parcels``, ``boundary``, ``protected_areas`` …).
+    path : path
+        GeoPackage, Shapefile (``.shp`` or ``.zip``), GeoJSON, KML/KMZ, CSV (WKT or lon/lat), or any
+        vector format GDAL reads.
+    field_map : dict or list of "canonical=SOURCE", optional
+        Explicit field choices; ``wkt``/``lon``/``lat`` name CSV geometry columns.
+    crs : EPSG code / text, optional
+        CRS of the file when it declares none; if it declares another one, this replaces it (warned).
+    source, source_date : str, optional
+        Provenance: where the data come from and their date (``YYYY-MM-DD``). Default source: the file name.
+    dry_run : bool
+        Do everything but write.
+    src_layer : str, optional
+        Layer inside a GeoPackage/KML or the file inside a ZIP.
+    encoding : str, optional
+        Force the text encoding (Shapefile DBF, CSV).
+    allow_unknown : bool
+        Import features whose required catalogue value (e.g. land category) is unknown or empty,
+        storing it empty (listed in the report) instead of failing.
+    keep_extra : bool
+        Keep source fields that match no canonical field (under their own names).
+
+    Returns
+    -------
+    ImportReport
+        Also stored as the layer's provenance ``notes``.
+
+    Examples
+    --------
+    >>> import tempfile, os, geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> d = tempfile.mkdtemp()
+    >>> ws = Workspace.create(os.path.join(d, "ws"), name="Demo", crs=7695)
+    >>> f = os.path.join(d, "p.geojson")
+    >>> gpd.GeoDataFrame({"Кад_номер": ["1-1"], "Категория": ["запас"]},
+    ...     geometry=[box(4300000, 4720000, 4300100, 4720100)], crs=7695).to_file(f)
+    >>> rep = import_layer(ws, "parcels", f, source_date="2025-01-01")
+    >>> rep.features_imported, f"{rep.area_ha_total:.4f}", rep.field_mapping["category"]
+    (1, '1.0000', 'Категория')
+    """
+    if not isinstance(ws, Workspace):
+        ws = Workspace(ws)
+    spec = _layer_spec(layer, ws)
+    fields = spec.get("fields") or {}
+    kind = _geometry_kind(spec)
+    rules = load_rules("import", ws)
+    checks = rules.get("checks") or {}
+    fmap = parse_field_map(field_map)
+    geometry_columns = {k: fmap[k] for k in GEOMETRY_KEYS if k in fmap}
+    source_date = _check_date(source_date)
+
+    raw = read_source(path, src_layer=src_layer, encoding=encoding, ws=ws, target_layer=layer,
+                      geometry_columns=geometry_columns)
+    label = raw.file
+    gdf = raw.gdf
+    rep = ImportReport(layer=layer, file=label, driver=raw.driver, src_layers=list(raw.src_layers),
+                       encoding=raw.encoding, encoding_source=raw.encoding_source,
+                       features_read=int(len(gdf)), source=source or label, source_date=source_date,
+                       fid_meaning=FID_NOTE.get(raw.driver), dry_run=dry_run)
+    for note in raw.notes:
+        rep.warn(note["code"], **note.get("params", {}))
+    if len(gdf) == 0:
+        raise GisPlannerError("the file holds no features", file=label,
+                              fix="check that you exported the right layer (see --src-layer)", code="no_features")
+
+    # ---------------------------------------------------------------- CRS
+    file_crs = CRS.from_user_input(gdf.crs) if gdf.crs is not None else None
+    if crs is not None and crs != "":
+        given = parse_crs(crs, label)
+        if file_crs is not None and file_crs != given:
+            rep.warn("crs_overridden", file_crs=file_crs.to_string(), crs=given.to_string())
+        gdf = gdf.set_crs(given, allow_override=True)
+        rep.crs_source = "option"
+    elif file_crs is None:
+        if raw.crs_assumed:
+            gdf = gdf.set_crs(raw.crs_assumed)
+            rep.crs_source = "assumed"
+            rep.warn("crs_assumed", crs=raw.crs_assumed)
+        else:
+            geoms = np.asarray(gdf.geometry.values)
+            live = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+            hint = suggest_crs(shapely.total_bounds(geoms[live])) if live.any() else None
+            raise GisPlannerError("the file has no coordinate reference system (no .prj / CRS)", file=label,
+                                  fix=f"pass the CRS of the coordinates with --crs"
+                                      f"{' (they look like ' + hint + ')' if hint else ' EPSG:…'}",
+                                  code="missing_crs")
+    else:
+        rep.crs_source = "file"
+    rep.original_crs = CRS.from_user_input(gdf.crs).to_string()
+
+    if detect_swapped(gdf):
+        gdf = gdf.set_geometry(gpd.GeoSeries(swap_xy(np.asarray(gdf.geometry.values)), index=gdf.index,
+                                             crs=gdf.crs))
+        rep.swapped_axes = True
+        rep.warn("swapped_axes")
+    check_geographic_range(gdf, label)
+
+    # ---------------------------------------------------------------- attributes
+    dbf_len = int((rules.get("shapefile") or {}).get("dbf_field_name_length", 10)) if raw.dbf else None
+    attr_cols = [c for c in gdf.columns if c != gdf.geometry.name]
+    fm = map_fields(attr_cols, fields, fmap, dbf_name_length=dbf_len, file=label)
+    missing_req = [f for f in fm.missing if (fields[f] or {}).get("required")]
+    if missing_req:
+        f0 = missing_req[0]
+        raise GisPlannerError(
+            f"no field for the required '{f0}' (fields in the file: {', '.join(map(str, attr_cols)) or 'none'})",
+            file=label, fix=f"name the source field with --field-map {f0}=FIELD, or add its name to the "
+                            f"aliases of '{f0}' in layers/workspace_schema.yaml", code="missing_field")
+    attrs, fnd = normalise_attributes(gdf.drop(columns=[gdf.geometry.name]), fields, fm, workspace=ws,
+                                      bool_words=rules.get("boolean"), keep_extra=keep_extra)
+    rep.field_mapping = {k: str(v) for k, v in fm.mapping.items()}
+    rep.field_match = dict(fm.how)
+    rep.missing_fields = list(fm.missing)
+    rep.extra_fields = [c for c in attrs.columns if c not in fields]
+
+    for fname, groups in fnd.unknown.items():
+        spec_f = fields[fname] or {}
+        if spec_f.get("required") and not allow_unknown:
+            ids = [i for g in groups.values() for i in g]
+            raise GisPlannerError(
+                f"unknown {spec_f.get('catalogue')} values in '{fm.mapping[fname]}': {_values(groups)}",
+                file=label, feature=_ids(ids, 10),
+                fix=f"correct them, add the spelling to the aliases in layers/{spec_f.get('catalogue')}.yaml "
+                    f"(or the workspace's layers/ override), or pass --allow-unknown to import them empty",
+                code="unknown_category", details={"field": fname, "values": groups})
+    for fname, ids in fnd.missing_required.items():
+        spec_f = fields[fname] or {}
+        if spec_f.get("catalogue") and not allow_unknown:
+            raise GisPlannerError(
+                f"the required field '{fm.mapping[fname]}' ({fname}) is empty for {len(ids)} features",
+                file=label, feature=_ids(ids, 10),
+                fix="fill it in, or pass --allow-unknown to import these features with an empty value",
+                code="missing_value", details={"field": fname, "ids": ids})
+
+    # ---------------------------------------------------------------- geometry
+    geoms = np.asarray(gdf.geometry.values)
+    live = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    ws_crs = ws.crs
+    if ws_crs is None:
+        bounds = shapely.total_bounds(geoms[live]) if live.any() else (0, 0, 0, 0)
+        ws_crs = metric_crs_for(bounds, gdf.crs)
+    rep.workspace_crs = ws_crs.to_string()
+    geo = gpd.GeoDataFrame(attrs, geometry=gdf.geometry.values, crs=gdf.crs, index=gdf.index)
+    if CRS.from_user_input(geo.crs) != ws_crs:
+        geo = geo.to_crs(ws_crs)
+    geo, repaired, dropped = clean_geometries(geo, kind, raw.dropped)
+    rep.repaired, rep.dropped = repaired, dropped
+    if len(geo) == 0:
+        reasons = sorted({d["reason"] for d in dropped})
+        raise GisPlannerError(f"no usable features: all {len(dropped)} were dropped ({', '.join(reasons)})",
+                              file=label, feature=_ids([d["fid"] for d in dropped]),
+                              fix=f"check that the file holds {kind} features for layer '{layer}' "
+                                  f"and that the CRS is right", code="no_features")
+    if outside_kyrgyzstan(geo):
+        rep.warn("outside_kyrgyzstan")
+
+    # ---------------------------------------------------------------- findings
+    area = np.asarray(shapely.area(np.asarray(geo.geometry.values)), dtype=float) / 10_000.0
+    rep.features_imported = int(len(geo))
+    rep.area_ha_total = round(float(area.sum()), 6) if kind == "Polygon" else 0.0
+    key = spec.get("key")
+    if key and key in geo.columns:
+        rep.duplicates = find_duplicates(geo[key])
+        if kind == "Polygon":
+            rep.overlaps = find_overlaps(geo, key, float(checks.get("overlap_min_m2", 1.0)))
+    rep.unknown_values = fnd.unknown
+    rep.missing_required = fnd.missing_required
+    rep.bad_values = fnd.bad_values
+    if kind == "Polygon" and "area_doc_ha" in geo.columns:
+        doc = geo["area_doc_ha"].to_numpy(dtype=float, na_value=np.nan)
+        rel_tol = float(checks.get("area_mismatch_rel", 0.10))
+        abs_tol = float(checks.get("area_mismatch_abs_ha", 0.01))
+        diff = np.abs(area - doc)
+        bad = np.isfinite(doc) & (doc > 0) & (diff > rel_tol * doc) & (diff > abs_tol)
+        keys = geo[key].astype(object).to_numpy() if key and key in geo.columns else [None] * len(geo)
+        rep.area_mismatch = [{"fid": _int(geo.index[i]), "key": None if pd.isna(keys[i]) else keys[i],
+                              "area_doc_ha": round(float(doc[i]), 6), "area_ha": round(float(area[i]), 6)}
+                             for i in np.flatnonzero(bad)]
+
+    _warn_findings(rep, checks)
+    if source_date is None:
+        rep.warn("no_source_date")
+
+    geo.insert(len(geo.columns) - 1, SRC_FID, [_int(i) for i in geo.index])
+    geo = geo.reset_index(drop=True)
+    if not dry_run:
+        ws.write_layer(layer, geo, source=rep.source, source_date=source_date, original_file=label,
+                       original_crs=rep.original_crs,
+                       notes=rep.to_dict(max_listed=int(checks.get("max_listed", 1000))))
+        rep.written = True
+    return rep
+
+
+def _int(v):
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def _warn_findings(rep: ImportReport, checks: Mapping) -> None:
+    if rep.repaired:
+        rep.warn("repaired", len(rep.repaired), n=len(rep.repaired), ids=[r["fid"] for r in rep.repaired])
+    if rep.dropped:
+        rep.warn("dropped", len(rep.dropped), n=len(rep.dropped),
+                 ids=[f"{d['fid']} ({d['reason']})" for d in rep.dropped])
+    if rep.duplicates:
+        rep.warn("duplicates", len(rep.duplicates), n=len(rep.duplicates), values=rep.duplicates)
+    if rep.overlaps:
+        total = sum(o["overlap_ha"] for o in rep.overlaps)
+        pairs = [f"{o['fid_a']}×{o['fid_b']} {o['overlap_ha']:.4f}" for o in rep.overlaps[:5]]
+        rep.warn("overlaps", len(rep.overlaps), n=len(rep.overlaps), area=f"{total:.4f}", pairs=pairs)
+    for fname, groups in rep.unknown_values.items():
+        n = sum(len(v) for v in groups.values())
+        rep.warn("unknown_values", n, field=fname, n=n, values=groups)
+    for fname, ids in rep.missing_required.items():
+        rep.warn("missing_required", len(ids), field=fname, n=len(ids), ids=ids)
+    for fname, groups in rep.bad_values.items():
+        n = sum(len(v) for v in groups.values())
+        rep.warn("bad_values", n, field=fname, n=n, values=groups)
+    if rep.area_mismatch:
+        rel = f"{float(checks.get('area_mismatch_rel', 0.10)) * 100:.0f}%"
+        rep.warn("area_mismatch", len(rep.area_mismatch), n=len(rep.area_mismatch), rel=rel,
+                 ids=[a["fid"] for a in rep.area_mismatch])

@@ -1,0 +1,130 @@
+"""The import report: what was read, what was changed, what the land specialist should look at.
+
+It is stored as the layer's provenance ``notes`` (``ws.provenance("parcels")["notes"]``) so the app
+can show the warnings later, and printed by ``gis-planner import`` (table or JSON). Warnings carry a
+stable ``code`` and ``params``; their text comes from ``gis_planner/i18n/io.yaml`` in ky/ru/en via
+:func:`warning_text`.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..i18n import t
+
+
+def _ids(ids, n: int = 10) -> str:
+    ids = list(ids)
+    head = ", ".join(str(i) for i in ids[:n])
+    return head + (f" … (+{len(ids) - n})" if len(ids) > n else "")
+
+
+def _values(groups: dict, n: int = 5) -> str:
+    items = list(groups.items())
+    parts = [f"'{v}' ({_ids(ids, 5)})" for v, ids in items[:n]]
+    return "; ".join(parts) + (f"; … (+{len(items) - n})" if len(items) > n else "")
+
+
+@dataclass
+class ImportReport:
+    """Outcome of :func:`gis_planner.io.import_layer` (all ids are *source* feature ids, see
+    ``fid_meaning``)."""
+
+    layer: str
+    file: str
+    driver: str = ""
+    src_layers: list = field(default_factory=list)
+    encoding: str | None = None
+    encoding_source: str | None = None
+    original_crs: str | None = None
+    crs_source: str | None = None          # file | option | assumed
+    workspace_crs: str | None = None
+    swapped_axes: bool = False
+    features_read: int = 0
+    features_imported: int = 0
+    area_ha_total: float = 0.0
+    field_mapping: dict = field(default_factory=dict)
+    field_match: dict = field(default_factory=dict)
+    extra_fields: list = field(default_factory=list)
+    missing_fields: list = field(default_factory=list)
+    repaired: list = field(default_factory=list)
+    dropped: list = field(default_factory=list)
+    duplicates: dict = field(default_factory=dict)
+    overlaps: list = field(default_factory=list)
+    unknown_values: dict = field(default_factory=dict)
+    missing_required: dict = field(default_factory=dict)
+    bad_values: dict = field(default_factory=dict)
+    area_mismatch: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    source: str | None = None
+    source_date: str | None = None
+    fid_meaning: str | None = None
+    dry_run: bool = False
+    written: bool = False
+
+    # ------------------------------------------------------------------ building
+    def warn(self, code: str, count: int | None = None, **params: Any) -> None:
+        """Add a warning (stable ``code``, ``params`` for the message template)."""
+        self.warnings.append({"code": code, "count": count, "params": params,
+                              "text": warning_text({"code": code, "params": params}, "en")})
+
+    @property
+    def ok(self) -> bool:
+        return self.features_imported > 0
+
+    # ------------------------------------------------------------------ output
+    def to_dict(self, max_listed: int | None = None) -> dict:
+        """A JSON-able dict; lists of ids longer than ``max_listed`` are cut (counts stay exact)."""
+        d = asdict(self)
+        if max_listed:
+            for key in ("repaired", "dropped", "overlaps", "area_mismatch"):
+                if len(d[key]) > max_listed:
+                    d[f"{key}_truncated"] = len(d[key]) - max_listed
+                    d[key] = d[key][:max_listed]
+            if len(d["duplicates"]) > max_listed:
+                d["duplicates_truncated"] = len(d["duplicates"]) - max_listed
+                d["duplicates"] = dict(list(d["duplicates"].items())[:max_listed])
+        d["counts"] = {"read": self.features_read, "imported": self.features_imported,
+                       "repaired": len(self.repaired), "dropped": len(self.dropped),
+                       "duplicate_numbers": len(self.duplicates), "overlaps": len(self.overlaps),
+                       "unknown_values": sum(len(i) for g in self.unknown_values.values() for i in g.values()),
+                       "area_mismatch": len(self.area_mismatch)}
+        return d
+
+    def lines(self, lang: str | None = None) -> list[str]:
+        """The report as text lines in ``lang`` (for the CLI and the app)."""
+        out = []
+        key = "io.summary_dry_run" if self.dry_run else "io.summary"
+        out.append(t(key, lang, n=self.features_imported, read=self.features_read, layer=self.layer,
+                     area=f"{self.area_ha_total:,.4f}"))
+        src = ", ".join(self.src_layers) if self.src_layers else ""
+        out.append(f"{t('io.file', lang)}: {self.file} ({self.driver}{'; ' + src if src else ''}"
+                   f"{'; ' + str(self.encoding) if self.encoding else ''})")
+        out.append(f"{t('core.crs', lang)}: {self.original_crs} → {self.workspace_crs}")
+        if self.field_mapping:
+            out.append(f"{t('io.fields', lang)}: " + ", ".join(f"{k} ← {v}" for k, v in self.field_mapping.items()))
+        if self.extra_fields:
+            out.append(f"{t('io.extra_fields', lang)}: " + ", ".join(map(str, self.extra_fields)))
+        if self.fid_meaning:
+            out.append(f"{t('io.fid_meaning', lang)}: {self.fid_meaning}")
+        if self.warnings:
+            out.append(f"{t('core.warning', lang)}:")
+            out.extend(f"  - {warning_text(w, lang)}" for w in self.warnings)
+        else:
+            out.append(t("io.no_warnings", lang))
+        return out
+
+
+def warning_text(w: dict, lang: str | None = None) -> str:
+    """Text of a stored warning ``{"code", "params"}`` in ``lang``.
+
+    >>> warning_text({"code": "swapped_axes", "params": {}}, "en")[:22]
+    'Longitude and latitude'
+    """
+    params = dict(w.get("params") or {})
+    for k, v in list(params.items()):
+        if isinstance(v, dict):
+            params[k] = _values(v)
+        elif isinstance(v, (list, tuple)):
+            params[k] = _ids(v)
+    return t(f"io.warn.{w.get('code')}", lang, **params)
