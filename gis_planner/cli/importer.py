@@ -1,0 +1,49 @@
+"""``gis-planner import``: import a vector file into a standard workspace layer (validated, repaired)."""
+from __future__ import annotations
+
+import click
+
+from .. import settings
+from ..io import import_layer
+from .common import echo_json, open_ws, workspace_option
+
+
+@click.command("import")
+@workspace_option
+@click.option("--layer", "-l", required=True, help="Standard layer to fill (parcels, boundary, protected_areas …).")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--field-map", "-m", "field_map", multiple=True, metavar="CANONICAL=SOURCE",
+              help="Which source field feeds a canonical field (repeatable); wkt=/lon=/lat= name CSV "
+                   "geometry columns.")
+@click.option("--crs", default=None, metavar="EPSG",
+              help="CRS of the coordinates when the file has none (replaces a wrong one), e.g. EPSG:4326.")
+@click.option("--src-layer", default=None, help="Layer inside a GeoPackage/KML, or file inside a ZIP.")
+@click.option("--source", default=None, help="Source of the data for the provenance (default: file name).")
+@click.option("--date", "source_date", default=None, metavar="YYYY-MM-DD", help="Date of the data.")
+@click.option("--encoding", default=None, help="Force the text encoding (e.g. cp1251) of a Shapefile/CSV.")
+@click.option("--allow-unknown", is_flag=True,
+              help="Import features with an unknown/empty required category (stored empty, reported).")
+@click.option("--dry-run", is_flag=True, help="Check and report, write nothing.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Output format of the report.")
+@click.option("--lang", type=click.Choice(list(settings.LANGUAGES)), default=settings.DEFAULT_LANG,
+              show_default=True, help="Language of the report.")
+def import_cmd(workspace, layer, file, field_map, crs, src_layer, source, source_date, encoding, allow_unknown,
+               dry_run, fmt, lang):
+    """Import FILE (GeoPackage, Shapefile/.zip, GeoJSON, KML/KMZ, CSV) into a workspace layer.
+
+    Fields and category values are recognised from Kyrgyz/Russian/English names; invalid geometries
+    are repaired; problems are reported with feature ids and stored with the layer's provenance.
+    """
+    ws = open_ws(workspace)
+    report = import_layer(ws, layer, file, field_map=list(field_map), crs=crs, source=source,
+                          source_date=source_date, dry_run=dry_run, src_layer=src_layer, encoding=encoding,
+                          allow_unknown=allow_unknown)
+    if fmt == "json":
+        echo_json(report.to_dict())
+        return
+    for line in report.lines(lang):
+        click.echo(line)
+
+
+commands = [import_cmd]
