@@ -1,0 +1,569 @@
+"""Susceptibility zones from a DEM: flood, mudflow, landslide, avalanche → ``hazard_zones`` polygons.
+
+Pipeline (every threshold from ``layers/hazards.yaml``, per-municipality overrides apply):
+
+1. :func:`load_dem` reads the DEM GeoTIFF and warps it to the workspace CRS (a Kyrg-06 zone) when it
+   is geographic or in another CRS; :func:`compute_terrain` runs the kernels of
+   :mod:`gis_planner.hazards.terrain` (slope, curvature, priority-flood, D8, accumulation), with lake
+   polygons from ``water_bodies`` as outlets of closed basins.
+2. ``*_levels`` functions turn the terrain into a level raster (0 none, 1 low, 2 medium, 3 high).
+3. :func:`levels_to_polygons` sieves regions smaller than the minimum area, vectorises
+   (``rasterio.features.shapes``), simplifies the coverage (neighbours stay edge-matched) and keeps
+   only valid polygons.
+4. :func:`compute_hazard_zones` does all of it for a workspace; :func:`store_hazard_zones` writes the
+   result into ``hazard_zones``, replacing only computed rows (``method == "official"`` rows stay).
+
+Example
+-------
+>>> from gis_planner import Workspace                                  # doctest: +SKIP
+>>> ws = Workspace("data/cadastre/demo")                              # doctest: +SKIP
+>>> zones = run_hazards(ws, progress=lambda f, m: print(f"{f:.0%} {m}"))  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from ..catalog import load_rules, rules_version
+from ..errors import GisPlannerError
+from . import terrain as T
+
+Progress = Callable[[float, str], None]
+
+HAZARD_TYPES = ("flood", "mudflow", "landslide", "avalanche")
+LEVEL_NAMES = {1: "low", 2: "medium", 3: "high"}
+LEVEL_CODES = {v: k for k, v in LEVEL_NAMES.items()}
+ZONE_COLUMNS = ["hazard_type", "level", "method", "source", "date"]
+
+
+def _noop(fraction: float, message: str) -> None:  # pragma: no cover - default callback
+    return None
+
+
+class _Steps:
+    """Maps the progress of sub-steps onto [start, end] of the caller's progress bar."""
+
+    def __init__(self, progress: Progress | None, start: float = 0.0, end: float = 1.0):
+        self.cb = progress or _noop
+        self.start = start
+        self.end = end
+
+    def __call__(self, fraction: float, message: str) -> None:
+        f = self.start + (self.end - self.start) * min(max(fraction, 0.0), 1.0)
+        self.cb(float(f), message)
+
+    def sub(self, a: float, b: float) -> "_Steps":
+        span = self.end - self.start
+        return _Steps(self.cb, self.start + span * a, self.start + span * b)
+
+
+def hazard_rules(workspace=None) -> dict:
+    """``layers/hazards.yaml`` merged with the workspace override."""
+    return load_rules("hazards", workspace)
+
+
+# ----------------------------------------------------------------------------- DEM → terrain
+@dataclass
+class Terrain:
+    """The DEM on a metric grid and its derived rasters (all the same shape, north-up)."""
+
+    dem: np.ndarray                 # float64, NaN nodata
+    transform: object               # affine.Affine
+    crs: CRS
+    filled: np.ndarray = None
+    fdir: np.ndarray = None         # int8 D8 indices
+    acc: np.ndarray = None          # upstream cells (float64)
+    slope: np.ndarray = None        # degrees, float32 (edges computed)
+    plan: np.ndarray = None         # plan curvature 1/m
+    profile: np.ndarray = None      # profile curvature 1/m
+    lakes: np.ndarray = None        # bool, outlet cells (lake surfaces)
+    rec: np.ndarray = None
+    order: np.ndarray = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def xres(self) -> float:
+        return abs(float(self.transform.a))
+
+    @property
+    def yres(self) -> float:
+        return abs(float(self.transform.e))
+
+    @property
+    def cell_area_m2(self) -> float:
+        return self.xres * self.yres
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.dem.shape
+
+    @property
+    def valid(self) -> np.ndarray:
+        return np.isfinite(self.dem)
+
+    def catchment_km2(self) -> np.ndarray:
+        return self.acc * self.cell_area_m2 / 1e6
+
+    def cells(self, km2: float) -> float:
+        """Number of cells in an area of ``km2``."""
+        return float(km2) * 1e6 / self.cell_area_m2
+
+
+def load_dem(path, dst_crs=None, resolution: float | None = None, resampling: str = "bilinear"):
+    """Read a DEM raster as float64 (NaN nodata) on a metric grid.
+
+    A geographic DEM (or one in another CRS than ``dst_crs``) is warped to ``dst_crs`` (default: the
+    Kyrg-06 zone of the DEM centre) with square cells of ``resolution`` metres (default: about the
+    DEM's own cell size at its centre).
+
+    Returns ``(z, transform, crs)``.
+    """
+    import rasterio
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    from ..crs import metric_crs_for
+
+    try:
+        ds = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise GisPlannerError(f"cannot read the DEM ({exc})", file=str(path),
+                              fix="give a GeoTIFF elevation raster (gis-planner dem set FILE)",
+                              code="bad_dem") from None
+    with ds:
+        src_crs = ds.crs
+        if src_crs is None:
+            raise GisPlannerError("the DEM has no CRS", file=str(path),
+                                  fix="assign one (e.g. gdal_edit.py -a_srs EPSG:4326 FILE)", code="missing_crs")
+        src_crs = CRS.from_user_input(src_crs)
+        target = CRS.from_user_input(dst_crs) if dst_crs is not None else (
+            src_crs if (src_crs.is_projected and src_crs.axis_info[0].unit_name in ("metre", "meter"))
+            else metric_crs_for(ds.bounds, src_crs))
+        z = T.as_float_dem(ds.read(1).astype(np.float64), ds.nodata)
+        if target == src_crs and (resolution is None or np.isclose(abs(ds.res[0]), resolution)):
+            return z, ds.transform, target
+        resampling_enum = getattr(Resampling, resampling, None)
+        if resampling_enum is None:
+            raise GisPlannerError(f"unknown resampling '{resampling}'", file="layers/hazards.yaml",
+                                  fix="use bilinear, cubic or nearest", code="bad_rules")
+        kwargs = {"resolution": resolution} if resolution else {}
+        transform, width, height = calculate_default_transform(src_crs, target, ds.width, ds.height,
+                                                               *ds.bounds, **kwargs)
+        if not resolution:  # square cells of the geometric-mean size
+            res = float(np.sqrt(abs(transform.a * transform.e)))
+            transform, width, height = calculate_default_transform(src_crs, target, ds.width, ds.height,
+                                                                   *ds.bounds, resolution=res)
+        out = np.full((height, width), np.nan, dtype=np.float64)
+        reproject(z, out, src_transform=ds.transform, src_crs=src_crs, src_nodata=np.nan,
+                  dst_transform=transform, dst_crs=target, dst_nodata=np.nan, resampling=resampling_enum)
+    return out, transform, target
+
+
+def rasterize_mask(geoms, shape, transform) -> np.ndarray:
+    """Boolean mask of the cells whose centres fall in ``geoms`` (lines: touched cells)."""
+    from rasterio.features import rasterize
+
+    geoms = [g for g in geoms if g is not None and not g.is_empty]
+    if not geoms:
+        return np.zeros(shape, dtype=bool)
+    lines = [g for g in geoms if g.geom_type in ("LineString", "MultiLineString")]
+    polys = [g for g in geoms if g.geom_type not in ("LineString", "MultiLineString")]
+    out = np.zeros(shape, dtype=np.uint8)
+    if polys:
+        out |= rasterize(((g, 1) for g in polys), out_shape=shape, transform=transform, fill=0, dtype="uint8")
+    if lines:
+        out |= rasterize(((g, 1) for g in lines), out_shape=shape, transform=transform, fill=0,
+                         dtype="uint8", all_touched=True)
+    return out.astype(bool)
+
+
+def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = None,
+                    progress: Progress | None = None) -> Terrain:
+    """Run the terrain kernels on a metric DEM grid.
+
+    Parameters
+    ----------
+    z : float array (NaN nodata), transform : affine, crs : metric CRS
+    lakes : bool array, optional — lake cells, outlets of the drainage (not filled)
+    progress : callback ``(fraction, message)``
+    """
+    steps = _Steps(progress)
+    crs = CRS.from_user_input(crs)
+    if crs.is_geographic:
+        raise GisPlannerError("terrain analysis needs a metric grid, the DEM is geographic",
+                              fix="warp it with load_dem() (done automatically for workspaces)", code="bad_dem")
+    z = np.asarray(z, dtype=np.float64)
+    if not np.isfinite(z).any():
+        raise GisPlannerError("the DEM has no valid cells", code="bad_dem", fix="check the DEM nodata value")
+    terr = Terrain(dem=z, transform=transform, crs=crs)
+    terr.lakes = np.zeros(z.shape, bool) if lakes is None else (np.asarray(lakes, bool) & np.isfinite(z))
+    steps(0.0, "slope")
+    terr.slope, _ = T.slope_aspect(z, terr.xres, terr.yres, edges=True, aspect=False)
+    steps(0.15, "curvature")
+    terr.profile, terr.plan = T.curvature(z, terr.xres, terr.yres, edges=True)
+    steps(0.3, "depressions")
+    terr.filled, flood_dir, _ = T.fill_depressions(z, terr.lakes)
+    steps(0.6, "flow direction")
+    terr.fdir = T.flow_direction_d8(terr.filled, terr.xres, terr.yres, flood_dir=flood_dir, outlets=terr.lakes)
+    steps(0.75, "flow accumulation")
+    terr.acc, terr.rec, terr.order = T.flow_accumulation(terr.fdir, return_order=True)
+    steps(1.0, "terrain done")
+    return terr
+
+
+def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | None = None) -> Terrain:
+    """The terrain of a workspace: its DEM warped to the workspace CRS, lakes from ``water_bodies``."""
+    rules = rules or hazard_rules(ws)
+    dem_path = ws.dem_path
+    if dem_path is None:
+        raise GisPlannerError("the workspace has no DEM (dem.tif)", file=str(ws.root),
+                              fix="add one with `gis-planner dem set FILE` (any GeoTIFF; geographic is fine)",
+                              code="missing_dem")
+    tr = rules.get("terrain", {}) or {}
+    steps = _Steps(progress)
+    steps(0.0, "reading DEM")
+    z, transform, crs = load_dem(dem_path, ws.crs, tr.get("resolution_m"), tr.get("resampling", "bilinear"))
+    lakes = None
+    water = ws.read_layer("water_bodies", missing_ok=True)
+    if water is not None and len(water):
+        types = set(tr.get("lake_water_types") or [])
+        wt = water["water_type"].astype(str) if "water_type" in water else pd.Series("", index=water.index)
+        sel = water[wt.isin(types) & water.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+        if len(sel):
+            lakes = rasterize_mask(sel.geometry.values, z.shape, transform)
+    terr = compute_terrain(z, transform, crs, lakes, progress=steps.sub(0.1, 1.0))
+    terr.extra["dem_source"] = (ws.provenance("dem") or {}).get("source")
+    terr.extra["dem_date"] = (ws.provenance("dem") or {}).get("source_date")
+    return terr
+
+
+# ----------------------------------------------------------------------------- level rasters
+def _edt(mask: np.ndarray, terr: Terrain, return_indices: bool = False):
+    """Distance (m) from every cell to the nearest True cell of ``mask`` (inf if none)."""
+    from scipy.ndimage import distance_transform_edt
+
+    if not mask.any():
+        d = np.full(mask.shape, np.inf)
+        return (d, None) if return_indices else d
+    res = distance_transform_edt(~mask, sampling=(terr.yres, terr.xres), return_indices=return_indices)
+    return res
+
+
+def flood_levels(terr: Terrain, rules: dict) -> np.ndarray:
+    """Flood susceptibility: HAND (height above the nearest drainage) classes near rivers and lakes.
+
+    Drainage = channels whose catchment is at least ``drainage_min_catchment_km2`` plus lake cells.
+    A cell is high/medium/low when its HAND is at most the class threshold and it lies within
+    ``max_distance_m`` of the drainage. Lake cells themselves are water, not zone.
+    """
+    r = rules["flood"]
+    drainage = T.stream_network(terr.acc, terr.cells(r["drainage_min_catchment_km2"])) | terr.lakes
+    hand = T.height_above_drainage(terr.filled, terr.fdir, drainage, terr.rec, terr.order)
+    terr.extra["hand"] = hand
+    near = _edt(drainage, terr) <= float(r["max_distance_m"])
+    lv = np.zeros(terr.shape, np.uint8)
+    with np.errstate(invalid="ignore"):
+        for name in ("low", "medium", "high"):
+            lv[near & (hand <= float(r["hand_m"][name]))] = LEVEL_CODES[name]
+    lv[terr.lakes | ~terr.valid] = 0
+    return lv
+
+
+def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
+    """Mudflow (debris-flow) susceptibility: steep-catchment channels and their alluvial fans.
+
+    Channel cells with catchment ≥ ``min_catchment_km2`` get a level from the Melton ratio of their
+    catchment (relief / √area); a corridor of ``channel_half_width_m`` each side takes the level.
+    A fan apex is where such a channel first reaches a local slope below ``apex_slope_deg``; the fan
+    is the gentle (≤ ``fan_max_slope_deg``) ground below the apex within the radius of a half-disc of
+    area ``c·A^n`` (Bull); the inner half keeps the channel level, the outer half one level lower.
+    """
+    r = rules["mudflow"]
+    valid = terr.valid & ~terr.lakes
+    area_m2 = terr.acc * terr.cell_area_m2
+    top = T.upstream_max(terr.dem, terr.fdir, terr.rec, terr.order)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        melton = (top - terr.dem) / np.sqrt(area_m2)
+    terr.extra["melton"] = melton
+    channel = valid & (area_m2 >= float(r["min_catchment_km2"]) * 1e6)
+    ch_level = np.zeros(terr.shape, np.uint8)
+    with np.errstate(invalid="ignore"):
+        ch_level[channel & (melton >= float(r["melton"]["medium"]))] = 2
+        ch_level[channel & (melton >= float(r["melton"]["high"]))] = 3
+    lv = np.zeros(terr.shape, np.uint8)
+    for code, name in ((2, "medium"), (3, "high")):
+        src = ch_level >= code
+        if src.any():
+            lv[_edt(src, terr) <= float(r["channel_half_width_m"][name])] = code
+    # fan apexes: a channel cell at or above the apex slope draining into a gentler channel cell
+    flat_rec = terr.rec
+    idx = np.flatnonzero(ch_level.ravel() > 0)
+    recv = flat_rec[idx]
+    ok = recv >= 0
+    idx, recv = idx[ok], recv[ok]
+    sl = terr.slope.ravel()
+    t_apex = float(r["apex_slope_deg"])
+    apex_mask = (sl[idx] >= t_apex) & (sl[recv] < t_apex) & (ch_level.ravel()[recv] > 0)
+    apexes = np.unique(recv[apex_mask])
+    terr.extra["fan_apexes"] = apexes
+    rows, cols = terr.shape
+    zr = terr.dem
+    fan_slope = float(r["fan_max_slope_deg"])
+    for a in apexes:
+        ar, ac = divmod(int(a), cols)
+        a_km2 = area_m2[ar, ac] / 1e6
+        fan_area_m2 = float(r["fan_area_c"]) * a_km2 ** float(r["fan_area_n"]) * 1e6
+        radius = float(np.clip(np.sqrt(2 * fan_area_m2 / np.pi), r["fan_min_radius_m"], r["fan_max_radius_m"]))
+        nr, nc = int(np.ceil(radius / terr.yres)), int(np.ceil(radius / terr.xres))
+        r0, r1, c0, c1 = max(0, ar - nr), min(rows, ar + nr + 1), max(0, ac - nc), min(cols, ac + nc + 1)
+        yy, xx = np.mgrid[r0:r1, c0:c1]
+        dist = np.hypot((yy - ar) * terr.yres, (xx - ac) * terr.xres)
+        with np.errstate(invalid="ignore"):
+            fan = (dist <= radius) & (zr[r0:r1, c0:c1] <= zr[ar, ac]) & (terr.slope[r0:r1, c0:c1] <= fan_slope) \
+                & valid[r0:r1, c0:c1]
+        level = int(ch_level[ar, ac])
+        inner = np.where(fan & (dist <= radius / 2), level, 0)
+        outer = np.where(fan & (dist > radius / 2), max(level - 1, 1), 0)
+        win = lv[r0:r1, c0:c1]
+        np.maximum(win, np.maximum(inner, outer).astype(np.uint8), out=win)
+    lv[~valid] = 0
+    return lv
+
+
+def landslide_levels(terr: Terrain, rules: dict, inventory: gpd.GeoDataFrame | None = None) -> np.ndarray:
+    """Landslide susceptibility: slope class × plan-curvature class matrix, optional inventory weighting."""
+    r = rules["landslide"]
+    classes = r["slope_classes_deg"]
+    names = sorted(classes, key=lambda k: float(classes[k]))
+    sl = terr.slope
+    slope_class = np.full(terr.shape, -1, np.int8)
+    with np.errstate(invalid="ignore"):
+        for i, name in enumerate(names):
+            slope_class[sl >= float(classes[name])] = i
+    thr = float(r["plan_curvature_threshold"])
+    curv_class = np.ones(terr.shape, np.int8)            # 1 planar
+    curv_class[terr.plan < -thr] = 0                     # 0 convergent
+    curv_class[terr.plan > thr] = 2                      # 2 divergent
+    lv = np.zeros(terr.shape, np.uint8)
+    matrix = r["matrix"]
+    for i, name in enumerate(names):
+        row = matrix.get(name) or {}
+        for j, cname in enumerate(("convergent", "planar", "divergent")):
+            level = row.get(cname)
+            if level:
+                if level not in LEVEL_CODES:
+                    raise GisPlannerError(f"unknown level '{level}'", file="layers/hazards.yaml",
+                                          feature=f"landslide.matrix.{name}.{cname}",
+                                          fix="use high, medium, low or null", code="bad_rules")
+                lv[(slope_class == i) & (curv_class == j)] = LEVEL_CODES[level]
+    if inventory is not None and len(inventory):
+        inv = inventory.to_crs(terr.crs) if inventory.crs is not None else inventory
+        known = rasterize_mask(inv.geometry.values, terr.shape, terr.transform)
+        near = _edt(known, terr) <= float(r["inventory_radius_m"])
+        bump = near & (slope_class >= 0)
+        lv[bump] = np.minimum(np.maximum(lv[bump], 1) + (lv[bump] > 0), 3)
+    lv[~terr.valid | terr.lakes] = 0
+    return lv
+
+
+def avalanche_levels(terr: Terrain, rules: dict) -> np.ndarray:
+    """Avalanche start zones (slope band above a minimum elevation) and their alpha-angle runout."""
+    r = rules["avalanche"]
+    sl, z = terr.slope, terr.dem
+    with np.errstate(invalid="ignore"):
+        high_z = z >= float(r["min_elevation_m"])
+        start = high_z & (sl >= float(r["start_slope_deg"]["min"])) & (sl <= float(r["start_slope_deg"]["max"]))
+        start_high = start & (sl >= float(r["start_high_deg"]["min"])) & (sl <= float(r["start_high_deg"]["max"]))
+    lv = np.zeros(terr.shape, np.uint8)
+    if not start.any():
+        return lv
+    half = float(r["runout_half_width_m"])
+    for name in ("low", "medium"):
+        alpha = (r.get("runout_alpha_deg") or {}).get(name)
+        if alpha is None:
+            continue
+        reach = T.runout_alpha(terr.filled, terr.fdir, start, float(alpha), terr.xres, terr.yres,
+                               terr.rec, terr.order)
+        path = reach & ~start
+        if path.any():
+            lv[(_edt(path, terr) <= half) & (lv < LEVEL_CODES[name])] = LEVEL_CODES[name]
+    lv[start] = 2
+    lv[start_high] = 3
+    lv[~terr.valid | terr.lakes] = 0
+    return lv
+
+
+# ----------------------------------------------------------------------------- polygons
+def levels_to_polygons(levels: np.ndarray, transform, crs, rules: dict, *, hazard_type: str,
+                       method: str, source: str, date: str, clip=None) -> gpd.GeoDataFrame:
+    """Vectorise a level raster (0 none, 1 low, 2 medium, 3 high) into valid, simplified polygons.
+
+    Regions smaller than ``polygons.min_area_ha`` are first merged into their neighbours (sieve), so
+    no gaps appear; the polygons of all levels are simplified together as a coverage; pieces still
+    smaller than the minimum area (e.g. after clipping) are dropped.
+    """
+    from rasterio.features import shapes, sieve
+
+    pr = rules.get("polygons", {}) or {}
+    xres = abs(transform.a)
+    yres = abs(transform.e)
+    min_ha = float(pr.get("min_area_ha", 0) or 0)
+    min_cells = int(np.floor(min_ha * 10_000 / (xres * yres)))
+    lv = np.ascontiguousarray(levels, dtype=np.uint8)
+    if min_cells > 1 and lv.any():
+        lv = sieve(lv, size=min_cells, connectivity=8)
+    empty = gpd.GeoDataFrame({c: pd.Series([], dtype=object) for c in ZONE_COLUMNS},
+                             geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    if not lv.any():
+        return empty
+    geoms, codes = [], []
+    for geom, value in shapes(lv, mask=lv > 0, transform=transform, connectivity=4):
+        geoms.append(shapely.geometry.shape(geom))
+        codes.append(int(value))
+    arr = np.array(geoms, dtype=object)
+    tol = float(pr.get("simplify_cells", 0.5) or 0) * min(xres, yres)
+    if tol > 0:
+        arr = shapely.coverage_simplify(arr, tol)
+    arr = shapely.make_valid(arr)
+    if clip is not None and not clip.is_empty:
+        arr = shapely.intersection(arr, clip)
+    arr = np.array([_polygonal(g) for g in arr], dtype=object)
+    gdf = gpd.GeoDataFrame({"level": [LEVEL_NAMES[c] for c in codes]}, geometry=arr, crs=crs)
+    gdf = gdf[~gdf.geometry.is_empty & gdf.geometry.notna()]
+    if len(gdf):
+        gdf = gdf.dissolve(by="level", as_index=False).explode(index_parts=False)
+        gdf = gdf[gdf.geometry.area >= min_ha * 10_000]
+    gdf = gdf.assign(hazard_type=hazard_type, method=method, source=source, date=date)
+    gdf = gdf[ZONE_COLUMNS + ["geometry"]].reset_index(drop=True)
+    rank = gdf["level"].map({"high": 0, "medium": 1, "low": 2})
+    return gdf.iloc[np.argsort(rank.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+def _polygonal(g):
+    """The polygonal part of a geometry (drops lines/points left by make_valid or clipping)."""
+    if g is None or g.is_empty:
+        return shapely.Polygon()
+    if g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = [p for p in getattr(g, "geoms", []) if p.geom_type in ("Polygon", "MultiPolygon")]
+    if not parts:
+        return shapely.Polygon()
+    return shapely.union_all(parts)
+
+
+# ----------------------------------------------------------------------------- workspace
+def _today() -> str:
+    return _dt.date.today().isoformat()
+
+
+def compute_hazard_zones(ws, hazards: Iterable[str] | None = None, progress: Progress | None = None,
+                         inventory: gpd.GeoDataFrame | None = None, terrain: Terrain | None = None,
+                         date: str | None = None) -> gpd.GeoDataFrame:
+    """Compute susceptibility zones for a workspace (nothing is written; see :func:`run_hazards`).
+
+    Parameters
+    ----------
+    ws : Workspace (with ``dem.tif``)
+    hazards : hazard types to compute (default all of :data:`HAZARD_TYPES`)
+    progress : callback ``(fraction 0..1, message)``, e.g. a click progress bar or ``st.progress``
+    inventory : landslide inventory (points/polygons); default: the workspace layer named in the rules
+    terrain : a precomputed :class:`Terrain` (reused between calls)
+    date : the ``date`` written on the zones (default today)
+
+    Returns
+    -------
+    GeoDataFrame with ``hazard_type, level, method, source, date, geometry`` in the workspace CRS.
+    """
+    hazards = list(hazards) if hazards else list(HAZARD_TYPES)
+    unknown = [h for h in hazards if h not in HAZARD_TYPES]
+    if unknown:
+        raise GisPlannerError(f"cannot compute hazard type(s) {unknown}", fix=f"use {', '.join(HAZARD_TYPES)}",
+                              code="bad_hazard_type")
+    rules = hazard_rules(ws)
+    steps = _Steps(progress)
+    if terrain is None:
+        terrain = terrain_for_workspace(ws, rules, progress=steps.sub(0.0, 0.5))
+    rv = rules_version("hazards", ws)
+    dem_src = terrain.extra.get("dem_source") or "DEM"
+    date = date or _today()
+    clip = None
+    if ws is not None and ws.has_layer("boundary") and rules.get("polygons", {}).get("clip_to_boundary", True):
+        b = ws.read_layer("boundary")
+        if len(b):
+            clip = shapely.union_all(b.to_crs(terrain.crs).geometry.values)
+            buf = float(rules.get("polygons", {}).get("boundary_buffer_m", 0) or 0)
+            if buf:
+                clip = clip.buffer(buf)
+    if inventory is None and "landslide" in hazards:
+        name = rules["landslide"].get("inventory_layer")
+        if name and ws.has_layer(name):
+            inventory = ws.read_layer(name)
+    frames = []
+    per = 0.5 / len(hazards)
+    for k, h in enumerate(hazards):
+        steps(0.5 + per * k, f"{h}")
+        if h == "flood":
+            lv = flood_levels(terrain, rules)
+        elif h == "mudflow":
+            lv = mudflow_levels(terrain, rules)
+        elif h == "landslide":
+            lv = landslide_levels(terrain, rules, inventory)
+        else:
+            lv = avalanche_levels(terrain, rules)
+        method = rules[h]["method"]
+        source = f"gis_planner {method} on {dem_src}; layers/hazards.yaml v{rv['version']} ({rv['sha256']})"
+        frames.append(levels_to_polygons(lv, terrain.transform, terrain.crs, rules, hazard_type=h,
+                                         method=method, source=source, date=date, clip=clip))
+    steps(1.0, "zones done")
+    out = pd.concat(frames, ignore_index=True) if frames else frames
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=terrain.crs)
+
+
+def store_hazard_zones(ws, computed: gpd.GeoDataFrame, hazards: Iterable[str] | None = None) -> dict:
+    """Write computed zones into ``hazard_zones``, replacing only computed rows of ``hazards``.
+
+    Official rows (``method == "official"``) and computed rows of other hazard types are kept.
+    Returns a summary ``{"kept_official": n, "kept_computed": n, "written": n}``.
+    """
+    from .official import OFFICIAL
+
+    hazards = set(hazards) if hazards else set(computed["hazard_type"].unique()) | set(HAZARD_TYPES)
+    existing = ws.read_layer("hazard_zones", missing_ok=True)
+    keep = None
+    n_off = n_comp = 0
+    if existing is not None and len(existing):
+        method = existing["method"].astype(str) if "method" in existing else pd.Series("", index=existing.index)
+        htype = existing["hazard_type"].astype(str) if "hazard_type" in existing else pd.Series("", index=existing.index)
+        is_off = method == OFFICIAL
+        keep_mask = is_off | ~htype.isin(hazards)
+        keep = existing[keep_mask]
+        n_off = int(is_off.sum())
+        n_comp = int((keep_mask & ~is_off).sum())
+    frames = [f for f in (keep, computed) if f is not None and len(f)]
+    if frames:
+        crs = computed.crs if computed is not None and computed.crs is not None else ws.crs
+        merged = gpd.GeoDataFrame(pd.concat([f.to_crs(crs) for f in frames], ignore_index=True),
+                                  geometry="geometry", crs=crs)
+    else:
+        merged = computed
+    rv = rules_version("hazards", ws)
+    ws.write_layer("hazard_zones", merged, source="gis_planner hazards (computed) + official imports",
+                   source_date=_today(),
+                   notes={"computed_types": sorted(hazards), "rules": rv, "kept_official": n_off,
+                          "kept_computed": n_comp, "written_computed": int(len(computed))})
+    return {"kept_official": n_off, "kept_computed": n_comp, "written": int(len(computed))}
+
+
+def run_hazards(ws, hazards: Iterable[str] | None = None, progress: Progress | None = None,
+                inventory: gpd.GeoDataFrame | None = None, write: bool = True) -> gpd.GeoDataFrame:
+    """Compute the zones and (by default) store them in the workspace; returns the computed zones."""
+    zones = compute_hazard_zones(ws, hazards, progress=progress, inventory=inventory)
+    if write:
+        store_hazard_zones(ws, zones, hazards)
+    return zones

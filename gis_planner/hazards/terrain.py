@@ -1,0 +1,678 @@
+"""Terrain kernels: array functions on a DEM grid (numpy + numba), testable on tiny arrays.
+
+Every function takes a 2-D elevation array in a **metric** CRS (north-up, square or rectangular
+cells), with nodata given as ``NaN`` (use :func:`as_float_dem` to convert a raster's nodata value).
+Cells are addressed ``[row, col]``; row 0 is the northern edge.
+
+Kernels
+-------
+- :func:`slope_aspect` — Horn (1981) 3×3 slope and aspect, exactly as ``gdaldem slope/aspect``
+  (same edge and nodata handling: edges and cells next to nodata are nodata unless ``edges=True``,
+  which is ``-compute_edges``).
+- :func:`fill_depressions` — priority-flood (Barnes, Lehman & Mulla 2014, with the pit queue):
+  depressions are raised to their spill level; also returns the flat-resolving flood directions.
+- :func:`flow_direction_d8` — D8 steepest descent (O'Callaghan & Mark 1984) on the filled DEM;
+  flats drain along the flood order towards their spill point, so every cell drains to an outlet.
+- :func:`flow_accumulation` — upstream cell count (or weighted sum) along D8, topological order.
+- :func:`stream_network` — cells whose upstream area reaches a threshold.
+- :func:`height_above_drainage` — HAND (Rennó et al. 2008; Nobre et al. 2011).
+- :func:`curvature` — profile and plan curvature (Zevenbergen & Thorne 1987 derivatives).
+- :func:`runout_alpha` — energy-line runout along D8 paths (alpha-angle model, Lied & Bakkehøi 1980).
+
+D8 directions are ``int8`` indices into :data:`D8_OFFSETS` (0=E, 1=SE, 2=S, 3=SW, 4=W, 5=NW, 6=N,
+7=NE); ``-1`` means "no outflow" (an outlet: the grid edge, a lake, or a cell next to nodata) and
+``-2`` marks nodata. :func:`d8_to_esri` converts to the ESRI/GRASS power-of-two codes.
+
+Example
+-------
+>>> import numpy as np
+>>> z = np.add.outer(np.arange(5.0) * 10, np.zeros(5))   # rises 10 m per 10 m cell southwards
+>>> s, a = slope_aspect(z, 10.0, 10.0)
+>>> round(float(s[2, 2]), 6), round(float(a[2, 2]), 6)   # 45°, facing north
+(45.0, 0.0)
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numba as nb
+import numpy as np
+
+# neighbour offsets (drow, dcol) in ESRI order: E, SE, S, SW, W, NW, N, NE
+D8_DR = np.array([0, 1, 1, 1, 0, -1, -1, -1], dtype=np.int64)
+D8_DC = np.array([1, 1, 0, -1, -1, -1, 0, 1], dtype=np.int64)
+D8_OFFSETS = tuple(zip(D8_DR.tolist(), D8_DC.tolist()))
+ESRI_CODES = np.array([1, 2, 4, 8, 16, 32, 64, 128], dtype=np.uint8)
+NO_OUTFLOW = -1
+NODATA_DIR = -2
+
+
+def as_float_dem(arr, nodata=None) -> np.ndarray:
+    """A float array with ``NaN`` for nodata (``nodata`` value, NaN or ±inf).
+
+    >>> as_float_dem(np.array([[1, -9999]]), -9999).tolist()
+    [[1.0, nan]]
+    """
+    z = np.array(arr, dtype=np.float64 if np.asarray(arr).dtype == np.float64 else np.float32, copy=True)
+    if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+        z[z == nodata] = np.nan
+    z[~np.isfinite(z)] = np.nan
+    return z
+
+
+# ----------------------------------------------------------------------------- slope and aspect
+_BLOCK_ROWS = 256  # rows per block: the temporaries of a block stay (mostly) in the CPU cache
+
+
+def _workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _horn_windows(z: np.ndarray, edges: bool):
+    """The 9 shifted views a..i of the 3×3 window over the whole grid (padded with NaN).
+
+    With ``edges`` a missing neighbour (outside the grid or nodata) takes the centre value, as
+    ``gdaldem -compute_edges`` does.
+    """
+    p = np.pad(z, 1, mode="constant", constant_values=np.nan)
+    return _windows_of_padded(p, edges)
+
+
+def _windows_of_padded(p: np.ndarray, edges: bool):
+    rows, cols = p.shape[0] - 2, p.shape[1] - 2
+    views = [p[r:r + rows, c:c + cols] for r in range(3) for c in range(3)]
+    if edges:
+        e = views[4]
+        views = [v if k == 4 else np.where(np.isnan(v), e, v) for k, v in enumerate(views)]
+    return views
+
+
+def _horn_block(p: np.ndarray, xres: float, yres: float, edges: bool):
+    """Horn gradient of the interior of padded block ``p`` (float64 arithmetic, as gdaldem)."""
+    a, b, c, d, _e, f, g, h, i = _windows_of_padded(p.astype(np.float64, copy=False), edges)
+    # east minus west, north minus south, each weighted 1-2-1 (Horn 1981)
+    dzdx = ((c + f + f + i) - (a + d + d + g)) * (1.0 / (8.0 * xres))
+    dzdy = ((a + b + b + c) - (g + h + h + i)) * (1.0 / (8.0 * yres))
+    return dzdx, dzdy
+
+
+def _blocked(z: np.ndarray, fn, outputs: int):
+    """Run ``fn(padded_block) -> tuple of arrays`` over row blocks (in threads: numpy releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    z = np.asarray(z)
+    if z.dtype not in (np.float32, np.float64):
+        z = z.astype(np.float64)
+    rows = z.shape[0]
+    p = np.pad(z, 1, mode="constant", constant_values=np.nan)
+    outs = [np.empty(z.shape, dtype=np.float32) for _ in range(outputs)]
+
+    def run(r0: int) -> None:
+        r1 = min(rows, r0 + _BLOCK_ROWS)
+        res = fn(p[r0:r1 + 2])
+        for o, v in zip(outs, res):
+            o[r0:r1] = v
+
+    starts = range(0, rows, _BLOCK_ROWS)
+    if len(starts) > 1 and _workers() > 1:
+        with ThreadPoolExecutor(_workers()) as ex:
+            list(ex.map(run, starts))
+    else:
+        for r0 in starts:
+            run(r0)
+    return outs
+
+
+def horn_gradient(z: np.ndarray, xres: float, yres: float, edges: bool = False):
+    """Horn's 3×3 gradient: ``(dz/dx east, dz/dy north)`` in metres per metre; NaN where undefined."""
+    xres, yres = abs(float(xres)), abs(float(yres))
+    return tuple(_blocked(z, lambda p: _horn_block(p, xres, yres, edges), 2))
+
+
+def slope_aspect(z: np.ndarray, xres: float, yres: float, edges: bool = False,
+                 units: str = "degrees", aspect: bool = True):
+    """Slope and aspect by Horn's method, as ``gdaldem slope`` / ``gdaldem aspect``.
+
+    Vectorised numpy over blocks of rows (cache-sized, run in threads), float64 arithmetic as in
+    gdaldem, float32 output.
+
+    Parameters
+    ----------
+    z : 2-D array
+        Elevations in metres, NaN for nodata, in a metric CRS.
+    xres, yres : float
+        Cell width and height in metres (signs ignored).
+    edges : bool
+        Compute edge cells and cells next to nodata by substituting the centre value for missing
+        neighbours (``gdaldem -compute_edges``). Default: such cells are NaN, as ``gdaldem``.
+    units : ``"degrees"`` or ``"percent"``
+    aspect : bool
+        Also return the aspect (azimuth the slope faces, degrees clockwise from north, 0–360;
+        NaN on flat cells, as ``gdaldem aspect`` without ``-zero_for_flat``).
+
+    Returns
+    -------
+    slope : float32 array
+    aspect : float32 array or None
+
+    Examples
+    --------
+    A plane rising 1 m per 1 m eastwards faces west at 45°:
+
+    >>> z = np.add.outer(np.zeros(4), np.arange(4.0))
+    >>> s, a = slope_aspect(z, 1, 1)
+    >>> float(s[1, 1]), float(a[1, 1]), bool(np.isnan(s[0, 0]))
+    (45.0, 270.0, True)
+    """
+    if units not in ("degrees", "percent"):
+        raise ValueError(f"units must be 'degrees' or 'percent', not {units!r}")
+    xres, yres = abs(float(xres)), abs(float(yres))
+
+    def block(p):
+        dzdx, dzdy = _horn_block(p, xres, yres, edges)
+        grad = np.hypot(dzdx, dzdy)
+        slope = np.degrees(np.arctan(grad)) if units == "degrees" else grad * 100.0
+        if not aspect:
+            return (slope,)
+        with np.errstate(invalid="ignore"):
+            asp = np.degrees(np.arctan2(-dzdx, -dzdy))
+            asp[asp < 0] += 360.0
+            asp[asp >= 360.0] -= 360.0
+            asp[grad == 0] = np.nan
+            asp += 0.0  # no -0.0
+        return slope, asp
+
+    outs = _blocked(z, block, 2 if aspect else 1)
+    return (outs[0], outs[1]) if aspect else (outs[0], None)
+
+
+def curvature(z: np.ndarray, xres: float, yres: float, edges: bool = False):
+    """Profile and plan curvature (1/m) from Zevenbergen & Thorne (1987) 3×3 derivatives.
+
+    Sign convention (documented in ``docs/hazards.md``):
+
+    - **profile** curvature > 0 where the slope steepens downhill (convex, flow accelerates);
+      < 0 where it flattens (concave, deposition).
+    - **plan** curvature > 0 on spurs where contours are convex and flow diverges; < 0 in hollows
+      where flow converges (where shallow landslides and debris flows start).
+
+    Flat cells (no gradient) get 0 for both.
+
+    Examples
+    --------
+    A convex hillside ``z = -x²/2`` (x east, m) has profile curvature ``-z''/(1+z'²)^1.5``:
+
+    >>> x = np.arange(10.0) * 1.0
+    >>> z = np.add.outer(np.zeros(5), -x ** 2 / 2)
+    >>> prof, plan = curvature(z, 1, 1)
+    >>> round(float(prof[2, 3]), 6) == round(1 / (1 + 3.0 ** 2) ** 1.5, 6), float(plan[2, 3])
+    (True, 0.0)
+    """
+    z = np.asarray(z, dtype=np.float64)
+    z1, z2, z3, z4, z5, z6, z7, z8, z9 = _horn_windows(z, edges)
+    dx = abs(float(xres))
+    dy = abs(float(yres))
+    p = (z6 - z4) / (2 * dx)              # dz/dx (east)
+    q = (z2 - z8) / (2 * dy)              # dz/dy (north)
+    r = (z4 + z6 - 2 * z5) / (dx * dx)    # d2z/dx2
+    t = (z2 + z8 - 2 * z5) / (dy * dy)    # d2z/dy2
+    s = (z3 + z7 - z1 - z9) / (4 * dx * dy)  # d2z/dxdy (north-east and south-west positive)
+    pq = p * p + q * q
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prof = -(p * p * r + 2 * p * q * s + q * q * t) / (pq * np.power(1 + pq, 1.5))
+        plan = -(q * q * r - 2 * p * q * s + p * p * t) / np.power(pq, 1.5)
+    flat = pq == 0
+    prof = np.where(flat, 0.0, prof) + 0.0  # + 0.0 turns -0.0 into 0.0
+    plan = np.where(flat, 0.0, plan) + 0.0
+    return prof.astype(np.float32), plan.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- priority-flood
+@nb.njit(cache=True)
+def _heap_push(keys, vals, size, k, v):
+    i = size
+    keys[i] = k
+    vals[i] = v
+    while i > 0:
+        parent = (i - 1) >> 1
+        if keys[parent] <= keys[i]:
+            break
+        keys[parent], keys[i] = keys[i], keys[parent]
+        vals[parent], vals[i] = vals[i], vals[parent]
+        i = parent
+    return size + 1
+
+
+@nb.njit(cache=True)
+def _heap_pop(keys, vals, size):
+    v = vals[0]
+    size -= 1
+    if size > 0:
+        keys[0] = keys[size]
+        vals[0] = vals[size]
+        i = 0
+        while True:
+            left = 2 * i + 1
+            if left >= size:
+                break
+            right = left + 1
+            m = left
+            if right < size and keys[right] < keys[left]:
+                m = right
+            if keys[i] <= keys[m]:
+                break
+            keys[m], keys[i] = keys[i], keys[m]
+            vals[m], vals[i] = vals[i], vals[m]
+            i = m
+    return v, size
+
+
+@nb.njit(cache=True)
+def _priority_flood(z, outlets):
+    rows, cols = z.shape
+    n = rows * cols
+    filled = np.empty((rows, cols), dtype=np.float64)
+    flood_dir = np.full((rows, cols), NODATA_DIR, dtype=np.int8)
+    closed = np.zeros((rows, cols), dtype=np.bool_)
+    keys = np.empty(n, dtype=np.float64)
+    vals = np.empty(n, dtype=np.int64)
+    pit = np.empty(n, dtype=np.int64)
+    order = np.empty(n, dtype=np.int64)
+    size = 0
+    # seeds: valid cells on the border, next to nodata, or marked as outlets (lakes)
+    for r in range(rows):
+        for c in range(cols):
+            v = z[r, c]
+            filled[r, c] = v
+            if math.isnan(v):
+                closed[r, c] = True
+                continue
+            seed = outlets[r, c] or r == 0 or c == 0 or r == rows - 1 or c == cols - 1
+            if not seed:
+                for k in range(8):
+                    if math.isnan(z[r + D8_DR[k], c + D8_DC[k]]):
+                        seed = True
+                        break
+            if seed:
+                closed[r, c] = True
+                flood_dir[r, c] = NO_OUTFLOW
+                size = _heap_push(keys, vals, size, v, r * cols + c)
+    head = 0
+    tail = 0
+    count = 0
+    while size > 0 or head < tail:
+        if head < tail:
+            idx = pit[head]
+            head += 1
+        else:
+            idx, size = _heap_pop(keys, vals, size)
+        order[count] = idx
+        count += 1
+        r = idx // cols
+        c = idx - r * cols
+        level = filled[r, c]
+        for k in range(8):
+            rr = r + D8_DR[k]
+            cc = c + D8_DC[k]
+            if rr < 0 or cc < 0 or rr >= rows or cc >= cols or closed[rr, cc]:
+                continue
+            closed[rr, cc] = True
+            flood_dir[rr, cc] = (k + 4) % 8  # the neighbour drains back towards (r, c)
+            if filled[rr, cc] <= level:
+                filled[rr, cc] = level
+                pit[tail] = rr * cols + cc
+                tail += 1
+            else:
+                size = _heap_push(keys, vals, size, filled[rr, cc], rr * cols + cc)
+    return filled, flood_dir, order[:count]
+
+
+def fill_depressions(z: np.ndarray, outlets: np.ndarray | None = None):
+    """Fill depressions by priority-flood (Barnes et al. 2014, improved variant with a pit queue).
+
+    Every cell is raised to the lowest level at which water could leave the grid (through the
+    border, a cell next to nodata, or an ``outlets`` cell such as a lake surface).
+
+    Parameters
+    ----------
+    z : 2-D array, NaN for nodata
+    outlets : bool array, optional
+        Cells that take water out of the system (lakes of closed basins like Issyk-Kul): they are
+        not filled and their surroundings drain into them.
+
+    Returns
+    -------
+    filled : float64 array (NaN where ``z`` is NaN)
+    flood_dir : int8 array
+        For each cell, the D8 direction towards the cell it was reached from by the flood
+        (``-1`` for seeds, ``-2`` for nodata): the drainage route across flats and filled pits.
+    order : int64 array
+        Flat indices in the order the flood reached them (non-decreasing filled elevation).
+
+    Examples
+    --------
+    >>> z = np.full((5, 5), 10.0); z[2, 2] = 1.0; z[1:4, 1:4][z[1:4, 1:4] == 10] = 5.0
+    >>> z[0, 2] = 4.0                      # spill point on the border at 4 m
+    >>> float(fill_depressions(z)[0][2, 2])
+    5.0
+    """
+    z = np.ascontiguousarray(z, dtype=np.float64)
+    if z.ndim != 2:
+        raise ValueError("the DEM must be a 2-D array")
+    if outlets is None:
+        outlets = np.zeros(z.shape, dtype=np.bool_)
+    else:
+        outlets = np.ascontiguousarray(outlets, dtype=np.bool_)
+    return _priority_flood(z, outlets)
+
+
+# ----------------------------------------------------------------------------- D8 direction
+@nb.njit(cache=True)
+def _d8(filled, flood_dir, xres, yres):
+    rows, cols = filled.shape
+    out = np.empty((rows, cols), dtype=np.int8)
+    dist = np.empty(8, dtype=np.float64)
+    diag = math.sqrt(xres * xres + yres * yres)
+    for k in range(8):
+        if D8_DR[k] == 0:
+            dist[k] = xres
+        elif D8_DC[k] == 0:
+            dist[k] = yres
+        else:
+            dist[k] = diag
+    for r in range(rows):
+        for c in range(cols):
+            v = filled[r, c]
+            if math.isnan(v):
+                out[r, c] = NODATA_DIR
+                continue
+            best = 0.0
+            bk = -1
+            for k in range(8):
+                rr = r + D8_DR[k]
+                cc = c + D8_DC[k]
+                if rr < 0 or cc < 0 or rr >= rows or cc >= cols:
+                    continue
+                w = filled[rr, cc]
+                if math.isnan(w):
+                    continue
+                drop = (v - w) / dist[k]
+                if drop > best:
+                    best = drop
+                    bk = k
+            if bk >= 0:
+                out[r, c] = bk
+            else:
+                out[r, c] = flood_dir[r, c]
+    return out
+
+
+def flow_direction_d8(filled: np.ndarray, xres: float, yres: float,
+                      flood_dir: np.ndarray | None = None, outlets: np.ndarray | None = None) -> np.ndarray:
+    """D8 steepest-descent flow direction on a depression-filled DEM.
+
+    The steepest drop (elevation difference / centre distance, diagonals ``√(dx²+dy²)``) wins.
+    Cells with no lower neighbour (flats, filled pits) follow the priority-flood route
+    ``flood_dir`` towards their spill point; without it they get ``-1``. Outlet cells (lakes)
+    always get ``-1``. The result has no cycles, so every cell drains to an outlet.
+
+    Examples
+    --------
+    >>> z = np.array([[3., 2., 1.]] * 3)
+    >>> flow_direction_d8(z, 1, 1)[1].tolist()   # east (0) except the eastern edge (outlet)
+    [0, 0, -1]
+    """
+    filled = np.ascontiguousarray(filled, dtype=np.float64)
+    if flood_dir is None:
+        flood_dir = np.where(np.isnan(filled), NODATA_DIR, NO_OUTFLOW).astype(np.int8)
+    out = _d8(filled, np.ascontiguousarray(flood_dir, dtype=np.int8), abs(float(xres)), abs(float(yres)))
+    if outlets is not None:
+        out[np.asarray(outlets, dtype=bool) & (out != NODATA_DIR)] = NO_OUTFLOW
+    return out
+
+
+def d8_to_esri(fdir: np.ndarray) -> np.ndarray:
+    """D8 indices to ESRI/GRASS codes (1=E, 2=SE, 4=S, … 128=NE; 0 = no outflow or nodata)."""
+    out = np.zeros(fdir.shape, dtype=np.uint8)
+    ok = fdir >= 0
+    out[ok] = ESRI_CODES[fdir[ok]]
+    return out
+
+
+# ----------------------------------------------------------------------------- accumulation
+@nb.njit(cache=True)
+def _receivers(fdir):
+    rows, cols = fdir.shape
+    rec = np.full(rows * cols, -1, dtype=np.int64)
+    for r in range(rows):
+        for c in range(cols):
+            k = fdir[r, c]
+            if k >= 0:
+                rr = r + D8_DR[k]
+                cc = c + D8_DC[k]
+                if 0 <= rr < rows and 0 <= cc < cols and fdir[rr, cc] != NODATA_DIR:
+                    rec[r * cols + c] = rr * cols + cc
+    return rec
+
+
+@nb.njit(cache=True)
+def _topological(fdir, rec):
+    rows, cols = fdir.shape
+    n = rows * cols
+    indeg = np.zeros(n, dtype=np.int32)
+    valid = 0
+    for i in range(n):
+        if rec[i] >= 0:
+            indeg[rec[i]] += 1
+    order = np.empty(n, dtype=np.int64)
+    head = 0
+    tail = 0
+    flat = fdir.ravel()
+    for i in range(n):
+        if flat[i] != NODATA_DIR:
+            valid += 1
+            if indeg[i] == 0:
+                order[tail] = i
+                tail += 1
+    while head < tail:
+        i = order[head]
+        head += 1
+        j = rec[i]
+        if j >= 0:
+            indeg[j] -= 1
+            if indeg[j] == 0:
+                order[tail] = j
+                tail += 1
+    return order[:tail], valid
+
+
+@nb.njit(cache=True)
+def _accumulate(order, rec, weights, n):
+    acc = np.zeros(n, dtype=np.float64)
+    for t in range(order.shape[0]):
+        i = order[t]
+        acc[i] += weights[i]
+        j = rec[i]
+        if j >= 0:
+            acc[j] += acc[i]
+    return acc
+
+
+def flow_order(fdir: np.ndarray):
+    """Receiver of each cell (flat index, -1 for none) and an upstream-first topological order.
+
+    Raises ``ValueError`` if the directions contain a cycle.
+    """
+    fdir = np.ascontiguousarray(fdir, dtype=np.int8)
+    rec = _receivers(fdir)
+    order, valid = _topological(fdir, rec)
+    if order.shape[0] != valid:
+        raise ValueError(f"flow directions contain a cycle ({valid - order.shape[0]} cells never drain)")
+    return rec, order
+
+
+def flow_accumulation(fdir: np.ndarray, weights: np.ndarray | None = None, return_order: bool = False):
+    """Upstream contributing cells (the cell itself included) along D8 directions.
+
+    Parameters
+    ----------
+    fdir : int8 array of D8 indices (``-1`` outlet, ``-2`` nodata)
+    weights : array, optional
+        Per-cell weights to sum instead of counting cells (NaN treated as 0).
+    return_order : bool
+        Also return ``(receivers, order)`` from :func:`flow_order` for further passes.
+
+    Returns
+    -------
+    float64 array, NaN on nodata.
+
+    Examples
+    --------
+    >>> fdir = np.array([[0, 0, -1]], dtype=np.int8)   # three cells draining east
+    >>> flow_accumulation(fdir).tolist()
+    [[1.0, 2.0, 3.0]]
+    """
+    fdir = np.ascontiguousarray(fdir, dtype=np.int8)
+    rec, order = flow_order(fdir)
+    n = fdir.size
+    if weights is None:
+        w = np.ones(n, dtype=np.float64)
+    else:
+        w = np.nan_to_num(np.asarray(weights, dtype=np.float64).ravel(), nan=0.0)
+    acc = _accumulate(order, rec, w, n).reshape(fdir.shape)
+    acc[fdir == NODATA_DIR] = np.nan
+    if return_order:
+        return acc, rec, order
+    return acc
+
+
+def stream_network(acc: np.ndarray, threshold_cells: float) -> np.ndarray:
+    """Stream cells: flow accumulation at or above ``threshold_cells`` (bool array).
+
+    >>> stream_network(np.array([[1., 5., 9.]]), 5).tolist()
+    [[False, True, True]]
+    """
+    with np.errstate(invalid="ignore"):
+        return np.asarray(acc) >= threshold_cells
+
+
+# ----------------------------------------------------------------------------- HAND
+@nb.njit(cache=True)
+def _hand(zf, rec, order, drain):
+    n = zf.shape[0]
+    base = np.full(n, np.nan, dtype=np.float64)
+    for t in range(order.shape[0] - 1, -1, -1):  # downstream first
+        i = order[t]
+        if drain[i]:
+            base[i] = zf[i]
+        else:
+            j = rec[i]
+            if j >= 0:
+                base[i] = base[j]
+            else:
+                base[i] = zf[i]  # drains off the grid without meeting a stream: its own outlet
+    return base
+
+
+def height_above_drainage(filled: np.ndarray, fdir: np.ndarray, drainage: np.ndarray,
+                          rec: np.ndarray | None = None, order: np.ndarray | None = None) -> np.ndarray:
+    """HAND: height of each cell above the drainage cell its D8 flow path reaches first.
+
+    ``drainage`` marks streams (and lake cells). Cells whose path leaves the grid without meeting
+    drainage are measured from the last cell of the path. Heights are taken on the filled DEM, so
+    they are never negative.
+
+    Examples
+    --------
+    >>> z = np.array([[3., 2., 1., 0.]])
+    >>> fd = flow_direction_d8(z, 1, 1)
+    >>> height_above_drainage(z, fd, np.array([[False, False, True, False]])).tolist()
+    [[2.0, 1.0, 0.0, 0.0]]
+    """
+    if rec is None or order is None:
+        rec, order = flow_order(fdir)
+    zf = np.ascontiguousarray(filled, dtype=np.float64).ravel()
+    dr = np.ascontiguousarray(drainage, dtype=np.bool_).ravel()
+    base = _hand(zf, rec, order, dr)
+    return (zf - base).reshape(np.shape(filled))
+
+
+# ----------------------------------------------------------------------------- runout
+@nb.njit(cache=True)
+def _runout(z, rec, order, start, tan_alpha, cols, xres, yres):
+    n = z.shape[0]
+    energy = np.full(n, -np.inf, dtype=np.float64)
+    reach = np.zeros(n, dtype=np.bool_)
+    diag = math.sqrt(xres * xres + yres * yres)
+    for t in range(order.shape[0]):  # upstream first
+        i = order[t]
+        if start[i] and z[i] > energy[i]:
+            energy[i] = z[i]
+        if energy[i] >= z[i]:
+            reach[i] = True
+        else:
+            continue
+        j = rec[i]
+        if j >= 0:
+            ri = i // cols
+            rj = j // cols
+            if ri == rj:
+                d = xres
+            elif i - ri * cols == j - rj * cols:
+                d = yres
+            else:
+                d = diag
+            e = energy[i] - tan_alpha * d
+            if e > energy[j]:
+                energy[j] = e
+    return reach
+
+
+def runout_alpha(z: np.ndarray, fdir: np.ndarray, start: np.ndarray, alpha_deg: float,
+                 xres: float, yres: float, rec=None, order=None) -> np.ndarray:
+    """Cells reached by a mass movement released in ``start`` cells (energy-line / alpha-angle model).
+
+    A cell is reached if, along the D8 path from some start cell, the line falling from the start
+    cell at angle ``alpha_deg`` is still at or above the ground: ``z_start - tan(α)·L ≥ z``.
+    Start cells are always reached.
+
+    Examples
+    --------
+    >>> z = np.array([[30., 20., 10., 9., 8.5]])
+    >>> fd = flow_direction_d8(z, 10, 10)
+    >>> runout_alpha(z, fd, np.array([[True, False, False, False, False]]), 45, 10, 10).tolist()
+    [[True, True, True, False, False]]
+    """
+    if rec is None or order is None:
+        rec, order = flow_order(fdir)
+    zz = np.ascontiguousarray(z, dtype=np.float64).ravel()
+    st = np.ascontiguousarray(start, dtype=np.bool_).ravel()
+    reach = _runout(zz, rec, order, st, math.tan(math.radians(alpha_deg)), np.shape(z)[1],
+                    abs(float(xres)), abs(float(yres)))
+    return reach.reshape(np.shape(z))
+
+
+# ----------------------------------------------------------------------------- upstream maximum
+@nb.njit(cache=True)
+def _upstream_max(values, rec, order):
+    out = values.copy()
+    for t in range(order.shape[0]):  # upstream first
+        i = order[t]
+        j = rec[i]
+        if j >= 0 and out[i] > out[j]:
+            out[j] = out[i]
+    return out
+
+
+def upstream_max(values: np.ndarray, fdir: np.ndarray, rec=None, order=None) -> np.ndarray:
+    """Maximum of ``values`` over each cell's catchment (the cell included), e.g. the highest point.
+
+    >>> fd = np.array([[0, 0, -1]], dtype=np.int8)
+    >>> upstream_max(np.array([[5., 1., 3.]]), fd).tolist()
+    [[5.0, 5.0, 5.0]]
+    """
+    if rec is None or order is None:
+        rec, order = flow_order(fdir)
+    v = np.ascontiguousarray(values, dtype=np.float64).ravel()
+    return _upstream_max(np.nan_to_num(v, nan=-np.inf), rec, order).reshape(np.shape(values))
