@@ -1,0 +1,247 @@
+"""``gis-planner community …``: community-map sessions, features, review, import/export, hearing exports."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from .. import settings
+from ..i18n import t
+from .common import echo_json, echo_table, format_option, lang_option, workspace_option
+
+db_option = click.option("--db", "db", default=None,
+                         help="Store: a .gpkg path or postgresql:// URL (default: $GIS_PLANNER_DATABASE_URL, "
+                              "else <workspace>/community.gpkg).")
+
+
+def _open(workspace, db):
+    from ..community import open_store
+    from ..workspace import Workspace
+
+    ws = Workspace(workspace if workspace else settings.default_workspace())
+    return open_store(ws, url=db)
+
+
+def _emit(df: pd.DataFrame, fmt: str, title: str | None = None) -> None:
+    if fmt == "json":
+        echo_json(df)
+    elif fmt == "csv":
+        click.echo(df.to_csv(index=False), nl=False)
+    else:
+        echo_table(df, title=title)
+
+
+@click.group("community")
+def community():
+    """Community (participatory resource) maps: sessions, features, review, exchange."""
+
+
+@community.command("sessions")
+@workspace_option
+@db_option
+@click.option("--village", default=None)
+@format_option
+@lang_option
+def sessions_cmd(workspace, db, village, fmt, lang):
+    """List mapping sessions with their numbers of features."""
+    store = _open(workspace, db)
+    df = store.list_sessions(village=village).drop(columns=["notes"])
+    df["created_at"] = df["created_at"].astype(str)
+    _emit(df, fmt, t("community.sessions", lang))
+
+
+@community.command("new-session")
+@workspace_option
+@db_option
+@click.option("--village", required=True)
+@click.option("--date", "date", required=True, help="YYYY-MM-DD")
+@click.option("--group", "group", required=True, help="women, men, youth, elders, mixed, targeted")
+@click.option("--age-band", default=None, help="18-35, 36-55, 56+ or all")
+@click.option("--female", type=int, default=0, help="Number of women taking part.")
+@click.option("--male", type=int, default=0, help="Number of men taking part.")
+@click.option("--facilitators", default=None, help="Initials or roles (no names, no contacts).")
+@lang_option
+def new_session_cmd(workspace, db, village, date, group, age_band, female, male, facilitators, lang):
+    """Record a mapping session."""
+    store = _open(workspace, db)
+    sid = store.create_session(village, date, group, age_band=age_band, participants_female=female,
+                               participants_male=male, facilitators=facilitators)
+    click.echo(t("community.created_session", lang, id=sid))
+
+
+@community.command("features")
+@workspace_option
+@db_option
+@click.option("--session", "session_id", type=int, default=None)
+@click.option("--village", default=None)
+@click.option("--group", default=None)
+@click.option("--deleted/--no-deleted", default=False, help="Include deleted features.")
+@format_option
+@lang_option
+def features_cmd(workspace, db, session_id, village, group, deleted, fmt, lang):
+    """List features (id, session, category, title, flags, votes, version)."""
+    store = _open(workspace, db)
+    gdf = store.features(session_id=session_id, village=village, group=group, include_deleted=deleted)
+    cols = ["id", "session_id", "village", "participant_group", "category", "kind", "title", "condition",
+            "is_problem", "is_wish", "votes", "version", "deleted"]
+    df = pd.DataFrame(gdf[cols])
+    if fmt != "table":
+        df["wkt"] = gdf.geometry.to_wkt()
+    _emit(df, fmt, t("community.features_n", lang, n=len(df)))
+
+
+@community.command("history")
+@workspace_option
+@db_option
+@click.argument("feature_id", type=int)
+@format_option
+def history_cmd(workspace, db, feature_id, fmt):
+    """Change history of one feature."""
+    store = _open(workspace, db)
+    h = store.history(feature_id)
+    df = h[["version", "action", "author", "at", "changed"]].copy()
+    df["at"] = df["at"].astype(str)
+    df["changed"] = df["changed"].map(lambda c: ", ".join(c))
+    _emit(df, fmt)
+
+
+@community.command("import")
+@workspace_option
+@db_option
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--session", "session_id", type=int, required=True)
+@click.option("--author", default=None, help="Initials or role for rows without an author.")
+@click.option("--category", default=None, help="Category for rows without one.")
+@click.option("--layer", default=None, help="Layer to read (GeoPackage/KML with several).")
+@click.option("--copy", "copy", is_flag=True, help="Import as new copies (ignore the uid column).")
+@lang_option
+def import_cmd(workspace, db, path, session_id, author, category, layer, copy, lang):
+    """Import GeoJSON / GeoPackage / KML / CSV (WKT) into a session (all features or none)."""
+    from ..community.exchange import import_file
+
+    store = _open(workspace, db)
+    recs = import_file(store, path, session_id, author=author, category=category, layer=layer, keep_uid=not copy)
+    click.echo(t("community.imported", lang, n=len(recs)))
+
+
+@community.command("export")
+@workspace_option
+@db_option
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--session", "session_id", type=int, default=None)
+@click.option("--village", default=None)
+@click.option("--group", default=None)
+@lang_option
+def export_cmd(workspace, db, path, session_id, village, group, lang):
+    """Export features to .geojson, .gpkg, .kml or .csv (all attributes)."""
+    from ..community.exchange import export
+
+    store = _open(workspace, db)
+    out = export(store, path, session_id=session_id, village=village, group=group)
+    click.echo(t("community.exported", lang, path=out))
+
+
+@community.command("hearing")
+@workspace_option
+@db_option
+@click.argument("session_id", type=int)
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@lang_option
+def hearing_cmd(workspace, db, session_id, out_dir, lang):
+    """Printable map (PNG) and numbered list (CSV, HTML) of a session for the public hearing."""
+    from ..community.exchange import export_session
+
+    store = _open(workspace, db)
+    paths = export_session(store, session_id, Path(out_dir), lang=lang)
+    for p in paths.values():
+        click.echo(t("community.exported", lang, path=p))
+
+
+@community.command("counts")
+@workspace_option
+@db_option
+@click.option("--village", default=None)
+@click.option("--session", "session_id", type=int, default=None)
+@click.option("--by", type=click.Choice(["session", "participant_group"]), default="participant_group",
+              show_default=True)
+@click.option("--level", type=click.Choice(["category", "group"]), default="category", show_default=True)
+@format_option
+@lang_option
+def counts_cmd(workspace, db, village, session_id, by, level, fmt, lang):
+    """Numbers of features by category per session or participant group."""
+    from ..community.review import counts
+
+    store = _open(workspace, db)
+    table = counts(store, village=village, session_id=session_id, by=by, level=level, lang=lang)
+    df = table.reset_index()
+    df.columns = [str(c) for c in df.columns]
+    _emit(df, fmt)
+
+
+def _list_cmd(name: str, func_name: str, help_text: str):
+    @community.command(name, help=help_text)
+    @workspace_option
+    @db_option
+    @click.option("--village", default=None)
+    @click.option("--session", "session_id", type=int, default=None)
+    @click.option("--group", default=None)
+    @format_option
+    @lang_option
+    def cmd(workspace, db, village, session_id, group, fmt, lang):
+        from ..community import review
+
+        store = _open(workspace, db)
+        df = getattr(review, func_name)(store, village=village, session_id=session_id, group=group, lang=lang)
+        cols = [c for c in ["id", "village", "group_label", "category_label", "title", "votes", "lon", "lat"]
+                if c in df.columns]
+        _emit(df if fmt != "table" else df[cols], fmt)
+
+    return cmd
+
+
+_list_cmd("problems", "problems", "Problems marked on the maps, most voted first.")
+_list_cmd("wishes", "wishes", "Wishes (objects people want), most voted first.")
+
+
+@community.command("compare")
+@workspace_option
+@db_option
+@click.argument("village")
+@click.argument("group_a")
+@click.argument("group_b")
+@click.option("--tolerance", type=float, default=None, help="Metres (default from the catalogue).")
+@format_option
+@lang_option
+def compare_cmd(workspace, db, village, group_a, group_b, tolerance, fmt, lang):
+    """Compare two groups' maps of VILLAGE (group codes such as women, men, or session ids)."""
+    from ..community.review import compare
+
+    store = _open(workspace, db)
+    a = int(group_a) if group_a.isdigit() else group_a
+    b = int(group_b) if group_b.isdigit() else group_b
+    res = compare(store, village, a, b, tolerance_m=tolerance)
+    title = t("community.compare_title", lang, a=res.a, b=res.b, village=village, tol=f"{res.tolerance_m:g}")
+    _emit(res.summary, fmt, title)
+
+
+@community.command("check")
+@workspace_option
+@db_option
+@click.option("--village", default=None)
+@click.option("--session", "session_id", type=int, default=None)
+@format_option
+@lang_option
+def check_cmd(workspace, db, village, session_id, fmt, lang):
+    """Check wishes and problems against restrictions and hazard zones."""
+    from ..community.review import check_against_restrictions
+
+    store = _open(workspace, db)
+    df = check_against_restrictions(store, village=village, session_id=session_id, lang=lang)
+    if fmt == "table":
+        _emit(df[["id", "category", "verdict", "flagged", "message"]], fmt)
+    else:
+        _emit(df, fmt)
+
+
+commands = [community]
