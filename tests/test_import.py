@@ -256,7 +256,7 @@ def test_duplicates_and_overlaps_reported(tmp_ws, tmp_path):
     codes = {w["code"] for w in rep.warnings}
     assert {"duplicates", "overlaps", "no_source_date"} <= codes
     text = warning_text(next(w for w in rep.warnings if w["code"] == "overlaps"), "ru")
-    assert "0.5000" in text and "накладываются" in text
+    assert "0.5000" in text and "Наложения участков — 1 пар" in text
     assert tmp_ws.provenance("parcels")["notes"]["duplicates"] == {"N-1": [0, 3]}
 
 
@@ -361,7 +361,7 @@ def test_cli_table_output_in_russian(tmp_ws, tmp_path, capsys):
                  [square(0, 0, 100), square(200, 0, 100)])
     assert main(["import", "-w", str(tmp_ws.root), "-l", "parcels", str(f), "--lang", "ru", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "Пробный прогон" in out and "2.0000 га" in out and "Повторяются 1 кадастровых номеров" in out
+    assert "Пробный прогон" in out and "2.0000 га" in out and "Повторяющиеся кадастровые номера — 1" in out
     assert not tmp_ws.has_layer("parcels")
 
 

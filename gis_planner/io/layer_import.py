@@ -148,7 +148,7 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
     rep = ImportReport(layer=layer, file=label, driver=raw.driver, src_layers=list(raw.src_layers),
                        encoding=raw.encoding, encoding_source=raw.encoding_source,
                        features_read=int(len(gdf)), source=source or label, source_date=source_date,
-                       fid_meaning=FID_NOTE.get(raw.driver), dry_run=dry_run)
+                       fid_meaning=FID_NOTE.get(raw.driver, "fid"), dry_run=dry_run)
     for note in raw.notes:
         rep.warn(note["code"], **note.get("params", {}))
     if len(gdf) == 0:
@@ -205,25 +205,6 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
     rep.missing_fields = list(fm.missing)
     rep.extra_fields = [c for c in attrs.columns if c not in fields]
 
-    for fname, groups in fnd.unknown.items():
-        spec_f = fields[fname] or {}
-        if spec_f.get("required") and not allow_unknown:
-            ids = [i for g in groups.values() for i in g]
-            raise GisPlannerError(
-                f"unknown {spec_f.get('catalogue')} values in '{fm.mapping[fname]}': {_values(groups)}",
-                file=label, feature=_ids(ids, 10),
-                fix=f"correct them, add the spelling to the aliases in layers/{spec_f.get('catalogue')}.yaml "
-                    f"(or the workspace's layers/ override), or pass --allow-unknown to import them empty",
-                code="unknown_category", details={"field": fname, "values": groups})
-    for fname, ids in fnd.missing_required.items():
-        spec_f = fields[fname] or {}
-        if spec_f.get("catalogue") and not allow_unknown:
-            raise GisPlannerError(
-                f"the required field '{fm.mapping[fname]}' ({fname}) is empty for {len(ids)} features",
-                file=label, feature=_ids(ids, 10),
-                fix="fill it in, or pass --allow-unknown to import these features with an empty value",
-                code="missing_value", details={"field": fname, "ids": ids})
-
     # ---------------------------------------------------------------- geometry
     geoms = np.asarray(gdf.geometry.values)
     live = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
@@ -243,6 +224,31 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
                               file=label, feature=_ids([d["fid"] for d in dropped]),
                               fix=f"check that the file holds {kind} features for layer '{layer}' "
                                   f"and that the CRS is right", code="no_features")
+    # findings about features that are dropped anyway (no geometry) would only be noise
+    kept = {_int(i) for i in geo.index}
+    fnd.unknown = {f: g for f, g in ((f, _keep_groups(g, kept)) for f, g in fnd.unknown.items()) if g}
+    fnd.bad_values = {f: g for f, g in ((f, _keep_groups(g, kept)) for f, g in fnd.bad_values.items()) if g}
+    fnd.missing_required = {f: ids for f, ids in ((f, [i for i in v if i in kept])
+                                                    for f, v in fnd.missing_required.items()) if ids}
+    for fname, groups in fnd.unknown.items():
+        spec_f = fields[fname] or {}
+        if spec_f.get("required") and not allow_unknown:
+            ids = [i for g in groups.values() for i in g]
+            raise GisPlannerError(
+                f"unknown values of '{fname}' ({spec_f.get('catalogue')}) in field '{fm.mapping[fname]}': "
+                f"{_values(groups)}",
+                file=label, feature=_ids(ids, 10),
+                fix=f"correct them, add the spelling to the aliases in layers/{spec_f.get('catalogue')}.yaml "
+                    f"(or the workspace's layers/ override), or pass --allow-unknown to import them empty",
+                code="unknown_category", details={"field": fname, "values": groups})
+    for fname, ids in fnd.missing_required.items():
+        spec_f = fields[fname] or {}
+        if spec_f.get("catalogue") and not allow_unknown:
+            raise GisPlannerError(
+                f"the required field '{fm.mapping[fname]}' ({fname}) is empty for {len(ids)} features",
+                file=label, feature=_ids(ids, 10),
+                fix="fill it in, or pass --allow-unknown to import these features with an empty value",
+                code="missing_value", details={"field": fname, "ids": ids})
     if outside_kyrgyzstan(geo):
         rep.warn("outside_kyrgyzstan")
 
@@ -283,6 +289,15 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
     return rep
 
 
+def _keep_groups(groups: dict, kept: set) -> dict:
+    out = {}
+    for value, ids in groups.items():
+        ids = [i for i in ids if i in kept]
+        if ids:
+            out[value] = ids
+    return out
+
+
 def _int(v):
     try:
         return int(v)
@@ -294,8 +309,8 @@ def _warn_findings(rep: ImportReport, checks: Mapping) -> None:
     if rep.repaired:
         rep.warn("repaired", len(rep.repaired), n=len(rep.repaired), ids=[r["fid"] for r in rep.repaired])
     if rep.dropped:
-        rep.warn("dropped", len(rep.dropped), n=len(rep.dropped),
-                 ids=[f"{d['fid']} ({d['reason']})" for d in rep.dropped])
+        rep.warn("dropped", len(rep.dropped), n=len(rep.dropped), ids=[d["fid"] for d in rep.dropped],
+                 reasons=sorted({d["reason"] for d in rep.dropped}))
     if rep.duplicates:
         rep.warn("duplicates", len(rep.duplicates), n=len(rep.duplicates), values=rep.duplicates)
     if rep.overlaps:

@@ -32,13 +32,14 @@ from ..errors import GisPlannerError
 from ..text import normalize_key
 from .safezip import remove_tree, safe_extract
 
+# what a source feature id means, per driver (text: i18n key io.fid.<value>)
 FID_NOTE = {
-    "ESRI Shapefile": "record number from 0 (as QGIS shows it)",
-    "GPKG": "fid of the GeoPackage layer",
-    "GeoJSON": "feature number from 0 (or the feature id)",
-    "LIBKML": "placemark number in file order from 1",
-    "KML": "placemark number in file order from 1",
-    "CSV": "spreadsheet row number (header is row 1)",
+    "ESRI Shapefile": "record0",   # record number from 0, as QGIS shows it
+    "GeoJSON": "record0",          # feature number from 0 (or the feature's id)
+    "GPKG": "fid",                 # fid of the GeoPackage layer
+    "LIBKML": "placemark1",        # placemark number in file order from 1
+    "KML": "placemark1",
+    "CSV": "row",                  # spreadsheet row number (header is row 1)
 }
 
 VECTOR_EXTS = (".shp", ".gpkg", ".geojson", ".json", ".kml", ".kmz", ".csv", ".tsv", ".txt", ".tab",

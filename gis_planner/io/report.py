@@ -106,7 +106,7 @@ class ImportReport:
         if self.extra_fields:
             out.append(f"{t('io.extra_fields', lang)}: " + ", ".join(map(str, self.extra_fields)))
         if self.fid_meaning:
-            out.append(f"{t('io.fid_meaning', lang)}: {self.fid_meaning}")
+            out.append(f"{t('io.fid_meaning', lang)}: {t('io.fid.' + self.fid_meaning, lang)}")
         if self.warnings:
             out.append(f"{t('core.warning', lang)}:")
             out.extend(f"  - {warning_text(w, lang)}" for w in self.warnings)
@@ -122,6 +122,8 @@ def warning_text(w: dict, lang: str | None = None) -> str:
     'Longitude and latitude'
     """
     params = dict(w.get("params") or {})
+    if "reasons" in params:
+        params["reasons"] = ", ".join(t(f"io.reason.{r}", lang) for r in params["reasons"])
     for k, v in list(params.items()):
         if isinstance(v, dict):
             params[k] = _values(v)
