@@ -60,17 +60,24 @@ def with_effects(restrictions: gpd.GeoDataFrame, use: str, ws=None, rules: dict 
     return out[out["effect"].notna()].reset_index(drop=True)
 
 
-def _union_area(pieces: np.ndarray, keys: np.ndarray, areas: np.ndarray) -> pd.Series:
-    """Area of the union of ``pieces`` per key: summed where a key has one piece, unioned otherwise."""
-    s = pd.Series(areas, index=pd.Index(keys))
-    counts = s.groupby(level=0).size()
-    out = s.groupby(level=0).sum()
-    multi = counts.index[counts.to_numpy() > 1]
-    if len(multi):
-        pos = pd.Series(np.arange(len(keys)), index=pd.Index(keys))
-        for k in multi:
-            out[k] = shapely.union_all(pieces[pos.loc[[k]].to_numpy()]).area
-    return out
+def _union_area(pieces: np.ndarray, keys: np.ndarray, areas: np.ndarray, full: np.ndarray,
+                plot_areas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Area of the union of ``pieces`` per key.
+
+    A key with one piece takes its area; a key with a piece that is the whole plot (``full``) takes the
+    plot area; only keys with several partial pieces are unioned (the only Python loop, over few keys).
+    Returns the unique keys, their areas and the position of each key's first piece.
+    """
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    uniq, start, counts = np.unique(k, return_index=True, return_counts=True)
+    out = np.add.reduceat(areas[order], start)
+    anyfull = np.maximum.reduceat(full[order].astype(np.int8), start) > 0
+    out[anyfull] = np.maximum.reduceat(plot_areas[order], start)[anyfull]
+    po = pieces[order]
+    for i in np.flatnonzero((counts > 1) & ~anyfull):
+        out[i] = shapely.area(shapely.union_all(po[start[i]:start[i] + counts[i]]))
+    return uniq, out, order[start]
 
 
 def overlay_effects(plots: gpd.GeoSeries, restr: gpd.GeoDataFrame, sliver_m2: float = 1.0) -> dict:
@@ -117,34 +124,35 @@ def overlay_effects(plots: gpd.GeoSeries, restr: gpd.GeoDataFrame, sliver_m2: fl
     gid, uniq = pd.factorize(tuples)
     groups = pd.DataFrame(list(uniq), columns=gcols)
     keys = pi.astype(np.int64) * (len(groups) + 1) + gid[ri]
-    per_rule = _union_area(pieces, keys, areas)
-    per_rule = per_rule[per_rule.to_numpy() >= sliver_m2]
-    kp = (per_rule.index.to_numpy() // (len(groups) + 1)).astype(np.int64)
-    kg = (per_rule.index.to_numpy() % (len(groups) + 1)).astype(np.int64)
+    pa_el = parea[pi]
+    ukeys, uarea, ufirst = _union_area(pieces, keys, areas, inside, pa_el)
+    keep = uarea >= sliver_m2
+    ukeys, uarea, ufirst = ukeys[keep], uarea[keep], ufirst[keep]
+    kp = (ukeys // (len(groups) + 1)).astype(np.int64)
+    kg = (ukeys % (len(groups) + 1)).astype(np.int64)
     g = groups.iloc[kg].reset_index(drop=True)
-    first = pd.Series(ri, index=keys).groupby(level=0).first().loc[per_rule.index].to_numpy()
+    first = ri[ufirst]
     reasons = pd.DataFrame({"plot": kp})
     for c in GROUP + ["effect"]:
         reasons[c] = g[c].to_numpy()
     reasons["legal_source"] = restr["legal_source"].to_numpy()[first]
     reasons["width_m"] = restr["width_m"].to_numpy()[first] if "width_m" in restr else np.nan
     reasons["confirmed"] = restr["confirmed"].to_numpy()[first] if "confirmed" in restr else True
-    reasons["area_m2"] = per_rule.to_numpy()
+    reasons["area_m2"] = uarea
     reasons["share"] = np.clip(reasons["area_m2"].to_numpy() / np.where(parea[kp] > 0, parea[kp], 1), 0, 1)
     order = {"prohibited": 0, "conditional": 1, "permitted": 2}
     reasons = reasons.sort_values(["plot", "effect", "share"], key=lambda s: s.map(order) if s.name == "effect"
                                   else (-s if s.name == "share" else s)).reset_index(drop=True)
     # per plot: prohibited area and (prohibited ∪ conditional) area, unions where rules overlap
     eff = restr["effect"].to_numpy()[ri]
-    valid_rule = pd.Index(per_rule.index)
-    ok = pd.Index(keys).isin(valid_rule)
+    ok = np.isin(keys, ukeys)
     prohibited = np.zeros(n)
     restricted = np.zeros(n)
     for target, mask in ((prohibited, ok & (eff == "prohibited")),
                          (restricted, ok & np.isin(eff, ["prohibited", "conditional"]))):
         if mask.any():
-            u = _union_area(pieces[mask], pi[mask], areas[mask])
-            target[u.index.to_numpy()] = u.to_numpy()
+            up, ua, _ = _union_area(pieces[mask], pi[mask], areas[mask], inside[mask], pa_el[mask])
+            target[up] = ua
     return {"reasons": reasons, "plot_area": parea, "prohibited_m2": np.minimum(prohibited, parea),
             "conditional_m2": np.clip(np.minimum(restricted, parea) - prohibited, 0, None)}
 
@@ -322,14 +330,15 @@ def _what(r: dict, lang: str, ws=None, zrules: dict | None = None) -> str:
     return head
 
 
-def reason_message(r: dict, use: str, lang: str, ws=None, zrules: dict | None = None) -> str:
+def reason_message(r: dict, use: str, lang: str, ws=None, zrules: dict | None = None,
+                   use_label: str | None = None) -> str:
     """Human sentence for one reason, from the i18n catalogue."""
     if str(r.get("rule_id", "")).endswith(".plot_size_ha"):
         return t("zoning.plot_size", lang, area=f"{r.get('plot_area_ha', 0):.4f}",
                  min=r.get("min_ha") if r.get("min_ha") is not None else "–",
                  max=r.get("max_ha") if r.get("max_ha") is not None else "–")
     msg = t("zoning.reason", lang, what=_what(r, lang, ws, zrules), effect=t(f"zoning.effect.{r['effect']}", lang),
-            use=label("activities", use, lang), share=f"{r['share']:.0%}", area=f"{r['area_ha']:.4f}",
+            use=use_label or label("activities", use, lang), share=f"{r['share']:.0%}", area=f"{r['area_ha']:.4f}",
             source=r.get("legal_source") or "")
     if r["kind"] in ("water_protection_zone", "coastal_strip") and not r.get("confirmed", True):
         msg = f"{msg} ({t('zoning.width_unconfirmed', lang)})"

@@ -20,7 +20,7 @@ import pandas as pd
 from ..catalog import catalogue
 from ..i18n import check_lang, label
 from .check import overlay_effects, reason_message, with_effects
-from .restrictions import build_restrictions, read_layer_fid
+from .restrictions import build_restrictions, lookup_many, read_layer_fid
 from .rules import restriction_rules, rules_provenance, zoning_rules
 
 COLUMNS = ["parcel_id", "cadastral_no", "category", "land_use", "activity", "area_ha", "kind", "subtype",
@@ -68,7 +68,7 @@ def conflicts(ws, *, restrictions: gpd.GeoDataFrame | None = None, parcels: gpd.
     if kinds:
         restr = restr[restr["kind"].isin(kinds)]
     uses = catalogue("land_uses", ws)
-    use_code = parcels["land_use"].map(lambda v: uses.lookup(v))
+    use_code = lookup_many(uses, parcels["land_use"])
     activity = use_code.map(lambda c: (uses.items.get(c) or {}).get("activity") if c else None)
     rows = []
     for act in sorted({a for a in activity.dropna().unique()}):
@@ -95,11 +95,13 @@ def conflicts(ws, *, restrictions: gpd.GeoDataFrame | None = None, parcels: gpd.
             "conflict_area_ha": reasons["area_m2"].to_numpy() / 10_000,
             "share": reasons["share"].to_numpy(), "legal_source": reasons["legal_source"].to_numpy()})
         msgs = []
+        act_label = label("activities", act, lang)
+        use_labels = {u: label("land_uses", u, lang) for u in pd.unique(df["land_use"])}
         for rec, w, conf in zip(df.to_dict("records"), reasons["width_m"], reasons["confirmed"]):
             r2 = {**rec, "effect": "prohibited", "area_ha": rec["conflict_area_ha"],
                   "width_m": None if pd.isna(w) else float(w), "confirmed": conf}
-            msgs.append(f"{label('land_uses', rec['land_use'], lang)}: "
-                        + reason_message(r2, act, lang, ws, zrules))
+            msgs.append(f"{use_labels[rec['land_use']]}: "
+                        + reason_message(r2, act, lang, ws, zrules, use_label=act_label))
         df["message"] = msgs
         rows.append(df)
     if rows:

@@ -75,6 +75,13 @@ def _polygonal(geoms: np.ndarray) -> np.ndarray:
     return np.array(out, dtype=object)
 
 
+def lookup_many(cat, values: pd.Series) -> pd.Series:
+    """Catalogue codes for a column, looking each distinct value up once."""
+    uniq = pd.unique(values.astype(object))
+    lut = {v: cat.lookup(v) for v in uniq}
+    return values.astype(object).map(lut)
+
+
 def _norm(value) -> str | None:
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return None
@@ -173,7 +180,7 @@ def forest_zones(parcels: gpd.GeoDataFrame, rules: dict, crs, ws=None) -> gpd.Ge
     cats = set(cfg.get("categories") or ["forest_fund"])
     rid = cfg.get("rule", "forest_fund")
     cat = catalogue("land_categories", ws)
-    codes = parcels["category"].map(lambda v: cat.lookup(v))
+    codes = lookup_many(cat, parcels["category"])
     sel = parcels[codes.isin(cats).to_numpy()]
     if sel.empty:
         return _empty(crs)

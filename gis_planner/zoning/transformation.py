@@ -27,7 +27,7 @@ from ..catalog import catalogue
 from ..errors import GisPlannerError
 from ..i18n import check_lang, label, t
 from .check import _what, check_many, overlay_effects
-from .restrictions import build_restrictions, read_layer_fid
+from .restrictions import build_restrictions, lookup_many, read_layer_fid
 from .rules import check_use, rules_provenance, zoning_rules
 
 
@@ -119,7 +119,8 @@ def transformation_list(ws, parcels: Any, target_category: str, *, reason: str =
             touched[rec["plot"]].append({k: _clean(rec.get(k)) for k in
                                          ("kind", "rule_id", "subtype", "level", "share", "width_m")})
     area = sel.geometry.area.to_numpy() / 10_000
-    cur = sel["category"].map(lambda v: cats.lookup(v) or v) if "category" in sel else pd.Series([None] * len(sel))
+    cur = (lookup_many(cats, sel["category"]).fillna(sel["category"].astype(object)) if "category" in sel
+           else pd.Series([None] * len(sel)))
     out = pd.DataFrame({
         "parcel_id": sel.index.to_numpy(),
         "cadastral_no": sel["cadastral_no"].astype(str).to_numpy() if "cadastral_no" in sel else None,
