@@ -405,3 +405,33 @@ def test_zip_absolute_path_and_bomb_rejected(tmp_path):
     files = safe_extract(ok, tmp_path / "o4")
     assert [p.relative_to(tmp_path / "o4").as_posix() for p in files] == ["a/b.txt"]
     assert files[0].read_text() == "hi"
+
+
+def test_wrong_kyrg06_zone_and_outside_boundary(tmp_ws, tmp_path):
+    import_layer(tmp_ws, "boundary", _geojson(tmp_path, "b.geojson", {"name": ["B"]}, [square(0, 0, 1000)]))
+    # eastings 4 3xx xxx are zone 4, the file claims zone 3 (EPSG:7694)
+    f = _geojson(tmp_path, "z.geojson", {"cadastral_no": ["A"], "category": ["reserve"]}, [square(0, 0, 100)],
+                 crs=7694)
+    with pytest.raises(GisPlannerError) as e:
+        import_layer(tmp_ws, "parcels", f)
+    assert e.value.code == "crs_mismatch" and "--crs EPSG:7695" in str(e.value)
+    rep = import_layer(tmp_ws, "parcels", f, crs="EPSG:7695")
+    assert any(w["code"] == "crs_overridden" for w in rep.warnings) and rep.outside_boundary == []
+    # a parcel 5 km east of a 1 km boundary square is reported as outside
+    f2 = _geojson(tmp_path, "far.geojson", {"cadastral_no": ["A", "B"], "category": ["reserve"] * 2},
+                  [square(0, 0, 100), square(5000, 0, 100)])
+    rep = import_layer(tmp_ws, "parcels", f2, dry_run=True)
+    assert rep.outside_boundary == [1]
+
+
+def test_attribute_only_file_is_a_clear_error(tmp_ws, tmp_path):
+    f = tmp_path / "table.csv"
+    f.write_text("cadastral_no,category,wkt\nA,reserve,\n", encoding="utf-8")
+    with pytest.raises(GisPlannerError) as e:
+        import_layer(tmp_ws, "parcels", f, crs=7695)
+    assert e.value.code == "no_geometry"
+    g = tmp_path / "nogeom.csv"
+    g.write_text("cadastral_no,category\nA,reserve\n", encoding="utf-8")
+    with pytest.raises(GisPlannerError) as e:
+        import_layer(tmp_ws, "parcels", g)
+    assert e.value.code == "no_geometry_column" and "--field-map wkt=COLUMN" in str(e.value)

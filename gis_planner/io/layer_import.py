@@ -39,8 +39,9 @@ from ..workspace import Workspace, standard_layers
 from .normalise import GEOMETRY_KEYS, map_fields, normalise_attributes, parse_field_map
 from .readers import FID_NOTE, read_source
 from .report import ImportReport, _ids, _values
-from .validate import (check_geographic_range, clean_geometries, detect_swapped, find_duplicates,
-                       find_overlaps, outside_kyrgyzstan, parse_crs, suggest_crs, swap_xy)
+from .validate import (check_geographic_range, check_kyrg06_zone, clean_geometries, detect_swapped,
+                       find_duplicates, find_overlaps, outside_kyrgyzstan, outside_polygon, parse_crs,
+                       suggest_crs, swap_xy)
 
 SRC_FID = "src_fid"
 
@@ -155,6 +156,13 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
         raise GisPlannerError("the file holds no features", file=label,
                               fix="check that you exported the right layer (see --src-layer)", code="no_features")
 
+    geoms0 = np.asarray(gdf.geometry.values)
+    if (shapely.is_missing(geoms0) | shapely.is_empty(geoms0)).all():
+        raise GisPlannerError("the file has no geometries (only attributes)", file=label,
+                              feature=_ids(sorted(raw.dropped)) if raw.dropped else None,
+                              fix="export the layer with its geometry (for a CSV: a WKT column or lon/lat columns)",
+                              code="no_geometry")
+
     # ---------------------------------------------------------------- CRS
     file_crs = CRS.from_user_input(gdf.crs) if gdf.crs is not None else None
     if crs is not None and crs != "":
@@ -186,6 +194,7 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
         rep.swapped_axes = True
         rep.warn("swapped_axes")
     check_geographic_range(gdf, label)
+    check_kyrg06_zone(gdf, label)
 
     # ---------------------------------------------------------------- attributes
     dbf_len = int((rules.get("shapefile") or {}).get("dbf_field_name_length", 10)) if raw.dbf else None
@@ -251,6 +260,11 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
                 code="missing_value", details={"field": fname, "ids": ids})
     if outside_kyrgyzstan(geo):
         rep.warn("outside_kyrgyzstan")
+    elif layer != "boundary" and ws.has_layer("boundary"):
+        outside = outside_polygon(geo, ws.read_layer("boundary", columns=[]))
+        if outside:
+            rep.outside_boundary = outside
+            rep.warn("outside_boundary", len(outside), n=len(outside), ids=outside)
 
     # ---------------------------------------------------------------- findings
     area = np.asarray(shapely.area(np.asarray(geo.geometry.values)), dtype=float) / 10_000.0

@@ -55,6 +55,7 @@ class ImportReport:
     missing_required: dict = field(default_factory=dict)
     bad_values: dict = field(default_factory=dict)
     area_mismatch: list = field(default_factory=list)
+    outside_boundary: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
     source: str | None = None
     source_date: str | None = None
@@ -77,7 +78,7 @@ class ImportReport:
         """A JSON-able dict; lists of ids longer than ``max_listed`` are cut (counts stay exact)."""
         d = asdict(self)
         if max_listed:
-            for key in ("repaired", "dropped", "overlaps", "area_mismatch"):
+            for key in ("repaired", "dropped", "overlaps", "area_mismatch", "outside_boundary"):
                 if len(d[key]) > max_listed:
                     d[f"{key}_truncated"] = len(d[key]) - max_listed
                     d[key] = d[key][:max_listed]
@@ -88,7 +89,8 @@ class ImportReport:
                        "repaired": len(self.repaired), "dropped": len(self.dropped),
                        "duplicate_numbers": len(self.duplicates), "overlaps": len(self.overlaps),
                        "unknown_values": sum(len(i) for g in self.unknown_values.values() for i in g.values()),
-                       "area_mismatch": len(self.area_mismatch)}
+                       "area_mismatch": len(self.area_mismatch),
+                       "outside_boundary": len(self.outside_boundary)}
         return d
 
     def lines(self, lang: str | None = None) -> list[str]:

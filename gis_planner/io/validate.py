@@ -124,6 +124,36 @@ def check_geographic_range(gdf: gpd.GeoDataFrame, file: str) -> None:
             code="crs_mismatch")
 
 
+def check_kyrg06_zone(gdf: gpd.GeoDataFrame, file: str) -> None:
+    """Kyrg-06 eastings start with the zone number (false easting n·1 000 000 + 300 000): data whose
+    eastings belong to another zone than the declared one is an error with the right EPSG as fix.
+    """
+    epsg = CRS.from_user_input(gdf.crs).to_epsg()
+    if epsg not in KYRG06_CENTRAL_MERIDIANS:
+        return
+    geoms = np.asarray(gdf.geometry.values)
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if not ok.any():
+        return
+    minx, _, maxx, _ = shapely.total_bounds(geoms[ok])
+    zone_min, zone_max = int(minx // 1_000_000), int(maxx // 1_000_000)
+    declared = epsg - 7691
+    if zone_min == zone_max and 1 <= zone_min <= 5 and zone_min != declared:
+        raise GisPlannerError(
+            f"the eastings ({minx:,.0f}…) belong to Kyrg-06 zone {zone_min}, but the CRS says zone {declared} "
+            f"(EPSG:{epsg})", file=file, fix=f"import with --crs EPSG:{7691 + zone_min}", code="crs_mismatch")
+
+
+def outside_polygon(gdf: gpd.GeoDataFrame, area: gpd.GeoDataFrame) -> list:
+    """Ids of features that do not touch ``area`` (e.g. the municipality boundary), same CRS."""
+    if area is None or len(area) == 0 or len(gdf) == 0:
+        return []
+    tree_idx, _ = area.sindex.query(np.asarray(gdf.geometry.values), predicate="intersects")
+    hit = np.zeros(len(gdf), dtype=bool)
+    hit[np.unique(tree_idx)] = True
+    return [_fid(i) for i in gdf.index[~hit]]
+
+
 def _first_bad_fid(index, geoms):
     coords, idx = shapely.get_coordinates(geoms, return_index=True)
     bad = (np.abs(coords[:, 0]) > 180) | (np.abs(coords[:, 1]) > 90)
