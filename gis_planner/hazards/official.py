@@ -44,10 +44,13 @@ def _empty(crs=None) -> gpd.GeoDataFrame:
 
 
 def read_hazard_zones(ws) -> gpd.GeoDataFrame:
-    """All rows of ``hazard_zones`` (official and computed); an empty frame if the layer is missing."""
-    z = ws.read_layer("hazard_zones", missing_ok=True)
-    if z is None:
+    """All rows of ``hazard_zones`` (official and computed) with their ``fid``; empty if the layer is missing."""
+    if not ws.has_layer("hazard_zones"):
         return _empty(ws.crs)
+    import pyogrio
+
+    z = pyogrio.read_dataframe(ws.gpkg, layer="hazard_zones", fid_as_index=True, use_arrow=True)
+    z = z.rename_axis("fid").reset_index()  # the GeoPackage feature id, for traceability (source_fid)
     for c in ZONE_COLUMNS:
         if c not in z:
             z[c] = None
@@ -128,7 +131,7 @@ def mark_official(gdf: gpd.GeoDataFrame, *, source: str, date: str | None = None
     res = gpd.GeoDataFrame({"hazard_type": out["hazard_type"], "level": out["level"], "method": OFFICIAL,
                             "source": source, "date": date or _dt.date.today().isoformat()},
                            geometry=gpd.GeoSeries(geoms, crs=gdf.crs), crs=gdf.crs)
-    bad = res.geometry.is_empty | res.geometry.isna()
+    bad = pd.Series(shapely.is_empty(res.geometry.values) | shapely.is_missing(res.geometry.values), index=res.index)
     if bad.all() and n:
         raise GisPlannerError("the hazard map has no polygons", file=file,
                               fix="official zones must be polygons (areas)", code="bad_geometry")
@@ -206,8 +209,8 @@ def import_official_zones(ws, src, *, source: str, date: str | None = None, haza
 def effective_hazard_zones(ws_or_gdf) -> gpd.GeoDataFrame:
     """The zones that govern: every official zone, plus computed zones outside official ones of the same type.
 
-    Columns: ``hazard_type, level, method, source, date, basis`` (``official`` / ``computed``) and
-    the geometry. Use this (not the raw layer) for restrictions, the balance and exposure.
+    Columns: ``hazard_type, level, method, source, date, basis`` (``official`` / ``computed``), ``fid``
+    (the row of ``hazard_zones`` it comes from, when read from a workspace) and the geometry. Use this (not the raw layer) for restrictions, the balance and exposure.
     """
     zones = _zones(ws_or_gdf)
     off, comp = split_zones(zones)
@@ -226,8 +229,9 @@ def effective_hazard_zones(ws_or_gdf) -> gpd.GeoDataFrame:
     comp = comp.assign(basis="computed")
     out = pd.concat([f for f in (off, comp) if len(f)] or [off], ignore_index=True)
     out = gpd.GeoDataFrame(out, geometry="geometry", crs=zones.crs)
-    out = out[~out.geometry.is_empty & out.geometry.notna()].reset_index(drop=True)
-    return out[ZONE_COLUMNS + ["basis", "geometry"]]
+    out = out[~(shapely.is_empty(out.geometry.values) | shapely.is_missing(out.geometry.values))].reset_index(drop=True)
+    cols = ZONE_COLUMNS + ["basis"] + (["fid"] if "fid" in out else [])
+    return out[cols + ["geometry"]]
 
 
 def compare_official_computed(ws_or_gdf) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from pyproj import CRS
 
 from ..catalog import load_rules, rules_version
 from ..errors import GisPlannerError
+from ..i18n import label, t
 from . import terrain as T
 
 Progress = Callable[[float, str], None]
@@ -184,7 +185,7 @@ def rasterize_mask(geoms, shape, transform) -> np.ndarray:
 
 
 def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = None,
-                    progress: Progress | None = None) -> Terrain:
+                    progress: Progress | None = None, lang: str | None = None) -> Terrain:
     """Run the terrain kernels on a metric DEM grid.
 
     Parameters
@@ -203,21 +204,22 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
         raise GisPlannerError("the DEM has no valid cells", code="bad_dem", fix="check the DEM nodata value")
     terr = Terrain(dem=z, transform=transform, crs=crs)
     terr.lakes = np.zeros(z.shape, bool) if lakes is None else (np.asarray(lakes, bool) & np.isfinite(z))
-    steps(0.0, "slope")
+    steps(0.0, t("hazards.step.slope", lang))
     terr.slope, _ = T.slope_aspect(z, terr.xres, terr.yres, edges=True, aspect=False)
-    steps(0.15, "curvature")
+    steps(0.15, t("hazards.step.curvature", lang))
     terr.profile, terr.plan = T.curvature(z, terr.xres, terr.yres, edges=True)
-    steps(0.3, "depressions")
+    steps(0.3, t("hazards.step.fill", lang))
     terr.filled, flood_dir, _ = T.fill_depressions(z, terr.lakes)
-    steps(0.6, "flow direction")
+    steps(0.6, t("hazards.step.flow_direction", lang))
     terr.fdir = T.flow_direction_d8(terr.filled, terr.xres, terr.yres, flood_dir=flood_dir, outlets=terr.lakes)
-    steps(0.75, "flow accumulation")
+    steps(0.75, t("hazards.step.flow_accumulation", lang))
     terr.acc, terr.rec, terr.order = T.flow_accumulation(terr.fdir, return_order=True)
-    steps(1.0, "terrain done")
+    steps(1.0, t("hazards.step.terrain_done", lang))
     return terr
 
 
-def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | None = None) -> Terrain:
+def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | None = None,
+                          lang: str | None = None) -> Terrain:
     """The terrain of a workspace: its DEM warped to the workspace CRS, lakes from ``water_bodies``."""
     rules = rules or hazard_rules(ws)
     dem_path = ws.dem_path
@@ -227,7 +229,7 @@ def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | No
                               code="missing_dem")
     tr = rules.get("terrain", {}) or {}
     steps = _Steps(progress)
-    steps(0.0, "reading DEM")
+    steps(0.0, t("hazards.step.read_dem", lang))
     z, transform, crs = load_dem(dem_path, ws.crs, tr.get("resolution_m"), tr.get("resampling", "bilinear"))
     lakes = None
     water = ws.read_layer("water_bodies", missing_ok=True)
@@ -237,7 +239,7 @@ def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | No
         sel = water[wt.isin(types) & water.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
         if len(sel):
             lakes = rasterize_mask(sel.geometry.values, z.shape, transform)
-    terr = compute_terrain(z, transform, crs, lakes, progress=steps.sub(0.1, 1.0))
+    terr = compute_terrain(z, transform, crs, lakes, progress=steps.sub(0.1, 1.0), lang=lang)
     terr.extra["dem_source"] = (ws.provenance("dem") or {}).get("source")
     terr.extra["dem_date"] = (ws.provenance("dem") or {}).get("source_date")
     return terr
@@ -435,7 +437,7 @@ def levels_to_polygons(levels: np.ndarray, transform, crs, rules: dict, *, hazar
         arr = shapely.intersection(arr, clip)
     arr = np.array([_polygonal(g) for g in arr], dtype=object)
     gdf = gpd.GeoDataFrame({"level": [LEVEL_NAMES[c] for c in codes]}, geometry=arr, crs=crs)
-    gdf = gdf[~gdf.geometry.is_empty & gdf.geometry.notna()]
+    gdf = gdf[~(shapely.is_empty(gdf.geometry.values) | shapely.is_missing(gdf.geometry.values))]
     if len(gdf):
         gdf = gdf.dissolve(by="level", as_index=False).explode(index_parts=False)
         gdf = gdf[gdf.geometry.area >= min_ha * 10_000]
@@ -464,7 +466,7 @@ def _today() -> str:
 
 def compute_hazard_zones(ws, hazards: Iterable[str] | None = None, progress: Progress | None = None,
                          inventory: gpd.GeoDataFrame | None = None, terrain: Terrain | None = None,
-                         date: str | None = None) -> gpd.GeoDataFrame:
+                         date: str | None = None, lang: str | None = None) -> gpd.GeoDataFrame:
     """Compute susceptibility zones for a workspace (nothing is written; see :func:`run_hazards`).
 
     Parameters
@@ -475,6 +477,7 @@ def compute_hazard_zones(ws, hazards: Iterable[str] | None = None, progress: Pro
     inventory : landslide inventory (points/polygons); default: the workspace layer named in the rules
     terrain : a precomputed :class:`Terrain` (reused between calls)
     date : the ``date`` written on the zones (default today)
+    lang : language of the progress messages (ky, ru, en)
 
     Returns
     -------
@@ -488,7 +491,7 @@ def compute_hazard_zones(ws, hazards: Iterable[str] | None = None, progress: Pro
     rules = hazard_rules(ws)
     steps = _Steps(progress)
     if terrain is None:
-        terrain = terrain_for_workspace(ws, rules, progress=steps.sub(0.0, 0.5))
+        terrain = terrain_for_workspace(ws, rules, progress=steps.sub(0.0, 0.5), lang=lang)
     rv = rules_version("hazards", ws)
     dem_src = terrain.extra.get("dem_source") or "DEM"
     date = date or _today()
@@ -507,7 +510,7 @@ def compute_hazard_zones(ws, hazards: Iterable[str] | None = None, progress: Pro
     frames = []
     per = 0.5 / len(hazards)
     for k, h in enumerate(hazards):
-        steps(0.5 + per * k, f"{h}")
+        steps(0.5 + per * k, t("hazards.step.zones", lang, hazard=label("hazards", h, lang)))
         if h == "flood":
             lv = flood_levels(terrain, rules)
         elif h == "mudflow":
@@ -520,7 +523,7 @@ def compute_hazard_zones(ws, hazards: Iterable[str] | None = None, progress: Pro
         source = f"gis_planner {method} on {dem_src}; layers/hazards.yaml v{rv['version']} ({rv['sha256']})"
         frames.append(levels_to_polygons(lv, terrain.transform, terrain.crs, rules, hazard_type=h,
                                          method=method, source=source, date=date, clip=clip))
-    steps(1.0, "zones done")
+    steps(1.0, t("hazards.step.done", lang))
     out = pd.concat(frames, ignore_index=True) if frames else frames
     return gpd.GeoDataFrame(out, geometry="geometry", crs=terrain.crs)
 
@@ -561,9 +564,39 @@ def store_hazard_zones(ws, computed: gpd.GeoDataFrame, hazards: Iterable[str] | 
 
 
 def run_hazards(ws, hazards: Iterable[str] | None = None, progress: Progress | None = None,
-                inventory: gpd.GeoDataFrame | None = None, write: bool = True) -> gpd.GeoDataFrame:
+                inventory: gpd.GeoDataFrame | None = None, write: bool = True,
+                lang: str | None = None) -> gpd.GeoDataFrame:
     """Compute the zones and (by default) store them in the workspace; returns the computed zones."""
-    zones = compute_hazard_zones(ws, hazards, progress=progress, inventory=inventory)
+    zones = compute_hazard_zones(ws, hazards, progress=progress, inventory=inventory, lang=lang)
     if write:
         store_hazard_zones(ws, zones, hazards)
     return zones
+
+
+def write_terrain_rasters(terr: Terrain, out_dir, rules: dict | None = None) -> list:
+    """Write slope (°), flow accumulation (km²), D8 (ESRI codes), HAND (m) and curvature GeoTIFFs.
+
+    HAND uses the flood drainage of ``rules`` (``flood.drainage_min_catchment_km2``) and lakes.
+    Returns the written paths.
+    """
+    import rasterio
+    from pathlib import Path
+
+    rules = rules or hazard_rules()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    drainage = T.stream_network(terr.acc, terr.cells(rules["flood"]["drainage_min_catchment_km2"])) | terr.lakes
+    hand = T.height_above_drainage(terr.filled, terr.fdir, drainage, terr.rec, terr.order)
+    layers = {"slope_deg": terr.slope, "flow_acc_km2": terr.catchment_km2(), "hand_m": hand,
+              "plan_curvature": terr.plan, "profile_curvature": terr.profile, "d8_esri": T.d8_to_esri(terr.fdir)}
+    paths = []
+    for name, arr in layers.items():
+        p = out / f"{name}.tif"
+        dtype = "uint8" if arr.dtype == np.uint8 else "float32"
+        nodata = None if dtype == "uint8" else np.nan
+        with rasterio.open(p, "w", driver="GTiff", width=arr.shape[1], height=arr.shape[0], count=1,
+                           dtype=dtype, crs=terr.crs.to_wkt(), transform=terr.transform, nodata=nodata,
+                           compress="deflate", tiled=True) as ds:
+            ds.write(arr.astype(dtype), 1)
+        paths.append(p)
+    return paths
