@@ -37,6 +37,14 @@ def table(df: pd.DataFrame, headers: Mapping[str, str] | None = None, height: in
 def warnings_list(items) -> None:
     """Import warnings (strings or dicts from the import report) as a table or a list."""
     items = list(items or [])
+    if items and all(isinstance(i, dict) and "code" in i for i in items):
+        try:
+            from ..io.report import warning_text
+        except ImportError:  # the import module is not installed
+            warning_text = None
+        if warning_text is not None:
+            st.markdown("\n".join(f"- {md_escape(warning_text(i, state.lang()))}" for i in items))
+            return
     if items and all(isinstance(i, dict) for i in items):
         table(pd.DataFrame(items))
     else:

@@ -1,0 +1,188 @@
+"""End-to-end test of the app in a real headless Chromium (Debian ``/usr/bin/chromium`` via Playwright).
+
+Starts ``streamlit run app.py`` on a free port over a copy of the demo workspace, switches the interface to
+Russian, draws a polygon on the community map, saves it, reloads the page and finds it again in the UI and
+in the store. It also checks that no request leaves localhost (the maps work offline) and saves a
+screenshot of every page in ``artifacts/``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ws_copy(tmp_path_factory, request):
+    """A copy of the demo (or of ``$GIS_PLANNER_E2E_WORKSPACE``) without community data."""
+    src = os.environ.get("GIS_PLANNER_E2E_WORKSPACE")
+    src = Path(src) if src else request.getfixturevalue("demo_ws").root
+    dst = tmp_path_factory.mktemp("e2e") / "ws"
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("community.gpkg*", ".*lock"))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def server(ws_copy):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is missing: run scripts/install-system-deps.sh")
+    port = _free_port()
+    env = dict(os.environ, GIS_PLANNER_WORKSPACE=str(ws_copy), GIS_PLANNER_LANG="ky")
+    env.pop("GIS_PLANNER_DATABASE_URL", None)
+    log = open(ws_copy.parent / "streamlit.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.terminate()
+        pytest.fail("streamlit did not start")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _wait_app(page, timeout=60_000):
+    """Wait until the script run finished (no 'running' indicator) and the main block rendered."""
+    page.wait_for_selector("[data-testid='stMainBlockContainer']", timeout=timeout)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+    page.wait_for_timeout(500)
+
+
+def _map_frame(page):
+    page.wait_for_selector("iframe[title*='st_folium']", timeout=60_000)
+    frame = page.frame_locator("iframe[title*='st_folium']").first
+    frame.locator(".leaflet-container").wait_for(timeout=60_000)
+    return frame
+
+
+def test_draw_polygon_in_russian_and_find_it_after_reload(server, browser, ws_copy, artifacts_dir):
+    from gis_planner import Workspace
+    from gis_planner.community import open_store
+    from gis_planner.i18n import t
+
+    outside = []
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="ru-RU")
+    ctx.on("request", lambda r: outside.append(r.url)
+           if not r.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:")) else None)
+    page = ctx.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + "/")
+    _wait_app(page)
+    _map_frame(page)
+    # default language is Kyrgyz
+    assert page.get_by_text(t("app.page.overview", "ky")).first.is_visible()
+
+    # switch to Russian in the sidebar
+    page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+    page.get_by_role("option", name=t("app.lang.ru", "ru")).click()
+    _wait_app(page)
+    assert page.get_by_text(t("app.page.overview", "ru")).first.is_visible()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(artifacts_dir / "app_overview_ru.png"), full_page=True)
+
+    # every page renders without an error message; screenshot each
+    from gis_planner.ui.app import PAGES, PAGES_DIR, available
+
+    for slug, title, _icon, req in PAGES:
+        if not ((PAGES_DIR / f"{slug}.py").exists() and available(req)):
+            continue
+        page.get_by_role("link", name=t(title, "ru")).first.click()
+        _wait_app(page, 120_000)
+        page.wait_for_timeout(2500)
+        page.screenshot(path=str(artifacts_dir / f"app_{slug}_ru.png"), full_page=True)
+        assert page.locator("[data-testid='stException']").count() == 0, slug
+
+    # community map: create a session, draw a polygon, save it
+    page.get_by_role("link", name=t("app.page.community", "ru")).first.click()
+    _wait_app(page)
+    if page.get_by_role("textbox", name=t("app.community.village", "ru"), exact=True).count():
+        page.get_by_role("textbox", name=t("app.community.village", "ru"), exact=True).first.fill("Тест-Айыл")
+        page.get_by_role("button", name=t("app.community.create_session", "ru")).click()
+        _wait_app(page)
+    page.get_by_role("textbox", name=t("app.community.author", "ru"), exact=True).fill("Т.Т.")
+    page.keyboard.press("Enter")
+    _wait_app(page)
+    frame = _map_frame(page)
+    page.wait_for_timeout(1500)
+    frame.locator(".leaflet-draw-draw-polygon").click()
+    box = frame.locator(".leaflet-container").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    pts = [(cx - 60, cy - 40), (cx + 60, cy - 40), (cx + 50, cy + 50), (cx - 50, cy + 45)]
+    for x, y in pts:
+        page.mouse.click(x, y)
+        page.wait_for_timeout(300)
+    page.mouse.click(*pts[0])          # close the ring on the first vertex
+    title = "Бак-2026 <b>жаңы</b>"
+    page.get_by_role("textbox", name=t("app.community.title", "ru"), exact=True).wait_for(timeout=30_000)
+    page.get_by_role("textbox", name=t("app.community.title", "ru"), exact=True).fill(title)
+    page.screenshot(path=str(artifacts_dir / "app_community_drawn_ru.png"), full_page=True)
+    page.get_by_role("button", name=t("app.community.save", "ru")).click()
+    _wait_app(page)
+    page.get_by_text(t("app.community.saved", "ru")).wait_for(timeout=30_000)
+
+    # the store has it
+    store = open_store(Workspace(ws_copy))
+    feats = store.features()
+    mine = feats[feats["title"] == title]
+    assert len(mine) == 1
+    assert mine.iloc[0]["kind"] == "polygon"
+    assert mine.geometry.iloc[0].area > 0
+
+    # reload: still Russian, still there
+    page.reload()
+    _wait_app(page)
+    page.get_by_role("heading", name=t("app.page.community", "ru")).first.wait_for(timeout=30_000)
+    _map_frame(page)
+    picker = page.locator("[data-testid='stSelectbox']").filter(
+        has_text=t("app.community.pick_feature", "ru"))
+    picker.first.scroll_into_view_if_needed()
+    assert f"{int(mine.iloc[0]['id'])}: {title}" in picker.first.inner_text() + str(
+        picker.first.locator("input").first.get_attribute("value"))
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(artifacts_dir / "app_community_after_reload_ru.png"), full_page=True)
+
+    assert not errors, errors
+    assert not outside, f"requests left localhost: {sorted(set(outside))[:10]}"
+    ctx.close()
