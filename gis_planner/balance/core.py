@@ -359,7 +359,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         Official totals category -> ha (default ``<workspace>/reported_balance.yaml`` if present).
     abs_tolerance_ha, rel_tolerance_pct : float, optional
         Reconciliation tolerances (defaults from ``layers/balance.yaml``); a category is flagged
-        when the difference exceeds both.
+        when the difference exceeds either.
     detail : bool
         Also break restriction kinds down by subtype/level (``layers/balance.yaml`` ``detail``).
     topology : bool
@@ -541,25 +541,24 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     parcel_restrictions = (pd.concat(long_rows, ignore_index=True) if long_rows else
                            pd.DataFrame(columns=["cadastral_no", "group", "kind", "subtype", "level",
                                                  "area_ha", "share"]))
-    touched = np.flatnonzero(any_col > 0)
+    # "kind:subtype:level 25.0%; …" per parcel: a kind's own column only when it has no detail
     labels = np.full(n, "", dtype=object)
-    if len(parcel_restrictions):
-        lr = parcel_restrictions
-        # kind rows unless a finer detail row exists for that kind
-        detailed_kinds = {group_meta[k]["kind"] for k in detail_cols}
-        use_rows = lr[(lr["group"].isin(list(detail_cols))) | (~lr["kind"].isin(list(detailed_kinds)))]
-        txt = (use_rows["group"] + " " + (use_rows["share"] * 100).round(1).astype(str) + "%")
-        joined = txt.groupby(use_rows["cadastral_no"].to_numpy()).agg("; ".join)
-        pos = pd.Index(ids).get_indexer(joined.index)
-        ok = pos >= 0
-        labels[pos[ok]] = joined.to_numpy()[ok]
+    detailed_kinds = {group_meta[k]["kind"] for k in detail_cols}
+    label_cols = [k for k in kind_cols if k not in detailed_kinds] + list(detail_cols)
+    label_cols.sort(key=lambda k: (list(kind_cols).index(group_meta[k]["kind"]), k))
+    for key in label_cols:
+        a = all_cols[key]
+        nz = np.flatnonzero(a > 0)
+        if nz.size:
+            pct = np.char.add(np.round(a[nz] / area[nz] * 100.0, 1).astype(str), "%").astype(object)
+            sep = np.where(labels[nz] == "", "", "; ").astype(object)
+            labels[nz] = labels[nz] + sep + (key + " ") + pct
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(area > 0, any_col / area, 0.0)
     per_parcel = pd.DataFrame({"cadastral_no": ids, "category": category, "land_type": land_type,
                                "use_status": use, "owner_type": owner, "area_ha": area / HA,
                                "restricted_ha": any_col / HA, "restricted_share": share,
                                "restrictions": labels})
-    del touched
 
     # ---- topology
     if boundary is None and ws is not None:
@@ -587,8 +586,9 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
             "area_ha": shapely.area(topo.gaps[gkeep]) / HA,
             "neighbours": [", ".join(ids[nb]) for nb, k in zip(topo.gap_neighbours, gkeep) if k]},
             geometry=gpd.GeoSeries(topo.gaps[gkeep], crs=crs), crs=crs)
-        outside = pd.DataFrame({"cadastral_no": ids[topo.outside["parcel"].to_numpy()],
-                                "area_ha": topo.outside["area_m2"].to_numpy() / HA})
+        out_keep = topo.outside["area_m2"].to_numpy() >= list_min
+        outside = pd.DataFrame({"cadastral_no": ids[topo.outside["parcel"].to_numpy()[out_keep]],
+                                "area_ha": topo.outside["area_m2"].to_numpy()[out_keep] / HA})
         b_ha = topo.boundary_area / HA if topo.boundary_area is not None else None
         identity = None
         if b_ha is not None:
@@ -623,7 +623,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     rep = load_reported(reported)
     rcfg = rules.get("reconciliation") or {}
     abs_tol = float(abs_tolerance_ha if abs_tolerance_ha is not None else rcfg.get("abs_tolerance_ha", 0.5))
-    rel_tol = float(rel_tolerance_pct if rel_tolerance_pct is not None else rcfg.get("rel_tolerance_pct", 0.5))
+    rel_tol = float(rel_tolerance_pct if rel_tolerance_pct is not None else rcfg.get("rel_tolerance_pct", 1.0))
     rec_rows = []
     if rep:
         computed = dict(zip(by_category["code"], by_category["area_ha"]))
@@ -633,7 +633,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
             r_ha = rep.get(code)
             diff = c_ha - r_ha if r_ha is not None else None
             pct = (diff / r_ha * 100.0) if (r_ha not in (None, 0) and diff is not None) else None
-            flag = bool(diff is not None and abs(diff) > abs_tol and (pct is None or abs(pct) > rel_tol))
+            flag = bool(diff is not None and (abs(diff) > abs_tol or (pct is not None and abs(pct) > rel_tol)))
             if r_ha is None:
                 flag = c_ha > abs_tol
             rec_rows.append({"code": code, "computed_ha": c_ha, "reported_ha": r_ha, "diff_ha": diff,
@@ -642,8 +642,8 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         rec_rows.append({"code": "total", "computed_ha": total_m2 / HA, "reported_ha": tot_rep,
                          "diff_ha": total_m2 / HA - tot_rep,
                          "diff_pct": (total_m2 / HA - tot_rep) / tot_rep * 100 if tot_rep else None,
-                         "flag": bool(abs(total_m2 / HA - tot_rep) > abs_tol and
-                                      (not tot_rep or abs((total_m2 / HA - tot_rep) / tot_rep * 100) > rel_tol))})
+                         "flag": bool(abs(total_m2 / HA - tot_rep) > abs_tol or
+                                      (tot_rep and abs((total_m2 / HA - tot_rep) / tot_rep * 100) > rel_tol))})
     reconciliation = pd.DataFrame(rec_rows, columns=["code", "computed_ha", "reported_ha", "diff_ha", "diff_pct", "flag"])
 
     # ---- provenance

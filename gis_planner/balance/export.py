@@ -69,8 +69,8 @@ def _summary(b: Balance, lang: str) -> pd.DataFrame:
               ("restricted_ha", b.total_ha - b.unrestricted_ha), ("unrestricted_ha", b.unrestricted_ha)]
     rows = [{t("balance.item", lang): t(f"balance.summary.{k}", lang), t("balance.value", lang): v}
             for k, v in items]
-    rows.append({t("balance.item", lang): t("balance.summary.counting", lang), t("balance.value", lang): None})
-    return pd.DataFrame(rows)
+    rows.append({t("balance.item", lang): t("balance.summary.counting", lang), t("balance.value", lang): ""})
+    return pd.DataFrame(rows, dtype=object)
 
 
 def _coded(df: pd.DataFrame, cat_name: str, head_key: str, lang: str) -> pd.DataFrame:
@@ -89,7 +89,11 @@ def _crosstab(df: pd.DataFrame, cat_name: str, head_key: str, lang: str) -> pd.D
     for col in df.columns:
         out[group_label(str(col), lang)] = df[col].to_numpy()
     if len(out):
-        total = {c: (out[c].sum() if pd.api.types.is_numeric_dtype(out[c]) else "") for c in out.columns}
+        # parent rows (arable = irrigated + rain-fed + …) are not added again into the total
+        cat = catalogue(cat_name)
+        parents = {cat.parent(c) for c in cat.codes if cat.parent(c)}
+        leaf = ~out[t("balance.code", lang)].isin(list(parents)).to_numpy()
+        total = {c: (out.loc[leaf, c].sum() if pd.api.types.is_numeric_dtype(out[c]) else "") for c in out.columns}
         total[t("balance.code", lang)] = "total"
         total[t(head_key, lang)] = t("balance.total", lang)
         out = pd.concat([out, pd.DataFrame([total])], ignore_index=True)
