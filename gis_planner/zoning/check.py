@@ -109,9 +109,13 @@ def overlay_effects(plots: gpd.GeoSeries, restr: gpd.GeoDataFrame, sliver_m2: fl
         return empty
     rgeoms = np.asarray(restr.geometry.values, dtype=object)
     shapely.prepare(rgeoms)
-    pi, ri = restr.sindex.query(geoms, predicate="intersects")
+    # R-tree on the (many, small) plots queried with the (few, large, prepared) restrictions: the
+    # predicate is evaluated on the prepared restriction, so large rings cost log(n) per plot
+    ri, pi = shapely.STRtree(geoms).query(rgeoms, predicate="intersects")
     if len(pi) == 0:
         return empty
+    order = np.lexsort((ri, pi))
+    pi, ri = pi[order], ri[order]
     inside = shapely.covers(rgeoms[ri], geoms[pi])
     pieces = geoms[pi].copy()
     cross = ~inside
@@ -244,8 +248,11 @@ def check_many(ws, use: str, parcels: gpd.GeoDataFrame, restrictions: gpd.GeoDat
         recs = reasons.assign(area_ha=reasons["area_m2"] / 10_000).drop(columns=["area_m2"])
         cols = [c for c in ["kind", "rule_id", "subtype", "level", "effect", "share", "area_ha",
                             "legal_source", "width_m", "confirmed", "min_ha", "max_ha"] if c in recs]
-        for p, rec in zip(recs["plot"].to_numpy(), recs[cols].to_dict("records")):
-            lists[p].append({k: _clean(v) for k, v in rec.items()})
+        data = [[_clean(v) for v in recs[c].astype(object).where(recs[c].notna(), None).tolist()]
+                if recs[c].dtype.kind in "fiub" else recs[c].astype(object).where(recs[c].notna(), None).tolist()
+                for c in cols]
+        for p, *vals in zip(recs["plot"].tolist(), *data):
+            lists[p].append(dict(zip(cols, vals)))
     out["reasons"] = pd.Series(lists, index=parcels.index, dtype=object)
     out.attrs["use"] = use
     out.attrs["rules"] = rules_provenance(ws)
