@@ -3,7 +3,7 @@
 Decisions (what a land specialist expects; see docs/import.md):
 
 * **No CRS** → error naming the file and suggesting ``--crs`` (with the likely EPSG from the
-  coordinates). Exception: a CSV whose columns are *named* lon/lat (longitude/долгота…) and hold
+  coordinates). Exception: a CSV whose columns are *named* lon/lat (longitude/latitude or their Kyrgyz/Russian names) and hold
   degrees is GPS data and is taken as EPSG:4326 with a warning.
 * **Swapped lat/lon** → fixed automatically, with a warning (it is unambiguous for Kyrgyzstan).
 * **Invalid geometry** → repaired (``make_valid``), listed with ids and the area before/after.
@@ -125,11 +125,11 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
     >>> d = tempfile.mkdtemp()
     >>> ws = Workspace.create(os.path.join(d, "ws"), name="Demo", crs=7695)
     >>> f = os.path.join(d, "p.geojson")
-    >>> gpd.GeoDataFrame({"Кад_номер": ["1-1"], "Категория": ["запас"]},
+    >>> gpd.GeoDataFrame({"CAD_NUM": ["1-1"], "CATEGORY": ["reserve land"]},
     ...     geometry=[box(4300000, 4720000, 4300100, 4720100)], crs=7695).to_file(f)
     >>> rep = import_layer(ws, "parcels", f, source_date="2025-01-01")
     >>> rep.features_imported, f"{rep.area_ha_total:.4f}", rep.field_mapping["category"]
-    (1, '1.0000', 'Категория')
+    (1, '1.0000', 'CATEGORY')
     """
     if not isinstance(ws, Workspace):
         ws = Workspace(ws)

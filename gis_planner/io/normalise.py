@@ -2,9 +2,9 @@
 
 Field names are matched against the canonical names and the ``aliases`` of
 ``layers/workspace_schema.yaml`` with :func:`gis_planner.text.normalize_key` (case, look-alike
-Latin/Cyrillic letters, ``ѳ``/``ө``, spaces/underscores/punctuation folded). DBF field names are cut
+Latin/Cyrillic letters, Old Cyrillic fita for the Kyrgyz o-bar, spaces/underscores/punctuation folded). DBF field names are cut
 to 10 characters, so for Shapefiles a 10-character name that is the start of exactly one field's
-alias also matches (``КАДАСТРОВЫ`` → ``cadastral_no``). An explicit ``field_map`` always wins.
+alias also matches (``CADASTRAL_`` → ``cadastral_no``). An explicit ``field_map`` always wins.
 
 Values of fields with a ``catalogue`` are looked up in that ``layers/`` catalogue (workspace
 overrides apply), once per distinct value, so a 50 000-row file costs a few hundred lookups.
@@ -37,8 +37,8 @@ class FieldMapping:
 def parse_field_map(items) -> dict:
     """``["category=KATEG", "cadastral_no=Name"]`` (or a dict) → ``{"category": "KATEG", …}``.
 
-    >>> parse_field_map(["category=Кат"])
-    {'category': 'Кат'}
+    >>> parse_field_map(["category=KAT"])
+    {'category': 'KAT'}
     """
     if not items:
         return {}
@@ -74,10 +74,10 @@ def map_fields(columns, fields: Mapping[str, dict], field_map: Mapping[str, str]
 
     Examples
     --------
-    >>> fm = map_fields(["КАТЕГОРИЯ", "Площадь"], {"category": {"aliases": ["категория"]},
-    ...                                           "area_doc_ha": {"aliases": ["площадь"]}})
+    >>> fm = map_fields(["CATEGORY", "Area"], {"category": {"aliases": ["landcat"]},
+    ...                                       "area_doc_ha": {"aliases": ["area"]}})
     >>> fm.mapping
-    {'category': 'КАТЕГОРИЯ', 'area_doc_ha': 'Площадь'}
+    {'category': 'CATEGORY', 'area_doc_ha': 'Area'}
     """
     columns = [c for c in columns if c != "geometry"]
     field_map = dict(field_map or {})

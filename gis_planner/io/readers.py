@@ -193,9 +193,9 @@ def guess_encoding(raw: bytes, candidates) -> str | None:
     """Best encoding for legacy bytes: ``None`` if ASCII, ``utf-8`` if valid UTF-8, else the
     candidate giving the most plausible Cyrillic text.
 
-    >>> guess_encoding("Пашня".encode("cp1251"), ["cp1251", "cp866"])
+    >>> guess_encoding("\\u041f\\u0430\\u0448\\u043d\\u044f".encode("cp1251"), ["cp1251", "cp866"])
     'cp1251'
-    >>> guess_encoding("Пашня".encode("cp866"), ["cp1251", "cp866"])
+    >>> guess_encoding("\\u041f\\u0430\\u0448\\u043d\\u044f".encode("cp866"), ["cp1251", "cp866"])
     'cp866'
     """
     if raw.isascii():

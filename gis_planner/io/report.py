@@ -7,22 +7,36 @@ stable ``code`` and ``params``; their text comes from ``gis_planner/i18n/io.yaml
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..i18n import t
 
 
-def _ids(ids, n: int = 10) -> str:
+def _ids(ids, n: int = 10, total: bool = True) -> str:
     ids = list(ids)
     head = ", ".join(str(i) for i in ids[:n])
-    return head + (f" … (+{len(ids) - n})" if len(ids) > n else "")
+    if len(ids) <= n:
+        return head
+    return head + (f" … (+{len(ids) - n})" if total else " …")
 
 
-def _values(groups: dict, n: int = 5) -> str:
+def _values(groups: dict, n: int = 5, total: bool = True) -> str:
     items = list(groups.items())
-    parts = [f"'{v}' ({_ids(ids, 5)})" for v, ids in items[:n]]
-    return "; ".join(parts) + (f"; … (+{len(items) - n})" if len(items) > n else "")
+    parts = [f"'{v}' ({_ids(ids, 5, total)})" for v, ids in items[:n]]
+    if len(items) <= n:
+        return "; ".join(parts)
+    return "; ".join(parts) + (f"; … (+{len(items) - n})" if total else "; …")
+
+
+def _short(v, n: int = 20):
+    """Warning parameters keep only what the message shows (the full lists are in the report)."""
+    if isinstance(v, dict):
+        return {k: list(ids)[:n] for k, ids in list(v.items())[:n]}
+    if isinstance(v, (list, tuple)):
+        return list(v)[:n]
+    return v
 
 
 @dataclass
@@ -66,6 +80,7 @@ class ImportReport:
     # ------------------------------------------------------------------ building
     def warn(self, code: str, count: int | None = None, **params: Any) -> None:
         """Add a warning (stable ``code``, ``params`` for the message template)."""
+        params = {k: _short(v) for k, v in params.items()}
         self.warnings.append({"code": code, "count": count, "params": params,
                               "text": warning_text({"code": code, "params": params}, "en")})
 
@@ -76,15 +91,16 @@ class ImportReport:
     # ------------------------------------------------------------------ output
     def to_dict(self, max_listed: int | None = None) -> dict:
         """A JSON-able dict; lists of ids longer than ``max_listed`` are cut (counts stay exact)."""
-        d = asdict(self)
-        if max_listed:
-            for key in ("repaired", "dropped", "overlaps", "area_mismatch", "outside_boundary"):
-                if len(d[key]) > max_listed:
-                    d[f"{key}_truncated"] = len(d[key]) - max_listed
-                    d[key] = d[key][:max_listed]
-            if len(d["duplicates"]) > max_listed:
-                d["duplicates_truncated"] = len(d["duplicates"]) - max_listed
-                d["duplicates"] = dict(list(d["duplicates"].items())[:max_listed])
+        d = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if max_listed and isinstance(v, list) and len(v) > max_listed and f.name != "warnings":
+                d[f"{f.name}_truncated"] = len(v) - max_listed
+                v = v[:max_listed]
+            elif max_listed and isinstance(v, dict) and len(v) > max_listed:
+                d[f"{f.name}_truncated"] = len(v) - max_listed
+                v = dict(list(v.items())[:max_listed])
+            d[f.name] = copy.deepcopy(v) if isinstance(v, (list, dict)) else v
         d["counts"] = {"read": self.features_read, "imported": self.features_imported,
                        "repaired": len(self.repaired), "dropped": len(self.dropped),
                        "duplicate_numbers": len(self.duplicates), "overlaps": len(self.overlaps),
@@ -127,8 +143,9 @@ def warning_text(w: dict, lang: str | None = None) -> str:
     if "reasons" in params:
         params["reasons"] = ", ".join(t(f"io.reason.{r}", lang) for r in params["reasons"])
     for k, v in list(params.items()):
+        # stored parameters are shortened lists: the counts are in the message itself
         if isinstance(v, dict):
-            params[k] = _values(v)
+            params[k] = _values(v, total=False)
         elif isinstance(v, (list, tuple)):
-            params[k] = _ids(v)
+            params[k] = _ids(v, total=False)
     return t(f"io.warn.{w.get('code')}", lang, **params)
