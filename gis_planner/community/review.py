@@ -268,7 +268,7 @@ def check_against_restrictions(store: CommunityStore, ws=None, *, village: str |
     out = pd.DataFrame({"id": gdf["id"].to_numpy(), "title": gdf["title"].to_numpy(),
                         "category": gdf["category"].to_numpy(), "is_problem": gdf["is_problem"].to_numpy(),
                         "is_wish": gdf["is_wish"].to_numpy(), "activity": acts.to_numpy(),
-                        "votes": gdf["votes"].to_numpy(), "verdict": verdict, "prohibited_share": share,
+                        "votes": gdf["votes"].to_numpy(), "verdict": pd.Series(verdict, dtype=object), "prohibited_share": share,
                         "reasons": reasons, "zones": zones, "flagged": flagged, "message": messages})
     return out
 
@@ -284,12 +284,19 @@ def _none(v):
     return str(v)
 
 
+def _t_or(key: str, lang: str, fallback: str) -> str:
+    text = t(key, lang)
+    return fallback if text == key else text
+
+
 def _zone_label(z: dict, lang: str) -> str:
-    parts = [t(f"community.zone.{z['kind']}", lang)]
+    parts = [_t_or(f"community.zone.{z['kind']}", lang, str(z["kind"]))]
     if z.get("subtype"):
-        parts.append(str(z["subtype"]))
+        sub = str(z["subtype"])
+        parts.append(_t_or(f"zoning.hazard.{sub}", lang, sub) if z["kind"] == "hazard" else sub)
     if z.get("level"):
-        parts.append(str(z["level"]))
+        lev = str(z["level"])
+        parts.append(_t_or(f"zoning.level.{lev}", lang, lev))
     return " ".join(parts)
 
 

@@ -57,7 +57,7 @@ from shapely.geometry import shape as _geojson_shape
 from .. import settings
 from ..catalog import catalogue, load_rules
 from ..errors import GisPlannerError
-from ..text import clean_text
+from ..text import clean_text, normalize_key
 from . import models as m
 
 STORE_NAME = "community.gpkg"
@@ -103,9 +103,7 @@ class FeatureRecord:
 
     def attrs(self) -> dict:
         """Attributes without the geometry (JSON-able)."""
-        d = dataclasses.asdict(self)
-        d.pop("geometry")
-        return _jsonable(d)
+        return _jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "geometry"})
 
 
 # --------------------------------------------------------------------------- rules
@@ -525,7 +523,9 @@ class CommunityStore:
                                   fix="create the session first (create_session)", code="unknown_session")
 
     def _insert(self, conn, session_id, rows, action, progress=None, keep_created=False) -> list[FeatureRecord]:
-        prepared = [self._validate_feature(r, index=i if len(rows) > 1 else None) for i, r in enumerate(rows)]
+        ctx = self._ctx()
+        prepared = [self._validate_feature(r, index=i if len(rows) > 1 else None, ctx=ctx)
+                    for i, r in enumerate(rows)]
         self._check_location([p["geom"] for p in prepared], rows)
         now = m.utcnow()
         for p, r in zip(prepared, rows):
@@ -645,21 +645,26 @@ class CommunityStore:
                      "current_version": current.version, "changed_by": by,
                      "changed_at": at.isoformat() if at else None})
 
-    def _validate_feature(self, v: Mapping, index: int | None = None, feature: Any = None) -> dict:
+    def _ctx(self) -> "_Rules":
+        """The catalogue and limits, loaded once per write (not once per row)."""
+        return _Rules(self.ws)
+
+    def _validate_feature(self, v: Mapping, index: int | None = None, feature: Any = None,
+                          ctx: "_Rules | None" = None) -> dict:
         """Check and normalise one feature's values; raise GisPlannerError with the reason."""
         where = feature if feature is not None else (f"row {index + 1}" if index is not None else None)
-        lim = limits(self.ws)
-        cats = categories(self.ws)
-        rs = rules(self.ws)
+        ctx = ctx or self._ctx()
+        lim = ctx.limits
 
         def err(problem, fix, code):
             return GisPlannerError(problem, feature=where, fix=fix, code=code)
 
-        code = cats.lookup(v.get("category"))
+        code = ctx.lookup("categories", v.get("category"))
         if code is None:
             raise err(f"unknown category '{v.get('category')}'",
-                      f"use one of {', '.join(cats.codes)} (layers/community_categories.yaml)", "unknown_category")
-        item = cats.items[code]
+                      f"use one of {', '.join(ctx.cats.codes)} (layers/community_categories.yaml)",
+                      "unknown_category")
+        item = ctx.cats.items[code]
         geom = _to_geometry(v.get("geometry"), where)
         kind = _KIND_OF.get(geom.geom_type)
         if kind is None:
@@ -676,30 +681,29 @@ class CommunityStore:
                                    required=False, where=where, keep_lines=True)
         for field, section in (("condition", "conditions"), ("sufficiency", "sufficiency")):
             value = v.get(field)
-            if value in (None, "") or _isnan(value):
+            if value is None or (isinstance(value, str) and not value.strip()) or _isnan(value):
                 out[field] = None
                 continue
-            cat = catalogue("community_categories", self.ws, section=section)
-            c = cat.lookup(value)
+            c = ctx.lookup(section, value)
             if c is None:
-                raise err(f"unknown {field} '{value}'", f"use one of {', '.join(cat.codes)}", f"bad_{field}")
+                raise err(f"unknown {field} '{value}'", f"use one of {', '.join(ctx.section(section).codes)}",
+                          f"bad_{field}")
             out[field] = c
         out["is_problem"] = _flag(v.get("is_problem"), bool(item.get("problem", False)), "is_problem", where)
         out["is_wish"] = _flag(v.get("is_wish"), bool(item.get("wish", False)), "is_wish", where)
         out["votes"] = _count(v.get("votes"), "votes", lim.get("max_votes", 10000), where=where)
         act = v.get("activity")
-        if act in (None, "") or _isnan(act):
+        if act is None or (isinstance(act, str) and not act.strip()) or _isnan(act):
             act = item.get("activity") if out["is_wish"] else None
         if act is not None:
-            acts = catalogue("activities", self.ws)
-            a = acts.lookup(act)
+            a = ctx.lookup("activities", act)
             if a is None:
-                raise err(f"unknown activity '{act}'", f"use one of {', '.join(acts.codes)} (layers/activities.yaml)",
+                raise err(f"unknown activity '{act}'",
+                          f"use one of {', '.join(ctx.section('activities').codes)} (layers/activities.yaml)",
                           "unknown_activity")
             act = a
         out["activity"] = act
         out["author"] = _person_text(v.get("author"), "author", lim.get("author_max", 40), required=True, where=where)
-        del rs
         return out
 
     def _boundary(self):
@@ -738,6 +742,36 @@ class CommunityStore:
 
 
 # --------------------------------------------------------------------------- helpers
+class _Rules:
+    """Catalogue sections and limits of ``layers/community_categories.yaml`` with fast code lookup."""
+
+    def __init__(self, ws=None):
+        self.ws = ws
+        self.data = rules(ws)
+        self.limits = dict(self.data.get("limits") or {})
+        self.cats = categories(ws)
+        self._sections: dict = {"categories": self.cats}
+        self._index: dict = {}
+
+    def section(self, name: str):
+        cat = self._sections.get(name)
+        if cat is None:
+            cat = (catalogue("activities", self.ws) if name == "activities"
+                   else catalogue("community_categories", self.ws, section=name))
+            self._sections[name] = cat
+        return cat
+
+    def lookup(self, name: str, value) -> str | None:
+        index = self._index.get(name)
+        if index is None:
+            index = self._index[name] = dict(self.section(name)._index)
+        if value is None:
+            return None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return index.get(normalize_key(value))
+
+
 _EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 _PHONE = re.compile(r"(?:\+?\d[\s\-()]*){7,}")
 

@@ -1,0 +1,425 @@
+"""Community-map store: the same tests on the GeoPackage backend and on a real PostGIS server."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import uuid
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+import sqlalchemy as sa
+from shapely.geometry import LineString, Point, Polygon
+
+from gis_planner import GisPlannerError, Workspace
+from gis_planner.community import ATTRIBUTES, ConflictError, exchange, open_store, review
+from gis_planner.community import store as store_mod
+
+from .helpers import X0, Y0, gdf, square
+
+# a place on the north shore of Issyk-Kul (Kyrg-06 zone 4, EPSG:7695)
+LON, LAT = 77.10, 42.60
+
+
+def lonlat(x: float, y: float):
+    """Point (X0 + x, Y0 + y) of EPSG:7695 as lon/lat (metres offsets are exact in the zone CRS)."""
+    return gpd.GeoSeries([Point(X0 + x, Y0 + y)], crs=7695).to_crs(4326).iloc[0]
+
+
+@pytest.fixture(params=["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)])
+def store_url(request, tmp_path):
+    """URL of an empty store: a fresh GeoPackage, or a fresh schema in the PostGIS test database."""
+    if request.param == "gpkg":
+        yield str(tmp_path / "community.gpkg")
+        return
+    pg_url = request.getfixturevalue("pg_url")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_url)
+    with admin.begin() as c:
+        c.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    url = f"{pg_url}?options=-csearch_path%3D{schema},public"
+    yield url
+    eng = store_mod._ENGINES.pop(store_mod._normalise_url(url), None)
+    if eng is not None:
+        eng.dispose()
+    with admin.begin() as c:
+        c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    admin.dispose()
+
+
+@pytest.fixture
+def store(store_url):
+    return open_store(url=store_url)
+
+
+def _session(store, village="Tört-Kül", group="women", **kw):
+    kw.setdefault("participants_female", 22)
+    return store.create_session(village, "2026-05-12", group, age_band="18-35", **kw)
+
+
+# --------------------------------------------------------------------------- write path
+def test_create_edit_delete_restore_with_history(store):
+    sid = _session(store)
+    f = store.add_feature(sid, {"type": "Point", "coordinates": [LON, LAT]}, "Родник", "Spring above the village",
+                          author="A.K.", sufficiency="жетишсиз")
+    assert (f.version, f.category, f.kind, f.sufficiency, f.is_wish, f.deleted) == (1, "spring", "point",
+                                                                                    "insufficient", False, False)
+    f2 = store.update_feature(f.id, 1, "B.T.", condition="needs_repair", votes=12, geometry=Point(LON + 0.001, LAT))
+    assert (f2.version, f2.condition, f2.votes, f2.author) == (2, "needs_repair", 12, "A.K.")
+    assert f2.geometry.equals(Point(LON + 0.001, LAT))
+    f3 = store.delete_feature(f.id, 2, "B.T.")
+    assert f3.deleted and f3.version == 3
+    assert store.features(session_id=sid).empty
+    assert list(store.features(session_id=sid, include_deleted=True)["id"]) == [f.id]
+    f4 = store.restore_feature(f.id, 3, "C.D.")
+    assert (f4.deleted, f4.version) == (False, 4)
+    assert list(store.features(session_id=sid)["id"]) == [f.id]
+
+    h = store.history(f.id)
+    assert list(h["action"]) == ["create", "update", "delete", "restore"]
+    assert list(h["version"]) == [1, 2, 3, 4]
+    assert list(h["author"]) == ["A.K.", "B.T.", "B.T.", "C.D."]
+    assert h["changed"].iloc[1] == ["condition", "votes", "geometry"]
+    assert h["old"].iloc[1]["condition"] is None and h["new"].iloc[1]["condition"] == "needs_repair"
+    assert shapely.from_wkt(h["old_wkt"].iloc[1]).equals(Point(LON, LAT))
+    assert shapely.from_wkt(h["new_wkt"].iloc[1]).equals(Point(LON + 0.001, LAT))
+    assert h["changed"].iloc[2] == ["deleted"] and h["changed"].iloc[3] == ["deleted"]
+    assert store.counts() == {"sessions": 1, "features": 1, "deleted": 0, "history": 4}
+
+
+def test_stale_edit_is_a_conflict_and_writes_nothing(store):
+    sid = _session(store)
+    f = store.add_feature(sid, Point(LON, LAT), "well", "Well", author="A.K.")
+    store.update_feature(f.id, 1, "B.T.", title="Well by the school")
+    with pytest.raises(ConflictError) as exc:
+        store.update_feature(f.id, 1, "C.D.", title="Old well")
+    assert isinstance(exc.value, GisPlannerError) and exc.value.code == "edit_conflict"
+    assert exc.value.details["current_version"] == 2 and exc.value.details["changed_by"] == "B.T."
+    with pytest.raises(ConflictError):
+        store.delete_feature(f.id, 1, "C.D.")
+    assert store.get_feature(f.id).title == "Well by the school"
+    assert len(store.history(f.id)) == 2
+
+
+def test_two_concurrent_writers_exactly_one_conflict(store_url):
+    first = open_store(url=store_url)
+    sid = _session(first)
+    f = first.add_feature(sid, Point(LON, LAT), "school", "School", author="A.K.")
+    barrier = threading.Barrier(2)
+    results: dict = {}
+
+    def writer(name):
+        s = open_store(url=store_url)  # each writer its own store object and connection
+        barrier.wait()
+        try:
+            results[name] = s.update_feature(f.id, 1, name, title=f"School ({name})")
+        except ConflictError as exc:
+            results[name] = exc
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in ("W1", "W2")]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    conflicts = [v for v in results.values() if isinstance(v, ConflictError)]
+    saved = [v for v in results.values() if not isinstance(v, Exception)]
+    assert len(conflicts) == 1 and len(saved) == 1
+    final = first.get_feature(f.id)
+    assert final.version == 2 and final.title == saved[0].title
+    assert list(first.history(f.id)["action"]) == ["create", "update"]
+
+
+# --------------------------------------------------------------------------- validation
+def test_validation_rejects_bad_input_with_reasons(store):
+    sid = _session(store)
+    p = Point(LON, LAT)
+    cases = [
+        (dict(geometry=p, category="volcano", title="x"), "unknown_category"),
+        (dict(geometry=Polygon([(LON, LAT), (LON + .01, LAT), (LON, LAT + .01)]), category="spring", title="x"),
+         "bad_geometry_kind"),
+        (dict(geometry=Polygon([(LON, LAT), (LON + .01, LAT + .01), (LON + .01, LAT), (LON, LAT + .01)]),
+              category="pasture", title="bow tie"), "invalid_geometry"),
+        (dict(geometry=Point(4_300_000, 4_720_000), category="spring", title="metres"), "not_lonlat"),
+        (dict(geometry=LineString([(LON + i * 1e-5, LAT) for i in range(5001)]), category="road", title="long"),
+         "too_many_vertices"),
+        (dict(geometry=LineString([(LON, LAT), (LON + 1.0, LAT)]), category="road", title="80 km"), "too_large"),
+        (dict(geometry=p, category="spring", title="x" * 121), "text_too_long"),
+        (dict(geometry=p, category="spring", title="   "), "empty_text"),
+        (dict(geometry=p, category="spring", title="x", condition="broken-ish"), "bad_condition"),
+        (dict(geometry=p, category="spring", title="x", votes=-1), "bad_number"),
+        (dict(geometry=p, category="spring", title="x", activity="rocket_launch"), "unknown_activity"),
+    ]
+    for kwargs, code in cases:
+        with pytest.raises(GisPlannerError) as exc:
+            store.add_feature(sid, author="A.K.", **kwargs)
+        assert exc.value.code == code, (kwargs.get("title"), exc.value)
+    with pytest.raises(GisPlannerError) as exc:
+        store.add_feature(sid, p, "spring", "x", author="+996 555 123 456")
+    assert exc.value.code == "personal_data"
+    with pytest.raises(GisPlannerError) as exc:
+        store.create_session("V", "2026-05-12", "women", facilitators="aigul@example.org")
+    assert exc.value.code == "personal_data"
+    with pytest.raises(GisPlannerError) as exc:
+        store.add_feature(sid + 99, p, "spring", "x", author="A.K.")
+    assert exc.value.code == "unknown_session"
+    with pytest.raises(GisPlannerError) as exc:
+        store.create_session("V", "12.05.2026", "women")
+    assert exc.value.code == "bad_date"
+    bow = Polygon([(LON, LAT), (LON + .01, LAT + .01), (LON + .01, LAT), (LON, LAT + .01)])
+    with pytest.raises(GisPlannerError, match="Self-intersection"):
+        store.add_feature(sid, bow, "pasture", "bow tie", author="A.K.")
+    assert store.counts()["features"] == 0 and store.counts()["history"] == 0
+
+
+def test_features_outside_the_municipality_are_rejected(tmp_path, store_url):
+    ws = Workspace.create(tmp_path / "ws", name="Test", crs=7695)
+    ws.write_layer("boundary", gdf({"name": ["B"]}, [square(0, 0, 5000)]), source="test")
+    store = open_store(ws, url=store_url)
+    sid = _session(store)
+    # 1.9 km east of the boundary: inside the 2 km tolerance of layers/community_categories.yaml
+    assert store.add_feature(sid, lonlat(6900, 2500), "spring", "near", author="A.K.").id
+    with pytest.raises(GisPlannerError) as exc:
+        store.add_feature(sid, lonlat(7100, 2500), "spring", "far", author="A.K.")
+    assert exc.value.code == "outside_boundary" and "2.1 km" in str(exc.value)
+
+
+# --------------------------------------------------------------------------- import / export
+def _fill(store, sid, n=3):
+    recs = [
+        store.add_feature(sid, Point(77.123456789012345, 42.6), "spring", 'Spring "above" <the> village, ѳ',
+                          author="A.K.", description="line 1\nline 2; comma, 'quote'", sufficiency="insufficient",
+                          votes=3),
+        store.add_feature(sid, LineString([(77.1, 42.6), (77.11, 42.61), (77.12, 42.605)]), "road", "Gullied road",
+                          author="A.K.", condition="needs_repair", is_problem=True),
+        store.add_feature(sid, Polygon([(77.1, 42.6), (77.11, 42.6), (77.11, 42.61), (77.1, 42.6)]), "school",
+                          "New school", author="B.T.", is_wish=True, votes=7),
+    ]
+    return recs[:n]
+
+
+@pytest.mark.parametrize("ext", ["geojson", "gpkg", "kml", "csv"])
+def test_export_import_round_trip(store, tmp_path, ext):
+    sid = _session(store)
+    _fill(store, sid)
+    before = store.features(session_id=sid)
+    path = exchange.export(store, tmp_path / f"map.{ext}", session_id=sid)
+    # the file itself holds every attribute
+    back = exchange.read_file(path)
+    assert len(back) == 3 and set(ATTRIBUTES) <= set(back.columns)
+    # importing it (as copies: the originals are in this store) restores the attributes exactly
+    sid2 = _session(store, group="men", participants_male=20)
+    exchange.import_file(store, path, sid2, keep_uid=False)
+    after = store.features(session_id=sid2)
+    cols = [c for c in ATTRIBUTES if c != "uid"]
+    pd.testing.assert_frame_equal(before[cols].reset_index(drop=True), after[cols].reset_index(drop=True))
+    # KML keeps 15 significant digits (GDAL's KML writer), the others the full double
+    tol = 1e-12 if ext == "kml" else 0.0
+    assert all(a.equals_exact(b, tol) for a, b in zip(before.geometry, after.geometry))
+    assert list(store.history(session_id=sid2)["action"]) == ["import"] * 3
+    # the same file with its uids is refused: it is already in the store
+    with pytest.raises(GisPlannerError) as exc:
+        exchange.import_file(store, path, sid2)
+    assert exc.value.code == "duplicate_uid"
+
+
+def test_round_trip_into_another_store_keeps_uid(store, tmp_path):
+    sid = _session(store)
+    _fill(store, sid)
+    path = exchange.export(store, tmp_path / "map.geojson", session_id=sid)
+    other = open_store(url=str(tmp_path / "other.gpkg"))
+    exchange.import_file(other, path, _session(other))
+    a, b = store.features(), other.features()
+    pd.testing.assert_frame_equal(a[list(ATTRIBUTES)], b[list(ATTRIBUTES)])
+
+
+def test_crash_mid_import_leaves_store_unchanged(store, tmp_path):
+    sid = _session(store)
+    _fill(store, sid, n=2)
+    before = store.features(include_deleted=True)
+    counts = store.counts()
+    n = 1000
+    xs = LON + (np.arange(n) % 40) * 1e-4
+    ys = LAT + (np.arange(n) // 40) * 1e-4
+    frame = gpd.GeoDataFrame({"category": ["well"] * n, "title": [f"Well {i}" for i in range(n)],
+                              "author": ["A.K."] * n, "votes": np.arange(n) % 5},
+                             geometry=shapely.points(xs, ys), crs=4326)
+    path = tmp_path / "many.geojson"
+    pyogrio.write_dataframe(frame, path, driver="GeoJSON")
+    seen = []
+
+    def crash(done, total):
+        seen.append(done)
+        if done >= 400:  # two blocks of 200 are already written inside the transaction
+            raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        exchange.import_file(store, path, sid, progress=crash)
+    assert seen == [200, 400]
+    assert store.counts() == counts
+    pd.testing.assert_frame_equal(store.features(include_deleted=True), before)
+    # a bad row in the middle: nothing is written either, and the error names the row
+    frame.loc[500, "category"] = "volcano"
+    pyogrio.write_dataframe(frame, path, driver="GeoJSON")
+    with pytest.raises(GisPlannerError) as exc:
+        exchange.import_file(store, path, sid)
+    assert exc.value.code == "unknown_category" and exc.value.feature == "row 501"
+    assert str(path) in str(exc.value)
+    assert store.counts() == counts
+    # and the whole file imports when nothing goes wrong
+    frame.loc[500, "category"] = "well"
+    pyogrio.write_dataframe(frame, path, driver="GeoJSON")
+    assert len(exchange.import_file(store, path, sid)) == n
+    assert store.counts()["features"] == counts["features"] + n
+
+
+# --------------------------------------------------------------------------- review
+def _two_groups(store):
+    women = _session(store, group="women")
+    men = _session(store, group="men", participants_female=0, participants_male=25)
+    store.add_feature(women, lonlat(1000, 1000), "spring", "Spring", author="W1", sufficiency="insufficient")
+    store.add_feature(women, lonlat(2000, 2000), "school", "School 1971", author="W1", condition="collapsing",
+                      is_problem=True, votes=9)
+    store.add_feature(women, LineString([lonlat(0, 0), lonlat(500, 0)]), "road", "Road to the spring",
+                      author="W1", is_problem=True, votes=4)
+    store.add_feature(women, lonlat(2500, 2500), "kindergarten", "Kindergarten", author="W1", is_wish=True, votes=12)
+    store.add_feature(men, lonlat(1050, 1000), "spring", "Spring", author="M1")       # 50 m from the women's
+    store.add_feature(men, lonlat(2000, 2500), "school", "School", author="M1")       # 500 m away
+    store.add_feature(men, lonlat(3000, 3000), "shop_market", "Bazaar", author="M1")
+    return women, men
+
+
+def test_counts_problems_wishes(store):
+    women, men = _two_groups(store)
+    table = review.counts(store, village="Tört-Kül", by="participant_group")
+    assert table.loc["spring", "women"] == 1 and table.loc["spring", "men"] == 1
+    assert table.loc["road", "men"] == 0 and table.loc["shop_market", "men"] == 1
+    assert table.loc["total", "women"] == 4 and table.loc["total", "men"] == 3 and table.loc["total", "total"] == 7
+    by_session = review.counts(store, by="session", level="group", lang="ru")
+    assert by_session.loc["water", women] == 1 and by_session.loc["social", women] == 2
+    assert by_session.loc["social", "label"] == "Больницы, школы, религиозные здания"
+    probs = review.problems(store, village="Tört-Kül", lang="en")
+    assert list(probs["title"]) == ["School 1971", "Road to the spring"]  # most votes first
+    assert list(probs["votes"]) == [9, 4] and probs["group_label"].iloc[0] == "Women"
+    wishes = review.wishes(store)
+    assert list(wishes["title"]) == ["Kindergarten"] and wishes["activity"].iloc[0] == "social_facility"
+
+
+def test_compare_two_groups(store):
+    _two_groups(store)
+    res = review.compare(store, "Tört-Kül", "women", "men", tolerance_m=100)
+    s = res.summary.set_index("category")
+    assert s.loc["spring", ["a", "b", "matched_a", "matched_b", "only_a", "only_b"]].tolist() == [1, 1, 1, 1, 0, 0]
+    assert s.loc["school", ["only_a", "only_b"]].tolist() == [1, 1]  # 500 m apart: not the same school
+    assert sorted(res.only_a["category"]) == ["kindergarten", "road", "school"]
+    assert sorted(res.only_b["category"]) == ["school", "shop_market"]
+    assert res.pairs["distance_m"].iloc[0] == pytest.approx(50.0, abs=0.01)
+    wide = review.compare(store, "Tört-Kül", "women", "men", tolerance_m=600)
+    assert wide.summary.set_index("category").loc["school", "only_a"] == 0
+
+
+def test_wished_school_in_mudflow_zone_is_flagged(tmp_path, store_url):
+    ws = Workspace.create(tmp_path / "ws", name="Test", crs=7695)
+    ws.write_layer("boundary", gdf({"name": ["B"]}, [square(0, 0, 5000)]), source="test")
+    ws.write_layer("hazard_zones", gdf({"hazard_type": ["mudflow"], "level": ["high"], "method": ["official"],
+                                        "source": ["MES"], "date": ["2025"]}, [square(1000, 1000, 1000)]),
+                   source="test")
+    store = open_store(ws, url=store_url)
+    sid = _session(store)
+    bad = store.add_feature(sid, lonlat(1500, 1500), "school", "School in the gully", author="A", is_wish=True)
+    ok = store.add_feature(sid, lonlat(3500, 3500), "school", "School on the hill", author="A", is_wish=True)
+    prob = store.add_feature(sid, lonlat(1990, 1500), "problem", "Dump by the gully", author="A")
+    far = store.add_feature(sid, lonlat(4000, 4000), "problem", "Broken lamp", author="A")
+    res = review.check_against_restrictions(store, lang="en").set_index("id")
+    assert res.loc[bad.id, "verdict"] == "prohibited" and res.loc[bad.id, "flagged"]
+    # the 20 m disc of the point lies wholly inside the mudflow polygon
+    assert res.loc[bad.id, "prohibited_share"] == pytest.approx(1.0)
+    assert res.loc[bad.id, "reasons"][0]["rule_id"] == "hazard_high"
+    assert res.loc[bad.id, "message"] == "“School in the gully”: Prohibited (hazard zone mudflow high)"
+    assert res.loc[ok.id, "verdict"] == "allowed" and not res.loc[ok.id, "flagged"]
+    assert res.loc[prob.id, "verdict"] is None and res.loc[prob.id, "flagged"]
+    assert res.loc[prob.id, "zones"] == [{"kind": "hazard", "subtype": "mudflow", "level": "high"}]
+    assert not res.loc[far.id, "flagged"] and res.loc[far.id, "zones"] == []
+
+
+# --------------------------------------------------------------------------- hearing export
+def test_session_export_for_the_hearing(store, tmp_path):
+    sid = _session(store)
+    _fill(store, sid)
+    store.add_feature(sid, Point(77.105, 42.605), "problem", "<script>alert(1)</script>", author="A.K.")
+    paths = exchange.export_session(store, sid, tmp_path / "hearing", lang="ru")
+    assert paths["map"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    with Image.open(paths["map"]) as im:
+        assert im.size == (1753, 1240)  # A4 landscape at 150 dpi
+    table = pd.read_csv(paths["csv"], encoding="utf-8-sig")
+    assert len(table) == 4 and list(table["№"]) == [1, 2, 3, 4]
+    # numbered in catalogue order: road, spring, school, problem
+    assert list(table["Категория"]) == ["Дорога", "Родник", "Школа", "Проблема"]
+    page = paths["html"].read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "A.K." not in page  # no authors on the published list
+
+
+# --------------------------------------------------------------------------- GeoPackage on disk
+def test_geopackage_opens_with_gdal(tmp_path):
+    ws = Workspace.create(tmp_path / "ws", name="Test", crs=7695)
+    store = open_store(ws)
+    assert store.backend == "geopackage" and store.path == ws.root / "community.gpkg"
+    sid = _session(store)
+    _fill(store, sid)
+    path = ws.root / "community.gpkg"
+    layers = dict(pyogrio.list_layers(path))
+    assert set(layers) == {"community_features", "community_sessions", "community_history"}
+    df = pyogrio.read_dataframe(path, layer="community_features")
+    assert df.crs.to_epsg() == 4326 and len(df) == 3
+    assert sorted(df["title"]) == sorted(['Spring "above" <the> village, ө', "Gullied road", "New school"])
+    assert df.geometry.iloc[0].equals(Point(77.123456789012345, 42.6))
+    info = pyogrio.read_info(path, layer="community_features")
+    assert info["features"] == 3 and info["fid_column"] == "id"
+    assert np.allclose(info["total_bounds"], [77.1, 42.6, 77.123456789012345, 42.61])
+    sessions = pyogrio.read_dataframe(path, layer="community_sessions", read_geometry=False)
+    assert sessions["participants_female"].tolist() == [22]
+    if shutil.which("ogrinfo"):
+        out = subprocess.run(["ogrinfo", "-so", str(path), "community_features"], capture_output=True, text=True,
+                             check=True).stdout
+        assert "Feature Count: 3" in out and "Extent: (77.100000, 42.600000) - (77.123457, 42.610000)" in out
+        # no warnings about the schema (column types are GeoPackage types)
+        err = subprocess.run(["ogrinfo", "-al", "-so", str(path)], capture_output=True, text=True).stderr
+        assert "Warning" not in err
+
+
+def test_reopen_is_idempotent_and_versioned(store_url):
+    s1 = open_store(url=store_url)
+    sid = _session(s1)
+    store_mod._MIGRATED.clear()  # force the Alembic upgrade to run again on the existing schema
+    s2 = open_store(url=store_url)
+    assert s2.get_session(sid)["village"] == "Tört-Kül"
+    with s2.engine.connect() as c:
+        assert c.exec_driver_sql("SELECT version_num FROM community_alembic_version").scalar() == "0001_initial"
+
+
+# --------------------------------------------------------------------------- CLI
+def test_cli_community(tmp_path, capsys):
+    from gis_planner.cli import main
+
+    ws = Workspace.create(tmp_path / "ws", name="Test", crs=7695)
+    w = str(ws.root)
+    assert main(["community", "new-session", "-w", w, "--village", "Ak-Suu", "--date", "2026-05-01",
+                 "--group", "youth", "--female", "11", "--male", "12", "--lang", "en"]) == 0
+    assert "Session 1 created" in capsys.readouterr().out
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"category": ["spring", "мектеп"], "title": ["Spring", "School"], "author": ["A.K.", "A.K."],
+                  "is_wish": ["", "yes"], "wkt": ["POINT (77.1 42.6)", "POINT (77.11 42.6)"]}).to_csv(src, index=False)
+    assert main(["community", "import", "-w", w, str(src), "--session", "1", "--lang", "en"]) == 0
+    assert "2 features imported" in capsys.readouterr().out
+    assert main(["community", "wishes", "-w", w, "--format", "json", "--lang", "en"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["title"] for r in out] == ["School"] and out[0]["category"] == "school"
+    assert main(["community", "import", "-w", w, str(tmp_path / "in.csv"), "--session", "7"]) == 2
+    assert "session 7 does not exist" in capsys.readouterr().err
