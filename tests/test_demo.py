@@ -122,7 +122,8 @@ def test_house_plots_and_villages(demo_ws, parcels):
         assert v["population"] == by_village.loc[v["name"], "population"] > 0
         assert v["households"] == by_village.loc[v["name"], "households"] > 0
     # every house plot lies in its village outline
-    joined = houses.sjoin(villages[["name", "geometry"]], predicate="within")
+    tol = villages.assign(geometry=villages.buffer(0.01))        # float noise on shared edges
+    joined = houses.sjoin(tol[["name", "geometry"]], predicate="within")
     assert (joined["settlement"] == joined["name"]).all() and len(joined) == len(houses)
     blds = demo_ws.read_layer("buildings")
     houses_built = houses[houses["has_building"].astype(bool)]
@@ -198,7 +199,11 @@ def test_deliberate_topology_errors_are_exactly_the_recorded_ones(demo_ws, parce
     x, y = errors["gap"]["point"]
     assert uncovered.contains(shapely.Point(x, y))
     f1, f2 = (g[c] for c in errors["gap"]["parcels"])
-    assert f1.distance(f2) == pytest.approx(4.0, abs=0.05)      # pulled back 4 m
+    assert uncovered.distance(f1) < 0.01 and uncovered.distance(f2) < 0.01   # the sliver lies between them
+    sliver = max(shapely.get_parts(uncovered), key=lambda p: p.area)
+    assert sliver.area == pytest.approx(uncovered.area, abs=0.5)
+    width = sliver.area / (sliver.length / 2 - 4.0)
+    assert width == pytest.approx(4.0, abs=0.1)                 # the field was pulled back 4 m
     # outside: one parcel sticks out of the municipal boundary by the recorded area
     outside = shapely.difference(union, land)
     assert outside.area == pytest.approx(errors["outside_boundary"]["area_m2"], abs=0.5)
