@@ -70,13 +70,24 @@ def _workers() -> int:
 
 
 def _horn_windows(z: np.ndarray, edges: bool):
-    """The 9 shifted views a..i of the 3×3 window over the whole grid (padded with NaN).
+    """The 9 shifted views a..i of the 3×3 window over the whole grid.
 
-    With ``edges`` a missing neighbour (outside the grid or nodata) takes the centre value, as
-    ``gdaldem -compute_edges`` does.
+    Without ``edges`` a window with a missing cell gives NaN. With ``edges`` (``gdaldem
+    -compute_edges``) cells outside the grid are extrapolated linearly from the two edge cells and a
+    nodata neighbour takes the centre value.
     """
+    return _windows_of_padded(_pad(z, edges), edges)
+
+
+def _pad(z: np.ndarray, edges: bool) -> np.ndarray:
+    """Pad by one cell: NaN, or (``edges``) linear extrapolation ``2·edge − inner`` as gdaldem does."""
     p = np.pad(z, 1, mode="constant", constant_values=np.nan)
-    return _windows_of_padded(p, edges)
+    if edges and z.shape[0] >= 2 and z.shape[1] >= 2:
+        p[0, 1:-1] = 2 * z[0] - z[1]
+        p[-1, 1:-1] = 2 * z[-1] - z[-2]
+        p[:, 0] = 2 * p[:, 1] - p[:, 2]
+        p[:, -1] = 2 * p[:, -2] - p[:, -3]
+    return p
 
 
 def _windows_of_padded(p: np.ndarray, edges: bool):
@@ -90,14 +101,18 @@ def _windows_of_padded(p: np.ndarray, edges: bool):
 
 def _horn_block(p: np.ndarray, xres: float, yres: float, edges: bool):
     """Horn gradient of the interior of padded block ``p`` (float64 arithmetic, as gdaldem)."""
-    a, b, c, d, _e, f, g, h, i = _windows_of_padded(p.astype(np.float64, copy=False), edges)
+    a, b, c, d, e, f, g, h, i = _windows_of_padded(p.astype(np.float64, copy=False), edges)
     # east minus west, north minus south, each weighted 1-2-1 (Horn 1981)
     dzdx = ((c + f + f + i) - (a + d + d + g)) * (1.0 / (8.0 * xres))
     dzdy = ((a + b + b + c) - (g + h + h + i)) * (1.0 / (8.0 * yres))
+    hole = np.isnan(e)  # the centre is not in Horn's formula, but a nodata centre stays nodata
+    if hole.any():
+        dzdx[hole] = np.nan
+        dzdy[hole] = np.nan
     return dzdx, dzdy
 
 
-def _blocked(z: np.ndarray, fn, outputs: int):
+def _blocked(z: np.ndarray, fn, outputs: int, edges: bool = False):
     """Run ``fn(padded_block) -> tuple of arrays`` over row blocks (in threads: numpy releases the GIL)."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -105,7 +120,7 @@ def _blocked(z: np.ndarray, fn, outputs: int):
     if z.dtype not in (np.float32, np.float64):
         z = z.astype(np.float64)
     rows = z.shape[0]
-    p = np.pad(z, 1, mode="constant", constant_values=np.nan)
+    p = _pad(z, edges)
     outs = [np.empty(z.shape, dtype=np.float32) for _ in range(outputs)]
 
     def run(r0: int) -> None:
@@ -121,13 +136,20 @@ def _blocked(z: np.ndarray, fn, outputs: int):
     else:
         for r0 in starts:
             run(r0)
+    if edges and rows >= 2 and z.shape[1] >= 2:
+        # gdaldem -compute_edges treats the first and last lines apart: the missing line is
+        # extrapolated, the missing columns repeat the edge column (GDALGeneric3x3Processing)
+        for row, block in ((0, (2 * z[0] - z[1], z[0], z[1])), (rows - 1, (z[-2], z[-1], 2 * z[-1] - z[-2]))):
+            padded = np.stack([np.pad(line, 1, mode="edge") for line in block])
+            for o, v in zip(outs, fn(padded)):
+                o[row] = v[0]
     return outs
 
 
 def horn_gradient(z: np.ndarray, xres: float, yres: float, edges: bool = False):
     """Horn's 3×3 gradient: ``(dz/dx east, dz/dy north)`` in metres per metre; NaN where undefined."""
     xres, yres = abs(float(xres)), abs(float(yres))
-    return tuple(_blocked(z, lambda p: _horn_block(p, xres, yres, edges), 2))
+    return tuple(_blocked(z, lambda p: _horn_block(p, xres, yres, edges), 2, edges))
 
 
 def slope_aspect(z: np.ndarray, xres: float, yres: float, edges: bool = False,
@@ -183,7 +205,7 @@ def slope_aspect(z: np.ndarray, xres: float, yres: float, edges: bool = False,
             asp += 0.0  # no -0.0
         return slope, asp
 
-    outs = _blocked(z, block, 2 if aspect else 1)
+    outs = _blocked(z, block, 2 if aspect else 1, edges)
     return (outs[0], outs[1]) if aspect else (outs[0], None)
 
 
