@@ -435,3 +435,23 @@ def test_attribute_only_file_is_a_clear_error(tmp_ws, tmp_path):
     with pytest.raises(GisPlannerError) as e:
         import_layer(tmp_ws, "parcels", g)
     assert e.value.code == "no_geometry_column" and "--field-map wkt=COLUMN" in str(e.value)
+
+
+def test_lookalike_letters_types_and_extra_fields(tmp_ws, tmp_path):
+    # 'Kатегория' starts with a Latin K; values mix Latin a/c/o into Cyrillic words and use ѳ for ө
+    f = _geojson(tmp_path, "p.geojson",
+                 {"Кад номер": ["A", "B", "C"], "Kатегория": ["Зaпac", "ѳкжа", "OOПТ"],
+                  "Строение": ["да", "жок", "может быть"], "Домохозяйства": ["3", "2,5", ""],
+                  "fid_old": [10, 11, 12]},
+                 [square(0, 0, 100), square(200, 0, 100), square(400, 0, 100)])
+    rep = import_layer(tmp_ws, "parcels", f, source_date="2025-01-01")
+    assert rep.field_mapping == {"cadastral_no": "Кад номер", "category": "Kатегория",
+                                 "households": "Домохозяйства", "has_building": "Строение"}
+    out = tmp_ws.read_layer("parcels")
+    assert list(out["category"]) == ["reserve", "protected", "protected"]
+    assert out["has_building"].tolist()[:2] == [True, False] and out["has_building"].isna()[2]
+    assert out["households"].iloc[0] == 3 and out["households"].isna()[1:].all()
+    assert rep.bad_values == {"has_building": {"может быть": [2]}, "households": {"2,5": [1]}}
+    assert rep.extra_fields == ["fid_old"] and list(out["fid_old"]) == [10, 11, 12]
+    # every standard field exists in the layer, empty when the file had none
+    assert {"use_status", "owner_type", "land_use", "settlement"} <= set(out.columns)

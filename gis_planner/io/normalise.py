@@ -225,8 +225,8 @@ def normalise_attributes(src: pd.DataFrame, fields: Mapping[str, dict], fm: Fiel
     out = pd.DataFrame(index=src.index)
     fnd = ValueFindings()
     bool_words = bool_words or {}
-    true_keys = {normalize_key(w) for w in bool_words.get("true", [])}
-    false_keys = {normalize_key(w) for w in bool_words.get("false", [])}
+    true_keys = {_word_key(w) for w in bool_words.get("yes_words", [])}
+    false_keys = {_word_key(w) for w in bool_words.get("no_words", [])}
     for canon, spec in fields.items():
         spec = spec or {}
         ftype = spec.get("type", "str")
@@ -261,7 +261,7 @@ def normalise_attributes(src: pd.DataFrame, fields: Mapping[str, dict], fm: Fiel
             def to_bool(v):
                 if isinstance(v, (bool, np.bool_)):
                     return bool(v)
-                k = normalize_key(_as_text(v))
+                k = _word_key(_as_text(v))
                 return True if k in true_keys else False if k in false_keys else None
             vals = _map_unique(s, to_bool)
             bad = ~blank & pd.isna(vals).to_numpy()
@@ -290,6 +290,12 @@ def normalise_attributes(src: pd.DataFrame, fields: Mapping[str, dict], fm: Fiel
             out[name] = s
             used_lower.add(name.lower())
     return out, fnd
+
+
+def _word_key(word) -> str:
+    """normalize_key, but punctuation-only words ('-', '+') keep themselves."""
+    text = "" if word is None else str(word)
+    return normalize_key(text) or text.strip().lower()
 
 
 def _dtype(ftype: str):
