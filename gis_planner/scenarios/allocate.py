@@ -142,26 +142,27 @@ def restriction_effects(ws: Any, use: str, restrictions: gpd.GeoDataFrame) -> np
     """Effect of each restriction polygon on ``use`` (``prohibited``/``conditional``/``permitted``/None).
 
     An ``effect`` column in ``restrictions`` wins (a hand-made frame); otherwise the zoning rule files
-    decide through ``gis_planner.zoning.rules.rule_effects``.
+    decide, through the same look-up the zoning parcel check uses.
     """
     if "effect" in restrictions.columns:
         return restrictions["effect"].astype(object).to_numpy()
     try:
+        check_mod = importlib.import_module("gis_planner.zoning.check")
         rules_mod = importlib.import_module("gis_planner.zoning.rules")
     except ImportError:
         raise GisPlannerError("the zoning rules are not available to decide which restrictions prohibit "
                               f"'{use}'", fix="install the zoning package or pass a restriction frame with an "
                               "`effect` column", code="missing_zoning") from None
-    eff = rules_mod.rule_effects(ws, use)
-    kinds = restrictions.get("kind", pd.Series([None] * len(restrictions))).tolist()
-    rids = restrictions.get("rule_id", pd.Series([None] * len(restrictions))).tolist()
-    subs = restrictions.get("subtype", pd.Series([None] * len(restrictions))).tolist()
+    rules, zrules = rules_mod.restriction_rules(ws), rules_mod.zoning_rules(ws)
+    if hasattr(check_mod, "with_effects"):
+        tagged = check_mod.with_effects(restrictions.assign(_row=np.arange(len(restrictions))), use, ws, rules,
+                                        zrules)
+        out = np.full(len(restrictions), None, dtype=object)
+        out[tagged["_row"].to_numpy(dtype=int)] = tagged["effect"].to_numpy()
+        return out
     out = []
-    for k, r, s in zip(kinds, rids, subs):
-        e = eff.get((k, r))
-        if e is None and k == "legal_zone":
-            e = eff.get((k, s))
-        out.append(e)
+    for k, r in zip(restrictions["kind"], restrictions["rule_id"]):
+        out.append(rules_mod.zone_effect(zrules, r, use) if k == "legal_zone" else rules_mod.effect_of(rules, r, use))
     return np.array(out, dtype=object)
 
 
@@ -262,7 +263,7 @@ def parcel_terrain(dem_path, geoms: np.ndarray, crs) -> tuple[np.ndarray, np.nda
             out[:] = np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
     missing = np.flatnonzero(np.isnan(elev))
     if len(missing):
-        pts = shapely.point_on_surface(geoms[missing])
+        pts = shapely.point_on_surface(np.asarray(geoms[missing], dtype=object))
         vals_z = _sample(z, tr, pts)
         vals_s = _sample(s, tr, pts)
         elev[missing] = vals_z
@@ -275,11 +276,16 @@ def _sample(arr: np.ndarray, tr, pts: np.ndarray) -> np.ndarray:
 
     if len(pts) == 0:
         return np.array([])
-    xs, ys = shapely.get_x(pts), shapely.get_y(pts)
+    out = np.full(len(pts), np.nan)
+    live = ~shapely.is_empty(pts) & ~shapely.is_missing(pts)
+    if not live.any():
+        return out
+    xs = np.where(live, 0.0, 0.0)
+    ys = xs.copy()
+    xs[live], ys[live] = shapely.get_x(pts[live]), shapely.get_y(pts[live])
     rows, cols = rowcol(tr, xs, ys)
     rows, cols = np.asarray(rows), np.asarray(cols)
-    ok = (rows >= 0) & (rows < arr.shape[0]) & (cols >= 0) & (cols < arr.shape[1])
-    out = np.full(len(pts), np.nan)
+    ok = live & (rows >= 0) & (rows < arr.shape[0]) & (cols >= 0) & (cols < arr.shape[1])
     out[ok] = arr[rows[ok], cols[ok]]
     return out
 
@@ -296,8 +302,12 @@ def sample_dem(dem_path, points: np.ndarray, crs) -> np.ndarray:
         same = src.crs is not None and src.crs == crs
         ds = src if same else WarpedVRT(src, crs=crs, resampling=Resampling.bilinear)
         try:
-            coords = list(zip(shapely.get_x(points), shapely.get_y(points)))
-            vals = np.array([v[0] for v in ds.sample(coords, masked=True)], dtype="float64")
+            live = ~shapely.is_empty(points) & ~shapely.is_missing(points)
+            coords = list(zip(shapely.get_x(points[live]), shapely.get_y(points[live])))
+            vals = np.full(len(points), np.nan)
+            if coords:
+                vals[live] = np.array([float(v[0]) if not np.ma.is_masked(v[0]) else np.nan
+                                       for v in ds.sample(coords, masked=True)], dtype="float64")
             nod = ds.nodata
         finally:
             if not same:
@@ -364,6 +374,43 @@ def _closeness(d: np.ndarray, dmax: float) -> np.ndarray:
         return np.where(np.isnan(d), 0.0, np.clip(1.0 - d / float(dmax), 0.0, 1.0))
 
 
+def water_source_elevation(geoms: np.ndarray, water, dem_path, crs, reach_m: float = 0.0,
+                           spacing_m: float = 25.0) -> np.ndarray:
+    """Elevation of the water source that could feed each polygon by gravity.
+
+    With ``reach_m = 0``: the DEM at the point of the canal nearest the polygon. With ``reach_m > 0``:
+    the highest canal point within ``reach_m`` of the polygon (a field ditch can take water from the
+    canal upstream), sampled every ``spacing_m`` along the canals.
+    """
+    n = len(geoms)
+    live = ~shapely.is_empty(geoms) & ~shapely.is_missing(geoms)
+    out = np.full(n, np.nan)
+    if not live.any():
+        return out
+    if reach_m <= 0:
+        nearest = np.full(n, None, dtype=object)
+        nearest[live] = shapely.get_point(shapely.shortest_line(geoms[live], water), 1)
+        return sample_dem(dem_path, nearest, crs)
+    lines = shapely.boundary(water) if water.geom_type in ("Polygon", "MultiPolygon") else water
+    pts = shapely.get_parts(shapely.points(shapely.get_coordinates(shapely.segmentize(lines, spacing_m))))
+    if not len(pts):
+        return out
+    z = sample_dem(dem_path, pts, crs)
+    tree = shapely.STRtree(pts)
+    gi, pi = tree.query(np.where(live, geoms, None), predicate="dwithin", distance=reach_m)
+    ok = np.isfinite(z[pi])
+    if ok.any():
+        best = pd.Series(z[pi][ok]).groupby(gi[ok]).max()
+        out[best.index.to_numpy()] = best.to_numpy()
+    # nothing within reach: fall back to the nearest point
+    miss = live & np.isnan(out)
+    if miss.any():
+        nearest = np.full(n, None, dtype=object)
+        nearest[miss] = shapely.get_point(shapely.shortest_line(geoms[miss], water), 1)
+        out[miss] = sample_dem(dem_path, nearest, crs)[miss]
+    return out
+
+
 def score_parcels(geoms: np.ndarray, ctx: Context, suit: dict, hazard_cfg: dict) -> pd.DataFrame:
     """Suitability components and score for polygons ``geoms`` (see module docstring)."""
     n = len(geoms)
@@ -389,8 +436,8 @@ def score_parcels(geoms: np.ndarray, ctx: Context, suit: dict, hazard_cfg: dict)
     out["s_water"] = _closeness(out["dist_water_m"].to_numpy(), dmax.get("water", 2000))
     canal_elev = np.full(n, np.nan)
     if wunion is not None and ctx.dem_path is not None and (w.get("gravity") or suit.get("require_gravity")):
-        nearest = shapely.get_point(shapely.shortest_line(geoms, wunion), 1)
-        canal_elev = sample_dem(ctx.dem_path, nearest, ctx.crs)
+        canal_elev = water_source_elevation(geoms, wunion, ctx.dem_path, ctx.crs,
+                                            float(suit.get("gravity_reach_m", 0) or 0))
     out["canal_elev_m"] = canal_elev
     with np.errstate(invalid="ignore"):
         out["s_gravity"] = np.where(np.isfinite(canal_elev) & np.isfinite(elev) & (elev < canal_elev), 1.0, 0.0)
@@ -416,6 +463,21 @@ def score_parcels(geoms: np.ndarray, ctx: Context, suit: dict, hazard_cfg: dict)
 
 
 # --------------------------------------------------------------------------- geometry
+def _rotate(geoms: np.ndarray, ang: float, origin) -> np.ndarray:
+    """Rotate an array of geometries by ``ang`` degrees (counter-clockwise) about ``origin`` (vectorised)."""
+    if not ang:
+        return geoms
+    a = math.radians(ang)
+    ca, sa = math.cos(a), math.sin(a)
+    ox, oy = origin.x, origin.y
+
+    def tf(xy: np.ndarray) -> np.ndarray:
+        x, y = xy[:, 0] - ox, xy[:, 1] - oy
+        return np.column_stack([ox + ca * x - sa * y, oy + sa * x + ca * y])
+
+    return shapely.transform(np.asarray(geoms, dtype=object), tf)
+
+
 def _orientation(geom) -> float:
     """Angle (degrees) of the longest side of the minimum rotated rectangle (plots align with it)."""
     rect = shapely.minimum_rotated_rectangle(geom)
@@ -456,30 +518,29 @@ def subdivide_plots(geom, plot_area_m2: float, width_m: float, street_m: float, 
     ncol = int(math.floor((maxx - minx) / width_m + 1e-9))
     block = rows_per_block * depth + street_m
     nblock = int(math.ceil((maxy - miny) / block)) + 1
-    cells, fronts, streets = [], [], []
-    street_cells = []
-    for b in range(nblock):
-        y0 = miny + b * block
-        # rows_per_block plot rows: the first below the street, the others above it
-        rows_y = [y0] + [y0 + depth + street_m + k * depth for k in range(rows_per_block - 1)]
-        sy = y0 + depth
-        for c in range(ncol):
-            x0 = minx + c * width_m
-            sidx = len(street_cells)
-            street_cells.append(box(x0, sy, x0 + width_m, sy + street_m))
-            for r, ry in enumerate(rows_y):
-                cells.append((b, r, c, box(x0, ry, x0 + width_m, ry + depth)))
-                fronts.append(sidx)
-    if not cells:
+    if ncol <= 0:
         return [], [], []
-    cell_geoms = np.array([c[3] for c in cells], dtype=object)
+    # rows_per_block plot rows per block: the first below the street, the others above it
+    b_i, c_i = np.meshgrid(np.arange(nblock), np.arange(ncol), indexing="ij")
+    b_i, c_i = b_i.ravel(), c_i.ravel()
+    sx0 = minx + c_i * width_m
+    sy0 = miny + b_i * block + depth
+    street_cells = shapely.box(sx0, sy0, sx0 + width_m, sy0 + street_m)
+    offsets = np.array([0.0] + [depth + street_m + k * depth for k in range(rows_per_block - 1)])
+    r_i = np.tile(np.arange(rows_per_block), len(b_i))
+    sidx = np.repeat(np.arange(len(b_i)), rows_per_block)
+    px0 = np.repeat(sx0, rows_per_block)
+    py0 = np.repeat(miny + b_i * block, rows_per_block) + offsets[r_i]
+    cell_geoms = shapely.box(px0, py0, px0 + width_m, py0 + depth)
+    cells = list(zip(np.repeat(b_i, rows_per_block), r_i, np.repeat(c_i, rows_per_block)))
+    fronts = sidx.tolist()
     clipped = shapely.intersection(cell_geoms, g)
     areas = shapely.area(clipped)
     ok = areas >= keep - 1e-6
-    street_geoms = shapely.intersection(np.array(street_cells, dtype=object), g)
+    street_geoms = shapely.intersection(street_cells, g)
     if ang:
-        clipped = np.array([affinity.rotate(p, ang, origin=origin) for p in clipped], dtype=object)
-        street_geoms = np.array([affinity.rotate(p, ang, origin=origin) for p in street_geoms], dtype=object)
+        clipped = _rotate(clipped, ang, origin)
+        street_geoms = _rotate(street_geoms, ang, origin)
     idx = np.flatnonzero(ok)
     if toward is not None and not shapely.is_empty(toward):
         d = np.round(shapely.distance(clipped[idx], toward), 6)
@@ -601,6 +662,7 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
     cand_rows: list[pd.DataFrame] = []
     summary = []
     restr = ctx.restrictions
+    prohibited_cache: dict = {}
     for use, unit, amount in _demand_items(dem, order, uses):
         zoning_use = "housing" if use == "multistorey_housing" else (
             "irrigated_agriculture" if use == "perennial_crop" else use)
@@ -611,11 +673,18 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
         # prohibited land for this use
         usable = remaining[idx].copy()
         if restr is not None and len(restr):
-            eff = restriction_effects(ws, zoning_use, restr)
-            proh = np.asarray(restr.geometry.values)[eff == "prohibited"]
-            if len(proh):
-                pu = shapely.union_all(proh)
-                usable = np.array([_polys(g) for g in shapely.difference(usable, pu)], dtype=object)
+            if zoning_use not in prohibited_cache:
+                eff = restriction_effects(ws, zoning_use, restr)
+                proh = np.asarray(restr.geometry.values)[eff == "prohibited"]
+                pu = shapely.union_all(proh) if len(proh) else None
+                if pu is not None:
+                    shapely.prepare(pu)
+                prohibited_cache[zoning_use] = pu
+            pu = prohibited_cache[zoning_use]
+            if pu is not None and len(usable):
+                hit = shapely.intersects(usable, pu)
+                if hit.any():
+                    usable[hit] = [_polys(g) for g in shapely.difference(usable[hit], pu)]
         chk = parcel_check(ws, zoning_use, parcels.iloc[idx]) if len(idx) else None
         if chk is not None and len(chk) == len(idx):
             rows["verdict"] = chk["verdict"].astype(object).to_numpy() if "verdict" in chk else None
@@ -700,6 +769,7 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
                         "rejected": int((status != "candidate").sum())})
         cand_rows.append(rows)
     pieces_gdf = _pieces_frame(pieces, parcels, n)
+    pieces_gdf.attrs["roads"] = ctx.roads
     summary_df = pd.DataFrame(summary, columns=["use", "unit", "demand", "allocated", "unmet", "candidates",
                                                 "rejected"])
     dens = densification(summary_df, pieces_gdf, n)

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import GisPlannerError
-from ..i18n import t
+from ..i18n import messages, t
 from .model import Norms, Scenario
 
 D = Decimal
@@ -54,9 +54,17 @@ class Step:
         return t(f"scenarios.step.{self.key}", lang, **self.label_args)
 
     def as_row(self, lang: str = "en") -> dict:
-        return {"chain": t(f"scenarios.chain.{self.chain}", lang) if self.chain else "",
+        return {"chain": chain_label(self.chain, lang),
                 "step": self.label(lang), "formula": self.formula, "result": _plain(self.result),
                 "unit": t(f"scenarios.unit.{self.unit}", lang), "source": self.source}
+
+
+def chain_label(chain: str, lang: str = "en") -> str:
+    """Name of a chain (population, irrigation, a crop …) in ``lang``; unknown crops keep their code."""
+    if not chain:
+        return ""
+    key = f"scenarios.chain.{chain}"
+    return t(key, lang) if key in messages() else chain
 
 
 def _plain(x: Any) -> Any:

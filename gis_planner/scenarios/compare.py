@@ -1,0 +1,199 @@
+"""Running scenarios end to end and comparing them side by side (one table, small-multiple maps).
+
+>>> from gis_planner.scenarios import run_scenario, compare_table       # doctest: +SKIP
+>>> results = run_many(ws, ["baseline", "irrigation", "tourism", "high_growth"])  # doctest: +SKIP
+>>> compare_table(results, "ru")                                       # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from ..errors import GisPlannerError
+from ..i18n import t
+from .allocate import Allocation, allocate, load_context
+from .consequences import Consequences, consequences, label_table
+from .demand import Demand, demand
+from .model import Scenario, find_scenario
+
+USE_COLORS = {"housing": "#e41a1c", "multistorey_housing": "#a50f15", "social_facility": "#984ea3",
+              "industry": "#636363", "tourism_facility": "#ff7f00", "irrigated_agriculture": "#1f78b4",
+              "perennial_crop": "#33a02c"}
+
+
+@dataclass
+class ScenarioResult:
+    """Demand, allocation and consequences of one scenario on one workspace."""
+
+    scenario: Scenario
+    demand: Demand
+    allocation: Allocation
+    consequences: Consequences
+
+    @property
+    def id(self) -> str:
+        return self.scenario.id
+
+    def to_json(self, lang: str = "en") -> dict:
+        c = self.consequences
+        return {
+            "scenario": self.scenario.to_dict(),
+            "steps": [{"key": s.key, "chain": s.chain, "label": s.label(lang), "formula": s.formula,
+                       "result": s.as_row(lang)["result"], "unit": s.unit, "source": s.source}
+                      for s in self.demand.steps],
+            "demand": self.demand.summary(),
+            "allocation": self.allocation.summary.to_dict(orient="records"),
+            "densification": self.allocation.densification,
+            "transformations": c.transformations.to_dict(orient="records"),
+            "land_loss": c.land_loss.to_dict(orient="records"),
+            "hazard_exposure": c.hazard_exposure.to_dict(orient="records"),
+            "infrastructure": c.infrastructure.to_dict(orient="records"),
+            "balance": c.balance.to_dict(orient="records"),
+            "indicators": c.indicators,
+            "warnings": self.allocation.warnings,
+            "provenance": c.provenance,
+        }
+
+
+def run_scenario(ws: Any, scenario: Scenario | str, *, parcels: gpd.GeoDataFrame | None = None,
+                 context=None, uses: list[str] | None = None) -> ScenarioResult:
+    """Demand → allocation → consequences for one scenario (a :class:`Scenario`, a path or a name)."""
+    scn = scenario if isinstance(scenario, Scenario) else find_scenario(scenario, ws)
+    dem = demand(scn, ws)
+    if parcels is None:
+        parcels = ws.read_layer("parcels")
+    parcels = parcels.reset_index(drop=True)
+    ctx = context or load_context(ws, parcels)
+    alloc = allocate(ws, dem, parcels=parcels, context=ctx,
+                     uses=uses or scn.allocation.get("uses"))
+    cons = consequences(ws, scn, dem, alloc, parcels=parcels, context=ctx)
+    return ScenarioResult(scn, dem, alloc, cons)
+
+
+def run_many(ws: Any, scenarios: list[Scenario | str]) -> list[ScenarioResult]:
+    """Run several scenarios on one workspace, reading its layers once."""
+    if not scenarios:
+        raise GisPlannerError("no scenarios to compare", fix="name at least one scenario", code="bad_scenario")
+    parcels = ws.read_layer("parcels").reset_index(drop=True)
+    ctx = load_context(ws, parcels)
+    return [run_scenario(ws, s, parcels=parcels, context=ctx) for s in scenarios]
+
+
+def compare_table(results: list[ScenarioResult], lang: str = "en") -> pd.DataFrame:
+    """One table: an indicator per row, a scenario per column (labels in ``lang``)."""
+    keys: list[str] = []
+    for r in results:
+        for k in r.consequences.indicators:
+            if k not in keys:
+                keys.append(k)
+    data = {r.scenario.title(lang): [r.consequences.indicators.get(k, 0) for k in keys] for r in results}
+    labels = []
+    for k in keys:
+        if k.startswith("land_") and k.endswith("_ha") and k not in ("land_allocated_ha", "land_unmet_ha"):
+            use = k[len("land_"):-len("_ha")]
+            labels.append(t("scenarios.ind.land_use_ha", lang, use=t(f"scenarios.use.{use}", lang)))
+        else:
+            labels.append(t(f"scenarios.ind.{k}", lang))
+    df = pd.DataFrame(data)
+    df.insert(0, t("scenarios.col.indicator", lang), labels)
+    return df
+
+
+def plot_maps(results: list[ScenarioResult], parcels: gpd.GeoDataFrame, path: str | Path, lang: str = "en",
+              hazards: gpd.GeoDataFrame | None = None, settlements: gpd.GeoDataFrame | None = None,
+              ncols: int | None = None) -> Path:
+    """Small-multiple maps (one panel per scenario) of the allocated land, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    k = max(len(results), 1)
+    ncols = ncols or min(k, 2 if k == 4 else 3)
+    nrows = int(np.ceil(k / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 5.0 * nrows), squeeze=False)
+    minx, miny, maxx, maxy = parcels.total_bounds
+    used = set()
+    for ax, r in zip(axes.ravel(), results):
+        parcels.plot(ax=ax, facecolor="#f4f1e8", edgecolor="#bdbdbd", linewidth=0.2)
+        if settlements is not None and len(settlements):
+            settlements.plot(ax=ax, facecolor="#fcbba1", edgecolor="#cb181d", linewidth=0.4, alpha=0.6)
+        if hazards is not None and len(hazards):
+            hazards.plot(ax=ax, facecolor="none", edgecolor="#b2182b", hatch="///", linewidth=0.3)
+        pcs = r.allocation.pieces
+        for use, grp in pcs.groupby("use", sort=True) if len(pcs) else []:
+            grp.plot(ax=ax, color=USE_COLORS.get(use, "#000000"), linewidth=0)
+            used.add(use)
+        ind = r.consequences.indicators
+        ax.set_title(f"{r.scenario.title(lang)}\n{t('scenarios.map.subtitle', lang, ha=f"{ind['land_allocated_ha']:.1f}", plots=ind['plots_allocated'], unmet=ind['plots_unmet'])}",
+                     fontsize=9)
+        ax.set_xlim(minx, maxx)
+        ax.set_ylim(miny, maxy)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.set_yticks([])
+    for ax in axes.ravel()[len(results):]:
+        ax.axis("off")
+    handles = [Patch(color=USE_COLORS[u], label=t(f"scenarios.use.{u}", lang)) for u in USE_COLORS if u in used]
+    if handles:
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False)
+    fig.suptitle(t("scenarios.map.title", lang), fontsize=11)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_outputs(result: ScenarioResult, out_dir: str | Path, lang: str = "en") -> dict:
+    """Write one scenario's outputs: steps and consequence tables (CSV), pieces (GeoJSON, WGS 84), JSON."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    sid = result.id
+    files["steps"] = out / f"{sid}_steps.csv"
+    result.demand.steps_table(lang).to_csv(files["steps"], index=False)
+    c = result.consequences
+    for name, df in (("allocation", result.allocation.summary), ("transformations", c.transformations),
+                     ("land_loss", c.land_loss), ("hazard_exposure", c.hazard_exposure),
+                     ("infrastructure", c.infrastructure), ("balance", c.balance)):
+        files[name] = out / f"{sid}_{name}.csv"
+        label_table(df, lang).to_csv(files[name], index=False)
+    pcs = c.allocated
+    files["pieces"] = out / f"{sid}_allocated.geojson"
+    if len(pcs):
+        pcs.to_crs(4326).to_file(files["pieces"], driver="GeoJSON")
+    else:
+        files["pieces"].write_text(json.dumps({"type": "FeatureCollection", "features": []}), encoding="utf-8")
+    files["json"] = out / f"{sid}.json"
+    from ..cli.common import _jsonable
+
+    files["json"].write_text(json.dumps(_jsonable(result.to_json(lang)), ensure_ascii=False, indent=2, default=str),
+                             encoding="utf-8")
+    return {k: str(v) for k, v in files.items()}
+
+
+def save_to_workspace(ws: Any, result: ScenarioResult) -> str:
+    """Store the allocated pieces as the workspace layer ``scenario_<id>`` (atomic write)."""
+    name = "scenario_" + "".join(ch if ch.isalnum() else "_" for ch in result.id)
+    pcs = result.consequences.allocated.copy()
+    for col in pcs.columns:
+        if col != "geometry" and pcs[col].dtype == object:
+            pcs[col] = pcs[col].map(lambda v: None if v is None else str(v))
+    ws.write_layer(name, pcs, source=f"gis_planner scenario {result.id}",
+                   notes={"indicators": result.consequences.indicators})
+    return name
+
+
+__all__ = ["ScenarioResult", "run_scenario", "run_many", "compare_table", "plot_maps", "write_outputs",
+           "save_to_workspace", "USE_COLORS"]
