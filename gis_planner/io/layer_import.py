@@ -54,7 +54,7 @@ def _check_date(value) -> str | None:
     try:
         return _dt.date.fromisoformat(str(value).strip()).isoformat()
     except ValueError:
-        raise GisPlannerError(f"'{value}' is not a date", feature="--date",
+        raise GisPlannerError(f"--date '{value}' is not a date",
                               fix="write the date of the data as YYYY-MM-DD, e.g. 2025-01-31",
                               code="bad_date") from None
 
@@ -64,10 +64,10 @@ def _layer_spec(layer: str, ws) -> dict:
     spec = schema.get(layer)
     importable = [n for n, d in schema.items() if not d.get("derived")]
     if spec is None:
-        raise GisPlannerError(f"'{layer}' is not a standard layer", feature="--layer",
+        raise GisPlannerError(f"--layer '{layer}' is not a standard layer",
                               fix=f"use one of: {', '.join(importable)}", code="bad_layer")
     if spec.get("derived"):
-        raise GisPlannerError(f"layer '{layer}' is computed by gis_planner, not imported", feature="--layer",
+        raise GisPlannerError(f"--layer '{layer}' is computed by gis_planner, not imported",
                               fix=f"import one of: {', '.join(importable)}", code="bad_layer")
     return spec
 

@@ -47,11 +47,11 @@ def parse_field_map(items) -> dict:
     out = {}
     for item in items:
         if "=" not in str(item):
-            raise GisPlannerError(f"field map '{item}' is not canonical=SOURCE", feature=str(item),
+            raise GisPlannerError(f"--field-map '{item}' is not canonical=SOURCE",
                                   fix="write e.g. --field-map category=KATEG", code="bad_field_map")
         k, v = str(item).split("=", 1)
         if not k.strip() or not v.strip():
-            raise GisPlannerError(f"field map '{item}' is not canonical=SOURCE", feature=str(item),
+            raise GisPlannerError(f"--field-map '{item}' is not canonical=SOURCE",
                                   fix="write e.g. --field-map category=KATEG", code="bad_field_map")
         out[k.strip()] = v.strip()
     return out
@@ -87,13 +87,13 @@ def map_fields(columns, fields: Mapping[str, dict], field_map: Mapping[str, str]
         if canon in GEOMETRY_KEYS:
             continue
         if canon not in fields:
-            raise GisPlannerError(f"'{canon}' is not a field of this layer (fields: {', '.join(fields)})",
-                                  file=file, feature=f"{canon}={src}",
+            raise GisPlannerError(f"--field-map {canon}={src}: '{canon}' is not a field of this layer "
+                                  f"(fields: {', '.join(fields)})", file=file,
                                   fix="use a canonical field name on the left of --field-map", code="bad_field_map")
         match = [c for c in columns if c == src] or [c for c in columns if normalize_key(c) == normalize_key(src)]
         if not match:
-            raise GisPlannerError(f"no field '{src}' in the file (fields: {', '.join(map(str, columns))})",
-                                  file=file, feature=f"{canon}={src}",
+            raise GisPlannerError(f"--field-map {canon}={src}: no field '{src}' in the file "
+                                  f"(fields: {', '.join(map(str, columns))})", file=file,
                                   fix="use a source field name on the right of --field-map", code="bad_field_map")
         res.mapping[canon] = match[0]
         res.how[canon] = "explicit"

@@ -69,6 +69,7 @@ def _rules(ws=None) -> dict:
 
 def _err_read(label: str, exc: Exception, fix: str | None = None) -> GisPlannerError:
     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    msg = msg.split("; It might help")[0].rstrip(".")
     return GisPlannerError(f"cannot read the file ({msg})", file=label,
                            fix=fix or "check that the file is complete and in a supported format "
                                       "(GeoPackage, Shapefile, GeoJSON, KML/KMZ, CSV)",
