@@ -132,7 +132,9 @@ def plot_maps(results: list[ScenarioResult], parcels: gpd.GeoDataFrame, path: st
             grp.plot(ax=ax, color=USE_COLORS.get(use, "#000000"), linewidth=0)
             used.add(use)
         ind = r.consequences.indicators
-        ax.set_title(f"{r.scenario.title(lang)}\n{t('scenarios.map.subtitle', lang, ha=f"{ind['land_allocated_ha']:.1f}", plots=ind['plots_allocated'], unmet=ind['plots_unmet'])}",
+        sub = t("scenarios.map.subtitle", lang, ha=f"{ind['land_allocated_ha']:.1f}", plots=ind["plots_allocated"],
+                unmet=ind["plots_unmet"])
+        ax.set_title(f"{r.scenario.title(lang)}\n{sub}",
                      fontsize=9)
         ax.set_xlim(minx, maxx)
         ax.set_ylim(miny, maxy)
