@@ -48,7 +48,7 @@ import yaml
 from pyproj import Transformer
 from rasterio.transform import Affine
 from rasterio.warp import Resampling, reproject
-from rasterio.windows import from_bounds
+from rasterio.windows import Window
 from scipy import ndimage
 from shapely.geometry import LineString, Point, Polygon
 
@@ -274,10 +274,14 @@ def load_terrain(spec) -> Terrain:
     res = float(spec["dem"]["resolution_m"])
     crs = int(spec["crs"])
     with rasterio.open(gebco_path()) as src:
-        win = from_bounds(lon0 - 0.03, lat0 - 0.03, lon1 + 0.03, lat1 + 0.03, transform=src.transform)
-        win = win.round_offsets().round_lengths()
+        st = src.transform
+        col0 = int(math.floor((lon0 - 0.03 - st.c) / st.a))
+        row0 = int(math.floor((lat1 + 0.03 - st.f) / st.e))
+        col1 = int(math.ceil((lon1 + 0.03 - st.c) / st.a))
+        row1 = int(math.ceil((lat0 - 0.03 - st.f) / st.e))
+        win = Window(col0, row0, col1 - col0, row1 - row0)
         arr = src.read(1, window=win).astype("float32")
-        src_tr = src.window_transform(win)
+        src_tr = Affine(st.a, 0.0, st.c + col0 * st.a, 0.0, st.e, st.f + row0 * st.e)
         nodata = src.nodata
     arr[arr == nodata] = np.nan
     tr = Transformer.from_crs(4326, crs, always_xy=True)
@@ -898,9 +902,13 @@ class Builder:
         irrig = inter(agri, below)
         rain = diff(agri, irrig)
         zone = self.spec["cadastre"]["zone_agricultural"]
-        a0 = self.road_in.coords[0]
-        a1 = self.road_in.coords[-1]
-        angle = math.atan2(a1[1] - a0[1], a1[0] - a0[0])
+        # fields run along the contours: the main direction (first principal axis) of the shore road
+        xy = shapely.get_coordinates(self.road_in.segmentize(50))
+        a0 = xy[0]
+        _, _, vt = np.linalg.svd(xy - xy.mean(axis=0), full_matrices=False)
+        angle = math.atan2(vt[0, 1], vt[0, 0])
+        if abs(angle) > math.pi / 2:
+            angle -= math.copysign(math.pi, angle)
         origin = (round(a0[0], -2), round(a0[1], -2))
         qcell = 1000.0
         for g, kind, cell in ((irrig, "irrigated", s["irrigated"]["cell_m"]),
