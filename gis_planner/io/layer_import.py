@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from pathlib import Path
 from typing import Any, Mapping
 
 import geopandas as gpd
