@@ -44,6 +44,7 @@ from .rules import effect_of, restriction_rules, rules_provenance, zone_effect, 
 
 GROUP = ["kind", "rule_id", "subtype", "level"]
 VERDICTS = ("allowed", "conditional", "prohibited")
+MAP_GRID_M = 0.001  # precision grid of the restriction map overlay (metres)
 
 
 def with_effects(restrictions: gpd.GeoDataFrame, use: str, ws=None, rules: dict | None = None,
@@ -515,11 +516,17 @@ def restriction_map(ws, use: str, *, restrictions: gpd.GeoDataFrame | None = Non
         extent = _as_geometry(ws, extent)
     g = np.asarray(restr.geometry.values, dtype=object)
     eff = restr["effect"].to_numpy()
-    P = shapely.union_all(g[eff == "prohibited"]) if (eff == "prohibited").any() else shapely.Polygon()
-    R = shapely.union_all(g[np.isin(eff, ["prohibited", "conditional"])]) if len(g) else shapely.Polygon()
-    prohibited = shapely.intersection(extent, P)
-    conditional = shapely.difference(shapely.intersection(extent, R), P)
-    free = shapely.difference(extent, R)
+    # fixed-precision overlay (1 mm grid): the unions of many polygons sharing edges with each other
+    # (zones and parcels cut from the same lines) defeat floating-point overlay, which can return an
+    # empty intersection for a plot lying inside the union; snapping to 1 mm makes it robust
+    grid = MAP_GRID_M
+    extent = shapely.union_all(shapely.get_parts(extent), grid_size=grid)
+    P = shapely.union_all(g[eff == "prohibited"], grid_size=grid) if (eff == "prohibited").any() else shapely.Polygon()
+    R = (shapely.union_all(g[np.isin(eff, ["prohibited", "conditional"])], grid_size=grid) if len(g)
+         else shapely.Polygon())
+    prohibited = shapely.intersection(extent, P, grid_size=grid)
+    conditional = shapely.difference(shapely.intersection(extent, R, grid_size=grid), P, grid_size=grid)
+    free = shapely.difference(extent, R, grid_size=grid)
     classes = ["prohibited", "conditional", "free"]
     out = gpd.GeoDataFrame({"class": classes, "use": [use] * 3,
                             "label": [t(f"zoning.class.{c}", lang) for c in classes]},
