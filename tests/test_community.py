@@ -423,3 +423,29 @@ def test_cli_community(tmp_path, capsys):
     assert [r["title"] for r in out] == ["School"] and out[0]["category"] == "school"
     assert main(["community", "import", "-w", w, str(tmp_path / "in.csv"), "--session", "7"]) == 2
     assert "session 7 does not exist" in capsys.readouterr().err
+
+
+def test_catalogue_for_the_drawing_ui():
+    from gis_planner.catalog import validate_catalogue
+    from gis_planner.community import category_table, code_options
+
+    assert validate_catalogue("community_categories") == []
+    cats = category_table(lang="ru").set_index("code")
+    # every BRIEF heading has at least one category
+    assert set(cats["group"]) == {"infrastructure", "water", "arable", "agro_ecological", "forest", "pasture",
+                                  "commerce", "social", "special_use", "problems", "wishes"}
+    assert cats.loc["school", ["label", "icon", "activity"]].tolist() == ["Школа", "graduation-cap", "social_facility"]
+    assert cats.loc["spring", "kinds"] == ["point"] and cats.loc["problem", "problem"]
+    assert list(code_options("conditions", lang="en")) == ["new", "under_construction", "needs_repair", "old",
+                                                           "collapsing"]
+    assert list(code_options("sufficiency")) == ["sufficient", "insufficient", "unused", "running_out"]
+
+
+def test_values_given_as_names_are_stored_as_codes(store):
+    sid = store.create_session("Ак-Суу", "2026-05-12", "Аялдар", age_band="18–35")
+    assert store.get_session(sid)["participant_group"] == "women"
+    assert store.get_session(sid)["age_band"] == "18-35"
+    f = store.add_feature(sid, Point(LON, LAT), "Мектеп", "  Мектеп   1971  ", author="А.К.",
+                          condition="Требует ремонта", is_wish="ооба", votes="4")
+    assert (f.category, f.title, f.condition, f.is_wish, f.votes, f.activity) == (
+        "school", "Мектеп 1971", "needs_repair", True, 4, "social_facility")

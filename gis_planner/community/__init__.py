@@ -16,8 +16,8 @@ Review (:mod:`.review`) and import/export (:mod:`.exchange`) are imported lazily
 
 See ``docs/community.md``.
 """
-from .store import (ATTRIBUTES, KINDS, CommunityStore, ConflictError, FeatureRecord, categories, limits,
-                    open_store, rules, store_path)
+from .store import (ATTRIBUTES, KINDS, CommunityStore, ConflictError, FeatureRecord, categories, category_table,
+                    code_options, limits, open_store, rules, store_path)
 
-__all__ = ["open_store", "CommunityStore", "ConflictError", "FeatureRecord", "categories", "rules", "limits",
-           "store_path", "ATTRIBUTES", "KINDS"]
+__all__ = ["open_store", "CommunityStore", "ConflictError", "FeatureRecord", "categories", "category_table",
+           "code_options", "rules", "limits", "store_path", "ATTRIBUTES", "KINDS"]

@@ -37,6 +37,7 @@ Examples
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import json
@@ -61,6 +62,7 @@ from ..text import clean_text, normalize_key
 from . import models as m
 
 STORE_NAME = "community.gpkg"
+VERSION_TABLE = "community_alembic_version"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 KINDS = ("point", "line", "polygon")
 _KIND_OF = {"Point": "point", "MultiPoint": "point", "LineString": "line", "MultiLineString": "line",
@@ -118,7 +120,45 @@ def categories(ws: Any = None):
 
 
 def limits(ws: Any = None) -> dict:
+    """Input limits (``limits`` section of the catalogue: text lengths, vertices, size, boundary tolerance)."""
     return dict(rules(ws).get("limits") or {})
+
+
+def category_table(ws: Any = None, lang: str | None = None) -> pd.DataFrame:
+    """Categories for a drawing UI: ``code, label, group, group_label, kinds, icon, color, marker_color,
+    activity, problem, wish`` in catalogue order (labels in ``lang``).
+
+    >>> category_table(lang="en").set_index("code").loc["spring", ["label", "icon", "kinds"]].tolist()
+    ['Spring', 'tint', ['point']]
+    """
+    from ..i18n import check_lang
+
+    lang = check_lang(lang)
+    cats = categories(ws)
+    groups = catalogue("community_categories", ws, section="groups")
+    rows = []
+    for code in cats.codes:
+        item = cats.items[code]
+        rows.append({"code": code, "label": cats.label(code, lang), "group": item.get("group"),
+                     "group_label": groups.label(item.get("group"), lang), "kinds": list(item.get("kinds") or KINDS),
+                     "icon": item.get("icon", "map-marker"), "color": item.get("color", "#999999"),
+                     "marker_color": item.get("marker_color", "gray"), "activity": item.get("activity"),
+                     "problem": bool(item.get("problem", False)), "wish": bool(item.get("wish", False))})
+    return pd.DataFrame(rows)
+
+
+def code_options(section: str, ws: Any = None, lang: str | None = None) -> dict[str, str]:
+    """``{code: label}`` of a catalogue section (``conditions``, ``sufficiency``, ``participant_groups``) for
+    select boxes, in catalogue order.
+
+    >>> list(code_options("conditions", lang="en").values())[:2]
+    ['New', 'Under construction']
+    """
+    from ..i18n import check_lang
+
+    lang = check_lang(lang)
+    cat = catalogue("community_categories", ws, section=section)
+    return {c: cat.label(c, lang) for c in cat.codes}
 
 
 # --------------------------------------------------------------------------- engines
@@ -155,8 +195,9 @@ def _engine(url: str) -> sa.Engine:
 
             @sa.event.listens_for(eng, "begin")
             def _on_begin(conn):  # pragma: no cover - trivial
-                # take the write lock at the start: two writers queue instead of failing half-way
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                # writers take the write lock at the start, so two writers queue instead of failing half-way;
+                # readers use a deferred transaction (works on read-only files and never blocks a writer)
+                conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("gp_read") else "BEGIN IMMEDIATE")
         elif url.startswith("postgresql"):
             eng = sa.create_engine(url, pool_pre_ping=True)
         else:
@@ -175,10 +216,19 @@ def migrate(engine: sa.Engine) -> None:
     from alembic import command
     from alembic.config import Config
 
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("path_separator", "os")
     try:
+        # already at the head revision: nothing to write (a read-only GeoPackage opens fine)
+        with engine.connect() as conn:
+            conn = conn.execution_options(gp_read=True)
+            current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+        if current == ScriptDirectory.from_config(cfg).get_current_head():
+            return
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
@@ -256,6 +306,27 @@ class CommunityStore:
         except (FileNotFoundError, AttributeError):
             return "new"
 
+    @contextlib.contextmanager
+    def _writer(self):
+        """One write transaction; database failures become a GisPlannerError (nothing is written)."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.IntegrityError as exc:
+            raise GisPlannerError(f"the store refused the change ({exc.orig})", file=self.label,
+                                  fix="reload and try again", code="store_integrity") from None
+        except sa.exc.OperationalError as exc:
+            raise GisPlannerError(f"the store cannot be written ({exc.orig})", file=self.label,
+                                  fix="check that the file is writable and not locked by another program "
+                                      "(close it in QGIS), or that the database server is running",
+                                  code="store_unavailable") from None
+
+    @contextlib.contextmanager
+    def _reader(self):
+        """A read-only connection (a deferred transaction on SQLite)."""
+        with self.engine.connect() as conn:
+            yield conn.execution_options(gp_read=True)
+
     def __repr__(self) -> str:
         return f"CommunityStore({self.backend}: {_redact(self.url)})"
 
@@ -283,7 +354,7 @@ class CommunityStore:
                                              participants_male=participants_male, facilitators=facilitators,
                                              notes=notes))
         values["created_at"] = m.utcnow()
-        with self.engine.begin() as conn:
+        with self._writer() as conn:
             return int(conn.execute(self.t_sessions.insert().values(**values)
                                     .returning(self.t_sessions.c.id)).scalar_one())
 
@@ -297,12 +368,12 @@ class CommunityStore:
                                   fix=f"use {', '.join(sorted(merged))}", code="bad_field")
         merged.update(changes)
         values = self._validate_session(merged)
-        with self.engine.begin() as conn:
+        with self._writer() as conn:
             conn.execute(self.t_sessions.update().where(self.t_sessions.c.id == session_id).values(**values))
         return self.get_session(session_id)
 
     def get_session(self, session_id: int) -> dict:
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             row = conn.execute(sa.select(self.t_sessions).where(self.t_sessions.c.id == int(session_id))).mappings().first()
         if row is None:
             raise GisPlannerError(f"mapping session {session_id} does not exist", file=self.label,
@@ -318,7 +389,7 @@ class CommunityStore:
         q = sa.select(s, n).order_by(s.c.date.desc(), s.c.id.desc())
         if village is not None:
             q = q.where(s.c.village == clean_text(village))
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             rows = conn.execute(q).mappings().all()
         df = pd.DataFrame([dict(r) for r in rows], columns=[*m.SESSION_COLUMNS, "features"])
         return df
@@ -373,7 +444,7 @@ class CommunityStore:
         values = dict(geometry=geometry, category=category, title=title, description=description,
                       condition=condition, sufficiency=sufficiency, is_problem=is_problem, is_wish=is_wish,
                       votes=votes, activity=activity, author=author)
-        with self.engine.begin() as conn:
+        with self._writer() as conn:
             self._require_session(conn, session_id)
             (rec,) = self._insert(conn, session_id, [values], action="create")
         return rec
@@ -397,7 +468,7 @@ class CommunityStore:
             raise GisPlannerError(f"{len(rows)} features is more than the limit of "
                                   f"{lim.get('import_max_features')} per import", fix="split the file",
                                   code="too_many_features")
-        with self.engine.begin() as conn:
+        with self._writer() as conn:
             self._require_session(conn, session_id)
             return self._insert(conn, session_id, rows, action=action, progress=progress,
                                 keep_created=keep_created)
@@ -428,7 +499,7 @@ class CommunityStore:
     def get_feature(self, feature_id: int, conn: sa.Connection | None = None) -> FeatureRecord:
         q = sa.select(self.t_features).where(self.t_features.c.id == int(feature_id))
         if conn is None:
-            with self.engine.connect() as c:
+            with self._reader() as c:
                 row = c.execute(q).mappings().first()
         else:
             row = conn.execute(q).mappings().first()
@@ -464,7 +535,7 @@ class CommunityStore:
             q = q.where(f.c.category == (categories(self.ws).lookup(category) or category))
         if not include_deleted:
             q = q.where(f.c.deleted == sa.false())
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             rows = conn.execute(q).all()
         names = [*m.FEATURE_COLUMNS, "village", "participant_group", "age_band", "session_date"]
         df = pd.DataFrame([r[:-1] for r in rows], columns=names)
@@ -486,7 +557,7 @@ class CommunityStore:
             q = q.where(h.c.feature_id == int(feature_id))
         if session_id is not None:
             q = q.where(h.c.session_id == int(session_id))
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             rows = [dict(r) for r in conn.execute(q).mappings().all()]
         out = []
         for r in rows:
@@ -507,7 +578,7 @@ class CommunityStore:
     def counts(self) -> dict:
         """Numbers of sessions, live features, deleted features and history rows (for checks)."""
         f = self.t_features
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return {
                 "sessions": conn.execute(sa.select(sa.func.count()).select_from(self.t_sessions)).scalar_one(),
                 "features": conn.execute(sa.select(sa.func.count()).where(f.c.deleted == sa.false())).scalar_one(),
@@ -585,7 +656,7 @@ class CommunityStore:
     def _write(self, feature_id, expected_version, author, action, changes) -> FeatureRecord:
         author = _person_text(author, "author", limits(self.ws).get("author_max", 40), required=True)
         f = self.t_features
-        with self.engine.begin() as conn:
+        with self._writer() as conn:
             old = self.get_feature(feature_id, conn)
             if int(expected_version) != old.version:
                 self._conflict(conn, old, expected_version)
@@ -689,8 +760,10 @@ class CommunityStore:
                 raise err(f"unknown {field} '{value}'", f"use one of {', '.join(ctx.section(section).codes)}",
                           f"bad_{field}")
             out[field] = c
-        out["is_problem"] = _flag(v.get("is_problem"), bool(item.get("problem", False)), "is_problem", where)
-        out["is_wish"] = _flag(v.get("is_wish"), bool(item.get("wish", False)), "is_wish", where)
+        out["is_problem"] = _flag(v.get("is_problem"), bool(item.get("problem", False)), "is_problem", where,
+                                  ctx.true_values, ctx.false_values)
+        out["is_wish"] = _flag(v.get("is_wish"), bool(item.get("wish", False)), "is_wish", where,
+                               ctx.true_values, ctx.false_values)
         out["votes"] = _count(v.get("votes"), "votes", lim.get("max_votes", 10000), where=where)
         act = v.get("activity")
         if act is None or (isinstance(act, str) and not act.strip()) or _isnan(act):
@@ -751,6 +824,9 @@ class _Rules:
         self.limits = dict(self.data.get("limits") or {})
         self.cats = categories(ws)
         self._sections: dict = {"categories": self.cats}
+        flags = self.data.get("flag_values") or {}
+        self.true_values = _TRUE | {str(x).lower() for x in flags.get("true_values") or []}
+        self.false_values = _FALSE | {str(x).lower() for x in flags.get("false_values") or []}
         self._index: dict = {}
 
     def section(self, name: str):
@@ -818,11 +894,11 @@ def _count(value, field, max_value, where=None) -> int:
     return int(f)
 
 
-_TRUE = {"1", "true", "yes", "y", "t", "да", "ооба", "on"}
-_FALSE = {"0", "false", "no", "n", "f", "нет", "жок", "off"}
+_TRUE = {"1", "true", "yes", "y", "t", "on"}
+_FALSE = {"0", "false", "no", "n", "f", "off"}
 
 
-def _flag(value, default, field, where) -> bool:
+def _flag(value, default, field, where, true_values=_TRUE, false_values=_FALSE) -> bool:
     if value is None or (isinstance(value, str) and not value.strip()) or _isnan(value):
         return default
     if isinstance(value, (bool, np.bool_)):
@@ -830,9 +906,9 @@ def _flag(value, default, field, where) -> bool:
     if isinstance(value, (int, float, np.integer, np.floating)) and value in (0, 1):
         return bool(value)
     s = str(value).strip().lower()
-    if s in _TRUE:
+    if s in true_values:
         return True
-    if s in _FALSE:
+    if s in false_values:
         return False
     raise GisPlannerError(f"{field} '{value}' is not yes/no", feature=where, fix="use true/false or 1/0",
                           code="bad_flag")
@@ -945,4 +1021,5 @@ def _chunks(seq, n):
 
 
 __all__ = ["open_store", "CommunityStore", "ConflictError", "FeatureRecord", "categories", "rules", "limits",
+           "category_table", "code_options",
            "store_path", "migrate", "ATTRIBUTES", "KINDS"]
