@@ -194,7 +194,7 @@ def import_official_zones(ws, src, *, source: str, date: str | None = None, haza
         drop = pd.Series(False, index=existing.index)
     else:
         raise GisPlannerError(f"unknown replace mode '{replace}'", fix="use source, all or none", code="bad_option")
-    keep = existing[~drop]
+    keep = existing[~drop].drop(columns="fid", errors="ignore")  # the GeoPackage assigns new fids
     frames = [f.to_crs(crs) for f in (keep, new) if len(f)]
     merged = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs) if frames \
         else new
