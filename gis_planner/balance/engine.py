@@ -112,15 +112,22 @@ def subdivide(geom, max_vertices: int = 256) -> np.ndarray:
     return np.array(out, dtype=object)
 
 
-def _chunked(func, workers: int, *arrays):
-    """Apply a vectorised shapely function in ``workers`` threads over chunks of the arrays."""
+def _chunked(func, workers: int, *arrays, keys: np.ndarray | None = None, min_size: int = 256):
+    """Apply a vectorised shapely function in ``workers`` threads over chunks of the arrays.
+
+    shapely releases the GIL inside its vectorised functions, so threads use several cores. With
+    ``keys`` (sorted), chunks never split a run of equal keys: a prepared geometry is then used by one
+    thread only (GEOS builds its prepared indexes lazily, which is not thread-safe).
+    """
     n = len(arrays[0])
-    if workers <= 1 or n < 4096:
+    if workers <= 1 or n < min_size:
         return func(*arrays)
-    bounds = np.linspace(0, n, workers * 4 + 1).astype(int)
+    cuts = np.linspace(0, n, workers * 4 + 1).astype(int)
+    if keys is not None:
+        cuts = np.unique(np.searchsorted(keys, keys[np.minimum(cuts, n - 1)], side="left").tolist() + [0, n])
+    bounds = list(zip(cuts[:-1], cuts[1:]))
     with ThreadPoolExecutor(workers) as pool:
-        parts = list(pool.map(lambda ab: func(*(a[ab[0]:ab[1]] for a in arrays)),
-                              zip(bounds[:-1], bounds[1:])))
+        parts = list(pool.map(lambda ab: func(*(a[ab[0]:ab[1]] for a in arrays)), bounds))
     return np.concatenate(parts)
 
 
@@ -154,15 +161,20 @@ class ParcelIndex:
         if pieces.size == 0:
             return out
         shapely.prepare(pieces)
-        q_in, p_in = self.tree.query(pieces, predicate="contains_properly")
+        # one bounding-box query; the exact predicates run vectorised on the candidate pairs
+        # (pairs come sorted by piece, so each prepared piece stays in one thread)
+        q, p = self.tree.query(pieces)
+        w = self.workers
+        cp = _chunked(shapely.contains_properly, w, pieces[q], self.geoms[p], keys=q)
         inside = np.zeros(len(self.geoms), dtype=bool)
-        inside[p_in] = True
-        q_x, p_x = self.tree.query(pieces, predicate="intersects")
-        crossing = ~inside[p_x]
-        q_x, p_x = q_x[crossing], p_x[crossing]
+        inside[p[cp]] = True
+        rest = ~inside[p]
+        q, p = q[rest], p[rest]
+        hit = _chunked(shapely.intersects, w, pieces[q], self.geoms[p], keys=q)
+        q_x, p_x = q[hit], p[hit]
         out[inside] = self.area[inside]
         if p_x.size:
-            a = _chunked(_clip_area, self.workers, self.geoms[p_x], pieces[q_x])
+            a = _chunked(_clip_area, w, self.geoms[p_x], pieces[q_x])
             out += np.bincount(p_x, weights=a, minlength=len(self.geoms))
         # a clip can exceed the parcel area by rounding only; never report more than the parcel
         np.minimum(out, self.area, out=out)
