@@ -72,6 +72,8 @@ def _scale_bar(ax, lang: str) -> None:
     bx, by = x0 + (x1 - x0) * 0.04, y0 + (y1 - y0) * 0.04
     h = (y1 - y0) * 0.008
     half = length / 2
+    ax.add_patch(Rectangle((bx - (x1 - x0) * 0.015, by - (y1 - y0) * 0.012), length + (x1 - x0) * 0.05,
+                           (y1 - y0) * 0.05, facecolor="white", alpha=0.75, edgecolor="none", zorder=19))
     ax.add_patch(Rectangle((bx, by), half, h, facecolor="black", edgecolor="black", zorder=20))
     ax.add_patch(Rectangle((bx + half, by), half, h, facecolor="white", edgecolor="black", zorder=20))
     text = f"{length / 1000:g} {t('report.km', lang)}" if length >= 1000 else f"{length:g} {t('report.m', lang)}"
@@ -142,6 +144,8 @@ def render_map(ws, layers: Sequence[MapLayer], title: str, sources: Sequence[str
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
     for spine in ax.spines.values():
         spine.set_linewidth(0.8)
     _scale_bar(ax, lang)

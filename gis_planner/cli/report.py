@@ -1,0 +1,58 @@
+"""``gis-planner report``: the SEDP sections «Мейкиндик» and «Айлана-чөйрө» as DOCX/HTML/PDF."""
+from __future__ import annotations
+
+import click
+
+from ..errors import GisPlannerError
+from .common import echo_json, lang_option, open_ws, workspace_option
+
+
+@click.command("report")
+@workspace_option
+@lang_option
+@click.option("--out", "out_dir", type=click.Path(), default="report", show_default=True,
+              help="Output folder.")
+@click.option("--format", "formats", default="docx,html", show_default=True,
+              help="Comma-separated formats: docx, html, pdf (PDF needs LibreOffice).")
+@click.option("--scenario", default=None, help="Growth scenario (name or YAML file) for section 6.6.")
+@click.option("--measures", default=None,
+              help="Comma-separated measure codes from layers/adaptation_measures.yaml (default: relevant ones).")
+@click.option("--json", "as_json", is_flag=True, help="Print the written files as JSON.")
+def report_cmd(workspace, lang, out_dir, formats, scenario, measures, as_json):
+    """Draft sections 6 «Мейкиндик» and 7 «Айлана-чөйрө» of the development programme."""
+    from ..catalog import load_rules
+    from ..report import build_report
+
+    ws = open_ws(workspace)
+    chosen = None
+    if measures:
+        chosen = [m.strip() for m in measures.split(",") if m.strip()]
+        known = load_rules("adaptation_measures", ws)["items"]
+        bad = [m for m in chosen if m not in known]
+        if bad:
+            raise GisPlannerError(f"unknown measure code(s) {bad}", file="layers/adaptation_measures.yaml",
+                                  fix=f"use codes from the catalogue: {', '.join(known)}", code="bad_measure")
+    fmts = [f.strip() for f in formats.split(",") if f.strip()]
+    with click.progressbar(length=100, label="report", file=click.get_text_stream("stderr")) as bar:
+        done = {"v": 0}
+
+        def progress(frac, _msg):
+            v = int(frac * 100)
+            bar.update(max(0, v - done["v"]))
+            done["v"] = max(done["v"], v)
+
+        out = build_report(ws, out_dir, lang=lang, formats=fmts, scenario=scenario, measures=chosen,
+                           progress=progress)
+    files = {k: str(out[k]) for k in ("docx", "html", "pdf") if k in out}
+    files["maps"] = [str(p) for p in out["maps"]]
+    if as_json:
+        echo_json({"files": files, "notes": out["notes"]})
+        return
+    for k in ("docx", "html", "pdf"):
+        if k in files:
+            click.echo(f"{k}: {files[k]}")
+    for note in out["notes"]:
+        click.echo(f"note: {note}")
+
+
+commands = [report_cmd]

@@ -1,0 +1,101 @@
+"""The SEDP sections on the demo workspace: the DOCX/HTML carry the numbers the analyses return."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from gis_planner.report import build_context, build_report
+from gis_planner.report.document import soffice_path
+from gis_planner.report.fmt import fmt_number, fmt_percent
+
+
+@pytest.fixture(scope="module")
+def ky_report(demo_ws, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report_ky")
+    ctx = build_context(demo_ws, "ky")
+    formats = ("docx", "html", "pdf") if soffice_path() else ("docx", "html")
+    return ctx, build_report(demo_ws, out, lang="ky", formats=formats, context=ctx)
+
+
+def _docx_cells(path):
+    from docx import Document
+
+    d = Document(str(path))
+    cells = [c.text for tb in d.tables for row in tb.rows for c in row.cells]
+    paras = [p.text for p in d.paragraphs]
+    return d, cells, paras
+
+
+def test_docx_sections_tables_and_maps(ky_report):
+    ctx, out = ky_report
+    d, cells, paras = _docx_cells(out["docx"])
+    headings = [p.text for p in d.paragraphs if p.style.name.startswith("Heading")]
+    assert "6. Мейкиндик" in headings and "7. Айлана-чөйрө" in headings
+    assert any(h.startswith("6.2.") for h in headings) and any(h.startswith("7.4.") for h in headings)
+    b = ctx.balance
+    # every category area and the total, formatted the Kyrgyz way, appear in the balance table
+    for row in b.by_category.itertuples():
+        assert fmt_number(row.area_ha, "ky", 2) in cells
+    assert fmt_number(b.total_ha, "ky", 2) in cells
+    # restriction cross-tab: the "any restriction" total
+    assert fmt_number(float(b.restricted["any"].sum()), "ky", 2) in cells
+    # hazard table: effective area of each hazard type/level
+    for r in ctx.hazard_compare.itertuples():
+        assert fmt_number(r.effective_ha, "ky", 2) in cells
+    # numbered captions and source notes
+    assert any(p.startswith("Таблица 6.1.") for p in paras) and any(p.startswith("Таблица 7.") for p in paras)
+    assert any(p.startswith("Булагы: ") for p in paras)
+    assert any(p.startswith("Сүрөт 6.1.") for p in paras)
+    assert len(d.inline_shapes) >= 3     # land categories, restrictions, hazards maps embedded
+
+
+def test_html_valid_and_same_numbers(ky_report):
+    ctx, out = ky_report
+    text = out["html"].read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    root = ET.fromstring(text.split("\n", 1)[1])
+    assert root.attrib.get("lang") == "ky"
+    assert len(root.findall(".//table")) >= 5 and len(root.findall(".//img")) >= 3
+    assert fmt_number(ctx.balance.total_ha, "ky", 2) in text
+
+
+def test_used_unused_ratio_text(ky_report):
+    ctx, out = ky_report
+    _, _, paras = _docx_cells(out["docx"])
+    us = ctx.balance.use_status.set_index("code")["area_ha"]
+    used, unused = float(us.get("used", 0)), float(us.get("unused", 0))
+    expected = fmt_percent(used / (used + unused), "ky")
+    assert any(expected in p and fmt_number(used, "ky", 1) in p for p in paras)
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None or soffice_path() is None,
+                    reason="LibreOffice or poppler-utils not installed")
+def test_pdf_page_renders(ky_report, tmp_path):
+    _, out = ky_report
+    assert "pdf" in out
+    subprocess.run(["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", "1", str(out["pdf"]), str(tmp_path / "p")],
+                   check=True, timeout=60)
+    pngs = list(tmp_path.glob("p*.png"))
+    assert pngs and pngs[0].stat().st_size > 1000
+
+
+@pytest.mark.parametrize("lang,title", [("ru", "6. Пространство"), ("en", "6. Space")])
+def test_other_languages(demo_ws, tmp_path, lang, title):
+    out = build_report(demo_ws, tmp_path, lang=lang, formats=("docx",))
+    d, cells, _ = _docx_cells(out["docx"])
+    assert title in [p.text for p in d.paragraphs]
+    total = out["documents"][0].tables()[1].rows[-1][1]
+    assert fmt_number(total, lang, 2) in cells
+    if lang == "en":
+        assert "," in fmt_number(total, lang, 2)   # 25,607.81
+
+
+def test_cli_report_bad_measure(demo_ws, tmp_path, capsys):
+    from gis_planner.cli import main
+
+    assert main(["report", "-w", str(demo_ws.root), "--out", str(tmp_path), "--measures", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and "Fix:" in err
