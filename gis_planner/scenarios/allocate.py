@@ -479,18 +479,36 @@ def _rotate(geoms: np.ndarray, ang: float, origin) -> np.ndarray:
 
 
 def _orientation(geom) -> float:
-    """Angle (degrees) of the longest side of the minimum rotated rectangle (plots align with it)."""
-    rect = shapely.minimum_rotated_rectangle(geom)
-    coords = np.asarray(rect.exterior.coords) if rect.geom_type == "Polygon" else None
-    if coords is None or len(coords) < 4:
+    """Angle (degrees, 0–180) of the long side of the minimum-area bounding rectangle (plots align with it).
+
+    Rotating calipers over the convex-hull edges, in coordinates relative to the centroid (exact for
+    large projected coordinates, unlike a rectangle fitted in absolute coordinates).
+    """
+    hull = geom.convex_hull
+    if hull.geom_type != "Polygon":
         return 0.0
-    best, ang = -1.0, 0.0
-    for (x0, y0), (x1, y1) in zip(coords[:-1], coords[1:]):
-        length = math.hypot(x1 - x0, y1 - y0)
-        a = math.degrees(math.atan2(y1 - y0, x1 - x0)) % 180.0
-        if length > best + 1e-9 or (abs(length - best) <= 1e-9 and a < ang):
-            best, ang = length, a
-    return 0.0 if abs(ang) < 1e-9 or abs(ang - 180.0) < 1e-9 else ang
+    xy = np.asarray(hull.exterior.coords)
+    xy = xy - xy.mean(axis=0)
+    d = np.diff(xy, axis=0)
+    lens = np.hypot(d[:, 0], d[:, 1])
+    d = d[lens > 1e-9]
+    if not len(d):
+        return 0.0
+    angles = np.unique(np.round(np.degrees(np.arctan2(d[:, 1], d[:, 0])) % 90.0, 9))
+    best = None
+    for a in angles:
+        r = math.radians(a)
+        ca, sa = math.cos(r), math.sin(r)
+        x = ca * xy[:, 0] + sa * xy[:, 1]
+        y = -sa * xy[:, 0] + ca * xy[:, 1]
+        w, h = x.max() - x.min(), y.max() - y.min()
+        area = round(w * h, 6)
+        if best is None or area < best[0]:
+            best = (area, a, w, h)
+    _, a, w, h = best
+    ang = a if w >= h - 1e-9 else a + 90.0
+    ang = ang % 180.0
+    return 0.0 if abs(ang) < 1e-7 or abs(ang - 180.0) < 1e-7 else float(ang)
 
 
 def subdivide_plots(geom, plot_area_m2: float, width_m: float, street_m: float, rows_per_block: int = 2,
