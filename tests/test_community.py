@@ -449,3 +449,30 @@ def test_values_given_as_names_are_stored_as_codes(store):
                           condition="Требует ремонта", is_wish="ооба", votes="4")
     assert (f.category, f.title, f.condition, f.is_wish, f.votes, f.activity) == (
         "school", "Мектеп 1971", "needs_repair", True, 4, "social_facility")
+
+
+def test_revert_to_an_earlier_version(store):
+    sid = _session(store)
+    geom1 = Polygon([(77.1, 42.6), (77.11, 42.6), (77.11, 42.61), (77.1, 42.6)])
+    f = store.add_feature(sid, geom1, "pasture", "Near-village pasture", author="A.K.", sufficiency="running_out")
+    store.update_feature(f.id, 1, "B.T.", title="Pasture", sufficiency="insufficient", geometry=geom1.buffer(0.001))
+    r = store.revert_feature(f.id, to_version=1, expected_version=2, author="A.K.")
+    assert (r.version, r.title, r.sufficiency) == (3, "Near-village pasture", "running_out")
+    assert r.geometry.equals_exact(geom1, 0.0)
+    assert list(store.history(f.id)["action"]) == ["create", "update", "revert"]
+    with pytest.raises(ConflictError):
+        store.revert_feature(f.id, to_version=2, expected_version=2, author="A.K.")
+    with pytest.raises(GisPlannerError) as exc:
+        store.revert_feature(f.id, to_version=9, expected_version=3, author="A.K.")
+    assert exc.value.code == "unknown_version"
+
+
+def test_participation_counts_people_not_names(store):
+    _session(store, village="Tört-Kül", group="women", participants_female=24)
+    _session(store, village="Tört-Kül", group="men", participants_female=0, participants_male=26)
+    _session(store, village="Ak-Bulak", group="youth", participants_female=10, participants_male=15)
+    p = review.participation(store).set_index("village")
+    assert p.loc["Tört-Kül", ["sessions", "participants", "participants_female"]].tolist() == [2, 50, 24]
+    assert p.loc["Tört-Kül", "share_female"] == pytest.approx(0.48)
+    assert p.loc["Tört-Kül", "groups"] == ["women", "men"]
+    assert p.loc["Ak-Bulak", "share_female"] == pytest.approx(0.4)

@@ -358,6 +358,7 @@ def export_session(store: CommunityStore, session_id: int, out_dir, *, lang: str
         ax.set_xlim(minx - padx, maxx + padx)
         ax.set_ylim(miny - pady, maxy + pady)
         ax.set_aspect(1.0 / math.cos(math.radians((miny + maxy) / 2)))
+        _scale_bar(ax, (miny + maxy) / 2, lang)
     ax.set_xlabel("")
     ax.set_ylabel("")
     ax.set_title(f"{title}\n{sub}", fontsize=12)
@@ -372,6 +373,36 @@ def export_session(store: CommunityStore, session_id: int, out_dir, *, lang: str
     fig.savefig(png_path, dpi=dpi)
     plt.close(fig)
     return {"map": png_path, "csv": csv_path, "html": html_path}
+
+
+def _nice_length(m: float) -> float:
+    """The largest 1-2-5 × 10^k metres not above ``m``."""
+    if m <= 0:
+        return 0.0
+    exp = 10 ** math.floor(math.log10(m))
+    for f in (5, 2, 1):
+        if f * exp <= m:
+            return f * exp
+    return exp
+
+
+def _scale_bar(ax, lat: float, lang: str) -> None:
+    """A scale bar (lower left) and a north arrow (upper right) on a lon/lat axis."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    m_per_deg = 111_320.0 * math.cos(math.radians(lat))  # along the parallel (WGS 84, ±0.3 % here)
+    length_m = _nice_length((x1 - x0) * m_per_deg / 5)
+    if length_m <= 0:
+        return
+    dx = length_m / m_per_deg
+    bx, by = x0 + (x1 - x0) * 0.04, y0 + (y1 - y0) * 0.05
+    ax.plot([bx, bx + dx], [by, by], color="black", linewidth=3, solid_capstyle="butt", zorder=6)
+    text = (t("community.unit_km", lang, n=f"{length_m / 1000:g}") if length_m >= 1000
+            else t("community.unit_m", lang, n=f"{length_m:g}"))
+    ax.text(bx + dx / 2, by + (y1 - y0) * 0.012, text, ha="center", va="bottom", fontsize=8, zorder=6)
+    ax.annotate(t("community.north", lang), xy=(x1 - (x1 - x0) * 0.04, y1 - (y1 - y0) * 0.04),
+                xytext=(x1 - (x1 - x0) * 0.04, y1 - (y1 - y0) * 0.14), ha="center", va="center", fontsize=10,
+                arrowprops=dict(arrowstyle="-|>", color="black"), zorder=6)
 
 
 __all__ = ["export", "export_frame", "read_file", "import_file", "export_session", "hearing_list", "FORMATS",

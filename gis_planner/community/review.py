@@ -80,6 +80,31 @@ def counts(store: CommunityStore, *, village: str | None = None, session_id=None
     return table
 
 
+def participation(store: CommunityStore, *, village: str | None = None) -> pd.DataFrame:
+    """Who took part, per village: sessions, groups covered, participants by sex, share of women, features.
+
+    Counts only (no names are stored). ``share_female`` is women / all participants (NaN when nobody was
+    counted); ``groups`` lists the participant groups that held a session, so a missing group is visible.
+    """
+    s = store.list_sessions(village=village)
+    cols = ["village", "sessions", "groups", "participants_female", "participants_male", "participants",
+            "share_female", "features"]
+    if s.empty:
+        return pd.DataFrame(columns=cols)
+    groups = catalogue("community_categories", store.ws, section="participant_groups")
+    order = {c: i for i, c in enumerate(groups.codes)}
+    out = s.groupby("village", sort=True).agg(
+        sessions=("id", "size"),
+        groups=("participant_group", lambda g: sorted(set(g), key=lambda c: order.get(c, 99))),
+        participants_female=("participants_female", "sum"), participants_male=("participants_male", "sum"),
+        features=("features", "sum")).reset_index()
+    out["participants"] = out["participants_female"] + out["participants_male"]
+    out["share_female"] = np.where(out["participants"] > 0,
+                                   out["participants_female"] / out["participants"].where(out["participants"] > 0, 1),
+                                   np.nan)
+    return out[cols]
+
+
 def _listing(store: CommunityStore, flag: str, village, session_id, group, lang) -> pd.DataFrame:
     gdf = store.features(session_id=session_id, village=village, group=group)
     gdf = gdf[gdf[flag]].copy()
@@ -300,4 +325,4 @@ def _zone_label(z: dict, lang: str) -> str:
     return " ".join(parts)
 
 
-__all__ = ["counts", "problems", "wishes", "compare", "Comparison", "check_against_restrictions"]
+__all__ = ["counts", "participation", "problems", "wishes", "compare", "Comparison", "check_against_restrictions"]

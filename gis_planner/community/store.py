@@ -495,6 +495,24 @@ class CommunityStore:
         """Undo a soft delete."""
         return self._write(feature_id, expected_version, author, "restore", {})
 
+    def revert_feature(self, feature_id: int, to_version: int, expected_version: int, author: str) -> FeatureRecord:
+        """Bring back the attributes and geometry a feature had at ``to_version`` (from the history).
+
+        This is a new change (version ``expected_version + 1``, history action ``revert``), so nothing is
+        lost: the reverted state stays in the history too.
+        """
+        h = self.t_history
+        with self._reader() as conn:
+            row = conn.execute(sa.select(h.c.new_attrs, h.c.new_wkt).where(
+                h.c.feature_id == int(feature_id), h.c.version == int(to_version))).first()
+        if row is None or row[0] is None:
+            raise GisPlannerError(f"feature {feature_id} has no version {to_version}", file=self.label,
+                                  feature=feature_id, fix="pick a version listed by history()", code="unknown_version")
+        attrs = json.loads(row[0])
+        changes = {k: attrs.get(k) for k in m.EDITABLE if k != "geometry"}
+        changes["geometry"] = shapely.from_wkt(row[1])
+        return self._write(feature_id, expected_version, author, "revert", changes)
+
     # ------------------------------------------------------------------ features: read
     def get_feature(self, feature_id: int, conn: sa.Connection | None = None) -> FeatureRecord:
         q = sa.select(self.t_features).where(self.t_features.c.id == int(feature_id))
@@ -665,11 +683,11 @@ class CommunityStore:
                                       fix="restore it instead", code="already_deleted")
             if action == "restore" and not old.deleted:
                 raise GisPlannerError("the feature is not deleted", feature=feature_id, code="not_deleted")
-            if action == "update" and old.deleted:
+            if action in ("update", "revert") and old.deleted:
                 raise GisPlannerError("a deleted feature cannot be edited", feature=feature_id,
                                       fix="restore it first", code="deleted_feature")
             values: dict[str, Any] = {}
-            if action == "update":
+            if action in ("update", "revert"):
                 merged = {k: getattr(old, k) for k in m.EDITABLE if k != "geometry"}
                 merged["geometry"] = old.geometry
                 merged["author"] = author
