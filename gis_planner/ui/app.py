@@ -32,7 +32,7 @@ PAGES: list[tuple[str, str, str, tuple[str, str] | None]] = [
     ("data", "app.page.data", ":material/upload_file:", ("gis_planner.io", "import_layer")),
     ("balance", "app.page.balance", ":material/table_chart:", ("gis_planner.balance", "compute_balance")),
     ("zoning", "app.page.zoning", ":material/rule:", ("gis_planner.zoning", "check")),
-    ("hazards", "app.page.hazards", ":material/landslide:", ("gis_planner.hazards", "HAZARDS_PLACEHOLDER")),
+    ("hazards", "app.page.hazards", ":material/landslide:", ("gis_planner.hazards", "run_hazards")),
     ("community", "app.page.community", ":material/draw:", ("gis_planner.community", "open_store")),
     ("scenarios", "app.page.scenarios", ":material/trending_up:", ("gis_planner.scenarios", "run_scenario")),
     ("report", "app.page.report", ":material/description:", ("gis_planner.report", "build_report")),

@@ -1,0 +1,99 @@
+"""Natural hazards: compute susceptibility zones from the DEM (with progress), zones on the map, exposure,
+relocation candidate list. A thin shell over gis_planner.hazards."""
+import pandas as pd
+import streamlit as st
+
+from gis_planner.hazards import (HAZARD_TYPES, effective_hazard_zones, exposure_table, relocation_candidates,
+                                 run_hazards)
+from gis_planner.ui import cache, maps, state
+from gis_planner.ui.widgets import download_csv, table
+
+tr = state.tr
+lang = state.lang()
+ws = state.workspace()
+
+
+def htext(code) -> str:
+    return maps.code_text(None, code, lang, prefixes=("zoning.hazard",))
+
+
+def ltext(code) -> str:
+    return maps.code_text(None, code, lang, prefixes=("zoning.level",))
+
+
+st.title(tr("app.page.hazards"))
+
+with st.expander(tr("app.hazards.compute"), expanded=not ws.has_layer("hazard_zones")):
+    if ws.dem_path is None:
+        st.warning(tr("app.hazards.no_dem"))
+    else:
+        st.caption(tr("app.hazards.compute_help"))
+        kinds = st.multiselect(tr("app.hazards.types"), list(HAZARD_TYPES), default=list(HAZARD_TYPES),
+                               format_func=htext, key="hazards_types")
+        if st.button(tr("app.hazards.run"), type="primary", key="hazards_run", disabled=not kinds):
+            bar = st.progress(0.0, text=tr("app.hazards.started"))
+            run_hazards(ws, kinds, progress=lambda f, msg: bar.progress(min(1.0, max(0.0, float(f))), text=str(msg)),
+                        write=True, lang=lang)
+            bar.progress(1.0, text=tr("app.hazards.done"))
+            cache.clear()
+            st.rerun()
+
+zones = cache.cached(ws, "hazards_effective", effective_hazard_zones)
+if zones.empty:
+    st.info(tr("app.hazards.no_zones"))
+    st.stop()
+
+tab_map, tab_exp, tab_rel = st.tabs([tr("app.hazards.tab_zones"), tr("app.hazards.tab_exposure"),
+                                     tr("app.hazards.tab_relocation")])
+with tab_map:
+    z = zones.copy()
+    z["type_t"] = [htext(v) for v in z["hazard_type"]]
+    z["level_t"] = [ltext(v) for v in z["level"]]
+    z["basis_t"] = [maps.code_text(None, v, lang, prefixes=("hazards.basis",)) for v in z["basis"]]
+    z["area_t"] = (z.geometry.area / 10_000).round(2)
+    colors = maps.styles()["layers"]["hazard_zones"]["colors"]
+    shown = st.multiselect(tr("app.hazards.types"), sorted(set(z["hazard_type"])),
+                           default=sorted(set(z["hazard_type"])), format_func=htext, key="hazards_show")
+    extra = []
+    for htype in shown:
+        part = z[z["hazard_type"] == htype]
+        extra.append((maps.frame_display(part, part["level"].map(colors).fillna("#999999"),
+                                         [("type_t", tr("hazards.col.hazard_type")), ("level_t", tr("hazards.col.level")),
+                                          ("basis_t", tr("hazards.col.basis")), ("area_t", tr("hazards.col.area_ha"))],
+                                         tooltip_col="type_t"),
+                      htext(htype), {"color": "#7a0000", "weight": 0.6, "fill_opacity": 0.4, "by": "level"}))
+    legend = [(tr("hazards.col.level"), [(ltext(lv), c) for lv, c in colors.items()])]
+    m, _ = maps.layers_map(ws, ["settlements", "water_bodies", "roads", "boundary"], lang, state.web_tiles(),
+                           extra=extra, legend_extra=legend)
+    maps.show(m, key="hazards_map", height=560)
+    summary = (z.assign(area_ha=z.geometry.area / 10_000)
+               .groupby(["hazard_type", "level", "basis"], as_index=False)["area_ha"].sum())
+    summary["hazard_type"] = [htext(v) for v in summary["hazard_type"]]
+    summary["level"] = [ltext(v) for v in summary["level"]]
+    summary["basis"] = [maps.code_text(None, v, lang, prefixes=("hazards.basis",)) for v in summary["basis"]]
+    summary["area_ha"] = summary["area_ha"].round(2)
+    table(summary, {"hazard_type": "hazards.col.hazard_type", "level": "hazards.col.level",
+                    "basis": "hazards.col.basis", "area_ha": "hazards.col.area_ha"})
+
+with tab_exp:
+    with st.spinner(tr("app.computing")):
+        exp = cache.cached(ws, "hazards_exposure", exposure_table)
+    show = exp.copy()
+    show["hazard_type"] = [htext(v) for v in show["hazard_type"]]
+    show["level"] = [ltext(v) for v in show["level"]]
+    table(show, {c: f"hazards.col.{c}" for c in show.columns})
+    download_csv(exp, "app.hazards.download_exposure", "hazard_exposure.csv", "hazards_dl_exp")
+
+with tab_rel:
+    with st.spinner(tr("app.computing")):
+        rel = cache.cached(ws, "hazards_relocation", relocation_candidates)
+    st.caption(tr("app.hazards.relocation_help", n=len(rel)))
+    if len(rel):
+        show = rel.drop(columns=[c for c in ("x", "y") if c in rel.columns]).copy()
+        show["level"] = [ltext(v) for v in show["level"]]
+        show["hazard_types"] = ["; ".join(htext(h) for h in str(v).split(";") if h) for v in show["hazard_types"]]
+        show["category"] = [state.code_label("land_categories", v) for v in show["category"]]
+        show["land_use"] = [state.code_label("land_uses", v) for v in show["land_use"]]
+        show["basis"] = [maps.code_text(None, v, lang, prefixes=("hazards.basis",)) for v in show["basis"]]
+        table(show, {c: f"hazards.col.{c}" for c in show.columns})
+        download_csv(rel, "app.hazards.download_relocation", "relocation_candidates.csv", "hazards_dl_rel")
