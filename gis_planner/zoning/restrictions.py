@@ -221,6 +221,9 @@ def hazard_frame(ws) -> gpd.GeoDataFrame | None:
         hz = fn(ws)
         if hz is not None and "fid" in getattr(hz, "columns", []):
             hz = hz.set_index("fid")
+            hz.attrs["fid_index"] = True
+        elif hz is not None:
+            hz.attrs["fid_index"] = False  # rows not traceable to hazard_zones fids: source_fid stays null
         return hz
     hz = read_layer_fid(ws, "hazard_zones")
     if hz is None or hz.empty:
@@ -245,10 +248,12 @@ def hazard_zones(hz: gpd.GeoDataFrame, rules: dict, crs) -> tuple[gpd.GeoDataFra
     keep = np.array([r is not None for r in rule_ids])
     srcs = hz.get("source", pd.Series([None] * len(hz), index=hz.index)).tolist()
     idx = np.flatnonzero(keep)
-    try:
-        fids = [int(i) for i in hz.index]
-    except (TypeError, ValueError):
-        fids = list(range(len(hz)))
+    fids: list = [None] * len(hz)
+    if hz.attrs.get("fid_index", True):
+        try:
+            fids = [int(i) for i in hz.index]
+        except (TypeError, ValueError):
+            pass
     return _frame({"kind": ["hazard"] * len(idx), "subtype": [types[i] for i in idx],
                    "level": [levels[i] for i in idx], "rule_id": [rule_ids[i] for i in idx],
                    "legal_source": [rr[rule_ids[i]].get("legal_source") for i in idx],
