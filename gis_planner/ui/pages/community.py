@@ -212,29 +212,42 @@ if len(deleted):
             except GisPlannerError as err:
                 show_error(err)
 
-# ------------------------------------------------------------------ compare groups
-try:
-    from gis_planner.community import review
-except ImportError:
-    review = None
-if review is not None and hasattr(review, "compare_groups"):
-    st.subheader(tr("app.community.compare"))
-    villages = sorted(set(sessions["village"]))
-    v = st.selectbox(tr("app.community.village"), villages, key="community_cmp_village")
-    present = [g for g in groups.codes if g in set(sessions.loc[sessions["village"] == v, "participant_group"])]
-    if len(present) < 2:
-        st.caption(tr("app.community.compare_need_two"))
-    else:
-        a, b = st.columns(2)
-        g1 = a.selectbox(tr("app.community.group_a"), present, format_func=lambda g: groups.label(g, lang),
-                         key="community_cmp_a")
-        g2 = b.selectbox(tr("app.community.group_b"), [g for g in present if g != g1],
-                         format_func=lambda g: groups.label(g, lang), key="community_cmp_b")
-        cmp = review.compare_groups(store, v, g1, g2)
-        if isinstance(cmp, dict):
-            for k, df in cmp.items():
-                if isinstance(df, pd.DataFrame):
-                    st.markdown(f"**{md_escape(tr(f'app.community.cmp.{k}'))}**")
-                    table(df)
-        elif isinstance(cmp, pd.DataFrame):
-            table(cmp)
+# ------------------------------------------------------------------ compare groups, wishes vs restrictions
+from gis_planner.community import review  # noqa: E402
+
+st.subheader(tr("app.community.compare"))
+villages = sorted(set(sessions["village"]))
+v = st.selectbox(tr("app.community.village"), villages, key="community_cmp_village")
+present = [g for g in groups.codes if g in set(sessions.loc[sessions["village"] == v, "participant_group"])]
+if len(present) < 2:
+    st.caption(tr("app.community.compare_need_two"))
+else:
+    a, b = st.columns(2)
+    g1 = a.selectbox(tr("app.community.group_a"), present, format_func=lambda g: groups.label(g, lang),
+                     key="community_cmp_a")
+    g2 = b.selectbox(tr("app.community.group_b"), [g for g in present if g != g1],
+                     format_func=lambda g: groups.label(g, lang), key="community_cmp_b")
+    cmp = review.compare(store, v, g1, g2)
+    st.caption(tr("app.community.compare_help", a=groups.label(g1, lang), b=groups.label(g2, lang),
+                  m=f"{cmp.tolerance_m:g}"))
+    summ = cmp.summary.copy()
+    summ["category"] = [cats.label(c, lang) for c in summ["category"]]
+    table(summ.rename(columns={"a": "n_a", "b": "n_b"}),
+          {"category": "app.community.category", "n_a": "app.community.cmp_a", "n_b": "app.community.cmp_b",
+           "matched_a": "app.community.cmp_matched_a", "matched_b": "app.community.cmp_matched_b",
+           "only_a": "app.community.cmp_only_a", "only_b": "app.community.cmp_only_b"})
+
+with st.expander(tr("app.community.check_wishes")):
+    st.caption(tr("app.community.check_wishes_help"))
+    if st.button(tr("app.community.check_run"), key="community_check_run"):
+        res = review.check_against_restrictions(store, ws, session_id=int(sid), lang=lang)
+        if res.empty:
+            st.caption(tr("app.empty"))
+        else:
+            out = res[["id", "title", "category", "verdict", "flagged", "message"]].copy()
+            out["category"] = [cats.label(c, lang) for c in out["category"]]
+            out["verdict"] = [tr(f"zoning.verdict.{x}") if isinstance(x, str) else "" for x in out["verdict"]]
+            out["flagged"] = [tr("app.yes") if f else "" for f in out["flagged"]]
+            table(out, {"id": "app.community.id", "title": "app.community.title", "category": "app.community.category",
+                        "verdict": "zoning.col.verdict", "flagged": "app.community.flagged",
+                        "message": "zoning.col.reason"})
