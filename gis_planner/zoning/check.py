@@ -39,7 +39,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ..errors import GisPlannerError
 from ..i18n import check_lang, label, t
-from .restrictions import build_restrictions, read_layer_fid
+from .restrictions import build_restrictions, polygonal_part, read_layer_fid
 from .rules import effect_of, restriction_rules, rules_provenance, zone_effect, zoning_rules, check_use
 
 GROUP = ["kind", "rule_id", "subtype", "level"]
@@ -530,7 +530,7 @@ def restriction_map(ws, use: str, *, restrictions: gpd.GeoDataFrame | None = Non
     classes = ["prohibited", "conditional", "free"]
     out = gpd.GeoDataFrame({"class": classes, "use": [use] * 3,
                             "label": [t(f"zoning.class.{c}", lang) for c in classes]},
-                           geometry=[_polys(prohibited), _polys(conditional), _polys(free)], crs=ws.crs)
+                           geometry=[polygonal_part(x) for x in (prohibited, conditional, free)], crs=ws.crs)
     out["area_ha"] = out.geometry.area / 10_000
     if write:
         layer = f"restriction_map_{use}"
@@ -544,13 +544,3 @@ def restriction_map(ws, use: str, *, restrictions: gpd.GeoDataFrame | None = Non
         out.attrs["geojson"] = str(path)
         out.attrs["layer"] = layer
     return out
-
-
-def _polys(g) -> BaseGeometry:
-    """Polygonal part of an overlay result (drops lines/points left by touching boundaries)."""
-    if g is None or g.is_empty:
-        return shapely.MultiPolygon()
-    if g.geom_type in ("Polygon", "MultiPolygon"):
-        return g
-    parts = [p for p in shapely.get_parts(g) if p.geom_type == "Polygon"]
-    return shapely.MultiPolygon(parts) if parts else shapely.MultiPolygon()

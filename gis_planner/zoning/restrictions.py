@@ -63,16 +63,18 @@ def read_layer_fid(ws, name: str, columns=None) -> gpd.GeoDataFrame | None:
     return df
 
 
+def polygonal_part(g):
+    """The polygonal part of an overlay result or repaired geometry (drops lines and points)."""
+    if g is None or g.is_empty:
+        return shapely.MultiPolygon()
+    if g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = [p for p in shapely.get_parts(shapely.get_parts(g)) if p.geom_type == "Polygon"]
+    return shapely.MultiPolygon(parts) if parts else shapely.MultiPolygon()
+
+
 def _polygonal(geoms: np.ndarray) -> np.ndarray:
-    """Keep only the polygonal part of (possibly collection) geometries."""
-    out = []
-    for g in geoms:
-        if g is None or g.geom_type in ("Polygon", "MultiPolygon"):
-            out.append(g)
-        else:
-            parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
-            out.append(shapely.union_all(parts) if parts else shapely.Polygon())
-    return np.array(out, dtype=object)
+    return np.array([polygonal_part(g) for g in geoms], dtype=object)
 
 
 def lookup_many(cat, values: pd.Series) -> pd.Series:

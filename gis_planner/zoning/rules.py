@@ -127,15 +127,20 @@ def rules_provenance(ws: Any = None) -> list[dict]:
 
 
 # ---------------------------------------------------------------------- validation
+def _meta_problems(data: dict, f: str) -> list[str]:
+    meta = data.get("meta")
+    if not isinstance(meta, dict) or meta.get("version") is None or not meta.get("source"):
+        return [f"{f}: `meta` needs `version` and `source`"]
+    return []
+
+
 def validate_restriction_rules(data: dict | None = None, ws: Any = None) -> list[str]:
     """Problems in a restriction-rules dict (default: the merged ``restrictions.yaml``); [] if valid."""
     data = restriction_rules(ws) if data is None else data
     acts = set(activity_codes(ws))
     problems: list[str] = []
     f = "layers/restrictions.yaml"
-    meta = data.get("meta")
-    if not isinstance(meta, dict) or meta.get("version") is None or not meta.get("source"):
-        problems.append(f"{f}: `meta` needs `version` and `source`")
+    problems += _meta_problems(data, f)
     rules = data.get("rules") or {}
     if not rules:
         problems.append(f"{f}: no `rules`")
@@ -205,9 +210,7 @@ def validate_zoning_rules(data: dict | None = None, ws: Any = None) -> list[str]
     acts = set(activity_codes(ws))
     problems: list[str] = []
     f = "layers/zoning_rules.yaml"
-    meta = data.get("meta")
-    if not isinstance(meta, dict) or meta.get("version") is None or not meta.get("source"):
-        problems.append(f"{f}: `meta` needs `version` and `source`")
+    problems += _meta_problems(data, f)
     if data.get("unlisted", "conditional") not in EFFECTS:
         problems.append(f"{f} [unlisted]: must be one of {', '.join(EFFECTS)}")
     zones = data.get("zones")

@@ -1,4 +1,4 @@
-"""Land transformation files (жердин трансформациясы): changing the category of a set of parcels.
+"""Land transformation files: changing the category of a set of parcels.
 
 For each parcel: cadastral number, current → target category, area, the restrictions it touches, the
 check of the target category's intended use, and the five procedure steps of the methodology
@@ -26,7 +26,7 @@ import pandas as pd
 from ..catalog import catalogue
 from ..errors import GisPlannerError
 from ..i18n import check_lang, label, t
-from .check import _what, check_many, overlay_effects
+from .check import _clean, _what, check_many, overlay_effects
 from .restrictions import build_restrictions, lookup_many, read_layer_fid
 from .rules import check_use, rules_provenance, zoning_rules
 
@@ -145,12 +145,6 @@ def transformation_list(ws, parcels: Any, target_category: str, *, reason: str =
                       "already_target": out.loc[same, "cadastral_no"].tolist(),
                       "rules": rules_provenance(ws), "source": proc["source"]})
     return out
-
-
-def _clean(v):
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return None
-    return v.item() if hasattr(v, "item") and not isinstance(v, str) else v
 
 
 def _touched_text(items: list[dict], lang: str | None = None, ws=None) -> str:
