@@ -96,7 +96,7 @@ def test_parcel_count_codes_and_numbers(parcels):
 def test_geometry_valid_and_areas_documented(parcels):
     assert parcels.crs.to_epsg() == 7695
     assert parcels.geometry.is_valid.all()
-    assert set(parcels.geom_type) <= {"Polygon", "MultiPolygon"}
+    assert set(parcels.geom_type) == {"Polygon"}                  # one part per parcel, as in the cadastre
     true_ha = parcels.geometry.area / 1e4
     rel = (parcels["area_doc_ha"] - true_ha).abs() / true_ha
     # documented areas are rounded true areas; ~3 % carry an old survey a few per cent off

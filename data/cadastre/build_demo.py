@@ -171,6 +171,39 @@ def boxes_local(u0, v0, u1, v1, to_world) -> np.ndarray:
     return shapely.polygons(np.stack([x, y], axis=-1))
 
 
+def wiggle_ring(poly, amp: float, r: np.random.Generator, wavelength: float, step: float = 100.0):
+    """Exterior of ``poly`` made irregular by a smooth sum of sines along the outline (normal offsets)."""
+    xy = shapely.get_coordinates(poly.exterior.segmentize(step))[:-1]
+    nxt, prv = np.roll(xy, -1, axis=0), np.roll(xy, 1, axis=0)
+    tang = nxt - prv
+    tang /= np.linalg.norm(tang, axis=1)[:, None]
+    normal = np.column_stack([tang[:, 1], -tang[:, 0]])
+    sdist = np.r_[0, np.cumsum(np.linalg.norm(np.diff(xy, axis=0), axis=1))]
+    ph = r.uniform(0, 2 * math.pi, 3)
+    wig = amp * (np.sin(sdist / wavelength + ph[0]) + 0.6 * np.sin(sdist / (wavelength * 0.37) + ph[1])
+                 + 0.3 * np.sin(sdist / (wavelength * 0.14) + ph[2])) / 1.9
+    return xy + normal * wig[:, None]
+
+
+def split_voronoi(geom, cell_m: float, r: np.random.Generator, min_area: float):
+    """Cut ``geom`` into irregular units (Voronoi cells of seeded random points, ~cell_m apart)."""
+    if geom.is_empty:
+        return np.asarray([], dtype=object)
+    x0, y0, x1, y1 = geom.bounds
+    n = max(int((x1 - x0) * (y1 - y0) / cell_m ** 2 * 1.3), 4)
+    px, py = r.uniform(x0, x1, n), r.uniform(y0, y1, n)
+    shapely.prepare(geom)
+    inside = shapely.contains_xy(geom, px, py)
+    if inside.sum() < 2:
+        return merge_small(np.asarray(polys_of(geom), dtype=object), min_area)
+    seeds = shapely.multipoints(np.column_stack([px[inside], py[inside]]))
+    cells = np.asarray(shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=geom.envelope.buffer(10))),
+                       dtype=object)
+    pieces = shapely.intersection(cells, geom, grid_size=GRID)
+    parts = np.asarray([p for g in pieces for p in polys_of(g)], dtype=object)
+    return merge_small(parts, min_area)
+
+
 def merge_small(pieces: np.ndarray, min_area: float) -> np.ndarray:
     """Merge pieces smaller than ``min_area`` into the neighbour sharing the longest edge."""
     pieces = np.asarray(pieces, dtype=object)
@@ -488,19 +521,8 @@ class Builder:
         tr = Transformer.from_crs(4326, self.crs, always_xy=True)
         lon, lat = np.asarray(s["municipality"]["outline_lonlat"], float).T
         ox, oy = tr.transform(lon, lat)
-        outline = LineString(np.column_stack([np.r_[ox, ox[:1]], np.r_[oy, oy[:1]]])).segmentize(100)
-        xy = shapely.get_coordinates(outline)[:-1]
-        nxt, prv = np.roll(xy, -1, axis=0), np.roll(xy, 1, axis=0)
-        tang = nxt - prv
-        tang /= np.linalg.norm(tang, axis=1)[:, None]
-        normal = np.column_stack([tang[:, 1], -tang[:, 0]])
-        sdist = np.r_[0, np.cumsum(np.linalg.norm(np.diff(xy, axis=0), axis=1))]
-        r = rng_for(self.seed, "boundary")
-        ph = r.uniform(0, 2 * math.pi, 3)
-        amp = s["municipality"]["wiggle_m"]
-        wig = amp * (np.sin(sdist / 1900 + ph[0]) + 0.6 * np.sin(sdist / 700 + ph[1])
-                     + 0.3 * np.sin(sdist / 260 + ph[2])) / 1.9
-        xy = xy + normal * wig[:, None]
+        outline = Polygon(np.column_stack([ox, oy]))
+        xy = wiggle_ring(outline, s["municipality"]["wiggle_m"], rng_for(self.seed, "boundary"), 1900)
         outline_poly = largest(shapely.make_valid(Polygon(xy)))
         land = largest(diff(outline_poly, lake))
         land = snap(land, GRID)
@@ -603,8 +625,9 @@ class Builder:
             rr = 120
             core = boxes_local(np.array([-half + rr]), np.array([-v["down_m"] + rr]),
                                np.array([half - rr]), np.array([v["up_m"] - rr]), to_world)[0]
-            outline = inter(core.buffer(rr, quad_segs=8), self.land)
-            outline = largest(outline)
+            rounded = core.buffer(rr, quad_segs=8)
+            rounded = largest(shapely.make_valid(Polygon(wiggle_ring(rounded, lay["outline_wiggle_m"], r, 500, 40))))
+            outline = largest(inter(rounded, self.land))
             vland = inter(outline, self.remaining)        # minus the shore and river strips
             self.remaining = diff(self.remaining, vland)
             # block grid: streets parallel to the main road (v = 0 is the main road)
@@ -753,8 +776,10 @@ class Builder:
         code = np.full(len(cells), "residential", dtype=object)
         code[(np.abs(cv) < v["cell_v"]) & (np.abs(cu) < 2 * s["centre_m"])] = "mixed_centre"
         code[np.hypot(cu, cv) < s["centre_m"]] = "mixed_centre"
-        code[K == ki.min() + 1] = "recreation"         # the row nearest the lake
-        code[(M == mi.max() - 1) & (K < 0)] = "production"
+        share = shapely.area(shapely.intersection(cells, v["outline"])) / shapely.area(cells)
+        full = share > 0.5
+        code[K == K[full].min()] = "recreation"                  # the row nearest the lake
+        code[(M == M[full].max()) & (K <= 0)] = "production"     # the east end below the road
         river_near = self.river_strips.buffer(40)
         shapely.prepare(river_near)
         code[shapely.intersects(cells, river_near)] = "green"
@@ -765,10 +790,13 @@ class Builder:
                     self.layers["legal_zones"].append({"geometry": p, "zone_code": zc, "name": sp["name"]})
         # planned expansion upslope: reserve for housing in the middle, agricultural zone at the sides
         half = sp["length_m"] / 2
-        for (a, b), zc in (((-half / 3, half / 3), "reserve"), ((-half, -half / 3), "agricultural"),
-                           ((half / 3, half), "agricultural")):
-            box = boxes_local(np.array([a]), np.array([sp["up_m"] - 40]), np.array([b]),
-                              np.array([sp["up_m"] + 320]), v["to_world"])[0]
+        # and the beach between the village and the lake: recreation
+        for (a, b, c, d), zc in (((-half / 3, sp["up_m"] - 40, half / 3, sp["up_m"] + 320), "reserve"),
+                                 ((-half, sp["up_m"] - 40, -half / 3, sp["up_m"] + 320), "agricultural"),
+                                 ((half / 3, sp["up_m"] - 40, half, sp["up_m"] + 320), "agricultural"),
+                                 ((-half / 2, -sp["down_m"] - 900, half / 2, -sp["down_m"] + 40), "recreation")):
+            box = boxes_local(np.array([a]), np.array([b]), np.array([c]), np.array([d]),
+                              v["to_world"])[0]
             g = diff(inter(box, self.land), v["outline"])
             g = diff(g, self.river_strips)
             for p in polys_of(g):
@@ -881,7 +909,7 @@ class Builder:
             self.layers["protected_areas"].append({"geometry": g, "name": s["name"], "name_ru": s["name_ru"],
                                                    "pa_type": s["pa_type"], "regime": regime})
         part = inter(self.remaining, core)
-        pieces = split_by_grid(part, 2500, 2500, 0.0, (0.0, 0.0), 5e4)
+        pieces = split_voronoi(part, 2000, rng_for(self.seed, "protected-units"), 5e4)
         self.add_parcels(pieces, self.spec["cadastre"]["zone_mountain"], 1, category="protected", land_type=None,
                          use_status="used", owner_type="state", land_use=None)
         self.remaining = diff(self.remaining, part)
@@ -950,7 +978,7 @@ class Builder:
         zs = ndimage.gaussian_filter(t.z, 2)
         # reserve: rocks and scree above the pasture line
         hi = inter(self.remaining, drop_small(smooth(t.band(zs, s["reserve"]["above_m"], 1e6), 120), 5e4))
-        pieces = split_by_grid(hi, 2500, 2500, 0.0, (0.0, 0.0), 5e4)
+        pieces = split_voronoi(hi, 2500, rng_for(self.seed, "reserve-units"), 5e4)
         self.add_parcels(pieces, zone, 3, category="reserve", land_type=None, use_status="unused",
                          owner_type="state", land_use=None)
         self.remaining = diff(self.remaining, hi)
@@ -962,7 +990,7 @@ class Builder:
         forest = drop_small(smooth(t.band(ind, 0.5, 10.0), 60), 8e4)
         forest = inter(self.remaining, forest)
         forest = drop_small(forest, 2e4)
-        pieces = split_by_grid(forest, 1400, 1400, 0.0, (0.0, 0.0), 3e4)
+        pieces = split_voronoi(forest, 1200, rng_for(self.seed, "forest-units"), 3e4)
         self.add_parcels(pieces, zone, 4, category="forest_fund", land_type=None, use_status="used",
                          owner_type="state", land_use="forest")
         self.remaining = diff(self.remaining, forest)
@@ -980,7 +1008,10 @@ class Builder:
         self.remaining = diff(self.remaining, hay)
         # pastures: everything left, in large units
         p = s["pasture"]
-        pieces = split_by_grid(self.remaining, p["cell_m"], p["cell_m"], 0.0, (0.0, 0.0), 5e4)
+        low = inter(self.remaining, smooth(t.band(zs, -1e6, p["intensive_below_m"]), 100))
+        high = diff(self.remaining, low)
+        r = rng_for(self.seed, "pasture-units")
+        pieces = np.concatenate([split_voronoi(low, p["cell_m"], r, 5e4), split_voronoi(high, p["cell_m"], r, 5e4)])
         cen = shapely.point_on_surface(pieces)
         dv = shapely.distance(cen, self.village_union)
         zc = t.sample(zs, shapely.get_x(cen), shapely.get_y(cen))
@@ -1068,6 +1099,33 @@ class Builder:
                 geom = largest(geom) if len(polys_of(geom)) == 1 else polygonal(geom)
             self.parcels[g]["geometry"] = geom
         empty = set(range(len(geoms))) - set(int(g) for g in owner if g >= 0)
+        # crumbs (< 100 m²: small parcels and stray parts of multi-part parcels) join the neighbour
+        # sharing the longest edge
+        extra = []
+        for k, row in enumerate(self.parcels):
+            parts = sorted(polys_of(row["geometry"]), key=lambda p: -p.area)
+            if len(parts) > 1:
+                keep_parts = [parts[0]] + [p for p in parts[1:] if p.area >= 1000.0]
+                row["geometry"] = keep_parts[0] if len(keep_parts) == 1 else shapely.MultiPolygon(keep_parts)
+                extra.extend(p for p in parts[1:] if 0 < p.area < 1000.0)
+        n_real = len(self.parcels)
+        geoms = np.asarray([r["geometry"] for r in self.parcels] + extra, dtype=object)
+        areas = shapely.area(geoms)
+        crumbs = np.flatnonzero((areas < 100.0) | (np.arange(len(geoms)) >= n_real))
+        crumbs = np.asarray([c for c in crumbs if c not in empty], dtype=int)
+        if len(crumbs):
+            a, b = shapely.STRtree(geoms).query(geoms[crumbs], predicate="intersects")
+            keep = (crumbs[a] != b) & (areas[b] >= 100.0) & (b < n_real)
+            a, b = a[keep], b[keep]
+            shared = shapely.length(shapely.intersection(shapely.boundary(geoms[crumbs[a]]),
+                                                         shapely.boundary(geoms[b])))
+            df = pd.DataFrame({"c": crumbs[a], "g": b, "len": shared})
+            best = df[df["len"] > 0].sort_values(["c", "len", "g"], ascending=[True, False, True])
+            best = best.drop_duplicates("c")
+            for g, grp in best.groupby("g", sort=True):
+                members = np.concatenate([[geoms[g]], geoms[grp["c"].to_numpy()]])
+                self.parcels[g]["geometry"] = polygonal(shapely.union_all(members))
+                empty.update(int(c) for c in grp["c"] if c < n_real)
         if empty:
             self.parcels = [r for k, r in enumerate(self.parcels) if k not in empty]
 
