@@ -319,3 +319,20 @@ def test_check_many_reprojects_and_keeps_index(river_ws):
     assert res.loc["A", "prohibited_share"] == pytest.approx(0.5, abs=1e-6)
     assert res.loc["B", "verdict"] == "allowed"
     assert np.isclose(res["area_ha"].sum(), 1.4, rtol=1e-6)  # areas measured in the workspace CRS
+
+
+def test_rule_tables_for_the_report():
+    from gis_planner.zoning import regime_table, width_table, zoning_table
+
+    reg = regime_table(lang="en").set_index("rule_id")
+    assert reg.loc["coastal_strip", "kind"] == "Coastal strip"
+    assert "Housing" in reg.loc["coastal_strip", "prohibited"]
+    assert "Livestock farm" in reg.loc["water_protection_zone", "prohibited"]
+    assert reg.loc["protected_core", "conditional"] == ""  # full ban: everything is prohibited
+    assert reg.loc["protected_core", "prohibited"].count(",") == 15  # all 16 activities
+    assert regime_table(lang="ru").set_index("rule_id").loc["coastal_strip", "note"].startswith("Прибрежная полоса")
+    w = width_table(lang="en").set_index(["water_type", "size_class"])
+    assert w.loc[("river", "small"), "strip_m"] == 20 and not w.loc[("river", "small"), "confirmed"]
+    z = zoning_table(lang="ru").set_index("zone_code")
+    assert len(z) == 7 and z.loc["residential", "name"] == "Жилая зона"
+    assert z.loc["residential", "max_floors"] == 3

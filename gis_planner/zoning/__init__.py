@@ -9,6 +9,8 @@ Public API (see docs/zoning.md):
 * :func:`restriction_map` — prohibited / conditional / free map for a use, with areas;
 * :func:`conflicts` — current land use against the regimes;
 * :func:`transformation_list` / :func:`write_transformation` — land transformation files;
+* tables of the rules for the report and the app: :func:`regime_table`, :func:`width_table`,
+  :func:`zoning_table`;
 * rule helpers: :func:`zoning_rules`, :func:`restriction_rules`, :func:`validate_zoning_rules`,
   :func:`save_zoning_rules`, :func:`validate_rules`.
 """
@@ -18,14 +20,14 @@ from .check import CheckResult, check, check_many, overlay_effects, restriction_
 from .conflicts import conflicts, conflicts_summary
 from .restrictions import build_restrictions, write_restrictions
 from .transformation import transformation_list, write_transformation
-from .rules import (effect_of, restriction_rules, rule_effects, save_restriction_rules, save_zoning_rules,
-                    validate_restriction_rules, validate_rules, validate_zoning_rules, zone_effect,
-                    zoning_rules)
+from .rules import (effect_of, regime_table, restriction_rules, rule_effects, save_restriction_rules,
+                    save_zoning_rules, validate_restriction_rules, validate_rules, validate_zoning_rules,
+                    width_table, zone_effect, zoning_rules, zoning_table)
 
 __all__ = [
     "CheckResult", "build_restrictions", "check", "check_many", "conflicts", "conflicts_summary",
     "transformation_list", "write_transformation", "effect_of", "overlay_effects",
     "restriction_map", "restriction_rules", "rule_effects", "save_restriction_rules", "save_zoning_rules",
     "validate_restriction_rules", "validate_rules", "validate_zoning_rules", "with_effects",
-    "write_restrictions", "zone_effect", "zoning_rules",
+    "write_restrictions", "zone_effect", "zoning_rules", "regime_table", "width_table", "zoning_table",
 ]

@@ -335,3 +335,82 @@ def _atomic_yaml(path: Path, data: dict, header: str = "") -> None:
 def validate_rules(ws: Any = None) -> None:
     """Validate both rule files (merged with the workspace overrides); raise one error listing problems."""
     _raise(validate_restriction_rules(None, ws) + validate_zoning_rules(None, ws), "layers/")
+
+
+# ---------------------------------------------------------------------- tables for reports and the app
+def _labels(cat, codes, lang: str) -> str:
+    return ", ".join(cat.label(c, lang) for c in _listed(codes))
+
+
+def _t_or_none(key: str, lang: str) -> str | None:
+    from ..i18n import t
+
+    text = t(key, lang)
+    return None if text == key else text
+
+
+def regime_table(ws: Any = None, lang: str = "ky") -> "pd.DataFrame":
+    """One row per restriction rule: kind, what it prohibits and conditions (labels), legal source.
+
+    Examples
+    --------
+    >>> regime_table(lang="en").set_index("rule_id").loc["coastal_strip", "kind"]
+    'Coastal strip'
+    """
+    import pandas as pd
+
+    from ..i18n import check_lang, t
+
+    lang = check_lang(lang)
+    rules = restriction_rules(ws)
+    acts = catalogue("activities", ws)
+    rows = []
+    for rid, rule in (rules.get("rules") or {}).items():
+        pro = rule.get("prohibits")
+        if pro == "all":
+            pro = [a for a in acts.codes if a not in _listed(rule.get("except"))]
+        rows.append({"rule_id": rid, "kind": t(f"zoning.kind.{rule.get('kind')}", lang),
+                     "prohibited": _labels(acts, pro, lang), "conditional": _labels(acts, rule.get("conditions"), lang),
+                     "legal_source": rule.get("legal_source"),
+                     "note": _t_or_none(f"zoning.note.{rid}", lang) or rule.get("note")})
+    return pd.DataFrame(rows)
+
+
+def width_table(ws: Any = None, lang: str = "ky") -> "pd.DataFrame":
+    """Water-protection zone and coastal-strip widths by water type and size class, with sources."""
+    import pandas as pd
+
+    from ..i18n import check_lang, t
+
+    lang = check_lang(lang)
+    rows = []
+    for wtype, classes in (restriction_rules(ws).get("water_bodies") or {}).items():
+        for cls, w in (classes or {}).items():
+            key = f"zoning.water.{wtype}"
+            name = t(key, lang)
+            rows.append({"water_type": wtype, "water_type_label": wtype if name == key else name,
+                         "size_class": cls, "zone_m": w.get("zone_m"), "strip_m": w.get("strip_m"),
+                         "confirmed": bool(w.get("confirmed", False)), "source": w.get("source")})
+    return pd.DataFrame(rows)
+
+
+def zoning_table(ws: Any = None, lang: str = "ky") -> "pd.DataFrame":
+    """One row per legal zone type: name, permitted / conditional / prohibited uses, parameters."""
+    import pandas as pd
+
+    from ..i18n import check_lang
+
+    lang = check_lang(lang)
+    z = zoning_rules(ws)
+    acts = catalogue("activities", ws)
+    rows = []
+    for code, zone in (z.get("zones") or {}).items():
+        sizes = "; ".join(f"{acts.label(a, lang)}: {lim.get('min', '–')}–{lim.get('max', '–')}"
+                          for a, lim in (zone.get("plot_size_ha") or {}).items())
+        rows.append({"zone_code": code, "name": (zone.get("names") or {}).get(lang) or code,
+                     "permitted": _labels(acts, zone.get("permitted"), lang),
+                     "conditional": _labels(acts, zone.get("conditional"), lang),
+                     "prohibited": _labels(acts, zone.get("prohibited"), lang),
+                     "max_floors": zone.get("max_floors"), "max_height_m": zone.get("max_height_m"),
+                     "min_green_share": zone.get("min_green_share"), "plot_size_ha": sizes})
+    return pd.DataFrame(rows)
