@@ -1,0 +1,193 @@
+"""Growth scenarios: edit a scenario with widgets, run it (demand -> allocation -> consequences), see the
+allocated land and the consequences, compare scenarios side by side. A thin shell over gis_planner.scenarios."""
+import copy
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+import yaml
+
+from gis_planner.errors import GisPlannerError
+from gis_planner.scenarios import Scenario, compare_table, examples_dir, load_scenario, run_scenario, save_scenario
+from gis_planner.scenarios.compare import USE_COLORS
+from gis_planner.scenarios.consequences import label_table
+from gis_planner.ui import cache, maps, state
+from gis_planner.ui.app import show_error
+from gis_planner.ui.safe import md_escape
+from gis_planner.ui.widgets import table
+
+tr = state.tr
+lang = state.lang()
+ws = state.workspace()
+
+
+def scenario_files() -> dict:
+    """id -> path: the examples, overridden by the workspace's own scenarios/."""
+    out = {}
+    for d in (examples_dir(), ws.root / "scenarios"):
+        if d.is_dir():
+            for p in sorted(d.glob("*.y*ml")):
+                out[p.stem] = p
+    return out
+
+
+def _run(w, text: str):
+    return run_scenario(w, Scenario.from_dict(yaml.safe_load(text)))
+
+
+def result_for(data: dict):
+    text = yaml.safe_dump(data, allow_unicode=True, sort_keys=True)
+    return cache.cached(ws, "scenario", _run, text)
+
+
+def use_text(u) -> str:
+    return maps.code_text(None, u, lang, prefixes=("scenarios.use",))
+
+
+def allocated_map(res, key: str, height: int = 460):
+    pieces = res.allocation.pieces
+    extra, legend = [], []
+    if len(pieces):
+        p = pieces.copy()
+        p["use_t"] = [use_text(u) for u in p["use"]]
+        p["area_t"] = p["area_ha"].round(3)
+        cols = [("use_t", tr("app.scenarios.use")), ("cadastral_no", tr("app.field.cadastral_no")),
+                ("area_t", tr("app.field.area_ha")), ("plots", tr("app.scenarios.plots")),
+                ("score", tr("app.scenarios.score"))]
+        extra.append((maps.frame_display(p, p["use"].map(USE_COLORS).fillna("#e7298a"), cols, tooltip_col="use_t"),
+                      tr("app.scenarios.allocated"), {**maps.styles()["allocation"], "by": "use"}))
+        legend = [(tr("app.scenarios.allocated"), [(use_text(u), USE_COLORS.get(u, "#e7298a"))
+                                                   for u in sorted(set(p["use"]))])]
+    m, _ = maps.layers_map(ws, ["settlements", "hazard_zones", "boundary"], lang, state.web_tiles(),
+                           hidden=["hazard_zones"], extra=extra, legend_extra=legend)
+    maps.show(m, key=key, height=height)
+
+
+st.title(tr("app.page.scenarios"))
+files = scenario_files()
+if not files:
+    st.info(tr("app.scenarios.none"))
+    st.stop()
+titles = {sid: load_scenario(p).title(lang) for sid, p in files.items()}
+tab_one, tab_cmp = st.tabs([tr("app.scenarios.tab_edit"), tr("app.scenarios.tab_compare")])
+
+with tab_one:
+    sid = st.selectbox(tr("app.scenarios.scenario"), list(files), format_func=lambda s: titles[s],
+                       key="scn_pick")
+    base = load_scenario(files[sid]).to_dict()
+    data = copy.deepcopy(base)
+    st.caption(md_escape(str((base.get("description") or {}).get(lang) or (base.get("description") or {}).get("en")
+                             or "")) if isinstance(base.get("description"), dict) else "")
+    c1, c2, c3 = st.columns(3)
+    data["base_year"] = int(c1.number_input(tr("app.scenarios.base_year"), 2000, 2100, int(base["base_year"]),
+                                            key=f"scn_by_{sid}"))
+    data["horizon_year"] = int(c2.number_input(tr("app.scenarios.horizon_year"), data["base_year"] + 1, 2100,
+                                               max(int(base["horizon_year"]), data["base_year"] + 1),
+                                               key=f"scn_hy_{sid}"))
+    housing = dict(base.get("housing") or {})
+    housing["queue_households"] = int(c3.number_input(tr("app.scenarios.queue"), 0, 100_000,
+                                                      int(housing.get("queue_households", 0)), key=f"scn_q_{sid}"))
+    share = st.slider(tr("app.scenarios.multistorey"), 0.0, 1.0, float(housing.get("multistorey_share", 0.0)), 0.05,
+                      key=f"scn_ms_{sid}")
+    if share or "multistorey_share" in housing:
+        housing["multistorey_share"] = float(share)
+    data["housing"] = housing
+    pop = dict(base.get("population") or {})
+    if pop.get("method") == "q30" and isinstance(pop.get("history"), dict):
+        st.caption(tr("app.scenarios.population_history"))
+        hist = pd.DataFrame({"year": [int(y) for y in pop["history"]], "people": [int(v) for v in pop["history"].values()]})
+        hist = st.data_editor(hist, num_rows="dynamic", key=f"scn_hist_{sid}", hide_index=True,
+                              column_config={"year": st.column_config.NumberColumn(tr("app.scenarios.year"), format="%d"),
+                                             "people": st.column_config.NumberColumn(tr("app.scenarios.people"),
+                                                                                     min_value=0, format="%d")})
+        pop["history"] = {int(r.year): int(r.people) for r in hist.dropna().itertuples()}
+    elif pop.get("method") == "compound":
+        a, b = st.columns(2)
+        pop["base"] = int(a.number_input(tr("app.scenarios.people"), 0, 10_000_000, int(pop.get("base", 0)),
+                                         key=f"scn_pb_{sid}"))
+        pop["rate_pct"] = float(b.number_input(tr("app.scenarios.rate_pct"), -20.0, 50.0,
+                                               float(pop.get("rate_pct", 0.0)), key=f"scn_pr_{sid}"))
+    data["population"] = pop
+    inv = pd.DataFrame(base.get("investments") or [], columns=["sector", "amount_mio_som"])
+    st.caption(tr("app.scenarios.investments"))
+    inv = st.data_editor(inv, num_rows="dynamic", key=f"scn_inv_{sid}", hide_index=True,
+                         column_config={"sector": st.column_config.TextColumn(tr("app.scenarios.sector")),
+                                        "amount_mio_som": st.column_config.NumberColumn(tr("app.scenarios.amount"),
+                                                                                        min_value=0.0)})
+    extra_cols = [c for c in (pd.DataFrame(base.get("investments") or []).columns) if c not in inv.columns]
+    data["investments"] = [{k: v for k, v in r.items() if v is not None and v == v}
+                           for r in inv.dropna(how="all").to_dict("records")] if not extra_cols else base["investments"]
+    with st.expander(tr("app.scenarios.yaml")):
+        st.caption(tr("app.scenarios.yaml_help"))
+        text = st.text_area("YAML", yaml.safe_dump(data, allow_unicode=True, sort_keys=False), height=260,
+                            key=f"scn_yaml_{sid}_{hash(yaml.safe_dump(data, sort_keys=True))}",
+                            label_visibility="collapsed")
+        try:
+            edited = yaml.safe_load(text)
+            if isinstance(edited, dict):
+                data = edited
+        except yaml.YAMLError as exc:
+            st.error(tr("app.scenarios.bad_yaml") + f": {md_escape(str(exc)[:200])}")
+    b1, b2 = st.columns(2)
+    run = b1.button(tr("app.scenarios.run"), type="primary", key="scn_run")
+    if b2.button(tr("app.scenarios.save"), key="scn_save"):
+        try:
+            path = save_scenario(Scenario.from_dict(data), ws.root / "scenarios" / f"{data.get('id', sid)}.yaml")
+            st.success(tr("app.zoning.saved", path=md_escape(str(Path(path).relative_to(ws.root)))))
+        except GisPlannerError as err:
+            show_error(err)
+    if run:
+        st.session_state["scn_ran"] = yaml.safe_dump(data, allow_unicode=True, sort_keys=True)
+    ran = st.session_state.get("scn_ran")
+    if ran:
+        ran_data = yaml.safe_load(ran)
+        with st.spinner(tr("app.scenarios.running")):
+            res = result_for(ran_data)
+        st.subheader(md_escape(res.scenario.title(lang)))
+        summ = res.allocation.summary
+        cols = st.columns(max(1, min(4, len(summ))))
+        for col, r in zip(cols, summ.itertuples()):
+            col.metric(use_text(r.use), f"{r.allocated:g} / {r.demand:g}",
+                       delta=(f"-{r.unmet:g}" if r.unmet > 0 else None), delta_color="inverse")
+        if res.allocation.unmet():
+            st.warning(tr("app.scenarios.unmet"))
+        allocated_map(res, key="scn_map_one")
+        t1, t2, t3, t4, t5, t6 = st.tabs([tr("app.scenarios.t_demand"), tr("app.scenarios.t_alloc"),
+                                          tr("app.scenarios.t_transform"), tr("app.scenarios.t_loss"),
+                                          tr("app.scenarios.t_infra"), tr("app.scenarios.t_balance")])
+        with t1:
+            table(res.demand.steps_table(lang))
+        with t2:
+            table(label_table(summ, lang))
+        c = res.consequences
+        with t3:
+            table(label_table(c.transformations, lang))
+        with t4:
+            table(label_table(c.land_loss, lang))
+            if len(c.hazard_exposure):
+                st.caption(tr("app.scenarios.hazard_exposure"))
+                table(label_table(c.hazard_exposure, lang))
+        with t5:
+            table(label_table(c.infrastructure, lang))
+        with t6:
+            table(label_table(c.balance, lang))
+
+with tab_cmp:
+    chosen = st.multiselect(tr("app.scenarios.compare_pick"), list(files), default=list(files)[:2],
+                            format_func=lambda s: titles[s], key="scn_cmp")
+    if chosen and st.button(tr("app.scenarios.compare_run"), key="scn_cmp_run"):
+        st.session_state["scn_cmp_ran"] = list(chosen)
+    ran_ids = [s for s in st.session_state.get("scn_cmp_ran", []) if s in files]
+    if ran_ids:
+        bar = st.progress(0.0)
+        results = []
+        for i, s in enumerate(ran_ids):
+            bar.progress(i / len(ran_ids), text=titles[s])
+            results.append(result_for(load_scenario(files[s]).to_dict()))
+        bar.empty()
+        table(compare_table(results, lang))
+        cols = st.columns(2)
+        for i, res in enumerate(results):
+            with cols[i % 2]:
+                st.markdown(f"**{md_escape(res.scenario.title(lang))}**")
+                allocated_map(res, key=f"scn_cmp_map_{res.id}", height=360)
