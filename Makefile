@@ -18,7 +18,7 @@ $(VENV)/.stamp-install: pyproject.toml constraints.txt
 
 setup: $(VENV)/.stamp-install
 
-$(DEMO): $(VENV)/.stamp-install data/cadastre/build_demo.py
+$(DEMO): $(VENV)/.stamp-install data/cadastre/build_demo.py data/cadastre/demo_spec.yaml
 	$(PY) data/cadastre/build_demo.py --out data/cadastre/demo
 
 demo: $(DEMO)
