@@ -64,6 +64,7 @@ class Allocation:
     densification: dict
     warnings: list = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
+    roads: Any = None                 # union of the road network (access-road lengths)
 
     def unmet(self) -> dict:
         return {r.use: r.unmet for r in self.summary.itertuples() if r.unmet > 0}
@@ -100,19 +101,26 @@ def candidate_mask(parcels: pd.DataFrame, rules: dict) -> tuple[np.ndarray, list
     ([True, False, True], ['use_status=unused', None, 'owner_type=municipal'])
     """
     n = len(parcels)
+    normed: dict[str, np.ndarray] = {}
+
+    def column(col: str) -> np.ndarray:
+        if col not in normed:
+            codes, uniq = pd.factorize(parcels[col].astype(object), use_na_sentinel=True)
+            if col == "has_building":
+                lut = [_norm_value(v) in (True, "true", "yes", "1", 1) for v in uniq]
+            else:
+                lut = [_norm_value(v) for v in uniq]
+            lut_arr = np.array(lut + [None], dtype=object)       # code -1 (missing) → None
+            normed[col] = lut_arr[codes]
+        return normed[col]
 
     def match(rule: dict) -> np.ndarray:
         m = np.ones(n, dtype=bool)
         for col, allowed in rule.items():
-            allowed_n = {_norm_value(a) for a in _as_list(allowed)}
             if col not in parcels.columns:
-                m &= False
-                continue
-            vals = [_norm_value(v) for v in parcels[col].tolist()]
-            if col == "has_building":
-                vals = [bool(v) if v not in (None, "") else None for v in vals]
-                vals = [v if v is None else (True if v in (True, "true", "yes", "1") else bool(v)) for v in vals]
-            m &= np.array([v in allowed_n for v in vals], dtype=bool)
+                return np.zeros(n, dtype=bool)
+            allowed_n = {_norm_value(a) for a in _as_list(allowed)}
+            m &= pd.Series(column(col)).isin(allowed_n).to_numpy()
         return m
 
     inc = np.zeros(n, dtype=bool)
@@ -291,30 +299,39 @@ def _sample(arr: np.ndarray, tr, pts: np.ndarray) -> np.ndarray:
 
 
 def sample_dem(dem_path, points: np.ndarray, crs) -> np.ndarray:
-    """DEM elevation at points given in ``crs`` (nearest cell)."""
-    import rasterio
-    from rasterio.vrt import WarpedVRT
-    from rasterio.enums import Resampling
+    """DEM elevation at points given in ``crs`` (the cell under each point; NaN outside or on nodata).
 
+    Reads one window covering all points (warped to ``crs`` when the DEM is in another CRS) and
+    indexes it, instead of sampling point by point.
+    """
+    import rasterio
+    from rasterio import windows
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+
+    points = np.asarray(points, dtype=object)
+    out = np.full(len(points), np.nan)
     if dem_path is None or len(points) == 0:
-        return np.full(len(points), np.nan)
+        return out
+    live = ~shapely.is_empty(points) & ~shapely.is_missing(points)
+    if not live.any():
+        return out
     with rasterio.open(dem_path) as src:
         same = src.crs is not None and src.crs == crs
         ds = src if same else WarpedVRT(src, crs=crs, resampling=Resampling.bilinear)
         try:
-            live = ~shapely.is_empty(points) & ~shapely.is_missing(points)
-            coords = list(zip(shapely.get_x(points[live]), shapely.get_y(points[live])))
-            vals = np.full(len(points), np.nan)
-            if coords:
-                vals[live] = np.array([float(v[0]) if not np.ma.is_masked(v[0]) else np.nan
-                                       for v in ds.sample(coords, masked=True)], dtype="float64")
-            nod = ds.nodata
+            minx, miny, maxx, maxy = shapely.total_bounds(points[live])
+            xres, yres = abs(ds.transform.a), abs(ds.transform.e)
+            win = windows.from_bounds(minx - xres, miny - yres, maxx + xres, maxy + yres, ds.transform)
+            win = win.round_offsets().round_lengths().intersection(windows.Window(0, 0, ds.width, ds.height))
+            z = ds.read(1, window=win, masked=True).astype("float64").filled(np.nan)
+            tr = ds.window_transform(win)
+        except rasterio.errors.WindowError:
+            return out
         finally:
             if not same:
                 ds.close()
-    if nod is not None:
-        vals[vals == nod] = np.nan
-    return vals
+    return _sample(z, tr, points)
 
 
 # --------------------------------------------------------------------------- context
@@ -732,18 +749,20 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
                     warn.append(f"{use}: no DEM, the gravity condition cannot be checked")
         rows["status"] = status
         ok = np.flatnonzero(status == "candidate")
-        rank_order = sorted(ok, key=lambda k: (-rows["score"].iat[k], ids[idx[k]]))
         got = 0.0
         rank = 0
+        info_cols = ["score", "s_slope", "s_settlement", "s_road", "s_water", "s_gravity", "hazard_penalty",
+                     "slope_deg", "dist_settlement_m", "dist_road_m", "dist_water_m", "elev_m", "canal_elev_m",
+                     "verdict", "reasons", "candidate_rule"]
+        infos = rows[[c for c in info_cols if c in rows.columns]].to_dict("records")
+        scores = rows["score"].to_numpy() if "score" in rows.columns else np.zeros(len(rows))
+        rank_order = sorted(ok, key=lambda k: (-scores[k], ids[idx[k]]))
         for k in rank_order:
             if got >= amount - 1e-9:
                 break
             pi = idx[k]
             g = usable[k]
-            info = {c: rows[c].iat[k] for c in ("score", "s_slope", "s_settlement", "s_road", "s_water", "s_gravity",
-                                                "hazard_penalty", "slope_deg", "dist_settlement_m", "dist_road_m",
-                                                "dist_water_m", "elev_m", "canal_elev_m", "verdict", "reasons",
-                                                "candidate_rule")}
+            info = infos[k]
             rank += 1
             taken = []
             if unit == "plots":
@@ -787,7 +806,6 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
                         "rejected": int((status != "candidate").sum())})
         cand_rows.append(rows)
     pieces_gdf = _pieces_frame(pieces, parcels, n)
-    pieces_gdf.attrs["roads"] = ctx.roads
     summary_df = pd.DataFrame(summary, columns=["use", "unit", "demand", "allocated", "unmet", "candidates",
                                                 "rejected"])
     dens = densification(summary_df, pieces_gdf, n)
@@ -796,7 +814,7 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
     if ws is not None:
         prov["layers"] = {name: ws.provenance(name) for name in ("parcels", "settlements", "roads", "water_bodies",
                                                                   "hazard_zones") if ws.has_layer(name)}
-    return Allocation(dem.scenario_id, pieces_gdf, summary_df, cands, dens, warn, prov)
+    return Allocation(dem.scenario_id, pieces_gdf, summary_df, cands, dens, warn, prov, ctx.roads)
 
 
 def _reasons_text(r: Any) -> str:

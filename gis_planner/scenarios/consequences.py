@@ -74,7 +74,7 @@ def apply_allocation(parcels: gpd.GeoDataFrame, pieces: gpd.GeoDataFrame) -> gpd
     ids = parcels["cadastral_no"].astype(str).to_numpy()
     pos = pd.Series(np.arange(len(parcels)), index=ids)
     pcad = pieces["cadastral_no"].astype(str).to_numpy()
-    known = np.isin(pcad, ids)
+    known = pd.Index(ids).get_indexer(pcad) >= 0
     pieces = pieces[known]
     pcad = pcad[known]
     pidx = pos.loc[pcad].to_numpy()
@@ -168,22 +168,15 @@ def land_loss_table(pieces: gpd.GeoDataFrame) -> pd.DataFrame:
     lt = pieces["land_type"].astype(object).fillna("").astype(str).to_numpy()
     tgt_lt = pieces["target_land_type"].astype(object).fillna("").astype(str).to_numpy()
     tgt_cat = pieces["target_category"].astype(object).fillna("").astype(str).to_numpy()
-    area = pieces.geometry.area.to_numpy() / HA
-    rows = []
-    for i in range(len(pieces)):
-        if lt[i] in ARABLE or lt[i] == "perennial":
-            lost = tgt_cat[i] != "agricultural"          # leaves farming (housing, industry …)
-            grp = "arable" if lt[i] in ARABLE else "perennial"
-        elif lt[i] in PASTURE:
-            lost = tgt_lt[i] != lt[i]                    # ploughed or built on
-            grp = "pasture"
-        else:
-            lost, grp = False, ""
-        if lost:
-            rows.append({"land_type": lt[i], "group": grp, "use": pieces["use"].iat[i], "area_ha": area[i]})
-    if not rows:
+    farm = np.isin(lt, list(ARABLE) + ["perennial"])
+    grass = np.isin(lt, list(PASTURE))
+    lost = (farm & (tgt_cat != "agricultural")) | (grass & (tgt_lt != lt))  # leaves farming / ploughed or built on
+    if not lost.any():
         return pd.DataFrame(columns=cols)
-    df = pd.DataFrame(rows).groupby(["group", "land_type", "use"], sort=True, as_index=False)["area_ha"].sum()
+    group = np.where(np.isin(lt, list(ARABLE)), "arable", np.where(lt == "perennial", "perennial", "pasture"))
+    rows = pd.DataFrame({"land_type": lt[lost], "group": group[lost], "use": pieces["use"].to_numpy()[lost],
+                         "area_ha": pieces.geometry.area.to_numpy()[lost] / HA})
+    df = rows.groupby(["group", "land_type", "use"], sort=True, as_index=False)["area_ha"].sum()
     return df[cols]
 
 
@@ -239,12 +232,12 @@ def infrastructure_table(dem: Demand, alloc: Allocation, n: Norms) -> pd.DataFra
     sw = float(n.value("housing.street_width_m"))
     street_km = float(pcs.loc[pcs["kind"] == "street"].geometry.area.sum()) / sw / 1000.0 if len(pcs) else 0.0
     access_km = 0.0
-    if len(pcs) and alloc.pieces.attrs.get("roads") is not None:
+    if len(pcs) and alloc.roads is not None:
         area_pcs = pcs[pcs["kind"] != "street"]
         if len(area_pcs):
             # one access road per cluster of adjacent allocated pieces, from its nearest point to a road
             clusters = shapely.get_parts(shapely.union_all(shapely.buffer(np.asarray(area_pcs.geometry.values), 1.0)))
-            access_km = float(shapely.distance(clusters, alloc.pieces.attrs["roads"]).sum()) / 1000.0
+            access_km = float(shapely.distance(clusters, alloc.roads).sum()) / 1000.0
     add("streets", round(street_km, 4), "km", street_km * float(n.value("costs.road_build_mio_som_per_km")),
         street_km * float(n.value("costs.road_run_mio_som_per_km_year")), n.source("housing.street_width_m"))
     add("access_roads", round(access_km, 4), "km", access_km * float(n.value("costs.road_build_mio_som_per_km")),
