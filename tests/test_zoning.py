@@ -339,3 +339,25 @@ def test_rule_tables_for_the_report():
     z = zoning_table(lang="ru").set_index("zone_code")
     assert len(z) == 7 and z.loc["residential", "name"] == "Жилая зона"
     assert z.loc["residential", "max_floors"] == 3
+
+
+def test_unknown_zone_codes_and_rule_files(tmp_ws, tmp_path):
+    from gis_planner.zoning import validate_rules, validate_rules_file
+
+    write(tmp_ws, legal_zones=gdf({"zone_code": ["residential", "airport"]}, [square(0, 0, 10), square(20, 0, 10)]))
+    with pytest.raises(GisPlannerError, match="zone_code 'airport'"):
+        validate_rules(tmp_ws)
+    rules = zoning_rules(tmp_ws)
+    rules["zones"]["airport"] = {"names": {"ky": "Аэропорт", "ru": "Аэропорт", "en": "Airport"},
+                                 "permitted": ["road"], "prohibited": ["housing"]}
+    save_zoning_rules(tmp_ws, rules)
+    validate_rules(tmp_ws)  # now every zone code is defined
+    del rules["zones"]["residential"]
+    with pytest.raises(GisPlannerError, match="zone_code 'residential'"):
+        save_zoning_rules(tmp_ws, rules)  # still used by a legal zone
+    bad = tmp_path / "zoning_rules.yaml"
+    bad.write_text("zones: {green: {permitted: [swimming]}}\n", encoding="utf-8")
+    assert any("unknown activity 'swimming'" in p for p in validate_rules_file(bad))
+    ok = tmp_path / "restrictions.yaml"
+    ok.write_text("water_bodies: {river: {small: {strip_m: 30}}}\n", encoding="utf-8")
+    assert validate_rules_file(ok) == []

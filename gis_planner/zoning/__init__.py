@@ -21,13 +21,13 @@ from .conflicts import conflicts, conflicts_summary
 from .restrictions import build_restrictions, write_restrictions
 from .transformation import transformation_list, write_transformation
 from .rules import (effect_of, regime_table, restriction_rules, rule_effects, save_restriction_rules,
-                    save_zoning_rules, validate_restriction_rules, validate_rules, validate_zoning_rules,
-                    width_table, zone_effect, zoning_rules, zoning_table)
+                    save_zoning_rules, validate_restriction_rules, validate_rules, validate_rules_file,
+                    validate_zoning_rules, width_table, zone_effect, zoning_rules, zoning_table)
 
 __all__ = [
     "CheckResult", "build_restrictions", "check", "check_many", "conflicts", "conflicts_summary",
     "transformation_list", "write_transformation", "effect_of", "overlay_effects",
     "restriction_map", "restriction_rules", "rule_effects", "save_restriction_rules", "save_zoning_rules",
-    "validate_restriction_rules", "validate_rules", "validate_zoning_rules", "with_effects",
+    "validate_restriction_rules", "validate_rules", "validate_rules_file", "validate_zoning_rules", "with_effects",
     "write_restrictions", "zone_effect", "zoning_rules", "regime_table", "width_table", "zoning_table",
 ]

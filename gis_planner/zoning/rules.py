@@ -289,7 +289,7 @@ def save_zoning_rules(ws: Any, rules: dict) -> Path:
     >>> r["zones"]["residential"]["max_floors"] = 4            # doctest: +SKIP
     >>> save_zoning_rules(ws, r)                               # doctest: +SKIP
     """
-    _raise(validate_zoning_rules(rules, ws), "zoning rules (edited)")
+    _raise(validate_zoning_rules(rules, ws) + legal_zone_problems(ws, rules), "zoning rules (edited)")
     default_path, override_path = rule_paths(ZONING, ws)
     if override_path is None:
         raise GisPlannerError("no workspace given to save the rules in", fix="pass the workspace",
@@ -332,9 +332,42 @@ def _atomic_yaml(path: Path, data: dict, header: str = "") -> None:
             os.unlink(tmp)
 
 
+def legal_zone_problems(ws: Any, zrules: dict | None = None) -> list[str]:
+    """Zone codes of the workspace ``legal_zones`` layer that the zoning rules do not define."""
+    if ws is None or not hasattr(ws, "has_layer") or not ws.has_layer("legal_zones"):
+        return []
+    zones = (zrules if zrules is not None else zoning_rules(ws)).get("zones") or {}
+    codes = ws.read_layer("legal_zones", columns=["zone_code"])["zone_code"]
+    counts = codes.astype(object).map(lambda c: str(c).strip().lower() if c is not None else None).value_counts()
+    return [f"legal_zones: {n} zone(s) with zone_code '{c}', which layers/zoning_rules.yaml does not define"
+            for c, n in counts.items() if c not in zones]
+
+
 def validate_rules(ws: Any = None) -> None:
-    """Validate both rule files (merged with the workspace overrides); raise one error listing problems."""
-    _raise(validate_restriction_rules(None, ws) + validate_zoning_rules(None, ws), "layers/")
+    """Validate both rule files (merged with the workspace overrides) and the legal zones' codes.
+
+    Raises one :class:`GisPlannerError` listing every problem.
+    """
+    _raise(validate_restriction_rules(None, ws) + validate_zoning_rules(None, ws) + legal_zone_problems(ws),
+           "layers/")
+
+
+def validate_rules_file(path: str | os.PathLike, ws: Any = None) -> list[str]:
+    """Problems of a rule file (``restrictions.yaml`` or ``zoning_rules.yaml``, full or a partial override).
+
+    The file is deep-merged over the default as a workspace override would be, then validated.
+    """
+    from ..catalog import _read_yaml, deep_merge
+
+    path = Path(path)
+    kind = path.stem
+    if kind not in (RESTRICTIONS, ZONING):
+        return [f"{path.name}: not a zoning rule file (expected {RESTRICTIONS}.yaml or {ZONING}.yaml)"]
+    merged = deep_merge(load_rules(kind, None), _read_yaml(path))
+    if kind == ZONING:
+        merged["zones"] = {c: z for c, z in (merged.get("zones") or {}).items() if z is not None}
+        return validate_zoning_rules(merged, ws)
+    return validate_restriction_rules(merged, ws)
 
 
 # ---------------------------------------------------------------------- tables for reports and the app
