@@ -72,6 +72,17 @@ def load(n: int):
     return gpd.read_parquet(pp), gpd.read_parquet(rp), shapely.from_wkb(bp.read_bytes())
 
 
+class Clock:
+    """Wall and CPU (all threads of this process) seconds of a block."""
+
+    def __enter__(self):
+        self.w, self.c = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.w, time.process_time() - self.c
+
+
 def table_dict(df) -> dict:
     """{kind: {category: ha}} from a DataFrame indexed by category with one column per kind."""
     return {str(k): {str(c): float(v) for c, v in df[k].items()} for k in df.columns}
@@ -82,20 +93,20 @@ def m_ours(n):
     from gis_planner.balance import restriction_crosstab
 
     p, r, _ = load(n)
-    t = time.perf_counter()
-    ct = restriction_crosstab(p, r)
-    return time.perf_counter() - t, table_dict(ct), {}
+    with Clock() as c:
+        ct = restriction_crosstab(p, r)
+    return c.wall, table_dict(ct), {"cpu_s": c.cpu}
 
 
 def m_full(n):
     from gis_planner.balance import compute_balance
 
     p, r, b = load(n)
-    t = time.perf_counter()
-    bal = compute_balance(parcels=p, restrictions=r, boundary=b, zones=None)
-    dt = time.perf_counter() - t
+    with Clock() as c:
+        bal = compute_balance(parcels=p, restrictions=r, boundary=b, zones=None)
+    dt = c.wall
     j = bal.to_json()
-    extra = {"identity_residual_ha": (j["topology"].get("identity") or {}).get("residual_ha"),
+    extra = {"cpu_s": c.cpu, "identity_residual_ha": (j["topology"].get("identity") or {}).get("residual_ha"),
              "gap_ha": j["topology"].get("gap_ha"), "outside_ha": j["topology"].get("outside_ha"),
              "detail_groups": len(j["restricted_detail"])}
     return dt, j["restricted"], extra
@@ -105,12 +116,12 @@ def m_overlay(n):
     import geopandas as gpd
 
     p, r, _ = load(n)
-    t = time.perf_counter()
-    diss = r[["kind", "geometry"]].dissolve(by="kind").reset_index().explode(index_parts=False)
-    ov = gpd.overlay(p[["category", "geometry"]], diss, how="intersection", keep_geom_type=True)
-    ct = (ov.assign(ha=ov.geometry.area / 1e4).groupby(["category", "kind"])["ha"].sum()
-          .unstack("kind").fillna(0.0))
-    return time.perf_counter() - t, table_dict(ct), {}
+    with Clock() as c:
+        diss = r[["kind", "geometry"]].dissolve(by="kind").reset_index().explode(index_parts=False)
+        ov = gpd.overlay(p[["category", "geometry"]], diss, how="intersection", keep_geom_type=True)
+        ct = (ov.assign(ha=ov.geometry.area / 1e4).groupby(["category", "kind"])["ha"].sum()
+              .unstack("kind").fillna(0.0))
+    return c.wall, table_dict(ct), {"cpu_s": c.cpu}
 
 
 def m_postgis(n, dsn: str):
@@ -127,8 +138,6 @@ def m_postgis(n, dsn: str):
                     "CREATE TABLE restrictions (id serial primary key, kind text, geom geometry(Geometry, 7695));")
         for table, col, frame in (("parcels", "category", p), ("restrictions", "kind", r)):
             wkb = shapely.to_wkb(frame.geometry.values, hex=True, include_srid=True)
-            if table == "parcels":
-                pass
             with cur.copy(f"COPY {table} ({col}, geom) FROM STDIN") as cp:
                 for c, g in zip(frame[col].astype(str), wkb):
                     cp.write_row((c, g))
@@ -152,9 +161,7 @@ def m_postgis(n, dsn: str):
 
 def worker(method: str, n: int, result_path: str, dsn: str | None) -> None:
     fn = {"ours": m_ours, "full": m_full, "overlay": m_overlay, "postgis": m_postgis}[method]
-    cpu0 = time.process_time()
     dt, table, extra = fn(n, dsn) if method == "postgis" else fn(n)
-    extra["cpu_s_incl_load"] = time.process_time() - cpu0
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
     Path(result_path).write_text(json.dumps({"method": method, "n": n, "seconds": dt, "peak_gb": peak_gb,
                                              "table": table, "extra": extra}))
@@ -289,19 +296,24 @@ def main(argv=None) -> int:
             pg.stop()
     (OUT / "results.json").write_text(json.dumps(results, indent=1))
     # Markdown summary
-    print("\n| parcels | method | seconds | peak memory, GB | time ÷ ours | max rel. diff (vs reference) |")
-    print("|---:|---|---:|---:|---:|---|")
+    print("\n| parcels | method | wall s | CPU s | peak memory, GB | wall ÷ ours | CPU ÷ ours | max rel. diff |")
+    print("|---:|---|---:|---:|---:|---:|---:|---|")
     for res in results:
-        ours = res["methods"].get("ours", {}).get("seconds")
+        ours = res["methods"].get("ours", {})
         for m, r in res["methods"].items():
             if "error" in r:
-                print(f"| {res['n']:,} | {m} | failed | | | {r['error'][:60]} |")
+                print(f"| {res['n']:,} | {m} | failed | | | | | {r['error'][:60]} |")
                 continue
-            ratio = f"{r['seconds'] / ours:.1f}×" if ours and m not in ("ours",) else ""
+            cpu = (r.get("extra") or {}).get("cpu_s")
+            ocpu = (ours.get("extra") or {}).get("cpu_s")
+            ratio = f"{r['seconds'] / ours['seconds']:.1f}×" if ours.get("seconds") and m != "ours" else ""
+            cratio = f"{cpu / ocpu:.1f}×" if cpu and ocpu and m != "ours" else ""
             diff = r.get("max_rel_diff_vs_" + r.get("reference", ""), None)
             dtxt = "reference" if m == r.get("reference") else (f"{diff:.1e} (vs {r['reference']})"
                                                                if diff is not None else "")
-            print(f"| {res['n']:,} | {m} | {r['seconds']:.2f} | {r['peak_gb']:.2f} | {ratio} | {dtxt} |")
+            ctxt = f"{cpu:.2f}" if cpu is not None else "server"
+            print(f"| {res['n']:,} | {m} | {r['seconds']:.2f} | {ctxt} | {r['peak_gb']:.2f} | {ratio} | {cratio} "
+                  f"| {dtxt} |")
     return 0
 
 
