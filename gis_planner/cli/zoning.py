@@ -69,7 +69,7 @@ def restrictions_cmd(workspace, fmt, lang, use, write, geojson, validate):
     from ..zoning import build_restrictions, restriction_map, validate_rules, write_restrictions
 
     ws = open_ws(workspace)
-    validate_rules(ws)
+    validate_rules(ws, legal_zones=validate)  # unknown zone codes only warn when building (see below)
     if validate:
         click.echo("ok")
         return

@@ -343,13 +343,12 @@ def legal_zone_problems(ws: Any, zrules: dict | None = None) -> list[str]:
             for c, n in counts.items() if c not in zones]
 
 
-def validate_rules(ws: Any = None) -> None:
-    """Validate both rule files (merged with the workspace overrides) and the legal zones' codes.
-
-    Raises one :class:`GisPlannerError` listing every problem.
+def validate_rules(ws: Any = None, legal_zones: bool = True) -> None:
+    """Validate both rule files (merged with the workspace overrides) and, with ``legal_zones``, the
+    zone codes of the workspace's legal zones. Raises one :class:`GisPlannerError` listing every problem.
     """
-    _raise(validate_restriction_rules(None, ws) + validate_zoning_rules(None, ws) + legal_zone_problems(ws),
-           "layers/")
+    _raise(validate_restriction_rules(None, ws) + validate_zoning_rules(None, ws)
+           + (legal_zone_problems(ws) if legal_zones else []), "layers/")
 
 
 def validate_rules_file(path: str | os.PathLike, ws: Any = None) -> list[str]:
