@@ -75,8 +75,10 @@ def compute_cmd(workspace, hazard_types, dry_run, fmt, lang):
 
     ws = open_ws(workspace)
     hazards = list(hazard_types) or None
+    import sys
+
     with click.progressbar(length=1000, label=t("hazards.title", lang), show_percent=True,
-                           file=click.get_text_stream("stderr")) as bar:
+                           file=sys.stderr) as bar:
         state = {"done": 0}
 
         def progress(fraction: float, message: str) -> None:
