@@ -1,0 +1,57 @@
+"""Report: draft SEDP sections «Мейкиндик» (6) and «Айлана-чөйрө» (7) and download them.
+A thin shell over gis_planner.report.build_report."""
+import streamlit as st
+
+from gis_planner import settings
+from gis_planner.catalog import catalogue
+from gis_planner.i18n import t
+from gis_planner.report import build_report
+from gis_planner.report.document import soffice_path
+from gis_planner.ui import state
+from gis_planner.ui.safe import md_escape
+
+tr = state.tr
+lang = state.lang()
+ws = state.workspace()
+root = str(ws.root)
+
+st.title(tr("app.page.report"))
+st.caption(tr("app.report.intro"))
+c1, c2 = st.columns(2)
+rlang = c1.selectbox(tr("app.report.lang"), list(settings.LANGUAGES), index=list(settings.LANGUAGES).index(lang),
+                     format_func=lambda c: t(f"app.lang.{c}", c), key="report_lang")
+formats = c2.multiselect(tr("app.report.formats"), ["docx", "html", "pdf"],
+                         default=["docx", "html"] + (["pdf"] if soffice_path() else []), key="report_formats")
+scn_dirs = [ws.root / "scenarios", settings.PROJECT_DIR / "data" / "scenarios"]
+scenarios = sorted({p.stem for d in scn_dirs if d.is_dir() for p in d.glob("*.y*ml")})
+scenario = st.selectbox(tr("app.report.scenario"), [None, *scenarios],
+                        format_func=lambda s: tr("app.report.no_scenario") if s is None else s, key="report_scenario")
+measures_cat = catalogue("adaptation_measures", root)
+measures = st.multiselect(tr("app.report.measures"), measures_cat.codes,
+                          format_func=lambda c: measures_cat.label(c, lang), key="report_measures",
+                          help=tr("app.report.measures_help"))
+
+if st.button(tr("app.report.generate"), type="primary", key="report_go", disabled=not formats):
+    bar = st.progress(0.0, text=tr("app.hazards.started"))
+    out_dir = ws.root / "exports" / f"report_{rlang}"
+    res = build_report(ws, out_dir, lang=rlang, formats=formats, scenario=scenario, measures=measures or None,
+                       progress=lambda f, msg: bar.progress(min(1.0, max(0.0, float(f))), text=str(msg)))
+    bar.progress(1.0, text=tr("app.hazards.done"))
+    st.session_state["report_files"] = {k: str(res[k]) for k in ("docx", "html", "pdf") if res.get(k)}
+    st.session_state["report_notes"] = list(res.get("notes") or [])
+
+files = st.session_state.get("report_files") or {}
+if files:
+    st.success(tr("app.report.ready"))
+    mime = {"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "html": "text/html", "pdf": "application/pdf"}
+    cols = st.columns(len(files))
+    from pathlib import Path
+
+    for col, (fmt, path) in zip(cols, files.items()):
+        p = Path(path)
+        if p.exists():
+            col.download_button(tr("app.report.download", fmt=fmt.upper()), p.read_bytes(), file_name=p.name,
+                                mime=mime[fmt], key=f"report_dl_{fmt}")
+    for note in st.session_state.get("report_notes") or []:
+        st.caption(md_escape(note))
