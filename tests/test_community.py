@@ -383,25 +383,52 @@ def test_geopackage_opens_with_gdal(tmp_path):
     info = pyogrio.read_info(path, layer="community_features")
     assert info["features"] == 3 and info["fid_column"] == "id"
     assert np.allclose(info["total_bounds"], [77.1, 42.6, 77.123456789012345, 42.61])
+    # the GeoPackage R-tree is maintained by the triggers: bbox reads use it and see moved features
+    moved = store.update_feature(3, 1, "A.K.", geometry=Point(77.3, 42.7))
+    with sa.create_engine(f"sqlite:///{path}").connect() as c:
+        lo, hi = c.exec_driver_sql("SELECT minx, maxx FROM rtree_community_features_geom WHERE id = 3").one()
+    # SQLite's R-tree stores float32 boxes rounded outwards
+    assert lo <= 77.3 <= hi and hi - lo < 2e-5
+    near = pyogrio.read_dataframe(path, layer="community_features", bbox=(77.29, 42.69, 77.31, 42.71))
+    assert list(near["title"]) == [moved.title]
     sessions = pyogrio.read_dataframe(path, layer="community_sessions", read_geometry=False)
     assert sessions["participants_female"].tolist() == [22]
     if shutil.which("ogrinfo"):
         out = subprocess.run(["ogrinfo", "-so", str(path), "community_features"], capture_output=True, text=True,
                              check=True).stdout
-        assert "Feature Count: 3" in out and "Extent: (77.100000, 42.600000) - (77.123457, 42.610000)" in out
+        assert "Feature Count: 3" in out and "Extent: (77.100000, 42.600000) - (77.300000, 42.700000)" in out
+        idx = subprocess.run(["ogrinfo", "-sql", "SELECT HasSpatialIndex('community_features', 'geom')", str(path)],
+                             capture_output=True, text=True, check=True).stdout
+        assert "HasSpatialIndex (Integer) = 1" in idx
         # no warnings about the schema (column types are GeoPackage types)
         err = subprocess.run(["ogrinfo", "-al", "-so", str(path)], capture_output=True, text=True).stderr
         assert "Warning" not in err
 
 
-def test_reopen_is_idempotent_and_versioned(store_url):
+def _alembic(engine, action, revision):
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(store_mod.MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        getattr(command, action)(cfg, revision)
+
+
+def test_migrations_upgrade_an_older_store(store_url):
     s1 = open_store(url=store_url)
     sid = _session(s1)
-    store_mod._MIGRATED.clear()  # force the Alembic upgrade to run again on the existing schema
-    s2 = open_store(url=store_url)
-    assert s2.get_session(sid)["village"] == "Tört-Kül"
+    _fill(s1, sid)
+    _alembic(s1.engine, "downgrade", "0001_initial")  # a store written by the first release
+    store_mod._MIGRATED.clear()
+    s2 = open_store(url=store_url)  # upgrades to the head on open
+    assert s2.get_session(sid)["village"] == "Tört-Kül" and len(s2.features()) == 3
     with s2.engine.connect() as c:
-        assert c.exec_driver_sql("SELECT version_num FROM community_alembic_version").scalar() == "0001_initial"
+        assert c.exec_driver_sql("SELECT version_num FROM community_alembic_version").scalar() == "0002_gpkg_rtree"
+        if s2.backend == "geopackage":  # the spatial index was built for the features already there
+            assert c.exec_driver_sql("SELECT count(*) FROM rtree_community_features_geom").scalar() == 3
 
 
 # --------------------------------------------------------------------------- CLI

@@ -69,6 +69,48 @@ def wkb_from_gpkg(blob: bytes) -> bytes:
     return blob[8 + env:]
 
 
+def gpkg_envelope(blob) -> tuple[float, float, float, float] | None:
+    """(minx, maxx, miny, maxy) of a GeoPackage geometry blob, None when empty or NULL (R-tree functions)."""
+    if blob is None:
+        return None
+    blob = bytes(blob)
+    if blob[:2] != b"GP":
+        g = shapely.from_wkb(blob)
+        if g is None or g.is_empty:
+            return None
+        minx, miny, maxx, maxy = g.bounds
+        return (minx, maxx, miny, maxy)
+    flags = blob[3]
+    if flags & 0b10000:
+        return None
+    endian = "<" if flags & 1 else ">"
+    if (flags >> 1) & 0b111:
+        return struct.unpack(endian + "4d", blob[8:40])
+    g = shapely.from_wkb(blob[8:])  # no envelope stored (points): compute it
+    if g is None or g.is_empty:
+        return None
+    minx, miny, maxx, maxy = g.bounds
+    return (minx, maxx, miny, maxy)
+
+
+def register_gpkg_functions(dbapi_connection) -> None:
+    """SQL functions the GeoPackage R-tree triggers call (``ST_MinX`` … ``ST_IsEmpty``), for SQLite connections
+    that, unlike GDAL's, have no SpatiaLite. Without them no row of a GeoPackage with a spatial index can be
+    written."""
+
+    def part(i):
+        def fn(blob):
+            env = gpkg_envelope(blob)
+            return None if env is None else env[i]
+        return fn
+
+    for name, i in (("ST_MinX", 0), ("ST_MaxX", 1), ("ST_MinY", 2), ("ST_MaxY", 3)):
+        dbapi_connection.create_function(name, 1, part(i), deterministic=True)
+    dbapi_connection.create_function("ST_IsEmpty", 1,
+                                     lambda blob: None if blob is None else int(gpkg_envelope(blob) is None),
+                                     deterministic=True)
+
+
 def geoms_from_gpkg(blobs) -> "shapely.Geometry":
     """Vectorised decoding of many GeoPackage blobs to a numpy array of shapely geometries."""
     import numpy as np
@@ -271,5 +313,5 @@ SESSION_COLUMNS = ("id", "village", "date", "participant_group", "age_band", "pa
                    "participants_male", "facilitators", "notes", "created_at")
 
 __all__ = ["Base", "MappingSession", "Feature", "History", "GeomType", "UTCDateTime", "Str", "gpkg_blob",
-           "wkb_from_gpkg", "geoms_from_gpkg", "utcnow", "SRID", "EDITABLE", "FEATURE_COLUMNS",
+           "wkb_from_gpkg", "geoms_from_gpkg", "gpkg_envelope", "register_gpkg_functions", "utcnow", "SRID", "EDITABLE", "FEATURE_COLUMNS",
            "SESSION_COLUMNS"]

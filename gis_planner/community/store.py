@@ -192,6 +192,7 @@ def _engine(url: str) -> sa.Engine:
             def _on_connect(dbapi_con, _rec):  # pragma: no cover - trivial
                 dbapi_con.isolation_level = None  # we issue BEGIN ourselves
                 dbapi_con.execute("PRAGMA foreign_keys = ON")
+                m.register_gpkg_functions(dbapi_con)  # the GeoPackage R-tree triggers call ST_MinX …
 
             @sa.event.listens_for(eng, "begin")
             def _on_begin(conn):  # pragma: no cover - trivial
