@@ -318,3 +318,27 @@ def test_demo_zones_exist_are_valid_and_reach_the_restrictions(demo_copy):
     assert e["parcels"].sum() > 0 and (e["zone_ha"] > 0).all()
     reloc = H.relocation_candidates(ws)
     assert reloc["cadastral_no"].is_unique
+
+
+def test_house_plot_mask_reads_text_flags():
+    parcels = gdf([{"category": "settlement", "land_use": "crop", "has_building": v}
+                   for v in ["да", "Ооба", "yes", 1.0, "нет", None]] +
+                  [{"category": "agricultural", "land_use": "housing", "has_building": None}],
+                  [square(i * 20, 0, 10) for i in range(7)])
+    assert H.house_plot_mask(parcels, H.hazard_rules()).tolist() == [True, True, True, True, False, False, True]
+
+
+def test_rules_and_messages_are_complete():
+    from gis_planner.catalog import catalogue, rules_version
+    from gis_planner.i18n import messages
+
+    rules = H.hazard_rules()
+    for section in ("items", "levels"):
+        for code, item in rules[section].items():
+            assert all(item["names"].get(lang) for lang in ("ky", "ru", "en")), code
+    for h in H.HAZARD_TYPES:
+        assert rules[h]["method"]
+    assert catalogue("hazards").lookup("Сель") == "mudflow" and catalogue("hazards.levels").lookup("высокий") == "high"
+    assert rules_version("hazards")["version"] == 1
+    keys = [k for k in messages() if k.startswith("hazards.")]
+    assert keys and all(all(messages()[k].get(lang) for lang in ("ky", "ru", "en")) for k in keys)

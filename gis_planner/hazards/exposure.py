@@ -56,11 +56,12 @@ def exclusive_levels(zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
                             crs=zones.crs)
 
 
-def _is_true(s: pd.Series) -> np.ndarray:
+def _is_true(s: pd.Series, true_values) -> np.ndarray:
+    """Booleans from a bool column, or from text/number values listed in ``exposure.true_values``."""
     if s.dtype == bool:
         return s.to_numpy()
-    txt = s.astype("string").str.strip().str.lower()
-    return txt.isin(["1", "true", "yes", "y", "да", "ооба", "t"]).fillna(False).to_numpy()
+    txt = s.astype("string").str.strip().str.lower().str.replace(r"\.0$", "", regex=True)
+    return txt.isin([str(v).lower() for v in true_values]).fillna(False).to_numpy()
 
 
 def house_plot_mask(parcels: gpd.GeoDataFrame, rules: dict) -> np.ndarray:
@@ -71,7 +72,7 @@ def house_plot_mask(parcels: gpd.GeoDataFrame, rules: dict) -> np.ndarray:
         mask |= parcels["land_use"].astype("string").isin(r["house_land_uses"]).fillna(False).to_numpy()
     if "category" in parcels and "has_building" in parcels:
         mask |= (parcels["category"].astype("string").isin(r["house_categories_with_building"]).fillna(False)
-                 .to_numpy() & _is_true(parcels["has_building"]))
+                 .to_numpy() & _is_true(parcels["has_building"], r.get("true_values") or ["true", "1"]))
     return mask
 
 

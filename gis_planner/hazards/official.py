@@ -84,9 +84,9 @@ def mark_official(gdf: gpd.GeoDataFrame, *, source: str, date: str | None = None
                   level: str | None = None, file: str | None = None, workspace=None) -> gpd.GeoDataFrame:
     """Normalise an imported hazard map into ``hazard_zones`` rows with ``method = "official"``.
 
-    Field names are recognised by the aliases of ``layers/workspace_schema.yaml`` (``вид опасности``,
-    ``уровень`` …) and values by the hazard-type and level catalogues of ``layers/hazards.yaml`` (any
-    language, look-alike letters folded). ``hazard_type`` / ``level`` fill in a value missing from the
+    Field names are recognised by the aliases of ``layers/workspace_schema.yaml`` (Kyrgyz, Russian or
+    English names of the hazard-type and level fields) and values by the hazard-type and level
+    catalogues of ``layers/hazards.yaml`` (any language, look-alike letters folded). ``hazard_type`` / ``level`` fill in a value missing from the
     file (a map of one hazard type, or one level). Unknown values raise a :class:`GisPlannerError`
     naming the file, the feature and the fix.
     """
