@@ -568,7 +568,7 @@ class Builder:
         t = self.t
         zone = s["cadastre"]["zone_water"]
         # lake shore polygon (the part of the lake in the DEM window) and the water fund strip
-        self.layers["water_bodies"].append({"geometry": self.lake, "name": "Ысык-Көл", "water_type": "lake",
+        self.layers["water_bodies"].append({"geometry": self.lake, "name": s["lake"]["name"], "water_type": "lake",
                                             "size_class": "large", "length_km": None})
         strip = inter(self.remaining, self.lake.buffer(s["shore_strip_m"], quad_segs=8))
         seg = s["shore_segment_m"]
@@ -1034,11 +1034,14 @@ class Builder:
         pts = np.asarray(line.coords)
         zl = t.sample(zs, pts[:, 0], pts[:, 1])
         top = self.spec["fields"]["agri_top_m"]
+        mf = s["mudflow"]
+        mf_len_dir = mf["fan_length_m"] / 2
         k = int(np.argmax(zl <= top)) if (zl <= top).any() else len(pts) // 2
         apex = Point(pts[k])
-        mouth = Point(pts[-1])
-        ang = math.atan2(mouth.y - apex.y, mouth.x - apex.x)
-        mf = s["mudflow"]
+        # the fan opens in the local downstream direction of the channel below the apex
+        d_apex = line.project(apex)
+        down = line.interpolate(min(d_apex + mf_len_dir, line.length))
+        ang = math.atan2(down.y - apex.y, down.x - apex.x)
         half = math.radians(mf["fan_angle_deg"] / 2)
         arc = np.linspace(ang - half, ang + half, 24)
         fan = Polygon([(apex.x, apex.y)] + [(apex.x + mf["fan_length_m"] * math.cos(a),
