@@ -293,6 +293,18 @@ def _two_groups(store):
     return women, men
 
 
+def test_features_in_a_box(store):
+    sid = _session(store)
+    _fill(store, sid)
+    # the line runs 77.10 → 77.12; the triangle spans 77.10–77.11; the spring is at 77.1234…
+    assert list(store.features(bbox=(77.115, 42.59, 77.13, 42.62))["title"]) == [
+        'Spring "above" <the> village, ѳ'.replace("ѳ", "ө"), "Gullied road"]
+    # inside the bounding boxes of the road and the triangle, above the diagonal they share, so touching
+    # neither: the index finds two candidates, the exact test rejects both
+    assert store.features(bbox=(77.101, 42.608, 77.103, 42.609)).empty
+    assert store.features(bbox=(78.0, 43.0, 78.1, 43.1)).empty
+
+
 def test_counts_problems_wishes(store):
     women, men = _two_groups(store)
     table = review.counts(store, village="Tört-Kül", by="participant_group")

@@ -554,6 +554,15 @@ class CommunityStore:
             q = q.where(f.c.category == (categories(self.ws).lookup(category) or category))
         if not include_deleted:
             q = q.where(f.c.deleted == sa.false())
+        if bbox is not None:
+            minx, miny, maxx, maxy = (float(v) for v in bbox)
+            if self.backend == "geopackage":  # the GeoPackage R-tree (float32 boxes, rounded outwards)
+                q = q.where(f.c.id.in_(sa.text(
+                    "SELECT id FROM rtree_community_features_geom WHERE maxx >= :minx AND minx <= :maxx "
+                    "AND maxy >= :miny AND miny <= :maxy").bindparams(minx=minx, maxx=maxx, miny=miny, maxy=maxy)))
+            else:  # the GiST index
+                q = q.where(sa.text("community_features.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)")
+                            .bindparams(minx=minx, maxx=maxx, miny=miny, maxy=maxy))
         with self._reader() as conn:
             rows = conn.execute(q).all()
         names = [*m.FEATURE_COLUMNS, "village", "participant_group", "age_band", "session_date"]
@@ -563,8 +572,9 @@ class CommunityStore:
         else:
             geoms = [r[-1] for r in rows]
         gdf = gpd.GeoDataFrame(_typed(df), geometry=gpd.GeoSeries(list(geoms), crs=m.SRID), crs=m.SRID)
-        if bbox is not None and len(gdf):
-            gdf = gdf.iloc[gdf.sindex.query(shapely.box(*bbox), predicate="intersects")].sort_values("id")
+        if bbox is not None and len(gdf):  # exact test after the index's box test
+            keep = np.sort(gdf.sindex.query(shapely.box(*bbox), predicate="intersects"))
+            gdf = gdf.iloc[keep].reset_index(drop=True)
         return gdf
 
     def history(self, feature_id: int | None = None, session_id: int | None = None) -> pd.DataFrame:
