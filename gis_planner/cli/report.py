@@ -1,6 +1,8 @@
 """``gis-planner report``: the SEDP sections «Мейкиндик» and «Айлана-чөйрө» as DOCX/HTML/PDF."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..errors import GisPlannerError
@@ -33,7 +35,7 @@ def report_cmd(workspace, lang, out_dir, formats, scenario, measures, as_json):
             raise GisPlannerError(f"unknown measure code(s) {bad}", file="layers/adaptation_measures.yaml",
                                   fix=f"use codes from the catalogue: {', '.join(known)}", code="bad_measure")
     fmts = [f.strip() for f in formats.split(",") if f.strip()]
-    with click.progressbar(length=100, label="report", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=100, label="report", file=sys.stderr) as bar:
         done = {"v": 0}
 
         def progress(frac, _msg):
