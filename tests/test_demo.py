@@ -66,6 +66,20 @@ def test_workspace_is_labelled_synthetic(meta, demo_ws):
     assert len(b) == 1 and b.loc[0, "name"] == meta["name"] and b.loc[0, "oblast"]
 
 
+def test_every_layer_valid_in_the_workspace_crs(demo_ws):
+    for name in demo_ws.layers():
+        g = demo_ws.read_layer(name)
+        assert g.crs.to_epsg() == 7695, name
+        assert g.geometry.notna().all() and g.is_valid.all(), name
+        poly = g.geom_type.str.contains("Polygon")
+        assert (g[poly].area > 0).all(), name
+    # legal zones do not overlap each other
+    lz = demo_ws.read_layer("legal_zones").geometry.values
+    a, b = shapely.STRtree(lz).query(lz, predicate="intersects")
+    a, b = a[a < b], b[a < b]
+    assert shapely.area(shapely.intersection(lz[a], lz[b])).sum() < 0.01
+
+
 def test_provenance_for_every_layer_and_the_dem(demo_ws):
     prov = {p["layer"]: p for p in demo_ws.provenance()}
     for name in demo_ws.layers():
@@ -234,6 +248,11 @@ def test_cli_info_lists_every_layer(demo_ws):
     assert names == set(demo_ws.layers())
     assert {n for n, d in standard_layers().items() if not d.get("derived")} <= names
     assert info["dem"]["crs"] == "EPSG:7695"
+    assert info["meta"]["synthetic"] is True
+    text = subprocess.run([sys.executable, "-m", "gis_planner", "info", "-w", str(demo_ws.root), "--lang", "en"],
+                          capture_output=True, text=True, check=True).stdout
+    for name in names:
+        assert re.search(rf"^{name}\s+\d+", text, flags=re.M), name
 
 
 def test_build_is_deterministic(tmp_path):
