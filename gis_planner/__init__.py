@@ -1,5 +1,5 @@
-"""gis_planner — spatial («Мейкиндик») and environment («Айлана-чөйрө») sections of municipal
-development programmes (СЭӨП) in Kyrgyzstan.
+"""gis_planner — spatial (Meikindik, section 6) and environment (Aiylana-choiro, section 7) sections of municipal
+development programmes (SEDP) in Kyrgyzstan.
 
 Public entry points::
 

@@ -1,4 +1,4 @@
-"""``gis-planner report``: the SEDP sections «Мейкиндик» and «Айлана-чөйрө» as DOCX/HTML/PDF."""
+"""``gis-planner report``: the SEDP sections 6 (space) and 7 (environment) as DOCX/HTML/PDF."""
 from __future__ import annotations
 
 import sys
@@ -21,7 +21,7 @@ from .common import echo_json, lang_option, open_ws, workspace_option
               help="Comma-separated measure codes from layers/adaptation_measures.yaml (default: relevant ones).")
 @click.option("--json", "as_json", is_flag=True, help="Print the written files as JSON.")
 def report_cmd(workspace, lang, out_dir, formats, scenario, measures, as_json):
-    """Draft sections 6 «Мейкиндик» and 7 «Айлана-чөйрө» of the development programme."""
+    """Draft sections 6 (space) and 7 (environment) of the development programme."""
     from ..catalog import load_rules
     from ..report import build_report
 

@@ -1,4 +1,4 @@
-"""SEDP sections «Мейкиндик» (6) and «Айлана-чөйрө» (7) as finished documents.
+"""SEDP sections 6 (space, Meikindik) and 7 (environment, Aiylana-choiro) as finished documents.
 
 >>> from gis_planner import Workspace                                  # doctest: +SKIP
 >>> from gis_planner.report import build_report                        # doctest: +SKIP

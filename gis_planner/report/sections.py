@@ -1,4 +1,4 @@
-"""Section 6 «Мейкиндик» and section 7 «Айлана-чөйрө» drafted from the analyses.
+"""Section 6 (space) and section 7 (environment) of the SEDP drafted from the analyses.
 
 Every number comes from the library functions the CLI and the app use (balance, zoning, hazards,
 scenarios, community review) run once on the workspace in :class:`ReportContext`; the report only
