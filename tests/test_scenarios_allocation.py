@@ -290,3 +290,34 @@ def test_cli_run_and_compare_on_grid(grid_ws, tmp_path, capsys):
     assert (back["kind"] == "plot").sum() == 12
     assert grid_ws.has_layer("scenario_q")
     assert main(["scenario", "compare", str(f), "baseline", "-w", str(grid_ws.root), "--format", "csv"]) == 0
+
+
+def test_farmland_penalty_keeps_houses_off_irrigated_land(tmp_path):
+    """Two parcels touch the settlement on either side; the irrigated one is penalised (rules as data)."""
+    ws = Workspace.create(tmp_path / "farm", name="farm", crs=CRS)
+    parcels = gdf({"cadastral_no": ["A", "B"], "category": ["agricultural", "reserve"],
+                   "land_type": ["irrigated", None], "use_status": ["unused", "unused"],
+                   "owner_type": ["state_fund", "municipal"]}, [square(-100, 0, 100), square(100, 0, 100)])
+    st = gdf({"name": ["V"]}, [square(0, 0, 100)])
+    ws.write_layers({"parcels": parcels, "settlements": st}, {"parcels": {"source": "t"}, "settlements": {"source": "t"}})
+    a = allocate(ws, demand(_scn(housing={"queue_households": 8})))
+    assert set(a.pieces["cadastral_no"]) == {"B"}
+    cand = a.candidates.set_index("cadastral_no")
+    assert cand.loc["A", "farmland_penalty"] == pytest.approx(0.3)
+    assert cand.loc["A", "score"] == pytest.approx(cand.loc["B", "score"] - 0.3)
+    # without the penalty the two tie and the cadastral number decides: A
+    free = allocate(ws, demand(_scn(housing={"queue_households": 8},
+                                    norms={"suitability": {"housing": {"farmland_penalty": {"irrigated": 0.0}}}})))
+    assert set(free.pieces["cadastral_no"]) == {"A"}
+
+
+def test_transformation_files_from_zoning(grid_ws):
+    res = run_scenario(grid_ws, _scn(housing={"queue_households": 12}))
+    proc = res.consequences.procedure
+    assert proc is not None
+    assert proc["cadastral_no"].tolist() == ["P0", "P1"]
+    assert set(proc["target_category"]) == {"settlement"} and set(proc["current_category"]) == {"reserve"}
+    tr = res.consequences.transformations.groupby("cadastral_no")["area_ha"].sum()
+    assert proc.set_index("cadastral_no")["area_ha"].to_dict() == pytest.approx(tr.to_dict())
+    assert any(c.endswith("_status") for c in proc.columns)
+    assert set(proc["verdict"]) <= {"allowed", "conditional"}

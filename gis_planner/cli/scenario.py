@@ -169,7 +169,7 @@ def run_cmd(scenario, workspace, fmt, lang, out_dir, save):
     res = run_scenario(ws, scenario)
     _print_result(res, fmt, lang)
     if out_dir:
-        files = write_outputs(res, out_dir, lang)
+        files = write_outputs(res, out_dir, lang, ws)
         parcels = ws.read_layer("parcels", columns=[])
         png = plot_maps([res], parcels, Path(out_dir) / f"{res.id}_map.png", lang,
                         hazards=ws.read_layer("hazard_zones", missing_ok=True),

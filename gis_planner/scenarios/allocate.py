@@ -8,9 +8,11 @@
    is cut out of every candidate, so nothing is ever allocated inside a coastal strip, a reserve core or a
    high hazard zone (whatever the rule files say). The zoning parcel check
    (``gis_planner.zoning.check_many``) gives the verdict and reasons shown for every parcel.
-3. **Suitability** ``Σ weight × component − hazard penalty`` with components in 0..1: slope (mean Horn
-   slope of the DEM inside the parcel), distance to the settlement, roads and water/canals, gravity
-   (the parcel lies below the nearest canal, for irrigation) — weights in ``layers/scenario_norms.yaml``.
+3. **Suitability** ``Σ weight × component − hazard penalty − farmland penalty`` with components in 0..1:
+   slope (mean Horn slope of the DEM inside the parcel), distance to the settlement, roads and
+   water/canals, gravity (the parcel lies below the canal, for irrigation); the farmland penalty keeps
+   building off irrigated and planted land where other land exists — weights in
+   ``layers/scenario_norms.yaml``.
 4. **Allocation** in descending score (ties: cadastral number): housing as house plots of the norm size,
    laid out as blocks two plots deep along a street, the plots nearest the settlement first; area uses
    take whole usable pieces, the last one cut to the exact remaining area on the side nearest the
@@ -41,7 +43,7 @@ HA = 10_000.0
 EPS_M2 = 1e-6
 
 PIECE_COLUMNS = ["piece_id", "use", "kind", "cadastral_no", "plots", "area_ha", "rank", "score", "s_slope",
-                 "s_settlement", "s_road", "s_water", "s_gravity", "hazard_penalty", "slope_deg",
+                 "s_settlement", "s_road", "s_water", "s_gravity", "hazard_penalty", "farmland_penalty", "slope_deg",
                  "dist_settlement_m", "dist_road_m", "dist_water_m", "elev_m", "canal_elev_m", "verdict",
                  "reasons", "candidate_rule", "category", "land_type", "owner_type", "use_status",
                  "target_category", "target_land_type"]
@@ -428,8 +430,13 @@ def water_source_elevation(geoms: np.ndarray, water, dem_path, crs, reach_m: flo
     return out
 
 
-def score_parcels(geoms: np.ndarray, ctx: Context, suit: dict, hazard_cfg: dict) -> pd.DataFrame:
-    """Suitability components and score for polygons ``geoms`` (see module docstring)."""
+def score_parcels(geoms: np.ndarray, ctx: Context, suit: dict, hazard_cfg: dict,
+                  land_types: np.ndarray | None = None) -> pd.DataFrame:
+    """Suitability components and score for polygons ``geoms`` (see module docstring).
+
+    ``land_types`` (the parcels' land type) applies the ``farmland_penalty`` of the use's suitability
+    rules, so building uses prefer land that is not irrigated or planted.
+    """
     n = len(geoms)
     w = suit.get("weights") or {}
     dmax = suit.get("max_distance_m") or {}
@@ -474,6 +481,13 @@ def score_parcels(geoms: np.ndarray, ctx: Context, suit: dict, hazard_cfg: dict)
             pen += float(factor) * share
         pen *= float(hazard_cfg.get("weight", 1.0))
     out["hazard_penalty"] = pen
+    fp = suit.get("farmland_penalty") or {}
+    if land_types is not None and fp:
+        lt = pd.Series(land_types, dtype=object).map(lambda v: str(v).strip().lower() if v is not None and v == v else "")
+        out["farmland_penalty"] = lt.map(lambda v: float(fp.get(v, 0.0))).to_numpy(dtype=float)
+    else:
+        out["farmland_penalty"] = 0.0
+    pen = pen + out["farmland_penalty"].to_numpy()
     score = sum(float(w.get(k, 0)) * out[f"s_{k}"] for k in ("slope", "settlement", "road", "water", "gravity"))
     out["score"] = np.round(score - pen, 6)
     return out
@@ -734,7 +748,8 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
         rows["usable_ha"] = ua / HA
         suit = n.section("suitability", use if use in n.node("suitability") else (
             "housing" if use in ("housing", "multistorey_housing", "social_facility") else "default"))
-        sc = score_parcels(usable, ctx, suit, hazard_cfg) if len(idx) else pd.DataFrame()
+        lts = parcels["land_type"].astype(object).to_numpy()[idx] if "land_type" in parcels.columns else None
+        sc = score_parcels(usable, ctx, suit, hazard_cfg, lts) if len(idx) else pd.DataFrame()
         for col in sc.columns:
             rows[col] = sc[col].to_numpy()
         status = np.full(len(idx), "candidate", dtype=object)
@@ -752,6 +767,7 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
         got = 0.0
         rank = 0
         info_cols = ["score", "s_slope", "s_settlement", "s_road", "s_water", "s_gravity", "hazard_penalty",
+                     "farmland_penalty",
                      "slope_deg", "dist_settlement_m", "dist_road_m", "dist_water_m", "elev_m", "canal_elev_m",
                      "verdict", "reasons", "candidate_rule"]
         infos = rows[[c for c in info_cols if c in rows.columns]].to_dict("records")

@@ -62,7 +62,7 @@ class ScenarioResult:
 
 
 def run_scenario(ws: Any, scenario: Scenario | str, *, parcels: gpd.GeoDataFrame | None = None,
-                 context=None, uses: list[str] | None = None) -> ScenarioResult:
+                 context=None, uses: list[str] | None = None, with_procedure: bool = True) -> ScenarioResult:
     """Demand → allocation → consequences for one scenario (a :class:`Scenario`, a path or a name)."""
     scn = scenario if isinstance(scenario, Scenario) else find_scenario(scenario, ws)
     dem = demand(scn, ws)
@@ -72,7 +72,7 @@ def run_scenario(ws: Any, scenario: Scenario | str, *, parcels: gpd.GeoDataFrame
     ctx = context or load_context(ws, parcels)
     alloc = allocate(ws, dem, parcels=parcels, context=ctx,
                      uses=uses or scn.allocation.get("uses"))
-    cons = consequences(ws, scn, dem, alloc, parcels=parcels, context=ctx)
+    cons = consequences(ws, scn, dem, alloc, parcels=parcels, context=ctx, with_procedure=with_procedure)
     return ScenarioResult(scn, dem, alloc, cons)
 
 
@@ -82,7 +82,7 @@ def run_many(ws: Any, scenarios: list[Scenario | str]) -> list[ScenarioResult]:
         raise GisPlannerError("no scenarios to compare", fix="name at least one scenario", code="bad_scenario")
     parcels = ws.read_layer("parcels").reset_index(drop=True)
     ctx = load_context(ws, parcels)
-    return [run_scenario(ws, s, parcels=parcels, context=ctx) for s in scenarios]
+    return [run_scenario(ws, s, parcels=parcels, context=ctx, with_procedure=False) for s in scenarios]
 
 
 def compare_table(results: list[ScenarioResult], lang: str = "en") -> pd.DataFrame:
@@ -157,8 +157,9 @@ def plot_maps(results: list[ScenarioResult], parcels: gpd.GeoDataFrame, path: st
     return path
 
 
-def write_outputs(result: ScenarioResult, out_dir: str | Path, lang: str = "en") -> dict:
-    """Write one scenario's outputs: steps and consequence tables (CSV), pieces (GeoJSON, WGS 84), JSON."""
+def write_outputs(result: ScenarioResult, out_dir: str | Path, lang: str = "en", ws: Any = None) -> dict:
+    """Write one scenario's outputs: steps and consequence tables (CSV), the transformation files (XLSX,
+    when the zoning package made them), pieces (GeoJSON, WGS 84) and everything as JSON."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {}
@@ -172,6 +173,14 @@ def write_outputs(result: ScenarioResult, out_dir: str | Path, lang: str = "en")
         files[name] = out / f"{sid}_{name}.csv"
         label_table(df, lang).to_csv(files[name], index=False)
     pcs = c.allocated
+    if c.procedure is not None and len(c.procedure):
+        try:
+            from ..zoning import write_transformation
+
+            files["transformation_files"] = write_transformation(c.procedure, out / f"{sid}_transformation_files.xlsx",
+                                                                 lang, ws)
+        except ImportError:
+            pass
     files["pieces"] = out / f"{sid}_allocated.geojson"
     if len(pcs):
         pcs.to_crs(4326).to_file(files["pieces"], driver="GeoJSON")

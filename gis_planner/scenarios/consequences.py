@@ -1,8 +1,9 @@
 """Spatial consequences of a scenario: what the allocation does to the territory and the budget.
 
 * allocated land (the pieces, a GeoDataFrame to map);
-* land transformations required: per parcel, current → target category (and land type), ha — the list
-  the transformation procedure needs (through ``gis_planner.zoning.transformation_list`` when present);
+* land transformations required: per parcel, current → target category (and land type), ha — and the
+  transformation files the procedure needs (``gis_planner.zoning.transformation_list``: restrictions
+  touched, use check, the five procedure steps);
 * loss of arable land and pastures;
 * new exposure to natural hazards (allocated land and house plots inside hazard zones);
 * infrastructure needs: school/kindergarten places and new facilities, clinics, water supply, streets
@@ -46,6 +47,7 @@ class Consequences:
     balance: pd.DataFrame             # rows (level, code): before_ha, change_ha, after_ha
     indicators: dict
     after_parcels: gpd.GeoDataFrame | None = None
+    procedure: pd.DataFrame | None = None   # zoning transformation files (steps, restrictions touched)
     provenance: dict = field(default_factory=dict)
 
 
@@ -135,24 +137,33 @@ def transformation_table(ws: Any, pieces: gpd.GeoDataFrame) -> pd.DataFrame:
     return g[cols]
 
 
-def zoning_transformation_list(ws: Any, tr: pd.DataFrame) -> pd.DataFrame | None:
-    """The zoning package's transformation list (procedure steps, restrictions touched), if available."""
+def procedure_list(ws: Any, pieces: gpd.GeoDataFrame, tr: pd.DataFrame, reason: str = "") -> pd.DataFrame | None:
+    """The transformation files of the zoning package (``gis_planner.zoning.transformation_list``):
+    per parcel and target category, the allocated land (dissolved), restrictions it touches, the check
+    of the target category's use and the five procedure steps with status fields.
+
+    Returns None when the zoning package is not installed or nothing changes category.
+    """
     try:
         z = importlib.import_module("gis_planner.zoning")
     except ImportError:
         return None
     fn = getattr(z, "transformation_list", None)
-    if fn is None or ws is None or not len(tr):
+    if fn is None or ws is None or tr is None or not len(tr):
+        return None
+    moving = pieces[pieces["category"].astype(object) != pieces["target_category"].astype(object)]
+    if not len(moving):
         return None
     out = []
-    for target, grp in tr.groupby("target_category", sort=True):
-        try:
-            res = fn(ws, list(grp["cadastral_no"].unique()), target)
-        except Exception:  # noqa: BLE001 - the list is an extra; the core table stands without it
-            return None
-        if res is not None:
-            out.append(pd.DataFrame(res))
-    return pd.concat(out, ignore_index=True) if out else None
+    for target, grp in moving.groupby("target_category", sort=True):
+        dis = grp.dissolve(by="cadastral_no", aggfunc={"category": "first", "use": "first"}).reset_index()
+        dis = dis.sort_values("cadastral_no").reset_index(drop=True)
+        res = fn(ws, dis[["cadastral_no", "category", "geometry"]], target, reason=reason)
+        res["scenario_use"] = dis["use"].to_numpy()
+        out.append(res)
+    table = pd.concat(out, ignore_index=True)
+    table.attrs.update(out[0].attrs)
+    return table
 
 
 def land_loss_table(pieces: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -311,8 +322,13 @@ def balance_change(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame, tr: pd.Dat
 
 # --------------------------------------------------------------------------- all together
 def consequences(ws: Any, scenario: Scenario, dem: Demand, alloc: Allocation, *,
-                 parcels: gpd.GeoDataFrame | None = None, context: Context | None = None) -> Consequences:
-    """All consequence tables of one scenario run (see module docstring)."""
+                 parcels: gpd.GeoDataFrame | None = None, context: Context | None = None,
+                 with_procedure: bool = True) -> Consequences:
+    """All consequence tables of one scenario run (see module docstring).
+
+    ``with_procedure`` also builds the zoning package's transformation files (restrictions touched and
+    the five procedure steps per parcel); comparisons switch it off.
+    """
     n = dem.norms
     if parcels is None:
         parcels = ws.read_layer("parcels")
@@ -356,7 +372,11 @@ def consequences(ws: Any, scenario: Scenario, dem: Demand, alloc: Allocation, *,
     }
     prov = dict(alloc.provenance)
     prov["zoning"] = _zoning_provenance(ws)
-    return Consequences(scenario.id, pieces, tr, loss, hz, infra, bal, indicators, after, prov)
+    reason = t("scenarios.reason", "en", scenario=scenario.title("en"), year=scenario.horizon_year,
+               households=dem.households["total"])
+    proc = procedure_list(ws, pieces, tr, reason) if with_procedure else None
+    return Consequences(scenario.id, pieces, tr, loss, hz, infra, bal, indicators, after_parcels=after,
+                        procedure=proc, provenance=prov)
 
 
 def _zoning_provenance(ws: Any) -> list:
