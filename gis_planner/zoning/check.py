@@ -52,6 +52,9 @@ def with_effects(restrictions: gpd.GeoDataFrame, use: str, ws=None, rules: dict 
     """The restriction frame with an ``effect`` column for ``use`` (rows with no effect dropped)."""
     rules = rules if rules is not None else restriction_rules(ws)
     zrules = zrules if zrules is not None else zoning_rules(ws)
+    missing = {c: None for c in ("subtype", "level", "legal_source") if c not in restrictions.columns}
+    if missing:  # a hand-made frame with only kind and rule_id
+        restrictions = restrictions.assign(**missing)
     pairs = restrictions[["kind", "rule_id"]].drop_duplicates()
     lut = {}
     for kind, rid in pairs.itertuples(index=False):
@@ -249,9 +252,7 @@ def check_many(ws, use: str, parcels: gpd.GeoDataFrame, restrictions: gpd.GeoDat
         recs = reasons.assign(area_ha=reasons["area_m2"] / 10_000).drop(columns=["area_m2"])
         cols = [c for c in ["kind", "rule_id", "subtype", "level", "effect", "share", "area_ha",
                             "legal_source", "width_m", "confirmed", "min_ha", "max_ha"] if c in recs]
-        data = [[_clean(v) for v in recs[c].astype(object).where(recs[c].notna(), None).tolist()]
-                if recs[c].dtype.kind in "fiub" else recs[c].astype(object).where(recs[c].notna(), None).tolist()
-                for c in cols]
+        data = [[_clean(v) for v in recs[c].astype(object).where(recs[c].notna(), None).tolist()] for c in cols]
         for p, *vals in zip(recs["plot"].tolist(), *data):
             lists[p].append(dict(zip(cols, vals)))
     out["reasons"] = pd.Series(lists, index=parcels.index, dtype=object)
