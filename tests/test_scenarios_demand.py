@@ -246,3 +246,20 @@ def test_cli_unknown_scenario_is_one_line(capsys):
     assert main(["scenario", "demand", "no_such_scenario"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "baseline" in err and err.count("\n") == 1
+
+
+def test_queue_list_counts_families(tmp_path):
+    (tmp_path / "queue.csv").write_text("applicant,household_size,date\nA,5,2019-03-01\nB,3,2021-07-15\n"
+                                        "C,4,2023-01-10\n", encoding="utf-8")
+    f = tmp_path / "s.yaml"
+    f.write_text("id: q\nbase_year: 2024\nhorizon_year: 2026\nhousing: {queue_file: queue.csv, queue_households: 2}\n",
+                 encoding="utf-8")
+    d = demand(load_scenario(f))
+    assert d.households["queue"] == 5 and d.housing_plots == 5
+    step = next(s for s in d.steps if s.key == "households_queue")
+    assert step.formula == "3 rows in queue.csv (2019-03-01 … 2023-01-10) + 2"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: q\nbase_year: 2024\nhorizon_year: 2026\nhousing: {queue_file: nope.csv}\n", encoding="utf-8")
+    with pytest.raises(GisPlannerError) as exc:
+        load_scenario(bad)
+    assert exc.value.feature == "housing.queue_file"

@@ -521,6 +521,17 @@ def demand(scenario: Scenario, workspace: Any = None, norms: Norms | None = None
                                 "income_mio_som": _plain(out["income_mio_som"]), "households": out["households"],
                                 "households_counted": counted})
     queue = int(scenario.housing.get("queue_households", 0) or 0)
+    qpath = scenario.queue_path()
+    if qpath is not None:
+        from .model import read_queue
+
+        ql = read_queue(qpath)
+        dates = pd.to_datetime(ql["date"], errors="coerce") if "date" in ql.columns else pd.Series([], dtype="datetime64[ns]")
+        span = f" ({dates.min():%Y-%m-%d} … {dates.max():%Y-%m-%d})" if dates.notna().any() else ""
+        queue += len(ql)
+        steps.append(Step("households_queue", D(queue), "households",
+                          f"{len(ql)} rows in {qpath.name}{span}" + (f" + {queue - len(ql)}" if queue > len(ql) else ""),
+                          {"file": str(qpath)}, f"plot queue list {qpath.name}", "housing"))
     total_hh = trend_hh + sector_hh + queue
     steps.append(Step("households_total", D(total_hh), "households",
                       f"{trend_hh} + {sector_hh} + {queue} = {total_hh}",

@@ -185,6 +185,16 @@ class Scenario:
             return str(self.name.get(lang) or self.name.get("en") or next(iter(self.name.values()), self.id))
         return str(self.name or self.id)
 
+    def queue_path(self) -> Path | None:
+        """The plot-queue list (``housing.queue_file``), relative to the scenario file's folder."""
+        qf = self.housing.get("queue_file")
+        if not qf:
+            return None
+        p = Path(qf)
+        if not p.is_absolute() and self.source_file:
+            p = Path(self.source_file).parent / p
+        return p
+
     def norms_for(self, workspace: Any = None) -> Norms:
         return Norms.load(workspace, self.norms, self.id)
 
@@ -318,6 +328,9 @@ class Scenario:
             raise GisPlannerError(f"housing.queue_households must be ≥ 0, not {q!r}", file=f,
                                   feature="housing.queue_households", fix="the number of families in the queue",
                                   code="bad_scenario")
+        qf = self.housing.get("queue_file")
+        if qf is not None:
+            read_queue(self.queue_path())
         uses = self.allocation.get("uses")
         if uses is not None:
             bad = [u for u in uses if u not in USES]
@@ -330,6 +343,39 @@ class Scenario:
         except GisPlannerError as exc:
             exc.file = f
             raise
+
+
+def read_queue(path: Path | None):
+    r"""The municipality's queue of applicants for house plots (CSV or XLSX, one row per family).
+
+    Recognised columns (any other is kept): ``household_size`` (persons), ``date`` (of application).
+    Personal data (names) is not needed and is never copied into results.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "q.csv"
+    >>> _ = p.write_text("applicant,household_size,date\nA,5,2019-03-01\nB,3,2021-07-15\n")
+    >>> q = read_queue(p)
+    >>> len(q), int(q["household_size"].sum())
+    (2, 8)
+    """
+    import pandas as pd
+
+    if path is None:
+        return None
+    if not path.exists():
+        raise GisPlannerError("the plot-queue list does not exist", file=str(path), feature="housing.queue_file",
+                              fix="give a CSV/XLSX path relative to the scenario file", code="bad_scenario")
+    try:
+        df = pd.read_excel(path) if path.suffix.lower() in (".xlsx", ".xls") else pd.read_csv(path)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise GisPlannerError(f"cannot read the plot-queue list ({exc.__class__.__name__})", file=str(path),
+                              feature="housing.queue_file", fix="save it as CSV (UTF-8) with a header row",
+                              code="bad_scenario") from None
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    df = df.dropna(how="all")
+    if "household_size" in df.columns:
+        df["household_size"] = pd.to_numeric(df["household_size"], errors="coerce")
+    return df
 
 
 def _is_number(v: Any) -> bool:
@@ -409,5 +455,5 @@ def find_scenario(name_or_path: str | Path, workspace: Any = None) -> Scenario:
                           fix=f"give a file path or one of: {', '.join(known) or '(none)'}", code="missing_scenario")
 
 
-__all__ = ["Norms", "Scenario", "load_scenario", "save_scenario", "find_scenario", "examples_dir",
+__all__ = ["Norms", "Scenario", "read_queue", "load_scenario", "save_scenario", "find_scenario", "examples_dir",
            "POP_METHODS", "SECTORS", "USES", "deep_merge"]
