@@ -515,3 +515,24 @@ def test_participation_counts_people_not_names(store):
     assert p.loc["Tört-Kül", "share_female"] == pytest.approx(0.48)
     assert p.loc["Tört-Kül", "groups"] == ["women", "men"]
     assert p.loc["Ak-Bulak", "share_female"] == pytest.approx(0.4)
+
+
+def test_demo_municipality_wish_in_the_mudflow_zone(demo_ws, tmp_path):
+    """End to end on the bundled demo: a wished school inside the official high mudflow zone is prohibited."""
+    store = open_store(demo_ws, url=str(tmp_path / "community.gpkg"))  # the demo folder itself is not written
+    hz = demo_ws.read_layer("hazard_zones")
+    mud = hz[(hz["hazard_type"] == "mudflow") & (hz["level"] == "high")].geometry.iloc[0]
+    settlement = demo_ws.read_layer("settlements").iloc[0]
+    pts = gpd.GeoSeries([mud.representative_point(), settlement.geometry.representative_point()],
+                        crs=demo_ws.crs).to_crs(4326)
+    sid = store.create_session(settlement["name"], "2026-05-12", "youth", age_band="18-35",
+                               participants_female=12, participants_male=11)
+    school = store.add_feature(sid, pts.iloc[0], "school", "School in the mudflow fan", author="A.K.", is_wish=True)
+    store.add_feature(sid, pts.iloc[1], "clinic", "Health post", author="A.K.", condition="needs_repair")
+    res = review.check_against_restrictions(store, lang="en").set_index("id")
+    assert len(res) == 1 and res.loc[school.id, "verdict"] == "prohibited"
+    hazard = [r for r in res.loc[school.id, "reasons"] if r["kind"] == "hazard"]
+    assert hazard[0]["subtype"] == "mudflow" and hazard[0]["level"] == "high"
+    assert hazard[0]["share"] == pytest.approx(1.0)
+    paths = exchange.export_session(store, sid, tmp_path / "hearing", lang="ky")
+    assert paths["map"].stat().st_size > 50_000  # boundary, settlements and roads drawn under the features

@@ -353,12 +353,23 @@ def export_session(store: CommunityStore, session_id: int, out_dir, *, lang: str
             ax.annotate(f"{no}{mark}", (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8, zorder=5,
                         bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.8))
         minx, miny, maxx, maxy = gdf.total_bounds
-        padx = max((maxx - minx) * 0.08, 0.002)
-        pady = max((maxy - miny) * 0.08, 0.002)
-        ax.set_xlim(minx - padx, maxx + padx)
-        ax.set_ylim(miny - pady, maxy + pady)
-        ax.set_aspect(1.0 / math.cos(math.radians((miny + maxy) / 2)))
-        _scale_bar(ax, (miny + maxy) / 2, lang)
+        # at least ~1 km across (a single point still shows its surroundings), 15 % margins for the scale bar
+        # and north arrow, and the extent widened to the landscape page (about 1.45 : 1 for the map frame)
+        cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+        coslat = math.cos(math.radians(cy))
+        half_y = max((maxy - miny) * 0.65, 0.0045)
+        half_x = max((maxx - minx) * 0.65, 0.0045 / coslat)
+        ratio = 1.45
+        if half_x * coslat < half_y * ratio:
+            half_x = half_y * ratio / coslat
+        else:
+            half_y = half_x * coslat / ratio
+        ax.set_xlim(cx - half_x, cx + half_x)
+        ax.set_ylim(cy - half_y, cy + half_y)
+        ax.set_aspect(1.0 / coslat)
+        ax.ticklabel_format(useOffset=False, style="plain")
+        _place_names(ax, ws)
+        _scale_bar(ax, cy, lang)
     ax.set_xlabel("")
     ax.set_ylabel("")
     ax.set_title(f"{title}\n{sub}", fontsize=12)
@@ -373,6 +384,25 @@ def export_session(store: CommunityStore, session_id: int, out_dir, *, lang: str
     fig.savefig(png_path, dpi=dpi)
     plt.close(fig)
     return {"map": png_path, "csv": csv_path, "html": html_path}
+
+
+def _place_names(ax, ws) -> None:
+    """Names of the settlements in view, in grey (orientation for readers of the printed map)."""
+    if ws is None:
+        return
+    try:
+        st = ws.read_layer("settlements", missing_ok=True)
+    except GisPlannerError:
+        return
+    if st is None or st.empty or "name" not in st.columns:
+        return
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    pts = st.to_crs(4326).geometry.representative_point()
+    for name, x, y in zip(st["name"], pts.x, pts.y):
+        if name and x0 <= x <= x1 and y0 <= y <= y1:
+            ax.text(x, y, str(name), color="#777777", fontsize=10, style="italic", ha="center", va="center",
+                    zorder=1.5)
 
 
 def _nice_length(m: float) -> float:
