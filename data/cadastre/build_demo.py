@@ -1154,6 +1154,7 @@ class Builder:
                 others = [k for k in tree.query(newg, predicate="intersects") if k not in (i, j)]
                 if any(inter(newg, geoms[k]).area > 0.01 for k in others):
                     continue
+                self.parcels[i]["doc_geometry"] = g         # the registered shape (the area on the title)
                 self.parcels[i]["geometry"] = newg
                 area = inter(newg, geoms[j]).area
                 errors.append({"type": "overlap", "parcels": [df.at[i, "cadastral_no"], df.at[j, "cadastral_no"]],
@@ -1171,6 +1172,7 @@ class Builder:
                     newg = largest(diff(g, edge.buffer(s["gap_m"], cap_style="flat")))
                     gap = diff(g, newg)
                     if gap.area < 0.5 * g.area and shapely.is_valid(newg):
+                        self.parcels[i]["doc_geometry"] = g
                         self.parcels[i]["geometry"] = newg
                         rp = gap.point_on_surface()
                         errors.append({"type": "gap", "parcels": [df.at[i, "cadastral_no"],
@@ -1194,6 +1196,7 @@ class Builder:
                 out = inter(diff(g.buffer(s["outside_m"], join_style="mitre"), self.land), reach)
                 out = diff(out, self.lake)
                 newg = largest(shapely.union_all([g, out], grid_size=GRID))
+                self.parcels[i]["doc_geometry"] = g         # the registered shape (the area on the title)
                 self.parcels[i]["geometry"] = newg
                 errors.append({"type": "outside_boundary", "parcels": [df.at[i, "cadastral_no"]],
                                "area_m2": round(float(diff(newg, self.land).area), 2)})
@@ -1210,7 +1213,11 @@ PARCEL_COLUMNS = ["cadastral_no", "category", "land_type", "pasture_class", "use
 def parcels_frame(b: Builder) -> gpd.GeoDataFrame:
     df = pd.DataFrame(b.parcels)
     geom = snap(np.asarray(df.pop("geometry").to_list(), dtype=object), GRID)
-    area = shapely.area(geom) / 1e4
+    # the documented area is that of the registered shape (before a deliberate drawing error)
+    doc_geom = df.pop("doc_geometry") if "doc_geometry" in df else pd.Series([None] * len(df))
+    doc_geom = np.asarray([g if isinstance(g, shapely.Geometry) else geom[k] for k, g in enumerate(doc_geom)],
+                          dtype=object)
+    area = shapely.area(doc_geom) / 1e4
     r = rng_for(b.seed, "area_doc")
     # documented area: rounded as registered (small plots to 0.0001 ha, fields 0.01 ha, large land 0.1 ha);
     # 3 % of parcels carry an old survey 2–6 % off the true area
