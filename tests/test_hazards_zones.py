@@ -43,8 +43,12 @@ def test_flood_levels_follow_hand_above_the_lake():
     # a row k rows above the lake drains straight to it: HAND = k m
     for k in range(1, 10):
         assert np.allclose(hand[-2 - k], k)
-    # thresholds 1.5 / 3 / 5 m (layers/hazards.yaml): k=1 high, 2–3 medium, 4–5 low, above: none
+    # lake-shore thresholds 1 / 2 / 3 m (layers/hazards.yaml): k=1 high, 2 medium, 3 low, above: none
     by_row = [int(v) for v in lv[:, 3]]
+    assert by_row == [0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 0, 0]
+    # river thresholds 1.5 / 3 / 5 m apply where the lake ones are not given
+    del rules["flood"]["lake_hand_m"]
+    by_row = [int(v) for v in S.flood_levels(terr, rules)[:, 3]]
     assert by_row == [0, 0, 0, 0, 0, 1, 1, 2, 2, 3, 0, 0]
 
 

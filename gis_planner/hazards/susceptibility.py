@@ -261,18 +261,25 @@ def flood_levels(terr: Terrain, rules: dict) -> np.ndarray:
     """Flood susceptibility: HAND (height above the nearest drainage) classes near rivers and lakes.
 
     Drainage = channels whose catchment is at least ``drainage_min_catchment_km2`` plus lake cells.
-    A cell is high/medium/low when its HAND is at most the class threshold and it lies within
-    ``max_distance_m`` of the drainage. Lake cells themselves are water, not zone.
+    A cell is high/medium/low when its HAND is at most the class threshold (``lake_hand_m`` for cells
+    draining to a lake, ``hand_m`` for rivers) and it lies within ``max_distance_m`` of the
+    drainage. Lake cells themselves are water, not zone.
     """
     r = rules["flood"]
     drainage = T.stream_network(terr.acc, terr.cells(r["drainage_min_catchment_km2"])) | terr.lakes
-    hand = T.height_above_drainage(terr.filled, terr.fdir, drainage, terr.rec, terr.order)
+    hand, base = T.height_above_drainage(terr.filled, terr.fdir, drainage, terr.rec, terr.order,
+                                         return_index=True)
     terr.extra["hand"] = hand
     near = _edt(drainage, terr) <= float(r["max_distance_m"])
+    to_lake = np.zeros(terr.shape, bool)
+    ok = base >= 0
+    to_lake[ok] = terr.lakes.ravel()[base[ok]]
+    lake_m = r.get("lake_hand_m") or r["hand_m"]
     lv = np.zeros(terr.shape, np.uint8)
     with np.errstate(invalid="ignore"):
         for name in ("low", "medium", "high"):
-            lv[near & (hand <= float(r["hand_m"][name]))] = LEVEL_CODES[name]
+            thr = np.where(to_lake, float(lake_m[name]), float(r["hand_m"][name]))
+            lv[near & (hand <= thr)] = LEVEL_CODES[name]
     lv[terr.lakes | ~terr.valid] = 0
     return lv
 

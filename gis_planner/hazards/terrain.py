@@ -607,27 +607,29 @@ def stream_network(acc: np.ndarray, threshold_cells: float) -> np.ndarray:
 @nb.njit(cache=True)
 def _hand(zf, rec, order, drain):
     n = zf.shape[0]
-    base = np.full(n, np.nan, dtype=np.float64)
+    base = np.full(n, -1, dtype=np.int64)
     for t in range(order.shape[0] - 1, -1, -1):  # downstream first
         i = order[t]
         if drain[i]:
-            base[i] = zf[i]
+            base[i] = i
         else:
             j = rec[i]
             if j >= 0:
                 base[i] = base[j]
             else:
-                base[i] = zf[i]  # drains off the grid without meeting a stream: its own outlet
+                base[i] = i  # drains off the grid without meeting a stream: its own outlet
     return base
 
 
 def height_above_drainage(filled: np.ndarray, fdir: np.ndarray, drainage: np.ndarray,
-                          rec: np.ndarray | None = None, order: np.ndarray | None = None) -> np.ndarray:
+                          rec: np.ndarray | None = None, order: np.ndarray | None = None,
+                          return_index: bool = False):
     """HAND: height of each cell above the drainage cell its D8 flow path reaches first.
 
     ``drainage`` marks streams (and lake cells). Cells whose path leaves the grid without meeting
     drainage are measured from the last cell of the path. Heights are taken on the filled DEM, so
-    they are never negative.
+    they are never negative. With ``return_index`` also the flat index of that drainage cell
+    (-1 on nodata), e.g. to tell lake shores from river banks.
 
     Examples
     --------
@@ -641,7 +643,13 @@ def height_above_drainage(filled: np.ndarray, fdir: np.ndarray, drainage: np.nda
     zf = np.ascontiguousarray(filled, dtype=np.float64).ravel()
     dr = np.ascontiguousarray(drainage, dtype=np.bool_).ravel()
     base = _hand(zf, rec, order, dr)
-    return (zf - base).reshape(np.shape(filled))
+    hand = np.full(zf.shape, np.nan)
+    ok = base >= 0
+    hand[ok] = zf[ok] - zf[base[ok]]
+    hand = hand.reshape(np.shape(filled))
+    if return_index:
+        return hand, base.reshape(np.shape(filled))
+    return hand
 
 
 # ----------------------------------------------------------------------------- runout
