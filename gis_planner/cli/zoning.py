@@ -20,6 +20,13 @@ def _point(value: str | None):
     return (x, y)
 
 
+def _provenance_line(prov: dict, lang: str) -> str:
+    parts = [f"{p['layer']}: {p.get('source') or ''} ({p.get('source_date') or ''})" for p in prov.get("layers") or []]
+    parts += [f"{r['file']} v{r.get('version')}" + (" +" if r.get("overridden") else "") + f" [{r.get('sha256')}]"
+              for r in prov.get("rules") or []]
+    return f"{t('core.source', lang)}: " + "; ".join(parts)
+
+
 @click.command("check")
 @workspace_option
 @format_option
@@ -52,6 +59,7 @@ def check_cmd(workspace, fmt, lang, use, parcel, point, wkt):
     click.echo(head)
     for r in res.reasons:
         click.echo(f"  - {r['message']}")
+    click.echo(_provenance_line(res.provenance, lang))
 
 
 @click.command("restrictions")
@@ -128,6 +136,7 @@ def conflicts_cmd(workspace, fmt, lang, legal_zones, out):
         return
     cols = ["parcel_id", "cadastral_no", "land_use", "kind", "subtype", "level", "area_ha", "conflict_area_ha"]
     echo_table(c[cols], title=t("zoning.conflicts_title", lang))
+    click.echo(_provenance_line(c.attrs, lang))
 
 
 @click.command("transform")

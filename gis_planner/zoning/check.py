@@ -39,7 +39,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ..errors import GisPlannerError
 from ..i18n import check_lang, label, t
-from .restrictions import build_restrictions, polygonal_part, read_layer_fid
+from .restrictions import build_restrictions, layer_provenance, polygonal_part, read_layer_fid
 from .rules import effect_of, restriction_rules, rules_provenance, zone_effect, zoning_rules, check_use
 
 GROUP = ["kind", "rule_id", "subtype", "level"]
@@ -258,6 +258,7 @@ def check_many(ws, use: str, parcels: gpd.GeoDataFrame, restrictions: gpd.GeoDat
     out["reasons"] = pd.Series(lists, index=parcels.index, dtype=object)
     out.attrs["use"] = use
     out.attrs["rules"] = rules_provenance(ws)
+    out.attrs["layers"] = layer_provenance(ws)
     return out
 
 
@@ -481,7 +482,8 @@ def check(ws, use: str, *, parcel_id=None, geometry=None, point=None,
                        prohibited_share=float(rec["prohibited_share"]),
                        conditional_share=float(rec["conditional_share"]), reasons=reasons,
                        parcel_id=pid, cadastral_no=cad, lang=lang, verdict_label=vlabel, message=msg,
-                       provenance={"rules": res.attrs.get("rules")}, geometry=geom)
+                       provenance={"rules": res.attrs.get("rules"), "layers": res.attrs.get("layers")},
+                       geometry=geom)
 
 
 def restriction_map(ws, use: str, *, restrictions: gpd.GeoDataFrame | None = None, extent=None,
@@ -536,7 +538,7 @@ def restriction_map(ws, use: str, *, restrictions: gpd.GeoDataFrame | None = Non
     if write:
         layer = f"restriction_map_{use}"
         ws.write_layer(layer, out, source="derived by gis_planner.zoning.restriction_map",
-                       notes={"use": use, "rules": rules_provenance(ws)})
+                       notes={"use": use, "rules": rules_provenance(ws), "layers": layer_provenance(ws)})
         path = Path(geojson) if geojson is not None else ws.root / "exports" / f"{layer}.geojson"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.geojson")

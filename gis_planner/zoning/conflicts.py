@@ -20,7 +20,7 @@ import pandas as pd
 from ..catalog import catalogue
 from ..i18n import check_lang, label
 from .check import overlay_effects, reason_message, with_effects
-from .restrictions import build_restrictions, lookup_many, read_layer_fid
+from .restrictions import build_restrictions, layer_provenance, lookup_many, read_layer_fid
 from .rules import restriction_rules, rules_provenance, zoning_rules
 
 COLUMNS = ["parcel_id", "cadastral_no", "category", "land_use", "activity", "area_ha", "kind", "subtype",
@@ -50,7 +50,7 @@ def conflicts(ws, *, restrictions: gpd.GeoDataFrame | None = None, parcels: gpd.
         One row per (parcel, rule): ``parcel_id`` (fid), ``cadastral_no``, ``category``, ``land_use``,
         ``activity``, ``area_ha`` (parcel), ``kind``, ``subtype``, ``level``, ``rule_id``,
         ``conflict_area_ha``, ``share``, ``legal_source``, ``message``; sorted by rule and area.
-        ``attrs["rules"]`` holds the rule-file provenance.
+        ``attrs["rules"]`` / ``attrs["layers"]`` hold the provenance of the rule files and layers.
     """
     lang = check_lang(lang)
     rules = restriction_rules(ws)
@@ -61,7 +61,8 @@ def conflicts(ws, *, restrictions: gpd.GeoDataFrame | None = None, parcels: gpd.
     if parcels is None:
         parcels = read_layer_fid(ws, "parcels")
     out = pd.DataFrame(columns=COLUMNS)
-    out.attrs["rules"] = rules_provenance(ws)
+    prov = {"rules": rules_provenance(ws), "layers": layer_provenance(ws)}
+    out.attrs.update(prov)
     if parcels is None or parcels.empty or "land_use" not in parcels:
         return out
     restr = build_restrictions(ws) if restrictions is None else restrictions
@@ -109,7 +110,7 @@ def conflicts(ws, *, restrictions: gpd.GeoDataFrame | None = None, parcels: gpd.
         out = out.sort_values(["kind", "rule_id", "conflict_area_ha"], ascending=[True, True, False],
                               kind="stable").reset_index(drop=True)
         out["parcel_id"] = out["parcel_id"].astype(np.int64)
-        out.attrs["rules"] = rules_provenance(ws)
+        out.attrs.update(prov)
     return out
 
 

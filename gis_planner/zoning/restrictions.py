@@ -340,6 +340,7 @@ def build_restrictions(ws, rules: dict | None = None) -> gpd.GeoDataFrame:
     out = out[~(out.geometry.isna() | out.geometry.is_empty)].reset_index(drop=True)
     out["width_m"] = pd.to_numeric(out["width_m"], errors="coerce")
     out.attrs["warnings"] = warn
+    out.attrs["layers"] = layer_provenance(ws)
     for msg in warn:
         warnings.warn(msg, stacklevel=2)
     if key is not None:
@@ -349,12 +350,22 @@ def build_restrictions(ws, rules: dict | None = None) -> gpd.GeoDataFrame:
     return out
 
 
+SOURCE_LAYERS = ("water_bodies", "protected_areas", "parcels", "hazard_zones", "legal_zones")
+
+
+def layer_provenance(ws, layers=SOURCE_LAYERS) -> list[dict]:
+    """Source and date of the workspace layers the restrictions come from (for output tables)."""
+    if ws is None or not hasattr(ws, "provenance"):
+        return []
+    rows = {r["layer"]: r for r in ws.provenance()}
+    return [{k: rows[name].get(k) for k in ("layer", "source", "source_date", "original_file")}
+            for name in layers if name in rows]
+
+
 def write_restrictions(ws, restrictions: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     """Build (or take) the restriction frame and store it as the workspace layer ``restrictions``."""
     r = build_restrictions(ws) if restrictions is None else restrictions
-    layers = [lay for lay in ("water_bodies", "protected_areas", "parcels", "hazard_zones", "legal_zones")
-              if ws.has_layer(lay)]
     ws.write_layer("restrictions", r, source="derived by gis_planner.zoning.build_restrictions",
-                   notes={"layers": layers, "rules": rules_provenance(ws),
+                   notes={"layers": layer_provenance(ws), "rules": rules_provenance(ws),
                           "warnings": r.attrs.get("warnings", [])})
     return r

@@ -27,7 +27,7 @@ from ..catalog import catalogue
 from ..errors import GisPlannerError
 from ..i18n import check_lang, label, t
 from .check import _clean, _what, check_many, overlay_effects
-from .restrictions import build_restrictions, lookup_many, read_layer_fid
+from .restrictions import build_restrictions, layer_provenance, lookup_many, read_layer_fid
 from .rules import check_use, rules_provenance, zoning_rules
 
 
@@ -143,7 +143,7 @@ def transformation_list(ws, parcels: Any, target_category: str, *, reason: str =
     same = out["current_category"] == target
     out.attrs.update({"steps": proc["steps"], "statuses": proc["statuses"], "target_category": target,
                       "already_target": out.loc[same, "cadastral_no"].tolist(),
-                      "rules": rules_provenance(ws), "source": proc["source"]})
+                      "rules": rules_provenance(ws), "layers": layer_provenance(ws), "source": proc["source"]})
     return out
 
 
@@ -212,7 +212,8 @@ def write_transformation(table: pd.DataFrame, path: str | os.PathLike, lang: str
             steps = table.attrs.get("steps") or procedure(ws)["steps"]
             steps_df = pd.DataFrame({t("zoning.col.step", lang): list(range(1, len(steps) + 1)),
                                      t("zoning.sheet.steps", lang): [t(f"zoning.step.{s}", lang) for s in steps]})
-            prov = pd.DataFrame(table.attrs.get("rules") or [])
+            prov = pd.concat([pd.DataFrame(table.attrs.get("rules") or []),
+                              pd.DataFrame(table.attrs.get("layers") or [])], ignore_index=True)
             with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
                 df.to_excel(xw, sheet_name=t("zoning.sheet.list", lang)[:31], index=False)
                 steps_df.to_excel(xw, sheet_name=t("zoning.sheet.steps", lang)[:31], index=False)
