@@ -35,7 +35,11 @@ def lonlat(x: float, y: float):
 def store_url(request, tmp_path):
     """URL of an empty store: a fresh GeoPackage, or a fresh schema in the PostGIS test database."""
     if request.param == "gpkg":
-        yield str(tmp_path / "community.gpkg")
+        path = tmp_path / "community.gpkg"
+        yield str(path)
+        eng = store_mod._ENGINES.pop(store_mod._normalise_url(str(path)), None)
+        if eng is not None:
+            eng.dispose()
         return
     pg_url = request.getfixturevalue("pg_url")
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -54,7 +58,8 @@ def store_url(request, tmp_path):
 
 @pytest.fixture
 def store(store_url):
-    return open_store(url=store_url)
+    with open_store(url=store_url) as s:
+        yield s
 
 
 def _session(store, village="Tört-Kül", group="women", **kw):

@@ -331,10 +331,15 @@ class CommunityStore:
     def __repr__(self) -> str:
         return f"CommunityStore({self.backend}: {_redact(self.url)})"
 
+    def close(self) -> None:
+        """Close the pooled database connections (the store stays usable; connections reopen on demand)."""
+        self.engine.dispose()
+
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
+        self.close()
         return False
 
     @property
