@@ -87,12 +87,19 @@ def run_many(ws: Any, scenarios: list[Scenario | str]) -> list[ScenarioResult]:
 
 def compare_table(results: list[ScenarioResult], lang: str = "en") -> pd.DataFrame:
     """One table: an indicator per row, a scenario per column (labels in ``lang``)."""
-    keys: list[str] = []
+    from .model import USES
+
+    seen: list[str] = []
     for r in results:
         for k in r.consequences.indicators:
-            if k not in keys:
-                keys.append(k)
-    data = {r.scenario.title(lang): [r.consequences.indicators.get(k, 0) for k in keys] for r in results}
+            if k not in seen:
+                seen.append(k)
+    # land by use right after the house plots, in the fixed order of uses, for every scenario
+    land = [f"land_{u}_ha" for u in USES if f"land_{u}_ha" in seen]
+    others = [k for k in seen if k not in land]
+    at = others.index("plots_unmet") + 1 if "plots_unmet" in others else len(others)
+    keys = others[:at] + land + others[at:]
+    data = {r.scenario.title(lang): [_round(r.consequences.indicators.get(k, 0)) for k in keys] for r in results}
     labels = []
     for k in keys:
         if k.startswith("land_") and k.endswith("_ha") and k not in ("land_allocated_ha", "land_unmet_ha"):
@@ -103,6 +110,10 @@ def compare_table(results: list[ScenarioResult], lang: str = "en") -> pd.DataFra
     df = pd.DataFrame(data)
     df.insert(0, t("scenarios.col.indicator", lang), labels)
     return df
+
+
+def _round(v: Any) -> Any:
+    return round(v, 2) if isinstance(v, float) else v
 
 
 def plot_maps(results: list[ScenarioResult], parcels: gpd.GeoDataFrame, path: str | Path, lang: str = "en",
