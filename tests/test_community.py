@@ -541,3 +541,28 @@ def test_demo_municipality_wish_in_the_mudflow_zone(demo_ws, tmp_path):
     assert hazard[0]["share"] == pytest.approx(1.0)
     paths = exchange.export_session(store, sid, tmp_path / "hearing", lang="ky")
     assert paths["map"].stat().st_size > 50_000  # boundary, settlements and roads drawn under the features
+
+
+GOOGLE_EARTH_KML = """<?xml version="1.0" encoding="UTF-8"?>
+<kml xmlns="http://www.opengis.net/kml/2.2"><Document><name>Springs</name>
+<Folder><name>Upper</name>
+ <Placemark><name>Kara-Suu spring</name><description>2 hours a day</description>
+  <Point><coordinates>77.1012,42.6034,1712</coordinates></Point></Placemark>
+ <Placemark><name>Sary-Bulak</name><Point><coordinates>77.1051,42.6071,1730</coordinates></Point></Placemark>
+</Folder>
+<Folder><name>Lower</name>
+ <Placemark><name>Shared with livestock</name><Point><coordinates>77.0990,42.5980,1650</coordinates></Point></Placemark>
+</Folder></Document></kml>
+"""
+
+
+def test_import_google_earth_kml_with_folders(store, tmp_path):
+    path = tmp_path / "springs.kml"
+    path.write_text(GOOGLE_EARTH_KML, encoding="utf-8")
+    sid = _session(store)
+    recs = exchange.import_file(store, path, sid, author="A.K.", category="spring")
+    assert sorted(r.title for r in recs) == ["Kara-Suu spring", "Sary-Bulak", "Shared with livestock"]
+    by_title = {r.title: r for r in recs}
+    assert by_title["Kara-Suu spring"].description == "2 hours a day"
+    assert by_title["Kara-Suu spring"].geometry.equals(Point(77.1012, 42.6034))  # altitude dropped
+    assert all(r.category == "spring" and r.author == "A.K." for r in recs)

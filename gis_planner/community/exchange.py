@@ -146,14 +146,27 @@ def read_file(path, *, layer: str | None = None) -> gpd.GeoDataFrame:
                                       code="no_geometry")
             gdf = gpd.GeoDataFrame(df, geometry=list(geoms), crs=4326)
         else:
-            kwargs: dict[str, Any] = {}
+            names = [str(n) for n, _ in pyogrio.list_layers(path)]
             if layer is not None:
-                kwargs["layer"] = layer
-            elif driver == "GPKG":
-                names = [n for n, _ in pyogrio.list_layers(path)]
-                if LAYER in names:
-                    kwargs["layer"] = LAYER
-            gdf = pyogrio.read_dataframe(path, **kwargs)
+                if layer not in names:
+                    raise GisPlannerError(f"there is no layer '{layer}'", file=str(path),
+                                          fix=f"use one of {', '.join(names)}", code="missing_layer")
+                wanted = [layer]
+            elif LAYER in names:
+                wanted = [LAYER]
+            elif driver == "KML":
+                wanted = names  # Google Earth files keep placemarks in several folders: read them all
+            elif len(names) == 1:
+                wanted = names
+            else:
+                raise GisPlannerError(f"the file has {len(names)} layers", file=str(path),
+                                      fix=f"choose one with layer= (--layer): {', '.join(names)}",
+                                      code="ambiguous_layer")
+            frames = [pyogrio.read_dataframe(path, layer=n) for n in wanted]
+            frames = [f for f in frames if len(f)] or frames[:1]
+            gdf = frames[0] if len(frames) == 1 else gpd.GeoDataFrame(
+                pd.concat([f.to_crs(frames[0].crs) if f.crs != frames[0].crs else f for f in frames],
+                          ignore_index=True), crs=frames[0].crs)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, UnicodeDecodeError,
             pd.errors.ParserError) as exc:
         raise GisPlannerError(f"cannot read the file ({exc})", file=str(path),
