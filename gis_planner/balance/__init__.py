@@ -1,4 +1,4 @@
-"""Land-use balance (жер балансы) and restriction cross-tab, exact and fast.
+"""Land-use balance ("zher balansy") and restriction cross-tab, exact and fast.
 
 Public API::
 
@@ -12,12 +12,12 @@ Public API::
 
 See ``docs/balance.md``.
 """
-from .core import (Balance, compute_balance, load_reported, restriction_crosstab, restriction_frame,
-                   restriction_groups)
+from .core import (Balance, compute_balance, load_reported, reconcile, restriction_crosstab,
+                   restriction_frame, restriction_groups)
 from .engine import ParcelIndex, overlay_areas, subdivide, union_polygons
 from .topology import Topology, cadastre_topology
 
-__all__ = ["Balance", "compute_balance", "load_reported", "restriction_crosstab", "restriction_frame",
+__all__ = ["Balance", "compute_balance", "load_reported", "reconcile", "restriction_crosstab", "restriction_frame",
            "restriction_groups", "ParcelIndex", "overlay_areas", "subdivide", "union_polygons",
            "Topology", "cadastre_topology", "write_xlsx", "write_csv", "tables"]
 

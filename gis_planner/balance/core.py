@@ -1,4 +1,4 @@
-"""The land-use balance (жер балансы) and the restriction cross-tab of a workspace.
+"""The land-use balance ("zher balansy") and the restriction cross-tab of a workspace.
 
 See :func:`compute_balance`. Every area is measured on the polygons in the Kyrg-06 zone of the data
 (the workspace CRS), in hectares. Rules: ``layers/balance.yaml``.
@@ -248,6 +248,39 @@ def _banning_legal_zones(frame: gpd.GeoDataFrame, ws) -> gpd.GeoDataFrame:
     no_ban = {code for code, z in zones.items() if isinstance(z, dict) and not (z.get("prohibited") or [])}
     drop = (frame["kind"] == "legal_zone") & frame["subtype"].astype(object).isin(list(no_ban))
     return frame[~drop.to_numpy()] if drop.any() else frame
+
+
+def reconcile(computed: Mapping[str, float], reported: Mapping[str, float], abs_tolerance_ha: float,
+              rel_tolerance_pct: float) -> pd.DataFrame:
+    """Computed vs reported ha per category (and the total), flagged beyond either tolerance.
+
+    A category missing from the report is flagged when its computed area exceeds the absolute
+    tolerance. Empty when nothing is reported.
+
+    >>> reconcile({"agricultural": 100.0, "reserve": 2.0}, {"agricultural": 99.0, "reserve": 2.0}, 0.5, 1.0
+    ...           )[["code", "diff_ha", "flag"]].values.tolist()
+    [['agricultural', 1.0, True], ['reserve', 0.0, False], ['total', 1.0, True]]
+    """
+    cols = ["code", "computed_ha", "reported_ha", "diff_ha", "diff_pct", "flag"]
+    if not reported:
+        return pd.DataFrame(columns=cols)
+    order = catalogue("land_categories").codes
+    codes = [c for c in order if c in reported or c in computed] + \
+        sorted(c for c in set(reported) | set(computed) if c not in order)
+
+    def row(code, c_ha, r_ha):
+        if r_ha is None:
+            return {"code": code, "computed_ha": c_ha, "reported_ha": None, "diff_ha": None, "diff_pct": None,
+                    "flag": bool(c_ha > abs_tolerance_ha)}
+        diff = c_ha - r_ha
+        pct = diff / r_ha * 100.0 if r_ha else None
+        flag = abs(diff) > abs_tolerance_ha or (pct is not None and abs(pct) > rel_tolerance_pct)
+        return {"code": code, "computed_ha": c_ha, "reported_ha": r_ha, "diff_ha": diff, "diff_pct": pct,
+                "flag": bool(flag)}
+
+    rows = [row(c, float(computed.get(c, 0.0)), reported.get(c)) for c in codes]
+    rows.append(row("total", float(sum(computed.values())), float(sum(reported.values()))))
+    return pd.DataFrame(rows, columns=cols)
 
 
 # ---------------------------------------------------------------------- result
@@ -624,27 +657,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     rcfg = rules.get("reconciliation") or {}
     abs_tol = float(abs_tolerance_ha if abs_tolerance_ha is not None else rcfg.get("abs_tolerance_ha", 0.5))
     rel_tol = float(rel_tolerance_pct if rel_tolerance_pct is not None else rcfg.get("rel_tolerance_pct", 1.0))
-    rec_rows = []
-    if rep:
-        computed = dict(zip(by_category["code"], by_category["area_ha"]))
-        for code in [c for c in cats.codes if c in rep or c in computed] + \
-                sorted(c for c in set(rep) | set(computed) if c not in cats.codes):
-            c_ha = float(computed.get(code, 0.0))
-            r_ha = rep.get(code)
-            diff = c_ha - r_ha if r_ha is not None else None
-            pct = (diff / r_ha * 100.0) if (r_ha not in (None, 0) and diff is not None) else None
-            flag = bool(diff is not None and (abs(diff) > abs_tol or (pct is not None and abs(pct) > rel_tol)))
-            if r_ha is None:
-                flag = c_ha > abs_tol
-            rec_rows.append({"code": code, "computed_ha": c_ha, "reported_ha": r_ha, "diff_ha": diff,
-                             "diff_pct": pct, "flag": flag})
-        tot_rep = sum(rep.values())
-        rec_rows.append({"code": "total", "computed_ha": total_m2 / HA, "reported_ha": tot_rep,
-                         "diff_ha": total_m2 / HA - tot_rep,
-                         "diff_pct": (total_m2 / HA - tot_rep) / tot_rep * 100 if tot_rep else None,
-                         "flag": bool(abs(total_m2 / HA - tot_rep) > abs_tol or
-                                      (tot_rep and abs((total_m2 / HA - tot_rep) / tot_rep * 100) > rel_tol))})
-    reconciliation = pd.DataFrame(rec_rows, columns=["code", "computed_ha", "reported_ha", "diff_ha", "diff_pct", "flag"])
+    reconciliation = reconcile(dict(zip(by_category["code"], by_category["area_ha"])), rep, abs_tol, rel_tol)
 
     # ---- provenance
     layers_used = ["parcels"] + (["boundary"] if boundary is not None else []) + \

@@ -32,7 +32,7 @@ _TERMINAL = ("summary", "by_category", "by_land_type", "state_fund", "use_status
 @click.option("--no-detail", is_flag=True, help="Do not break restriction kinds down by subtype/level.")
 def balance_cmd(workspace, fmt, lang, table, xlsx, csv_dir, reported, tolerance_ha, tolerance_pct, zones,
                 no_detail):
-    """Land-use balance (жер балансы) and the area of each category inside each restriction."""
+    """Land-use balance and the area of each land category inside each restriction."""
     from ..balance import compute_balance
     from ..balance.export import tables, write_csv, write_xlsx
 
