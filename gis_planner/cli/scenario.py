@@ -19,15 +19,6 @@ from ..i18n import t
 from .common import echo_json, echo_table, format_option, lang_option, open_ws, workspace_option
 
 
-def _steps_df(steps, lang):
-    from ..scenarios.demand import Step  # noqa: F401 - documents the type
-
-    rows = [s.as_row(lang) for s in steps]
-    df = pd.DataFrame(rows, columns=["chain", "step", "formula", "result", "unit", "source"])
-    df.columns = [t(f"scenarios.col.{c}", lang) for c in df.columns]
-    return df
-
-
 def _readable(df: pd.DataFrame) -> pd.DataFrame:
     """Numbers as people write them in a terminal table: whole numbers without decimals."""
     out = df.copy()
@@ -70,14 +61,14 @@ def scenario_group():
 def examples_cmd(fmt, lang, no_source):
     """The SEDP methodology's worked examples (population, irrigation, raspberry) computed step by step."""
     from ..scenarios import worked_examples
-    from ..scenarios.demand import chain_label
+    from ..scenarios.demand import chain_label, steps_frame
 
     ex = worked_examples()
     if fmt == "json":
         echo_json({k: [s.as_row(lang) for s in v] for k, v in ex.items()})
         return
     for name, steps in ex.items():
-        df = _steps_df(steps, lang)
+        df = steps_frame(steps, lang)
         if no_source:
             df = df.drop(columns=[t("scenarios.col.source", lang)])
         _emit(df.drop(columns=[t("scenarios.col.chain", lang)]), fmt,

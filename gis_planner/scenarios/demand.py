@@ -67,6 +67,14 @@ def chain_label(chain: str, lang: str = "en") -> str:
     return t(key, lang) if key in messages() else chain
 
 
+def steps_frame(steps: list[Step], lang: str = "en") -> pd.DataFrame:
+    """Steps as a table with headers in ``lang``: chain, step, formula, result, unit, source."""
+    df = pd.DataFrame([s.as_row(lang) for s in steps], columns=["chain", "step", "formula", "result", "unit",
+                                                                 "source"])
+    df.columns = [t(f"scenarios.col.{c}", lang) for c in df.columns]
+    return df
+
+
 def _plain(x: Any) -> Any:
     if isinstance(x, Decimal):
         return int(x) if x == x.to_integral_value() else float(x)
@@ -436,10 +444,7 @@ class Demand:
 
     def steps_table(self, lang: str = "en") -> pd.DataFrame:
         """The causal chain as a table (chain, step, formula, result, unit, source)."""
-        rows = [s.as_row(lang) for s in self.steps]
-        df = pd.DataFrame(rows, columns=["chain", "step", "formula", "result", "unit", "source"])
-        df.columns = [t(f"scenarios.col.{c}", lang) for c in df.columns]
-        return df
+        return steps_frame(self.steps, lang)
 
     def summary(self) -> dict:
         return {"scenario": self.scenario_id, "base_year": self.base_year, "horizon_year": self.horizon_year,
@@ -647,6 +652,6 @@ def worked_examples(norms: Norms | None = None) -> dict[str, list[Step]]:
     return {"population": pop, "irrigation": irr, "raspberry": rasp}
 
 
-__all__ = ["Step", "Demand", "demand", "q30_forecast", "compound_forecast", "cohort_forecast", "irrigation_chain",
+__all__ = ["Step", "Demand", "demand", "steps_frame", "q30_forecast", "compound_forecast", "cohort_forecast", "irrigation_chain",
            "sector_chain", "crop_chain", "worked_examples", "people_in_ages", "rnd"]
 

@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from ..catalog import deep_merge, load_rules, rules_version
+from ..catalog import load_rules, rules_version
 from ..errors import GisPlannerError
 
 POP_METHODS = ("q30", "compound", "cohort")
@@ -456,4 +456,4 @@ def find_scenario(name_or_path: str | Path, workspace: Any = None) -> Scenario:
 
 
 __all__ = ["Norms", "Scenario", "read_queue", "load_scenario", "save_scenario", "find_scenario", "examples_dir",
-           "POP_METHODS", "SECTORS", "USES", "deep_merge"]
+           "POP_METHODS", "SECTORS", "USES"]
