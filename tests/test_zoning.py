@@ -361,3 +361,13 @@ def test_unknown_zone_codes_and_rule_files(tmp_ws, tmp_path):
     ok = tmp_path / "restrictions.yaml"
     ok.write_text("water_bodies: {river: {small: {strip_m: 30}}}\n", encoding="utf-8")
     assert validate_rules_file(ok) == []
+
+
+def test_water_types_in_local_spellings(tmp_ws):
+    write(tmp_ws, water_bodies=gdf({"water_type": ["Река", "арык", "swamp"], "size_class": ["малая", None, None]},
+                                   [river(), river(y=500), river(y=900)]))
+    r = build_restrictions(tmp_ws)
+    got = sorted(zip(r["subtype"], r["kind"], r["width_m"]))
+    assert got == [("canal", "coastal_strip", 5.0), ("canal", "water_protection_zone", 20.0),
+                   ("river", "coastal_strip", 20.0), ("river", "water_protection_zone", 100.0)]
+    assert "swamp" in r.attrs["warnings"][0]

@@ -24,7 +24,7 @@ Examples
 from __future__ import annotations
 
 import importlib
-import warnings
+import logging
 from typing import Any
 
 import geopandas as gpd
@@ -34,6 +34,7 @@ import pyogrio
 import shapely
 
 from ..catalog import catalogue
+from ..text import normalize_key
 from ..errors import GisPlannerError
 from .rules import restriction_rules, rules_provenance, zoning_rules
 
@@ -41,6 +42,7 @@ COLUMNS = ["kind", "subtype", "level", "rule_id", "legal_source", "source_layer"
            "name", "width_m", "confirmed"]
 
 _CACHE: dict = {}
+_LOG = logging.getLogger(__name__)
 _CAPS = {"round": "round", "flat": "flat", "square": "square"}
 
 
@@ -102,12 +104,24 @@ def _frame(records: dict, geoms, crs) -> gpd.GeoDataFrame:
     return df
 
 
+def _alias(rules: dict, section: str, value) -> str | None:
+    """Code for a water type / size class given in any listed spelling (``<section>`` of the rules)."""
+    v = _norm(value)
+    if v is None:
+        return None
+    key = normalize_key(v)
+    for code, names in (rules.get(section) or {}).items():
+        if key == normalize_key(code) or key in {normalize_key(n) for n in names or []}:
+            return code
+    return v
+
+
 def water_width(rules: dict, water_type, size_class) -> dict | None:
     """Width entry (zone_m, strip_m, source, confirmed) for a water body, or None if its type has none."""
-    classes = (rules.get("water_bodies") or {}).get(_norm(water_type) or "")
+    classes = (rules.get("water_bodies") or {}).get(_alias(rules, "water_type_aliases", water_type) or "")
     if not classes:
         return None
-    size = _norm(size_class)
+    size = _alias(rules, "size_class_aliases", size_class)
     return classes.get(size) if size in classes else classes.get("default")
 
 
@@ -135,7 +149,7 @@ def water_zones(water: gpd.GeoDataFrame, rules: dict, crs) -> tuple[gpd.GeoDataF
     geoms = np.asarray(water.geometry.values)[keep]
     ents = [e for e, k in zip(entries, keep) if k]
     fids = water.index.to_numpy()[keep]
-    types = [_norm(t) for t, k in zip(wt, keep) if k]
+    types = [_alias(rules, "water_type_aliases", t) for t, k in zip(wt, keep) if k]
     nms = [n for n, k in zip(names, keep) if k]
     polygonal = np.isin(shapely.get_type_id(geoms), [3, 6])
     style = buffer_style(rules)
@@ -342,7 +356,7 @@ def build_restrictions(ws, rules: dict | None = None) -> gpd.GeoDataFrame:
     out.attrs["warnings"] = warn
     out.attrs["layers"] = layer_provenance(ws)
     for msg in warn:
-        warnings.warn(msg, stacklevel=2)
+        _LOG.warning(msg)
     if key is not None:
         _CACHE.clear()
         _CACHE[key] = out.copy()
