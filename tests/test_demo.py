@@ -224,8 +224,8 @@ def test_deliberate_topology_errors_are_exactly_the_recorded_ones(demo_ws, parce
     assert uncovered.distance(f1) < 0.01 and uncovered.distance(f2) < 0.01   # the sliver lies between them
     sliver = max(shapely.get_parts(uncovered), key=lambda p: p.area)
     assert sliver.area == pytest.approx(uncovered.area, abs=0.5)
-    width = sliver.area / (sliver.length / 2 - 4.0)
-    assert width == pytest.approx(4.0, abs=0.1)                 # the field was pulled back 4 m
+    # the field was pulled back 4 m: the sliver survives an erosion by 1.9 m but not by 2.1 m
+    assert not sliver.buffer(-1.9).is_empty and sliver.buffer(-2.1).is_empty
     # outside: one parcel sticks out of the municipal boundary by the recorded area
     outside = shapely.difference(union, land)
     assert outside.area == pytest.approx(errors["outside_boundary"]["area_m2"], abs=0.5)
