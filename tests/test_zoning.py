@@ -371,3 +371,13 @@ def test_water_types_in_local_spellings(tmp_ws):
     assert got == [("canal", "coastal_strip", 5.0), ("canal", "water_protection_zone", 20.0),
                    ("river", "coastal_strip", 20.0), ("river", "water_protection_zone", 100.0)]
     assert "swamp" in r.attrs["warnings"][0]
+
+
+def test_check_pieces_for_the_map(river_ws):
+    from gis_planner.zoning import check_pieces
+
+    pcs = check_pieces(river_ws, "housing", rect(400, 0, 500, 40)).set_index("rule_id")
+    assert pcs.loc["coastal_strip", "effect"] == "prohibited"
+    assert pcs.loc["coastal_strip", "area_ha"] == pytest.approx(0.2)
+    assert pcs.loc["coastal_strip"].geometry.symmetric_difference(rect(400, 0, 500, 20)).area < 1e-6
+    assert pcs.loc["water_protection_zone", "area_ha"] == pytest.approx(0.4)

@@ -16,7 +16,7 @@ Public API (see docs/zoning.md):
 """
 from __future__ import annotations
 
-from .check import CheckResult, check, check_many, overlay_effects, restriction_map, with_effects
+from .check import CheckResult, check, check_many, check_pieces, overlay_effects, restriction_map, with_effects
 from .conflicts import conflicts, conflicts_summary
 from .restrictions import build_restrictions, write_restrictions
 from .transformation import transformation_list, write_transformation
@@ -25,7 +25,7 @@ from .rules import (effect_of, regime_table, restriction_rules, rule_effects, sa
                     validate_zoning_rules, width_table, zone_effect, zoning_rules, zoning_table)
 
 __all__ = [
-    "CheckResult", "build_restrictions", "check", "check_many", "conflicts", "conflicts_summary",
+    "CheckResult", "build_restrictions", "check", "check_many", "check_pieces", "conflicts", "conflicts_summary",
     "transformation_list", "write_transformation", "effect_of", "overlay_effects",
     "restriction_map", "restriction_rules", "rule_effects", "save_restriction_rules", "save_zoning_rules",
     "validate_restriction_rules", "validate_rules", "validate_rules_file", "validate_zoning_rules", "with_effects",

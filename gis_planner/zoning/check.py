@@ -486,6 +486,34 @@ def check(ws, use: str, *, parcel_id=None, geometry=None, point=None,
                        geometry=geom)
 
 
+def check_pieces(ws, use: str, geometry, restrictions: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    """The parts of a plot under each rule that affects ``use`` (for drawing the check on a map).
+
+    One row per rule (kind, rule_id, subtype, level, effect) with the plot ∩ rule geometry and area_ha.
+
+    Examples
+    --------
+    >>> res = check(ws, "housing", parcel_id=7)                             # doctest: +SKIP
+    >>> check_pieces(ws, "housing", res.geometry).plot(column="effect")     # doctest: +SKIP
+    """
+    use = check_use(use, ws)
+    geom = _as_geometry(ws, geometry)
+    restr = with_effects(build_restrictions(ws) if restrictions is None else restrictions, use, ws)
+    idx = restr.sindex.query(geom, predicate="intersects")
+    sub = restr.iloc[np.sort(idx)]
+    pieces = shapely.intersection(np.asarray(sub.geometry.values), geom)
+    out = gpd.GeoDataFrame(sub[GROUP + ["effect", "legal_source"]].reset_index(drop=True),
+                           geometry=[polygonal_part(g) for g in pieces], crs=ws.crs)
+    out = out[~out.geometry.is_empty]
+    if out.empty:
+        return out.assign(area_ha=pd.Series([], dtype=float))
+    keys = out[GROUP + ["effect"]].astype(object).where(out[GROUP + ["effect"]].notna(), "")
+    out = out.assign(_key=keys.astype(str).agg("|".join, axis=1))
+    out = out.dissolve(by="_key", aggfunc="first").reset_index(drop=True)
+    out["area_ha"] = out.geometry.area / 10_000
+    return out.sort_values(["effect", "area_ha"], ascending=[False, False]).reset_index(drop=True)
+
+
 def restriction_map(ws, use: str, *, restrictions: gpd.GeoDataFrame | None = None, extent=None,
                     write: bool = True, geojson: str | Path | None = None, lang: str = "ky") -> gpd.GeoDataFrame:
     """Classified map (prohibited / conditional / free) of the territory for an intended use.
