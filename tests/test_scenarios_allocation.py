@@ -122,6 +122,9 @@ def test_housing_meets_demand_exactly_nearest_settlement_first(grid_ws):
     # explainable: each piece carries its score components and rank
     assert plots["s_settlement"].iloc[0] == pytest.approx(1.0)
     assert plots.groupby("cadastral_no")["rank"].first().to_dict() == {"P0": 1, "P1": 2, "P2": 3}
+    first = plots.iloc[0]
+    assert first["why"].startswith("0.25×0.50 slope + 0.5×1.00 settlement")      # no DEM: slope scores 0.5
+    assert first["why"].endswith(f"= {first['score']:.3f}")
     assert a.unmet() == {}
 
 

@@ -45,7 +45,7 @@ EPS_M2 = 1e-6
 PIECE_COLUMNS = ["piece_id", "use", "kind", "cadastral_no", "plots", "area_ha", "rank", "score", "s_slope",
                  "s_settlement", "s_road", "s_water", "s_gravity", "hazard_penalty", "farmland_penalty", "slope_deg",
                  "dist_settlement_m", "dist_road_m", "dist_water_m", "elev_m", "canal_elev_m", "verdict",
-                 "reasons", "candidate_rule", "category", "land_type", "owner_type", "use_status",
+                 "reasons", "candidate_rule", "why", "category", "land_type", "owner_type", "use_status",
                  "target_category", "target_land_type"]
 
 
@@ -191,13 +191,14 @@ def _build_restrictions(ws: Any) -> gpd.GeoDataFrame | None:
         return fn(ws)
 
 
-def parcel_check(ws: Any, use: str, parcels: gpd.GeoDataFrame) -> pd.DataFrame | None:
+def parcel_check(ws: Any, use: str, parcels: gpd.GeoDataFrame,
+                 restrictions: gpd.GeoDataFrame | None = None) -> pd.DataFrame | None:
     """The zoning parcel check (``gis_planner.zoning.check_many``) for the candidates, if available."""
     z = _zoning()
     fn = getattr(z, "check_many", None) if z is not None else None
     if fn is None or ws is None:
         return None
-    res = fn(ws, use, parcels)
+    res = fn(ws, use, parcels, restrictions) if restrictions is not None else fn(ws, use, parcels)
     return pd.DataFrame(res).reset_index(drop=True) if res is not None else None
 
 
@@ -490,6 +491,11 @@ def score_parcels(geoms: np.ndarray, ctx: Context, suit: dict, hazard_cfg: dict,
     pen = pen + out["farmland_penalty"].to_numpy()
     score = sum(float(w.get(k, 0)) * out[f"s_{k}"] for k in ("slope", "settlement", "road", "water", "gravity"))
     out["score"] = np.round(score - pen, 6)
+    parts = [(float(w.get(k, 0)), k) for k in ("slope", "settlement", "road", "water", "gravity") if float(w.get(k, 0))]
+    comp = {k: out[f"s_{k}"].to_numpy() for _, k in parts}
+    hz_pen, fl_pen, sc = out["hazard_penalty"].to_numpy(), out["farmland_penalty"].to_numpy(), out["score"].to_numpy()
+    out["why"] = [" + ".join(f"{wk:g}×{comp[k][i]:.2f} {k}" for wk, k in parts)
+                  + f" − {hz_pen[i]:.2f} hazard − {fl_pen[i]:.2f} farmland = {sc[i]:.3f}" for i in range(n)]
     return out
 
 
@@ -734,7 +740,7 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
                 hit = shapely.intersects(usable, pu)
                 if hit.any():
                     usable[hit] = [_polys(g) for g in shapely.difference(usable[hit], pu)]
-        chk = parcel_check(ws, zoning_use, parcels.iloc[idx]) if len(idx) else None
+        chk = parcel_check(ws, zoning_use, parcels.iloc[idx], restr) if len(idx) else None
         if chk is not None and len(chk) == len(idx):
             rows["verdict"] = chk["verdict"].astype(object).to_numpy() if "verdict" in chk else None
             rows["prohibited_share"] = pd.to_numeric(chk.get("prohibited_share"), errors="coerce").to_numpy() \
@@ -769,7 +775,7 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
         info_cols = ["score", "s_slope", "s_settlement", "s_road", "s_water", "s_gravity", "hazard_penalty",
                      "farmland_penalty",
                      "slope_deg", "dist_settlement_m", "dist_road_m", "dist_water_m", "elev_m", "canal_elev_m",
-                     "verdict", "reasons", "candidate_rule"]
+                     "verdict", "reasons", "candidate_rule", "why"]
         infos = rows[[c for c in info_cols if c in rows.columns]].to_dict("records")
         scores = rows["score"].to_numpy() if "score" in rows.columns else np.zeros(len(rows))
         rank_order = sorted(ok, key=lambda k: (-scores[k], ids[idx[k]]))
