@@ -359,3 +359,18 @@ def test_demo_balance_identity(demo_ws):
     assert list(b.restricted.index) == list(j["by_category"])
     # the zoning module's restriction frame was used and found the demo's water zones and hazards
     assert "water_protection_zone" in j["restricted"] and "hazard" in j["restricted"]
+
+
+def test_parallel_coverage_check_equals_whole_check():
+    from gis_planner.balance.topology import _invalid_edges, _suspects
+
+    cells = [square(i * 10, j * 10, 10) for i in range(30) for j in range(20)]
+    extra = [square(55, 55, 10), square(203, 100, 4), square(120, 0, 10)]   # overlapping, contained, duplicate
+    geoms = np.array(cells + extra, dtype=object)
+    whole = _invalid_edges(geoms)
+    assert whole.sum() > 3
+    strips = _suspects(geoms, shapely.STRtree(geoms), workers=2, min_per_strip=50)
+    assert (strips == whole).all()
+    t = cadastre_topology(geoms, boundary=rect(0, 0, 300, 200))
+    assert t.double_counted == pytest.approx(100.0 + 16.0 + 100.0)
+    assert t.gap_area == pytest.approx(0.0)
