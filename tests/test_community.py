@@ -95,6 +95,9 @@ def test_create_edit_delete_restore_with_history(store):
     assert shapely.from_wkt(h["new_wkt"].iloc[1]).equals(Point(LON + 0.001, LAT))
     assert h["changed"].iloc[2] == ["deleted"] and h["changed"].iloc[3] == ["deleted"]
     assert store.counts() == {"sessions": 1, "features": 1, "deleted": 0, "history": 4}
+    # saving without a change writes nothing
+    assert store.update_feature(f.id, 4, "C.D.", condition="needs_repair").version == 4
+    assert store.counts()["history"] == 4
 
 
 def test_stale_edit_is_a_conflict_and_writes_nothing(store):
@@ -566,3 +569,45 @@ def test_import_google_earth_kml_with_folders(store, tmp_path):
     assert by_title["Kara-Suu spring"].description == "2 hours a day"
     assert by_title["Kara-Suu spring"].geometry.equals(Point(77.1012, 42.6034))  # altitude dropped
     assert all(r.category == "spring" and r.author == "A.K." for r in recs)
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from gis_planner.community import ConflictError, open_store
+url, fid, name, go = sys.argv[1], int(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
+store = open_store(url=url)
+store.get_feature(fid)                      # connected and migrated: ready
+Path(go.parent / f"ready-{name}").touch()
+while not go.exists():
+    time.sleep(0.005)
+try:
+    store.update_feature(fid, 1, name, title=f"Canal ({name})")
+    print("saved")
+except ConflictError:
+    print("conflict")
+"""
+
+
+def test_two_processes_writing_one_geopackage(tmp_path):
+    """Two programs (e.g. two app servers) save the same feature version: one wins, one gets the conflict."""
+    import os
+    import sys
+    import time
+
+    url = str(tmp_path / "community.gpkg")
+    with open_store(url=url) as s:
+        f = s.add_feature(_session(s), LineString([(LON, LAT), (LON + 0.01, LAT)]), "canal", "Canal", author="A.K.")
+    go = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(store_mod.Path(__file__).resolve().parent.parent)}
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(f.id), name, str(go)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for name in ("P1", "P2")]
+    deadline = time.time() + 60
+    while not all((tmp_path / f"ready-{n}").exists() for n in ("P1", "P2")) and time.time() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert sorted(o.strip() for o, _ in outs) == ["conflict", "saved"], outs
+    with open_store(url=url) as s:
+        assert s.get_feature(f.id).version == 2
+        assert list(s.history(f.id)["action"]) == ["create", "update"]

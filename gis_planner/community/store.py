@@ -606,8 +606,10 @@ class CommunityStore:
                         "action": r["action"], "version": r["version"], "author": r["author"], "at": r["at"],
                         "changed": changed, "old": old, "new": new, "old_wkt": r["old_wkt"],
                         "new_wkt": r["new_wkt"]})
-        return pd.DataFrame(out, columns=["id", "feature_id", "session_id", "action", "version", "author", "at",
-                                          "changed", "old", "new", "old_wkt", "new_wkt"])
+        df = pd.DataFrame(out, columns=["id", "feature_id", "session_id", "action", "version", "author", "at",
+                                        "changed", "old", "new", "old_wkt", "new_wkt"])
+        df["at"] = pd.to_datetime(df["at"], utc=True).astype("datetime64[ms, UTC]")
+        return df
 
     def counts(self) -> dict:
         """Numbers of sessions, live features, deleted features and history rows (for checks)."""
@@ -714,6 +716,9 @@ class CommunityStore:
                 if "geometry" in changes:
                     self._check_location([prepared["geom"]], [merged], ids=[feature_id])
                 values = {k: prepared[k] for k in (*[e for e in m.EDITABLE if e != "geometry"], "kind", "geom")}
+                same = all(values[k] == getattr(old, k) for k in values if k != "geom")
+                if same and values["geom"].equals_exact(old.geometry, 0.0):
+                    return old  # nothing changed: no new version, no history row
             elif action == "delete":
                 values = {"deleted": True}
             elif action == "restore":
