@@ -20,7 +20,7 @@ import shapely
 import yaml
 
 from gis_planner.catalog import catalogue, load_rules
-from gis_planner.workspace import Workspace, standard_layers
+from gis_planner.workspace import standard_layers
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "data" / "cadastre" / "build_demo.py"

@@ -700,10 +700,10 @@ class Builder:
                                      has_building=(housing & ~unbuilt | commercial)[~is_school],
                                      reg_date=reg[~is_school])
             school = largest(shapely.union_all(geoms[is_school], grid_size=GRID))
-            self.add_parcels([school], zone, int(quarter[is_school][0]), category="settlement", land_type=None,
-                             use_status="used", owner_type="municipal", land_use="public",
-                             settlement=v["name"], households=0, population=0, has_building=True,
-                             reg_date="2004-05-12")
+            (i_school,) = self.add_parcels([school], zone, int(quarter[is_school][0]), category="settlement",
+                                           land_type=None, use_status="used", owner_type="municipal",
+                                           land_use="public", settlement=v["name"], households=0, population=0,
+                                           has_building=True, reg_date="2004-05-12")
             # the rest of the village land: streets (one network parcel) and leftover municipal land
             rest = diff(vland, shapely.union_all(geoms, grid_size=GRID))
             parts = sorted(polys_of(rest), key=lambda p: -p.area)
@@ -729,7 +729,7 @@ class Builder:
                                                  "cadastral_no": rw["cadastral_no"]})
             self.layers["buildings"].append({"geometry": school.point_on_surface(), "building_type": "school",
                                              "floors": 2, "residents": 0,
-                                             "cadastral_no": self.parcels[-1]["cadastral_no"] if False else None})
+                                             "cadastral_no": self.parcels[i_school]["cadastral_no"]})
             # streets as road lines
             cu_all = [-half - 50, half + 50]
             cv_all = [-v["down_m"] - 50, v["up_m"] + 50]
