@@ -470,6 +470,11 @@ def test_cli_community(tmp_path, capsys):
     assert [r["title"] for r in out] == ["School"] and out[0]["category"] == "school"
     assert main(["community", "import", "-w", w, str(tmp_path / "in.csv"), "--session", "7"]) == 2
     assert "session 7 does not exist" in capsys.readouterr().err
+    assert main(["community", "delete", "-w", w, "1", "--version", "1", "--author", "A.K.", "--lang", "en"]) == 0
+    assert "Feature 1: now version 2" in capsys.readouterr().out
+    assert main(["community", "restore", "-w", w, "1", "--version", "1", "--author", "B.T."]) == 2
+    assert "changed by A.K." in capsys.readouterr().err  # a stale version is a conflict, one line
+    assert main(["community", "restore", "-w", w, "1", "--version", "2", "--author", "B.T."]) == 0
 
 
 def test_catalogue_for_the_drawing_ui():

@@ -106,6 +106,33 @@ def history_cmd(workspace, db, feature_id, fmt):
     _emit(df, fmt)
 
 
+def _change_cmd(name: str, help_text: str, with_target: bool = False):
+    @community.command(name, help=help_text)
+    @workspace_option
+    @db_option
+    @click.argument("feature_id", type=int)
+    @click.option("--version", "version", type=int, required=True,
+                  help="The version you looked at (see `history`); a newer one means someone else changed it.")
+    @click.option("--author", required=True, help="Your initials or role.")
+    @click.option("--to", "to_version", type=int, required=with_target, default=None,
+                  help="Version to go back to." if with_target else "Not used.", hidden=not with_target)
+    @lang_option
+    def cmd(workspace, db, feature_id, version, author, to_version, lang):
+        store = _open(workspace, db)
+        if name == "revert":
+            rec = store.revert_feature(feature_id, to_version, version, author)
+        else:
+            rec = getattr(store, f"{name}_feature")(feature_id, version, author)
+        click.echo(t("community.changed", lang, id=rec.id, version=rec.version))
+
+    return cmd
+
+
+_change_cmd("delete", "Delete a feature (soft: `restore` brings it back).")
+_change_cmd("restore", "Restore a deleted feature.")
+_change_cmd("revert", "Bring back an earlier version of a feature (recorded as a new version).", with_target=True)
+
+
 @community.command("import")
 @workspace_option
 @db_option
