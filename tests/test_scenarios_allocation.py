@@ -146,7 +146,12 @@ def test_never_allocates_into_hazard_or_coastal_strip_and_reports_unmet(grid_ws)
     assert every.intersection(hazard).area < 1e-6
     cand = a.candidates.set_index("cadastral_no")
     assert cand.loc["P3", "status"] == "prohibited_or_too_small"
-    assert cand.loc["P3", "verdict"] == "prohibited"
+    assert cand.loc["P3", "verdict"] == "prohibited" and cand.loc["P3", "prohibited_share"] == 1.0
+    assert "hazard_high" in cand.loc["P3", "reasons"]
+    # P6 loses its coastal strip (x 630–670, 40 %); the part left is checked: allowed with conditions (WPZ)
+    assert cand.loc["P6", "prohibited_share"] == pytest.approx(0.4)
+    assert cand.loc["P6", "verdict"] == "conditional" and "water_protection_zone" in cand.loc["P6", "reasons"]
+    assert cand.loc["P0", "verdict"] == "allowed"
     assert "P8" not in cand.index                        # private: never a candidate
     # the densification alternative: 40 households at 100 households/ha = 0.4 ha instead of 4 ha of plots
     dens = a.densification

@@ -718,6 +718,10 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
     summary = []
     restr = ctx.restrictions
     prohibited_cache: dict = {}
+    psize = float(n.value("housing.plot_size_ha")) * HA
+    layout = (psize, float(n.value("housing.plot_width_m")), float(n.value("housing.street_width_m")),
+              int(n.value("housing.plots_between_streets")),
+              max(float(n.value("housing.plot_size_min_ha")) * HA, float(n.value("allocation.plot_keep_share")) * psize))
     for use, unit, amount in _demand_items(dem, order, uses):
         zoning_use = "housing" if use == "multistorey_housing" else (
             "irrigated_agriculture" if use == "perennial_crop" else use)
@@ -740,18 +744,21 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
                 hit = shapely.intersects(usable, pu)
                 if hit.any():
                     usable[hit] = [_polys(g) for g in shapely.difference(usable[hit], pu)]
-        chk = parcel_check(ws, zoning_use, parcels.iloc[idx], restr) if len(idx) else None
+        ua = shapely.area(usable)
+        ra = shapely.area(remaining[idx])
+        rows["usable_ha"] = ua / HA
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rows["prohibited_share"] = np.where(ra > 0, np.clip(1.0 - ua / np.where(ra > 0, ra, 1.0), 0.0, 1.0), 0.0)
+        # the zoning check of the land that can be used (or of the whole parcel when nothing is left: why)
+        checked = np.where(ua > EPS_M2, usable, remaining[idx])
+        chk = parcel_check(ws, zoning_use, gpd.GeoDataFrame({"cadastral_no": ids[idx]}, geometry=list(checked),
+                                                           crs=parcels.crs), restr) if len(idx) else None
         if chk is not None and len(chk) == len(idx):
             rows["verdict"] = chk["verdict"].astype(object).to_numpy() if "verdict" in chk else None
-            rows["prohibited_share"] = pd.to_numeric(chk.get("prohibited_share"), errors="coerce").to_numpy() \
-                if "prohibited_share" in chk else np.nan
             rows["reasons"] = [_reasons_text(r) for r in chk["reasons"]] if "reasons" in chk else ""
         else:
             rows["verdict"] = None
-            rows["prohibited_share"] = np.nan
             rows["reasons"] = ""
-        ua = shapely.area(usable)
-        rows["usable_ha"] = ua / HA
         suit = n.section("suitability", use if use in n.node("suitability") else (
             "housing" if use in ("housing", "multistorey_housing", "social_facility") else "default"))
         lts = parcels["land_type"].astype(object).to_numpy()[idx] if "land_type" in parcels.columns else None
@@ -788,18 +795,11 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
             rank += 1
             taken = []
             if unit == "plots":
-                psize = float(n.value("housing.plot_size_ha")) * HA
-                keep = max(float(n.value("housing.plot_size_min_ha")) * HA,
-                           float(n.value("allocation.plot_keep_share")) * psize)
-                plots, fronts, streets = subdivide_plots(g, psize, float(n.value("housing.plot_width_m")),
-                                                         float(n.value("housing.street_width_m")),
-                                                         int(n.value("housing.plots_between_streets")),
-                                                         keep, ctx.settlement)
+                plots, fronts, streets = subdivide_plots(g, *layout, ctx.settlement)
                 need = int(round(amount - got))
                 chosen = plots[:need]
                 used_streets = sorted(set(fronts[:need]))
-                for j, p in enumerate(chosen):
-                    taken.append(("plot", p, 1))
+                taken.extend(("plot", p, 1) for p in chosen)
                 for s in used_streets:
                     sg = _polys(streets[s])
                     if sg.area > EPS_M2:
