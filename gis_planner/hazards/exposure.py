@@ -149,8 +149,9 @@ def exposure_table(ws, zones: gpd.GeoDataFrame | None = None, community: gpd.Geo
             pairs = parcel_overlaps(parcels, lv, rules)
             out["parcels_ha"] = np.bincount(pairs["zone"], weights=pairs["overlap_m2"], minlength=len(lv)) / 1e4
             ex = pairs[pairs["exposed"]].copy()
-            ex["rank"] = ex["zone"].map(lambda z: LEVEL_ORDER.index(lv["level"].iat[z]))
-            ex["htype"] = ex["zone"].map(lambda z: lv["hazard_type"].iat[z])
+            rank = lv["level"].map({lvl: i for i, lvl in enumerate(LEVEL_ORDER)}).to_numpy()
+            ex["rank"] = rank[ex["zone"].to_numpy()]
+            ex["htype"] = lv["hazard_type"].to_numpy()[ex["zone"].to_numpy()]
             ex = ex.sort_values(["htype", "parcel", "rank"]).drop_duplicates(["htype", "parcel"])
             house = house_plot_mask(parcels, rules)
             hh, pop = _num(parcels, "households"), _num(parcels, "population")

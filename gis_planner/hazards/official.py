@@ -139,6 +139,7 @@ def mark_official(gdf: gpd.GeoDataFrame, *, source: str, date: str | None = None
 
 
 def _polygonal(g):
+    """The polygonal part of a geometry (drops lines/points left by make_valid or clipping)."""
     if g is None or g.is_empty:
         return shapely.Polygon()
     if g.geom_type in ("Polygon", "MultiPolygon"):

@@ -35,13 +35,13 @@ from ..catalog import load_rules, rules_version
 from ..errors import GisPlannerError
 from ..i18n import label, t
 from . import terrain as T
+from .official import ZONE_COLUMNS, _empty, _polygonal, is_official, read_hazard_zones
 
 Progress = Callable[[float, str], None]
 
 HAZARD_TYPES = ("flood", "mudflow", "landslide", "avalanche")
 LEVEL_NAMES = {1: "low", 2: "medium", 3: "high"}
 LEVEL_CODES = {v: k for k, v in LEVEL_NAMES.items()}
-ZONE_COLUMNS = ["hazard_type", "level", "method", "source", "date"]
 
 
 def _noop(fraction: float, message: str) -> None:  # pragma: no cover - default callback
@@ -427,10 +427,8 @@ def levels_to_polygons(levels: np.ndarray, transform, crs, rules: dict, *, hazar
     lv = np.ascontiguousarray(levels, dtype=np.uint8)
     if min_cells > 1 and lv.any():
         lv = sieve(lv, size=min_cells, connectivity=8)
-    empty = gpd.GeoDataFrame({c: pd.Series([], dtype=object) for c in ZONE_COLUMNS},
-                             geometry=gpd.GeoSeries([], crs=crs), crs=crs)
     if not lv.any():
-        return empty
+        return _empty(crs)
     geoms, codes = [], []
     for geom, value in shapes(lv, mask=lv > 0, transform=transform, connectivity=4):
         geoms.append(shapely.geometry.shape(geom))
@@ -452,18 +450,6 @@ def levels_to_polygons(levels: np.ndarray, transform, crs, rules: dict, *, hazar
     gdf = gdf[ZONE_COLUMNS + ["geometry"]].reset_index(drop=True)
     rank = gdf["level"].map({"high": 0, "medium": 1, "low": 2})
     return gdf.iloc[np.argsort(rank.to_numpy(), kind="stable")].reset_index(drop=True)
-
-
-def _polygonal(g):
-    """The polygonal part of a geometry (drops lines/points left by make_valid or clipping)."""
-    if g is None or g.is_empty:
-        return shapely.Polygon()
-    if g.geom_type in ("Polygon", "MultiPolygon"):
-        return g
-    parts = [p for p in getattr(g, "geoms", []) if p.geom_type in ("Polygon", "MultiPolygon")]
-    if not parts:
-        return shapely.Polygon()
-    return shapely.union_all(parts)
 
 
 # ----------------------------------------------------------------------------- workspace
@@ -541,20 +527,13 @@ def store_hazard_zones(ws, computed: gpd.GeoDataFrame, hazards: Iterable[str] | 
     Official rows (``method == "official"``) and computed rows of other hazard types are kept.
     Returns a summary ``{"kept_official": n, "kept_computed": n, "written": n}``.
     """
-    from .official import OFFICIAL
-
     hazards = set(hazards) if hazards else set(computed["hazard_type"].unique()) | set(HAZARD_TYPES)
-    existing = ws.read_layer("hazard_zones", missing_ok=True)
-    keep = None
-    n_off = n_comp = 0
-    if existing is not None and len(existing):
-        method = existing["method"].astype(str) if "method" in existing else pd.Series("", index=existing.index)
-        htype = existing["hazard_type"].astype(str) if "hazard_type" in existing else pd.Series("", index=existing.index)
-        is_off = method == OFFICIAL
-        keep_mask = is_off | ~htype.isin(hazards)
-        keep = existing[keep_mask]
-        n_off = int(is_off.sum())
-        n_comp = int((keep_mask & ~is_off).sum())
+    existing = read_hazard_zones(ws).drop(columns="fid", errors="ignore")  # the GeoPackage assigns new fids
+    is_off = is_official(existing)
+    keep_mask = is_off | ~existing["hazard_type"].astype("string").isin(hazards).fillna(False)
+    keep = existing[keep_mask]
+    n_off = int(is_off.sum())
+    n_comp = int((keep_mask & ~is_off).sum())
     frames = [f for f in (keep, computed) if f is not None and len(f)]
     if frames:
         crs = computed.crs if computed is not None and computed.crs is not None else ws.crs
