@@ -75,7 +75,8 @@ def test_create_edit_delete_restore_with_history(store):
     assert (f.version, f.category, f.kind, f.sufficiency, f.is_wish, f.deleted) == (1, "spring", "point",
                                                                                     "insufficient", False, False)
     f2 = store.update_feature(f.id, 1, "B.T.", condition="needs_repair", votes=12, geometry=Point(LON + 0.001, LAT))
-    assert (f2.version, f2.condition, f2.votes, f2.author) == (2, "needs_repair", 12, "A.K.")
+    assert (f2.version, f2.condition, f2.votes) == (2, "needs_repair", 12)
+    assert (f2.author, f2.created_by) == ("B.T.", "A.K.")  # last editor, and who drew it
     assert f2.geometry.equals(Point(LON + 0.001, LAT))
     f3 = store.delete_feature(f.id, 2, "B.T.")
     assert f3.deleted and f3.version == 3
@@ -444,9 +445,11 @@ def test_migrations_upgrade_an_older_store(store_url):
     _alembic(s1.engine, "downgrade", "0001_initial")  # a store written by the first release
     store_mod._MIGRATED.clear()
     s2 = open_store(url=store_url)  # upgrades to the head on open
-    assert s2.get_session(sid)["village"] == "Tört-Kül" and len(s2.features()) == 3
+    got = s2.features()
+    assert s2.get_session(sid)["village"] == "Tört-Kül" and len(got) == 3
+    assert list(got["created_by"]) == list(got["author"]) == ["A.K.", "A.K.", "B.T."]  # backfilled by 0003
     with s2.engine.connect() as c:
-        assert c.exec_driver_sql("SELECT version_num FROM community_alembic_version").scalar() == "0002_gpkg_rtree"
+        assert c.exec_driver_sql("SELECT version_num FROM community_alembic_version").scalar() == "0003_created_by"
         if s2.backend == "geopackage":  # the spatial index was built for the features already there
             assert c.exec_driver_sql("SELECT count(*) FROM rtree_community_features_geom").scalar() == 3
 

@@ -42,7 +42,7 @@ from .store import ATTRIBUTES, CommunityStore, FeatureRecord, categories
 FORMATS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".kml": "KML", ".csv": "CSV"}
 EXPORT_COLUMNS = ("id", "uid", "session_id", "village", "participant_group", "age_band", "session_date",
                   "category", "kind", "title", "description", "condition", "sufficiency", "is_problem", "is_wish",
-                  "votes", "activity", "author", "created_at", "updated_at", "version")
+                  "votes", "activity", "author", "created_by", "created_at", "updated_at", "version")
 LAYER = "community_features"
 # names other tools use for our fields (KML's name/description, common spellings)
 _ALIASES = {"name": "title", "title": "title", "description": "description", "descr": "description",

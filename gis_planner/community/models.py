@@ -276,7 +276,8 @@ class Feature(Base):
     is_wish: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     votes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     activity: Mapped[str | None] = mapped_column(Str(40))
-    author: Mapped[str] = mapped_column(Str(40), nullable=False)
+    author: Mapped[str] = mapped_column(Str(40), nullable=False)  # who last changed the content
+    created_by: Mapped[str | None] = mapped_column(Str(40))  # who drew it (initials or role)
     created_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
@@ -307,7 +308,7 @@ EDITABLE = ("category", "title", "description", "condition", "sufficiency", "is_
             "votes", "activity", "geometry")
 # columns of the features frame, in order
 FEATURE_COLUMNS = ("id", "uid", "session_id", "category", "kind", "title", "description", "condition",
-                   "sufficiency", "is_problem", "is_wish", "votes", "activity", "author", "created_at",
+                   "sufficiency", "is_problem", "is_wish", "votes", "activity", "author", "created_by", "created_at",
                    "updated_at", "version", "deleted")
 SESSION_COLUMNS = ("id", "village", "date", "participant_group", "age_band", "participants_female",
                    "participants_male", "facilitators", "notes", "created_at")

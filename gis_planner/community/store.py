@@ -69,7 +69,7 @@ _KIND_OF = {"Point": "point", "MultiPoint": "point", "LineString": "line", "Mult
             "Polygon": "polygon", "MultiPolygon": "polygon"}
 # attributes stored per feature that a user gives (and that import/export round-trip)
 ATTRIBUTES = ("uid", "category", "title", "description", "condition", "sufficiency", "is_problem", "is_wish",
-              "votes", "activity", "author", "created_at")
+              "votes", "activity", "author", "created_by", "created_at")
 
 
 class ConflictError(GisPlannerError):
@@ -97,6 +97,7 @@ class FeatureRecord:
     votes: int
     activity: str | None
     author: str
+    created_by: str | None
     created_at: _dt.datetime
     updated_at: _dt.datetime
     version: int
@@ -599,7 +600,7 @@ class CommunityStore:
             new = json.loads(r["new_attrs"]) if r["new_attrs"] else None
             changed = sorted(k for k in set(old or {}) | set(new or {})
                              if old is not None and old.get(k) != (new or {}).get(k)
-                             and k not in ("version", "updated_at"))
+                             and k not in ("version", "updated_at", "author"))
             if r["old_wkt"] != r["new_wkt"] and r["old_wkt"] is not None:
                 changed.append("geometry")
             out.append({"id": r["id"], "feature_id": r["feature_id"], "session_id": r["session_id"],
@@ -635,10 +636,15 @@ class CommunityStore:
                     for i, r in enumerate(rows)]
         self._check_location([p["geom"] for p in prepared], rows)
         now = m.utcnow()
-        for p, r in zip(prepared, rows):
+        for i, (p, r) in enumerate(zip(prepared, rows)):
             p["session_id"] = int(session_id)
             uid = r.get("uid")
             p["uid"] = str(uid) if uid not in (None, "") and not _isnan(uid) else str(uuid.uuid4())
+            by = r.get("created_by") if keep_created else None
+            if by is None or _isnan(by):
+                by = None
+            p["created_by"] = _person_text(by, "created_by", ctx.limits.get("author_max", 40), required=False,
+                                           where=f"row {i + 1}" if len(rows) > 1 else None) or p["author"]
             created = r.get("created_at") if keep_created else None
             p["created_at"] = _as_datetime(created) or now
             p["updated_at"] = now
@@ -719,6 +725,7 @@ class CommunityStore:
                 same = all(values[k] == getattr(old, k) for k in values if k != "geom")
                 if same and values["geom"].equals_exact(old.geometry, 0.0):
                     return old  # nothing changed: no new version, no history row
+                values["author"] = author  # the last editor of the content; created_by keeps who drew it
             elif action == "delete":
                 values = {"deleted": True}
             elif action == "restore":
