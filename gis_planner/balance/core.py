@@ -209,11 +209,11 @@ def group_key(kind: str, *parts) -> str:
 
 
 def restriction_groups(restrictions: gpd.GeoDataFrame, detail: Mapping[str, list] | None = None
-                       ) -> tuple[dict, dict, dict]:
+                       ) -> tuple[dict, dict]:
     """Split a restriction frame into groups of polygons.
 
-    Returns ``(by_kind, by_detail, any_)``: ``{kind: polygons}``, ``{"kind:subtype[:level]": polygons}``
-    (only for kinds listed in ``detail``) and ``{"any": polygons}``.
+    Returns ``(by_kind, by_detail)``: ``{kind: polygons}`` and ``{"kind:subtype[:level]": polygons}``
+    (only for kinds listed in ``detail``).
     """
     if "kind" not in restrictions.columns:
         raise GisPlannerError("the restriction frame has no 'kind' column",
@@ -234,7 +234,7 @@ def restriction_groups(restrictions: gpd.GeoDataFrame, detail: Mapping[str, list
             for key in sorted(pd.unique(keys)):
                 if key != str(kind):
                     by_detail[key] = geoms[sel][keys == key]
-    return by_kind, by_detail, {ANY: geoms}
+    return by_kind, by_detail
 
 
 def _banning_legal_zones(frame: gpd.GeoDataFrame, ws) -> gpd.GeoDataFrame:
@@ -344,15 +344,36 @@ class Balance:
         }
 
 
-def _sum_table(keys: np.ndarray, areas_m2: np.ndarray, order: list[str], total_m2: float) -> pd.DataFrame:
+def _sum_table(keys: np.ndarray, areas_m2: np.ndarray, order: list[str], total_m2: float,
+               parents_of=None) -> pd.DataFrame:
+    """code, area_ha, parcels, share_pct; with ``parents_of`` (a catalogue) parent rows are added."""
     df = pd.DataFrame({"code": pd.Series(keys, dtype=object), "a": areas_m2})
     g = df.groupby("code", sort=False)["a"].agg(["sum", "count"])
     codes = [c for c in order if c in g.index] + sorted(c for c in g.index if c not in order)
     g = g.reindex(codes)
-    out = pd.DataFrame({"code": pd.Series(codes, dtype=object), "area_ha": g["sum"].to_numpy() / HA,
+    if parents_of is not None:
+        g = _with_parents(g, parents_of)
+    out = pd.DataFrame({"code": pd.Series(list(g.index), dtype=object), "area_ha": g["sum"].to_numpy() / HA,
                         "parcels": g["count"].to_numpy().astype(int)})
     out["share_pct"] = out["area_ha"] / (total_m2 / HA) * 100.0 if total_m2 > 0 else 0.0
     return out
+
+
+def _with_parents(g: pd.DataFrame, cat) -> pd.DataFrame:
+    """Insert a row per parent code (``arable``) summing the parent and its children (numeric columns).
+
+    The row goes where the first of them stands (catalogue order puts the parent first).
+    """
+    for parent in cat.codes:
+        kids = [k for k in cat.codes if cat.parent(k) == parent]
+        present = [k for k in [parent, *kids] if k in g.index]
+        if not kids or not present:
+            continue
+        row = g.loc[present].sum(numeric_only=True).to_frame(parent).T
+        pos = min(g.index.get_loc(k) for k in present)
+        rest = g.drop(index=parent, errors="ignore")
+        g = pd.concat([rest.iloc[:pos], row, rest.iloc[pos:]])
+    return g
 
 
 def _read_boundary(ws, crs) -> Any:
@@ -452,21 +473,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     agri = category == "agricultural"
     lt_keys = land_type[agri]
     lt_area = area[agri]
-    by_land_type = _sum_table(lt_keys, lt_area, lt_cat.codes, float(lt_area.sum()))
-    children = {c: [k for k in lt_cat.codes if lt_cat.parent(k) == c] for c in lt_cat.codes}
-    for parent, kids in children.items():
-        if kids:
-            m = np.isin(lt_keys, [parent, *kids])
-            if m.any():
-                row = {"code": parent, "area_ha": lt_area[m].sum() / HA, "parcels": int(m.sum())}
-                row["share_pct"] = row["area_ha"] / (lt_area.sum() / HA) * 100 if lt_area.sum() > 0 else 0.0
-                if parent in set(by_land_type["code"]):
-                    by_land_type.loc[by_land_type["code"] == parent, list(row)[1:]] = list(row.values())[1:]
-                else:
-                    by_land_type = pd.concat([pd.DataFrame([row]), by_land_type], ignore_index=True)
-    order = {c: i for i, c in enumerate(lt_cat.codes)}
-    by_land_type = by_land_type.sort_values("code", key=lambda s: s.map(lambda c: order.get(c, 99))
-                                            ).reset_index(drop=True)
+    by_land_type = _sum_table(lt_keys, lt_area, lt_cat.codes, float(lt_area.sum()), parents_of=lt_cat)
     sf = agri & (owner == "state_fund")
     state_fund = _sum_table(land_type[sf], area[sf], lt_cat.codes, float(area[sf].sum()))
     use_status = _sum_table(use, area, catalogue("use_status").codes, total_m2)
@@ -522,7 +529,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         rframe = _metric(rframe, crs, "restrictions")
         rgeoms, _ = _clean_polygons(rframe, "restriction polygons")
         rframe = rframe.set_geometry(gpd.GeoSeries(rgeoms, crs=crs, index=rframe.index))
-        by_kind, by_detail, any_ = restriction_groups(rframe, rules.get("detail") if detail else None)
+        by_kind, by_detail = restriction_groups(rframe, rules.get("detail") if detail else None)
         unions = {k: union_polygons(g) for k, g in by_kind.items()}
         for k, u in unions.items():
             kind_cols[k] = index.areas_in(u, max_v)
@@ -549,14 +556,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
 
     everything = np.ones(n, dtype=bool)
     restricted = crosstab(everything, category, kind_cols, cats.codes)
-    restricted_land_type = crosstab(agri, land_type, kind_cols, lt_cat.codes)
-    for parent, kids in children.items():  # a parent land type (arable) row includes its children
-        present = [k for k in [parent, *kids] if k in restricted_land_type.index]
-        if kids and present:
-            row = restricted_land_type.loc[present].sum()
-            rest = restricted_land_type.drop(index=parent, errors="ignore")
-            pos = min(restricted_land_type.index.get_loc(k) for k in present)
-            restricted_land_type = pd.concat([rest.iloc[:pos], row.to_frame(parent).T, rest.iloc[pos:]])
+    restricted_land_type = _with_parents(crosstab(agri, land_type, kind_cols, lt_cat.codes), lt_cat)
     restricted_land_type.index.name = "land_type"
     restricted_detail = crosstab(everything, category, detail_cols, cats.codes, with_totals=False)
 
@@ -721,7 +721,7 @@ def restriction_crosstab(parcels: gpd.GeoDataFrame, restrictions: gpd.GeoDataFra
         crs = CRS.from_user_input(parcels.crs)
     restrictions = _metric(restrictions, crs, "restrictions")
     index = ParcelIndex(np.asarray(parcels.geometry.values, dtype=object))
-    by_kind, _, _ = restriction_groups(restrictions)
+    by_kind, _ = restriction_groups(restrictions)
     cols = {k: index.areas_in(union_polygons(g)) / HA for k, g in by_kind.items()}
     df = pd.DataFrame(cols)
     df.index = pd.Index(parcels[by].astype(object).to_numpy(), name=by)

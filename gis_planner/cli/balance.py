@@ -58,7 +58,8 @@ def balance_cmd(workspace, fmt, lang, table, xlsx, csv_dir, reported, tolerance_
             continue
         click.echo("")
         echo_table(df, title=f"== {t('balance.sheet.' + name, lang)}", floatfmt="{:,.4f}")
-    flagged = b.reconciliation[b.reconciliation["flag"]] if len(b.reconciliation) else b.reconciliation
+    rec = b.reconciliation
+    flagged = rec[rec["flag"] & (rec["code"] != "total")] if len(rec) else rec
     if len(flagged):
         tol = f"{b.provenance['tolerance']['abs_ha']} ha / {b.provenance['tolerance']['rel_pct']} %"
         click.echo("")
