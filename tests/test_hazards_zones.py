@@ -346,3 +346,25 @@ def test_rules_and_messages_are_complete():
     assert rules_version("hazards")["version"] == 1
     keys = [k for k in messages() if k.startswith("hazards.")]
     assert keys and all(all(messages()[k].get(lang) for lang in ("ky", "ru", "en")) for k in keys)
+
+
+def test_lithology_classes_move_landslide_levels(tmp_path):
+    res, rows, cols = 10.0, 20, 10
+    z = 2100 + (rows - np.arange(rows))[:, None] * res * math.tan(math.radians(25)) + np.zeros((1, cols))
+    tr = from_origin(X0, Y0 + rows * res, res, res)
+    terr = S.compute_terrain(z, tr, CRS)
+    # a class raster on a coarser grid in another CRS: west half class 3 (weak), east half class 7 (strong)
+    cls = np.zeros((4, 4), np.int32)
+    cls[:, :2], cls[:, 2:] = 3, 7
+    path = tmp_path / "lith.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=1, dtype="int32", crs=f"EPSG:{CRS}",
+                       transform=from_origin(X0, Y0 + rows * res, cols * res / 4, rows * res / 4)) as ds:
+        ds.write(cls, 1)
+    lith = S.load_class_raster(path, terr)
+    assert (lith[:, :5] == 3).all() and (lith[:, 5:] == 7).all()
+    rules = H.hazard_rules()
+    rules["landslide"]["lithology_weights"] = {3: 1, 7: -1}
+    base = S.landslide_levels(terr, rules)
+    assert (base[1:-1, 1:-1] == 2).all()                 # steep (20–30°), planar: medium
+    lv = S.landslide_levels(terr, rules, lithology=lith)
+    assert (lv[1:-1, 1:5] == 3).all() and (lv[1:-1, 5:-1] == 1).all()

@@ -345,8 +345,55 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     return lv
 
 
-def landslide_levels(terr: Terrain, rules: dict, inventory: gpd.GeoDataFrame | None = None) -> np.ndarray:
-    """Landslide susceptibility: slope class × plan-curvature class matrix, optional inventory weighting."""
+def _shift_levels(lv: np.ndarray, mask: np.ndarray, step: int, eligible: np.ndarray) -> None:
+    """Move the level of ``mask`` cells by ``step`` (in place, within 0..3); a raise also gives an
+    ``eligible`` cell without a level the level ``step``."""
+    if step == 0:
+        return
+    sel = mask & ((lv > 0) | (eligible if step > 0 else False))
+    cur = lv[sel].astype(np.int16)
+    new = np.where(cur > 0, cur + step, step)
+    lv[sel] = np.clip(new, 0, 3).astype(np.uint8)
+
+
+def load_class_raster(path, terr: Terrain) -> np.ndarray:
+    """A class raster (e.g. lithology) resampled (nearest) onto the terrain grid; -1 where missing."""
+    from rasterio.warp import Resampling, reproject
+
+    with rasterio_open(path) as ds:
+        src = ds.read(1).astype(np.int32)
+        nodata = ds.nodata
+        out = np.full(terr.shape, -1, dtype=np.int32)
+        reproject(src, out, src_transform=ds.transform, src_crs=ds.crs, src_nodata=nodata,
+                  dst_transform=terr.transform, dst_crs=terr.crs, dst_nodata=-1, resampling=Resampling.nearest)
+    return out
+
+
+def rasterio_open(path):
+    """Open a raster with a project error naming the file when it cannot be read."""
+    import rasterio
+
+    try:
+        ds = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise GisPlannerError(f"cannot read the raster ({exc})", file=str(path),
+                              fix="give a GeoTIFF with a CRS", code="bad_raster") from None
+    if ds.crs is None:
+        ds.close()
+        raise GisPlannerError("the raster has no CRS", file=str(path),
+                              fix="assign one (e.g. gdal_edit.py -a_srs EPSG:7695 FILE)", code="missing_crs")
+    return ds
+
+
+def landslide_levels(terr: Terrain, rules: dict, inventory: gpd.GeoDataFrame | None = None,
+                     lithology: np.ndarray | None = None) -> np.ndarray:
+    """Landslide susceptibility: slope class × plan-curvature class matrix, then optional weights.
+
+    ``inventory`` (known landslides, points or polygons): cells within ``inventory_radius_m`` go one
+    level up. ``lithology`` (a class array on the terrain grid, see :func:`load_class_raster`):
+    each class listed in ``lithology_weights`` moves its cells by that many levels (e.g. loess +1,
+    massive granite -1). Raises only touch slopes of at least the lowest slope class.
+    """
     r = rules["landslide"]
     classes = r["slope_classes_deg"]
     names = sorted(classes, key=lambda k: float(classes[k]))
@@ -371,12 +418,14 @@ def landslide_levels(terr: Terrain, rules: dict, inventory: gpd.GeoDataFrame | N
                                           feature=f"landslide.matrix.{name}.{cname}",
                                           fix="use high, medium, low or null", code="bad_rules")
                 lv[(slope_class == i) & (curv_class == j)] = LEVEL_CODES[level]
+    eligible = slope_class >= 0
+    if lithology is not None:
+        for cls, step in (r.get("lithology_weights") or {}).items():
+            _shift_levels(lv, np.asarray(lithology) == int(cls), int(step), eligible)
     if inventory is not None and len(inventory):
         inv = inventory.to_crs(terr.crs) if inventory.crs is not None else inventory
         known = rasterize_mask(inv.geometry.values, terr.shape, terr.transform)
-        near = _edt(known, terr) <= float(r["inventory_radius_m"])
-        bump = near & (slope_class >= 0)
-        lv[bump] = np.minimum(np.maximum(lv[bump], 1) + (lv[bump] > 0), 3)
+        _shift_levels(lv, _edt(known, terr) <= float(r["inventory_radius_m"]), 1, eligible)
     lv[~terr.valid | terr.lakes] = 0
     return lv
 
@@ -496,10 +545,17 @@ def compute_hazard_zones(ws, hazards: Iterable[str] | None = None, progress: Pro
             buf = float(rules.get("polygons", {}).get("boundary_buffer_m", 0) or 0)
             if buf:
                 clip = clip.buffer(buf)
-    if inventory is None and "landslide" in hazards:
+    lithology = None
+    if "landslide" in hazards:
         name = rules["landslide"].get("inventory_layer")
-        if name and ws.has_layer(name):
+        if inventory is None and name and ws.has_layer(name):
             inventory = ws.read_layer(name)
+        lith = rules["landslide"].get("lithology_raster")
+        if lith:
+            from pathlib import Path
+
+            path = Path(lith) if Path(lith).is_absolute() else Path(ws.root) / lith
+            lithology = load_class_raster(path, terrain)
     frames = []
     per = 0.5 / len(hazards)
     for k, h in enumerate(hazards):
@@ -509,7 +565,7 @@ def compute_hazard_zones(ws, hazards: Iterable[str] | None = None, progress: Pro
         elif h == "mudflow":
             lv = mudflow_levels(terrain, rules)
         elif h == "landslide":
-            lv = landslide_levels(terrain, rules, inventory)
+            lv = landslide_levels(terrain, rules, inventory, lithology)
         else:
             lv = avalanche_levels(terrain, rules)
         method = rules[h]["method"]
