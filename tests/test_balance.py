@@ -374,3 +374,23 @@ def test_parallel_coverage_check_equals_whole_check():
     t = cadastre_topology(geoms, boundary=rect(0, 0, 300, 200))
     assert t.double_counted == pytest.approx(100.0 + 16.0 + 100.0)
     assert t.gap_area == pytest.approx(0.0)
+
+
+def test_layer_restriction_frame_fallback(tmp_ws):
+    from gis_planner.balance import layer_restriction_frame
+
+    tmp_ws.write_layers(
+        {"protected_areas": gdf([{"name": "PA", "regime": "core"}, {"name": "PA2", "regime": "buffer"}],
+                                [rect(0, 0, 100, 100), rect(50, 0, 150, 100)]),
+         "hazard_zones": gdf([{"hazard_type": "flood", "level": "high"}], [rect(0, 0, 10, 10)]),
+         "water_bodies": gdf([{"name": "river", "water_type": "river"}], [rect(0, 200, 10, 300)])},
+        {k: {"source": "test"} for k in ("protected_areas", "hazard_zones", "water_bodies")})
+    fr = layer_restriction_frame(tmp_ws)
+    assert fr["kind"].tolist() == ["protected_area", "protected_area", "hazard"]   # no invented water zones
+    assert fr["subtype"].tolist() == ["core", "buffer", "flood"]
+    assert fr["level"].tolist()[2] == "high"
+    p = parcels([("A", "reserve", rect(0, 0, 200, 100))])                              # 2 ha
+    j = compute_balance(parcels=p, restrictions=fr).to_json()
+    assert j["restricted"]["protected_area"]["reserve"] == pytest.approx(1.5)      # union, not 2.0
+    assert j["restricted_detail"]["protected_area:core"]["reserve"] == pytest.approx(1.0)
+    assert j["restricted_detail"]["protected_area:buffer"]["reserve"] == pytest.approx(1.0)

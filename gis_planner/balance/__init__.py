@@ -12,12 +12,12 @@ Public API::
 
 See ``docs/balance.md``.
 """
-from .core import (Balance, compute_balance, load_reported, reconcile, restriction_crosstab,
-                   restriction_frame, restriction_groups)
+from .core import (Balance, compute_balance, layer_restriction_frame, load_reported, reconcile,
+                   restriction_crosstab, restriction_frame, restriction_groups)
 from .engine import ParcelIndex, overlay_areas, subdivide, union_polygons
 from .topology import Topology, cadastre_topology
 
-__all__ = ["Balance", "compute_balance", "load_reported", "reconcile", "restriction_crosstab", "restriction_frame",
+__all__ = ["Balance", "compute_balance", "layer_restriction_frame", "load_reported", "reconcile", "restriction_crosstab", "restriction_frame",
            "restriction_groups", "ParcelIndex", "overlay_areas", "subdivide", "union_polygons",
            "Topology", "cadastre_topology", "write_xlsx", "write_csv", "tables"]
 

@@ -67,6 +67,16 @@ def restriction_frame(ws) -> gpd.GeoDataFrame:
         frame = zoning.build_restrictions(ws)
         frame.attrs["built_by"] = "gis_planner.zoning.build_restrictions"
         return frame
+    return layer_restriction_frame(ws)
+
+
+def layer_restriction_frame(ws) -> gpd.GeoDataFrame:
+    """Restriction frame straight from the ``protected_areas`` and ``hazard_zones`` layers.
+
+    The fallback of :func:`restriction_frame` when ``gis_planner.zoning`` is not available: protected
+    areas (kind ``protected_area``, subtype = regime) and hazard zones (kind ``hazard``, subtype =
+    hazard type, level). No water-protection zones: their widths are rules of the zoning module.
+    """
     parts = []
     pa = ws.read_layer("protected_areas", missing_ok=True)
     if pa is not None and len(pa):
