@@ -317,6 +317,18 @@ def test_demo_zones_exist_are_valid_and_reach_the_restrictions(demo_copy):
     assert set(hz["subtype"]) >= {"flood", "mudflow", "landslide"}
     computed_fids = set(stored.loc[stored["method"] != "official", "fid"])
     assert computed_fids & set(hz["source_fid"])
+    # the balance restricts exactly the parcel land under the effective zones (official + computed)
+    from gis_planner.balance import compute_balance
+
+    import shapely
+
+    restricted = sum(compute_balance(ws).to_json()["restricted"]["hazard"].values())
+    eff = H.effective_hazard_zones(ws)
+    parcels = ws.read_layer("parcels")
+    expected = shapely.intersection(shapely.union_all(eff.geometry.values),
+                                    shapely.union_all(parcels.geometry.values)).area / 1e4
+    assert restricted == pytest.approx(expected, rel=1e-4)
+    assert restricted > eff[eff["basis"] == "official"].geometry.union_all().area / 1e4
     # exposure and relocation run on the demo
     e = H.exposure_table(ws)
     assert e["parcels"].sum() > 0 and (e["zone_ha"] > 0).all()
