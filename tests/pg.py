@@ -19,6 +19,9 @@ def pg_url():
     """URL (``postgresql+psycopg://…``) of a PostgreSQL database with the PostGIS extension."""
     url = os.environ.get("GIS_PLANNER_TEST_DATABASE_URL")
     if url:
+        for prefix in ("postgres://", "postgresql://"):  # psycopg 3 is the installed driver
+            if url.startswith(prefix):
+                url = "postgresql+psycopg://" + url[len(prefix):]
         yield url
         return
     from gis_planner.devtools.pgserver import PgServer, PgServerUnavailable
