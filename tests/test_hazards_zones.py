@@ -380,3 +380,26 @@ def test_lithology_classes_move_landslide_levels(tmp_path):
     assert (base[1:-1, 1:-1] == 2).all()                 # steep (20–30°), planar: medium
     lv = S.landslide_levels(terr, rules, lithology=lith)
     assert (lv[1:-1, 1:5] == 3).all() and (lv[1:-1, 5:-1] == 1).all()
+
+
+def test_mudflow_channel_and_fan_at_the_break_of_slope():
+    z, tr = valley_dem()
+    terr = S.compute_terrain(z, tr, CRS)
+    rules = H.hazard_rules()
+    rules["mudflow"]["min_catchment_km2"] = 0.1   # a small test valley
+    lv = S.mudflow_levels(terr, rules)
+    cols = z.shape[1]
+    # the sides drain diagonally into the floor-edge columns 22 and 38; over the next 200 m the channel
+    # falls 33.5 m (9.5°) from row 27 but 24 m (6.8°) from row 28: the apexes are at row 28
+    apexes = terr.extra["fan_apexes"]
+    assert sorted((int(a) // cols, int(a) % cols) for a in apexes) == [(28, 22), (28, 38)]
+    # catchment at the apex: column 22 (rows 0–28, 29 cells) + the side cells (r, c < 22) whose diagonal
+    # path reaches column 22 by row 28, i.e. c ≥ r − 6 (7 × 22 + 21 + 20 + … + 1 = 385) = 414 cells
+    assert terr.acc[28, 22] == 414
+    # Melton ratio: relief 2566 − 2022 m over √(414 × 400 m²) = 1.34 → high
+    assert terr.extra["melton"][28, 22] == pytest.approx(544 / math.sqrt(414 * 400))
+    assert lv[28, 22] == 3 and lv[25, 22] == 3          # the high channel above the apex (0.138 km²)
+    # fan: area 0.5 · 0.1656^0.9 km² → half-disc radius 251 m; (36, 30) is 226 m from the apex (outer
+    # half: one level lower), (40, 30) is 288 m away (beyond); the steep side is never fan
+    assert lv[36, 30] == 2
+    assert lv[40, 30] == 0 and lv[31, 5] == 0

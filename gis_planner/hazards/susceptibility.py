@@ -246,15 +246,13 @@ def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | No
 
 
 # ----------------------------------------------------------------------------- level rasters
-def _edt(mask: np.ndarray, terr: Terrain, return_indices: bool = False):
+def _edt(mask: np.ndarray, terr: Terrain) -> np.ndarray:
     """Distance (m) from every cell to the nearest True cell of ``mask`` (inf if none)."""
     from scipy.ndimage import distance_transform_edt
 
     if not mask.any():
-        d = np.full(mask.shape, np.inf)
-        return (d, None) if return_indices else d
-    res = distance_transform_edt(~mask, sampling=(terr.yres, terr.xres), return_indices=return_indices)
-    return res
+        return np.full(mask.shape, np.inf)
+    return distance_transform_edt(~mask, sampling=(terr.yres, terr.xres))
 
 
 def flood_levels(terr: Terrain, rules: dict) -> np.ndarray:
@@ -289,7 +287,8 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
 
     Channel cells with catchment ≥ ``min_catchment_km2`` get a level from the Melton ratio of their
     catchment (relief / √area); a corridor of ``channel_half_width_m`` each side takes the level.
-    A fan apex is where such a channel first reaches a local slope below ``apex_slope_deg``; the fan
+    A fan apex is where such a channel's gradient (over the next ``apex_reach_m`` along the flow path)
+    first drops below ``apex_slope_deg``; the fan
     is the gentle (≤ ``fan_max_slope_deg``) ground below the apex within the radius of a half-disc of
     area ``c·A^n`` (Bull); the inner half keeps the channel level, the outer half one level lower.
     """
@@ -310,15 +309,15 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
         src = ch_level >= code
         if src.any():
             lv[_edt(src, terr) <= float(r["channel_half_width_m"][name])] = code
-    # fan apexes: a channel cell at or above the apex slope draining into a gentler channel cell
-    flat_rec = terr.rec
+    # fan apexes: a channel cell whose gradient along the channel (over the next apex_reach_m) is at or
+    # above the apex slope, draining into a channel cell where it is below (the break of slope)
     idx = np.flatnonzero(ch_level.ravel() > 0)
-    recv = flat_rec[idx]
+    recv = terr.rec[idx]
     ok = recv >= 0
     idx, recv = idx[ok], recv[ok]
-    sl = terr.slope.ravel()
+    grad = _channel_gradient_deg(terr, float(r.get("apex_reach_m", 200)))
     t_apex = float(r["apex_slope_deg"])
-    apex_mask = (sl[idx] >= t_apex) & (sl[recv] < t_apex) & (ch_level.ravel()[recv] > 0)
+    apex_mask = (grad[idx] >= t_apex) & (grad[recv] < t_apex) & (ch_level.ravel()[recv] > 0)
     apexes = np.unique(recv[apex_mask])
     terr.extra["fan_apexes"] = apexes
     rows, cols = terr.shape
@@ -343,6 +342,25 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
         np.maximum(win, np.maximum(inner, outer).astype(np.uint8), out=win)
     lv[~valid] = 0
     return lv
+
+
+def _channel_gradient_deg(terr: Terrain, reach_m: float) -> np.ndarray:
+    """Mean gradient (degrees, flat array) along each cell's D8 path over the next ``reach_m`` metres."""
+    n = terr.rec.shape[0]
+    cols = terr.shape[1]
+    z = terr.filled.ravel()
+    start = np.arange(n)
+    cur = start.copy()
+    length = np.zeros(n)
+    diag = float(np.hypot(terr.xres, terr.yres))
+    for _ in range(max(1, int(np.ceil(reach_m / min(terr.xres, terr.yres))))):
+        nxt = terr.rec[cur]
+        move = (nxt >= 0) & (length < reach_m)
+        step = np.where(cur // cols == nxt // cols, terr.xres, np.where(cur % cols == nxt % cols, terr.yres, diag))
+        length = np.where(move, length + step, length)
+        cur = np.where(move, nxt, cur)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.degrees(np.arctan(np.where(length > 0, (z - z[cur]) / length, 0.0)))
 
 
 def _shift_levels(lv: np.ndarray, mask: np.ndarray, step: int, eligible: np.ndarray) -> None:
