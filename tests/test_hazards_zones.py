@@ -403,3 +403,26 @@ def test_mudflow_channel_and_fan_at_the_break_of_slope():
     # half: one level lower), (40, 30) is 288 m away (beyond); the steep side is never fan
     assert lv[36, 30] == 2
     assert lv[40, 30] == 0 and lv[31, 5] == 0
+
+
+def test_cli_compute_dry_run_and_zones(tmp_ws, tmp_path, capsys):
+    from gis_planner.cli import main
+
+    z, tr = valley_dem()
+    write_dem(tmp_path / "dem.tif", z, tr)
+    tmp_ws.set_dem(tmp_path / "dem.tif", source="analytic valley", source_date="2026-01-01")
+    official = zone_rows([("landslide", "high", "official", square(0, 700, 300))])
+    tmp_ws.write_layer("hazard_zones", official, source="MChS")
+    capsys.readouterr()
+    assert main(["hazards", "compute", "-w", str(tmp_ws.root), "--dry-run", "--format", "json",
+                 "--hazard", "landslide"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["written"] is False and {r["hazard_type"] for r in out["zones"]} == {"landslide"}
+    assert len(H.read_hazard_zones(tmp_ws)) == 1                 # dry run: nothing written
+    assert main(["hazards", "compute", "-w", str(tmp_ws.root), "--hazard", "landslide", "--lang", "ru"]) == 0
+    text = capsys.readouterr()
+    assert "Оползень" in text.out and "официальные зоны сохранены: 1" in text.out
+    assert main(["hazards", "zones", "-w", str(tmp_ws.root), "--format", "csv"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0] == "hazard_type,level,official_ha,computed_ha,computed_in_official_ha,effective_ha"
+    assert any(r.startswith("landslide,high,9.0,") for r in rows)  # the 300 m official square
