@@ -269,7 +269,7 @@ def _esc(value) -> str:
 
 
 def popup_html(df: pd.DataFrame, columns: Sequence[tuple[str, str]]) -> pd.Series:
-    """One escaped HTML table per row: ``columns`` = [(field, display label), …]."""
+    """One escaped HTML table per row: ``columns`` = [(field, display label), …] (for small frames)."""
     parts = pd.Series("", index=df.index, dtype=object)
     for field, title in columns:
         if field not in df.columns:
@@ -288,12 +288,14 @@ def display_tolerance(gdf: gpd.GeoDataFrame) -> float:
     return max(0.5, math.hypot(x1 - x0, y1 - y0) / 2500.0)
 
 
-def to_display(gdf: gpd.GeoDataFrame, colors: pd.Series, popups: pd.Series | None,
-               tooltips: pd.Series | None, cap: int = MAX_FEATURES) -> tuple[dict, int]:
-    """GeoJSON (EPSG:4326) of ``gdf`` for the browser: capped, simplified in metres, rounded.
+def to_display(gdf: gpd.GeoDataFrame, colors: pd.Series, fields: Sequence[tuple[str, str]] = (),
+               tooltip: str | None = None, cap: int = MAX_FEATURES) -> tuple[dict, int]:
+    """Display data of ``gdf`` for the browser: capped, simplified in metres, in EPSG:4326, rounded.
 
-    Returns ``(geojson, n_dropped)``. Properties are ``_c`` (colour), ``_p`` (popup HTML), ``_t``
-    (tooltip HTML) only; their text is already escaped.
+    Returns ``(spec, n_dropped)``; ``spec`` = ``{"data": GeoJSON, "fields": [[key, label], …],
+    "tip": key}``. Feature properties are ``_c`` (colour) and ``f0, f1 …`` (the ``fields`` values) —
+    every text is escaped here with ``html.escape`` (labels too); the browser builds a popup from them
+    only when a feature is clicked, so large layers stay light.
     """
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     dropped = 0
@@ -309,21 +311,26 @@ def to_display(gdf: gpd.GeoDataFrame, colors: pd.Series, popups: pd.Series | Non
     geom = gpd.GeoSeries(geom, crs=gdf.crs)
     if gdf.crs is not None:
         geom = geom.to_crs(4326)
-    arr = shapely.transform(geom.values._data if hasattr(geom.values, "_data") else np.asarray(geom.values),
-                            lambda c: np.round(c, 6))
+    arr = shapely.transform(np.asarray(geom.values, dtype=object), lambda c: np.round(c, 5))
     props = pd.DataFrame({"_c": colors.reindex(gdf.index).fillna("#3366cc").astype(str).to_numpy()})
-    if popups is not None:
-        props["_p"] = popups.reindex(gdf.index).fillna("").astype(str).to_numpy()
-    if tooltips is not None:
-        props["_t"] = tooltips.reindex(gdf.index).fillna("").astype(str).to_numpy()
+    keys = []
+    for i, (field, title) in enumerate(fields):
+        if field not in gdf.columns:
+            continue
+        key = f"f{i}"
+        props[key] = gdf[field].map(_esc).to_numpy()
+        keys.append([key, html.escape(str(title))])
+    tip = None
+    if tooltip is not None and tooltip in gdf.columns:
+        props["_t"] = gdf[tooltip].map(_esc).to_numpy()
+        tip = "_t"
     features = []
-    geojson_geoms = shapely.to_geojson(arr)
-    records = props.to_dict("records")
-    for g, p in zip(geojson_geoms, records):
+    for g, p in zip(shapely.to_geojson(arr), props.to_dict("records")):
         if g is None:
             continue
-        features.append({"type": "Feature", "geometry": json.loads(g), "properties": p})
-    return {"type": "FeatureCollection", "features": features}, dropped
+        features.append({"type": "Feature", "geometry": json.loads(g),
+                         "properties": {k: v for k, v in p.items() if v != ""}})
+    return {"data": {"type": "FeatureCollection", "features": features}, "fields": keys, "tip": tip}, dropped
 
 
 def _color_series(gdf: pd.DataFrame, style: dict, root: str | None) -> tuple[pd.Series, list]:
@@ -333,6 +340,9 @@ def _color_series(gdf: pd.DataFrame, style: dict, root: str | None) -> tuple[pd.
     if not by or by not in gdf.columns:
         return pd.Series(style.get("fill_color", base), index=gdf.index), [(None, style.get("fill_color", base))]
     colors = dict(style.get("colors") or {})
+    if style.get("rules"):
+        zones = load_rules(style["rules"], root).get("zones") or {}
+        colors = {**{k: v["color"] for k, v in zones.items() if v and v.get("color")}, **colors}
     cat = _safe_catalogue(style["catalogue"], root) if style.get("catalogue") else None
     codes = [c for c in pd.unique(gdf[by].dropna().astype(str))]
     if cat is not None:
@@ -375,12 +385,14 @@ def layer_display(root: str, version: str, name: str, lang: str, cap: int = MAX_
             if cat is not None:
                 shown[field] = shown[field].map(lambda v, c=cat: c.label(str(v), lang) if v is not None
                                                 and v == v else None)
+    rule_zones = (load_rules(style["rules"], root).get("zones") or {}) if style.get("rules") else {}
+    if rule_zones and by in shown.columns:
+        shown[by] = shown[by].map(lambda v: ((rule_zones.get(v) or {}).get("names") or {}).get(lang, v)
+                                  if isinstance(v, str) else v)
     fields = [c for c in shown.columns if not str(c).startswith("_")][:14]
-    popups = popup_html(shown, [(f, field_title(f, lang)) for f in fields])
     tip_field = next((f for f in ("cadastral_no", "name", "title", by) if f and f in shown.columns), None)
-    tooltips = (pd.Series(layer_title(name, lang, root), index=gdf.index) if tip_field is None else
-                shown[tip_field].map(_esc))
-    geojson, dropped = to_display(gdf, colors, popups, tooltips, cap)
+    shown = gpd.GeoDataFrame(shown, geometry=gdf.geometry, crs=gdf.crs)
+    geojson, dropped = to_display(shown, colors, [(f, field_title(f, lang)) for f in fields], tip_field, cap)
     legend = []
     catobj = _safe_catalogue(style["catalogue"], root) if style.get("catalogue") else None
     for code, col in legend_codes:
@@ -388,6 +400,8 @@ def layer_display(root: str, version: str, name: str, lang: str, cap: int = MAX_
             text = layer_title(name, lang, root)
         elif catobj is not None and code in catobj.items:
             text = catobj.label(code, lang)
+        elif code in rule_zones and (rule_zones[code] or {}).get("names"):
+            text = rule_zones[code]["names"].get(lang) or code
         else:
             key = f"app.code.{code}"
             text = t(key, lang)
@@ -410,6 +424,7 @@ class Legend(MacroElement):
                 var div = L.DomUtil.create('div', 'gp-legend');
                 div.innerHTML = {{ this.html_json }};
                 L.DomEvent.disableScrollPropagation(div);
+                L.DomEvent.disableClickPropagation(div);
                 return div;
             };
             legend.addTo({{ this._parent.get_name() }});
@@ -417,11 +432,17 @@ class Legend(MacroElement):
         {% endmacro %}
     """)
 
-    def __init__(self, sections: Iterable[tuple[str, Sequence[tuple[str, str]]]]):
+    def __init__(self, sections: Iterable[tuple[str, Sequence[tuple[str, str]]]], title: str = "",
+                 open_: bool | None = None):
         super().__init__()
         self._name = "Legend"
-        parts = ["<div style='background:rgba(255,255,255,.92);padding:6px 8px;border-radius:4px;"
-                 "font:12px/1.35 sans-serif;max-height:260px;overflow:auto;box-shadow:0 1px 4px rgba(0,0,0,.3)'>"]
+        sections = list(sections)
+        n = sum(len(e) for _, e in sections)
+        is_open = (n <= 6) if open_ is None else open_
+        parts = ["<details" + (" open" if is_open else "") + " style='background:rgba(255,255,255,.92);"
+                 "padding:4px 8px;border-radius:4px;font:12px/1.35 sans-serif;max-height:240px;max-width:260px;"
+                 "overflow:auto;box-shadow:0 1px 4px rgba(0,0,0,.3)'>"
+                 f"<summary style='cursor:pointer;font-weight:600'>{html.escape(title)}</summary>"]
         for title, entries in sections:
             parts.append(f"<div style='font-weight:600;margin-top:2px'>{html.escape(title)}</div>")
             for text, color in entries:
@@ -429,44 +450,67 @@ class Legend(MacroElement):
                 parts.append("<div><span style='display:inline-block;width:12px;height:12px;margin-right:5px;"
                              f"vertical-align:middle;border:1px solid #555;background:{col}'></span>"
                              f"{html.escape(str(text))}</div>")
-        parts.append("</div>")
+        parts.append("</details>")
         self.html_json = json.dumps("".join(parts))
 
 
-def _style_fn(style: dict):
-    weight = float(style.get("weight", 1.0))
-    outline = style.get("color", "#333333")
-    fill = bool(style.get("fill", True))
-    fill_opacity = float(style.get("fill_opacity", 0.3))
-    dash = style.get("dash")
-    by_fill = bool(style.get("by")) or "fill_color" in style
+class FastGeoJson(folium.map.Layer):
+    """A GeoJSON layer whose popups are built in the browser when a feature is clicked.
 
-    def fn(feature):
-        c = feature["properties"].get("_c", outline)
-        gtype = (feature.get("geometry") or {}).get("type", "")
-        polygon = "Polygon" in gtype
-        out = {"color": outline if (by_fill and fill and polygon) else c, "weight": weight, "fillColor": c,
-               "fillOpacity": (fill_opacity if fill else 0.0) if polygon else 0.9, "fill": fill or not polygon}
-        if dash:
-            out["dashArray"] = dash
-        return out
+    Sends each feature's (already escaped) values once instead of a ready-made HTML popup per feature,
+    so a layer of thousands of parcels stays a few hundred kilobytes.
+    """
 
-    return fn
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = (function () {
+            var spec = {{ this.spec_json }};
+            function popup(p) {
+                var rows = '';
+                for (var i = 0; i < spec.fields.length; i++) {
+                    var v = p[spec.fields[i][0]];
+                    if (v === undefined || v === null || v === '') continue;
+                    rows += '<tr><th style="text-align:left;padding-right:6px">' + spec.fields[i][1] +
+                            '</th><td>' + v + '</td></tr>';
+                }
+                return '<table style="font-size:12px">' + rows + '</table>';
+            }
+            return L.geoJson(spec.data, {
+                style: function (f) {
+                    var c = f.properties._c || spec.style.color;
+                    var poly = f.geometry && f.geometry.type.indexOf('Polygon') >= 0;
+                    var s = {color: (poly && spec.style.by && spec.style.fill) ? spec.style.color : c,
+                             weight: spec.style.weight, fillColor: c, fill: poly ? spec.style.fill : false,
+                             fillOpacity: poly ? (spec.style.fill ? spec.style.fill_opacity : 0) : 0.9};
+                    if (spec.style.dash) { s.dashArray = spec.style.dash; }
+                    return s;
+                },
+                pointToLayer: function (f, ll) {
+                    var c = f.properties._c || spec.style.color;
+                    return L.circleMarker(ll, {radius: 6, color: '#222', weight: 1, fillColor: c, fillOpacity: 0.9});
+                },
+                onEachFeature: function (f, layer) {
+                    if (spec.fields.length) { layer.bindPopup(function () { return popup(f.properties); },
+                                                              {maxWidth: 420}); }
+                    if (spec.tip && f.properties[spec.tip]) { layer.bindTooltip(f.properties[spec.tip], {sticky: true}); }
+                }
+            });
+        })();
+        {% endmacro %}
+    """)
+
+    def __init__(self, spec: dict, name: str, style: dict, show: bool = True):
+        super().__init__(name=html.escape(name), overlay=True, control=True, show=show)
+        self._name = "FastGeoJson"
+        st_ = {"color": style.get("color", "#333333"), "weight": float(style.get("weight", 1.0)),
+               "fill": bool(style.get("fill", True)), "fill_opacity": float(style.get("fill_opacity", 0.3)),
+               "dash": style.get("dash"), "by": bool(style.get("by")) or "fill_color" in style}
+        self.spec_json = json.dumps({**spec, "style": st_}, ensure_ascii=False, separators=(",", ":"))
 
 
-def add_geojson(m: folium.Map, geojson: dict, title: str, style: dict, show: bool = True) -> folium.GeoJson:
-    """Add display GeoJSON (from :func:`to_display`) to ``m`` as a toggleable layer."""
-    props = geojson["features"][0]["properties"] if geojson["features"] else {}
-    kwargs = {}
-    if "_p" in props:
-        kwargs["popup"] = folium.GeoJsonPopup(fields=["_p"], labels=False, max_width=420)
-    if "_t" in props:
-        kwargs["tooltip"] = folium.GeoJsonTooltip(fields=["_t"], labels=False)
-    layer = folium.GeoJson(
-        geojson, name=html.escape(title), show=show, style_function=_style_fn(style),
-        highlight_function=lambda f: {"weight": 3, "color": "#000000"},
-        marker=folium.CircleMarker(radius=6, weight=1, fill=True, fill_opacity=0.9),
-        zoom_on_click=False, **kwargs)
+def add_geojson(m: folium.Map, spec: dict, title: str, style: dict, show: bool = True) -> FastGeoJson:
+    """Add display data (from :func:`to_display`) to ``m`` as a toggleable layer."""
+    layer = FastGeoJson(spec, title, style, show=show)
     layer.add_to(m)
     return layer
 
@@ -521,13 +565,13 @@ def layers_map(ws: Workspace, names: Sequence[str], lang: str, web_tiles: bool =
         add_geojson(m, d["geojson"], d["title"], d["style"], show=name not in hidden)
         if d["dropped"]:
             notes.append((d["title"], d["total"] - d["dropped"], d["total"]))
-        if d["legend"]:
+        if d["legend"] and name not in hidden:
             sections.append((d["title"], d["legend"]))
     for geojson, title, style in extra:
         add_geojson(m, geojson, title, style)
     sections.extend(legend_extra)
     if sections:
-        Legend(sections).add_to(m)
+        Legend(sections, t("app.map.legend", lang)).add_to(m)
     folium.LayerControl(collapsed=True).add_to(m)
     return localize(m), notes
 
@@ -556,13 +600,10 @@ def show(m: folium.Map, key: str, returned_objects: list | None = None, height: 
 
 def frame_display(gdf: gpd.GeoDataFrame, color: str | pd.Series, popup_cols: Sequence[tuple[str, str]] = (),
                   tooltip_col: str | None = None, cap: int = MAX_FEATURES) -> dict:
-    """Display GeoJSON of an analysis result (colours given; popups from ``popup_cols``)."""
+    """Display data of an analysis result (colours given; popups from ``popup_cols``)."""
     colors = color if isinstance(color, pd.Series) else pd.Series(color, index=gdf.index)
-    df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-    popups = popup_html(df, popup_cols) if popup_cols else None
-    tips = df[tooltip_col].map(_esc) if tooltip_col and tooltip_col in df.columns else None
-    geojson, _ = to_display(gdf, colors, popups, tips, cap)
-    return geojson
+    spec, _ = to_display(gdf, colors, popup_cols, tooltip_col, cap)
+    return spec
 
 
 def code_text(catalogue_name: str | None, code, lang: str, root=None, prefixes: Sequence[str] = ()) -> str:

@@ -26,12 +26,26 @@ def table(df: pd.DataFrame, headers: Mapping[str, str] | None = None, height: in
         text = t(keyname, lang)
         names[col] = str(col) if text == keyname else text
     out = df.rename(columns=names)
+    for col in out.columns:
+        s = out[col]
+        if s.dtype == object:
+            kinds = {type(v) for v in s if v is not None and v == v}
+            if len(kinds) > 1:   # mixed numbers and text: Arrow needs one type per column
+                out[col] = s.map(_cell)
     kwargs = {"hide_index": True, "width": "stretch"}
     if height:
         kwargs["height"] = height
     if key:
         kwargs["key"] = key
     st.dataframe(out, **kwargs)
+
+
+def _cell(v) -> str:
+    if v is None or v != v:
+        return ""
+    if isinstance(v, float):
+        return f"{v:,.4f}".rstrip("0").rstrip(".").replace(",", " ")
+    return str(v)
 
 
 def warnings_list(items) -> None:

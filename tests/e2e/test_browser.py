@@ -146,10 +146,13 @@ def test_draw_polygon_in_russian_and_find_it_after_reload(server, browser, ws_co
     _wait_app(page)
     frame = _map_frame(page)
     page.wait_for_timeout(1500)
+    frame.locator(".leaflet-container").scroll_into_view_if_needed()
     frame.locator(".leaflet-draw-draw-polygon").click()
     box = frame.locator(".leaflet-container").bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    pts = [(cx - 60, cy - 40), (cx + 60, cy - 40), (cx + 50, cy + 50), (cx - 50, cy + 45)]
+    # vertices in the middle-upper part of the map, clear of the controls and the legend
+    fx = [0.40, 0.60, 0.58, 0.42]
+    fy = [0.25, 0.25, 0.45, 0.45]
+    pts = [(box["x"] + box["width"] * a, box["y"] + box["height"] * b) for a, b in zip(fx, fy)]
     for x, y in pts:
         page.mouse.click(x, y)
         page.wait_for_timeout(300)

@@ -32,8 +32,8 @@ c4.metric(tr("core.dem"), tr("app.yes") if info.get("dem") else tr("app.no"))
 left, right = st.columns([3, 2])
 with left:
     m, notes = maps.layers_map(ws, ["parcels", "settlements", "legal_zones", "protected_areas", "hazard_zones",
-                                    "water_bodies", "roads", "waste_sites", "buildings", "boundary"],
-                               lang, state.web_tiles(), hidden=["legal_zones", "hazard_zones", "buildings"])
+                                    "water_bodies", "roads", "waste_sites", "boundary"],
+                               lang, state.web_tiles(), hidden=["legal_zones", "hazard_zones"])
     maps.show(m, key="overview_map", height=560)
     for title, shown, total in notes:
         st.caption(tr("app.map.capped", layer=title, shown=shown, total=total))

@@ -1,0 +1,179 @@
+"""Responsiveness of the Streamlit app on the demo workspace (issue 8: first page < 3 s, interactions < 1 s).
+
+Two measurements, in one run:
+
+1. **Browser** (what a user waits for): ``streamlit run app.py`` on a free port, Debian chromium driven by
+   Playwright. *First render* = from ``page.goto`` until the overview map shows its terrain basemap and the
+   script run has finished (the server was started and warmed by nothing else). *Interactions* = switching
+   the language, opening each page a second time, clicking a parcel on the restrictions map (→ check).
+2. **Server** (script run time, no browser): ``streamlit.testing.v1.AppTest`` runs of each page, cold
+   (first, caches empty) and warm (second), to show where time goes.
+
+Usage::
+
+    .venv/bin/python benchmarks/app_bench.py [--workspace PATH] [--out benchmarks/results_app.md]
+
+It copies the workspace to a temporary folder first (the app may write caches/exports). Not a test: the
+figures depend on the machine; the targets are printed next to them.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PAGES = ["overview", "data", "balance", "zoning", "hazards", "community", "scenarios", "report"]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_idle(page, timeout=120_000) -> None:
+    page.wait_for_selector("[data-testid='stMainBlockContainer']", timeout=timeout)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+
+
+def wait_map(page, timeout=120_000) -> None:
+    frame = page.frame_locator("iframe[title*='st_folium']").first
+    frame.locator(".leaflet-image-layer").first.wait_for(timeout=timeout)
+
+
+def browser_bench(ws: Path) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    from gis_planner.i18n import t
+    from gis_planner.ui.app import PAGES as PAGE_DEFS, PAGES_DIR, available
+
+    port = free_port()
+    env = dict(os.environ, GIS_PLANNER_WORKSPACE=str(ws))
+    t_start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
+                             str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out: dict = {}
+    try:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        out["server_start_s"] = time.perf_counter() - t_start
+        with sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = b.new_page(viewport={"width": 1440, "height": 950})
+            t0 = time.perf_counter()
+            page.goto(f"http://127.0.0.1:{port}/")
+            wait_idle(page)
+            wait_map(page)
+            out["first_render_s"] = time.perf_counter() - t0
+            # language switch
+            t0 = time.perf_counter()
+            page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+            page.get_by_role("option", name=t("app.lang.ru", "ru")).click()
+            page.get_by_text(t("app.overview.parcels", "ru")).first.wait_for()
+            wait_idle(page)
+            out["switch_language_s"] = time.perf_counter() - t0
+            slugs = [(s, ti) for s, ti, _i, req in PAGE_DEFS if (PAGES_DIR / f"{s}.py").exists() and available(req)]
+            cold, warm = {}, {}
+            for rnd, store in (("cold", cold), ("warm", warm)):
+                for slug, title in slugs:
+                    t0 = time.perf_counter()
+                    page.get_by_role("link", name=t(title, "ru")).first.click()
+                    page.wait_for_timeout(50)
+                    wait_idle(page)
+                    store[slug] = time.perf_counter() - t0
+            out["page_first_open_s"] = cold
+            out["page_reopen_s"] = warm
+            # click a parcel on the restrictions map → the check appears
+            page.get_by_role("link", name=t("app.page.zoning", "ru")).first.click()
+            wait_idle(page)
+            wait_map(page)
+            frame = page.frame_locator("iframe[title*='st_folium']").first
+            box = frame.locator(".leaflet-container").bounding_box()
+            t0 = time.perf_counter()
+            page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.55)
+            page.wait_for_timeout(50)
+            wait_idle(page)
+            out["click_parcel_check_s"] = time.perf_counter() - t0
+            b.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    return out
+
+
+def server_bench(ws: Path) -> dict:
+    from streamlit.testing.v1 import AppTest
+
+    res = {}
+    for rnd in ("cold", "warm"):
+        for slug in PAGES:
+            at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+            at.session_state["ws_path"] = str(ws)
+            at.session_state["lang"] = "ky"
+            at.run()
+            t0 = time.perf_counter()
+            if slug == "overview":
+                at.run()
+            else:
+                at.switch_page(f"gis_planner/ui/pages/{slug}.py").run()
+            res.setdefault(slug, {})[rnd] = time.perf_counter() - t0
+    return res
+
+
+def main() -> None:
+    from gis_planner import settings
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--workspace", default=str(settings.demo_workspace()))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results_app.md"))
+    ap.add_argument("--no-browser", action="store_true")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="gp-appbench-")) / "ws"
+    shutil.copytree(args.workspace, tmp, ignore=shutil.ignore_patterns("community.gpkg*", ".*lock", "exports"))
+    try:
+        br = None if args.no_browser else browser_bench(tmp)
+        sv = server_bench(tmp)
+    finally:
+        shutil.rmtree(tmp.parent, ignore_errors=True)
+    lines = ["# App responsiveness (benchmarks/app_bench.py)", "",
+             f"Machine: {platform.machine()}, {os.cpu_count()} CPU, Python {platform.python_version()}; "
+             f"workspace: demo (copy). Load average at the end: "
+             f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}.", ""]
+    if br:
+        inter = [br["switch_language_s"], br["click_parcel_check_s"], *br["page_reopen_s"].values()]
+        lines += ["## Browser (headless chromium)", "", "| measure | seconds | target |", "|---|---|---|",
+                  f"| server start (port open) | {br['server_start_s']:.2f} | |",
+                  f"| first render (overview + terrain map) | {br['first_render_s']:.2f} | < 3 |",
+                  f"| switch language | {br['switch_language_s']:.2f} | < 1 |",
+                  f"| click a parcel → check | {br['click_parcel_check_s']:.2f} | < 1 |"]
+        for slug, v in br["page_reopen_s"].items():
+            lines.append(f"| reopen page {slug} (first open {br['page_first_open_s'][slug]:.2f}) | {v:.2f} | < 1 |")
+        lines += ["", f"Median interaction: {statistics.median(inter):.2f} s; worst: {max(inter):.2f} s.", ""]
+    lines += ["## Server script runs (AppTest, no browser)", "", "| page | cold s | warm s |", "|---|---|---|"]
+    for slug, v in sv.items():
+        lines.append(f"| {slug} | {v['cold']:.2f} | {v['warm']:.2f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    Path(args.out).write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
