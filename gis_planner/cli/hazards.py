@@ -124,6 +124,17 @@ def zones_cmd(workspace, fmt, lang):
         click.echo(t("hazards.official_governs", lang))
 
 
+def _report(df: pd.DataFrame, out: str | None, fmt: str, lang: str, title: str, table_cols=None) -> None:
+    """Save a table with its provenance (``--out``) and print it (the table format may show fewer columns)."""
+    prov = df.attrs.get("provenance", {})
+    if out:
+        _save(df, out, {"provenance": prov})
+    shown = df[table_cols] if (fmt == "table" and table_cols) else df
+    _emit(shown, fmt, lang, title=title, extra={"provenance": prov})
+    if out and fmt == "table":
+        click.echo(t("hazards.saved", lang, path=out))
+
+
 @hazards_group.command("exposure")
 @workspace_option
 @click.option("--out", type=click.Path(), default=None, help="Also save to a .csv or .json file.")
@@ -133,38 +144,22 @@ def exposure_cmd(workspace, out, fmt, lang):
     """Parcels, house plots, people, buildings, settlement land, roads and community objects per hazard and level."""
     from ..hazards import exposure_table
 
-    ws = open_ws(workspace)
-    df = exposure_table(ws)
-    prov = df.attrs.get("provenance", {})
-    if out:
-        _save(df, out, {"provenance": prov})
-    _emit(df, fmt, lang, title=t("hazards.exposure_title", lang), extra={"provenance": prov})
-    if out and fmt == "table":
-        click.echo(t("hazards.saved", lang, path=out))
+    _report(exposure_table(open_ws(workspace)), out, fmt, lang, t("hazards.exposure_title", lang))
 
 
 @hazards_group.command("relocation")
 @workspace_option
-@click.option("--out", type=click.Path(), default=None, help="Save the list to a .csv or .json file.")
+@click.option("--out", type=click.Path(), default=None, help="Also save the list to a .csv or .json file.")
 @format_option
 @lang_option
 def relocation_cmd(workspace, out, fmt, lang):
     """House plots in high-level hazard zones (relocation candidates for the hazard management plan)."""
     from ..hazards import relocation_candidates
 
-    ws = open_ws(workspace)
-    df = relocation_candidates(ws)
-    prov = df.attrs.get("provenance", {})
-    if out:
-        _save(df, out, {"provenance": prov})
-        if fmt == "table":
-            click.echo(t("hazards.saved", lang, path=out))
-            click.echo(f"{t('hazards.relocation_title', lang)}: {len(df)}")
-            return
+    df = relocation_candidates(open_ws(workspace))
     cols = ["cadastral_no", "settlement", "address", "hazard_types", "basis", "overlap_ha", "overlap_share",
             "households", "population"]
-    _emit(df if fmt != "table" else df[cols], fmt, lang, title=t("hazards.relocation_title", lang),
-          extra={"provenance": prov})
+    _report(df, out, fmt, lang, f"{t('hazards.relocation_title', lang)}: {len(df)}", cols)
 
 
 @hazards_group.command("import-official")

@@ -99,26 +99,26 @@ def _windows_of_padded(p: np.ndarray, edges: bool):
     return views
 
 
+def _weighted_difference(outer1, middle, outer2, tmp, scale):
+    """``((x1 - x0) + 2 (y1 - y0) + (z1 - z0)) * scale`` for pairs ``(x1, x0)`` …, in place, one temporary."""
+    out = np.subtract(*outer1)
+    np.subtract(*middle, out=tmp)
+    tmp += tmp
+    out += tmp
+    np.subtract(*outer2, out=tmp)
+    out += tmp
+    out *= scale
+    return out
+
+
 def _horn_block(p: np.ndarray, xres: float, yres: float, edges: bool):
     """Horn gradient of the interior of padded block ``p`` (in the block's float type, in place)."""
     a, b, c, d, e, f, g, h, i = _windows_of_padded(p, edges)
     one = p.dtype.type
-    # east minus west and north minus south, each weighted 1-2-1 (Horn 1981):
-    # dz/dx = ((c - a) + 2 (f - d) + (i - g)) / 8 dx ; dz/dy = ((a - g) + 2 (b - h) + (c - i)) / 8 dy
-    tmp = np.subtract(f, d)
-    tmp += tmp
-    dzdx = np.subtract(c, a)
-    dzdx += tmp
-    np.subtract(i, g, out=tmp)
-    dzdx += tmp
-    dzdx *= one(1.0 / (8.0 * xres))
-    np.subtract(b, h, out=tmp)
-    tmp += tmp
-    dzdy = np.subtract(a, g)
-    dzdy += tmp
-    np.subtract(c, i, out=tmp)
-    dzdy += tmp
-    dzdy *= one(1.0 / (8.0 * yres))
+    # east minus west and north minus south, each weighted 1-2-1 (Horn 1981)
+    tmp = np.empty_like(e)
+    dzdx = _weighted_difference((c, a), (f, d), (i, g), tmp, one(1.0 / (8.0 * xres)))
+    dzdy = _weighted_difference((a, g), (b, h), (c, i), tmp, one(1.0 / (8.0 * yres)))
     hole = np.isnan(e)  # the centre is not in Horn's formula, but a nodata centre stays nodata
     if hole.any():
         dzdx[hole] = np.nan
