@@ -196,15 +196,21 @@ def roll_up(long: pd.DataFrame, hierarchy: pd.DataFrame) -> dict[str, pd.DataFra
     return out
 
 
-def compare(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame], atol_ha: float = 1e-6) -> dict:
-    """Largest relative difference between two roll-ups (cells present in either; missing = 0)."""
+def compare(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame], floor: float = 1.0) -> dict:
+    """Largest difference between two roll-ups (cells present in either; a missing cell is 0).
+
+    ``max_rel`` is relative to the cell's value, or to ``floor`` (1 ha, 1 parcel) for smaller cells: a
+    cell like ``unrestricted = total − any`` of a nearly fully restricted row is a difference of two
+    large sums, and its rounding error (~1e-10 ha) is relative to those sums, not to the tiny result.
+    ``max_abs`` is the largest absolute difference.
+    """
     worst = {"max_rel": 0.0, "max_abs": 0.0, "cells": 0, "cell": None}
     for level in a:
         x = a[level].set_index(["unit", "table", "row", "col"])["value"]
         y = b[level].set_index(["unit", "table", "row", "col"])["value"]
         x, y = x.align(y, fill_value=0.0)
         diff = (x - y).abs()
-        rel = diff / np.maximum(np.maximum(x.abs(), y.abs()), atol_ha)
+        rel = diff / np.maximum(np.maximum(x.abs(), y.abs()), floor)
         worst["cells"] += len(diff)
         if len(rel) and rel.max() > worst["max_rel"]:
             worst["max_rel"] = float(rel.max())
