@@ -90,10 +90,13 @@ def test_land_types_state_fund_use_ratio_and_owner():
     j = b.to_json()
     assert j["total_ha"] == pytest.approx(10.0)
     assert j["by_category"] == {"agricultural": pytest.approx(6.0), "settlement": pytest.approx(4.0)}
-    assert j["by_land_type"]["arable"] == pytest.approx(3.0)   # irrigated + rain-fed
-    assert j["by_land_type"]["irrigated"] == pytest.approx(1.0)
-    assert j["by_land_type"]["rain_fed"] == pytest.approx(2.0)
-    assert j["by_land_type"]["pasture"] == pytest.approx(3.0)
+    # JSON: land types as recorded, a partition of agricultural land; the parent total separately
+    assert j["by_land_type"] == {"irrigated": pytest.approx(1.0), "rain_fed": pytest.approx(2.0),
+                                 "pasture": pytest.approx(3.0)}
+    assert sum(j["by_land_type"].values()) == pytest.approx(j["by_category"]["agricultural"])
+    assert j["land_type_groups"] == {"arable": pytest.approx(3.0)}             # irrigated + rain-fed
+    lt = b.by_land_type.set_index("code")["area_ha"]                          # the table shows both levels
+    assert lt["arable"] == pytest.approx(3.0) and lt["irrigated"] == pytest.approx(1.0)
     assert j["state_fund"] == {"rain_fed": pytest.approx(2.0)}
     assert j["use_status"] == {"used": pytest.approx(8.0), "unused": pytest.approx(2.0)}
     assert j["use_ratio"]["used_to_unused"] == pytest.approx(4.0)
@@ -338,6 +341,8 @@ def test_demo_balance_identity(demo_ws):
     # sum of rows = boundary - gaps + outside + overlaps, exactly
     rows = sum(j["by_category"].values())
     assert rows == pytest.approx(j["total_ha"], rel=1e-12)
+    assert sum(j["by_land_type"].values()) == pytest.approx(j["by_category"]["agricultural"], rel=1e-12)
+    assert sum(j["use_status"].values()) == pytest.approx(j["total_ha"], rel=1e-12)
     expected = topo["boundary_ha"] - topo["gap_ha"] + topo["outside_ha"] + topo["overlap_ha"]
     assert rows == pytest.approx(expected, abs=1e-6)
     # the deliberate topology errors of the demo are found

@@ -300,7 +300,7 @@ class Balance:
 
     total_ha: float
     by_category: pd.DataFrame
-    by_land_type: pd.DataFrame
+    by_land_type: pd.DataFrame       # with parent rows (arable includes irrigated and rain-fed)
     state_fund: pd.DataFrame
     use_status: pd.DataFrame
     use_ratio: dict
@@ -318,22 +318,31 @@ class Balance:
     reconciliation: pd.DataFrame
     provenance: dict
     groups: dict = field(default_factory=dict)  # group key -> {kind, subtype, level}
+    land_type_parcels: pd.DataFrame | None = None  # land types as recorded (a partition, no parent rows)
 
     @property
     def unrestricted_ha(self) -> float:
         return float(self.restricted["unrestricted"].sum()) if len(self.restricted) else self.total_ha
 
     def to_json(self) -> dict:
-        """The JSON document of ``gis-planner balance --format json`` (keys fixed by issue 3)."""
+        """The JSON document of ``gis-planner balance --format json`` (keys fixed by issue 3).
+
+        ``by_land_type`` is a partition of agricultural land by the land type recorded on each parcel
+        (it sums to ``by_category["agricultural"]``); ``land_type_groups`` gives the parent totals
+        (``arable`` = arable + irrigated + rain-fed) that the tables show as an extra row.
+        """
         def col(df, key="code", val="area_ha"):
             return {str(k): float(v) for k, v in zip(df[key], df[val])}
+
+        lt = catalogue("land_types")
+        parents = {lt.parent(k) for k in lt.codes if lt.parent(k)}
 
         kinds = [c for c in self.restricted.columns if c not in (ANY, "unrestricted", "total")]
         restricted = {k: {str(cat): float(v) for cat, v in self.restricted[k].items()} for k in kinds}
         return {
             "total_ha": float(self.total_ha),
             "by_category": col(self.by_category),
-            "by_land_type": col(self.by_land_type),
+            "by_land_type": col(self.land_type_parcels),
             "use_status": col(self.use_status),
             "restricted": restricted,
             "unrestricted_ha": self.unrestricted_ha,
@@ -344,6 +353,7 @@ class Balance:
             if ANY in self.restricted else {},
             "restricted_detail": {k: {str(c): float(v) for c, v in self.restricted_detail[k].items()}
                                   for k in self.restricted_detail.columns},
+            "land_type_groups": col(self.by_land_type[self.by_land_type["code"].isin(list(parents))]),
             "use_ratio": self.use_ratio,
             "state_fund": col(self.state_fund),
             "by_owner": col(self.by_owner),
@@ -484,6 +494,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     lt_keys = land_type[agri]
     lt_area = area[agri]
     by_land_type = _sum_table(lt_keys, lt_area, lt_cat.codes, float(lt_area.sum()), parents_of=lt_cat)
+    land_type_parcels = _sum_table(lt_keys, lt_area, lt_cat.codes, float(lt_area.sum()))
     sf = agri & (owner == "state_fund")
     state_fund = _sum_table(land_type[sf], area[sf], lt_cat.codes, float(area[sf].sum()))
     use_status = _sum_table(use, area, catalogue("use_status").codes, total_m2)
@@ -707,7 +718,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
                    restricted_detail=restricted_detail, parcels=per_parcel,
                    parcel_restrictions=parcel_restrictions, topology=topo_json, overlaps=overlaps,
                    gaps=gaps, outside=outside, reconciliation=reconciliation, provenance=provenance,
-                   groups=group_meta)
+                   groups=group_meta, land_type_parcels=land_type_parcels)
 
 
 def restriction_crosstab(parcels: gpd.GeoDataFrame, restrictions: gpd.GeoDataFrame,
