@@ -37,6 +37,14 @@ def tr(key: str, **fmt) -> str:
     return t(key, lang(), **fmt)
 
 
+def translator(lang_: str):
+    """``tr`` bound to one language (for format functions that Streamlit may call outside the script run)."""
+    def tr_(key: str, **fmt) -> str:
+        return t(key, lang_, **fmt)
+
+    return tr_
+
+
 def code_label(catalogue_name: str, code, short: bool = False) -> str:
     """Name of a catalogue code in the current language ('' for a missing value)."""
     if code is None or (isinstance(code, float) and code != code):

@@ -11,8 +11,8 @@ from gis_planner.balance import compute_balance, tables
 from gis_planner.ui import cache, state
 from gis_planner.ui.widgets import table
 
-tr = state.tr
 lang = state.lang()
+tr = state.translator(lang)
 ws = state.workspace()
 
 st.title(tr("app.page.balance"))

@@ -13,8 +13,8 @@ from gis_planner.ui.app import show_error
 from gis_planner.ui.safe import md_escape
 from gis_planner.ui.widgets import table
 
-tr = state.tr
 lang = state.lang()
+tr = state.translator(lang)
 ws = state.workspace()
 root = str(ws.root)
 store = open_store(ws)

@@ -19,8 +19,8 @@ from gis_planner.ui.widgets import table, warnings_list
 UPLOAD_MAX_MB = 100          # per file; Streamlit's own server.maxUploadSize (200 MB) is the outer limit
 TYPES = ["zip", "gpkg", "geojson", "json", "kml", "kmz", "csv"]
 
-tr = state.tr
 lang = state.lang()
+tr = state.translator(lang)
 ws = state.workspace()
 root = str(ws.root)
 

@@ -8,8 +8,8 @@ from gis_planner.hazards import (HAZARD_TYPES, effective_hazard_zones, exposure_
 from gis_planner.ui import cache, maps, state
 from gis_planner.ui.widgets import download_csv, table
 
-tr = state.tr
 lang = state.lang()
+tr = state.translator(lang)
 ws = state.workspace()
 
 

@@ -6,8 +6,8 @@ from gis_planner.ui import cache, maps, state
 from gis_planner.ui.safe import md_escape
 from gis_planner.ui.widgets import table, warnings_list
 
-tr = state.tr
 lang = state.lang()
+tr = state.translator(lang)
 ws = state.workspace()
 info = cache.info(*cache.key(ws))
 meta = info["meta"]

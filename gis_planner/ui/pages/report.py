@@ -10,8 +10,8 @@ from gis_planner.report.document import soffice_path
 from gis_planner.ui import state
 from gis_planner.ui.safe import md_escape
 
-tr = state.tr
 lang = state.lang()
+tr = state.translator(lang)
 ws = state.workspace()
 root = str(ws.root)
 

@@ -15,8 +15,8 @@ from gis_planner.ui.widgets import table
 from gis_planner.zoning import (build_restrictions, check, restriction_map, save_zoning_rules,
                                 zoning_rules)
 
-tr = state.tr
 lang = state.lang()
+tr = state.translator(lang)
 ws = state.workspace()
 root = str(ws.root)
 
