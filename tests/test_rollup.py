@@ -163,3 +163,58 @@ def test_postgis_push_down_equals_python(pg_url, national, single):
     assert cell(pg, "municipality", "B", "restricted", "reserve", "water_protection_zone") == pytest.approx(1.2)
     assert cell(pg, "country", "KG", "restricted", "settlement", "any") == pytest.approx(28.0)
     np.testing.assert_allclose(cell(pg, "country", "KG", "balance", "agricultural", "parcels"), 150)
+
+
+def _workspace(root, code, district, x_off):
+    from gis_planner import Workspace
+
+    ws = Workspace.create(root / code, name=code, crs=CRS, code=code, district=district, oblast="O1")
+    p = parcels()
+    sel = p["cadastral_no"].str.startswith("A-")  # the 100 parcels of A, shifted by x_off
+    p = p[sel].copy()
+    p["cadastral_no"] = code + p["cadastral_no"].str[1:]
+    p = p.set_geometry(p.geometry.translate(x_off, 0))
+    ws.write_layer("parcels", gpd.GeoDataFrame(p, crs=CRS), source="test")
+    ws.write_layer("boundary", gpd.GeoDataFrame({"name": [code], "district": [district], "oblast": ["O1"]},
+                                                geometry=[B(x_off, 0, x_off + 1000, 1000)], crs=CRS), source="test")
+    ws.write_layer("protected_areas", gpd.GeoDataFrame({"name": ["pa"], "regime": ["core"]},
+                                                       geometry=[B(800, 0, 1200, 1000)], crs=CRS), source="test")
+    return ws
+
+
+def test_workspaces_rollup_equals_each_workspace(tmp_path):
+    """Two workspaces (A at x 0–1000, B at x 1000–2000) sharing one protected area across their border."""
+    from gis_planner.rollup import rollup_workspaces, workspace_tables
+
+    wa = _workspace(tmp_path, "WA", "D1", 0.0)
+    wb = _workspace(tmp_path, "WB", "D1", 1000.0)
+    single = rollup_workspaces([wa.root, wb.root], engine="single")
+    dask_res = rollup_workspaces([wa.root, wb.root], engine="dask", n_workers=1, processes=False)
+    assert compare(single.levels, dask_res.levels)["max_rel"] < 1e-12
+    # WA: protected area over x 800–1000 = settlement land (20 ha); WB: x 1000–1200 = agricultural (20 ha)
+    assert cell(single, "district", "D1", "restricted", "settlement", "protected_area") == pytest.approx(20.0)
+    assert cell(single, "district", "D1", "restricted", "agricultural", "protected_area") == pytest.approx(20.0)
+    assert cell(single, "district", "D1", "zone_area", "protected_area", "area_ha") == pytest.approx(40.0)
+    assert cell(single, "country", "KG", "balance", "agricultural", "parcels") == 100
+    one = workspace_tables(wa, "WA")
+    mine = single.long[single.long["municipality"] == "WA"]
+    assert np.isclose(one["value"].sum(), mine["value"].sum(), rtol=1e-12)
+
+
+def test_cli_rollup(national):
+    import json
+
+    from click.testing import CliRunner
+
+    from gis_planner.cli import cli
+
+    r = CliRunner().invoke(cli, ["rollup", "run", str(national), "--engine", "single", "--level", "country",
+                                 "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["units"]["KG"]["restricted"]["reserve"]["water_protection_zone"] == pytest.approx(1.2)
+    r = CliRunner().invoke(cli, ["rollup", "run", str(national), "--engine", "single", "--lang", "ru",
+                                 "--table", "zone_area"])
+    assert r.exit_code == 0 and "Площадь зон ограничений" in r.output and "D2" in r.output
+    r = CliRunner().invoke(cli, ["rollup", "info", str(national), "--lang", "en"])
+    assert "3 municipalities, 301 parcels" in r.output

@@ -70,7 +70,7 @@ def _long(code: str, table: str, df: pd.DataFrame) -> pd.DataFrame:
 
 def municipality_tables(code: str, parcels: gpd.GeoDataFrame, restrictions: gpd.GeoDataFrame | None = None,
                         hazard_zones: gpd.GeoDataFrame | None = None, boundary=None, *, ws=None,
-                        topology: bool = False, exposure: bool = True) -> pd.DataFrame:
+                        topology: bool = False, exposure: bool = True, detail: bool = True) -> pd.DataFrame:
     """All summable figures of one municipality (long format, see the module docstring).
 
     Parameters
@@ -83,6 +83,8 @@ def municipality_tables(code: str, parcels: gpd.GeoDataFrame, restrictions: gpd.
         enter the balance as restriction kind ``hazard`` unless ``restrictions`` already has that kind
     boundary : the municipality polygon; zone areas (``zone_area``, exposure ``zone_ha``) are clipped to it
     ws : optional workspace (rule overrides, provenance)
+    topology, exposure, detail : also measure topology / the exposure table / the kind:subtype:level
+        break-down (``exposure=False, detail=False`` leaves what the PostGIS push-down computes)
 
     Example
     -------
@@ -105,7 +107,7 @@ def municipality_tables(code: str, parcels: gpd.GeoDataFrame, restrictions: gpd.
         restr = None
     bal = compute_balance(ws, parcels=parcels, restrictions=restr, boundary=boundary if topology else None,
                           zones=None if ws is not None else gpd.GeoDataFrame(geometry=[], crs=parcels.crs),
-                          topology=topology)
+                          topology=topology, detail=detail)
     out = []
     bc = bal.by_category.set_index("code")[["area_ha", "parcels"]]
     out.append(_long(code, "balance", bc))

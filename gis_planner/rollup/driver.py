@@ -59,10 +59,10 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _national_task(root: str, code: str, exposure: bool = True) -> pd.DataFrame:
+def _national_task(root: str, code: str, exposure: bool = True, detail: bool = True) -> pd.DataFrame:
     part = NationalSet(root).read_partition(code)
     return municipality_tables(code, part.parcels, part.restrictions, part.hazard_zones, part.boundary,
-                               exposure=exposure)
+                               exposure=exposure, detail=detail)
 
 
 def _workspace_task(path: str, code: str) -> pd.DataFrame:
@@ -85,7 +85,7 @@ def _client(scheduler: str | None, n_workers: int, processes: bool = True, memor
                                   fix="start `dask scheduler` and workers, or leave --scheduler out for a local cluster",
                                   code="scheduler_unreachable") from None
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
-                           memory_limit=memory_limit, dashboard_address=None)
+                           memory_limit=memory_limit, dashboard_address=":0")
     return Client(cluster), cluster
 
 
@@ -120,7 +120,8 @@ def _run(tasks: list[tuple], func, engine: str, n_workers: int, scheduler: str |
 
 
 def rollup_national(root, *, engine: str = "dask", n_workers: int = 2, scheduler: str | None = None,
-                    processes: bool = True, codes: list[str] | None = None, exposure: bool = True) -> RollupResult:
+                    processes: bool = True, codes: list[str] | None = None, exposure: bool = True,
+                    detail: bool = True) -> RollupResult:
     """Balance, restriction cross-tab and hazard exposure of every municipality of a national set, summed.
 
     Parameters
@@ -131,6 +132,7 @@ def rollup_national(root, *, engine: str = "dask", n_workers: int = 2, scheduler
     scheduler : address of an existing Dask scheduler, e.g. ``tcp://10.0.0.5:8786``
     processes : local cluster with worker processes (True) or threads in this process (tests)
     codes : only these municipalities (default: all partitions)
+    exposure, detail : also the hazard exposure table / the kind:subtype:level break-down
     """
     if engine not in ENGINES:
         raise GisPlannerError(f"unknown engine '{engine}'", fix=f"use one of {', '.join(ENGINES)}",
@@ -142,9 +144,9 @@ def rollup_national(root, *, engine: str = "dask", n_workers: int = 2, scheduler
                               fix="generate or write the parcels first", code="empty_input")
     hierarchy = s.hierarchy()
     if engine == "memory":
-        parts, stats = _memory(s, codes, exposure)
+        parts, stats = _memory(s, codes, exposure, detail)
     else:
-        parts, stats = _run([(str(s.root), c, exposure) for c in codes], _national_task, engine, n_workers,
+        parts, stats = _run([(str(s.root), c, exposure, detail) for c in codes], _national_task, engine, n_workers,
                             scheduler, processes)
     long = pd.concat(parts, ignore_index=True)[LONG_COLUMNS] if parts else pd.DataFrame(columns=LONG_COLUMNS)
     stats["municipalities"] = len(codes)
@@ -152,7 +154,7 @@ def rollup_national(root, *, engine: str = "dask", n_workers: int = 2, scheduler
     return RollupResult(long, roll_up(long, hierarchy), hierarchy, stats)
 
 
-def _memory(s: NationalSet, codes: list[str], exposure: bool) -> tuple[list[pd.DataFrame], dict]:
+def _memory(s: NationalSet, codes: list[str], exposure: bool, detail: bool) -> tuple[list[pd.DataFrame], dict]:
     """The whole country in this process: every layer read at once, then sliced per municipality."""
     t0 = time.perf_counter()
     munis = s.municipalities().set_index("code")
@@ -171,7 +173,7 @@ def _memory(s: NationalSet, codes: list[str], exposure: bool) -> tuple[list[pd.D
         h = hz.iloc[htree.query(b, predicate="intersects")] if htree is not None else None
         parts.append(municipality_tables(str(code), p, r.reset_index(drop=True) if r is not None else None,
                                          h.reset_index(drop=True) if h is not None else None, boundary,
-                                         exposure=exposure))
+                                         exposure=exposure, detail=detail))
     return parts, {"engine": "memory", "tasks": len(codes), "workers": 1, "wall_s": time.perf_counter() - t0,
                    "peak_rss_mb_driver": round(peak_rss_mb(), 1)}
 
