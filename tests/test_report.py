@@ -83,14 +83,33 @@ def test_pdf_page_renders(ky_report, tmp_path):
 
 
 @pytest.mark.parametrize("lang,title", [("ru", "6. Пространство"), ("en", "6. Space")])
-def test_other_languages(demo_ws, tmp_path, lang, title):
-    out = build_report(demo_ws, tmp_path, lang=lang, formats=("docx",))
+def test_other_languages(demo_ws, ky_report, tmp_path, lang, title):
+    ctx, _ = ky_report
+    out = build_report(demo_ws, tmp_path, lang=lang, formats=("docx",), context=ctx)
     d, cells, _ = _docx_cells(out["docx"])
     assert title in [p.text for p in d.paragraphs]
     total = out["documents"][0].tables()[1].rows[-1][1]
     assert fmt_number(total, lang, 2) in cells
     if lang == "en":
         assert "," in fmt_number(total, lang, 2)   # 25,607.81
+
+
+def test_report_with_scenario_has_allocation_and_transformation_annex(demo_ws, tmp_path):
+    from docx import Document
+
+    out = build_report(demo_ws, tmp_path, lang="en", formats=("docx",), scenario="baseline")
+    d = Document(str(out["docx"]))
+    paras = [p.text for p in d.paragraphs]
+    assert any(p.startswith("Growth scenario:") for p in paras)
+    assert "Annex: land transformation list" in [p.text for p in d.paragraphs if p.style.name.startswith("Heading")]
+    s6 = out["documents"][0]
+    annex = [tb for tb in s6.tables() if tb.caption == "Annex: land transformation list"][0]
+    # the annex total equals the scenario's transformation area
+    from gis_planner.scenarios import run_scenario
+
+    expected = float(run_scenario(demo_ws, "baseline").consequences.transformations["area_ha"].sum())
+    assert annex.rows[-1][-1] == pytest.approx(expected, rel=1e-9)
+    assert len(d.inline_shapes) >= 4  # + the allocation map
 
 
 def test_cli_report_bad_measure(demo_ws, tmp_path, capsys):

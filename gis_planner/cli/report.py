@@ -19,11 +19,12 @@ from .common import echo_json, lang_option, open_ws, workspace_option
 @click.option("--scenario", default=None, help="Growth scenario (name or YAML file) for section 6.6.")
 @click.option("--measures", default=None,
               help="Comma-separated measure codes from layers/adaptation_measures.yaml (default: relevant ones).")
+@click.option("--all-languages", is_flag=True, help="Write the sections in ky, ru and en (analyses run once).")
 @click.option("--json", "as_json", is_flag=True, help="Print the written files as JSON.")
-def report_cmd(workspace, lang, out_dir, formats, scenario, measures, as_json):
+def report_cmd(workspace, lang, out_dir, formats, scenario, measures, all_languages, as_json):
     """Draft sections 6 (space) and 7 (environment) of the development programme."""
     from ..catalog import load_rules
-    from ..report import build_report
+    from ..report import build_reports
 
     ws = open_ws(workspace)
     chosen = None
@@ -43,17 +44,23 @@ def report_cmd(workspace, lang, out_dir, formats, scenario, measures, as_json):
             bar.update(max(0, v - done["v"]))
             done["v"] = max(done["v"], v)
 
-        out = build_report(ws, out_dir, lang=lang, formats=fmts, scenario=scenario, measures=chosen,
-                           progress=progress)
-    files = {k: str(out[k]) for k in ("docx", "html", "pdf") if k in out}
-    files["maps"] = [str(p) for p in out["maps"]]
+        langs = ["ky", "ru", "en"] if all_languages else [lang]
+        results = build_reports(ws, out_dir, langs=langs, formats=fmts, scenario=scenario, measures=chosen,
+                                progress=progress)
+    files = {}
+    notes = []
+    for lg, out in results.items():
+        files[lg] = {k: str(out[k]) for k in ("docx", "html", "pdf") if k in out}
+        files[lg]["maps"] = [str(p) for p in out["maps"]]
+        notes += [n for n in out["notes"] if n not in notes]
     if as_json:
-        echo_json({"files": files, "notes": out["notes"]})
+        echo_json({"files": files, "notes": notes})
         return
-    for k in ("docx", "html", "pdf"):
-        if k in files:
-            click.echo(f"{k}: {files[k]}")
-    for note in out["notes"]:
+    for lg, fs in files.items():
+        for k in ("docx", "html", "pdf"):
+            if k in fs:
+                click.echo(f"{k}: {fs[k]}")
+    for note in notes:
         click.echo(f"note: {note}")
 
 

@@ -55,7 +55,10 @@ def build_report(ws, out_dir, lang: str = "ky", formats: Sequence[str] = ("docx"
     out_dir = Path(out_dir)
     figdir = out_dir / "maps"
     figdir.mkdir(parents=True, exist_ok=True)
-    ctx = context or build_context(ws, lang, scenario=scenario, measures=measures, progress=progress)
+    if context is not None:
+        ctx = context.in_language(lang)
+    else:
+        ctx = build_context(ws, lang, scenario=scenario, measures=measures, progress=progress)
     if progress:
         progress(0.8, "maps")
     s6 = section6(ctx, figdir)
@@ -82,4 +85,15 @@ def build_report(ws, out_dir, lang: str = "ky", formats: Sequence[str] = ("docx"
     return result
 
 
-__all__ = ["build_report", "build_context", "default_measures", "ReportContext", "Document", "FORMATS"]
+def build_reports(ws, out_dir, langs: Sequence[str] = ("ky", "ru", "en"), **kwargs) -> dict:
+    """:func:`build_report` in several languages, running the analyses once. Returns ``{lang: result}``."""
+    langs = [check_lang(x) for x in langs]
+    progress = kwargs.pop("progress", None)
+    ctx = kwargs.pop("context", None) or build_context(ws, langs[0], scenario=kwargs.pop("scenario", None),
+                                                       measures=kwargs.pop("measures", None), progress=progress)
+    kwargs.pop("scenario", None)
+    kwargs.pop("measures", None)
+    return {lang: build_report(ws, out_dir, lang=lang, context=ctx, **kwargs) for lang in langs}
+
+
+__all__ = ["build_report", "build_reports", "build_context", "default_measures", "ReportContext", "Document", "FORMATS"]

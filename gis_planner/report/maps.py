@@ -10,10 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import FancyArrow, Patch, Rectangle  # noqa: E402
 
@@ -93,8 +91,12 @@ def _north_arrow(ax) -> None:
 
 
 def render_map(ws, layers: Sequence[MapLayer], title: str, sources: Sequence[str], out_png: str | Path,
-               lang: str = "ky", extent=None, dpi: int = 200, width_in: float = 7.5) -> Path:
-    """Draw ``layers`` over the DEM hillshade of ``ws`` and save a PNG; returns its path."""
+               lang: str = "ky", extent=None, dpi: int = 200, width_in: float = 7.5, basemap=None) -> Path:
+    """Draw ``layers`` over the DEM hillshade of ``ws`` and save a PNG; returns its path.
+
+    ``basemap`` is ``(hillshade, (left, bottom, right, top))`` from :func:`dem_basemap`; pass it when
+    drawing several maps of one workspace so the DEM is read once.
+    """
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     boundary = ws.read_layer("boundary", missing_ok=True)
@@ -110,12 +112,14 @@ def render_map(ws, layers: Sequence[MapLayer], title: str, sources: Sequence[str
     minx, maxx, miny, maxy = minx - padx, maxx + padx, miny - pady, maxy + pady
     aspect = (maxy - miny) / max(maxx - minx, 1e-9)
     map_h = width_in * min(max(aspect, 0.45), 1.4)
-    fig = plt.figure(figsize=(width_in, map_h + 1.9))
+    # a bare Figure (no pyplot state): thread-safe inside the app, and no redraw after every layer
+    fig = Figure(figsize=(width_in, map_h + 1.9))
+    FigureCanvasAgg(fig)
     ax = fig.add_axes([0.02, 1.6 / (map_h + 1.9), 0.96, map_h / (map_h + 1.9)])
-    dem = read_dem(ws, max_cells=1_500_000, dst_crs=ws.crs)
-    if dem is not None:
-        z, (l, b, r, tp), _crs, (rx, ry) = dem
-        hs = hillshade(z, rx, ry)
+    if basemap is None:
+        basemap = dem_basemap(ws)
+    if basemap is not None:
+        hs, (l, b, r, tp) = basemap
         ax.imshow(hs, extent=(l, r, b, tp), cmap="Greys_r", vmin=0, vmax=1, alpha=0.55, zorder=0,
                   interpolation="bilinear")
     handles = []
@@ -128,9 +132,8 @@ def render_map(ws, layers: Sequence[MapLayer], title: str, sources: Sequence[str
             if lay.legend and lay.label:
                 handles.append(_handle(lay, lay.color, lay.label))
         else:
-            for value, part in gdf.groupby(lay.column, sort=False, dropna=False):
-                color = lay.colors.get(value, lay.color)
-                _plot(ax, part, lay, color)
+            colors = [lay.colors.get(v, lay.color) for v in gdf[lay.column]]
+            _plot(ax, gdf, lay, colors)
             if lay.legend:
                 present = set(gdf[lay.column].dropna().unique())
                 order = [v for v in lay.colors if v in present] + sorted(present - set(lay.colors), key=str)
@@ -160,11 +163,19 @@ def render_map(ws, layers: Sequence[MapLayer], title: str, sources: Sequence[str
     fig.text(0.02, 0.01, f"{t('report.sources', lang)}: {src}\n{t('core.crs', lang)}: {crs_text}",
              fontsize=6, va="bottom", wrap=True)
     fig.savefig(out_png, dpi=dpi)
-    plt.close(fig)
     return out_png
 
 
-def _plot(ax, gdf, lay: MapLayer, color: str) -> None:
+def dem_basemap(ws, max_cells: int = 1_500_000):
+    """``(hillshade, bounds)`` of the workspace DEM in the workspace CRS, or None without a DEM."""
+    dem = read_dem(ws, max_cells=max_cells, dst_crs=ws.crs)
+    if dem is None:
+        return None
+    z, bounds, _crs, (rx, ry) = dem
+    return hillshade(z, rx, ry), bounds
+
+
+def _plot(ax, gdf, lay: MapLayer, color) -> None:
     if lay.kind == "point":
         gdf.plot(ax=ax, color=color, markersize=lay.markersize, edgecolor=lay.edgecolor or "black",
                  linewidth=0.3, zorder=lay.zorder)

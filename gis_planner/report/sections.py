@@ -18,7 +18,7 @@ from ..catalog import catalogue, load_rules, rules_version
 from ..i18n import t
 from .document import Document, Figure, Heading, Para, Table
 from .fmt import fmt_number, fmt_percent
-from .maps import MapLayer, render_map
+from .maps import MapLayer, dem_basemap, render_map
 
 HA = 10_000.0
 
@@ -41,9 +41,31 @@ class ReportContext:
     problems: pd.DataFrame | None = None
     measures: list = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
+    _basemap: Any = field(default=None, repr=False)
 
     def layer(self, name: str):
         return self.ws.read_layer(name, missing_ok=True)
+
+    def in_language(self, lang: str) -> "ReportContext":
+        """The same analyses for another language (only the translated message columns are redone)."""
+        from dataclasses import replace
+
+        from .. import zoning
+
+        if lang == self.lang:
+            return self
+        conflicts = zoning.conflicts(self.ws, restrictions=self.restrictions, lang=lang)
+        _, problems = _community(self.ws, lang) if self.community is not None else (None, None)
+        ctx = replace(self, lang=lang, conflicts=conflicts, problems=problems)
+        ctx._basemap = self._basemap
+        return ctx
+
+    @property
+    def basemap(self):
+        """DEM hillshade shared by every map of the report (computed once)."""
+        if self._basemap is None:
+            self._basemap = dem_basemap(self.ws) or ()
+        return self._basemap or None
 
 
 def _source_of(ws, *layers: str) -> str:
@@ -566,7 +588,7 @@ def _map_categories(ctx: ReportContext, figdir: Path) -> Path:
                      labels={c: cats.label(c, ctx.lang, short=True) for c in cats.codes}, alpha=0.75,
                      edgecolor="#ffffff", linewidth=0.05)
     return render_map(ctx.ws, [layer] + _base_layers(ctx), t("report.map.categories", ctx.lang),
-                      _sources_line(ctx, "parcels", "dem"), figdir / f"map_categories_{ctx.lang}.png", ctx.lang)
+                      _sources_line(ctx, "parcels", "dem"), figdir / f"map_categories_{ctx.lang}.png", ctx.lang, basemap=ctx.basemap)
 
 
 _KIND_COLORS = {"protected_area": "#1a9850", "water_protection_zone": "#74add1", "coastal_strip": "#313695",
@@ -583,7 +605,7 @@ def _map_restrictions(ctx: ReportContext, figdir: Path) -> Path:
                                labels={k: t(f"report.kind.{k}", ctx.lang) for k in _KIND_COLORS}, alpha=0.45))
     return render_map(ctx.ws, layers + _base_layers(ctx), t("report.map.restrictions", ctx.lang),
                       _sources_line(ctx, "protected_areas", "water_bodies", "hazard_zones"),
-                      figdir / f"map_restrictions_{ctx.lang}.png", ctx.lang)
+                      figdir / f"map_restrictions_{ctx.lang}.png", ctx.lang, basemap=ctx.basemap)
 
 
 _LEVEL_COLORS = {"high": "#bd0026", "medium": "#fd8d3c", "low": "#fed976"}
@@ -596,7 +618,7 @@ def _map_hazards(ctx: ReportContext, figdir: Path) -> Path:
     layer = MapLayer(zz, column="level", colors=_LEVEL_COLORS,
                      labels={k: t(f"report.level.{k}", ctx.lang) for k in _LEVEL_COLORS}, alpha=0.55)
     return render_map(ctx.ws, [layer] + _base_layers(ctx), t("report.map.hazards", ctx.lang),
-                      _sources_line(ctx, "hazard_zones", "dem"), figdir / f"map_hazards_{ctx.lang}.png", ctx.lang)
+                      _sources_line(ctx, "hazard_zones", "dem"), figdir / f"map_hazards_{ctx.lang}.png", ctx.lang, basemap=ctx.basemap)
 
 
 def _map_community(ctx: ReportContext, figdir: Path) -> Path:
@@ -613,7 +635,7 @@ def _map_community(ctx: ReportContext, figdir: Path) -> Path:
             layers.append(MapLayer(part, column="category", colors=colors, labels=labels, kind=kind,
                                    alpha=0.6, zorder=8, legend=kind == "point" or not len(layers)))
     return render_map(ctx.ws, _base_layers(ctx) + layers, t("report.map.community", ctx.lang),
-                      ["community.gpkg"], figdir / f"map_community_{ctx.lang}.png", ctx.lang)
+                      ["community.gpkg"], figdir / f"map_community_{ctx.lang}.png", ctx.lang, basemap=ctx.basemap)
 
 
 def _map_allocation(ctx: ReportContext, figdir: Path) -> Path:
@@ -628,8 +650,15 @@ def _map_allocation(ctx: ReportContext, figdir: Path) -> Path:
     if pieces is not None and len(pieces):
         layers.append(MapLayer(pieces, column="use", colors=palette,
                                labels={k: acts.label(k, ctx.lang) for k in palette}, alpha=0.85, zorder=9))
+    # zoom to where the growth goes: the settlements and the allocated land, with 1 km around
+    parts = [g.total_bounds for g in (settlements, pieces) if g is not None and len(g)]
+    extent = None
+    if parts:
+        extent = (min(p[0] for p in parts) - 1000, min(p[1] for p in parts) - 1000,
+                  max(p[2] for p in parts) + 1000, max(p[3] for p in parts) + 1000)
     return render_map(ctx.ws, layers + _base_layers(ctx), t("report.map.allocation", ctx.lang),
-                      _sources_line(ctx, "parcels"), figdir / f"map_allocation_{ctx.lang}.png", ctx.lang)
+                      _sources_line(ctx, "parcels"), figdir / f"map_allocation_{ctx.lang}.png", ctx.lang,
+                      extent=extent, basemap=ctx.basemap)
 
 
 def _sources_line(ctx: ReportContext, *layers: str) -> list[str]:
