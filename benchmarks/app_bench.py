@@ -96,8 +96,10 @@ def browser_bench(ws: Path) -> dict:
                 for slug, title in slugs:
                     t0 = time.perf_counter()
                     page.get_by_role("link", name=t(title, "ru")).first.click()
-                    page.wait_for_timeout(50)
+                    page.get_by_role("heading", name=t(title, "ru")).first.wait_for(timeout=120_000)
                     wait_idle(page)
+                    if slug in ("overview", "zoning", "hazards", "community"):
+                        wait_map(page)
                     store[slug] = time.perf_counter() - t0
             out["page_first_open_s"] = cold
             out["page_reopen_s"] = warm
@@ -106,10 +108,11 @@ def browser_bench(ws: Path) -> dict:
             wait_idle(page)
             wait_map(page)
             frame = page.frame_locator("iframe[title*='st_folium']").first
+            frame.locator(".leaflet-container").scroll_into_view_if_needed()
             box = frame.locator(".leaflet-container").bounding_box()
             t0 = time.perf_counter()
-            page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.55)
-            page.wait_for_timeout(50)
+            page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.45)
+            page.get_by_text(t("app.zoning.pick", "ru")).wait_for(state="detached", timeout=60_000)
             wait_idle(page)
             out["click_parcel_check_s"] = time.perf_counter() - t0
             b.close()

@@ -198,6 +198,36 @@ def terrain_image(root: str, version: str) -> dict | None:
 
     ``None`` when the workspace has no DEM. Computed once per data version.
     """
+    ws = Workspace(root)
+    if ws.dem_path is None:
+        return None
+    cfg = styles()["terrain"]
+    # a disk cache next to the DEM keeps the first page fast after a restart (the image depends only on
+    # the DEM file, the workspace CRS and the terrain style)
+    import hashlib
+
+    st_ = ws.dem_path.stat()
+    sig = hashlib.sha256(json.dumps([st_.st_mtime_ns, st_.st_size, str(ws.crs), cfg], default=str)
+                         .encode()).hexdigest()[:16]
+    cache_file = ws.root / ".gis_planner_cache" / f"terrain-{sig}.json"
+    if cache_file.exists():
+        try:
+            return json.loads(cache_file.read_text())
+        except (OSError, ValueError):
+            pass
+    out = _render_terrain(ws, cfg)
+    if out is not None:
+        try:
+            cache_file.parent.mkdir(exist_ok=True)
+            tmp = cache_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(out))
+            tmp.replace(cache_file)
+        except OSError:   # a read-only workspace: no disk cache
+            pass
+    return out
+
+
+def _render_terrain(ws: Workspace, cfg: dict) -> dict | None:
     import rasterio
     from PIL import Image
     from pyproj import CRS, Transformer
@@ -206,10 +236,6 @@ def terrain_image(root: str, version: str) -> dict | None:
 
     from ..crs import metric_crs_for
 
-    ws = Workspace(root)
-    if ws.dem_path is None:
-        return None
-    cfg = styles()["terrain"]
     max_px = int(cfg.get("max_pixels", 1200))
     with rasterio.open(ws.dem_path) as ds:
         src_crs = CRS.from_user_input(ds.crs)
@@ -254,7 +280,7 @@ def terrain_image(root: str, version: str) -> dict | None:
     w_, s_ = to_ll.transform(mt.c, mt.f + mt.e * mh)
     e_, n_ = to_ll.transform(mt.c + mt.a * mw, mt.f)
     return {"url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"),
-            "bounds": [[s_, w_], [n_, e_]], "size": (mw, mh)}
+            "bounds": [[s_, w_], [n_, e_]], "size": [mw, mh]}
 
 
 # ----------------------------------------------------------------------------- GeoJSON for display
@@ -589,13 +615,70 @@ def add_draw(m: folium.Map) -> folium.Map:
     return localize(m)
 
 
-def show(m: folium.Map, key: str, returned_objects: list | None = None, height: int = 520):
-    """Render ``m`` with streamlit-folium (local assets only); returns the interaction dict."""
-    from streamlit_folium import st_folium
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _component_args(cache_key: tuple, _m: folium.Map) -> dict:
+    """The arguments streamlit-folium sends to its browser component for map ``_m`` (rendered once per
+    ``cache_key``): rendering a big folium map takes about a second, the cached arguments nothing."""
+    import streamlit_folium as sf
+
+    localize(_m)
+    _m.get_root().render()
+    _m.render()
+    html_ = sf._get_html(_m)
+    header = sf._get_header(_m)
+    leaflet = sf._get_map_string(_m)
+    css, js = [], []
+
+    def walk(el):
+        css.extend(url for _, url in getattr(el, "default_css", None) or [])
+        js.extend(url for _, url in getattr(el, "default_js", None) or [])
+        for child in getattr(el, "_children", {}).values():
+            walk(child)
+
+    walk(_m)
+    try:
+        bounds = _m.get_bounds()
+    except AttributeError:
+        bounds = [[None, None], [None, None]]
+    return {"script": leaflet, "header": header, "html": html_, "id": sf.get_full_id(_m), "bounds": bounds,
+            "zoom": _m.options.get("zoom"), "css_links": list(dict.fromkeys(css)), "js_links": list(dict.fromkeys(js))}
+
+
+def show(m: folium.Map, key: str, returned_objects: list | None = None, height: int = 520,
+         cache_key: tuple | None = None):
+    """Render ``m`` with streamlit-folium (local assets only); returns the interaction dict.
+
+    With ``cache_key`` (anything that changes when the map's content does: data version, language, layer
+    choice…) the rendered map is reused on reruns, so interactions stay fast on large workspaces.
+    """
+    import streamlit_folium as sf
 
     localize(m)
-    return st_folium(m, key=key, height=height, use_container_width=True,
-                     returned_objects=returned_objects if returned_objects is not None else [])
+    returned_objects = returned_objects if returned_objects is not None else []
+    if cache_key is None:
+        return sf.st_folium(m, key=key, height=height, use_container_width=True, returned_objects=returned_objects)
+    a = _component_args(cache_key, m)
+    (s_, w_), (n_, e_) = a["bounds"]
+    defaults = {"last_clicked": None, "last_object_clicked": None, "last_object_clicked_count": None,
+                "last_object_clicked_tooltip": None, "last_object_clicked_popup": None, "all_drawings": None,
+                "last_active_drawing": None,
+                "bounds": {"_southWest": {"lat": s_, "lng": w_}, "_northEast": {"lat": n_, "lng": e_}},
+                "zoom": a["zoom"], "last_circle_radius": None, "last_circle_polygon": None,
+                "selected_layers": None, "selected_tags": None, "last_geocoder_result": None}
+    defaults = {k: v for k, v in defaults.items() if k in returned_objects}
+    hashes = a.setdefault("_hashes", {})
+    if key not in hashes:
+        hashes[key] = sf.generate_js_hash(a["script"], key, False)
+    hash_key = hashes[key]
+
+    def _on_change():
+        st.session_state[key] = st.session_state.get(hash_key, {})
+
+    return sf._component_func(
+        script=a["script"], header=a["header"], html=a["html"], id=a["id"], key=hash_key, height=height,
+        width=None, returned_objects=returned_objects, default=defaults, zoom=None, center=None,
+        feature_group=None, return_on_hover=False, layer_control=None, pixelated=False,
+        css_links=a["css_links"], js_links=a["js_links"], on_change=_on_change, wrap_longitude=False)
 
 
 def frame_display(gdf: gpd.GeoDataFrame, color: str | pd.Series, popup_cols: Sequence[tuple[str, str]] = (),

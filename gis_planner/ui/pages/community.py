@@ -8,7 +8,7 @@ import streamlit as st
 from gis_planner.catalog import catalogue
 from gis_planner.community import ConflictError, categories, open_store
 from gis_planner.errors import GisPlannerError
-from gis_planner.ui import maps, state
+from gis_planner.ui import cache, maps, state
 from gis_planner.ui.app import show_error
 from gis_planner.ui.safe import md_escape
 from gis_planner.ui.widgets import table
@@ -107,8 +107,10 @@ maps.add_draw(m)
 left, right = st.columns([3, 2])
 with left:
     st.caption(tr("app.community.draw_hint"))
+    signature = tuple(zip(shown["id"].tolist(), shown["version"].tolist()))
     out = maps.show(m, key=f"community_map_{sid}", returned_objects=["last_active_drawing", "all_drawings"],
-                    height=580)
+                    height=580, cache_key=("community", *cache.key(ws), lang, state.web_tiles(), int(sid),
+                                           show_all, hash(signature)))
 drawing = (out or {}).get("last_active_drawing")
 
 with right:

@@ -65,7 +65,8 @@ with tab_map:
     legend = [(tr("hazards.col.level"), [(ltext(lv), c) for lv, c in colors.items()])]
     m, _ = maps.layers_map(ws, ["settlements", "water_bodies", "roads", "boundary"], lang, state.web_tiles(),
                            extra=extra, legend_extra=legend)
-    maps.show(m, key="hazards_map", height=560)
+    maps.show(m, key="hazards_map", height=560,
+              cache_key=("hazards", *cache.key(ws), lang, state.web_tiles(), tuple(shown)))
     summary = (z.assign(area_ha=z.geometry.area / 10_000)
                .groupby(["hazard_type", "level", "basis"], as_index=False)["area_ha"].sum())
     summary["hazard_type"] = [htext(v) for v in summary["hazard_type"]]

@@ -34,7 +34,8 @@ with left:
     m, notes = maps.layers_map(ws, ["parcels", "settlements", "legal_zones", "protected_areas", "hazard_zones",
                                     "water_bodies", "roads", "waste_sites", "boundary"],
                                lang, state.web_tiles(), hidden=["legal_zones", "hazard_zones"])
-    maps.show(m, key="overview_map", height=560)
+    maps.show(m, key="overview_map", height=560,
+              cache_key=("overview", *cache.key(ws), lang, state.web_tiles()))
     for title, shown, total in notes:
         st.caption(tr("app.map.capped", layer=title, shown=shown, total=total))
 with right:

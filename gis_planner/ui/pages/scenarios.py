@@ -44,7 +44,7 @@ def use_text(u) -> str:
     return maps.code_text(None, u, lang, prefixes=("scenarios.use",))
 
 
-def allocated_map(res, key: str, height: int = 460):
+def allocated_map(res, key: str, height: int = 460, text: str = ""):
     pieces = res.allocation.pieces
     extra, legend = [], []
     if len(pieces):
@@ -60,7 +60,8 @@ def allocated_map(res, key: str, height: int = 460):
                                                    for u in sorted(set(p["use"]))])]
     m, _ = maps.layers_map(ws, ["settlements", "hazard_zones", "boundary"], lang, state.web_tiles(),
                            hidden=["hazard_zones"], extra=extra, legend_extra=legend)
-    maps.show(m, key=key, height=height)
+    maps.show(m, key=key, height=height,
+              cache_key=("scenario", *cache.key(ws), lang, state.web_tiles(), res.id, hash(text)))
 
 
 st.title(tr("app.page.scenarios"))
@@ -151,7 +152,7 @@ with tab_one:
                        delta=(f"-{r.unmet:g}" if r.unmet > 0 else None), delta_color="inverse")
         if res.allocation.unmet():
             st.warning(tr("app.scenarios.unmet"))
-        allocated_map(res, key="scn_map_one")
+        allocated_map(res, key="scn_map_one", text=ran)
         t1, t2, t3, t4, t5, t6 = st.tabs([tr("app.scenarios.t_demand"), tr("app.scenarios.t_alloc"),
                                           tr("app.scenarios.t_transform"), tr("app.scenarios.t_loss"),
                                           tr("app.scenarios.t_infra"), tr("app.scenarios.t_balance")])
@@ -190,4 +191,5 @@ with tab_cmp:
         for i, res in enumerate(results):
             with cols[i % 2]:
                 st.markdown(f"**{md_escape(res.scenario.title(lang))}**")
-                allocated_map(res, key=f"scn_cmp_map_{res.id}", height=360)
+                allocated_map(res, key=f"scn_cmp_map_{res.id}", height=360,
+                              text=yaml.safe_dump(res.scenario.to_dict(), sort_keys=True))

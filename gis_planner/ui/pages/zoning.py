@@ -72,7 +72,8 @@ with tab_check:
     left, right = st.columns([3, 2])
     with left:
         st.caption(tr("app.zoning.click_hint"))
-        out = maps.show(m, key=f"zoning_map_{use}", returned_objects=["last_clicked"], height=560)
+        out = maps.show(m, key=f"zoning_map_{use}", returned_objects=["last_clicked"], height=560,
+                        cache_key=("zoning", *cache.key(ws), lang, state.web_tiles(), use))
         areas = pd.DataFrame({"class": [tr(f"zoning.class.{c}") for c in rmap["class"]],
                               "area_ha": rmap["area_ha"].round(2)})
         table(areas, {"class": "app.zoning.class", "area_ha": "app.balance.area_ha"})
