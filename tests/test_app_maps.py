@@ -1,0 +1,134 @@
+"""The app's offline maps (gis_planner.ui.maps): escaping, local assets, terrain basemap geometry, display
+simplification. Hand-computable answers; no browser (see tests/e2e for that)."""
+from __future__ import annotations
+
+import json
+import math
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from pyproj import Transformer
+from rasterio.transform import from_origin
+from shapely.geometry import LineString, Polygon
+
+from gis_planner.ui import maps
+from tests.helpers import CRS, X0, Y0, gdf, square
+
+
+def test_hillshade_of_a_plane_is_lamberts_law():
+    # plane rising 10 m per 10 m cell to the east: slope 45°, facing west; sun az 315°, alt 45°
+    z = np.tile(np.arange(6.0), (6, 1)) * 10.0
+    hs = maps.hillshade(z, 10.0, 10.0)
+    expected = math.cos(math.radians(45)) ** 2 + math.sin(math.radians(45)) ** 2 * math.cos(math.radians(45))
+    assert hs[3, 3] == pytest.approx(expected, abs=1e-12)          # 0.853553…
+    flat = maps.hillshade(np.zeros((4, 4)), 10.0, 10.0)
+    assert np.allclose(flat, math.cos(math.radians(45)))           # flat ground: cos(zenith)
+
+
+def test_popup_and_tooltip_values_are_escaped():
+    frame = gdf({"name": ["<script>alert(1)</script>", "A & B"], "note": ["x", None]},
+                [square(0, 0, 100), square(200, 0, 100)])
+    spec, dropped = maps.to_display(frame, pd.Series("#123456", index=frame.index),
+                                    [("name", "<b>Name</b>"), ("note", "Note")], tooltip="name")
+    assert dropped == 0
+    props = [f["properties"] for f in spec["data"]["features"]]
+    assert props[0]["f0"] == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert props[0]["_t"] == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert props[1]["f0"] == "A &amp; B"
+    assert "f1" not in props[1]                                     # empty values are not sent
+    assert spec["fields"][0] == ["f0", "&lt;b&gt;Name&lt;/b&gt;"]   # labels are escaped too
+    legend = maps.Legend([("<i>t</i>", [("<img src=x onerror=alert(1)>", "#fff")])], "L")
+    assert "<img" not in json.loads(legend.html_json) and "&lt;img" in json.loads(legend.html_json)
+
+
+def test_display_simplifies_in_metres_and_caps():
+    # a 1 km square drawn with 401 collinear vertices per side simplifies to its 5 corners
+    t = np.linspace(0, 1000, 401)
+    ring = ([(X0 + x, Y0) for x in t] + [(X0 + 1000, Y0 + y) for y in t[1:]] +
+            [(X0 + x, Y0 + 1000) for x in t[::-1][1:]] + [(X0, Y0 + y) for y in t[::-1][1:]])
+    frame = gdf({"v": [1]}, [Polygon(ring)])
+    spec, _ = maps.to_display(frame, pd.Series("#000", index=frame.index))
+    coords = spec["data"]["features"][0]["geometry"]["coordinates"][0]
+    assert len(coords) == 5
+    lon, lat = Transformer.from_crs(CRS, 4326, always_xy=True).transform(X0, Y0)
+    assert min(c[0] for c in coords) == pytest.approx(lon, abs=1e-5)
+    assert min(c[1] for c in coords) == pytest.approx(lat, abs=1e-5)
+    # cap: the 2 largest of 3 squares are kept
+    frame = gdf({"v": [1, 2, 3]}, [square(0, 0, 10), square(100, 0, 30), square(200, 0, 20)])
+    spec, dropped = maps.to_display(frame, pd.Series("#000", index=frame.index), [("v", "v")], cap=2)
+    assert dropped == 1
+    assert sorted(f["properties"]["f0"] for f in spec["data"]["features"]) == ["2", "3"]
+
+
+def test_every_map_asset_is_local_and_vendored():
+    m = folium.Map(tiles=None)
+    maps.add_geojson(m, maps.to_display(gdf({"a": [1]}, [square(0, 0, 10)]),
+                                        pd.Series("#000", index=[0]))[0], "x", {"color": "#000"})
+    maps.Legend([("t", [("a", "#000")])], "L").add_to(m)
+    folium.LayerControl().add_to(m)
+    maps.add_draw(m)
+    assert maps.remote_assets(m) == []
+    urls = [u for el in [m, *m._children.values()] for attr in ("default_js", "default_css")
+            for _, u in getattr(el, attr, None) or []]
+    assert any(u.endswith("leaflet.js") for u in urls) and any(u.endswith("leaflet.draw.js") for u in urls)
+    for url in urls:
+        assert url.startswith(maps.STATIC_URL)
+        assert (maps.STATIC_DIR / url[len(maps.STATIC_URL) + 1:]).is_file(), url
+    # an unknown remote asset is refused rather than fetched
+    from folium.plugins import MiniMap
+
+    m2 = folium.Map(tiles=None)
+    MiniMap().add_to(m2)
+    with pytest.raises(ValueError, match="no local copy"):
+        maps.localize(m2)
+
+
+def test_terrain_basemap_covers_the_dem_in_web_mercator(tmp_ws):
+    # a 2 km × 1.5 km DEM in EPSG:7695 (10 m cells): the overlay's lat/lon bounds are those of the
+    # DEM rectangle's corners (to within one output pixel)
+    x = np.arange(200)
+    z = np.tile(1600.0 + x * 2.0, (150, 1)).astype("float32")
+    path = tmp_ws.root / "in.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=200, height=150, count=1, dtype="float32", crs=f"EPSG:{CRS}",
+                       transform=from_origin(X0, Y0 + 1500, 10, 10)) as ds:
+        ds.write(z, 1)
+    tmp_ws.set_dem(path, source="test")
+    img = maps.terrain_image(str(tmp_ws.root), tmp_ws.version)
+    (s, w), (n, e) = img["bounds"]
+    tr = Transformer.from_crs(CRS, 4326, always_xy=True)
+    lons, lats = tr.transform([X0, X0 + 2000, X0, X0 + 2000], [Y0, Y0, Y0 + 1500, Y0 + 1500])
+    px_lon = (e - w) / img["size"][0]
+    px_lat = (n - s) / img["size"][1]
+    assert w == pytest.approx(min(lons), abs=2 * px_lon) and e == pytest.approx(max(lons), abs=2 * px_lon)
+    assert s == pytest.approx(min(lats), abs=2 * px_lat) and n == pytest.approx(max(lats), abs=2 * px_lat)
+    assert img["url"].startswith("data:image/png;base64,")
+    # cached on disk: a second call (new process or cleared cache) returns the same image
+    maps.terrain_image.clear()
+    assert maps.terrain_image(str(tmp_ws.root), tmp_ws.version) == img
+
+
+def test_layer_display_hides_personal_fields_and_names_codes(tmp_ws):
+    parcels = gdf({"cadastral_no": ["1-1", "1-2"], "category": ["agricultural", "reserve"],
+                   "owner_name": ["Secret Person", "Another"]}, [square(0, 0, 100), square(100, 0, 100)])
+    tmp_ws.write_layer("parcels", parcels, source="test")
+    d = maps.layer_display(str(tmp_ws.root), tmp_ws.version, "parcels", "ru")
+    text = json.dumps(d["geojson"], ensure_ascii=False)
+    assert "Secret" not in text and "Another" not in text
+    assert "Земли запаса" in text                                    # category code shown by its name
+    assert [c for c, _ in d["legend"]] == ["Земли сельскохозяйственного назначения", "Земли запаса"]
+    assert d["total"] == 2 and d["dropped"] == 0
+
+
+def test_lines_keep_their_length_after_simplification():
+    # a 100 m straight line with 11 vertices becomes its two end points, 100 m long
+    frame = gdf({"name": ["r"]}, [LineString([(X0 + 10 * i, Y0) for i in range(11)])])
+    spec, _ = maps.to_display(frame, pd.Series("#ff0000", index=frame.index), [("name", "n")])
+    g = spec["data"]["features"][0]["geometry"]
+    assert g["type"] == "LineString" and len(g["coordinates"]) == 2
+    back = gpd.GeoSeries.from_xy([c[0] for c in g["coordinates"]], [c[1] for c in g["coordinates"]],
+                                 crs=4326).to_crs(CRS)
+    assert back.iloc[0].distance(back.iloc[1]) == pytest.approx(100.0, abs=1.0)   # 1e-5° rounding ≈ 1 m
