@@ -83,9 +83,11 @@ def browser():
 
 
 def _wait_app(page, timeout=60_000):
-    """Wait until the script run finished (no 'running' indicator) and the main block rendered."""
+    """Wait until the script run finished (no 'running' indicator, no spinner) and the main block rendered."""
     page.wait_for_selector("[data-testid='stMainBlockContainer']", timeout=timeout)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+    page.wait_for_timeout(800)   # the running indicator appears a moment after a rerun starts
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && "
+                           "!document.querySelector('[data-testid=\"stSpinner\"]')", timeout=timeout)
     page.wait_for_timeout(500)
 
 
