@@ -35,6 +35,19 @@ def _register() -> None:
 _register()
 
 
+def _one_line(text: str) -> str:
+    """A message on one line: YAML/GDAL messages carry newlines and ``^`` caret lines."""
+    lines = [ln.strip().lstrip("^").strip() for ln in str(text).splitlines()]
+    return " ".join(ln for ln in lines if ln).replace(": )", ")")
+
+
+def _usage_line(exc: click.UsageError) -> str:
+    """A click usage error (unknown option, bad choice, missing file) as one ``error: … Fix: …`` line."""
+    ctx = exc.ctx
+    path = ctx.command_path if ctx is not None else "gis-planner"
+    return f"error: {_one_line(exc.format_message()).rstrip('.')}. Fix: see `{path} --help`"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     debug = os.environ.get("GIS_PLANNER_DEBUG") == "1"
@@ -42,18 +55,29 @@ def main(argv: list[str] | None = None) -> int:
         cli.main(args=argv, prog_name="gis-planner", standalone_mode=False)
         return 0
     except GisPlannerError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {_one_line(str(exc))}", err=True)
         if debug:
             raise
         return 2
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 1
+    except click.UsageError as exc:
+        click.echo(_usage_line(exc), err=True)
+        return 2
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {_one_line(exc.format_message()).rstrip('.')}", err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except OSError as exc:  # a file the user named cannot be read or written (folder missing, no permission)
+        if debug:
+            raise
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        reason = _one_line(exc.strerror or str(exc)).rstrip(".")
+        click.echo(f"error: {where}{reason}. Fix: check that the file and its folder exist "
+                   f"and that you may write there", err=True)
+        return 2
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130

@@ -57,11 +57,12 @@ def balance_cmd(workspace, fmt, lang, table, xlsx, csv_dir, reported, tolerance_
         if df is None or (df.empty and name not in ("by_category", "restricted")):
             continue
         click.echo("")
-        echo_table(df, title=f"== {t('balance.sheet.' + name, lang)}", floatfmt="{:,.4f}")
+        echo_table(df, title=f"== {t('balance.sheet.' + name, lang)}", floatfmt="{:,.4f}", lang=lang)
     rec = b.reconciliation
     flagged = rec[rec["flag"] & (rec["code"] != "total")] if len(rec) else rec
     if len(flagged):
-        tol = f"{b.provenance['tolerance']['abs_ha']} ha / {b.provenance['tolerance']['rel_pct']} %"
+        tol = (f"{b.provenance['tolerance']['abs_ha']} {t('core.ha', lang)} / "
+               f"{b.provenance['tolerance']['rel_pct']} %")
         click.echo("")
         click.echo(f"{t('core.warning', lang)}: {t('balance.flagged', lang, n=len(flagged), tol=tol)}")
 

@@ -45,12 +45,15 @@ def echo_json(data) -> None:
     click.echo(json.dumps(_jsonable(data), ensure_ascii=False, indent=2, default=str))
 
 
-def echo_table(df: pd.DataFrame, title: str | None = None, floatfmt: str = "{:,.4f}") -> None:
-    """Print a DataFrame as an aligned plain-text table."""
+def echo_table(df: pd.DataFrame, title: str | None = None, floatfmt: str = "{:,.4f}",
+               lang: str | None = None) -> None:
+    """Print a DataFrame as an aligned plain-text table (an empty one as «(empty)» in ``lang``)."""
+    from ..i18n import t
+
     if title:
         click.echo(title)
     if df.empty:
-        click.echo("  (empty)")
+        click.echo(f"  {t('core.empty', lang)}")
         return
     cols = [str(c) for c in df.columns]
     rows = []

@@ -38,7 +38,7 @@ def _emit(df: pd.DataFrame, fmt: str, lang: str, title: str | None = None, extra
     elif fmt == "csv":
         click.echo(df.to_csv(index=False), nl=False)
     else:
-        echo_table(_headers(df, lang), title=title, floatfmt="{:,.2f}")
+        echo_table(_headers(df, lang), title=title, floatfmt="{:,.2f}", lang=lang)
 
 
 def _save(df: pd.DataFrame, out: str, extra: dict | None = None) -> None:

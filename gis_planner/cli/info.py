@@ -22,7 +22,7 @@ def info_cmd(workspace, fmt, lang):
         echo_json(info)
         return
     click.echo(f"{t('core.workspace', lang)}: {info['name']}  ({info['workspace']})")
-    click.echo(f"{t('core.crs', lang)}: {info['crs']}")
+    click.echo(f"{t('core.crs', lang)}: {info['crs'] or t('core.none', lang)}")
     rows = [{t("core.layer", lang): lay["name"], t("core.features", lang): lay["features"],
              t("core.geometry", lang): lay["geometry_type"] or "-",
              t("core.source", lang): lay["source"] or "", t("core.date", lang): lay["source_date"] or ""}
@@ -31,7 +31,7 @@ def info_cmd(workspace, fmt, lang):
     if fmt == "csv":
         click.echo(df.to_csv(index=False), nl=False)
         return
-    echo_table(df)
+    echo_table(df, lang=lang)
     dem = info["dem"]
     click.echo(f"{t('core.dem', lang)}: " + (f"{dem['width']}×{dem['height']}, {dem['crs']}, "
                                               f"{dem['resolution'][0]:.1f} m, {dem['source'] or ''}"

@@ -55,7 +55,7 @@ def check_cmd(workspace, fmt, lang, use, parcel, point, wkt):
         return
     head = res.message
     if res.cadastral_no:
-        head = f"{res.cadastral_no} ({res.area_ha:.4f} ha): {head}"
+        head = f"{res.cadastral_no} ({res.area_ha:.4f} {t('core.ha', lang)}): {head}"
     click.echo(head)
     for r in res.reasons:
         click.echo(f"  - {r['message']}")
@@ -96,13 +96,18 @@ def restrictions_cmd(workspace, fmt, lang, use, write, geojson, validate):
     if fmt == "csv":
         click.echo(out.get("map", summary).to_csv(index=False), nl=False)
         return
-    echo_table(summary, floatfmt="{:,.2f}")
+    shown = summary[["label", "rule_id", "features", "area_ha"]].rename(columns={
+        "label": t("zoning.col.regime", lang), "rule_id": t("zoning.col.rule", lang),
+        "features": t("core.features", lang), "area_ha": t("zoning.col.area_ha", lang)})
+    echo_table(shown, floatfmt="{:,.2f}", lang=lang)
     for w in r.attrs.get("warnings", []):
         click.echo(f"{t('core.warning', lang)}: {w}")
     if use:
         click.echo("")
-        echo_table(out["map"][["class", "label", "area_ha"]],
-                   title=t("zoning.map_title", lang, use=label("activities", use, lang)), floatfmt="{:,.2f}")
+        shown_map = out["map"][["label", "area_ha"]].rename(columns={
+            "label": t("zoning.col.class", lang), "area_ha": t("zoning.col.area_ha", lang)})
+        echo_table(shown_map, title=t("zoning.map_title", lang, use=label("activities", use, lang)),
+                   floatfmt="{:,.2f}", lang=lang)
         if write:
             click.echo(f"-> {m.attrs.get('layer')}, {m.attrs.get('geojson')}")
 
@@ -134,9 +139,26 @@ def conflicts_cmd(workspace, fmt, lang, legal_zones, out):
     if fmt == "csv":
         click.echo(c.to_csv(index=False), nl=False)
         return
-    cols = ["parcel_id", "cadastral_no", "land_use", "kind", "subtype", "level", "area_ha", "conflict_area_ha"]
-    echo_table(c[cols], title=t("zoning.conflicts_title", lang))
+    echo_table(_conflicts_table(c, lang, ws), title=t("zoning.conflicts_title", lang), lang=lang)
     click.echo(_provenance_line(c.attrs, lang))
+
+
+def _conflicts_table(c: pd.DataFrame, lang: str, ws) -> pd.DataFrame:
+    """The conflicts as a terminal table: headers, current uses and regimes in ``lang`` (codes stay in CSV/JSON)."""
+    from ..zoning import zoning_rules
+    from ..zoning.check import _what
+
+    zrules = zoning_rules(ws)
+    uses = {u: label("land_uses", u, lang) for u in pd.unique(c["land_use"])} if len(c) else {}
+    rows = {
+        t("zoning.col.parcel_id", lang): c["parcel_id"],
+        t("zoning.col.cadastral_no", lang): c["cadastral_no"],
+        t("zoning.col.land_use", lang): c["land_use"].map(uses),
+        t("zoning.col.regime", lang): [_what(r, lang, ws, zrules) for r in c.to_dict("records")],
+        t("zoning.col.area_ha", lang): c["area_ha"],
+        t("zoning.col.conflict_area_ha", lang): c["conflict_area_ha"],
+    }
+    return pd.DataFrame(rows)
 
 
 @click.command("transform")
@@ -166,7 +188,7 @@ def transform_cmd(workspace, fmt, lang, parcels, target, reason, use, out):
     if fmt == "csv":
         click.echo(loc.to_csv(index=False), nl=False)
         return
-    echo_table(loc.iloc[:, :8])
+    echo_table(loc.iloc[:, :8], lang=lang)
 
 
 commands = [check_cmd, restrictions_cmd, conflicts_cmd, transform_cmd]

@@ -552,11 +552,15 @@ def restriction_map(ws, use: str, *, restrictions: gpd.GeoDataFrame | None = Non
     # empty intersection for a plot lying inside the union; snapping to 1 mm makes it robust
     grid = MAP_GRID_M
     extent = shapely.union_all(shapely.get_parts(extent), grid_size=grid)
-    P = shapely.union_all(g[eff == "prohibited"], grid_size=grid) if (eff == "prohibited").any() else shapely.Polygon()
-    R = (shapely.union_all(g[np.isin(eff, ["prohibited", "conditional"])], grid_size=grid) if len(g)
+    # keep only the polygonal parts between steps: a snapped union or intersection can come back as a
+    # GeometryCollection with slivers collapsed to lines, which GEOS refuses as overlay input (mixed dimension)
+    P = (polygonal_part(shapely.union_all(g[eff == "prohibited"], grid_size=grid)) if (eff == "prohibited").any()
          else shapely.Polygon())
+    R = (polygonal_part(shapely.union_all(g[np.isin(eff, ["prohibited", "conditional"])], grid_size=grid))
+         if len(g) else shapely.Polygon())
     prohibited = shapely.intersection(extent, P, grid_size=grid)
-    conditional = shapely.difference(shapely.intersection(extent, R, grid_size=grid), P, grid_size=grid)
+    conditional = shapely.difference(polygonal_part(shapely.intersection(extent, R, grid_size=grid)), P,
+                                     grid_size=grid)
     free = shapely.difference(extent, R, grid_size=grid)
     classes = ["prohibited", "conditional", "free"]
     out = gpd.GeoDataFrame({"class": classes, "use": [use] * 3,
