@@ -98,3 +98,79 @@ def test_balance_warning_unit_in_language(capsys):
     # two categories of the demo's reported balance differ by more than the tolerance (0.5 ha / 1 %)
     assert "Эскертүү: 2 категория кадастрдан 0.5 га / 1.0 % ашык айырмаланат" in out
     assert " ha " not in out
+
+
+# ---------------------------------------------------------------- commands the fix texts point to exist
+def test_dem_set_named_by_the_hazards_fix_exists(capsys, tmp_path):
+    new = tmp_path / "new"
+    assert run(capsys, "init", new, "--name", "Test")[0] == 0
+    code, _, err = run(capsys, "hazards", "compute", "-w", new)
+    # (the progress heading comes first on stderr, then the one error line)
+    assert code == 2 and "gis-planner dem set FILE --source SOURCE" in one_error_line(err.splitlines()[-1])
+    code, out, _ = run(capsys, "dem", "set", settings.demo_workspace() / "dem.tif", "-w", new,
+                       "--source", "GEBCO 2023", "--date", "2023-01-01", "--lang", "ru")
+    assert code == 0 and "Рельеф (ЦМР) сохранён" in out and (new / "dem.tif").exists()
+    code, out, _ = run(capsys, "info", "-w", new, "--lang", "en")
+    assert "Terrain (DEM): 608×1080, EPSG:7695, 40.0 m, GEBCO 2023" in out  # the demo DEM's grid
+    code, _, err = run(capsys, "dem", "set", tmp_path / "missing.tif", "-w", new, "--source", "x")
+    assert code == 2 and "file not found" in one_error_line(err)
+
+
+def test_community_errors_name_cli_fixes(capsys, ws_copy, tmp_path):
+    src = tmp_path / "map.geojson"
+    src.write_text('{"type":"FeatureCollection","features":[{"type":"Feature","properties":'
+                   '{"category":"spring","title":"Булак"},"geometry":{"type":"Point",'
+                   '"coordinates":[77.1156,42.6407]}}]}', encoding="utf-8")
+    code, _, err = run(capsys, "community", "import", "-w", ws_copy, src, "--session", 99)
+    assert code == 2 and "gis-planner community new-session" in one_error_line(err)
+    assert run(capsys, "community", "new-session", "-w", ws_copy, "--village", "Ак-Өрүк", "--date",
+               "2026-05-12", "--group", "women", "--female", 24)[0] == 0
+    code, _, err = run(capsys, "community", "import", "-w", ws_copy, src, "--session", 1)
+    assert code == 2 and "--author" in one_error_line(err)
+    code, out, _ = run(capsys, "community", "import", "-w", ws_copy, src, "--session", 1, "--author", "A.K.",
+                       "--lang", "ru")
+    assert code == 0 and "1" in out
+    code, out, _ = run(capsys, "community", "history", "-w", ws_copy, 1, "--lang", "ru")
+    assert code == 0 and "import" in out and "A.K." in out
+    code, out, _ = run(capsys, "community", "compare", "-w", ws_copy, "Nowhere", "women", "men", "--lang", "ru")
+    assert code == 0 and "(пусто)" in out
+
+
+def test_cp1251_shapefile_with_russian_short_field_names(capsys, ws_copy, tmp_path):
+    import zipfile
+
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    g = gpd.GeoDataFrame({"КАД_НОМ": ["4-02-99-0001-0001"], "КАТЕГОРИЯ": ["Земли населённых пунктов"]},
+                         geometry=[box(77.0, 42.6, 77.001, 42.601)], crs=4326)
+    shp = tmp_path / "shp"
+    shp.mkdir()
+    g.to_file(shp / "uchastki.shp", encoding="cp1251")
+    (shp / "uchastki.cpg").unlink(missing_ok=True)
+    zpath = tmp_path / "uchastki.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        for f in shp.iterdir():
+            z.write(f, f.name)
+    code, out, err = run(capsys, "import", "-w", ws_copy, "--layer", "parcels", zpath, "--source", "ГРС",
+                         "--date", "2025-03-01", "--dry-run", "--lang", "ru")
+    assert code == 0, err
+    assert "cadastral_no ← КАД_НОМ" in out and "cp1251" in out
+
+
+def test_restriction_map_after_hazards_compute(capsys, ws_copy):
+    """Computed hazard zones made the snapped overlay a mixed-dimension collection (GEOSException)."""
+    import geopandas as gpd
+
+    assert run(capsys, "hazards", "compute", "-w", ws_copy, "--format", "json")[0] == 0
+    code, out, err = run(capsys, "restrictions", "-w", ws_copy, "--use", "housing", "--no-write",
+                         "--format", "json", "--lang", "en")
+    assert code == 0, err
+    import json
+
+    rows = json.loads(out)["map"]
+    boundary_ha = gpd.read_file(ws_copy / "workspace.gpkg", layer="boundary").geometry.area.sum() / 1e4
+    # prohibited + conditional + free partition the municipality
+    assert sum(r["area_ha"] for r in rows) == pytest.approx(boundary_ha, abs=0.01)
+    code, out, _ = run(capsys, "restrictions", "-w", ws_copy, "--use", "housing", "--no-write", "--lang", "ru")
+    assert "Режим" in out and "Класс" in out and "Площадь, га" in out and "area_ha" not in out

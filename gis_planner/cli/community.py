@@ -1,12 +1,14 @@
 """``gis-planner community …``: community-map sessions, features, review, import/export, hearing exports."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 import pandas as pd
 
 from .. import settings
+from ..errors import GisPlannerError
 from ..i18n import t
 from .common import echo_json, echo_table, format_option, lang_option, workspace_option
 
@@ -23,13 +25,27 @@ def _open(workspace, db):
     return open_store(ws, url=db)
 
 
-def _emit(df: pd.DataFrame, fmt: str, title: str | None = None) -> None:
+@contextmanager
+def _cli_fixes():
+    """Say how to fix a store error with the command line (the library names its Python API)."""
+    try:
+        yield
+    except GisPlannerError as exc:
+        if exc.code == "unknown_session":
+            exc.fix = ("create it with `gis-planner community new-session` or see the numbers with "
+                       "`gis-planner community sessions`")
+        elif exc.code == "empty_text" and "author" in exc.problem:
+            exc.fix = "pass your initials or role with --author (e.g. --author A.K.), or add an author column"
+        raise
+
+
+def _emit(df: pd.DataFrame, fmt: str, title: str | None = None, lang: str | None = None) -> None:
     if fmt == "json":
         echo_json(df)
     elif fmt == "csv":
         click.echo(df.to_csv(index=False), nl=False)
     else:
-        echo_table(df, title=title)
+        echo_table(df, title=title, lang=lang)
 
 
 @click.group("community")
@@ -48,7 +64,7 @@ def sessions_cmd(workspace, db, village, fmt, lang):
     store = _open(workspace, db)
     df = store.list_sessions(village=village).drop(columns=["notes"])
     df["created_at"] = df["created_at"].astype(str)
-    _emit(df, fmt, t("community.sessions", lang))
+    _emit(df, fmt, t("community.sessions", lang), lang=lang)
 
 
 @community.command("new-session")
@@ -88,7 +104,7 @@ def features_cmd(workspace, db, session_id, village, group, deleted, fmt, lang):
     df = pd.DataFrame(gdf[cols])
     if fmt != "table":
         df["wkt"] = gdf.geometry.to_wkt()
-    _emit(df, fmt, t("community.features_n", lang, n=len(df)))
+    _emit(df, fmt, t("community.features_n", lang, n=len(df)), lang=lang)
 
 
 @community.command("history")
@@ -96,14 +112,15 @@ def features_cmd(workspace, db, session_id, village, group, deleted, fmt, lang):
 @db_option
 @click.argument("feature_id", type=int)
 @format_option
-def history_cmd(workspace, db, feature_id, fmt):
+@lang_option
+def history_cmd(workspace, db, feature_id, fmt, lang):
     """Change history of one feature."""
     store = _open(workspace, db)
     h = store.history(feature_id)
     df = h[["version", "action", "author", "at", "changed"]].copy()
     df["at"] = df["at"].astype(str)
     df["changed"] = df["changed"].map(lambda c: ", ".join(c))
-    _emit(df, fmt)
+    _emit(df, fmt, lang=lang)
 
 
 def _change_cmd(name: str, help_text: str, with_target: bool = False):
@@ -148,7 +165,9 @@ def import_cmd(workspace, db, path, session_id, author, category, layer, copy, l
     from ..community.exchange import import_file
 
     store = _open(workspace, db)
-    recs = import_file(store, path, session_id, author=author, category=category, layer=layer, keep_uid=not copy)
+    with _cli_fixes():
+        recs = import_file(store, path, session_id, author=author, category=category, layer=layer,
+                           keep_uid=not copy)
     click.echo(t("community.imported", lang, n=len(recs)))
 
 
@@ -180,7 +199,8 @@ def hearing_cmd(workspace, db, session_id, out_dir, lang):
     from ..community.exchange import export_session
 
     store = _open(workspace, db)
-    paths = export_session(store, session_id, Path(out_dir), lang=lang)
+    with _cli_fixes():
+        paths = export_session(store, session_id, Path(out_dir), lang=lang)
     for p in paths.values():
         click.echo(t("community.exported", lang, path=p))
 
@@ -203,7 +223,7 @@ def counts_cmd(workspace, db, village, session_id, by, level, fmt, lang):
     table = counts(store, village=village, session_id=session_id, by=by, level=level, lang=lang)
     df = table.reset_index()
     df.columns = [str(c) for c in df.columns]
-    _emit(df, fmt)
+    _emit(df, fmt, lang=lang)
 
 
 def _list_cmd(name: str, func_name: str, help_text: str):
@@ -222,7 +242,7 @@ def _list_cmd(name: str, func_name: str, help_text: str):
         df = getattr(review, func_name)(store, village=village, session_id=session_id, group=group, lang=lang)
         cols = [c for c in ["id", "village", "group_label", "category_label", "title", "votes", "lon", "lat"]
                 if c in df.columns]
-        _emit(df if fmt != "table" else df[cols], fmt)
+        _emit(df if fmt != "table" else df[cols], fmt, lang=lang)
 
     return cmd
 
@@ -249,7 +269,7 @@ def compare_cmd(workspace, db, village, group_a, group_b, tolerance, fmt, lang):
     b = int(group_b) if group_b.isdigit() else group_b
     res = compare(store, village, a, b, tolerance_m=tolerance)
     title = t("community.compare_title", lang, a=res.a, b=res.b, village=village, tol=f"{res.tolerance_m:g}")
-    _emit(res.summary, fmt, title)
+    _emit(res.summary, fmt, title, lang=lang)
 
 
 @community.command("check")
@@ -266,7 +286,7 @@ def check_cmd(workspace, db, village, session_id, fmt, lang):
     store = _open(workspace, db)
     df = check_against_restrictions(store, village=village, session_id=session_id, lang=lang)
     if fmt == "table":
-        _emit(df[["id", "category", "verdict", "flagged", "message"]], fmt)
+        _emit(df[["id", "category", "verdict", "flagged", "message"]], fmt, lang=lang)
     else:
         _emit(df, fmt)
 

@@ -225,7 +225,7 @@ def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | No
     dem_path = ws.dem_path
     if dem_path is None:
         raise GisPlannerError("the workspace has no DEM (dem.tif)", file=str(ws.root),
-                              fix="add one with `gis-planner dem set FILE` (any GeoTIFF; geographic is fine)",
+                              fix="add one with `gis-planner dem set FILE --source SOURCE` (any GeoTIFF; geographic is fine)",
                               code="missing_dem")
     tr = rules.get("terrain", {}) or {}
     steps = _Steps(progress)
