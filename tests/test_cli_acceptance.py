@@ -174,3 +174,27 @@ def test_restriction_map_after_hazards_compute(capsys, ws_copy):
     assert sum(r["area_ha"] for r in rows) == pytest.approx(boundary_ha, abs=0.01)
     code, out, _ = run(capsys, "restrictions", "-w", ws_copy, "--use", "housing", "--no-write", "--lang", "ru")
     assert "Режим" in out and "Класс" in out and "Площадь, га" in out and "area_ha" not in out
+
+
+def test_balance_unknown_zone_layer_is_an_error(capsys):
+    code, _, err = run(capsys, "balance", "--zones", "setlements", "--table", "by_zone")
+    assert code == 2  # was a silent fallback to the parcels' settlement field
+    line = one_error_line(err)
+    assert "'setlements'" in line and "settlements" in line.split("Fix:")[1]
+
+
+def test_hazard_tables_levels_ordered_and_types_labelled(capsys, ws_copy):
+    import json
+
+    code, out, _ = run(capsys, "hazards", "zones", "-w", ws_copy, "--format", "json")
+    assert code == 0
+    rows = json.loads(out)["rows"]
+    order = {"high": 0, "medium": 1, "low": 2}
+    for hz in {r["hazard_type"] for r in rows}:
+        levels = [order[r["level"]] for r in rows if r["hazard_type"] == hz]
+        assert levels == sorted(levels), hz
+    code, out, _ = run(capsys, "hazards", "relocation", "-w", ws_copy, "--lang", "ru")
+    assert code == 0
+    body = out.splitlines()[3:]
+    # the demo's official flood zone covers house plots: the type column is in Russian, no raw codes
+    assert any("Паводок" in ln for ln in body) and not any(" flood " in ln for ln in body)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from ..errors import GisPlannerError
 from ..i18n import t
 from .common import echo_json, echo_table, format_option, lang_option, open_ws, workspace_option
 
@@ -37,6 +38,11 @@ def balance_cmd(workspace, fmt, lang, table, xlsx, csv_dir, reported, tolerance_
     from ..balance.export import tables, write_csv, write_xlsx
 
     ws = open_ws(workspace)
+    if zones and not ws.has_layer(zones):
+        # the library falls back to the parcels' settlement field when the layer is missing: a typo
+        # here would silently give another table
+        raise GisPlannerError(f"--zones: layer '{zones}' is not in the workspace", file=str(ws.gpkg),
+                              fix=f"use one of: {', '.join(ws.layers())}", code="missing_layer")
     b = compute_balance(ws, reported=reported, abs_tolerance_ha=tolerance_ha,
                         rel_tolerance_pct=tolerance_pct, zones=zones, detail=not no_detail)
     if xlsx:

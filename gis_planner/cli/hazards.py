@@ -11,6 +11,7 @@ from ..i18n import label, t
 from .common import echo_json, echo_table, format_option, lang_option, open_ws, workspace_option
 
 HAZARD_CHOICES = ["flood", "mudflow", "landslide", "avalanche"]
+_LEVEL_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
 def _headers(df: pd.DataFrame, lang: str) -> pd.DataFrame:
@@ -19,6 +20,9 @@ def _headers(df: pd.DataFrame, lang: str) -> pd.DataFrame:
     if "hazard_type" in out:
         out["hazard_type"] = [label("hazards", v, lang) if v in HAZARD_CHOICES + ["rockfall"] else v
                               for v in out["hazard_type"]]
+    if "hazard_types" in out:  # "flood;mudflow" of the relocation list
+        out["hazard_types"] = [", ".join(label("hazards", h, lang) if h in HAZARD_CHOICES + ["rockfall"] else h
+                                         for h in str(v).split(";") if h) for v in out["hazard_types"]]
     if "level" in out:
         out["level"] = [label("hazards.levels", v, lang) if v in ("high", "medium", "low") else v
                         for v in out["level"]]
@@ -116,6 +120,9 @@ def zones_cmd(workspace, fmt, lang):
 
     ws = open_ws(workspace)
     df = compare_official_computed(ws)
+    if len(df) and {"hazard_type", "level"} <= set(df.columns):  # high, medium, low (not alphabetical)
+        df = df.sort_values(["hazard_type", "level"], key=lambda c: c.map(_LEVEL_ORDER) if c.name == "level" else c,
+                            kind="stable").reset_index(drop=True)
     if df.empty and fmt == "table":
         click.echo(t("hazards.no_zones", lang))
         return
