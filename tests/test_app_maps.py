@@ -37,7 +37,7 @@ def test_popup_and_tooltip_values_are_escaped():
     assert dropped == 0
     props = [f["properties"] for f in spec["data"]["features"]]
     assert props[0]["f0"] == "&lt;script&gt;alert(1)&lt;/script&gt;"
-    assert props[0]["_t"] == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert props[0][spec["tip"]] == "&lt;script&gt;alert(1)&lt;/script&gt;"
     assert props[1]["f0"] == "A &amp; B"
     assert "f1" not in props[1]                                     # empty values are not sent
     assert spec["fields"][0] == ["f0", "&lt;b&gt;Name&lt;/b&gt;"]   # labels are escaped too

@@ -64,6 +64,11 @@ LOCAL_ASSETS: dict[str, str | None] = {
 }
 
 MAX_FEATURES = 6000          # features of one layer sent to the browser
+# fields holding codes without a catalogue: named from the i18n messages (prefixes tried in order)
+CODED_FIELDS = {"hazard_type", "level", "water_type", "regime", "road_class", "site_type", "surface",
+                "building_type", "method", "status", "kind", "subtype"}
+CODE_PREFIXES = ("zoning.hazard", "zoning.level", "zoning.water", "zoning.regime", "zoning.kind",
+                 "hazards.basis")
 PERSONAL_FIELDS_KEY = "personal"
 
 
@@ -287,9 +292,13 @@ def _render_terrain(ws: Workspace, cfg: dict) -> dict | None:
 def _esc(value) -> str:
     if value is None:
         return ""
-    if isinstance(value, float):
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (float, np.floating)):
         if value != value:
             return ""
+        if float(value).is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}".replace(",", " ")
         return html.escape(f"{value:,.2f}".replace(",", " "))
     return html.escape(str(value))
 
@@ -315,14 +324,17 @@ def display_tolerance(gdf: gpd.GeoDataFrame) -> float:
 
 
 def to_display(gdf: gpd.GeoDataFrame, colors: pd.Series, fields: Sequence[tuple[str, str]] = (),
-               tooltip: str | None = None, cap: int = MAX_FEATURES) -> tuple[dict, int]:
+               tooltip: str | None = None, cap: int = MAX_FEATURES,
+               lookups: dict | None = None) -> tuple[dict, int]:
     """Display data of ``gdf`` for the browser: capped, simplified in metres, in EPSG:4326, rounded.
 
     Returns ``(spec, n_dropped)``; ``spec`` = ``{"data": GeoJSON, "fields": [[key, label], …],
     "tip": key}``. Feature properties are ``_c`` (colour) and ``f0, f1 …`` (the ``fields`` values) —
     every text is escaped here with ``html.escape`` (labels too); the browser builds a popup from them
-    only when a feature is clicked, so large layers stay light.
+    only when a feature is clicked, so large layers stay light. ``lookups`` (field -> {code: name}) sends
+    the names of coded fields once instead of with every feature.
     """
+    lookups = lookups or {}
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     dropped = 0
     if len(gdf) > cap:
@@ -339,15 +351,18 @@ def to_display(gdf: gpd.GeoDataFrame, colors: pd.Series, fields: Sequence[tuple[
         geom = geom.to_crs(4326)
     arr = shapely.transform(np.asarray(geom.values, dtype=object), lambda c: np.round(c, 5))
     props = pd.DataFrame({"_c": colors.reindex(gdf.index).fillna("#3366cc").astype(str).to_numpy()})
-    keys = []
+    keys, tables, tip = [], {}, None
     for i, (field, title) in enumerate(fields):
         if field not in gdf.columns:
             continue
         key = f"f{i}"
         props[key] = gdf[field].map(_esc).to_numpy()
         keys.append([key, html.escape(str(title))])
-    tip = None
-    if tooltip is not None and tooltip in gdf.columns:
+        if field in lookups:
+            tables[key] = {html.escape(str(c)): html.escape(str(n)) for c, n in lookups[field].items()}
+        if field == tooltip:
+            tip = key
+    if tooltip is not None and tip is None and tooltip in gdf.columns:
         props["_t"] = gdf[tooltip].map(_esc).to_numpy()
         tip = "_t"
     features = []
@@ -356,7 +371,8 @@ def to_display(gdf: gpd.GeoDataFrame, colors: pd.Series, fields: Sequence[tuple[
             continue
         features.append({"type": "Feature", "geometry": json.loads(g),
                          "properties": {k: v for k, v in p.items() if v != ""}})
-    return {"data": {"type": "FeatureCollection", "features": features}, "fields": keys, "tip": tip}, dropped
+    return ({"data": {"type": "FeatureCollection", "features": features}, "fields": keys, "tip": tip,
+             "lookups": tables}, dropped)
 
 
 def _color_series(gdf: pd.DataFrame, style: dict, root: str | None) -> tuple[pd.Series, list]:
@@ -405,20 +421,30 @@ def layer_display(root: str, version: str, name: str, lang: str, cap: int = MAX_
     shown = gdf.drop(columns=[c for c in gdf.columns if c in personal])
     # codes -> names in the popup
     shown = pd.DataFrame(shown.drop(columns=gdf.geometry.name))
+    lookups = {}
     for field, catname in cats.items():
         if field in shown.columns:
             cat = _safe_catalogue(catname, root)
             if cat is not None:
-                shown[field] = shown[field].map(lambda v, c=cat: c.label(str(v), lang) if v is not None
-                                                and v == v else None)
+                codes = [c for c in pd.unique(shown[field].dropna()) if str(c)]
+                lookups[field] = {str(c): cat.label(str(c), lang) for c in codes}
+    for field in shown.columns:   # yes/no fields
+        vals = set(pd.unique(shown[field].dropna())) if shown[field].dtype in (bool, object) else set()
+        if vals and vals <= {True, False}:
+            lookups[field] = {"True": t("app.yes", lang), "False": t("app.no", lang)}
+    for field in CODED_FIELDS | ({by} if by else set()):
+        if field in shown.columns and field not in lookups:
+            lookups[field] = {str(c): code_text(None, c, lang, prefixes=CODE_PREFIXES)
+                              for c in pd.unique(shown[field].dropna()) if str(c)}
     rule_zones = (load_rules(style["rules"], root).get("zones") or {}) if style.get("rules") else {}
     if rule_zones and by in shown.columns:
-        shown[by] = shown[by].map(lambda v: ((rule_zones.get(v) or {}).get("names") or {}).get(lang, v)
-                                  if isinstance(v, str) else v)
+        lookups[by] = {str(c): ((rule_zones.get(c) or {}).get("names") or {}).get(lang, c)
+                       for c in pd.unique(shown[by].dropna())}
     fields = [c for c in shown.columns if not str(c).startswith("_")][:14]
     tip_field = next((f for f in ("cadastral_no", "name", "title", by) if f and f in shown.columns), None)
     shown = gpd.GeoDataFrame(shown, geometry=gdf.geometry, crs=gdf.crs)
-    geojson, dropped = to_display(shown, colors, [(f, field_title(f, lang)) for f in fields], tip_field, cap)
+    geojson, dropped = to_display(shown, colors, [(f, field_title(f, lang)) for f in fields], tip_field, cap,
+                                  lookups=lookups)
     legend = []
     catobj = _safe_catalogue(style["catalogue"], root) if style.get("catalogue") else None
     for code, col in legend_codes:
@@ -494,8 +520,9 @@ class FastGeoJson(folium.map.Layer):
             function popup(p) {
                 var rows = '';
                 for (var i = 0; i < spec.fields.length; i++) {
-                    var v = p[spec.fields[i][0]];
+                    var k = spec.fields[i][0], v = p[k];
                     if (v === undefined || v === null || v === '') continue;
+                    if (spec.lookups && spec.lookups[k] && spec.lookups[k][v] !== undefined) v = spec.lookups[k][v];
                     rows += '<tr><th style="text-align:left;padding-right:6px">' + spec.fields[i][1] +
                             '</th><td>' + v + '</td></tr>';
                 }
@@ -518,7 +545,11 @@ class FastGeoJson(folium.map.Layer):
                 onEachFeature: function (f, layer) {
                     if (spec.fields.length) { layer.bindPopup(function () { return popup(f.properties); },
                                                               {maxWidth: 420}); }
-                    if (spec.tip && f.properties[spec.tip]) { layer.bindTooltip(f.properties[spec.tip], {sticky: true}); }
+                    var tv = spec.tip ? f.properties[spec.tip] : null;
+                    if (tv && spec.lookups && spec.lookups[spec.tip] && spec.lookups[spec.tip][tv] !== undefined) {
+                        tv = spec.lookups[spec.tip][tv];
+                    }
+                    if (tv) { layer.bindTooltip(tv, {sticky: true}); }
                 }
             });
         })();
