@@ -46,7 +46,8 @@ def free_port() -> int:
 
 def wait_idle(page, timeout=120_000) -> None:
     page.wait_for_selector("[data-testid='stMainBlockContainer']", timeout=timeout)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && "
+                           "!document.querySelector('[data-testid=\"stSpinner\"]')", timeout=timeout)
 
 
 def wait_map(page, timeout=120_000) -> None:

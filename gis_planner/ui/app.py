@@ -9,6 +9,7 @@ never as a traceback.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import sys
 import traceback
@@ -40,13 +41,16 @@ PAGES: list[tuple[str, str, str, tuple[str, str] | None]] = [
 
 
 def available(requirement: tuple[str, str] | None) -> bool:
-    """Whether the library function a page needs is importable."""
+    """Whether the library module a page needs is installed.
+
+    Only looked up, not imported: importing every analysis module (matplotlib, python-docx, SQLAlchemy …)
+    just to list the pages would slow the first page down; a page imports what it uses when opened.
+    """
     if requirement is None:
         return True
-    module, attr = requirement
     try:
-        return hasattr(importlib.import_module(module), attr)
-    except Exception:  # noqa: BLE001 - a module being written or broken: leave the page out
+        return importlib.util.find_spec(requirement[0]) is not None
+    except (ImportError, ValueError):
         return False
 
 
