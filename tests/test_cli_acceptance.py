@@ -198,3 +198,28 @@ def test_hazard_tables_levels_ordered_and_types_labelled(capsys, ws_copy):
     body = out.splitlines()[3:]
     # the demo's official flood zone covers house plots: the type column is in Russian, no raw codes
     assert any("Паводок" in ln for ln in body) and not any(" flood " in ln for ln in body)
+
+
+def test_community_tables_in_russian(capsys, tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(settings.demo_workspace(), ws)
+    src = tmp_path / "map.geojson"
+    src.write_text('{"type":"FeatureCollection","features":['
+                   '{"type":"Feature","properties":{"category":"school","title":"Мектеп","is_wish":true,"votes":5},'
+                   '"geometry":{"type":"Point","coordinates":[77.1156,42.6407]}},'
+                   '{"type":"Feature","properties":{"category":"spring","title":"Булак"},'
+                   '"geometry":{"type":"Point","coordinates":[77.1166,42.6407]}}]}', encoding="utf-8")
+    assert run(capsys, "community", "new-session", "-w", ws, "--village", "Ак-Өрүк", "--date", "2026-05-12",
+               "--group", "women", "--female", 24)[0] == 0
+    assert run(capsys, "community", "import", "-w", ws, src, "--session", 1, "--author", "A.K.")[0] == 0
+    code, out, _ = run(capsys, "community", "features", "-w", ws, "--lang", "ru")
+    assert code == 0
+    header = out.splitlines()[1]
+    assert header.startswith("№  Сессия  Село") and "participant_group" not in header
+    assert "Женщины" in out and "Школа" in out and "Родник" in out and " women " not in out
+    code, out, _ = run(capsys, "community", "counts", "-w", ws, "--lang", "ru")
+    lines = out.splitlines()
+    assert lines[0].split() == ["Название", "Женщины", "Итого"]
+    assert lines[-1].split() == ["Итого", "2", "2"]  # one school + one spring, both by the women's group
+    code, out, _ = run(capsys, "community", "features", "-w", ws, "--format", "csv")
+    assert out.splitlines()[1].split(",")[3:5] == ["women", "school"]  # CSV keeps the codes

@@ -39,13 +39,46 @@ def _cli_fixes():
         raise
 
 
+def _code_label(catalogue_name: str, code, lang: str | None) -> str:
+    """The catalogue name of a code, or the code itself when the catalogue does not know it."""
+    from ..i18n import label
+
+    if code is None or (isinstance(code, float) and pd.isna(code)) or code == "":
+        return ""
+    try:
+        return label(catalogue_name, str(code), lang)
+    except GisPlannerError:
+        return str(code)
+
+
+def _readable(df: pd.DataFrame, lang: str | None) -> pd.DataFrame:
+    """A terminal table in ``lang``: headers, participant groups, categories, verdicts, yes/no flags."""
+    out = df.copy()
+    groups = "community_categories.participant_groups"
+    if "participant_group" in out:
+        out["participant_group"] = [_code_label(groups, v, lang) for v in out["participant_group"]]
+    if "category" in out:
+        out["category"] = [_code_label("community_categories", v, lang) for v in out["category"]]
+    if "verdict" in out:
+        out["verdict"] = [t(f"zoning.verdict.{v}", lang) if isinstance(v, str) and v else "" for v in out["verdict"]]
+    for col in ("is_problem", "is_wish", "deleted", "flagged"):
+        if col in out:
+            out[col] = [t("community.yes", lang) if v is True or v == 1 else "" for v in out[col]]
+    names = {}
+    for col in out.columns:
+        key = f"community.col.{col}"
+        text = t(key, lang)
+        names[col] = text if text != key else _code_label(groups, col, lang)  # counts: one column per group
+    return out.rename(columns=names)
+
+
 def _emit(df: pd.DataFrame, fmt: str, title: str | None = None, lang: str | None = None) -> None:
     if fmt == "json":
         echo_json(df)
     elif fmt == "csv":
         click.echo(df.to_csv(index=False), nl=False)
     else:
-        echo_table(df, title=title, lang=lang)
+        echo_table(_readable(df, lang), title=title, lang=lang)
 
 
 @click.group("community")
@@ -223,6 +256,8 @@ def counts_cmd(workspace, db, village, session_id, by, level, fmt, lang):
     table = counts(store, village=village, session_id=session_id, by=by, level=level, lang=lang)
     df = table.reset_index()
     df.columns = [str(c) for c in df.columns]
+    if fmt == "table" and "label" in df.columns:  # the name says it; the code column stays in CSV/JSON
+        df = df.drop(columns=[df.columns[0]])
     _emit(df, fmt, lang=lang)
 
 
@@ -268,7 +303,9 @@ def compare_cmd(workspace, db, village, group_a, group_b, tolerance, fmt, lang):
     a = int(group_a) if group_a.isdigit() else group_a
     b = int(group_b) if group_b.isdigit() else group_b
     res = compare(store, village, a, b, tolerance_m=tolerance)
-    title = t("community.compare_title", lang, a=res.a, b=res.b, village=village, tol=f"{res.tolerance_m:g}")
+    groups = "community_categories.participant_groups"
+    title = t("community.compare_title", lang, a=_code_label(groups, res.a, lang), b=_code_label(groups, res.b, lang),
+              village=village, tol=f"{res.tolerance_m:g}")
     _emit(res.summary, fmt, title, lang=lang)
 
 
