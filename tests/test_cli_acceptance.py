@@ -223,3 +223,23 @@ def test_community_tables_in_russian(capsys, tmp_path):
     assert lines[-1].split() == ["Итого", "2", "2"]  # one school + one spring, both by the women's group
     code, out, _ = run(capsys, "community", "features", "-w", ws, "--format", "csv")
     assert out.splitlines()[1].split(",")[3:5] == ["women", "school"]  # CSV keeps the codes
+
+
+def test_report_section7_codes_in_language(tmp_path):
+    """Regime, hazard type and waste-site status were printed as raw codes (core, flood, operating)."""
+    from gis_planner import Workspace
+    from gis_planner.i18n import t
+    from gis_planner.report import build_context
+    from gis_planner.report.document import Table
+    from gis_planner.report.sections import section7
+
+    ws = Workspace(settings.demo_workspace())
+    ctx = build_context(ws, "ru")
+    doc = section7(ctx, tmp_path)
+    tables = {b.caption: b for b in doc.blocks if isinstance(b, Table)}
+    cells = lambda key: [c for row in tables[t(key, "ru")].rows for c in row]  # noqa: E731
+    assert t("zoning.regime.core", "ru") in cells("report.s7.protected_table") and "core" not in cells(
+        "report.s7.protected_table")
+    reloc = cells("report.s7.relocation_table")
+    assert "Наводнение" in reloc and "flood" not in reloc
+    assert "эксплуатируется" in cells("report.s7.waste_table") and "operating" not in cells("report.s7.waste_table")

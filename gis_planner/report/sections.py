@@ -368,6 +368,17 @@ def _keys():
     return messages()
 
 
+def _code_text(code, lang: str, *prefixes: str) -> str:
+    """The text of a data code (regime, status …) from the first catalogue prefix that has it, else the code."""
+    if code is None or (isinstance(code, float) and pd.isna(code)):
+        return ""
+    for prefix in prefixes:
+        key = f"{prefix}.{code}"
+        if key in _keys():
+            return t(key, lang)
+    return str(code)
+
+
 def _scenario_blocks(ctx: ReportContext, doc: Document, figdir: Path) -> None:
     ws, lang, r = ctx.ws, ctx.lang, ctx.scenario
     acts = catalogue("activities", ws)
@@ -467,7 +478,8 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
                             [t("report.col.item", lang), t("report.col.area_ha", lang)], rows, ["text", "ha"],
                             _source_of(ws, "parcels", "protected_areas")))
     if pa is not None and len(pa):
-        rows = [[getattr(r, "name", ""), getattr(r, "regime", ""), r.geometry.area / HA] for r in pa.itertuples()]
+        rows = [[getattr(r, "name", ""), _code_text(getattr(r, "regime", ""), lang, "zoning.regime"),
+                 r.geometry.area / HA] for r in pa.itertuples()]
         doc.blocks.append(Table(t("report.s7.protected_table", lang),
                                 [t("report.col.name", lang), t("report.col.type", lang), t("report.col.area_ha", lang)],
                                 rows, ["text", "text", "ha"], _source_of(ws, "protected_areas")))
@@ -504,7 +516,9 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
                                 f"{_rules_note(ws, 'hazards')}"))
     rel = ctx.relocation
     if rel is not None and len(rel):
-        rows = [[r.get("cadastral_no"), r.get("settlement"), r.get("hazard_types"), r.get("overlap_share"),
+        rows = [[r.get("cadastral_no"), r.get("settlement"),
+                 ", ".join(_code_text(h, lang, "report.hazard") for h in str(r.get("hazard_types") or "").split(";")
+                           if h), r.get("overlap_share"),
                  r.get("households"), r.get("population")] for r in rel.head(80).to_dict(orient="records")]
         doc.blocks.append(Table(t("report.s7.relocation_table", lang),
                                 [t("report.col.cadastral_no", lang), t("report.col.settlement", lang),
@@ -520,7 +534,8 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
         rows = [[getattr(r, "name", "") or "", t(f"report.waste.{r.site_type}", lang)
                  if f"report.waste.{r.site_type}" in _keys() else str(r.site_type),
                  r.geometry.area / HA if r.geometry.geom_type.endswith("Polygon") else None,
-                 getattr(r, "status", "") or ""] for r in waste.itertuples()]
+                 _code_text(getattr(r, "status", "") or "", lang, "report.status")]
+                for r in waste.itertuples()]
         doc.blocks.append(Table(t("report.s7.waste_table", lang),
                                 [t("report.col.name", lang), t("report.col.type", lang), t("report.col.area_ha", lang),
                                  t("report.col.status", lang)], rows, ["text", "text", "ha", "text"],
