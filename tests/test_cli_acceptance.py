@@ -243,3 +243,28 @@ def test_report_section7_codes_in_language(tmp_path):
     reloc = cells("report.s7.relocation_table")
     assert "Наводнение" in reloc and "flood" not in reloc
     assert "эксплуатируется" in cells("report.s7.waste_table") and "operating" not in cells("report.s7.waste_table")
+
+
+def test_scenario_demand_uses_default_workspace_overrides(capsys, tmp_path, monkeypatch):
+    """`scenario demand` ignored $GIS_PLANNER_WORKSPACE (and so its layers/ overrides) without -w."""
+    ws = tmp_path / "ws"
+    shutil.copytree(settings.demo_workspace(), ws)
+    (ws / "layers").mkdir()
+    (ws / "layers" / "scenario_norms.yaml").write_text(
+        "sectors:\n  irrigation:\n    ha_per_mio_som: {value: 10, source: \"council decision 2026\"}\n",
+        encoding="utf-8")
+    monkeypatch.setenv("GIS_PLANNER_WORKSPACE", str(ws))
+    code, out, err = run(capsys, "scenario", "demand", "irrigation", "--lang", "en")
+    assert code == 0, err
+    assert "20 × 10 = 200" in out  # 20 million som × 10 ha per million (the default norm gives 350)
+    monkeypatch.delenv("GIS_PLANNER_WORKSPACE")
+    code, out, _ = run(capsys, "scenario", "demand", "irrigation", "--lang", "en")
+    assert "20 × 17.5 = 350" in out
+
+
+def test_init_and_report_messages_in_language(capsys, tmp_path):
+    code, out, _ = run(capsys, "init", tmp_path / "w", "--name", "Тест", "--lang", "ru")
+    assert code == 0 and out.startswith("Рабочая область создана: ")
+    code, _, err = run(capsys, "report", "--format", "docx,odt", "--lang", "ru", "--out", tmp_path / "r")
+    assert code == 2
+    assert err.splitlines()[0].startswith("Отчёт") and "unknown report format(s) ['odt']" in err.splitlines()[-1]

@@ -44,11 +44,12 @@ def info_cmd(workspace, fmt, lang):
 @click.argument("folder", type=click.Path())
 @click.option("--name", required=True, help="Municipality name.")
 @click.option("--crs", default=None, help="Workspace CRS (a Kyrg-06 zone, e.g. EPSG:7695); default from first import.")
-def init_cmd(folder, name, crs):
+@lang_option
+def init_cmd(folder, name, crs, lang):
     """Create an empty workspace in FOLDER."""
     validate_all()
     ws = Workspace.create(folder, name=name, crs=crs)
-    click.echo(f"created {ws.gpkg}")
+    click.echo(t("core.created_workspace", lang, path=ws.gpkg))
 
 
 commands = [info_cmd, init_cmd]

@@ -6,6 +6,7 @@ import sys
 import click
 
 from ..errors import GisPlannerError
+from ..i18n import t
 from .common import echo_json, lang_option, open_ws, workspace_option
 
 
@@ -36,7 +37,7 @@ def report_cmd(workspace, lang, out_dir, formats, scenario, measures, all_langua
             raise GisPlannerError(f"unknown measure code(s) {bad}", file="layers/adaptation_measures.yaml",
                                   fix=f"use codes from the catalogue: {', '.join(known)}", code="bad_measure")
     fmts = [f.strip() for f in formats.split(",") if f.strip()]
-    with click.progressbar(length=100, label="report", file=sys.stderr) as bar:
+    with click.progressbar(length=100, label=t("report.cli.progress", lang), file=sys.stderr) as bar:
         done = {"v": 0}
 
         def progress(frac, _msg):
@@ -61,7 +62,7 @@ def report_cmd(workspace, lang, out_dir, formats, scenario, measures, all_langua
             if k in fs:
                 click.echo(f"{k}: {fs[k]}")
     for note in notes:
-        click.echo(f"note: {note}")
+        click.echo(f"{t('report.cli.note', lang)}: {note}")
 
 
 commands = [report_cmd]

@@ -10,6 +10,8 @@ A scenario is a file path or a name in ``<workspace>/scenarios/`` or ``data/scen
 """
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import click
@@ -103,7 +105,9 @@ def demand_cmd(scenario, workspace, fmt, lang):
     from ..scenarios import demand, find_scenario
 
     ws = None
-    if workspace:
+    if workspace or os.environ.get("GIS_PLANNER_WORKSPACE"):
+        # like every command, $GIS_PLANNER_WORKSPACE is the default: its layers/ overrides and scenarios/
+        # apply; without either, the chain needs no workspace (the demo need not be built)
         ws = open_ws(workspace)
     scn = find_scenario(scenario, ws)
     dem = demand(scn, ws)
