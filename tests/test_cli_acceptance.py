@@ -268,3 +268,19 @@ def test_init_and_report_messages_in_language(capsys, tmp_path):
     code, _, err = run(capsys, "report", "--format", "docx,odt", "--lang", "ru", "--out", tmp_path / "r")
     assert code == 2
     assert err.splitlines()[0].startswith("Отчёт") and "unknown report format(s) ['odt']" in err.splitlines()[-1]
+
+
+def test_community_import_excel_csv_cp1251_semicolon(capsys, tmp_path):
+    """A CSV saved by Excel in a Russian locale (cp1251, ';') was refused ("Expected 1 fields")."""
+    ws = tmp_path / "ws"
+    shutil.copytree(settings.demo_workspace(), ws)
+    src = tmp_path / "map.csv"
+    src.write_bytes("category;title;WKT\nwell;Кудук;POINT (77.1156 42.6407)\nspring;Булак;POINT (77.1166 42.6407)\n"
+                    .encode("cp1251"))
+    assert run(capsys, "community", "new-session", "-w", ws, "--village", "Ак-Өрүк", "--date", "2026-05-12",
+               "--group", "youth")[0] == 0
+    code, out, err = run(capsys, "community", "import", "-w", ws, src, "--session", 1, "--author", "A.K.")
+    assert code == 0, err
+    code, out, _ = run(capsys, "community", "features", "-w", ws, "--format", "csv")
+    rows = out.splitlines()[1:]
+    assert [r.split(",")[6] for r in rows] == ["Кудук", "Булак"]  # titles decoded from cp1251

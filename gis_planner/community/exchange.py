@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import html
+import io
 import math
 from pathlib import Path
 from typing import Any, Callable
@@ -124,7 +125,12 @@ def read_file(path, *, layer: str | None = None) -> gpd.GeoDataFrame:
     driver = _format(path, None)
     try:
         if driver == "CSV":
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            # as the layer importer reads CSV: UTF-8 or cp1251 (Excel in a Russian locale), and the
+            # delimiter sniffed (Excel writes ";" where the decimal separator is a comma)
+            from ..io.readers import _decode_text, _sniff_delimiter
+
+            text, _ = _decode_text(path.read_bytes(), ["utf-8-sig", "cp1251"], str(path), None)
+            df = pd.read_csv(io.StringIO(text), sep=_sniff_delimiter(text), dtype=str, keep_default_na=False)
             low = {c.lower().strip(): c for c in df.columns}
             if "wkt" in low or "geometry" in low:
                 col = low.get("wkt") or low.get("geometry")
