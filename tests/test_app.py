@@ -102,10 +102,41 @@ def test_overview_shows_layers_and_counts(app_ws):
     _ok(at)
     parcels = app_ws.read_layer("parcels")
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Parcels"] == str(len(parcels))
+    assert metrics["Parcels"] == f"{len(parcels):,d}"
     assert metrics["Layers"] == str(len(app_ws.layers()))
     boundary_ha = app_ws.read_layer("boundary").geometry.area.sum() / 10_000
-    assert metrics["Territory area, ha"] == f"{boundary_ha:,.1f}".replace(",", " ")
+    assert metrics["Territory area, ha"] == f"{boundary_ha:,.1f}"
+    # Russian/Kyrgyz: space (no-break) thousands, comma decimals, e.g. "25 609,5"
+    at.sidebar.selectbox(key="lang").set_value("ru").run()
+    metrics = {m.label: m.value for m in at.metric}
+    nbsp = "\u00a0"
+    assert metrics[t("app.overview.area_ha", "ru")] == f"{boundary_ha:,.1f}".replace(",", nbsp).replace(".", ",")
+    assert metrics[t("app.overview.parcels", "ru")] == f"{len(parcels):,d}".replace(",", nbsp)
+
+
+def test_overview_draws_dense_parcels_as_an_image_and_answers_clicks(app_ws):
+    """5 560 parcels > raster_above: one PNG overlay instead of GeoJSON; a click is looked up on the server."""
+    from gis_planner.ui import cache, maps
+
+    root, version = cache.key(app_ws)
+    parcels = app_ws.read_layer("parcels")
+    assert len(parcels) > maps.raster_threshold() and maps.is_dense(root, version, "parcels")
+    img = maps.layer_raster(root, version, "parcels")
+    assert img["url"].startswith("data:image/png;base64,") and img["total"] == len(parcels)
+    m, _ = maps.layers_map(app_ws, ["parcels", "boundary"], "en")
+    html_ = m.get_root().render()
+    assert parcels["cadastral_no"].iloc[0] not in html_
+    assert html_.count("L.imageOverlay") == 2   # terrain + parcels
+    # the point inside a parcel (representative point) finds exactly that parcel
+    p = parcels.iloc[[17]]
+    pt = p.geometry.representative_point().to_crs(4326).iloc[0]
+    hits = maps.feature_at(root, version, "parcels", pt.y, pt.x)
+    assert list(hits["cadastral_no"]) == [p["cadastral_no"].iloc[0]]
+    rows = maps.feature_rows(root, "parcels", hits.iloc[0], "en")
+    assert p["cadastral_no"].iloc[0] in set(rows["value"])
+    # asking for details draws the vector layer (GeoJSON with the cadastral numbers)
+    m2, _ = maps.layers_map(app_ws, ["parcels"], "en", vector=["parcels"])
+    assert p["cadastral_no"].iloc[0] in m2.get_root().render()
 
 
 def test_missing_workspace_is_a_message_not_a_traceback(tmp_path):

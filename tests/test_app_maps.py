@@ -27,6 +27,28 @@ def test_hillshade_of_a_plane_is_lamberts_law():
     assert hs[3, 3] == pytest.approx(expected, abs=1e-12)          # 0.853553…
     flat = maps.hillshade(np.zeros((4, 4)), 10.0, 10.0)
     assert np.allclose(flat, math.cos(math.radians(45)))           # flat ground: cos(zenith)
+    from gis_planner import basemap
+    assert maps.hillshade is basemap.hillshade                     # one Horn implementation
+
+
+def test_dense_layer_image_colours_and_outlines():
+    """Two 100 m squares rasterised in Web Mercator: fills in their catalogue colours, outline pixels."""
+    a, b = square(0, 0, 100), square(100, 0, 100)
+    g = gdf({"category": ["agricultural", "reserve"]}, [a, b])
+    style = {"color": "#000000", "weight": 1, "fill_opacity": 0.5}
+    img = maps.render_layer_png(g, pd.Series(["#ff0000", "#0000ff"], index=g.index), style, 200)
+    from PIL import Image
+    import io as _io
+    arr = np.asarray(Image.open(_io.BytesIO(img["png"])))
+    h, w = arr.shape[:2]
+    assert max(h, w) == 200 and img["size"] == [w, h]
+    assert tuple(arr[h // 2, w // 4]) == (255, 0, 0, 127)           # centre of the left square
+    assert tuple(arr[h // 2, 3 * w // 4]) == (0, 0, 255, 127)       # centre of the right square
+    assert tuple(arr[h // 2, w // 2][:3]) == (0, 0, 0)              # the shared edge: outline colour
+    assert arr[0, 0, 3] == 0                                        # padding: transparent
+    (s_, w_), (n_, e_) = img["bounds"]
+    ll = g.to_crs(4326).total_bounds
+    assert w_ < ll[0] < ll[2] < e_ and s_ < ll[1] < ll[3] < n_
 
 
 def test_popup_and_tooltip_values_are_escaped():

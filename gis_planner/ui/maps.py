@@ -35,6 +35,7 @@ import yaml
 from branca.element import MacroElement
 from jinja2 import Template
 
+from ..basemap import hillshade  # noqa: F401  (one Horn implementation; maps.hillshade kept as a name)
 from ..catalog import catalogue, load_rules
 from ..errors import GisPlannerError
 from ..i18n import label as _label
@@ -170,31 +171,6 @@ def _ramp(values: np.ndarray, stops: Sequence) -> np.ndarray:
     pos = np.array([float(p) for p, _ in stops])
     cols = np.array([[int(c[i:i + 2], 16) / 255.0 for i in (1, 3, 5)] for _, c in stops])
     return np.stack([np.interp(values, pos, cols[:, k]) for k in range(3)], axis=-1)
-
-
-def hillshade(z: np.ndarray, res_x: float, res_y: float, azimuth: float = 315.0,
-              altitude: float = 45.0) -> np.ndarray:
-    """Hillshade in [0, 1] (Horn's gradient, as ``gdaldem hillshade``); NaN where ``z`` is NaN.
-
-    >>> z = np.tile(np.arange(5.0), (5, 1)) * 10.0   # rises to the east, 45° slope for 10 m cells
-    >>> round(float(hillshade(z, 10.0, 10.0)[2, 2]), 4)
-    0.8536
-    """
-    z = np.asarray(z, dtype="float64")
-    p = np.pad(z, 1, mode="edge")
-    a, b, c = p[:-2, :-2], p[:-2, 1:-1], p[:-2, 2:]
-    d, f = p[1:-1, :-2], p[1:-1, 2:]
-    g, h, i = p[2:, :-2], p[2:, 1:-1], p[2:, 2:]
-    dzdx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8.0 * res_x)
-    dzdy = ((g + 2 * h + i) - (a + 2 * b + c)) / (8.0 * res_y)
-    zen, az = math.radians(90.0 - altitude), math.radians(azimuth)
-    slope = np.arctan(np.hypot(dzdx, dzdy))
-    aspect = np.arctan2(-dzdx, dzdy)
-    aspect = np.where(aspect < 0, aspect + 2 * math.pi, aspect)
-    shade = math.cos(zen) * np.cos(slope) + math.sin(zen) * np.sin(slope) * np.cos(az - aspect)
-    shade = np.clip(shade, 0.0, 1.0)
-    shade[~np.isfinite(z)] = np.nan
-    return shade
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -406,6 +382,27 @@ def _color_series(gdf: pd.DataFrame, style: dict, root: str | None) -> tuple[pd.
     return series, [(c, mapping[c]) for c in codes]
 
 
+def _legend_entries(name: str, lang: str, root: str, style: dict, legend_codes: list) -> list:
+    """Legend rows ``[(text, colour)]`` of a layer coloured by :func:`_color_series`."""
+    rule_zones = (load_rules(style["rules"], root).get("zones") or {}) if style.get("rules") else {}
+    legend = []
+    catobj = _safe_catalogue(style["catalogue"], root) if style.get("catalogue") else None
+    for code, col in legend_codes:
+        if code is None:
+            text = layer_title(name, lang, root)
+        elif catobj is not None and code in catobj.items:
+            text = catobj.label(code, lang)
+        elif code in rule_zones and (rule_zones[code] or {}).get("names"):
+            text = rule_zones[code]["names"].get(lang) or code
+        else:
+            key = f"app.code.{code}"
+            text = t(key, lang)
+            if text == key:
+                text = code
+        legend.append((text, col))
+    return legend
+
+
 @st.cache_resource(max_entries=64, show_spinner=False)
 def layer_display(root: str, version: str, name: str, lang: str, cap: int = MAX_FEATURES) -> dict | None:
     """Display-ready GeoJSON + legend of a workspace layer, cached per data version and language."""
@@ -445,23 +442,174 @@ def layer_display(root: str, version: str, name: str, lang: str, cap: int = MAX_
     shown = gpd.GeoDataFrame(shown, geometry=gdf.geometry, crs=gdf.crs)
     geojson, dropped = to_display(shown, colors, [(f, field_title(f, lang)) for f in fields], tip_field, cap,
                                   lookups=lookups)
-    legend = []
-    catobj = _safe_catalogue(style["catalogue"], root) if style.get("catalogue") else None
-    for code, col in legend_codes:
-        if code is None:
-            text = layer_title(name, lang, root)
-        elif catobj is not None and code in catobj.items:
-            text = catobj.label(code, lang)
-        elif code in rule_zones and (rule_zones[code] or {}).get("names"):
-            text = rule_zones[code]["names"].get(lang) or code
-        else:
-            key = f"app.code.{code}"
-            text = t(key, lang)
-            if text == key:
-                text = code
-        legend.append((text, col))
+    legend = _legend_entries(name, lang, root, style, legend_codes)
     return {"geojson": geojson, "legend": legend, "title": layer_title(name, lang, root),
             "dropped": dropped, "total": int(len(gdf)), "style": style}
+
+
+# ----------------------------------------------------------------------------- dense layers as images
+def raster_threshold() -> int:
+    """Polygon layers with more features than this are drawn as one image (``map_styles.yaml: display``)."""
+    return int((styles().get("display") or {}).get("raster_above", 1500))
+
+
+def _hex_rgb(color: str) -> tuple[int, int, int]:
+    c = str(color).lstrip("#")
+    if len(c) == 3:
+        c = "".join(ch * 2 for ch in c)
+    try:
+        return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+    except ValueError:
+        return 51, 102, 204
+
+
+def render_layer_png(gdf: gpd.GeoDataFrame, colors: pd.Series, style: dict, max_px: int) -> dict | None:
+    """Rasterise polygons ``gdf`` (fill ``colors`` per feature, outline ``style['color']``) in EPSG:3857.
+
+    Returns ``{"png": bytes, "bounds": [[s, w], [n, e]], "size": [w, h]}`` (``None`` if nothing to draw).
+    Leaflet stretches an ``ImageOverlay`` linearly in Web Mercator, so the image lines up exactly.
+    """
+    from PIL import Image
+    from pyproj import Transformer
+    from rasterio import features
+    from rasterio.transform import from_bounds
+
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    if gdf.empty:
+        return None
+    colors = colors.reindex(gdf.index)
+    merc = gdf.geometry.to_crs(3857) if gdf.crs is not None else gdf.geometry
+    x0, y0, x1, y1 = merc.total_bounds
+    pad = 0.002 * max(x1 - x0, y1 - y0, 1.0)
+    x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
+    k = max_px / max(x1 - x0, y1 - y0)
+    w, h = max(2, int(round((x1 - x0) * k))), max(2, int(round((y1 - y0) * k)))
+    tr = from_bounds(x0, y0, x1, y1, w, h)
+    # fill: the feature number (1…n) per pixel, then a colour table
+    codes, inv = np.unique(colors.fillna(style.get("color", "#3366cc")).astype(str).to_numpy(), return_inverse=True)
+    ids = features.rasterize(zip(merc.values, inv + 1), out_shape=(h, w), transform=tr, fill=0, dtype="int32")
+    lut = np.zeros((len(codes) + 1, 4), dtype="uint8")
+    alpha = int(255 * float(style.get("fill_opacity", 0.3))) if style.get("fill", True) else 0
+    for i, c in enumerate(codes, start=1):
+        lut[i] = (*_hex_rgb(c), alpha)
+    rgba = lut[ids]
+    # outlines (one pixel wide)
+    edges = features.rasterize(((g, 1) for g in merc.boundary.values if g is not None and not g.is_empty),
+                               out_shape=(h, w), transform=tr, fill=0, dtype="uint8")
+    if float(style.get("weight", 1.0)) > 0:
+        rgba[edges == 1] = (*_hex_rgb(style.get("color", "#333333")), 210)
+    buf = io.BytesIO()
+    Image.fromarray(rgba, mode="RGBA").save(buf, format="PNG", optimize=False, compress_level=6)
+    to_ll = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+    w_, s_ = to_ll.transform(x0, y0)
+    e_, n_ = to_ll.transform(x1, y1)
+    return {"png": buf.getvalue(), "bounds": [[s_, w_], [n_, e_]], "size": [w, h]}
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def layer_raster(root: str, version: str, name: str) -> dict | None:
+    """A dense polygon layer as one PNG overlay: ``{"url": data-URL, "bounds", "size", "total"}``.
+
+    Cached in memory and on disk (``<workspace>/.gis_planner_cache/``) by data version and style, so a
+    restarted app draws the 5 560-parcel demo layer without rasterising again. Colours do not depend
+    on the language (the legend, built separately, does).
+    """
+    import hashlib
+
+    style = layer_style(name)
+    disp = styles().get("display") or {}
+    max_px = int(disp.get("raster_max_pixels", 2048))
+    sig = hashlib.sha256(json.dumps([version, name, style, max_px], sort_keys=True, default=str)
+                         .encode()).hexdigest()[:16]
+    cache_file = Path(root) / ".gis_planner_cache" / f"layer-{name}-{sig}.json"
+    if cache_file.exists():
+        try:
+            return json.loads(cache_file.read_text())
+        except (OSError, ValueError):
+            pass
+    gdf = cache.read_layer(root, version, name)
+    if gdf is None or gdf.geometry.name not in gdf.columns:
+        return None
+    colors, _ = _color_series(gdf, style, root)
+    img = render_layer_png(gdf, colors, style, max_px)
+    if img is None:
+        return None
+    out = {"url": "data:image/png;base64," + base64.b64encode(img["png"]).decode("ascii"),
+           "bounds": img["bounds"], "size": img["size"], "total": int(len(gdf))}
+    try:
+        cache_file.parent.mkdir(exist_ok=True)
+        tmp = cache_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(out))
+        tmp.replace(cache_file)
+    except OSError:   # a read-only workspace: no disk cache
+        pass
+    return out
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def layer_legend(root: str, version: str, name: str, lang: str) -> list:
+    """Legend rows of a workspace layer (without building its display GeoJSON)."""
+    gdf = cache.read_layer(root, version, name)
+    if gdf is None:
+        return []
+    style = layer_style(name)
+    _, codes = _color_series(gdf, style, root)
+    return _legend_entries(name, lang, root, style, codes)
+
+
+def is_dense(root: str, version: str, name: str) -> bool:
+    """True for a polygon layer with more features than :func:`raster_threshold`."""
+    gdf = cache.read_layer(root, version, name)
+    if gdf is None or len(gdf) <= raster_threshold() or gdf.geometry.name not in gdf.columns:
+        return False
+    kinds = set(gdf.geometry.geom_type.dropna().unique())
+    return bool(kinds) and kinds <= {"Polygon", "MultiPolygon"}
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _layer_index(root: str, version: str, name: str):
+    gdf = cache.read_layer(root, version, name)
+    return gdf, gdf.sindex
+
+
+def feature_at(root: str, version: str, name: str, lat: float, lng: float) -> pd.DataFrame:
+    """Features of layer ``name`` containing the point (lat, lng) — the server-side answer to a click
+    on a layer drawn as an image (spatial index, exact containment in the layer CRS)."""
+    from pyproj import Transformer
+
+    gdf, sidx = _layer_index(root, version, name)
+    if gdf is None or gdf.empty:
+        return pd.DataFrame()
+    x, y = (Transformer.from_crs(4326, gdf.crs, always_xy=True).transform(lng, lat)
+            if gdf.crs is not None else (lng, lat))
+    hits = sidx.query(shapely.Point(x, y), predicate="intersects")
+    return gdf.iloc[np.sort(hits)]
+
+
+def feature_rows(root: str, name: str, row: pd.Series, lang: str) -> pd.DataFrame:
+    """One feature's attributes for people: ``field`` (translated), ``value`` (catalogue names, yes/no);
+    personal fields (owner names) are left out, as on the maps."""
+    cats, personal = _field_catalogues(name, root)
+    out = []
+    for field, value in row.items():
+        if field in personal or str(field).startswith("_") or isinstance(value, shapely.Geometry):
+            continue
+        if value is None or (isinstance(value, float) and value != value):
+            continue
+        if isinstance(value, (bool, np.bool_)):
+            text = t("app.yes" if value else "app.no", lang)
+        elif field in cats:
+            text = code_text(cats[field], value, lang, root)
+        elif field in CODED_FIELDS:
+            text = code_text(None, value, lang, prefixes=CODE_PREFIXES)
+        elif isinstance(value, (float, np.floating)):
+            from ..report.fmt import fmt_number
+            text = fmt_number(value, lang, 0 if float(value).is_integer() else 2)
+        else:
+            text = str(value)
+        if text != "":
+            out.append({"field": field_title(str(field), lang), "value": text})
+    return pd.DataFrame(out, columns=["field", "value"])
 
 
 # ----------------------------------------------------------------------------- map elements
@@ -606,8 +754,13 @@ def workspace_bounds(ws: Workspace) -> list | None:
 
 def layers_map(ws: Workspace, names: Sequence[str], lang: str, web_tiles: bool = False,
                hidden: Sequence[str] = (), extra: Sequence[tuple[dict, str, dict]] = (),
-               legend_extra: Sequence[tuple[str, Sequence[tuple[str, str]]]] = ()) -> tuple[folium.Map, list]:
+               legend_extra: Sequence[tuple[str, Sequence[tuple[str, str]]]] = (),
+               vector: Sequence[str] = ()) -> tuple[folium.Map, list]:
     """A map of workspace layers ``names`` (drawing order) plus ``extra`` display layers.
+
+    Dense polygon layers (more features than :func:`raster_threshold`, e.g. the parcels) are drawn as
+    one cached image (:func:`layer_raster`) unless named in ``vector``; clicks on them are answered on
+    the server with :func:`feature_at`.
 
     ``extra`` items are ``(geojson, title, style)``. Returns ``(map, notes)``: notes are
     ``(layer title, shown, total)`` for layers capped for display.
@@ -616,6 +769,18 @@ def layers_map(ws: Workspace, names: Sequence[str], lang: str, web_tiles: bool =
     m = base_map(ws, lang, web_tiles, workspace_bounds(ws))
     sections, notes = [], []
     for name in names:
+        if name not in vector and is_dense(root, version, name):
+            img = layer_raster(root, version, name)
+            if img is None:
+                continue
+            title = layer_title(name, lang, root)
+            folium.raster_layers.ImageOverlay(img["url"], bounds=img["bounds"], name=html.escape(title),
+                                              interactive=False, zindex=2, overlay=True, control=True,
+                                              show=name not in hidden).add_to(m)
+            legend = layer_legend(root, version, name, lang)
+            if legend and name not in hidden:
+                sections.append((title, legend))
+            continue
         d = layer_display(root, version, name, lang)
         if d is None:
             continue

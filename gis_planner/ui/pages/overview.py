@@ -2,6 +2,7 @@
 import pandas as pd
 import streamlit as st
 
+from gis_planner.report.fmt import fmt_number
 from gis_planner.ui import cache, maps, state
 from gis_planner.ui.safe import md_escape
 from gis_planner.ui.widgets import table, warnings_list
@@ -24,20 +25,36 @@ by_name = {lay["name"]: lay for lay in layers}
 boundary = cache.read_layer(*cache.key(ws), "boundary")
 c1, c2, c3, c4 = st.columns(4)
 c1.metric(tr("core.layers"), len(layers))
-c2.metric(tr("app.overview.parcels"), by_name.get("parcels", {}).get("features", 0))
+c2.metric(tr("app.overview.parcels"), fmt_number(by_name.get("parcels", {}).get("features", 0), lang, 0))
 c3.metric(tr("app.overview.area_ha"),
-          f"{boundary.geometry.area.sum() / 10_000:,.1f}".replace(",", " ") if boundary is not None else "—")
+          fmt_number(boundary.geometry.area.sum() / 10_000, lang, 1) if boundary is not None else "—")
 c4.metric(tr("core.dem"), tr("app.yes") if info.get("dem") else tr("app.no"))
 
 left, right = st.columns([3, 2])
 with left:
+    root_, version_ = cache.key(ws)
+    vector = st.toggle(tr("app.map.details"), value=False, help=tr("app.map.details_help"), key="overview_vector")
     m, notes = maps.layers_map(ws, ["parcels", "settlements", "legal_zones", "protected_areas", "hazard_zones",
                                     "water_bodies", "roads", "waste_sites", "boundary"],
-                               lang, state.web_tiles(), hidden=["legal_zones", "hazard_zones"])
-    maps.show(m, key="overview_map", height=560,
-              cache_key=("overview", *cache.key(ws), lang, state.web_tiles()))
+                               lang, state.web_tiles(), hidden=["legal_zones", "hazard_zones"],
+                               vector=["parcels"] if vector else ())
+    dense = not vector and maps.is_dense(root_, version_, "parcels")
+    out = maps.show(m, key=f"overview_map_{int(vector)}", height=560, returned_objects=["last_clicked"] if dense else [],
+                    cache_key=("overview", root_, version_, lang, state.web_tiles(), vector))
     for title, shown, total in notes:
         st.caption(tr("app.map.capped", layer=title, shown=shown, total=total))
+    if dense:   # parcels drawn as an image: a click is answered here (spatial index on the server)
+        clicked = (out or {}).get("last_clicked")
+        if not clicked:
+            st.caption(tr("app.map.click_hint"))
+        else:
+            hits = maps.feature_at(root_, version_, "parcels", clicked["lat"], clicked["lng"])
+            if hits.empty:
+                st.caption(tr("app.map.nothing_here"))
+            for _, row in hits.head(3).iterrows():
+                st.markdown(f"**{tr('app.map.clicked_parcel')}**")
+                table(maps.feature_rows(root_, "parcels", row, lang),
+                      {"field": "app.map.field", "value": "app.map.value"})
 with right:
     st.subheader(tr("core.layers"))
     rows = [{"layer": maps.layer_title(lay["name"], lang, str(ws.root)), "features": lay["features"],
