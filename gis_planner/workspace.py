@@ -78,6 +78,13 @@ class Workspace:
             raise GisPlannerError("no workspace here (workspace.gpkg not found)", file=str(self.root),
                                   fix="create one with `gis-planner init` or build the demo with `make demo`",
                                   code="no_workspace")
+        if self.gpkg.is_file():
+            with open(self.gpkg, "rb") as fh:
+                head = fh.read(16)
+            if head != b"SQLite format 3\x00":  # a truncated copy or another file renamed: say so, not a traceback
+                raise GisPlannerError("the workspace file is damaged or not a GeoPackage", file=str(self.gpkg),
+                                      fix="restore workspace.gpkg from a backup copy, or create a new workspace "
+                                          "with `gis-planner init`", code="bad_workspace")
 
     # ------------------------------------------------------------------ creation
     @classmethod

@@ -284,3 +284,12 @@ def test_community_import_excel_csv_cp1251_semicolon(capsys, tmp_path):
     code, out, _ = run(capsys, "community", "features", "-w", ws, "--format", "csv")
     rows = out.splitlines()[1:]
     assert [r.split(",")[6] for r in rows] == ["Кудук", "Булак"]  # titles decoded from cp1251
+
+
+def test_damaged_workspace_file(capsys, tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "workspace.gpkg").write_bytes(b"PK\x03\x04 not a database")  # e.g. a zip renamed by mistake
+    code, _, err = run(capsys, "balance", "-w", ws)
+    assert code == 2  # was 3: "internal error (DatabaseError: file is not a database)"
+    assert "damaged or not a GeoPackage" in one_error_line(err)
