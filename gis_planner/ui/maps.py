@@ -480,7 +480,7 @@ def render_layer_png(gdf: gpd.GeoDataFrame, colors: pd.Series, style: dict, max_
     colors = colors.reindex(gdf.index)
     merc = gdf.geometry.to_crs(3857) if gdf.crs is not None else gdf.geometry
     x0, y0, x1, y1 = merc.total_bounds
-    pad = 0.002 * max(x1 - x0, y1 - y0, 1.0)
+    pad = 2.0 * max(x1 - x0, y1 - y0, 1.0) / max(max_px - 4, 1)   # two transparent pixels around
     x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
     k = max_px / max(x1 - x0, y1 - y0)
     w, h = max(2, int(round((x1 - x0) * k))), max(2, int(round((y1 - y0) * k)))
