@@ -293,3 +293,18 @@ def test_damaged_workspace_file(capsys, tmp_path):
     code, _, err = run(capsys, "balance", "-w", ws)
     assert code == 2  # was 3: "internal error (DatabaseError: file is not a database)"
     assert "damaged or not a GeoPackage" in one_error_line(err)
+
+
+def test_info_geographic_dem_resolution(capsys, tmp_path):
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    tif = tmp_path / "dem4326.tif"
+    with rasterio.open(tif, "w", driver="GTiff", width=4, height=3, count=1, dtype="float32", crs="EPSG:4326",
+                       transform=from_origin(77.0, 42.7, 1 / 3600, 1 / 3600)) as ds:  # 1 arc-second cells
+        ds.write(np.arange(12, dtype="float32").reshape(1, 3, 4))
+    assert run(capsys, "init", tmp_path / "w", "--name", "T")[0] == 0
+    assert run(capsys, "dem", "set", tif, "-w", tmp_path / "w", "--source", "test")[0] == 0
+    code, out, _ = run(capsys, "info", "-w", tmp_path / "w", "--lang", "en")
+    assert "Terrain (DEM): 4×3, EPSG:4326, 1.00″, test" in out  # was "0.0 m"

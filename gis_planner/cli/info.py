@@ -34,10 +34,23 @@ def info_cmd(workspace, fmt, lang):
     echo_table(df, lang=lang)
     dem = info["dem"]
     click.echo(f"{t('core.dem', lang)}: " + (f"{dem['width']}×{dem['height']}, {dem['crs']}, "
-                                              f"{dem['resolution'][0]:.1f} m, {dem['source'] or ''}"
+                                              f"{_resolution(dem)}, {dem['source'] or ''}"
                                               if dem else t("core.none", lang)))
     for name in info["missing_standard_layers"]:
         click.echo(t("core.layer_missing", lang, layer=name))
+
+
+def _resolution(dem: dict) -> str:
+    """The DEM cell size: metres, or arc-seconds for a geographic DEM (``0.0 m`` said nothing)."""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    res = float(dem["resolution"][0])
+    try:
+        geographic = bool(dem.get("crs")) and CRS.from_user_input(dem["crs"]).is_geographic
+    except CRSError:
+        geographic = False
+    return f"{res * 3600:.2f}″" if geographic else f"{res:.1f} m"
 
 
 @click.command("init")
