@@ -298,11 +298,11 @@ def test_damaged_workspace_file(capsys, tmp_path):
 def test_info_geographic_dem_resolution(capsys, tmp_path):
     import numpy as np
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
 
     tif = tmp_path / "dem4326.tif"
     with rasterio.open(tif, "w", driver="GTiff", width=4, height=3, count=1, dtype="float32", crs="EPSG:4326",
-                       transform=from_origin(77.0, 42.7, 1 / 3600, 1 / 3600)) as ds:  # 1 arc-second cells
+                       transform=Affine(1 / 3600, 0, 77.0, 0, -1 / 3600, 42.7)) as ds:  # 1 arc-second cells
         ds.write(np.arange(12, dtype="float32").reshape(1, 3, 4))
     assert run(capsys, "init", tmp_path / "w", "--name", "T")[0] == 0
     assert run(capsys, "dem", "set", tif, "-w", tmp_path / "w", "--source", "test")[0] == 0
