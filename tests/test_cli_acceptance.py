@@ -308,3 +308,15 @@ def test_info_geographic_dem_resolution(capsys, tmp_path):
     assert run(capsys, "dem", "set", tif, "-w", tmp_path / "w", "--source", "test")[0] == 0
     code, out, _ = run(capsys, "info", "-w", tmp_path / "w", "--lang", "en")
     assert "Terrain (DEM): 4×3, EPSG:4326, 1.00″, test" in out  # was "0.0 m"
+
+
+def test_check_point_accepts_gps_lon_lat(capsys):
+    import geopandas as gpd
+
+    parcels = gpd.read_file(settings.demo_workspace() / "workspace.gpkg", layer="parcels")
+    row = parcels[parcels["cadastral_no"] == "4-02-10-0224-0012"]
+    p = row.geometry.representative_point().to_crs(4326).iloc[0]
+    code, out, err = run(capsys, "check", "--use", "housing", "--point", f"{p.x:.7f},{p.y:.7f}", "--lang", "ru")
+    assert code == 0, err
+    assert out.startswith("4-02-10-0224-0012 (4.4800 га)")  # the same parcel as --parcel gives
+    assert "долгота/широта GPS → EPSG:7695" in err

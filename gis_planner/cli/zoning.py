@@ -33,14 +33,23 @@ def _provenance_line(prov: dict, lang: str) -> str:
 @lang_option
 @click.option("--use", "use", required=True, help="Intended use (activity code of layers/activities.yaml, e.g. housing).")
 @click.option("--parcel", "parcel", default=None, help="Parcel fid or cadastral number.")
-@click.option("--point", "point", default=None, help="X,Y in the workspace CRS: checks the parcel under it.")
+@click.option("--point", "point", default=None,
+              help="X,Y in the workspace CRS, or GPS longitude,latitude: checks the parcel under it.")
 @click.option("--wkt", "wkt", default=None, help="A drawn plot as WKT polygon in the workspace CRS.")
 def check_cmd(workspace, fmt, lang, use, parcel, point, wkt):
     """May a plot be used for USE? Verdict with every reason, share of the plot and legal source."""
     from ..zoning import check
 
     ws = open_ws(workspace)
-    res = check(ws, use, parcel_id=parcel, point=_point(point), geometry=wkt, lang=lang)
+    xy = _point(point)
+    if xy is not None and abs(xy[0]) <= 180 and abs(xy[1]) <= 90 and ws.crs is not None and ws.crs.is_projected:
+        # GPS longitude/latitude (a phone, Google Maps): no Kyrg-06 coordinate is that small
+        from pyproj import Transformer
+
+        xy = Transformer.from_crs(4326, ws.crs, always_xy=True).transform(*xy)
+        click.echo(t("zoning.point_lonlat", lang, crs=ws.crs.to_string(), x=f"{xy[0]:.1f}", y=f"{xy[1]:.1f}"),
+                   err=True)
+    res = check(ws, use, parcel_id=parcel, point=xy, geometry=wkt, lang=lang)
     if fmt == "json":
         echo_json(res.to_dict())
         return
