@@ -320,3 +320,11 @@ def test_check_point_accepts_gps_lon_lat(capsys):
     assert code == 0, err
     assert out.startswith("4-02-10-0224-0012 (4.4800 га)")  # the same parcel as --parcel gives
     assert "долгота/широта GPS → EPSG:7695" in err
+
+
+def test_report_unknown_scenario_fails_before_the_analyses(capsys, tmp_path):
+    code, _, err = run(capsys, "report", "--scenario", "basline", "--out", tmp_path / "r", "--lang", "ru")
+    assert code == 2
+    # one line: no progress bar was started (the analyses did not run first)
+    assert "scenario 'basline' not found" in one_error_line(err) and "baseline" in err
+    assert not (tmp_path / "r").exists()

@@ -36,6 +36,10 @@ def report_cmd(workspace, lang, out_dir, formats, scenario, measures, all_langua
         if bad:
             raise GisPlannerError(f"unknown measure code(s) {bad}", file="layers/adaptation_measures.yaml",
                                   fix=f"use codes from the catalogue: {', '.join(known)}", code="bad_measure")
+    if scenario:  # fail before the analyses run (a misspelt name used to stop the report after them)
+        from ..scenarios import find_scenario
+
+        find_scenario(scenario, ws)
     fmts = [f.strip() for f in formats.split(",") if f.strip()]
     with click.progressbar(length=100, label=t("report.cli.progress", lang), file=sys.stderr) as bar:
         done = {"v": 0}
