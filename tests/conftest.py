@@ -8,6 +8,8 @@ import pytest
 
 from gis_planner import settings
 
+from .pg import pg_url  # noqa: F401  (session-scoped throwaway PostgreSQL+PostGIS server)
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 
@@ -37,4 +39,3 @@ def demo_ws():
 def artifacts_dir():
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
-from .pg import pg_url  # noqa: F401

@@ -278,3 +278,22 @@ def test_build_is_deterministic(tmp_path):
     with rasterio.open(ws1.dem_path) as d1, rasterio.open(ws2.dem_path) as d2:
         assert np.array_equal(d1.read(1), d2.read(1))
     assert (ws1.root / "reported_balance.yaml").read_text() == (ws2.root / "reported_balance.yaml").read_text()
+
+
+def test_demo_community_sessions_through_the_real_store(demo_ws):
+    """The demo ships sample resource-map sessions; the wished kindergarten in the mudflow fan is flagged."""
+    from gis_planner.community import open_store, review
+
+    store = open_store(demo_ws)
+    try:
+        sessions = store.list_sessions()
+        assert len(sessions) == 3
+        feats = store.features()
+        assert len(feats) == 12 and feats.crs.to_epsg() == 4326
+        problems = review.problems(store, lang="ky")
+        assert list(problems["votes"])[:3] == [17, 15, 12]          # most voted first
+        checked = review.check_against_restrictions(store, demo_ws)
+        kg = checked[checked["title"] == "Жаңы бала бакча"].iloc[0]
+        assert kg["verdict"] == "prohibited"
+    finally:
+        store.close()

