@@ -13,15 +13,20 @@ from gis_planner import settings
 from gis_planner.cli import main
 
 
-@pytest.fixture(scope="module")
-def ws_copy(tmp_path_factory):
-    """A writable copy of the demo workspace (shared by the tests of this module)."""
+def copy_demo(dst):
+    """A writable copy of the demo workspace without its sample community maps (tests add their own)."""
     src = settings.demo_workspace()
     if not (src / "workspace.gpkg").exists():
         pytest.fail("demo workspace missing: run `make demo`")
-    dst = tmp_path_factory.mktemp("qa") / "ws"
     shutil.copytree(src, dst)
+    (dst / "community.gpkg").unlink(missing_ok=True)
     return dst
+
+
+@pytest.fixture(scope="module")
+def ws_copy(tmp_path_factory):
+    """A writable copy of the demo workspace (shared by the tests of this module)."""
+    return copy_demo(tmp_path_factory.mktemp("qa") / "ws")
 
 
 def run(capsys, *args):
@@ -201,8 +206,7 @@ def test_hazard_tables_levels_ordered_and_types_labelled(capsys, ws_copy):
 
 
 def test_community_tables_in_russian(capsys, tmp_path):
-    ws = tmp_path / "ws"
-    shutil.copytree(settings.demo_workspace(), ws)
+    ws = copy_demo(tmp_path / "ws")
     src = tmp_path / "map.geojson"
     src.write_text('{"type":"FeatureCollection","features":['
                    '{"type":"Feature","properties":{"category":"school","title":"Мектеп","is_wish":true,"votes":5},'
@@ -247,8 +251,7 @@ def test_report_section7_codes_in_language(tmp_path):
 
 def test_scenario_demand_uses_default_workspace_overrides(capsys, tmp_path, monkeypatch):
     """`scenario demand` ignored $GIS_PLANNER_WORKSPACE (and so its layers/ overrides) without -w."""
-    ws = tmp_path / "ws"
-    shutil.copytree(settings.demo_workspace(), ws)
+    ws = copy_demo(tmp_path / "ws")
     (ws / "layers").mkdir()
     (ws / "layers" / "scenario_norms.yaml").write_text(
         "sectors:\n  irrigation:\n    ha_per_mio_som: {value: 10, source: \"council decision 2026\"}\n",
@@ -272,8 +275,7 @@ def test_init_and_report_messages_in_language(capsys, tmp_path):
 
 def test_community_import_excel_csv_cp1251_semicolon(capsys, tmp_path):
     """A CSV saved by Excel in a Russian locale (cp1251, ';') was refused ("Expected 1 fields")."""
-    ws = tmp_path / "ws"
-    shutil.copytree(settings.demo_workspace(), ws)
+    ws = copy_demo(tmp_path / "ws")
     src = tmp_path / "map.csv"
     src.write_bytes("category;title;WKT\nwell;Кудук;POINT (77.1156 42.6407)\nspring;Булак;POINT (77.1166 42.6407)\n"
                     .encode("cp1251"))
