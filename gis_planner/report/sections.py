@@ -649,8 +649,14 @@ def _map_community(ctx: ReportContext, figdir: Path) -> Path:
         if len(part):
             layers.append(MapLayer(part, column="category", colors=colors, labels=labels, kind=kind,
                                    alpha=0.6, zorder=8, legend=kind == "point" or not len(layers)))
+    settlements = ctx.layer("settlements")
+    if settlements is not None and len(settlements):
+        layers.insert(0, MapLayer(settlements, t("report.map.settlements", ctx.lang), "#fdd0a2", alpha=0.5))
+    minx, miny, maxx, maxy = feats.total_bounds
+    pad = max(800.0, 0.15 * max(maxx - minx, maxy - miny))
     return render_map(ctx.ws, _base_layers(ctx) + layers, t("report.map.community", ctx.lang),
-                      ["community.gpkg"], figdir / f"map_community_{ctx.lang}.png", ctx.lang, basemap=ctx.basemap)
+                      ["community.gpkg"], figdir / f"map_community_{ctx.lang}.png", ctx.lang,
+                      extent=(minx - pad, miny - pad, maxx + pad, maxy + pad), basemap=ctx.basemap)
 
 
 def _map_allocation(ctx: ReportContext, figdir: Path) -> Path:
