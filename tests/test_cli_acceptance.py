@@ -330,3 +330,29 @@ def test_report_unknown_scenario_fails_before_the_analyses(capsys, tmp_path):
     # one line: no progress bar was started (the analyses did not run first)
     assert "scenario 'basline' not found" in one_error_line(err) and "baseline" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_community_check_names_legal_zones_and_water(capsys, tmp_path):
+    """The review printed zone codes («правовая зона mixed_centre», «водоохранная зона lake»)."""
+    import json
+
+    import geopandas as gpd
+    import yaml
+
+    ws = copy_demo(tmp_path / "ws")
+    lz = gpd.read_file(ws / "workspace.gpkg", layer="legal_zones")
+    zone = lz.iloc[0]
+    p = gpd.GeoSeries([zone.geometry.representative_point()], crs=lz.crs).to_crs(4326).iloc[0]
+    src = tmp_path / "p.geojson"
+    src.write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {
+        "category": "problem", "title": "Көйгөй"}, "geometry": {"type": "Point", "coordinates": [p.x, p.y]}}]}),
+        encoding="utf-8")
+    assert run(capsys, "community", "new-session", "-w", ws, "--village", "Ак-Өрүк", "--date", "2026-05-12",
+               "--group", "women")[0] == 0
+    assert run(capsys, "community", "import", "-w", ws, src, "--session", 1, "--author", "A.K.")[0] == 0
+    code, out, _ = run(capsys, "community", "check", "-w", ws, "--format", "json", "--lang", "ru")
+    assert code == 0
+    msg = json.loads(out)[0]["message"]
+    rules = yaml.safe_load((settings.layers_dir() / "zoning_rules.yaml").read_text(encoding="utf-8"))
+    assert f"правовая зона «{rules['zones'][zone['zone_code']]['names']['ru']}»" in msg
+    assert zone["zone_code"] not in msg

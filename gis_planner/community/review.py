@@ -281,10 +281,11 @@ def check_against_restrictions(store: CommunityStore, ws=None, *, village: str |
             if rk[r] == "hazard":
                 in_hazard[p] = True
     flagged = np.isin(verdict.astype(str), ["prohibited", "conditional"]) | in_hazard
+    zone_names = zoning.zoning_rules(ws).get("zones") or {}
     messages = []
     for i in range(len(gdf)):
         v = verdict[i]
-        zone_txt = ", ".join(_zone_label(z, lang) for z in zones[i]) or t("community.no_zones", lang)
+        zone_txt = ", ".join(_zone_label(z, lang, zone_names) for z in zones[i]) or t("community.no_zones", lang)
         if v is not None:
             messages.append(t("community.check_wish", lang, title=gdf["title"].iat[i],
                               verdict=t(f"zoning.verdict.{v}", lang), zones=zone_txt))
@@ -314,11 +315,21 @@ def _t_or(key: str, lang: str, fallback: str) -> str:
     return fallback if text == key else text
 
 
-def _zone_label(z: dict, lang: str) -> str:
+def _zone_label(z: dict, lang: str, zone_names: dict | None = None) -> str:
     parts = [_t_or(f"community.zone.{z['kind']}", lang, str(z["kind"]))]
     if z.get("subtype"):
         sub = str(z["subtype"])
-        parts.append(_t_or(f"zoning.hazard.{sub}", lang, sub) if z["kind"] == "hazard" else sub)
+        if z["kind"] == "hazard":
+            parts.append(_t_or(f"zoning.hazard.{sub}", lang, sub))
+        elif z["kind"] in ("water_protection_zone", "coastal_strip"):
+            parts.append(_t_or(f"zoning.water.{sub}", lang, sub))
+        elif z["kind"] == "protected_area":
+            parts.append(_t_or(f"zoning.regime.{sub}", lang, sub))
+        elif z["kind"] == "legal_zone":  # the zone's name from layers/zoning_rules.yaml, not its code
+            names = ((zone_names or {}).get(sub) or {}).get("names") or {}
+            parts.append(f"«{names.get(lang) or sub}»")
+        else:
+            parts.append(sub)
     if z.get("level"):
         lev = str(z["level"])
         parts.append(_t_or(f"zoning.level.{lev}", lang, lev))
