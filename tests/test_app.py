@@ -27,6 +27,19 @@ KEY_RE = re.compile(r"(?<![\w./-])(?:app|core|balance|zoning|hazards|scenarios|i
 EXTENSIONS = {"xlsx", "json", "csv", "gpkg", "yaml", "yml", "docx", "html", "pdf", "png", "py", "md", "geojson"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_background_warm_up():
+    """AppTest runs the app in this process: no warm-up threads competing with the tests (tested below)."""
+    import os
+    old = os.environ.get("GIS_PLANNER_APP_WARM")
+    os.environ["GIS_PLANNER_APP_WARM"] = "0"
+    yield
+    if old is None:
+        os.environ.pop("GIS_PLANNER_APP_WARM", None)
+    else:
+        os.environ["GIS_PLANNER_APP_WARM"] = old
+
+
 @pytest.fixture(scope="module")
 def app_ws(tmp_path_factory, demo_ws):
     """A private copy of the demo (the actions write into it)."""
@@ -155,8 +168,8 @@ def test_balance_matches_the_library(app_ws):
     _ok(at)
     b = compute_balance(app_ws)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics[t("balance.summary.total_ha", "en")] == f"{b.total_ha:,.2f}".replace(",", " ")
-    assert metrics[t("balance.summary.parcels", "en")] == str(len(b.parcels))
+    assert metrics[t("balance.summary.total_ha", "en")] == f"{b.total_ha:,.2f}"
+    assert metrics[t("balance.summary.parcels", "en")] == f"{len(b.parcels):,d}"
     assert len(at.get("download_button")) == 2
 
 
@@ -291,7 +304,9 @@ def test_scenario_runs_and_shows_allocation(app_ws):
     values = [m.value for m in at.metric]
     for r in res.allocation.summary.itertuples():
         assert t(f"scenarios.use.{r.use}", "en") in labels
-        assert f"{r.allocated:g} / {r.demand:g}" in values
+        def num(v):   # whole numbers without decimals, else two (English: comma thousands)
+            return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
+        assert f"{num(r.allocated)} / {num(r.demand)}" in values
 
 
 def test_report_generates_html(app_ws):
@@ -302,3 +317,28 @@ def test_report_generates_html(app_ws):
     _ok(at)
     assert (app_ws.root / "exports" / "report_en" / "sedp_sections_en.html").exists()
     assert len(at.get("download_button")) == 1
+
+
+def test_background_warm_up_fills_the_caches_the_pages_use(app_ws):
+    """The start-up thread computes the restrictions under the key the zoning page reads: afterwards the
+    page's lookup returns that result without computing (a function that would fail is never called)."""
+    from gis_planner.ui import app as shell
+    from gis_planner.ui import cache, maps
+    from gis_planner.zoning import build_restrictions
+
+    root, version = cache.key(app_ws)
+    old = shell.WARM
+    shell.WARM = [w for w in old if w[0] == "restrictions"]   # (the balance is tested on its own page)
+    try:
+        shell.warm_up.clear()
+        shell.warm_up(root, version).join(120)
+    finally:
+        shell.WARM = old
+
+    def must_not_run(_ws):
+        raise AssertionError("recomputed instead of using the warmed cache")
+
+    warmed = cache.compute(root, version, "restrictions", must_not_run)
+    assert len(warmed) == len(build_restrictions(app_ws))
+    gdf, sidx = maps.layer_index(root, version, "parcels")
+    assert sidx is not None and len(gdf) == len(app_ws.read_layer("parcels"))

@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import logging
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -93,6 +94,38 @@ def sidebar() -> None:
                     help=state.tr("app.sidebar.web_tiles_help"))
 
 
+# analyses the pages need, computed once per data version in the background after the first page
+WARM: list[tuple[str, str, str]] = [
+    # (cache name used by the pages, module, function) - cache.compute keys on the name, not the function
+    ("restrictions", "gis_planner.zoning", "build_restrictions"),
+    ("balance", "gis_planner.balance", "compute_balance"),
+]
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def warm_up(root: str, version: str) -> threading.Thread:
+    """Start (once per workspace data version and process) a background thread that fills the caches the
+    next pages need: the parcel spatial index (map clicks), the restrictions, the land balance.
+
+    Safe: every step goes through the same ``st.cache_resource`` functions as the pages, whose per-key
+    locks make a page that needs a value being computed wait for it instead of computing it twice; the
+    results are read-only. Failures are only logged (the page computes and reports them itself).
+    """
+    def run() -> None:
+        from . import maps
+        try:
+            maps.layer_index(root, version, "parcels")
+            for name, module, fn in WARM:
+                if available((module, fn)):
+                    cache.compute(root, version, name, getattr(importlib.import_module(module), fn))
+        except Exception:  # noqa: BLE001 - background work must not disturb the app
+            log.warning("cache warm-up failed:\n%s", traceback.format_exc())
+
+    th = threading.Thread(target=run, name="gis_planner-warm-up", daemon=True)
+    th.start()
+    return th
+
+
 def main() -> None:
     st.set_page_config(page_title=t("core.app_name", state.lang()), page_icon=str(FAVICON),
                        layout="wide", initial_sidebar_state="expanded")
@@ -110,3 +143,14 @@ def main() -> None:
         page.run()
     except Exception as err:  # noqa: BLE001 - see module docstring
         show_error(err)
+    if settings_warm():
+        try:
+            warm_up(*cache.key(state.workspace()))
+        except GisPlannerError:
+            pass
+
+
+def settings_warm() -> bool:
+    """Background warm-up on (default) unless ``GIS_PLANNER_APP_WARM=0``."""
+    import os
+    return os.environ.get("GIS_PLANNER_APP_WARM", "1") not in ("0", "false", "no")

@@ -530,12 +530,13 @@ def layer_raster(root: str, version: str, name: str) -> dict | None:
     gdf = cache.read_layer(root, version, name)
     if gdf is None or gdf.geometry.name not in gdf.columns:
         return None
-    colors, _ = _color_series(gdf, style, root)
+    colors, legend_codes = _color_series(gdf, style, root)
     img = render_layer_png(gdf, colors, style, max_px)
     if img is None:
         return None
     out = {"url": "data:image/png;base64," + base64.b64encode(img["png"]).decode("ascii"),
-           "bounds": img["bounds"], "size": img["size"], "total": int(len(gdf))}
+           "bounds": img["bounds"], "size": img["size"], "total": int(len(gdf)),
+           "legend_codes": [[c, col] for c, col in legend_codes]}
     try:
         cache_file.parent.mkdir(exist_ok=True)
         tmp = cache_file.with_suffix(".tmp")
@@ -546,30 +547,21 @@ def layer_raster(root: str, version: str, name: str) -> dict | None:
     return out
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
-def layer_legend(root: str, version: str, name: str, lang: str) -> list:
-    """Legend rows of a workspace layer (without building its display GeoJSON)."""
-    gdf = cache.read_layer(root, version, name)
-    if gdf is None:
-        return []
-    style = layer_style(name)
-    _, codes = _color_series(gdf, style, root)
-    return _legend_entries(name, lang, root, style, codes)
-
-
 def is_dense(root: str, version: str, name: str) -> bool:
-    """True for a polygon layer with more features than :func:`raster_threshold`."""
-    gdf = cache.read_layer(root, version, name)
-    if gdf is None or len(gdf) <= raster_threshold() or gdf.geometry.name not in gdf.columns:
+    """True for a polygon layer with more features than :func:`raster_threshold` (from the workspace
+    catalogue: the layer itself is not read)."""
+    lay = next((x for x in cache.info(root, version).get("layers") or [] if x.get("name") == name), None)
+    if lay is None:
         return False
-    kinds = set(gdf.geometry.geom_type.dropna().unique())
-    return bool(kinds) and kinds <= {"Polygon", "MultiPolygon"}
+    return int(lay.get("features") or 0) > raster_threshold() and \
+        str(lay.get("geometry_type") or "").upper().replace("MULTI", "") == "POLYGON"
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _layer_index(root: str, version: str, name: str):
+def layer_index(root: str, version: str, name: str):
+    """``(layer, its spatial index)``, built once per data version (warmed at start-up by the app)."""
     gdf = cache.read_layer(root, version, name)
-    return gdf, gdf.sindex
+    return gdf, (gdf.sindex if gdf is not None else None)
 
 
 def feature_at(root: str, version: str, name: str, lat: float, lng: float) -> pd.DataFrame:
@@ -577,7 +569,7 @@ def feature_at(root: str, version: str, name: str, lat: float, lng: float) -> pd
     on a layer drawn as an image (spatial index, exact containment in the layer CRS)."""
     from pyproj import Transformer
 
-    gdf, sidx = _layer_index(root, version, name)
+    gdf, sidx = layer_index(root, version, name)
     if gdf is None or gdf.empty:
         return pd.DataFrame()
     x, y = (Transformer.from_crs(4326, gdf.crs, always_xy=True).transform(lng, lat)
@@ -777,7 +769,8 @@ def layers_map(ws: Workspace, names: Sequence[str], lang: str, web_tiles: bool =
             folium.raster_layers.ImageOverlay(img["url"], bounds=img["bounds"], name=html.escape(title),
                                               interactive=False, zindex=2, overlay=True, control=True,
                                               show=name not in hidden).add_to(m)
-            legend = layer_legend(root, version, name, lang)
+            legend = _legend_entries(name, lang, root, layer_style(name),
+                                     [tuple(x) for x in img.get("legend_codes") or []])
             if legend and name not in hidden:
                 sections.append((title, legend))
             continue

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -25,13 +26,13 @@ def table(df: pd.DataFrame, headers: Mapping[str, str] | None = None, height: in
         keyname = (headers or {}).get(col) or f"app.field.{col}"
         text = t(keyname, lang)
         names[col] = str(col) if text == keyname else text
-    out = df.rename(columns=names)
+    out = local_numbers(df, lang).rename(columns=names)
     for col in out.columns:
         s = out[col]
         if s.dtype == object:
             kinds = {type(v) for v in s if v is not None and v == v}
             if len(kinds) > 1:   # mixed numbers and text: Arrow needs one type per column
-                out[col] = s.map(_cell)
+                out[col] = s.map(lambda v: _cell(v, lang))
     kwargs = {"hide_index": True, "width": "stretch"}
     if height:
         kwargs["height"] = height
@@ -40,11 +41,56 @@ def table(df: pd.DataFrame, headers: Mapping[str, str] | None = None, height: in
     st.dataframe(out, **kwargs)
 
 
-def _cell(v) -> str:
+NOT_QUANTITIES = ("year", "id", "_no", "code", "version", "rank", "order", "index")
+
+
+def _decimals(values: np.ndarray) -> int:
+    """Fewest decimals (0…4) that show every value exactly; 2 (4 for fractions) when none does."""
+    v = values[np.isfinite(values)]
+    for d in range(5):
+        if np.allclose(np.round(v, d), v, rtol=0, atol=1e-9):
+            return d
+    return 4 if v.size and np.abs(v).max() < 1 else 2
+
+
+def local_numbers(df: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Numbers as people in ``lang`` write them: in Kyrgyz and Russian a (no-break) space between
+    thousands and a decimal comma — ``25 609,5`` (:func:`gis_planner.report.fmt.fmt_number`). English
+    tables keep numeric columns (Streamlit formats them). Years, identifiers and codes are left alone."""
+    if lang not in ("ky", "ru") or df.empty:
+        return df
+    from ..report.fmt import fmt_number
+
+    out = df.copy()
+    for col in df.columns:
+        s = df[col]
+        if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+            continue
+        name = str(col).lower()
+        if pd.api.types.is_integer_dtype(s):
+            if any(k in name for k in NOT_QUANTITIES):
+                continue
+            d = 0
+        else:
+            vals = s.to_numpy(dtype="float64")
+            if any(k in name for k in NOT_QUANTITIES) and np.allclose(vals[np.isfinite(vals)] % 1, 0):
+                continue
+            d = _decimals(vals)
+        out[col] = [fmt_number(v, lang, d) for v in s.to_numpy()]
+    return out
+
+
+def _cell(v, lang: str = "en") -> str:
+    """A cell of a mixed column as text: numbers with up to 4 decimals in the local format."""
     if v is None or v != v:
         return ""
-    if isinstance(v, float):
-        return f"{v:,.4f}".rstrip("0").rstrip(".").replace(",", " ")
+    if isinstance(v, (float, np.floating)):
+        text = f"{v:,.4f}".rstrip("0").rstrip(".")
+        if lang in ("ky", "ru"):
+            return text.replace(",", "\u00a0").replace(".", ",")
+        return text
+    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and lang in ("ky", "ru"):
+        return f"{v:,d}".replace(",", "\u00a0")
     return str(v)
 
 

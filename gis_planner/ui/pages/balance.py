@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from gis_planner.balance import compute_balance, tables
+from gis_planner.report.fmt import fmt_number
 from gis_planner.ui import cache, state
 from gis_planner.ui.widgets import table
 
@@ -22,10 +23,10 @@ tabs_data = tables(b, lang)
 
 u = b.use_ratio
 c1, c2, c3, c4 = st.columns(4)
-c1.metric(tr("balance.summary.total_ha"), f"{b.total_ha:,.2f}".replace(",", " "))
-c2.metric(tr("balance.summary.used_pct"), f"{u['used_pct']:.1f} %" if u.get("used_pct") is not None else "—")
-c3.metric(tr("balance.summary.restricted_ha"), f"{b.total_ha - b.unrestricted_ha:,.2f}".replace(",", " "))
-c4.metric(tr("balance.summary.parcels"), len(b.parcels))
+c1.metric(tr("balance.summary.total_ha"), fmt_number(b.total_ha, lang, 2))
+c2.metric(tr("balance.summary.used_pct"), f"{fmt_number(u['used_pct'], lang, 1)} %" if u.get("used_pct") is not None else "—")
+c3.metric(tr("balance.summary.restricted_ha"), fmt_number(b.total_ha - b.unrestricted_ha, lang, 2))
+c4.metric(tr("balance.summary.parcels"), fmt_number(len(b.parcels), lang, 0))
 
 order = [k for k in ("summary", "by_category", "by_land_type", "state_fund", "use_status", "by_owner", "by_zone",
                      "restricted", "restricted_land_type", "restricted_detail", "reconciliation", "overlaps",

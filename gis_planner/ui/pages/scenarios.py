@@ -11,6 +11,7 @@ from gis_planner.errors import GisPlannerError
 from gis_planner.scenarios import Scenario, compare_table, examples_dir, load_scenario, run_scenario, save_scenario
 from gis_planner.scenarios.compare import USE_COLORS
 from gis_planner.scenarios.consequences import label_table
+from gis_planner.report.fmt import fmt_number
 from gis_planner.ui import cache, maps, state
 from gis_planner.ui.app import show_error
 from gis_planner.ui.safe import md_escape
@@ -38,6 +39,11 @@ def _run(w, text: str):
 def result_for(data: dict):
     text = yaml.safe_dump(data, allow_unicode=True, sort_keys=True)
     return cache.cached(ws, "scenario", _run, text)
+
+
+def _num(v) -> str:
+    """A count or an area in the local format (no decimals for whole numbers)."""
+    return fmt_number(v, lang, 0 if float(v).is_integer() else 2)
 
 
 def use_text(u) -> str:
@@ -148,8 +154,8 @@ with tab_one:
         summ = res.allocation.summary
         cols = st.columns(max(1, min(4, len(summ))))
         for col, r in zip(cols, summ.itertuples()):
-            col.metric(use_text(r.use), f"{r.allocated:g} / {r.demand:g}",
-                       delta=(f"-{r.unmet:g}" if r.unmet > 0 else None), delta_color="inverse")
+            col.metric(use_text(r.use), f"{_num(r.allocated)} / {_num(r.demand)}",
+                       delta=(f"-{_num(r.unmet)}" if r.unmet > 0 else None), delta_color="inverse")
         if res.allocation.unmet():
             st.warning(tr("app.scenarios.unmet"))
         allocated_map(res, key="scn_map_one", text=ran)

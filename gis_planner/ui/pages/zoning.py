@@ -8,6 +8,7 @@ from pyproj import Transformer
 
 from gis_planner.catalog import catalogue
 from gis_planner.errors import GisPlannerError
+from gis_planner.report.fmt import fmt_number
 from gis_planner.ui import cache, maps, state
 from gis_planner.ui.app import show_error
 from gis_planner.ui.safe import md_escape
@@ -104,8 +105,9 @@ with tab_check:
             if result.cadastral_no:
                 head = f"{md_escape(result.cadastral_no)} — {head}"
             box(head)
-            st.caption(tr("app.zoning.shares", area=f"{result.area_ha:.4f}",
-                          p=f"{100 * result.prohibited_share:.1f}", c=f"{100 * result.conditional_share:.1f}"))
+            st.caption(tr("app.zoning.shares", area=fmt_number(result.area_ha, lang, 4),
+                          p=fmt_number(100 * result.prohibited_share, lang, 1),
+                          c=fmt_number(100 * result.conditional_share, lang, 1)))
             for r in result.reasons:
                 st.markdown(f"- {md_escape(r['message'])}")
 
@@ -119,7 +121,7 @@ with tab_conf:
     if conf.empty:
         st.success(tr("app.zoning.no_conflicts"))
     else:
-        st.caption(tr("app.zoning.n_conflicts", n=len(conf), ha=f"{conf['conflict_area_ha'].sum():.2f}"))
+        st.caption(tr("app.zoning.n_conflicts", n=len(conf), ha=fmt_number(conf['conflict_area_ha'].sum(), lang, 2)))
         show = conf[[c for c in ("cadastral_no", "land_use", "kind", "conflict_area_ha", "share", "message")
                      if c in conf.columns]].copy()
         if "land_use" in show:
