@@ -29,7 +29,7 @@ with st.expander(tr("app.hazards.compute"), expanded=not ws.has_layer("hazard_zo
     else:
         st.caption(tr("app.hazards.compute_help"))
         kinds = st.multiselect(tr("app.hazards.types"), list(HAZARD_TYPES), default=list(HAZARD_TYPES),
-                               format_func=htext, key="hazards_types")
+                               format_func=htext, key="hazards_types", placeholder=tr("app.choose"))
         if st.button(tr("app.hazards.run"), type="primary", key="hazards_run", disabled=not kinds):
             bar = st.progress(0.0, text=tr("app.hazards.started"))
             run_hazards(ws, kinds, progress=lambda f, msg: bar.progress(min(1.0, max(0.0, float(f))), text=str(msg)),
@@ -53,7 +53,7 @@ with tab_map:
     z["area_t"] = (z.geometry.area / 10_000).round(2)
     colors = maps.styles()["layers"]["hazard_zones"]["colors"]
     shown = st.multiselect(tr("app.hazards.types"), sorted(set(z["hazard_type"])),
-                           default=sorted(set(z["hazard_type"])), format_func=htext, key="hazards_show")
+                           default=sorted(set(z["hazard_type"])), format_func=htext, key="hazards_show", placeholder=tr("app.choose"))
     extra = []
     for htype in shown:
         part = z[z["hazard_type"] == htype]

@@ -21,7 +21,7 @@ c1, c2 = st.columns(2)
 rlang = c1.selectbox(tr("app.report.lang"), list(settings.LANGUAGES), index=list(settings.LANGUAGES).index(lang),
                      format_func=lambda c: t(f"app.lang.{c}", c), key="report_lang")
 formats = c2.multiselect(tr("app.report.formats"), ["docx", "html", "pdf"],
-                         default=["docx", "html"] + (["pdf"] if soffice_path() else []), key="report_formats")
+                         default=["docx", "html"] + (["pdf"] if soffice_path() else []), key="report_formats", placeholder=tr("app.choose"))
 scn_dirs = [ws.root / "scenarios", settings.PROJECT_DIR / "data" / "scenarios"]
 scenarios = sorted({p.stem for d in scn_dirs if d.is_dir() for p in d.glob("*.y*ml")})
 scenario = st.selectbox(tr("app.report.scenario"), [None, *scenarios],
@@ -29,7 +29,7 @@ scenario = st.selectbox(tr("app.report.scenario"), [None, *scenarios],
 measures_cat = catalogue("adaptation_measures", root)
 measures = st.multiselect(tr("app.report.measures"), measures_cat.codes,
                           format_func=lambda c: measures_cat.label(c, lang), key="report_measures",
-                          help=tr("app.report.measures_help"))
+                          help=tr("app.report.measures_help"), placeholder=tr("app.choose"))
 
 if st.button(tr("app.report.generate"), type="primary", key="report_go", disabled=not formats):
     bar = st.progress(0.0, text=tr("app.hazards.started"))

@@ -83,8 +83,10 @@ with tab_one:
                        key="scn_pick")
     base = load_scenario(files[sid]).to_dict()
     data = copy.deepcopy(base)
-    st.caption(md_escape(str((base.get("description") or {}).get(lang) or (base.get("description") or {}).get("en")
-                             or "")) if isinstance(base.get("description"), dict) else "")
+    # the scenario's own description, only in the language on screen (no English text in a ky/ru page)
+    desc = base.get("description")
+    if isinstance(desc, dict) and desc.get(lang):
+        st.caption(md_escape(str(desc[lang])))
     c1, c2, c3 = st.columns(3)
     data["base_year"] = int(c1.number_input(tr("app.scenarios.base_year"), 2000, 2100, int(base["base_year"]),
                                             key=f"scn_by_{sid}"))
@@ -181,7 +183,7 @@ with tab_one:
 
 with tab_cmp:
     chosen = st.multiselect(tr("app.scenarios.compare_pick"), list(files), default=list(files)[:2],
-                            format_func=lambda s: titles[s], key="scn_cmp")
+                            format_func=lambda s: titles[s], key="scn_cmp", placeholder=tr("app.choose"))
     if chosen and st.button(tr("app.scenarios.compare_run"), key="scn_cmp_run"):
         st.session_state["scn_cmp_ran"] = list(chosen)
     ran_ids = [s for s in st.session_state.get("scn_cmp_ran", []) if s in files]
