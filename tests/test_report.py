@@ -118,3 +118,15 @@ def test_cli_report_bad_measure(demo_ws, tmp_path, capsys):
     assert main(["report", "-w", str(demo_ws.root), "--out", str(tmp_path), "--measures", "nope"]) == 2
     err = capsys.readouterr().err
     assert "nope" in err and "Fix:" in err
+
+
+def test_shortened_tables_point_to_full_csv(ky_report):
+    ctx, out = ky_report
+    import pandas as pd
+
+    assert len(ctx.conflicts) > 60            # the demo has more conflicts than the table shows
+    full = pd.read_csv(out["docx"].parent / "conflicts_ky.csv")
+    assert len(full) == len(ctx.conflicts)
+    _, _, paras = _docx_cells(out["docx"])
+    assert any("conflicts_ky.csv" in p and str(len(ctx.conflicts)) in p for p in paras)
+    assert all(p.exists() for p in out["annexes"])

@@ -69,6 +69,12 @@ def build_report(ws, out_dir, lang: str = "ky", formats: Sequence[str] = ("docx"
     s7.blocks.append(Para(stamp, "note"))
     docs = [s6, s7]
     result: dict = {"documents": docs, "maps": sorted(figdir.glob(f"*_{lang}.png")), "notes": []}
+    # the full lists behind the tables the document shortens (annex files for the land specialist)
+    for name, frame in (("conflicts", ctx.conflicts), ("relocation", ctx.relocation)):
+        if frame is not None and len(frame):
+            path = out_dir / f"{name}_{lang}.csv"
+            frame.drop(columns=["geometry"], errors="ignore").to_csv(path, index=False, encoding="utf-8-sig")
+            result.setdefault("annexes", []).append(path)
     stem = f"sedp_sections_{lang}"
     if "docx" in formats or "pdf" in formats:
         result["docx"] = write_docx(docs, out_dir / f"{stem}.docx")

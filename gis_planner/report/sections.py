@@ -347,8 +347,7 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
                                  t("report.col.share", lang), t("report.col.reason", lang)],
                                 rows, ["text", "text", "text", "ha", "pct", "text"],
                                 f"{_source_of(ws, 'parcels')}; {_rules_note(ws, 'restrictions')}"))
-        if len(c) > 60:
-            doc.blocks.append(Para(t("report.truncated", lang, shown=60, total=len(c)), "note"))
+        _note_if_truncated(doc, len(c), 60, lang, f"conflicts_{lang}.csv")
     else:
         doc.blocks.append(Para(t("report.none_found", lang), "note"))
 
@@ -360,6 +359,13 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
         _scenario_blocks(ctx, doc, figdir)
     doc.number("6")
     return doc
+
+
+def _note_if_truncated(doc: Document, total: int, shown: int, lang: str, csv_name: str) -> None:
+    """Say so under a table that shows only the first ``shown`` of ``total`` rows (the full list is
+    written beside the report as ``csv_name`` by :func:`gis_planner.report.build_report`)."""
+    if total > shown:
+        doc.blocks.append(Para(t("report.truncated", lang, shown=shown, total=total, file=csv_name), "note"))
 
 
 def _keys():
@@ -526,6 +532,7 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
                                  t("report.col.households", lang), t("report.col.population", lang)],
                                 rows, ["text", "text", "text", "pct", "int", "int"],
                                 f"{_source_of(ws, 'parcels', 'hazard_zones')}; {_rules_note(ws, 'hazards')}"))
+        _note_if_truncated(doc, len(rel), 80, lang, f"relocation_{lang}.csv")
 
     # 7.5 waste and community problems
     doc.blocks.append(Heading(t("report.s7.waste", lang)))
