@@ -87,6 +87,12 @@ def test_display_simplifies_in_metres_and_caps():
     assert sorted(f["properties"]["f0"] for f in spec["data"]["features"]) == ["2", "3"]
 
 
+def test_scale_bar_is_metric_only():
+    html_ = maps.base_map(None, "ky").get_root().render()
+    assert "L.control.scale({metric: true, imperial: false})" in html_
+    assert "L.control.scale()" not in html_
+
+
 def test_every_map_asset_is_local_and_vendored():
     m = folium.Map(tiles=None)
     maps.add_geojson(m, maps.to_display(gdf({"a": [1]}, [square(0, 0, 10)]),

@@ -646,6 +646,20 @@ class Legend(MacroElement):
         self.html_json = json.dumps("".join(parts))
 
 
+class MetricScale(MacroElement):
+    """Leaflet's scale bar in metric units only."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        L.control.scale({metric: true, imperial: false}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self):
+        super().__init__()
+        self._name = "MetricScale"
+
+
 class FastGeoJson(folium.map.Layer):
     """A GeoJSON layer whose popups are built in the browser when a feature is clicked.
 
@@ -714,8 +728,9 @@ def add_geojson(m: folium.Map, spec: dict, title: str, style: dict, show: bool =
 
 def base_map(ws: Workspace | None, lang: str, web_tiles: bool = False, bounds=None) -> folium.Map:
     """An empty map on the terrain basemap of ``ws`` with a scale bar, fitted to ``bounds`` (lat/lon)."""
-    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True, zoom_control=True,
+    m = folium.Map(tiles=None, control_scale=False, prefer_canvas=True, zoom_control=True,
                    attribution_control=False)
+    MetricScale().add_to(m)   # metres/kilometres only (folium's default scale adds miles)
     if web_tiles:
         folium.TileLayer("OpenStreetMap", name=t("app.map.osm", lang), overlay=False, control=True).add_to(m)
     if ws is not None:
