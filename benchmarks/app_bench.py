@@ -55,7 +55,7 @@ def wait_map(page, timeout=120_000) -> None:
     frame.locator(".leaflet-image-layer").first.wait_for(timeout=timeout)
 
 
-def browser_bench(ws: Path) -> dict:
+def browser_bench(ws: Path, plain: bool = False) -> dict:
     from playwright.sync_api import sync_playwright
 
     from gis_planner.i18n import t
@@ -64,7 +64,9 @@ def browser_bench(ws: Path) -> dict:
     port = free_port()
     env = dict(os.environ, GIS_PLANNER_WORKSPACE=str(ws))
     t_start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
+    launch = ([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")] if plain else
+              [sys.executable, "-m", "gis_planner.ui.serve"])
+    proc = subprocess.Popen([*launch, "--server.port",
                              str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     out: dict = {}
@@ -164,17 +166,20 @@ def main() -> None:
     ap.add_argument("--workspace", default=str(settings.demo_workspace()))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results_app.md"))
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--plain", action="store_true",
+                    help="start with 'streamlit run app.py' instead of 'python -m gis_planner.ui.serve'")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gp-appbench-")) / "ws"
     shutil.copytree(args.workspace, tmp, ignore=shutil.ignore_patterns("community.gpkg*", ".*lock", "exports"))
     try:
-        br = None if args.no_browser else browser_bench(tmp)
+        br = None if args.no_browser else browser_bench(tmp, args.plain)
         sv = server_bench(tmp)
     finally:
         shutil.rmtree(tmp.parent, ignore_errors=True)
     lines = ["# App responsiveness (benchmarks/app_bench.py)", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU, Python {platform.python_version()}; "
-             f"workspace: demo (copy). Load average at the end: "
+             f"workspace: demo (copy); started with "
+             f"{'streamlit run app.py' if args.plain else 'python -m gis_planner.ui.serve'}. Load average at the end: "
              f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}.", ""]
     if br:
         inter = [br["switch_language_s"], br["click_parcel_check_s"], *br["page_reopen_s"].values()]

@@ -342,3 +342,17 @@ def test_background_warm_up_fills_the_caches_the_pages_use(app_ws):
     assert len(warmed) == len(build_restrictions(app_ws))
     gdf, sidx = maps.layer_index(root, version, "parcels")
     assert sidx is not None and len(gdf) == len(app_ws.read_layer("parcels"))
+
+
+def test_launcher_prepares_the_first_page(app_ws):
+    """`python -m gis_planner.ui.serve` fills the overview's caches before the first visitor: afterwards the
+    parcel image is on disk for this data version and the overview map needs no new rasterising."""
+    from gis_planner.ui import cache, maps, serve
+
+    root, version = cache.key(app_ws)
+    maps.layer_raster.clear()
+    for f in (app_ws.root / ".gis_planner_cache").glob("layer-parcels-*.json"):
+        f.unlink()
+    serve.prepare(str(app_ws.root), "ru")
+    assert list((app_ws.root / ".gis_planner_cache").glob("layer-parcels-*.json"))
+    assert maps.layer_raster(root, version, "parcels")["total"] == len(app_ws.read_layer("parcels"))
