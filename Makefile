@@ -27,7 +27,7 @@ system-deps:
 	bash scripts/install-system-deps.sh
 
 app: setup demo
-	$(VENV)/bin/streamlit run app.py
+	$(PY) -m gis_planner.ui.serve
 
 test: system-deps setup demo
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
