@@ -1,4 +1,4 @@
-"""Report: draft SEDP sections «Мейкиндик» (6) and «Айлана-чөйрө» (7) and download them.
+"""Report: draft SEDP sections 6 (space) and 7 (environment) and download them.
 A thin shell over gis_planner.report.build_report."""
 import streamlit as st
 
