@@ -14,9 +14,8 @@ import unicodedata
 # Letters that are visually identical or are common substitutes, mapped to the Cyrillic letter.
 _LOOKALIKE_TO_CYRILLIC = {
     "a": "а", "e": "е", "o": "о", "c": "с", "p": "р", "x": "х", "y": "у", "k": "к", "m": "м",
-    "t": "т", "h": "н", "b": "в", "i": "і",
+    "t": "т", "h": "н", "b": "в",  # (upper-case look-alikes: A E O C P X Y K M T H B)
     "\u0473": "\u04e9", "\u04eb": "\u04e9", "θ": "\u04e9", "ɵ": "\u04e9",
-    "ъ": "ъ",
     "\u04b1": "\u04af", "\u045e": "\u04af",
     "\u04ca": "\u04a3", "\u04a5": "\u04a3",
     "ё": "е",
