@@ -198,13 +198,7 @@ def terrain_image(root: str, version: str) -> dict | None:
             pass
     out = _render_terrain(ws, cfg)
     if out is not None:
-        try:
-            cache_file.parent.mkdir(exist_ok=True)
-            tmp = cache_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(out))
-            tmp.replace(cache_file)
-        except OSError:   # a read-only workspace: no disk cache
-            pass
+        _write_cache(cache_file, out)
     return out
 
 
@@ -537,14 +531,19 @@ def layer_raster(root: str, version: str, name: str) -> dict | None:
     out = {"url": "data:image/png;base64," + base64.b64encode(img["png"]).decode("ascii"),
            "bounds": img["bounds"], "size": img["size"], "total": int(len(gdf)),
            "legend_codes": [[c, col] for c, col in legend_codes]}
+    _write_cache(cache_file, out)
+    return out
+
+
+def _write_cache(cache_file: Path, obj) -> None:
+    """Write a JSON disk cache atomically; a read-only workspace simply gets no disk cache."""
     try:
         cache_file.parent.mkdir(exist_ok=True)
         tmp = cache_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(out))
+        tmp.write_text(json.dumps(obj))
         tmp.replace(cache_file)
-    except OSError:   # a read-only workspace: no disk cache
+    except OSError:
         pass
-    return out
 
 
 def is_dense(root: str, version: str, name: str) -> bool:
