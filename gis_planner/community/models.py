@@ -128,6 +128,17 @@ class _GpkgGeometryDDL(UserDefinedType):
         return "GEOMETRY"
 
 
+
+def _as_utc(value):
+    """An aware UTC datetime from a datetime or an ISO text (naive values are taken as UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    return value.astimezone(_dt.timezone.utc)
+
 class GeomType(TypeDecorator):
     """A shapely geometry in EPSG:4326: PostGIS geometry on PostgreSQL, GeoPackage blob on SQLite."""
 
@@ -178,25 +189,15 @@ class UTCDateTime(TypeDecorator):
         return dialect.type_descriptor(_GpkgDateTimeDDL())
 
     def process_bind_param(self, value, dialect):
+        value = _as_utc(value)
         if value is None:
             return None
-        if isinstance(value, str):
-            value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=_dt.timezone.utc)
-        value = value.astimezone(_dt.timezone.utc)
         if dialect.name == "postgresql":
             return value
         return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
     def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=_dt.timezone.utc)
-        return value.astimezone(_dt.timezone.utc)
+        return _as_utc(value)
 
 
 class Str(TypeDecorator):
