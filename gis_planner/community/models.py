@@ -128,7 +128,6 @@ class _GpkgGeometryDDL(UserDefinedType):
         return "GEOMETRY"
 
 
-
 def _as_utc(value):
     """An aware UTC datetime from a datetime or an ISO text (naive values are taken as UTC)."""
     if value is None:
@@ -138,6 +137,7 @@ def _as_utc(value):
     if value.tzinfo is None:
         value = value.replace(tzinfo=_dt.timezone.utc)
     return value.astimezone(_dt.timezone.utc)
+
 
 class GeomType(TypeDecorator):
     """A shapely geometry in EPSG:4326: PostGIS geometry on PostgreSQL, GeoPackage blob on SQLite."""
