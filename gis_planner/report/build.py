@@ -1,0 +1,93 @@
+"""Building the two SEDP sections into DOCX/HTML/PDF (see :mod:`gis_planner.report`)."""
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..i18n import check_lang, t
+from .document import Document, Para, write_docx, write_html, write_pdf
+from .sections import ReportContext, build_context, default_measures, section6, section7
+
+FORMATS = ("docx", "html", "pdf")
+
+
+def build_report(ws, out_dir, lang: str = "ky", formats: Sequence[str] = ("docx", "html"),
+                 scenario=None, measures: list | None = None, context: ReportContext | None = None,
+                 progress: Callable[[float, str], None] | None = None) -> dict:
+    """Draft both sections for ``ws`` into ``out_dir``.
+
+    Parameters
+    ----------
+    ws : Workspace
+    out_dir : path
+        Folder for ``sedp_sections_<lang>.docx/.html/.pdf`` and the map PNGs (``maps/``).
+    lang : ``ky`` | ``ru`` | ``en``
+    formats : any of ``docx``, ``html``, ``pdf`` (PDF needs LibreOffice; skipped with a note otherwise)
+    scenario : Scenario, scenario file or name, optional
+        Growth scenario whose results go into 6.6 and the transformation annex.
+    measures : list of codes from ``layers/adaptation_measures.yaml``, optional
+        The working group's choice; default: the measures relevant to the workspace.
+    context : ReportContext, optional
+        Analyses already computed (e.g. by the app); they are not recomputed.
+
+    Returns
+    -------
+    dict with ``docx``/``html``/``pdf`` paths (those made), ``maps`` (list of PNG paths), ``documents``
+    (the two :class:`~gis_planner.report.document.Document` objects) and ``notes``.
+    """
+    lang = check_lang(lang)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        from ..errors import GisPlannerError
+
+        raise GisPlannerError(f"unknown report format(s) {unknown}", fix=f"use {', '.join(FORMATS)}",
+                              code="bad_format")
+    out_dir = Path(out_dir)
+    figdir = out_dir / "maps"
+    figdir.mkdir(parents=True, exist_ok=True)
+    if context is not None:
+        ctx = context.in_language(lang)
+    else:
+        ctx = build_context(ws, lang, scenario=scenario, measures=measures, progress=progress)
+    if progress:
+        progress(0.8, "maps")
+    s6 = section6(ctx, figdir)
+    s7 = section7(ctx, figdir)
+    from .. import __version__
+
+    stamp = t("report.generated", lang, date=_dt.date.today().isoformat(), version=__version__)
+    s7.blocks.append(Para(stamp, "note"))
+    docs = [s6, s7]
+    result: dict = {"documents": docs, "maps": sorted(figdir.glob(f"*_{lang}.png")), "notes": []}
+    # the full lists behind the tables the document shortens (annex files for the land specialist)
+    for name, frame in (("conflicts", ctx.conflicts), ("relocation", ctx.relocation)):
+        if frame is not None and len(frame):
+            path = out_dir / f"{name}_{lang}.csv"
+            frame.drop(columns=["geometry"], errors="ignore").to_csv(path, index=False, encoding="utf-8-sig")
+            result.setdefault("annexes", []).append(path)
+    stem = f"sedp_sections_{lang}"
+    if "docx" in formats or "pdf" in formats:
+        result["docx"] = write_docx(docs, out_dir / f"{stem}.docx")
+    if "html" in formats:
+        result["html"] = write_html(docs, out_dir / f"{stem}.html", title=f"{ws.name}: {s6.title}, {s7.title}")
+    if "pdf" in formats:
+        pdf = write_pdf(result["docx"], out_dir)
+        if pdf is None:
+            result["notes"].append("pdf: LibreOffice (soffice) is not installed; DOCX and HTML were written")
+        else:
+            result["pdf"] = pdf
+    if progress:
+        progress(1.0, "done")
+    return result
+
+
+def build_reports(ws, out_dir, langs: Sequence[str] = ("ky", "ru", "en"), **kwargs) -> dict:
+    """:func:`build_report` in several languages, running the analyses once. Returns ``{lang: result}``."""
+    langs = [check_lang(x) for x in langs]
+    progress = kwargs.pop("progress", None)
+    ctx = kwargs.pop("context", None) or build_context(ws, langs[0], scenario=kwargs.pop("scenario", None),
+                                                       measures=kwargs.pop("measures", None), progress=progress)
+    kwargs.pop("scenario", None)
+    kwargs.pop("measures", None)
+    return {lang: build_report(ws, out_dir, lang=lang, context=ctx, **kwargs) for lang in langs}
