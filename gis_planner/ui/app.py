@@ -8,11 +8,11 @@ never as a traceback.
 """
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import logging
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -94,30 +94,39 @@ def sidebar() -> None:
                     help=state.tr("app.sidebar.web_tiles_help"))
 
 
-# analyses the pages need, computed once per data version in the background after the first page
-WARM: list[tuple[str, str, str]] = [
-    # (cache name used by the pages, module, function) - cache.compute keys on the name, not the function
-    ("restrictions", "gis_planner.zoning", "build_restrictions"),
-    ("balance", "gis_planner.balance", "compute_balance"),
+# analyses the pages need, computed once per data version in the background after the first page:
+# (library module that must be installed, function of gis_planner.ui.analyses, its arguments)
+WARM: list[tuple[str, str, tuple]] = [
+    ("gis_planner.zoning", "restrictions", ()),
+    ("gis_planner.zoning", "restriction_map", ("housing",)),   # the restrictions page opens on housing
+    ("gis_planner.balance", "balance", ()),
 ]
+# seconds the warm-up waits after the first page: the browser is still fetching that page's assets (the
+# map component, Leaflet, the table widget) from this same Python process, and the analyses would slow
+# them down (they hold the interpreter); a page opened sooner simply computes what it needs itself
+WARM_DELAY_S = 3.0
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def warm_up(root: str, version: str) -> threading.Thread:
     """Start (once per workspace data version and process) a background thread that fills the caches the
-    next pages need: the parcel spatial index (map clicks), the restrictions, the land balance.
+    next pages need (after :data:`WARM_DELAY_S`): the parcel spatial index (map clicks), the restrictions,
+    the restriction map the restrictions page opens with, the land balance (:data:`WARM`).
 
     Safe: every step goes through the same ``st.cache_resource`` functions as the pages, whose per-key
     locks make a page that needs a value being computed wait for it instead of computing it twice; the
     results are read-only. Failures are only logged (the page computes and reports them itself).
     """
     def run() -> None:
-        from . import maps
+        from ..workspace import Workspace
+        from . import analyses, maps
+        time.sleep(WARM_DELAY_S)
         try:
             maps.layer_index(root, version, "parcels")
-            for name, module, fn in WARM:
+            ws = Workspace(root)
+            for module, fn, args in WARM:
                 if available((module, fn)):
-                    cache.compute(root, version, name, getattr(importlib.import_module(module), fn))
+                    getattr(analyses, fn)(ws, *args)
         except Exception:  # noqa: BLE001 - background work must not disturb the app
             log.warning("cache warm-up failed:\n%s", traceback.format_exc())
 

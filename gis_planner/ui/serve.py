@@ -2,11 +2,14 @@
 
 ``streamlit run app.py`` imports nothing until someone opens the page, so the first visitor waits for the
 imports of geopandas, folium, rasterio … and for the first overview map. This launcher runs the same
-Streamlit server in this process and, while it starts, imports those libraries and fills the overview's
+Streamlit server in this process and, before it listens, imports those libraries and fills the overview's
 caches (workspace info, terrain basemap, the layers of the overview map) for the default workspace
-(``GIS_PLANNER_WORKSPACE`` or the demo) in a background thread. The caches are the app's own
-``st.cache_resource`` functions, shared by the whole process, so the first page reuses them. Options after
-the module name go to ``streamlit run`` (e.g. ``--server.port 8502``).
+(``GIS_PLANNER_WORKSPACE`` or the demo). That work runs in a thread while Streamlit itself is imported,
+and the server opens its port only when both are done: the first visitor then meets an idle server with
+everything the first page needs (the page's assets, served by this same Python process, are not slowed
+down by work competing for the interpreter). The caches are the app's own ``st.cache_resource``
+functions, shared by the whole process, so the first page reuses them. Options after the module name go
+to ``streamlit run`` (e.g. ``--server.port 8502``).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from pathlib import Path
 APP = Path(__file__).resolve().parents[2] / "app.py"
 OVERVIEW_LAYERS = ("parcels", "settlements", "legal_zones", "protected_areas", "hazard_zones", "water_bodies",
                    "roads", "waste_sites", "boundary")
+PREPARE_TIMEOUT_S = 60   # a slow disk must not keep the app from starting: the page then computes it
 log = logging.getLogger("gis_planner.app")
 
 
@@ -56,9 +60,12 @@ def _prepare_quietly() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    th = threading.Thread(target=_prepare_quietly, name="gis_planner-prepare", daemon=True)
+    th.start()
+    from streamlit.web import bootstrap  # noqa: F401  (Streamlit's server, imported meanwhile)
     from streamlit.web import cli as stcli
 
-    threading.Thread(target=_prepare_quietly, name="gis_planner-prepare", daemon=True).start()
+    th.join(PREPARE_TIMEOUT_S)
     sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
     return stcli.main()
 

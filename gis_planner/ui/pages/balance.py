@@ -7,10 +7,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from gis_planner.balance import compute_balance, tables
+from gis_planner.balance import tables
 from gis_planner.report.fmt import fmt_number
-from gis_planner.ui import cache, state
+from gis_planner.ui import analyses, cache, state
 from gis_planner.ui.widgets import table
+from gis_planner.workspace import Workspace
 
 lang = state.lang()
 tr = state.translator(lang)
@@ -18,7 +19,7 @@ ws = state.workspace()
 
 st.title(tr("app.page.balance"))
 with st.spinner(tr("app.computing")):
-    b = cache.cached(ws, "balance", compute_balance)
+    b = analyses.balance(ws)
 tabs_data = tables(b, lang)
 
 u = b.use_ratio
@@ -62,7 +63,7 @@ d1, d2 = st.columns(2)
 def _xlsx(root: str, version: str, lang: str) -> bytes:
     from gis_planner.balance import write_xlsx
 
-    bal = cache.compute(root, version, "balance", compute_balance)
+    bal = analyses.balance(Workspace(root))
     with tempfile.TemporaryDirectory() as tmp:
         path = write_xlsx(bal, Path(tmp) / "balance.xlsx", lang)
         return path.read_bytes()

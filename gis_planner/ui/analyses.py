@@ -1,0 +1,59 @@
+"""The analyses several parts of the app share, each cached per data version under one name.
+
+The pages and the background warm-up (:func:`gis_planner.ui.app.warm_up`) call these functions, so a
+result the warm-up computed is the one a page finds: the name and the computation are defined once here
+(:func:`gis_planner.ui.cache.compute` keys on the name, not on the function).
+"""
+from __future__ import annotations
+
+from ..workspace import Workspace
+from . import cache
+
+
+def _restrictions(ws: Workspace):
+    from ..zoning import build_restrictions
+
+    return build_restrictions(ws)
+
+
+def _restriction_map(ws: Workspace, use: str):
+    from ..zoning import restriction_map as rmap
+
+    return rmap(ws, use, restrictions=restrictions(ws), write=False, lang="en")
+
+
+def _conflicts(ws: Workspace, lang: str):
+    from ..zoning.conflicts import conflicts as find
+
+    return find(ws, restrictions=restrictions(ws), lang=lang)
+
+
+def _balance(ws: Workspace):
+    from ..balance import compute_balance
+
+    return compute_balance(ws)
+
+
+def restrictions(ws: Workspace):
+    """Every restriction regime of ``ws`` (:func:`gis_planner.zoning.build_restrictions`)."""
+    return cache.cached(ws, "restrictions", _restrictions)
+
+
+def restriction_map(ws: Workspace, use: str):
+    """Prohibited / conditional / free land for ``use`` (:func:`gis_planner.zoning.restriction_map`)."""
+    return cache.cached(ws, "restriction_map", _restriction_map, use)
+
+
+def conflicts(ws: Workspace, lang: str):
+    """Current land use against the regimes (:func:`gis_planner.zoning.conflicts.conflicts`)."""
+    return cache.cached(ws, "conflicts", _conflicts, lang)
+
+
+def balance(ws: Workspace):
+    """The land balance (:func:`gis_planner.balance.compute_balance`)."""
+    return cache.cached(ws, "balance", _balance)
+
+
+def default_use(uses: list[str]) -> str:
+    """The intended use a page shows first: housing (the most common question), else the first one."""
+    return "housing" if "housing" in uses else uses[0]
