@@ -89,6 +89,15 @@ def _ok(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
+# pages whose tabs run only when open (gis_planner.ui.widgets.lazy_tabs): the key of their tab state
+LAZY_TABS = {"zoning": "zoning_tab", "hazards": "hazards_tab"}
+
+
+def _open_tab(at: AppTest, page: str, lang: str, label: str) -> AppTest:
+    at.session_state[f"{LAZY_TABS[page]}_{lang}"] = label
+    return at.run()
+
+
 @pytest.mark.parametrize("lang", ["ky", "ru", "en"])
 def test_every_page_renders_translated(app_ws, lang):
     for page in PAGES:
@@ -96,6 +105,11 @@ def test_every_page_renders_translated(app_ws, lang):
         _ok(at)
         assert not _untranslated(at), (page, lang, _untranslated(at))
         assert at.title[0].value  # each page has a heading
+        if page in LAZY_TABS:   # the other tabs too
+            for label in [tab.label for tab in at.tabs][1:]:
+                _open_tab(at, page, lang, label)
+                _ok(at)
+                assert not _untranslated(at), (page, label, lang, _untranslated(at))
 
 
 def test_language_switch_changes_every_label(app_ws):
@@ -128,14 +142,14 @@ def test_overview_shows_layers_and_counts(app_ws):
 
 
 def test_overview_draws_dense_parcels_as_an_image_and_answers_clicks(app_ws):
-    """5 560 parcels > raster_above: one PNG overlay instead of GeoJSON; a click is looked up on the server."""
+    """5 560 parcels > raster_above: one image overlay instead of GeoJSON; a click is looked up on the server."""
     from gis_planner.ui import cache, maps
 
     root, version = cache.key(app_ws)
     parcels = app_ws.read_layer("parcels")
     assert len(parcels) > maps.raster_threshold() and maps.is_dense(root, version, "parcels")
     img = maps.layer_raster(root, version, "parcels")
-    assert img["url"].startswith("data:image/png;base64,") and img["total"] == len(parcels)
+    assert img["url"].startswith("data:image/webp;base64,") and img["total"] == len(parcels)
     m, _ = maps.layers_map(app_ws, ["parcels", "boundary"], "en")
     html_ = m.get_root().render()
     assert parcels["cadastral_no"].iloc[0] not in html_
@@ -193,6 +207,9 @@ def test_zoning_rule_editor_saves_an_override(app_ws):
     from gis_planner.zoning import zoning_rules
 
     at = _app(app_ws, "en", "zoning")
+    _ok(at)
+    assert not [b for b in at.button if b.key == "zoning_save"]   # the editor is built only when its tab is open
+    _open_tab(at, "zoning", "en", t("app.zoning.tab_rules", "en"))
     _ok(at)
     at.button(key="zoning_save").click().run()
     _ok(at)
@@ -327,13 +344,14 @@ def test_background_warm_up_fills_the_caches_the_pages_use(app_ws):
     from gis_planner.zoning import build_restrictions
 
     root, version = cache.key(app_ws)
-    old = shell.WARM
-    shell.WARM = [w for w in old if w[0] == "restrictions"]   # (the balance is tested on its own page)
+    old, old_delay = shell.WARM, shell.WARM_DELAY_S
+    shell.WARM = [w for w in old if w[1] == "restrictions"]   # (the balance is tested on its own page)
+    shell.WARM_DELAY_S = 0
     try:
         shell.warm_up.clear()
         shell.warm_up(root, version).join(120)
     finally:
-        shell.WARM = old
+        shell.WARM, shell.WARM_DELAY_S = old, old_delay
 
     def must_not_run(_ws):
         raise AssertionError("recomputed instead of using the warmed cache")
@@ -356,3 +374,25 @@ def test_launcher_prepares_the_first_page(app_ws):
     serve.prepare(str(app_ws.root), "ru")
     assert list((app_ws.root / ".gis_planner_cache").glob("layer-parcels-*.json"))
     assert maps.layer_raster(root, version, "parcels")["total"] == len(app_ws.read_layer("parcels"))
+
+
+def test_markdown_table_escapes_cells_and_formats_numbers():
+    """The overview's layer list is a Markdown table (no grid code to load): cells are escaped, so a
+    source text cannot break the table, format or inject HTML; numbers are in the local format."""
+    def page():
+        import pandas as pd
+
+        from gis_planner.ui.widgets import md_table
+        md_table(pd.DataFrame({"layer": ["<script>alert(1)</script>|*x*"], "features": [12345.5]}),
+                 {"layer": "core.layer", "features": "core.features"})
+
+    at = AppTest.from_function(page)
+    at.session_state["lang"] = "ru"
+    at.run()
+    _ok(at)
+    text = at.markdown[0].value
+    head, rule, row = text.split("\n")
+    assert head == f"| {t('core.layer', 'ru')} | {t('core.features', 'ru')} |" and rule == "|---|---|"
+    assert "<script>" not in text and "&lt;script&gt;" in row
+    assert row.count(" | ") == 1                      # the cell's '|' is escaped, not a new column
+    assert "\\|\\*x\\*" in row and "12\u00a0345,5" in row

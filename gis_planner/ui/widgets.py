@@ -41,6 +41,23 @@ def table(df: pd.DataFrame, headers: Mapping[str, str] | None = None, height: in
     st.dataframe(out, **kwargs)
 
 
+def md_table(df: pd.DataFrame, headers: Mapping[str, str]) -> None:
+    """A small table as Markdown (``headers``: column -> message key), every cell escaped.
+
+    For short lists on pages that must open fast: ``st.dataframe`` makes the browser fetch and start
+    its 1.4 MB grid (Arrow) code first. Numbers in the local format (:func:`local_numbers`).
+    """
+    from ..i18n import t
+
+    lang = state.lang()
+    out = local_numbers(df[list(headers)], lang)
+    lines = ["| " + " | ".join(md_escape(t(k, lang)) for k in headers.values()) + " |",
+             "|" + "---|" * len(headers)]
+    for row in out.itertuples(index=False):
+        lines.append("| " + " | ".join(md_escape(_cell(v, lang)) for v in row) + " |")
+    st.markdown("\n".join(lines))
+
+
 NOT_QUANTITIES = ("year", "id", "_no", "code", "version", "rank", "order", "index")
 
 
@@ -92,6 +109,16 @@ def _cell(v, lang: str = "en") -> str:
     if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and lang in ("ky", "ru"):
         return f"{v:,d}".replace(",", "\u00a0")
     return str(v)
+
+
+def lazy_tabs(labels: list[str], key: str) -> list:
+    """``st.tabs`` that rerun the page when switched, so a page can build only the open tab (its
+    ``.open`` is ``True``/``False``). On a Streamlit without tab state every ``.open`` is ``None``: callers
+    then build every tab (``if tab.open is not False``)."""
+    try:
+        return list(st.tabs(labels, key=key, on_change="rerun"))
+    except TypeError:
+        return list(st.tabs(labels))
 
 
 def warnings_list(items) -> None:

@@ -6,7 +6,7 @@ import streamlit as st
 from gis_planner.hazards import (HAZARD_TYPES, effective_hazard_zones, exposure_table, relocation_candidates,
                                  run_hazards)
 from gis_planner.ui import cache, maps, state
-from gis_planner.ui.widgets import download_csv, table
+from gis_planner.ui.widgets import download_csv, lazy_tabs, table
 
 lang = state.lang()
 tr = state.translator(lang)
@@ -43,9 +43,9 @@ if zones.empty:
     st.info(tr("app.hazards.no_zones"))
     st.stop()
 
-tab_map, tab_exp, tab_rel = st.tabs([tr("app.hazards.tab_zones"), tr("app.hazards.tab_exposure"),
-                                     tr("app.hazards.tab_relocation")])
-with tab_map:
+
+def _zones_section() -> None:
+    """The hazard zones on the map (official and computed) and their areas."""
     z = zones.copy()
     z["type_t"] = [htext(v) for v in z["hazard_type"]]
     z["level_t"] = [ltext(v) for v in z["level"]]
@@ -76,7 +76,9 @@ with tab_map:
     table(summary, {"hazard_type": "hazards.col.hazard_type", "level": "hazards.col.level",
                     "basis": "hazards.col.basis", "area_ha": "hazards.col.area_ha"})
 
-with tab_exp:
+
+def _exposure_section() -> None:
+    """What lies in each hazard zone (parcels, buildings, people), with a download."""
     with st.spinner(tr("app.computing")):
         exp = cache.cached(ws, "hazards_exposure", exposure_table)
     show = exp.copy()
@@ -85,7 +87,9 @@ with tab_exp:
     table(show, {c: f"hazards.col.{c}" for c in show.columns})
     download_csv(exp, "app.hazards.download_exposure", "hazard_exposure.csv", "hazards_dl_exp")
 
-with tab_rel:
+
+def _relocation_section() -> None:
+    """Parcels proposed for relocation or protection, with a download."""
     with st.spinner(tr("app.computing")):
         rel = cache.cached(ws, "hazards_relocation", relocation_candidates)
     st.caption(tr("app.hazards.relocation_help", n=len(rel)))
@@ -98,3 +102,13 @@ with tab_rel:
         show["basis"] = [maps.code_text(None, v, lang, prefixes=("hazards.basis",)) for v in show["basis"]]
         table(show, {c: f"hazards.col.{c}" for c in show.columns})
         download_csv(rel, "app.hazards.download_relocation", "relocation_candidates.csv", "hazards_dl_rel")
+
+
+# only the open tab runs (see gis_planner.ui.widgets.lazy_tabs): exposure and relocation are computed
+# when asked for, not on every visit of the map
+SECTIONS = [("app.hazards.tab_zones", _zones_section), ("app.hazards.tab_exposure", _exposure_section),
+            ("app.hazards.tab_relocation", _relocation_section)]
+for tab, (_, render) in zip(lazy_tabs([tr(k) for k, _ in SECTIONS], key=f"hazards_tab_{lang}"), SECTIONS):
+    if tab.open is not False:
+        with tab:
+            render()

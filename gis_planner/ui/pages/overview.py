@@ -5,7 +5,7 @@ import streamlit as st
 from gis_planner.report.fmt import fmt_number
 from gis_planner.ui import cache, maps, state
 from gis_planner.ui.safe import md_escape
-from gis_planner.ui.widgets import table, warnings_list
+from gis_planner.ui.widgets import md_table, table, warnings_list
 
 lang = state.lang()
 tr = state.translator(lang)
@@ -66,14 +66,21 @@ with right:
         rows.append({"layer": tr("core.dem"), "features": None, "source": d.get("source") or "",
                      "date": d.get("source_date") or "", "file": "dem.tif", "crs": d.get("crs") or "",
                      "warnings": 0})
-    table(pd.DataFrame(rows), {"layer": "core.layer", "features": "core.features", "source": "core.source",
-                               "date": "core.date", "file": "app.overview.original_file",
-                               "crs": "app.overview.original_crs", "warnings": "app.overview.n_warnings"})
+    layer_rows = pd.DataFrame(rows)
+    layer_rows["date"] = layer_rows["date"].astype(str).str.replace("-", "\u2011")   # no line break in a date
+    # Markdown tables (the grid widget's code would delay the first page): the short list here, the
+    # provenance in full width below
+    md_table(layer_rows, {"layer": "core.layer", "features": "core.features", "date": "core.date"})
     missing = info.get("missing_standard_layers") or []
     if missing:
         st.caption(tr("app.overview.missing") + ": " +
                    md_escape(", ".join(maps.layer_title(n, lang, str(ws.root)) for n in missing)))
     st.caption(tr("core.crs") + ": " + md_escape(info.get("crs") or "—"))
+
+with st.expander(tr("app.overview.provenance")):
+    md_table(layer_rows, {"layer": "core.layer", "source": "core.source", "date": "core.date",
+                          "file": "app.overview.original_file", "crs": "app.overview.original_crs",
+                          "warnings": "app.overview.n_warnings"})
 
 warned = [lay for lay in layers if lay.get("warnings")]
 if warned:

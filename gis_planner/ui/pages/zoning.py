@@ -9,12 +9,11 @@ from pyproj import Transformer
 from gis_planner.catalog import catalogue
 from gis_planner.errors import GisPlannerError
 from gis_planner.report.fmt import fmt_number
-from gis_planner.ui import cache, maps, state
+from gis_planner.ui import analyses, cache, maps, state
 from gis_planner.ui.app import show_error
 from gis_planner.ui.safe import md_escape
-from gis_planner.ui.widgets import table
-from gis_planner.zoning import (build_restrictions, check, restriction_map, save_zoning_rules,
-                                zoning_rules)
+from gis_planner.ui.widgets import lazy_tabs, table
+from gis_planner.zoning import check, save_zoning_rules, zoning_rules
 
 lang = state.lang()
 tr = state.translator(lang)
@@ -24,28 +23,17 @@ root = str(ws.root)
 st.title(tr("app.page.zoning"))
 
 
-def _restrictions(w):
-    return build_restrictions(w)
-
-
-def _rmap(w, use):
-    return restriction_map(w, use, restrictions=cache.cached(w, "restrictions", _restrictions), write=False,
-                           lang="en")
-
-
 acts = catalogue("activities", root)
 uses = acts.codes
-default_use = uses.index("housing") if "housing" in uses else 0
-use = st.selectbox(tr("app.zoning.use"), uses, index=default_use, format_func=lambda c: acts.label(c, lang),
+use = st.selectbox(tr("app.zoning.use"), uses, index=uses.index(analyses.default_use(uses)), format_func=lambda c: acts.label(c, lang),
                    key="zoning_use")
 
-tab_check, tab_conf, tab_rules = st.tabs([tr("app.zoning.tab_check"), tr("app.zoning.tab_conflicts"),
-                                          tr("app.zoning.tab_rules")])
 
-with tab_check:
+def _check_section() -> None:
+    """Restriction map for the chosen use; a click or a cadastral number gives the check."""
     with st.spinner(tr("app.computing")):
-        restr = cache.cached(ws, "restrictions", _restrictions)
-        rmap = cache.cached(ws, "restriction_map", _rmap, use)
+        restr = analyses.restrictions(ws)
+        rmap = analyses.restriction_map(ws, use)
     class_colors = maps.styles()["restriction_classes"]
     rm = rmap[~rmap.geometry.is_empty].copy()
     rm["label_t"] = [tr(f"zoning.class.{c}") for c in rm["class"]]
@@ -111,13 +99,10 @@ with tab_check:
             for r in result.reasons:
                 st.markdown(f"- {md_escape(r['message'])}")
 
-with tab_conf:
-    from gis_planner.zoning.conflicts import conflicts
 
-    def _conflicts(w, lng):
-        return conflicts(w, restrictions=cache.cached(w, "restrictions", _restrictions), lang=lng)
-
-    conf = cache.cached(ws, "conflicts", _conflicts, lang)
+def _conflicts_section() -> None:
+    """Current land use against the restriction regimes."""
+    conf = analyses.conflicts(ws, lang)
     if conf.empty:
         st.success(tr("app.zoning.no_conflicts"))
     else:
@@ -132,7 +117,9 @@ with tab_conf:
                      "kind": "app.zoning.kind", "conflict_area_ha": "zoning.col.conflict_area_ha",
                      "share": "app.zoning.share", "message": "zoning.col.reason"})
 
-with tab_rules:
+
+def _rules_section() -> None:
+    """The legal zoning rules of the municipality, editable and saved as a workspace override."""
     rules = zoning_rules(ws)
     zones = {k: v for k, v in (rules.get("zones") or {}).items() if v}
     st.caption(tr("app.zoning.rules_help"))
@@ -175,3 +162,15 @@ with tab_rules:
             st.rerun()
         except GisPlannerError as err:
             show_error(err)
+
+
+# Only the open section runs (the tabs rerun the page when switched): the restriction map, the conflicts
+# table and the two rule editors are not all built and sent on every visit. The key holds the open tab's
+# label, so it is per language (labels change with the language).
+SECTIONS = [("app.zoning.tab_check", _check_section), ("app.zoning.tab_conflicts", _conflicts_section),
+            ("app.zoning.tab_rules", _rules_section)]
+tabs = lazy_tabs([tr(k) for k, _ in SECTIONS], key=f"zoning_tab_{lang}")
+for tab, (_, render) in zip(tabs, SECTIONS):
+    if tab.open is not False:   # None: this Streamlit does not track the open tab, so every tab runs
+        with tab:
+            render()
