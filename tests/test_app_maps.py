@@ -36,10 +36,8 @@ def test_dense_layer_image_colours_and_outlines():
     a, b = square(0, 0, 100), square(100, 0, 100)
     g = gdf({"category": ["agricultural", "reserve"]}, [a, b])
     style = {"color": "#000000", "weight": 1, "fill_opacity": 0.5}
-    img = maps.render_layer_png(g, pd.Series(["#ff0000", "#0000ff"], index=g.index), style, 200)
-    from PIL import Image
-    import io as _io
-    arr = np.asarray(Image.open(_io.BytesIO(img["png"])))
+    img = maps.render_layer_image(g, pd.Series(["#ff0000", "#0000ff"], index=g.index), style, 200)
+    arr = np.asarray(img["image"])
     h, w = arr.shape[:2]
     assert max(h, w) == 200 and img["size"] == [w, h]
     assert tuple(arr[h // 2, w // 4]) == (255, 0, 0, 127)           # centre of the left square
@@ -50,6 +48,24 @@ def test_dense_layer_image_colours_and_outlines():
     (s_, w_), (n_, e_) = img["bounds"]
     ll = g.to_crs(4326).total_bounds
     assert w_ < ll[0] < ll[2] < e_ and s_ < ll[1] < ll[3] < n_
+
+
+def test_dense_layer_image_is_sent_losslessly():
+    """The image of a dense layer goes to the browser as lossless WebP: every pixel (colour and
+    transparency) decodes exactly as rasterised, so map colours match the legend."""
+    import base64
+    import io as _io
+
+    from PIL import Image
+
+    g = gdf({"category": ["agricultural", "reserve"]}, [square(0, 0, 100), square(100, 0, 100)])
+    img = maps.render_layer_image(g, pd.Series(["#ff0000", "#00aa55"], index=g.index),
+                                  {"color": "#000000", "weight": 1, "fill_opacity": 0.45}, 300)
+    url = maps.image_url(img["image"], "webp")
+    assert url.startswith("data:image/webp;base64,")
+    back = Image.open(_io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGBA")
+    assert np.array_equal(np.asarray(back), np.asarray(img["image"]))
+    assert maps.image_url(img["image"], "png").startswith("data:image/png;base64,")
 
 
 def test_popup_and_tooltip_values_are_escaped():
@@ -134,7 +150,7 @@ def test_terrain_basemap_covers_the_dem_in_web_mercator(tmp_ws):
     px_lat = (n - s) / img["size"][1]
     assert w == pytest.approx(min(lons), abs=2 * px_lon) and e == pytest.approx(max(lons), abs=2 * px_lon)
     assert s == pytest.approx(min(lats), abs=2 * px_lat) and n == pytest.approx(max(lats), abs=2 * px_lat)
-    assert img["url"].startswith("data:image/png;base64,")
+    assert img["url"].startswith("data:image/webp;base64,")   # map_styles.yaml: terrain format webp
     # cached on disk: a second call (new process or cleared cache) returns the same image
     maps.terrain_image.clear()
     assert maps.terrain_image(str(tmp_ws.root), tmp_ws.version) == img

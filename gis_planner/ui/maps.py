@@ -2,7 +2,7 @@
 
 * **Basemap:** a hillshade with a hypsometric tint rendered from the workspace DEM (hillshade computed in
   the metric workspace CRS, then warped to Web Mercator so it lines up exactly with Leaflet), sent as one
-  PNG ``ImageOverlay``. Web tiles (OpenStreetMap) are an optional extra, off by default.
+  image ``ImageOverlay`` (lossy WebP: ~20x smaller than PNG). Web tiles (OpenStreetMap) are an optional extra, off by default.
 * **Layers:** GeoJSON in EPSG:4326, simplified in metres *before* reprojection, capped in number,
   coloured from the catalogue colours (``layers/*.yaml``) or ``gis_planner/ui/map_styles.yaml``; popups
   and tooltips are pre-built HTML in which every value is escaped (``html.escape``).
@@ -173,9 +173,30 @@ def _ramp(values: np.ndarray, stops: Sequence) -> np.ndarray:
     return np.stack([np.interp(values, pos, cols[:, k]) for k in range(3)], axis=-1)
 
 
+def image_url(img, fmt: str = "png", quality: int | None = None) -> str:
+    """A PIL image as a data URL the browser draws as an ``ImageOverlay``.
+
+    ``fmt`` ``webp`` is lossy with ``quality`` (1-100) or lossless without it; it falls back to PNG when
+    this Pillow cannot write WebP.
+    """
+    from PIL import features
+
+    buf = io.BytesIO()
+    if fmt == "webp" and features.check("webp"):
+        if quality is None:
+            img.save(buf, format="WEBP", lossless=True, method=4)
+        else:
+            img.save(buf, format="WEBP", quality=int(quality), method=4)
+        mime = "image/webp"
+    else:
+        img.save(buf, format="PNG", optimize=False, compress_level=6)
+        mime = "image/png"
+    return f"data:{mime};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def terrain_image(root: str, version: str) -> dict | None:
-    """The terrain basemap of a workspace: ``{"url": data-URL PNG, "bounds": [[s, w], [n, e]]}``.
+    """The terrain basemap of a workspace: ``{"url": data-URL image, "bounds": [[s, w], [n, e]]}``.
 
     ``None`` when the workspace has no DEM. Computed once per data version.
     """
@@ -249,13 +270,12 @@ def _render_terrain(ws: Workspace, cfg: dict) -> dict | None:
     out = np.zeros((4, mh, mw), dtype="uint8")
     reproject(rgba, out, src_transform=tr, src_crs=metric, dst_transform=mt, dst_crs="EPSG:3857",
               resampling=Resampling.bilinear)
-    buf = io.BytesIO()
-    Image.fromarray(out.transpose(1, 2, 0), mode="RGBA").save(buf, format="PNG", optimize=True)
+    url = image_url(Image.fromarray(out.transpose(1, 2, 0), mode="RGBA"), str(cfg.get("format", "png")),
+                    cfg.get("quality"))
     to_ll = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
     w_, s_ = to_ll.transform(mt.c, mt.f + mt.e * mh)
     e_, n_ = to_ll.transform(mt.c + mt.a * mw, mt.f)
-    return {"url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"),
-            "bounds": [[s_, w_], [n_, e_]], "size": [mw, mh]}
+    return {"url": url, "bounds": [[s_, w_], [n_, e_]], "size": [mw, mh]}
 
 
 # ----------------------------------------------------------------------------- GeoJSON for display
@@ -457,10 +477,11 @@ def _hex_rgb(color: str) -> tuple[int, int, int]:
         return 51, 102, 204
 
 
-def render_layer_png(gdf: gpd.GeoDataFrame, colors: pd.Series, style: dict, max_px: int) -> dict | None:
+def render_layer_image(gdf: gpd.GeoDataFrame, colors: pd.Series, style: dict, max_px: int) -> dict | None:
     """Rasterise polygons ``gdf`` (fill ``colors`` per feature, outline ``style['color']``) in EPSG:3857.
 
-    Returns ``{"png": bytes, "bounds": [[s, w], [n, e]], "size": [w, h]}`` (``None`` if nothing to draw).
+    Returns ``{"image": RGBA PIL image, "bounds": [[s, w], [n, e]], "size": [w, h]}`` (``None`` if nothing
+    to draw).
     Leaflet stretches an ``ImageOverlay`` linearly in Web Mercator, so the image lines up exactly.
     """
     from PIL import Image
@@ -492,17 +513,15 @@ def render_layer_png(gdf: gpd.GeoDataFrame, colors: pd.Series, style: dict, max_
                                out_shape=(h, w), transform=tr, fill=0, dtype="uint8")
     if float(style.get("weight", 1.0)) > 0:
         rgba[edges == 1] = (*_hex_rgb(style.get("color", "#333333")), 210)
-    buf = io.BytesIO()
-    Image.fromarray(rgba, mode="RGBA").save(buf, format="PNG", optimize=False, compress_level=6)
     to_ll = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
     w_, s_ = to_ll.transform(x0, y0)
     e_, n_ = to_ll.transform(x1, y1)
-    return {"png": buf.getvalue(), "bounds": [[s_, w_], [n_, e_]], "size": [w, h]}
+    return {"image": Image.fromarray(rgba, mode="RGBA"), "bounds": [[s_, w_], [n_, e_]], "size": [w, h]}
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def layer_raster(root: str, version: str, name: str) -> dict | None:
-    """A dense polygon layer as one PNG overlay: ``{"url": data-URL, "bounds", "size", "total"}``.
+    """A dense polygon layer as one image overlay: ``{"url": data-URL, "bounds", "size", "total"}``.
 
     Cached in memory and on disk (``<workspace>/.gis_planner_cache/``) by data version and style, so a
     restarted app draws the 5 560-parcel demo layer without rasterising again. Colours do not depend
@@ -513,7 +532,8 @@ def layer_raster(root: str, version: str, name: str) -> dict | None:
     style = layer_style(name)
     disp = styles().get("display") or {}
     max_px = int(disp.get("raster_max_pixels", 2048))
-    sig = hashlib.sha256(json.dumps([version, name, style, max_px], sort_keys=True, default=str)
+    fmt = str(disp.get("raster_format", "png"))
+    sig = hashlib.sha256(json.dumps([version, name, style, max_px, fmt], sort_keys=True, default=str)
                          .encode()).hexdigest()[:16]
     cache_file = Path(root) / ".gis_planner_cache" / f"layer-{name}-{sig}.json"
     if cache_file.exists():
@@ -525,10 +545,10 @@ def layer_raster(root: str, version: str, name: str) -> dict | None:
     if gdf is None or gdf.geometry.name not in gdf.columns:
         return None
     colors, legend_codes = _color_series(gdf, style, root)
-    img = render_layer_png(gdf, colors, style, max_px)
+    img = render_layer_image(gdf, colors, style, max_px)
     if img is None:
         return None
-    out = {"url": "data:image/png;base64," + base64.b64encode(img["png"]).decode("ascii"),
+    out = {"url": image_url(img["image"], fmt),   # lossless: the colours stay the catalogue's
            "bounds": img["bounds"], "size": img["size"], "total": int(len(gdf)),
            "legend_codes": [[c, col] for c, col in legend_codes]}
     _write_cache(cache_file, out)
