@@ -90,7 +90,7 @@ def _ok(at: AppTest) -> None:
 
 
 # pages whose tabs run only when open (gis_planner.ui.widgets.lazy_tabs): the key of their tab state
-LAZY_TABS = {"zoning": "zoning_tab", "hazards": "hazards_tab"}
+LAZY_TABS = {"zoning": "zoning_tab", "hazards": "hazards_tab", "balance": "balance_tab"}
 
 
 def _open_tab(at: AppTest, page: str, lang: str, label: str) -> AppTest:
@@ -185,6 +185,11 @@ def test_balance_matches_the_library(app_ws):
     assert metrics[t("balance.summary.total_ha", "en")] == f"{b.total_ha:,.2f}"
     assert metrics[t("balance.summary.parcels", "en")] == f"{len(b.parcels):,d}"
     assert len(at.get("download_button")) == 2
+    assert len(at.dataframe) == 1                      # only the open sheet is built (the summary)
+    from gis_planner.balance import tables
+    _open_tab(at, "balance", "en", t("balance.sheet.by_category", "en"))
+    _ok(at)
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == len(tables(b, "en")["by_category"])
 
 
 def test_zoning_check_by_cadastral_number(app_ws):

@@ -10,7 +10,7 @@ import streamlit as st
 from gis_planner.balance import tables
 from gis_planner.report.fmt import fmt_number
 from gis_planner.ui import analyses, cache, state
-from gis_planner.ui.widgets import table
+from gis_planner.ui.widgets import lazy_tabs, table
 from gis_planner.workspace import Workspace
 
 lang = state.lang()
@@ -32,8 +32,11 @@ c4.metric(tr("balance.summary.parcels"), fmt_number(len(b.parcels), lang, 0))
 order = [k for k in ("summary", "by_category", "by_land_type", "state_fund", "use_status", "by_owner", "by_zone",
                      "restricted", "restricted_land_type", "restricted_detail", "reconciliation", "overlaps",
                      "gaps", "outside", "parcels", "parcel_restrictions", "provenance") if k in tabs_data]
-tabs = st.tabs([tr(f"balance.sheet.{k}") for k in order])
+# only the open sheet is built and sent (17 grids, the parcel list among them, made every visit slow)
+tabs = lazy_tabs([tr(f"balance.sheet.{k}") for k in order], key=f"balance_tab_{lang}")
 for key, tab in zip(order, tabs):
+    if tab.open is False:
+        continue
     with tab:
         df = tabs_data[key]
         if key == "by_category" and len(b.by_category):
