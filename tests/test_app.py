@@ -401,3 +401,24 @@ def test_markdown_table_escapes_cells_and_formats_numbers():
     assert "<script>" not in text and "&lt;script&gt;" in row
     assert row.count(" | ") == 1                      # the cell's '|' is escaped, not a new column
     assert "\\|\\*x\\*" in row and "12\u00a0345,5" in row
+
+
+def test_file_uploader_shows_no_builtin_english(app_ws):
+    """Streamlit's uploader says "Upload" and "200MB per file • …" in English: the Data page hides the hint
+    (its caption says it in the user's language) and labels the button from the catalogue; the size limit
+    is the app's, enforced by the browser too."""
+    at = _app(app_ws, "ky", "data")
+    _ok(at)
+    sent = _texts(at)
+    style = next(s for s in sent.split("\n") if "<style>" in s)
+    assert f'content: \\"{t("app.data.choose_file", "ky")}\\"' in style          # the button's label
+    assert 'DropzoneInstructions\\"] {display: none;}' in style                  # the English hint
+    assert "max_upload_size_mb: 100" in sent
+
+
+def test_css_string_cannot_escape_its_context():
+    from gis_planner.ui.widgets import css_string
+
+    s = css_string('a"b\\c</style><script>')
+    assert s.startswith('"') and s.endswith('"') and '"' not in s[1:-1]
+    assert "<" not in s and "\\22 " in s and "\\5c " in s

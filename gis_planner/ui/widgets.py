@@ -121,6 +121,27 @@ def lazy_tabs(labels: list[str], key: str) -> list:
         return list(st.tabs(labels))
 
 
+def css_string(text: str) -> str:
+    """``text`` as a quoted CSS string that cannot end the string or the ``<style>`` element."""
+    out = str(text).replace("\\", "\\5c ").replace('"', "\\22 ").replace("<", "\\3c ").replace("\n", " ")
+    return f'"{out}"'
+
+
+def file_uploader(label: str, types: list[str], key: str, max_mb: int):
+    """``st.file_uploader`` without Streamlit's built-in English on screen.
+
+    Its button says "Upload" and its hint "200MB per file • ZIP, …" in English whatever the language; the
+    hint is hidden (the page's caption says the same in the user's language) and the button shows
+    ``app.data.choose_file``. ``max_mb`` is enforced by the browser too.
+    """
+    sel = f'.st-key-{key} [data-testid="stFileUploaderDropzone"]'
+    st.html(f"<style>{sel} [data-testid=\"stFileUploaderDropzoneInstructions\"] {{display: none;}}"
+            f"{sel} button [data-testid=\"stMarkdownContainer\"] p {{font-size: 0;}}"
+            f"{sel} button [data-testid=\"stMarkdownContainer\"] p::after "
+            f"{{content: {css_string(state.tr('app.data.choose_file'))}; font-size: 0.875rem;}}</style>")
+    return st.file_uploader(label, type=types, key=key, max_upload_size=max_mb)
+
+
 def warnings_list(items) -> None:
     """Import warnings (strings or dicts from the import report) as a table or a list."""
     items = list(items or [])

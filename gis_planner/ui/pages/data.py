@@ -14,9 +14,9 @@ from gis_planner.io import import_layer, map_fields, read_source, safe_extract
 from gis_planner.ui import cache, maps, state
 from gis_planner.ui.app import show_error
 from gis_planner.ui.safe import md_escape
-from gis_planner.ui.widgets import table, warnings_list
+from gis_planner.ui.widgets import file_uploader, table, warnings_list
 
-UPLOAD_MAX_MB = 100          # per file; Streamlit's own server.maxUploadSize (200 MB) is the outer limit
+UPLOAD_MAX_MB = 100          # per file (the browser refuses more); server.maxUploadSize (200 MB) is the outer limit
 TYPES = ["zip", "gpkg", "geojson", "json", "kml", "kmz", "csv"]
 
 lang = state.lang()
@@ -30,7 +30,7 @@ targets = [n for n, d in schema.items() if not d.get("derived")]
 
 st.subheader(tr("app.data.upload"))
 st.caption(tr("app.data.upload_help", mb=UPLOAD_MAX_MB))
-up = st.file_uploader(tr("app.data.file"), type=TYPES, key="data_upload")
+up = file_uploader(tr("app.data.file"), TYPES, "data_upload", UPLOAD_MAX_MB)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
