@@ -63,6 +63,20 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
+
+def meta_text(meta: dict, key: str, lang: str | None = None) -> str | None:
+    """A workspace metadata text in ``lang``: ``<key>_<lang>`` (e.g. ``district_ru``) when present, else
+    ``<key>`` (the municipality's own language). ``None`` when neither is set.
+
+    >>> meta_text({"name": "Демо айыл аймагы", "name_ru": "Демо айылный аймак"}, "name", "ru")
+    'Демо айылный аймак'
+    >>> meta_text({"name": "Демо айыл аймагы"}, "name", "en")
+    'Демо айыл аймагы'
+    """
+    value = meta.get(f"{key}_{lang}") if lang else None
+    value = value or meta.get(key)
+    return str(value) if value else None
+
 class Workspace:
     """A municipality workspace (see module docstring)."""
 
@@ -154,6 +168,10 @@ class Workspace:
     @property
     def name(self) -> str:
         return str(self.meta().get("name") or self.root.name)
+
+    def local_name(self, lang: str | None = None) -> str:
+        """The municipality's name in ``lang`` (``name_ru``, ``name_en`` …), else :attr:`name`."""
+        return meta_text(self.meta(), "name", lang) or self.root.name
 
     @property
     def crs(self) -> CRS | None:

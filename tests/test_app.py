@@ -422,3 +422,19 @@ def test_css_string_cannot_escape_its_context():
     s = css_string('a"b\\c</style><script>')
     assert s.startswith('"') and s.endswith('"') and '"' not in s[1:-1]
     assert "<" not in s and "\\22 " in s and "\\5c " in s
+
+
+def test_municipality_name_follows_the_language(app_ws):
+    """The demo has name/name_ru/name_en, district/district_ru: the overview and the sidebar use the
+    one of the chosen language and fall back to the municipality's own (Kyrgyz) name."""
+    from gis_planner.ui.safe import md_escape
+
+    meta = app_ws.meta()
+    for lang, name, district in (("ru", meta["name_ru"], meta["district_ru"]),
+                                 ("en", meta["name_en"], meta["district"]),
+                                 ("ky", meta["name"], meta["district"])):
+        at = _app(app_ws, lang)
+        _ok(at)
+        assert at.title[0].value == md_escape(name)
+        assert md_escape(district) in at.caption[0].value
+        assert md_escape(name) in [c.value for c in at.sidebar.caption]

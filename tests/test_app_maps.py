@@ -177,3 +177,24 @@ def test_lines_keep_their_length_after_simplification():
     back = gpd.GeoSeries.from_xy([c[0] for c in g["coordinates"]], [c[1] for c in g["coordinates"]],
                                  crs=4326).to_crs(CRS)
     assert back.iloc[0].distance(back.iloc[1]) == pytest.approx(100.0, abs=1.0)   # 1e-5° rounding ≈ 1 m
+
+
+def test_newest_click_takes_clicks_on_shapes_and_on_empty_map():
+    """A click inside the municipality lands on the boundary polygon (an object click); one outside it
+    is a plain click. The newest of the two is the user's click, whichever kind it is."""
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import streamlit as st
+
+        from gis_planner.ui import maps
+        a, b, c = {"lat": 42.1, "lng": 77.1}, {"lat": 42.2, "lng": 77.2}, {"lat": 42.3, "lng": 77.3}
+        seq = [None, {"last_clicked": a, "last_object_clicked": None},
+               {"last_clicked": a, "last_object_clicked": b}, {"last_clicked": a, "last_object_clicked": b},
+               {"last_clicked": c, "last_object_clicked": b}]
+        st.session_state["got"] = [maps.newest_click(out, "t") for out in seq]
+
+    at = AppTest.from_function(page).run()
+    assert not at.exception
+    a, b, c = {"lat": 42.1, "lng": 77.1}, {"lat": 42.2, "lng": 77.2}, {"lat": 42.3, "lng": 77.3}
+    assert at.session_state["got"] == [None, a, b, b, c]

@@ -21,6 +21,7 @@ import streamlit as st
 from .. import settings
 from ..errors import GisPlannerError
 from ..i18n import t
+from ..workspace import meta_text
 from . import cache, state
 from .safe import md_escape
 
@@ -85,7 +86,7 @@ def sidebar() -> None:
         try:
             ws = state.workspace()
             meta = cache.info(*cache.key(ws))["meta"]
-            st.caption(md_escape(str(meta.get("name") or ws.root.name)))
+            st.caption(md_escape(meta_text(meta, "name", lang) or ws.root.name))
             if meta.get("synthetic"):
                 st.caption(state.tr("core.synthetic_notice"))
         except GisPlannerError:

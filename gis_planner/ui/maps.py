@@ -904,6 +904,26 @@ def show(m: folium.Map, key: str, returned_objects: list | None = None, height: 
         css_links=a["css_links"], js_links=a["js_links"], on_change=_on_change, wrap_longitude=False)
 
 
+CLICK_KEYS = ("last_clicked", "last_object_clicked")
+
+
+def newest_click(out: dict | None, state_key: str) -> dict | None:
+    """The point the user clicked last on a map shown with ``returned_objects=CLICK_KEYS``.
+
+    streamlit-folium reports a click on empty map as ``last_clicked`` and a click on a shape (the
+    boundary, a zone…) only as ``last_object_clicked``, and keeps both after later clicks. The one that
+    changed since the previous run (remembered under ``state_key`` in the session) is the new click; the
+    last one found stays chosen. Returns ``{"lat", "lng"}`` or ``None`` before any click.
+    """
+    pts = {k: (out or {}).get(k) for k in CLICK_KEYS}
+    prev = st.session_state.get(f"{state_key}_prev", {})
+    fresh = [v for k, v in pts.items() if v and v != prev.get(k)]
+    if fresh:
+        st.session_state[f"{state_key}_point"] = fresh[-1]
+    st.session_state[f"{state_key}_prev"] = pts
+    return st.session_state.get(f"{state_key}_point")
+
+
 def frame_display(gdf: gpd.GeoDataFrame, color: str | pd.Series, popup_cols: Sequence[tuple[str, str]] = (),
                   tooltip_col: str | None = None, cap: int = MAX_FEATURES) -> dict:
     """Display data of an analysis result (colours given; popups from ``popup_cols``)."""

@@ -6,6 +6,7 @@ from gis_planner.report.fmt import fmt_number
 from gis_planner.ui import cache, maps, state
 from gis_planner.ui.safe import md_escape
 from gis_planner.ui.widgets import md_table, table, warnings_list
+from gis_planner.workspace import meta_text
 
 lang = state.lang()
 tr = state.translator(lang)
@@ -13,8 +14,8 @@ ws = state.workspace()
 info = cache.info(*cache.key(ws))
 meta = info["meta"]
 
-st.title(md_escape(meta.get("name") or ws.root.name))
-where = [str(meta[k]) for k in ("district", "oblast") if meta.get(k)]
+st.title(md_escape(meta_text(meta, "name", lang) or ws.root.name))
+where = [meta_text(meta, k, lang) for k in ("district", "oblast") if meta.get(k)]
 if where:
     st.caption(md_escape(", ".join(where)))
 if meta.get("synthetic"):
@@ -39,12 +40,12 @@ with left:
                                lang, state.web_tiles(), hidden=["legal_zones", "hazard_zones"],
                                vector=["parcels"] if vector else ())
     dense = not vector and maps.is_dense(root_, version_, "parcels")
-    out = maps.show(m, key=f"overview_map_{int(vector)}", height=560, returned_objects=["last_clicked"] if dense else [],
+    out = maps.show(m, key=f"overview_map_{int(vector)}", height=560, returned_objects=list(maps.CLICK_KEYS) if dense else [],
                     cache_key=("overview", root_, version_, lang, state.web_tiles(), vector))
     for title, shown, total in notes:
         st.caption(tr("app.map.capped", layer=title, shown=shown, total=total))
     if dense:   # parcels drawn as an image: a click is answered here (spatial index on the server)
-        clicked = (out or {}).get("last_clicked")
+        clicked = maps.newest_click(out, "overview_click")   # (a click on the boundary is an object click)
         if not clicked:
             st.caption(tr("app.map.click_hint"))
         else:
