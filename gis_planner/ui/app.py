@@ -8,6 +8,7 @@ never as a traceback.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import sys
@@ -112,7 +113,9 @@ WARM_DELAY_S = 3.0
 def warm_up(root: str, version: str) -> threading.Thread:
     """Start (once per workspace data version and process) a background thread that fills the caches the
     next pages need (after :data:`WARM_DELAY_S`): the parcel spatial index (map clicks), the restrictions,
-    the restriction map the restrictions page opens with, the land balance (:data:`WARM`).
+    the restriction map the restrictions page opens with, the land balance (:data:`WARM`); then it imports
+    the libraries of the other pages, so opening one for the first time does not wait for SQLAlchemy,
+    python-docx ….
 
     Safe: every step goes through the same ``st.cache_resource`` functions as the pages, whose per-key
     locks make a page that needs a value being computed wait for it instead of computing it twice; the
@@ -128,6 +131,9 @@ def warm_up(root: str, version: str) -> threading.Thread:
             for module, fn, args in WARM:
                 if available((module, fn)):
                     getattr(analyses, fn)(ws, *args)
+            for _slug, _title, _icon, req in PAGES:   # the libraries the other pages import when opened
+                if req is not None and available(req):
+                    getattr(importlib.import_module(req[0]), req[1], None)   # (report: a lazy attribute)
         except Exception:  # noqa: BLE001 - background work must not disturb the app
             log.warning("cache warm-up failed:\n%s", traceback.format_exc())
 
