@@ -53,6 +53,53 @@ def group_label(key: str, lang: str) -> str:
     return f"{kind}: {', '.join(rest)}" if rest else kind
 
 
+def restrictions_text(text, lang: str, zones: dict | None = None) -> str:
+    """The per-parcel restrictions list ``"kind:subtype:level 25.0%; …"`` in ``lang``.
+
+    English keeps the codes (a stable, greppable form); ky/ru get the translated names and the local
+    number format, e.g. "Водоохранная зона: озеро 18,2 %" in ru. A part that is not ``<code> <number>%`` is kept.
+    Legal zones are named from ``zones`` (default: the zones of ``layers/zoning_rules.yaml``).
+
+    >>> restrictions_text("hazard:flood:high 47.6%", "en")
+    'hazard:flood:high 47.6%'
+    """
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return ""
+    text = str(text)
+    if lang == "en" or not text:
+        return text
+    from ..report.fmt import fmt_percent
+
+    out = []
+    for part in text.split("; "):
+        m = re.fullmatch(r"(\S+) (-?\d+(?:\.\d+)?)%", part)
+        if not m:
+            out.append(part)
+            continue
+        key = m.group(1)
+        if key.startswith("legal_zone:"):
+            if zones is None:
+                from ..catalog import load_rules
+
+                zones = load_rules("zoning_rules").get("zones") or {}
+            code = key.split(":", 1)[1]
+            name = ((zones.get(code) or {}).get("names") or {}).get(lang) or code
+            head = f"{_msg('zoning.kind.legal_zone', lang, 'legal_zone')}: {name}"
+        else:
+            head = group_label(key, lang)
+        out.append(f"{head} {fmt_percent(float(m.group(2)) / 100.0, lang, 1)}")
+    return "; ".join(out)
+
+
+def _restriction_texts(values, lang: str) -> list[str]:
+    zones: dict = {}
+    if lang != "en":
+        from ..catalog import load_rules
+
+        zones = load_rules("zoning_rules").get("zones") or {}
+    return [restrictions_text(v, lang, zones) for v in values]
+
+
 def _summary(b: Balance, lang: str) -> pd.DataFrame:
     topo = b.topology or {}
     ident = topo.get("identity") or {}
@@ -126,7 +173,7 @@ def tables(b: Balance, lang: str | None = None, with_parcels: bool = True) -> di
                                            for c in p["land_type"]],
             t("balance.area_ha", lang): p["area_ha"], t("balance.restricted_ha", lang): p["restricted_ha"],
             t("balance.restricted_share", lang): p["restricted_share"],
-            t("balance.restrictions", lang): p["restrictions"]})
+            t("balance.restrictions", lang): _restriction_texts(p["restrictions"], lang)})
         pr = b.parcel_restrictions
         out["parcel_restrictions"] = pd.DataFrame({
             t("balance.cadastral_no", lang): pr["cadastral_no"],

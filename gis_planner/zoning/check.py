@@ -39,8 +39,10 @@ from shapely.geometry.base import BaseGeometry
 
 from ..errors import GisPlannerError
 from ..i18n import check_lang, label, t
+from ..report.fmt import fmt_number, fmt_percent
 from .restrictions import build_restrictions, layer_provenance, polygonal_part, read_layer_fid
-from .rules import effect_of, restriction_rules, rules_provenance, zone_effect, zoning_rules, check_use
+from .rules import (effect_of, localize_text, restriction_rules, rules_provenance, source_translations,
+                    zone_effect, zoning_rules, check_use)
 
 GROUP = ["kind", "rule_id", "subtype", "level"]
 VERDICTS = ("allowed", "conditional", "prohibited")
@@ -335,54 +337,100 @@ def _what(r: dict, lang: str, ws=None, zrules: dict | None = None) -> str:
     if kind in ("water_protection_zone", "coastal_strip"):
         wl = _t_or("zoning.water." + str(sub), lang, sub)
         w = r.get("width_m")
-        width = ", " + t("zoning.reason_width", lang, width=f"{w:g}") if w is not None else ""
+        width = ", " + t("zoning.reason_width", lang, width=num(w, lang)) if w is not None else ""
         return f"{head} ({wl}{width})"
     return head
 
 
+def num(value, lang: str) -> str:
+    """A rule value (width, floors, limit) written as short as it is (``12``, ``0.04``), with the
+    decimal comma in ky/ru; "–" for none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    text = f"{float(value):g}" if isinstance(value, (int, float)) else str(value)
+    return text.replace(".", ",") if lang in ("ky", "ru") and isinstance(value, (int, float)) else text
+
+
+def _share(value, lang: str) -> str:
+    # whole percent as before ("50%" in en), the local way in ky/ru ("50 %")
+    return fmt_percent(value, lang, 0)
+
+
 def reason_message(r: dict, use: str, lang: str, ws=None, zrules: dict | None = None,
-                   use_label: str | None = None) -> str:
-    """Human sentence for one reason, from the i18n catalogue."""
+                   use_label: str | None = None, sources: dict | None = None) -> str:
+    """Human sentence for one reason, from the i18n catalogue.
+
+    Numbers are written the local way (``0,0963 га`` in ky/ru) and the legal source in ``lang``
+    (``sources``: :func:`gis_planner.zoning.rules.source_translations`, looked up when not given).
+    """
     if str(r.get("rule_id", "")).endswith(".plot_size_ha"):
-        return t("zoning.plot_size", lang, area=f"{r.get('plot_area_ha', 0):.4f}",
-                 min=r.get("min_ha") if r.get("min_ha") is not None else "–",
-                 max=r.get("max_ha") if r.get("max_ha") is not None else "–")
+        return t("zoning.plot_size", lang, area=fmt_number(r.get("plot_area_ha", 0), lang, 4),
+                 min=num(r.get("min_ha"), lang), max=num(r.get("max_ha"), lang))
+    if sources is None:
+        sources = source_translations(ws)
     msg = t("zoning.reason", lang, what=_what(r, lang, ws, zrules), effect=t(f"zoning.effect.{r['effect']}", lang),
-            use=use_label or label("activities", use, lang), share=f"{r['share']:.0%}", area=f"{r['area_ha']:.4f}",
-            source=r.get("legal_source") or "")
+            use=use_label or label("activities", use, lang), share=_share(r["share"], lang),
+            area=fmt_number(r["area_ha"], lang, 4), source=localize_text(r.get("legal_source"), lang, sources))
     if r["kind"] in ("water_protection_zone", "coastal_strip") and not r.get("confirmed", True):
         msg = f"{msg} ({t('zoning.width_unconfirmed', lang)})"
     if r["kind"] == "legal_zone" and r["effect"] != "prohibited":
         zone = ((zrules or {}).get("zones") or {}).get(r.get("subtype")) or {}
         if any(zone.get(k) is not None for k in ("max_floors", "max_height_m", "min_green_share")):
             g = zone.get("min_green_share")
-            params = t("zoning.zone_params", lang, floors=zone.get("max_floors", "–"),
-                       height=zone.get("max_height_m", "–"), green=f"{g:.0%}" if g is not None else "–")
+            params = t("zoning.zone_params", lang, floors=num(zone.get("max_floors"), lang),
+                       height=num(zone.get("max_height_m"), lang), green=_share(g, lang) if g is not None else "–")
             msg = f"{msg} {params}"
     return msg
 
 
+_PARCELS: dict = {}
+
+
+def _parcels(ws) -> tuple[gpd.GeoDataFrame | None, dict]:
+    """The parcels (fid index, cadastral number and geometry) and ``{cadastral_no: fid}``, read once per
+    workspace version: a check by number or click does not read the layer again."""
+    key = (str(ws.gpkg), getattr(ws, "version", None))
+    hit = _PARCELS.get(key)
+    if hit is not None and key[1] is not None:
+        return hit
+    if not ws.has_layer("parcels"):
+        return None, {}
+    cols = ["cadastral_no"] if "cadastral_no" in _fields(ws, "parcels") else []
+    parcels = read_layer_fid(ws, "parcels", columns=cols)
+    by_cad: dict = {}
+    if "cadastral_no" in parcels:
+        for fid, c in zip(parcels.index, parcels["cadastral_no"].astype(str)):
+            by_cad.setdefault(c, fid)
+    _PARCELS.clear()
+    _PARCELS[key] = (parcels, by_cad)
+    return parcels, by_cad
+
+
+def _fields(ws, layer: str) -> list[str]:
+    import pyogrio
+
+    return list(pyogrio.read_info(ws.gpkg, layer=layer)["fields"])
+
+
 def _parcel_lookup(ws, parcel_id) -> gpd.GeoDataFrame:
-    parcels = read_layer_fid(ws, "parcels")
+    parcels, by_cad = _parcels(ws)
     if parcels is None:
         raise GisPlannerError("layer 'parcels' is not in the workspace", file=str(ws.gpkg),
                               fix="import parcels with `gis-planner import --layer parcels FILE`",
                               code="missing_layer")
-    hit = parcels.iloc[0:0]
-    if "cadastral_no" in parcels:
-        hit = parcels[parcels["cadastral_no"].astype(str) == str(parcel_id)]
-    if hit.empty:
+    fid = by_cad.get(str(parcel_id))
+    if fid is None:
         try:
             fid = int(parcel_id)
         except (TypeError, ValueError):
             fid = None
-        if fid is not None and fid in parcels.index:
-            hit = parcels.loc[[fid]]
-    if hit.empty:
+        if fid is not None and fid not in parcels.index:
+            fid = None
+    if fid is None:
         raise GisPlannerError(f"no parcel with id or cadastral number '{parcel_id}'", file=str(ws.gpkg),
                               feature=parcel_id, fix="give a parcel fid or cadastral_no from the parcels layer",
-                              code="unknown_parcel")
-    return hit.iloc[[0]]
+                              code="unknown_parcel", details={"parcel": str(parcel_id)})
+    return parcels.loc[[fid]]
 
 
 def _point_lookup(ws, point) -> gpd.GeoDataFrame:
@@ -393,7 +441,7 @@ def _point_lookup(ws, point) -> gpd.GeoDataFrame:
             raise GisPlannerError(f"'{point}' is not a point", fix="give (x, y) in the workspace CRS",
                                   code="bad_point") from None
         point = shapely.Point(float(x), float(y))
-    parcels = read_layer_fid(ws, "parcels")
+    parcels, _ = _parcels(ws)
     if parcels is None or parcels.empty:
         raise GisPlannerError("layer 'parcels' is not in the workspace", file=str(ws.gpkg),
                               fix="import parcels first", code="missing_layer")
@@ -467,11 +515,13 @@ def check(ws, use: str, *, parcel_id=None, geometry=None, point=None,
     res = check_many(ws, use, frame, restrictions, plot_size=True)
     rec = res.iloc[0]
     zrules = zoning_rules(ws)
+    sources = source_translations(ws, zrules=zrules)
     reasons = []
     for r in rec["reasons"]:
         r = dict(r)
         r["plot_area_ha"] = float(rec["area_ha"])
-        r["message"] = reason_message(r, use, lang, ws, zrules)
+        r["source_text"] = localize_text(r.get("legal_source"), lang, sources)  # legal_source stays English
+        r["message"] = reason_message(r, use, lang, ws, zrules, sources=sources)
         reasons.append(r)
     verdict = str(rec["verdict"])
     vlabel = t(f"zoning.verdict.{verdict}", lang)

@@ -21,7 +21,7 @@ from ..catalog import catalogue
 from ..i18n import check_lang, label
 from .check import overlay_effects, reason_message, with_effects
 from .restrictions import build_restrictions, layer_provenance, lookup_many, read_layer_fid
-from .rules import restriction_rules, rules_provenance, zoning_rules
+from .rules import restriction_rules, rules_provenance, source_translations, zoning_rules
 
 COLUMNS = ["parcel_id", "cadastral_no", "category", "land_use", "activity", "area_ha", "kind", "subtype",
            "level", "rule_id", "conflict_area_ha", "share", "legal_source", "message"]
@@ -49,12 +49,14 @@ def conflicts(ws, *, restrictions: gpd.GeoDataFrame | None = None, parcels: gpd.
     DataFrame
         One row per (parcel, rule): ``parcel_id`` (fid), ``cadastral_no``, ``category``, ``land_use``,
         ``activity``, ``area_ha`` (parcel), ``kind``, ``subtype``, ``level``, ``rule_id``,
-        ``conflict_area_ha``, ``share``, ``legal_source``, ``message``; sorted by rule and area.
+        ``conflict_area_ha``, ``share``, ``legal_source`` (English, for files), ``message`` (in ``lang``,
+        with the legal source in ``lang``); sorted by rule and area.
         ``attrs["rules"]`` / ``attrs["layers"]`` hold the provenance of the rule files and layers.
     """
     lang = check_lang(lang)
     rules = restriction_rules(ws)
     zrules = zoning_rules(ws)
+    sources = source_translations(ws, rules, zrules)
     cfg = rules.get("conflicts") or {}
     kinds = list(kinds if kinds is not None else cfg.get("kinds") or [])
     min_m2 = float(cfg.get("min_area_m2", 10.0))
@@ -102,7 +104,7 @@ def conflicts(ws, *, restrictions: gpd.GeoDataFrame | None = None, parcels: gpd.
             r2 = {**rec, "effect": "prohibited", "area_ha": rec["conflict_area_ha"],
                   "width_m": None if pd.isna(w) else float(w), "confirmed": conf}
             msgs.append(f"{use_labels[rec['land_use']]}: "
-                        + reason_message(r2, act, lang, ws, zrules, use_label=act_label))
+                        + reason_message(r2, act, lang, ws, zrules, use_label=act_label, sources=sources))
         df["message"] = msgs
         rows.append(df)
     if rows:

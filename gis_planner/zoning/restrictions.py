@@ -2,7 +2,11 @@
 
 :func:`build_restrictions` returns one row per restriction polygon in the workspace CRS with the
 columns of the contract in ``docs/data-model.md`` (``kind``, ``subtype``, ``level``, ``rule_id``,
-``legal_source``, ``source_layer``, ``source_fid``) plus ``name``, ``width_m`` and ``confirmed``:
+``legal_source``, ``source_layer``, ``source_fid``) plus ``name``, ``width_m`` and ``confirmed``.
+``legal_source`` is the English text of a multilingual source (``{ky, ru, en}`` in the rule files; a
+plain-string source is kept as written): screens and messages show it in the user's language with
+:func:`gis_planner.zoning.rules.localize_text`.
+
 
 * ``water_protection_zone`` and ``coastal_strip`` — buffers of ``water_bodies`` by ``water_type`` /
   ``size_class`` with the widths of ``layers/restrictions.yaml`` (lines and points buffered around,
@@ -36,7 +40,7 @@ import shapely
 from ..catalog import catalogue
 from ..text import normalize_key
 from ..errors import GisPlannerError
-from .rules import restriction_rules, rules_provenance, zoning_rules
+from .rules import localized, restriction_rules, rules_provenance, zoning_rules
 
 COLUMNS = ["kind", "subtype", "level", "rule_id", "legal_source", "source_layer", "source_fid",
            "name", "width_m", "confirmed"]
@@ -165,7 +169,7 @@ def water_zones(water: gpd.GeoDataFrame, rules: dict, crs) -> tuple[gpd.GeoDataF
         idx = np.flatnonzero(ok)
         frames.append(_frame({
             "kind": [kind] * len(idx), "subtype": [types[i] for i in idx], "level": [None] * len(idx),
-            "rule_id": [kind] * len(idx), "legal_source": [ents[i].get("source") for i in idx],
+            "rule_id": [kind] * len(idx), "legal_source": [localized(ents[i].get("source")) for i in idx],
             "source_layer": ["water_bodies"] * len(idx), "source_fid": [int(fids[i]) for i in idx],
             "name": [nms[i] for i in idx], "width_m": widths[ok].tolist(),
             "confirmed": [bool(ents[i].get("confirmed", False)) for i in idx]}, outer, crs))
@@ -183,7 +187,7 @@ def protected_zones(pa: gpd.GeoDataFrame, rules: dict, crs) -> gpd.GeoDataFrame:
     rule_ids = [regimes.get(r, default) if r else default for r in reg]
     subtypes = [r if r else rid.replace("protected_", "") for r, rid in zip(reg, rule_ids)]
     return _frame({"kind": ["protected_area"] * len(pa), "subtype": subtypes, "rule_id": rule_ids,
-                   "legal_source": [(rr.get(r) or {}).get("legal_source") for r in rule_ids],
+                   "legal_source": [localized((rr.get(r) or {}).get("legal_source")) for r in rule_ids],
                    "source_layer": ["protected_areas"] * len(pa), "source_fid": [int(i) for i in pa.index],
                    "name": list(pa.get("name", [None] * len(pa))), "confirmed": [True] * len(pa)},
                   pa.geometry.values, crs)
@@ -200,7 +204,7 @@ def forest_zones(parcels: gpd.GeoDataFrame, rules: dict, crs, ws=None) -> gpd.Ge
     sel = parcels[codes.isin(cats).to_numpy()]
     if sel.empty:
         return _empty(crs)
-    src = ((rules.get("rules") or {}).get(rid) or {}).get("legal_source")
+    src = localized(((rules.get("rules") or {}).get(rid) or {}).get("legal_source"))
     return _frame({"kind": ["forest_fund"] * len(sel), "subtype": ["forest_fund"] * len(sel),
                    "rule_id": [rid] * len(sel), "legal_source": [src] * len(sel),
                    "source_layer": ["parcels"] * len(sel), "source_fid": [int(i) for i in sel.index],
@@ -272,7 +276,7 @@ def hazard_zones(hz: gpd.GeoDataFrame, rules: dict, crs) -> tuple[gpd.GeoDataFra
             pass
     return _frame({"kind": ["hazard"] * len(idx), "subtype": [types[i] for i in idx],
                    "level": [levels[i] for i in idx], "rule_id": [rule_ids[i] for i in idx],
-                   "legal_source": [rr[rule_ids[i]].get("legal_source") for i in idx],
+                   "legal_source": [localized(rr[rule_ids[i]].get("legal_source")) for i in idx],
                    "source_layer": ["hazard_zones"] * len(idx), "source_fid": [fids[i] for i in idx],
                    "name": [srcs[i] for i in idx], "confirmed": [True] * len(idx)},
                   np.asarray(hz.geometry.values)[keep], crs), warn
@@ -291,9 +295,10 @@ def legal_zone_frame(lz: gpd.GeoDataFrame, zrules: dict, crs) -> tuple[gpd.GeoDa
     unknown = sorted({str(c) for c in codes if c not in zones})
     if unknown:
         warn.append(f"legal zones with codes not in layers/zoning_rules.yaml: {', '.join(unknown)}")
-    src = (zrules.get("meta") or {}).get("source")
+    # a zone's own source, else the rule set's legal source, else the file's provenance source
+    src = localized(zrules.get("legal_source")) or (zrules.get("meta") or {}).get("source")
     return _frame({"kind": ["legal_zone"] * len(lz), "subtype": codes, "rule_id": codes,
-                   "legal_source": [(zones.get(c) or {}).get("source") or src for c in codes],
+                   "legal_source": [localized((zones.get(c) or {}).get("source")) or src for c in codes],
                    "source_layer": ["legal_zones"] * len(lz), "source_fid": [int(i) for i in lz.index],
                    "name": list(lz.get("name", [None] * len(lz))), "confirmed": [True] * len(lz)},
                   lz.geometry.values, crs), warn

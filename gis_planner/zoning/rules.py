@@ -53,6 +53,64 @@ def zoning_rules(ws: Any = None) -> dict:
     return data
 
 
+SOURCE_KEYS = ("legal_source", "source", "note")
+
+
+def localized(value: Any, lang: str = "en") -> str | None:
+    """A rule text in ``lang``: ``{ky, ru, en}`` mappings pick the language (English, then any, if it
+    is missing); a plain string (e.g. a workspace override) is returned as it is.
+
+    Examples
+    --------
+    >>> localized({"ky": "токтом", "ru": "постановление", "en": "decree"}, "ru")
+    'постановление'
+    >>> localized("Decree of the akimiat No. 5", "ky")
+    'Decree of the akimiat No. 5'
+    """
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        text = value.get(lang) or value.get("en") or next((v for v in value.values() if v), None)
+        return None if text is None else str(text)
+    return str(value)
+
+
+def source_translations(ws: Any = None, rules: dict | None = None, zrules: dict | None = None) -> dict:
+    """``{English text: {ky, ru, en}}`` of every multilingual source / note of the two rule files.
+
+    The restriction frame and the tables written to files carry the English text of a source (one
+    column, stable across languages); :func:`localize_text` turns it into the screen language with this.
+    """
+    rules = restriction_rules(ws) if rules is None else rules
+    zrules = zoning_rules(ws) if zrules is None else zrules
+    out: dict[str, dict] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k in SOURCE_KEYS and isinstance(v, dict) and v.get("en"):
+                    out.setdefault(str(v["en"]), v)
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(rules)
+    walk(zrules)
+    return out
+
+
+def localize_text(text: Any, lang: str, translations: dict) -> str:
+    """``text`` (the English form of a rule source) in ``lang``; a text with no translation unchanged."""
+    if text is None or (isinstance(text, float) and text != text):
+        return ""
+    if isinstance(text, dict):
+        return localized(text, lang) or ""
+    entry = translations.get(str(text))
+    return (localized(entry, lang) or str(text)) if entry else str(text)
+
+
 def activity_codes(ws: Any = None) -> list[str]:
     return catalogue("activities", ws).codes
 
@@ -134,6 +192,13 @@ def _meta_problems(data: dict, f: str) -> list[str]:
     return []
 
 
+def _language_problems(value: Any, where: str) -> list[str]:
+    """A multilingual text needs every language (a plain string is accepted as it is)."""
+    if isinstance(value, dict):
+        return [f"{where}: no text in '{lang}'" for lang in LANGUAGES if not value.get(lang)]
+    return []
+
+
 def validate_restriction_rules(data: dict | None = None, ws: Any = None) -> list[str]:
     """Problems in a restriction-rules dict (default: the merged ``restrictions.yaml``); [] if valid."""
     data = restriction_rules(ws) if data is None else data
@@ -152,6 +217,7 @@ def validate_restriction_rules(data: dict | None = None, ws: Any = None) -> list
             problems.append(f"{f} [rules.{rid}]: kind '{rule.get('kind')}' is not one of {', '.join(KINDS)}")
         if not rule.get("legal_source"):
             problems.append(f"{f} [rules.{rid}]: no `legal_source`")
+        problems += _language_problems(rule.get("legal_source"), f"{f} [rules.{rid}.legal_source]")
         pro = rule.get("prohibits")
         lists = {"conditions": _listed(rule.get("conditions")), "except": _listed(rule.get("except"))}
         if pro != "all":
@@ -179,6 +245,7 @@ def validate_restriction_rules(data: dict | None = None, ws: Any = None) -> list
                 problems.append(f"{where}: the coastal strip ({w['strip_m']} m) is wider than the zone ({w['zone_m']} m)")
             if not w.get("source"):
                 problems.append(f"{where}: no legal `source` for the width")
+            problems += _language_problems(w.get("source"), f"{where}.source")
     for key in ("water_protection_zone", "coastal_strip"):
         if key not in rules:
             problems.append(f"{f}: rule '{key}' is missing")
@@ -211,6 +278,7 @@ def validate_zoning_rules(data: dict | None = None, ws: Any = None) -> list[str]
     problems: list[str] = []
     f = "layers/zoning_rules.yaml"
     problems += _meta_problems(data, f)
+    problems += _language_problems(data.get("legal_source"), f"{f} [legal_source]")
     if data.get("unlisted", "conditional") not in EFFECTS:
         problems.append(f"{f} [unlisted]: must be one of {', '.join(EFFECTS)}")
     zones = data.get("zones")
@@ -403,8 +471,8 @@ def regime_table(ws: Any = None, lang: str = "ky") -> "pd.DataFrame":
             pro = [a for a in acts.codes if a not in _listed(rule.get("except"))]
         rows.append({"rule_id": rid, "kind": t(f"zoning.kind.{rule.get('kind')}", lang),
                      "prohibited": _labels(acts, pro, lang), "conditional": _labels(acts, rule.get("conditions"), lang),
-                     "legal_source": rule.get("legal_source"),
-                     "note": _t_or_none(f"zoning.note.{rid}", lang) or rule.get("note")})
+                     "legal_source": localized(rule.get("legal_source"), lang),
+                     "note": _t_or_none(f"zoning.note.{rid}", lang) or localized(rule.get("note"), lang)})
     return pd.DataFrame(rows)
 
 
@@ -422,7 +490,7 @@ def width_table(ws: Any = None, lang: str = "ky") -> "pd.DataFrame":
             name = t(key, lang)
             rows.append({"water_type": wtype, "water_type_label": wtype if name == key else name,
                          "size_class": cls, "zone_m": w.get("zone_m"), "strip_m": w.get("strip_m"),
-                         "confirmed": bool(w.get("confirmed", False)), "source": w.get("source")})
+                         "confirmed": bool(w.get("confirmed", False)), "source": localized(w.get("source"), lang)})
     return pd.DataFrame(rows)
 
 

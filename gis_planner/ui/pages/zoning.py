@@ -8,12 +8,13 @@ from pyproj import Transformer
 
 from gis_planner.catalog import catalogue
 from gis_planner.errors import GisPlannerError
-from gis_planner.report.fmt import fmt_number
+from gis_planner.report.fmt import fmt_number, fmt_percent
 from gis_planner.ui import analyses, cache, maps, state
 from gis_planner.ui.app import show_error
 from gis_planner.ui.safe import md_escape
 from gis_planner.ui.widgets import lazy_tabs, table
 from gis_planner.zoning import check, save_zoning_rules, zoning_rules
+from gis_planner.zoning.rules import localize_text, source_translations
 
 lang = state.lang()
 tr = state.translator(lang)
@@ -27,6 +28,20 @@ acts = catalogue("activities", root)
 uses = acts.codes
 use = st.selectbox(tr("app.zoning.use"), uses, index=uses.index(analyses.default_use(uses)), format_func=lambda c: acts.label(c, lang),
                    key="zoning_use")
+
+
+def _subtype_text(kind: str, sub, zones: dict) -> str:
+    """The subtype of a restriction by name: a legal zone's name from the rules, else its message."""
+    if not isinstance(sub, str):
+        return ""
+    if kind == "legal_zone":
+        return ((zones.get(sub) or {}).get("names") or {}).get(lang) or sub
+    return maps.code_text(None, sub, lang, prefixes=("zoning.hazard", "zoning.water", "zoning.regime"))
+
+
+def _num(value, scale: float = 1.0):
+    """A rule parameter for the editor: a float, or NaN (shown as an empty cell) when not set."""
+    return float("nan") if value is None else float(value) * scale
 
 
 def _check_section() -> None:
@@ -47,9 +62,11 @@ def _check_section() -> None:
     if len(restr):
         rs = restr.copy()
         rs["kind_t"] = [tr(f"zoning.kind.{k}") for k in rs["kind"]]
-        rs["sub_t"] = [maps.code_text(None, s, lang, prefixes=("zoning.hazard", "zoning.water", "zoning.regime"))
-                       if isinstance(s, str) else "" for s in rs["subtype"]]
-        rs["src_t"] = rs.get("legal_source", pd.Series("", index=rs.index)).fillna("")
+        zones = zoning_rules(ws).get("zones") or {}
+        rs["sub_t"] = [_subtype_text(k, s, zones) for k, s in zip(rs["kind"], rs["subtype"])]
+        # the frame carries the English source (files); the popup shows it in the page language
+        sources = source_translations(ws)
+        rs["src_t"] = [localize_text(v, lang, sources) for v in rs.get("legal_source", pd.Series("", index=rs.index))]
         kinds_colors = maps.styles()["layers"]["restrictions"]["colors"]
         extra.append((maps.frame_display(rs, rs["kind"].map(kinds_colors).fillna("#777777"),
                                          [("kind_t", tr("app.zoning.kind")), ("sub_t", tr("app.zoning.subtype")),
@@ -84,7 +101,12 @@ def _check_section() -> None:
                 x, y = Transformer.from_crs(4326, ws.crs, always_xy=True).transform(clicked["lng"], clicked["lat"])
                 result = check(ws, use, point=(x, y), restrictions=restr, lang=lang)
         except GisPlannerError as err:
-            show_error(err)
+            if err.code == "unknown_parcel":    # the number typed, in the user's language (no server path)
+                st.error(tr("app.zoning.unknown_cadastral", no=md_escape(cad.strip())))
+            elif err.code == "point_outside_parcels":
+                st.warning(tr("zoning.outside_parcels"))
+            else:
+                show_error(err)
         if result is None:
             st.info(tr("app.zoning.pick"))
         else:
@@ -113,6 +135,8 @@ def _conflicts_section() -> None:
             show["land_use"] = [state.code_label("land_uses", v) for v in show["land_use"]]
         if "kind" in show:
             show["kind"] = [tr(f"zoning.kind.{k}") for k in show["kind"]]
+        if "share" in show:   # a share of the parcel: a percentage, the local way
+            show["share"] = [fmt_percent(v, lang, 1) for v in show["share"]]
         table(show, {"cadastral_no": "zoning.col.cadastral_no", "land_use": "zoning.col.land_use",
                      "kind": "app.zoning.kind", "conflict_area_ha": "zoning.col.conflict_area_ha",
                      "share": "app.zoning.share", "message": "zoning.col.reason"})
@@ -139,11 +163,16 @@ def _rules_section() -> None:
     cfg = {code: st.column_config.SelectboxColumn(zname[code], options=list(eff_label.values()), required=True)
            for code in zones}
     edited = st.data_editor(df, column_config=cfg, key="zoning_rules_grid", width="stretch")
-    params = pd.DataFrame({code: [z.get("max_floors"), z.get("max_height_m"), z.get("min_green_share")]
-                           for code, z in zones.items()},
-                          index=[tr("app.zoning.max_floors"), tr("app.zoning.max_height_m"),
-                                 tr("app.zoning.min_green_share")])
-    pcfg = {code: st.column_config.NumberColumn(zname[code], min_value=0.0) for code in zones}
+    # one row per zone, one typed column per parameter: empty cells stay empty (not "None"), the green
+    # share is edited as a percentage (15, not 0.15)
+    params = pd.DataFrame({"max_floors": [_num(z.get("max_floors")) for z in zones.values()],
+                           "max_height_m": [_num(z.get("max_height_m")) for z in zones.values()],
+                           "green_pct": [_num(z.get("min_green_share"), 100.0) for z in zones.values()]},
+                          index=pd.Index([zname[c] for c in zones], name=tr("app.zoning.zone")), dtype=float)
+    pcfg = {"max_floors": st.column_config.NumberColumn(tr("app.zoning.max_floors"), min_value=0, step=1, format="%d"),
+            "max_height_m": st.column_config.NumberColumn(tr("app.zoning.max_height_m"), min_value=0.0, format="%g"),
+            "green_pct": st.column_config.NumberColumn(tr("app.zoning.min_green_share_pct"), min_value=0.0,
+                                                       max_value=100.0, format="%g")}
     edited_p = st.data_editor(params, column_config=pcfg, key="zoning_params_grid", width="stretch")
     if st.button(tr("app.zoning.save_rules"), type="primary", key="zoning_save"):
         new = copy.deepcopy(rules)
@@ -151,11 +180,18 @@ def _rules_section() -> None:
             z = new["zones"][code]
             for k in ("permitted", "conditional", "prohibited"):
                 z[k] = [a for a, v in zip(uses, edited[code]) if label_eff.get(v) == k]
-            for k, v in zip(("max_floors", "max_height_m", "min_green_share"), edited_p[code]):
+            row = edited_p.iloc[list(zones).index(code)]
+            for k, col in (("max_floors", "max_floors"), ("max_height_m", "max_height_m"),
+                           ("min_green_share", "green_pct")):
+                v = row[col]
                 if v is None or pd.isna(v):
                     z.pop(k, None)
+                elif k == "max_floors":
+                    z[k] = int(v)
+                elif k == "min_green_share":
+                    z[k] = round(float(v) / 100.0, 6)
                 else:
-                    z[k] = int(v) if k == "max_floors" else float(v)
+                    z[k] = float(v)
         try:
             path = save_zoning_rules(ws, new)
             st.success(tr("app.zoning.saved", path=md_escape(path.name)))
