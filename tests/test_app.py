@@ -257,6 +257,7 @@ def test_data_upload_field_mapping_and_import(app_ws, tmp_path):
     at.selectbox(key="data_target").set_value("protected_areas").run()
     at.selectbox(key="data_map_protected_areas_name").set_value("NAME_X")
     at.selectbox(key="data_map_protected_areas_regime").set_value("REGIME_X")
+    at.checkbox(key="data_confirm_replace_protected_areas").check().run()   # the layer exists: it is replaced
     at.button(key="data_import").click().run()
     _ok(at)
     pa = Workspace(app_ws.root).read_layer("protected_areas")
@@ -290,6 +291,7 @@ def test_community_session_edit_delete_restore(app_ws):
     _ok(at)
     got = store.get_feature(rec.id)
     assert (got.title, got.version, got.author) == ("Булак оңдолду", 2, "Б.Т.")
+    at.checkbox(key=f"community_delete_ok_{rec.id}").check()   # deleting asks for a confirmation
     [b for b in at.button if b.label == t("app.community.delete", "ru")][0].click().run()
     _ok(at)
     assert store.get_feature(rec.id).deleted

@@ -825,8 +825,60 @@ def layers_map(ws: Workspace, names: Sequence[str], lang: str, web_tiles: bool =
     return localize(m), notes
 
 
-def add_draw(m: folium.Map) -> folium.Map:
-    """Add the Draw plugin (points, lines, polygons; edit/delete) with local assets."""
+# Leaflet.draw's own texts (L.drawLocal) the app's draw toolbar shows -> message keys (app.draw.*)
+DRAW_TEXTS = {
+    ("draw", "toolbar", "actions", "title"): "app.draw.cancel_title",
+    ("draw", "toolbar", "actions", "text"): "app.draw.cancel",
+    ("draw", "toolbar", "finish", "title"): "app.draw.finish_title",
+    ("draw", "toolbar", "finish", "text"): "app.draw.finish",
+    ("draw", "toolbar", "undo", "title"): "app.draw.undo_title",
+    ("draw", "toolbar", "undo", "text"): "app.draw.undo",
+    ("draw", "toolbar", "buttons", "polyline"): "app.draw.button_polyline",
+    ("draw", "toolbar", "buttons", "polygon"): "app.draw.button_polygon",
+    ("draw", "toolbar", "buttons", "marker"): "app.draw.button_marker",
+    ("draw", "handlers", "marker", "tooltip", "start"): "app.draw.marker_start",
+    ("draw", "handlers", "polygon", "tooltip", "start"): "app.draw.polygon_start",
+    ("draw", "handlers", "polygon", "tooltip", "cont"): "app.draw.polygon_cont",
+    ("draw", "handlers", "polygon", "tooltip", "end"): "app.draw.polygon_end",
+    ("draw", "handlers", "polyline", "error"): "app.draw.polyline_error",
+    ("draw", "handlers", "polyline", "tooltip", "start"): "app.draw.polyline_start",
+    ("draw", "handlers", "polyline", "tooltip", "cont"): "app.draw.polyline_cont",
+    ("draw", "handlers", "polyline", "tooltip", "end"): "app.draw.polyline_end",
+}
+
+
+class DrawLocal(MacroElement):
+    """Sets Leaflet.draw's texts (``L.drawLocal``) before the draw control is built. The texts come from the
+    catalogues; they are JSON-encoded, and the tooltips are set as text (``html.escape``) since Leaflet.draw
+    puts them into the page as HTML."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            (function (texts) {
+                texts.forEach(function (item) {
+                    var obj = L.drawLocal, path = item[0];
+                    for (var i = 0; i < path.length - 1; i++) {
+                        obj = obj[path[i]] = obj[path[i]] || {};
+                    }
+                    obj[path[path.length - 1]] = item[1];
+                });
+            })({{ this.texts_json }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, lang: str):
+        super().__init__()
+        self._name = "DrawLocal"
+        texts = [[list(path), html.escape(t(key, lang), quote=False)] for path, key in DRAW_TEXTS.items()]
+        # json.dumps escapes quotes/backslashes; "</" is escaped too so a text cannot close the <script>
+        self.texts_json = json.dumps(texts, ensure_ascii=False).replace("</", "<\\/")
+
+
+def add_draw(m: folium.Map, lang: str | None = None) -> folium.Map:
+    """Add the Draw plugin (points, lines, polygons; edit/delete) with local assets, its texts in ``lang``."""
+    from ..settings import DEFAULT_LANG
+
+    DrawLocal(lang or DEFAULT_LANG).add_to(m)
     folium.plugins.Draw(
         export=False, position="topleft",
         draw_options={"polyline": {"shapeOptions": {"color": styles()["drawn"]["color"]}},
@@ -836,6 +888,27 @@ def add_draw(m: folium.Map) -> folium.Map:
         edit_options={"edit": False, "remove": False},
     ).add_to(m)
     return localize(m)
+
+
+DRAWN_TYPES = ("Point", "LineString", "Polygon")
+
+
+def drawn_feature(out: dict | None) -> dict | None:
+    """The shape to save from streamlit-folium's answer ``out``: only a shape drawn with Leaflet.draw.
+
+    streamlit-folium also sets ``last_active_drawing`` when an existing layer (the boundary, a saved
+    feature) is *clicked*; such a shape is not in ``all_drawings`` (the drawn layers), so it is ignored.
+    The active drawing is used when it is one of the drawn shapes, else the last drawn shape."""
+    drawn = [d for d in ((out or {}).get("all_drawings") or [])
+             if isinstance(d, dict) and (d.get("geometry") or {}).get("type") in DRAWN_TYPES]
+    if not drawn:
+        return None
+    active = (out or {}).get("last_active_drawing")
+    if isinstance(active, dict) and active.get("geometry"):
+        for d in drawn:
+            if d["geometry"] == active["geometry"]:
+                return active
+    return drawn[-1]
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)

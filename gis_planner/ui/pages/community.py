@@ -23,6 +23,48 @@ groups = catalogue("community_categories.participant_groups", root)
 conditions = catalogue("community_categories.conditions", root)
 sufficiency = catalogue("community_categories.sufficiency", root)
 KIND_OF = {"Point": "point", "LineString": "line", "Polygon": "polygon"}
+# History times are stored in UTC and shown in local time: Kyrgyzstan has one time zone, UTC+6, no summer time.
+LOCAL_TZ = "Asia/Bishkek"
+FLASH = "community_flash"   # message to show after the rerun that follows a write
+
+
+def flash(key: str) -> None:
+    """Remember a confirmation (message key) to show after st.rerun()."""
+    st.session_state[FLASH] = key
+
+
+def show_flash(keys: tuple[str, ...]) -> None:
+    """Show the pending confirmation if it is one of ``keys`` (as a message here and as a toast)."""
+    if st.session_state.get(FLASH) in keys:
+        text = tr(st.session_state.pop(FLASH))
+        st.success(text)
+        st.toast(text, icon=":material/check_circle:")
+
+
+def fresh_labels(key: str, options: list, fmt) -> None:
+    """Make the selectbox ``key`` show the current label of its selected option.
+
+    Streamlit's browser side keeps the label it had when the selected option's label changes (a new number
+    of features, an edited title) unless the value is set again from Python, before the widget is drawn."""
+    if key in st.session_state and st.session_state[key] in options:
+        label = fmt(st.session_state[key])
+        if st.session_state.get(f"{key}__label") != label:
+            st.session_state[key] = st.session_state[key]
+        st.session_state[f"{key}__label"] = label
+
+
+def local_time(at) -> str:
+    """A stored UTC time as local day.month.year hours:minutes (e.g. 24.11.2026 12:50)."""
+    ts = pd.Timestamp(at)
+    if pd.isna(ts):
+        return ""
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    try:
+        ts = ts.tz_convert(LOCAL_TZ)
+    except Exception:  # no time-zone database: the fixed offset of Kyrgyzstan
+        ts = ts.tz_convert(dt.timezone(dt.timedelta(hours=6)))
+    return ts.strftime("%d.%m.%Y %H:%M")
 
 st.title(tr("app.page.community"))
 st.caption(tr("app.community.intro"))
@@ -33,16 +75,22 @@ sessions = store.list_sessions()
 
 def session_text(sid) -> str:
     r = sessions.loc[sessions["id"] == sid].iloc[0]
-    return (f"{r['village']} · {r['date']} · {groups.label(r['participant_group'], lang)}"
+    return (f"#{int(r['id'])} · {r['village']} · {r['date']} · {groups.label(r['participant_group'], lang)}"
             f"{' ' + str(r['age_band']) if r['age_band'] else ''} · {tr('app.community.n_features', n=r['features'])}")
 
 
+# a session just created is selected here, before the selectbox exists (its state cannot change after that)
+if "community_session_new" in st.session_state:
+    st.session_state["community_session"] = st.session_state.pop("community_session_new")
+session_ids = list(sessions["id"])
+fresh_labels("community_session", session_ids, session_text)
 c_sess, c_author = st.columns([3, 1])
 with c_sess:
     sid = None
     if len(sessions):
-        sid = st.selectbox(tr("app.community.session"), list(sessions["id"]), format_func=session_text,
+        sid = st.selectbox(tr("app.community.session"), session_ids, format_func=session_text,
                            key="community_session")
+        show_flash(("app.community.session_created",))
     else:
         st.info(tr("app.community.no_sessions"))
 with c_author:
@@ -65,7 +113,8 @@ with st.expander(tr("app.community.new_session"), expanded=not len(sessions)):
             try:
                 new_id = store.create_session(village, date, group, age_band=age, participants_female=int(n_f),
                                               participants_male=int(n_m), facilitators=facil or None)
-                st.session_state["community_session"] = new_id
+                st.session_state["community_session_new"] = new_id
+                flash("app.community.session_created")
                 st.rerun()
             except GisPlannerError as err:
                 show_error(err)
@@ -103,7 +152,7 @@ if len(shown):
                                           for c in cats.codes if c in set(shown["category"])])]
 m, _ = maps.layers_map(ws, ["parcels", "settlements", "water_bodies", "roads", "boundary"], lang,
                        state.web_tiles(), hidden=["parcels"], extra=extra, legend_extra=legend)
-maps.add_draw(m)
+maps.add_draw(m, lang)
 left, right = st.columns([3, 2])
 with left:
     st.caption(tr("app.community.draw_hint"))
@@ -111,7 +160,8 @@ with left:
     out = maps.show(m, key=f"community_map_{sid}", returned_objects=["last_active_drawing", "all_drawings"],
                     height=580, cache_key=("community", *cache.key(ws), lang, state.web_tiles(), int(sid),
                                            show_all, hash(signature)))
-drawing = (out or {}).get("last_active_drawing")
+# only a shape drawn with the draw tools starts a new feature (a click on an existing layer does not)
+drawing = maps.drawn_feature(out)
 
 with right:
     if drawing and (drawing.get("geometry") or {}).get("type") in KIND_OF:
@@ -133,17 +183,17 @@ with right:
                     rec = store.add_feature(int(sid), drawing, category, title, author=author,
                                             description=descr or None, condition=cond, sufficiency=suff,
                                             votes=int(votes))
-                    st.session_state["community_saved"] = rec.id
+                    flash("app.community.saved")
                     st.rerun()
                 except GisPlannerError as err:
                     show_error(err)
     else:
-        if st.session_state.pop("community_saved", None) is not None:
-            st.success(tr("app.community.saved"))
+        show_flash(("app.community.saved",))
         st.info(tr("app.community.draw_first"))
 
 # ------------------------------------------------------------------ list, edit, delete, history
 st.subheader(tr("app.community.features"))
+show_flash(("app.community.updated", "app.community.deleted_ok", "app.community.restored"))
 if feats.empty:
     st.caption(tr("app.empty"))
 else:
@@ -155,8 +205,11 @@ else:
     table(lst, {"id": "app.community.id", "title": "app.community.title", "category": "app.community.category",
                 "kind": "app.community.kind", "condition": "app.community.condition", "votes": "app.community.votes",
                 "author": "app.community.author", "version": "app.community.version"})
-    fid = st.selectbox(tr("app.community.pick_feature"), list(feats["id"]),
-                       format_func=lambda i: f"{i}: {feats.loc[feats['id'] == i, 'title'].iloc[0]}",
+    def feature_text(i) -> str:
+        return f"{i}: {feats.loc[feats['id'] == i, 'title'].iloc[0]}"
+
+    fresh_labels("community_pick", list(feats["id"]), feature_text)
+    fid = st.selectbox(tr("app.community.pick_feature"), list(feats["id"]), format_func=feature_text,
                        key="community_pick")
     rec = store.get_feature(int(fid))
     t_edit, t_hist = st.tabs([tr("app.community.edit"), tr("app.community.history")])
@@ -172,16 +225,21 @@ else:
                                   if rec.condition in opts else 0,
                                   format_func=lambda c: tr("app.community.not_set") if c is None else conditions.label(c, lang))
             e_votes = st.number_input(tr("app.community.votes"), min_value=0, max_value=10000, value=int(rec.votes))
-            b1, b2 = st.columns(2)
+            b1, b2, b3 = st.columns([2, 1, 2])
             do_save = b1.form_submit_button(tr("app.community.save_changes"), type="primary")
             do_delete = b2.form_submit_button(tr("app.community.delete"))
+            del_ok = b3.checkbox(tr("app.community.delete_confirm"), key=f"community_delete_ok_{rec.id}")
         try:
             if do_save:
                 store.update_feature(rec.id, rec.version, author, category=e_cat, title=e_title,
                                      description=e_descr or None, condition=e_cond, votes=int(e_votes))
+                flash("app.community.updated")
                 st.rerun()
-            if do_delete:
+            if do_delete and not del_ok:
+                st.warning(tr("app.community.delete_confirm_needed"))
+            elif do_delete:
                 store.delete_feature(rec.id, rec.version, author)
+                flash("app.community.deleted_ok")
                 st.rerun()
         except ConflictError as err:
             st.warning(tr("app.community.conflict"))
@@ -191,7 +249,8 @@ else:
     with t_hist:
         h = store.history(int(fid))
         if len(h):
-            hist = pd.DataFrame({"at": h["at"].astype(str), "action": [tr(f"app.community.action.{a}") for a in h["action"]],
+            hist = pd.DataFrame({"at": [local_time(x) for x in h["at"]],
+                                 "action": [tr(f"app.community.action.{a}") for a in h["action"]],
                                  "version": h["version"], "author": h["author"],
                                  "changed": [", ".join(tr(f"app.community.{c}") if c in ("title", "description", "category",
                                                                                          "condition", "votes", "geometry")
@@ -210,13 +269,30 @@ if len(deleted):
             try:
                 r = store.get_feature(int(rid))
                 store.restore_feature(r.id, r.version, author)
+                flash("app.community.restored")
                 st.rerun()
             except GisPlannerError as err:
                 show_error(err)
 
-# ------------------------------------------------------------------ compare groups, wishes vs restrictions
+# ------------------------------------------------------------------ wishes of this session vs restrictions
 from gis_planner.community import review  # noqa: E402
 
+with st.expander(tr("app.community.check_wishes_session", session=md_escape(session_text(sid)))):
+    st.caption(tr("app.community.check_wishes_help"))
+    if st.button(tr("app.community.check_run"), key="community_check_run"):
+        res = review.check_against_restrictions(store, ws, session_id=int(sid), lang=lang)
+        if res.empty:
+            st.caption(tr("app.empty"))
+        else:
+            out = res[["id", "title", "category", "verdict", "flagged", "message"]].copy()
+            out["category"] = [cats.label(c, lang) for c in out["category"]]
+            out["verdict"] = [tr(f"zoning.verdict.{x}") if isinstance(x, str) else "" for x in out["verdict"]]
+            out["flagged"] = [tr("app.yes") if f else "" for f in out["flagged"]]
+            table(out, {"id": "app.community.id", "title": "app.community.title", "category": "app.community.category",
+                        "verdict": "zoning.col.verdict", "flagged": "app.community.flagged",
+                        "message": "zoning.col.reason"})
+
+# ------------------------------------------------------------------ compare the groups of a village
 st.subheader(tr("app.community.compare"))
 villages = sorted(set(sessions["village"]))
 v = st.selectbox(tr("app.community.village"), villages, key="community_cmp_village")
@@ -238,18 +314,3 @@ else:
           {"category": "app.community.category", "n_a": "app.community.cmp_a", "n_b": "app.community.cmp_b",
            "matched_a": "app.community.cmp_matched_a", "matched_b": "app.community.cmp_matched_b",
            "only_a": "app.community.cmp_only_a", "only_b": "app.community.cmp_only_b"})
-
-with st.expander(tr("app.community.check_wishes")):
-    st.caption(tr("app.community.check_wishes_help"))
-    if st.button(tr("app.community.check_run"), key="community_check_run"):
-        res = review.check_against_restrictions(store, ws, session_id=int(sid), lang=lang)
-        if res.empty:
-            st.caption(tr("app.empty"))
-        else:
-            out = res[["id", "title", "category", "verdict", "flagged", "message"]].copy()
-            out["category"] = [cats.label(c, lang) for c in out["category"]]
-            out["verdict"] = [tr(f"zoning.verdict.{x}") if isinstance(x, str) else "" for x in out["verdict"]]
-            out["flagged"] = [tr("app.yes") if f else "" for f in out["flagged"]]
-            table(out, {"id": "app.community.id", "title": "app.community.title", "category": "app.community.category",
-                        "verdict": "zoning.col.verdict", "flagged": "app.community.flagged",
-                        "message": "zoning.col.reason"})

@@ -1,0 +1,222 @@
+"""Community map page (gis_planner/ui/pages/community.py): creating a session when others exist, only drawn
+shapes start a new feature, Leaflet.draw texts in the UI language, labels that follow the data, confirmations
+and the delete confirmation, session ids and local times.
+
+Run on a copy of the demo *with* its community store (3 sessions), as users meet it."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import folium
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from gis_planner import Workspace
+from gis_planner.i18n import t
+from gis_planner.ui import maps
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_background_warm_up():
+    import os
+    old = os.environ.get("GIS_PLANNER_APP_WARM")
+    os.environ["GIS_PLANNER_APP_WARM"] = "0"
+    yield
+    if old is None:
+        os.environ.pop("GIS_PLANNER_APP_WARM", None)
+    else:
+        os.environ["GIS_PLANNER_APP_WARM"] = old
+
+
+@pytest.fixture
+def comm_ws(tmp_path, demo_ws):
+    """A private copy of the demo including its community store (the tests write into it)."""
+    dst = tmp_path / "demo"
+    shutil.copytree(demo_ws.root, dst, ignore=shutil.ignore_patterns(".*lock", "exports"))
+    return Workspace(dst)
+
+
+def _app(ws: Workspace, lang: str = "ky") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.session_state["ws_path"] = str(ws.root)
+    at.session_state["lang"] = lang
+    at.switch_page("gis_planner/ui/pages/community.py")
+    return at.run()
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _button(at: AppTest, key: str, lang: str):
+    return [b for b in at.button if b.label == t(key, lang)][0]
+
+
+def _sent_label(box) -> str:
+    """The label the browser is told to show for the selectbox's value on this run. Streamlit's browser side
+    keeps the label it last had unless it is sent one (``set_value``), so after a change of the data it must
+    be sent the new label."""
+    assert box.proto.set_value, "the browser keeps its old label"
+    return box.proto.raw_value
+
+
+def _label(box) -> str:
+    """The label of the selectbox's current value."""
+    return box.options[box.index]
+
+
+# ------------------------------------------------------------------ pure helpers
+
+
+SQUARE = {"type": "Polygon", "coordinates": [[[76.0, 42.0], [76.01, 42.0], [76.01, 42.01], [76.0, 42.0]]]}
+BOUNDARY = {"type": "Polygon", "coordinates": [[[75.0, 41.0], [77.0, 41.0], [77.0, 43.0], [75.0, 41.0]]]}
+POINT = {"type": "Point", "coordinates": [76.005, 42.005]}
+
+
+def _feat(geom, **props):
+    return {"type": "Feature", "properties": props, "geometry": geom}
+
+
+def test_drawn_feature_ignores_clicked_layers():
+    # nothing drawn, the boundary clicked: streamlit-folium reports it as last_active_drawing
+    assert maps.drawn_feature({"last_active_drawing": _feat(BOUNDARY, name="Boundary"), "all_drawings": []}) is None
+    assert maps.drawn_feature({"last_active_drawing": _feat(BOUNDARY), "all_drawings": None}) is None
+    assert maps.drawn_feature(None) is None and maps.drawn_feature({}) is None
+    # a square drawn, then the boundary clicked to read its popup: the drawn square is still the one to save
+    got = maps.drawn_feature({"last_active_drawing": _feat(BOUNDARY), "all_drawings": [_feat(SQUARE)]})
+    assert got["geometry"] == SQUARE
+    # just drawn: the active drawing itself
+    got = maps.drawn_feature({"last_active_drawing": _feat(POINT), "all_drawings": [_feat(SQUARE), _feat(POINT)]})
+    assert got["geometry"] == POINT
+    # two drawn, the first one clicked again: that one
+    got = maps.drawn_feature({"last_active_drawing": _feat(SQUARE), "all_drawings": [_feat(SQUARE), _feat(POINT)]})
+    assert got["geometry"] == SQUARE
+    # a circle or a broken entry is never a feature to save
+    assert maps.drawn_feature({"last_active_drawing": None,
+                               "all_drawings": [{"type": "Feature", "geometry": None}, "x"]}) is None
+
+
+def test_draw_toolbar_texts_follow_the_language():
+    m = folium.Map(tiles=None)
+    maps.add_draw(m, "ru")
+    html_ = m.get_root().render()
+    for key in ("app.draw.button_polygon", "app.draw.polygon_start", "app.draw.finish", "app.draw.undo",
+                "app.draw.cancel"):
+        assert t(key, "ru") in html_, key
+    assert t("app.draw.polygon_start", "ru") == "Щёлкните по карте, чтобы начать рисовать полигон."
+    assert "Click to start drawing shape." not in html_
+    # the texts are set before the draw control is created (its buttons read them when built)
+    assert html_.index("L.drawLocal") < html_.index("new L.Control.Draw")
+    # the same in the script streamlit-folium sends to the browser
+    m = folium.Map(tiles=None)
+    maps.add_draw(m, "ky")
+    script = maps._component_args(("test_draw_local", "ky"), m)["script"]
+    assert t("app.draw.button_polygon", "ky") in script and t("app.draw.button_polygon", "ru") not in script
+    assert script.index("L.drawLocal") < script.index("new L.Control.Draw")
+
+
+def test_draw_texts_are_escaped(monkeypatch):
+    monkeypatch.setattr(maps, "t", lambda key, lang: 'a "quote" </script><b>x</b>')
+    m = folium.Map(tiles=None)
+    maps.add_draw(m, "en")
+    html_ = m.get_root().render()
+    assert "</script><b>" not in html_
+    assert r'a \"quote\" &lt;/script&gt;&lt;b&gt;x&lt;/b&gt;' in html_
+
+
+# ------------------------------------------------------------------ the page
+
+
+def test_new_session_is_created_once_and_selected(comm_ws):
+    from gis_planner.community import open_store
+
+    store = open_store(comm_ws)
+    n0 = store.counts()["sessions"]
+    assert n0 == 3   # the demo's sessions: the selectbox exists before the new session is made
+    at = _app(comm_ws, "ky")
+    _ok(at)
+    [w for w in at.text_input if w.label == t("app.community.village", "ky")][0].input("Жаңы-Айыл")
+    _button(at, "app.community.create_session", "ky").click().run()
+    _ok(at)
+    sessions = store.list_sessions()
+    assert len(sessions) == n0 + 1
+    new_id = int(sessions["id"].max())
+    box = at.selectbox(key="community_session")
+    assert box.value == new_id
+    assert _sent_label(box).startswith(f"#{new_id} · Жаңы-Айыл · ")
+    assert t("app.community.session_created", "ky") in [s.value for s in at.success]
+    # every session's label starts with its id, so sessions of one village/date/group differ
+    assert all(o.startswith("#") for o in box.options)
+    assert len(set(box.options)) == len(box.options)
+    # the wishes check names the session it checks
+    from gis_planner.ui.safe import md_escape
+
+    heading = t("app.community.check_wishes_session", "ky", session=md_escape(box.options[box.index]))
+    assert f"#{new_id}" in heading and heading in [e.label for e in at.expander]
+    at.run()   # a further run creates nothing
+    _ok(at)
+    assert store.counts()["sessions"] == n0 + 1
+
+
+def test_labels_follow_the_data_and_writes_are_confirmed(comm_ws):
+    from shapely.geometry import Point
+
+    from gis_planner.community import open_store
+
+    store = open_store(comm_ws)
+    at = _app(comm_ws, "ru")
+    at.text_input(key="community_author").input("Б.Т.").run()
+    _ok(at)
+    sid = int(at.selectbox(key="community_session").value)
+    n = int(store.list_sessions().set_index("id").loc[sid, "features"])
+    assert _label(at.selectbox(key="community_session")).endswith(f"объектов: {n}")
+    # a feature saved (here through the store, as the form does): the session's label counts it
+    c = comm_ws.read_layer("boundary").to_crs(4326).geometry.iloc[0].representative_point()
+    rec = store.add_feature(sid, Point(c.x, c.y), "spring", "Булак", author="A.K.")
+    at.run()
+    _ok(at)
+    assert _sent_label(at.selectbox(key="community_session")).endswith(f"объектов: {n + 1}")
+    at.selectbox(key="community_pick").set_value(rec.id).run()
+    _ok(at)
+    assert _label(at.selectbox(key="community_pick")) == f"{rec.id}: Булак"
+    # edit the title: the picker shows the new title, and the change is confirmed
+    [w for w in at.text_input if w.label == t("app.community.title", "ru")][0].input("Булак оңдолду")
+    _button(at, "app.community.save_changes", "ru").click().run()
+    _ok(at)
+    assert store.get_feature(rec.id).title == "Булак оңдолду"
+    assert _sent_label(at.selectbox(key="community_pick")) == f"{rec.id}: Булак оңдолду"
+    assert t("app.community.updated", "ru") in [s.value for s in at.success]
+    assert t("app.community.updated", "ru") in [x.value for x in at.toast]
+    # history in local time (UTC+6), day.month.year hours:minutes
+    at_utc = pd.Timestamp(store.history(rec.id)["at"].iloc[-1])
+    local = (at_utc.tz_convert(None) + pd.Timedelta(hours=6)).strftime("%d.%m.%Y %H:%M")
+    hist = [d.value for d in at.dataframe if "at" in getattr(d.value, "columns", [])
+            or t("app.community.at", "ru") in getattr(d.value, "columns", [])]
+    assert hist, "history table"
+    col = hist[0][t("app.community.at", "ru")] if t("app.community.at", "ru") in hist[0].columns else hist[0]["at"]
+    assert local in list(col)
+    assert all(re.fullmatch(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", x) for x in col)
+    # delete without the confirmation: nothing deleted, a warning
+    _button(at, "app.community.delete", "ru").click().run()
+    _ok(at)
+    assert not store.get_feature(rec.id).deleted
+    assert t("app.community.delete_confirm_needed", "ru") in [w.value for w in at.warning]
+    # with it: deleted and confirmed
+    at.checkbox(key=f"community_delete_ok_{rec.id}").check()
+    _button(at, "app.community.delete", "ru").click().run()
+    _ok(at)
+    assert store.get_feature(rec.id).deleted
+    assert t("app.community.deleted_ok", "ru") in [s.value for s in at.success]
+    at.selectbox(key="community_pick_deleted").set_value(rec.id)
+    at.button(key="community_restore").click().run()
+    _ok(at)
+    assert not store.get_feature(rec.id).deleted
+    assert t("app.community.restored", "ru") in [s.value for s in at.success]
+    assert list(store.history(rec.id)["action"]) == ["create", "update", "delete", "restore"]
