@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 from typing import Any, Mapping
 
 import geopandas as gpd
@@ -182,7 +183,7 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
             raise GisPlannerError("the file has no coordinate reference system (no .prj / CRS)", file=label,
                                   fix=f"pass the CRS of the coordinates with --crs"
                                       f"{' (they look like ' + hint + ')' if hint else ' EPSG:…'}",
-                                  code="missing_crs")
+                                  code="missing_crs", details={"suggested_crs": _epsg_in(hint)})
     else:
         rep.crs_source = "file"
     rep.original_crs = CRS.from_user_input(gdf.crs).to_string()
@@ -205,7 +206,8 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
         raise GisPlannerError(
             f"no field for the required '{f0}' (fields in the file: {', '.join(map(str, attr_cols)) or 'none'})",
             file=label, fix=f"name the source field with --field-map {f0}=FIELD, or add its name to the "
-                            f"aliases of '{f0}' in layers/workspace_schema.yaml", code="missing_field")
+                            f"aliases of '{f0}' in layers/workspace_schema.yaml", code="missing_field",
+            details={"field": f0, "columns": [str(c) for c in attr_cols]})
     attrs, fnd = normalise_attributes(gdf.drop(columns=[gdf.geometry.name]), fields, fm, workspace=ws,
                                       bool_words=rules.get("boolean"), keep_extra=keep_extra)
     rep.field_mapping = {k: str(v) for k, v in fm.mapping.items()}
@@ -300,6 +302,12 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
                        notes=rep.to_dict(max_listed=int(checks.get("max_listed", 1000))))
         rep.written = True
     return rep
+
+
+def _epsg_in(hint: str | None) -> str | None:
+    """The EPSG code in a CRS suggestion ('EPSG:7695', 'a UTM zone, e.g. EPSG:32643'), or None."""
+    m = re.search(r"EPSG:\d+", hint or "")
+    return m.group(0) if m else None
 
 
 def _keep_groups(groups: dict, kept: set) -> dict:

@@ -61,14 +61,17 @@ class RawSource:
     notes: list[dict] = field(default_factory=list)  # warnings found while reading (code, params)
     crs_assumed: str | None = None       # CRS assumed by the reader (CSV lon/lat)
     dbf: bool = False                     # attribute names come from a DBF (10-character limit)
+    geometry_columns: dict = field(default_factory=dict)  # CSV: the columns that gave the geometry
 
 
 def _rules(ws=None) -> dict:
     return load_rules("import", ws)
 
 
-def _err_read(label: str, exc: Exception, fix: str | None = None) -> GisPlannerError:
+def _err_read(label: str, exc: Exception, fix: str | None = None, path: Path | None = None) -> GisPlannerError:
     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if path is not None:
+        msg = msg.replace(str(path), label)  # GDAL quotes the full (often temporary) path
     msg = msg.split("; It might help")[0].rstrip(".")
     return GisPlannerError(f"cannot read the file ({msg})", file=label,
                            fix=fix or "check that the file is complete and in a supported format "
@@ -122,9 +125,15 @@ def read_source(path: str | os.PathLike, src_layer: str | None = None, encoding:
                                  max_files=int(zlim.get("max_files", 10_000)),
                                  max_ratio=float(zlim.get("max_ratio", 200)))
             inner = _choose_in_archive(files, tmp, label, src_layer, kmz=suffix == ".kmz")
-            raw = read_source(inner, src_layer=None if _stem_matches(inner, src_layer) else src_layer,
-                              encoding=encoding, ws=ws, target_layer=target_layer,
-                              geometry_columns=geometry_columns)
+            try:
+                raw = read_source(inner, src_layer=None if _stem_matches(inner, src_layer) else src_layer,
+                                  encoding=encoding, ws=ws, target_layer=target_layer,
+                                  geometry_columns=geometry_columns)
+            except GisPlannerError as exc:
+                # a lone .txt in an archive is documentation, not a table of coordinates
+                if exc.code == "no_geometry_column" and inner.suffix.lower() == ".txt" and not geometry_columns:
+                    raise _no_data_in_archive(label) from None
+                raise
             raw.file = f"{label}/{inner.relative_to(tmp).as_posix()}"
             return raw
         finally:
@@ -143,6 +152,12 @@ def _stem_matches(p: Path, src_layer: str | None) -> bool:
     return bool(src_layer) and normalize_key(p.stem) == normalize_key(src_layer)
 
 
+def _no_data_in_archive(label: str) -> GisPlannerError:
+    return GisPlannerError("the archive holds no vector data file", file=label,
+                           fix="zip the .shp with its .shx/.dbf/.prj (or a .gpkg/.geojson/.kml)",
+                           code="zip_no_data")
+
+
 def _choose_in_archive(files: list[Path], root: Path, label: str, src_layer: str | None,
                        kmz: bool) -> Path:
     rel = {f: f.relative_to(root).as_posix() for f in files}
@@ -153,9 +168,7 @@ def _choose_in_archive(files: list[Path], root: Path, label: str, src_layer: str
         if any(f.suffix.lower() == ".shp" for f in cands):
             cands = [f for f in cands if f.suffix.lower() not in (".txt",)]
     if not cands:
-        raise GisPlannerError("the archive holds no vector data file", file=label,
-                              fix="zip the .shp with its .shx/.dbf/.prj (or a .gpkg/.geojson/.kml)",
-                              code="zip_no_data")
+        raise _no_data_in_archive(label)
     if src_layer:
         chosen = [f for f in cands if _stem_matches(f, src_layer)]
         if chosen:
@@ -168,7 +181,7 @@ def _choose_in_archive(files: list[Path], root: Path, label: str, src_layer: str
     names = ", ".join(rel[f] for f in cands)
     raise GisPlannerError(f"the archive holds several data files: {names}", file=label,
                           fix="choose one with --src-layer NAME (file name without extension)",
-                          code="choose_layer")
+                          code="choose_layer", details={"options": [f.stem for f in cands]})
 
 
 # ---------------------------------------------------------------------------------------- shapefile
@@ -237,7 +250,7 @@ def _read_ogr(path: Path, label: str, **kwargs) -> gpd.GeoDataFrame:
         raise
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError,
             pyogrio.errors.GeometryError, pyogrio.errors.CRSError, RuntimeError, ValueError) as exc:
-        raise _err_read(label, exc) from None
+        raise _err_read(label, exc, path=path) from None
 
 
 def _read_shapefile(path: Path, label: str, encoding: str | None, rules: dict) -> RawSource:
@@ -308,12 +321,14 @@ def _read_kml(path: Path, label: str, src_layer: str | None, rules: dict) -> Raw
         try:
             layers = [str(r[0]) for r in pyogrio.list_layers(path)]
         except (pyogrio.errors.DataSourceError, RuntimeError) as exc:
-            raise _err_read(label, exc, "check that the KML is complete (open it in Google Earth or QGIS)") from None
+            raise _err_read(label, exc, "check that the KML is complete (open it in Google Earth or QGIS)",
+                            path=path) from None
         if src_layer:
             match = [lyr for lyr in layers if normalize_key(lyr) == normalize_key(src_layer)]
             if not match:
                 raise GisPlannerError(f"no folder/layer '{src_layer}' in the KML (it has: {', '.join(layers)})",
-                                      file=label, fix="give one of these to --src-layer", code="choose_layer")
+                                      file=label, fix="give one of these to --src-layer", code="choose_layer",
+                                      details={"options": layers})
             layers = match
         frames = []
         used = []
@@ -348,7 +363,7 @@ def _read_generic(path: Path, label: str, src_layer: str | None, target_layer: s
     try:
         listing = pyogrio.list_layers(path)
     except (pyogrio.errors.DataSourceError, RuntimeError) as exc:
-        raise _err_read(label, exc) from None
+        raise _err_read(label, exc, path=path) from None
     names = [str(r[0]) for r in listing]
     spatial = [str(r[0]) for r in listing if r[1] is not None]
     if src_layer:
@@ -356,7 +371,8 @@ def _read_generic(path: Path, label: str, src_layer: str | None, target_layer: s
                 [n for n in names if normalize_key(n) == normalize_key(src_layer)]
         if not match:
             raise GisPlannerError(f"no layer '{src_layer}' in the file (it has: {', '.join(names)})",
-                                  file=label, fix="give one of these to --src-layer", code="choose_layer")
+                                  file=label, fix="give one of these to --src-layer", code="choose_layer",
+                                  details={"options": names})
         layer = match[0]
     elif len(spatial) == 1:
         layer = spatial[0]
@@ -369,7 +385,8 @@ def _read_generic(path: Path, label: str, src_layer: str | None, target_layer: s
             layer = same[0]
         else:
             raise GisPlannerError(f"the file has several layers: {', '.join(pool)}", file=label,
-                                  fix="choose one with --src-layer NAME", code="choose_layer")
+                                  fix="choose one with --src-layer NAME", code="choose_layer",
+                                  details={"options": pool})
     kwargs: dict[str, Any] = {"layer": layer}
     if encoding:
         kwargs["encoding"] = encoding
@@ -446,7 +463,8 @@ def _read_csv(path: Path, label: str, encoding: str | None, rules: dict,
     for key, col in (("wkt", wkt_col), ("lon", lon_col), ("lat", lat_col)):
         if col is not None and col not in df.columns:
             raise GisPlannerError(f"no column '{col}' in the CSV (it has: {', '.join(df.columns)})", file=label,
-                                  fix=f"check --field-map {key}=COLUMN", code="bad_field_map")
+                                  fix=f"check --field-map {key}=COLUMN", code="bad_field_map",
+                                  details={"columns": list(df.columns)})
     dropped: dict = {}
     notes: list[dict] = []
     crs = None
@@ -468,6 +486,7 @@ def _read_csv(path: Path, label: str, encoding: str | None, rules: dict,
                                       fix="use one CRS per file", code="mixed_crs")
             crs = CRS.from_epsg(int(codes[0]))
         used = [wkt_col]
+        geom_cols = {"wkt": wkt_col}
     elif lon_col is not None and lat_col is not None:
         x, y = _to_number(df[lon_col]), _to_number(df[lat_col])
         ok = x.notna() & y.notna()
@@ -481,11 +500,12 @@ def _read_csv(path: Path, label: str, encoding: str | None, rules: dict,
         if named_degrees and ok.any() and x[ok].abs().max() <= 180 and y[ok].abs().max() <= 90:
             crs_assumed = "EPSG:4326"
         used = [lon_col, lat_col]
+        geom_cols = {"lon": lon_col, "lat": lat_col}
     else:
         raise GisPlannerError(f"the CSV has no geometry column (columns: {', '.join(df.columns)})", file=label,
                               fix="add a WKT column named wkt, or lon/lat columns, or name them with "
                                   "--field-map wkt=COLUMN (or lon=COLUMN lat=COLUMN)",
-                              code="no_geometry_column")
+                              code="no_geometry_column", details={"columns": list(df.columns)})
     gdf = gpd.GeoDataFrame(df.drop(columns=used), geometry=list(geoms), crs=crs, index=df.index)
     return RawSource(gdf, label, "CSV", [path.stem], enc, "user" if encoding else "guessed",
-                     dropped=dropped, notes=notes, crs_assumed=crs_assumed)
+                     dropped=dropped, notes=notes, crs_assumed=crs_assumed, geometry_columns=geom_cols)

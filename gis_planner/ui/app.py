@@ -57,19 +57,72 @@ def available(requirement: tuple[str, str] | None) -> bool:
         return False
 
 
-def show_error(err: BaseException) -> None:
-    """Show an error as a message (never a traceback)."""
+def _clean_paths(text, names: dict | None = None) -> str:
+    """``text`` without server paths: an upload's staged path becomes the user's file name and the
+    temporary folders of the app and the importer (``gp-upload-…``, ``gp-import-…``) disappear."""
+    import re
+    import tempfile
+
+    text = "" if text is None else str(text)
+    for path, name in sorted((names or {}).items(), key=lambda kv: -len(kv[0])):
+        text = text.replace(str(path), str(name))
+    tmp = re.escape(tempfile.gettempdir().rstrip("/\\"))
+    return re.sub(tmp + r"[/\\]gp-[\w-]+[/\\]", "", text)
+
+
+def _short_list(values, n: int = 10) -> str:
+    if isinstance(values, dict):
+        parts = [f"'{v}' ({_short_list(ids, 5)})" if isinstance(ids, (list, tuple)) else f"'{v}'"
+                 for v, ids in list(values.items())[:n]]
+        return "; ".join(parts) + ("; …" if len(values) > n else "")
+    values = [str(v) for v in values]
+    return ", ".join(values[:n]) + (f" … (+{len(values) - n})" if len(values) > n else "")
+
+
+def show_error(err: BaseException, names: dict | None = None) -> None:
+    """Show an error as a message (never a traceback).
+
+    A :class:`GisPlannerError` whose ``code`` has a catalogue problem (``app.err.<code>``) *and* an
+    app fix (``app.fix.<code>``, naming the app's controls, not CLI options) is shown translated,
+    with the file and the details the error carries; other codes show the library's message under a
+    translated title. ``names`` maps server paths (an upload's staged file) to what the user knows
+    (the uploaded file's name); temporary folders never reach the screen.
+    """
     if isinstance(err, GisPlannerError):
         key = f"app.err.{err.code}"
         title = state.tr(key)
+        fix = state.tr(f"app.fix.{err.code}")
+        if title != key and fix != f"app.fix.{err.code}":
+            lines = [f"**{md_escape(title)}**"]
+            if err.file:
+                lines.append(md_escape(state.tr("app.err.file", file=_clean_paths(err.file, names))))
+            details = err.details or {}
+            if details.get("field"):
+                fkey = f"app.field.{details['field']}"
+                fname = state.tr(fkey)
+                lines.append(md_escape(state.tr("app.err.field", field=details["field"] if fname == fkey else fname)))
+            if isinstance(details.get("values"), dict) and details["values"]:
+                lines.append(md_escape(state.tr("app.err.values", values=_short_list(details["values"]))))
+            elif err.feature is not None and err.feature != "":
+                lines.append(md_escape(state.tr("app.err.features", ids=str(err.feature))))
+            if details.get("columns"):
+                lines.append(md_escape(state.tr("app.err.columns", columns=_short_list(details["columns"], 30))))
+            if details.get("options"):
+                lines.append(md_escape(state.tr("app.err.options", options=_short_list(details["options"], 30))))
+            if details.get("suggested_crs"):
+                lines.append(md_escape(state.tr("app.err.suggested_crs", crs=details["suggested_crs"])))
+            lines.append(md_escape(state.tr("app.err.fix", fix=fix)))
+            log.info("user error shown translated: %s", _clean_paths(str(err), names))
+            st.error("\n\n".join(lines), icon=":material/error:")
+            return
         if title == key:
             title = state.tr("app.err.generic")
-        st.error(f"**{md_escape(title)}**\n\n{md_escape(str(err))}", icon=":material/error:")
+        st.error(f"**{md_escape(title)}**\n\n{md_escape(_clean_paths(str(err), names))}", icon=":material/error:")
     else:
         log.error("unexpected error in the app:\n%s", "".join(traceback.format_exception(err)))
         print("".join(traceback.format_exception(err)), file=sys.stderr)
         st.error(f"**{md_escape(state.tr('app.err.unexpected'))}**\n\n{md_escape(type(err).__name__)}: "
-                 f"{md_escape(str(err)[:300])}", icon=":material/error:")
+                 f"{md_escape(_clean_paths(str(err)[:300], names))}", icon=":material/error:")
 
 
 def sidebar() -> None:
