@@ -253,3 +253,27 @@ def test_page_conflict_shares_are_percentages(ws):
     assert all(re.fullmatch(r"\d+,\d\u00a0%", v) for v in share), list(share)[:5]
     assert all(DECREE["ru"] in m for m, k in zip(df[t("zoning.col.reason", "ru")], df[t("app.zoning.kind", "ru")])
                if k == t("zoning.kind.coastal_strip", "ru"))
+
+
+def test_page_rules_editor_round_trips_the_parameters(tmp_path, demo_ws):
+    """Saving the editor unchanged keeps every zone parameter: the green share shown in % comes back as a
+    share, an empty cell stays unset (agricultural has no green share), whole numbers stay whole."""
+    from gis_planner.zoning import zoning_rules
+
+    dst = tmp_path / "ws"
+    shutil.copytree(demo_ws.root, dst, ignore=shutil.ignore_patterns("community.gpkg*", ".*lock", "exports"))
+    w = Workspace(dst)
+    at = _app(w, "ru")
+    at.session_state["zoning_tab_ru"] = t("app.zoning.tab_rules", "ru")
+    at.run()
+    assert not at.exception and not at.error
+    at.button(key="zoning_save").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    saved = zoning_rules(w)["zones"]
+    assert saved["residential"]["min_green_share"] == 0.15 and saved["residential"]["max_floors"] == 3
+    assert saved["residential"]["max_height_m"] == 12 and isinstance(saved["residential"]["max_floors"], int)
+    assert "min_green_share" not in saved["agricultural"] and "max_floors" not in saved["reserve"]
+    default = zoning_rules(None)["zones"]
+    params = ("max_floors", "max_height_m", "min_green_share", "plot_size_ha")
+    assert {c: {k: z.get(k) for k in params} for c, z in saved.items()} == \
+        {c: {k: z.get(k) for k in params} for c, z in default.items()}

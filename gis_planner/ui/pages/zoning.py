@@ -39,9 +39,24 @@ def _subtype_text(kind: str, sub, zones: dict) -> str:
     return maps.code_text(None, sub, lang, prefixes=("zoning.hazard", "zoning.water", "zoning.regime"))
 
 
-def _num(value, scale: float = 1.0):
-    """A rule parameter for the editor: a float, or NaN (shown as an empty cell) when not set."""
-    return float("nan") if value is None else float(value) * scale
+NUMBER_RE = r"^\s*(\d+([.,]\d+)?)?\s*$"
+
+
+def _num(value, scale: float = 1.0) -> str:
+    """A rule parameter as editor text: as short as it is, with the local decimal comma ("12,5"); empty
+    when not set (a number column would show an empty cell as "None")."""
+    if value is None:
+        return ""
+    text = f"{round(float(value) * scale, 6):g}"
+    return text.replace(".", ",") if lang in ("ky", "ru") else text
+
+
+def _parse(text) -> float | None:
+    """Editor text back to a number (decimal comma or point); None for an empty cell; ValueError else."""
+    if text is None or (isinstance(text, float) and pd.isna(text)):
+        return None
+    s = str(text).strip().replace("\u00a0", "").replace(" ", "").replace(",", ".")
+    return None if s == "" else float(s)
 
 
 def _check_section() -> None:
@@ -94,12 +109,14 @@ def _check_section() -> None:
         cad = st.text_input(tr("app.zoning.cadastral_no"), key="zoning_cad")
         clicked = st.session_state.get("zoning_point")
         result = None
+        failed = True
         try:
             if cad.strip():
                 result = check(ws, use, parcel_id=cad.strip(), restrictions=restr, lang=lang)
             elif clicked:
                 x, y = Transformer.from_crs(4326, ws.crs, always_xy=True).transform(clicked["lng"], clicked["lat"])
                 result = check(ws, use, point=(x, y), restrictions=restr, lang=lang)
+            failed = False
         except GisPlannerError as err:
             if err.code == "unknown_parcel":    # the number typed, in the user's language (no server path)
                 st.error(tr("app.zoning.unknown_cadastral", no=md_escape(cad.strip())))
@@ -108,7 +125,8 @@ def _check_section() -> None:
             else:
                 show_error(err)
         if result is None:
-            st.info(tr("app.zoning.pick"))
+            if not failed:
+                st.info(tr("app.zoning.pick"))
         else:
             box = {"allowed": st.success, "conditional": st.warning, "prohibited": st.error}[result.verdict]
             head = md_escape(result.message)
@@ -163,19 +181,19 @@ def _rules_section() -> None:
     cfg = {code: st.column_config.SelectboxColumn(zname[code], options=list(eff_label.values()), required=True)
            for code in zones}
     edited = st.data_editor(df, column_config=cfg, key="zoning_rules_grid", width="stretch")
-    # one row per zone, one typed column per parameter: empty cells stay empty (not "None"), the green
-    # share is edited as a percentage (15, not 0.15)
+    # one row per zone, one column per parameter, as text in the local number format: an unset value is an
+    # empty cell (not "None"), 12,5 has its decimal comma, the green share is a percentage (15, not 0.15)
     params = pd.DataFrame({"max_floors": [_num(z.get("max_floors")) for z in zones.values()],
                            "max_height_m": [_num(z.get("max_height_m")) for z in zones.values()],
                            "green_pct": [_num(z.get("min_green_share"), 100.0) for z in zones.values()]},
-                          index=pd.Index([zname[c] for c in zones], name=tr("app.zoning.zone")), dtype=float)
-    pcfg = {"max_floors": st.column_config.NumberColumn(tr("app.zoning.max_floors"), min_value=0, step=1, format="%d"),
-            "max_height_m": st.column_config.NumberColumn(tr("app.zoning.max_height_m"), min_value=0.0, format="%g"),
-            "green_pct": st.column_config.NumberColumn(tr("app.zoning.min_green_share_pct"), min_value=0.0,
-                                                       max_value=100.0, format="%g")}
+                          index=pd.Index([zname[c] for c in zones], name=tr("app.zoning.zone")), dtype=object)
+    pcfg = {col: st.column_config.TextColumn(tr(key), validate=NUMBER_RE)
+            for col, key in (("max_floors", "app.zoning.max_floors"), ("max_height_m", "app.zoning.max_height_m"),
+                             ("green_pct", "app.zoning.min_green_share_pct"))}
     edited_p = st.data_editor(params, column_config=pcfg, key="zoning_params_grid", width="stretch")
     if st.button(tr("app.zoning.save_rules"), type="primary", key="zoning_save"):
         new = copy.deepcopy(rules)
+        bad = []
         for code in zones:
             z = new["zones"][code]
             for k in ("permitted", "conditional", "prohibited"):
@@ -183,16 +201,23 @@ def _rules_section() -> None:
             row = edited_p.iloc[list(zones).index(code)]
             for k, col in (("max_floors", "max_floors"), ("max_height_m", "max_height_m"),
                            ("min_green_share", "green_pct")):
-                v = row[col]
-                if v is None or pd.isna(v):
+                try:
+                    v = _parse(row[col])
+                except ValueError:
+                    bad.append(str(row[col]))
+                    continue
+                if v is None:
                     z.pop(k, None)
                 elif k == "max_floors":
-                    z[k] = int(v)
+                    z[k] = int(v) if float(v).is_integer() else v
                 elif k == "min_green_share":
-                    z[k] = round(float(v) / 100.0, 6)
+                    z[k] = round(v / 100.0, 6)
                 else:
-                    z[k] = float(v)
+                    z[k] = int(v) if float(v).is_integer() else v
         try:
+            if bad:
+                st.error(tr("app.zoning.bad_number", value=md_escape(", ".join(bad))))
+                return
             path = save_zoning_rules(ws, new)
             st.success(tr("app.zoning.saved", path=md_escape(path.name)))
             st.rerun()
