@@ -1,6 +1,7 @@
 """Small shared widgets: translated tables, warning lists, downloads."""
 from __future__ import annotations
 
+import re
 from typing import Mapping
 
 import numpy as np
@@ -15,23 +16,27 @@ def table(df: pd.DataFrame, headers: Mapping[str, str] | None = None, height: in
           key: str | None = None) -> None:
     """``st.dataframe`` with column headers translated (``headers``: column -> message key).
 
-    Columns not in ``headers`` are shown under ``app.field.<column>`` when that message exists.
-    Cells are rendered as text by Streamlit (no HTML), so user values are safe.
+    Columns not in ``headers`` (or whose key has no message) are shown under ``app.field.<column>`` when that
+    message exists. Numbers are
+    text in the local format with the decimals of :func:`column_decimals` (:func:`local_numbers`). Cells are rendered as text by Streamlit (no HTML), so user values are safe.
     """
     from ..i18n import t
 
     lang = state.lang()
     names = {}
     for col in df.columns:
-        keyname = (headers or {}).get(col) or f"app.field.{col}"
-        text = t(keyname, lang)
-        names[col] = str(col) if text == keyname else text
+        # the page's key, else app.field.<column>, else the column's own name
+        names[col] = str(col)
+        for keyname in ((headers or {}).get(col), f"app.field.{col}"):
+            if keyname and t(keyname, lang) != keyname:
+                names[col] = t(keyname, lang)
+                break
     out = local_numbers(df, lang).rename(columns=names)
     for col in out.columns:
         s = out[col]
         if s.dtype == object:
-            kinds = {type(v) for v in s if v is not None and v == v}
-            if len(kinds) > 1:   # mixed numbers and text: Arrow needs one type per column
+            kinds = {type(v) for v in s if not _missing(v)}
+            if len(kinds) > 1:   # mixed kinds (e.g. flags and text): Arrow needs one type per column
                 out[col] = s.map(lambda v: _cell(v, lang))
     kwargs = {"hide_index": True, "width": "stretch"}
     if height:
@@ -58,7 +63,17 @@ def md_table(df: pd.DataFrame, headers: Mapping[str, str]) -> None:
     st.markdown("\n".join(lines))
 
 
-NOT_QUANTITIES = ("year", "id", "_no", "code", "version", "rank", "order", "index")
+# a column named with one of these words holds identifiers or labels, not quantities (left as they are)
+NOT_QUANTITIES = ("year", "id", "no", "code", "version", "rank", "order", "index", "fid")
+# counts of things: whole numbers (a household is not split)
+COUNTS = ("households", "people", "population", "persons", "residents", "plots", "jobs", "parcels", "buildings",
+          "places", "houses", "schools", "kindergartens", "clinics")
+RATIOS = ("per", "share", "pct", "rate", "ratio", "percent")
+DEGREES = ("lon", "lat", "longitude", "latitude")
+
+
+def _words(name) -> list[str]:
+    return [w for w in re.split(r"[^0-9a-z]+", str(name).lower()) if w]
 
 
 def _decimals(values: np.ndarray) -> int:
@@ -70,44 +85,155 @@ def _decimals(values: np.ndarray) -> int:
     return 4 if v.size and np.abs(v).max() < 1 else 2
 
 
-def local_numbers(df: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """Numbers as people in ``lang`` write them: in Kyrgyz and Russian a (no-break) space between
-    thousands and a decimal comma — ``25 609,5`` (:func:`gis_planner.report.fmt.fmt_number`). English
-    tables keep numeric columns (Streamlit formats them). Years, identifiers and codes are left alone."""
-    if lang not in ("ky", "ru") or df.empty:
-        return df
+def _unit(text) -> str | None:
+    """The unit a translated header or row label names: ``Площадь, га`` -> area, ``Доля, %`` -> ratio,
+    ``… млн сом`` -> money."""
+    s = str(text).lower().strip()
+    if re.search(r"(сом|som)\b", s):
+        return "money"
+    if "%" in s:
+        return "ratio"
+    if re.search(r"(^|[\s,(])(га|ha)\)?$", s) or re.search(r",\s*(га|ha)\b", s):
+        return "area"
+    return None
+
+
+def _fewest(finite: np.ndarray, most: int = 2) -> int:
+    """Fewest decimals (0…``most``) that show every value exactly, else ``most``."""
+    for d in range(most + 1):
+        if np.allclose(np.round(finite, d), finite, rtol=0, atol=1e-9):
+            return d
+    return most
+
+
+def _fmt(v, lang: str, d: int) -> str:
+    """``fmt_number`` with ``d`` decimals; a value that 2 decimals would show as 0,00 although it is not zero
+    to 4 decimals (a parcel of 21 m² = 0,0021 ha) gets 4."""
     from ..report.fmt import fmt_number
 
+    if d == 2 and _is_number(v):
+        x = float(v)
+        if np.isfinite(x) and round(x, 2) == 0 and round(x, 4) != 0:
+            d = 4
+    return fmt_number(v, lang, d)
+
+
+def column_decimals(name, values) -> int | None:
+    """Decimals for a numeric column in a table, from its name (the data column, or a translated header by
+    the unit it ends with: ``…, га``, ``…, %``, ``… млн сом``). The rule:
+
+    * identifiers, codes and years (``NOT_QUANTITIES``) — ``None``: left as they are (when whole);
+    * money (a ``som`` word: ``amount_mio_som``, ``run_mio_som_year``) — 2;
+    * longitude and latitude in degrees — 6 (about 0.1 m);
+    * ratios and shares (``per``, ``share``, ``pct``, ``rate``, ``%``) — fewest exact decimals (0…4), else 2
+      (4 when every value is below 1), :func:`_decimals`;
+    * areas (an ``ha`` or ``area`` word, ``…, га``) — 2 in every table, so one total reads the same on every
+      screen (25 609,53);
+    * counts (households, people, residents, plots, jobs, parcels, buildings …, ``COUNTS``) — 0;
+    * anything else — 0 when every value is whole, else 2.
+
+    Where 2 decimals would show a non-zero value as 0,00 (a parcel under 50 m², 0,0021 ha) that value alone
+    gets 4 (:func:`_fmt`); a value zero to 4 decimals stays 0,00.
+    """
+    vals = np.asarray(values, dtype="float64")
+    finite = vals[np.isfinite(vals)]
+    words = _words(name)
+    unit = _unit(name)
+    if "som" in words or unit == "money":
+        return 2
+    if any(w in DEGREES for w in words):
+        return 6
+    if any(w in NOT_QUANTITIES for w in words) and np.allclose(finite % 1, 0):
+        return None
+    if any(w in RATIOS for w in words) or unit == "ratio":
+        return _decimals(vals)
+    if "ha" in words or "area" in words or unit == "area":
+        return 2
+    if any(w in COUNTS for w in words):
+        return 0
+    return _fewest(finite)
+
+
+def _missing(v) -> bool:
+    if v is None:
+        return True
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):   # a list or an array in a cell
+        return False
+
+
+def _is_number(v) -> bool:
+    from decimal import Decimal
+
+    return isinstance(v, (int, float, np.integer, np.floating, Decimal)) and not isinstance(v, (bool, np.bool_))
+
+
+def local_numbers(df: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Numbers as people in ``lang`` write them, as text: in Kyrgyz and Russian a (no-break) space between
+    thousands and a decimal comma — ``25 609,5`` — in English ``25,609.5``
+    (:func:`gis_planner.report.fmt.fmt_number`).
+
+    The decimals of a column follow one rule (:func:`column_decimals`): counts whole, money and areas in
+    hectares 2 (4 only for a value that would read 0,00, e.g. a tiny parcel), ratios with the fewest decimals
+    that show them exactly. Years, identifiers and codes are left alone. A column of numbers stored as
+    objects (mixed ``int``/``float``/``Decimal``, or numbers among text) is formatted the same way, so one
+    column never mixes ``3819`` and ``4 334``; in a list of (label, value) rows — the balance summary — each
+    row's unit in its label («…, га», «…, %») decides.
+    """
+    if df.empty:
+        return df
     out = df.copy()
     for col in df.columns:
         s = df[col]
-        if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+        if pd.api.types.is_bool_dtype(s):
             continue
-        name = str(col).lower()
-        if pd.api.types.is_integer_dtype(s):
-            if any(k in name for k in NOT_QUANTITIES):
-                continue
-            d = 0
-        else:
-            vals = s.to_numpy(dtype="float64")
-            if any(k in name for k in NOT_QUANTITIES) and np.allclose(vals[np.isfinite(vals)] % 1, 0):
-                continue
-            d = _decimals(vals)
-        out[col] = [fmt_number(v, lang, d) for v in s.to_numpy()]
+        if pd.api.types.is_numeric_dtype(s):
+            d = column_decimals(col, s.to_numpy(dtype="float64"))
+            if d is not None:
+                out[col] = [_fmt(v, lang, d) for v in s.to_numpy()]
+            continue
+        if s.dtype != object:
+            continue
+        nums = [float(v) for v in s if _is_number(v)]
+        if not nums:
+            continue
+        labels = df.iloc[:, 0]
+        if df.columns.get_loc(col) == 1 and labels.map(lambda v: isinstance(v, str)).all():
+            # a list of (label, value) rows: each row's own unit («…, га», «…, %») decides, the rule above
+            out[col] = [_label_value(lab, v, lang) for lab, v in zip(labels, s)]
+            continue
+        d = column_decimals(col, np.array(nums))
+        if d is None:
+            continue
+        out[col] = [_fmt(v, lang, d) if _is_number(v) else ("" if _missing(v) else v) for v in s]
     return out
 
 
-def _cell(v, lang: str = "en") -> str:
-    """A cell of a mixed column as text: numbers with up to 4 decimals in the local format."""
-    if v is None or v != v:
+def _label_value(label, v, lang: str):
+    if not _is_number(v):
+        return "" if _missing(v) else v
+    d = column_decimals(label, [float(v)])
+    if d is None:   # a year or a code named by its label
+        return str(int(v)) if float(v).is_integer() else str(v)
+    return _fmt(v, lang, d)
+
+
+def _cell(v, lang: str = "en", decimals: int | None = None) -> str:
+    """A cell as text: numbers in the local format with ``decimals`` (default: none for whole numbers, else
+    up to 4 without trailing zeros)."""
+    from ..report.fmt import fmt_number
+
+    if _missing(v):
         return ""
-    if isinstance(v, (float, np.floating)):
-        text = f"{v:,.4f}".rstrip("0").rstrip(".")
-        if lang in ("ky", "ru"):
-            return text.replace(",", "\u00a0").replace(".", ",")
-        return text
-    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and lang in ("ky", "ru"):
-        return f"{v:,d}".replace(",", "\u00a0")
+    if _is_number(v):
+        if decimals is not None:
+            return _fmt(v, lang, decimals)
+        x = float(v)
+        if x.is_integer():
+            return fmt_number(x, lang, 0)
+        text = fmt_number(x, "en", 4).rstrip("0").rstrip(".")
+        return text.replace(",", "\u00a0").replace(".", ",") if lang in ("ky", "ru") else text
     return str(v)
 
 

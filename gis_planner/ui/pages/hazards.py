@@ -52,8 +52,11 @@ def _zones_section() -> None:
     z["basis_t"] = [maps.code_text(None, v, lang, prefixes=("hazards.basis",)) for v in z["basis"]]
     z["area_t"] = (z.geometry.area / 10_000).round(2)
     colors = maps.styles()["layers"]["hazard_zones"]["colors"]
-    shown = st.multiselect(tr("app.hazards.types"), sorted(set(z["hazard_type"])),
-                           default=sorted(set(z["hazard_type"])), format_func=htext, key="hazards_show", placeholder=tr("app.choose"))
+    types = sorted(set(z["hazard_type"]))
+    # keyed on the types present: a newly computed type (landslide, avalanche…) is shown at once, not hidden
+    # behind the selection kept from before it existed
+    shown = st.multiselect(tr("app.hazards.types"), types, default=types, format_func=htext,
+                           key="hazards_show_" + "_".join(types), placeholder=tr("app.choose"))
     extra = []
     for htype in shown:
         part = z[z["hazard_type"] == htype]
