@@ -10,6 +10,19 @@ from .document import Document, Para, write_docx, write_html, write_pdf
 from .sections import ReportContext, build_context, default_measures, section6, section7
 
 FORMATS = ("docx", "html", "pdf")
+# the stages build_report reports to its ``progress(fraction, stage)`` callback (stage_text names them);
+# while the maps are drawn the stage is ``map_<name>``, one map at a time
+STAGES = ("restrictions", "balance", "conflicts", "hazards", "scenario", "measures", "maps", "done")
+
+
+def stage_text(stage: str, lang: str = "ky") -> str:
+    """A progress stage of :func:`build_report` for people: ``report.stage.<stage>``, and for
+    ``map_<name>`` the map's title in ``report.stage.map``."""
+    if stage.startswith("map_"):
+        return t("report.stage.map", lang, name=t(f"report.map.{stage[4:]}", lang))
+    key = f"report.stage.{stage}"
+    text = t(key, lang)
+    return stage if text == key else text
 
 
 def build_report(ws, out_dir, lang: str = "ky", formats: Sequence[str] = ("docx", "html"),
@@ -52,8 +65,18 @@ def build_report(ws, out_dir, lang: str = "ky", formats: Sequence[str] = ("docx"
         ctx = build_context(ws, lang, scenario=scenario, measures=measures, progress=progress)
     if progress:
         progress(0.8, "maps")
-    s6 = section6(ctx, figdir)
-    s7 = section7(ctx, figdir)
+        drawn = []
+
+        def on_map(name: str) -> None:   # the maps take most of this stage: say which one is drawn
+            drawn.append(name)
+            progress(min(0.95, 0.8 + 0.03 * len(drawn)), f"map_{name}")
+
+        ctx.on_map = on_map
+    try:
+        s6 = section6(ctx, figdir)
+        s7 = section7(ctx, figdir)
+    finally:
+        ctx.on_map = None
     from .. import __version__
 
     stamp = t("report.generated", lang, date=_dt.date.today().isoformat(), version=__version__)

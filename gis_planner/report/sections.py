@@ -42,6 +42,7 @@ class ReportContext:
     measures: list = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
     _basemap: Any = field(default=None, repr=False)
+    on_map: Any = field(default=None, repr=False, compare=False)   # called with a map's name before it is drawn
 
     def layer(self, name: str):
         return self.ws.read_layer(name, missing_ok=True)
@@ -603,7 +604,13 @@ def _base_layers(ctx: ReportContext) -> list[MapLayer]:
     return out
 
 
+def _drawing(ctx: ReportContext, name: str) -> None:
+    if ctx.on_map is not None:
+        ctx.on_map(name)
+
+
 def _map_categories(ctx: ReportContext, figdir: Path) -> Path:
+    _drawing(ctx, "categories")
     cats = catalogue("land_categories", ctx.ws)
     parcels = ctx.layer("parcels")
     layer = MapLayer(parcels, column="category", colors={c: cats.color(c) for c in cats.codes},
@@ -618,6 +625,7 @@ _KIND_COLORS = {"protected_area": "#1a9850", "water_protection_zone": "#74add1",
 
 
 def _map_restrictions(ctx: ReportContext, figdir: Path) -> Path:
+    _drawing(ctx, "restrictions")
     r = ctx.restrictions
     layers = []
     if r is not None and len(r):
@@ -634,6 +642,7 @@ _LEVEL_COLORS = {"high": "#bd0026", "medium": "#fd8d3c", "low": "#fed976"}
 
 
 def _map_hazards(ctx: ReportContext, figdir: Path) -> Path:
+    _drawing(ctx, "hazards")
     z = ctx.hazard_zones
     lv = {"low": 0, "medium": 1, "high": 2}
     zz = z.assign(_o=z["level"].map(lv).fillna(-1)).sort_values("_o")
@@ -644,6 +653,7 @@ def _map_hazards(ctx: ReportContext, figdir: Path) -> Path:
 
 
 def _map_community(ctx: ReportContext, figdir: Path) -> Path:
+    _drawing(ctx, "community")
     from ..community import categories
 
     feats = ctx.community
@@ -667,6 +677,7 @@ def _map_community(ctx: ReportContext, figdir: Path) -> Path:
 
 
 def _map_allocation(ctx: ReportContext, figdir: Path) -> Path:
+    _drawing(ctx, "allocation")
     pieces = ctx.scenario.allocation.pieces
     acts = catalogue("activities", ctx.ws)
     palette = {"housing": "#e31a1c", "social_facility": "#6a3d9a", "irrigated_agriculture": "#33a02c",

@@ -6,6 +6,7 @@ from gis_planner import settings
 from gis_planner.catalog import catalogue
 from gis_planner.i18n import t
 from gis_planner.report import build_report
+from gis_planner.report.build import stage_text
 from gis_planner.report.document import soffice_path
 from gis_planner.ui import state
 from gis_planner.ui.safe import md_escape
@@ -35,7 +36,7 @@ if st.button(tr("app.report.generate"), type="primary", key="report_go", disable
     bar = st.progress(0.0, text=tr("app.hazards.started"))
     out_dir = ws.root / "exports" / f"report_{rlang}"
     res = build_report(ws, out_dir, lang=rlang, formats=formats, scenario=scenario, measures=measures or None,
-                       progress=lambda f, msg: bar.progress(min(1.0, max(0.0, float(f))), text=str(msg)))
+                       progress=lambda f, stage: bar.progress(min(1.0, max(0.0, float(f))), text=stage_text(stage, lang)))
     bar.progress(1.0, text=tr("app.hazards.done"))
     st.session_state["report_files"] = {k: str(res[k]) for k in ("docx", "html", "pdf") if res.get(k)}
     st.session_state["report_notes"] = list(res.get("notes") or [])
