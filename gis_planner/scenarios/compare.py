@@ -109,6 +109,7 @@ def compare_table(results: list[ScenarioResult], lang: str = "en") -> pd.DataFra
             labels.append(t(f"scenarios.ind.{k}", lang))
     df = pd.DataFrame(data)
     df.insert(0, t("scenarios.col.indicator", lang), labels)
+    df.attrs["keys"] = list(keys)   # the indicator of each row (the app formats counts, areas and money by it)
     return df
 
 

@@ -131,6 +131,46 @@ class Norms:
         return out
 
 
+# Short names of the kinds of source behind the norms (``layers/scenario_norms.yaml`` ``source:`` texts, in
+# English with the file path): the app shows ``scenarios.src.<kind>`` in Kyrgyz and Russian. First match wins.
+SOURCE_KINDS = (
+    ("snip", r"\bSNiP\s+([0-9][0-9.\-]*\*?)"),
+    ("sedp", r"\bSEDP\b|methodology|worked example"),
+    ("statcom", r"National Statistical Committee"),
+    ("law_education", r"Law of the KR"),
+    ("land_code", r"\bLand Code\b"),
+    ("land_types", r"^Land types\b"),
+    ("plot_norm", r"house plots? norm|individual[- ]housing plot"),
+    ("brief", r"^BRIEF\b"),
+    ("default", r"gis_planner|default|from the layout|^as irrigated|^a subdivided|^berry plantations|"
+                r"^gravity irrigation|^new irrigated land"),
+)
+
+
+def source_label(source: str, lang: str = "en") -> str:
+    """A norm's source (:meth:`Norms.source`) as people read it: in English the full text with the file and
+    the rule's path; in Kyrgyz and Russian the short name of its kind (``scenarios.src.*``: SNiP with its
+    number, the SEDP methodology, the Statistics Committee, a law, the Land Code, a gis_planner default…),
+    or the scenario that overrides it. A text of no known kind (a workspace's own rule) is shown as it is."""
+    from ..i18n import t
+
+    text = str(source or "").strip()
+    if not text or lang == "en":
+        return text
+    m = re.match(r"scenario (\S+) \(overrides", text)
+    if m:
+        return t("scenarios.src.scenario", lang, id=m.group(1))
+    m = re.match(r"layers/scenario_norms\.yaml\s+\S+(?::\s*(.*))?$", text, re.S)
+    if m and not m.group(1):
+        return t("scenarios.src.norms", lang)
+    body = m.group(1) if m else text
+    for kind, pattern in SOURCE_KINDS:
+        hit = re.search(pattern, body, re.I)
+        if hit:
+            return t(f"scenarios.src.{kind}", lang, **({"code": hit.group(1)} if kind == "snip" else {}))
+    return body
+
+
 def _apply_overrides(data: dict, overrides: dict, overridden: set, prefix: str) -> dict:
     out = copy.deepcopy(data)
     for key, val in overrides.items():
@@ -455,5 +495,5 @@ def find_scenario(name_or_path: str | Path, workspace: Any = None) -> Scenario:
                           fix=f"give a file path or one of: {', '.join(known) or '(none)'}", code="missing_scenario")
 
 
-__all__ = ["Norms", "Scenario", "read_queue", "load_scenario", "save_scenario", "find_scenario", "examples_dir",
+__all__ = ["Norms", "Scenario", "source_label", "read_queue", "load_scenario", "save_scenario", "find_scenario", "examples_dir",
            "POP_METHODS", "SECTORS", "USES"]

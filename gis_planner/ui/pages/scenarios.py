@@ -11,11 +11,12 @@ from gis_planner.errors import GisPlannerError
 from gis_planner.scenarios import Scenario, compare_table, examples_dir, load_scenario, run_scenario, save_scenario
 from gis_planner.scenarios.compare import USE_COLORS
 from gis_planner.scenarios.consequences import label_table
+from gis_planner.scenarios.model import source_label
 from gis_planner.report.fmt import fmt_number
 from gis_planner.ui import cache, maps, state
 from gis_planner.ui.app import show_error
 from gis_planner.ui.safe import md_escape
-from gis_planner.ui.widgets import table
+from gis_planner.ui.widgets import local_numbers, table
 
 lang = state.lang()
 tr = state.translator(lang)
@@ -44,6 +45,58 @@ def result_for(data: dict):
 def _num(v) -> str:
     """A count or an area in the local format (no decimals for whole numbers)."""
     return fmt_number(v, lang, 0 if float(v).is_integer() else 2)
+
+
+# units whose values are counts (a household, a plot, a school is not split): whole numbers on screen
+COUNT_UNITS = {"people", "households", "houses", "jobs", "objects", "places", "facilities", "plots"}
+
+
+def _exact(v) -> str:
+    """A value of the demand chain as the methodology writes it (its own decimals, at most 4), e.g. 12 130, 7,14."""
+    x = float(v)
+    d = next((d for d in range(5) if abs(round(x, d) - x) < 1e-9), 4)
+    return fmt_number(x, lang, d)
+
+
+def _by_unit(df, cols, unit_col="unit"):
+    """Numbers of rows in different units: counts whole, everything else with 2 decimals."""
+    out = df.copy()
+    for col in cols:
+        if col in out.columns:
+            out[col] = [fmt_number(v, lang, 0 if u in COUNT_UNITS else 2) if v is not None and v == v else ""
+                        for v, u in zip(out[col], out[unit_col])]
+    return out
+
+
+def _local(df):
+    """Numbers formatted by their data column (before ``label_table`` translates the headers)."""
+    return local_numbers(df, lang)
+
+
+def _sources(df, col="source"):
+    """In Kyrgyz and Russian the norms' sources by short name; the full text (file and rule) in an expander."""
+    if col not in df.columns or lang == "en":
+        return df
+    out = df.copy()
+    out[col] = [source_label(v, lang) for v in df[col]]
+    return out
+
+
+def _source_details(texts) -> None:
+    full = sorted({str(s) for s in texts if s})
+    if full and lang != "en":
+        with st.expander(tr("scenarios.src.full_text")):
+            st.markdown("\n".join(f"- {md_escape(s)}" for s in full))
+
+
+def _compare(df):
+    """The comparison table: a row per indicator, counts whole, areas (ha) and money (million som) 2 decimals."""
+    keys = df.attrs.get("keys") or []
+    out = df.copy()
+    for col in out.columns[1:]:
+        out[col] = [fmt_number(v, lang, 2 if (k.endswith("_ha") or "mio_som" in k) else 0) if v is not None and v == v
+                    else "" for v, k in zip(df[col], keys)] if len(keys) == len(df) else df[col]
+    return out
 
 
 def use_text(u) -> str:
@@ -96,10 +149,11 @@ with tab_one:
     housing = dict(base.get("housing") or {})
     housing["queue_households"] = int(c3.number_input(tr("app.scenarios.queue"), 0, 100_000,
                                                       int(housing.get("queue_households", 0)), key=f"scn_q_{sid}"))
-    share = st.slider(tr("app.scenarios.multistorey"), 0.0, 1.0, float(housing.get("multistorey_share", 0.0)), 0.05,
-                      key=f"scn_ms_{sid}")
-    if share or "multistorey_share" in housing:
-        housing["multistorey_share"] = float(share)
+    share_pct = st.slider(tr("app.scenarios.multistorey"), 0, 100,
+                          int(round(float(housing.get("multistorey_share", 0.0)) * 100)), 5, format="%d %%",
+                          key=f"scn_ms_pct_{sid}")
+    if share_pct or "multistorey_share" in housing:
+        housing["multistorey_share"] = round(share_pct / 100, 4)
     data["housing"] = housing
     pop = dict(base.get("population") or {})
     if pop.get("method") == "q30" and isinstance(pop.get("history"), dict):
@@ -107,8 +161,11 @@ with tab_one:
         hist = pd.DataFrame({"year": [int(y) for y in pop["history"]], "people": [int(v) for v in pop["history"].values()]})
         hist = st.data_editor(hist, num_rows="dynamic", key=f"scn_hist_{sid}", hide_index=True,
                               column_config={"year": st.column_config.NumberColumn(tr("app.scenarios.year"), format="%d"),
-                                             "people": st.column_config.NumberColumn(tr("app.scenarios.people"),
-                                                                                     min_value=0, format="%d")})
+                                             # printf formats only: English gets "10,500"; the editor cannot
+                                             # write the no-break-space thousands of ky/ru, so plain digits there
+                                             "people": st.column_config.NumberColumn(
+                                                 tr("app.scenarios.people"), min_value=0,
+                                                 format="%,d" if lang == "en" else "%d")})
         pop["history"] = {int(r.year): int(r.people) for r in hist.dropna().itertuples()}
     elif pop.get("method") == "compound":
         a, b = st.columns(2)
@@ -165,21 +222,27 @@ with tab_one:
                                           tr("app.scenarios.t_transform"), tr("app.scenarios.t_loss"),
                                           tr("app.scenarios.t_infra"), tr("app.scenarios.t_balance")])
         with t1:
-            table(res.demand.steps_table(lang))
+            steps = res.demand.steps_table(lang)
+            steps[steps.columns[3]] = [_exact(s.result) for s in res.demand.steps]            # result
+            steps[steps.columns[5]] = [source_label(s.source, lang) for s in res.demand.steps]   # source
+            table(steps)
+            _source_details(s.source for s in res.demand.steps)
         with t2:
-            table(label_table(summ, lang))
+            table(label_table(_local(_by_unit(summ, ["demand", "allocated", "unmet"])), lang))
         c = res.consequences
         with t3:
-            table(label_table(c.transformations, lang))
+            table(label_table(_local(c.transformations), lang))
         with t4:
-            table(label_table(c.land_loss, lang))
+            table(label_table(_local(c.land_loss), lang))
             if len(c.hazard_exposure):
                 st.caption(tr("app.scenarios.hazard_exposure"))
-                table(label_table(c.hazard_exposure, lang))
+                table(label_table(_local(c.hazard_exposure), lang))
         with t5:
-            table(label_table(c.infrastructure, lang))
+            table(label_table(_sources(_local(_by_unit(c.infrastructure, ["quantity"]))), lang))
+            if "source" in c.infrastructure.columns:
+                _source_details(c.infrastructure["source"])
         with t6:
-            table(label_table(c.balance, lang))
+            table(label_table(_local(c.balance), lang))
 
 with tab_cmp:
     chosen = st.multiselect(tr("app.scenarios.compare_pick"), list(files), default=list(files)[:2],
@@ -194,7 +257,7 @@ with tab_cmp:
             bar.progress(i / len(ran_ids), text=titles[s])
             results.append(result_for(load_scenario(files[s]).to_dict()))
         bar.empty()
-        table(compare_table(results, lang))
+        table(_compare(compare_table(results, lang)))
         cols = st.columns(2)
         for i, res in enumerate(results):
             with cols[i % 2]:
