@@ -17,6 +17,25 @@ lang = state.lang()
 tr = state.translator(lang)
 ws = state.workspace()
 
+
+def bars(values, labels, height: int):
+    """Horizontal bars of areas (ha) whose axis and tooltips write numbers the local way (``st.bar_chart``
+    always writes 2,000 … 24,000): Vega's number locale, a no-break space and a decimal comma in ky/ru."""
+    import altair as alt
+
+    title = tr("app.balance.area_ha")
+    data = pd.DataFrame({"label": list(labels), "ha": [float(v) for v in values]})
+    chart = alt.Chart(data).mark_bar().encode(
+        x=alt.X("ha:Q", title=title, axis=alt.Axis(format=",.0f")),
+        y=alt.Y("label:N", title=None, sort=None, axis=alt.Axis(labelLimit=320)),
+        tooltip=[alt.Tooltip("label:N", title=" "), alt.Tooltip("ha:Q", title=title, format=",.2f")],
+    ).properties(height=height)
+    if lang in ("ky", "ru"):
+        chart = chart.configure(locale=alt.Locale(number=alt.NumberLocale(
+            decimal=",", thousands="\u00a0", grouping=[3], currency=["", ""])))
+    return chart
+
+
 st.title(tr("app.page.balance"))
 with st.spinner(tr("app.computing")):
     b = analyses.balance(ws)
@@ -40,14 +59,12 @@ for key, tab in zip(order, tabs):
     with tab:
         df = tabs_data[key]
         if key == "by_category" and len(b.by_category):
-            chart = pd.DataFrame({tr("app.balance.area_ha"): b.by_category["area_ha"].to_numpy()},
-                                 index=[state.code_label("land_categories", c, short=True)
-                                        for c in b.by_category["code"]])
-            st.bar_chart(chart, horizontal=True, height=260)
+            st.altair_chart(bars(b.by_category["area_ha"].to_numpy(),
+                                 [state.code_label("land_categories", c, short=True) for c in b.by_category["code"]],
+                                 260), width="stretch")
         if key == "use_status" and len(b.use_status):
-            chart = pd.DataFrame({tr("app.balance.area_ha"): b.use_status["area_ha"].to_numpy()},
-                                 index=[state.code_label("use_status", c) for c in b.use_status["code"]])
-            st.bar_chart(chart, horizontal=True, height=160)
+            st.altair_chart(bars(b.use_status["area_ha"].to_numpy(),
+                                 [state.code_label("use_status", c) for c in b.use_status["code"]], 160), width="stretch")
         if key == "restricted" and len(b.restricted):
             st.caption(tr("app.balance.restricted_note"))
         if key == "reconciliation":
