@@ -139,6 +139,16 @@ def test_scenario_tables_show_whole_counts_and_short_sources(app_ws):
     assert not any(",00" in str(v) for v, s in zip(shown, res.demand.steps) if s.unit == "people")
     assert not any("layers/" in str(v) or "SEDP" in str(v) for v in steps[source_col])
     assert t("scenarios.src.sedp", "ru") in list(steps[source_col])
+    # the hazard exposure of the allocated land names hazards and levels (it showed «flood», «medium»)
+    from gis_planner.ui import maps
+    hcol = t("scenarios.col.hazard_type", "ru")
+    haz = [d.value for d in at.dataframe if hcol in list(d.value.columns)]
+    exposed = res.consequences.hazard_exposure
+    assert len(haz) == (1 if len(exposed) else 0)
+    if len(exposed):
+        assert list(haz[0][hcol]) == [maps.code_text(None, v, "ru", prefixes=("zoning.hazard",))
+                                      for v in exposed["hazard_type"]]
+        assert not set(haz[0][hcol]) & set(exposed["hazard_type"])
     # the multi-storey share is a percent slider
     slider = at.slider(key="scn_ms_pct_baseline")
     assert slider.max == 100 and slider.value == round(100 * float(

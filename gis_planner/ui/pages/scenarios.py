@@ -236,7 +236,11 @@ with tab_one:
             table(label_table(_local(c.land_loss), lang))
             if len(c.hazard_exposure):
                 st.caption(tr("app.scenarios.hazard_exposure"))
-                table(label_table(_local(c.hazard_exposure), lang))
+                exp = _local(c.hazard_exposure)
+                for col, prefix in (("hazard_type", "zoning.hazard"), ("level", "zoning.level")):
+                    if col in exp.columns:   # codes (flood, medium) named as on the hazards page
+                        exp[col] = [maps.code_text(None, v, lang, prefixes=(prefix,)) for v in exp[col]]
+                table(label_table(exp, lang))
         with t5:
             table(label_table(_sources(_local(_by_unit(c.infrastructure, ["quantity"]))), lang))
             if "source" in c.infrastructure.columns:
