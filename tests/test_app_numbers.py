@@ -220,7 +220,7 @@ def test_report_progress_texts_come_from_the_catalogue(app_ws, tmp_path):
     seen = []
     build_report(app_ws, tmp_path / "r", lang="ru", formats=["html"], progress=lambda f, s: seen.append((f, s)))
     stages = [s for _, s in seen]
-    assert {"balance", "conflicts", "hazards", "maps", "done"} <= set(stages)
+    assert {"balance", "conflicts", "hazards", "maps", "write", "done"} <= set(stages)
     maps = [s for s in stages if s.startswith("map_")]
     assert "map_categories" in maps and "map_hazards" in maps            # one step per map drawn
     fractions = [f for f, _ in seen]

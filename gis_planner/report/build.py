@@ -12,7 +12,7 @@ from .sections import ReportContext, build_context, default_measures, section6, 
 FORMATS = ("docx", "html", "pdf")
 # the stages build_report reports to its ``progress(fraction, stage)`` callback (stage_text names them);
 # while the maps are drawn the stage is ``map_<name>``, one map at a time
-STAGES = ("restrictions", "balance", "conflicts", "hazards", "scenario", "measures", "maps", "done")
+STAGES = ("restrictions", "balance", "conflicts", "hazards", "scenario", "measures", "maps", "write", "done")
 
 
 def stage_text(stage: str, lang: str = "ky") -> str:
@@ -89,6 +89,8 @@ def build_report(ws, out_dir, lang: str = "ky", formats: Sequence[str] = ("docx"
             path = out_dir / f"{name}_{lang}.csv"
             frame.drop(columns=["geometry"], errors="ignore").to_csv(path, index=False, encoding="utf-8-sig")
             result.setdefault("annexes", []).append(path)
+    if progress:
+        progress(0.96, "write")
     stem = f"sedp_sections_{lang}"
     if "docx" in formats or "pdf" in formats:
         result["docx"] = write_docx(docs, out_dir / f"{stem}.docx")
