@@ -151,9 +151,10 @@ def test_draw_polygon_in_russian_and_find_it_after_reload(server, browser, ws_co
     frame.locator(".leaflet-container").scroll_into_view_if_needed()
     frame.locator(".leaflet-draw-draw-polygon").click()
     box = frame.locator(".leaflet-container").bounding_box()
-    # vertices in the middle-upper part of the map, clear of the controls and the legend
+    # vertices in the middle of the map, clear of the controls, the legend and the draw toolbar's action bar
+    # («Завершить | Удалить последнюю точку | Отмена», next to the polygon button)
     fx = [0.40, 0.60, 0.58, 0.42]
-    fy = [0.25, 0.25, 0.45, 0.45]
+    fy = [0.40, 0.40, 0.60, 0.60]
     pts = [(box["x"] + box["width"] * a, box["y"] + box["height"] * b) for a, b in zip(fx, fy)]
     for x, y in pts:
         page.mouse.click(x, y)
@@ -174,6 +175,9 @@ def test_draw_polygon_in_russian_and_find_it_after_reload(server, browser, ws_co
     assert len(mine) == 1
     assert mine.iloc[0]["kind"] == "polygon"
     assert mine.geometry.iloc[0].area > 0
+    # the drawn square, not a copy of a clicked layer (the municipality boundary)
+    boundary = Workspace(ws_copy).read_layer("boundary").to_crs(4326).geometry.iloc[0]
+    assert mine.geometry.iloc[0].area < boundary.area / 5
 
     # reload: still Russian, still there
     page.reload()

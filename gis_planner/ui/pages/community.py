@@ -33,12 +33,14 @@ def flash(key: str) -> None:
     st.session_state[FLASH] = key
 
 
-def show_flash(keys: tuple[str, ...]) -> None:
-    """Show the pending confirmation if it is one of ``keys`` (as a message here and as a toast)."""
+def show_flash(keys: tuple[str, ...], toast: bool = False) -> None:
+    """Show the pending confirmation if it is one of ``keys`` (as a message here; with ``toast`` also as a
+    toast, seen wherever the page is scrolled)."""
     if st.session_state.get(FLASH) in keys:
         text = tr(st.session_state.pop(FLASH))
         st.success(text)
-        st.toast(text, icon=":material/check_circle:")
+        if toast:
+            st.toast(text, icon=":material/check_circle:")
 
 
 def fresh_labels(key: str, options: list, fmt) -> None:
@@ -193,7 +195,7 @@ with right:
 
 # ------------------------------------------------------------------ list, edit, delete, history
 st.subheader(tr("app.community.features"))
-show_flash(("app.community.updated", "app.community.deleted_ok", "app.community.restored"))
+show_flash(("app.community.updated", "app.community.deleted_ok", "app.community.restored"), toast=True)
 if feats.empty:
     st.caption(tr("app.empty"))
 else:
