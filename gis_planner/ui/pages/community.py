@@ -77,7 +77,8 @@ sessions = store.list_sessions()
 
 def session_text(sid) -> str:
     r = sessions.loc[sessions["id"] == sid].iloc[0]
-    return (f"#{int(r['id'])} · {r['village']} · {r['date']} · {groups.label(r['participant_group'], lang)}"
+    day = pd.Timestamp(r["date"]).strftime("%d.%m.%Y") if pd.notna(r["date"]) else ""
+    return (f"#{int(r['id'])} · {r['village']} · {day} · {groups.label(r['participant_group'], lang)}"
             f"{' ' + str(r['age_band']) if r['age_band'] else ''} · {tr('app.community.n_features', n=r['features'])}")
 
 
