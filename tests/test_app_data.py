@@ -124,6 +124,12 @@ def test_shapefile_without_prj_refused_in_kyrgyz_then_imported_with_chosen_crs(a
     success = at.success[0].value
     assert layer_title("protected_areas", "ky") in success or "protected_areas" not in success
     assert '"protected_areas"' not in success and "«protected_areas»" not in success
+    # the confirmation was for that one replace: a second click finds it unticked and writes nothing
+    v1 = Workspace(app_ws.root).version
+    at.button(key="data_import").click().run()
+    _ok(at)
+    assert at.checkbox(key="data_confirm_replace_protected_areas").value is False
+    assert Workspace(app_ws.root).version == v1
 
 
 def test_csv_with_wkt_column_chosen_in_picker_imports(app_ws, tmp_path):

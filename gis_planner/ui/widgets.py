@@ -268,17 +268,29 @@ def file_uploader(label: str, types: list[str], key: str, max_mb: int):
     return st.file_uploader(label, type=types, key=key, max_upload_size=max_mb)
 
 
+def import_warning_text(w: dict, lang: str) -> str:
+    """An import warning (a dict from the import report) as the app words it: ``app.warn.<code>`` where
+    the library's text names a CLI option (``--date``, ``--crs``), else the library's own text."""
+    from ..i18n import t
+
+    key = f"app.warn.{w.get('code')}"
+    text = t(key, lang, **(w.get("params") or {}))
+    if text != key:
+        return text
+    from ..io.report import warning_text
+
+    return warning_text(w, lang)
+
+
 def warnings_list(items) -> None:
     """Import warnings (strings or dicts from the import report) as a table or a list."""
     items = list(items or [])
     if items and all(isinstance(i, dict) and "code" in i for i in items):
         try:
-            from ..io.report import warning_text
-        except ImportError:  # the import module is not installed
-            warning_text = None
-        if warning_text is not None:
-            st.markdown("\n".join(f"- {md_escape(warning_text(i, state.lang()))}" for i in items))
+            st.markdown("\n".join(f"- {md_escape(import_warning_text(i, state.lang()))}" for i in items))
             return
+        except ImportError:  # the import module is not installed
+            pass
     if items and all(isinstance(i, dict) for i in items):
         table(pd.DataFrame(items))
     else:

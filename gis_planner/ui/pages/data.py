@@ -19,7 +19,7 @@ from pyproj import CRS
 from gis_planner.catalog import load_rules
 from gis_planner.errors import GisPlannerError
 from gis_planner.i18n import t
-from gis_planner.io import import_layer, map_fields, read_source, safe_extract, warning_text
+from gis_planner.io import import_layer, map_fields, read_source, safe_extract
 from gis_planner.io.validate import suggest_crs
 from gis_planner.text import normalize_key
 from gis_planner.ui import cache, maps, state
@@ -35,7 +35,6 @@ OTHER = "other"              # "another EPSG code" in the CRS list
 COMMON_CRS = ["EPSG:4326", "EPSG:7692", "EPSG:7693", "EPSG:7694", "EPSG:7695", "EPSG:7696",
               "EPSG:32642", "EPSG:32643", "EPSG:32644"]
 # warnings whose library text names a CLI option: the app says it with its own controls
-APP_WARNINGS = {"no_source_date", "crs_overridden", "outside_kyrgyzstan"}
 
 lang = state.lang()
 tr = state.translator(lang)
@@ -193,12 +192,6 @@ class _CrsPicker:
                 c2.text_input(tr("app.data.crs_code"), key="data_crs_code", max_chars=60)
 
 
-def _warning(w: dict) -> str:
-    if w.get("code") in APP_WARNINGS:
-        return t(f"app.warn.{w['code']}", lang, **(w.get("params") or {}))
-    return warning_text(w, lang)
-
-
 def _show_report(rep, layer: str) -> None:
     key = "io.summary_dry_run" if rep.dry_run else "io.summary"
     head = t(key, lang, n=rep.features_imported, read=rep.features_read, layer=maps.layer_title(layer, lang, root),
@@ -209,7 +202,7 @@ def _show_report(rep, layer: str) -> None:
     st.markdown("\n".join(f"- {md_escape(line)}" for line in body))
     if rep.warnings:
         st.subheader(tr("app.data.report"))
-        warnings_list([_warning(w) for w in rep.warnings])
+        warnings_list(rep.warnings)
 
 
 def _upload_section(up) -> None:
@@ -298,7 +291,10 @@ def _mapping_and_import(up, path, names, raw, columns, layer, source, sdate, src
         present = {li["name"]: li["features"] for li in cache.info(*cache.key(ws))["layers"]}
         if layer in present:
             st.warning(tr("app.data.replace_warning", layer=title, n=present[layer]), icon=":material/warning:")
-            confirmed = st.checkbox(tr("app.data.replace_confirm", layer=title), key=f"data_confirm_replace_{layer}")
+            confirm_key = f"data_confirm_replace_{layer}"
+            if st.session_state.pop("data_unconfirm", None) == confirm_key:   # a replace was written: untick
+                st.session_state[confirm_key] = False
+            confirmed = st.checkbox(tr("app.data.replace_confirm", layer=title), key=confirm_key)
         else:
             st.info(tr("app.data.new_layer", layer=title))
             confirmed = True
@@ -319,6 +315,8 @@ def _mapping_and_import(up, path, names, raw, columns, layer, source, sdate, src
         return
     if rep.written:
         cache.clear()
+        # the next run unticks the confirmation: a second click must not replace the layer again unasked
+        st.session_state["data_unconfirm"] = f"data_confirm_replace_{layer}"
     _show_report(rep, layer)
 
 
