@@ -132,12 +132,12 @@ def test_overview_shows_layers_and_counts(app_ws):
     assert metrics["Parcels"] == f"{len(parcels):,d}"
     assert metrics["Layers"] == str(len(app_ws.layers()))
     boundary_ha = app_ws.read_layer("boundary").geometry.area.sum() / 10_000
-    assert metrics["Territory area, ha"] == f"{boundary_ha:,.1f}"
+    assert metrics["Territory area, ha"] == f"{boundary_ha:,.2f}"   # as on the balance page
     # Russian/Kyrgyz: space (no-break) thousands, comma decimals, e.g. "25 609,5"
     at.sidebar.selectbox(key="lang").set_value("ru").run()
     metrics = {m.label: m.value for m in at.metric}
     nbsp = "\u00a0"
-    assert metrics[t("app.overview.area_ha", "ru")] == f"{boundary_ha:,.1f}".replace(",", nbsp).replace(".", ",")
+    assert metrics[t("app.overview.area_ha", "ru")] == f"{boundary_ha:,.2f}".replace(",", nbsp).replace(".", ",")
     assert metrics[t("app.overview.parcels", "ru")] == f"{len(parcels):,d}".replace(",", nbsp)
 
 
@@ -440,3 +440,26 @@ def test_municipality_name_follows_the_language(app_ws):
         assert at.title[0].value == md_escape(name)
         assert md_escape(district) in at.caption[0].value
         assert md_escape(name) in [c.value for c in at.sidebar.caption]
+
+
+def test_import_warnings_use_the_apps_wording():
+    """Stored import warnings (overview, data page) never tell the user to use a CLI option: the app's own
+    wording (app.warn.*) where the library's names one, the library's text otherwise."""
+    def page():
+        from gis_planner.ui.widgets import warnings_list
+        warnings_list([{"code": "no_source_date", "params": {}},
+                       {"code": "swapped_axes", "params": {}}])
+
+    at = AppTest.from_function(page)
+    at.session_state["lang"] = "ky"
+    at.run()
+    _ok(at)
+    text = at.markdown[0].value
+    assert "--" not in text
+    assert md_escape_(t("app.warn.no_source_date", "ky")) in text
+    assert md_escape_(t("io.warn.swapped_axes", "ky")) in text
+
+
+def md_escape_(text: str) -> str:
+    from gis_planner.ui.safe import md_escape
+    return md_escape(text)

@@ -57,7 +57,7 @@ def check_cmd(workspace, fmt, lang, use, parcel, point, wkt):
                         "rule_id": r["rule_id"], "effect": t(f"zoning.effect.{r['effect']}", lang),
                         t("zoning.col.share", lang): f"{r['share']:.1%}",
                         t("zoning.col.area_ha", lang): r["area_ha"],
-                        t("zoning.col.legal_source", lang): r.get("legal_source") or ""}
+                        t("zoning.col.legal_source", lang): r.get("source_text") or r.get("legal_source") or ""}
                        for r in res.reasons])
     if fmt == "csv":
         click.echo(df.to_csv(index=False), nl=False)

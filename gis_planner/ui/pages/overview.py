@@ -28,7 +28,7 @@ c1, c2, c3, c4 = st.columns(4)
 c1.metric(tr("core.layers"), len(layers))
 c2.metric(tr("app.overview.parcels"), fmt_number(by_name.get("parcels", {}).get("features", 0), lang, 0))
 c3.metric(tr("app.overview.area_ha"),
-          fmt_number(boundary.geometry.area.sum() / 10_000, lang, 1) if boundary is not None else "—")
+          fmt_number(boundary.geometry.area.sum() / 10_000, lang, 2) if boundary is not None else "—")
 c4.metric(tr("core.dem"), tr("app.yes") if info.get("dem") else tr("app.no"))
 
 left, right = st.columns([3, 2])

@@ -93,15 +93,9 @@ def _check_section() -> None:
     left, right = st.columns([3, 2])
     with left:
         st.caption(tr("app.zoning.click_hint"))
-        out = maps.show(m, key=f"zoning_map_{use}", returned_objects=["last_clicked", "last_object_clicked"],
+        out = maps.show(m, key=f"zoning_map_{use}", returned_objects=list(maps.CLICK_KEYS),
                         height=560, cache_key=("zoning", *cache.key(ws), lang, state.web_tiles(), use))
-        # a click on empty map gives last_clicked, a click on a shape last_object_clicked: take the newer
-        pts = {k: (out or {}).get(k) for k in ("last_clicked", "last_object_clicked")}
-        prev = st.session_state.get("zoning_prev_pts", {})
-        fresh = [v for k, v in pts.items() if v and v != prev.get(k)]
-        if fresh:
-            st.session_state["zoning_point"] = fresh[-1]
-        st.session_state["zoning_prev_pts"] = pts
+        maps.newest_click(out, "zoning")   # (a click on a zone is an object click) -> zoning_point
         areas = pd.DataFrame({"class": [tr(f"zoning.class.{c}") for c in rmap["class"]],
                               "area_ha": rmap["area_ha"].round(2)})
         table(areas, {"class": "app.zoning.class", "area_ha": "app.balance.area_ha"})
