@@ -24,6 +24,19 @@ def tmp_ws(tmp_path):
     return Workspace.create(tmp_path / "ws", name="Test aiyl aimak", crs=7695)
 
 
+@pytest.fixture(scope="module")
+def no_app_warm_up():
+    """The app's background warm-up off for one test module (``GIS_PLANNER_APP_WARM=0``): AppTest runs the
+    app in the test process, where warm-up threads would only compete with the tests."""
+    old = os.environ.get("GIS_PLANNER_APP_WARM")
+    os.environ["GIS_PLANNER_APP_WARM"] = "0"
+    yield
+    if old is None:
+        os.environ.pop("GIS_PLANNER_APP_WARM", None)
+    else:
+        os.environ["GIS_PLANNER_APP_WARM"] = old
+
+
 @pytest.fixture(scope="session")
 def demo_ws():
     """The bundled demo municipality (built by `make demo`)."""

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import zipfile
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -18,8 +16,8 @@ from streamlit.testing.v1 import AppTest
 from gis_planner import Workspace
 from gis_planner.i18n import t
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
+from .apptest import APP, assert_ok, copy_demo, open_app
+
 PAGES = ["overview", "data", "balance", "zoning", "hazards", "community", "scenarios", "report"]
 # a message key left on screen: namespace.word[.word…] (file names such as balance.xlsx are not keys)
 KEY_RE = re.compile(r"(?<![\w./-])(?:app|core|balance|zoning|hazards|scenarios|io|report|community)"
@@ -27,35 +25,16 @@ KEY_RE = re.compile(r"(?<![\w./-])(?:app|core|balance|zoning|hazards|scenarios|i
 EXTENSIONS = {"xlsx", "json", "csv", "gpkg", "yaml", "yml", "docx", "html", "pdf", "png", "py", "md", "geojson"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _no_background_warm_up():
-    """AppTest runs the app in this process: no warm-up threads competing with the tests (tested below)."""
-    import os
-    old = os.environ.get("GIS_PLANNER_APP_WARM")
-    os.environ["GIS_PLANNER_APP_WARM"] = "0"
-    yield
-    if old is None:
-        os.environ.pop("GIS_PLANNER_APP_WARM", None)
-    else:
-        os.environ["GIS_PLANNER_APP_WARM"] = old
+pytestmark = pytest.mark.usefixtures("no_app_warm_up")   # (conftest.py)
 
 
 @pytest.fixture(scope="module")
 def app_ws(tmp_path_factory, demo_ws):
     """A private copy of the demo (the actions write into it)."""
-    dst = tmp_path_factory.mktemp("appws") / "demo"
-    shutil.copytree(demo_ws.root, dst, ignore=shutil.ignore_patterns("community.gpkg*", ".*lock", "exports"))
-    return Workspace(dst)
+    return copy_demo(demo_ws, tmp_path_factory.mktemp("appws") / "demo")
 
 
-def _app(ws: Workspace, lang: str = "ky", page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.session_state["ws_path"] = str(ws.root)
-    at.session_state["lang"] = lang
-    if page and page != "overview":
-        # the url_path of every page is its file name, so a page can be opened before the first run
-        at.switch_page(f"gis_planner/ui/pages/{page}.py")
-    return at.run()
+_app = open_app
 
 
 def _texts(at: AppTest) -> str:
@@ -84,9 +63,7 @@ def _untranslated(at: AppTest) -> list[str]:
     return sorted(found)
 
 
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+_ok = assert_ok
 
 
 # pages whose tabs run only when open (gis_planner.ui.widgets.lazy_tabs): the key of their tab state

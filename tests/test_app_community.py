@@ -6,8 +6,6 @@ Run on a copy of the demo *with* its community store (3 sessions), as users meet
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import folium
 import pandas as pd
@@ -18,41 +16,24 @@ from gis_planner import Workspace
 from gis_planner.i18n import t
 from gis_planner.ui import maps
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
+from .apptest import assert_ok, copy_demo, open_app
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _no_background_warm_up():
-    import os
-    old = os.environ.get("GIS_PLANNER_APP_WARM")
-    os.environ["GIS_PLANNER_APP_WARM"] = "0"
-    yield
-    if old is None:
-        os.environ.pop("GIS_PLANNER_APP_WARM", None)
-    else:
-        os.environ["GIS_PLANNER_APP_WARM"] = old
+
+pytestmark = pytest.mark.usefixtures("no_app_warm_up")   # (conftest.py)
 
 
 @pytest.fixture
 def comm_ws(tmp_path, demo_ws):
     """A private copy of the demo including its community store (the tests write into it)."""
-    dst = tmp_path / "demo"
-    shutil.copytree(demo_ws.root, dst, ignore=shutil.ignore_patterns(".*lock", "exports"))
-    return Workspace(dst)
+    return copy_demo(demo_ws, tmp_path / "demo", community=True)
 
 
 def _app(ws: Workspace, lang: str = "ky") -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.session_state["ws_path"] = str(ws.root)
-    at.session_state["lang"] = lang
-    at.switch_page("gis_planner/ui/pages/community.py")
-    return at.run()
+    return open_app(ws, lang, "community")
 
 
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+_ok = assert_ok
 
 
 def _button(at: AppTest, key: str, lang: str):

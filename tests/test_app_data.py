@@ -6,7 +6,6 @@ catalogue's text in the user's language, name the user's file and never a server
 from __future__ import annotations
 
 import io
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -22,37 +21,22 @@ from gis_planner.i18n import t
 from gis_planner.io import import_layer, read_source
 from gis_planner.ui.maps import layer_title
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
+from .apptest import assert_ok, copy_demo, open_app
+
 SQUARE = 200.0  # m
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _no_background_warm_up():
-    import os
-    old = os.environ.get("GIS_PLANNER_APP_WARM")
-    os.environ["GIS_PLANNER_APP_WARM"] = "0"
-    yield
-    if old is None:
-        os.environ.pop("GIS_PLANNER_APP_WARM", None)
-    else:
-        os.environ["GIS_PLANNER_APP_WARM"] = old
+pytestmark = pytest.mark.usefixtures("no_app_warm_up")   # (conftest.py)
 
 
 @pytest.fixture()
 def app_ws(tmp_path, demo_ws):
     """A private copy of the demo per test (the tests write into it)."""
-    dst = tmp_path / "demo"
-    shutil.copytree(demo_ws.root, dst, ignore=shutil.ignore_patterns("community.gpkg*", ".*lock", "exports"))
-    return Workspace(dst)
+    return copy_demo(demo_ws, tmp_path / "demo")
 
 
 def _app(ws: Workspace, lang: str = "ky") -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.session_state["ws_path"] = str(ws.root)
-    at.session_state["lang"] = lang
-    at.switch_page("gis_planner/ui/pages/data.py")
-    return at.run()
+    return open_app(ws, lang, "data")
 
 
 def _zip(entries: dict[str, bytes]) -> bytes:
@@ -87,7 +71,7 @@ def _error_text(at) -> str:
 
 
 def _ok(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+    assert_ok(at, errors=False)   # (some steps show an error on purpose)
 
 
 def _download_label(at) -> str | None:

@@ -3,8 +3,6 @@ counts with decimals and a column mixing ``3819`` and ``4 334``). Known answers 
 come from the message catalogues."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,41 +12,21 @@ from streamlit.testing.v1 import AppTest
 from gis_planner import Workspace
 from gis_planner.i18n import t
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
+from .apptest import ROOT, assert_ok, copy_demo, open_app
+
 NB = "\u00a0"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _no_background_warm_up():
-    import os
-    old = os.environ.get("GIS_PLANNER_APP_WARM")
-    os.environ["GIS_PLANNER_APP_WARM"] = "0"
-    yield
-    if old is None:
-        os.environ.pop("GIS_PLANNER_APP_WARM", None)
-    else:
-        os.environ["GIS_PLANNER_APP_WARM"] = old
+pytestmark = pytest.mark.usefixtures("no_app_warm_up")   # (conftest.py)
 
 
 @pytest.fixture(scope="module")
 def app_ws(tmp_path_factory, demo_ws):
-    dst = tmp_path_factory.mktemp("appws_numbers") / "demo"
-    shutil.copytree(demo_ws.root, dst, ignore=shutil.ignore_patterns("community.gpkg*", ".*lock", "exports"))
-    return Workspace(dst)
+    return copy_demo(demo_ws, tmp_path_factory.mktemp("appws_numbers") / "demo")
 
 
-def _app(ws: Workspace, lang: str, page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.session_state["ws_path"] = str(ws.root)
-    at.session_state["lang"] = lang
-    at.switch_page(f"gis_planner/ui/pages/{page}.py")
-    return at.run()
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+_app = open_app
+_ok = assert_ok
 
 
 # ----------------------------------------------------------------------------- local_numbers

@@ -6,8 +6,6 @@ yaml, not through the code under test) and numbers formatted by hand.
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 import shapely
@@ -16,8 +14,8 @@ import yaml
 from gis_planner import Workspace
 from gis_planner.i18n import t
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
+from .apptest import ROOT, copy_demo, open_app
+
 RESTR = yaml.safe_load((ROOT / "layers" / "restrictions.yaml").read_text(encoding="utf-8"))
 ZRULES = yaml.safe_load((ROOT / "layers" / "zoning_rules.yaml").read_text(encoding="utf-8"))
 DECREE = RESTR["sources"]["decree_271"]
@@ -26,23 +24,12 @@ ENGLISH_SENTENCES = ("Government Decree of the Kyrgyz Republic", "as revised", "
                      "default zoning rules", "modelled on", "Law of the Kyrgyz Republic")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _no_background_warm_up():
-    import os
-    old = os.environ.get("GIS_PLANNER_APP_WARM")
-    os.environ["GIS_PLANNER_APP_WARM"] = "0"
-    yield
-    if old is None:
-        os.environ.pop("GIS_PLANNER_APP_WARM", None)
-    else:
-        os.environ["GIS_PLANNER_APP_WARM"] = old
+pytestmark = pytest.mark.usefixtures("no_app_warm_up")   # (conftest.py)
 
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory, demo_ws):
-    dst = tmp_path_factory.mktemp("zi18n") / "demo"
-    shutil.copytree(demo_ws.root, dst, ignore=shutil.ignore_patterns("community.gpkg*", ".*lock", "exports"))
-    return Workspace(dst)
+    return copy_demo(demo_ws, tmp_path_factory.mktemp("zi18n") / "demo")
 
 
 def _cad_with(ws, kinds: set[str]) -> str:
@@ -127,8 +114,7 @@ def test_plain_string_source_override_still_works(tmp_path, demo_ws):
     from gis_planner.zoning import build_restrictions, check, validate_restriction_rules
 
     dst = tmp_path / "ws"
-    shutil.copytree(demo_ws.root, dst, ignore=shutil.ignore_patterns("community.gpkg*", ".*lock", "exports"))
-    w = Workspace(dst)
+    w = copy_demo(demo_ws, dst)
     (dst / "layers").mkdir(exist_ok=True)
     own = "Решение бассейнового управления № 12 от 2025 года"
     (dst / "layers" / "restrictions.yaml").write_text(yaml.safe_dump({
@@ -220,13 +206,7 @@ def test_balance_parcels_sheet_is_translated(ws):
 
 # ---------------------------------------------------------------------- the page (AppTest)
 def _app(ws: Workspace, lang: str):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.session_state["ws_path"] = str(ws.root)
-    at.session_state["lang"] = lang
-    at.switch_page("gis_planner/ui/pages/zoning.py")
-    return at.run()
+    return open_app(ws, lang, "zoning")
 
 
 @pytest.mark.parametrize("lang", ["ky", "ru"])
@@ -261,8 +241,7 @@ def test_page_rules_editor_round_trips_the_parameters(tmp_path, demo_ws):
     from gis_planner.zoning import zoning_rules
 
     dst = tmp_path / "ws"
-    shutil.copytree(demo_ws.root, dst, ignore=shutil.ignore_patterns("community.gpkg*", ".*lock", "exports"))
-    w = Workspace(dst)
+    w = copy_demo(demo_ws, dst)
     at = _app(w, "ru")
     at.session_state["zoning_tab_ru"] = t("app.zoning.tab_rules", "ru")
     at.run()
