@@ -39,3 +39,15 @@ def assert_ok(at: AppTest, errors: bool = True) -> None:
     assert not at.exception, [e.value for e in at.exception]
     if errors:
         assert not at.error, [e.value for e in at.error]
+
+
+def zip_bytes(entries: dict[str, bytes]) -> bytes:
+    """A zip archive (as uploaded) holding ``entries`` {name in the archive: bytes}."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    return buf.getvalue()

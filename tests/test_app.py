@@ -6,9 +6,7 @@ return), or are counted by hand (features saved, versions).
 """
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -16,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from gis_planner import Workspace
 from gis_planner.i18n import t
 
-from .apptest import APP, assert_ok, copy_demo, open_app
+from .apptest import APP, assert_ok, copy_demo, open_app, zip_bytes
 
 PAGES = ["overview", "data", "balance", "zoning", "hazards", "community", "scenarios", "report"]
 # a message key left on screen: namespace.word[.word…] (file names such as balance.xlsx are not keys)
@@ -200,18 +198,10 @@ def test_zoning_rule_editor_saves_an_override(app_ws):
         zoning_rules(None)["zones"]["residential"]["permitted"]
 
 
-def _zip(entries: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, data in entries.items():
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
 def test_data_upload_rejects_path_traversal(app_ws):
     at = _app(app_ws, "en", "data")
     _ok(at)
-    at.file_uploader(key="data_upload").set_value(("evil.zip", _zip({"../../evil.txt": b"x"}), "application/zip")).run()
+    at.file_uploader(key="data_upload").set_value(("evil.zip", zip_bytes({"../../evil.txt": b"x"}), "application/zip")).run()
     assert not at.exception
     assert at.error  # the archive check refused it
     assert not (app_ws.root.parent / "evil.txt").exists()

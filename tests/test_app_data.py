@@ -5,8 +5,6 @@ catalogue's text in the user's language, name the user's file and never a server
 """
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -21,7 +19,7 @@ from gis_planner.i18n import t
 from gis_planner.io import import_layer, read_source
 from gis_planner.ui.maps import layer_title
 
-from .apptest import assert_ok, copy_demo, open_app
+from .apptest import assert_ok, copy_demo, open_app, zip_bytes
 
 SQUARE = 200.0  # m
 
@@ -39,14 +37,6 @@ def _app(ws: Workspace, lang: str = "ky") -> AppTest:
     return open_app(ws, lang, "data")
 
 
-def _zip(entries: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, data in entries.items():
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
 def _squares(ws: Workspace) -> gpd.GeoDataFrame:
     """Two 200 m squares inside the demo municipality, in the workspace CRS (EPSG:7695)."""
     c = ws.read_layer("boundary").geometry.iloc[0].representative_point()
@@ -62,7 +52,7 @@ def _shapefile_zip_without_prj(ws: Workspace, tmp: Path) -> bytes:
     d.mkdir()
     _squares(ws).to_file(d / "parks.shp", driver="ESRI Shapefile")
     (d / "parks.prj").unlink()
-    return _zip({p.name: p.read_bytes() for p in sorted(d.iterdir())})
+    return zip_bytes({p.name: p.read_bytes() for p in sorted(d.iterdir())})
 
 
 def _error_text(at) -> str:
@@ -196,7 +186,7 @@ def test_errors_keep_the_download_and_hide_server_paths(app_ws):
 
 def test_zip_without_geodata_says_so(app_ws):
     at = _app(app_ws, "ky")
-    at.file_uploader(key="data_upload").set_value(("docs.zip", _zip({"readme.txt": b"just some notes\nline 2\n"}),
+    at.file_uploader(key="data_upload").set_value(("docs.zip", zip_bytes({"readme.txt": b"just some notes\nline 2\n"}),
                                                    "application/zip")).run()
     _ok(at)
     text = _error_text(at)
@@ -208,7 +198,7 @@ def test_zip_without_geodata_says_so(app_ws):
 # --------------------------------------------------------------------------------------- library
 def test_read_source_zip_with_only_a_text_file_is_no_data(tmp_path):
     p = tmp_path / "docs.zip"
-    p.write_bytes(_zip({"readme.txt": b"just some notes\n"}))
+    p.write_bytes(zip_bytes({"readme.txt": b"just some notes\n"}))
     with pytest.raises(GisPlannerError) as e:
         read_source(p)
     assert e.value.code == "zip_no_data" and e.value.file == "docs.zip"
@@ -216,7 +206,7 @@ def test_read_source_zip_with_only_a_text_file_is_no_data(tmp_path):
 
 def test_read_source_zip_with_a_csv_in_txt_still_reads(tmp_path):
     p = tmp_path / "pts.zip"
-    p.write_bytes(_zip({"pts.txt": b"id,lon,lat\n1,74.6,42.87\n2,74.61,42.88\n"}))
+    p.write_bytes(zip_bytes({"pts.txt": b"id,lon,lat\n1,74.6,42.87\n2,74.61,42.88\n"}))
     raw = read_source(p)
     assert raw.driver == "CSV" and len(raw.gdf) == 2 and raw.geometry_columns == {"lon": "lon", "lat": "lat"}
 
