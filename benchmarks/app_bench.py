@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 PAGES = ["overview", "data", "balance", "zoning", "hazards", "community", "scenarios", "report"]
 CHROMIUM = "/usr/bin/chromium"
+# a page is open when this is drawn (pages with a map: when the map shows its terrain)
+READY = {"balance": "[data-testid='stDataFrame'] canvas", "data": "[data-testid='stFileUploader']"}
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -118,6 +120,8 @@ def browser_bench(ws: Path, plain: bool = False) -> dict:
                     wait_idle(page)
                     if slug in ("overview", "zoning", "hazards"):   # (community: no map before a session exists)
                         wait_map(page)
+                    if slug in READY:   # the page's main element drawn, not only the script finished
+                        page.locator(READY[slug]).first.wait_for(timeout=120_000)
                     store[slug] = time.perf_counter() - t0
             out["page_first_open_s"] = cold
             out["page_reopen_s"] = warm

@@ -262,9 +262,10 @@ def file_uploader(label: str, types: list[str], key: str, max_mb: int):
     """
     sel = f'.st-key-{key} [data-testid="stFileUploaderDropzone"]'
     st.html(f"<style>{sel} [data-testid=\"stFileUploaderDropzoneInstructions\"] {{display: none;}}"
-            f"{sel} button [data-testid=\"stMarkdownContainer\"] p {{font-size: 0;}}"
+            f"{sel} button [data-testid=\"stMarkdownContainer\"] p {{font-size: 0; visibility: hidden;}}"
             f"{sel} button [data-testid=\"stMarkdownContainer\"] p::after "
-            f"{{content: {css_string(state.tr('app.data.choose_file'))}; font-size: 0.875rem;}}</style>")
+            f"{{content: {css_string(state.tr('app.data.choose_file'))}; font-size: 0.875rem; visibility: visible;}}"
+            "</style>")
     return st.file_uploader(label, type=types, key=key, max_upload_size=max_mb)
 
 

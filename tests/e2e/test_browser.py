@@ -91,6 +91,11 @@ def _wait_app(page, timeout=60_000):
     page.wait_for_timeout(500)
 
 
+# Streamlit's own English that must not reach a ky/ru screen
+BUILTIN_ENGLISH = ("Drag and drop", "Browse files", "per file", "Upload", "Choose an option", "Choose options",
+                   "No results")
+
+
 def _map_frame(page):
     page.wait_for_selector("iframe[title*='st_folium']", timeout=60_000)
     frame = page.frame_locator("iframe[title*='st_folium']").first
@@ -135,6 +140,18 @@ def test_draw_polygon_in_russian_and_find_it_after_reload(server, browser, ws_co
         page.wait_for_timeout(2500)
         page.screenshot(path=str(artifacts_dir / f"app_{slug}_ru.png"), full_page=True)
         assert page.locator("[data-testid='stException']").count() == 0, slug
+        # no Streamlit built-in English on a Russian screen (the uploader's own texts are replaced)
+        shown = page.locator("[data-testid='stMain']").inner_text()
+        for phrase in BUILTIN_ENGLISH:
+            assert phrase not in shown, (slug, phrase)
+
+    # a download made when clicked (the balance XLSX is built by a callable): a real workbook arrives
+    page.get_by_role("link", name=t("app.page.balance", "ru")).first.click()
+    _wait_app(page, 120_000)
+    with page.expect_download(timeout=120_000) as dl:
+        page.get_by_role("button", name=t("app.balance.download_xlsx", "ru")).click()
+    xlsx = dl.value.path().read_bytes()
+    assert xlsx[:2] == b"PK" and len(xlsx) > 10_000 and dl.value.suggested_filename == "balance_ru.xlsx"
 
     # community map: create a session, draw a polygon, save it
     page.get_by_role("link", name=t("app.page.community", "ru")).first.click()

@@ -7,7 +7,6 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from gis_planner.balance import tables
 from gis_planner.report.fmt import fmt_number
 from gis_planner.ui import analyses, cache, state
 from gis_planner.ui.widgets import lazy_tabs, table
@@ -39,7 +38,7 @@ def bars(values, labels, height: int):
 st.title(tr("app.page.balance"))
 with st.spinner(tr("app.computing")):
     b = analyses.balance(ws)
-tabs_data = tables(b, lang)
+tabs_data = analyses.balance_tables(ws, lang)
 
 u = b.use_ratio
 c1, c2, c3, c4 = st.columns(4)
@@ -89,8 +88,11 @@ def _xlsx(root: str, version: str, lang: str) -> bytes:
         return path.read_bytes()
 
 
-d1.download_button(tr("app.balance.download_xlsx"), _xlsx(*cache.key(ws), lang), file_name=f"balance_{lang}.xlsx",
+# made when clicked (Streamlit runs a callable in its own thread): the XLSX of the demo takes ~3 s
+root_, version_ = cache.key(ws)
+d1.download_button(tr("app.balance.download_xlsx"), lambda: _xlsx(root_, version_, lang),
+                   file_name=f"balance_{lang}.xlsx",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="dl_xlsx")
 d2.download_button(tr("app.balance.download_json"),
-                   json.dumps(b.to_json(), ensure_ascii=False, indent=1, default=str).encode("utf-8"),
+                   lambda: json.dumps(b.to_json(), ensure_ascii=False, indent=1, default=str).encode("utf-8"),
                    file_name="balance.json", mime="application/json", key="dl_json")

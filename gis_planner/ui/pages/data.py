@@ -337,11 +337,13 @@ st.caption(tr("app.data.download_help", n=len(info["layers"])))
 
 @st.cache_data(max_entries=2, show_spinner=False)
 def _gpkg(root: str, version: str) -> bytes:
+    """The workspace file, read when the download is clicked (a real cadastre is tens of MB)."""
     from gis_planner.workspace import Workspace
 
     return Workspace(root).gpkg.read_bytes()
 
 
 gpkg_name = re.sub(r"[^\w.-]+", "_", ws.root.name) + ".gpkg"
-st.download_button(tr("app.data.download_file", name=gpkg_name), _gpkg(*cache.key(ws)), file_name=gpkg_name,
+root_, version_ = cache.key(ws)
+st.download_button(tr("app.data.download_file", name=gpkg_name), lambda: _gpkg(root_, version_), file_name=gpkg_name,
                    mime="application/geopackage+sqlite3", key="data_dl_gpkg")
