@@ -150,11 +150,14 @@ def sidebar() -> None:
 
 
 # analyses the pages need, computed once per data version in the background after the first page:
-# (library module that must be installed, function of gis_planner.ui.analyses, its arguments)
+# (library module that must be installed, function of gis_planner.ui.analyses, its arguments; LANG
+# stands for the language of the session that started the warm-up)
+LANG = object()
 WARM: list[tuple[str, str, tuple]] = [
     ("gis_planner.zoning", "restrictions", ()),
     ("gis_planner.zoning", "restriction_map", ("housing",)),   # the restrictions page opens on housing
     ("gis_planner.balance", "balance", ()),
+    ("gis_planner.balance", "balance_tables", (LANG,)),        # its sheets (~1 s for the demo)
 ]
 # seconds the warm-up waits after the first page: the browser is still fetching that page's assets (the
 # map component, Leaflet, the table widget) from this same Python process, and the analyses would slow
@@ -163,8 +166,8 @@ WARM_DELAY_S = 3.0
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def warm_up(root: str, version: str) -> threading.Thread:
-    """Start (once per workspace data version and process) a background thread that fills the caches the
+def warm_up(root: str, version: str, lang: str = "ky") -> threading.Thread:
+    """Start (once per workspace data version, language and process) a background thread that fills the caches the
     next pages need (after :data:`WARM_DELAY_S`): the parcel spatial index (map clicks), the restrictions,
     the restriction map the restrictions page opens with, the land balance (:data:`WARM`); then it imports
     the libraries of the other pages, so opening one for the first time does not wait for SQLAlchemy,
@@ -183,7 +186,7 @@ def warm_up(root: str, version: str) -> threading.Thread:
             ws = Workspace(root)
             for module, fn, args in WARM:
                 if available((module, fn)):
-                    getattr(analyses, fn)(ws, *args)
+                    getattr(analyses, fn)(ws, *(lang if a is LANG else a for a in args))
             for _slug, _title, _icon, req in PAGES:   # the libraries the other pages import when opened
                 if req is not None and available(req):
                     getattr(importlib.import_module(req[0]), req[1], None)   # (report: a lazy attribute)
@@ -214,7 +217,7 @@ def main() -> None:
         show_error(err)
     if settings_warm():
         try:
-            warm_up(*cache.key(state.workspace()))
+            warm_up(*cache.key(state.workspace()), state.lang())
         except GisPlannerError:
             pass
 
