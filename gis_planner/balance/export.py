@@ -32,6 +32,18 @@ def code_label(catalogue_name: str, code, lang: str) -> str:
     return catalogue(catalogue_name).label(str(code), lang)
 
 
+def code_labels(catalogue_name: str, codes, lang: str) -> list[str]:
+    """:func:`code_label` of every code in ``codes``, looking each distinct code up once (a per-parcel
+    column has thousands of rows and a handful of codes)."""
+    codes = list(codes)
+    names: dict = {}
+    for c in codes:
+        k = "" if c is None or (isinstance(c, float) and math.isnan(c)) else c
+        if k not in names:
+            names[k] = code_label(catalogue_name, c, lang)
+    return [names["" if c is None or (isinstance(c, float) and math.isnan(c)) else c] for c in codes]
+
+
 def group_label(key: str, lang: str) -> str:
     """Label of a restriction group ``kind[:subtype[:level]]``, e.g. "Natural hazard zone: mudflow, high"."""
     if key == ANY:
@@ -168,9 +180,9 @@ def tables(b: Balance, lang: str | None = None, with_parcels: bool = True) -> di
         p = b.parcels
         out["parcels"] = pd.DataFrame({
             t("balance.cadastral_no", lang): p["cadastral_no"],
-            t("balance.category", lang): [code_label("land_categories", c, lang) for c in p["category"]],
-            t("balance.land_type", lang): [code_label("land_types", c, lang) if c != UNKNOWN else ""
-                                           for c in p["land_type"]],
+            t("balance.category", lang): code_labels("land_categories", p["category"], lang),
+            t("balance.land_type", lang): ["" if c == UNKNOWN else name for c, name in
+                                           zip(p["land_type"], code_labels("land_types", p["land_type"], lang))],
             t("balance.area_ha", lang): p["area_ha"], t("balance.restricted_ha", lang): p["restricted_ha"],
             t("balance.restricted_share", lang): p["restricted_share"],
             t("balance.restrictions", lang): _restriction_texts(p["restrictions"], lang)})
@@ -193,7 +205,7 @@ def tables(b: Balance, lang: str | None = None, with_parcels: bool = True) -> di
         r = b.reconciliation
         out["reconciliation"] = pd.DataFrame({
             t("balance.code", lang): r["code"],
-            t("balance.category", lang): [code_label("land_categories", c, lang) for c in r["code"]],
+            t("balance.category", lang): code_labels("land_categories", r["code"], lang),
             t("balance.computed_ha", lang): r["computed_ha"], t("balance.reported_ha", lang): r["reported_ha"],
             t("balance.diff_ha", lang): r["diff_ha"], t("balance.diff_pct", lang): r["diff_pct"],
             t("balance.flag", lang): [t("balance.flag_yes", lang) if f else "" for f in r["flag"]]})
