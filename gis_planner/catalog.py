@@ -96,6 +96,12 @@ def load_rules(name: str, workspace: Any = None) -> dict:
     Returns a fresh deep copy each time (callers may modify it). Raises :class:`GisPlannerError` if
     the file does not exist anywhere or is not valid YAML.
     """
+    return copy.deepcopy(_load_cached(*_stamps(name, workspace)))
+
+
+def _stamps(name: str, workspace: Any) -> tuple[tuple, tuple | None]:
+    """Modification stamps of rule file ``name`` and its workspace override (the cache keys); raises
+    :class:`GisPlannerError` when neither file exists."""
     default, override = rule_paths(name, workspace)
     ostamp = _stamp(override) if override is not None else None
     dstamp = _stamp(default)
@@ -103,7 +109,7 @@ def load_rules(name: str, workspace: Any = None) -> dict:
         raise GisPlannerError(f"rule file '{name}.yaml' not found", file=str(default),
                               fix="restore it from the repository or set GIS_PLANNER_LAYERS_DIR",
                               code="missing_rules")
-    return copy.deepcopy(_load_cached(dstamp, ostamp))
+    return dstamp, ostamp
 
 
 def rules_version(name: str, workspace: Any = None) -> dict:
@@ -195,18 +201,24 @@ def _alias_index(name: str, keyed: tuple) -> dict:
 def catalogue(name: str, workspace: Any = None, section: str = "items") -> Catalogue:
     """Load code list ``name`` (``land_categories``, ``land_types``, …).
 
-    ``name`` may be ``"land_types.pasture_classes"`` to use another section of the file.
+    ``name`` may be ``"land_types.pasture_classes"`` to use another section of the file. The object is
+    shared while the rule files are unchanged (keyed by their modification stamps; labelling a column of
+    thousands of codes must not re-read and copy the rules each time): callers must not modify it.
     """
     if "." in name:
         name, section = name.split(".", 1)
-    data = load_rules(name, workspace)
+    return _catalogue(name, section, *_stamps(name, workspace))
+
+
+@lru_cache(maxsize=128)
+def _catalogue(name: str, section: str, default_stamp: tuple, override_stamp: tuple | None) -> Catalogue:
+    data = copy.deepcopy(_load_cached(default_stamp, override_stamp))
     items = data.get(section)
     if not isinstance(items, dict) or not items:
         raise GisPlannerError(f"section '{section}' is missing or empty", file=f"layers/{name}.yaml",
                               fix=f"add a `{section}:` mapping of code -> names", code="bad_rules")
-    cat = Catalogue(name if section == "items" else f"{name}.{section}", items,
-                    (data.get("meta") or {}).get("source"))
-    return cat
+    return Catalogue(name if section == "items" else f"{name}.{section}", items,
+                     (data.get("meta") or {}).get("source"))
 
 
 def validate_catalogue(name: str, workspace: Any = None) -> list[str]:
