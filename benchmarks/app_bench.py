@@ -12,6 +12,12 @@ Two measurements, in one run:
 Usage::
 
     .venv/bin/python benchmarks/app_bench.py [--workspace PATH] [--out benchmarks/results_app.md]
+    # only the first render, N fresh starts, optionally against an older checkout started in turns:
+    git worktree add /tmp/old <commit>
+    .venv/bin/python benchmarks/app_bench.py --first-render 5 --compare /tmp/old
+
+(The workspace copy is shared by the runs, so from the second start on the disk caches of the terrain and
+parcel images exist, as after any earlier ``make app``.)
 
 It copies the workspace to a temporary folder first (the app may write caches/exports). Not a test: the
 figures depend on the machine; the targets are printed next to them.
@@ -144,6 +150,46 @@ def browser_bench(ws: Path, plain: bool = False) -> dict:
     return out
 
 
+def first_render_series(ws: Path, checkouts: list[Path], n: int) -> dict:
+    """``n`` fresh starts of each checkout's launcher, taken in turns (new server, new browser each time):
+    seconds to port open, to the sidebar and to the first render. ``checkouts`` are repository folders
+    (this one, and e.g. an older commit from ``git worktree add``) run with this Python."""
+    from playwright.sync_api import sync_playwright
+
+    out: dict = {str(c): [] for c in checkouts}
+    with sync_playwright() as pw:
+        for _ in range(n):
+            for co in checkouts:
+                port = free_port()
+                t_start = time.perf_counter()
+                proc = subprocess.Popen([sys.executable, "-m", "gis_planner.ui.serve", "--server.port", str(port),
+                                         "--server.address", "127.0.0.1", "--server.headless", "true"],
+                                        cwd=co, env=dict(os.environ, GIS_PLANNER_WORKSPACE=str(ws)),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                try:
+                    while True:
+                        try:
+                            socket.create_connection(("127.0.0.1", port), 0.2).close()
+                            break
+                        except OSError:
+                            time.sleep(0.05)
+                    port_s = time.perf_counter() - t_start
+                    b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                    page = b.new_page(viewport={"width": 1440, "height": 950})
+                    t0 = time.perf_counter()
+                    page.goto(f"http://127.0.0.1:{port}/")
+                    page.locator("[data-testid='stSidebarNav']").first.wait_for(timeout=120_000)
+                    side_s = time.perf_counter() - t0
+                    wait_idle(page)
+                    wait_map(page)
+                    out[str(co)].append((port_s, side_s, time.perf_counter() - t0))
+                    b.close()
+                finally:
+                    proc.terminate()
+                    proc.wait(20)
+    return out
+
+
 def server_bench(ws: Path) -> dict:
     from streamlit.testing.v1 import AppTest
 
@@ -170,11 +216,29 @@ def main() -> None:
     ap.add_argument("--workspace", default=str(settings.demo_workspace()))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results_app.md"))
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--first-render", type=int, default=0, metavar="N",
+                    help="only measure the first render N times per checkout (fresh server and browser each)")
+    ap.add_argument("--compare", action="append", default=[], metavar="CHECKOUT",
+                    help="with --first-render: also this repository folder (e.g. a git worktree of an older "
+                         "commit), started in turns with this one")
     ap.add_argument("--plain", action="store_true",
                     help="start with 'streamlit run app.py' instead of 'python -m gis_planner.ui.serve'")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gp-appbench-")) / "ws"
     shutil.copytree(args.workspace, tmp, ignore=shutil.ignore_patterns("community.gpkg*", ".*lock", "exports"))
+    if args.first_render:
+        try:
+            series = first_render_series(tmp, [ROOT, *map(Path, args.compare)], args.first_render)
+        finally:
+            shutil.rmtree(tmp.parent, ignore_errors=True)
+        lines = ["| checkout | port open s (median) | sidebar s (median) | first render s: median (range) |",
+                 "|---|---|---|---|"]
+        for co, runs in series.items():
+            med = [statistics.median(r[k] for r in runs) for k in range(3)]
+            lines.append(f"| {co} | {med[0]:.2f} | {med[1]:.2f} | {med[2]:.2f} "
+                         f"({min(r[2] for r in runs):.2f}–{max(r[2] for r in runs):.2f}) |")
+        print("\n".join(lines))
+        return
     try:
         br = None if args.no_browser else browser_bench(tmp, args.plain)
         sv = server_bench(tmp)
