@@ -193,6 +193,7 @@ def test_zoning_rule_editor_saves_an_override(app_ws):
     _ok(at)
     at.button(key="zoning_save").click().run()
     _ok(at)
+    assert at.success and at.success[0].value.startswith(t("app.zoning.saved", "en", path="")[:10])   # seen
     assert (app_ws.root / "layers" / "zoning_rules.yaml").exists()
     assert zoning_rules(app_ws)["zones"]["residential"]["permitted"] == \
         zoning_rules(None)["zones"]["residential"]["permitted"]

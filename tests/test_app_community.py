@@ -201,3 +201,9 @@ def test_labels_follow_the_data_and_writes_are_confirmed(comm_ws):
     assert not store.get_feature(rec.id).deleted
     assert t("app.community.restored", "ru") in [s.value for s in at.success]
     assert list(store.history(rec.id)["action"]) == ["create", "update", "delete", "restore"]
+    # the history names every changed attribute in the user's language (delete/restore change "deleted")
+    at.selectbox(key="community_pick").set_value(rec.id).run()
+    hist = [d.value for d in at.dataframe if t("app.community.changed", "ru") in getattr(d.value, "columns", [])]
+    changed = list(hist[0][t("app.community.changed", "ru")])
+    assert t("app.community.change.title", "ru") in changed
+    assert changed.count(t("app.community.change.deleted", "ru")) == 2 and "deleted" not in changed

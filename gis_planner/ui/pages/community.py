@@ -43,6 +43,14 @@ def show_flash(keys: tuple[str, ...], toast: bool = False) -> None:
             st.toast(text, icon=":material/check_circle:")
 
 
+def changed_name(field: str) -> str:
+    """A changed attribute's name for the history (``app.community.change.<field>``; the field itself if
+    a later version of the store adds one without a name yet)."""
+    key = f"app.community.change.{field}"
+    text = tr(key)
+    return field if text == key else text
+
+
 def fresh_labels(key: str, options: list, fmt) -> None:
     """Make the selectbox ``key`` show the current label of its selected option.
 
@@ -255,9 +263,7 @@ else:
             hist = pd.DataFrame({"at": [local_time(x) for x in h["at"]],
                                  "action": [tr(f"app.community.action.{a}") for a in h["action"]],
                                  "version": h["version"], "author": h["author"],
-                                 "changed": [", ".join(tr(f"app.community.{c}") if c in ("title", "description", "category",
-                                                                                         "condition", "votes", "geometry")
-                                                       else c for c in ch) for ch in h["changed"]]})
+                                 "changed": [", ".join(changed_name(c) for c in ch) for ch in h["changed"]]})
             table(hist, {"at": "app.community.at", "action": "app.community.action", "version": "app.community.version",
                          "author": "app.community.author", "changed": "app.community.changed"})
 

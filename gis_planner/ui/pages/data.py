@@ -21,6 +21,7 @@ from gis_planner.errors import GisPlannerError
 from gis_planner.i18n import t
 from gis_planner.io import import_layer, map_fields, read_source, safe_extract
 from gis_planner.io.validate import suggest_crs
+from gis_planner.report.fmt import fmt_number
 from gis_planner.text import normalize_key
 from gis_planner.ui import cache, maps, state
 from gis_planner.ui.app import show_error
@@ -195,7 +196,7 @@ class _CrsPicker:
 def _show_report(rep, layer: str) -> None:
     key = "io.summary_dry_run" if rep.dry_run else "io.summary"
     head = t(key, lang, n=rep.features_imported, read=rep.features_read, layer=maps.layer_title(layer, lang, root),
-             area=f"{rep.area_ha_total:,.4f}")
+             area=fmt_number(rep.area_ha_total, lang, 2))
     (st.success if rep.written else st.info)(md_escape(head))
     header = f"{t('core.warning', lang)}:"
     body = [line for line in rep.lines(lang)[1:] if line != header and not line.startswith("  - ")]
@@ -302,6 +303,9 @@ def _mapping_and_import(up, path, names, raw, columns, layer, source, sdate, src
     check_it = b1.button(tr("app.data.check"), key="data_check", disabled=not layer)
     do_import = b2.button(tr("app.data.import"), type="primary", key="data_import", disabled=not (layer and confirmed))
     do_import = bool(do_import and layer and confirmed)      # a disabled button never writes
+    done = st.session_state.pop("data_done", None)           # the report of the import just written
+    if done is not None and not (check_it or do_import):
+        _show_report(*done)
     if not layer or not (check_it or do_import):
         return
     try:
@@ -315,8 +319,11 @@ def _mapping_and_import(up, path, names, raw, columns, layer, source, sdate, src
         return
     if rep.written:
         cache.clear()
-        # the next run unticks the confirmation: a second click must not replace the layer again unasked
+        # rerun at once: the confirmation is drawn unticked (a second click must not replace the layer
+        # again unasked), the page shows the new layer, and the report is shown there
         st.session_state["data_unconfirm"] = f"data_confirm_replace_{layer}"
+        st.session_state["data_done"] = (rep, layer)
+        st.rerun()
     _show_report(rep, layer)
 
 

@@ -158,6 +158,9 @@ def _rules_section() -> None:
     """The legal zoning rules of the municipality, editable and saved as a workspace override."""
     rules = zoning_rules(ws)
     zones = {k: v for k, v in (rules.get("zones") or {}).items() if v}
+    saved = st.session_state.pop("zoning_saved", None)
+    if saved:
+        st.success(tr("app.zoning.saved", path=md_escape(saved)), icon=":material/check_circle:")
     st.caption(tr("app.zoning.rules_help"))
     effects = ["permitted", "conditional", "prohibited", "unlisted"]
     eff_label = {e: tr(f"app.zoning.effect.{e}") for e in effects}
@@ -213,7 +216,7 @@ def _rules_section() -> None:
                 st.error(tr("app.zoning.bad_number", value=md_escape(", ".join(bad))))
                 return
             path = save_zoning_rules(ws, new)
-            st.success(tr("app.zoning.saved", path=md_escape(path.name)))
+            st.session_state["zoning_saved"] = path.name   # shown after the rerun (which would wipe it now)
             st.rerun()
         except GisPlannerError as err:
             show_error(err)
