@@ -52,6 +52,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_port(port: int) -> None:
+    """Until the server accepts connections on ``port``."""
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
 def wait_idle(page, timeout=120_000) -> None:
     page.wait_for_selector("[data-testid='stMainBlockContainer']", timeout=timeout)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && "
@@ -79,12 +89,7 @@ def browser_bench(ws: Path, plain: bool = False) -> dict:
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     out: dict = {}
     try:
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_port(port)
         out["server_start_s"] = time.perf_counter() - t_start
         with sync_playwright() as pw:
             b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -167,12 +172,7 @@ def first_render_series(ws: Path, checkouts: list[Path], n: int) -> dict:
                                         cwd=co, env=dict(os.environ, GIS_PLANNER_WORKSPACE=str(ws)),
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 try:
-                    while True:
-                        try:
-                            socket.create_connection(("127.0.0.1", port), 0.2).close()
-                            break
-                        except OSError:
-                            time.sleep(0.05)
+                    wait_port(port)
                     port_s = time.perf_counter() - t_start
                     b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                     page = b.new_page(viewport={"width": 1440, "height": 950})
