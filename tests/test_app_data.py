@@ -89,6 +89,7 @@ def test_shapefile_without_prj_refused_in_kyrgyz_then_imported_with_chosen_crs(a
     assert Workspace(app_ws.root).version == v0                           # nothing written
     assert at.selectbox(key="data_crs").value == "EPSG:7695"              # the refusal preselects the suggestion
     at.selectbox(key="data_crs").set_value("EPSG:7695").run()             # … which the user confirms
+    assert not any(w.value == t("app.data.no_crs", "ky") for w in at.warning)   # chosen: no more warning
     at.button(key="data_import").click().run()
     _ok(at)
     assert not at.error

@@ -198,3 +198,12 @@ def test_newest_click_takes_clicks_on_shapes_and_on_empty_map():
     assert not at.exception
     a, b, c = {"lat": 42.1, "lng": 77.1}, {"lat": 42.2, "lng": 77.2}, {"lat": 42.3, "lng": 77.3}
     assert at.session_state["got"] == [None, a, b, b, c]
+
+
+def test_parcel_details_write_dates_the_local_way():
+    """A registration date in the parcel details reads 08.12.2003 in ky/ru (ISO in en); text stays text."""
+    row = pd.Series({"cadastral_no": "1-2-3", "registered": "2003-12-08", "note": "2003-12-08 a"})
+    ru = dict(zip(*maps.feature_rows(None, "parcels", row, "ru").T.values))
+    en = dict(zip(*maps.feature_rows(None, "parcels", row, "en").T.values))
+    assert "08.12.2003" in ru.values() and "2003-12-08" in en.values()
+    assert "2003-12-08 a" in ru.values() and "1-2-3" in ru.values()

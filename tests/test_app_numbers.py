@@ -3,6 +3,7 @@ counts with decimals and a column mixing ``3819`` and ``4 334``). Known answers 
 come from the message catalogues."""
 from __future__ import annotations
 
+import re
 
 import numpy as np
 import pandas as pd
@@ -117,6 +118,8 @@ def test_scenario_tables_show_whole_counts_and_short_sources(app_ws):
     assert not any(",00" in str(v) for v, s in zip(shown, res.demand.steps) if s.unit == "people")
     assert not any("layers/" in str(v) or "SEDP" in str(v) for v in steps[source_col])
     assert t("scenarios.src.sedp", "ru") in list(steps[source_col])
+    formulas = [str(x) for x in steps[steps.columns[2]]]   # decimal comma in the formulas too («7,1429 → 7,14»)
+    assert not any(re.search(r"\d\.\d", x) for x in formulas) and any(re.search(r"\d,\d", x) for x in formulas)
     # the hazard exposure of the allocated land names hazards and levels (it showed «flood», «medium»)
     from gis_planner.ui import maps
     hcol = t("scenarios.col.hazard_type", "ru")

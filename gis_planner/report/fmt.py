@@ -13,6 +13,7 @@ English uses ``12,130.5``. A no-break space (U+00A0) keeps numbers whole across 
 from __future__ import annotations
 
 import math
+import re
 
 NBSP = "\u00a0"
 
@@ -45,3 +46,24 @@ def fmt_percent(value, lang: str = "ky", decimals: int = 1) -> str:
         return ""
     s = fmt_number(float(value) * 100.0, lang, decimals)
     return f"{s}{NBSP}%" if lang in ("ky", "ru") else f"{s}%"
+
+
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
+
+
+def fmt_date(value, lang: str = "ky") -> str:
+    """A date as people in ``lang`` write it: ``24.11.2026`` in ky/ru, ISO ``2026-11-24`` in en. Anything
+    that is not an ISO date (a year alone, free text) is returned as it is.
+
+    >>> fmt_date("2026-11-24", "ru"), fmt_date("2003-12-08T00:00:00", "ky"), fmt_date("2023", "ky")
+    ('24.11.2026', '08.12.2003', '2023')
+    """
+    import datetime as _dt
+
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        value = value.isoformat()
+    text = "" if value is None else str(value)
+    m = _ISO_DATE.fullmatch(text.strip())
+    if not m or lang not in ("ky", "ru"):
+        return text[:10] if m else text
+    return f"{m.group(3)}.{m.group(2)}.{m.group(1)}"

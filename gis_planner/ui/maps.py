@@ -617,7 +617,8 @@ def feature_rows(root: str, name: str, row: pd.Series, lang: str) -> pd.DataFram
             from ..report.fmt import fmt_number
             text = fmt_number(value, lang, 0 if float(value).is_integer() else 2)
         else:
-            text = str(value)
+            from ..report.fmt import fmt_date
+            text = fmt_date(value, lang)   # dates the local way; other text as it is
         if text != "":
             out.append({"field": field_title(str(field), lang), "value": text})
     return pd.DataFrame(out, columns=["field", "value"])

@@ -184,8 +184,10 @@ class _CrsPicker:
 
     def draw(self) -> None:
         with self.slot:
-            if self.declared is None:
-                st.warning(tr("app.data.no_crs"), icon=":material/public_off:")
+            chosen = st.session_state.get("data_crs")
+            if self.declared is None and (not chosen or (chosen == OTHER and
+                                                         not str(st.session_state.get("data_crs_code") or "").strip())):
+                st.warning(tr("app.data.no_crs"), icon=":material/public_off:")   # until one is chosen
             c1, c2 = st.columns(2)
             pick = c1.selectbox(tr("app.data.crs"), self.options, key="data_crs", format_func=self._label,
                                 help=tr("app.data.crs_help"))

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from gis_planner.report.fmt import fmt_number
+from gis_planner.report.fmt import fmt_date, fmt_number
 from gis_planner.ui import cache, maps, state
 from gis_planner.ui.safe import md_escape
 from gis_planner.ui.widgets import md_table, table, warnings_list
@@ -68,7 +68,7 @@ with right:
                      "date": d.get("source_date") or "", "file": "dem.tif", "crs": d.get("crs") or "",
                      "warnings": 0})
     layer_rows = pd.DataFrame(rows)
-    layer_rows["date"] = layer_rows["date"].astype(str).str.replace("-", "\u2011")   # no line break in a date
+    layer_rows["date"] = [fmt_date(d, lang).replace("-", "\u2011") for d in layer_rows["date"]]  # (no line break)
     # Markdown tables (the grid widget's code would delay the first page): the short list here, the
     # provenance in full width below
     md_table(layer_rows, {"layer": "core.layer", "features": "core.features", "date": "core.date"})

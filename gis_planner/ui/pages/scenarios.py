@@ -1,6 +1,7 @@
 """Growth scenarios: edit a scenario with widgets, run it (demand -> allocation -> consequences), see the
 allocated land and the consequences, compare scenarios side by side. A thin shell over gis_planner.scenarios."""
 import copy
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -225,6 +226,8 @@ with tab_one:
             steps = res.demand.steps_table(lang)
             steps[steps.columns[3]] = [_exact(s.result) for s in res.demand.steps]            # result
             steps[steps.columns[5]] = [source_label(s.source, lang) for s in res.demand.steps]   # source
+            if lang in ("ky", "ru"):   # the formulas with the decimal comma, like the results beside them
+                steps[steps.columns[2]] = [re.sub(r"(?<=\d)\.(?=\d)", ",", str(x)) for x in steps[steps.columns[2]]]
             table(steps)
             _source_details(s.source for s in res.demand.steps)
         with t2:
