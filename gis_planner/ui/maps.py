@@ -65,6 +65,11 @@ LOCAL_ASSETS: dict[str, str | None] = {
 }
 
 MAX_FEATURES = 6000          # features of one layer sent to the browser
+# the overview's map: its layers in drawing order and those off until switched on (the launcher
+# gis_planner.ui.serve prepares the same layers before the first visitor)
+OVERVIEW_LAYERS = ("parcels", "settlements", "legal_zones", "protected_areas", "hazard_zones", "water_bodies",
+                   "roads", "waste_sites", "boundary")
+OVERVIEW_HIDDEN = ("legal_zones", "hazard_zones")
 # fields holding codes without a catalogue: named from the i18n messages (prefixes tried in order)
 CODED_FIELDS = {"hazard_type", "level", "water_type", "regime", "road_class", "site_type", "surface",
                 "building_type", "method", "status", "kind", "subtype"}

@@ -20,8 +20,6 @@ import threading
 from pathlib import Path
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
-OVERVIEW_LAYERS = ("parcels", "settlements", "legal_zones", "protected_areas", "hazard_zones", "water_bodies",
-                   "roads", "waste_sites", "boundary")
 PREPARE_TIMEOUT_S = 60   # a slow disk must not keep the app from starting: the page then computes it
 log = logging.getLogger("gis_planner.app")
 
@@ -40,7 +38,7 @@ def prepare(root: str | None = None, lang: str | None = None) -> None:
     maps.terrain_image(r, v)
     maps.workspace_bounds(ws)
     lang = lang or os.environ.get("GIS_PLANNER_LANG") or "ky"
-    for name in OVERVIEW_LAYERS:
+    for name in maps.OVERVIEW_LAYERS:
         if maps.is_dense(r, v, name):
             maps.layer_raster(r, v, name)
         else:

@@ -35,9 +35,7 @@ left, right = st.columns([3, 2])
 with left:
     root_, version_ = cache.key(ws)
     vector = st.toggle(tr("app.map.details"), value=False, help=tr("app.map.details_help"), key="overview_vector")
-    m, notes = maps.layers_map(ws, ["parcels", "settlements", "legal_zones", "protected_areas", "hazard_zones",
-                                    "water_bodies", "roads", "waste_sites", "boundary"],
-                               lang, state.web_tiles(), hidden=["legal_zones", "hazard_zones"],
+    m, notes = maps.layers_map(ws, maps.OVERVIEW_LAYERS, lang, state.web_tiles(), hidden=maps.OVERVIEW_HIDDEN,
                                vector=["parcels"] if vector else ())
     dense = not vector and maps.is_dense(root_, version_, "parcels")
     out = maps.show(m, key=f"overview_map_{int(vector)}", height=560, returned_objects=list(maps.CLICK_KEYS) if dense else [],
