@@ -151,11 +151,12 @@ def sidebar() -> None:
 
 # analyses the pages need, computed once per data version in the background after the first page:
 # (library module that must be installed, function of gis_planner.ui.analyses, its arguments; LANG
-# stands for the language of the session that started the warm-up)
-LANG = object()
+# stands for the language of the session that started the warm-up, FIRST_USE for the intended use the
+# restrictions page opens with, analyses.default_use)
+LANG, FIRST_USE = object(), object()
 WARM: list[tuple[str, str, tuple]] = [
     ("gis_planner.zoning", "restrictions", ()),
-    ("gis_planner.zoning", "restriction_map", ("housing",)),   # the restrictions page opens on housing
+    ("gis_planner.zoning", "restriction_map", (FIRST_USE,)),
     ("gis_planner.balance", "balance", ()),
     ("gis_planner.balance", "balance_tables", (LANG,)),        # its sheets (~1 s for the demo)
 ]
@@ -178,15 +179,17 @@ def warm_up(root: str, version: str, lang: str = "ky") -> threading.Thread:
     results are read-only. Failures are only logged (the page computes and reports them itself).
     """
     def run() -> None:
+        from ..catalog import catalogue
         from ..workspace import Workspace
         from . import analyses, maps
         time.sleep(WARM_DELAY_S)
         try:
             maps.layer_index(root, version, "parcels")
             ws = Workspace(root)
+            first_use = analyses.default_use(catalogue("activities", root).codes)
             for module, fn, args in WARM:
                 if available((module, fn)):
-                    getattr(analyses, fn)(ws, *(lang if a is LANG else a for a in args))
+                    getattr(analyses, fn)(ws, *({LANG: lang, FIRST_USE: first_use}.get(a, a) for a in args))
             for _slug, _title, _icon, req in PAGES:   # the libraries the other pages import when opened
                 if req is not None and available(req):
                     getattr(importlib.import_module(req[0]), req[1], None)   # (report: a lazy attribute)
