@@ -35,13 +35,8 @@ def code_label(catalogue_name: str, code, lang: str) -> str:
 def code_labels(catalogue_name: str, codes, lang: str) -> list[str]:
     """:func:`code_label` of every code in ``codes``, looking each distinct code up once (a per-parcel
     column has thousands of rows and a handful of codes)."""
-    codes = list(codes)
-    names: dict = {}
-    for c in codes:
-        k = "" if c is None or (isinstance(c, float) and math.isnan(c)) else c
-        if k not in names:
-            names[k] = code_label(catalogue_name, c, lang)
-    return [names["" if c is None or (isinstance(c, float) and math.isnan(c)) else c] for c in codes]
+    names: dict = {}   # (a missing value is named "" by code_label at once, whatever its key here)
+    return [names[c] if c in names else names.setdefault(c, code_label(catalogue_name, c, lang)) for c in codes]
 
 
 def group_label(key: str, lang: str) -> str:
