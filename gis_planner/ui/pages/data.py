@@ -344,15 +344,8 @@ info = cache.info(*cache.key(ws))
 st.caption(tr("app.data.download_help", n=len(info["layers"])))
 
 
-@st.cache_data(max_entries=2, show_spinner=False)
-def _gpkg(root: str, version: str) -> bytes:
-    """The workspace file, read when the download is clicked (a real cadastre is tens of MB)."""
-    from gis_planner.workspace import Workspace
-
-    return Workspace(root).gpkg.read_bytes()
-
-
 gpkg_name = re.sub(r"[^\w.-]+", "_", ws.root.name) + ".gpkg"
-root_, version_ = cache.key(ws)
-st.download_button(tr("app.data.download_file", name=gpkg_name), lambda: _gpkg(root_, version_), file_name=gpkg_name,
+gpkg_path = ws.gpkg
+# read when clicked (a real cadastre is tens of MB; writes replace the file whole, so a read sees one version)
+st.download_button(tr("app.data.download_file", name=gpkg_name), gpkg_path.read_bytes, file_name=gpkg_name,
                    mime="application/geopackage+sqlite3", key="data_dl_gpkg")
