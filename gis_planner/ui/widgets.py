@@ -79,9 +79,9 @@ def _words(name) -> list[str]:
 def _decimals(values: np.ndarray) -> int:
     """Fewest decimals (0…4) that show every value exactly; 2 (4 for fractions) when none does."""
     v = values[np.isfinite(values)]
-    for d in range(5):
-        if np.allclose(np.round(v, d), v, rtol=0, atol=1e-9):
-            return d
+    d = _fewest(v, 4)
+    if d is not None:
+        return d
     return 4 if v.size and np.abs(v).max() < 1 else 2
 
 
@@ -98,12 +98,12 @@ def _unit(text) -> str | None:
     return None
 
 
-def _fewest(finite: np.ndarray, most: int = 2) -> int:
-    """Fewest decimals (0…``most``) that show every value exactly, else ``most``."""
+def _fewest(finite: np.ndarray, most: int) -> int | None:
+    """Fewest decimals (0…``most``) that show every value exactly; ``None`` when none does."""
     for d in range(most + 1):
         if np.allclose(np.round(finite, d), finite, rtol=0, atol=1e-9):
             return d
-    return most
+    return None
 
 
 def _fmt(v, lang: str, d: int) -> str:
@@ -151,7 +151,8 @@ def column_decimals(name, values) -> int | None:
         return 2
     if any(w in COUNTS for w in words):
         return 0
-    return _fewest(finite)
+    d = _fewest(finite, 2)
+    return 2 if d is None else d
 
 
 def _missing(v) -> bool:
