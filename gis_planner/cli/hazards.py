@@ -26,6 +26,8 @@ def _headers(df: pd.DataFrame, lang: str) -> pd.DataFrame:
     if "level" in out:
         out["level"] = [label("hazards.levels", v, lang) if v in ("high", "medium", "low") else v
                         for v in out["level"]]
+    if "screening" in out:
+        out["screening"] = [t("hazards.basis.screening", lang) if bool(v) else "" for v in out["screening"]]
     if "basis" in out:
         out["basis"] = [";".join(t(f"hazards.basis.{b}", lang) for b in str(v).split(";")) for v in out["basis"]]
     names = {}
@@ -101,13 +103,29 @@ def compute_cmd(workspace, hazard_types, dry_run, fmt, lang):
     result = {}
     if not dry_run:
         result = store_hazard_zones(ws, zones, hazards)
+    fitness = zones.attrs.get("dem_fitness") or {}
     if fmt == "json":
-        echo_json({"zones": summary, "written": not dry_run, **result})
+        echo_json({"zones": summary, "written": not dry_run, "dem_fitness": fitness, **result})
         return
+    summary["screening"] = [not fitness.get(h, {"fit": True})["fit"] for h in summary["hazard_type"]]
     _emit(summary, fmt, lang)
     if fmt == "table":
         click.echo(t("hazards.dry_run", lang) if dry_run else
                    t("hazards.computed", lang, n=result["written"], official=result["kept_official"]))
+        _echo_fitness(ws, fitness, lang)
+
+
+def _echo_fitness(ws, fitness: dict, lang: str) -> None:
+    """What the DEM supports, and the screening note when some model is screening."""
+    if not fitness:
+        return
+    from ..hazards.fitness import dem_profile, describe
+
+    click.echo(t("hazards.fit.title", lang))
+    for line in describe(dem_profile(ws), fitness, lang):
+        click.echo("  " + line)
+    if any(not f["fit"] for f in fitness.values()):
+        click.echo(t("hazards.fit.screening_note", lang))
 
 
 @hazards_group.command("zones")
@@ -167,6 +185,8 @@ def relocation_cmd(workspace, out, fmt, lang):
     cols = ["cadastral_no", "settlement", "address", "hazard_types", "basis", "overlap_ha", "overlap_share",
             "households", "population"]
     _report(df, out, fmt, lang, f"{t('hazards.relocation_title', lang)}: {len(df)}", cols)
+    if fmt == "table" and df.attrs.get("screening_only"):
+        click.echo(t("hazards.fit.relocation_screening", lang, n=df.attrs["screening_only"]))
 
 
 @hazards_group.command("import-official")

@@ -32,27 +32,35 @@ from ..catalog import load_rules, rules_version
 from .official import effective_hazard_zones
 
 LEVEL_ORDER = ("high", "medium", "low")
-EXPOSURE_COLUMNS = ["hazard_type", "level", "zone_ha", "parcels", "parcels_ha", "house_plots",
+EXPOSURE_COLUMNS = ["hazard_type", "level", "screening", "zone_ha", "parcels", "parcels_ha", "house_plots",
                     "households", "population", "buildings", "residents", "settlement_ha", "roads_km",
                     "community_features"]
 
 
 def exclusive_levels(zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """One geometry per (hazard type, level), levels made exclusive (high wins over medium over low)."""
+    """One geometry per (hazard type, level, screening), levels made exclusive (high wins over medium over low).
+
+    Within a level, zones that govern (official, or computed from a DEM fit for the model) win over
+    screening zones (``basis == "screening"``), so each place is counted once per hazard type. The
+    ``screening`` column says which part a row is.
+    """
     rows = []
+    scr_all = (zones["basis"].astype(str) == "screening").to_numpy() if "basis" in zones else np.zeros(len(zones), bool)
     for htype in sorted(zones["hazard_type"].astype(str).unique()):
-        z = zones[zones["hazard_type"].astype(str) == htype]
+        in_type = (zones["hazard_type"].astype(str) == htype).to_numpy()
         taken = shapely.Polygon()
         for level in LEVEL_ORDER:
-            sel = z[z["level"].astype(str) == level]
-            if not len(sel):
-                continue
-            geom = shapely.union_all(shapely.make_valid(sel.geometry.values))
-            geom = shapely.difference(geom, taken) if not taken.is_empty else geom
-            taken = shapely.union(taken, geom)
-            if not geom.is_empty:
-                rows.append({"hazard_type": htype, "level": level, "geometry": geom})
-    return gpd.GeoDataFrame(rows, columns=["hazard_type", "level", "geometry"], geometry="geometry",
+            at_level = in_type & (zones["level"].astype(str) == level).to_numpy()
+            for screening in (False, True):
+                sel = zones.geometry.values[at_level & (scr_all == screening)]
+                if not len(sel):
+                    continue
+                geom = shapely.union_all(shapely.make_valid(sel))
+                geom = shapely.difference(geom, taken) if not taken.is_empty else geom
+                taken = shapely.union(taken, geom)
+                if not geom.is_empty:
+                    rows.append({"hazard_type": htype, "level": level, "screening": screening, "geometry": geom})
+    return gpd.GeoDataFrame(rows, columns=["hazard_type", "level", "screening", "geometry"], geometry="geometry",
                             crs=zones.crs)
 
 
@@ -141,8 +149,9 @@ def exposure_table(ws, zones: gpd.GeoDataFrame | None = None, community: gpd.Geo
         community = community.to_crs(crs)
 
     out = pd.DataFrame({"hazard_type": lv["hazard_type"], "level": lv["level"],
+                        "screening": lv["screening"].astype(bool),
                         "zone_ha": shapely.area(lv.geometry.values) / 1e4})
-    for c in EXPOSURE_COLUMNS[3:]:
+    for c in EXPOSURE_COLUMNS[4:]:
         out[c] = 0.0
     if len(lv):
         if parcels is not None:
@@ -152,7 +161,8 @@ def exposure_table(ws, zones: gpd.GeoDataFrame | None = None, community: gpd.Geo
             rank = lv["level"].map({lvl: i for i, lvl in enumerate(LEVEL_ORDER)}).to_numpy()
             ex["rank"] = rank[ex["zone"].to_numpy()]
             ex["htype"] = lv["hazard_type"].to_numpy()[ex["zone"].to_numpy()]
-            ex = ex.sort_values(["htype", "parcel", "rank"]).drop_duplicates(["htype", "parcel"])
+            ex["scr"] = lv["screening"].to_numpy(dtype=bool)[ex["zone"].to_numpy()]
+            ex = ex.sort_values(["htype", "parcel", "rank", "scr"]).drop_duplicates(["htype", "parcel"])
             house = house_plot_mask(parcels, rules)
             hh, pop = _num(parcels, "households"), _num(parcels, "population")
             z = ex["zone"].to_numpy()
@@ -190,7 +200,7 @@ def exposure_table(ws, zones: gpd.GeoDataFrame | None = None, community: gpd.Geo
     for c in ("parcels", "house_plots", "buildings", "community_features"):
         out[c] = out[c].astype("int64")
     out["_rank"] = out["level"].map({lvl: i for i, lvl in enumerate(LEVEL_ORDER)})
-    out = out.sort_values(["hazard_type", "_rank"], kind="stable").drop(columns="_rank").reset_index(drop=True)
+    out = out.sort_values(["hazard_type", "_rank", "screening"], kind="stable").drop(columns="_rank").reset_index(drop=True)
     out.attrs["provenance"] = _provenance(ws, ["hazard_zones", "parcels", "buildings", "roads", "settlements",
                                                rules["exposure"].get("community_layer") or "community_features"])
     return out[EXPOSURE_COLUMNS]
@@ -205,6 +215,27 @@ def _provenance(ws, names) -> dict:
             p = ws.provenance(n)
             layers[n] = {"source": p.get("source"), "date": p.get("source_date")}
     return {"layers": layers, "rules": rules_version("hazards", ws)}
+
+
+def _empty_relocation(only_screening: int) -> pd.DataFrame:
+    out = pd.DataFrame(columns=RELOCATION_COLUMNS)
+    out.attrs["screening_only"] = only_screening
+    return out
+
+
+def _count_only_in(house: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, others: gpd.GeoDataFrame, rules) -> int:
+    """House plots exposed to ``zones`` and not to ``others`` (plots left off the list, to be said so)."""
+    if not len(zones) or not len(house):
+        return 0
+
+    def exposed(z):
+        if not len(z):
+            return set()
+        u = gpd.GeoDataFrame(geometry=[shapely.union_all(shapely.make_valid(z.geometry.values))], crs=z.crs)
+        p = parcel_overlaps(house, u, rules)
+        return set(p.loc[p["exposed"], "parcel"].tolist())
+
+    return len(exposed(zones) - exposed(others))
 
 
 RELOCATION_COLUMNS = ["cadastral_no", "settlement", "address", "category", "land_use", "has_building",
@@ -232,8 +263,12 @@ def relocation_candidates(ws, zones: gpd.GeoDataFrame | None = None,
     levels = set(rules["exposure"]["relocation_levels"])
     z = zones[zones["level"].astype(str).isin(levels)]
     house = parcels[house_plot_mask(parcels, rules)].reset_index(drop=True)
+    # screening zones (a DEM that cannot support the model) never make a house a candidate on their own
+    screening = z["basis"].astype(str) == "screening"
+    only_screening = _count_only_in(house, z[screening], z[~screening], rules)
+    z = z[~screening]
     if not len(z) or not len(house):
-        return pd.DataFrame(columns=RELOCATION_COLUMNS)
+        return _empty_relocation(only_screening)
     groups = []
     for (htype, basis), g in z.groupby(["hazard_type", "basis"]):
         groups.append({"hazard_type": htype, "basis": basis, "level": ",".join(sorted(set(g["level"]))),
@@ -242,7 +277,7 @@ def relocation_candidates(ws, zones: gpd.GeoDataFrame | None = None,
     pairs = parcel_overlaps(house, zg, rules)
     pairs = pairs[pairs["exposed"]]
     if not len(pairs):
-        return pd.DataFrame(columns=RELOCATION_COLUMNS)
+        return _empty_relocation(only_screening)
     pairs = pairs.assign(hazard_type=zg["hazard_type"].to_numpy()[pairs["zone"]],
                          basis=zg["basis"].to_numpy()[pairs["zone"]],
                          level=zg["level"].to_numpy()[pairs["zone"]])
@@ -273,4 +308,5 @@ def relocation_candidates(ws, zones: gpd.GeoDataFrame | None = None,
         "lat": np.round(ll.y.to_numpy(), 6)})
     out = out.sort_values(["overlap_share", "cadastral_no"], ascending=[False, True]).reset_index(drop=True)
     out.attrs["provenance"] = _provenance(ws, ["hazard_zones", "parcels"])
+    out.attrs["screening_only"] = only_screening
     return out[RELOCATION_COLUMNS]

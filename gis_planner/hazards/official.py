@@ -74,6 +74,18 @@ def is_official(zones: gpd.GeoDataFrame) -> pd.Series:
     return zones["method"].astype("string").fillna("").str.strip().str.lower() == OFFICIAL
 
 
+def is_screening(zones: gpd.GeoDataFrame) -> np.ndarray:
+    """Boolean array: computed rows marked ``screening`` (their DEM cannot support the model).
+
+    See :mod:`gis_planner.hazards.fitness`. Official rows are never screening.
+    """
+    if "screening" not in zones or not len(zones):
+        return np.zeros(len(zones), bool)
+    s = zones["screening"]
+    txt = s.astype("string").str.strip().str.lower().fillna("")
+    return (txt.isin(["1", "1.0", "true", "yes"]).to_numpy() & ~is_official(zones).to_numpy())
+
+
 def split_zones(zones: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """``(official, computed)`` rows of a hazard-zone frame."""
     off = is_official(zones)
@@ -210,7 +222,9 @@ def import_official_zones(ws, src, *, source: str, date: str | None = None, haza
 def effective_hazard_zones(ws_or_gdf) -> gpd.GeoDataFrame:
     """The zones that govern: every official zone, plus computed zones outside official ones of the same type.
 
-    Columns: ``hazard_type, level, method, source, date, basis`` (``official`` / ``computed``), ``fid``
+    Columns: ``hazard_type, level, method, source, date, basis`` (``official`` / ``computed`` /
+    ``screening``: computed from a DEM that cannot support the model, see
+    :mod:`gis_planner.hazards.fitness`), ``fid``
     (the row of ``hazard_zones`` it comes from, when read from a workspace) and the geometry. Use this (not the raw layer) for restrictions, the balance and exposure.
     """
     zones = _zones(ws_or_gdf)
@@ -227,7 +241,7 @@ def effective_hazard_zones(ws_or_gdf) -> gpd.GeoDataFrame:
             sel = types == htype
             cut[sel] = shapely.difference(cut[sel], union)
         comp = comp.set_geometry(gpd.GeoSeries([_polygonal(g) for g in cut], index=comp.index, crs=comp.crs))
-    comp = comp.assign(basis="computed")
+    comp = comp.assign(basis=np.where(is_screening(comp), "screening", "computed"))
     out = pd.concat([f for f in (off, comp) if len(f)] or [off], ignore_index=True)
     out = gpd.GeoDataFrame(out, geometry="geometry", crs=zones.crs)
     out = out[~(shapely.is_empty(out.geometry.values) | shapely.is_missing(out.geometry.values))].reset_index(drop=True)

@@ -550,6 +550,14 @@ def compute_hazard_zones(ws, hazards: Iterable[str] | None = None, progress: Pro
                               code="bad_hazard_type")
     rules = hazard_rules(ws)
     steps = _Steps(progress)
+    fitness = None
+    if ws is not None and ws.dem_path is not None:
+        # what the DEM can support, before any work: a DEM that misses the municipality is refused
+        from .fitness import check_coverage, dem_profile, model_fitness
+
+        profile = dem_profile(ws, rules=rules)
+        check_coverage(profile, rules, ws, file=str(ws.dem_path))
+        fitness = model_fitness(profile, rules, hazards)
     if terrain is None:
         terrain = terrain_for_workspace(ws, rules, progress=steps.sub(0.0, 0.5), lang=lang)
     rv = rules_version("hazards", ws)
@@ -587,12 +595,17 @@ def compute_hazard_zones(ws, hazards: Iterable[str] | None = None, progress: Pro
         else:
             lv = avalanche_levels(terrain, rules)
         method = rules[h]["method"]
-        source = f"gis_planner {method} on {dem_src}; layers/hazards.yaml v{rv['version']} ({rv['sha256']})"
-        frames.append(levels_to_polygons(lv, terrain.transform, terrain.crs, rules, hazard_type=h,
-                                         method=method, source=source, date=date, clip=clip))
+        screening = fitness is not None and not fitness[h]["fit"]
+        source = (f"gis_planner {method}{' (screening)' if screening else ''} on {dem_src}; "
+                  f"layers/hazards.yaml v{rv['version']} ({rv['sha256']})")
+        poly = levels_to_polygons(lv, terrain.transform, terrain.crs, rules, hazard_type=h,
+                                  method=method, source=source, date=date, clip=clip)
+        frames.append(poly.assign(screening=np.full(len(poly), int(screening), dtype="int64")))
     steps(1.0, t("hazards.step.done", lang))
     out = pd.concat(frames, ignore_index=True) if frames else frames
-    return gpd.GeoDataFrame(out, geometry="geometry", crs=terrain.crs)
+    out = gpd.GeoDataFrame(out, geometry="geometry", crs=terrain.crs)
+    out.attrs["dem_fitness"] = fitness
+    return out
 
 
 def store_hazard_zones(ws, computed: gpd.GeoDataFrame, hazards: Iterable[str] | None = None) -> dict:
@@ -616,10 +629,15 @@ def store_hazard_zones(ws, computed: gpd.GeoDataFrame, hazards: Iterable[str] | 
     else:
         merged = computed
     rv = rules_version("hazards", ws)
+    if "screening" in merged:  # official rows and rows computed before fitness existed: not screening
+        merged["screening"] = pd.to_numeric(merged["screening"], errors="coerce").fillna(0).astype("int64")
+    fitness = computed.attrs.get("dem_fitness") if computed is not None else None
     ws.write_layer("hazard_zones", merged, source="gis_planner hazards (computed) + official imports",
                    source_date=_today(),
                    notes={"computed_types": sorted(hazards), "rules": rv, "kept_official": n_off,
-                          "kept_computed": n_comp, "written_computed": int(len(computed))})
+                          "kept_computed": n_comp, "written_computed": int(len(computed)),
+                          "screening_types": sorted(m for m, f in (fitness or {}).items() if not f["fit"]),
+                          "dem_fitness": fitness})
     return {"kept_official": n_off, "kept_computed": n_comp, "written": int(len(computed))}
 
 

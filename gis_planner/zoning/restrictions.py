@@ -258,9 +258,12 @@ def hazard_zones(hz: gpd.GeoDataFrame, rules: dict, crs) -> tuple[gpd.GeoDataFra
     rr = rules.get("rules") or {}
     types = hz.get("hazard_type", pd.Series([None] * len(hz), index=hz.index)).map(_norm).tolist()
     levels = hz.get("level", pd.Series([None] * len(hz), index=hz.index)).map(_norm).tolist()
+    basis = hz.get("basis", pd.Series([None] * len(hz), index=hz.index)).astype(str).tolist()
     rule_ids = []
-    for t, lv in zip(types, levels):
+    for t, lv, b in zip(types, levels, basis):
         rid = f"hazard_{t}_{lv}" if f"hazard_{t}_{lv}" in rr else f"hazard_{lv}"
+        if b == "screening":  # a DEM too coarse for the model: a site survey, never a prohibition
+            rid = f"hazard_screening_{lv}"
         rule_ids.append(rid if rid in rr else None)
     bad = sorted({f"{t}/{lv}" for t, lv, r in zip(types, levels, rule_ids) if r is None})
     if bad:

@@ -1,0 +1,181 @@
+"""Fitness of the DEM for each hazard model: screening zones never prohibit or relocate on their own;
+a DEM that misses the municipality is refused and nothing stored is lost."""
+from __future__ import annotations
+
+import hashlib
+import math
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from gis_planner import hazards as H
+from gis_planner.catalog import load_rules
+from gis_planner.errors import GisPlannerError
+from gis_planner.hazards import fitness as F
+from tests.helpers import CRS, X0, Y0, gdf, rect, square
+
+RULES = {"dem_fitness": {"models": {
+    "flood": {"max_cell_m": 30, "max_vertical_error_m": 1.0},
+    "avalanche": {"max_cell_m": 25, "max_vertical_error_m": 10.0}}}}
+
+
+def _write(path, z, transform, crs, nodata=None):
+    with rasterio.open(path, "w", driver="GTiff", height=z.shape[0], width=z.shape[1], count=1,
+                       dtype="float32", crs=crs, transform=transform, nodata=nodata) as dst:
+        dst.write(z.astype("float32"), 1)
+    return path
+
+
+def _digest(ws) -> dict:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(ws.root.iterdir()) if p.is_file()}
+
+
+# ----------------------------------------------------------------------------- rules against a profile
+def test_model_fitness_names_each_missing_requirement():
+    coarse = F.model_fitness({"cell_m": 40.0, "native_resolution_m": 460.0, "effective_cell_m": 460.0,
+                              "vertical_error_m": 30.0}, RULES, ["flood", "avalanche"])
+    assert not coarse["flood"]["fit"]
+    assert [r["code"] for r in coarse["flood"]["reasons"]] == ["too_coarse", "vertical_error"]
+    assert coarse["flood"]["reasons"][0]["cell_m"] == 460.0     # the product's cell, not the resampled one
+    lidar = F.model_fitness({"cell_m": 1.0, "effective_cell_m": 1.0, "vertical_error_m": 0.3}, RULES)
+    assert lidar["flood"]["fit"] and lidar["avalanche"]["fit"]
+    unknown = F.model_fitness({"cell_m": 20.0, "effective_cell_m": 20.0, "vertical_error_m": None}, RULES)
+    assert [r["code"] for r in unknown["flood"]["reasons"]] == ["vertical_unknown"]   # unknown is not fit
+    edge = F.model_fitness({"cell_m": 30.0, "effective_cell_m": 30.0, "vertical_error_m": 1.0}, RULES)
+    assert edge["flood"]["fit"]                                  # the limits themselves are allowed
+
+
+def test_products_are_recognised_from_the_source_text():
+    rules = load_rules("hazards")
+    assert F._product("GEBCO 2023 grid (15 arc-seconds)", rules)["native_resolution_m"] == 460
+    assert F._product("Copernicus DEM GLO-30 (ESA)", rules)["native_resolution_m"] == 30
+    assert F._product("SRTM 3 arc-second", rules)["native_resolution_m"] == 90
+    assert F._product("a survey of our own", rules) is None
+
+
+def test_geographic_cell_is_measured_in_metres_at_the_centre(tmp_path):
+    # 1 arc-second cells centred on 42.5 N: 1/3600 degree of latitude and of longitude in metres
+    z = np.zeros((20, 20))
+    res = 1 / 3600
+    path = _write(tmp_path / "geo.tif", z, from_origin(77.0, 42.5 + 10 * res, res, res), "EPSG:4326")
+    prof = F.raster_profile(path)
+    lat = math.radians(42.5)
+    m_lat = 111132.92 - 559.82 * math.cos(2 * lat) + 1.175 * math.cos(4 * lat)
+    m_lon = 111412.84 * math.cos(lat) - 93.5 * math.cos(3 * lat)
+    assert prof["cell_y_m"] == pytest.approx(m_lat / 3600, rel=1e-9)      # 30.86 m
+    assert prof["cell_x_m"] == pytest.approx(m_lon / 3600, rel=1e-9)      # 22.8 m
+    from pyproj import Geod  # the same cells measured on the ellipsoid, independently
+
+    g = Geod(ellps="WGS84")
+    assert prof["cell_y_m"] == pytest.approx(g.inv(77, 42.5 - res / 2, 77, 42.5 + res / 2)[2], rel=1e-4)
+    assert prof["cell_x_m"] == pytest.approx(g.inv(77 - res / 2, 42.5, 77 + res / 2, 42.5)[2], rel=1e-4)
+    assert prof["cell_m"] == prof["cell_y_m"]
+
+
+# ----------------------------------------------------------------------------- workspaces
+def _plane_ws(tmp_ws, tmp_path, source, cell=10.0, n=60, **notes):
+    """A 600 m x 600 m south-falling plane DEM and a boundary of 500 x 500 m inside it."""
+    z = 2000.0 - np.arange(n)[:, None] * 1.0 + np.zeros((1, n))
+    path = _write(tmp_path / "dem.tif", z, from_origin(X0, Y0 + n * cell, cell, cell), f"EPSG:{CRS}")
+    tmp_ws.write_layer("boundary", gdf([{"name": "b"}], [rect(50, 50, 500, 500)]), source="test")
+    tmp_ws.set_dem(path, source=source, notes=notes or None)
+    return tmp_ws
+
+
+def test_user_figures_override_the_product_and_decide_fitness(tmp_ws, tmp_path):
+    ws = _plane_ws(tmp_ws, tmp_path, "drone survey 2025", vertical_error_m=0.2)
+    prof = F.dem_profile(ws)
+    assert prof["cell_m"] == pytest.approx(10.0) and prof["vertical_error_m"] == 0.2
+    assert prof["coverage"] == pytest.approx(1.0)
+    assert prof["given_by_user"] == ["vertical_error_m"]
+    assert F.screening_models(ws) == {}                           # 10 m, 0.2 m: every model is fit
+
+
+def test_computed_zones_from_a_coarse_dem_are_screening_and_never_prohibit(tmp_ws, tmp_path):
+    ws = _plane_ws(tmp_ws, tmp_path, "GEBCO 2023 grid, resampled")
+    assert set(F.screening_models(ws)) == set(H.HAZARD_TYPES)
+    # a computed high flood zone over a house plot, and an official high flood zone over another
+    plots = gdf([{"cadastral_no": "A", "category": "settlement", "land_use": "housing", "has_building": 1},
+                 {"cadastral_no": "B", "category": "settlement", "land_use": "housing", "has_building": 1}],
+                [square(100, 100, 40), square(300, 100, 40)])
+    ws.write_layer("parcels", plots, source="test")
+    computed = gdf([{"hazard_type": "flood", "level": "high", "method": "hand_v1", "source": "t", "date": "2026",
+                     "screening": 1}], [square(90, 90, 60)])
+    computed.attrs["dem_fitness"] = F.model_fitness(F.dem_profile(ws), load_rules("hazards", ws))
+    H.store_hazard_zones(ws, computed, ["flood"])
+    H.import_official_zones(ws, _official_file(tmp_path), source="МЧС КР, 2024")
+    eff = H.effective_hazard_zones(ws)
+    assert sorted(eff["basis"]) == ["official", "screening"]
+    rel = H.relocation_candidates(ws)
+    assert list(rel["cadastral_no"]) == ["B"]                    # only the plot in the official zone
+    assert rel.attrs["screening_only"] == 1                      # A is said, not silently dropped
+    ex = H.exposure_table(ws)
+    flood_high = ex[(ex["hazard_type"] == "flood") & (ex["level"] == "high")].set_index("screening")
+    assert flood_high.loc[True, "house_plots"] == 1 and flood_high.loc[False, "house_plots"] == 1
+    from gis_planner.zoning.check import check
+
+    a = check(ws, "housing", parcel_id="A", lang="en")
+    b = check(ws, "housing", parcel_id="B", lang="en")
+    assert b.verdict == "prohibited"
+    assert a.verdict == "conditional"                            # a site survey, not a prohibition
+    assert any(r["rule_id"] == "hazard_screening_high" for r in a.reasons)
+
+
+def _official_file(tmp_path):
+    path = tmp_path / "official.geojson"
+    gdf([{"hazard_type": "паводок", "level": "высокий"}], [square(290, 90, 60)]).to_crs(4326).to_file(path)
+    return path
+
+
+def test_a_dem_that_misses_the_boundary_is_refused_and_nothing_changes(tmp_ws, tmp_path):
+    ws = _plane_ws(tmp_ws, tmp_path, "Copernicus GLO-30")
+    zones = gdf([{"hazard_type": "flood", "level": "high", "method": "hand_v1", "source": "t", "date": "2026"}],
+                [square(100, 100, 50)])
+    H.store_hazard_zones(ws, zones, ["flood"])
+    before = _digest(ws)
+    # a DEM 2 km east of the municipality
+    far = _write(tmp_path / "far.tif", np.ones((20, 20)), from_origin(X0 + 2000, Y0 + 200, 10, 10), f"EPSG:{CRS}")
+    cmd = [sys.executable, "-m", "gis_planner", "dem", "set", str(far), "-w", str(ws.root), "--source", "x",
+           "--lang", "en"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    assert out.returncode == 2, out.stderr
+    assert "covers 0.0% of the municipality boundary" in out.stderr
+    assert "DEM extent" in out.stderr and "boundary extent" in out.stderr
+    assert _digest(ws) == before
+    # the same DEM put in place by hand: hazards compute refuses before touching the stored zones
+    shutil.copyfile(far, ws.root / "dem.tif")
+    before = _digest(ws)
+    with pytest.raises(GisPlannerError, match="covers 0.0% of the municipality"):
+        H.run_hazards(ws)
+    assert _digest(ws) == before
+    assert len(H.read_hazard_zones(ws)) == 1
+
+
+# ----------------------------------------------------------------------------- the demo
+@pytest.fixture(scope="module")
+def demo_copy(tmp_path_factory):
+    from gis_planner import Workspace, settings
+
+    dst = tmp_path_factory.mktemp("demo-fit") / "demo"
+    shutil.copytree(settings.demo_workspace(), dst)
+    return Workspace(dst)
+
+
+def test_demo_gebco_zones_are_screening_and_the_relocation_list_is_official(demo_copy):
+    ws = demo_copy
+    prof = F.dem_profile(ws)
+    assert prof["native_resolution_m"] == 460 and prof["cell_m"] == pytest.approx(40.0)
+    before = H.relocation_candidates(ws)
+    zones = H.run_hazards(ws)
+    assert set(zones["screening"]) == {1}                      # GEBCO 15": no model is fit
+    after = H.relocation_candidates(ws)
+    assert set(after["basis"]) == {"official"}
+    assert sorted(after["cadastral_no"]) == sorted(before["cadastral_no"])   # computed zones add no one
+    assert after.attrs["screening_only"] > 100                 # ... and the plots they reach are counted
+    notes = ws.provenance("hazard_zones")["notes"]
+    assert notes["screening_types"] == sorted(H.HAZARD_TYPES)
