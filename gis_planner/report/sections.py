@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from ..catalog import catalogue, load_rules, rules_version
@@ -493,6 +494,7 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
 
     # 7.4 hazards
     doc.blocks.append(Heading(t("report.s7.hazards", lang)))
+    _dem_fitness_paras(doc, ctx, lang)
     hc = ctx.hazard_compare
     if hc is not None and len(hc):
         rows = [[t(f"report.hazard.{r['hazard_type']}", lang), t(f"report.level.{r['level']}", lang),
@@ -510,7 +512,9 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
         doc.blocks.append(Para(t("report.none_found", lang), "note"))
     ex = ctx.exposure
     if ex is not None and len(ex):
-        rows = [[t(f"report.hazard.{r['hazard_type']}", lang), t(f"report.level.{r['level']}", lang),
+        screening = f" ({t('hazards.basis.screening', lang)})"
+        rows = [[t(f"report.hazard.{r['hazard_type']}", lang),
+                 t(f"report.level.{r['level']}", lang) + (screening if r.get("screening") else ""),
                  r.get("parcels"), r.get("house_plots"), r.get("buildings"), r.get("population"),
                  r.get("roads_km")] for r in ex.to_dict(orient="records")]
         doc.blocks.append(Table(t("report.s7.exposure_table", lang),
@@ -534,6 +538,8 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
                                 rows, ["text", "text", "text", "pct", "int", "int"],
                                 f"{_source_of(ws, 'parcels', 'hazard_zones')}; {_rules_note(ws, 'hazards')}"))
         _note_if_truncated(doc, len(rel), 80, lang, f"relocation_{lang}.csv")
+    if rel is not None and rel.attrs.get("screening_only"):
+        doc.blocks.append(Para(t("hazards.fit.relocation_screening", lang, n=rel.attrs["screening_only"]), "note"))
 
     # 7.5 waste and community problems
     doc.blocks.append(Heading(t("report.s7.waste", lang)))
@@ -641,14 +647,39 @@ def _map_restrictions(ctx: ReportContext, figdir: Path) -> Path:
 _LEVEL_COLORS = {"high": "#bd0026", "medium": "#fd8d3c", "low": "#fed976"}
 
 
+def _dem_fitness_paras(doc, ctx, lang: str) -> None:
+    """What the DEM supports for each hazard model, and the screening note (see hazards.fitness)."""
+    ws = ctx.ws
+    if ws.dem_path is None:
+        return
+    from ..catalog import load_rules
+    from ..hazards.fitness import dem_profile, describe, model_fitness
+
+    rules = load_rules("hazards", ws)
+    prof = dem_profile(ws, rules=rules)
+    fit = model_fitness(prof, rules)
+    for line in describe(prof, fit, lang):
+        doc.blocks.append(Para(line, "note"))
+    if any(not f["fit"] for f in fit.values()):
+        doc.blocks.append(Para(t("hazards.fit.screening_note", lang), "note"))
+
+
 def _map_hazards(ctx: ReportContext, figdir: Path) -> Path:
     _drawing(ctx, "hazards")
     z = ctx.hazard_zones
     lv = {"low": 0, "medium": 1, "high": 2}
     zz = z.assign(_o=z["level"].map(lv).fillna(-1)).sort_values("_o")
-    layer = MapLayer(zz, column="level", colors=_LEVEL_COLORS,
-                     labels={k: t(f"report.level.{k}", ctx.lang) for k in _LEVEL_COLORS}, alpha=0.55)
-    return render_map(ctx.ws, [layer] + _base_layers(ctx), t("report.map.hazards", ctx.lang),
+    scr = (zz["basis"].astype(str) == "screening").to_numpy() if "basis" in zz else np.zeros(len(zz), bool)
+    layers = []
+    if (~scr).any():
+        layers.append(MapLayer(zz[~scr], column="level", colors=_LEVEL_COLORS,
+                               labels={k: t(f"report.level.{k}", ctx.lang) for k in _LEVEL_COLORS}, alpha=0.55))
+    if scr.any():  # screening zones hatched, so they never read as the zones that govern
+        suffix = f" ({t('hazards.basis.screening', ctx.lang)})"
+        layers.append(MapLayer(zz[scr], column="level", colors=_LEVEL_COLORS, hatch="///", linewidth=0.4,
+                               labels={k: t(f"report.level.{k}", ctx.lang) + suffix for k in _LEVEL_COLORS},
+                               alpha=0.7))
+    return render_map(ctx.ws, layers + _base_layers(ctx), t("report.map.hazards", ctx.lang),
                       _sources_line(ctx, "hazard_zones", "dem"), figdir / f"map_hazards_{ctx.lang}.png", ctx.lang, basemap=ctx.basemap)
 
 

@@ -6,6 +6,7 @@ import streamlit as st
 from gis_planner.hazards import (HAZARD_TYPES, effective_hazard_zones, exposure_table, relocation_candidates,
                                  run_hazards)
 from gis_planner.ui import cache, maps, state
+from gis_planner.ui.safe import md_escape
 from gis_planner.ui.widgets import download_csv, lazy_tabs, table
 
 lang = state.lang()
@@ -38,6 +39,24 @@ with st.expander(tr("app.hazards.compute"), expanded=not ws.has_layer("hazard_zo
             cache.clear()
             st.rerun()
 
+def _fitness_lines(ws_) -> tuple[list[str], bool]:
+    """What the DEM supports (lines) and whether some model is screening."""
+    from gis_planner.catalog import load_rules
+    from gis_planner.hazards.fitness import dem_profile, describe, model_fitness
+
+    rules = load_rules("hazards", ws_)
+    prof = dem_profile(ws_, rules=rules)
+    fit = model_fitness(prof, rules)
+    return describe(prof, fit, lang), any(not f["fit"] for f in fit.values())
+
+
+if ws.dem_path is not None:
+    lines, some_screening = cache.cached(ws, f"hazards_fitness_{lang}", _fitness_lines)
+    with st.expander(tr("hazards.fit.title"), expanded=some_screening):
+        st.markdown("\n".join(f"- {md_escape(x)}" for x in lines))
+        if some_screening:
+            st.caption(tr("hazards.fit.screening_note"))
+
 zones = cache.cached(ws, "hazards_effective", effective_hazard_zones)
 if zones.empty:
     st.info(tr("app.hazards.no_zones"))
@@ -58,13 +77,21 @@ def _zones_section() -> None:
     shown = st.multiselect(tr("app.hazards.types"), types, default=types, format_func=htext,
                            key="hazards_show_" + "_".join(types), placeholder=tr("app.choose"))
     extra = []
+    screening_name = tr("hazards.basis.screening")
     for htype in shown:
-        part = z[z["hazard_type"] == htype]
-        extra.append((maps.frame_display(part, part["level"].map(colors).fillna("#999999"),
-                                         [("type_t", tr("hazards.col.hazard_type")), ("level_t", tr("hazards.col.level")),
-                                          ("basis_t", tr("hazards.col.basis")), ("area_t", tr("hazards.col.area_ha"))],
-                                         tooltip_col="type_t"),
-                      htext(htype), {"color": "#7a0000", "weight": 0.6, "fill_opacity": 0.4, "by": "level"}))
+        for scr in (False, True):  # screening zones apart: dashed, paler, named as such in the layer list
+            part = z[(z["hazard_type"] == htype) & ((z["basis"] == "screening") == scr)]
+            if not len(part):
+                continue
+            style = ({"color": "#555555", "weight": 0.8, "fill_opacity": 0.18, "dash": "4 4", "by": "level"} if scr
+                     else {"color": "#7a0000", "weight": 0.6, "fill_opacity": 0.4, "by": "level"})
+            extra.append((maps.frame_display(part, part["level"].map(colors).fillna("#999999"),
+                                             [("type_t", tr("hazards.col.hazard_type")),
+                                              ("level_t", tr("hazards.col.level")),
+                                              ("basis_t", tr("hazards.col.basis")),
+                                              ("area_t", tr("hazards.col.area_ha"))],
+                                             tooltip_col="type_t"),
+                          f"{htext(htype)} ({screening_name})" if scr else htext(htype), style))
     legend = [(tr("hazards.col.level"), [(ltext(lv), c) for lv, c in colors.items()])]
     m, _ = maps.layers_map(ws, ["settlements", "water_bodies", "roads", "boundary"], lang, state.web_tiles(),
                            extra=extra, legend_extra=legend)
@@ -87,7 +114,10 @@ def _exposure_section() -> None:
     show = exp.copy()
     show["hazard_type"] = [htext(v) for v in show["hazard_type"]]
     show["level"] = [ltext(v) for v in show["level"]]
+    show["screening"] = [tr("hazards.basis.screening") if v else "" for v in show["screening"]]
     table(show, {c: f"hazards.col.{c}" for c in show.columns})
+    if exp["screening"].any():
+        st.caption(tr("hazards.fit.screening_note"))
     download_csv(exp, "app.hazards.download_exposure", "hazard_exposure.csv", "hazards_dl_exp")
 
 
@@ -96,6 +126,8 @@ def _relocation_section() -> None:
     with st.spinner(tr("app.computing")):
         rel = cache.cached(ws, "hazards_relocation", relocation_candidates)
     st.caption(tr("app.hazards.relocation_help", n=len(rel)))
+    if rel.attrs.get("screening_only"):
+        st.warning(tr("hazards.fit.relocation_screening", n=rel.attrs["screening_only"]))
     if len(rel):
         show = rel.drop(columns=[c for c in ("x", "y") if c in rel.columns]).copy()
         show["level"] = [ltext(v) for v in show["level"]]
