@@ -179,3 +179,52 @@ def test_demo_gebco_zones_are_screening_and_the_relocation_list_is_official(demo
     assert after.attrs["screening_only"] > 100                 # ... and the plots they reach are counted
     notes = ws.provenance("hazard_zones")["notes"]
     assert notes["screening_types"] == sorted(H.HAZARD_TYPES)
+
+
+# ----------------------------------------------------------------------------- geographic DEMs, borders
+PLANE_DEG = math.degrees(math.atan(0.1))   # 5.7106°: a plane rising 1 m per 10 m eastwards
+
+
+def test_border_cells_of_the_data_keep_the_full_slope_of_a_plane():
+    from gis_planner.hazards import terrain as T
+
+    x = np.arange(50) * 10.0
+    z = np.add.outer(np.zeros(50), 0.1 * x)
+    rows, cols = np.indices(z.shape)
+    z[rows + cols < 20] = np.nan                       # a nodata corner, as a warped footprint leaves
+    valid = np.isfinite(z)
+    linear, _ = T.slope_aspect(z, 10.0, 10.0, edges="linear")
+    assert np.nanmax(np.abs(linear[valid] - PLANE_DEG)) < 1e-4     # every valid cell, borders included
+    gdal_like, _ = T.slope_aspect(z, 10.0, 10.0, edges=True)     # gdaldem -compute_edges halves them
+    assert np.nanmin(gdal_like[valid]) < 0.7 * PLANE_DEG
+
+
+def test_geographic_plane_is_warped_without_bias(tmp_path):
+    """A plane in the Kyrg-06 grid sampled on a 1″ lon/lat grid (as SRTM) comes back at its true slope."""
+    from pyproj import Transformer
+
+    from gis_planner.hazards import susceptibility as S
+    from gis_planner.hazards import terrain as T
+
+    res = 1 / 3600
+    n = 240
+    lon0, lat0 = 77.10, 42.70
+    lons = lon0 + (np.arange(n) + 0.5) * res
+    lats = lat0 - (np.arange(n) + 0.5) * res
+    lon, lat = np.meshgrid(lons, lats)
+    east, _ = Transformer.from_crs(4326, CRS, always_xy=True).transform(lon, lat)
+    z = 1500.0 + 0.1 * (east - east.min())
+    path = _write(tmp_path / "geo.tif", z, from_origin(lon0, lat0, res, res), "EPSG:4326")
+    zm, tr, crs = S.load_dem(path, CRS)
+    # no coarser than the source along either axis: the 1″ longitude step (~22.8 m) at 42.7° N
+    assert abs(tr.a) == pytest.approx(F.raster_profile(path)["cell_x_m"], rel=1e-9)
+    assert abs(tr.a) < 23.0
+    slope, _ = T.slope_aspect(zm, abs(tr.a), abs(tr.e), edges="linear")
+    valid = np.isfinite(zm)
+    assert np.median(slope[valid]) == pytest.approx(PLANE_DEG, abs=0.01)
+    # the border of the warped footprint (valid cells next to nodata) is not halved
+    from scipy.ndimage import binary_erosion
+
+    border = valid & ~binary_erosion(valid)
+    assert border.sum() > 100
+    assert np.percentile(slope[border], 5) > 0.95 * PLANE_DEG

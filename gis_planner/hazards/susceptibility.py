@@ -121,8 +121,8 @@ def load_dem(path, dst_crs=None, resolution: float | None = None, resampling: st
     """Read a DEM raster as float64 (NaN nodata) on a metric grid.
 
     A geographic DEM (or one in another CRS than ``dst_crs``) is warped to ``dst_crs`` (default: the
-    Kyrg-06 zone of the DEM centre) with square cells of ``resolution`` metres (default: about the
-    DEM's own cell size at its centre).
+    Kyrg-06 zone of the DEM centre) with square cells of ``resolution`` metres (default: the smaller of
+    the DEM's own cell width and height at its centre, so the grid is no coarser along either axis).
 
     Returns ``(z, transform, crs)``.
     """
@@ -156,13 +156,25 @@ def load_dem(path, dst_crs=None, resolution: float | None = None, resampling: st
         kwargs = {"resolution": resolution} if resolution else {}
         transform, width, height = calculate_default_transform(src_crs, target, ds.width, ds.height,
                                                                *ds.bounds, **kwargs)
-        if not resolution:  # square cells of the geometric-mean size
-            res = float(np.sqrt(abs(transform.a * transform.e)))
+        if not resolution:  # square cells no coarser than the source along either axis
+            from .fitness import raster_profile
+
+            prof = raster_profile(path)
+            res = float(min(prof["cell_x_m"], prof["cell_y_m"]))
             transform, width, height = calculate_default_transform(src_crs, target, ds.width, ds.height,
                                                                    *ds.bounds, resolution=res)
         out = np.full((height, width), np.nan, dtype=np.float64)
         reproject(z, out, src_transform=ds.transform, src_crs=src_crs, src_nodata=np.nan,
                   dst_transform=transform, dst_crs=target, dst_nodata=np.nan, resampling=resampling_enum)
+        if resampling_enum != Resampling.nearest:
+            # a cell interpolated partly from outside the data (footprint border, nodata holes) is biased
+            # toward its valid neighbours: such cells become nodata (the slope kernels extrapolate there)
+            full = np.zeros((ds.height + 2, ds.width + 2), dtype=np.float32)
+            full[1:-1, 1:-1] = np.isfinite(z)
+            share = np.zeros((height, width), dtype=np.float32)
+            reproject(full, share, src_transform=ds.transform @ ds.transform.translation(-1, -1),
+                      src_crs=src_crs, dst_transform=transform, dst_crs=target, resampling=resampling_enum)
+            out[share < 0.999] = np.nan
     return out, transform, target
 
 
@@ -205,9 +217,10 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
     terr = Terrain(dem=z, transform=transform, crs=crs)
     terr.lakes = np.zeros(z.shape, bool) if lakes is None else (np.asarray(lakes, bool) & np.isfinite(z))
     steps(0.0, t("hazards.step.slope", lang))
-    terr.slope, _ = T.slope_aspect(z, terr.xres, terr.yres, edges=True, aspect=False)
+    # border cells of the data (grid edge, warped footprint, nodata) extrapolated linearly: full slope
+    terr.slope, _ = T.slope_aspect(z, terr.xres, terr.yres, edges="linear", aspect=False)
     steps(0.15, t("hazards.step.curvature", lang))
-    terr.profile, terr.plan = T.curvature(z, terr.xres, terr.yres, edges=True)
+    terr.profile, terr.plan = T.curvature(z, terr.xres, terr.yres, edges="linear")
     steps(0.3, t("hazards.step.fill", lang))
     terr.filled, flood_dir, _ = T.fill_depressions(z, terr.lakes)
     steps(0.6, t("hazards.step.flow_direction", lang))

@@ -90,9 +90,24 @@ def _pad(z: np.ndarray, edges: bool) -> np.ndarray:
     return p
 
 
-def _windows_of_padded(p: np.ndarray, edges: bool):
+def _windows_of_padded(p: np.ndarray, edges):
+    """The 9 views; with ``edges`` a nodata neighbour is filled: ``True`` (gdaldem) with the centre value,
+    ``"linear"`` by linear extrapolation through the centre from the opposite neighbour
+    (``2·centre − opposite``, the centre value when that is nodata too), so that cells on the border of
+    the data keep the full slope of a plane instead of half of it."""
     rows, cols = p.shape[0] - 2, p.shape[1] - 2
     views = [p[r:r + rows, c:c + cols] for r in range(3) for c in range(3)]
+    if edges == "linear":
+        e = views[4]
+        out = []
+        for k, v in enumerate(views):
+            if k == 4:
+                out.append(v)
+                continue
+            opp = views[8 - k]
+            fill = np.where(np.isnan(opp), e, 2 * e - opp)
+            out.append(np.where(np.isnan(v), fill, v))
+        return out
     if edges:
         e = views[4]
         views = [v if k == 4 else np.where(np.isnan(v), e, v) for k, v in enumerate(views)]
@@ -150,7 +165,7 @@ def _blocked(z: np.ndarray, fn, outputs: int, edges: bool = False):
     else:
         for r0 in starts:
             run(r0)
-    if edges and rows >= 2 and z.shape[1] >= 2:
+    if edges is True and rows >= 2 and z.shape[1] >= 2:
         # gdaldem -compute_edges treats the first and last lines apart: the missing line is
         # extrapolated, the missing columns repeat the edge column (GDALGeneric3x3Processing)
         for row, block in ((0, (2 * z[0] - z[1], z[0], z[1])), (rows - 1, (z[-2], z[-1], 2 * z[-1] - z[-2]))):
@@ -180,9 +195,11 @@ def slope_aspect(z: np.ndarray, xres: float, yres: float, edges: bool = False,
         Elevations in metres, NaN for nodata, in a metric CRS.
     xres, yres : float
         Cell width and height in metres (signs ignored).
-    edges : bool
-        Compute edge cells and cells next to nodata by substituting the centre value for missing
-        neighbours (``gdaldem -compute_edges``). Default: such cells are NaN, as ``gdaldem``.
+    edges : bool or ``"linear"``
+        Compute edge cells and cells next to nodata: ``True`` substitutes the centre value for missing
+        neighbours (``gdaldem -compute_edges``, which halves the slope of a plane there);
+        ``"linear"`` extrapolates them linearly (exact on a plane; what the hazard models use).
+        Default: such cells are NaN, as ``gdaldem``.
     units : ``"degrees"`` or ``"percent"``
     aspect : bool
         Also return the aspect (azimuth the slope faces, degrees clockwise from north, 0–360;
