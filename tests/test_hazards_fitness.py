@@ -228,3 +228,60 @@ def test_geographic_plane_is_warped_without_bias(tmp_path):
     border = valid & ~binary_erosion(valid)
     assert border.sum() > 100
     assert np.percentile(slope[border], 5) > 0.95 * PLANE_DEG
+
+
+# ----------------------------------------------------------------------------- mudflow fans
+def chute_onto_plain(rows=130, cols=81, res=20.0):
+    """A steep V-chute (26.6° along, 36.9° sides) from the north ending at row 80 on a near-flat plain."""
+    rr, cc = np.mgrid[0:rows, 0:cols]
+    z = np.full((rows, cols), 1000.0) - 0.001 * rr
+    chute = (rr < 80) & (np.abs(cc - 40) <= 5)
+    z = np.where(chute, 1000.0 + 10.0 * (80 - rr) + 15.0 * np.abs(cc - 40), z)
+    lake = np.zeros_like(z, bool)
+    lake[-3:] = True
+    return z, lake, chute, from_origin(X0, Y0 + rows * res, res, res)
+
+
+def test_mudflow_fan_is_a_sector_below_the_apex():
+    import copy
+
+    from gis_planner.hazards import susceptibility as S
+
+    z, lake, chute, tr = chute_onto_plain()
+    terr = S.compute_terrain(z, tr, CRS, lakes=lake)
+    rules = H.hazard_rules()
+    lv = S.mudflow_levels(terr, rules)
+    cols = z.shape[1]
+    # over the next 200 m the course falls 30.1 m (8.6°) from row 77 but 20.1 m (5.7°) from row 78
+    assert [divmod(int(a), cols) for a in terr.extra["fan_apexes"]] == [(78, 40)]
+    r = rules["mudflow"]
+    a_km2 = terr.acc[78, 40] * 400 / 1e6
+    radius = math.sqrt(r["fan_area_c"] * a_km2 ** r["fan_area_n"] * 1e6 / (math.pi / 2))   # half-disc of c·A^n
+    rr, cc = np.indices(z.shape)
+    dist = np.hypot((rr - 78) * 20.0, (cc - 40) * 20.0)
+    fan = (lv > 0) & ~chute
+    assert fan.sum() > 300
+    assert (rr[fan] >= 78).all()                           # only below the apex (the flow goes south)
+    assert dist[fan].max() <= radius + 1e-9
+    assert lv[78 + 7, 40] == 3                             # 140 m: inner half keeps the channel's level
+    assert lv[78 + 10, 40] == 2                            # 200 m: outer half, one level lower
+    assert lv[78 + 16, 40] == 0                            # 320 m: beyond the radius
+    assert (lv[100:, :] == 0).all()                        # the river below the fan is not a mudflow channel
+    disc = copy.deepcopy(rules)
+    disc["mudflow"]["fan_angle_deg"] = 360                 # the old full disc would reach upslope sides
+    lv2 = S.mudflow_levels(terr, disc)
+    assert ((lv2 > 0) & ~chute & (rr < 78)).sum() > 0
+
+
+def test_long_steep_basins_are_debris_floods_not_debris_flows():
+    from gis_planner.hazards import susceptibility as S
+
+    z, lake, chute, tr = chute_onto_plain()
+    terr = S.compute_terrain(z, tr, CRS, lakes=lake)
+    rules = H.hazard_rules()
+    assert terr.extra.get("flow_length_km") is None
+    high = S.mudflow_levels(terr, rules)
+    assert high[70, 40] == 3                               # R = 1.53 > 0.6, L = 1.43 km < 2.7 km
+    assert terr.extra["melton"][70, 40] > 0.6 and terr.extra["flow_length_km"][70, 40] < 2.7
+    rules["mudflow"]["debris_flow_max_length_km"] = 1.0    # the same basin counted as too long
+    assert S.mudflow_levels(terr, rules)[70, 40] == 2

@@ -296,14 +296,19 @@ def flood_levels(terr: Terrain, rules: dict) -> np.ndarray:
 
 
 def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
-    """Mudflow (debris-flow) susceptibility: steep-catchment channels and their alluvial fans.
+    """Mudflow (debris-flow) susceptibility: steep channels of steep catchments and their alluvial fans.
 
-    Channel cells with catchment ≥ ``min_catchment_km2`` get a level from the Melton ratio of their
-    catchment (relief / √area); a corridor of ``channel_half_width_m`` each side takes the level.
-    A fan apex is where such a channel's gradient (over the next ``apex_reach_m`` along the flow path)
-    first drops below ``apex_slope_deg``; the fan
-    is the gentle (≤ ``fan_max_slope_deg``) ground below the apex within the radius of a half-disc of
-    area ``c·A^n`` (Bull); the inner half keeps the channel level, the outer half one level lower.
+    The level of a channel cell (catchment ≥ ``min_catchment_km2``) comes from its catchment (Wilford
+    et al. 2004): Melton ratio R = relief / √area and the longest flow path L: debris flow (high) where
+    R ≥ ``melton.high`` and L < ``debris_flow_max_length_km``; debris flood (medium) where
+    R ≥ ``melton.medium`` otherwise; a flood channel (nothing here) below. Only the steep course is a
+    mudflow channel: cells whose gradient along the flow path (over ``apex_reach_m``) is at least
+    ``apex_slope_deg``; a corridor of ``channel_half_width_m`` each side takes the level. Below the break
+    of slope the flow spreads and stops: the fan apex is the first cell under ``apex_slope_deg``; the
+    fan is the sector of ``fan_angle_deg`` centred on the flow direction below the apex, of area
+    ``c·A^n`` (Bull), on ground lower than the apex and gentler than ``fan_max_slope_deg``; the inner half
+    of its radius keeps the channel's level, the outer half one level lower. The river farther down is
+    fluvial, not a mudflow channel.
     """
     r = rules["mudflow"]
     valid = terr.valid & ~terr.lakes
@@ -311,50 +316,83 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     top = T.upstream_max(terr.dem, terr.fdir, terr.rec, terr.order)
     with np.errstate(invalid="ignore", divide="ignore"):
         melton = (top - terr.dem) / np.sqrt(area_m2)
+    length_km = T.upstream_length(terr.fdir, terr.xres, terr.yres, terr.rec, terr.order) / 1000.0
     terr.extra["melton"] = melton
-    channel = valid & (area_m2 >= float(r["min_catchment_km2"]) * 1e6)
-    ch_level = np.zeros(terr.shape, np.uint8)
+    terr.extra["flow_length_km"] = length_km
+    drain = valid & (area_m2 >= float(r["min_catchment_km2"]) * 1e6)
+    grad = _channel_gradient_deg(terr, float(r.get("apex_reach_m", 200)))
+    t_apex = float(r["apex_slope_deg"])
+    steep = drain & (grad.reshape(terr.shape) >= t_apex)
+    max_len = float(r.get("debris_flow_max_length_km", np.inf) or np.inf)
+    catch_level = np.zeros(terr.shape, np.uint8)          # the class of each drainage cell's catchment
     with np.errstate(invalid="ignore"):
-        ch_level[channel & (melton >= float(r["melton"]["medium"]))] = 2
-        ch_level[channel & (melton >= float(r["melton"]["high"]))] = 3
+        catch_level[drain & (melton >= float(r["melton"]["medium"]))] = 2
+        catch_level[drain & (melton >= float(r["melton"]["high"])) & (length_km < max_len)] = 3
+    ch_level = np.where(steep, catch_level, 0).astype(np.uint8)
     lv = np.zeros(terr.shape, np.uint8)
     for code, name in ((2, "medium"), (3, "high")):
         src = ch_level >= code
         if src.any():
             lv[_edt(src, terr) <= float(r["channel_half_width_m"][name])] = code
-    # fan apexes: a channel cell whose gradient along the channel (over the next apex_reach_m) is at or
-    # above the apex slope, draining into a channel cell where it is below (the break of slope)
+    # fan apexes: the drainage cell below a steep mudflow channel cell where the gradient drops under
+    # the apex slope (the break of slope); its level is that of the channel reaching it
     idx = np.flatnonzero(ch_level.ravel() > 0)
     recv = terr.rec[idx]
     ok = recv >= 0
     idx, recv = idx[ok], recv[ok]
-    grad = _channel_gradient_deg(terr, float(r.get("apex_reach_m", 200)))
-    t_apex = float(r["apex_slope_deg"])
-    apex_mask = (grad[idx] >= t_apex) & (grad[recv] < t_apex) & (ch_level.ravel()[recv] > 0)
+    apex_mask = (grad[recv] < t_apex) & drain.ravel()[recv]
+    apex_level = np.zeros(terr.rec.shape[0], np.uint8)
+    np.maximum.at(apex_level, recv[apex_mask], ch_level.ravel()[idx[apex_mask]])
     apexes = np.unique(recv[apex_mask])
     terr.extra["fan_apexes"] = apexes
     rows, cols = terr.shape
     zr = terr.dem
     fan_slope = float(r["fan_max_slope_deg"])
+    half_angle = np.radians(float(r.get("fan_angle_deg", 180.0)) / 2.0)
+    reach = float(r.get("apex_reach_m", 200))
     for a in apexes:
         ar, ac = divmod(int(a), cols)
         a_km2 = area_m2[ar, ac] / 1e6
         fan_area_m2 = float(r["fan_area_c"]) * a_km2 ** float(r["fan_area_n"]) * 1e6
-        radius = float(np.clip(np.sqrt(2 * fan_area_m2 / np.pi), r["fan_min_radius_m"], r["fan_max_radius_m"]))
+        # sector of angle 2·half_angle and that area: ½ · 2·half_angle · radius²
+        radius = float(np.clip(np.sqrt(fan_area_m2 / half_angle), r["fan_min_radius_m"], r["fan_max_radius_m"]))
         nr, nc = int(np.ceil(radius / terr.yres)), int(np.ceil(radius / terr.xres))
         r0, r1, c0, c1 = max(0, ar - nr), min(rows, ar + nr + 1), max(0, ac - nc), min(cols, ac + nc + 1)
         yy, xx = np.mgrid[r0:r1, c0:c1]
-        dist = np.hypot((yy - ar) * terr.yres, (xx - ac) * terr.xres)
+        dy, dx = (yy - ar) * terr.yres, (xx - ac) * terr.xres
+        dist = np.hypot(dy, dx)
+        fy, fx = _downstream_vector(terr, int(a), reach)
         with np.errstate(invalid="ignore"):
-            fan = (dist <= radius) & (zr[r0:r1, c0:c1] <= zr[ar, ac]) & (terr.slope[r0:r1, c0:c1] <= fan_slope) \
-                & valid[r0:r1, c0:c1]
-        level = int(ch_level[ar, ac])
+            cosang = np.where(dist > 0, (dy * fy + dx * fx) / np.where(dist > 0, dist, 1.0), 1.0)
+            in_sector = cosang >= np.cos(half_angle) - 1e-12
+            fan = (dist <= radius) & in_sector & (zr[r0:r1, c0:c1] <= zr[ar, ac]) \
+                & (terr.slope[r0:r1, c0:c1] <= fan_slope) & valid[r0:r1, c0:c1]
+        level = int(apex_level[a])
         inner = np.where(fan & (dist <= radius / 2), level, 0)
         outer = np.where(fan & (dist > radius / 2), max(level - 1, 1), 0)
         win = lv[r0:r1, c0:c1]
         np.maximum(win, np.maximum(inner, outer).astype(np.uint8), out=win)
     lv[~valid] = 0
     return lv
+
+
+def _downstream_vector(terr: Terrain, start: int, reach_m: float) -> tuple[float, float]:
+    """Unit vector (rows down, columns right; metres) from ``start`` to the cell ``reach_m`` down its flow path."""
+    cols = terr.shape[1]
+    cur, length = start, 0.0
+    step_max = max(1, int(np.ceil(reach_m / min(terr.xres, terr.yres))))
+    for _ in range(step_max):
+        nxt = int(terr.rec[cur])
+        if nxt < 0 or length >= reach_m:
+            break
+        length += float(np.hypot((nxt // cols - cur // cols) * terr.yres, (nxt % cols - cur % cols) * terr.xres))
+        cur = nxt
+    vy = (cur // cols - start // cols) * terr.yres
+    vx = (cur % cols - start % cols) * terr.xres
+    norm = float(np.hypot(vy, vx))
+    if norm == 0:  # an outlet: no direction, the whole disc
+        return 0.0, 0.0
+    return vy / norm, vx / norm
 
 
 def _channel_gradient_deg(terr: Terrain, reach_m: float) -> np.ndarray:

@@ -736,6 +736,38 @@ def _upstream_max(values, rec, order):
     return out
 
 
+@nb.njit(cache=True)
+def _upstream_length(rec, order, cols, xres, yres):
+    diag = np.hypot(xres, yres)
+    out = np.zeros(rec.shape[0], dtype=np.float64)
+    for t in range(order.shape[0]):  # upstream first
+        i = order[t]
+        j = rec[i]
+        if j >= 0:
+            if i // cols == j // cols:
+                step = xres
+            elif i % cols == j % cols:
+                step = yres
+            else:
+                step = diag
+            if out[i] + step > out[j]:
+                out[j] = out[i] + step
+    return out
+
+
+def upstream_length(fdir: np.ndarray, xres: float, yres: float, rec=None, order=None) -> np.ndarray:
+    """Length (m) of the longest D8 flow path that reaches each cell (0 on cells nothing drains into).
+
+    >>> fd = np.array([[0, 0, -1]], dtype=np.int8)
+    >>> upstream_length(fd, 10.0, 10.0).tolist()
+    [[0.0, 10.0, 20.0]]
+    """
+    if rec is None or order is None:
+        rec, order = flow_order(fdir)
+    cols = np.shape(fdir)[1]
+    return _upstream_length(rec, order, cols, abs(float(xres)), abs(float(yres))).reshape(np.shape(fdir))
+
+
 def upstream_max(values: np.ndarray, fdir: np.ndarray, rec=None, order=None) -> np.ndarray:
     """Maximum of ``values`` over each cell's catchment (the cell included), e.g. the highest point.
 
