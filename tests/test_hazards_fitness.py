@@ -285,3 +285,26 @@ def test_long_steep_basins_are_debris_floods_not_debris_flows():
     assert terr.extra["melton"][70, 40] > 0.6 and terr.extra["flow_length_km"][70, 40] < 2.7
     rules["mudflow"]["debris_flow_max_length_km"] = 1.0    # the same basin counted as too long
     assert S.mudflow_levels(terr, rules)[70, 40] == 2
+
+
+# ----------------------------------------------------------------------------- validation
+def test_validation_against_official_zones_hand_computed(tmp_ws):
+    from gis_planner.hazards.validation import validate_zones
+
+    ws = tmp_ws
+    ws.write_layer("boundary", gdf([{"name": "b"}], [square(0, 0, 1000)]), source="test")   # 100 ha
+    zones = gdf([{"hazard_type": "flood", "level": "high", "method": "official", "source": "МЧС", "date": "2024"},
+                 {"hazard_type": "flood", "level": "high", "method": "hand_v1", "source": "t", "date": "2026"},
+                 {"hazard_type": "flood", "level": "low", "method": "hand_v1", "source": "t", "date": "2026"}],
+                [square(0, 0, 200), square(100, 0, 200), square(600, 600, 100)])
+    ws.write_layer("hazard_zones", zones, source="test")
+    v = validate_zones(ws, cell_m=25.0).set_index("hazard_type").loc["flood"]
+    assert v["official_high_ha"] == pytest.approx(4.0) and v["computed_high_ha"] == pytest.approx(4.0)
+    assert v["captured_high"] == pytest.approx(0.5)          # computed covers half of the official high zone
+    assert v["captured_high_as_high"] == pytest.approx(0.5)
+    assert v["false_alarm_high"] == pytest.approx(0.5)       # half of the computed high zone is outside it
+    # 25 m cells: 64 official cells (32 scored high, 32 none); 1536 others (32 high, 16 low, 1488 none)
+    assert v["auc"] == pytest.approx((32 * (1504 + 16) + 32 * 744) / (64 * 1536))
+    from gis_planner.cli import main
+
+    assert main(["hazards", "validate", "-w", str(ws.root), "--format", "json"]) == 0

@@ -189,6 +189,24 @@ def relocation_cmd(workspace, out, fmt, lang):
         click.echo(t("hazards.fit.relocation_screening", lang, n=df.attrs["screening_only"]))
 
 
+@hazards_group.command("validate")
+@workspace_option
+@format_option
+@lang_option
+def validate_cmd(workspace, fmt, lang):
+    """Agreement of computed zones with official zones and mapped landslides: official high zone captured,
+    false alarms, ROC AUC of the computed level."""
+    from ..hazards.validation import validate_zones
+
+    df = validate_zones(open_ws(workspace))
+    if df.empty and fmt == "table":
+        click.echo(t("hazards.validate.none", lang))
+        return
+    _emit(df, fmt, lang, title=t("hazards.validate.title", lang))
+    if fmt == "table":
+        click.echo(t("hazards.validate.note", lang))
+
+
 @hazards_group.command("import-official")
 @click.argument("file", type=click.Path())
 @workspace_option

@@ -34,7 +34,7 @@ class Para:
 
 @dataclass
 class Table:
-    """A numbered table. ``formats`` per column: ``text``, ``ha`` (2 decimals), ``num1``, ``int``, ``pct``."""
+    """A numbered table. ``formats`` per column: ``text``, ``ha`` (2 decimals), ``num1``, ``num2``, ``int``, ``pct``."""
 
     caption: str
     columns: Sequence[str]
@@ -52,6 +52,8 @@ class Table:
             return fmt_number(value, lang, 2)
         if kind == "num1":
             return fmt_number(value, lang, 1)
+        if kind == "num2":
+            return fmt_number(value, lang, 2)
         if kind == "int":
             return fmt_number(value, lang, 0)
         if kind == "pct":

@@ -506,6 +506,7 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
                                  t("report.col.effective_ha", lang)], rows, ["text", "text", "ha", "ha", "ha"],
                                 f"{_source_of(ws, 'hazard_zones', 'dem')}; {_rules_note(ws, 'hazards')}"))
         doc.blocks.append(Para(t("report.s7.official_governs", lang), "note"))
+        _validation_table(doc, ctx, lang)
         doc.blocks.append(Figure(_map_hazards(ctx, figdir), t("report.map.hazards", lang),
                                  f"{_source_of(ws, 'hazard_zones', 'dem')}; {_rules_note(ws, 'hazards')}"))
     else:
@@ -662,6 +663,23 @@ def _dem_fitness_paras(doc, ctx, lang: str) -> None:
         doc.blocks.append(Para(line, "note"))
     if any(not f["fit"] for f in fit.values()):
         doc.blocks.append(Para(t("hazards.fit.screening_note", lang), "note"))
+
+
+def _validation_table(doc, ctx, lang: str) -> None:
+    """Agreement of the computed zones with the official ones (see hazards.validation)."""
+    from ..hazards.validation import validate_zones
+
+    val = validate_zones(ctx.ws)
+    if not len(val):
+        return
+    rows = [[t(f"report.hazard.{r['hazard_type']}", lang), r["official_high_ha"], r["captured_high"],
+             r["false_alarm_high"], r["auc"]] for r in val.to_dict(orient="records")]
+    doc.blocks.append(Table(t("hazards.validate.title", lang),
+                            [t("report.col.hazard", lang), t("hazards.col.official_high_ha", lang),
+                             t("hazards.col.captured_high", lang), t("hazards.col.false_alarm_high", lang),
+                             t("hazards.col.auc", lang)], rows, ["text", "ha", "pct", "pct", "num2"],
+                            f"{_source_of(ctx.ws, 'hazard_zones')}; {_rules_note(ctx.ws, 'hazards')}"))
+    doc.blocks.append(Para(t("hazards.validate.note", lang), "note"))
 
 
 def _map_hazards(ctx: ReportContext, figdir: Path) -> Path:

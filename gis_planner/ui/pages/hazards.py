@@ -56,6 +56,14 @@ if ws.dem_path is not None:
         st.markdown("\n".join(f"- {md_escape(x)}" for x in lines))
         if some_screening:
             st.caption(tr("hazards.fit.screening_note"))
+        from gis_planner.hazards.validation import validate_zones
+
+        val = cache.cached(ws, "hazards_validation", validate_zones)
+        if len(val):
+            show = val.assign(hazard_type=[htext(v) for v in val["hazard_type"]])
+            st.markdown(f"**{md_escape(tr('hazards.validate.title'))}**")
+            table(show, {c: f"hazards.col.{c}" for c in show.columns})
+            st.caption(tr("hazards.validate.note"))
 
 zones = cache.cached(ws, "hazards_effective", effective_hazard_zones)
 if zones.empty:
