@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages the test-suite uses: PostgreSQL+PostGIS (server tests), Chromium (end-to-end app test),
 # gdal-bin (gdaldem reference for terrain tests), poppler-utils (PDF pages -> PNG),
-# libreoffice-writer-nogui (DOCX -> PDF of the report sections), fonts-dejavu-core (Cyrillic fonts).
+# libreoffice-writer-nogui (DOCX -> PDF of the report sections), fonts-dejavu-core (Cyrillic fonts),
+# fonts-liberation (Liberation Serif: the metrics of Times New Roman, so the PDF lays out like Word).
 # Installs only what is missing; needs root (or sudo).
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in postgresql postgresql-postgis chromium gdal-bin poppler-utils libreoffice-writer-nogui fonts-dejavu-core; do
+for p in postgresql postgresql-postgis chromium gdal-bin poppler-utils libreoffice-writer-nogui fonts-dejavu-core fonts-liberation; do
   have_pkg "$p" || need+=("$p")
 done
 # the PostGIS extension package for whatever PostgreSQL major version Debian ships

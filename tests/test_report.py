@@ -120,13 +120,68 @@ def test_cli_report_bad_measure(demo_ws, tmp_path, capsys):
     assert "nope" in err and "Fix:" in err
 
 
-def test_shortened_tables_point_to_full_csv(ky_report):
+def test_conflicts_summarised_in_the_body_listed_in_the_annex_and_xlsx(ky_report):
     ctx, out = ky_report
+    import openpyxl
     import pandas as pd
 
-    assert len(ctx.conflicts) > 60            # the demo has more conflicts than the table shows
+    c = ctx.conflicts
+    assert len(c) > 60                        # the demo has many conflicts: the body must not list them
     full = pd.read_csv(out["docx"].parent / "conflicts_ky.csv")
-    assert len(full) == len(ctx.conflicts)
-    _, _, paras = _docx_cells(out["docx"])
-    assert any("conflicts_ky.csv" in p and str(len(ctx.conflicts)) in p for p in paras)
+    assert len(full) == len(c)
+    s6, annex = out["documents"][0], out["documents"][-1]
+    summary = [tb for tb in s6.tables() if tb.caption == "Карама-каршылыктар чектөөлөр жана жер пайдалануу боюнча"]
+    assert len(summary) == 1
+    body = summary[0]
+    assert len(body.rows) <= 15               # grouped by restriction and use, plus the total
+    assert body.rows[-1][2] == c["cadastral_no"].nunique()
+    assert body.rows[-1][3] == pytest.approx(float(c["conflict_area_ha"].sum()))
+    assert sum(r[2] for r in body.rows[:-1]) >= c["cadastral_no"].nunique()
+    assert annex.annex and len(annex.tables()[0].rows) == len(c)
+    assert all(len(r) == 5 for r in annex.tables()[0].rows)    # no long reason text in the printed list
+    xlsx = out["docx"].parent / "conflicts_ky.xlsx"
+    assert xlsx in out["annexes"]
+    sh = openpyxl.load_workbook(xlsx).active
+    assert sh.max_row == len(c) + 1
+    assert sh["D2"].number_format == "0.00" and sh["E2"].number_format == "0.0%"
     assert all(p.exists() for p in out["annexes"])
+
+
+def test_docx_is_a4_with_title_page_contents_and_page_numbers(ky_report):
+    from docx.shared import Cm
+
+    _, out = ky_report
+    d, _, paras = _docx_cells(out["docx"])
+    for sec in d.sections:
+        w, h = sorted((sec.page_width, sec.page_height))
+        assert abs(w - Cm(21.0)) < Cm(0.05) and abs(h - Cm(29.7)) < Cm(0.05)
+    assert any(sec.page_width > sec.page_height for sec in d.sections)   # the wide cross-tab is landscape
+    assert paras[:12].count("Демо айыл аймагы") == 1                     # title page
+    assert "Мазмуну" in paras                                            # contents
+    footer_xml = d.sections[0].footer._element.xml
+    assert "PAGE" in footer_xml
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None or soffice_path() is None,
+                    reason="LibreOffice or poppler-utils not installed")
+def test_pdf_is_a4_short_and_no_word_is_broken_in_a_table(ky_report):
+    """The body fits 35 A4 pages; every word of every table cell is printed whole (a column narrower than
+    its longest word would split it into pieces that pdftotext then reads as other words)."""
+    import collections
+    import re
+
+    _, out = ky_report
+    info = subprocess.run(["pdfinfo", str(out["pdf"])], capture_output=True, text=True, check=True).stdout
+    assert "(A4)" in info
+    pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
+    text = subprocess.run(["pdftotext", "-layout", str(out["pdf"]), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    annex_page = text[:text.index("Таблица A1.1.")].count("\f") + 1            # the annex's first table
+    assert annex_page - 1 <= 35 and pages > annex_page
+    words = lambda s: re.findall(r"[^\W\d_]{3,}", s)          # letters only, 3 or more
+    printed = collections.Counter(words(text))
+    d, cells, paras = _docx_cells(out["docx"])
+    in_docx = collections.Counter(w for s in cells + paras for w in words(s))
+    broken = {w: n for w, n in collections.Counter(w for s in cells for w in words(s)).items()
+              if printed[w] < min(n, in_docx[w])}
+    assert not broken

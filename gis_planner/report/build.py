@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..i18n import check_lang, t
-from .document import Document, Para, write_docx, write_html, write_pdf
-from .sections import ReportContext, build_context, default_measures, section6, section7
+from .fmt import fmt_date
+from .document import Document, Para, TitlePage, write_docx, write_html, write_pdf
+from .sections import ReportContext, build_context, conflicts_annex, default_measures, section6, section7
 
 FORMATS = ("docx", "html", "pdf")
 # the stages build_report reports to its ``progress(fraction, stage)`` callback (stage_text names them);
@@ -81,7 +82,8 @@ def build_report(ws, out_dir, lang: str = "ky", formats: Sequence[str] = ("docx"
 
     stamp = t("report.generated", lang, date=_dt.date.today().isoformat(), version=__version__)
     s7.blocks.append(Para(stamp, "note"))
-    docs = [s6, s7]
+    annexes = [a for a in (conflicts_annex(ctx),) if a is not None]
+    docs = [s6, s7, *annexes]
     result: dict = {"documents": docs, "maps": sorted(figdir.glob(f"*_{lang}.png")), "notes": []}
     # the full lists behind the tables the document shortens (annex files for the land specialist)
     for name, frame in (("conflicts", ctx.conflicts), ("relocation", ctx.relocation)):
@@ -89,11 +91,18 @@ def build_report(ws, out_dir, lang: str = "ky", formats: Sequence[str] = ("docx"
             path = out_dir / f"{name}_{lang}.csv"
             frame.drop(columns=["geometry"], errors="ignore").to_csv(path, index=False, encoding="utf-8-sig")
             result.setdefault("annexes", []).append(path)
+    if ctx.conflicts is not None and len(ctx.conflicts):
+        from .annex import conflicts_xlsx
+
+        result.setdefault("annexes", []).append(conflicts_xlsx(ctx, out_dir / f"conflicts_{lang}.xlsx"))
     if progress:
         progress(0.96, "write")
     stem = f"sedp_sections_{lang}"
     if "docx" in formats or "pdf" in formats:
-        result["docx"] = write_docx(docs, out_dir / f"{stem}.docx")
+        title = TitlePage(municipality=ws.name, programme=t("report.title.programme", lang),
+                          sections=f"{s6.title}\n{s7.title}", date=fmt_date(_dt.date.today(), lang),
+                          note=t("report.title.draft", lang))
+        result["docx"] = write_docx(docs, out_dir / f"{stem}.docx", title_page=title)
     if "html" in formats:
         result["html"] = write_html(docs, out_dir / f"{stem}.html", title=f"{ws.name}: {s6.title}, {s7.title}")
     if "pdf" in formats:

@@ -8,7 +8,9 @@ LibreOffice headless when it is installed.
 from __future__ import annotations
 
 import base64
+import functools
 import html
+import re
 import shutil
 import subprocess
 import tempfile
@@ -75,6 +77,7 @@ class Document:
     lang: str
     blocks: list = field(default_factory=list)
     subtitle: str = ""
+    annex: bool = False  # an annex: after the sections, its own numbering (A1.1 …)
 
     def number(self, prefix: str) -> None:
         """Number tables and figures ``<prefix>.1, <prefix>.2 …`` in order of appearance."""
@@ -95,11 +98,196 @@ class Document:
 
 
 # ---------------------------------------------------------------------------- DOCX
-def write_docx(docs: Sequence[Document], path: str | Path) -> Path:
-    """Write one or more sections into one DOCX file."""
-    from docx import Document as DocxDocument
-    from docx.enum.table import WD_TABLE_ALIGNMENT
+# A4 with the margins of Kyrgyz official documents (left 2.5 cm for binding); widths in cm
+PAGE_W, PAGE_H = 21.0, 29.7
+MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 2.5, 1.5, 2.0, 2.0
+TABLE_PT = 10            # table text size (pt); 9 in tables that need a landscape page
+FONT = "Times New Roman"  # Liberation Serif (metric-compatible) where Times is not installed
+_CHAR_EM = 0.62          # fallback mean character width (em) when no font file can be measured
+_CELL_PAD_CM = 0.45      # left + right cell margins (0.19 cm each in Word and LibreOffice) + slack
+
+
+@functools.lru_cache(maxsize=16)
+def _font(bold: bool, char: str = ""):
+    """``(PIL font, its code points)`` of the font fontconfig sets :data:`FONT` in, or the one it falls
+    back to for ``char`` (Liberation Serif has no ң ө ү: LibreOffice takes them from DejaVu Serif)."""
+    try:
+        from fontTools.ttLib import TTFont
+        from PIL import ImageFont
+
+        pattern = FONT + (":bold" if bold else "") + (f":charset={ord(char):x}" if char else "")
+        path = subprocess.run(["fc-match", "-f", "%{file}", pattern], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        if not path:
+            return None
+        with TTFont(path, lazy=True) as tt:
+            cmap = set(tt.getBestCmap() or {})
+        return ImageFont.truetype(path, 100), cmap
+    except (OSError, subprocess.SubprocessError, ImportError):
+        return None
+
+
+def _text_width_cm(text: str, pt: float, bold: bool = False) -> float:
+    """Printed width of ``text`` (cm) at ``pt`` points, measured with the fonts the document will be set in
+    (glyphs the main font lacks with fontconfig's fallback for them), or estimated when none is installed."""
+    main = _font(bold)
+    if main is None:
+        return len(text) * pt * (_CHAR_EM * (1.08 if bold else 1.0)) * 2.54 / 72.0
+    font, cmap = main
+    width, run = 0.0, ""
+    for ch in text:
+        if ord(ch) in cmap or ch.isspace():
+            run += ch
+            continue
+        fb = _font(bold, ch) or main
+        width += fb[0].getlength(ch)
+    width += font.getlength(run) if run else 0.0
+    return width / 100.0 * pt * 2.54 / 72.0
+
+
+def _words(text: str) -> list[str]:
+    """Words a line may break between: ordinary spaces only (a no-break space keeps ``12 130,5`` whole)."""
+    return [w for w in re.split(r"[ \t\n]+", text) if w]
+
+
+def column_widths(table: "Table", lang: str, pt: float = TABLE_PT) -> tuple[list[float], list[float]]:
+    """``(minimum, wanted)`` width (cm) of each column: the minimum fits the longest word (so no word
+    is ever broken), the wanted width fits the longest cell on one line."""
+    mins, wants = [], []
+    for j, col in enumerate(table.columns):
+        texts = [(str(col), True)] + [(table.cell_text(row[j], j, lang), False) for row in table.rows]
+        words = [(w, b) for text, b in texts for w in _words(text)] or [("", False)]
+        mins.append(max(_text_width_cm(w, pt, b) for w, b in words) + _CELL_PAD_CM)
+        wants.append(max(_text_width_cm(x, pt, b) for x, b in texts) + _CELL_PAD_CM)
+    return mins, wants
+
+
+def fit_columns(table: "Table", lang: str, text_width_cm: float, pt: float = TABLE_PT) -> list[float] | None:
+    """Column widths (cm) that fit ``text_width_cm`` with every word whole, or None if they cannot.
+
+    Every column gets its minimum (longest word); the space left goes to the columns that want more,
+    in proportion to what they lack.
+    """
+    mins, wants = column_widths(table, lang, pt)
+    if sum(mins) > text_width_cm:
+        return None
+    if sum(wants) <= text_width_cm:
+        extra = (text_width_cm - sum(wants)) / len(wants)
+        return [w + extra for w in wants]
+    room = text_width_cm - sum(mins)
+    lack = [w - m for w, m in zip(wants, mins)]
+    total = sum(lack) or 1.0
+    return [m + room * x / total for m, x in zip(mins, lack)]
+
+
+def _set_page(section, landscape: bool) -> None:
+    from docx.enum.section import WD_ORIENT
+    from docx.shared import Cm
+
+    section.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
+    w, h = (PAGE_H, PAGE_W) if landscape else (PAGE_W, PAGE_H)
+    section.page_width, section.page_height = Cm(w), Cm(h)
+    section.left_margin, section.right_margin = Cm(MARGIN_L), Cm(MARGIN_R)
+    section.top_margin, section.bottom_margin = Cm(MARGIN_T), Cm(MARGIN_B)
+
+
+def _field(paragraph, instruction: str) -> None:
+    """A Word field (PAGE, NUMPAGES …) in ``paragraph``; LibreOffice and Word compute it."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    run = paragraph.add_run()
+    for kind, text in (("begin", None), (None, instruction), ("separate", None), (None, "1"), ("end", None)):
+        if kind:
+            el = OxmlElement("w:fldChar")
+            el.set(qn("w:fldCharType"), kind)
+        elif text == instruction:
+            el = OxmlElement("w:instrText")
+            el.set(qn("xml:space"), "preserve")
+            el.text = f" {instruction} "
+        else:
+            el = OxmlElement("w:t")
+            el.text = text
+        run._r.append(el)
+
+
+def _header_footer(section, header_text: str) -> None:
     from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Pt
+
+    section.header.is_linked_to_previous = False
+    section.footer.is_linked_to_previous = False
+    hp = section.header.paragraphs[0]
+    hp.text = header_text
+    hp.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    for r in hp.runs:
+        r.font.size = Pt(9)
+        r.italic = True
+    fp = section.footer.paragraphs[0]
+    fp.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _field(fp, "PAGE")
+
+
+FIGURE_MAX_W, FIGURE_MAX_H = 16.0, 19.0   # cm: a figure, its caption and source fit one portrait page
+
+
+def _figure_width_cm(png) -> float:
+    """Width (cm) at which a figure is at most 16 cm wide and 19 cm high."""
+    from PIL import Image
+
+    with Image.open(png) as im:
+        w, h = im.size
+    return min(FIGURE_MAX_W, FIGURE_MAX_H * w / h) if h else FIGURE_MAX_W
+
+
+def _keep_with_next(paragraph) -> None:
+    paragraph.paragraph_format.keep_with_next = True
+
+
+def _repeat_header(row) -> None:
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    tr_pr = row._tr.get_or_add_trPr()
+    for tag in ("w:tblHeader", "w:cantSplit"):
+        el = OxmlElement(tag)
+        el.set(qn("w:val"), "true")
+        tr_pr.append(el)
+
+
+def _cant_split(row) -> None:
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    el = OxmlElement("w:cantSplit")
+    el.set(qn("w:val"), "true")
+    row._tr.get_or_add_trPr().append(el)
+
+
+@dataclass
+class TitlePage:
+    """What the title page and the running header say (the municipality, the programme, the date)."""
+
+    municipality: str
+    programme: str
+    sections: str
+    date: str
+    note: str = ""
+
+
+def write_docx(docs: Sequence[Document], path: str | Path, title_page: TitlePage | None = None) -> Path:
+    """Write sections (and annexes) into one A4 DOCX.
+
+    Layout: a title page and a contents list (when ``title_page`` is given); portrait A4 pages, with a
+    landscape page for a table that cannot fit the portrait width with every word whole; column widths
+    from the longest word and the longest cell (:func:`fit_columns`); table header rows repeated on
+    each page and rows never split; figures kept with their captions; the municipality and date in the
+    header and the page number in the footer.
+    """
+    from docx import Document as DocxDocument
+    from docx.enum.section import WD_SECTION
+    from docx.enum.table import WD_TABLE_ALIGNMENT
+    from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK
     from docx.shared import Cm, Pt, RGBColor
 
     path = Path(path)
@@ -107,13 +295,48 @@ def write_docx(docs: Sequence[Document], path: str | Path) -> Path:
     style = d.styles["Normal"]
     style.font.name = "Times New Roman"
     style.font.size = Pt(12)
-    for sec in d.sections:
-        sec.left_margin = Cm(2.5)
-        sec.right_margin = Cm(1.5)
-        sec.top_margin = Cm(2)
-        sec.bottom_margin = Cm(2)
+    header_text = f"{title_page.municipality} · {title_page.date}" if title_page else ""
+    first = d.sections[0]
+    _set_page(first, landscape=False)
+    _header_footer(first, header_text)
+    portrait_w = PAGE_W - MARGIN_L - MARGIN_R
+    landscape_w = PAGE_H - MARGIN_L - MARGIN_R
+    state = {"landscape": False}
+
+    def orient(landscape: bool) -> None:
+        if state["landscape"] == landscape:
+            return
+        sec = d.add_section(WD_SECTION.NEW_PAGE)
+        _set_page(sec, landscape)
+        _header_footer(sec, header_text)
+        state["landscape"] = landscape
+
+    if title_page is not None:
+        for _ in range(6):
+            d.add_paragraph()
+        for text, size, bold in ((title_page.municipality, 20, True), (title_page.programme, 14, False),
+                                 (title_page.sections, 16, True), (title_page.date, 12, False),
+                                 (title_page.note, 10, False)):
+            if not text:
+                continue
+            p = d.add_paragraph()
+            p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+            r = p.add_run(text)
+            r.bold = bold
+            r.font.size = Pt(size)
+        d.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
+        lang = docs[0].lang if docs else "ky"
+        d.add_heading(t("report.contents", lang), level=1)
+        for doc in docs:
+            d.add_paragraph(doc.title).runs[0].bold = True
+            for b in doc.blocks:
+                if isinstance(b, Heading) and b.level == 1:
+                    p = d.add_paragraph(b.text)
+                    p.paragraph_format.left_indent = Cm(0.8)
+        d.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
     for i, doc in enumerate(docs):
         if i:
+            orient(False)
             d.add_page_break()
         d.add_heading(doc.title, level=1)
         if doc.subtitle:
@@ -122,6 +345,7 @@ def write_docx(docs: Sequence[Document], path: str | Path) -> Path:
         lang = doc.lang
         for b in doc.blocks:
             if isinstance(b, Heading):
+                orient(False)
                 d.add_heading(b.text, level=min(b.level + 1, 4))
             elif isinstance(b, Para):
                 p = d.add_paragraph(b.text)
@@ -132,19 +356,37 @@ def write_docx(docs: Sequence[Document], path: str | Path) -> Path:
                         if b.style == "warning":
                             r.font.color.rgb = RGBColor(0x9C, 0x27, 0x06)
             elif isinstance(b, Table):
+                pt = TABLE_PT
+                widths = fit_columns(b, lang, portrait_w, pt)
+                if widths is None:
+                    orient(True)
+                    for pt in (TABLE_PT - 1, TABLE_PT - 2):
+                        widths = fit_columns(b, lang, landscape_w, pt)
+                        if widths is not None:
+                            break
+                    if widths is None:  # even landscape is too narrow: the widest words decide
+                        mins, _ = column_widths(b, lang, pt)
+                        widths = [m * landscape_w / sum(mins) for m in mins]
+                else:
+                    orient(False)
                 cap = d.add_paragraph(f"{t('report.table', lang)} {b.number}. {b.caption}")
                 cap.runs[0].bold = True
+                _keep_with_next(cap)
                 table = d.add_table(rows=1, cols=len(b.columns))
                 table.style = "Table Grid"
                 table.alignment = WD_TABLE_ALIGNMENT.CENTER
+                table.autofit = False
                 for j, col in enumerate(b.columns):
                     cell = table.rows[0].cells[j]
                     cell.text = str(col)
                     for r in cell.paragraphs[0].runs:
                         r.bold = True
-                        r.font.size = Pt(10)
+                        r.font.size = Pt(pt)
+                _repeat_header(table.rows[0])
                 for k, row in enumerate(b.rows):
-                    cells = table.add_row().cells
+                    tr = table.add_row()
+                    _cant_split(tr)
+                    cells = tr.cells
                     last = b.total_row and k == len(b.rows) - 1
                     for j, v in enumerate(row):
                         cells[j].text = b.cell_text(v, j, lang)
@@ -153,20 +395,28 @@ def write_docx(docs: Sequence[Document], path: str | Path) -> Path:
                         if kind != "text":
                             par.alignment = WD_ALIGN_PARAGRAPH.RIGHT
                         for r in par.runs:
-                            r.font.size = Pt(10)
+                            r.font.size = Pt(pt)
                             r.bold = last
+                for j, w in enumerate(widths):
+                    table.columns[j].width = Cm(w)
+                    for cell in table.columns[j].cells:
+                        cell.width = Cm(w)
                 if b.source:
                     sp = d.add_paragraph(f"{t('report.source', lang)}: {b.source}")
                     for r in sp.runs:
                         r.italic = True
                         r.font.size = Pt(9)
             elif isinstance(b, Figure):
-                d.add_picture(str(b.path), width=Cm(16))
-                d.paragraphs[-1].alignment = WD_ALIGN_PARAGRAPH.CENTER
+                orient(False)
+                d.add_picture(str(b.path), width=Cm(_figure_width_cm(b.path)))
+                pic = d.paragraphs[-1]
+                pic.alignment = WD_ALIGN_PARAGRAPH.CENTER
+                _keep_with_next(pic)      # the caption stays on the figure's page
                 cap = d.add_paragraph(f"{t('report.figure', lang)} {b.number}. {b.caption}")
                 cap.alignment = WD_ALIGN_PARAGRAPH.CENTER
                 cap.runs[0].bold = True
                 if b.source:
+                    _keep_with_next(cap)
                     sp = d.add_paragraph(f"{t('report.source', lang)}: {b.source}")
                     sp.alignment = WD_ALIGN_PARAGRAPH.CENTER
                     for r in sp.runs:

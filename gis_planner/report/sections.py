@@ -335,21 +335,29 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
                              f"{_source_of(ws, 'protected_areas', 'water_bodies', 'hazard_zones')}; "
                              f"{_rules_note(ws, 'restrictions')}"))
 
-    # 6.5 conflicts
+    # 6.5 conflicts: a summary by restriction and land use in the body, the list in the annex
     doc.blocks.append(Heading(t("report.s6.conflicts", lang)))
     c = ctx.conflicts
     if c is not None and len(c):
         lu = catalogue("land_uses", ws)
-        rows = [[r.get("cadastral_no"), lu.label(r.get("land_use"), lang) if r.get("land_use") in lu.items
-                 else r.get("land_use"), t(f"report.kind.{r.get('kind')}", lang), r.get("conflict_area_ha"),
-                 r.get("share"), r.get("message")] for r in c.head(60).to_dict(orient="records")]
-        doc.blocks.append(Table(t("report.s6.conflicts_table", lang),
-                                [t("report.col.cadastral_no", lang), t("report.col.use", lang),
-                                 t("report.col.restriction", lang), t("report.col.area_ha", lang),
-                                 t("report.col.share", lang), t("report.col.reason", lang)],
-                                rows, ["text", "text", "text", "ha", "pct", "text"],
-                                f"{_source_of(ws, 'parcels')}; {_rules_note(ws, 'restrictions')}"))
-        _note_if_truncated(doc, len(c), 60, lang, f"conflicts_{lang}.csv")
+        summary = conflict_summary(c)
+        rows = [[_restriction_text(r["kind"], r["subtype"], lang),
+                 lu.label(r["land_use"], lang) if r["land_use"] in lu.items else r["land_use"],
+                 int(r["parcels"]), r["conflict_area_ha"]] for r in summary.to_dict(orient="records")]
+        rows.append([t("report.total", lang), "", int(c["cadastral_no"].nunique()),
+                     float(c["conflict_area_ha"].sum())])
+        doc.blocks.append(Table(t("report.s6.conflicts_summary", lang),
+                                [t("report.col.restriction", lang), t("report.col.use", lang),
+                                 t("report.col.parcels", lang), t("report.col.conflict_ha", lang)],
+                                rows, ["text", "text", "int", "ha"],
+                                f"{_source_of(ws, 'parcels')}; {_rules_note(ws, 'restrictions')}", total_row=True))
+        top = summary.iloc[0]
+        doc.blocks.append(Para(t("report.s6.conflicts_text", lang, n=fmt_number(c["cadastral_no"].nunique(), lang, 0),
+                                 area=fmt_number(float(c["conflict_area_ha"].sum()), lang, 1),
+                                 top_restriction=_restriction_text(top["kind"], top["subtype"], lang),
+                                 top_use=lu.label(top["land_use"], lang) if top["land_use"] in lu.items
+                                 else top["land_use"], top_n=fmt_number(int(top["parcels"]), lang, 0),
+                                 file=f"conflicts_{lang}.xlsx")))
     else:
         doc.blocks.append(Para(t("report.none_found", lang), "note"))
 
@@ -360,6 +368,45 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
     else:
         _scenario_blocks(ctx, doc, figdir)
     doc.number("6")
+    return doc
+
+
+def conflict_summary(conflicts: pd.DataFrame) -> pd.DataFrame:
+    """Conflicts by restriction (kind, subtype) and land use: parcels and conflict area, largest first."""
+    c = conflicts.assign(subtype=conflicts["subtype"].fillna("").astype(str),
+                         land_use=conflicts["land_use"].fillna("").astype(str))
+    out = (c.groupby(["kind", "subtype", "land_use"], as_index=False)
+           .agg(parcels=("cadastral_no", "nunique"), conflict_area_ha=("conflict_area_ha", "sum")))
+    return out.sort_values(["conflict_area_ha", "parcels"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _restriction_text(kind, subtype, lang: str) -> str:
+    """'Coastal strip (canal)': the restriction kind with its subtype (water type, hazard …) when there is one."""
+    base = t(f"report.kind.{kind}", lang)
+    sub = _code_text(subtype, lang, "zoning.water", "report.hazard", "zoning.regime") if subtype else ""
+    return f"{base} ({sub})" if sub and sub != subtype else base
+
+
+def conflicts_annex(ctx: ReportContext) -> Document | None:
+    """Annex: every parcel in conflict with a restriction regime (the body has the summary)."""
+    c, lang, ws = ctx.conflicts, ctx.lang, ctx.ws
+    if c is None or not len(c):
+        return None
+    lu = catalogue("land_uses", ws)
+    doc = Document(title=t("report.annex.conflicts", lang), lang=lang, annex=True)
+    rows = [[r.get("cadastral_no"), lu.label(r.get("land_use"), lang) if r.get("land_use") in lu.items
+             else r.get("land_use"), _restriction_text(r.get("kind"), r.get("subtype"), lang),
+             r.get("conflict_area_ha"), r.get("share")]
+            for r in c.sort_values(["kind", "conflict_area_ha", "cadastral_no"], ascending=[True, False, True],
+                                   kind="stable").to_dict(orient="records")]
+    doc.blocks.append(Table(t("report.s6.conflicts_table", lang),
+                            [t("report.col.cadastral_no", lang), t("report.col.use", lang),
+                             t("report.col.restriction", lang), t("report.col.conflict_ha", lang),
+                             t("report.col.share", lang)],
+                            rows, ["text", "text", "text", "ha", "pct"],
+                            f"{_source_of(ws, 'parcels')}; {_rules_note(ws, 'restrictions')}"))
+    doc.blocks.append(Para(t("report.annex.conflicts_note", lang, file=f"conflicts_{lang}.xlsx"), "note"))
+    doc.number("A1")
     return doc
 
 
