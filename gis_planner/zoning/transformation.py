@@ -134,8 +134,8 @@ def transformation_list(ws, parcels: Any, target_category: str, *, reason: str =
     lt = _land_types(ws, sel)
     steps = category_steps(ws, use, sel["category"] if "category" in sel else [None] * len(sel), lt,
                            target=target) if len(sel) else []
-    out["land_type"] = pd.Series(lt, dtype=object).to_numpy() if len(sel) else None
-    out["category_effect"] = [s["effect"] for s in steps]
+    out["land_type"] = pd.Series(lt, index=out.index, dtype=object) if len(sel) else None
+    out["category_effect"] = pd.Series([s["effect"] for s in steps], index=out.index, dtype=object)
     out["exceptional"] = [bool(s["exceptional"]) for s in steps]
     out["decided_by"] = [",".join(s["decided_by"]) for s in steps]
     out["legal_step"] = [step_message(s, use, lang) if s["effect"] or s["rule_id"] != "allowed" else ""
@@ -170,7 +170,7 @@ def _land_types(ws, sel: gpd.GeoDataFrame) -> list:
     (a frame from scenario allocation carries only the category; irrigated arable land and pastures
     must still get their stricter step)."""
     if "land_type" in sel:
-        return sel["land_type"].astype(object).where(sel["land_type"].notna(), None).tolist()
+        return [v if isinstance(v, str) and v else None for v in sel["land_type"].tolist()]
     if "cadastral_no" not in sel:
         return [None] * len(sel)
     layer = read_layer_fid(ws, "parcels")
