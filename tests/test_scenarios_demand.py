@@ -354,3 +354,22 @@ def test_api_refuses_an_unusable_history_rather_than_returning_a_rate():
         with pytest.raises(GisPlannerError) as exc:
             q30_forecast(hist, [2025], file="s.yaml")
         assert exc.value.file == "s.yaml" and exc.value.code == "bad_scenario"
+
+
+def test_scenarios_page_shows_the_compound_rate_step_by_step(demo_ws, tmp_path, no_app_warm_up):
+    import shutil
+
+    from tests.apptest import assert_ok, copy_demo, open_app
+
+    ws = copy_demo(demo_ws, tmp_path / "demo")
+    (ws.root / "scenarios").mkdir(exist_ok=True)
+    shutil.copy(WORKING_AGE, ws.root / "scenarios" / "working_age.yaml")
+    at = open_app(ws, "ru", "scenarios")
+    at.selectbox(key="scn_pick").set_value("working_age").run()
+    at.button(key="scn_run").click().run()
+    assert_ok(at, errors=False)
+    steps = next(d.value for d in at.dataframe if "Расчёт" in d.value.columns)
+    first = steps.iloc[0]
+    assert first["Шаг"] == "Среднегодовой (сложный) темп роста 2021→2027 (6 лет)"
+    assert first["Расчёт"] == "((11132 / 9367) ^ (1/6) − 1) × 100 = 2,9190 → 2,92" and first["Результат"] == "2,92"
+    assert steps.iloc[2]["Результат"].replace("\u202f", " ").replace("\xa0", " ") == "11 457"
