@@ -284,3 +284,17 @@ def test_restrictions_page_shows_the_category_step(demo_ws, tmp_path, no_app_war
     at.text_input(key="zoning_cad").input(HOUSE).run()
     assert_ok(at)
     assert any("Земли населённых пунктов: категория допускает" in c.value for c in at.caption)
+
+
+def test_restrictions_validate_covers_the_category_table(cat_ws):
+    from gis_planner.zoning import validate_rules
+    from gis_planner.zoning.rules import validate_rules_file
+
+    validate_rules(cat_ws)                      # the default table is valid
+    d = cat_ws.root / "layers"
+    d.mkdir()
+    bad = d / "category_uses.yaml"
+    bad.write_text(yaml.safe_dump({"home": {"housing": "moon"}}), encoding="utf-8")
+    assert validate_rules_file(bad) == ["layers/category_uses.yaml [home.housing]: unknown land category 'moon'"]
+    out = _cli("restrictions", "-w", str(cat_ws.root), "--validate")
+    assert out.returncode == 2 and "unknown land category 'moon'" in out.stderr

@@ -529,8 +529,13 @@ def check(ws, use: str, *, parcel_id=None, geometry=None, point=None,
     Returns
     -------
     CheckResult
-        ``verdict`` (allowed / conditional / prohibited), ``reasons`` (each: kind, rule_id, subtype,
-        level, effect, share of the plot, area_ha, legal_source, message), the shares and a message.
+        ``verdict`` (allowed / conditional / prohibited): the strictest of ``restriction_verdict`` (the
+        restrictions and legal zones) and the land-category step (``category``, from
+        ``layers/category_uses.yaml``: the transformation the use needs, who decides, the legal source;
+        see :mod:`gis_planner.zoning.category`). ``reasons`` (each: kind, rule_id, subtype, level,
+        effect, share of the plot, area_ha, legal_source, message; a category step that limits the use
+        is a reason of kind ``land_category`` with its ``procedure``), the shares (of the restrictions)
+        and a message.
 
     Examples
     --------
