@@ -298,3 +298,12 @@ def test_restrictions_validate_covers_the_category_table(cat_ws):
     assert validate_rules_file(bad) == ["layers/category_uses.yaml [home.housing]: unknown land category 'moon'"]
     out = _cli("restrictions", "-w", str(cat_ws.root), "--validate")
     assert out.returncode == 2 and "unknown land category 'moon'" in out.stderr
+
+
+def test_transformation_to_a_category_without_a_checked_use_names_its_purpose(cat_ws):
+    tl = transformation_list(cat_ws, ["P", "I", "Z"], "reserve", lang="en")
+    assert list(tl["use"]) == [None] * 3 and list(tl["verdict"]) == ["conditional", "prohibited", None]
+    assert tl["legal_step"].iloc[0].startswith("Conditional, exceptional only: the law allows the transformation "
+                                               "from Agricultural land (Pastures) to Reserve land for the purposes "
+                                               "of Reserve land only in exceptional cases")
+    assert tl["legal_step"].iloc[2] == "" and tl["category_effect"].iloc[2] is None

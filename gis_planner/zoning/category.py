@@ -152,7 +152,8 @@ def bodies_text(codes: list[str], lang: str) -> str:
 
 def step_message(step: dict, use: str, lang: str) -> str:
     """The sentence of a category step in ``lang`` (verdict, from → to, who decides, legal source)."""
-    use_l = label("activities", use, lang)
+    use_l = (label("activities", use, lang) if use else
+             t("zoning.category.purpose", lang, category=label("land_categories", step.get("to_category"), lang)))
     frm = category_label(step["from_category"], step.get("land_type"), lang)
     source = localized(step.get("legal_source"), lang) or ""
     if step["rule_id"] == "unknown_category":

@@ -150,7 +150,7 @@ def transformation_list(ws, parcels: Any, target_category: str, *, reason: str =
         out["prohibited_share"] = chk["prohibited_share"].to_numpy()
     else:
         out["restriction_verdict"] = None
-        out["verdict"] = [s["effect"] for s in steps] if len(sel) else None
+        out["verdict"] = pd.Series([s["effect"] for s in steps], index=out.index, dtype=object) if len(sel) else None
         out["prohibited_share"] = np.nan
     out["reason"] = reason
     for i, step in enumerate(proc["steps"], 1):
