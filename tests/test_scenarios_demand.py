@@ -3,7 +3,10 @@ scenario files, norms as data."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import yaml
@@ -13,6 +16,7 @@ from gis_planner.cli import main
 from gis_planner.scenarios import (Norms, Scenario, cohort_forecast, compound_forecast, crop_chain, demand,
                                    find_scenario, irrigation_chain, load_scenario, q30_forecast, save_scenario,
                                    sector_chain, worked_examples)
+from gis_planner.scenarios.demand import annual_rate, annual_rates
 from gis_planner.scenarios.model import examples_dir
 
 HISTORY = {2021: 9800, 2022: 10500, 2023: 11000, 2024: 11500}
@@ -215,7 +219,7 @@ def test_examples_are_valid_and_distinct():
 
 @pytest.mark.parametrize("patch,code,feature", [
     ({"colour": 1}, "bad_scenario", None),
-    ({"population": {"method": "q30", "history": {2021: 1, 2023: 2, 2024: 3}}}, "bad_scenario", "population.history"),
+    ({"population": {"method": "q30", "history": {2024: 11500}}}, "bad_scenario", "population.history"),
     ({"population": {"method": "magic"}}, "bad_scenario", "population.method"),
     ({"investments": [{"sector": "mining", "amount_mio_som": 1}]}, "bad_scenario", "investments[0]"),
     ({"norms": {"housing": {"plot_sise_ha": 0.1}}}, "unknown_norm", "housing.plot_sise_ha"),
@@ -263,3 +267,109 @@ def test_queue_list_counts_families(tmp_path):
     with pytest.raises(GisPlannerError) as exc:
         load_scenario(bad)
     assert exc.value.feature == "housing.queue_file"
+
+
+# --------------------------------------------------------------------------- rates from any two years (issue 14.6)
+WORKING_AGE = Path(__file__).parent / "data" / "working_age.yaml"
+
+
+def test_rate_between_non_consecutive_years_is_the_compound_annual_rate():
+    # ((11 132 / 9 367)^(1/6) − 1) × 100 = 2.9190 → 2.92 %/yr, not 18.84 % taken as one year
+    rate, steps = annual_rates({2021: 9367, 2027: 11132})
+    assert rate == Decimal("2.92")
+    assert [s.key for s in steps] == ["pop_cagr", "pop_cagr_total"]
+    assert steps[0].formula == "((11132 / 9367) ^ (1/6) − 1) × 100 = 2.9190 → 2.92"
+    assert steps[0].inputs["years"] == 6
+    assert abs(float(annual_rate(9367, 11132, 2021, 2027)[1]) - ((11132 / 9367) ** (1 / 6) - 1) * 100) < 1e-9
+    fc, steps = q30_forecast({2021: 9367, 2027: 11132}, [2028, 2030])
+    # 11 132 × 1.0292 = 11 457.05 → 11 457; × 1.0292^3 = 12 135.9 → 12 136
+    assert fc == {2027: 11132, 2028: 11457, 2030: 12136}
+    assert all(s.result != Decimal("18.84") for s in steps)
+
+
+def test_every_pair_of_given_points_gets_its_rate_and_the_forecast_uses_the_end_points():
+    hist = {2018: 10000, 2020: 12100, 2021: 12342}
+    rate, steps = annual_rates(hist)
+    # 2018→2020: (1.21)^(1/2) = 1.1 → 10.00 %; 2020→2021: 242 / 12 100 = 2.00 %; end points over 3 years
+    assert [(s.key, s.result) for s in steps[:2]] == [("pop_cagr", Decimal("10")), ("pop_rate", Decimal("2"))]
+    expected = round(((12342 / 10000) ** (1 / 3) - 1) * 100, 2)
+    assert steps[-1].key == "pop_cagr_total" and float(rate) == expected == 7.27   # 1.0727^3 = 1.2343
+    assert steps[-1].label("en") == "Annual growth rate for the forecast: 2018→2021 (3 years, history with gaps)"
+    for lang in ("ky", "ru"):
+        assert "2018→2021" in steps[-1].label(lang) and steps[-1].label(lang) != steps[-1].label("en")
+
+
+def test_consecutive_years_keep_the_methodology_mean():
+    rate, steps = annual_rates(HISTORY)
+    assert rate == Decimal("5.48")
+    assert [str(s.result) for s in steps] == ["7.14", "4.76", "4.55", "5.48"]
+    assert [s.key for s in steps] == ["pop_rate", "pop_rate", "pop_rate", "pop_mean_rate"]
+
+
+def test_working_age_scenario_file_through_the_api_and_the_cli():
+    d = demand(load_scenario(WORKING_AGE))
+    total = next(s for s in d.steps if s.key == "pop_cagr_total")
+    assert total.result == Decimal("2.92")
+    assert d.population[2028] == 11457
+    out = subprocess.run([sys.executable, "-m", "gis_planner", "scenario", "demand", str(WORKING_AGE),
+                          "--format", "json", "--lang", "en"], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[1])
+    doc = json.loads(out.stdout)
+    rates = [s for s in doc["steps"] if s["unit"] == "%"]
+    assert [s["result"] for s in rates] == [2.92, 2.92]
+    assert rates[0]["formula"] == "((11132 / 9367) ^ (1/6) − 1) × 100 = 2.9190 → 2.92"
+    assert rates[0]["step"] == "Compound annual growth rate 2021→2027 (6 years)"
+    text = subprocess.run([sys.executable, "-m", "gis_planner", "scenario", "demand", str(WORKING_AGE),
+                           "--lang", "ru"], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).parents[1]).stdout
+    assert "Среднегодовой (сложный) темп роста 2021→2027 (6 лет)" in text and "2.92" in text.replace(",", ".")
+
+
+@pytest.mark.parametrize("history,problem", [
+    ("{2027: 11132}", "at least two years"),
+    ("{2021: 9367, '2021': 9400, 2027: 11132}", "given twice"),
+    ("[[2027, 11132], [2021, 9367]]", "do not increase"),
+    ("[[2021, 9367], [2021, 9367], [2027, 11132]]", "given twice"),
+    ("{2021: 0, 2027: 11132}", "positive number"),
+    ("{2021: -9367, 2027: 11132}", "positive number"),
+    ("{2021: many, 2027: 11132}", "positive number"),
+    ("{twenty: 9367, 2027: 11132}", "is not a year"),
+])
+def test_unusable_history_is_a_project_error_naming_the_file_and_the_fix(tmp_path, history, problem):
+    path = tmp_path / "bad_history.yaml"
+    path.write_text(f"id: bad\nbase_year: 2027\nhorizon_year: 2030\npopulation:\n  method: q30\n"
+                    f"  history: {history}\n", encoding="utf-8")
+    with pytest.raises(GisPlannerError) as exc:
+        load_scenario(path)
+    assert exc.value.file == str(path) and exc.value.feature == "population.history"
+    assert problem in exc.value.problem and exc.value.fix
+    out = subprocess.run([sys.executable, "-m", "gis_planner", "scenario", "demand", str(path)],
+                         capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith("error:") and str(path) in out.stderr and "Fix:" in out.stderr
+
+
+def test_api_refuses_an_unusable_history_rather_than_returning_a_rate():
+    for hist in ({2024: 11500}, {2021: 0, 2024: 11500}, {2021: 9800, "2021": 9800, 2024: 11500}):
+        with pytest.raises(GisPlannerError) as exc:
+            q30_forecast(hist, [2025], file="s.yaml")
+        assert exc.value.file == "s.yaml" and exc.value.code == "bad_scenario"
+
+
+def test_scenarios_page_shows_the_compound_rate_step_by_step(demo_ws, tmp_path, no_app_warm_up):
+    import shutil
+
+    from tests.apptest import assert_ok, copy_demo, open_app
+
+    ws = copy_demo(demo_ws, tmp_path / "demo")
+    (ws.root / "scenarios").mkdir(exist_ok=True)
+    shutil.copy(WORKING_AGE, ws.root / "scenarios" / "working_age.yaml")
+    at = open_app(ws, "ru", "scenarios")
+    at.selectbox(key="scn_pick").set_value("working_age").run()
+    at.button(key="scn_run").click().run()
+    assert_ok(at, errors=False)
+    steps = next(d.value for d in at.dataframe if "Расчёт" in d.value.columns)
+    first = steps.iloc[0]
+    assert first["Шаг"] == "Среднегодовой (сложный) темп роста 2021→2027 (6 лет)"
+    assert first["Расчёт"] == "((11132 / 9367) ^ (1/6) − 1) × 100 = 2,9190 → 2,92" and first["Результат"] == "2,92"
+    assert steps.iloc[2]["Результат"].replace("\u202f", " ").replace("\xa0", " ") == "11 457"

@@ -45,8 +45,16 @@ def test_demo_check_many_agrees_with_check_on_a_sample(demo):
                              for v in ("allowed", "conditional", "prohibited")])
     for k in sample:
         one = zoning.check(ws, "housing", geometry=parcels.geometry.iloc[k], restrictions=r)
-        assert one.verdict == many["verdict"].iloc[k]
+        # the restriction part of the single check is the vectorised one; the category step comes on top
+        assert one.restriction_verdict == many["verdict"].iloc[k]
         assert one.prohibited_share == pytest.approx(many["prohibited_share"].iloc[k], abs=1e-9)
+    # with the category step, the vectorised verdict is the single check's, parcel by parcel
+    sub = parcels.iloc[sample]
+    withcat = zoning.check_many(ws, "housing", sub, r, plot_size=True, category=True)
+    for k, (fid, row) in enumerate(sub.iterrows()):
+        one = zoning.check(ws, "housing", parcel_id=row["cadastral_no"], restrictions=r)
+        assert one.verdict == withcat["verdict"].iloc[k]
+        assert [c["effect"] for c in one.category] == [withcat["category_effect"].iloc[k]]
 
 
 def test_demo_prohibited_area_equals_brute_force_union(demo):

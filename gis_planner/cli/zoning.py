@@ -68,6 +68,13 @@ def check_cmd(workspace, fmt, lang, use, parcel, point, wkt):
     click.echo(head)
     for r in res.reasons:
         click.echo(f"  - {r['message']}")
+        if r.get("procedure"):   # the category step: the five steps of the transformation
+            click.echo(f"    {t('zoning.category.procedure', lang)}:")
+            for p in r["procedure"]:
+                click.echo(f"      {p}")
+    for c in res.category:
+        if c.get("effect") is None:   # the category allows the use: said, not left out
+            click.echo(f"  = {c['message']}")
     click.echo(_provenance_line(res.provenance, lang))
 
 
@@ -197,7 +204,12 @@ def transform_cmd(workspace, fmt, lang, parcels, target, reason, use, out):
     if fmt == "csv":
         click.echo(loc.to_csv(index=False), nl=False)
         return
-    echo_table(loc.iloc[:, :8], lang=lang)
+    steps_col = t("zoning.col.legal_step", lang)
+    shown = loc.drop(columns=[steps_col]) if steps_col in loc else loc
+    echo_table(shown.iloc[:, :8], lang=lang)
+    for cad, step in zip(tl["cadastral_no"], loc.get(steps_col, [])):   # the legal step of each parcel
+        if step:
+            click.echo(f"{cad}: {step}")
 
 
 commands = [check_cmd, restrictions_cmd, conflicts_cmd, transform_cmd]

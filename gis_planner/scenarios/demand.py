@@ -109,43 +109,167 @@ def _norms(norms: Norms | None) -> Norms:
 
 
 # --------------------------------------------------------------------------- population
+def history_points(history: Any, file: str | None = None, feature: str = "population.history"
+                   ) -> list[tuple[int, Decimal]]:
+    """The ``(year, value)`` points of a population history, checked, in year order.
+
+    ``history`` is a mapping ``{year: value}`` or a list of ``[year, value]`` pairs (or ``{year, value}``
+    mappings) given in increasing years. Raises :class:`GisPlannerError` naming ``file`` (the scenario
+    file) and the fix for fewer than two points, a year that is not a whole number, the same year twice
+    (``2021`` and ``"2021"``), years that do not increase (a list), and values that are not positive
+    numbers: a history the method cannot use never gives a rate.
+
+    >>> history_points({2027: 11132, 2021: 9367})
+    [(2021, Decimal('9367')), (2027, Decimal('11132'))]
+    """
+    example = "e.g. `history: {2021: 9367, 2027: 11132}` (years may have gaps)"
+    if isinstance(history, dict):
+        raw = list(history.items())
+        ordered = False
+    elif isinstance(history, (list, tuple)):
+        raw = []
+        for item in history:
+            if isinstance(item, dict) and set(item) >= {"year", "value"}:
+                raw.append((item["year"], item["value"]))
+            elif isinstance(item, (list, tuple)) and len(item) == 2:
+                raw.append((item[0], item[1]))
+            else:
+                raise GisPlannerError(f"history entry {item!r} is not a year and a value", file=file,
+                                      feature=feature, fix=example, code="bad_scenario")
+        ordered = True
+    else:
+        raise GisPlannerError(f"the population history must be years with values, not {history!r}", file=file,
+                              feature=feature, fix=example, code="bad_scenario")
+    points: list[tuple[int, Decimal]] = []
+    seen: set[int] = set()
+    for y, v in raw:
+        try:
+            year = int(str(y).strip())
+        except (TypeError, ValueError):
+            raise GisPlannerError(f"'{y}' is not a year", file=file, feature=feature,
+                                  fix="give the years as whole numbers, " + example, code="bad_scenario") from None
+        if year in seen:
+            raise GisPlannerError(f"the year {year} is given twice", file=file, feature=feature,
+                                  fix="keep one figure per year", code="bad_scenario")
+        if points and ordered and year < points[-1][0]:
+            raise GisPlannerError(f"the years do not increase ({points[-1][0]} is followed by {year})", file=file,
+                                  feature=feature, fix="list the years from the oldest to the newest",
+                                  code="bad_scenario")
+        seen.add(year)
+        if isinstance(v, bool) or not isinstance(v, (int, float, Decimal, str)):
+            raise GisPlannerError(f"the population of {year} must be a positive number, not {v!r}", file=file,
+                                  feature=feature, fix="give whole people", code="bad_scenario")
+        try:
+            value = _d(v)
+        except ArithmeticError:
+            value = None
+        if value is None or not value.is_finite() or value <= 0:
+            raise GisPlannerError(f"the population of {year} must be a positive number, not {v!r}", file=file,
+                                  feature=feature, fix="give whole people (a zero or negative figure gives no "
+                                  "growth rate)", code="bad_scenario")
+        points.append((year, value))
+    if len(points) < 2:
+        raise GisPlannerError(f"a growth rate needs the population of at least two years (got {len(points)})",
+                              file=file, feature=feature, fix=example, code="bad_scenario")
+    return sorted(points)
+
+
+def annual_rate(v0: Any, v1: Any, y0: int, y1: int, decimals: int = 2) -> tuple[Decimal, Decimal, str]:
+    """Compound annual growth rate between two years, in %: ``((v1 / v0)^(1 / (y1 − y0)) − 1) × 100``.
+
+    Returns the rate rounded half up to ``decimals``, the unrounded rate and the formula with the numbers
+    put in. For consecutive years it is the year-on-year rate ``(v1 − v0) / v0 × 100`` of the methodology.
+
+    >>> r, raw, formula = annual_rate(9367, 11132, 2021, 2027)
+    >>> r, formula
+    (Decimal('2.92'), '((11132 / 9367) ^ (1/6) − 1) × 100 = 2.9190 → 2.92')
+    >>> annual_rate(9800, 10500, 2021, 2022)[2]
+    '(10500 − 9800) / 9800 × 100 = 7.1429 → 7.14'
+    """
+    v0, v1, k = _d(v0), _d(v1), int(y1) - int(y0)
+    if k <= 0 or v0 <= 0 or v1 <= 0:
+        raise GisPlannerError(f"no annual rate from {y0} ({v0}) to {y1} ({v1})", feature="population.history",
+                              fix="give positive figures for increasing years", code="bad_scenario")
+    if k == 1:
+        raw = (v1 - v0) / v0 * HUNDRED
+        text = f"({f(v1)} − {f(v0)}) / {f(v0)} × 100"
+    else:
+        raw = ((v1 / v0) ** (D(1) / D(k)) - D(1)) * HUNDRED
+        text = f"(({f(v1)} / {f(v0)}) ^ (1/{k}) − 1) × 100"
+    r = rnd(raw, decimals)
+    return r, raw, f"{text} = {raw:.4f} → {f(r)}"
+
+
+def annual_rates(history: Any, norms: Norms | None = None, chain: str = "population",
+                 file: str | None = None) -> tuple[Decimal, list[Step]]:
+    """The annual growth rate of a history, step by step (the rate a forecast carries forward).
+
+    One step per pair of consecutive given points: the year-on-year rate where the years follow each
+    other, the compound annual rate ``((v_end / v_start)^(1/(y_end − y_start)) − 1) × 100`` over a gap.
+    The rate carried forward is the methodology's mean of the yearly rates when every year is given,
+    and the compound annual rate between the first and the last point when years are missing (a gap is
+    never taken as one year). Rates are in % rounded half up to the norms' decimals.
+
+    >>> rate, steps = annual_rates({2021: 9367, 2027: 11132})
+    >>> rate, [s.key for s in steps]
+    (Decimal('2.92'), ['pop_cagr', 'pop_cagr_total'])
+    >>> annual_rates({2021: 9800, 2022: 10500, 2023: 11000, 2024: 11500})[0]
+    Decimal('5.48')
+    """
+    n = _norms(norms)
+    rd = int(n.value("rounding.rate_pct_decimals"))
+    src_r = n.source("rounding.rate_pct_decimals")
+    items = history_points(history, file)
+    steps: list[Step] = []
+    rates = []
+    gaps = any(y1 - y0 > 1 for (y0, _), (y1, _) in zip(items, items[1:]))
+    for (y0, p0), (y1, p1) in zip(items, items[1:]):
+        r, _, formula = annual_rate(p0, p1, y0, y1, rd)
+        rates.append(r)
+        key = "pop_rate" if y1 - y0 == 1 else "pop_cagr"
+        steps.append(Step(key, r, "pct", formula, {"year": y1, "p_prev": _plain(p0), "p": _plain(p1),
+                                                   "years": y1 - y0}, src_r, chain,
+                          {"y0": y0, "y1": y1, "k": y1 - y0}))
+    if not gaps:
+        mean_raw = sum(rates, D(0)) / D(len(rates))
+        mean = rnd(mean_raw, rd)
+        steps.append(Step("pop_mean_rate", mean, "pct",
+                          f"({' + '.join(f(r) for r in rates)}) / {len(rates)} = {mean_raw:.4f} → {f(mean)}",
+                          {"rates_pct": [_plain(r) for r in rates]}, src_r, chain))
+        return mean, steps
+    (ya, pa), (yb, pb) = items[0], items[-1]
+    if len(items) == 2:
+        total = rates[0]
+        formula = steps[0].formula
+    else:
+        total, _, formula = annual_rate(pa, pb, ya, yb, rd)
+    steps.append(Step("pop_cagr_total", total, "pct", formula,
+                      {"y0": ya, "y1": yb, "p0": _plain(pa), "p1": _plain(pb), "years": yb - ya,
+                       "rates_pct": [_plain(r) for r in rates]}, src_r, chain, {"y0": ya, "y1": yb, "k": yb - ya}))
+    return total, steps
+
+
 def q30_forecast(history: dict, years: list[int], norms: Norms | None = None,
-                 chain: str = "population") -> tuple[dict[int, int], list[Step]]:
+                 chain: str = "population", file: str | None = None) -> tuple[dict[int, int], list[Step]]:
     """Population forecast by the methodology's manual method (mean of year-on-year rates).
 
     Rates are rounded to 2 decimals in %, their mean again to 2 decimals, and the forecast
-    ``P_base × (1 + mean/100)^k`` to whole people.
+    ``P_base × (1 + mean/100)^k`` to whole people. A history with missing years uses the compound
+    annual rate between its first and last year instead of the mean (see :func:`annual_rates`); a
+    history the method cannot use (one year, a year twice, a zero) raises :class:`GisPlannerError`
+    naming ``file``.
 
     >>> fc, _ = q30_forecast({2021: 9800, 2022: 10500, 2023: 11000, 2024: 11500}, [2025])
     >>> fc
     {2024: 11500, 2025: 12130}
+    >>> q30_forecast({2021: 9367, 2027: 11132}, [2028])[0]
+    {2027: 11132, 2028: 11457}
     """
     n = _norms(norms)
-    rd = int(n.value("rounding.rate_pct_decimals"))
     pd_ = int(n.value("rounding.population"))
-    src_r, src_p = n.source("rounding.rate_pct_decimals"), n.source("rounding.population")
-    items = sorted((int(y), _d(v)) for y, v in history.items())
-    if len(items) < 2:
-        raise GisPlannerError("the q30 method needs at least two years of population", feature="population",
-                              fix="give the population of consecutive years", code="bad_scenario")
-    steps: list[Step] = []
-    rates = []
-    for (y0, p0), (y1, p1) in zip(items, items[1:]):
-        if p0 <= 0:
-            raise GisPlannerError(f"population of {y0} must be positive", feature="population.history",
-                                  fix="correct the figure", code="bad_scenario")
-        raw = (p1 - p0) / p0 * HUNDRED
-        r = rnd(raw, rd)
-        rates.append(r)
-        steps.append(Step("pop_rate", r, "pct", f"({f(p1)} − {f(p0)}) / {f(p0)} × 100 = {raw:.4f} → {f(r)}",
-                          {"year": y1, "p_prev": _plain(p0), "p": _plain(p1)}, src_r, chain,
-                          {"y0": y0, "y1": y1}))
-    mean_raw = sum(rates, D(0)) / D(len(rates))
-    mean = rnd(mean_raw, rd)
-    steps.append(Step("pop_mean_rate", mean, "pct",
-                      f"({' + '.join(f(r) for r in rates)}) / {len(rates)} = {mean_raw:.4f} → {f(mean)}",
-                      {"rates_pct": [_plain(r) for r in rates]}, src_r, chain))
-    base_year, base = items[-1]
+    src_p = n.source("rounding.population")
+    mean, steps = annual_rates(history, n, chain, file)
+    base_year, base = history_points(history, file)[-1]
     out = {base_year: int(base)}
     factor = D(1) + mean / HUNDRED
     for y in sorted(set(int(y) for y in years)):
@@ -470,7 +594,7 @@ def demand(scenario: Scenario, workspace: Any = None, norms: Norms | None = None
     method = pop.get("method")
     cohort = None
     if method == "q30":
-        fc, st = q30_forecast(pop["history"], years, n)
+        fc, st = q30_forecast(pop["history"], years, n, file=scenario.source_file)
     elif method == "compound":
         fc, st = compound_forecast(pop["base"], pop["rate_pct"], base, years, n)
     elif method == "cohort":
@@ -652,6 +776,7 @@ def worked_examples(norms: Norms | None = None) -> dict[str, list[Step]]:
     return {"population": pop, "irrigation": irr, "raspberry": rasp}
 
 
-__all__ = ["Step", "Demand", "demand", "steps_frame", "q30_forecast", "compound_forecast", "cohort_forecast", "irrigation_chain",
+__all__ = ["Step", "Demand", "demand", "steps_frame", "q30_forecast", "annual_rate", "annual_rates",
+           "history_points", "compound_forecast", "cohort_forecast", "irrigation_chain",
            "sector_chain", "crop_chain", "worked_examples", "people_in_ages", "rnd"]
 

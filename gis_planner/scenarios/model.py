@@ -291,23 +291,16 @@ class Scenario:
         if pop:
             pop["method"] = method
         if method == "q30":
-            hist = pop.get("history") or {}
-            if len(hist) < 2:
-                raise GisPlannerError("the q30 method needs the population of at least two years", file=f,
-                                      feature="population.history",
-                                      fix="e.g. `history: {2021: 9800, 2022: 10500, 2023: 11000, 2024: 11500}`",
-                                      code="bad_scenario")
-            years = sorted(int(y) for y in hist)
-            if years != list(range(years[0], years[-1] + 1)):
-                raise GisPlannerError(f"population history years {years} are not consecutive", file=f,
-                                      feature="population.history", fix="give one figure per year",
-                                      code="bad_scenario")
-            for y, v in hist.items():
-                if not _is_number(v) or float(v) <= 0:
-                    raise GisPlannerError(f"population of {y} must be a positive number, not {v!r}", file=f,
+            from .demand import history_points  # the rate functions own the rules of a usable history
+
+            points = history_points(pop.get("history") or {}, f)
+            years = [y for y, _ in points]
+            for y, v in points:
+                if v != v.to_integral_value():
+                    raise GisPlannerError(f"population of {y} must be whole people, not {v}", file=f,
                                           feature="population.history", fix="give whole people",
                                           code="bad_scenario")
-            pop["history"] = {int(y): int(v) for y, v in sorted(hist.items(), key=lambda kv: int(kv[0]))}
+            pop["history"] = {y: int(v) for y, v in points}
             if years[-1] != self.base_year:
                 raise GisPlannerError(f"the population history ends in {years[-1]}, not the base year "
                                       f"{self.base_year}", file=f, feature="population.history",

@@ -11,12 +11,15 @@ Public API (see docs/zoning.md):
 * :func:`transformation_list` / :func:`write_transformation` — land transformation files;
 * tables of the rules for the report and the app: :func:`regime_table`, :func:`width_table`,
   :func:`zoning_table`;
+* the land-category step (``layers/category_uses.yaml``): :func:`category_step`, :func:`category_table`,
+  :func:`validate_category_rules`;
 * rule helpers: :func:`zoning_rules`, :func:`restriction_rules`, :func:`validate_zoning_rules`,
   :func:`save_zoning_rules`, :func:`validate_rules`.
 """
 from __future__ import annotations
 
 from .check import CheckResult, check, check_many, check_pieces, overlay_effects, restriction_map, with_effects
+from .category import category_rules, category_step, category_table, validate_category_rules
 from .conflicts import conflicts, conflicts_summary
 from .restrictions import build_restrictions, write_restrictions
 from .transformation import transformation_list, write_transformation
@@ -30,4 +33,5 @@ __all__ = [
     "restriction_map", "restriction_rules", "rule_effects", "save_restriction_rules", "save_zoning_rules",
     "validate_restriction_rules", "validate_rules", "validate_rules_file", "validate_zoning_rules", "with_effects",
     "write_restrictions", "zone_effect", "zoning_rules", "regime_table", "width_table", "zoning_table",
+    "category_rules", "category_step", "category_table", "validate_category_rules",
 ]

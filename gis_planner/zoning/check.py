@@ -41,7 +41,9 @@ from ..errors import GisPlannerError
 from ..i18n import check_lang, label, t
 from ..report.fmt import fmt_number, fmt_percent
 from .restrictions import build_restrictions, layer_provenance, polygonal_part, read_layer_fid
-from .rules import (effect_of, localize_text, restriction_rules, rules_provenance, source_translations,
+from .category import (SEVERITY, category_provenance, category_reason, category_steps, procedure_lines,
+                       step_message, strictest)
+from .rules import (effect_of, localize_text, localized, restriction_rules, rules_provenance, source_translations,
                     zone_effect, zoning_rules, check_use)
 
 GROUP = ["kind", "rule_id", "subtype", "level"]
@@ -195,7 +197,7 @@ def _sliver(rules: dict) -> float:
 
 
 def check_many(ws, use: str, parcels: gpd.GeoDataFrame, restrictions: gpd.GeoDataFrame | None = None, *,
-               plot_size: bool = False) -> pd.DataFrame:
+               plot_size: bool = False, category: bool = False) -> pd.DataFrame:
     """Check many parcels for one intended use at once (vectorised).
 
     Parameters
@@ -210,6 +212,11 @@ def check_many(ws, use: str, parcels: gpd.GeoDataFrame, restrictions: gpd.GeoDat
     plot_size : bool
         Also apply the legal zones' plot-size limits (off by default: allocation candidates are
         usually subdivided later).
+    category : bool
+        Also take the land-category step (``layers/category_uses.yaml``, see :mod:`.category`): the
+        frame's ``category`` / ``land_type`` columns (the land type looked up by ``cadastral_no`` when
+        missing), else the parcels under each plot. Adds ``restriction_verdict`` and ``category_effect``;
+        ``verdict`` is then the strictest of both (off by default: allocation transforms land on purpose).
 
     Returns
     -------
@@ -257,10 +264,38 @@ def check_many(ws, use: str, parcels: gpd.GeoDataFrame, restrictions: gpd.GeoDat
         data = [[_clean(v) for v in recs[c].astype(object).where(recs[c].notna(), None).tolist()] for c in cols]
         for p, *vals in zip(recs["plot"].tolist(), *data):
             lists[p].append(dict(zip(cols, vals)))
+    if category and len(geo):
+        steps = _category_many(ws, use, parcels, geo)
+        out["restriction_verdict"] = out["verdict"]
+        out["category_effect"] = pd.Series([s["effect"] for s in steps], index=out.index, dtype=object)
+        out["verdict"] = [strictest(v, s["effect"]) for v, s in zip(out["restriction_verdict"], steps)]
+        for lst, s in zip(lists, steps):
+            if s["effect"]:
+                lst.append({"kind": "land_category", "rule_id": f"category.{s['rule_id']}",
+                            "subtype": s["from_category"], "level": s["land_type"], "effect": s["effect"],
+                            "share": 1.0, "legal_source": localized(s["legal_source"], "en"),
+                            "confirmed": s["confirmed"], "to_category": s["to_category"],
+                            "exceptional": s["exceptional"], "decided_by": list(s["decided_by"])})
     out["reasons"] = pd.Series(lists, index=parcels.index, dtype=object)
     out.attrs["use"] = use
     out.attrs["rules"] = rules_provenance(ws)
     out.attrs["layers"] = layer_provenance(ws)
+    return out
+
+
+def _category_many(ws, use: str, parcels: gpd.GeoDataFrame, geo: gpd.GeoSeries) -> list[dict]:
+    """The category step of each plot of :func:`check_many` (strictest of the parcels under a plot
+    that carries no category of its own)."""
+    if "category" in parcels:
+        from .transformation import _land_types
+
+        return category_steps(ws, use, parcels["category"], _land_types(ws, parcels))
+    sliver = _sliver(restriction_rules(ws))
+    out = []
+    for g in geo.values:
+        parts = categories_under(ws, g, sliver) or [(None, None, g.area)]
+        steps = category_steps(ws, use, [p[0] for p in parts], [p[1] for p in parts])
+        out.append(max(steps, key=lambda s: SEVERITY[s["effect"] or "allowed"]))
     return out
 
 
@@ -291,6 +326,8 @@ class CheckResult:
     message: str = ""
     provenance: dict = field(default_factory=dict)
     geometry: BaseGeometry | None = None
+    category: list[dict] = field(default_factory=list)
+    restriction_verdict: str = ""
 
     @property
     def allowed(self) -> bool:
@@ -303,7 +340,8 @@ class CheckResult:
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("use", "verdict", "verdict_label", "message", "parcel_id",
                                             "cadastral_no", "area_ha", "prohibited_share",
-                                            "conditional_share", "reasons", "provenance")}
+                                            "conditional_share", "reasons", "provenance", "category",
+                                            "restriction_verdict")}
         d["free_share"] = self.free_share
         return d
 
@@ -312,7 +350,10 @@ class CheckResult:
 
     def __str__(self) -> str:
         lines = [self.message]
-        lines += [f"  - {r['message']}" for r in self.reasons]
+        for r in self.reasons:
+            lines.append(f"  - {r['message']}")
+            lines += [f"      {p}" for p in r.get("procedure") or []]
+        lines += [f"  = {c['message']}" for c in self.category if c.get("effect") is None]
         return "\n".join(lines)
 
 
@@ -395,7 +436,8 @@ def _parcels(ws) -> tuple[gpd.GeoDataFrame | None, dict]:
         return hit
     if not ws.has_layer("parcels"):
         return None, {}
-    cols = ["cadastral_no"] if "cadastral_no" in _fields(ws, "parcels") else []
+    fields = _fields(ws, "parcels")
+    cols = [c for c in ("cadastral_no", "category", "land_type") if c in fields]
     parcels = read_layer_fid(ws, "parcels", columns=cols)
     by_cad: dict = {}
     if "cadastral_no" in parcels:
@@ -487,8 +529,13 @@ def check(ws, use: str, *, parcel_id=None, geometry=None, point=None,
     Returns
     -------
     CheckResult
-        ``verdict`` (allowed / conditional / prohibited), ``reasons`` (each: kind, rule_id, subtype,
-        level, effect, share of the plot, area_ha, legal_source, message), the shares and a message.
+        ``verdict`` (allowed / conditional / prohibited): the strictest of ``restriction_verdict`` (the
+        restrictions and legal zones) and the land-category step (``category``, from
+        ``layers/category_uses.yaml``: the transformation the use needs, who decides, the legal source;
+        see :mod:`gis_planner.zoning.category`). ``reasons`` (each: kind, rule_id, subtype, level,
+        effect, share of the plot, area_ha, legal_source, message; a category step that limits the use
+        is a reason of kind ``land_category`` with its ``procedure``), the shares (of the restrictions)
+        and a message.
 
     Examples
     --------
@@ -523,17 +570,82 @@ def check(ws, use: str, *, parcel_id=None, geometry=None, point=None,
         r["source_text"] = localize_text(r.get("legal_source"), lang, sources)  # legal_source stays English
         r["message"] = reason_message(r, use, lang, ws, zrules, sources=sources)
         reasons.append(r)
-    verdict = str(rec["verdict"])
+    rverdict = str(rec["verdict"])
+    category = category_under(ws, use, geom, row if geometry is None else None, lang)
+    reasons += [category_reason(c, use, lang, area_ha=c["area_ha"], share=c["share"], ws=ws)
+                for c in category if c["effect"]]
+    reasons.sort(key=lambda r: _SEVERITY_ORDER.get(r["effect"], 3))   # stable: shares stay in order
+    verdict = strictest(rverdict, *(c["effect"] for c in category))
     vlabel = t(f"zoning.verdict.{verdict}", lang)
     msg = t("zoning.check_title", lang, use=label("activities", use, lang), verdict=vlabel)
     if not reasons:
         msg = f"{msg}. {t('zoning.no_reasons', lang)}"
+    elif not any(r["kind"] != "land_category" for r in reasons):
+        msg = f"{msg}. {t('zoning.category.only', lang)}"
     return CheckResult(use=use, verdict=verdict, area_ha=float(rec["area_ha"]),
                        prohibited_share=float(rec["prohibited_share"]),
                        conditional_share=float(rec["conditional_share"]), reasons=reasons,
                        parcel_id=pid, cadastral_no=cad, lang=lang, verdict_label=vlabel, message=msg,
-                       provenance={"rules": res.attrs.get("rules"), "layers": res.attrs.get("layers")},
-                       geometry=geom)
+                       provenance={"rules": [*(res.attrs.get("rules") or []), category_provenance(ws)],
+                                   "layers": res.attrs.get("layers")},
+                       geometry=geom, category=category, restriction_verdict=rverdict)
+
+
+_SEVERITY_ORDER = {"prohibited": 0, "conditional": 1, "permitted": 2}
+
+
+def categories_under(ws, geom: BaseGeometry, sliver_m2: float = 1.0) -> list[tuple]:
+    """``[(category, land_type, area_m2)]`` of the parcels under a drawn plot (pieces under ``sliver_m2``
+    are edge contact); the part of the plot on no parcel comes as ``(None, None, area)``."""
+    parcels, _ = _parcels(ws)
+    if parcels is None or parcels.empty:
+        return []
+    idx = np.sort(parcels.sindex.query(geom, predicate="intersects"))
+    sub = parcels.iloc[idx]
+    pieces = shapely.intersection(np.asarray(sub.geometry.values), geom)
+    areas = shapely.area(pieces)
+    cats = sub["category"].astype(object).where(sub["category"].notna(), None).tolist() if "category" in sub \
+        else [None] * len(sub)
+    lts = sub["land_type"].astype(object).where(sub["land_type"].notna(), None).tolist() if "land_type" in sub \
+        else [None] * len(sub)
+    acc: dict = {}
+    for c, lt, a in zip(cats, lts, areas):
+        acc[(c, lt)] = acc.get((c, lt), 0.0) + float(a)
+    covered = float(shapely.area(shapely.union_all(pieces))) if len(pieces) else 0.0
+    rest = geom.area - covered
+    if rest >= sliver_m2:
+        acc[(None, None)] = acc.get((None, None), 0.0) + rest
+    out = [(c, lt, a) for (c, lt), a in acc.items() if a >= sliver_m2]
+    return sorted(out, key=lambda x: -x[2]) or [(None, None, geom.area)]
+
+
+def category_under(ws, use: str, geom: BaseGeometry, row: gpd.GeoDataFrame | None = None,
+                   lang: str = "ky") -> list[dict]:
+    """The category steps of a plot: the parcel's own category and land type (``row``), or those of the
+    parcels a drawn plot lies on, each with its ``share`` and ``area_ha``, ``message`` and ``procedure``."""
+    if row is not None:
+        parts = [(row["category"].iloc[0] if "category" in row else None,
+                  row["land_type"].iloc[0] if "land_type" in row else None, geom.area)]
+    else:
+        parts = categories_under(ws, geom, _sliver(restriction_rules(ws)))
+        if not parts:   # no parcels layer: the step is not checked, and the check says so
+            step = {"use": use, "effect": None, "rule_id": "not_checked", "from_category": None, "land_type": None,
+                    "to_category": None, "type_change": False, "exceptional": False, "exception": False,
+                    "decided_by": [], "legal_source": None, "note": None, "confirmed": True, "share": 1.0,
+                    "area_ha": geom.area / 10_000, "message": t("zoning.category.not_checked", lang),
+                    "procedure": [], "legal_source_text": ""}
+            return [step]
+    steps = category_steps(ws, use, [p[0] for p in parts], [p[1] for p in parts])
+    total = geom.area if geom.area > 0 else 1.0
+    out = []
+    for (_, _, a), st in zip(parts, steps):
+        # the message and procedure in ``lang`` first, then the source as English text like every reason
+        st.update(share=min(1.0, a / total), area_ha=a / 10_000, message=step_message(st, use, lang),
+                  procedure=procedure_lines(st, lang, ws))
+        st.update(legal_source_text=localized(st.get("legal_source"), lang) or "",
+                  legal_source=localized(st.get("legal_source"), "en"), note=localized(st.get("note"), lang))
+        out.append(st)
+    return out
 
 
 def check_pieces(ws, use: str, geometry, restrictions: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:

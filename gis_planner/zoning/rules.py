@@ -415,7 +415,9 @@ def validate_rules(ws: Any = None, legal_zones: bool = True) -> None:
     """Validate both rule files (merged with the workspace overrides) and, with ``legal_zones``, the
     zone codes of the workspace's legal zones. Raises one :class:`GisPlannerError` listing every problem.
     """
-    _raise(validate_restriction_rules(None, ws) + validate_zoning_rules(None, ws)
+    from .category import validate_category_rules
+
+    _raise(validate_restriction_rules(None, ws) + validate_zoning_rules(None, ws) + validate_category_rules(None, ws)
            + (legal_zone_problems(ws) if legal_zones else []), "layers/")
 
 
@@ -428,9 +430,14 @@ def validate_rules_file(path: str | os.PathLike, ws: Any = None) -> list[str]:
 
     path = Path(path)
     kind = path.stem
-    if kind not in (RESTRICTIONS, ZONING):
-        return [f"{path.name}: not a zoning rule file (expected {RESTRICTIONS}.yaml or {ZONING}.yaml)"]
+    if kind not in (RESTRICTIONS, ZONING, "category_uses"):
+        return [f"{path.name}: not a zoning rule file (expected {RESTRICTIONS}.yaml, {ZONING}.yaml or "
+                "category_uses.yaml)"]
     merged = deep_merge(load_rules(kind, None), _read_yaml(path))
+    if kind == "category_uses":
+        from .category import validate_category_rules
+
+        return validate_category_rules(merged, ws)
     if kind == ZONING:
         merged["zones"] = {c: z for c, z in (merged.get("zones") or {}).items() if z is not None}
         return validate_zoning_rules(merged, ws)

@@ -26,6 +26,7 @@ import pandas as pd
 from ..catalog import catalogue
 from ..errors import GisPlannerError
 from ..i18n import check_lang, label, t
+from .category import bodies_text, category_provenance, category_steps, step_message, strictest
 from .check import _clean, _what, check_many, overlay_effects
 from .restrictions import build_restrictions, layer_provenance, lookup_many, read_layer_fid
 from .rules import check_use, rules_provenance, zoning_rules
@@ -128,12 +129,28 @@ def transformation_list(ws, parcels: Any, target_category: str, *, reason: str =
         "restrictions": [_touched_text(x) for x in touched], "n_restrictions": [len(x) for x in touched],
         "restriction_list": pd.Series(touched, dtype=object).to_numpy(),
         "use": use})
+    # the legal step of each parcel out of its category (and land type) into the target, from the same
+    # table as the parcel check (layers/category_uses.yaml): conditional / prohibited, who decides, source
+    lt = _land_types(ws, sel)
+    steps = category_steps(ws, use, sel["category"] if "category" in sel else [None] * len(sel), lt,
+                           target=target) if len(sel) else []
+    out["land_type"] = pd.Series(lt, index=out.index, dtype=object) if len(sel) else None
+    out["category_effect"] = pd.Series([s["effect"] for s in steps], index=out.index, dtype=object)
+    out["exceptional"] = [bool(s["exceptional"]) for s in steps]
+    out["decided_by"] = [",".join(s["decided_by"]) for s in steps]
+    out["legal_step"] = [step_message(s, use, lang) if s["effect"] or s["rule_id"] != "allowed" else ""
+                         for s in steps]
+    out["category_source"] = [(s["legal_source"] or {}).get("en") if isinstance(s["legal_source"], dict)
+                              else s["legal_source"] for s in steps]
+    out["category_step"] = pd.Series(steps, dtype=object).to_numpy() if len(sel) else None
     if use and len(sel):
         chk = check_many(ws, use, sel, restr)
-        out["verdict"] = chk["verdict"].to_numpy()
+        out["restriction_verdict"] = chk["verdict"].to_numpy()
+        out["verdict"] = [strictest(v, s["effect"]) for v, s in zip(chk["verdict"], steps)]
         out["prohibited_share"] = chk["prohibited_share"].to_numpy()
     else:
-        out["verdict"] = None
+        out["restriction_verdict"] = None
+        out["verdict"] = pd.Series([s["effect"] for s in steps], index=out.index, dtype=object) if len(sel) else None
         out["prohibited_share"] = np.nan
     out["reason"] = reason
     for i, step in enumerate(proc["steps"], 1):
@@ -143,8 +160,25 @@ def transformation_list(ws, parcels: Any, target_category: str, *, reason: str =
     same = out["current_category"] == target
     out.attrs.update({"steps": proc["steps"], "statuses": proc["statuses"], "target_category": target,
                       "already_target": out.loc[same, "cadastral_no"].tolist(),
-                      "rules": rules_provenance(ws), "layers": layer_provenance(ws), "source": proc["source"]})
+                      "rules": [*rules_provenance(ws), category_provenance(ws)], "layers": layer_provenance(ws),
+                      "source": proc["source"]})
     return out
+
+
+def _land_types(ws, sel: gpd.GeoDataFrame) -> list:
+    """The land type of each selected parcel: its own column, else the parcels layer's by cadastral number
+    (a frame from scenario allocation carries only the category; irrigated arable land and pastures
+    must still get their stricter step)."""
+    if "land_type" in sel:
+        return [v if isinstance(v, str) and v else None for v in sel["land_type"].tolist()]
+    if "cadastral_no" not in sel:
+        return [None] * len(sel)
+    layer = read_layer_fid(ws, "parcels")
+    if layer is None or "land_type" not in layer or "cadastral_no" not in layer:
+        return [None] * len(sel)
+    lut = dict(zip(layer["cadastral_no"].astype(str), layer["land_type"].astype(object).where(
+        layer["land_type"].notna(), None)))
+    return [lut.get(str(c)) for c in sel["cadastral_no"]]
 
 
 def _touched_text(items: list[dict], lang: str | None = None, ws=None) -> str:
@@ -172,11 +206,20 @@ def localized(table: pd.DataFrame, lang: str = "ky", ws=None) -> pd.DataFrame:
                                                         if isinstance(x, (list, tuple, np.ndarray)) else "")
     if "verdict" in df:
         df["verdict"] = df["verdict"].map(lambda v: t(f"zoning.verdict.{v}", lang) if isinstance(v, str) else "")
+    if "category_step" in df:   # the legal step and the deciding bodies in ``lang``
+        uses = table["use"] if "use" in table else pd.Series([None] * len(table))
+        df["legal_step"] = [step_message(s, u, lang) if isinstance(s, dict) and (s["effect"] or s["rule_id"] != "allowed")
+                            else "" for s, u in zip(table["category_step"], uses)]
+        df["decided_by"] = [bodies_text(s["decided_by"], lang) if isinstance(s, dict) else ""
+                            for s in table["category_step"]]
+    if "land_type" in df:
+        df["land_type"] = df["land_type"].map(lambda v: label("land_types", v, lang) if isinstance(v, str) else "")
     if "use" in df:
         df["use"] = df["use"].map(lambda v: label("activities", v, lang) if isinstance(v, str) else "")
     headers = {c: t(f"zoning.col.{c}", lang) for c in ("parcel_id", "cadastral_no", "current_category",
                                                       "target_category", "area_ha", "restrictions",
-                                                      "verdict", "reason", "use")}
+                                                      "verdict", "reason", "use", "legal_step", "decided_by")}
+    headers["land_type"] = t("zoning.col.land_type", lang)
     for i, step in enumerate(steps, 1):
         short = t(f"zoning.step.{step}", lang).split(" ")[0].rstrip(".")
         for field in ("status", "date", "document"):
@@ -185,7 +228,12 @@ def localized(table: pd.DataFrame, lang: str = "ky", ws=None) -> pd.DataFrame:
                 if field == "status":
                     df[col] = df[col].map(lambda v: t(f"zoning.status.{v}", lang))
                 headers[col] = f"{t('zoning.col.step', lang)} {short}: {t(f'zoning.col.{field}', lang)}"
-    df = df.drop(columns=[c for c in ("n_restrictions", "prohibited_share", "restriction_list") if c in df])
+    df = df.drop(columns=[c for c in ("n_restrictions", "prohibited_share", "restriction_list", "category_step",
+                                      "category_effect", "exceptional", "category_source", "restriction_verdict")
+                          if c in df])
+    front = [c for c in ("parcel_id", "cadastral_no", "current_category", "land_type", "target_category", "area_ha",
+                         "verdict", "legal_step", "decided_by", "restrictions", "use") if c in df]
+    df = df[front + [c for c in df.columns if c not in front]]
     return df.rename(columns=headers)
 
 

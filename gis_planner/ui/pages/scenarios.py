@@ -167,7 +167,9 @@ with tab_one:
                                              "people": st.column_config.NumberColumn(
                                                  tr("app.scenarios.people"), min_value=0,
                                                  format="%,d" if lang == "en" else "%d")})
-        pop["history"] = {int(r.year): int(r.people) for r in hist.dropna().itertuples()}
+        # year order, duplicates kept: a year typed twice is refused by the scenario check, never merged away
+        pop["history"] = sorted(([int(r.year), int(r.people)] for r in hist.dropna().itertuples()),
+                                key=lambda p: p[0])
     elif pop.get("method") == "compound":
         a, b = st.columns(2)
         pop["base"] = int(a.number_input(tr("app.scenarios.people"), 0, 10_000_000, int(pop.get("base", 0)),

@@ -132,6 +132,12 @@ def _check_section() -> None:
                           c=fmt_number(100 * result.conditional_share, lang, 1)))
             for r in result.reasons:
                 st.markdown(f"- {md_escape(r['message'])}")
+                if r.get("procedure"):   # the category step: the five steps of the transformation
+                    st.markdown("\n".join(f"{i}. {md_escape(p.split('. ', 1)[-1])}"
+                                           for i, p in enumerate(r["procedure"], 1)))
+            for c in result.category:
+                if c.get("effect") is None:   # the category allows the use (or was not checked): said
+                    st.caption(md_escape(c["message"]))
 
 
 def _conflicts_section() -> None:
