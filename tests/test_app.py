@@ -308,7 +308,9 @@ def test_report_generates_html(app_ws):
     at.button(key="report_go").click().run()
     _ok(at)
     assert (app_ws.root / "exports" / "report_en" / "sedp_sections_en.html").exists()
-    assert len(at.get("download_button")) == 1
+    # the report and the full lists behind its summaries: the conflicts workbook and the relocation list
+    names = sorted(b.proto.label for b in at.get("download_button"))
+    assert names == ["Download HTML", "conflicts_en.xlsx", "relocation_en.csv"]
 
 
 def test_background_warm_up_fills_the_caches_the_pages_use(app_ws):

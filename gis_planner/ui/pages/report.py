@@ -40,6 +40,9 @@ if st.button(tr("app.report.generate"), type="primary", key="report_go", disable
     bar.progress(1.0, text=tr("app.hazards.done"))
     st.session_state["report_files"] = {k: str(res[k]) for k in ("docx", "html", "pdf") if res.get(k)}
     st.session_state["report_notes"] = list(res.get("notes") or [])
+    # the full lists behind the report's summaries (conflicts XLSX, relocation CSV): offered here too
+    st.session_state["report_annexes"] = [str(p) for p in res.get("annexes") or []
+                                          if str(p).endswith((".xlsx", "relocation_" + rlang + ".csv"))]
 
 files = st.session_state.get("report_files") or {}
 if files:
@@ -54,5 +57,12 @@ if files:
         if p.exists():
             col.download_button(tr("app.report.download", fmt=fmt.upper()), p.read_bytes(), file_name=p.name,
                                 mime=mime[fmt], key=f"report_dl_{fmt}")
+    annexes = [Path(p) for p in st.session_state.get("report_annexes") or [] if Path(p).exists()]
+    if annexes:
+        st.caption(tr("app.report.annexes"))
+        for col, p in zip(st.columns(len(annexes)), annexes):
+            kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if p.suffix == ".xlsx" \
+                else "text/csv"
+            col.download_button(p.name, p.read_bytes(), file_name=p.name, mime=kind, key=f"report_dl_{p.name}")
     for note in st.session_state.get("report_notes") or []:
         st.caption(md_escape(note))
