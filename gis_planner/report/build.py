@@ -8,7 +8,8 @@ from typing import Callable, Sequence
 from ..i18n import check_lang, t
 from .fmt import fmt_date
 from .document import Document, Para, TitlePage, write_docx, write_html, write_pdf
-from .sections import ReportContext, build_context, conflicts_annex, default_measures, section6, section7
+from .sections import (ReportContext, build_context, conflicts_annex, default_measures, provenance_annex, section6,
+                       section7)
 
 FORMATS = ("docx", "html", "pdf")
 # the stages build_report reports to its ``progress(fraction, stage)`` callback (stage_text names them);
@@ -82,7 +83,9 @@ def build_report(ws, out_dir, lang: str = "ky", formats: Sequence[str] = ("docx"
 
     stamp = t("report.generated", lang, date=_dt.date.today().isoformat(), version=__version__)
     s7.blocks.append(Para(stamp, "note"))
-    annexes = [a for a in (conflicts_annex(ctx),) if a is not None]
+    annexes = [a for a in (conflicts_annex(ctx), provenance_annex(ctx)) if a is not None]
+    for k, a in enumerate(annexes, start=1):   # Annex 1, 2 … in the order they are bound
+        a.number(f"A{k}")
     docs = [s6, s7, *annexes]
     result: dict = {"documents": docs, "maps": sorted(figdir.glob(f"*_{lang}.png")), "notes": []}
     # the full lists behind the tables the document shortens (annex files for the land specialist)

@@ -155,7 +155,9 @@ def column_widths(table: "Table", lang: str, pt: float = TABLE_PT) -> tuple[list
     is ever broken), the wanted width fits the longest cell on one line."""
     mins, wants = [], []
     for j, col in enumerate(table.columns):
-        texts = [(str(col), True)] + [(table.cell_text(row[j], j, lang), False) for row in table.rows]
+        last = len(table.rows) - 1
+        texts = [(str(col), True)] + [(table.cell_text(row[j], j, lang), table.total_row and k == last)
+                                      for k, row in enumerate(table.rows)]   # header and total row are bold
         words = [(w, b) for text, b in texts for w in _words(text)] or [("", False)]
         mins.append(max(_text_width_cm(w, pt, b) for w, b in words) + _CELL_PAD_CM)
         wants.append(max(_text_width_cm(x, pt, b) for x, b in texts) + _CELL_PAD_CM)

@@ -18,7 +18,7 @@ import pandas as pd
 from ..catalog import catalogue, load_rules, rules_version
 from ..i18n import t
 from .document import Document, Figure, Heading, Para, Table
-from .fmt import fmt_number, fmt_percent
+from .fmt import fmt_date, fmt_number, fmt_percent
 from .maps import MapLayer, dem_basemap, render_map
 
 HA = 10_000.0
@@ -71,27 +71,82 @@ class ReportContext:
 
 
 def _source_of(ws, *layers: str) -> str:
-    """'parcels: <source> (<date>); …' for the layers given (the provenance note of a table)."""
+    """The data sources of ``layers`` as a reader cites them: '<source>, <date>' each once, in order.
+
+    File paths, CRSs and import reports are in the provenance annex (:func:`provenance_annex`).
+    """
     prov = {p["layer"]: p for p in ws.provenance()}
-    parts = []
+    parts: list[str] = []
     for name in layers:
         p = prov.get(name)
-        if not p:
+        if not p or not p.get("source"):
             continue
-        date = f" ({p['source_date']})" if p.get("source_date") else ""
-        parts.append(f"{name}: {p.get('source') or '?'}{date}")
+        date = p.get("source_date")
+        text = f"{p['source']}, {fmt_date(date, 'ru')}" if date else str(p["source"])
+        if text not in parts:
+            parts.append(text)
     return "; ".join(parts)
 
 
-def _rules_note(ws, *names: str) -> str:
+def _reported_source(ws) -> str:
+    """The official balance cited by its own source and date (the ``meta`` of reported_balance.yaml)."""
+    import yaml
+
+    for name in ("reported_balance.yaml", "reported_balance.yml"):
+        path = ws.root / name
+        if path.exists():
+            try:
+                meta = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("meta") or {}
+            except (OSError, yaml.YAMLError):
+                meta = {}
+            if meta.get("source"):
+                return f"{meta['source']}, {fmt_date(meta['date'], 'ru')}" if meta.get("date") else str(meta["source"])
+    return ""
+
+
+# the legal or methodological basis of each rule file, as cited under a table (report.basis.<name>)
+_BASIS = ("restrictions", "zoning_rules", "hazards", "scenario_norms", "adaptation_measures", "category_uses")
+
+
+def _rules_note(ws, *names: str, lang: str) -> str:
+    """The basis of the rule files ``names`` in words (acts, methods), in ``lang``; versions and hashes
+    of the files are in the provenance annex."""
     parts = []
     for n in names:
-        try:
-            v = rules_version(n, ws)
-        except Exception:  # noqa: BLE001 - a missing rule file only drops the note
-            continue
-        parts.append(f"{v['file']} v{v['version']} [{v['sha256']}]")
+        key = f"report.basis.{n}"
+        if n in _BASIS and key in _keys():
+            text = t(key, lang)
+            if text not in parts:
+                parts.append(text)
     return "; ".join(parts)
+
+
+def provenance_annex(ctx: "ReportContext") -> Document:
+    """Annex: every layer with its source, date, original file, CRS and count; every rule file with its
+    version and content hash (what the body cites in words)."""
+    ws, lang = ctx.ws, ctx.lang
+    doc = Document(title=t("report.annex.provenance", lang), lang=lang, annex=True)
+    rows = []
+    for p in sorted(ws.provenance(), key=lambda r: str(r.get("layer"))):
+        rows.append([p.get("layer"), p.get("source") or "", fmt_date(p.get("source_date"), lang)
+                     if p.get("source_date") else "", p.get("original_file") or "", p.get("original_crs") or "",
+                     p.get("feature_count")])
+    doc.blocks.append(Table(t("report.annex.layers", lang),
+                            [t("report.col.layer", lang), t("report.col.data_source", lang), t("core.date", lang),
+                             t("report.col.original_file", lang), t("report.col.crs", lang),
+                             t("report.count", lang)], rows, ["text", "text", "text", "text", "text", "int"]))
+    rows = []
+    for name in ("land_categories", "land_types", "land_uses", "restrictions", "zoning_rules", "category_uses",
+                 "hazards", "scenario_norms", "adaptation_measures", "community_categories"):
+        try:
+            v = rules_version(name, ws)
+        except Exception:  # noqa: BLE001 - a rule file the workspace does not use
+            continue
+        rows.append([v["file"], v["version"], v["sha256"], v.get("source") or ""])
+    doc.blocks.append(Table(t("report.annex.rules", lang),
+                            [t("report.col.file", lang), t("report.col.version", lang), "SHA-256",
+                             t("report.col.data_source", lang)], rows, ["text", "text", "text", "text"]))
+    return doc
 
 
 def build_context(ws, lang: str = "ky", scenario=None, measures: list | None = None,
@@ -284,7 +339,7 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
                                 [t("report.col.category", lang), t("report.col.computed_ha", lang),
                                  t("report.col.reported_ha", lang), t("report.col.difference_ha", lang),
                                  t("report.col.flag", lang)], rows, ["text", "ha", "ha", "ha", "text"],
-                                f"{src_parcels}; reported_balance.yaml", total_row=True))
+                                f"{src_parcels}; {_reported_source(ws)}", total_row=True))
 
     # 6.3 legal zoning
     doc.blocks.append(Heading(t("report.s6.zoning", lang)))
@@ -305,7 +360,7 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
                                  t("report.count", lang),
                                  t("report.col.permitted", lang), t("report.col.prohibited", lang)],
                                 rows, ["text", "ha", "int", "text", "text"],
-                                f"{_source_of(ws, 'legal_zones')}; {_rules_note(ws, 'zoning_rules')}"))
+                                f"{_source_of(ws, 'legal_zones')}; {_rules_note(ws, 'zoning_rules', lang=lang)}"))
     else:
         doc.blocks.append(Para(t("report.none_found", lang), "note"))
 
@@ -326,14 +381,14 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
                             + [t("report.col.any", lang), t("report.col.unrestricted", lang)],
                             rows, ["text"] + ["ha"] * (len(kinds) + 2),
                             f"{_source_of(ws, 'parcels', 'protected_areas', 'water_bodies', 'hazard_zones', 'legal_zones')}; "
-                            f"{_rules_note(ws, 'restrictions', 'zoning_rules')}", total_row=bool(rows)))
+                            f"{_rules_note(ws, 'restrictions', 'zoning_rules', lang=lang)}", total_row=bool(rows)))
     restricted_total = float(rt["any"].sum()) if "any" in rt else 0.0
     doc.blocks.append(Para(t("report.s6.restrictions_text", lang, restricted=fmt_number(restricted_total, lang, 1),
                              restricted_share=fmt_percent(restricted_total / b.total_ha if b.total_ha else 0, lang),
                              free=fmt_number(b.unrestricted_ha, lang, 1))))
     doc.blocks.append(Figure(_map_restrictions(ctx, figdir), t("report.map.restrictions", lang),
                              f"{_source_of(ws, 'protected_areas', 'water_bodies', 'hazard_zones')}; "
-                             f"{_rules_note(ws, 'restrictions')}"))
+                             f"{_rules_note(ws, 'restrictions', lang=lang)}"))
 
     # 6.5 conflicts: a summary by restriction and land use in the body, the list in the annex
     doc.blocks.append(Heading(t("report.s6.conflicts", lang)))
@@ -350,7 +405,7 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
                                 [t("report.col.restriction", lang), t("report.col.use", lang),
                                  t("report.col.parcels", lang), t("report.col.conflict_ha", lang)],
                                 rows, ["text", "text", "int", "ha"],
-                                f"{_source_of(ws, 'parcels')}; {_rules_note(ws, 'restrictions')}", total_row=True))
+                                f"{_source_of(ws, 'parcels')}; {_rules_note(ws, 'restrictions', lang=lang)}", total_row=True))
         top = summary.iloc[0]
         doc.blocks.append(Para(t("report.s6.conflicts_text", lang, n=fmt_number(c["cadastral_no"].nunique(), lang, 0),
                                  area=fmt_number(float(c["conflict_area_ha"].sum()), lang, 1),
@@ -404,9 +459,8 @@ def conflicts_annex(ctx: ReportContext) -> Document | None:
                              t("report.col.restriction", lang), t("report.col.conflict_ha", lang),
                              t("report.col.share", lang)],
                             rows, ["text", "text", "text", "ha", "pct"],
-                            f"{_source_of(ws, 'parcels')}; {_rules_note(ws, 'restrictions')}"))
+                            f"{_source_of(ws, 'parcels')}; {_rules_note(ws, 'restrictions', lang=lang)}"))
     doc.blocks.append(Para(t("report.annex.conflicts_note", lang, file=f"conflicts_{lang}.xlsx"), "note"))
-    doc.number("A1")
     return doc
 
 
@@ -445,21 +499,21 @@ def _scenario_blocks(ctx: ReportContext, doc: Document, figdir: Path) -> None:
                             [t("report.col.use", lang), t("report.col.unit", lang), t("report.col.demand", lang),
                              t("report.col.allocated", lang), t("report.col.unmet", lang)],
                             rows, ["text", "text", "num1", "num1", "num1"],
-                            f"{_source_of(ws, 'parcels')}; {_rules_note(ws, 'scenario_norms')}"))
+                            f"{_source_of(ws, 'parcels')}; {_rules_note(ws, 'scenario_norms', lang=lang)}"))
     from ..scenarios import compare_table
 
     ind = compare_table([r], lang)
     doc.blocks.append(Table(t("report.s6.indicators_table", lang),
                             [t("report.col.item", lang), t("report.col.value", lang)],
                             [[row[0], row[1]] for row in ind.itertuples(index=False)], ["text", "num1"],
-                            _rules_note(ws, "scenario_norms")))
+                            _rules_note(ws, "scenario_norms", lang=lang)))
     d = r.allocation.densification or {}
     if d.get("unmet_households"):
         doc.blocks.append(Para(t("report.s6.densification_text", lang,
                                  households=fmt_number(d.get("unmet_households"), lang, 0),
                                  ha=fmt_number(d.get("multistorey_ha_for_unmet"), lang, 1)), "warning"))
     doc.blocks.append(Figure(_map_allocation(ctx, figdir), t("report.map.allocation", lang),
-                             f"{_source_of(ws, 'parcels')}; {_rules_note(ws, 'scenario_norms')}"))
+                             f"{_source_of(ws, 'parcels')}; {_rules_note(ws, 'scenario_norms', lang=lang)}"))
     tr = r.consequences.transformations
     if len(tr):
         cats = catalogue("land_categories", ws)
@@ -551,11 +605,11 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
                                 [t("report.col.hazard", lang), t("report.col.level", lang),
                                  t("report.col.official_ha", lang), t("report.col.computed_ha_hz", lang),
                                  t("report.col.effective_ha", lang)], rows, ["text", "text", "ha", "ha", "ha"],
-                                f"{_source_of(ws, 'hazard_zones', 'dem')}; {_rules_note(ws, 'hazards')}"))
+                                f"{_source_of(ws, 'hazard_zones', 'dem')}; {_rules_note(ws, 'hazards', lang=lang)}"))
         doc.blocks.append(Para(t("report.s7.official_governs", lang), "note"))
         _validation_table(doc, ctx, lang)
         doc.blocks.append(Figure(_map_hazards(ctx, figdir), t("report.map.hazards", lang),
-                                 f"{_source_of(ws, 'hazard_zones', 'dem')}; {_rules_note(ws, 'hazards')}"))
+                                 f"{_source_of(ws, 'hazard_zones', 'dem')}; {_rules_note(ws, 'hazards', lang=lang)}"))
     else:
         doc.blocks.append(Para(t("report.none_found", lang), "note"))
     ex = ctx.exposure
@@ -572,7 +626,7 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
                                  t("report.col.roads_km", lang)], rows,
                                 ["text", "text", "int", "int", "int", "int", "num1"],
                                 f"{_source_of(ws, 'parcels', 'buildings', 'roads', 'hazard_zones')}; "
-                                f"{_rules_note(ws, 'hazards')}"))
+                                f"{_rules_note(ws, 'hazards', lang=lang)}"))
     rel = ctx.relocation
     if rel is not None and len(rel):
         rows = [[r.get("cadastral_no"), r.get("settlement"),
@@ -584,7 +638,7 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
                                  t("report.col.hazard", lang), t("report.col.share", lang),
                                  t("report.col.households", lang), t("report.col.population", lang)],
                                 rows, ["text", "text", "text", "pct", "int", "int"],
-                                f"{_source_of(ws, 'parcels', 'hazard_zones')}; {_rules_note(ws, 'hazards')}"))
+                                f"{_source_of(ws, 'parcels', 'hazard_zones')}; {_rules_note(ws, 'hazards', lang=lang)}"))
         _note_if_truncated(doc, len(rel), 80, lang, f"relocation_{lang}.csv")
     if rel is not None and rel.attrs.get("screening_only"):
         doc.blocks.append(Para(t("hazards.fit.relocation_screening", lang, n=rel.attrs["screening_only"]), "note"))
@@ -626,7 +680,7 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
     doc.blocks.append(Table(t("report.s7.measures_table", lang),
                             [t("report.col.measure", lang), t("report.col.sector", lang),
                              t("report.col.indicator", lang)], rows, ["text", "text", "text"],
-                            _rules_note(ws, "adaptation_measures")))
+                            _rules_note(ws, "adaptation_measures", lang=lang)))
     doc.number("7")
     return doc
 
@@ -725,7 +779,7 @@ def _validation_table(doc, ctx, lang: str) -> None:
                             [t("report.col.hazard", lang), t("hazards.col.official_high_ha", lang),
                              t("hazards.col.captured_high", lang), t("hazards.col.false_alarm_high", lang),
                              t("hazards.col.auc", lang)], rows, ["text", "ha", "pct", "pct", "num2"],
-                            f"{_source_of(ctx.ws, 'hazard_zones')}; {_rules_note(ctx.ws, 'hazards')}"))
+                            f"{_source_of(ctx.ws, 'hazard_zones')}; {_rules_note(ctx.ws, 'hazards', lang=lang)}"))
     doc.blocks.append(Para(t("hazards.validate.note", lang), "note"))
 
 
