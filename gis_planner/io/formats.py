@@ -169,9 +169,17 @@ def read_dxf(path: Path, label: str, target_layer: str | None, ws=None):
     """Polygons from closed polylines and hatches, with the TEXT/MTEXT label inside each."""
     from .readers import RawSource, _read_ogr
 
+    from .readers import _gdal_config
+
     rules = (load_rules("import", ws).get("dxf") or {})
-    # DXF text is ANSI_1251 etc. by header; GDAL recodes it to UTF-8
-    raw = _read_ogr(path, label)
+    # before AutoCAD 2007 (AC1021) DXF text is in the $DWGCODEPAGE (ANSI_1251 …), which GDAL obeys;
+    # from AC1021 on it is UTF-8 whatever $DWGCODEPAGE says, which GDAL does not know
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    m = re.search(rb"\$ACADVER\s*\r?\n\s*1\s*\r?\n\s*AC(\d{4})", head)
+    utf8 = bool(m) and int(m.group(1)) >= 1021
+    with _gdal_config(DXF_ENCODING="UTF-8" if utf8 else None):
+        raw = _read_ogr(path, label)
     kind = _target_kind(target_layer, ws)
     handle = raw["EntityHandle"].astype(str) if "EntityHandle" in raw else pd.Series(
         [str(i) for i in range(1, len(raw) + 1)], index=raw.index)
@@ -257,8 +265,12 @@ def read_dxf(path: Path, label: str, target_layer: str | None, ws=None):
     if outside:
         notes.append({"code": "dxf_labels_outside", "params": {"n": len(outside), "ids": outside}})
     notes.append({"code": "dxf_polygons", "params": {"n": len(pg), "labels": len(found), "column": col}})
-    out = gpd.GeoDataFrame({col: labels, "dxf_layer": [layer.iloc[o] for _, o in uniq]}, geometry=list(pg),
-                           crs=raw.crs, index=pd.Index(ids))
+    # open polylines stay as rows without geometry, so the report lists them as dropped (with the reason)
+    opened = [i for i in range(len(geoms)) if handle.iloc[i] in dropped]
+    out = gpd.GeoDataFrame({col: labels + [None] * len(opened),
+                            "dxf_layer": [layer.iloc[o] for _, o in uniq] + [layer.iloc[i] for i in opened]},
+                           geometry=list(pg) + [None] * len(opened), crs=raw.crs,
+                           index=pd.Index(ids + [handle.iloc[i] for i in opened]))
     return RawSource(out, label, "DXF", sorted(set(out["dxf_layer"])), "UTF-8", "declared",
                      dropped=dropped, notes=notes)
 
@@ -343,6 +355,18 @@ def read_osm(path: Path, label: str, src_layer: str | None, target_layer: str | 
     unmatched = [i for i, c in zip(gdf.index, codes) if not c]
     notes = [{"code": "osm_read", "params": {"layers": ", ".join(f"{u} ({len(f)})" for u, f in zip(used, frames)),
                                              "n": len(gdf) - len(unmatched), "source": rules["meta"]["source"]}}]
+    need = (rules.get("layers") or {}).get(target_layer or "")
+    if need and not src_layer:
+        keep_rows = gdf[need].notna().to_numpy()
+        if not keep_rows.any():
+            raise GisPlannerError(f"the OSM file holds nothing the crosswalk calls '{need}' for layer '{target_layer}'",
+                                  file=label, fix="check the extract, or add its tags to layers/osm_crosswalk.yaml",
+                                  code="no_features")
+        if not keep_rows.all():
+            left = [i for i, k in zip(gdf.index, keep_rows) if not k]
+            notes.append({"code": "osm_filtered", "params": {"n": len(left), "field": need, "ids": left}})
+            unmatched = [i for i in unmatched if i not in set(left)]
+            gdf = gdf[keep_rows]
     if unmatched:
         notes.append({"code": "osm_unmatched", "params": {"n": len(unmatched), "ids": unmatched}})
     return RawSource(gdf, label, "OSM", used, "UTF-8", "declared", notes=notes)
@@ -354,7 +378,7 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (code
 
 
 def _preview(text: str, n: int = 3) -> str:
-    words = re.findall(r"\S*[^\x00-\x7f]\S*", text)
+    words = re.findall(r"[^\s;,|\t]*[^\x00-\x7f][^\s;,|\t]*", text)
     return " ".join(dict.fromkeys(words))[:60] if words else text[:40]
 
 
@@ -392,23 +416,32 @@ def decode_text(data: bytes, label: str, encoding: str | None = None, rules: dic
     det = rules.get("detection") or {}
     min_coh = float(det.get("min_coherence", 0.2))
     margin = float(det.get("min_margin", 0.1))
+    chaos_margin = float(det.get("min_chaos_margin", 0.02))
     max_chaos = float(det.get("max_chaos", 0.1))
-    likely = [str(e) for e in det.get("candidates") or ["cp1251", "koi8_r", "cp866", "latin_1"]]
-    results = [m for m in from_bytes(data) if m.chaos <= max_chaos]
+    likely = [str(e) for e in det.get("candidates") or ["cp1251", "koi8_r", "cp866", "cp1252"]]
+    pref = {codecs.lookup(e).name: k for k, e in enumerate(likely)}
     texts: dict[str, str] = {}
-    scores: dict[str, float] = {}
-    for m in results:
+    found = []                                  # detector order: least chaos, then most coherence
+    for m in from_bytes(data):
+        if m.chaos > max_chaos:
+            continue
         txt = str(m)
-        if txt in texts.values():          # cp1125 and cp866 give the same Russian text: one candidate
+        if txt in texts.values():               # cp1125 and cp866 give the same Russian text: one candidate
             continue
         texts[m.encoding] = txt
-        scores[m.encoding] = float(m.coherence)
-    ranked = sorted(texts, key=lambda e: -scores[e])
-    if ranked:
-        best = ranked[0]
-        second = scores[ranked[1]] if len(ranked) > 1 else 0.0
-        if scores[best] >= min_coh and scores[best] - second >= margin:
-            note = {"code": "encoding_detected", "params": {"encoding": best, "confidence": f"{scores[best]:.2f}"}}
+        found.append((m.encoding, float(m.chaos), float(m.coherence)))
+    ranked = [e for e, _, _ in found]
+    if found:
+        _, c0, h0 = found[0]
+        tied = [f for f in found if abs(f[1] - c0) < 1e-9 and abs(f[2] - h0) < 1e-9]
+        # a tie (cp1250/cp1252/cp1257 read a French file equally well) goes to the likeliest encoding
+        tied_pref = sorted((pref[codecs.lookup(e).name], e) for e, _, _ in tied if codecs.lookup(e).name in pref)
+        best = tied_pref[0][1] if len(tied) > 1 and tied_pref else (found[0][0] if len(tied) == 1 else None)
+        rest = [f for f in found if f not in tied]
+        nxt = rest[0] if rest else None
+        clear = nxt is None or h0 - nxt[2] >= margin or nxt[1] - c0 >= chaos_margin
+        if best is not None and h0 >= min_coh and clear:
+            note = {"code": "encoding_detected", "params": {"encoding": best, "confidence": f"{h0:.2f}"}}
             return texts[best], best, "detected", [note]
     cands: dict[str, str] = {}
     for enc in [*ranked[:3], *likely]:
@@ -417,7 +450,7 @@ def decode_text(data: bytes, label: str, encoding: str | None = None, rules: dic
         except (UnicodeDecodeError, LookupError):
             continue
         if txt not in cands.values():
-            cands[codecs.lookup(enc).name if enc not in ranked else enc] = txt
+            cands[enc] = txt
     listing = "; ".join(f"{e} «{_preview(t)}»" for e, t in cands.items())
     raise GisPlannerError(f"cannot tell the text encoding for sure; it reads as: {listing}", file=label,
                           fix=f"give the right one with --encoding ({', '.join(cands)}), or save the file "
