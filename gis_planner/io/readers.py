@@ -64,6 +64,7 @@ class RawSource:
     crs_assumed: str | None = None       # CRS assumed by the reader (CSV lon/lat)
     dbf: bool = False                     # attribute names come from a DBF (10-character limit)
     geometry_columns: dict = field(default_factory=dict)  # CSV: the columns that gave the geometry
+    metadata: dict = field(default_factory=dict)  # GDAL dataset/layer metadata (scale for precision)
 
 
 def _rules(ws=None) -> dict:
@@ -400,7 +401,8 @@ def _read_generic(path: Path, label: str, src_layer: str | None, target_layer: s
     if not isinstance(gdf, gpd.GeoDataFrame):
         gdf = gpd.GeoDataFrame(gdf, geometry=[None] * len(gdf))
     return RawSource(gdf, label, info.get("driver") or "?", [layer], info.get("encoding"),
-                     "user" if encoding else "declared")
+                     "user" if encoding else "declared",
+                     metadata={k: info.get(k) or {} for k in ("dataset_metadata", "layer_metadata")})
 
 
 # ---------------------------------------------------------------------------------------- CSV
