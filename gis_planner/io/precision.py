@@ -145,15 +145,16 @@ def decimals_for(accuracy_m: float | None, ws=None) -> tuple[int, int]:
     """(area decimals in ha, length decimals in m) that an accuracy of ``accuracy_m`` supports.
 
     >>> decimals_for(5.0), decimals_for(1.0), decimals_for(700.0), decimals_for(None)
-    ((3, 0), (4, 0), (0, 0), (4, 1))
+    ((2, 0), (4, 0), (0, 0), (4, 1))
     """
     r = _rules(ws)
     max_a, max_l = int(r.get("max_area_decimals", 4)), int(r.get("max_length_decimals", 1))
     if not accuracy_m:
         return max_a, max_l
     a_ha = accuracy_m * accuracy_m / 10_000.0
-    area = min(max_a, max(0, -math.floor(math.log10(a_ha))))
-    length = min(max_l, max(0, -math.floor(math.log10(accuracy_m))))
+    # the rounding step is the smallest power of ten not below a² (areas) or a (lengths)
+    area = min(max_a, max(0, -math.ceil(math.log10(a_ha) - 1e-9)))
+    length = min(max_l, max(0, -math.ceil(math.log10(accuracy_m) - 1e-9)))
     return area, length
 
 
