@@ -216,3 +216,29 @@ def test_precision_recorded_and_used_for_rounding(files, tmp_path, capsys):
                  "--accuracy-m", "250"]) == 0
     out = capsys.readouterr().out
     assert "area 553 ha" in out                       # 2765.5 m × 2000 m = 553.1 ha
+
+
+def test_balance_and_report_round_to_the_coarsest_input(files, tmp_path, capsys):
+    ws = init_from_boundary(tmp_path / "ws", files / "kgz_admbnda_adm3.shp", where=["ADM3_PCODE=KG04020001"],
+                            use_gebco=False, scale="1:10000").workspace
+    p = gpd.GeoDataFrame({"CAD_NUM": ["1", "2"], "CATEGORY": ["запас", "сельхоз"], "LT": ["прочие", "пашня"]},
+                         geometry=[box(X0 + 100, Y0 + 100, X0 + 200, Y0 + 200),
+                                   box(X0 + 300, Y0 + 100, X0 + 550, Y0 + 200.1234)], crs=7695)
+    f = tmp_path / "p.gpkg"
+    p.to_file(f)
+    rep = import_layer(ws, "parcels", f, source_date="2025-01-01", scale="1:10000", field_map=["land_type=LT"])
+    assert rep.precision["accuracy_m"] == 5.0
+    capsys.readouterr()
+    assert main(["balance", "-w", str(ws.root), "--table", "by_category", "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    # ±5 m (1:10 000): 25 m² = 0.0025 ha → two decimals; parcel 2 is 250 m × 100.1234 m = 2.503085 ha
+    assert "2.50 " in out and "2.5031" not in out and "1.00 " in out
+    assert "Areas rounded to 0.01 ha and distances to 1 m" in out and "±5 m" in out
+    # the report's tables print areas with the same two decimals and carry the note
+    from gis_planner.report import build_report
+
+    res = build_report(ws, tmp_path / "rep", lang="en", formats=("html",))
+    tables = [tb for d in res["documents"] for tb in d.tables()]
+    assert tables and all(tb.ha_decimals == 2 for tb in tables)
+    html = (tmp_path / "rep" / "sedp_sections_en.html").read_text(encoding="utf-8")
+    assert "Areas rounded to 0.01 ha" in html and "2.50" in html and "2.5031" not in html

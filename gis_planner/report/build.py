@@ -82,6 +82,7 @@ def build_report(ws, out_dir, lang: str = "ky", formats: Sequence[str] = ("docx"
     stamp = t("report.generated", lang, date=_dt.date.today().isoformat(), version=__version__)
     s7.blocks.append(Para(stamp, "note"))
     docs = [s6, s7]
+    _round_to_precision(ws, docs, lang)
     result: dict = {"documents": docs, "maps": sorted(figdir.glob(f"*_{lang}.png")), "notes": []}
     # the full lists behind the tables the document shortens (annex files for the land specialist)
     for name, frame in (("conflicts", ctx.conflicts), ("relocation", ctx.relocation)):
@@ -105,6 +106,20 @@ def build_report(ws, out_dir, lang: str = "ky", formats: Sequence[str] = ("docx"
     if progress:
         progress(1.0, "done")
     return result
+
+
+def _round_to_precision(ws, docs, lang: str) -> None:
+    """Areas in the tables with no more decimals than the coarsest input supports, and a note saying so
+    (nothing changes for a workspace whose layers record no accuracy, such as the demo)."""
+    from ..io.precision import precision_note, workspace_precision
+
+    prec = workspace_precision(ws)
+    if not prec:
+        return
+    for d in docs:
+        for tb in d.tables():
+            tb.ha_decimals = min(tb.ha_decimals, int(prec["area_decimals"]))
+        d.blocks.insert(min(2, len(d.blocks)), Para(precision_note(prec, lang), "note"))
 
 
 def build_reports(ws, out_dir, langs: Sequence[str] = ("ky", "ru", "en"), **kwargs) -> dict:
