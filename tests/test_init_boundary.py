@@ -151,6 +151,11 @@ def test_dem_from_gebco_and_derived_rivers(files, tmp_path):
         assert 1590 < float(z.min()) < float(z.max()) < 4500    # Issyk-Kul shore (cubic dips 2 m) up to the ridge
     prov = ws.provenance("water_bodies")
     assert prov["notes"]["derived"] is True and "derived" in prov["source"]
+    # placed no better than GEBCO's 15″ cell (463 m N–S): the coarsest input, whole hectares in tables
+    assert prov["notes"]["precision"] == {"accuracy_m": 463.8, "how": "dem_cell", "spacing_m": None}
+    assert workspace_precision(ws)["area_decimals"] == 0
+    lay = {x["name"]: x for x in ws.info()["layers"]}
+    assert lay["water_bodies"]["precision"]["accuracy_m"] == 463.8
     rivers = ws.read_layer("water_bodies")
     assert len(rivers) == prov["notes"]["lines"] >= 1
     assert set(rivers["water_type"]) <= {"river", "stream"} and rivers["derived"].all()

@@ -351,7 +351,12 @@ def derive_rivers(ws: Workspace, *, min_catchment_km2: float | None = None, repl
     frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=ws.crs) if rows else gpd.GeoDataFrame(
         {"name": [], "water_type": [], "length_km": [], "catchment_km2": [], "derived": []},
         geometry=[], crs=ws.crs)
+    # a channel traced on a DEM is placed no better than the DEM's own (source) cell
+    dem_notes = ws.provenance("dem").get("notes") or {}
+    dem_notes = dem_notes if isinstance(dem_notes, dict) else {}
+    cell = float(dem_notes.get("source_resolution_m") or res)
     notes = {"derived": True, "method": DERIVED_RIVERS_SOURCE, "dem": ws.provenance("dem").get("source"),
+             "precision": {"accuracy_m": round(max(cell, res), 1), "how": "dem_cell", "spacing_m": None},
              "min_catchment_km2": min_km2, "river_catchment_km2": river_km2, "lines": len(rows),
              "length_km": round(sum(r["length_km"] for r in rows), 3),
              "warnings": [{"code": "derived_rivers", "params": {"n": len(rows)}}]}

@@ -59,6 +59,9 @@ def prepare_dem(src: str | os.PathLike | None, bounds, crs, out: str | os.PathLi
             raise GisPlannerError("the DEM has no CRS", file=label,
                                   fix="assign one (e.g. gdal_edit.py -a_srs EPSG:4326)", code="missing_crs")
         src_crs = ds.crs or "EPSG:4326"
+        native = abs(ds.transform.e)                 # the source's own cell (N–S), in metres
+        if rasterio.crs.CRS.from_user_input(src_crs).is_geographic:
+            native = native * 111_320.0
         if resolution_m is None:
             if src is None:
                 resolution_m = 50.0
@@ -97,4 +100,4 @@ def prepare_dem(src: str | os.PathLike | None, bounds, crs, out: str | os.PathLi
         o.write(np.round(dst, 2), 1)
         o.update_tags(SOURCE=GEBCO_SOURCE if src is None else label, RESAMPLING="cubic")
     return {"source": GEBCO_SOURCE if src is None else label, "resolution_m": res, "width": w, "height": h,
-            "margin_m": margin_m, "resampling": "cubic"}
+            "margin_m": margin_m, "resampling": "cubic", "source_resolution_m": round(float(native), 1)}
