@@ -125,7 +125,8 @@ def test_later_imports_are_clipped_with_the_share_reported(files, tmp_path):
     rep = import_layer(ws, "parcels", f, source_date="2025-01-01", scale="1:2000")
     assert rep.features_imported == 2 and rep.area_ha_total == pytest.approx(2.0, abs=1e-6)
     w = next(x for x in rep.warnings if x["code"] == "clipped_area")
-    assert w["params"]["share"] == "50.00" and w["params"]["ids"] == [3]   # 2 of 4 ha cut away
+    assert w["params"]["share"] == "50.00"                                  # 2 of 4 ha cut away
+    assert next(x for x in rep.warnings if x["code"] == "clipped_outside")["params"]["ids"] == [3]
     assert rep.clipped["outside"] == [3]
     # a lake just outside keeps a 1 km margin (its protection zone reaches in), a far one is cut away
     lake = gpd.GeoDataFrame({"name": ["near", "far"], "water_type": ["lake", "lake"]},

@@ -354,7 +354,7 @@ def read_osm(path: Path, label: str, src_layer: str | None, target_layer: str | 
     gdf = gdf[[c for c in keep if c in gdf.columns] + ["geometry"]]
     unmatched = [i for i, c in zip(gdf.index, codes) if not c]
     notes = [{"code": "osm_read", "params": {"layers": ", ".join(f"{u} ({len(f)})" for u, f in zip(used, frames)),
-                                             "n": len(gdf) - len(unmatched), "source": rules["meta"]["source"]}}]
+                                             "n": len(gdf) - len(unmatched)}}]
     need = (rules.get("layers") or {}).get(target_layer or "")
     if need and not src_layer:
         keep_rows = gdf[need].notna().to_numpy()

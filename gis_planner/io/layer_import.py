@@ -284,11 +284,13 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
                  spacing=f"{rep.precision.get('spacing_m') or 0:g}", scale=rep.precision.get("scale") or "")
     if layer != "boundary" and ws.meta().get("clip_to_boundary") and ws.has_layer("boundary"):
         geo, rep.clipped = clip_to_boundary(geo, ws.read_layer("boundary", columns=[]), layer, ws)
-        if rep.clipped["share_pct"] > 0 or rep.clipped["outside"]:
-            out_ids = [_int(i) for i in rep.clipped["outside"]]
-            rep.clipped["outside"] = out_ids
-            rep.warn(f"clipped_{rep.clipped['measure']}", len(out_ids), share=f"{rep.clipped['share_pct']:.2f}",
-                     n=len(out_ids), ids=out_ids)
+        out_ids = [_int(i) for i in rep.clipped["outside"]]
+        rep.clipped["outside"] = out_ids
+        if rep.clipped["share_pct"] > 0:
+            rep.warn(f"clipped_{rep.clipped['measure']}", share=f"{rep.clipped['share_pct']:.2f}",
+                     margin=f"{rep.clipped['margin_m']:g}")
+        if out_ids:
+            rep.warn("clipped_outside", len(out_ids), n=len(out_ids), ids=out_ids)
         if len(geo) == 0:
             raise GisPlannerError("every feature lies outside the municipal boundary", file=label,
                                   fix="check that the file is for this municipality and that its CRS is right",
