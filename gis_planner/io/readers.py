@@ -406,6 +406,24 @@ def _read_generic(path: Path, label: str, src_layer: str | None, target_layer: s
 
 
 # ---------------------------------------------------------------------------------------- CSV
+def _decode_text(data: bytes, encodings, label: str, encoding: str | None) -> tuple[str, str]:
+    """First of ``encodings`` that decodes ``data`` (the community-map CSV reader's simple rule; layer
+    imports use :func:`gis_planner.io.formats.decode_text`, which detects and asks when unsure)."""
+    if encoding:
+        try:
+            return data.decode(encoding), encoding
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise GisPlannerError(f"the file is not in {encoding} ({exc})", file=label,
+                                  fix="give the right --encoding or save the file as UTF-8", code="bad_encoding") from None
+    for enc in encodings:
+        try:
+            return data.decode(enc), enc
+        except (UnicodeDecodeError, LookupError):
+            continue
+    raise GisPlannerError("cannot decode the text of the file", file=label,
+                          fix="save it as UTF-8 CSV or give --encoding", code="bad_encoding")
+
+
 def _sniff_delimiter(text: str) -> str:
     head = "\n".join(text.splitlines()[:50])
     try:
