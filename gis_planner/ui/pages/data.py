@@ -29,7 +29,8 @@ from gis_planner.ui.safe import md_escape
 from gis_planner.ui.widgets import file_uploader, table, warnings_list
 
 UPLOAD_MAX_MB = 100          # per file (the browser refuses more); server.maxUploadSize (200 MB) is the outer limit
-TYPES = ["zip", "gpkg", "geojson", "json", "kml", "kmz", "csv"]
+TYPES = ["zip", "gpkg", "geojson", "json", "kml", "kmz", "csv", "gpx", "dxf", "osm", "pbf", "geojsons", "geojsonl"]
+# a FileGDB (.gdb folder) is uploaded zipped (.gdb.zip)
 NONE = "—"                   # "no column" in the pickers
 OTHER = "other"              # "another EPSG code" in the CRS list
 # coordinate systems offered for a file without one: GPS lon/lat, Kyrg-06 zones 1-5, UTM zones 42-44 N
