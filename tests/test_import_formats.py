@@ -310,3 +310,34 @@ def test_state_register_land_types_ky_ru():
         assert lt.lookup(value) == code, value
     src = lt.source
     assert "State Register" in src
+
+
+# ------------------------------------------------------------------------------------------ precision
+def test_accuracy_from_scale_option_metadata_or_estimate(ws, tmp_path):
+    sq = gpd.GeoDataFrame({"CAD_NUM": ["1"], "CATEGORY": ["запас"]}, geometry=[box(X0, Y0, X0 + 100, Y0 + 100)],
+                          crs=7695)
+    plain = tmp_path / "plain.gpkg"
+    sq.to_file(plain)
+    tagged = tmp_path / "tagged.gpkg"
+    pyogrio.write_dataframe(sq, tagged, layer="parcels", layer_metadata={"SCALE": "1:25 000"})
+    rep = import_layer(ws, "parcels", tagged, dry_run=True)
+    assert rep.precision == {"accuracy_m": 12.5, "how": "metadata", "scale": "1:25000", "spacing_m": 100.0}
+    assert any(w["code"] == "precision_metadata" for w in rep.warnings)
+    rep = import_layer(ws, "parcels", plain, dry_run=True, accuracy_m=0.5)
+    assert rep.precision["accuracy_m"] == 0.5 and rep.precision["how"] == "user_accuracy"
+    # right angles only: nothing to estimate from, nothing claimed
+    rep = import_layer(ws, "parcels", plain, dry_run=True)
+    assert rep.precision["how"] == "unknown" and rep.precision["accuracy_m"] is None
+    with pytest.raises(GisPlannerError) as exc:
+        import_layer(ws, "parcels", plain, dry_run=True, scale="ten thousand")
+    assert exc.value.code == "bad_scale"
+
+
+def test_cli_imports_a_gdb_folder(ws, tmp_path, capsys):
+    from gis_planner.cli import main
+
+    gdb = tmp_path / "c.gdb"
+    _write_gdb(gdb)
+    assert main(["import", "-w", str(ws.root), "-l", "roads", str(gdb), "--dry-run", "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    assert "OpenFileGDB; roads" in out and "OBJECTID" in out

@@ -248,3 +248,39 @@ def test_balance_and_report_round_to_the_coarsest_input(files, tmp_path, capsys)
     assert tables and all(tb.ha_decimals == 2 for tb in tables)
     html = (tmp_path / "rep" / "sedp_sections_en.html").read_text(encoding="utf-8")
     assert "Areas rounded to 0.01 ha" in html and "2.50" in html and "2.5031" not in html
+
+
+def test_one_workspace_from_public_shaped_files(files, tmp_path, monkeypatch):
+    """The whole chain on one ayil aimak: HDX boundary + GEBCO + derived rivers, then a FileGDB cadastre,
+    a KOI8-R CSV, a DXF plan, a GPX track and an OSM extract, each clipped to the boundary."""
+    import tests.test_import_formats as TF
+
+    res = init_from_boundary(tmp_path / "ws", files / "kgz_admbnda_adm3.shp", where=["ADM3_PCODE=KG04020001"],
+                             source_date="2024-01-01")
+    ws = res.workspace
+    assert res.rivers["derived"] and ws.has_layer("water_bodies") and ws.dem_path is not None
+    # the cadastre files of the other tests, drawn 1 km inside the south-west corner of the unit
+    monkeypatch.setattr(TF, "X0", X0 + 1000)
+    monkeypatch.setattr(TF, "Y0", Y0 + 1000)
+    gdb = tmp_path / "cad.gdb"
+    TF._write_gdb(gdb)
+    rep = import_layer(ws, "parcels", gdb, field_map=["land_type=UGODIE"], source_date="2025-01-01", scale="1:2000")
+    assert rep.features_imported == 3 and rep.area_ha_total == pytest.approx(3.5) and not rep.clipped["outside"]
+    csv = tmp_path / "koi8.csv"
+    csv.write_bytes(TF._csv_ru().encode("koi8_r"))
+    rep = import_layer(ws, "parcels", csv, crs="EPSG:7695", source_date="2025-01-01", dry_run=True)
+    assert rep.encoding == "koi8_r" and rep.features_imported == 12 and rep.area_ha_total == pytest.approx(12.0)
+    dxf = tmp_path / "plan.dxf"
+    TF._write_dxf(dxf)
+    rep = import_layer(ws, "parcels", dxf, crs="EPSG:7695", field_map=["category=dxf_layer"], dry_run=True,
+                       allow_unknown=True)
+    assert rep.features_imported == 4 and rep.area_ha_total == pytest.approx(6.25)
+    # the OSM extract lies outside this unit (south of it, by the lake): refused, nothing stored
+    pbf = tmp_path / "x.osm.pbf"
+    TF._write_osm_pbf(pbf)
+    with pytest.raises(GisPlannerError) as exc:
+        import_layer(ws, "roads", pbf, source_date="2025-01-01")
+    assert exc.value.code == "outside_boundary" and not ws.has_layer("roads")
+    lay = {x["name"]: x for x in ws.info()["layers"]}
+    assert lay["parcels"]["features"] == 3 and lay["parcels"]["precision"]["accuracy_m"] == 1.0
+    assert lay["water_bodies"]["source"].startswith("derived")
