@@ -240,6 +240,8 @@ def test_balance_and_report_round_to_the_coarsest_input(files, tmp_path, capsys)
     # ±5 m (1:10 000): 25 m² = 0.0025 ha → two decimals; parcel 2 is 250 m × 100.1234 m = 2.503085 ha
     assert "2.50 " in out and "2.5031" not in out and "1.00 " in out
     assert "Areas rounded to 0.01 ha and distances to 1 m" in out and "±5 m" in out
+    assert main(["restrictions", "-w", str(ws.root), "--lang", "en"]) == 0
+    assert "Areas rounded to 0.01 ha" in capsys.readouterr().out
     # the report's tables print areas with the same two decimals and carry the note
     from gis_planner.report import build_report
 

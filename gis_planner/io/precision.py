@@ -188,3 +188,11 @@ def precision_note(prec: dict | None, lang: str | None = None) -> str | None:
     step_l = f"{prec['length_step_m']:g}"
     return t("io.precision.note", lang, area_step=step_a, length_step=step_l, layer=prec["layer"],
              accuracy=f"{prec['accuracy_m']:g}")
+
+
+def area_format(ws, decimals: int = 4, lang: str | None = None, layers=None) -> tuple[str, str | None]:
+    """``(float format, note)`` for a table of areas: at most ``decimals`` and no more than the coarsest
+    input supports; the note is None when no layer records an accuracy."""
+    prec = workspace_precision(ws, layers)
+    dec = min(int(decimals), int(prec["area_decimals"])) if prec else int(decimals)
+    return f"{{:,.{dec}f}}", precision_note(prec, lang)
