@@ -286,3 +286,17 @@ def test_one_workspace_from_public_shaped_files(files, tmp_path, monkeypatch):
     lay = {x["name"]: x for x in ws.info()["layers"]}
     assert lay["parcels"]["features"] == 3 and lay["parcels"]["precision"]["accuracy_m"] == 1.0
     assert lay["water_bodies"]["source"].startswith("derived")
+
+
+def test_failed_init_leaves_nothing_behind(files, tmp_path):
+    # the unit is chosen, then the DEM fails (a file that is not a raster): the workspace is removed, and
+    # a folder the user had made (with their own file in it) is kept as it was
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    bad = tmp_path / "dem.tif"
+    bad.write_text("not a raster")
+    with pytest.raises(GisPlannerError) as exc:
+        init_from_boundary(tmp_path / "mine", files / "kgz_admbnda_adm3.shp", where=["ADM3_PCODE=KG04020001"],
+                           dem=bad)
+    assert exc.value.code == "bad_dem"
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]

@@ -246,6 +246,8 @@ def init_from_boundary(folder: str | os.PathLike, boundary: str | os.PathLike, *
     cond = ", ".join(f"{k}={v}" for k, v in conds)
     tmpdir = Path(tempfile.mkdtemp(prefix="gp-init-"))
     created = False
+    existed = folder.exists()
+    before = set(folder.iterdir()) if existed else set()
     try:
         src = tmpdir / "boundary.gpkg"
         unit.to_file(src, driver="GPKG")
@@ -265,8 +267,12 @@ def init_from_boundary(folder: str | os.PathLike, boundary: str | os.PathLike, *
             res.rivers = derive_rivers(ws)
         return res
     except BaseException:
-        if created:   # nothing half-made is left behind: the folder is removed if we created it
-            shutil.rmtree(folder, ignore_errors=True)
+        if created:   # nothing half-made is left behind: what this call created is removed
+            if not existed:
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                for p in set(folder.iterdir()) - before:
+                    shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
         raise
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
