@@ -341,3 +341,28 @@ def test_cli_imports_a_gdb_folder(ws, tmp_path, capsys):
     assert main(["import", "-w", str(ws.root), "-l", "roads", str(gdb), "--dry-run", "--lang", "en"]) == 0
     out = capsys.readouterr().out
     assert "OpenFileGDB; roads" in out and "OBJECTID" in out
+
+
+def test_app_asks_for_the_encoding_and_imports_with_it(tmp_path, demo_ws, no_app_warm_up):
+    from gis_planner.i18n import t
+
+    from .apptest import copy_demo, open_app
+
+    ws = copy_demo(demo_ws, tmp_path / "demo")
+    c = ws.read_layer("boundary").geometry.iloc[0].representative_point()
+    x, y = round(c.x), round(c.y)
+    data = f'name,regime,wkt\nПарк,core,"SRID=7695;POLYGON(({x} {y},{x + 100} {y},{x + 100} {y + 100},{x} {y + 100},{x} {y}))"\n'
+    at = open_app(ws, "ru", "data")
+    at.file_uploader(key="data_upload").set_value(("park.csv", data.encode("koi8_r"), "text/csv")).run()
+    text = "\n".join(e.value for e in at.error)
+    assert t("app.err.encoding_unsure", "ru") in text and "--encoding" not in text
+    picker = at.selectbox(key="data_encoding")
+    assert "koi8_r" in picker.options[1:] or any(o.startswith("koi8_r") for o in picker.options)
+    picker.set_value("koi8_r").run()
+    assert not at.error, "\n".join(e.value for e in at.error)
+    at.selectbox(key="data_target").set_value("protected_areas").run()
+    at.checkbox(key="data_confirm_replace_protected_areas").check().run()
+    at.button(key="data_import").click().run()
+    assert not at.error, "\n".join(e.value for e in at.error)
+    pa = Workspace(ws.root).read_layer("protected_areas")
+    assert pa["name"].tolist() == ["Парк"]

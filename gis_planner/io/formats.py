@@ -454,4 +454,5 @@ def decode_text(data: bytes, label: str, encoding: str | None = None, rules: dic
     listing = "; ".join(f"{e} «{_preview(t)}»" for e, t in cands.items())
     raise GisPlannerError(f"cannot tell the text encoding for sure; it reads as: {listing}", file=label,
                           fix=f"give the right one with --encoding ({', '.join(cands)}), or save the file "
-                              f"as UTF-8", code="encoding_unsure", details={"candidates": list(cands)})
+                              f"as UTF-8", code="encoding_unsure",
+                          details={"candidates": list(cands), "previews": {e: _preview(t) for e, t in cands.items()}})
