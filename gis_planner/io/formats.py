@@ -444,7 +444,7 @@ def decode_text(data: bytes, label: str, encoding: str | None = None, rules: dic
             note = {"code": "encoding_detected", "params": {"encoding": best, "confidence": f"{h0:.2f}"}}
             return texts[best], best, "detected", [note]
     cands: dict[str, str] = {}
-    for enc in [*ranked[:3], *likely]:
+    for enc in [*likely, *ranked[:2]]:        # the likely ones first, then the detector's best guesses
         try:
             txt = data.decode(enc)
         except (UnicodeDecodeError, LookupError):
