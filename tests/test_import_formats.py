@@ -366,3 +366,19 @@ def test_app_asks_for_the_encoding_and_imports_with_it(tmp_path, demo_ws, no_app
     assert not at.error, "\n".join(e.value for e in at.error)
     pa = Workspace(ws.root).read_layer("protected_areas")
     assert pa["name"].tolist() == ["Парк"]
+
+
+def test_messages_of_this_area_in_three_languages():
+    import yaml
+
+    from gis_planner.i18n import messages
+
+    path = Path(__file__).resolve().parents[1] / "gis_planner" / "i18n" / "import-formats.yaml"
+    keys = list(yaml.safe_load(path.read_text(encoding="utf-8")))
+    assert all(all(messages()[k].get(lang) for lang in ("ky", "ru", "en")) for k in keys)
+    emitted = ["encoding_detected", "gpx_layers", "gpx_layers_skipped", "dxf_polygons", "dxf_duplicates",
+               "dxf_unlabelled", "dxf_several_labels", "dxf_labels_outside", "osm_read", "osm_unmatched",
+               "osm_filtered", "clipped_area", "clipped_length", "clipped_count", "clipped_outside",
+               "precision_estimated", "precision_metadata", "derived_rivers"]
+    assert all(f"io.warn.{c}" in messages() for c in emitted)
+    assert all(f"io.fid.{v}" in messages() for v in ("objectid", "feature1", "dxf_handle", "osm", "line1"))
