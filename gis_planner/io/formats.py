@@ -291,7 +291,7 @@ def osm_tags(row: pd.Series) -> dict:
     return tags
 
 
-def crosswalk(tags: dict, ws=None) -> dict:
+def crosswalk(tags: dict, ws=None, rules: dict | None = None) -> dict:
     """Workspace codes for one feature's OSM tags (``layers/osm_crosswalk.yaml``, first match wins).
 
     >>> crosswalk({"landuse": "farmland"})["land_type"]
@@ -301,7 +301,7 @@ def crosswalk(tags: dict, ws=None) -> dict:
     >>> "category" in crosswalk({"landuse": "forest"})   # never a legal land category
     False
     """
-    rules = load_rules("osm_crosswalk", ws)
+    rules = rules if rules is not None else load_rules("osm_crosswalk", ws)
     out: dict = {}
     for target, table in (rules.get("crosswalk") or {}).items():
         for entry in table:
@@ -343,8 +343,8 @@ def read_osm(path: Path, label: str, src_layer: str | None, target_layer: str | 
     gdf = _concat(frames, used, "osm_layer")
     gdf.index = pd.Index([i for f in frames for i in f.index])
     tags = [osm_tags(r) for _, r in gdf.drop(columns="geometry").iterrows()]
-    codes = [crosswalk(t, ws) for t in tags]
     rules = load_rules("osm_crosswalk", ws)
+    codes = [crosswalk(t, rules=rules) for t in tags]
     for target in (rules.get("crosswalk") or {}):
         gdf[target] = [c.get(target) for c in codes]
     gdf["osm_tags"] = [";".join(f"{k}={v}" for k, v in sorted(t.items()) if k not in ("name",)) for t in tags]
