@@ -83,21 +83,24 @@ def test_gpx_track_needs_no_src_layer(ws, tmp_path):
 <gpx version="1.1" creator="test" xmlns="http://www.topografix.com/GPX/1/1">
  <wpt lat="42.600" lon="77.200"><name>Булак</name></wpt>
  <wpt lat="42.601" lon="77.200"><name>Көпүрө</name></wpt>
+ <rte><name>Жол</name><rtept lat="42.600" lon="77.210"/><rtept lat="42.600" lon="77.211"/></rte>
  <trk><name>Арык</name><trkseg><trkpt lat="42.600" lon="77.200"/><trkpt lat="42.601" lon="77.200"/></trkseg>
   <trkseg><trkpt lat="42.601" lon="77.200"/><trkpt lat="42.602" lon="77.200"/></trkseg></trk>
 </gpx>""", encoding="utf-8")
     rep = import_layer(ws, "roads", gpx, source_date="2025-01-01")
-    assert rep.src_layers == ["tracks"] and rep.features_imported == 1
-    assert "gpx_layers" in _codes(rep) and "tracks (1)" in _warning(rep, "gpx_layers")["params"]["layers"]
+    assert rep.src_layers == ["routes", "tracks"] and rep.features_imported == 2
+    assert _warning(rep, "gpx_layers")["params"]["layers"] == "routes (1), tracks (1)"
     assert _warning(rep, "gpx_layers_skipped")["params"]["layers"] == "waypoints"
-    roads = ws.read_layer("roads")
-    assert roads.geometry.length.sum() == pytest.approx(222.1, abs=1.0)
-    assert roads["name"].tolist() == ["Арык"]
+    roads = ws.read_layer("roads").set_index("name")
+    # the track: 2 × 0.001° of latitude = 222.1 m; the route: 0.001° of longitude at 42.6° N = 81.8 m
+    assert roads.loc["Арык"].geometry.length == pytest.approx(222.1, abs=1.0)
+    assert roads.loc["Жол"].geometry.length == pytest.approx(81.8, abs=0.5)
+    assert roads["gpx_layer"].to_dict() == {"Жол": "routes", "Арык": "tracks"}
     # a layer of any geometry takes every non-empty GPX layer and says which each feature came from
     rep = import_layer(ws, "waste_sites", gpx, field_map=["site_type=name"], source_date="2025-01-01")
-    assert rep.src_layers == ["waypoints", "tracks"] and rep.features_imported == 3
+    assert rep.src_layers == ["waypoints", "routes", "tracks"] and rep.features_imported == 4
     assert "gpx_layers_skipped" not in _codes(rep)
-    assert ws.read_layer("waste_sites")["gpx_layer"].tolist() == ["waypoints", "waypoints", "tracks"]
+    assert ws.read_layer("waste_sites")["gpx_layer"].tolist() == ["waypoints", "waypoints", "routes", "tracks"]
 
 
 # ------------------------------------------------------------------------------------------ DXF
