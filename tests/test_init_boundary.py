@@ -252,7 +252,7 @@ def test_balance_and_report_round_to_the_coarsest_input(files, tmp_path, capsys)
     assert "Areas rounded to 0.01 ha" in html and "2.50" in html and "2.5031" not in html
 
 
-def test_one_workspace_from_public_shaped_files(files, tmp_path, monkeypatch):
+def test_one_workspace_from_public_shaped_files(files, tmp_path, monkeypatch, capsys):
     """The whole chain on one ayil aimak: HDX boundary + GEBCO + derived rivers, then a FileGDB cadastre,
     a KOI8-R CSV, a DXF plan, a GPX track and an OSM extract, each clipped to the boundary."""
     import tests.test_import_formats as TF
@@ -286,6 +286,7 @@ def test_one_workspace_from_public_shaped_files(files, tmp_path, monkeypatch):
     lay = {x["name"]: x for x in ws.info()["layers"]}
     assert lay["parcels"]["features"] == 3 and lay["parcels"]["precision"]["accuracy_m"] == 1.0
     assert lay["water_bodies"]["source"].startswith("derived")
+    assert main(["info", "-w", str(ws.root), "--lang", "en"]) == 0
 
 
 def test_failed_init_leaves_nothing_behind(files, tmp_path):
@@ -300,3 +301,7 @@ def test_failed_init_leaves_nothing_behind(files, tmp_path):
                            dem=bad)
     assert exc.value.code == "bad_dem"
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("parcels"))
+    assert "±1 " in row                                       # 1:2000 → ±1 m
+    assert "±463.8" in next(line for line in out.splitlines() if line.startswith("water_bodies"))

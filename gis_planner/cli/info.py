@@ -27,6 +27,7 @@ def info_cmd(workspace, fmt, lang):
     click.echo(f"{t('core.crs', lang)}: {info['crs'] or t('core.none', lang)}")
     rows = [{t("core.layer", lang): lay["name"], t("core.features", lang): lay["features"],
              t("core.geometry", lang): lay["geometry_type"] or "-",
+             t("io.col.accuracy_m", lang): _accuracy(lay.get("precision")),
              t("core.source", lang): lay["source"] or "", t("core.date", lang): lay["source_date"] or ""}
             for lay in info["layers"]]
     df = pd.DataFrame(rows)
@@ -40,6 +41,13 @@ def info_cmd(workspace, fmt, lang):
                                               if dem else t("core.none", lang)))
     for name in info["missing_standard_layers"]:
         click.echo(t("core.layer_missing", lang, layer=name))
+
+
+def _accuracy(prec: dict | None) -> str:
+    """``±5`` (given or from metadata), ``≈±28`` (estimated from the drawing), '' (unknown)."""
+    if not prec or not prec.get("accuracy_m"):
+        return ""
+    return f"{'≈' if prec.get('how') == 'estimated' else ''}±{prec['accuracy_m']:g}"
 
 
 def _resolution(dem: dict) -> str:
