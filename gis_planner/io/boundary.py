@@ -93,11 +93,11 @@ def parse_where(items) -> list[tuple[str, str]]:
     for item in items or []:
         if "=" not in str(item):
             raise GisPlannerError(f"--where '{item}' is not FIELD=VALUE",
-                                  fix="write e.g. --where NAME_2=Ак-Суу or --where name=Тон", code="bad_where")
+                                  fix="write e.g. --where NAME_2=Ton or --where ADM3_PCODE=KG04020001", code="bad_where")
         k, v = str(item).split("=", 1)
         if not k.strip() or not v.strip():
             raise GisPlannerError(f"--where '{item}' is not FIELD=VALUE",
-                                  fix="write e.g. --where NAME_2=Ак-Суу", code="bad_where")
+                                  fix="write e.g. --where NAME_2=Ton", code="bad_where")
         out.append((k.strip(), v.strip()))
     return out
 

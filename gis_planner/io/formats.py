@@ -388,7 +388,7 @@ def decode_text(data: bytes, label: str, encoding: str | None = None, rules: dic
     ``source`` is ``user`` (``encoding`` given), ``bom``, ``utf-8`` or ``detected``. Raises
     ``encoding_unsure`` naming the candidates when the detector cannot tell.
 
-    >>> decode_text("Пашня;1\\n".encode("utf-16"), "a.csv")[1:3]
+    >>> decode_text("\\u041f\\u0430\\u0448\\u043d\\u044f;1\\n".encode("utf-16"), "a.csv")[1:3]
     ('utf-16', 'bom')
     >>> decode_text(b"plain ascii", "a.csv")[1]
     'utf-8'

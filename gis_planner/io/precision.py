@@ -88,12 +88,14 @@ def vertex_spacing(geoms, max_turn_deg: float = 60.0) -> tuple[float | None, flo
     return spacing, float(np.median(s[curve] * turn[curve] / 8.0))
 
 
-def metadata_scale(info: dict) -> int | None:
+def metadata_scale(info: dict, ws=None) -> int | None:
     """A scale denominator in GDAL metadata (``SCALE=1:10000``, ``denominator`` …), or None."""
+    words = [str(w) for w in _rules(ws).get("metadata_keys") or ["scale", "denominator"]]
+    pattern = "|".join(re.escape(w) for w in words)
     for key in ("dataset_metadata", "layer_metadata"):
         md = info.get(key) or {}
         for k, v in md.items():
-            if re.search(r"scale|denominator|масштаб", str(k), re.IGNORECASE):
+            if re.search(pattern, str(k), re.IGNORECASE):
                 m = re.search(r"(?:1\s*:\s*)?(\d[\d\s]{2,})", str(v))
                 if m:
                     return int(re.sub(r"\s", "", m.group(1)))
@@ -123,7 +125,7 @@ def layer_precision(geoms, *, scale=None, accuracy_m: float | None = None, metad
         n = parse_scale(scale)
         out = {"accuracy_m": accuracy_from_scale(n, ws), "how": "user_scale", "scale": f"1:{n}"}
     else:
-        n = metadata_scale(metadata or {})
+        n = metadata_scale(metadata or {}, ws)
         if n:
             out = {"accuracy_m": accuracy_from_scale(n, ws), "how": "metadata", "scale": f"1:{n}"}
         elif sagitta is not None:
