@@ -188,13 +188,22 @@ def test_dem_from_a_file(files, tmp_path):
     with rasterio.open(src, "w", driver="GTiff", width=500, height=400, count=1, dtype="float32", crs="EPSG:4326",
                        transform=rasterio.transform.from_origin(lon0, lat1, step, step)) as ds:
         ds.write(z, 1)
+    # a surveyed river, 3 km inside the unit and 2 km beyond its southern edge (cut 1 km past it)
+    river = gpd.GeoDataFrame({"name": ["Ак-Суу"], "water_type": ["river"]},
+                             geometry=[LineString([(X0 + 4000, Y0 + 3000), (X0 + 4000, Y0 - 2000)])], crs=7695)
+    rfile = tmp_path / "river.gpkg"
+    river.to_file(rfile)
     res = init_from_boundary(tmp_path / "ws", files / "kgz_admbnda_adm3.shp", where=["ADM3_PCODE=KG04020001"],
-                             dem=src, derive=False)
+                             dem=src, rivers=rfile, source_date="2024-01-01")
     assert res.dem["source"] == "dem.tif" and res.dem["resolution_m"] == pytest.approx(81.8, abs=0.5)
     with rasterio.open(res.workspace.dem_path) as ds:
         z = ds.read(1)
         assert float(z.min()) > 2000 and float(z.max()) < 2500
-    assert not res.workspace.has_layer("water_bodies")
+    # the given rivers are imported (not derived), clipped to the boundary + 1 km: 4 of 5 km kept
+    assert res.rivers["imported"] == 1 and not res.rivers.get("derived")
+    wb = res.workspace.read_layer("water_bodies")
+    assert wb.geometry.length.sum() == pytest.approx(4000, abs=1)
+    assert res.rivers["report"].clipped["share_pct"] == pytest.approx(20.0, abs=0.01)
 
 
 def test_precision_recorded_and_used_for_rounding(files, tmp_path, capsys):
