@@ -296,6 +296,10 @@ def test_one_workspace_from_public_shaped_files(files, tmp_path, monkeypatch, ca
     assert lay["parcels"]["features"] == 3 and lay["parcels"]["precision"]["accuracy_m"] == 1.0
     assert lay["water_bodies"]["source"].startswith("derived")
     assert main(["info", "-w", str(ws.root), "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("parcels"))
+    assert "±1 " in row                                       # 1:2000 → ±1 m
+    assert "±463.8" in next(line for line in out.splitlines() if line.startswith("water_bodies"))
 
 
 def test_failed_init_leaves_nothing_behind(files, tmp_path):
@@ -310,7 +314,3 @@ def test_failed_init_leaves_nothing_behind(files, tmp_path):
                            dem=bad)
     assert exc.value.code == "bad_dem"
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
-    out = capsys.readouterr().out
-    row = next(line for line in out.splitlines() if line.startswith("parcels"))
-    assert "±1 " in row                                       # 1:2000 → ±1 m
-    assert "±463.8" in next(line for line in out.splitlines() if line.startswith("water_bodies"))
