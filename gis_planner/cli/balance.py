@@ -5,6 +5,7 @@ import click
 
 from ..errors import GisPlannerError
 from ..i18n import t
+from ..io.precision import area_format
 from .common import echo_json, echo_table, format_option, lang_option, open_ws, workspace_option
 
 _TABLES = ("summary", "by_category", "by_land_type", "state_fund", "use_status", "by_owner", "by_zone",
@@ -58,12 +59,16 @@ def balance_cmd(workspace, fmt, lang, table, xlsx, csv_dir, reported, tolerance_
         click.echo(tabs[name].to_csv(index=False), nl=False)
         return
     click.echo(f"{t('balance.title', lang)}: {ws.name}  ({b.provenance['crs']})")
+    floatfmt, note = area_format(ws, 4, lang)   # areas to the decimals the coarsest input supports
     for name in ([table] if table else _TERMINAL):
         df = tabs.get(name)
         if df is None or (df.empty and name not in ("by_category", "restricted")):
             continue
         click.echo("")
-        echo_table(df, title=f"== {t('balance.sheet.' + name, lang)}", floatfmt="{:,.4f}", lang=lang)
+        echo_table(df, title=f"== {t('balance.sheet.' + name, lang)}", floatfmt=floatfmt, lang=lang)
+    if note:
+        click.echo("")
+        click.echo(note)
     rec = b.reconciliation
     flagged = rec[rec["flag"] & (rec["code"] != "total")] if len(rec) else rec
     if len(flagged):

@@ -90,6 +90,7 @@ def check_cmd(workspace, fmt, lang, use, parcel, point, wkt):
 @click.option("--validate", is_flag=True, help="Only validate the rule files (with the workspace overrides).")
 def restrictions_cmd(workspace, fmt, lang, use, write, geojson, validate):
     """Derive the restriction layers from the rules; with --use, the prohibited/conditional/free map."""
+    from ..io.precision import area_format
     from ..zoning import build_restrictions, restriction_map, validate_rules, write_restrictions
 
     ws = open_ws(workspace)
@@ -115,7 +116,10 @@ def restrictions_cmd(workspace, fmt, lang, use, write, geojson, validate):
     shown = summary[["label", "rule_id", "features", "area_ha"]].rename(columns={
         "label": t("zoning.col.regime", lang), "rule_id": t("zoning.col.rule", lang),
         "features": t("core.features", lang), "area_ha": t("zoning.col.area_ha", lang)})
-    echo_table(shown, floatfmt="{:,.2f}", lang=lang)
+    floatfmt, note = area_format(ws, 2, lang)     # no more decimals than the coarsest input supports
+    echo_table(shown, floatfmt=floatfmt, lang=lang)
+    if note:
+        click.echo(note)
     for w in r.attrs.get("warnings", []):
         click.echo(f"{t('core.warning', lang)}: {w}")
     if use:
@@ -123,7 +127,7 @@ def restrictions_cmd(workspace, fmt, lang, use, write, geojson, validate):
         shown_map = out["map"][["label", "area_ha"]].rename(columns={
             "label": t("zoning.col.class", lang), "area_ha": t("zoning.col.area_ha", lang)})
         echo_table(shown_map, title=t("zoning.map_title", lang, use=label("activities", use, lang)),
-                   floatfmt="{:,.2f}", lang=lang)
+                   floatfmt=floatfmt, lang=lang)
         if write:
             click.echo(f"-> {m.attrs.get('layer')}, {m.attrs.get('geojson')}")
 

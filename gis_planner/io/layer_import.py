@@ -36,7 +36,9 @@ from ..catalog import load_rules
 from ..crs import metric_crs_for
 from ..errors import GisPlannerError
 from ..workspace import Workspace, standard_layers
+from .boundary import admin_field_map, clip_to_boundary
 from .normalise import GEOMETRY_KEYS, map_fields, normalise_attributes, parse_field_map
+from .precision import layer_precision
 from .readers import FID_NOTE, read_source
 from .report import ImportReport, _ids, _values
 from .validate import (check_geographic_range, check_kyrg06_zone, clean_geometries, detect_swapped,
@@ -83,7 +85,8 @@ def _geometry_kind(spec: dict) -> str:
 def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | list | None = None,
                  crs: Any = None, source: str | None = None, source_date: Any = None,
                  dry_run: bool = False, *, src_layer: str | None = None, encoding: str | None = None,
-                 allow_unknown: bool = False, keep_extra: bool = True) -> ImportReport:
+                 allow_unknown: bool = False, keep_extra: bool = True, scale: Any = None,
+                 accuracy_m: float | None = None) -> ImportReport:
     """Import a vector file into a standard workspace layer, with validation and repair.
 
     Parameters
@@ -112,6 +115,10 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
         storing it empty (listed in the report) instead of failing.
     keep_extra : bool
         Keep source fields that match no canonical field (under their own names).
+    scale, accuracy_m : optional
+        Source map scale (``"1:10000"``) or positional accuracy in metres, stored in the provenance
+        (``notes.precision``); estimated from the vertex spacing when neither is given
+        (:mod:`gis_planner.io.precision`).
 
     Returns
     -------
@@ -199,6 +206,8 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
     # ---------------------------------------------------------------- attributes
     dbf_len = int((rules.get("shapefile") or {}).get("dbf_field_name_length", 10)) if raw.dbf else None
     attr_cols = [c for c in gdf.columns if c != gdf.geometry.name]
+    if layer == "boundary":   # GADM / HDX COD-AB level fields (NAME_2, ADM3_KY …): the deepest level is the unit
+        fmap = {**admin_field_map(attr_cols, ws), **fmap}
     fm = map_fields(attr_cols, fields, fmap, dbf_name_length=dbf_len, file=label)
     missing_req = [f for f in fm.missing if (fields[f] or {}).get("required")]
     if missing_req:
@@ -266,6 +275,28 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
         if outside:
             rep.outside_boundary = outside
             rep.warn("outside_boundary", len(outside), n=len(outside), ids=outside)
+
+    # ---------------------------------------------------------------- precision, clipping
+    rep.precision = layer_precision(np.asarray(geo.geometry.values), scale=scale, accuracy_m=accuracy_m,
+                                    metadata=raw.metadata, ws=ws)
+    if rep.precision.get("how") in ("estimated", "metadata"):
+        rep.warn(f"precision_{rep.precision['how']}", accuracy=f"{rep.precision['accuracy_m']:g}",
+                 spacing=f"{rep.precision.get('spacing_m') or 0:g}", scale=rep.precision.get("scale") or "")
+    if layer != "boundary" and ws.meta().get("clip_to_boundary") and ws.has_layer("boundary"):
+        geo, rep.clipped = clip_to_boundary(geo, ws.read_layer("boundary", columns=[]), layer, ws)
+        out_ids = [_int(i) for i in rep.clipped["outside"]]
+        rep.clipped["outside"] = out_ids
+        # the clip says it all (the outside check above counts a parcel touching the edge as inside)
+        rep.warnings = [w for w in rep.warnings if w["code"] != "outside_boundary"]
+        if rep.clipped["share_pct"] > 0:
+            rep.warn(f"clipped_{rep.clipped['measure']}", share=f"{rep.clipped['share_pct']:.2f}",
+                     margin=f"{rep.clipped['margin_m']:g}")
+        if out_ids:
+            rep.warn("clipped_outside", len(out_ids), n=len(out_ids), ids=out_ids)
+        if len(geo) == 0:
+            raise GisPlannerError("every feature lies outside the municipal boundary", file=label,
+                                  fix="check that the file is for this municipality and that its CRS is right",
+                                  code="outside_boundary")
 
     # ---------------------------------------------------------------- findings
     area = np.asarray(shapely.area(np.asarray(geo.geometry.values)), dtype=float) / 10_000.0

@@ -30,6 +30,7 @@ from pyproj import CRS
 from ..catalog import load_rules
 from ..errors import GisPlannerError
 from ..text import normalize_key
+from . import formats as _formats
 from .safezip import remove_tree, safe_extract
 
 # what a source feature id means, per driver (text: i18n key io.fid.<value>)
@@ -40,10 +41,11 @@ FID_NOTE = {
     "LIBKML": "placemark1",        # placemark number in file order from 1
     "KML": "placemark1",
     "CSV": "row",                  # spreadsheet row number (header is row 1)
+    **_formats.FID_NOTES,          # FileGDB, GPX, DXF, OSM, GeoJSONSeq (gis_planner.io.formats)
 }
 
 VECTOR_EXTS = (".shp", ".gpkg", ".geojson", ".json", ".kml", ".kmz", ".csv", ".tsv", ".txt", ".tab",
-               ".mif", ".gml", ".fgb", ".sqlite")
+               ".mif", ".gml", ".fgb", ".sqlite", *_formats.EXTRA_EXTS)
 _SKIP_IN_ZIP = re.compile(r"(^|/)(__MACOSX|\.)")
 
 
@@ -62,6 +64,7 @@ class RawSource:
     crs_assumed: str | None = None       # CRS assumed by the reader (CSV lon/lat)
     dbf: bool = False                     # attribute names come from a DBF (10-character limit)
     geometry_columns: dict = field(default_factory=dict)  # CSV: the columns that gave the geometry
+    metadata: dict = field(default_factory=dict)  # GDAL dataset/layer metadata (scale for precision)
 
 
 def _rules(ws=None) -> dict:
@@ -112,6 +115,8 @@ def read_source(path: str | os.PathLike, src_layer: str | None = None, encoding:
     label = path.name
     if not path.exists():
         raise GisPlannerError("file not found", file=str(path), fix="check the path", code="not_found")
+    if _formats.handles(path):   # FileGDB, GPX, DXF, OSM, GeoJSONSeq
+        return _formats.read_extra(path, label, src_layer, target_layer, ws, encoding)
     if path.is_dir():
         raise GisPlannerError("this is a folder, not a file", file=str(path),
                               fix="give the .shp/.gpkg/.zip file itself", code="not_a_file")
@@ -124,7 +129,8 @@ def read_source(path: str | os.PathLike, src_layer: str | None = None, encoding:
             files = safe_extract(path, tmp, max_total_bytes=int(zlim.get("max_total_bytes", 2 * 1024 ** 3)),
                                  max_files=int(zlim.get("max_files", 10_000)),
                                  max_ratio=float(zlim.get("max_ratio", 200)))
-            inner = _choose_in_archive(files, tmp, label, src_layer, kmz=suffix == ".kmz")
+            inner = (None if suffix == ".kmz" else _formats.gdb_in(files, tmp)) or \
+                _choose_in_archive(files, tmp, label, src_layer, kmz=suffix == ".kmz")
             try:
                 raw = read_source(inner, src_layer=None if _stem_matches(inner, src_layer) else src_layer,
                                   encoding=encoding, ws=ws, target_layer=target_layer,
@@ -395,11 +401,14 @@ def _read_generic(path: Path, label: str, src_layer: str | None, target_layer: s
     if not isinstance(gdf, gpd.GeoDataFrame):
         gdf = gpd.GeoDataFrame(gdf, geometry=[None] * len(gdf))
     return RawSource(gdf, label, info.get("driver") or "?", [layer], info.get("encoding"),
-                     "user" if encoding else "declared")
+                     "user" if encoding else "declared",
+                     metadata={k: info.get(k) or {} for k in ("dataset_metadata", "layer_metadata")})
 
 
 # ---------------------------------------------------------------------------------------- CSV
 def _decode_text(data: bytes, encodings, label: str, encoding: str | None) -> tuple[str, str]:
+    """First of ``encodings`` that decodes ``data`` (the community-map CSV reader's simple rule; layer
+    imports use :func:`gis_planner.io.formats.decode_text`, which detects and asks when unsure)."""
     if encoding:
         try:
             return data.decode(encoding), encoding
@@ -447,7 +456,7 @@ def _read_csv(path: Path, label: str, encoding: str | None, rules: dict,
               geometry_columns: dict | None = None) -> RawSource:
     crules = rules.get("csv") or {}
     data = path.read_bytes()
-    text, enc = _decode_text(data, crules.get("encodings") or ["utf-8-sig", "cp1251"], label, encoding)
+    text, enc, enc_source, enc_notes = _formats.decode_text(data, label, encoding, crules)
     delim = _sniff_delimiter(text)
     try:
         df = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False, skipinitialspace=True)
@@ -466,7 +475,7 @@ def _read_csv(path: Path, label: str, encoding: str | None, rules: dict,
                                   fix=f"check --field-map {key}=COLUMN", code="bad_field_map",
                                   details={"columns": list(df.columns)})
     dropped: dict = {}
-    notes: list[dict] = []
+    notes: list[dict] = list(enc_notes)
     crs = None
     crs_assumed = None
     if wkt_col is not None:
@@ -507,5 +516,5 @@ def _read_csv(path: Path, label: str, encoding: str | None, rules: dict,
                                   "--field-map wkt=COLUMN (or lon=COLUMN lat=COLUMN)",
                               code="no_geometry_column", details={"columns": list(df.columns)})
     gdf = gpd.GeoDataFrame(df.drop(columns=used), geometry=list(geoms), crs=crs, index=df.index)
-    return RawSource(gdf, label, "CSV", [path.stem], enc, "user" if encoding else "guessed",
+    return RawSource(gdf, label, "CSV", [path.stem], enc, enc_source,
                      dropped=dropped, notes=notes, crs_assumed=crs_assumed, geometry_columns=geom_cols)

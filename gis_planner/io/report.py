@@ -70,6 +70,8 @@ class ImportReport:
     bad_values: dict = field(default_factory=dict)
     area_mismatch: list = field(default_factory=list)
     outside_boundary: list = field(default_factory=list)
+    precision: dict = field(default_factory=dict)      # source scale/accuracy (gis_planner.io.precision)
+    clipped: dict = field(default_factory=dict)        # cut to the municipal boundary: share, ids outside
     warnings: list = field(default_factory=list)
     source: str | None = None
     source_date: str | None = None
@@ -113,8 +115,11 @@ class ImportReport:
         """The report as text lines in ``lang`` (for the CLI and the app)."""
         out = []
         key = "io.summary_dry_run" if self.dry_run else "io.summary"
+        from .precision import decimals_for
+
+        dec = decimals_for((self.precision or {}).get("accuracy_m"))[0]
         out.append(t(key, lang, n=self.features_imported, read=self.features_read, layer=self.layer,
-                     area=f"{self.area_ha_total:,.4f}"))
+                     area=f"{self.area_ha_total:,.{dec}f}"))
         src = ", ".join(self.src_layers) if self.src_layers else ""
         out.append(f"{t('io.file', lang)}: {self.file} ({self.driver}{'; ' + src if src else ''}"
                    f"{'; ' + str(self.encoding) if self.encoding else ''})")

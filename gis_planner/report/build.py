@@ -83,6 +83,7 @@ def build_report(ws, out_dir, lang: str = "ky", formats: Sequence[str] = ("docx"
 
     stamp = t("report.generated", lang, date=_dt.date.today().isoformat(), version=__version__)
     s7.blocks.append(Para(stamp, "note"))
+    _round_to_precision(ws, [s6, s7], lang)
     annexes = [a for a in (conflicts_annex(ctx), provenance_annex(ctx)) if a is not None]
     for k, a in enumerate(annexes, start=1):   # Annex 1, 2 … in the order they are bound
         a.number(f"A{k}")
@@ -117,6 +118,20 @@ def build_report(ws, out_dir, lang: str = "ky", formats: Sequence[str] = ("docx"
     if progress:
         progress(1.0, "done")
     return result
+
+
+def _round_to_precision(ws, docs, lang: str) -> None:
+    """Areas in the tables with no more decimals than the coarsest input supports, and a note saying so
+    (nothing changes for a workspace whose layers record no accuracy, such as the demo)."""
+    from ..io.precision import precision_note, workspace_precision
+
+    prec = workspace_precision(ws)
+    if not prec:
+        return
+    for d in docs:
+        for tb in d.tables():
+            tb.ha_decimals = min(tb.ha_decimals, int(prec["area_decimals"]))
+        d.blocks.insert(min(2, len(d.blocks)), Para(precision_note(prec, lang), "note"))
 
 
 def build_reports(ws, out_dir, langs: Sequence[str] = ("ky", "ru", "en"), **kwargs) -> dict:

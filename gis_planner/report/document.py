@@ -45,13 +45,14 @@ class Table:
     source: str = ""
     total_row: bool = False
     number: str = ""  # set when numbered
+    ha_decimals: int = 2  # fewer when the coarsest input supports fewer (gis_planner.io.precision)
 
     def cell_text(self, value, col: int, lang: str) -> str:
         kind = (self.formats[col] if self.formats and col < len(self.formats) else "text")
         if value is None or (isinstance(value, float) and value != value):
             return ""
         if kind == "ha":
-            return fmt_number(value, lang, 2)
+            return fmt_number(value, lang, self.ha_decimals)
         if kind == "num1":
             return fmt_number(value, lang, 1)
         if kind == "num2":

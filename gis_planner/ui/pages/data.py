@@ -29,7 +29,8 @@ from gis_planner.ui.safe import md_escape
 from gis_planner.ui.widgets import file_uploader, table, warnings_list
 
 UPLOAD_MAX_MB = 100          # per file (the browser refuses more); server.maxUploadSize (200 MB) is the outer limit
-TYPES = ["zip", "gpkg", "geojson", "json", "kml", "kmz", "csv"]
+TYPES = ["zip", "gpkg", "geojson", "json", "kml", "kmz", "csv", "gpx", "dxf", "osm", "pbf", "geojsons", "geojsonl"]
+# a FileGDB (.gdb folder) is uploaded zipped (.gdb.zip)
 NONE = "—"                   # "no column" in the pickers
 OTHER = "other"              # "another EPSG code" in the CRS list
 # coordinate systems offered for a file without one: GPS lon/lat, Kyrg-06 zones 1-5, UTM zones 42-44 N
@@ -58,10 +59,11 @@ def _stage(name: str, size: int, data_id: str, _data: bytes) -> str:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _read(path: str, src_layer: str | None, target: str | None, geometry_columns: tuple, root: str):
+def _read(path: str, src_layer: str | None, target: str | None, geometry_columns: tuple, root: str,
+          encoding: str | None = None):
     """The uploaded file as read by the library (errors are not cached)."""
     return read_source(path, src_layer=src_layer, ws=root, target_layer=target,
-                       geometry_columns=dict(geometry_columns) or None)
+                       geometry_columns=dict(geometry_columns) or None, encoding=encoding)
 
 
 def _crs_name(code: str) -> str:
@@ -137,6 +139,14 @@ def _geometry_picker(columns: list) -> None:
         _keep_option(f"data_geom_{k}", opts)
         col.selectbox(tr(f"app.data.geom_{k}"), opts, key=f"data_geom_{k}",
                       format_func=lambda c: tr("app.data.geom_auto") if c == NONE else c)
+
+
+def _encoding_picker(options: list, previews: dict) -> None:
+    """The detector could not tell the text encoding: the user picks the one whose text reads right."""
+    opts = [NONE, *[str(o) for o in options]]
+    _keep_option("data_encoding", opts)
+    st.selectbox(tr("app.data.encoding"), opts, key="data_encoding",
+                 format_func=lambda c: tr("app.data.crs_choose") if c == NONE else f"{c} — «{previews.get(c, '')}»")
 
 
 def _src_layer_picker(options: list) -> None:
@@ -233,8 +243,10 @@ def _upload_section(up) -> None:
     src_layer = st.session_state.get("data_src_layer")
     src_layer = None if src_layer in (None, NONE) else src_layer
     target0 = st.session_state.get("data_target") or None
+    encoding = st.session_state.get("data_encoding")
+    encoding = None if encoding in (None, NONE) else encoding
     try:
-        raw = _read(str(path), src_layer, target0, tuple(sorted(geom.items())), root)
+        raw = _read(str(path), src_layer, target0, tuple(sorted(geom.items())), root, encoding)
     except GisPlannerError as err:
         show_error(err, names)
         if err.code in ("no_geometry_column", "bad_field_map") and err.details.get("columns"):
@@ -242,7 +254,13 @@ def _upload_section(up) -> None:
         elif err.code == "choose_layer" and err.details.get("options"):
             st.session_state["data_src_options"] = list(err.details["options"])
             _src_layer_picker(err.details["options"])
+        elif err.code == "encoding_unsure" and err.details.get("candidates"):
+            st.session_state["data_encoding_options"] = (list(err.details["candidates"]),
+                                                         dict(err.details.get("previews") or {}))
+            _encoding_picker(*st.session_state["data_encoding_options"])
         return
+    if encoding and st.session_state.get("data_encoding_options"):
+        _encoding_picker(*st.session_state["data_encoding_options"])
     if src_layer and st.session_state.get("data_src_options"):
         _src_layer_picker(st.session_state["data_src_options"])
     columns = [c for c in raw.gdf.columns if c != raw.gdf.geometry.name]
@@ -314,7 +332,8 @@ def _mapping_and_import(up, path, names, raw, columns, layer, source, sdate, src
         with st.spinner(tr("app.computing")):
             rep = import_layer(ws, layer, path, field_map={**chosen, **geom}, crs=crs, source=source or None,
                                source_date=sdate.isoformat() if sdate else None, dry_run=not do_import,
-                               src_layer=src_layer, allow_unknown=allow_unknown)
+                               src_layer=src_layer, allow_unknown=allow_unknown,
+                               encoding=raw.encoding if raw.encoding_source == "user" else None)
     except GisPlannerError as err:
         show_error(err, names)
         crs_picker.preselect(err)
