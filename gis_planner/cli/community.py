@@ -117,6 +117,7 @@ def new_session_cmd(workspace, db, village, date, group, age_band, female, male,
     sid = store.create_session(village, date, group, age_band=age_band, participants_female=female,
                                participants_male=male, facilitators=facilitators)
     click.echo(t("community.created_session", lang, id=sid))
+    _echo_privacy(store, sid, lang)
 
 
 @community.command("features")
@@ -202,6 +203,7 @@ def import_cmd(workspace, db, path, session_id, author, category, layer, copy, l
         recs = import_file(store, path, session_id, author=author, category=category, layer=layer,
                            keep_uid=not copy)
     click.echo(t("community.imported", lang, n=len(recs)))
+    _echo_privacy(store, session_id, lang)
 
 
 @community.command("export")
@@ -211,14 +213,38 @@ def import_cmd(workspace, db, path, session_id, author, category, layer, copy, l
 @click.option("--session", "session_id", type=int, default=None)
 @click.option("--village", default=None)
 @click.option("--group", default=None)
+@click.option("--public", is_flag=True,
+              help="For publication: names and phone numbers in the text replaced, no author columns.")
 @lang_option
-def export_cmd(workspace, db, path, session_id, village, group, lang):
-    """Export features to .geojson, .gpkg, .kml or .csv (all attributes)."""
+def export_cmd(workspace, db, path, session_id, village, group, public, lang):
+    """Export features to .geojson, .gpkg, .kml or .csv (all attributes, or the public version)."""
     from ..community.exchange import export
 
     store = _open(workspace, db)
-    out = export(store, path, session_id=session_id, village=village, group=group)
+    out = export(store, path, session_id=session_id, village=village, group=group, public=public, lang=lang)
     click.echo(t("community.exported", lang, path=out))
+
+
+@community.command("privacy")
+@workspace_option
+@db_option
+@click.option("--session", "session_id", type=int, default=None)
+@lang_option
+def privacy_cmd(workspace, db, session_id, lang):
+    """List names and phone numbers written into the text (hidden in every public output)."""
+    from ..community.privacy import store_warnings
+
+    store = _open(workspace, db)
+    for w in store_warnings(store, session_id=session_id, lang=lang):
+        click.echo(w)
+
+
+def _echo_privacy(store, session_id, lang) -> None:
+    """Warn at entry about names/phones in what was just stored (they are redacted when published)."""
+    from ..community.privacy import store_warnings
+
+    for w in store_warnings(store, session_id=session_id, lang=lang):
+        click.echo(f"{t('privacy.warnings_title', lang)}: {w}")
 
 
 @community.command("hearing")
