@@ -360,6 +360,7 @@ def export_session(store: CommunityStore, session_id: int, out_dir, *, lang: str
         f"<h1>{html.escape(title)}</h1><p>{html.escape(sub)}</p>"
         f"<h2>{html.escape(t('community.list_title', lang))}</h2>"
         f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>"
+        f"{_overlay_html(ws, session_id, out_dir, stem, lang)}"
         f"<p><small>{html.escape(note)}</small></p></body></html>\n", encoding="utf-8")
 
     # ---- map (PNG)
@@ -434,6 +435,35 @@ def export_session(store: CommunityStore, session_id: int, out_dir, *, lang: str
     fig.savefig(png_path, dpi=dpi)
     plt.close(fig)
     return {"map": png_path, "csv": csv_path, "html": html_path}
+
+
+def _overlay_html(ws, session_id: int, out_dir: Path, stem: str, lang: str) -> str:
+    """The session's georeferenced paper-map photos (:mod:`.georef`) for the hearing page: each copied beside
+    the page with its provenance (file, date, transform, RMS) — not who uploaded it (published pages show groups,
+    not people)."""
+    if ws is None:
+        return ""
+    import shutil
+
+    from .georef import overlays
+
+    parts = []
+    for i, rec in enumerate(overlays(ws, session_id=session_id), start=1):
+        src = Path(rec["dir"]) / rec["files"]["png"]
+        if not src.exists():
+            continue
+        name = f"overlay_{stem}_{i}.png"
+        shutil.copyfile(src, out_dir / name)
+        cap = t("paper.hearing_caption", lang, file=rec.get("file_name", ""), date=str(rec.get("uploaded_at", ""))[:10],
+                kind=t(f"paper.kind.{rec.get('kind')}", lang), n=len(rec.get("points") or []),
+                rms_px=f"{float(rec.get('rms_px', 0)):.1f}", rms_m=f"{float(rec.get('rms_m', 0)):.1f}",
+                crs=rec.get("crs", ""))
+        parts.append(f"<figure><img src=\"{html.escape(name)}\" alt=\"{html.escape(rec.get('file_name', ''))}\" "
+                     f"style=\"max-width:100%;border:1px solid #999\"><figcaption><small>{html.escape(cap)}"
+                     "</small></figcaption></figure>")
+    if not parts:
+        return ""
+    return f"<h2>{html.escape(t('paper.hearing_title', lang))}</h2>" + "".join(parts)
 
 
 def _place_names(ax, ws) -> None:

@@ -274,7 +274,7 @@ def basemap(ws, out, *, store=None, session_id: int | None = None, village: str 
     # map → PNG pixel transform (the axes box at the PNG dpi; the figure is saved without cropping)
     fig.canvas.draw()
     (c0, r0b), (c1, r1b) = ax.transData.transform([(x0, y0), (x1, y1)])
-    height_px = fig.get_figheight() * dpi
+    width_px, height_px = fig.canvas.get_width_height()  # whole pixels, as the PNG is written
     a = (c1 - c0) / (x1 - x0)
     c = c0 - a * x0
     # display y grows upwards; PNG rows grow downwards
@@ -283,7 +283,7 @@ def basemap(ws, out, *, store=None, session_id: int | None = None, village: str 
     sheet = Sheet(sheet_id=sheet_id, crs=crs_text, extent=(x0, y0, x1, y1), scale=scale, size=size,
                   paper_mm=(W, H), frame_mm=(left, bottom, W - right, H - top), grid_m=grid, marks=marks,
                   png_dpi=dpi, png_affine=(float(a), float(c), float(e), float(f)),
-                  png_size=(int(round(fig.get_figwidth() * dpi)), int(round(height_px))),
+                  png_size=(int(width_px), int(height_px)),
                   session_id=session_id, village=village, lang=lang, created=created)
     out.parent.mkdir(parents=True, exist_ok=True)
     files = {}
