@@ -266,3 +266,33 @@ def test_cli_basemap_and_georef(ws, sheet, photo, tmp_path):
                                    str(out.with_suffix(".json")), "--session", "1", "--author", "Б.Т."])
     assert res.exit_code == 0, res.output
     assert "RMS" in res.output
+
+
+# --------------------------------------------------------------------------- the app
+@pytest.mark.usefixtures("no_app_warm_up")
+def test_app_prints_shows_overlay_and_privacy_warnings(demo_ws, sheet, photo, tmp_path):
+    from gis_planner.i18n import t
+
+    from .apptest import assert_ok, copy_demo, open_app
+
+    ws2 = copy_demo(demo_ws, tmp_path / "demo", community=True)
+    store = open_store(ws2)
+    sid = int(store.list_sessions()["id"].iloc[0])  # the session the page opens with
+    feat = store.features(session_id=sid).iloc[0]
+    store.update_feature(int(feat["id"]), int(feat["version"]), "А.К.", description="Тел. 0555 12 34 56")
+    f = georef.fit_marks(photo, sheet)
+    georef.save_overlay(ws2, photo, f, file_name="IMG_0412.jpg", uploader="А.К.", session_id=sid, clip=sheet.extent)
+    at = open_app(ws2, "ru", "community")
+    assert_ok(at)
+    # the overlay switch above the map, and the photo on the community map (a Leaflet image overlay)
+    assert any(tg.label == t("paper.app.overlay_show", "ru", n=1) for tg in at.toggle)
+    sent = [str(el.proto) for el in at.main if getattr(el, "type", "") == "component_instance"]
+    assert len(sent) == 1 and "imageOverlay" in sent[0] and "data:image/png;base64" in sent[0]
+    # the personal-data warning names the phone
+    assert any("0555 12 34 56" in w.value for w in at.warning)
+    # print the base map from the app: two download buttons appear
+    [b for b in at.button if b.label == t("paper.app.prepare", "ru")][0].click()
+    at.run()
+    assert_ok(at)
+    labels = [el.proto.label for el in at.get("download_button")]
+    assert t("paper.app.download_pdf", "ru") in labels and t("paper.app.download_png", "ru") in labels
