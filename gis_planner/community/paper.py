@@ -26,6 +26,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import textwrap
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,8 +199,9 @@ def basemap(ws, out, *, store=None, session_id: int | None = None, village: str 
     scale = int(scale or _choose([int(s) for s in rules.get("scales") or [5000]], need))
     gw, gh = fw / 1000 * scale, fh / 1000 * scale
     x0, x1, y0, y1 = cx - gw / 2, cx + gw / 2, cy - gh / 2, cy + gh / 2
-    grid = float(_choose([float(s) for s in rules.get("grid_spacings_m") or [100]],
-                         gw / float(rules.get("grid_cells", 8))))
+    # the spacing nearest (in ratio) to `grid_cells` cells across
+    want = gw / float(rules.get("grid_cells", 8))
+    grid = min((float(s) for s in rules.get("grid_spacings_m") or [100]), key=lambda s: abs(math.log(s / want)))
     # snap the extent to whole metres so the printed coordinates are exact
     x0, y0 = math.floor(x0), math.floor(y0)
     x1, y1 = x0 + gw, y0 + gh
@@ -261,9 +263,10 @@ def basemap(ws, out, *, store=None, session_id: int | None = None, village: str 
     na.text(0.5, 0.05, t("community.north", lang), ha="center", va="bottom", fontsize=12, fontweight="bold")
     epsg = ws.crs.to_epsg()
     crs_text = f"EPSG:{epsg}" if epsg else ws.crs.to_string()
-    fig.text(lx, (bottom + 24) / H, t("paper.grid_note", lang, grid=f"{grid:g}", crs=crs_text), fontsize=7,
-             va="top", wrap=True)
-    fig.text(lx, (bottom + 14) / H, t("paper.marks_note", lang), fontsize=7, va="top", wrap=True)
+    chars = max(20, int((right - 8) / 1.9))  # characters of 7 pt text per line of the margin
+    fig.text(lx, (bottom + 26) / H, textwrap.fill(t("paper.grid_note", lang, grid=f"{grid:g}", crs=crs_text), chars),
+             fontsize=7, va="top")
+    fig.text(lx, (bottom + 12) / H, textwrap.fill(t("paper.marks_note", lang), chars), fontsize=7, va="top")
     # lines to fill in by hand
     ny = (H - top - 128) / H
     fig.text(lx, ny, t("paper.fill_in", lang), fontsize=8, va="top", linespacing=2.2)

@@ -80,8 +80,12 @@ def panel(ws, store, session_id: int, author: str, lang: str) -> None:
     """Personal-data warnings of the session, and the paper-map expander (print, photo → overlay)."""
     tr = _tr(lang)
     warns = privacy.store_warnings(store, session_id=session_id, lang=lang)
+    # open when something new was just entered (a warning at entry), folded when it was seen before
+    seen_key = f"{_STATE}_privacy_seen_{session_id}"
+    new = set(warns) - set(st.session_state.get(seen_key, warns if seen_key not in st.session_state else []))
+    st.session_state[seen_key] = list(warns)
     if warns:
-        with st.expander(f"⚠ {tr('privacy.warnings_title')} ({len(warns)})"):
+        with st.expander(f"⚠ {tr('privacy.warnings_title')} ({len(warns)})", expanded=bool(new)):
             st.caption(tr("paper.app.privacy_help"))
             for w in warns:
                 st.warning(w)
