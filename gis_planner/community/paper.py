@@ -208,6 +208,8 @@ def basemap(ws, out, *, store=None, session_id: int | None = None, village: str 
     dpi = int(rules.get("png_dpi", 150))
 
     fig = plt.figure(figsize=(W / 25.4, H / 25.4), dpi=dpi)
+    # geopandas redraws the whole figure after every layer (canvas.draw_idle): once at the end is enough
+    fig.canvas.draw_idle = lambda *a, **k: None
     ax = fig.add_axes((left / W, bottom / H, fw / W, fh / H))
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)

@@ -91,6 +91,7 @@ class _Patterns:
         self.not_names = {_fold(w) for w in n.get("not_names") or []}
         self.initials = bool(n.get("initials", True))
         self.min_words = int(n.get("min_words", 2))
+        self.places = {_fold(p) for p in n.get("places") or []}
         p = r.get("phones") or {}
         self.cc = str(p.get("country_code", "996"))
         self.trunk = str(p.get("trunk_prefix", "0"))
@@ -203,7 +204,7 @@ def find(text: Any, *, ws: Any = None, places: Iterable[str] | None = None) -> l
     pat = _patterns(ws)
     pl = {_fold(p) for p in places} if places is not None else set()
     pl |= {w for p in list(pl) for w in p.split()}
-    pl |= {_fold(p) for p in (rules(ws).get("names") or {}).get("places") or []}
+    pl |= pat.places
     found = sorted(_phones(text, pat) + _names(text, pat, pl), key=lambda f: (f.start, -f.end))
     out: list[Finding] = []
     for f in found:
@@ -217,9 +218,15 @@ _CACHE: dict = {}
 
 
 def _patterns(ws: Any = None) -> _Patterns:
-    from ..catalog import rules_version
+    from ..catalog import rule_paths
 
-    key = (str(getattr(ws, "root", ws)), str(rules_version("privacy", ws)))
+    stamps = []
+    for p in rule_paths("privacy", ws):
+        try:
+            stamps.append((str(p), p.stat().st_mtime_ns) if p is not None else None)
+        except OSError:
+            stamps.append((str(p), None))
+    key = tuple(stamps)
     if key not in _CACHE:
         _CACHE.clear()
         _CACHE[key] = _Patterns(ws)
