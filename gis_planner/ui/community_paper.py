@@ -143,14 +143,16 @@ def _photo_map(rgba: np.ndarray, key: str, lang: str):
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-    m = folium.Map(crs="Simple", tiles=None, location=[-h / 2, w / 2], zoom_start=-2, min_zoom=-5, max_zoom=4,
-                   control_scale=False)
-    folium.raster_layers.ImageOverlay(image=uri, bounds=[[-h, 0], [0, w]]).add_to(m)
-    m.fit_bounds([[-h, 0], [0, w]])
+    # map units: the photo's longer side is 400 units, so zoom 0 shows it whole and zoom 5 (×32) shows each
+    # photo pixel several screen pixels wide
+    k = 400.0 / max(h, w)
+    m = folium.Map(crs="Simple", tiles=None, location=[-h * k / 2, w * k / 2], zoom_start=0, min_zoom=0,
+                   max_zoom=5, control_scale=False)
+    folium.raster_layers.ImageOverlay(image=uri, bounds=[[-h * k, 0], [0, w * k]]).add_to(m)
     out = maps.show(m, key=key, returned_objects=["last_clicked"], height=460)
     click = (out or {}).get("last_clicked")
     if click and "lat" in click:
-        return float(click["lng"]), float(-click["lat"])
+        return float(click["lng"]) / k, float(-click["lat"]) / k
     return None
 
 
