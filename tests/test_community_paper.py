@@ -7,6 +7,7 @@ import shutil
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import shapely
@@ -257,6 +258,7 @@ def test_photo_without_marks_is_refused(sheet, tmp_path):
 def test_cli_basemap_and_georef(ws, sheet, photo, tmp_path):
     from gis_planner.cli import cli
 
+    before = len(georef.overlays(ws, session_id=1))
     out = tmp_path / "cli.pdf"
     res = CliRunner().invoke(cli, ["community", "basemap", "-w", str(ws.root), "--session", "1", "--size", "A3",
                                    "--lang", "ky", "--out", str(out)])
@@ -266,6 +268,16 @@ def test_cli_basemap_and_georef(ws, sheet, photo, tmp_path):
                                    str(out.with_suffix(".json")), "--session", "1", "--author", "Б.Т."])
     assert res.exit_code == 0, res.output
     assert "RMS" in res.output
+    # control points from a CSV (col,row,x,y): five grid crossings, a projective fit with residuals per point
+    pts = _grid_points(sheet)[[0, 6, 17, 28, 34]]
+    pc, pr = map_to_photo(sheet, pts[:, 0], pts[:, 1])
+    csv_path = tmp_path / "points.csv"
+    pd.DataFrame({"col": pc, "row": pr, "x": pts[:, 0], "y": pts[:, 1]}).to_csv(csv_path, index=False)
+    res = CliRunner().invoke(cli, ["community", "georef", "-w", str(ws.root), str(photo), "--points", str(csv_path),
+                                   "--session", "1", "--author", "Б.Т.", "--lang", "en"])
+    assert res.exit_code == 0, res.output
+    assert "projective, 5 points" in res.output and res.output.count("point ") >= 5
+    assert len(georef.overlays(ws, session_id=1)) == before + 2
 
 
 # --------------------------------------------------------------------------- the app
