@@ -105,7 +105,7 @@ def map_to_photo(sheet, x, y):
 
 @pytest.fixture(scope="module")
 def photo(sheet, tmp_path_factory):
-    """The warped base map with a drawn polygon (a red 'pasture' outline) on a brown table, as a JPEG."""
+    """The base map as photographed on a brown table: warped, unevenly lit, a little blurred, as a JPEG."""
     base = Image.open(sheet.files["png"]).convert("RGB")
     arr = np.asarray(base).copy()
     w, h = PHOTO_SIZE
@@ -115,8 +115,11 @@ def photo(sheet, tmp_path_factory):
     for b, bg in enumerate((120, 90, 60)):
         out[..., b] = np.clip(ndimage.map_coordinates(arr[..., b].astype("float32"), [by - 0.5, bx - 0.5], order=1,
                                                       mode="constant", cval=bg), 0, 255)
+    # a phone photo: light falling off across the sheet (100 % → 70 %), slightly out of focus, JPEG
+    out = ndimage.gaussian_filter(out.astype("float32"), sigma=(0.8, 0.8, 0))
+    out = np.clip(out * np.linspace(1.0, 0.7, w)[None, :, None], 0, 255).astype("uint8")
     path = tmp_path_factory.mktemp("photo") / "IMG_0412.jpg"
-    Image.fromarray(out).save(path, quality=92)
+    Image.fromarray(out).save(path, quality=85)
     return path
 
 
@@ -201,7 +204,7 @@ def test_overlay_is_warped_stored_and_in_the_hearing(ws, sheet, photo, tmp_path)
         rgba = ds.read()
         for m in sheet.marks:
             r, c = ds.index(m["x"] + 16.0, m["y"])  # 1.6 mm right of the centre: white, between dots
-            assert rgba[:3, r, c].min() > 180 and rgba[3, r, c] == 255
+            assert rgba[:3, r, c].min() > 150 and rgba[3, r, c] == 255  # (the light falls to 70 % on the right)
             r, c = ds.index(m["x"] + 50.0, m["y"])
             assert rgba[:3, r, c].max() < 90
         # outside the photo: transparent
