@@ -117,6 +117,7 @@ def new_session_cmd(workspace, db, village, date, group, age_band, female, male,
     sid = store.create_session(village, date, group, age_band=age_band, participants_female=female,
                                participants_male=male, facilitators=facilitators)
     click.echo(t("community.created_session", lang, id=sid))
+    _echo_privacy(store, sid, lang)
 
 
 @community.command("features")
@@ -202,6 +203,7 @@ def import_cmd(workspace, db, path, session_id, author, category, layer, copy, l
         recs = import_file(store, path, session_id, author=author, category=category, layer=layer,
                            keep_uid=not copy)
     click.echo(t("community.imported", lang, n=len(recs)))
+    _echo_privacy(store, session_id, lang)
 
 
 @community.command("export")
@@ -211,14 +213,38 @@ def import_cmd(workspace, db, path, session_id, author, category, layer, copy, l
 @click.option("--session", "session_id", type=int, default=None)
 @click.option("--village", default=None)
 @click.option("--group", default=None)
+@click.option("--public", is_flag=True,
+              help="For publication: names and phone numbers in the text replaced, no author columns.")
 @lang_option
-def export_cmd(workspace, db, path, session_id, village, group, lang):
-    """Export features to .geojson, .gpkg, .kml or .csv (all attributes)."""
+def export_cmd(workspace, db, path, session_id, village, group, public, lang):
+    """Export features to .geojson, .gpkg, .kml or .csv (all attributes, or the public version)."""
     from ..community.exchange import export
 
     store = _open(workspace, db)
-    out = export(store, path, session_id=session_id, village=village, group=group)
+    out = export(store, path, session_id=session_id, village=village, group=group, public=public, lang=lang)
     click.echo(t("community.exported", lang, path=out))
+
+
+@community.command("privacy")
+@workspace_option
+@db_option
+@click.option("--session", "session_id", type=int, default=None)
+@lang_option
+def privacy_cmd(workspace, db, session_id, lang):
+    """List names and phone numbers written into the text (hidden in every public output)."""
+    from ..community.privacy import store_warnings
+
+    store = _open(workspace, db)
+    for w in store_warnings(store, session_id=session_id, lang=lang):
+        click.echo(w)
+
+
+def _echo_privacy(store, session_id, lang) -> None:
+    """Warn at entry about names/phones in what was just stored (they are redacted when published)."""
+    from ..community.privacy import store_warnings
+
+    for w in store_warnings(store, session_id=session_id, lang=lang):
+        click.echo(f"{t('privacy.warnings_title', lang)}: {w}")
 
 
 @community.command("hearing")
@@ -326,6 +352,75 @@ def check_cmd(workspace, db, village, session_id, fmt, lang):
         _emit(df[["id", "category", "verdict", "flagged", "message"]], fmt, lang=lang)
     else:
         _emit(df, fmt)
+
+
+@community.command("basemap")
+@workspace_option
+@db_option
+@click.option("--session", "session_id", type=int, default=None, help="Session to print for (its village).")
+@click.option("--village", default=None, help="Village (settlements layer) to centre on.")
+@click.option("--size", default="A3", show_default=True, help="Paper size: A4, A3, A2, A1 (landscape).")
+@click.option("--scale", type=int, default=None, help="Printed scale 1:N (default: the smallest round one that fits).")
+@click.option("--bounds", nargs=4, type=float, default=None, help="minx miny maxx maxy in the workspace CRS.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="A .pdf (a .png is written "
+              "beside it) or .png file.")
+@lang_option
+def basemap_cmd(workspace, db, session_id, village, size, scale, bounds, out, lang):
+    """Print a base map for a session to draw on (grid, corner marks, legend, scale, north arrow)."""
+    from ..community.paper import basemap
+
+    store = _open(workspace, db)
+    with _cli_fixes():
+        sheet = basemap(store.ws, out, store=store if session_id is not None else None, session_id=session_id,
+                        village=village, size=size, scale=scale, bounds=bounds or None, lang=lang)
+    click.echo(t("paper.printed", lang, files=", ".join(sheet.files.values()),
+                 scale=f"{sheet.scale:,}".replace(",", " "), grid=f"{sheet.grid_m:g}", sheet=sheet.sheet_id))
+
+
+@community.command("georef")
+@workspace_option
+@db_option
+@click.argument("photo", type=click.Path(exists=True, dir_okay=False))
+@click.option("--sheet", "sheet_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The .json written beside the printed base map (default: the session's last printed sheet).")
+@click.option("--points", "points_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CSV of control points: col,row,x,y (photo pixels, map metres) instead of the corner marks.")
+@click.option("--session", "session_id", type=int, default=None)
+@click.option("--kind", type=click.Choice(["auto", "affine", "projective"]), default="auto", show_default=True)
+@click.option("--author", required=True, help="Initials or role of who uploads the photo.")
+@lang_option
+def georef_cmd(workspace, db, photo, sheet_path, points_path, session_id, kind, author, lang):
+    """Georeference a photo/scan of a drawn paper map and store it in the workspace as an overlay."""
+    from ..community import georef
+    from ..community.paper import Sheet, paper_rules, sheets
+
+    store = _open(workspace, db)
+    ws = store.ws
+    sheet = Sheet.load(sheet_path) if sheet_path else None
+    if points_path:
+        df = pd.read_csv(points_path)
+        pixels, coords = georef.points_from_table(df.to_dict("records"))
+        f = georef.fit(pixels, coords, kind=kind)
+    else:
+        if sheet is None:
+            found = sheets(ws, session_id=session_id)
+            if not found:
+                raise GisPlannerError("no printed sheet to take the corner marks from", file=str(ws.root),
+                                      fix="print one with `gis-planner community basemap`, give --sheet, or "
+                                          "give control points with --points", code="no_sheet")
+            sheet = found[0]
+        f = georef.fit_marks(photo, sheet, kind="projective" if kind == "auto" else kind)
+    rec = georef.save_overlay(ws, photo, f, file_name=Path(photo).name, uploader=author,
+                              session_id=session_id if session_id is not None else (sheet.session_id if sheet else None),
+                              sheet_id=sheet.sheet_id if sheet else None,
+                              clip=sheet.extent if sheet else None)
+    click.echo(t("paper.georef_done", lang, kind=t(f"paper.kind.{f.kind}", lang), n=len(f.pixels),
+                 rms_px=f"{f.rms_px:.2f}", rms_m=f"{f.rms_m:.2f}", path=rec["dir"]))
+    for row in f.table().itertuples():
+        click.echo("  " + t("paper.residual_row", lang, point=row.point, residual_px=f"{row.residual_px:.2f}",
+                            residual_m=f"{row.residual_m:.2f}"))
+    if f.rms_px > float((paper_rules(ws).get("georef") or {}).get("warn_rms_px", 5)):
+        click.echo(t("paper.poor_fit", lang, rms_px=f"{f.rms_px:.1f}"))
 
 
 commands = [community]

@@ -45,6 +45,10 @@ EXPORT_COLUMNS = ("id", "uid", "session_id", "village", "participant_group", "ag
                   "category", "kind", "title", "description", "condition", "sufficiency", "is_problem", "is_wish",
                   "votes", "activity", "author", "created_by", "created_at", "updated_at", "version")
 LAYER = "community_features"
+# who drew / last changed a feature: never in a public export
+PRIVATE_COLUMNS = ("author", "created_by")
+# free text redacted in public outputs (names, phone numbers)
+PUBLIC_TEXT_COLUMNS = ("title", "description")
 # names other tools use for our fields (KML's name/description, common spellings)
 _ALIASES = {"name": "title", "title": "title", "description": "description", "descr": "description",
             "category": "category", "type": "category", "votes": "votes", "wkt": "geometry", "geometry": "geometry",
@@ -71,22 +75,39 @@ def _iso(series: pd.Series) -> pd.Series:
 
 
 def export_frame(store: CommunityStore, *, session_id=None, village=None, group=None,
-                 include_deleted: bool = False) -> gpd.GeoDataFrame:
-    """The features to export (columns :data:`EXPORT_COLUMNS` + geometry, EPSG:4326)."""
+                 include_deleted: bool = False, public: bool = False, lang: str | None = None) -> gpd.GeoDataFrame:
+    """The features to export (columns :data:`EXPORT_COLUMNS` + geometry, EPSG:4326).
+
+    ``public=True``: for publication — names and phone numbers in the text are replaced
+    (:func:`gis_planner.community.privacy.redact`, placeholder in ``lang``), the columns of
+    :data:`PRIVATE_COLUMNS` (who drew/changed a feature) are dropped and deleted features are never included.
+    """
+    if public:
+        include_deleted = False
     gdf = store.features(session_id=session_id, village=village, group=group, include_deleted=include_deleted)
     cols = list(EXPORT_COLUMNS) + (["deleted"] if include_deleted else [])
-    return gpd.GeoDataFrame(gdf[cols], geometry=gdf.geometry, crs=4326)
+    out = gpd.GeoDataFrame(gdf[cols], geometry=gdf.geometry, crs=4326)
+    if public:
+        from . import privacy
+
+        out = out.drop(columns=list(PRIVATE_COLUMNS))
+        out = privacy.redact_frame(out, PUBLIC_TEXT_COLUMNS, lang=lang, ws=store.ws,
+                                   places=privacy.place_names(store.ws, store))
+    return out
 
 
 def export(store: CommunityStore, path, *, session_id=None, village=None, group=None, fmt: str | None = None,
-           include_deleted: bool = False) -> Path:
+           include_deleted: bool = False, public: bool = False, lang: str | None = None) -> Path:
     """Write features to GeoJSON, GeoPackage, KML or CSV (WKT geometry), chosen by the file extension.
 
-    The file is written to a temporary name and moved into place, so a failed export never leaves half a file.
+    ``public=True`` writes the publishable version (see :func:`export_frame`: names and phones redacted,
+    no authors). The file is written to a temporary name and moved into place, so a failed export never
+    leaves half a file.
     """
     path = Path(path)
     driver = _format(path, fmt)
-    gdf = export_frame(store, session_id=session_id, village=village, group=group, include_deleted=include_deleted)
+    gdf = export_frame(store, session_id=session_id, village=village, group=group, include_deleted=include_deleted,
+                       public=public, lang=lang)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
     tmp.unlink(missing_ok=True)
@@ -94,13 +115,15 @@ def export(store: CommunityStore, path, *, session_id=None, village=None, group=
         if driver == "CSV":
             df = pd.DataFrame(gdf.drop(columns="geometry"))
             for c in ("created_at", "updated_at"):
-                df[c] = _iso(df[c])
+                if c in df:
+                    df[c] = _iso(df[c])
             df["wkt"] = shapely.to_wkt(gdf.geometry.values, rounding_precision=-1)
             df.to_csv(tmp, index=False, encoding="utf-8", quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
         elif driver == "KML":
             df = gdf.rename(columns={"title": "Name", "description": "Description"})
             for c in ("created_at", "updated_at"):
-                df[c] = _iso(df[c])
+                if c in df:
+                    df[c] = _iso(df[c])
             pyogrio.write_dataframe(df, tmp, driver="KML", layer=LAYER)
         elif driver == "GPKG":
             pyogrio.write_dataframe(gdf, tmp, driver="GPKG", layer=LAYER, geometry_type="Unknown",
@@ -254,9 +277,17 @@ def _numbered(store: CommunityStore, session_id: int) -> gpd.GeoDataFrame:
 
 
 def hearing_list(store: CommunityStore, session_id: int, lang: str | None = None) -> pd.DataFrame:
-    """The numbered list of a session's features with labels in ``lang`` (numbers match the printed map)."""
+    """The numbered list of a session's features with labels in ``lang`` (numbers match the printed map).
+
+    It is published: names and phone numbers in titles and descriptions are replaced
+    (:mod:`gis_planner.community.privacy`); authors are not listed."""
+    from . import privacy
+
     lang = check_lang(lang)
     gdf = _numbered(store, session_id)
+    # a public list: names and phone numbers written into the text are replaced (layers/privacy.yaml)
+    gdf = privacy.redact_frame(gdf, PUBLIC_TEXT_COLUMNS, lang=lang, ws=store.ws,
+                               places=privacy.place_names(store.ws, store))
     cats = categories(store.ws)
     cond = catalogue("community_categories", store.ws, section="conditions")
     suff = catalogue("community_categories", store.ws, section="sufficiency")
@@ -329,6 +360,7 @@ def export_session(store: CommunityStore, session_id: int, out_dir, *, lang: str
         f"<h1>{html.escape(title)}</h1><p>{html.escape(sub)}</p>"
         f"<h2>{html.escape(t('community.list_title', lang))}</h2>"
         f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>"
+        f"{_overlay_html(ws, session_id, out_dir, stem, lang)}"
         f"<p><small>{html.escape(note)}</small></p></body></html>\n", encoding="utf-8")
 
     # ---- map (PNG)
@@ -405,6 +437,35 @@ def export_session(store: CommunityStore, session_id: int, out_dir, *, lang: str
     return {"map": png_path, "csv": csv_path, "html": html_path}
 
 
+def _overlay_html(ws, session_id: int, out_dir: Path, stem: str, lang: str) -> str:
+    """The session's georeferenced paper-map photos (:mod:`.georef`) for the hearing page: each copied beside
+    the page with its provenance (file, date, transform, RMS) — not who uploaded it (published pages show groups,
+    not people)."""
+    if ws is None:
+        return ""
+    import shutil
+
+    from .georef import overlays
+
+    parts = []
+    for i, rec in enumerate(overlays(ws, session_id=session_id), start=1):
+        src = Path(rec["dir"]) / rec["files"]["png"]
+        if not src.exists():
+            continue
+        name = f"overlay_{stem}_{i}.png"
+        shutil.copyfile(src, out_dir / name)
+        cap = t("paper.hearing_caption", lang, file=rec.get("file_name", ""), date=str(rec.get("uploaded_at", ""))[:10],
+                kind=t(f"paper.kind.{rec.get('kind')}", lang), n=len(rec.get("points") or []),
+                rms_px=f"{float(rec.get('rms_px', 0)):.1f}", rms_m=f"{float(rec.get('rms_m', 0)):.1f}",
+                crs=rec.get("crs", ""))
+        parts.append(f"<figure><img src=\"{html.escape(name)}\" alt=\"{html.escape(rec.get('file_name', ''))}\" "
+                     f"style=\"max-width:100%;border:1px solid #999\"><figcaption><small>{html.escape(cap)}"
+                     "</small></figcaption></figure>")
+    if not parts:
+        return ""
+    return f"<h2>{html.escape(t('paper.hearing_title', lang))}</h2>" + "".join(parts)
+
+
 def _place_names(ax, ws) -> None:
     """Names of the settlements in view, in grey (orientation for readers of the printed map)."""
     if ws is None:
@@ -455,4 +516,4 @@ def _scale_bar(ax, lat: float, lang: str) -> None:
 
 
 __all__ = ["export", "export_frame", "read_file", "import_file", "export_session", "hearing_list", "FORMATS",
-           "EXPORT_COLUMNS"]
+           "EXPORT_COLUMNS", "PRIVATE_COLUMNS", "PUBLIC_TEXT_COLUMNS"]

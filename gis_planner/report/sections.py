@@ -201,7 +201,10 @@ def _community(ws, lang):
         return None, None
     if ws.crs is not None:
         feats = feats.to_crs(ws.crs)
-    return feats, review.problems(store, lang=lang)
+    from ..community import privacy  # the report is public: names/phones in the text are replaced
+
+    return feats, privacy.redact_frame(review.problems(store, lang=lang), ("title", "description"), lang=lang,
+                                       ws=ws, places=privacy.place_names(ws, store))
 
 
 def default_measures(ws, zones, problems) -> list[str]:

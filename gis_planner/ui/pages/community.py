@@ -8,7 +8,7 @@ import streamlit as st
 from gis_planner.catalog import catalogue
 from gis_planner.community import ConflictError, categories, open_store
 from gis_planner.errors import GisPlannerError
-from gis_planner.ui import cache, maps, state
+from gis_planner.ui import cache, community_paper, maps, state
 from gis_planner.ui.app import show_error
 from gis_planner.ui.safe import md_escape
 from gis_planner.ui.widgets import table
@@ -164,6 +164,7 @@ if len(shown):
 m, _ = maps.layers_map(ws, ["parcels", "settlements", "water_bodies", "roads", "boundary"], lang,
                        state.web_tiles(), hidden=["parcels"], extra=extra, legend_extra=legend)
 maps.add_draw(m, lang)
+community_paper.overlays_on_map(m, ws, int(sid), lang)  # photos of the drawn paper maps, to trace over
 left, right = st.columns([3, 2])
 with left:
     st.caption(tr("app.community.draw_hint"))
@@ -201,6 +202,8 @@ with right:
     else:
         show_flash(("app.community.saved",))
         st.info(tr("app.community.draw_first"))
+
+community_paper.panel(ws, store, int(sid), author, lang)  # personal-data warnings; paper map print/photo
 
 # ------------------------------------------------------------------ list, edit, delete, history
 st.subheader(tr("app.community.features"))
