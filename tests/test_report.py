@@ -203,3 +203,46 @@ def test_pdf_is_a4_short_and_no_word_is_broken_in_a_table(ky_report):
     broken = {w: n for w, n in collections.Counter(w for s in cells for w in words(s)).items()
               if printed[w] < min(n, in_docx[w])}
     assert not broken
+
+
+# the subsections of sections 6 and 7 that the methodology names (i18n keys of their headings)
+METHODOLOGY = ["report.s6.general", "report.s6.balance", "report.s6.zoning", "report.s6.restrictions",
+               "report.s6.conflicts", "report.s6.prospects", "report.s6.programmes", "report.s6.land_needs",
+               "report.s6.infrastructure", "report.s7.land", "report.s7.water", "report.s7.glaciers",
+               "report.s7.ecosystems", "report.s7.pasture_load", "report.s7.hazards", "report.s7.air",
+               "report.s7.waste", "report.s7.energy", "report.s7.resources", "report.s7.adaptation"]
+
+
+@pytest.mark.parametrize("lang", ["ky", "ru"])
+def test_every_methodology_subsection_has_content_or_a_marked_placeholder(demo_ws, ky_report, lang):
+    from gis_planner.i18n import t
+    from gis_planner.report.document import Heading, Para, Table
+
+    ctx, out = ky_report
+    docs = out["documents"] if lang == "ky" else build_report(demo_ws, out["docx"].parent / "ru", lang="ru",
+                                                             formats=("html",), context=ctx)["documents"]
+    blocks = [b for d in docs if not d.annex for b in d.blocks]
+    heads = {b.text: i for i, b in enumerate(blocks) if isinstance(b, Heading)}
+    filled, gaps = [], []
+    for key in METHODOLOGY:
+        title = t(key, lang)
+        assert title in heads, title
+        i = heads[title] + 1
+        level = blocks[i - 1].level
+        body = []   # up to the next heading of the same or a higher level (subheadings belong to it)
+        while i < len(blocks) and not (isinstance(blocks[i], Heading) and blocks[i].level <= level):
+            body.append(blocks[i])
+            i += 1
+        if any(isinstance(b, Para) and b.style == "placeholder" for b in body):
+            gaps.append(key)
+            text = next(b.text for b in body if isinstance(b, Para) and b.style == "placeholder")
+            assert text.startswith(t("report.placeholder", lang, what="", how="")[:8])   # marked "[…]"
+        if any(isinstance(b, Table) and b.rows or isinstance(b, Para) and b.style is None for b in body):
+            filled.append(key)
+        assert filled[-1:] == [key] or gaps[-1:] == [key], key       # content, or a marked gap
+    # the demo's environment.yaml fills programmes, queue, pastures and waste; air, energy and resource
+    # management are left out on purpose: those are marked placeholders that say how to add them
+    assert {"report.s7.air", "report.s7.energy", "report.s7.resources", "report.s7.glaciers"} <= set(gaps)
+    assert {"report.s6.programmes", "report.s7.pasture_load", "report.s6.land_needs"} <= set(filled)
+    html = (out["docx"].parent / "ru" / "sedp_sections_ru.html") if lang == "ru" else out["html"]
+    assert 'class="placeholder"' in html.read_text(encoding="utf-8")

@@ -1224,6 +1224,9 @@ def build(out: str | Path, spec_path: str | Path = SPEC_PATH, quiet: bool = True
         add_community(Workspace(tmp), spec.get("community") or [], frames)
         with open(tmp / "reported_balance.yaml", "w", encoding="utf-8") as fh:
             yaml.safe_dump(reported_balance(spec, parcels), fh, allow_unicode=True, sort_keys=False)
+        if spec.get("environment"):  # the working group's figures for the report (synthetic in the demo)
+            with open(tmp / "environment.yaml", "w", encoding="utf-8") as fh:
+                yaml.safe_dump(spec["environment"], fh, allow_unicode=True, sort_keys=False)
         for leftover in tmp.glob(".ws-*"):
             leftover.unlink()
         (tmp / ".workspace.lock").unlink(missing_ok=True)

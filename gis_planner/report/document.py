@@ -31,7 +31,7 @@ class Heading:
 @dataclass
 class Para:
     text: str
-    style: str | None = None  # None, "note", "warning"
+    style: str | None = None  # None, "note", "warning", "placeholder" (to be filled by the working group)
 
 
 @dataclass
@@ -290,7 +290,7 @@ def write_docx(docs: Sequence[Document], path: str | Path, title_page: TitlePage
     from docx import Document as DocxDocument
     from docx.enum.section import WD_SECTION
     from docx.enum.table import WD_TABLE_ALIGNMENT
-    from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK
+    from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK, WD_COLOR_INDEX
     from docx.shared import Cm, Pt, RGBColor
 
     path = Path(path)
@@ -352,12 +352,14 @@ def write_docx(docs: Sequence[Document], path: str | Path, title_page: TitlePage
                 d.add_heading(b.text, level=min(b.level + 1, 4))
             elif isinstance(b, Para):
                 p = d.add_paragraph(b.text)
-                if b.style in ("note", "warning"):
+                if b.style in ("note", "warning", "placeholder"):
                     for r in p.runs:
                         r.italic = True
                         r.font.size = Pt(10)
-                        if b.style == "warning":
+                        if b.style in ("warning", "placeholder"):
                             r.font.color.rgb = RGBColor(0x9C, 0x27, 0x06)
+                        if b.style == "placeholder":  # a gap the working group fills: highlighted
+                            r.font.highlight_color = WD_COLOR_INDEX.YELLOW
             elif isinstance(b, Table):
                 pt = TABLE_PT
                 widths = fit_columns(b, lang, portrait_w, pt)
@@ -437,7 +439,8 @@ h1{font-size:1.6em;border-bottom:2px solid #444}h2{font-size:1.3em;margin-top:1.
 table{border-collapse:collapse;margin:.5em 0 .3em;font-size:.9em}
 th,td{border:1px solid #777;padding:.2em .5em}th{background:#eee}td.n{text-align:right;white-space:nowrap}
 tr.total td{font-weight:bold}.cap{font-weight:bold;margin-top:1em}.src{font-style:italic;font-size:.8em;color:#555}
-.note{font-style:italic;font-size:.9em}.warning{color:#9c2706}figure{margin:1em 0;text-align:center}
+.note{font-style:italic;font-size:.9em}.warning{color:#9c2706}
+.placeholder{font-style:italic;font-size:.9em;color:#9c2706;background:#fff3b0;padding:.2em .4em}figure{margin:1em 0;text-align:center}
 figure img{max-width:100%}figcaption{font-weight:bold}
 @media print{body{margin:0;max-width:none}figure,table{page-break-inside:avoid}}
 """

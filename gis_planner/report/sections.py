@@ -19,6 +19,7 @@ from ..catalog import catalogue, load_rules, rules_version
 from ..i18n import t
 from .document import Document, Figure, Heading, Para, Table
 from .fmt import fmt_date, fmt_number, fmt_percent
+from . import subsections as sub
 from .maps import MapLayer, dem_basemap, render_map
 
 HA = 10_000.0
@@ -419,12 +420,16 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
     else:
         doc.blocks.append(Para(t("report.none_found", lang), "note"))
 
-    # 6.6 prospects
+    # 6.6 prospects: programmes and plans, then the growth scenario
     doc.blocks.append(Heading(t("report.s6.prospects", lang)))
+    sub.programmes(ctx, doc)
     if ctx.scenario is None:
         doc.blocks.append(Para(t("report.s6.no_scenario", lang), "note"))
     else:
         _scenario_blocks(ctx, doc, figdir)
+    # 6.7 sectoral land needs, housing, densification; 6.8 infrastructure as space
+    sub.land_needs(ctx, doc)
+    sub.infrastructure(ctx, doc)
     doc.number("6")
     return doc
 
@@ -577,6 +582,7 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
     wpz_kinds = [k for k in ("water_protection_zone", "coastal_strip") if k in b.restricted.columns]
     wpz = _union_area(ctx.restrictions, wpz_kinds)
     doc.blocks.append(Para(t("report.s7.water_text", lang, wpz=fmt_number(wpz, lang, 1))))
+    sub.glaciers(ctx, doc)
 
     # 7.3 ecosystems
     doc.blocks.append(Heading(t("report.s7.ecosystems", lang)))
@@ -595,6 +601,8 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
         doc.blocks.append(Table(t("report.s7.protected_table", lang),
                                 [t("report.col.name", lang), t("report.col.type", lang), t("report.col.area_ha", lang)],
                                 rows, ["text", "text", "ha"], _source_of(ws, "protected_areas")))
+
+    sub.pastures(ctx, doc)
 
     # 7.4 hazards
     doc.blocks.append(Heading(t("report.s7.hazards", lang)))
@@ -646,7 +654,10 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
     if rel is not None and rel.attrs.get("screening_only"):
         doc.blocks.append(Para(t("hazards.fit.relocation_screening", lang, n=rel.attrs["screening_only"]), "note"))
 
-    # 7.5 waste and community problems
+    # 7.5 air
+    sub.air(ctx, doc)
+
+    # 7.6 waste and community problems
     doc.blocks.append(Heading(t("report.s7.waste", lang)))
     waste = ctx.layer("waste_sites")
     if waste is not None and len(waste):
@@ -659,18 +670,24 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
                                 [t("report.col.name", lang), t("report.col.type", lang), t("report.col.area_ha", lang),
                                  t("report.col.status", lang)], rows, ["text", "text", "ha", "text"],
                                 _source_of(ws, "waste_sites")))
+    sub.waste_volumes(ctx, doc)
     pr = ctx.problems
     if pr is not None and len(pr):
-        rows = [[r.get("title"), r.get("category"), r.get("group"), r.get("votes")]
-                for r in pr.head(40).to_dict(orient="records")]
+        rows = [[r.get("title"), r.get("village"), r.get("group_label") or r.get("participant_group"),
+                 r.get("votes")] for r in pr.head(40).to_dict(orient="records")]
         doc.blocks.append(Table(t("report.s7.problems_table", lang),
-                                [t("report.col.title", lang), t("report.col.type", lang),
+                                [t("report.col.title", lang), t("report.col.settlement", lang),
                                  t("report.col.group", lang), t("report.col.votes", lang)],
-                                rows, ["text", "text", "text", "int"], "community.gpkg"))
+                                rows, ["text", "text", "text", "int"], t("report.src.community", lang)))
     if ctx.community is not None and len(ctx.community):
-        doc.blocks.append(Figure(_map_community(ctx, figdir), t("report.map.community", lang), "community.gpkg"))
+        doc.blocks.append(Figure(_map_community(ctx, figdir), t("report.map.community", lang),
+                                 t("report.src.community", lang)))
 
-    # 7.6 measures
+    # 7.7 energy saving, 7.8 natural-resource management
+    sub.energy(ctx, doc)
+    sub.resources(ctx, doc)
+
+    # 7.9 measures: what, indicator, target, cost, who, when
     doc.blocks.append(Heading(t("report.s7.adaptation", lang)))
     items = load_rules("adaptation_measures", ws)["items"]
     rows = []
@@ -678,12 +695,16 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
         it = items.get(code)
         if it is None:
             continue
-        rows.append([(it.get("names") or {}).get(lang, code), t(f"report.sector.{it.get('sector')}", lang),
-                     (it.get("indicator") or {}).get(lang, "")])
+        rows.append([(it.get("names") or {}).get(lang, code), (it.get("indicator") or {}).get(lang, ""),
+                     *sub.measure_plan(ctx, code)])
     doc.blocks.append(Table(t("report.s7.measures_table", lang),
-                            [t("report.col.measure", lang), t("report.col.sector", lang),
-                             t("report.col.indicator", lang)], rows, ["text", "text", "text"],
+                            [t("report.col.measure", lang), t("report.col.indicator", lang),
+                             t("report.col.target", lang), t("report.col.cost_mio_som", lang),
+                             t("report.col.responsible", lang), t("report.col.timeline", lang)], rows,
+                            ["text", "text", "text", "num1", "text", "text"],
                             _rules_note(ws, "adaptation_measures", lang=lang)))
+    if any(not all(r[2:]) for r in rows):
+        sub.placeholder(doc, lang, "measure_plan", "environment")
     doc.number("7")
     return doc
 
