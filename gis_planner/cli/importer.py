@@ -1,9 +1,12 @@
 """``gis-planner import``: import a vector file into a standard workspace layer (validated, repaired)."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 from .. import settings
+from ..i18n import t
 from ..io import import_layer
 from .common import echo_json, open_ws, workspace_option
 
@@ -23,22 +26,41 @@ from .common import echo_json, open_ws, workspace_option
 @click.option("--encoding", default=None, help="Force the text encoding (e.g. cp1251) of a Shapefile/CSV.")
 @click.option("--allow-unknown", is_flag=True,
               help="Import features with an unknown/empty required category (stored empty, reported).")
+@click.option("--replace", "replace", is_flag=True,
+              help="Replace the layer if it already holds features (without it such an import is refused).")
+@click.option("--append", "append", is_flag=True,
+              help="Add the features to the existing layer (duplicate numbers/geometries are reported).")
+@click.option("--accept-drops", is_flag=True,
+              help="Import a damaged file (truncated/corrupt records): the unreadable records are dropped "
+                   "and listed.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress line on stderr (default: when stderr is a terminal).")
 @click.option("--dry-run", is_flag=True, help="Check and report, write nothing.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="Output format of the report.")
 @click.option("--lang", type=click.Choice(list(settings.LANGUAGES)), default=settings.DEFAULT_LANG,
               show_default=True, help="Language of the report.")
 def import_cmd(workspace, layer, file, field_map, crs, src_layer, source, source_date, encoding, allow_unknown,
-               dry_run, fmt, lang):
+               replace, append, accept_drops, progress, dry_run, fmt, lang):
     """Import FILE (GeoPackage, Shapefile/.zip, GeoJSON, KML/KMZ, CSV) into a workspace layer.
 
     Fields and category values are recognised from Kyrgyz/Russian/English names; invalid geometries
     are repaired; problems are reported with feature ids and stored with the layer's provenance.
     """
+    if replace and append:
+        raise click.UsageError("give --replace or --append, not both")
     ws = open_ws(workspace)
+    show = progress if progress is not None else sys.stderr.isatty()
+
+    def step(name, done, total):
+        click.echo("\r" + t("importsafe.progress", lang, step=name, done=done, total=total), nl=name == "done",
+                   err=True)
+
     report = import_layer(ws, layer, file, field_map=list(field_map), crs=crs, source=source,
                           source_date=source_date, dry_run=dry_run, src_layer=src_layer, encoding=encoding,
-                          allow_unknown=allow_unknown)
+                          allow_unknown=allow_unknown, accept_drops=accept_drops,
+                          mode="replace" if replace else "append" if append else "new",
+                          progress=step if show else None)
     if fmt == "json":
         echo_json(report.to_dict())
         return

@@ -314,7 +314,8 @@ def _mapping_and_import(up, path, names, raw, columns, layer, source, sdate, src
         with st.spinner(tr("app.computing")):
             rep = import_layer(ws, layer, path, field_map={**chosen, **geom}, crs=crs, source=source or None,
                                source_date=sdate.isoformat() if sdate else None, dry_run=not do_import,
-                               src_layer=src_layer, allow_unknown=allow_unknown)
+                               src_layer=src_layer, allow_unknown=allow_unknown,
+                               mode="replace")   # the replace confirmation above was ticked
     except GisPlannerError as err:
         show_error(err, names)
         crs_picker.preselect(err)
