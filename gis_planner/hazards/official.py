@@ -168,17 +168,19 @@ def import_official_zones(ws, src, *, source: str, date: str | None = None, haza
     if isinstance(src, gpd.GeoDataFrame):
         gdf = src
     else:
-        import pyogrio
+        # the importer's reader: encodings, archives, damaged files (read errors) handled the same way
+        from ..io.readers import read_source
 
         file = str(src)
-        if not Path(src).exists():
-            raise GisPlannerError("file not found", file=file, fix="check the path", code="missing_file")
-        try:
-            gdf = pyogrio.read_dataframe(src, layer=layer)
-        except Exception as exc:  # noqa: BLE001 - GDAL's message is the useful part
-            raise GisPlannerError(f"cannot read the hazard map ({exc})", file=file,
-                                  fix="give a vector file GDAL can open (shp, gpkg, geojson, kml)",
-                                  code="bad_file") from None
+        raw = read_source(src, src_layer=layer, ws=ws, target_layer="hazard_zones")
+        if raw.read_errors:
+            errs = raw.read_errors
+            raise GisPlannerError(f"{len(errs)} records of the hazard map cannot be read "
+                                  f"({', '.join(sorted(set(errs.values())))})", file=raw.file,
+                                  feature=", ".join(map(str, list(errs)[:10])),
+                                  fix="copy the complete file again (all of .shp .shx .dbf); nothing was written",
+                                  code="read_errors")
+        gdf = raw.gdf
     new = mark_official(gdf, source=source, date=date, hazard_type=hazard_type, level=level, file=file,
                         workspace=ws)
     crs = ws.crs or metric_crs_for(new.total_bounds, new.crs)

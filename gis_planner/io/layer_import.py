@@ -271,7 +271,10 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
     for fname in fm.missing:
         if (fields[fname] or {}).get("expected"):
             cands = candidate_fields(fname, fields[fname] or {}, fm.unmapped)
-            rep.warn("expected_field_missing", field=fname, candidates=cands or list(fm.unmapped) or ["–"])
+            if cands:
+                rep.warn("expected_field_missing", field=fname, candidates=cands)
+            else:
+                rep.warn("expected_field_absent", field=fname)
 
     # ---------------------------------------------------------------- geometry
     step("geometry")
