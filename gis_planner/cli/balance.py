@@ -64,6 +64,9 @@ def balance_cmd(workspace, fmt, lang, table, xlsx, csv_dir, reported, tolerance_
             continue
         click.echo("")
         echo_table(df, title=f"== {t('balance.sheet.' + name, lang)}", floatfmt="{:,.4f}", lang=lang)
+    for w in b.provenance.get("warnings") or []:
+        # a restriction or a value left out of the tables is said where the user looks
+        click.echo(f"{t('core.warning', lang)}: {w}")
     rec = b.reconciliation
     flagged = rec[rec["flag"] & (rec["code"] != "total")] if len(rec) else rec
     if len(flagged):
