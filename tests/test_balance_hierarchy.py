@@ -69,3 +69,19 @@ def test_xlsx_number_formats(bal, tmp_path):
     used = fmts["Used, %"]
     assert fmts["Number of parcels"].number_format == "#,##0" and fmts["Number of parcels"].value == 4
     assert used.number_format == "0.0%" and used.value == pytest.approx(0.8)        # A, B, D used: 4 of 5 ha
+
+
+def test_balance_says_what_it_left_out(tmp_ws, capsys):
+    """A hazard zone stored with a level no rule knows (written past the importer) is not silently left
+    out: the balance output says so."""
+    from gis_planner.cli import main
+
+    from .helpers import gdf
+
+    tmp_ws.write_layer("parcels", parcels([("A", "agricultural", rect(0, 0, 100, 100), "arable", "used")]),
+                       source="test")
+    tmp_ws.write_layer("hazard_zones", gdf({"hazard_type": ["mudflow"], "level": ["высокий"]},
+                                           [rect(0, 0, 50, 100)]), source="test")
+    assert main(["balance", "-w", str(tmp_ws.root), "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    assert "Warning: hazard zones without a rule" in out and "mudflow/высокий" in out
