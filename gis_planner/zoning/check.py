@@ -291,6 +291,8 @@ class CheckResult:
     message: str = ""
     provenance: dict = field(default_factory=dict)
     geometry: BaseGeometry | None = None
+    input: dict | None = None        # how a point/WKT argument was read (gis_planner.geoinput)
+    at_point: dict | None = None     # what lies at a checked point (zones, water, boundary)
 
     @property
     def allowed(self) -> bool:
@@ -303,7 +305,8 @@ class CheckResult:
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("use", "verdict", "verdict_label", "message", "parcel_id",
                                             "cadastral_no", "area_ha", "prohibited_share",
-                                            "conditional_share", "reasons", "provenance")}
+                                            "conditional_share", "reasons", "provenance", "input",
+                                            "at_point")}
         d["free_share"] = self.free_share
         return d
 
@@ -504,6 +507,19 @@ def check(ws, use: str, *, parcel_id=None, geometry=None, point=None,
                               fix="e.g. --parcel 4-01-01-0001-0001", code="bad_arguments")
     use = check_use(use, ws)
     pid = cad = None
+    inp = at = None
+    if geometry is not None and isinstance(geometry, (str, BaseGeometry)):
+        # lon/lat or workspace coordinates, detected and said; a plot off the municipality refused
+        from ..geoinput import read_geometry
+
+        inp = read_geometry(ws, geometry, lang)
+        geometry = inp.geometry
+    if point is not None:
+        from ..geoinput import at_point, read_point
+
+        inp = read_point(ws, point, lang)
+        point = inp.geometry
+        at = at_point(ws, point, use, restrictions)
     if geometry is not None:
         geom = _as_geometry(ws, geometry)
     else:
@@ -533,7 +549,7 @@ def check(ws, use: str, *, parcel_id=None, geometry=None, point=None,
                        conditional_share=float(rec["conditional_share"]), reasons=reasons,
                        parcel_id=pid, cadastral_no=cad, lang=lang, verdict_label=vlabel, message=msg,
                        provenance={"rules": res.attrs.get("rules"), "layers": res.attrs.get("layers")},
-                       geometry=geom)
+                       geometry=geom, input=inp.to_dict() if inp is not None else None, at_point=at)
 
 
 def check_pieces(ws, use: str, geometry, restrictions: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
