@@ -141,7 +141,10 @@ def conflicts_cmd(workspace, fmt, lang, legal_zones, out):
     if out:
         p = Path(out)
         if p.suffix.lower() == ".xlsx":
-            c.to_excel(p, index=False)
+            from ..io.xlsx import write_sheet
+
+            with pd.ExcelWriter(p, engine="openpyxl") as xw:
+                write_sheet(xw, "conflicts", pd.DataFrame(c))   # areas with 2 decimals
         else:
             c.to_csv(p, index=False, encoding="utf-8-sig")
     if fmt == "json":

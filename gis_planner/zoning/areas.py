@@ -10,8 +10,9 @@ the unclipped area is kept next to it so the user sees what lies outside.
 >>> from shapely.geometry import box
 >>> r = gpd.GeoDataFrame({"kind": ["hazard", "hazard"], "rule_id": ["h", "h"]},
 ...                      geometry=[box(0, 0, 200, 100), box(100, 0, 300, 100)], crs=7695)
->>> regime_areas(r, box(0, 0, 150, 100))[["features", "area_ha", "area_total_ha", "outside_ha"]].values.tolist()
-[[2, 1.5, 3.0, 1.5]]
+>>> a = regime_areas(r, box(0, 0, 150, 100))
+>>> int(a.features[0]), a.area_ha[0], a.area_total_ha[0], a.outside_ha[0]
+(2, 1.5, 3.0, 1.5)
 """
 from __future__ import annotations
 
