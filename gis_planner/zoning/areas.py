@@ -11,7 +11,7 @@ the unclipped area is kept next to it so the user sees what lies outside.
 >>> r = gpd.GeoDataFrame({"kind": ["hazard", "hazard"], "rule_id": ["h", "h"]},
 ...                      geometry=[box(0, 0, 200, 100), box(100, 0, 300, 100)], crs=7695)
 >>> a = regime_areas(r, box(0, 0, 150, 100))
->>> int(a.features[0]), a.area_ha[0], a.area_total_ha[0], a.outside_ha[0]
+>>> int(a.features[0]), float(a.area_ha[0]), float(a.area_total_ha[0]), float(a.outside_ha[0])
 (2, 1.5, 3.0, 1.5)
 """
 from __future__ import annotations
