@@ -239,7 +239,9 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
                             rows, ["text", "ha", "pct", "int"], src_parcels, total_row=True))
     if len(b.by_land_type):
         lt = catalogue("land_types", ws)
-        rows = [[lt.label(r.code, lang) if r.code in lt.items else str(r.code), r.area_ha, int(r.parcels)]
+        # sub-types (irrigated, rain-fed) read "of which" under their parent (arable)
+        rows = [[(t("balance.of_which", lang, name=lt.label(r.code, lang)) if lt.parent(r.code)
+                  else lt.label(r.code, lang)) if r.code in lt.items else str(r.code), r.area_ha, int(r.parcels)]
                 for r in b.by_land_type.itertuples()]
         doc.blocks.append(Table(t("report.s6.by_land_type", lang),
                                 [t("report.col.land_type", lang), t("report.col.area_ha", lang),
