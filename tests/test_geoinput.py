@@ -147,3 +147,25 @@ def test_restriction_areas_are_clipped_like_the_balance(ws, capsys):
     b = compute_balance(ws)
     assert b.restricted["water_protection_zone"].sum() == pytest.approx(rows["water_protection_zone"]["area_ha"])
     assert b.restricted["coastal_strip"].sum() == pytest.approx(rows["coastal_strip"]["area_ha"])
+
+
+# ------------------------------------------------------------------------ the app
+@pytest.mark.usefixtures("no_app_warm_up")
+def test_app_click_shows_what_lies_at_the_point_then_the_parcel(tmp_path, demo_ws):
+    from .apptest import copy_demo, open_app
+
+    ws = copy_demo(demo_ws, tmp_path / "demo")
+    p = ws.read_layer("parcels").iloc[0]
+    c = p.geometry.representative_point()
+    lon, lat = Transformer.from_crs(ws.crs, 4326, always_xy=True).transform(c.x, c.y)
+    at = open_app(ws, "en", "zoning")
+    at.session_state["zoning_point"] = {"lng": lon, "lat": lat}
+    at.run()
+    assert not at.exception
+    md = [m.value for m in at.markdown]
+    head = next(i for i, m in enumerate(md) if m.startswith("**At the point**"))
+    assert "Nearest water body" in md[head] and "Distance to the municipality boundary" in md[head]
+    assert md[head + 1] == "**The parcel under the point**"
+    expected = check(ws, "housing", parcel_id=str(p["cadastral_no"]), lang="en")
+    boxes = {"allowed": at.success, "conditional": at.warning, "prohibited": at.error}
+    assert any(str(p["cadastral_no"]).replace("-", "\\-") in b.value for b in boxes[expected.verdict])
