@@ -262,7 +262,11 @@ def at_point_lines(info: dict, use_label: str, lang: str, what) -> list[str]:
         out.append(f"  - {t('geoinput.no_zone', lang)}")
     if info["water"] is not None:
         wv = info["water"]
-        out.append("  - " + t("geoinput.water", lang, name=wv.get("name") or "–", type=wv.get("water_type") or "–",
+        from .catalog import catalogue
+
+        wt = wv.get("water_type")
+        wt = catalogue("water_types").label(wt, lang) if wt else "–"
+        out.append("  - " + t("geoinput.water", lang, name=wv.get("name") or "–", type=wt,
                               d=f"{wv['distance_m']:,.0f}"))
     else:
         out.append("  - " + t("geoinput.no_water", lang))

@@ -121,7 +121,7 @@ def test_cli_check_point_prints_detection_at_point_and_parcel(ws, capsys):
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith("Coordinates read as GPS longitude/latitude (EPSG:4326)")
-    assert "At the point" in out and "Nearest water body: Lake (lake), 200 m" in out
+    assert "At the point" in out and "Nearest water body: Lake (Lake), 200 m" in out
     assert "Distance to the municipality boundary: 50 m" in out
     assert out.index("At the point") < out.index("The parcel under the point") < out.index("P1 (100.0000")
     capsys.readouterr()
