@@ -255,3 +255,18 @@ def test_zipped_truncated_shapefile_is_refused(tmp_ws, tmp_path):
         import_layer(tmp_ws, "parcels", z)
     assert e.value.code == "read_errors"
     assert not tmp_ws.has_layer("parcels")
+
+
+def test_regimes_and_zone_codes_are_stored_as_codes(tmp_ws, tmp_path):
+    f = tmp_path / "pa.geojson"
+    gdf({"Название": ["НП", "НП", "НП"], "Режим": ["Буферная зона", "ядро", "особый"]},
+        [square(0, 0, 100), square(100, 0, 100), square(200, 0, 100)]).to_file(f)
+    rep = import_layer(tmp_ws, "protected_areas", f)
+    pa = tmp_ws.read_layer("protected_areas")
+    assert pa["regime"].tolist()[:2] == ["buffer", "core"] and pa["regime"].isna().tolist()[2]
+    assert pa["regime_src"].tolist()[2] == "особый"
+    assert rep.unknown_values["regime"] == {"особый": [2]}
+    z = tmp_path / "lz.geojson"
+    gdf({"зона": ["Жилая зона", "residential"]}, [square(0, 0, 100), square(100, 0, 100)]).to_file(z)
+    import_layer(tmp_ws, "legal_zones", z)
+    assert tmp_ws.read_layer("legal_zones")["zone_code"].tolist() == ["residential", "residential"]
