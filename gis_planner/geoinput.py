@@ -72,8 +72,8 @@ def _parse_point(value) -> BaseGeometry:
         try:
             x, y = (float(p.strip()) for p in parts)
         except ValueError:
-            raise GisPlannerError(f"'{value}' is not a point", fix="give X,Y in the workspace CRS or lon,lat "
-                                  "(e.g. 77.12,42.65)", code="bad_point") from None
+            raise GisPlannerError(f"'{value}' is not a point", fix="give the point as X,Y in the workspace CRS "
+                                  "or as lon,lat (e.g. 77.12,42.65)", code="bad_point") from None
         return shapely.Point(x, y)
     try:
         x, y = value
