@@ -194,6 +194,12 @@ def read_geometry(ws, value, lang: str = "en") -> GeoInput:
     return _outside(ws, g, "plot", lang)
 
 
+def to_workspace(ws, value, lang: str = "en") -> GeoInput:
+    """A WKT/shapely geometry in lon/lat or workspace coordinates, in the workspace CRS (detection only:
+    no boundary check, for geometries that may lie anywhere, e.g. a parcel's own shape)."""
+    return _read(ws, _parse_geometry(value), "geometry", lang)
+
+
 def at_point(ws, point: BaseGeometry, use: str | None = None, restrictions=None) -> dict:
     """What lies AT ``point`` (workspace CRS): zones containing it, nearest water body, boundary.
 
@@ -275,4 +281,4 @@ def at_point_lines(info: dict, use_label: str, lang: str, what) -> list[str]:
     return out
 
 
-__all__ = ["GeoInput", "read_point", "read_geometry", "at_point", "at_point_lines"]
+__all__ = ["GeoInput", "read_point", "read_geometry", "to_workspace", "at_point", "at_point_lines"]

@@ -169,3 +169,13 @@ def test_app_click_shows_what_lies_at_the_point_then_the_parcel(tmp_path, demo_w
     expected = check(ws, "housing", parcel_id=str(p["cadastral_no"]), lang="en")
     boxes = {"allowed": at.success, "conditional": at.warning, "prohibited": at.error}
     assert any(str(p["cadastral_no"]).replace("-", "\\-") in b.value for b in boxes[expected.verdict])
+
+
+def test_check_pieces_reads_lonlat_wkt(ws):
+    from gis_planner.zoning.check import check_pieces
+
+    plot = rect(100, 920, 200, 970)
+    a = check_pieces(ws, "housing", plot.wkt)
+    b = check_pieces(ws, "housing", lonlat(plot).wkt)
+    assert sorted(a["rule_id"]) == sorted(b["rule_id"]) == ["coastal_strip", "water_protection_zone"]
+    assert a["area_ha"].sum() == pytest.approx(b["area_ha"].sum(), abs=2e-3)

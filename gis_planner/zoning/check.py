@@ -563,6 +563,10 @@ def check_pieces(ws, use: str, geometry, restrictions: gpd.GeoDataFrame | None =
     >>> check_pieces(ws, "housing", res.geometry).plot(column="effect")     # doctest: +SKIP
     """
     use = check_use(use, ws)
+    if isinstance(geometry, (str, BaseGeometry)):
+        from ..geoinput import to_workspace
+
+        geometry = to_workspace(ws, geometry).geometry   # a WKT in lon/lat is reprojected, not taken as metres
     geom = _as_geometry(ws, geometry)
     restr = with_effects(build_restrictions(ws) if restrictions is None else restrictions, use, ws)
     idx = restr.sindex.query(geom, predicate="intersects")
