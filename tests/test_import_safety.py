@@ -270,3 +270,22 @@ def test_regimes_and_zone_codes_are_stored_as_codes(tmp_ws, tmp_path):
     gdf({"зона": ["Жилая зона", "residential"]}, [square(0, 0, 100), square(100, 0, 100)]).to_file(z)
     import_layer(tmp_ws, "legal_zones", z)
     assert tmp_ws.read_layer("legal_zones")["zone_code"].tolist() == ["residential", "residential"]
+
+
+def test_rivers_appended_to_the_lake_keep_it(tmp_ws, tmp_path):
+    lake_f, rivers_f = tmp_path / "lake.geojson", tmp_path / "rivers.geojson"
+    lake = square(0, 0, 2000)                                              # 400 ha
+    x0, y0 = lake.bounds[:2]
+    gdf({"name": ["Lake"], "type": ["озеро"]}, [lake]).to_file(lake_f)
+    gdf({"name": ["R1", "R2"], "type": ["река", "река"]},
+        [LineString([(x0 - 3000, y0), (x0, y0 + 4000)]), LineString([(x0 + 2000, y0), (x0 + 2000, y0 - 1000)])]
+        ).to_file(rivers_f)
+    import_layer(tmp_ws, "water_bodies", lake_f, source_date="2025-01-01")
+    with pytest.raises(GisPlannerError) as e:
+        import_layer(tmp_ws, "water_bodies", rivers_f)
+    assert e.value.code == "layer_exists"
+    rep = import_layer(tmp_ws, "water_bodies", rivers_f, mode="append", source_date="2025-01-01")
+    assert rep.length_km_total == pytest.approx(6.0) and rep.area_ha_total == 0
+    w = tmp_ws.read_layer("water_bodies")
+    assert w["name"].tolist() == ["Lake", "R1", "R2"] and w["water_type"].tolist() == ["lake", "river", "river"]
+    assert w.geometry.iloc[0].area / 10_000 == pytest.approx(400.0)
