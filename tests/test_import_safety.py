@@ -289,3 +289,17 @@ def test_rivers_appended_to_the_lake_keep_it(tmp_ws, tmp_path):
     w = tmp_ws.read_layer("water_bodies")
     assert w["name"].tolist() == ["Lake", "R1", "R2"] and w["water_type"].tolist() == ["lake", "river", "river"]
     assert w.geometry.iloc[0].area / 10_000 == pytest.approx(400.0)
+
+
+def test_corrupt_record_is_found_and_refused(tmp_ws, tmp_path):
+    shp = truncated_shapefile(tmp_path, keep=1.0)
+    data = bytearray(shp.read_bytes())
+    off = 100 + 136 * 3 + 8                       # shape type of record 3 (after its 8-byte header)
+    data[off:off + 4] = (2_147_483_647).to_bytes(4, "little")
+    shp.write_bytes(bytes(data))
+    assert shapefile_read_errors(shp) == {3: "corrupt_record"}
+    with pytest.raises(GisPlannerError) as e:
+        import_layer(tmp_ws, "parcels", shp)
+    assert e.value.code == "read_errors" and "corrupt_record" in str(e.value)
+    rep = import_layer(tmp_ws, "parcels", shp, accept_drops=True)
+    assert rep.features_imported == 9 and [d["fid"] for d in rep.dropped] == [3]
