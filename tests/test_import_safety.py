@@ -303,3 +303,13 @@ def test_corrupt_record_is_found_and_refused(tmp_ws, tmp_path):
     assert e.value.code == "read_errors" and "corrupt_record" in str(e.value)
     rep = import_layer(tmp_ws, "parcels", shp, accept_drops=True)
     assert rep.features_imported == 9 and [d["fid"] for d in rep.dropped] == [3]
+
+
+def test_missing_expected_field_without_look_alike_lists_the_unused_fields(tmp_ws, tmp_path):
+    f = tmp_path / "p.geojson"
+    gdf({"CAD_NUM": ["1-1"], "CATEGORY": ["reserve land"], "УГОДЬЕ": ["пашня"], "NOTE": ["x"], "K7": ["y"]},
+        [square(0, 0, 100)]).to_file(f)
+    rep = import_layer(tmp_ws, "parcels", f, dry_run=True)
+    w = next(w for w in rep.warnings if w["code"] == "expected_field_absent")
+    assert w["params"] == {"field": "use_status", "fields": ["NOTE", "K7"]}
+    assert "unused fields of the file: NOTE, K7" in w["text"]

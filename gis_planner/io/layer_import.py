@@ -274,7 +274,8 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
             if cands:
                 rep.warn("expected_field_missing", field=fname, candidates=cands)
             else:
-                rep.warn("expected_field_absent", field=fname)
+                # nothing looks like it: the unused fields of the file are the candidates left
+                rep.warn("expected_field_absent", field=fname, fields=[str(c) for c in fm.unmapped] or ["–"])
 
     # ---------------------------------------------------------------- geometry
     step("geometry")
