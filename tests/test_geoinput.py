@@ -179,3 +179,22 @@ def test_check_pieces_reads_lonlat_wkt(ws):
     b = check_pieces(ws, "housing", lonlat(plot).wkt)
     assert sorted(a["rule_id"]) == sorted(b["rule_id"]) == ["coastal_strip", "water_protection_zone"]
     assert a["area_ha"].sum() == pytest.approx(b["area_ha"].sum(), abs=2e-3)
+
+
+def test_report_protected_areas_are_the_clipped_regime_areas(demo_ws, tmp_path):
+    """The report listed the whole protected area (core 6 063 ha) where the restrictions table and the
+    balance count the part in the municipality (1 158.50 ha)."""
+    from gis_planner.i18n import t
+    from gis_planner.report import build_context
+    from gis_planner.report.document import Table
+    from gis_planner.report.sections import section7
+    from gis_planner.zoning import build_restrictions
+    from gis_planner.zoning.areas import boundary_geometry, regime_areas
+
+    doc = section7(build_context(demo_ws, "en"), tmp_path)
+    table = next(b for b in doc.blocks if isinstance(b, Table) and b.caption == t("report.s7.protected_table", "en"))
+    report_ha = sorted(row[2] for row in table.rows)
+    areas = regime_areas(build_restrictions(demo_ws), boundary_geometry(demo_ws))
+    pa = areas[areas["kind"] == "protected_area"]
+    assert report_ha == pytest.approx(sorted(pa["area_ha"]), abs=1e-6)
+    assert all(pa["outside_ha"] > 0)       # both regimes reach beyond the municipality in the demo
