@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyogrio
 import pytest
-from shapely.geometry import LineString, Point
+from shapely.geometry import LineString, Point, box
 
 from gis_planner import GisPlannerError
 from gis_planner.cli import main
@@ -313,3 +313,32 @@ def test_missing_expected_field_without_look_alike_lists_the_unused_fields(tmp_w
     w = next(w for w in rep.warnings if w["code"] == "expected_field_absent")
     assert w["params"] == {"field": "use_status", "fields": ["NOTE", "K7"]}
     assert "unused fields of the file: NOTE, K7" in w["text"]
+
+
+@pytest.mark.usefixtures("no_app_warm_up")
+def test_app_refuses_a_truncated_shapefile_in_the_users_language(tmp_path, demo_ws):
+    from gis_planner.i18n import t
+
+    from .apptest import copy_demo, open_app, zip_bytes
+
+    ws = copy_demo(demo_ws, tmp_path / "demo")
+    c = ws.read_layer("boundary").geometry.iloc[0].representative_point()
+    d = tmp_path / "shp"
+    d.mkdir()
+    shp = d / "parks.shp"
+    gdf({"name": [f"P{i}" for i in range(10)], "regime": ["core"] * 10},
+        [box(c.x + i * 100, c.y, c.x + i * 100 + 100, c.y + 100) for i in range(10)]).to_file(shp)
+    data = shp.read_bytes()
+    shp.write_bytes(data[: len(data) // 2])
+    before = ws.version
+    at = open_app(ws, "ru", "data")
+    at.file_uploader(key="data_upload").set_value(("parks.zip", zip_bytes({p.name: p.read_bytes()
+                                                                           for p in sorted(d.iterdir())}),
+                                                   "application/zip")).run()
+    at.checkbox(key="data_confirm_replace_protected_areas").check().run()
+    at.button(key="data_import").click().run()
+    assert not at.exception
+    text = "\n".join(e.value for e in at.error).replace("\\", "")
+    assert t("app.err.read_errors", "ru") in text and t("app.fix.read_errors", "ru") in text
+    assert "--accept-drops" not in text and "4, 5, 6, 7, 8, 9" in text
+    assert type(ws)(ws.root).version == before
