@@ -291,9 +291,9 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
         geo = geo.to_crs(ws_crs)
     geo, repaired, dropped = clean_geometries(geo, kind, raw.dropped)
     # records the file announced but GDAL never delivered have no row: list them as dropped too
-    seen = {d["fid"] for d in dropped}
+    seen = {d["fid"] for d in dropped} | set(geo.index)
     dropped += [{"fid": f, "reason": r} for f, r in raw.dropped.items()
-                if str(r).startswith("read_") and f not in seen and f not in set(geo.index)]
+                if str(r).startswith("read_") and f not in seen]
     rep.repaired, rep.dropped = repaired, dropped
     if len(geo) == 0:
         reasons = sorted({d["reason"] for d in dropped})
