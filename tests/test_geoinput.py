@@ -198,3 +198,27 @@ def test_report_protected_areas_are_the_clipped_regime_areas(demo_ws, tmp_path):
     pa = areas[areas["kind"] == "protected_area"]
     assert report_ha == pytest.approx(sorted(pa["area_ha"]), abs=1e-6)
     assert all(pa["outside_ha"] > 0)       # both regimes reach beyond the municipality in the demo
+
+
+def test_transformation_and_conflicts_workbooks_carry_number_formats(ws, tmp_path, capsys):
+    import openpyxl
+
+    from gis_planner.zoning import transformation_list, write_transformation
+
+    tl = transformation_list(ws, ["P1"], "reserve", reason="test", lang="en")
+    path = write_transformation(tl, tmp_path / "t.xlsx", lang="en")
+    sheet = openpyxl.load_workbook(path).worksheets[0]
+    head = [c.value for c in sheet[1]]
+    col = next(i for i, h in enumerate(head, start=1) if "ha" in str(h).lower())
+    cell = sheet.cell(row=2, column=col)
+    assert cell.value == pytest.approx(100.0) and cell.number_format == "#,##0.00"
+    # houses on P1: its 5 ha of coastal strip prohibit housing, a conflict of 5 ha
+    p = ws.read_layer("parcels").assign(land_use=["housing", None])
+    ws.write_layer("parcels", p, source="test")
+    out = tmp_path / "c.xlsx"
+    assert main(["conflicts", "-w", str(ws.root), "--out", str(out), "--format", "json"]) == 0
+    sheet = openpyxl.load_workbook(out).worksheets[0]
+    head = [c.value for c in sheet[1]]
+    rows = {sheet.cell(row=r, column=head.index("rule_id") + 1).value: r for r in range(2, sheet.max_row + 1)}
+    cell = sheet.cell(row=rows["coastal_strip"], column=head.index("conflict_area_ha") + 1)
+    assert cell.value == pytest.approx(10.0 / 2) and cell.number_format == "#,##0.00"
