@@ -244,7 +244,7 @@ def test_progress_callback_and_cli_progress_line(tmp_ws, tmp_path, capsys):
     code = main(["import", "-w", str(tmp_ws.root), "--layer", "parcels", str(f), "--replace", "--progress",
                  "--format", "json", "--lang", "en"])
     cap = capsys.readouterr()
-    assert code == 0 and "Import: write (6/7)" in cap.err
+    assert code == 0 and "Import: writing (6/7)" in cap.err
     assert json.loads(cap.out)["mode"] == "replace"
 
 

@@ -53,8 +53,8 @@ def import_cmd(workspace, layer, file, field_map, crs, src_layer, source, source
     show = progress if progress is not None else sys.stderr.isatty()
 
     def step(name, done, total):
-        click.echo("\r" + t("importsafe.progress", lang, step=name, done=done, total=total), nl=name == "done",
-                   err=True)
+        text = t("importsafe.progress", lang, step=t(f"importsafe.step.{name}", lang), done=done, total=total)
+        click.echo("\r" + text.ljust(60), nl=name == "done", err=True)
 
     report = import_layer(ws, layer, file, field_map=list(field_map), crs=crs, source=source,
                           source_date=source_date, dry_run=dry_run, src_layer=src_layer, encoding=encoding,
