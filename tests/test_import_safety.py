@@ -342,3 +342,11 @@ def test_app_refuses_a_truncated_shapefile_in_the_users_language(tmp_path, demo_
     assert t("app.err.read_errors", "ru") in text and t("app.fix.read_errors", "ru") in text
     assert "--accept-drops" not in text and "4, 5, 6, 7, 8, 9" in text
     assert type(ws)(ws.root).version == before
+
+
+def test_missing_expected_field_when_the_file_has_no_other_field(tmp_ws, tmp_path):
+    f = tmp_path / "w.geojson"
+    gdf({"name": ["Lake"], "type": ["lake"]}, [square(0, 0, 100)]).to_file(f)
+    rep = import_layer(tmp_ws, "water_bodies", f, dry_run=True)
+    w = [w for w in rep.warnings if w["code"].startswith("expected_field")]
+    assert [(x["code"], x["params"]) for x in w] == [("expected_field_none", {"field": "size_class"})]

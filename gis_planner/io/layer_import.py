@@ -273,9 +273,11 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
             cands = candidate_fields(fname, fields[fname] or {}, fm.unmapped)
             if cands:
                 rep.warn("expected_field_missing", field=fname, candidates=cands)
-            else:
+            elif fm.unmapped:
                 # nothing looks like it: the unused fields of the file are the candidates left
-                rep.warn("expected_field_absent", field=fname, fields=[str(c) for c in fm.unmapped] or ["–"])
+                rep.warn("expected_field_absent", field=fname, fields=[str(c) for c in fm.unmapped])
+            else:
+                rep.warn("expected_field_none", field=fname)
 
     # ---------------------------------------------------------------- geometry
     step("geometry")
