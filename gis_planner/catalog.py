@@ -29,7 +29,8 @@ from . import settings
 from .errors import GisPlannerError
 from .text import normalize_key
 
-CODE_LISTS = ("land_categories", "land_types", "use_status", "owner_types", "land_uses", "activities")
+CODE_LISTS = ("land_categories", "land_types", "use_status", "owner_types", "land_uses", "activities",
+              "water_types", "protected_regimes")
 
 
 def _read_yaml(path: Path) -> dict:

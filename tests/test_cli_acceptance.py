@@ -320,8 +320,9 @@ def test_check_point_accepts_gps_lon_lat(capsys):
     p = row.geometry.representative_point().to_crs(4326).iloc[0]
     code, out, err = run(capsys, "check", "--use", "housing", "--point", f"{p.x:.7f},{p.y:.7f}", "--lang", "ru")
     assert code == 0, err
-    assert out.startswith("4-02-10-0224-0012 (4.4800 га)")  # the same parcel as --parcel gives
-    assert "долгота/широта GPS → EPSG:7695" in err
+    # how the point was read, what lies at it, then the same parcel as --parcel gives
+    assert out.startswith("Координаты прочитаны как долгота/широта GPS (EPSG:4326) → EPSG:7695")
+    assert "В самой точке" in out and "\n4-02-10-0224-0012 (4.4800 га)" in out
 
 
 def test_report_unknown_scenario_fails_before_the_analyses(capsys, tmp_path):

@@ -205,7 +205,8 @@ def test_import_official_unknown_value_names_file_and_feature(tmp_path, tmp_ws):
     with pytest.raises(GisPlannerError) as exc:
         H.import_official_zones(tmp_ws, path, source="x")
     err = exc.value
-    assert err.code == "unknown_hazard_type" and err.feature == 1 and "bad.gpkg" in err.file
+    # the feature id is the GeoPackage fid, as `gis-planner import` reports it (one reader for both)
+    assert err.code == "unknown_hazard_type" and err.feature == 2 and "bad.gpkg" in err.file
     assert "tsunami" in str(err) and "flood" in err.fix
     # a one-type map without the column: --hazard-type fills it in
     one = gpd.GeoDataFrame({"level": ["low"]}, geometry=[square(0, 0, 10)], crs=CRS)

@@ -333,7 +333,7 @@ def test_cli_import_json_and_error_lines(tmp_ws, tmp_path, capsys):
     data = json.loads(out.out)
     assert data["features_imported"] == 1 and data["field_mapping"] == {"cadastral_no": "КН", "category": "Категория"}
 
-    code = main(["import", "-w", str(tmp_ws.root), "--layer", "parcels", str(f), "--lang", "ru"])
+    code = main(["import", "-w", str(tmp_ws.root), "--layer", "parcels", str(f), "--lang", "ru", "--replace"])
     assert code == 0 and "импортировано объектов: 1" in capsys.readouterr().out
 
     before = ws_bytes(tmp_ws)

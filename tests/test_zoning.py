@@ -160,7 +160,7 @@ def test_point_geometry_and_errors(river_ws):
         check(river_ws, "flying", parcel_id="A")
     with pytest.raises(GisPlannerError, match="no parcel"):
         check(river_ws, "housing", parcel_id="ZZZ")
-    with pytest.raises(GisPlannerError, match="not inside any parcel"):
+    with pytest.raises(GisPlannerError, match="outside the municipality"):
         check(river_ws, "housing", point=(X0 + 5000, Y0))
     with pytest.raises(GisPlannerError, match="exactly one"):
         check(river_ws, "housing", parcel_id="A", point=(0, 0))

@@ -680,6 +680,16 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     rel_tol = float(rel_tolerance_pct if rel_tolerance_pct is not None else rcfg.get("rel_tolerance_pct", 1.0))
     reconciliation = reconcile(dict(zip(by_category["code"], by_category["area_ha"])), rep, abs_tol, rel_tol)
 
+    # ---- what the computation could not use: said in the output (CLI, JSON, XLSX), never only logged
+    warnings = [str(w) for w in (rframe.attrs.get("warnings") or [])] if rframe is not None else []
+    for fname, values, cat_name in (("category", category, "land_categories"), ("land_type", land_type, "land_types"),
+                                    ("use_status", use, "use_status"), ("owner_type", owner, "owner_types")):
+        known = set(catalogue(cat_name).codes) | {UNKNOWN}
+        odd = sorted({str(v) for v in pd.unique(values) if v not in known})
+        if odd:
+            ha = float(area[np.isin(values, odd)].sum()) / HA
+            warnings.append(f"parcels.{fname}: values not in layers/{cat_name}.yaml, counted apart "
+                            f"({ha:,.2f} ha): {', '.join(odd[:10])}")
     # ---- provenance
     layers_used = ["parcels"] + (["boundary"] if boundary is not None else []) + \
         ([zone_layer_name] if zone_layer_name and not by_zone.empty else [])
@@ -710,6 +720,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         else ("given" if reported else None),
         "tolerance": {"abs_ha": abs_tol, "rel_pct": rel_tol},
         "parcels": n,
+        "warnings": warnings,
         "computed_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
     }
     return Balance(total_ha=total_m2 / HA, by_category=by_category, by_land_type=by_land_type,

@@ -10,6 +10,7 @@ import pandas as pd
 from ..catalog import catalogue
 from ..errors import GisPlannerError
 from ..i18n import check_lang, t
+from ..io.xlsx import column_kinds, write_sheet
 from .core import ANY, UNKNOWN, Balance
 
 _CATS = {"category": "land_categories", "land_type": "land_types", "use_status": "use_status",
@@ -124,12 +125,37 @@ def _summary(b: Balance, lang: str) -> pd.DataFrame:
     rows = [{t("balance.item", lang): t(f"balance.summary.{k}", lang), t("balance.value", lang): v}
             for k, v in items]
     rows.append({t("balance.item", lang): t("balance.summary.counting", lang), t("balance.value", lang): ""})
-    return pd.DataFrame(rows, dtype=object)
+    out = pd.DataFrame(rows, dtype=object)
+    # number format of each row's value in the XLSX (see write_xlsx)
+    out.attrs["row_kinds"] = [_SUMMARY_KINDS.get(k, "ha") for k, _ in items] + [None]
+    return out
+
+
+_SUMMARY_KINDS = {"parcels": "int", "used_pct": "pct100", "used_to_unused": "num"}
+
+
+def hierarchy_label(cat_name: str, code, lang: str) -> str:
+    """Label of a code, "of which: …" for a sub-type (irrigated under arable), so a table that lists
+    a parent and its sub-types reads as a hierarchy and its top-level shares add up to 100 %."""
+    name = code_label(cat_name, code, lang)
+    if code is not None and not isinstance(code, float) and catalogue(cat_name).parent(str(code)):
+        return t("balance.of_which", lang, name=name)
+    return name
+
+
+def top_level(cat_name: str, codes) -> list[bool]:
+    """True for codes without a parent in the catalogue (the rows a total adds up).
+
+    A parent row (arable) holds its own parcels (coded «пашня» without irrigated/rain-fed) and its
+    sub-types: the total adds the parent row, never its sub-types again.
+    """
+    cat = catalogue(cat_name)
+    return [not (c is not None and not isinstance(c, float) and cat.parent(str(c))) for c in codes]
 
 
 def _coded(df: pd.DataFrame, cat_name: str, head_key: str, lang: str) -> pd.DataFrame:
     out = pd.DataFrame({t("balance.code", lang): df["code"],
-                        t(head_key, lang): [code_label(cat_name, c, lang) for c in df["code"]],
+                        t(head_key, lang): [hierarchy_label(cat_name, c, lang) for c in df["code"]],
                         t("balance.area_ha", lang): df["area_ha"],
                         t("balance.parcels", lang): df["parcels"]})
     if "share_pct" in df:
@@ -139,15 +165,14 @@ def _coded(df: pd.DataFrame, cat_name: str, head_key: str, lang: str) -> pd.Data
 
 def _crosstab(df: pd.DataFrame, cat_name: str, head_key: str, lang: str) -> pd.DataFrame:
     out = pd.DataFrame({t("balance.code", lang): df.index.astype(object),
-                        t(head_key, lang): [code_label(cat_name, c, lang) for c in df.index]})
+                        t(head_key, lang): [hierarchy_label(cat_name, c, lang) for c in df.index]})
     for col in df.columns:
         out[group_label(str(col), lang)] = df[col].to_numpy()
     if len(out):
-        # parent rows (arable = irrigated + rain-fed + …) are not added again into the total
-        cat = catalogue(cat_name)
-        parents = {cat.parent(c) for c in cat.codes if cat.parent(c)}
-        leaf = ~out[t("balance.code", lang)].isin(list(parents)).to_numpy()
-        total = {c: (out.loc[leaf, c].sum() if pd.api.types.is_numeric_dtype(out[c]) else "") for c in out.columns}
+        # the total adds the top-level rows: a parent row (arable) already holds its sub-types
+        # (irrigated, rain-fed) and its own parcels (coded arable only), which must not be left out
+        top = top_level(cat_name, out[t("balance.code", lang)])
+        total = {c: (out.loc[top, c].sum() if pd.api.types.is_numeric_dtype(out[c]) else "") for c in out.columns}
         total[t("balance.code", lang)] = "total"
         total[t(head_key, lang)] = t("balance.total", lang)
         out = pd.concat([out, pd.DataFrame([total])], ignore_index=True)
@@ -214,6 +239,9 @@ def tables(b: Balance, lang: str | None = None, with_parcels: bool = True) -> di
     rows.append({t("balance.provenance.layer", lang): "restrictions",
                  t("balance.provenance.source", lang): prov.get("restrictions_from"),
                  t("balance.provenance.date", lang): prov.get("computed_at")})
+    rows += [{t("balance.provenance.layer", lang): t("balance.warnings_title", lang),
+              t("balance.provenance.source", lang): w, t("balance.provenance.date", lang): ""}
+             for w in prov.get("warnings") or []]
     out["provenance"] = pd.DataFrame(rows)
     return out
 
@@ -236,14 +264,14 @@ def write_xlsx(b: Balance, path, lang: str | None = None) -> Path:
     used: set = set()
     try:
         with pd.ExcelWriter(path, engine="openpyxl") as xw:
+            pct100 = {t("balance.share_pct", lang), t("balance.diff_pct", lang)}
+            frac = {t("balance.share", lang), t("balance.restricted_share", lang)}
             for key, df in tabs.items():
                 name = _sheet_name(key, lang, used)
-                df.to_excel(xw, sheet_name=name, index=False)
-                ws = xw.sheets[name]
-                for i, col in enumerate(df.columns, start=1):
-                    width = max([len(str(col))] + [len(str(v)) for v in df[col].head(200)]) + 2
-                    ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(width, 60)
-                ws.freeze_panes = "A2"
+                if key == "summary":
+                    write_sheet(xw, name, df, {}, row_kinds=df.attrs.get("row_kinds"))
+                else:
+                    write_sheet(xw, name, df, column_kinds(df, pct100=pct100, frac=frac))
     except OSError as exc:
         raise GisPlannerError(f"cannot write the workbook ({exc})", file=str(path),
                               fix="close it in Excel/LibreOffice and check the folder exists",

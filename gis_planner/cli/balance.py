@@ -66,6 +66,9 @@ def balance_cmd(workspace, fmt, lang, table, xlsx, csv_dir, reported, tolerance_
             continue
         click.echo("")
         echo_table(df, title=f"== {t('balance.sheet.' + name, lang)}", floatfmt=floatfmt, lang=lang)
+    for w in b.provenance.get("warnings") or []:
+        # a restriction or a value left out of the tables is said where the user looks
+        click.echo(f"{t('core.warning', lang)}: {w}")
     if note:
         click.echo("")
         click.echo(note)

@@ -10,16 +10,6 @@ from ..i18n import label, t
 from .common import echo_json, echo_table, format_option, lang_option, open_ws, workspace_option
 
 
-def _point(value: str | None):
-    if value is None:
-        return None
-    try:
-        x, y = (float(v) for v in value.replace(";", ",").split(","))
-    except ValueError:
-        raise click.BadParameter("give the point as X,Y in the workspace CRS") from None
-    return (x, y)
-
-
 def _provenance_line(prov: dict, lang: str) -> str:
     parts = [f"{p['layer']}: {p.get('source') or ''} ({p.get('source_date') or ''})" for p in prov.get("layers") or []]
     parts += [f"{r['file']} v{r.get('version')}" + (" +" if r.get("overridden") else "") + f" [{r.get('sha256')}]"
@@ -34,22 +24,17 @@ def _provenance_line(prov: dict, lang: str) -> str:
 @click.option("--use", "use", required=True, help="Intended use (activity code of layers/activities.yaml, e.g. housing).")
 @click.option("--parcel", "parcel", default=None, help="Parcel fid or cadastral number.")
 @click.option("--point", "point", default=None,
-              help="X,Y in the workspace CRS, or GPS longitude,latitude: checks the parcel under it.")
-@click.option("--wkt", "wkt", default=None, help="A drawn plot as WKT polygon in the workspace CRS.")
+              help="X,Y in the workspace CRS, or GPS longitude,latitude: what lies at the point, and the "
+                   "parcel under it.")
+@click.option("--wkt", "wkt", default=None,
+              help="A drawn plot as WKT polygon in the workspace CRS or in GPS longitude/latitude.")
 def check_cmd(workspace, fmt, lang, use, parcel, point, wkt):
     """May a plot be used for USE? Verdict with every reason, share of the plot and legal source."""
     from ..zoning import check
 
     ws = open_ws(workspace)
-    xy = _point(point)
-    if xy is not None and abs(xy[0]) <= 180 and abs(xy[1]) <= 90 and ws.crs is not None and ws.crs.is_projected:
-        # GPS longitude/latitude (a phone, Google Maps): no Kyrg-06 coordinate is that small
-        from pyproj import Transformer
-
-        xy = Transformer.from_crs(4326, ws.crs, always_xy=True).transform(*xy)
-        click.echo(t("zoning.point_lonlat", lang, crs=ws.crs.to_string(), x=f"{xy[0]:.1f}", y=f"{xy[1]:.1f}"),
-                   err=True)
-    res = check(ws, use, parcel_id=parcel, point=xy, geometry=wkt, lang=lang)
+    # lon/lat or workspace coordinates: detected (and refused outside the municipality) by the library
+    res = check(ws, use, parcel_id=parcel, point=point, geometry=wkt, lang=lang)
     if fmt == "json":
         echo_json(res.to_dict())
         return
@@ -62,6 +47,21 @@ def check_cmd(workspace, fmt, lang, use, parcel, point, wkt):
     if fmt == "csv":
         click.echo(df.to_csv(index=False), nl=False)
         return
+    if res.input:
+        click.echo(res.input["note"])
+        for note in res.input.get("notes") or []:
+            click.echo(f"{t('core.warning', lang)}: {note}")
+    if res.at_point is not None:
+        from ..geoinput import at_point_lines
+        from ..zoning import zoning_rules
+        from ..zoning.check import _what
+
+        zr = zoning_rules(ws)
+        for line in at_point_lines(res.at_point, label("activities", res.use, lang), lang,
+                                   lambda z: _what(z, lang, ws, zr)):
+            click.echo(line)
+        click.echo("")
+        click.echo(t("geoinput.parcel_title", lang) + ":")
     head = res.message
     if res.cadastral_no:
         head = f"{res.cadastral_no} ({res.area_ha:.4f} {t('core.ha', lang)}): {head}"
@@ -99,9 +99,10 @@ def restrictions_cmd(workspace, fmt, lang, use, write, geojson, validate):
         click.echo("ok")
         return
     r = write_restrictions(ws) if write else build_restrictions(ws)
-    summary = (r.assign(area_ha=r.geometry.area / 10_000)
-               .groupby(["kind", "rule_id"], dropna=False)
-               .agg(features=("kind", "size"), area_ha=("area_ha", "sum")).reset_index())
+    from ..zoning.areas import boundary_geometry, regime_areas
+
+    # one area per regime: union clipped to the municipality, as the balance and the report measure it
+    summary = regime_areas(r, boundary_geometry(ws))
     summary.insert(0, "label", summary["kind"].map(lambda k: t(f"zoning.kind.{k}", lang)))
     out = {"restrictions": summary}
     if use:
@@ -113,9 +114,10 @@ def restrictions_cmd(workspace, fmt, lang, use, write, geojson, validate):
     if fmt == "csv":
         click.echo(out.get("map", summary).to_csv(index=False), nl=False)
         return
-    shown = summary[["label", "rule_id", "features", "area_ha"]].rename(columns={
+    shown = summary[["label", "rule_id", "features", "area_ha", "outside_ha"]].rename(columns={
         "label": t("zoning.col.regime", lang), "rule_id": t("zoning.col.rule", lang),
-        "features": t("core.features", lang), "area_ha": t("zoning.col.area_ha", lang)})
+        "features": t("core.features", lang), "area_ha": t("zoning.col.area_ha", lang),
+        "outside_ha": t("zoning.col.outside_ha", lang)})
     floatfmt, note = area_format(ws, 2, lang)     # no more decimals than the coarsest input supports
     echo_table(shown, floatfmt=floatfmt, lang=lang)
     if note:
@@ -150,7 +152,10 @@ def conflicts_cmd(workspace, fmt, lang, legal_zones, out):
     if out:
         p = Path(out)
         if p.suffix.lower() == ".xlsx":
-            c.to_excel(p, index=False)
+            from ..io.xlsx import write_sheet
+
+            with pd.ExcelWriter(p, engine="openpyxl") as xw:
+                write_sheet(xw, "conflicts", pd.DataFrame(c))   # areas with 2 decimals
         else:
             c.to_csv(p, index=False, encoding="utf-8-sig")
     if fmt == "json":

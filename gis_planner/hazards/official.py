@@ -32,7 +32,6 @@ import shapely
 
 from ..catalog import catalogue, load_rules
 from ..errors import GisPlannerError
-from ..text import normalize_key
 
 OFFICIAL = "official"
 ZONE_COLUMNS = ["hazard_type", "level", "method", "source", "date"]
@@ -105,38 +104,37 @@ def mark_official(gdf: gpd.GeoDataFrame, *, source: str, date: str | None = None
     if gdf.crs is None:
         raise GisPlannerError("the hazard map has no CRS", file=file, fix="give the file a .prj or pass --crs",
                               code="missing_crs")
+    # the same field matching and value normalisation as `gis-planner import --layer hazard_zones`
+    # (gis_planner.io.normalise): both commands store the same codes for the same file
+    from ..io.normalise import map_fields, normalise_attributes
+
     schema = load_rules("workspace_schema", workspace)["layers"]["hazard_zones"]["fields"]
-    by_key = {normalize_key(c): c for c in gdf.columns if c != gdf.geometry.name}
-    mapped: dict[str, str] = {}
-    for field, spec in schema.items():
-        for alias in [field, *(spec.get("aliases") or [])]:
-            col = by_key.get(normalize_key(alias))
-            if col is not None and col not in mapped.values():
-                mapped[field] = col
-                break
-    types = catalogue("hazards", workspace)
-    levels = catalogue("hazards.levels", workspace)
+    wanted = {f: schema[f] for f in ("hazard_type", "level")}
+    attrs = gdf.drop(columns=[gdf.geometry.name])
+    fm = map_fields(list(attrs.columns), wanted, file=file)
+    norm, fnd = normalise_attributes(attrs, wanted, fm, workspace=workspace, keep_extra=False)
     n = len(gdf)
     out = {}
-    for field, cat, default in (("hazard_type", types, hazard_type), ("level", levels, level)):
+    for field in ("hazard_type", "level"):
+        cat = catalogue(wanted[field]["catalogue"], workspace)
+        default = hazard_type if field == "hazard_type" else level
         if default is not None and cat.lookup(default) is None:
             raise GisPlannerError(f"unknown {field} '{default}'", file=file,
                                   fix=f"use one of {', '.join(cat.codes)}", code=f"unknown_{field}")
-        raw = gdf[mapped[field]] if field in mapped else pd.Series([None] * n, index=gdf.index)
-        codes = []
-        for fid, value in zip(gdf.index, raw):
-            code = cat.lookup(value)
-            if code is None:
-                if value is not None and value == value and str(value).strip() != "" and default is None:
-                    raise GisPlannerError(f"unknown {field} '{value}'", file=file, feature=fid,
-                                          fix=f"use one of {', '.join(cat.codes)} (or pass --{field.replace('_', '-')})",
-                                          code=f"unknown_{field}")
-                code = cat.lookup(default) if default is not None else None
+        unknown = fnd.unknown.get(field) or {}
+        if unknown and default is None:
+            value, fids = next(iter(unknown.items()))
+            raise GisPlannerError(f"unknown {field} '{value}'", file=file, feature=fids[0],
+                                  fix=f"use one of {', '.join(cat.codes)} (or pass --{field.replace('_', '-')})",
+                                  code=f"unknown_{field}", details={"values": unknown})
+        codes = norm[field].astype(object).where(norm[field].notna(), None).tolist()
+        fill = cat.lookup(default) if default is not None else None
+        codes = [c if c is not None else fill for c in codes]
+        for fid, code in zip(gdf.index, codes):
             if code is None:
                 raise GisPlannerError(f"no {field} given", file=file, feature=fid,
                                       fix=f"add a {field} column or pass --{field.replace('_', '-')}",
                                       code=f"missing_{field}")
-            codes.append(code)
         out[field] = codes
     geoms = shapely.make_valid(np.asarray(gdf.geometry.values, dtype=object))
     geoms = np.array([_polygonal(g) for g in geoms], dtype=object)
@@ -182,17 +180,19 @@ def import_official_zones(ws, src, *, source: str, date: str | None = None, haza
     if isinstance(src, gpd.GeoDataFrame):
         gdf = src
     else:
-        import pyogrio
+        # the importer's reader: encodings, archives, damaged files (read errors) handled the same way
+        from ..io.readers import read_source
 
         file = str(src)
-        if not Path(src).exists():
-            raise GisPlannerError("file not found", file=file, fix="check the path", code="missing_file")
-        try:
-            gdf = pyogrio.read_dataframe(src, layer=layer)
-        except Exception as exc:  # noqa: BLE001 - GDAL's message is the useful part
-            raise GisPlannerError(f"cannot read the hazard map ({exc})", file=file,
-                                  fix="give a vector file GDAL can open (shp, gpkg, geojson, kml)",
-                                  code="bad_file") from None
+        raw = read_source(src, src_layer=layer, ws=ws, target_layer="hazard_zones")
+        if raw.read_errors:
+            errs = raw.read_errors
+            raise GisPlannerError(f"{len(errs)} records of the hazard map cannot be read "
+                                  f"({', '.join(sorted(set(errs.values())))})", file=raw.file,
+                                  feature=", ".join(map(str, list(errs)[:10])),
+                                  fix="copy the complete file again (all of .shp .shx .dbf); nothing was written",
+                                  code="read_errors")
+        gdf = raw.gdf
     new = mark_official(gdf, source=source, date=date, hazard_type=hazard_type, level=level, file=file,
                         workspace=ws)
     crs = ws.crs or metric_crs_for(new.total_bounds, new.crs)

@@ -16,6 +16,18 @@ Decisions (what a land specialist expects; see docs/import.md):
   real cadastre extracts contain them and the specialist must see them, not be blocked by them.
 * **Areas** are computed in the workspace's Kyrg-06 zone after reprojection.
 
+* **An existing, non-empty layer** is never replaced unasked: ``mode="replace"`` (``--replace``)
+  replaces it, ``mode="append"`` (``--append``) adds the new features after the old ones and reports
+  cadastral numbers and geometries that are already in the layer; without either the import is
+  refused (a dry run only warns).
+* **Read errors** (a truncated ``.shp``, corrupt records, features the file announces but GDAL could
+  not deliver) refuse the import, listing the records; ``accept_drops=True`` (``--accept-drops``)
+  imports the readable features and lists every dropped record in the report.
+* **Fields the analyses expect** (``expected: true`` in the schema, e.g. the use status) that no
+  source field matches are warned about, naming the source fields that look like candidates.
+* **Unknown codes** of a catalogue field are stored empty (never as the label) with the source text
+  kept in ``<field>_src``, and listed in the report.
+
 An import that fails raises :class:`GisPlannerError` before anything is written; the write itself
 is atomic (:meth:`Workspace.write_layers`), so the workspace is never half-changed.
 """
@@ -24,7 +36,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -86,7 +98,8 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
                  crs: Any = None, source: str | None = None, source_date: Any = None,
                  dry_run: bool = False, *, src_layer: str | None = None, encoding: str | None = None,
                  allow_unknown: bool = False, keep_extra: bool = True, scale: Any = None,
-                 accuracy_m: float | None = None) -> ImportReport:
+                 accuracy_m: float | None = None, mode: str = "new", accept_drops: bool = False,
+                 progress: Callable[[str, int, int], None] | None = None) -> ImportReport:
     """Import a vector file into a standard workspace layer, with validation and repair.
 
     Parameters
@@ -119,6 +132,15 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
         Source map scale (``"1:10000"``) or positional accuracy in metres, stored in the provenance
         (``notes.precision``); estimated from the vertex spacing when neither is given
         (:mod:`gis_planner.io.precision`).
+    mode : ``"new"``, ``"replace"`` or ``"append"``
+        What to do when the layer already holds features: ``new`` refuses (error ``layer_exists``),
+        ``replace`` replaces them, ``append`` keeps them and adds the new features (duplicate
+        cadastral numbers and identical geometries are reported).
+    accept_drops : bool
+        Import a file with read errors (truncated/corrupt records), dropping and listing them.
+    progress : callable, optional
+        ``progress(step, done, total)`` called at every step (``read``, ``crs``, ``attributes``,
+        ``geometry``, ``checks``, ``write``), for a progress bar.
 
     Returns
     -------
@@ -140,7 +162,13 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
     """
     if not isinstance(ws, Workspace):
         ws = Workspace(ws)
+    if mode not in IMPORT_MODES:
+        raise GisPlannerError(f"unknown import mode '{mode}'", fix=f"use one of: {', '.join(IMPORT_MODES)}",
+                              code="bad_option")
     spec = _layer_spec(layer, ws)
+    existing_n = _feature_count(ws, layer)
+    step = _stepper(progress)
+    step("read")
     fields = spec.get("fields") or {}
     kind = _geometry_kind(spec)
     rules = load_rules("import", ws)
@@ -157,8 +185,31 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
                        encoding=raw.encoding, encoding_source=raw.encoding_source,
                        features_read=int(len(gdf)), source=source or label, source_date=source_date,
                        fid_meaning=FID_NOTE.get(raw.driver, "fid"), dry_run=dry_run)
+    rep.mode = mode
+    rep.existing_features = existing_n
+    if existing_n and mode == "new":
+        rep.warn("layer_exists", layer=layer, n=existing_n)
     for note in raw.notes:
         rep.warn(note["code"], **note.get("params", {}))
+    if raw.read_errors:
+        errs = raw.read_errors
+        reasons = sorted(set(errs.values()))
+        rep.read_errors = [{"fid": f, "reason": r} for f, r in errs.items()]
+        if not accept_drops:
+            raise GisPlannerError(
+                f"{len(errs)} of {len(gdf) + sum(1 for r in errs.values() if r == 'not_read')} records "
+                f"cannot be read ({', '.join(reasons)}): the file is damaged or incomplete",
+                file=label, feature=_ids(list(errs), 10),
+                fix="copy the complete file again (all of .shp .shx .dbf), or pass --accept-drops to import "
+                    "the readable features and list the dropped ones; nothing was written",
+                code="read_errors", details={"records": {str(k): v for k, v in list(errs.items())[:1000]},
+                                             "count": len(errs)})
+        for fid, reason in errs.items():
+            raw.dropped[fid] = f"read_{reason}"
+        present = set(gdf.index)
+        gdf = gdf.drop(index=[f for f in errs if f in present])
+        rep.warn("read_errors_accepted", len(errs), n=len(errs), ids=list(errs),
+                 reasons=[f"read_{r}" for r in reasons])
     if len(gdf) == 0:
         raise GisPlannerError("the file holds no features", file=label,
                               fix="check that you exported the right layer (see --src-layer)", code="no_features")
@@ -171,6 +222,7 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
                               code="no_geometry")
 
     # ---------------------------------------------------------------- CRS
+    step("crs")
     file_crs = CRS.from_user_input(gdf.crs) if gdf.crs is not None else None
     if crs is not None and crs != "":
         given = parse_crs(crs, label)
@@ -204,6 +256,7 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
     check_kyrg06_zone(gdf, label)
 
     # ---------------------------------------------------------------- attributes
+    step("attributes")
     dbf_len = int((rules.get("shapefile") or {}).get("dbf_field_name_length", 10)) if raw.dbf else None
     attr_cols = [c for c in gdf.columns if c != gdf.geometry.name]
     if layer == "boundary":   # GADM / HDX COD-AB level fields (NAME_2, ADM3_KY …): the deepest level is the unit
@@ -223,8 +276,19 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
     rep.field_match = dict(fm.how)
     rep.missing_fields = list(fm.missing)
     rep.extra_fields = [c for c in attrs.columns if c not in fields]
+    for fname in fm.missing:
+        if (fields[fname] or {}).get("expected"):
+            cands = candidate_fields(fname, fields[fname] or {}, fm.unmapped)
+            if cands:
+                rep.warn("expected_field_missing", field=fname, candidates=cands)
+            elif fm.unmapped:
+                # nothing looks like it: the unused fields of the file are the candidates left
+                rep.warn("expected_field_absent", field=fname, fields=[str(c) for c in fm.unmapped])
+            else:
+                rep.warn("expected_field_none", field=fname)
 
     # ---------------------------------------------------------------- geometry
+    step("geometry")
     geoms = np.asarray(gdf.geometry.values)
     live = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     ws_crs = ws.crs
@@ -236,6 +300,10 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
     if CRS.from_user_input(geo.crs) != ws_crs:
         geo = geo.to_crs(ws_crs)
     geo, repaired, dropped = clean_geometries(geo, kind, raw.dropped)
+    # records the file announced but GDAL never delivered have no row: list them as dropped too
+    seen = {d["fid"] for d in dropped} | set(geo.index)
+    dropped += [{"fid": f, "reason": r} for f, r in raw.dropped.items()
+                if str(r).startswith("read_") and f not in seen]
     rep.repaired, rep.dropped = repaired, dropped
     if len(geo) == 0:
         reasons = sorted({d["reason"] for d in dropped})
@@ -299,9 +367,11 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
                                   code="outside_boundary")
 
     # ---------------------------------------------------------------- findings
-    area = np.asarray(shapely.area(np.asarray(geo.geometry.values)), dtype=float) / 10_000.0
+    step("checks")
+    garr = np.asarray(geo.geometry.values)
+    area = np.asarray(shapely.area(garr), dtype=float) / 10_000.0
     rep.features_imported = int(len(geo))
-    rep.area_ha_total = round(float(area.sum()), 6) if kind == "Polygon" else 0.0
+    rep.geometry_counts, rep.area_ha_total, rep.length_km_total = measure(garr)
     key = spec.get("key")
     if key and key in geo.columns:
         rep.duplicates = find_duplicates(geo[key])
@@ -327,12 +397,135 @@ def import_layer(ws, layer: str, path: str | os.PathLike, field_map: Mapping | l
 
     geo.insert(len(geo.columns) - 1, SRC_FID, [_int(i) for i in geo.index])
     geo = geo.reset_index(drop=True)
+    source_text = rep.source
+    if mode == "append" and existing_n:
+        old = ws.read_layer(layer)
+        if CRS.from_user_input(old.crs) != CRS.from_user_input(geo.crs):
+            old = old.to_crs(geo.crs)
+        rep.append_duplicates = append_duplicates(old, geo, key)
+        if rep.append_duplicates.get("keys"):
+            d = rep.append_duplicates["keys"]
+            rep.warn("append_duplicate_keys", len(d), n=len(d), values=d)
+        if rep.append_duplicates.get("geometries"):
+            d = rep.append_duplicates["geometries"]
+            rep.warn("append_duplicate_geometries", len(d), n=len(d), ids=d)
+        prev = (ws.provenance(layer) or {}).get("source") if hasattr(ws, "provenance") else None
+        source_text = f"{prev}; {rep.source}" if prev and prev != rep.source else rep.source
+        geo = gpd.GeoDataFrame(pd.concat([old, geo], ignore_index=True), geometry=geo.geometry.name, crs=geo.crs)
+    if existing_n and mode == "new" and not dry_run:
+        # checked after the file (its own problems come first), before anything is written
+        raise GisPlannerError(
+            f"layer '{layer}' already holds {existing_n} features: the import would replace them",
+            file=str(path), fix="pass --replace to replace the layer, or --append to add to it "
+                                "(the layer is kept unchanged)", code="layer_exists",
+            details={"layer": layer, "features": existing_n})
     if not dry_run:
-        ws.write_layer(layer, geo, source=rep.source, source_date=source_date, original_file=label,
+        step("write")
+        ws.write_layer(layer, geo, source=source_text, source_date=source_date, original_file=label,
                        original_crs=rep.original_crs,
                        notes=rep.to_dict(max_listed=int(checks.get("max_listed", 1000))))
         rep.written = True
+    step("done")
     return rep
+
+
+IMPORT_MODES = ("new", "replace", "append")
+STEPS = ("read", "crs", "attributes", "geometry", "checks", "write", "done")
+
+
+def _stepper(progress):
+    def step(name: str) -> None:
+        if progress is not None:
+            progress(name, STEPS.index(name) + 1, len(STEPS))
+    return step
+
+
+def _feature_count(ws, layer: str) -> int:
+    """Features in a workspace layer (0 if the layer is missing)."""
+    if not ws.has_layer(layer):
+        return 0
+    import pyogrio
+
+    try:
+        return int(pyogrio.read_info(ws.gpkg, layer=layer).get("features") or 0)
+    except Exception:  # noqa: BLE001 - a table without geometry: count its rows
+        return int(len(ws.read_layer(layer)))
+
+
+def measure(geoms: np.ndarray) -> tuple[dict, float, float]:
+    """``({"polygon": n, "line": n, "point": n}, area_ha of polygons, length_km of lines)``.
+
+    Every geometry family gets its own measure: a lake polygon has an area, a river line a length,
+    a well point neither (it is counted).
+
+    >>> from shapely.geometry import box, LineString, Point
+    >>> measure(np.array([box(0, 0, 100, 100), LineString([(0, 0), (3000, 4000)]), Point(1, 1)]))
+    ({'polygon': 1, 'line': 1, 'point': 1}, 1.0, 5.0)
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    tid = shapely.get_type_id(geoms)
+    poly = np.isin(tid, [3, 6])
+    line = np.isin(tid, [1, 2, 5])
+    point = np.isin(tid, [0, 4])
+    coll = tid == 7
+    area = float(shapely.area(geoms[poly | coll]).sum()) / 10_000.0 if (poly | coll).any() else 0.0
+    length = float(shapely.length(geoms[line]).sum()) / 1000.0 if line.any() else 0.0
+    counts = {"polygon": int(poly.sum()), "line": int(line.sum()), "point": int(point.sum())}
+    if coll.any():
+        counts["collection"] = int(coll.sum())
+    return counts, round(area, 6), round(length, 6)
+
+
+def append_duplicates(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, key: str | None) -> dict:
+    """What an append would duplicate: ``{"keys": {value: [new src ids]}, "geometries": [new src ids]}``.
+
+    A key (cadastral number) already in the layer, and a geometry equal to one already in the layer
+    (same shape, vertex order ignored), are listed by the source feature id of the new feature.
+
+    >>> from shapely.geometry import box
+    >>> o = gpd.GeoDataFrame({"k": ["a"]}, geometry=[box(0, 0, 1, 1)], crs=7695)
+    >>> n = gpd.GeoDataFrame({"k": ["a", "b"], "src_fid": [5, 6]}, geometry=[box(2, 0, 3, 1), box(0, 0, 1, 1)], crs=7695)
+    >>> append_duplicates(o, n, "k")
+    {'keys': {'a': [5]}, 'geometries': [6]}
+    """
+    out: dict = {"keys": {}, "geometries": []}
+    ids = new[SRC_FID].tolist() if SRC_FID in new.columns else list(new.index)
+    if key and key in old.columns and key in new.columns:
+        have = set(old[key].dropna().astype(str).str.strip())
+        for fid, v in zip(ids, new[key]):
+            if v is not None and not pd.isna(v) and str(v).strip() in have:
+                out["keys"].setdefault(str(v).strip(), []).append(_int(fid))
+    og = np.asarray(old.geometry.values, dtype=object)
+    ng = np.asarray(new.geometry.values, dtype=object)
+    if len(og) and len(ng):
+        ni, oi = shapely.STRtree(og).query(ng, predicate="intersects")
+        if len(ni):
+            same = shapely.equals(ng[ni], og[oi])
+            out["geometries"] = [_int(ids[i]) for i in sorted(set(ni[same].tolist()))]
+    return out
+
+
+def candidate_fields(fname: str, spec: Mapping, columns) -> list[str]:
+    """Source columns that look like ``fname`` (by its aliases), best first (for a missing-field warning).
+
+    >>> candidate_fields("use_status", {"aliases": ["использование"]}, ["ИСП_СТАТ", "GEOM_AREA"])
+    ['ИСП_СТАТ']
+    """
+    import difflib
+
+    from ..text import normalize_key
+
+    names = [normalize_key(a) for a in [fname, *(spec.get("aliases") or [])]]
+    scored = []
+    for c in columns:
+        k = normalize_key(c)
+        if not k:
+            continue
+        best = max(max(difflib.SequenceMatcher(None, k, a).ratio(), 0.75 if a.startswith(k[:3]) else 0)
+                   for a in names)
+        if best >= 0.5:
+            scored.append((-best, str(c)))
+    return [c for _, c in sorted(scored)][:5]
 
 
 def _epsg_in(hint: str | None) -> str | None:

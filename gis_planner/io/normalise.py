@@ -23,6 +23,7 @@ from ..text import clean_text, normalize_key
 
 GEOMETRY_KEYS = ("wkt", "lon", "lat")  # field_map keys naming CSV geometry columns
 RESERVED = {"fid", "geom", "geometry", "ogc_fid", "src_fid"}
+SHORT_NAME_MIN = 6   # a short source name (normalised) this long may be the start of one field's alias
 
 
 @dataclass
@@ -117,17 +118,21 @@ def map_fields(columns, fields: Mapping[str, dict], field_map: Mapping[str, str]
         if hit is not None:
             res.mapping[canon], res.how[canon] = hit, "alias"
             taken.add(hit)
-    if dbf_name_length:
-        for c in columns:
-            if c in taken or len(str(c)) < dbf_name_length - 1 or len(keyed[c]) < 5:
-                continue
-            owners = {canon for canon, spec in fields.items() if canon not in res.mapping
-                      for a in [canon, *((spec or {}).get("aliases") or [])]
-                      if normalize_key(a).startswith(keyed[c])}
-            if len(owners) == 1:
-                canon = owners.pop()
-                res.mapping[canon], res.how[canon] = c, "prefix"
-                taken.add(c)
+    # pass 3: a source name that is the start of exactly one field's name or alias: a DBF name cut to
+    # 10 characters (CADASTRAL_), or a short name of a register export (ИСПОЛЬЗ for использование)
+    for c in columns:
+        if c in taken:
+            continue
+        cut = bool(dbf_name_length) and len(str(c)) >= dbf_name_length - 1 and len(keyed[c]) >= 5
+        if not (cut or len(keyed[c]) >= SHORT_NAME_MIN):
+            continue
+        owners = {canon for canon, spec in fields.items() if canon not in res.mapping
+                  for a in [canon, *((spec or {}).get("aliases") or [])]
+                  if normalize_key(a).startswith(keyed[c])}
+        if len(owners) == 1:
+            canon = owners.pop()
+            res.mapping[canon], res.how[canon] = c, "prefix"
+            taken.add(c)
     mapped_keys = {}
     for canon, src in res.mapping.items():
         mapped_keys[canon] = src
@@ -225,6 +230,7 @@ def normalise_attributes(src: pd.DataFrame, fields: Mapping[str, dict], fm: Fiel
     out = pd.DataFrame(index=src.index)
     fnd = ValueFindings()
     bool_words = bool_words or {}
+    src_text: dict = {}
     true_keys = {_word_key(w) for w in bool_words.get("yes_words", [])}
     false_keys = {_word_key(w) for w in bool_words.get("no_words", [])}
     for canon, spec in fields.items():
@@ -242,6 +248,8 @@ def normalise_attributes(src: pd.DataFrame, fields: Mapping[str, dict], fm: Fiel
             unknown = ~blank & pd.isna(codes).to_numpy()
             if unknown.any():
                 fnd.unknown[canon] = _group_ids(s, unknown)
+                # the code stays empty (never the label), the text as written is kept next to it
+                src_text[f"{canon}_src"] = _map_unique(s, _as_text).where(unknown, None).astype("string")
             out[canon] = codes.astype("string")
         elif ftype == "float":
             num = _to_float(s)
@@ -274,6 +282,8 @@ def normalise_attributes(src: pd.DataFrame, fields: Mapping[str, dict], fm: Fiel
             empty = pd.isna(out[canon]).to_numpy() & blank
             if empty.any():
                 fnd.missing_required[canon] = [_fid(i) for i in src.index[empty]]
+    for name, col in src_text.items():
+        out[name] = col
     if keep_extra:
         used_lower = {c.lower() for c in out.columns}
         for col in fm.unmapped + fm.ignored:

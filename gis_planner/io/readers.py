@@ -65,6 +65,7 @@ class RawSource:
     dbf: bool = False                     # attribute names come from a DBF (10-character limit)
     geometry_columns: dict = field(default_factory=dict)  # CSV: the columns that gave the geometry
     metadata: dict = field(default_factory=dict)  # GDAL dataset/layer metadata (scale for precision)
+    read_errors: dict = field(default_factory=dict)  # fid -> reason: records the file promises but GDAL could not read
 
 
 def _rules(ws=None) -> dict:
@@ -145,7 +146,9 @@ def read_source(path: str | os.PathLike, src_layer: str | None = None, encoding:
         finally:
             remove_tree(tmp)
     if suffix == ".shp":
-        return _read_shapefile(path, label, encoding, rules)
+        raw = _read_shapefile(path, label, encoding, rules)
+        raw.read_errors = shapefile_read_errors(path, raw.gdf)
+        return raw
     if suffix in (".csv", ".tsv", ".txt"):
         return _read_csv(path, label, encoding, rules, geometry_columns)
     if suffix == ".kml":
@@ -306,6 +309,76 @@ def _read_shapefile(path: Path, label: str, encoding: str | None, rules: dict) -
     return RawSource(gdf, label, "ESRI Shapefile", [path.stem], enc, "guessed", notes=notes, dbf=True)
 
 
+def shapefile_read_errors(path: Path, gdf: pd.DataFrame | None = None) -> dict:
+    """Records of a Shapefile that cannot be read in full: ``{record number (from 0): reason}``.
+
+    GDAL reads a truncated ``.shp`` (a half-copied file) without failing: the records beyond the end
+    of the file come back with no geometry. The index (``.shx``) says where every record starts and
+    how long it is, and the ``.dbf`` header how many records there are, so the damage is measured
+    exactly: ``truncated`` (the record lies beyond the end of the ``.shp``), ``corrupt_record`` (its
+    header does not match the index: wrong record number, length or shape type) and ``not_read``
+    (a record the ``.dbf``/``.shx`` count that GDAL did not return).
+
+    >>> import tempfile, geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> d = Path(tempfile.mkdtemp())
+    >>> gpd.GeoDataFrame({"a": [1, 2]}, geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)],
+    ...                  crs=7695).to_file(d / "p.shp")
+    >>> shapefile_read_errors(d / "p.shp")
+    {}
+    >>> data = (d / "p.shp").read_bytes(); _ = (d / "p.shp").write_bytes(data[:-20])
+    >>> shapefile_read_errors(d / "p.shp")
+    {1: 'truncated'}
+    """
+    path = Path(path)
+    shx, dbf = _sidecar(path, ".shx"), _sidecar(path, ".dbf")
+    errors: dict = {}
+    n_shx = 0
+    if shx is not None:
+        idx = np.frombuffer(shx.read_bytes()[100:], dtype=">i4")
+        idx = idx[: len(idx) // 2 * 2].reshape(-1, 2).astype(np.int64) * 2   # (offset, content length) in bytes
+        n_shx = len(idx)
+        size = path.stat().st_size
+        shp_type = None
+        if size >= 100:
+            with open(path, "rb") as fh:
+                head = fh.read(100)
+            shp_type = int(np.frombuffer(head[32:36], dtype="<i4")[0])
+        end = idx[:, 0] + 8 + idx[:, 1]
+        beyond = end > size
+        for i in np.flatnonzero(beyond):
+            errors[int(i)] = "truncated"
+        inside = np.flatnonzero(~beyond & (idx[:, 0] >= 100))
+        if len(inside):
+            mm = np.memmap(path, dtype=np.uint8, mode="r")
+            off = idx[inside, 0]
+            hdr = mm[off[:, None] + np.arange(12)]
+            recno = hdr[:, 0:4].copy().view(">i4").ravel()
+            clen = hdr[:, 4:8].copy().view(">i4").ravel().astype(np.int64) * 2
+            stype = hdr[:, 8:12].copy().view("<i4").ravel()
+            bad = (recno != inside + 1) | (clen != idx[inside, 1]) | ((stype != 0) & (stype != shp_type))
+            for i in inside[bad]:
+                errors[int(i)] = "corrupt_record"
+            del mm
+    n_dbf = 0
+    if dbf is not None:
+        with open(dbf, "rb") as fh:
+            head = fh.read(8)
+        if len(head) >= 8:
+            n_dbf = int(np.frombuffer(head[4:8], dtype="<u4")[0])
+    expected = max(n_shx, n_dbf)
+    n_read = len(gdf) if gdf is not None else expected
+    if gdf is not None:
+        got = {int(i) for i in gdf.index if isinstance(i, (int, np.integer))}
+        for i in range(expected):
+            if i not in got and i not in errors:
+                errors[i] = "not_read"
+    elif n_read < expected:
+        for i in range(n_read, expected):
+            errors.setdefault(i, "not_read")
+    return dict(sorted(errors.items()))
+
+
 def _has_replacement(gdf: pd.DataFrame) -> bool:
     return any("\ufffd" in t for t in _text_sample(gdf, 500))
 
@@ -400,9 +473,14 @@ def _read_generic(path: Path, label: str, src_layer: str | None, target_layer: s
     info = pyogrio.read_info(path, layer=layer)
     if not isinstance(gdf, gpd.GeoDataFrame):
         gdf = gpd.GeoDataFrame(gdf, geometry=[None] * len(gdf))
-    return RawSource(gdf, label, info.get("driver") or "?", [layer], info.get("encoding"),
-                     "user" if encoding else "declared",
-                     metadata={k: info.get(k) or {} for k in ("dataset_metadata", "layer_metadata")})
+    raw = RawSource(gdf, label, info.get("driver") or "?", [layer], info.get("encoding"),
+                    "user" if encoding else "declared",
+                    metadata={k: info.get(k) or {} for k in ("dataset_metadata", "layer_metadata")})
+    promised = int(info.get("features") or -1)
+    if promised > len(gdf):
+        # the layer announces more features than GDAL delivered: a damaged file
+        raw.read_errors = {f"#{i}": "not_read" for i in range(len(gdf), promised)}
+    return raw
 
 
 # ---------------------------------------------------------------------------------------- CSV

@@ -56,7 +56,13 @@ class ImportReport:
     swapped_axes: bool = False
     features_read: int = 0
     features_imported: int = 0
-    area_ha_total: float = 0.0
+    area_ha_total: float = 0.0             # polygons only
+    length_km_total: float = 0.0           # lines only
+    geometry_counts: dict = field(default_factory=dict)   # polygon / line / point
+    mode: str = "new"                      # new | replace | append
+    existing_features: int = 0             # features the layer held before
+    read_errors: list = field(default_factory=list)       # records the file could not deliver
+    append_duplicates: dict = field(default_factory=dict)  # keys / geometries already in the layer
     field_mapping: dict = field(default_factory=dict)
     field_match: dict = field(default_factory=dict)
     extra_fields: list = field(default_factory=list)
@@ -120,6 +126,16 @@ class ImportReport:
         dec = decimals_for((self.precision or {}).get("accuracy_m"))[0]
         out.append(t(key, lang, n=self.features_imported, read=self.features_read, layer=self.layer,
                      area=f"{self.area_ha_total:,.{dec}f}"))
+        gc = self.geometry_counts or {}
+        if gc.get("line") or gc.get("point"):
+            # a line has a length and a point neither: say so instead of an "area 0" for rivers or wells
+            out.append(t("importsafe.measure", lang, polygons=gc.get("polygon", 0), lines=gc.get("line", 0),
+                         points=gc.get("point", 0), area=f"{self.area_ha_total:,.{dec}f}",
+                         length=f"{self.length_km_total:,.3f}"))
+        if self.mode == "append" and self.existing_features:
+            out.append(t("importsafe.appended", lang, n=self.features_imported, old=self.existing_features))
+        elif self.mode == "replace" and self.existing_features:
+            out.append(t("importsafe.replaced", lang, old=self.existing_features))
         src = ", ".join(self.src_layers) if self.src_layers else ""
         out.append(f"{t('io.file', lang)}: {self.file} ({self.driver}{'; ' + src if src else ''}"
                    f"{'; ' + str(self.encoding) if self.encoding else ''})")

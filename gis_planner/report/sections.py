@@ -299,7 +299,9 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
                             rows, ["text", "ha", "pct", "int"], src_parcels, total_row=True))
     if len(b.by_land_type):
         lt = catalogue("land_types", ws)
-        rows = [[lt.label(r.code, lang) if r.code in lt.items else str(r.code), r.area_ha, int(r.parcels)]
+        # sub-types (irrigated, rain-fed) read "of which" under their parent (arable)
+        rows = [[(t("balance.of_which", lang, name=lt.label(r.code, lang)) if lt.parent(r.code)
+                  else lt.label(r.code, lang)) if r.code in lt.items else str(r.code), r.area_ha, int(r.parcels)]
                 for r in b.by_land_type.itertuples()]
         doc.blocks.append(Table(t("report.s6.by_land_type", lang),
                                 [t("report.col.land_type", lang), t("report.col.area_ha", lang),
@@ -596,8 +598,17 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
                             [t("report.col.item", lang), t("report.col.area_ha", lang)], rows, ["text", "ha"],
                             _source_of(ws, "parcels", "protected_areas")))
     if pa is not None and len(pa):
+        # the area inside the municipality, as the restrictions table and the balance measure it
+        import numpy as np
+        import shapely
+
+        from ..zoning.areas import boundary_geometry
+
+        inside = boundary_geometry(ws)
+        pa_geoms = np.asarray(pa.geometry.values, dtype=object)
+        pa_area = shapely.area(shapely.intersection(pa_geoms, inside) if inside is not None else pa_geoms) / HA
         rows = [[getattr(r, "name", ""), _code_text(getattr(r, "regime", ""), lang, "zoning.regime"),
-                 r.geometry.area / HA] for r in pa.itertuples()]
+                 float(a)] for r, a in zip(pa.itertuples(), pa_area)]
         doc.blocks.append(Table(t("report.s7.protected_table", lang),
                                 [t("report.col.name", lang), t("report.col.type", lang), t("report.col.area_ha", lang)],
                                 rows, ["text", "text", "ha"], _source_of(ws, "protected_areas")))

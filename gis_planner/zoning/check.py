@@ -328,6 +328,8 @@ class CheckResult:
     geometry: BaseGeometry | None = None
     category: list[dict] = field(default_factory=list)
     restriction_verdict: str = ""
+    input: dict | None = None        # how a point/WKT argument was read (gis_planner.geoinput)
+    at_point: dict | None = None     # what lies at a checked point (zones, water, boundary)
 
     @property
     def allowed(self) -> bool:
@@ -341,7 +343,7 @@ class CheckResult:
         d = {k: getattr(self, k) for k in ("use", "verdict", "verdict_label", "message", "parcel_id",
                                             "cadastral_no", "area_ha", "prohibited_share",
                                             "conditional_share", "reasons", "provenance", "category",
-                                            "restriction_verdict")}
+                                            "restriction_verdict", "input", "at_point")}
         d["free_share"] = self.free_share
         return d
 
@@ -551,6 +553,19 @@ def check(ws, use: str, *, parcel_id=None, geometry=None, point=None,
                               fix="e.g. --parcel 4-01-01-0001-0001", code="bad_arguments")
     use = check_use(use, ws)
     pid = cad = None
+    inp = at = None
+    if geometry is not None and isinstance(geometry, (str, BaseGeometry)):
+        # lon/lat or workspace coordinates, detected and said; a plot off the municipality refused
+        from ..geoinput import read_geometry
+
+        inp = read_geometry(ws, geometry, lang)
+        geometry = inp.geometry
+    if point is not None:
+        from ..geoinput import at_point, read_point
+
+        inp = read_point(ws, point, lang)
+        point = inp.geometry
+        at = at_point(ws, point, use, restrictions)
     if geometry is not None:
         geom = _as_geometry(ws, geometry)
     else:
@@ -588,7 +603,8 @@ def check(ws, use: str, *, parcel_id=None, geometry=None, point=None,
                        parcel_id=pid, cadastral_no=cad, lang=lang, verdict_label=vlabel, message=msg,
                        provenance={"rules": [*(res.attrs.get("rules") or []), category_provenance(ws)],
                                    "layers": res.attrs.get("layers")},
-                       geometry=geom, category=category, restriction_verdict=rverdict)
+                       geometry=geom, category=category, restriction_verdict=rverdict,
+                       input=inp.to_dict() if inp is not None else None, at_point=at)
 
 
 _SEVERITY_ORDER = {"prohibited": 0, "conditional": 1, "permitted": 2}
@@ -659,6 +675,10 @@ def check_pieces(ws, use: str, geometry, restrictions: gpd.GeoDataFrame | None =
     >>> check_pieces(ws, "housing", res.geometry).plot(column="effect")     # doctest: +SKIP
     """
     use = check_use(use, ws)
+    if isinstance(geometry, (str, BaseGeometry)):
+        from ..geoinput import to_workspace
+
+        geometry = to_workspace(ws, geometry).geometry   # a WKT in lon/lat is reprojected, not taken as metres
     geom = _as_geometry(ws, geometry)
     restr = with_effects(build_restrictions(ws) if restrictions is None else restrictions, use, ws)
     idx = restr.sindex.query(geom, predicate="intersects")

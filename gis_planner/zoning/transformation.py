@@ -262,8 +262,10 @@ def write_transformation(table: pd.DataFrame, path: str | os.PathLike, lang: str
                                      t("zoning.sheet.steps", lang): [t(f"zoning.step.{s}", lang) for s in steps]})
             prov = pd.concat([pd.DataFrame(table.attrs.get("rules") or []),
                               pd.DataFrame(table.attrs.get("layers") or [])], ignore_index=True)
+            from ..io.xlsx import write_sheet
+
             with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
-                df.to_excel(xw, sheet_name=t("zoning.sheet.list", lang)[:31], index=False)
+                write_sheet(xw, t("zoning.sheet.list", lang)[:31], df)   # ha with 2 decimals
                 steps_df.to_excel(xw, sheet_name=t("zoning.sheet.steps", lang)[:31], index=False)
                 prov.to_excel(xw, sheet_name=t("zoning.sheet.provenance", lang)[:31], index=False)
         os.replace(tmp, path)

@@ -329,11 +329,21 @@ def _mapping_and_import(up, path, names, raw, columns, layer, source, sdate, src
     if not layer or not (check_it or do_import):
         return
     try:
-        with st.spinner(tr("app.computing")):
+        bar = st.progress(0.0, text=tr("app.computing"))
+
+        def step(name, done, total):   # a large file takes a while: say which step runs
+            bar.progress(done / total, text=tr("importsafe.progress", step=tr(f"importsafe.step.{name}"),
+                                                done=done, total=total))
+
+        try:
             rep = import_layer(ws, layer, path, field_map={**chosen, **geom}, crs=crs, source=source or None,
                                source_date=sdate.isoformat() if sdate else None, dry_run=not do_import,
                                src_layer=src_layer, allow_unknown=allow_unknown,
-                               encoding=raw.encoding if raw.encoding_source == "user" else None)
+                               encoding=raw.encoding if raw.encoding_source == "user" else None,
+                               mode="replace",   # the replace confirmation above was ticked
+                               progress=step)
+        finally:
+            bar.empty()
     except GisPlannerError as err:
         show_error(err, names)
         crs_picker.preselect(err)

@@ -105,7 +105,14 @@ def _zones_section() -> None:
                            extra=extra, legend_extra=legend)
     maps.show(m, key="hazards_map", height=560,
               cache_key=("hazards", *cache.key(ws), lang, state.web_tiles(), tuple(shown)))
-    summary = (z.assign(area_ha=z.geometry.area / 10_000)
+    # the area inside the municipality, as the restrictions table, the balance and the report count it
+    import shapely
+
+    from gis_planner.zoning.areas import boundary_geometry
+
+    inside = boundary_geometry(ws)
+    zg = z.geometry.values if inside is None else shapely.intersection(z.geometry.values, inside)
+    summary = (z.assign(area_ha=shapely.area(zg) / 10_000)
                .groupby(["hazard_type", "level", "basis"], as_index=False)["area_ha"].sum())
     summary["hazard_type"] = [htext(v) for v in summary["hazard_type"]]
     summary["level"] = [ltext(v) for v in summary["level"]]

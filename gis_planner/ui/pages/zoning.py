@@ -122,6 +122,18 @@ def _check_section() -> None:
             if not failed:
                 st.info(tr("app.zoning.pick"))
         else:
+            if result.at_point is not None:
+                # what lies at the clicked point, apart from the verdict for the parcel under it
+                from gis_planner.geoinput import at_point_lines
+                from gis_planner.i18n import label
+                from gis_planner.zoning.check import _what
+
+                zr = zoning_rules(ws)
+                lines = at_point_lines(result.at_point, label("activities", use, lang), lang,
+                                       lambda z: _what(z, lang, ws, zr))
+                st.markdown("\n".join([f"**{md_escape(lines[0])}**"]
+                                       + [f"- {md_escape(x.strip()[2:])}" for x in lines[1:]]))
+                st.markdown(f"**{md_escape(tr('geoinput.parcel_title'))}**")
             box = {"allowed": st.success, "conditional": st.warning, "prohibited": st.error}[result.verdict]
             head = md_escape(result.message)
             if result.cadastral_no:
