@@ -171,7 +171,10 @@ def test_dem_from_gebco_and_derived_rivers(files, tmp_path):
                                 geometry=[LineString([(X0 + 1000, Y0 + 4000), (X0 + 1000, Y0 + 100)])], crs=7695)
     f = tmp_path / "river.gpkg"
     imported.to_file(f)
-    import_layer(ws, "water_bodies", f, source_date="2025-01-01")
+    with pytest.raises(GisPlannerError) as exc:   # the derived rivers are a layer too: replaced only when asked
+        import_layer(ws, "water_bodies", f, source_date="2025-01-01")
+    assert exc.value.code == "layer_exists"
+    import_layer(ws, "water_bodies", f, source_date="2025-01-01", mode="replace")
     with pytest.raises(GisPlannerError) as exc:
         derive_rivers(ws)
     assert exc.value.code == "layer_exists"
