@@ -123,15 +123,27 @@ def test_new_session_is_created_once_and_selected(comm_ws):
     assert n0 == 3   # the demo's sessions: the selectbox exists before the new session is made
     at = _app(comm_ws, "ky")
     _ok(at)
-    [w for w in at.text_input if w.label == t("app.community.village", "ky")][0].input("Жаңы-Айыл")
+    # the village is chosen from the settlements layer; the age band has no default: it must be chosen
+    village = at.selectbox(key="community_new_village")
+    assert village.value is None and set(village.options) >= {t("community.edit.pick", "ky"), "Ак-Өрүк", "Көк-Сай"}
+    village.select("Көк-Сай")
+    _button(at, "app.community.create_session", "ky").click().run()
+    _ok(at)
+    assert t("community.edit.age_needed", "ky") in [w.value for w in at.warning]
+    assert store.counts()["sessions"] == n0
+    at.selectbox(key="community_new_village").select("Көк-Сай")
+    age = at.selectbox(key="community_new_age")
+    assert age.value is None
+    age.select("36-55")
     _button(at, "app.community.create_session", "ky").click().run()
     _ok(at)
     sessions = store.list_sessions()
     assert len(sessions) == n0 + 1
     new_id = int(sessions["id"].max())
+    assert store.get_session(new_id)["age_band"] == "36-55"
     box = at.selectbox(key="community_session")
     assert box.value == new_id
-    assert _sent_label(box).startswith(f"#{new_id} · Жаңы-Айыл · ")
+    assert _sent_label(box).startswith(f"#{new_id} · Көк-Сай · ")
     assert t("app.community.session_created", "ky") in [s.value for s in at.success]
     # every session's label starts with its id, so sessions of one village/date/group differ
     assert all(o.startswith("#") for o in box.options)
@@ -190,7 +202,7 @@ def test_labels_follow_the_data_and_writes_are_confirmed(comm_ws):
     assert not store.get_feature(rec.id).deleted
     assert t("app.community.delete_confirm_needed", "ru") in [w.value for w in at.warning]
     # with it: deleted and confirmed
-    at.checkbox(key=f"community_delete_ok_{rec.id}").check()
+    [c for c in at.checkbox if c.label == t("app.community.delete_confirm", "ru")][0].check()
     _button(at, "app.community.delete", "ru").click().run()
     _ok(at)
     assert store.get_feature(rec.id).deleted

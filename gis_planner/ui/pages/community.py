@@ -8,7 +8,7 @@ import streamlit as st
 from gis_planner.catalog import catalogue
 from gis_planner.community import ConflictError, categories, open_store
 from gis_planner.errors import GisPlannerError
-from gis_planner.ui import cache, maps, state
+from gis_planner.ui import cache, community_edit as ce, community_map as cm, maps, state
 from gis_planner.ui.app import show_error
 from gis_planner.ui.safe import md_escape
 from gis_planner.ui.widgets import table
@@ -108,30 +108,219 @@ with c_author:
     author = st.text_input(tr("app.community.author"), key="community_author", max_chars=40,
                            help=tr("app.community.author_help"))
 
+villages_ws = cm.village_options(ws, lang)   # {stored name: shown name} from the settlements layer
+AGE_BANDS = cm.age_bands(ws)
+
+
+def village_input(container, key: str, current: str | None = None):
+    """The village, chosen from the workspace's settlements (free text only when the workspace has none)."""
+    opts = dict(villages_ws)
+    if current and current not in opts:
+        opts[current] = current
+    if not opts:
+        return container.text_input(tr("app.community.village"), value=current or "", max_chars=120, key=key)
+    codes = [None, *opts]
+    return container.selectbox(tr("app.community.village"), codes, key=key,
+                               index=codes.index(current) if current in codes else 0,
+                               format_func=lambda v: tr("community.edit.pick") if v is None else opts[v])
+
+
+def age_input(container, key: str, current: str | None = None):
+    """The age band, chosen explicitly (no default band: a placeholder that must be picked)."""
+    codes = [None, *AGE_BANDS]
+    return container.selectbox(tr("app.community.age_band"), codes, key=key,
+                               index=codes.index(current) if current in codes else 0,
+                               format_func=lambda v: tr("community.edit.pick") if v is None
+                               else (tr("app.community.age_all") if v == "all" else v))
+
+
 with st.expander(tr("app.community.new_session"), expanded=not len(sessions)):
     with st.form("community_new_session", clear_on_submit=True):
         a, b, c = st.columns(3)
-        village = a.text_input(tr("app.community.village"), max_chars=120)
+        village = village_input(a, "community_new_village")
         date = b.date_input(tr("app.community.date"), value=dt.date.today(), format="DD.MM.YYYY")
         group = c.selectbox(tr("app.community.group"), groups.codes, format_func=lambda g: groups.label(g, lang))
         a, b, c, d = st.columns(4)
-        age = a.selectbox(tr("app.community.age_band"), ["18-35", "36-55", "56+", "all"],
-                          format_func=lambda v: tr("app.community.age_all") if v == "all" else v)
+        age = age_input(a, "community_new_age")
         n_f = b.number_input(tr("app.community.n_female"), min_value=0, max_value=1000, step=1)
         n_m = c.number_input(tr("app.community.n_male"), min_value=0, max_value=1000, step=1)
         facil = d.text_input(tr("app.community.facilitators"), max_chars=120)
         if st.form_submit_button(tr("app.community.create_session"), type="primary"):
-            try:
-                new_id = store.create_session(village, date, group, age_band=age, participants_female=int(n_f),
-                                              participants_male=int(n_m), facilitators=facil or None)
-                st.session_state["community_session_new"] = new_id
-                flash("app.community.session_created")
-                st.rerun()
-            except GisPlannerError as err:
-                show_error(err)
+            if not village:
+                st.warning(tr("community.edit.village_needed"))
+            elif age is None:
+                st.warning(tr("community.edit.age_needed"))
+            else:
+                try:
+                    new_id = store.create_session(village, date, group, age_band=age, participants_female=int(n_f),
+                                                  participants_male=int(n_m), facilitators=facil or None,
+                                                  author=author or None)
+                    st.session_state["community_session_new"] = new_id
+                    flash("app.community.session_created")
+                    st.rerun()
+                except GisPlannerError as err:
+                    show_error(err)
+
+# ------------------------------------------------------------------ edits through the version check
+def _values(rec) -> dict:
+    return {"category": rec.category, "title": rec.title, "description": rec.description,
+            "condition": rec.condition, "sufficiency": rec.sufficiency, "votes": int(rec.votes),
+            "geometry": rec.geometry}
+
+
+def _fmt_feature(field, v) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)) or v == "":
+        return tr("app.community.not_set")
+    if field == "category":
+        return cats.label(v, lang)
+    if field == "condition":
+        return conditions.label(v, lang)
+    if field == "sufficiency":
+        return sufficiency.label(v, lang)
+    if field == "geometry":
+        return getattr(v, "wkt", str(v))[:60]
+    return str(v)
+
+
+def _need_author() -> bool:
+    if not (author or "").strip():
+        st.warning(tr("community.edit.author_needed", field=tr("app.community.author")))
+        return True
+    return False
+
+
+def edit_feature(rec) -> None:
+    """The edit form of one feature: saves/deletes with the version it was opened with; a conflict is shown."""
+    base = ce.opened("feature", rec.id, rec.version, _values(rec), probe="title")
+    done = ce.conflict_panel(
+        "feature", rec.id, _values(rec), fmt=_fmt_feature, field_name=lambda f: changed_name(f).capitalize(),
+        write=lambda v, ch: store.update_feature(rec.id, v, author, **ch),
+        delete=lambda v: store.delete_feature(rec.id, v, author),
+        restore=lambda v: store.restore_feature(rec.id, v, author),
+        current_version=rec.version, current_deleted=rec.deleted)
+    if done:
+        flash(done)
+        st.rerun()
+    b = base["values"]
+    k = lambda f: ce.widget_key("feature", rec.id, f)  # noqa: E731
+    with st.form(f"community_edit_{rec.id}"):
+        kind_ok = [c for c in cats.codes if rec.kind in (cats.items[c].get("kinds") or [rec.kind])]
+        e_cat = st.selectbox(tr("app.community.category"), kind_ok, key=k("category"),
+                             index=kind_ok.index(b["category"]) if b["category"] in kind_ok else 0,
+                             format_func=lambda c: cats.label(c, lang))
+        e_title = st.text_input(tr("app.community.title"), value=b["title"], max_chars=120, key=k("title"))
+        e_descr = st.text_area(tr("app.community.description"), value=b["description"] or "", max_chars=2000,
+                               key=k("description"))
+        opts = [None, *conditions.codes]
+        sopts = [None, *sufficiency.codes]
+        c1, c2 = st.columns(2)
+        e_cond = c1.selectbox(tr("app.community.condition"), opts, key=k("condition"),
+                              index=opts.index(b["condition"]) if b["condition"] in opts else 0,
+                              format_func=lambda c: tr("app.community.not_set") if c is None else conditions.label(c, lang))
+        e_suff = c2.selectbox(tr("app.community.sufficiency"), sopts, key=k("sufficiency"),
+                              index=sopts.index(b["sufficiency"]) if b["sufficiency"] in sopts else 0,
+                              format_func=lambda c: tr("app.community.not_set") if c is None else sufficiency.label(c, lang))
+        e_votes = st.number_input(tr("app.community.votes"), min_value=0, max_value=10000, value=int(b["votes"]),
+                                  key=k("votes"))
+        b1, b2, b3 = st.columns([2, 1, 2])
+        do_save = b1.form_submit_button(tr("app.community.save_changes"), type="primary")
+        do_delete = b2.form_submit_button(tr("app.community.delete"))
+        del_ok = b3.checkbox(tr("app.community.delete_confirm"), key=k("delete_ok"))
+    mine = {"category": e_cat, "title": e_title, "description": e_descr or None, "condition": e_cond,
+            "sufficiency": e_suff, "votes": int(e_votes), "geometry": b["geometry"]}
+    try:
+        if do_save and not _need_author():
+            if ce.save("feature", rec.id, lambda v, ch: store.update_feature(rec.id, v, author, **ch), base, mine):
+                flash("app.community.updated")
+            st.rerun()
+        if do_delete and not del_ok:
+            st.warning(tr("app.community.delete_confirm_needed"))
+        elif do_delete and not _need_author():
+            if ce.save("feature", rec.id, lambda v, ch: store.delete_feature(rec.id, v, author), base, mine,
+                       action="delete"):
+                flash("app.community.deleted_ok")
+            st.rerun()
+    except GisPlannerError as err:
+        show_error(err)
+
+
+def _fmt_session(field, v) -> str:
+    if v is None or v == "" or (isinstance(v, float) and pd.isna(v)):
+        return tr("app.community.not_set")
+    if field == "participant_group":
+        return groups.label(v, lang)
+    if field == "village":
+        return villages_ws.get(v, v)
+    if field == "age_band" and v == "all":
+        return tr("app.community.age_all")
+    if field == "date":
+        try:
+            return dt.date.fromisoformat(str(v)[:10]).strftime("%d.%m.%Y")
+        except ValueError:
+            return str(v)
+    return str(v)
+
+
+SESSION_LABELS = {"village": "app.community.village", "date": "app.community.date",
+                  "participant_group": "app.community.group", "age_band": "app.community.age_band",
+                  "participants_female": "app.community.n_female", "participants_male": "app.community.n_male",
+                  "facilitators": "app.community.facilitators", "notes": "community.edit.notes"}
+
+
+def edit_session(sess: dict) -> None:
+    """The edit form of the chosen session (versioned like features)."""
+    oid = int(sess["id"])
+    cur = {f: sess.get(f) for f in ce.SESSION_FIELDS}
+    base = ce.opened("session", oid, int(sess["version"]), cur, probe="village")
+    done = ce.conflict_panel("session", oid, cur, fmt=_fmt_session, field_name=lambda f: tr(SESSION_LABELS[f]),
+                             write=lambda v, ch: store.update_session(oid, v, author, **ch),
+                             current_version=int(sess["version"]))
+    if done:
+        flash("community.edit.session_saved" if done == "app.community.deleted_ok" else done)
+        st.rerun()
+    b = base["values"]
+    k = lambda f: ce.widget_key("session", oid, f)  # noqa: E731
+    with st.form(f"community_edit_session_{oid}"):
+        a, c2, c3 = st.columns(3)
+        e_village = village_input(a, k("village"), b["village"])
+        try:
+            day = dt.date.fromisoformat(str(b["date"])[:10])
+        except ValueError:
+            day = dt.date.today()
+        e_date = c2.date_input(tr("app.community.date"), value=day, format="DD.MM.YYYY", key=k("date"))
+        e_group = c3.selectbox(tr("app.community.group"), groups.codes, key=k("participant_group"),
+                               index=groups.codes.index(b["participant_group"]) if b["participant_group"] in groups.codes else 0,
+                               format_func=lambda g: groups.label(g, lang))
+        a, c2, c3, c4 = st.columns(4)
+        e_age = age_input(a, k("age_band"), b["age_band"])
+        e_f = c2.number_input(tr("app.community.n_female"), min_value=0, max_value=1000, step=1,
+                              value=int(b["participants_female"] or 0), key=k("participants_female"))
+        e_m = c3.number_input(tr("app.community.n_male"), min_value=0, max_value=1000, step=1,
+                              value=int(b["participants_male"] or 0), key=k("participants_male"))
+        e_fac = c4.text_input(tr("app.community.facilitators"), value=b["facilitators"] or "", max_chars=120,
+                              key=k("facilitators"))
+        e_notes = st.text_area(tr("community.edit.notes"), value=b["notes"] or "", max_chars=2000, key=k("notes"))
+        do_save = st.form_submit_button(tr("community.edit.session_save"), type="primary")
+    if do_save and not _need_author():
+        mine = {"village": e_village, "date": e_date.isoformat(), "participant_group": e_group, "age_band": e_age,
+                "participants_female": int(e_f), "participants_male": int(e_m), "facilitators": e_fac or None,
+                "notes": e_notes or None}
+        try:
+            if ce.save("session", oid, lambda v, ch: store.update_session(oid, v, author, **ch), base, mine):
+                flash("community.edit.session_saved")
+            st.rerun()
+        except GisPlannerError as err:
+            show_error(err)
+
 
 if sid is None:
     st.stop()
+
+_sess = store.get_session(int(sid))
+with st.expander(tr("community.edit.session"),
+                 expanded=ce.pending_conflict("session", int(sid)) is not None):
+    show_flash(("community.edit.session_saved",))
+    edit_session(_sess)
 
 # ------------------------------------------------------------------ map and drawing
 feats = store.features(session_id=int(sid))
@@ -142,7 +331,8 @@ shown = store.features() if show_all else feats
 def feature_layer(gdf):
     g = gdf.copy()
     g["cat_t"] = [cats.label(c, lang) for c in g["category"]]
-    g["cond_t"] = [conditions.label(c, lang) if c else "" for c in g["condition"]]
+    g["cond_t"] = [conditions.label(c, lang) if isinstance(c, str) and c else "" for c in g["condition"]]
+    g["description"] = [d if isinstance(d, str) else "" for d in g["description"]]
     g["group_t"] = [groups.label(c, lang) for c in g["participant_group"]]
     g["flag_t"] = [tr("app.community.problem") if p else (tr("app.community.wish") if w else "")
                    for p, w in zip(g["is_problem"], g["is_wish"])]
@@ -163,14 +353,20 @@ if len(shown):
                                           for c in cats.codes if c in set(shown["category"])])]
 m, _ = maps.layers_map(ws, ["parcels", "settlements", "water_bodies", "roads", "boundary"], lang,
                        state.web_tiles(), hidden=["parcels"], extra=extra, legend_extra=legend)
+signature = tuple(zip(shown["id"].tolist(), shown["version"].tolist()))
+view = cm.baked_view((int(sid), show_all, hash(signature)))   # stays where the group works after a save
+if view:
+    cm.SetView(view["center"], view["zoom"]).add_to(m)
+cm.localize_controls(m, lang)
 maps.add_draw(m, lang)
 left, right = st.columns([3, 2])
 with left:
     st.caption(tr("app.community.draw_hint"))
-    signature = tuple(zip(shown["id"].tolist(), shown["version"].tolist()))
-    out = maps.show(m, key=f"community_map_{sid}", returned_objects=["last_active_drawing", "all_drawings"],
+    out = maps.show(m, key=f"community_map_{sid}",
+                    returned_objects=["last_active_drawing", "all_drawings", "center", "zoom"],
                     height=580, cache_key=("community", *cache.key(ws), lang, state.web_tiles(), int(sid),
-                                           show_all, hash(signature)))
+                                           show_all, hash(signature), str(view)))
+    cm.remember_view(out)
 # only a shape drawn with the draw tools starts a new feature (a click on an existing layer does not)
 drawing = maps.drawn_feature(out)
 
@@ -204,14 +400,17 @@ with right:
 
 # ------------------------------------------------------------------ list, edit, delete, history
 st.subheader(tr("app.community.features"))
-show_flash(("app.community.updated", "app.community.deleted_ok", "app.community.restored"), toast=True)
+show_flash(("app.community.updated", "app.community.deleted_ok", "app.community.restored",
+            "community.conflict.saved_mine", "community.conflict.saved_merge", "community.conflict.discarded"),
+           toast=True)
 if feats.empty:
     st.caption(tr("app.empty"))
 else:
     lst = pd.DataFrame({"id": feats["id"], "title": feats["title"],
                         "category": [cats.label(c, lang) for c in feats["category"]],
                         "kind": [tr(f"app.community.kind.{k}") for k in feats["kind"]],
-                        "condition": [conditions.label(c, lang) if c else "" for c in feats["condition"]],
+                        "condition": [conditions.label(c, lang) if isinstance(c, str) and c else ""
+                                      for c in feats["condition"]],
                         "votes": feats["votes"], "author": feats["author"], "version": feats["version"]})
     table(lst, {"id": "app.community.id", "title": "app.community.title", "category": "app.community.category",
                 "kind": "app.community.kind", "condition": "app.community.condition", "votes": "app.community.votes",
@@ -225,38 +424,7 @@ else:
     rec = store.get_feature(int(fid))
     t_edit, t_hist = st.tabs([tr("app.community.edit"), tr("app.community.history")])
     with t_edit:
-        with st.form(f"community_edit_{rec.id}_{rec.version}"):
-            kind_ok = [c for c in cats.codes if rec.kind in (cats.items[c].get("kinds") or [rec.kind])]
-            e_cat = st.selectbox(tr("app.community.category"), kind_ok, index=kind_ok.index(rec.category)
-                                 if rec.category in kind_ok else 0, format_func=lambda c: cats.label(c, lang))
-            e_title = st.text_input(tr("app.community.title"), value=rec.title, max_chars=120)
-            e_descr = st.text_area(tr("app.community.description"), value=rec.description or "", max_chars=2000)
-            opts = [None, *conditions.codes]
-            e_cond = st.selectbox(tr("app.community.condition"), opts, index=opts.index(rec.condition)
-                                  if rec.condition in opts else 0,
-                                  format_func=lambda c: tr("app.community.not_set") if c is None else conditions.label(c, lang))
-            e_votes = st.number_input(tr("app.community.votes"), min_value=0, max_value=10000, value=int(rec.votes))
-            b1, b2, b3 = st.columns([2, 1, 2])
-            do_save = b1.form_submit_button(tr("app.community.save_changes"), type="primary")
-            do_delete = b2.form_submit_button(tr("app.community.delete"))
-            del_ok = b3.checkbox(tr("app.community.delete_confirm"), key=f"community_delete_ok_{rec.id}")
-        try:
-            if do_save:
-                store.update_feature(rec.id, rec.version, author, category=e_cat, title=e_title,
-                                     description=e_descr or None, condition=e_cond, votes=int(e_votes))
-                flash("app.community.updated")
-                st.rerun()
-            if do_delete and not del_ok:
-                st.warning(tr("app.community.delete_confirm_needed"))
-            elif do_delete:
-                store.delete_feature(rec.id, rec.version, author)
-                flash("app.community.deleted_ok")
-                st.rerun()
-        except ConflictError as err:
-            st.warning(tr("app.community.conflict"))
-            show_error(err)
-        except GisPlannerError as err:
-            show_error(err)
+        edit_feature(rec)
     with t_hist:
         h = store.history(int(fid))
         if len(h):
