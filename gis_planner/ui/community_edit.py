@@ -168,10 +168,11 @@ def conflict_panel(kind: str, oid, current: dict, *, fmt: Callable[[str, Any], s
         if len(differ) > 1:
             st.caption(md_escape(tr("community.conflict.merge_help")))
             cols = st.columns(min(len(differ), 3))
+            names = {v: tr(f"community.conflict.{v}") for v in ("theirs", "mine")}   # texts fixed now, not at format time
             for i, f in enumerate(differ):
                 choice[f] = cols[i % len(cols)].radio(
                     field_name(f), ["theirs", "mine"], horizontal=True, key=f"community_cf_pick_{kind}_{oid}_{f}",
-                    format_func=lambda v: tr(f"community.conflict.{v}"), index=1)
+                    format_func=names.__getitem__, index=1)
         a, b, m = st.columns(3)
 
         def _write(changes):
