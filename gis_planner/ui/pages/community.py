@@ -178,7 +178,10 @@ def _fmt_feature(field, v) -> str:
     if field == "sufficiency":
         return sufficiency.label(v, lang)
     if field == "geometry":
-        return getattr(v, "wkt", str(v))[:60]
+        kind = {"Point": "point", "LineString": "line", "Polygon": "polygon"}.get(getattr(v, "geom_type", ""), "")
+        c = v.centroid if hasattr(v, "centroid") else None
+        where = f"{c.y:.5f}, {c.x:.5f}" if c is not None and not c.is_empty else ""
+        return " · ".join(x for x in (tr(f"app.community.kind.{kind}") if kind else "", where) if x)
     return str(v)
 
 
@@ -187,6 +190,20 @@ def _need_author() -> bool:
         st.warning(tr("community.edit.author_needed", field=tr("app.community.author")))
         return True
     return False
+
+
+def _moved_geometry(fid, opened_geom):
+    """The shape moved/reshaped on the map for feature ``fid`` (shapely, lon/lat), None when unchanged."""
+    from shapely.geometry import shape
+
+    pending = st.session_state.get(f"community_geom_{fid}")
+    if pending is None:
+        return None
+    try:
+        g = shape(pending)
+    except (ValueError, TypeError, AttributeError, KeyError):
+        return None
+    return None if opened_geom is not None and g.equals_exact(opened_geom, 1e-9) else g
 
 
 def edit_feature(rec) -> None:
@@ -199,10 +216,17 @@ def edit_feature(rec) -> None:
         restore=lambda v: store.restore_feature(rec.id, v, author),
         current_version=rec.version, current_deleted=rec.deleted)
     if done:
+        if done in ("community.conflict.discarded", "community.conflict.saved_mine", "community.conflict.saved_merge",
+                    "app.community.deleted_ok"):
+            st.session_state.pop(f"community_geom_{rec.id}", None)
         flash(done)
         st.rerun()
     b = base["values"]
     k = lambda f: ce.widget_key("feature", rec.id, f)  # noqa: E731
+    st.caption(tr("community.edit.geometry_hint"))
+    moved = _moved_geometry(rec.id, b["geometry"])
+    if moved is not None:
+        st.info(tr("community.edit.geometry_changed"))
     with st.form(f"community_edit_{rec.id}"):
         kind_ok = [c for c in cats.codes if rec.kind in (cats.items[c].get("kinds") or [rec.kind])]
         e_cat = st.selectbox(tr("app.community.category"), kind_ok, key=k("category"),
@@ -228,9 +252,12 @@ def edit_feature(rec) -> None:
         del_ok = b3.checkbox(tr("app.community.delete_confirm"), key=k("delete_ok"))
     mine = {"category": e_cat, "title": e_title, "description": e_descr or None, "condition": e_cond,
             "sufficiency": e_suff, "votes": int(e_votes), "geometry": b["geometry"]}
+    if moved is not None:
+        mine["geometry"] = moved
     try:
         if do_save and not _need_author():
             if ce.save("feature", rec.id, lambda v, ch: store.update_feature(rec.id, v, author, **ch), base, mine):
+                st.session_state.pop(f"community_geom_{rec.id}", None)
                 flash("app.community.updated")
             st.rerun()
         if do_delete and not del_ok:
@@ -354,19 +381,33 @@ if len(shown):
 m, _ = maps.layers_map(ws, ["parcels", "settlements", "water_bodies", "roads", "boundary"], lang,
                        state.web_tiles(), hidden=["parcels"], extra=extra, legend_extra=legend)
 signature = tuple(zip(shown["id"].tolist(), shown["version"].tolist()))
-view = cm.baked_view((int(sid), show_all, hash(signature)))   # stays where the group works after a save
+edit_sig = st.session_state.get("community_pick")
+view = cm.baked_view((int(sid), show_all, hash(signature), edit_sig))   # stays where the group works after a save
 if view:
     cm.SetView(view["center"], view["zoom"]).add_to(m)
 cm.localize_controls(m, lang)
+cm.add_place_labels(m, ws, lang)
 maps.add_draw(m, lang)
+# the feature picked for editing (below the map) can be moved/reshaped with the draw control's edit tool
+edit_fid = st.session_state.get("community_pick")
+if edit_fid not in set(feats["id"]):
+    edit_fid = int(feats["id"].iloc[0]) if len(feats) else None
+if edit_fid is not None:
+    cm.add_editable(m, edit_fid, feats.loc[feats["id"] == edit_fid].geometry.iloc[0])
 left, right = st.columns([3, 2])
 with left:
     st.caption(tr("app.community.draw_hint"))
     out = maps.show(m, key=f"community_map_{sid}",
                     returned_objects=["last_active_drawing", "all_drawings", "center", "zoom"],
                     height=580, cache_key=("community", *cache.key(ws), lang, state.web_tiles(), int(sid),
-                                           show_all, hash(signature), str(view)))
+                                           show_all, hash(signature), str(view), edit_fid))
     cm.remember_view(out)
+out, moved = cm.split_drawings(out, edit_fid)
+if edit_fid is not None and moved != st.session_state.get(f"community_geom_seen_{edit_fid}"):
+    # a new edit on the map (the map keeps reporting the last one on later runs: only a change counts)
+    st.session_state[f"community_geom_seen_{edit_fid}"] = moved
+    if moved is not None:
+        st.session_state[f"community_geom_{edit_fid}"] = moved
 # only a shape drawn with the draw tools starts a new feature (a click on an existing layer does not)
 drawing = maps.drawn_feature(out)
 
