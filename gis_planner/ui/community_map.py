@@ -80,6 +80,8 @@ class ControlTexts(MacroElement):
     _template = Template("""
         {% macro script(this, kwargs) %}
         (function (map, tx) {
+            // Leaflet finds its marker images through its CSS, which the map's frame may load late
+            L.Icon.Default.imagePath = {{ this.images_json }};
             function apply() {
                 var c = map.getContainer();
                 var zi = c.querySelector('.leaflet-control-zoom-in'), zo = c.querySelector('.leaflet-control-zoom-out');
@@ -116,6 +118,9 @@ class ControlTexts(MacroElement):
         self._name = "ControlTexts"
         texts = {k: html.escape(t(key, lang), quote=False) for k, key in self.KEYS.items()}
         self.texts_json = json.dumps(texts, ensure_ascii=False).replace("</", "<\\/")
+        from gis_planner.ui.maps import STATIC_URL
+
+        self.images_json = json.dumps(f"{STATIC_URL}/leaflet/images/")
 
 
 # zoom levels from which the labels show (village names at the scale of the municipality's villages, street
@@ -144,14 +149,22 @@ def place_labels(root: str, version: str, lang: str) -> list[dict]:
         named = roads[roads["name"].map(lambda v: isinstance(v, str) and bool(v.strip()))]
         import geopandas as gpd
 
+        villages = {str(v) for v in sett["name"]} if sett is not None and "name" in sett.columns else set()
         for name, part in named.groupby("name"):
+            if str(name) in villages:   # streets recorded under the village's name: the village label says it
+                continue
             merged = shapely.line_merge(shapely.union_all(part.geometry.values))
-            lines = list(getattr(merged, "geoms", [merged]))
+            lines = sorted(getattr(merged, "geoms", [merged]), key=lambda g: -g.length)
+            placed: list = []
             for line in lines:
                 if line.length < 150:   # metres (workspace CRS): too short for a readable label
                     continue
-                mid = gpd.GeoSeries([line.interpolate(0.5, normalized=True)], crs=roads.crs).to_crs(4326).iloc[0]
-                out.append({"lat": mid.y, "lng": mid.x, "text": html.escape(str(name)), "kind": "street"})
+                mid = line.interpolate(0.5, normalized=True)
+                if any(mid.distance(p) < 400 for p in placed):   # one label of a name per 400 m
+                    continue
+                placed.append(mid)
+                ll = gpd.GeoSeries([mid], crs=roads.crs).to_crs(4326).iloc[0]
+                out.append({"lat": ll.y, "lng": ll.x, "text": html.escape(str(name)), "kind": "street"})
     return out
 
 

@@ -246,3 +246,89 @@ def test_two_tabs_conflicts_lose_nothing(browser, app, artifacts_dir):
     assert b.locator("[data-testid='stException']").count() == 0
     a_ctx.close()
     b_ctx.close()
+
+
+def _leaflet(page):
+    """The frame of the community map (streamlit-folium keeps the Leaflet map in ``window.map``)."""
+    page.wait_for_selector("iframe[title*='st_folium']", timeout=60_000)
+    for _ in range(60):
+        for fr in page.frames:
+            try:
+                if fr.evaluate("() => !!(window.map && window.map.getZoom)"):
+                    return fr
+            except Exception:  # noqa: BLE001 - a frame still loading
+                pass
+        page.wait_for_timeout(500)
+    raise AssertionError("no Leaflet map")
+
+
+def test_map_at_village_scale_labels_kyrgyz_controls_view_kept_and_reshape(browser, app, artifacts_dir):
+    if app["backend"] != "gpkg":
+        pytest.skip("the map does not depend on the store backend (checked on the GeoPackage)")
+    import geopandas as gpd
+    import shapely
+
+    from gis_planner import Workspace
+
+    store, sid = app["store"], app["sid"]
+    ws = Workspace(store.path.parent)
+    c = gpd.GeoSeries([ws.read_layer("settlements").geometry.iloc[0].representative_point()], crs=ws.crs)
+    sq = c.buffer(40, cap_style="square").to_crs(4326).iloc[0]   # an 80 m field by the village
+    rec = store.add_feature(sid, sq, "arable_land", "Талаа", author="S.S.")
+    lonlat = c.to_crs(4326).iloc[0]
+    ctx, page, errors = _tab(browser, app, "A.K.")
+    # the field is the feature being edited (picked below the map)
+    picker = page.locator("[data-testid='stSelectbox']").filter(has_text=tx("app.community.pick_feature")).first
+    _click(page, picker)
+    _click(page, page.get_by_role("option", name=f"{rec.id}: Талаа"))
+    fr = _leaflet(page)
+    page.locator("iframe[title*='st_folium']").first.scroll_into_view_if_needed()
+    # the group zooms to the village
+    fr.evaluate(f"() => {{ window.map.setView([{lonlat.y}, {lonlat.x}], 17); }}")
+    _settle(page)
+    fr = _leaflet(page)
+    assert fr.evaluate("() => window.map.getZoom()") == 17
+    # village and street names, controls in Kyrgyz
+    assert fr.locator(".gp-label-village").count() >= 1 and fr.locator(".gp-label-street").count() >= 1
+    assert fr.locator(".gp-label-village").first.inner_text() in {v for v in ws.read_layer("settlements")["name"]}
+    assert fr.locator(".leaflet-control-zoom-in").get_attribute("title") == tx("community.map.zoom_in")
+    assert fr.locator(".leaflet-control-zoom-out").get_attribute("title") == tx("community.map.zoom_out")
+    assert fr.locator(".leaflet-control-layers-toggle").get_attribute("title") == tx("community.map.layers")
+    assert fr.locator(".leaflet-control-scale-line").first.inner_text().endswith((" " + tx("community.map.m"),
+                                                                                  " " + tx("community.map.km")))
+    assert fr.locator(".leaflet-draw-edit-edit").get_attribute("title") == tx("community.map.edit")
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(artifacts_dir / "community_map_village_ky.png"), full_page=False)
+
+    # reshape the field: the edit tool, drag one corner 60 px to the right, Leaflet.draw's save
+    fr.locator(".leaflet-draw-edit-edit").click()
+    handle = fr.locator(".leaflet-editing-icon").first
+    handle.wait_for(timeout=10_000)
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 30, y, steps=5)
+    page.mouse.move(x + 60, y, steps=5)
+    page.mouse.up()
+    fr.locator(".leaflet-draw-actions a").filter(has_text=tx("community.map.save")).first.click()
+    _settle(page)
+    page.get_by_text(tx("community.edit.geometry_changed")).first.wait_for(timeout=30_000)
+    assert not page.get_by_text(tx("app.community.draw_first")).count() == 0   # no "new feature" form
+    _click(page, _feature_form(page).get_by_role("button", name=tx("app.community.save_changes")))
+    new = store.get_feature(rec.id)
+    assert new.version == 2 and new.geometry.area > sq.area * 1.1            # the corner moved outwards
+    assert shapely.get_num_coordinates(new.geometry) == shapely.get_num_coordinates(sq)
+    assert store.history(rec.id)["changed"].iloc[-1] == ["geometry"]
+    # the map stays where the group works (it was re-drawn with the saved shape)
+    fr = _leaflet(page)
+    assert fr.evaluate("() => window.map.getZoom()") == 17
+    ctr = fr.evaluate("() => window.map.getCenter()")
+    assert abs(ctr["lat"] - lonlat.y) < 0.002 and abs(ctr["lng"] - lonlat.x) < 0.002
+    page.locator("iframe[title*='st_folium']").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(artifacts_dir / "community_map_village_saved_ky.png"), full_page=False)
+    shown = page.locator("[data-testid='stMain']").inner_text()
+    assert "nan" not in shown.split() and "None" not in shown.split()
+    assert not errors, errors
+    ctx.close()

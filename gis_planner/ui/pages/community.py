@@ -378,7 +378,7 @@ if len(shown):
                   {"color": "#222222", "weight": 2, "fill_opacity": 0.45, "by": "category"}))
     legend = [(tr("app.page.community"), [(cats.label(c, lang), cats.color(c, "#ff7f00"))
                                           for c in cats.codes if c in set(shown["category"])])]
-m, _ = maps.layers_map(ws, ["parcels", "settlements", "water_bodies", "roads", "boundary"], lang,
+m, _ = maps.layers_map(ws, ["parcels", "settlements", "buildings", "water_bodies", "roads", "boundary"], lang,
                        state.web_tiles(), hidden=["parcels"], extra=extra, legend_extra=legend)
 signature = tuple(zip(shown["id"].tolist(), shown["version"].tolist()))
 edit_sig = st.session_state.get("community_pick")
