@@ -330,3 +330,23 @@ def test_stale_session_edit_keep_mine_and_take_theirs(comm_ws):
     s = store.get_session(sid)
     assert (s["participants_female"], s["participants_male"], s["version"]) == (44, 9, 4)   # both kept
     assert list(store.session_history(sid)["author"])[-3:] == ["A.K.", "B.T.", "A.K."]
+
+
+def test_edit_of_a_feature_deleted_meanwhile_is_not_dropped(comm_ws):
+    from gis_planner.community import open_store
+
+    store = open_store(comm_ws)
+    f = store.features().iloc[0]
+    fid, sid = int(f["id"]), int(f["session_id"])
+    b = _tab(comm_ws, fid=fid, sid=sid)
+    store.delete_feature(fid, int(f["version"]), "A.K.")          # tab A (or the CLI) deletes it
+    [w for w in b.text_input if w.label == t("app.community.title", "en")][0].input("Still here")
+    [x for x in b.button if x.label == t("app.community.save_changes", "en")][0].click().run()
+    _ok(b)
+    assert store.get_feature(fid).deleted                           # not written …
+    assert t("community.conflict.was_deleted", "en") in " ".join(m.value for m in b.markdown)   # … but shown
+    b.button(key=f"community_cf_mine_feature_{fid}").click().run()   # keep mine: restored, then saved
+    _ok(b)
+    rec = store.get_feature(fid)
+    assert (rec.deleted, rec.title) == (False, "Still here")
+    assert list(store.history(fid)["action"])[-3:] == ["delete", "restore", "update"]

@@ -444,7 +444,11 @@ st.subheader(tr("app.community.features"))
 show_flash(("app.community.updated", "app.community.deleted_ok", "app.community.restored",
             "community.conflict.saved_mine", "community.conflict.saved_merge", "community.conflict.discarded"),
            toast=True)
-if feats.empty:
+pick_ids = list(feats["id"])
+_cur = st.session_state.get("community_pick")
+if _cur is not None and _cur not in pick_ids and ce.widget_key("feature", _cur, "title") in st.session_state:
+    pick_ids.append(_cur)   # deleted by someone else while this form is open: kept, so its save shows the conflict
+if not pick_ids:
     st.caption(tr("app.empty"))
 else:
     lst = pd.DataFrame({"id": feats["id"], "title": feats["title"],
@@ -457,10 +461,12 @@ else:
                 "kind": "app.community.kind", "condition": "app.community.condition", "votes": "app.community.votes",
                 "author": "app.community.author", "version": "app.community.version"})
     def feature_text(i) -> str:
-        return f"{i}: {feats.loc[feats['id'] == i, 'title'].iloc[0]}"
+        if i in set(feats["id"]):
+            return f"{i}: {feats.loc[feats['id'] == i, 'title'].iloc[0]}"
+        return f"{i}: {store.get_feature(int(i)).title} ({tr('community.conflict.deleted')})"
 
-    fresh_labels("community_pick", list(feats["id"]), feature_text)
-    fid = st.selectbox(tr("app.community.pick_feature"), list(feats["id"]), format_func=feature_text,
+    fresh_labels("community_pick", pick_ids, feature_text)
+    fid = st.selectbox(tr("app.community.pick_feature"), pick_ids, format_func=feature_text,
                        key="community_pick")
     rec = store.get_feature(int(fid))
     t_edit, t_hist = st.tabs([tr("app.community.edit"), tr("app.community.history")])
