@@ -20,7 +20,6 @@ import pandas as pd
 import streamlit as st
 
 from gis_planner.community import ConflictError
-from gis_planner.errors import GisPlannerError
 from gis_planner.ui import state
 from gis_planner.ui.safe import md_escape
 
@@ -201,8 +200,6 @@ def _resolve(kind, oid, fn, ok_key) -> str | None:
         c["details"] = dict(err.details or {})
         st.session_state[_conflict_key(kind, oid)] = c
         st.rerun()
-    except GisPlannerError:
-        raise
     clear_conflict(kind, oid)
     new_generation(kind, oid)
     return ok_key

@@ -303,7 +303,7 @@ def edit_session(sess: dict) -> None:
                              write=lambda v, ch: store.update_session(oid, v, author, **ch),
                              current_version=int(sess["version"]))
     if done:
-        flash("community.edit.session_saved" if done == "app.community.deleted_ok" else done)
+        flash(done)
         st.rerun()
     b = base["values"]
     k = lambda f: ce.widget_key("session", oid, f)  # noqa: E731
