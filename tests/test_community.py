@@ -777,3 +777,27 @@ def test_long_reader_and_writer_do_not_block_each_other(tmp_path):
     store.close()
     assert path.with_name("community.gpkg-wal").stat().st_size == 0 if path.with_name("community.gpkg-wal").exists() \
         else True   # close() folds the log back into the file
+
+
+def test_gdal_in_another_process_reads_the_wal_geopackage_while_the_store_is_open(tmp_path):
+    """QGIS's case: the store keeps its connections (edits still in community.gpkg-wal), another program reads."""
+    import sys
+
+    path = tmp_path / "community.gpkg"
+    store = open_store(url=str(path))
+    sid = _session(store)
+    _fill(store, sid)
+    store.update_feature(1, 1, "B.T.", title="Moved on")
+    wal = path.with_name("community.gpkg-wal")
+    assert wal.exists() and wal.stat().st_size > 0          # the last edits are only in the log yet
+    code = ("import pyogrio, sys; df = pyogrio.read_dataframe(sys.argv[1], layer='community_features'); "
+            "print('|'.join(sorted(df['title'])))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "Gullied road|Moved on|New school" and "Warning" not in out.stderr
+    if shutil.which("ogrinfo"):
+        info = subprocess.run(["ogrinfo", "-so", "-ro", str(path), "community_features"], capture_output=True,
+                              text=True, check=True)
+        assert "Feature Count: 3" in info.stdout and "Warning" not in info.stderr
+    # and the store still writes after the other program has read
+    assert store.update_feature(1, 2, "C.D.", votes=4).version == 3
+    store.close()
