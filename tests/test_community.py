@@ -668,6 +668,33 @@ def test_stale_session_edit_is_a_conflict_and_writes_nothing(store):
     assert [r["participants_female"] for r in store.session_history(sid)["new"]] == [22, 25, 30]
 
 
+def test_session_delete_and_restore_are_versioned_and_stale_delete_is_a_conflict(store):
+    sid = _session(store)
+    other = _session(store, group="men")
+    f = store.add_feature(sid, Point(LON, LAT), "well", "Well", author="A.K.")
+    store.update_session(sid, 1, "A.K.", notes="moved to the school")      # tab A: version 2
+    with pytest.raises(ConflictError) as exc:                               # tab B opened version 1
+        store.delete_session(sid, 1, "B.T.")
+    assert exc.value.details["current_version"] == 2 and exc.value.details["changed_by"] == "A.K."
+    assert not store.get_session(sid)["deleted"]
+    gone = store.delete_session(sid, 2, "B.T.")
+    assert gone["deleted"] and gone["version"] == 3
+    assert list(store.list_sessions()["id"]) == [other]
+    assert sorted(store.list_sessions(include_deleted=True)["id"]) == sorted([sid, other])
+    assert store.features().empty and list(store.features(include_deleted=True)["id"]) == [f.id]
+    for call in (lambda: store.update_session(sid, 3, "B.T.", notes="x"),
+                 lambda: store.add_feature(sid, Point(LON, LAT), "well", "Well 2", author="B.T.")):
+        with pytest.raises(GisPlannerError) as exc:
+            call()
+        assert exc.value.code == "deleted_session"
+    back = store.restore_session(sid, 3, "A.K.")
+    assert (back["deleted"], back["version"]) == (False, 4)
+    assert list(store.features()["id"]) == [f.id]
+    h = store.session_history(sid)
+    assert list(h["action"]) == ["create", "update", "delete", "restore"]
+    assert h["changed"].iloc[2] == ["deleted"] and h["changed"].iloc[1] == ["notes"]
+
+
 def test_two_concurrent_session_writers_exactly_one_conflict(store_url):
     first = open_store(url=store_url)
     sid = _session(first)
@@ -701,7 +728,7 @@ def test_session_versions_migration_down_and_up(store_url):
         cols = {r[1] for r in c.exec_driver_sql("PRAGMA table_info(community_sessions)")} if s1.backend == "geopackage" \
             else set(c.exec_driver_sql("SELECT column_name FROM information_schema.columns WHERE "
                                        "table_name = 'community_sessions' AND table_schema = current_schema()").scalars())
-    assert "version" not in cols and "participants_male" in cols
+    assert "version" not in cols and "deleted" not in cols and "participants_male" in cols
     store_mod._MIGRATED.clear()
     s2 = open_store(url=store_url)
     got = s2.get_session(sid)

@@ -262,6 +262,7 @@ class MappingSession(Base):
     # optimistic concurrency, as for features (revision 0004_session_versions)
     updated_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)  # soft delete (restorable)
 
 
 class Feature(Base):
@@ -316,7 +317,7 @@ class SessionHistory(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     session_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
-    action: Mapped[str] = mapped_column(Str(10), nullable=False)  # create/update
+    action: Mapped[str] = mapped_column(Str(10), nullable=False)  # create/update/delete/restore
     version: Mapped[int] = mapped_column(Integer, nullable=False)  # the version after the change
     author: Mapped[str] = mapped_column(Str(40), nullable=False)
     at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False)
@@ -332,7 +333,8 @@ FEATURE_COLUMNS = ("id", "uid", "session_id", "category", "kind", "title", "desc
                    "sufficiency", "is_problem", "is_wish", "votes", "activity", "author", "created_by", "created_at",
                    "updated_at", "version", "deleted")
 SESSION_COLUMNS = ("id", "village", "date", "participant_group", "age_band", "participants_female",
-                   "participants_male", "facilitators", "notes", "created_at", "updated_at", "version")
+                   "participants_male", "facilitators", "notes", "created_at", "updated_at", "version",
+                   "deleted")
 # session fields a user may change (update_session)
 SESSION_EDITABLE = ("village", "date", "participant_group", "age_band", "participants_female", "participants_male",
                     "facilitators", "notes")

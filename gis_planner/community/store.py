@@ -444,17 +444,44 @@ class CommunityStore:
         if unknown:
             raise GisPlannerError(f"unknown session field(s) {sorted(unknown)}", feature=session_id,
                                   fix=f"use {', '.join(m.SESSION_EDITABLE)}", code="bad_field")
+        return self._session_write(session_id, expected_version, author, "update", changes)
+
+    def delete_session(self, session_id: int, expected_version: int, author: str) -> dict:
+        """Soft-delete a session (it and its features disappear from lists, maps and reviews;
+        :meth:`restore_session` brings them back). Version-checked like :meth:`update_session`."""
+        return self._session_write(session_id, expected_version, author, "delete", {})
+
+    def restore_session(self, session_id: int, expected_version: int, author: str) -> dict:
+        """Undo :meth:`delete_session`."""
+        return self._session_write(session_id, expected_version, author, "restore", {})
+
+    def _session_write(self, session_id, expected_version, author, action, changes) -> dict:
         author = _person_text(author, "author", limits(self.ws).get("author_max", 40), required=True)
         s = self.t_sessions
         with self._writer() as conn:
             current = self.get_session(session_id, conn)
             if int(expected_version) != int(current["version"]):
                 self._session_conflict(conn, current, expected_version)
-            merged = {k: current[k] for k in m.SESSION_EDITABLE}
-            merged.update(changes)
-            values = self._validate_session(merged)
-            if all(values[k] == current[k] for k in values):
-                return current  # nothing changed: no new version, no history row
+            deleted = bool(current.get("deleted"))
+            if action == "update":
+                if deleted:
+                    raise GisPlannerError("a deleted session cannot be edited", feature=f"session {session_id}",
+                                          fix="restore it first", code="deleted_session")
+                merged = {k: current[k] for k in m.SESSION_EDITABLE}
+                merged.update(changes)
+                values = self._validate_session(merged)
+                if all(values[k] == current[k] for k in values):
+                    return current  # nothing changed: no new version, no history row
+            elif action == "delete":
+                if deleted:
+                    raise GisPlannerError("the session is already deleted", feature=f"session {session_id}",
+                                          fix="restore it instead", code="already_deleted")
+                values = {"deleted": True}
+            else:
+                if not deleted:
+                    raise GisPlannerError("the session is not deleted", feature=f"session {session_id}",
+                                          code="not_deleted")
+                values = {"deleted": False}
             now = m.utcnow()
             old_at = current.get("updated_at") or current["created_at"]
             values.update(version=int(current["version"]) + 1, updated_at=max(now, old_at))
@@ -464,7 +491,7 @@ class CommunityStore:
                 self._session_conflict(conn, current, expected_version)
             new = self.get_session(session_id, conn)
             conn.execute(self.t_session_history.insert().values(
-                session_id=int(session_id), action="update", version=int(new["version"]), author=author, at=now,
+                session_id=int(session_id), action=action, version=int(new["version"]), author=author, at=now,
                 old_attrs=json.dumps(_session_attrs(current), ensure_ascii=False),
                 new_attrs=json.dumps(_session_attrs(new), ensure_ascii=False)))
         return new
@@ -480,7 +507,8 @@ class CommunityStore:
         for r in rows:
             old = json.loads(r["old_attrs"]) if r["old_attrs"] else None
             new = json.loads(r["new_attrs"]) if r["new_attrs"] else None
-            changed = [k for k in m.SESSION_EDITABLE if old is not None and old.get(k) != (new or {}).get(k)]
+            changed = [k for k in (*m.SESSION_EDITABLE, "deleted")
+                       if old is not None and old.get(k, False) != (new or {}).get(k, False)]
             out.append({"id": r["id"], "session_id": r["session_id"], "action": r["action"], "version": r["version"],
                         "author": r["author"], "at": r["at"], "changed": changed, "old": old, "new": new})
         df = pd.DataFrame(out, columns=["id", "session_id", "action", "version", "author", "at", "changed", "old",
@@ -519,17 +547,21 @@ class CommunityStore:
                                   code="unknown_session")
         return dict(row)
 
-    def list_sessions(self, village: str | None = None) -> pd.DataFrame:
-        """All sessions with their numbers of live features, newest first."""
+    def list_sessions(self, village: str | None = None, include_deleted: bool = False) -> pd.DataFrame:
+        """All sessions with their numbers of live features, newest first (deleted ones only with
+        ``include_deleted``)."""
         s, f = self.t_sessions, self.t_features
         n = (sa.select(sa.func.count()).where(f.c.session_id == s.c.id, f.c.deleted == sa.false())
              .scalar_subquery().label("features"))
         q = sa.select(s, n).order_by(s.c.date.desc(), s.c.id.desc())
         if village is not None:
             q = q.where(s.c.village == clean_text(village))
+        if not include_deleted:
+            q = q.where(s.c.deleted == sa.false())
         with self._reader() as conn:
             rows = conn.execute(q).mappings().all()
         df = pd.DataFrame([dict(r) for r in rows], columns=[*m.SESSION_COLUMNS, "features"])
+        df["deleted"] = df["deleted"].astype(bool)
         return df
 
     def _validate_session(self, v: dict) -> dict:
@@ -690,7 +722,7 @@ class CommunityStore:
         if category is not None:
             q = q.where(f.c.category == (categories(self.ws).lookup(category) or category))
         if not include_deleted:
-            q = q.where(f.c.deleted == sa.false())
+            q = q.where(f.c.deleted == sa.false(), s.c.deleted == sa.false())
         if bbox is not None:
             minx, miny, maxx, maxy = (float(v) for v in bbox)
             if self.backend == "geopackage":  # the GeoPackage R-tree (float32 boxes, rounded outwards)
@@ -756,10 +788,14 @@ class CommunityStore:
 
     # ------------------------------------------------------------------ internals
     def _require_session(self, conn: sa.Connection, session_id: int) -> None:
-        ok = conn.execute(sa.select(self.t_sessions.c.id).where(self.t_sessions.c.id == int(session_id))).first()
+        ok = conn.execute(sa.select(self.t_sessions.c.id, self.t_sessions.c.deleted)
+                          .where(self.t_sessions.c.id == int(session_id))).first()
         if ok is None:
             raise GisPlannerError(f"mapping session {session_id} does not exist", file=self.label,
                                   fix="create the session first (create_session)", code="unknown_session")
+        if ok[1]:
+            raise GisPlannerError(f"mapping session {session_id} is deleted", file=self.label,
+                                  fix="restore the session first (restore_session)", code="deleted_session")
 
     def _insert(self, conn, session_id, rows, action, progress=None, keep_created=False) -> list[FeatureRecord]:
         ctx = self._ctx()
@@ -1194,7 +1230,7 @@ def _jsonable(d: dict) -> dict:
 
 def _session_attrs(values: Mapping) -> dict:
     """The user-given fields of a session (JSON-able), as kept in the session history."""
-    return _jsonable({k: values.get(k) for k in m.SESSION_EDITABLE})
+    return _jsonable({**{k: values.get(k) for k in m.SESSION_EDITABLE}, "deleted": bool(values.get("deleted"))})
 
 
 def _chunks(seq, n):

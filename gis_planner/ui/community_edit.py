@@ -133,7 +133,8 @@ def conflict_panel(kind: str, oid, current: dict, *, fmt: Callable[[str, Any], s
         theirs_changed = changed_fields(c["base"]["values"], current,
                                         FEATURE_FIELDS if kind == "feature" else SESSION_FIELDS)
         if c["action"] == "delete":
-            st.markdown(md_escape(tr("community.conflict.stale_delete")))
+            st.markdown(md_escape(tr("community.conflict.stale_delete" if kind == "feature"
+                                     else "community.conflict.stale_delete_session")))
             rows = [(field_name(f), fmt(f, c["base"]["values"].get(f)), fmt(f, current.get(f))) for f in theirs_changed]
             if current_deleted:
                 rows.append((tr("community.conflict.state"), "", tr("community.conflict.deleted")))
@@ -152,7 +153,8 @@ def conflict_panel(kind: str, oid, current: dict, *, fmt: Callable[[str, Any], s
             return None
         differ = [f for f in mine if _norm(mine[f]) != _norm(current.get(f))]
         if current_deleted:
-            st.markdown(md_escape(tr("community.conflict.was_deleted")))
+            st.markdown(md_escape(tr("community.conflict.was_deleted" if kind == "feature"
+                                     else "community.conflict.was_deleted_session")))
         if not differ:
             st.info(md_escape(tr("community.conflict.same")))
         else:

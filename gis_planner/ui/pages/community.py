@@ -80,28 +80,36 @@ st.title(tr("app.page.community"))
 st.caption(tr("app.community.intro"))
 
 # ------------------------------------------------------------------ session
-sessions = store.list_sessions()
+all_sessions = store.list_sessions(include_deleted=True)
+sessions = all_sessions[~all_sessions["deleted"]]
 
 
 def session_text(sid) -> str:
-    r = sessions.loc[sessions["id"] == sid].iloc[0]
+    r = all_sessions.loc[all_sessions["id"] == sid].iloc[0]
     day = pd.Timestamp(r["date"]).strftime("%d.%m.%Y") if pd.notna(r["date"]) else ""
+    gone = f" ({tr('community.conflict.deleted')})" if r["deleted"] else ""
     return (f"#{int(r['id'])} · {r['village']} · {day} · {groups.label(r['participant_group'], lang)}"
-            f"{' ' + str(r['age_band']) if r['age_band'] else ''} · {tr('app.community.n_features', n=r['features'])}")
+            f"{' ' + str(r['age_band']) if r['age_band'] else ''} · {tr('app.community.n_features', n=r['features'])}"
+            f"{gone}")
 
 
 # a session just created is selected here, before the selectbox exists (its state cannot change after that)
 if "community_session_new" in st.session_state:
     st.session_state["community_session"] = st.session_state.pop("community_session_new")
 session_ids = list(sessions["id"])
+_cur_s = st.session_state.get("community_session")
+if _cur_s is not None and _cur_s not in session_ids and _cur_s in set(all_sessions["id"]) \
+        and ce.widget_key("session", _cur_s, "village") in st.session_state:
+    session_ids.append(_cur_s)   # deleted by someone else while its form is open: kept, so its save shows the conflict
 fresh_labels("community_session", session_ids, session_text)
 c_sess, c_author = st.columns([3, 1])
 with c_sess:
     sid = None
-    if len(sessions):
+    if session_ids:
         sid = st.selectbox(tr("app.community.session"), session_ids, format_func=session_text,
                            key="community_session")
-        show_flash(("app.community.session_created",))
+        show_flash(("app.community.session_created", "community.edit.session_saved",
+                    "community.edit.session_deleted_ok", "community.edit.session_restored"))
     else:
         st.info(tr("app.community.no_sessions"))
 with c_author:
@@ -301,9 +309,11 @@ def edit_session(sess: dict) -> None:
     base = ce.opened("session", oid, int(sess["version"]), cur, probe="village")
     done = ce.conflict_panel("session", oid, cur, fmt=_fmt_session, field_name=lambda f: tr(SESSION_LABELS[f]),
                              write=lambda v, ch: store.update_session(oid, v, author, **ch),
-                             current_version=int(sess["version"]))
+                             delete=lambda v: store.delete_session(oid, v, author),
+                             restore=lambda v: store.restore_session(oid, v, author),
+                             current_version=int(sess["version"]), current_deleted=bool(sess["deleted"]))
     if done:
-        flash(done)
+        flash("community.edit.session_deleted_ok" if done == "app.community.deleted_ok" else done)
         st.rerun()
     b = base["values"]
     k = lambda f: ce.widget_key("session", oid, f)  # noqa: E731
@@ -327,7 +337,20 @@ def edit_session(sess: dict) -> None:
         e_fac = c4.text_input(tr("app.community.facilitators"), value=b["facilitators"] or "", max_chars=120,
                               key=k("facilitators"))
         e_notes = st.text_area(tr("community.edit.notes"), value=b["notes"] or "", max_chars=2000, key=k("notes"))
-        do_save = st.form_submit_button(tr("community.edit.session_save"), type="primary")
+        c1, c2, c3 = st.columns([2, 1, 2])
+        do_save = c1.form_submit_button(tr("community.edit.session_save"), type="primary")
+        do_delete = c2.form_submit_button(tr("community.edit.session_delete"))
+        del_ok = c3.checkbox(tr("community.edit.session_delete_confirm"), key=k("delete_ok"))
+    if do_delete and not del_ok:
+        st.warning(tr("app.community.delete_confirm_needed"))
+    elif do_delete and not _need_author():
+        try:
+            if ce.save("session", oid, lambda v, ch: store.delete_session(oid, v, author), base, {},
+                       action="delete"):
+                flash("community.edit.session_deleted_ok")
+            st.rerun()
+        except GisPlannerError as err:
+            show_error(err)
     if do_save and not _need_author():
         mine = {"village": e_village, "date": e_date.isoformat(), "participant_group": e_group, "age_band": e_age,
                 "participants_female": int(e_f), "participants_male": int(e_m), "facilitators": e_fac or None,
@@ -345,9 +368,22 @@ if sid is None:
 
 _sess = store.get_session(int(sid))
 with st.expander(tr("community.edit.session"),
-                 expanded=ce.pending_conflict("session", int(sid)) is not None):
-    show_flash(("community.edit.session_saved",))
+                 expanded=ce.pending_conflict("session", int(sid)) is not None or bool(_sess["deleted"])):
     edit_session(_sess)
+_gone = all_sessions[all_sessions["deleted"]]
+if len(_gone):
+    with st.expander(tr("community.edit.sessions_deleted", n=len(_gone))):
+        _rs = st.selectbox(tr("app.community.session"), list(_gone["id"]), format_func=session_text,
+                           key="community_pick_deleted_session")
+        if st.button(tr("community.edit.session_restore"), key="community_restore_session"):
+            try:
+                _r = store.get_session(int(_rs))
+                store.restore_session(int(_rs), int(_r["version"]), author)
+                st.session_state["community_session_new"] = int(_rs)
+                flash("community.edit.session_restored")
+                st.rerun()
+            except GisPlannerError as err:
+                show_error(err)
 
 # ------------------------------------------------------------------ map and drawing
 feats = store.features(session_id=int(sid))

@@ -1,6 +1,6 @@
-"""Sessions are versioned like features: ``version`` and ``updated_at`` on ``community_sessions`` and a
-``community_session_history`` table (who changed which field when), so a stale session edit is a conflict
-instead of silently overwriting someone else's change.
+"""Sessions are versioned like features: ``version``, ``updated_at`` and ``deleted`` (soft delete) on
+``community_sessions`` and a ``community_session_history`` table (who changed which field when), so a stale
+session edit or delete is a conflict instead of silently overwriting someone else's change.
 
 Existing sessions get version 1 and ``updated_at`` = ``created_at``; their history starts with the next change.
 
@@ -25,6 +25,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     op.add_column("community_sessions", sa.Column("version", sa.Integer, nullable=False, server_default="1"))
     op.add_column("community_sessions", sa.Column("updated_at", UTCDateTime, nullable=True))
+    op.add_column("community_sessions", sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()))
     op.execute("UPDATE community_sessions SET updated_at = created_at WHERE updated_at IS NULL")
     op.create_table(
         "community_session_history",
@@ -53,8 +54,10 @@ def downgrade() -> None:
     op.drop_table("community_session_history")
     if bind.dialect.name == "sqlite":
         # SQLite >= 3.35 drops a column in place (keeps the GeoPackage registration)
+        bind.exec_driver_sql("ALTER TABLE community_sessions DROP COLUMN deleted")
         bind.exec_driver_sql("ALTER TABLE community_sessions DROP COLUMN updated_at")
         bind.exec_driver_sql("ALTER TABLE community_sessions DROP COLUMN version")
     else:
+        op.drop_column("community_sessions", "deleted")
         op.drop_column("community_sessions", "updated_at")
         op.drop_column("community_sessions", "version")
