@@ -241,6 +241,25 @@ def test_two_tabs_conflicts_lose_nothing(browser, app, artifacts_dir):
     assert list(h["author"]) == ["S.S.", "A.K.", "B.T."]
     assert [r["participants_female"] for r in h["new"]] == [12, 20, 21]      # A's value is in the history
 
+    # ---- a stale session delete: A opened version 2, the session is at 3 (B's save); A deletes
+    sa_ = _session_form(a)
+    sa_.get_by_text(tx("community.edit.session_delete_confirm")).click()
+    _click(a, sa_.get_by_role("button", name=tx("community.edit.session_delete")))
+    assert not store.get_session(sid)["deleted"]                              # not deleted silently …
+    panel = a.locator(f".st-key-community_conflict_box_session_{sid}")
+    panel.wait_for(timeout=30_000)
+    assert tx("community.conflict.stale_delete_session") in panel.inner_text() and "B.T." in panel.inner_text()
+    _click(a, a.get_by_role("button", name=tx("community.conflict.delete_anyway")))   # … only when A confirms
+    s = store.get_session(sid)
+    assert s["deleted"] and s["version"] == 4 and sid not in set(store.list_sessions()["id"])
+    assert list(store.session_history(sid)["action"]) == ["create", "update", "update", "delete"]
+    # and back (nothing is lost: the deleted session is restored with its features)
+    exp = a.locator("[data-testid='stExpander']").filter(has_text=tx("community.edit.sessions_deleted", n=1)).first
+    _click(a, exp.locator("summary").first)
+    _click(a, a.get_by_role("button", name=tx("community.edit.session_restore")))
+    s = store.get_session(sid)
+    assert not s["deleted"] and s["version"] == 5
+
     assert not a_err and not b_err, (a_err, b_err)
     assert a.locator("[data-testid='stException']").count() == 0
     assert b.locator("[data-testid='stException']").count() == 0

@@ -111,6 +111,7 @@ with c_sess:
         show_flash(("app.community.session_created", "community.edit.session_saved",
                     "community.edit.session_deleted_ok", "community.edit.session_restored"))
     else:
+        show_flash(("community.edit.session_deleted_ok",))
         st.info(tr("app.community.no_sessions"))
 with c_author:
     author = st.text_input(tr("app.community.author"), key="community_author", max_chars=40,
@@ -363,13 +364,6 @@ def edit_session(sess: dict) -> None:
             show_error(err)
 
 
-if sid is None:
-    st.stop()
-
-_sess = store.get_session(int(sid))
-with st.expander(tr("community.edit.session"),
-                 expanded=ce.pending_conflict("session", int(sid)) is not None or bool(_sess["deleted"])):
-    edit_session(_sess)
 _gone = all_sessions[all_sessions["deleted"]]
 if len(_gone):
     with st.expander(tr("community.edit.sessions_deleted", n=len(_gone))):
@@ -385,6 +379,13 @@ if len(_gone):
             except GisPlannerError as err:
                 show_error(err)
 
+if sid is None:
+    st.stop()
+
+_sess = store.get_session(int(sid))
+with st.expander(tr("community.edit.session"),
+                 expanded=ce.pending_conflict("session", int(sid)) is not None or bool(_sess["deleted"])):
+    edit_session(_sess)
 # ------------------------------------------------------------------ map and drawing
 feats = store.features(session_id=int(sid))
 show_all = st.toggle(tr("app.community.show_all"), key="community_show_all")
