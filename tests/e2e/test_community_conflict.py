@@ -281,9 +281,8 @@ def _leaflet(page):
     raise AssertionError("no Leaflet map")
 
 
+@pytest.mark.parametrize("app", ["gpkg"], indirect=True)   # the map does not depend on the store backend
 def test_map_at_village_scale_labels_kyrgyz_controls_view_kept_and_reshape(browser, app, artifacts_dir):
-    if app["backend"] != "gpkg":
-        pytest.skip("the map does not depend on the store backend (checked on the GeoPackage)")
     import geopandas as gpd
     import shapely
 
