@@ -242,8 +242,9 @@ def test_community_session_edit_delete_restore(app_ws):
     at = _app(app_ws, "ru", "community")
     _ok(at)
     n0 = store.counts()["sessions"]
-    village_inputs = [w for w in at.text_input if w.label == t("app.community.village", "ru")]
-    village_inputs[0].input("Тест")
+    village = at.selectbox(key="community_new_village")   # from the settlements layer
+    village.set_value("Таш-Булак")
+    at.selectbox(key="community_new_age").set_value("all")  # chosen explicitly (no default)
     [b for b in at.button if b.label == t("app.community.create_session", "ru")][0].click().run()
     _ok(at)
     assert store.counts()["sessions"] == n0 + 1
@@ -259,7 +260,7 @@ def test_community_session_edit_delete_restore(app_ws):
     _ok(at)
     got = store.get_feature(rec.id)
     assert (got.title, got.version, got.author) == ("Булак оңдолду", 2, "Б.Т.")
-    at.checkbox(key=f"community_delete_ok_{rec.id}").check()   # deleting asks for a confirmation
+    [c for c in at.checkbox if c.label == t("app.community.delete_confirm", "ru")][0].check()   # asks to confirm
     [b for b in at.button if b.label == t("app.community.delete", "ru")][0].click().run()
     _ok(at)
     assert store.get_feature(rec.id).deleted

@@ -123,15 +123,27 @@ def test_new_session_is_created_once_and_selected(comm_ws):
     assert n0 == 3   # the demo's sessions: the selectbox exists before the new session is made
     at = _app(comm_ws, "ky")
     _ok(at)
-    [w for w in at.text_input if w.label == t("app.community.village", "ky")][0].input("Жаңы-Айыл")
+    # the village is chosen from the settlements layer; the age band has no default: it must be chosen
+    village = at.selectbox(key="community_new_village")
+    assert village.value is None and set(village.options) >= {t("community.edit.pick", "ky"), "Ак-Өрүк", "Көк-Сай"}
+    village.select("Көк-Сай")
+    _button(at, "app.community.create_session", "ky").click().run()
+    _ok(at)
+    assert t("community.edit.age_needed", "ky") in [w.value for w in at.warning]
+    assert store.counts()["sessions"] == n0
+    at.selectbox(key="community_new_village").select("Көк-Сай")
+    age = at.selectbox(key="community_new_age")
+    assert age.value is None
+    age.select("36-55")
     _button(at, "app.community.create_session", "ky").click().run()
     _ok(at)
     sessions = store.list_sessions()
     assert len(sessions) == n0 + 1
     new_id = int(sessions["id"].max())
+    assert store.get_session(new_id)["age_band"] == "36-55"
     box = at.selectbox(key="community_session")
     assert box.value == new_id
-    assert _sent_label(box).startswith(f"#{new_id} · Жаңы-Айыл · ")
+    assert _sent_label(box).startswith(f"#{new_id} · Көк-Сай · ")
     assert t("app.community.session_created", "ky") in [s.value for s in at.success]
     # every session's label starts with its id, so sessions of one village/date/group differ
     assert all(o.startswith("#") for o in box.options)
@@ -190,7 +202,7 @@ def test_labels_follow_the_data_and_writes_are_confirmed(comm_ws):
     assert not store.get_feature(rec.id).deleted
     assert t("app.community.delete_confirm_needed", "ru") in [w.value for w in at.warning]
     # with it: deleted and confirmed
-    at.checkbox(key=f"community_delete_ok_{rec.id}").check()
+    [c for c in at.checkbox if c.label == t("app.community.delete_confirm", "ru")][0].check()
     _button(at, "app.community.delete", "ru").click().run()
     _ok(at)
     assert store.get_feature(rec.id).deleted
@@ -207,3 +219,134 @@ def test_labels_follow_the_data_and_writes_are_confirmed(comm_ws):
     changed = list(hist[0][t("app.community.changed", "ru")])
     assert t("app.community.change.title", "ru") in changed
     assert changed.count(t("app.community.change.deleted", "ru")) == 2 and "deleted" not in changed
+
+
+# ------------------------------------------------------------------ two tabs: no lost edit
+def _tab(ws, lang="en", fid=None, sid=None):
+    at = _app(ws, lang)
+    at.text_input(key="community_author").input("A.K." if fid is None else "B.T.").run()
+    if sid is not None:
+        at.selectbox(key="community_session").set_value(sid).run()
+    if fid is not None:
+        at.selectbox(key="community_pick").set_value(fid).run()
+    _ok(at)
+    return at
+
+
+def _text(at, key, lang="en"):
+    return [w for w in at.text_input if w.label == t(key, lang)]
+
+
+def test_stale_feature_edit_shows_the_conflict_and_loses_nothing(comm_ws):
+    from gis_planner.community import open_store
+
+    store = open_store(comm_ws)
+    f = store.features().iloc[0]
+    fid, sid = int(f["id"]), int(f["session_id"])
+    a, b = _tab(comm_ws, fid=fid, sid=sid), _tab(comm_ws, fid=fid, sid=sid)
+    a.text_input(key="community_author").input("A.K.").run()
+    # tab A saves a new title
+    [w for w in a.text_input if w.label == t("app.community.title", "en")][0].input("Title by A")
+    [x for x in a.button if x.label == t("app.community.save_changes", "en")][0].click().run()
+    _ok(a)
+    assert store.get_feature(fid).title == "Title by A" and store.get_feature(fid).version == 2
+    # tab B, still at version 1, changes title and votes
+    [w for w in b.text_input if w.label == t("app.community.title", "en")][0].input("Title by B")
+    [w for w in b.number_input if w.label == t("app.community.votes", "en")][0].set_value(7)
+    [x for x in b.button if x.label == t("app.community.save_changes", "en")][0].click().run()
+    _ok(b)
+    rec = store.get_feature(fid)
+    assert (rec.title, rec.version) == ("Title by A", 2)           # nothing overwritten …
+    warn = " ".join(w.value for w in b.warning)
+    assert "A.K." in warn and "version 2" in warn and "version 1" in warn   # … and B is told who, when
+    table = b.table[0].value
+    assert list(table.index) == ["Title", "Votes"]
+    assert table.loc["Title"].tolist() == ["Title by A", "Title by B"]
+    assert table.loc["Votes"].tolist() == [str(int(f["votes"])), "7"]
+    # B's entries are still in its form
+    assert [w for w in b.text_input if w.label == t("app.community.title", "en")][0].value == "Title by B"
+    # merge: A's title, B's votes
+    b.radio(key=f"community_cf_pick_feature_{fid}_title").set_value("theirs")
+    b.button(key=f"community_cf_merge_feature_{fid}").click().run()
+    _ok(b)
+    rec = store.get_feature(fid)
+    assert (rec.title, rec.votes, rec.version) == ("Title by A", 7, 3)
+    assert t("community.conflict.saved_merge", "en") in [s.value for s in b.success]
+    # the form shows the stored values again
+    assert [w for w in b.text_input if w.label == t("app.community.title", "en")][0].value == "Title by A"
+    h = store.history(fid)
+    assert list(h["author"])[-2:] == ["A.K.", "B.T."] and list(h["version"])[-2:] == [2, 3]
+
+    # a stale delete (A opened version 3; B saves version 4) shows the conflict too, nothing is deleted
+    [w for w in b.text_input if w.label == t("app.community.title", "en")][0].input("Title by B again")
+    [x for x in b.button if x.label == t("app.community.save_changes", "en")][0].click().run()
+    a.run()   # A's form was opened after its own save: its base is version 2, the store is at 4
+    [c for c in a.checkbox if c.label == t("app.community.delete_confirm", "en")][0].check()
+    [x for x in a.button if x.label == t("app.community.delete", "en")][0].click().run()
+    _ok(a)
+    assert not store.get_feature(fid).deleted
+    assert t("community.conflict.stale_delete", "en") in " ".join(m.value for m in a.markdown)
+    # "keep mine" for A's delete: deleted now, with the current version
+    a.button(key=f"community_cf_del_feature_{fid}").click().run()
+    _ok(a)
+    assert store.get_feature(fid).deleted
+    assert list(store.history(fid)["action"])[-1] == "delete"
+
+
+def test_stale_session_edit_keep_mine_and_take_theirs(comm_ws):
+    from gis_planner.community import open_store
+
+    store = open_store(comm_ws)
+    sid = int(store.list_sessions()["id"].max())
+    s0 = store.get_session(sid)
+    a, b = _tab(comm_ws, sid=sid), _tab(comm_ws, sid=sid)
+    a.number_input(key=f"community_session_{sid}_g0_participants_female").set_value(40)
+    [x for x in a.button if x.label == t("community.edit.session_save", "en")][0].click().run()
+    _ok(a)
+    assert store.get_session(sid)["participants_female"] == 40
+    b.text_input(key="community_author").input("B.T.").run()
+    b.number_input(key=f"community_session_{sid}_g0_participants_female").set_value(41)
+    b.number_input(key=f"community_session_{sid}_g0_participants_male").set_value(5)
+    [x for x in b.button if x.label == t("community.edit.session_save", "en")][0].click().run()
+    _ok(b)
+    s = store.get_session(sid)
+    assert (s["participants_female"], s["participants_male"], s["version"]) == (40, s0["participants_male"], 2)
+    table = b.table[0].value
+    assert table.loc[t("app.community.n_female", "en")].tolist() == ["40", "41"]
+    # take theirs: B's entries dropped, the form shows 40
+    b.button(key=f"community_cf_theirs_session_{sid}").click().run()
+    _ok(b)
+    assert b.number_input(key=f"community_session_{sid}_g1_participants_female").value == 40
+    assert store.get_session(sid)["version"] == 2
+    # A edits again (from version 2) while B changes the men (from version 2): B saves first, A keeps its own
+    b.number_input(key=f"community_session_{sid}_g1_participants_male").set_value(9)
+    [x for x in b.button if x.label == t("community.edit.session_save", "en")][0].click().run()
+    a.number_input(key=f"community_session_{sid}_g1_participants_female").set_value(44)
+    [x for x in a.button if x.label == t("community.edit.session_save", "en")][0].click().run()
+    _ok(a)
+    assert store.get_session(sid)["participants_female"] == 40     # not written yet: a conflict
+    a.button(key=f"community_cf_mine_session_{sid}").click().run()
+    _ok(a)
+    s = store.get_session(sid)
+    assert (s["participants_female"], s["participants_male"], s["version"]) == (44, 9, 4)   # both kept
+    assert list(store.session_history(sid)["author"])[-3:] == ["A.K.", "B.T.", "A.K."]
+
+
+def test_edit_of_a_feature_deleted_meanwhile_is_not_dropped(comm_ws):
+    from gis_planner.community import open_store
+
+    store = open_store(comm_ws)
+    f = store.features().iloc[0]
+    fid, sid = int(f["id"]), int(f["session_id"])
+    b = _tab(comm_ws, fid=fid, sid=sid)
+    store.delete_feature(fid, int(f["version"]), "A.K.")          # tab A (or the CLI) deletes it
+    [w for w in b.text_input if w.label == t("app.community.title", "en")][0].input("Still here")
+    [x for x in b.button if x.label == t("app.community.save_changes", "en")][0].click().run()
+    _ok(b)
+    assert store.get_feature(fid).deleted                           # not written …
+    assert t("community.conflict.was_deleted", "en") in " ".join(m.value for m in b.markdown)   # … but shown
+    b.button(key=f"community_cf_mine_feature_{fid}").click().run()   # keep mine: restored, then saved
+    _ok(b)
+    rec = store.get_feature(fid)
+    assert (rec.deleted, rec.title) == (False, "Still here")
+    assert list(store.history(fid)["action"])[-3:] == ["delete", "restore", "update"]

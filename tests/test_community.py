@@ -395,8 +395,13 @@ def test_geopackage_opens_with_gdal(tmp_path):
     sid = _session(store)
     _fill(store, sid)
     path = ws.root / "community.gpkg"
+    # GDAL (pyogrio) has its own SQLite library: in one process, the store's connections must be closed while it
+    # reads the WAL-mode file (POSIX locks are per process). QGIS, another process, reads it while the store is open.
+    store.close()
+    assert not (ws.root / "community.gpkg-wal").exists() or (ws.root / "community.gpkg-wal").stat().st_size == 0
     layers = dict(pyogrio.list_layers(path))
-    assert set(layers) == {"community_features", "community_sessions", "community_history"}
+    assert set(layers) == {"community_features", "community_sessions", "community_history",
+                           "community_session_history"}
     df = pyogrio.read_dataframe(path, layer="community_features")
     assert df.crs.to_epsg() == 4326 and len(df) == 3
     assert sorted(df["title"]) == sorted(['Spring "above" <the> village, ө', "Gullied road", "New school"])
@@ -406,8 +411,9 @@ def test_geopackage_opens_with_gdal(tmp_path):
     assert np.allclose(info["total_bounds"], [77.1, 42.6, 77.123456789012345, 42.61])
     # the GeoPackage R-tree is maintained by the triggers: bbox reads use it and see moved features
     moved = store.update_feature(3, 1, "A.K.", geometry=Point(77.3, 42.7))
-    with sa.create_engine(f"sqlite:///{path}").connect() as c:
+    with store.engine.connect() as c:
         lo, hi = c.exec_driver_sql("SELECT minx, maxx FROM rtree_community_features_geom WHERE id = 3").one()
+    store.close()
     # SQLite's R-tree stores float32 boxes rounded outwards
     assert lo <= 77.3 <= hi and hi - lo < 2e-5
     near = pyogrio.read_dataframe(path, layer="community_features", bbox=(77.29, 42.69, 77.31, 42.71))
@@ -449,7 +455,7 @@ def test_migrations_upgrade_an_older_store(store_url):
     assert s2.get_session(sid)["village"] == "Tört-Kül" and len(got) == 3
     assert list(got["created_by"]) == list(got["author"]) == ["A.K.", "A.K.", "B.T."]  # backfilled by 0003
     with s2.engine.connect() as c:
-        assert c.exec_driver_sql("SELECT version_num FROM community_alembic_version").scalar() == "0003_created_by"
+        assert c.exec_driver_sql("SELECT version_num FROM community_alembic_version").scalar() == "0004_session_versions"
         if s2.backend == "geopackage":  # the spatial index was built for the features already there
             assert c.exec_driver_sql("SELECT count(*) FROM rtree_community_features_geom").scalar() == 3
 
@@ -619,3 +625,206 @@ def test_two_processes_writing_one_geopackage(tmp_path):
     with open_store(url=url) as s:
         assert s.get_feature(f.id).version == 2
         assert list(s.history(f.id)["action"]) == ["create", "update"]
+
+
+# --------------------------------------------------------------------------- sessions: versions and conflicts
+def test_session_edits_are_versioned_with_history(store):
+    sid = store.create_session("Tört-Kül", "2026-05-12", "women", age_band="18-35", participants_female=22,
+                               author="A.K.")
+    s1 = store.get_session(sid)
+    assert s1["version"] == 1 and s1["updated_at"] == s1["created_at"]
+    s2 = store.update_session(sid, 1, "B.T.", participants_female=24, date="2026-05-13")
+    assert (s2["version"], s2["participants_female"], s2["date"]) == (2, 24, "2026-05-13")
+    s3 = store.update_session(sid, 2, "C.D.", participant_group="Аялдар")   # the same group by name: no change
+    assert s3["version"] == 2
+    h = store.session_history(sid)
+    assert list(h["action"]) == ["create", "update"] and list(h["version"]) == [1, 2]
+    assert list(h["author"]) == ["A.K.", "B.T."]
+    assert h["changed"].iloc[1] == ["date", "participants_female"]
+    assert (h["old"].iloc[1]["participants_female"], h["new"].iloc[1]["participants_female"]) == (22, 24)
+    with pytest.raises(GisPlannerError) as exc:
+        store.update_session(sid, 2, "C.D.", name="x")
+    assert exc.value.code == "bad_field"
+    with pytest.raises(GisPlannerError) as exc:
+        store.update_session(sid, 2, "+996 555 123 456", notes="x")
+    assert exc.value.code == "personal_data"
+    assert store.get_session(sid)["version"] == 2
+
+
+def test_stale_session_edit_is_a_conflict_and_writes_nothing(store):
+    sid = _session(store)
+    store.update_session(sid, 1, "A.K.", participants_female=25)       # tab A
+    with pytest.raises(ConflictError) as exc:                          # tab B, opened at version 1
+        store.update_session(sid, 1, "B.T.", participants_female=30, participants_male=3)
+    d = exc.value.details
+    assert (d["session_id"], d["expected_version"], d["current_version"], d["changed_by"]) == (sid, 1, 2, "A.K.")
+    assert exc.value.code == "edit_conflict" and d["changed_at"]
+    now = store.get_session(sid)
+    assert (now["participants_female"], now["participants_male"], now["version"]) == (25, 0, 2)
+    assert len(store.session_history(sid)) == 2
+    # B keeps its values over the new version: a new version, A's change is in the history
+    kept = store.update_session(sid, 2, "B.T.", participants_female=30, participants_male=3)
+    assert (kept["version"], kept["participants_female"], kept["participants_male"]) == (3, 30, 3)
+    assert [r["participants_female"] for r in store.session_history(sid)["new"]] == [22, 25, 30]
+
+
+def test_session_delete_and_restore_are_versioned_and_stale_delete_is_a_conflict(store):
+    sid = _session(store)
+    other = _session(store, group="men")
+    f = store.add_feature(sid, Point(LON, LAT), "well", "Well", author="A.K.")
+    store.update_session(sid, 1, "A.K.", notes="moved to the school")      # tab A: version 2
+    with pytest.raises(ConflictError) as exc:                               # tab B opened version 1
+        store.delete_session(sid, 1, "B.T.")
+    assert exc.value.details["current_version"] == 2 and exc.value.details["changed_by"] == "A.K."
+    assert not store.get_session(sid)["deleted"]
+    gone = store.delete_session(sid, 2, "B.T.")
+    assert gone["deleted"] and gone["version"] == 3
+    assert list(store.list_sessions()["id"]) == [other]
+    assert sorted(store.list_sessions(include_deleted=True)["id"]) == sorted([sid, other])
+    assert store.features().empty and list(store.features(include_deleted=True)["id"]) == [f.id]
+    for call in (lambda: store.update_session(sid, 3, "B.T.", notes="x"),
+                 lambda: store.add_feature(sid, Point(LON, LAT), "well", "Well 2", author="B.T.")):
+        with pytest.raises(GisPlannerError) as exc:
+            call()
+        assert exc.value.code == "deleted_session"
+    back = store.restore_session(sid, 3, "A.K.")
+    assert (back["deleted"], back["version"]) == (False, 4)
+    assert list(store.features()["id"]) == [f.id]
+    h = store.session_history(sid)
+    assert list(h["action"]) == ["create", "update", "delete", "restore"]
+    assert h["changed"].iloc[2] == ["deleted"] and h["changed"].iloc[1] == ["notes"]
+
+
+def test_two_concurrent_session_writers_exactly_one_conflict(store_url):
+    first = open_store(url=store_url)
+    sid = _session(first)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def edit(n):
+        s = open_store(url=store_url)
+        barrier.wait()
+        try:
+            s.update_session(sid, 1, f"W{n}", participants_female=100 + n)
+            results.append("ok")
+        except ConflictError:
+            results.append("conflict")
+
+    threads = [threading.Thread(target=edit, args=(n,)) for n in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sorted(results) == ["conflict", "ok"]
+    got = first.get_session(sid)
+    assert got["version"] == 2 and got["participants_female"] in (100, 101)
+    assert len(first.session_history(sid)) == 2
+
+
+def test_session_versions_migration_down_and_up(store_url):
+    s1 = open_store(url=store_url)
+    sid = _session(s1)
+    s1.update_session(sid, 1, "A.K.", participants_male=4)
+    _alembic(s1.engine, "downgrade", "0003_created_by")
+    with s1.engine.connect() as c:
+        cols = {r[1] for r in c.exec_driver_sql("PRAGMA table_info(community_sessions)")} if s1.backend == "geopackage" \
+            else set(c.exec_driver_sql("SELECT column_name FROM information_schema.columns WHERE "
+                                       "table_name = 'community_sessions' AND table_schema = current_schema()").scalars())
+    assert "version" not in cols and "deleted" not in cols and "participants_male" in cols
+    store_mod._MIGRATED.clear()
+    s2 = open_store(url=store_url)
+    got = s2.get_session(sid)
+    assert (got["version"], got["participants_male"]) == (1, 4) and got["updated_at"] == got["created_at"]
+    assert s2.session_history(sid).empty          # history starts with the next change
+    assert s2.update_session(sid, 1, "B.T.", participants_male=5)["version"] == 2
+
+
+# --------------------------------------------------------------------------- GeoPackage: readers never block
+def _timed(fn, out, name):
+    import time
+
+    t0 = time.monotonic()
+    try:
+        out[name] = ("ok", fn(), t0, time.monotonic())
+    except Exception as exc:  # noqa: BLE001 - reported by the test
+        out[name] = ("error", repr(exc), t0, time.monotonic())
+
+
+def test_long_reader_and_writer_do_not_block_each_other(tmp_path):
+    """WAL: a reader holding a read transaction for 5 s does not hold a writer up, and a writer holding its
+    transaction for 5 s does not hold a reader up (in rollback-journal mode each waited for the other)."""
+    import time
+
+    path = tmp_path / "community.gpkg"
+    store = open_store(url=str(path))
+    sid = _session(store)
+    f = store.add_feature(sid, Point(LON, LAT), "well", "Well", author="A.K.")
+    with store.engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    out = {}
+
+    def long_read():      # another program's connection (as QGIS would hold one), 5 s in one read transaction
+        import sqlite3
+
+        con = sqlite3.connect(path, isolation_level=None, timeout=60)
+        con.execute("BEGIN")
+        first = con.execute("SELECT title, version FROM community_features").fetchall()
+        time.sleep(5)
+        again = con.execute("SELECT title, version FROM community_features").fetchall()
+        con.execute("COMMIT")
+        con.close()
+        return first, again
+
+    reader = threading.Thread(target=_timed, args=(long_read, out, "read"))
+    reader.start()
+    time.sleep(0.5)
+    _timed(lambda: store.update_feature(f.id, 1, "B.T.", title="Well by the school").version, out, "write")
+    reader.join()
+    assert out["write"][0] == "ok" and out["write"][1] == 2, out["write"]
+    assert out["write"][3] - out["write"][2] < 1.0          # the writer did not wait for the reader
+    # the reader saw one consistent snapshot (the state when it began) and finished too
+    assert out["read"][0] == "ok" and out["read"][1] == ([("Well", 1)], [("Well", 1)]), out["read"]
+    assert out["write"][3] < out["read"][3]
+
+    # a long write (an import whose transaction stays open 5 s) does not hold a reader up
+    out.clear()
+    rows = [{"geometry": Point(LON + 0.001 * i, LAT), "category": "well", "title": f"W{i}"} for i in range(3)]
+
+    def long_import():
+        return len(store.add_features(sid, rows, author="C.D.", progress=lambda done, total: time.sleep(5)))
+
+    writer = threading.Thread(target=_timed, args=(long_import, out, "write"))
+    writer.start()
+    time.sleep(0.5)
+    other = open_store(url=str(path))
+    _timed(lambda: len(other.features(session_id=sid)), out, "read")
+    writer.join()
+    assert out["read"][0] == "ok" and out["read"][1] == 1, out["read"]   # the committed state, without the import
+    assert out["read"][3] - out["read"][2] < 1.0
+    assert out["write"][0] == "ok" and out["write"][1] == 3
+    assert len(store.features(session_id=sid)) == 4
+    store.close()
+    assert path.with_name("community.gpkg-wal").stat().st_size == 0 if path.with_name("community.gpkg-wal").exists() \
+        else True   # close() folds the log back into the file
+
+
+def test_gdal_in_another_process_reads_the_wal_geopackage_while_the_store_is_open(tmp_path):
+    """QGIS's case: the store keeps its connections (edits still in community.gpkg-wal), another program reads."""
+    import sys
+
+    path = tmp_path / "community.gpkg"
+    store = open_store(url=str(path))
+    sid = _session(store)
+    _fill(store, sid)
+    store.update_feature(1, 1, "B.T.", title="Moved on")
+    wal = path.with_name("community.gpkg-wal")
+    assert wal.exists() and wal.stat().st_size > 0          # the last edits are only in the log yet
+    code = ("import pyogrio, sys; df = pyogrio.read_dataframe(sys.argv[1], layer='community_features'); "
+            "print('|'.join(sorted(df['title'])))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "Gullied road|Moved on|New school" and "Warning" not in out.stderr
+    if shutil.which("ogrinfo"):
+        info = subprocess.run(["ogrinfo", "-so", "-ro", str(path), "community_features"], capture_output=True,
+                              text=True, check=True)
+        assert "Feature Count: 3" in info.stdout and "Warning" not in info.stderr
+    # and the store still writes after the other program has read
+    assert store.update_feature(1, 2, "C.D.", votes=4).version == 3
+    store.close()

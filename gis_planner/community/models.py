@@ -1,11 +1,12 @@
 """Tables of the community-map store (SQLAlchemy 2 declarative, GeoAlchemy2 on PostGIS).
 
-Three tables, the same on both backends:
+Four tables, the same on both backends:
 
 ``community_sessions``  one participatory mapping session (village, date, group, counts of participants)
 ``community_features``  the objects drawn on the map (point / line / polygon in EPSG:4326), versioned
 ``community_history``   one row per create / update / delete / restore / import: who, when, old and new
                         attributes (JSON) and geometry (WKT)
+``community_session_history``  the same for sessions (create / update), since revision 0004
 
 Geometry column
 ---------------
@@ -35,6 +36,7 @@ SRID = 4326
 SESSIONS = "community_sessions"
 FEATURES = "community_features"
 HISTORY = "community_history"
+SESSION_HISTORY = "community_session_history"
 
 # --------------------------------------------------------------------------- GeoPackage geometry blobs
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
@@ -257,6 +259,10 @@ class MappingSession(Base):
     facilitators: Mapped[str | None] = mapped_column(Str(120))  # initials or roles only
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    # optimistic concurrency, as for features (revision 0004_session_versions)
+    updated_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)  # soft delete (restorable)
 
 
 class Feature(Base):
@@ -304,6 +310,21 @@ class History(Base):
     new_wkt: Mapped[str | None] = mapped_column(Text)
 
 
+class SessionHistory(Base):
+    """Audit trail of sessions: one row per create / update of a session (revision 0004_session_versions)."""
+
+    __tablename__ = SESSION_HISTORY
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    action: Mapped[str] = mapped_column(Str(10), nullable=False)  # create/update/delete/restore
+    version: Mapped[int] = mapped_column(Integer, nullable=False)  # the version after the change
+    author: Mapped[str] = mapped_column(Str(40), nullable=False)
+    at: Mapped[_dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    old_attrs: Mapped[str | None] = mapped_column(Text)  # JSON
+    new_attrs: Mapped[str | None] = mapped_column(Text)  # JSON
+
+
 # attribute columns a user may set on a feature (everything but bookkeeping)
 EDITABLE = ("category", "title", "description", "condition", "sufficiency", "is_problem", "is_wish",
             "votes", "activity", "geometry")
@@ -312,8 +333,12 @@ FEATURE_COLUMNS = ("id", "uid", "session_id", "category", "kind", "title", "desc
                    "sufficiency", "is_problem", "is_wish", "votes", "activity", "author", "created_by", "created_at",
                    "updated_at", "version", "deleted")
 SESSION_COLUMNS = ("id", "village", "date", "participant_group", "age_band", "participants_female",
-                   "participants_male", "facilitators", "notes", "created_at")
+                   "participants_male", "facilitators", "notes", "created_at", "updated_at", "version",
+                   "deleted")
+# session fields a user may change (update_session)
+SESSION_EDITABLE = ("village", "date", "participant_group", "age_band", "participants_female", "participants_male",
+                    "facilitators", "notes")
 
-__all__ = ["Base", "MappingSession", "Feature", "History", "GeomType", "UTCDateTime", "Str", "gpkg_blob",
+__all__ = ["Base", "MappingSession", "Feature", "History", "SessionHistory", "SESSION_HISTORY", "SESSION_EDITABLE", "GeomType", "UTCDateTime", "Str", "gpkg_blob",
            "wkb_from_gpkg", "geoms_from_gpkg", "gpkg_envelope", "register_gpkg_functions", "utcnow", "SRID", "EDITABLE", "FEATURE_COLUMNS",
            "SESSION_COLUMNS"]

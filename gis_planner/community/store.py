@@ -73,9 +73,10 @@ ATTRIBUTES = ("uid", "category", "title", "description", "condition", "sufficien
 
 
 class ConflictError(GisPlannerError):
-    """Somebody else saved the feature after you opened it (optimistic concurrency).
+    """Somebody else saved the feature (or session) after you opened it (optimistic concurrency).
 
-    ``details`` holds ``feature_id``, ``expected_version``, ``current_version``, ``changed_by``, ``changed_at``.
+    ``details`` holds ``feature_id`` (or ``session_id``), ``expected_version``, ``current_version``,
+    ``changed_by``, ``changed_at``.
     """
 
 
@@ -187,12 +188,13 @@ def _engine(url: str) -> sa.Engine:
             path = url.split("///", 1)[1] if "///" in url else ""
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            eng = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
+            eng = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S})
 
             @sa.event.listens_for(eng, "connect")
             def _on_connect(dbapi_con, _rec):  # pragma: no cover - trivial
                 dbapi_con.isolation_level = None  # we issue BEGIN ourselves
                 dbapi_con.execute("PRAGMA foreign_keys = ON")
+                _wal(dbapi_con)
                 m.register_gpkg_functions(dbapi_con)  # the GeoPackage R-tree triggers call ST_MinX …
 
             @sa.event.listens_for(eng, "begin")
@@ -207,6 +209,33 @@ def _engine(url: str) -> sa.Engine:
                                   fix="use a .gpkg path or a postgresql:// URL", code="bad_database_url")
         _ENGINES[url] = eng
         return eng
+
+
+# GeoPackage concurrency (see docs/community.md «Readers never block»): write-ahead log, so readers see the
+# last committed state while a writer works and a long reader never holds a writer up; writers queue on
+# SQLite's write lock for at most BUSY_TIMEOUT_S. The log is folded back into the file (checkpoint) every
+# WAL_AUTOCHECKPOINT pages by whichever writer commits (PASSIVE: never waits for readers), its file is cut
+# back to JOURNAL_SIZE_LIMIT bytes, and close() truncates it, so a copied .gpkg alone is complete.
+BUSY_TIMEOUT_S = 60
+WAL_AUTOCHECKPOINT = 1000          # pages (4 MB with 4 KiB pages): SQLite's default
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
+def _wal(dbapi_con) -> None:
+    """Put a GeoPackage connection in WAL mode with the checkpoint policy above (read-only files and files
+    another program keeps locked stay in their mode: reading them still works)."""
+    import sqlite3
+
+    dbapi_con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+    try:
+        mode = dbapi_con.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() != "wal":
+            dbapi_con.execute("PRAGMA journal_mode = WAL")
+        dbapi_con.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
+        dbapi_con.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+        dbapi_con.execute("PRAGMA synchronous = FULL")  # a committed edit survives a power cut
+    except sqlite3.OperationalError:
+        pass
 
 
 def _redact(url: str) -> str:
@@ -296,10 +325,15 @@ class CommunityStore:
         key = self.url if self.path is None else f"{self.url}:{self._file_id()}"
         if key not in _MIGRATED:
             migrate(self.engine)
+            if self.backend == "geopackage":
+                # the GeoPackage header (application_id, user_version) reaches the file itself only at a
+                # checkpoint of the write-ahead log; GDAL reads it from the file
+                self.checkpoint()
             _MIGRATED.add(f"{self.url}:{self._file_id()}" if self.path is not None else self.url)
         self._boundary_cache: tuple | None = None
         t = m.Base.metadata.tables
         self.t_sessions, self.t_features, self.t_history = t[m.SESSIONS], t[m.FEATURES], t[m.HISTORY]
+        self.t_session_history = t[m.SESSION_HISTORY]
 
     def _file_id(self) -> str:
         try:
@@ -333,8 +367,33 @@ class CommunityStore:
         return f"CommunityStore({self.backend}: {_redact(self.url)})"
 
     def close(self) -> None:
-        """Close the pooled database connections (the store stays usable; connections reopen on demand)."""
+        """Close the pooled database connections (the store stays usable; connections reopen on demand).
+
+        On the GeoPackage the write-ahead log is first folded into the file and emptied (a checkpoint that
+        does not wait: skipped if another program is reading), so the ``.gpkg`` alone holds every edit."""
+        if self.backend == "geopackage":
+            self.checkpoint()
         self.engine.dispose()
+
+    def checkpoint(self) -> bool:
+        """GeoPackage: copy the write-ahead log into the file and truncate it (True when complete; False when
+        a reader or writer elsewhere kept it from finishing — nothing is lost, the next one finishes it)."""
+        if self.backend != "geopackage":
+            return True
+        import sqlite3
+
+        try:
+            with self.engine.connect() as conn:
+                raw = conn.connection.dbapi_connection
+                old = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+                raw.execute("PRAGMA busy_timeout = 0")
+                try:
+                    busy, _log, _done = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                finally:
+                    raw.execute(f"PRAGMA busy_timeout = {old}")
+            return busy == 0
+        except (sa.exc.OperationalError, sqlite3.OperationalError):
+            return False
 
     def __enter__(self):
         return self
@@ -350,55 +409,159 @@ class CommunityStore:
     # ------------------------------------------------------------------ sessions
     def create_session(self, village: str, date: str | _dt.date, participant_group: str, *,
                        age_band: str | None = None, participants_female: int = 0, participants_male: int = 0,
-                       facilitators: str | None = None, notes: str | None = None) -> int:
-        """Record a mapping session; returns its id.
+                       facilitators: str | None = None, notes: str | None = None, author: str | None = None) -> int:
+        """Record a mapping session; returns its id (version 1, with a ``create`` row in the session history).
 
         ``participant_group`` is a code of ``participant_groups`` (women, men, youth, elders, mixed, targeted)
-        or one of its names; participants are *counts* by sex; ``facilitators`` initials or roles.
+        or one of its names; participants are *counts* by sex; ``facilitators`` initials or roles; ``author``
+        (initials or role) is who recorded it (default: the facilitators).
         """
         values = self._validate_session(dict(village=village, date=date, participant_group=participant_group,
                                              age_band=age_band, participants_female=participants_female,
                                              participants_male=participants_male, facilitators=facilitators,
                                              notes=notes))
-        values["created_at"] = m.utcnow()
+        who = _person_text(author, "author", limits(self.ws).get("author_max", 40), required=False)
+        who = who or (values.get("facilitators") or "")[:40]
+        now = m.utcnow()
+        values.update(created_at=now, updated_at=now, version=1)
         with self._writer() as conn:
-            return int(conn.execute(self.t_sessions.insert().values(**values)
-                                    .returning(self.t_sessions.c.id)).scalar_one())
+            sid = int(conn.execute(self.t_sessions.insert().values(**values)
+                                   .returning(self.t_sessions.c.id)).scalar_one())
+            conn.execute(self.t_session_history.insert().values(
+                session_id=sid, action="create", version=1, author=who, at=now, old_attrs=None,
+                new_attrs=json.dumps(_session_attrs(values), ensure_ascii=False)))
+        return sid
 
-    def update_session(self, session_id: int, **changes) -> dict:
-        """Change fields of a session (same validation as :meth:`create_session`)."""
-        current = self.get_session(session_id)
-        merged = {k: current[k] for k in m.SESSION_COLUMNS if k not in ("id", "created_at")}
-        unknown = set(changes) - set(merged)
+    def update_session(self, session_id: int, expected_version: int, author: str, **changes) -> dict:
+        """Change fields of a session (same validation as :meth:`create_session`); returns the stored session.
+
+        ``expected_version`` is the session version the editor loaded: if somebody saved the session in
+        between, :class:`ConflictError` is raised and nothing is written (``details``: ``session_id``,
+        ``expected_version``, ``current_version``, ``changed_by``, ``changed_at``). A save that changes nothing
+        writes nothing. Every change writes a row to ``community_session_history``.
+        """
+        unknown = set(changes) - set(m.SESSION_EDITABLE)
         if unknown:
             raise GisPlannerError(f"unknown session field(s) {sorted(unknown)}", feature=session_id,
-                                  fix=f"use {', '.join(sorted(merged))}", code="bad_field")
-        merged.update(changes)
-        values = self._validate_session(merged)
-        with self._writer() as conn:
-            conn.execute(self.t_sessions.update().where(self.t_sessions.c.id == session_id).values(**values))
-        return self.get_session(session_id)
+                                  fix=f"use {', '.join(m.SESSION_EDITABLE)}", code="bad_field")
+        return self._session_write(session_id, expected_version, author, "update", changes)
 
-    def get_session(self, session_id: int) -> dict:
+    def delete_session(self, session_id: int, expected_version: int, author: str) -> dict:
+        """Soft-delete a session (it and its features disappear from lists, maps and reviews;
+        :meth:`restore_session` brings them back). Version-checked like :meth:`update_session`."""
+        return self._session_write(session_id, expected_version, author, "delete", {})
+
+    def restore_session(self, session_id: int, expected_version: int, author: str) -> dict:
+        """Undo :meth:`delete_session`."""
+        return self._session_write(session_id, expected_version, author, "restore", {})
+
+    def _session_write(self, session_id, expected_version, author, action, changes) -> dict:
+        author = _person_text(author, "author", limits(self.ws).get("author_max", 40), required=True)
+        s = self.t_sessions
+        with self._writer() as conn:
+            current = self.get_session(session_id, conn)
+            if int(expected_version) != int(current["version"]):
+                self._session_conflict(conn, current, expected_version)
+            deleted = bool(current.get("deleted"))
+            if action == "update":
+                if deleted:
+                    raise GisPlannerError("a deleted session cannot be edited", feature=f"session {session_id}",
+                                          fix="restore it first", code="deleted_session")
+                merged = {k: current[k] for k in m.SESSION_EDITABLE}
+                merged.update(changes)
+                values = self._validate_session(merged)
+                if all(values[k] == current[k] for k in values):
+                    return current  # nothing changed: no new version, no history row
+            elif action == "delete":
+                if deleted:
+                    raise GisPlannerError("the session is already deleted", feature=f"session {session_id}",
+                                          fix="restore it instead", code="already_deleted")
+                values = {"deleted": True}
+            else:
+                if not deleted:
+                    raise GisPlannerError("the session is not deleted", feature=f"session {session_id}",
+                                          code="not_deleted")
+                values = {"deleted": False}
+            now = m.utcnow()
+            old_at = current.get("updated_at") or current["created_at"]
+            values.update(version=int(current["version"]) + 1, updated_at=max(now, old_at))
+            res = conn.execute(s.update().where(s.c.id == int(session_id), s.c.version == int(expected_version))
+                               .values(**values))
+            if res.rowcount != 1:
+                self._session_conflict(conn, current, expected_version)
+            new = self.get_session(session_id, conn)
+            conn.execute(self.t_session_history.insert().values(
+                session_id=int(session_id), action=action, version=int(new["version"]), author=author, at=now,
+                old_attrs=json.dumps(_session_attrs(current), ensure_ascii=False),
+                new_attrs=json.dumps(_session_attrs(new), ensure_ascii=False)))
+        return new
+
+    def session_history(self, session_id: int) -> pd.DataFrame:
+        """Change history of a session (oldest first): ``action``, ``version``, ``author``, ``at``, ``changed``
+        (field names), ``old``/``new`` field dicts."""
+        h = self.t_session_history
         with self._reader() as conn:
-            row = conn.execute(sa.select(self.t_sessions).where(self.t_sessions.c.id == int(session_id))).mappings().first()
+            rows = [dict(r) for r in conn.execute(sa.select(h).where(h.c.session_id == int(session_id))
+                                                  .order_by(h.c.id)).mappings().all()]
+        out = []
+        for r in rows:
+            old = json.loads(r["old_attrs"]) if r["old_attrs"] else None
+            new = json.loads(r["new_attrs"]) if r["new_attrs"] else None
+            changed = [k for k in (*m.SESSION_EDITABLE, "deleted")
+                       if old is not None and old.get(k, False) != (new or {}).get(k, False)]
+            out.append({"id": r["id"], "session_id": r["session_id"], "action": r["action"], "version": r["version"],
+                        "author": r["author"], "at": r["at"], "changed": changed, "old": old, "new": new})
+        df = pd.DataFrame(out, columns=["id", "session_id", "action", "version", "author", "at", "changed", "old",
+                                        "new"])
+        df["at"] = pd.to_datetime(df["at"], utc=True).astype("datetime64[ms, UTC]")
+        return df
+
+    def _session_conflict(self, conn, current: dict, expected_version) -> None:
+        h = self.t_session_history
+        sid = int(current["id"])
+        last = conn.execute(sa.select(h.c.author, h.c.at).where(h.c.session_id == sid)
+                            .order_by(h.c.id.desc()).limit(1)).first()
+        now = self.get_session(sid, conn)
+        by, at = (last[0], last[1]) if last is not None else (None, now.get("updated_at"))
+        raise ConflictError(
+            f"the session was changed by {by or 'someone else'} at "
+            f"{at.strftime('%Y-%m-%d %H:%M') if at else '?'} UTC (version {now['version']}); "
+            f"your edit started from version {expected_version} and was not saved",
+            file=self.label, feature=f"session {sid}",
+            fix="reload the session, re-apply your change and save again", code="edit_conflict",
+            details={"session_id": sid, "expected_version": int(expected_version),
+                     "current_version": int(now["version"]), "changed_by": by,
+                     "changed_at": at.isoformat() if at else None})
+
+    def get_session(self, session_id: int, conn: sa.Connection | None = None) -> dict:
+        """One session as a dict (``SESSION_COLUMNS``, with its ``version``)."""
+        q = sa.select(self.t_sessions).where(self.t_sessions.c.id == int(session_id))
+        if conn is None:
+            with self._reader() as c:
+                row = c.execute(q).mappings().first()
+        else:
+            row = conn.execute(q).mappings().first()
         if row is None:
             raise GisPlannerError(f"mapping session {session_id} does not exist", file=self.label,
                                   fix="create the session first (create_session) or pick one from list_sessions()",
                                   code="unknown_session")
         return dict(row)
 
-    def list_sessions(self, village: str | None = None) -> pd.DataFrame:
-        """All sessions with their numbers of live features, newest first."""
+    def list_sessions(self, village: str | None = None, include_deleted: bool = False) -> pd.DataFrame:
+        """All sessions with their numbers of live features, newest first (deleted ones only with
+        ``include_deleted``)."""
         s, f = self.t_sessions, self.t_features
         n = (sa.select(sa.func.count()).where(f.c.session_id == s.c.id, f.c.deleted == sa.false())
              .scalar_subquery().label("features"))
         q = sa.select(s, n).order_by(s.c.date.desc(), s.c.id.desc())
         if village is not None:
             q = q.where(s.c.village == clean_text(village))
+        if not include_deleted:
+            q = q.where(s.c.deleted == sa.false())
         with self._reader() as conn:
             rows = conn.execute(q).mappings().all()
         df = pd.DataFrame([dict(r) for r in rows], columns=[*m.SESSION_COLUMNS, "features"])
+        df["deleted"] = df["deleted"].astype(bool)
         return df
 
     def _validate_session(self, v: dict) -> dict:
@@ -559,7 +722,7 @@ class CommunityStore:
         if category is not None:
             q = q.where(f.c.category == (categories(self.ws).lookup(category) or category))
         if not include_deleted:
-            q = q.where(f.c.deleted == sa.false())
+            q = q.where(f.c.deleted == sa.false(), s.c.deleted == sa.false())
         if bbox is not None:
             minx, miny, maxx, maxy = (float(v) for v in bbox)
             if self.backend == "geopackage":  # the GeoPackage R-tree (float32 boxes, rounded outwards)
@@ -625,10 +788,14 @@ class CommunityStore:
 
     # ------------------------------------------------------------------ internals
     def _require_session(self, conn: sa.Connection, session_id: int) -> None:
-        ok = conn.execute(sa.select(self.t_sessions.c.id).where(self.t_sessions.c.id == int(session_id))).first()
+        ok = conn.execute(sa.select(self.t_sessions.c.id, self.t_sessions.c.deleted)
+                          .where(self.t_sessions.c.id == int(session_id))).first()
         if ok is None:
             raise GisPlannerError(f"mapping session {session_id} does not exist", file=self.label,
                                   fix="create the session first (create_session)", code="unknown_session")
+        if ok[1]:
+            raise GisPlannerError(f"mapping session {session_id} is deleted", file=self.label,
+                                  fix="restore the session first (restore_session)", code="deleted_session")
 
     def _insert(self, conn, session_id, rows, action, progress=None, keep_created=False) -> list[FeatureRecord]:
         ctx = self._ctx()
@@ -1059,6 +1226,11 @@ def _jsonable(d: dict) -> dict:
             v = v.item()
         out[k] = v
     return out
+
+
+def _session_attrs(values: Mapping) -> dict:
+    """The user-given fields of a session (JSON-able), as kept in the session history."""
+    return _jsonable({**{k: values.get(k) for k in m.SESSION_EDITABLE}, "deleted": bool(values.get("deleted"))})
 
 
 def _chunks(seq, n):

@@ -156,8 +156,19 @@ def test_draw_polygon_in_russian_and_find_it_after_reload(server, browser, ws_co
     # community map: create a session, draw a polygon, save it
     page.get_by_role("link", name=t("app.page.community", "ru")).first.click()
     _wait_app(page)
-    if page.get_by_role("textbox", name=t("app.community.village", "ru"), exact=True).count():
-        page.get_by_role("textbox", name=t("app.community.village", "ru"), exact=True).first.fill("Тест-Айыл")
+    form = page.locator("[data-testid='stForm']").filter(
+        has=page.get_by_role("button", name=t("app.community.create_session", "ru")))
+    try:   # the form is open when the workspace has no session yet
+        form.first.wait_for(state="visible", timeout=30_000)
+        no_session = True
+    except Exception:  # noqa: BLE001 - sessions exist: the form stays folded
+        no_session = False
+    if no_session:
+        # the village comes from the settlements layer, the age band is chosen explicitly
+        form.locator("[data-testid='stSelectbox']").filter(has_text=t("app.community.village", "ru")).first.click()
+        page.get_by_role("option").nth(1).click()
+        form.locator("[data-testid='stSelectbox']").filter(has_text=t("app.community.age_band", "ru")).first.click()
+        page.get_by_role("option", name="18-35").click()
         page.get_by_role("button", name=t("app.community.create_session", "ru")).click()
         _wait_app(page)
     page.get_by_role("textbox", name=t("app.community.author", "ru"), exact=True).fill("Т.Т.")
