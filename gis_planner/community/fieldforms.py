@@ -317,6 +317,8 @@ def parse_odk_geometry(value: str, kind: str | None = None):
         if mt is None:
             return None
         lat, lon = float(mt.group(1)), float(mt.group(2))
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            return None
         pts.append((lon, lat))
     if not pts:
         return None
@@ -499,8 +501,8 @@ def _records_from_table(df: pd.DataFrame) -> list[tuple[dict, Any, dict]]:
         if c in geo_cols or k in _META or k in _FIELDS or k.endswith("_url") or k.startswith("_"):
             continue
         vals = [v for v in df[c] if not _is_blank(v)]
-        if vals and all(_ODK_POINT.match(v.split(";")[0]) for v in vals[:50]) and any(
-                len(v.split()) >= 2 for v in vals[:50]):
+        # ODK writes every vertex as exactly four numbers "lat lon alt acc"
+        if vals and all(len(v.split(";")[0].split()) == 4 and parse_odk_geometry(v) is not None for v in vals[:50]):
             geo_cols.append(c)
     photo_cols = [c for c, k in keys.items()
                   if k.startswith(("photo", "image", "picture")) and not k.endswith("_url")]
@@ -532,9 +534,9 @@ def _records_from_table(df: pd.DataFrame) -> list[tuple[dict, Any, dict]]:
             geom = parse_odk_geometry(g) if g is not None else None
         uid = next((_strip_uuid(rec[c]) for c, k in keys.items()
                     if k in ("_uuid", "instanceid", "meta/instanceid", "key") and not _is_blank(rec[c])), None)
-        created = next((rec[c] for c, k in keys.items()
-                        if k in ("_submission_time", "submissiondate", "end", "start") and not _is_blank(rec[c])),
-                       None)
+        # when it was collected on the phone (the form's end/start), else when the server received it
+        created = next((rec[c] for want in ("end", "start", "_submission_time", "submissiondate")
+                        for c, k in keys.items() if k == want and not _is_blank(rec[c])), None)
         fields = {c: rec[c] for c in df.columns if c not in geo_cols and c not in photo_cols}
         out.append((fields, geom, {"uid": uid, "created": created,
                                    "photos": [rec[c] for c in photo_cols if not _is_blank(rec[c])]}))
@@ -671,8 +673,10 @@ def import_comapeo(store: CommunityStore, path, session_id: int, *, author: str 
 
 # =========================================================================== GPX
 def _metres_between(a, b) -> float:
-    lat = math.radians((a[1] + b[1]) / 2)
-    return math.hypot((a[0] - b[0]) * 111_320.0 * math.cos(lat), (a[1] - b[1]) * 110_574.0)
+    """Geodesic distance (WGS 84) between two lon/lat points."""
+    from pyproj import Geod
+
+    return float(Geod(ellps="WGS84").inv(a[0], a[1], b[0], b[1])[2])
 
 
 def import_gpx(store: CommunityStore, path, session_id: int, *, author: str | None = None,
