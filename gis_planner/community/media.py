@@ -324,6 +324,28 @@ def delete_attachment(store, attachment_id: int, author: str) -> AttachmentRecor
     return rec
 
 
+def write_photos(store, feature_ids: Iterable[int], folder, prefix: str = "") -> dict[int, list[str]]:
+    """Write the photos of the given features into ``folder`` as ``<feature id>_<photo id>_<file name>``;
+    returns ``{feature_id: [relative paths, prefix + name]}`` (features without photos are absent)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    ids = [int(i) for i in feature_ids]
+    out: dict[int, list[str]] = {}
+    if not ids:
+        return out
+    t = _table()
+    q = (sa.select(t.c.id, t.c.feature_id, t.c.filename, t.c.data).where(t.c.feature_id.in_(ids))
+         .order_by(t.c.feature_id, t.c.id))
+    with store._reader() as conn:
+        for aid, fid, name, data in conn.execute(q):
+            folder.mkdir(parents=True, exist_ok=True)
+            fname = f"{int(fid)}_{int(aid)}_{name}"
+            (folder / fname).write_bytes(bytes(data))
+            out.setdefault(int(fid), []).append(prefix + fname)
+    return out
+
+
 __all__ = ["ATTACHMENTS", "Attachment", "AttachmentRecord", "Photo", "prepare_photo", "exif_location",
            "safe_filename", "thumbnail", "thumbnail_img_tag", "has_metadata", "photo_rules", "add_attachment",
-           "attachments", "get_attachment", "delete_attachment", "insert_photos", "COLUMNS"]
+           "attachments", "get_attachment", "delete_attachment", "insert_photos", "write_photos", "COLUMNS"]
