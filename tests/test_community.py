@@ -396,7 +396,7 @@ def test_geopackage_opens_with_gdal(tmp_path):
     _fill(store, sid)
     path = ws.root / "community.gpkg"
     layers = dict(pyogrio.list_layers(path))
-    assert set(layers) == {"community_features", "community_sessions", "community_history"}
+    assert set(layers) == {"community_features", "community_sessions", "community_history", "community_attachments"}
     df = pyogrio.read_dataframe(path, layer="community_features")
     assert df.crs.to_epsg() == 4326 and len(df) == 3
     assert sorted(df["title"]) == sorted(['Spring "above" <the> village, ө', "Gullied road", "New school"])
