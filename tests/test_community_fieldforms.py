@@ -285,3 +285,41 @@ def test_gpx_waypoints_and_a_walked_boundary_become_features(ws_store, tmp_path)
     assert poly.geom_type == "Polygon"
     _assert_coords(poly, [*walk, walk[0]])
     assert abs(in_ws_crs(poly).area - 300 * 200) < 300 * 200 * 0.01
+
+
+# --------------------------------------------------------------------------- CLI
+def test_cli_field_form_imports_photos_and_export(tmp_path, capsys):
+    from pyxform.xls2xform import convert
+
+    from gis_planner.cli import main
+
+    ws = Workspace.create(tmp_path / "ws", name="Test", crs=7695)
+    ws.write_layer("boundary", gdf({"name": ["B"]}, [square(0, 0, 5000)]), source="test")
+    w = ["-w", str(ws.root)]
+    assert main(["community", "field-form", *w, str(tmp_path / "form.xlsx"), "--lang", "en"]) == 0
+    assert convert(str(tmp_path / "form.xlsx")).xform.startswith("<?xml")
+    assert main(["community", "new-session", *w, "--village", "Tört-Kül", "--date", "2026-05-12",
+                 "--group", "men"]) == 0
+    gpx = tmp_path / "w.gpx"
+    gpx.write_text(_gpx(waypoints=[(400, 400, "родник", ""), (500, 500, "?", "volcano")], tracks=[]),
+                   encoding="utf-8")
+    capsys.readouterr()
+    # one waypoint has no known category: refused as a whole (exit 2, nothing written) …
+    assert main(["community", "import-gpx", *w, str(gpx), "--session", "1", "--author", "F.1"]) == 2
+    assert "volcano" in capsys.readouterr().err
+    # … or imported without it, and the report says so with exit code 1
+    assert main(["community", "import-gpx", *w, str(gpx), "--session", "1", "--author", "F.1", "--skip-invalid",
+                 "--lang", "en"]) == 1
+    out = capsys.readouterr().out
+    assert "1 features and 0 photos imported" in out and "Row 2 not imported: category 'volcano'" in out
+    photo = tmp_path / "IMG_0001.JPG"
+    photo.write_bytes(jpeg(2400, 1800, gps=ll(400, 400)))
+    assert main(["community", "attach", *w, "1", str(photo), "--author", "F.1", "--lang", "en"]) == 0
+    assert "Photo saved: IMG_0001.jpg" in capsys.readouterr().out
+    assert main(["community", "photos", *w, "1", "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(p["feature_id"], p["filename"], p["mime"]) for p in listed] == [(1, "IMG_0001.jpg", "image/jpeg")]
+    assert main(["community", "export", *w, str(tmp_path / "out.zip"), "--session", "1"]) == 0
+    with zipfile.ZipFile(tmp_path / "out.zip") as z:
+        assert sorted(z.namelist()) == ["out.geojson", "out_photos/1_1_IMG_0001.jpg"]
+        assert not media.has_metadata(z.read("out_photos/1_1_IMG_0001.jpg"))

@@ -333,7 +333,8 @@ def parse_odk_geometry(value: str, kind: str | None = None):
 
 
 def _is_blank(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
+    return (v is None or v is pd.NaT or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+            or (isinstance(v, str) and not v.strip()))
 
 
 class _Mapper:
@@ -722,7 +723,7 @@ def import_gpx(store: CommunityStore, path, session_id: int, *, author: str | No
                     else:
                         notes.append({"row": n, "note": f"{layer[:-1]} not closed (ends {gap:.0f} m apart, "
                                                         f"more than {tol:.0f} m): kept as a line"})
-            fields = {k: v for k, v in rec.items() if not _is_blank(v)}
+            fields = {k: v for k, v in rec.items() if not _is_blank(v) and k != "time"}
             photos = [v for k, v in rec.items() if str(k).lower().endswith("_href") and not _is_blank(v)
                       and str(v).lower().endswith(IMAGE_EXT)]
             # category: GPX <type>, then <sym>, then <name> (a waypoint named "родник")
