@@ -175,3 +175,44 @@ def test_migration_0005_up_and_down_keeps_photos_table_consistent(store_url):  #
     store_mod._MIGRATED.clear()
     s2 = open_store(url=store_url)  # upgraded on open
     assert s2.attachments().empty and len(s2.features()) == 1
+
+
+# --------------------------------------------------------------------------- app
+def test_map_popup_thumbnail_is_escaped(store, feature):
+    import folium
+
+    from gis_planner.ui import community_photos
+
+    store.update_feature(feature.id, 1, "A.K.", title='Булак <img src=x onerror=alert(1)>')
+    store.add_attachment(feature.id, jpeg(900, 600), "a.jpg", "A.K.")
+    m = folium.Map(location=[LAT, LON], zoom_start=14)
+    key = community_photos.add_photo_layer(m, store, store.features(), "ru")
+    assert len(key) == 1
+    html_ = m.get_root().render()
+    assert "data:image/jpeg;base64," in html_
+    assert "<img src=x" not in html_ and "&lt;img src=x onerror=alert(1)&gt;" in html_
+    assert "Фото: 1" in html_
+    assert community_photos.add_photo_layer(folium.Map(), store, store.features().iloc[0:0], "ru") == ()
+
+
+@pytest.mark.usefixtures("no_app_warm_up")
+def test_app_shows_and_removes_a_features_photos(tmp_path, demo_ws):
+    from .apptest import assert_ok, copy_demo, open_app
+
+    ws = copy_demo(demo_ws, tmp_path / "demo", community=True)
+    s = open_store(ws)
+    sid = int(s.list_sessions()["id"].iloc[0])  # the session the page opens with
+    fid = int(s.features(session_id=sid)["id"].iloc[0])  # the feature it picks first
+    rec = s.add_attachment(fid, jpeg(900, 600), "spring.jpg", "A.K.")
+    at = open_app(ws, "en", "community")
+    assert_ok(at)
+    exp = [e for e in at.expander if e.label == "Photos (1)"]
+    assert exp, [e.label for e in at.expander]
+    assert any("spring.jpg" in c.value for c in at.caption)
+    at.session_state["community_author"] = "B.T."
+    [b for b in at.button if b.key == f"community_photo_del_{rec.id}"][0].click()
+    at.run()
+    assert_ok(at)
+    assert s.attachments(fid).empty
+    assert any(e.label == "Photos (0)" for e in at.expander)
+    assert any("Photo removed: spring.jpg" in x.value for x in at.success)

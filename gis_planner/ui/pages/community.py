@@ -9,6 +9,7 @@ from gis_planner.catalog import catalogue
 from gis_planner.community import ConflictError, categories, open_store
 from gis_planner.errors import GisPlannerError
 from gis_planner.ui import cache, maps, state
+from gis_planner.ui import community_photos
 from gis_planner.ui.app import show_error
 from gis_planner.ui.safe import md_escape
 from gis_planner.ui.widgets import table
@@ -164,13 +165,14 @@ if len(shown):
 m, _ = maps.layers_map(ws, ["parcels", "settlements", "water_bodies", "roads", "boundary"], lang,
                        state.web_tiles(), hidden=["parcels"], extra=extra, legend_extra=legend)
 maps.add_draw(m, lang)
+photo_key = community_photos.add_photo_layer(m, store, shown, lang)  # thumbnails in popups
 left, right = st.columns([3, 2])
 with left:
     st.caption(tr("app.community.draw_hint"))
     signature = tuple(zip(shown["id"].tolist(), shown["version"].tolist()))
     out = maps.show(m, key=f"community_map_{sid}", returned_objects=["last_active_drawing", "all_drawings"],
                     height=580, cache_key=("community", *cache.key(ws), lang, state.web_tiles(), int(sid),
-                                           show_all, hash(signature)))
+                                           show_all, hash(signature), hash(photo_key)))
 # only a shape drawn with the draw tools starts a new feature (a click on an existing layer does not)
 drawing = maps.drawn_feature(out)
 
@@ -223,6 +225,7 @@ else:
     fid = st.selectbox(tr("app.community.pick_feature"), list(feats["id"]), format_func=feature_text,
                        key="community_pick")
     rec = store.get_feature(int(fid))
+    community_photos.panel(store, rec, author, lang)  # attach / view / remove photos
     t_edit, t_hist = st.tabs([tr("app.community.edit"), tr("app.community.history")])
     with t_edit:
         with st.form(f"community_edit_{rec.id}_{rec.version}"):
