@@ -191,7 +191,8 @@ def test_map_popup_thumbnail_is_escaped(store, feature):
     html_ = m.get_root().render()
     assert "data:image/jpeg;base64," in html_
     assert "<img src=x" not in html_ and "&lt;img src=x onerror=alert(1)&gt;" in html_
-    assert "Фото: 1" in html_
+    assert "\\u0424\\u043e\\u0442\\u043e: 1" in html_  # "Фото: 1", JSON-encoded in the script
+    assert "$(`" not in html_  # no folium Popup: it needs jQuery, which the offline app does not load
     assert community_photos.add_photo_layer(folium.Map(), store, store.features().iloc[0:0], "ru") == ()
 
 

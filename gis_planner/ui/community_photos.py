@@ -10,8 +10,11 @@ A thin shell over :mod:`gis_planner.community.media` (checks, downscaling and EX
 from __future__ import annotations
 
 import html
+import json
 
 import folium
+from branca.element import MacroElement
+from jinja2 import Template
 import pandas as pd
 import streamlit as st
 
@@ -20,6 +23,7 @@ from gis_planner.errors import GisPlannerError
 from gis_planner.i18n import t
 from gis_planner.ui.app import show_error
 from gis_planner.ui.safe import md_escape
+from gis_planner.ui.widgets import file_uploader
 
 FLASH = "community_photo_flash"
 MAX_MAP_THUMBNAILS = 200  # photo markers on the map (the first photo of each feature), to keep the page light
@@ -44,6 +48,32 @@ def _thumb(url: str, attachment_id: int, sha256: str, edge: int) -> str:
     return media.thumbnail_img_tag(data, alt="", edge=edge)
 
 
+class PhotoMarkers(MacroElement):
+    """Small white markers whose popup shows a photo thumbnail and the feature's title. Built in Leaflet
+    directly (folium's Popup needs jQuery, which the offline app does not load); every text is escaped and
+    the items are JSON-encoded into the script."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function () {
+            var items = {{ this.items_json }};
+            var group = L.featureGroup();
+            items.forEach(function (it) {
+                L.circleMarker([it.lat, it.lon], {radius: 5, color: '#222222', weight: 2, fill: true,
+                                                  fillColor: '#ffffff', fillOpacity: 1.0})
+                    .bindPopup(it.html, {maxWidth: it.w}).bindTooltip(it.tip).addTo(group);
+            });
+            group.addTo({{ this._parent.get_name() }});
+        })();
+        {% endmacro %}
+    """)
+
+    def __init__(self, items: list[dict]):
+        super().__init__()
+        self._name = "PhotoMarkers"
+        self.items_json = json.dumps(items).replace("</", "<\\/")
+
+
 def add_photo_layer(m: folium.Map, store, shown: pd.DataFrame, lang: str) -> tuple:
     """Small markers with a photo thumbnail and the feature's title (escaped) in their popup, for the shown
     features that have photos. Returns a key of what was drawn (for the map's cache key)."""
@@ -56,19 +86,17 @@ def add_photo_layer(m: folium.Map, store, shown: pd.DataFrame, lang: str) -> tup
     edge = int(media.photo_rules(store.ws).get("thumbnail_edge_px", 160))
     counts = att.groupby("feature_id").size()
     by_id = shown.set_index("id")
-    group = folium.FeatureGroup(name=t("community.photo.photos", lang), show=True)
     url = store.url if store.path is None else str(store.path)
+    items = []
     for row in first.itertuples(index=False):
         f = by_id.loc[row.feature_id]
         pt = f.geometry.representative_point()
-        title = str(f["title"])
-        img = _thumb(url, int(row.id), row.sha256, edge).replace('alt=""', f'alt="{html.escape(title, quote=True)}"', 1)
-        body = (f"<div style='max-width:{edge + 10}px'>{img}<br><b>{html.escape(title)}</b><br>"
-                f"<small>{html.escape(t('community.photo.count', lang, n=int(counts[row.feature_id])))}</small></div>")
-        folium.CircleMarker([pt.y, pt.x], radius=5, color="#222222", weight=2, fill=True, fill_color="#ffffff",
-                            fill_opacity=1.0, popup=folium.Popup(body, max_width=edge + 30),
-                            tooltip=html.escape(title)).add_to(group)
-    group.add_to(m)
+        title = html.escape(str(f["title"]), quote=True)
+        img = _thumb(url, int(row.id), row.sha256, edge).replace('alt=""', f'alt="{title}"', 1)
+        n = html.escape(t("community.photo.count", lang, n=int(counts[row.feature_id])))
+        items.append({"lat": round(pt.y, 6), "lon": round(pt.x, 6), "w": edge + 30, "tip": title,
+                      "html": f"<div style='max-width:{edge + 10}px'>{img}<br><b>{title}</b><br><small>{n}</small></div>"})
+    PhotoMarkers(items).add_to(m)
     return tuple(zip(first["id"].tolist(), first["sha256"].tolist(), counts.reindex(first["feature_id"]).tolist()))
 
 
@@ -90,7 +118,8 @@ def panel(store, rec, author: str, lang: str) -> None:
             with cols[i % 3]:
                 data = store.get_attachment(int(row.id)).data
                 st.image(data, width="stretch")
-                st.caption(md_escape(f"{row.filename} · {row.author} · {round(row.size / 1024)} KB"))
+                st.caption(md_escape(f"{row.filename} · {row.author} · "
+                                      f"{t('community.photo.size_kb', lang, n=max(1, round(row.size / 1024)))}"))
                 if st.button(t("community.photo.delete", lang), key=f"community_photo_del_{row.id}"):
                     try:
                         gone = store.delete_attachment(int(row.id), author)
@@ -101,9 +130,10 @@ def panel(store, rec, author: str, lang: str) -> None:
         if rec.deleted:
             return
         key = _uploader_key(rec.id)
-        up = st.file_uploader(t("community.photo.add", lang), type=["jpg", "jpeg", "png", "webp"], key=key,
-                              max_upload_size=max(1, int(rules["max_upload_bytes"]) // (1024 * 1024)),
-                              help=t("community.photo.privacy", lang, edge=int(rules["max_edge_px"])))
+        max_mb = max(1, int(rules["max_upload_bytes"]) // (1024 * 1024))
+        st.caption(t("community.photo.privacy", lang, edge=int(rules["max_edge_px"]), mb=max_mb))
+        # widgets.file_uploader: without Streamlit's English "Upload" / "… per file" on screen
+        up = file_uploader(t("community.photo.add", lang), ["jpg", "jpeg", "png", "webp"], key, max_mb)
         if up is None:
             return
         data = up.getvalue()
