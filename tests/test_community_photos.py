@@ -217,3 +217,20 @@ def test_app_shows_and_removes_a_features_photos(tmp_path, demo_ws):
     assert s.attachments(fid).empty
     assert any(e.label == "Photos (0)" for e in at.expander)
     assert any("Photo removed: spring.jpg" in x.value for x in at.success)
+
+
+def test_exported_zip_imports_back_with_its_photos(store, feature, tmp_path):
+    from gis_planner.community import fieldforms
+
+    store.add_attachment(feature.id, encoded("PNG", 64, 48), "sketch.png", "A.K.")
+    z = exchange.export(store, tmp_path / "bundle.zip", session_id=feature.session_id)
+    other = open_store(url=str(tmp_path / "other.gpkg"))
+    sid = other.create_session("Tört-Kül", "2026-05-12", "women")
+    rep = fieldforms.import_odk(other, z, sid, author="Z.Z.")
+    assert (len(rep.features), rep.photos, rep.missing_photos) == (1, 1, [])
+    assert rep.features[0].uid == feature.uid  # the same feature (importing it twice would be refused)
+    back = other.get_attachment(int(other.attachments()["id"].iloc[0]))
+    orig = store.get_attachment(int(store.attachments(feature.id)["id"].iloc[0]))
+    assert back.filename.endswith("sketch.png") and back.mime == "image/png"
+    assert Image.open(io.BytesIO(back.data)).tobytes() == Image.open(io.BytesIO(orig.data)).tobytes()
+    other.close()

@@ -63,7 +63,7 @@ _META = {"_id", "_index", "_validation_status", "_notes", "_status", "_submitted
          "deviceid", "edits", "formversion", "key", "cat_group", "kind", "$id", "$createdat", "$updatedat",
          "$categoryid", "$authorid", "$author", "$updateauthorid", "$updateauthor", "$observations", "$comapeo",
          "start", "end", "submissiondate", "_submission_time", "_uuid", "instanceid", "meta/instanceid",
-         "instancename", "meta/instancename", "_geolocation", "sym", "src", "link1_href", "link1_text",
+         "instancename", "meta/instancename", "_geolocation", "uid", "sym", "src", "link1_href", "link1_text",
          "link1_type", "link2_href", "link2_text", "link2_type", "time", "ele", "number", "fix", "sat", "hdop",
          "vdop", "pdop", "magvar", "geoidheight", "ageofdgpsdata", "dgpsid", "id", "created_at", "timestamp"}
 _GEO_NAMES = ("point", "line", "polygon", "geopoint", "geotrace", "geoshape", "location", "gps", "geometry",
@@ -534,7 +534,8 @@ def _records_from_table(df: pd.DataFrame) -> list[tuple[dict, Any, dict]]:
             g = next((rec.get(c) for c, k in keys.items() if k == "_geolocation" and not _is_blank(rec.get(c))), None)
             geom = parse_odk_geometry(g) if g is not None else None
         uid = next((_strip_uuid(rec[c]) for c, k in keys.items()
-                    if k in ("_uuid", "instanceid", "meta/instanceid", "key") and not _is_blank(rec[c])), None)
+                    if k in ("_uuid", "instanceid", "meta/instanceid", "key", "uid") and not _is_blank(rec[c])),
+                   None)
         # when it was collected on the phone (the form's end/start), else when the server received it
         created = next((rec[c] for want in ("end", "start", "_submission_time", "submissiondate")
                         for c, k in keys.items() if k == want and not _is_blank(rec[c])), None)
@@ -563,7 +564,8 @@ def _records_from_geojson(data: dict, label: str) -> list[tuple[dict, Any, dict]
             geom = Polygon(geom.coords)
         keys = {c: _key(c) for c in props}
         uid = next((_strip_uuid(props[c]) for c, k in keys.items()
-                    if k in ("_uuid", "instanceid", "meta/instanceid", "$id") and not _is_blank(props[c])), None)
+                    if k in ("_uuid", "instanceid", "meta/instanceid", "$id", "uid") and not _is_blank(props[c])),
+                   None)
         created = next((props[c] for c, k in keys.items()
                         if k in ("_submission_time", "submissiondate", "$createdat", "created_at", "end")
                         and not _is_blank(props[c])), None)
@@ -601,6 +603,8 @@ def _open_source(path: Path, exts: Sequence[str], media_path) -> tuple[bytes, st
                                   fix="unzip it and give the one to import", code="ambiguous_layer")
         media_ = _Media(Path(media_path)) if media_path else _Media(None, zf)
         return zf.read(names[0]), f"{path}:{names[0]}", media_
+    if media_path is None and path.with_name(f"{path.stem}_photos").is_dir():  # gis_planner's own export
+        media_path = path.with_name(f"{path.stem}_photos")
     return path.read_bytes(), str(path), (_Media(Path(media_path)) if media_path else None)
 
 
