@@ -234,3 +234,95 @@ def test_exported_zip_imports_back_with_its_photos(store, feature, tmp_path):
     assert back.filename.endswith("sketch.png") and back.mime == "image/png"
     assert Image.open(io.BytesIO(back.data)).tobytes() == Image.open(io.BytesIO(orig.data)).tobytes()
     other.close()
+
+
+@pytest.mark.browser
+def test_browser_attaches_a_photo_and_moves_the_point_to_it(tmp_path, demo_ws, artifacts_dir):
+    """A real upload through the app's file uploader in Chromium (Russian UI): the photo is stored without
+    EXIF, and the point moves to the position the photo carried, because the user asked for it."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from gis_planner.i18n import t
+
+    from .apptest import copy_demo
+    from .e2e.test_browser import ARGS, CHROMIUM, ROOT
+
+    ws = copy_demo(demo_ws, tmp_path / "demo", community=True)
+    s = open_store(ws)
+    sid = int(s.list_sessions()["id"].iloc[0])
+    f = s.features(session_id=sid).iloc[0]  # the feature the page picks first (a point)
+    assert f["kind"] == "point"
+    lon, lat = f.geometry.x + 0.0004, f.geometry.y + 0.0003  # ~35 m away, inside the municipality
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (float(int(lat)), float(int(lat * 60 % 60)), lat * 3600 % 60),
+                    3: "E", 4: (float(int(lon)), float(int(lon * 60 % 60)), lon * 3600 % 60)}
+    photo = tmp_path / "IMG_2041.jpg"
+    Image.new("RGB", (3000, 2000), (200, 120, 40)).save(photo, "JPEG", exif=exif)
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        port = so.getsockname()[1]
+    env = dict(os.environ, GIS_PLANNER_WORKSPACE=str(ws.root), GIS_PLANNER_LANG="ru")
+    env.pop("GIS_PLANNER_DATABASE_URL", None)
+    log = open(tmp_path / "streamlit.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(Path(ROOT) / "app.py"), "--server.port",
+                             str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.5).close()
+                break
+            except OSError:
+                time.sleep(0.3)
+        with sync_playwright() as pw:
+            br = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = br.new_page(viewport={"width": 1440, "height": 1000}, locale="ru-RU")
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            def settle():
+                page.wait_for_timeout(1000)
+                page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                                       timeout=240_000)
+                page.wait_for_timeout(500)
+
+            page.goto(f"http://127.0.0.1:{port}/community")
+            header = page.get_by_text(f"{t('community.photo.photos', 'ru')} (0)")
+            header.wait_for(timeout=240_000)
+            settle()
+            page.locator(f"input[aria-label*=\"{t('app.community.author', 'ru')}\"]").first.fill("B.T.")
+            page.keyboard.press("Enter")
+            settle()
+            page.get_by_text(f"{t('community.photo.photos', 'ru')} (0)").click()
+            page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(photo))
+            settle()
+            move = t("community.photo.use_location", "ru", lat=f"{lat:.5f}", lon=f"{lon:.5f}")
+            page.get_by_text(move).click()
+            page.get_by_role("button", name=t("community.photo.save", "ru")).click()
+            page.get_by_text(f"{t('community.photo.photos', 'ru')} (1)").wait_for(timeout=120_000)
+            settle()
+            page.get_by_text(f"{t('community.photo.photos', 'ru')} (1)").scroll_into_view_if_needed()
+            page.screenshot(path=str(artifacts_dir / "community_photos_ru.png"))
+            body = page.inner_text("[data-testid='stMainBlockContainer']")
+            assert t("community.photo.added", "ru", name="IMG_2041.jpg") in body
+            assert "per file" not in body and "Upload" not in body  # Streamlit's English kept off screen
+            assert not errors, errors
+            br.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+    att = s.attachments(int(f["id"]))
+    assert list(att["filename"]) == ["IMG_2041.jpg"] and list(att["author"]) == ["B.T."]
+    data = s.get_attachment(int(att["id"].iloc[0])).data
+    assert Image.open(io.BytesIO(data)).size == (1600, 1067) and not media.has_metadata(data)
+    moved = s.get_feature(int(f["id"]))
+    assert moved.version == int(f["version"]) + 1
+    assert moved.geometry.x == pytest.approx(lon, abs=1e-7) and moved.geometry.y == pytest.approx(lat, abs=1e-7)
