@@ -31,9 +31,8 @@ import math
 import re
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry import LineString, Point, Polygon, shape
@@ -48,10 +47,10 @@ IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
 # fields of the store an imported column can fill (lower-case column name -> field)
 _FIELDS = {
     "category": "category", "category_label": "category", "$category": "category", "categoryid": "category",
-    "preset": "category", "type": "category", "категория": "category",
-    "title": "title", "name": "title", "название": "title", "аталышы": "title",
+    "preset": "category", "type": "category",
+    "title": "title", "name": "title",
     "description": "description", "notes": "description", "note": "description", "comment": "description",
-    "desc": "description", "cmt": "description", "описание": "description",
+    "desc": "description", "cmt": "description",
     "condition": "condition", "sufficiency": "sufficiency", "votes": "votes", "is_problem": "is_problem",
     "is_wish": "is_wish", "activity": "activity", "author": "author",
 }
@@ -708,6 +707,7 @@ def import_gpx(store: CommunityStore, path, session_id: int, *, author: str | No
     records = []
     notes = []
     n = 0
+    ctx = _Rules(store.ws)
     for layer in ("waypoints", "routes", "tracks"):
         if layer not in names:
             continue
@@ -730,19 +730,19 @@ def import_gpx(store: CommunityStore, path, session_id: int, *, author: str | No
             fields = {k: v for k, v in rec.items() if not _is_blank(v) and k != "time"}
             photos = [v for k, v in rec.items() if str(k).lower().endswith("_href") and not _is_blank(v)
                       and str(v).lower().endswith(IMAGE_EXT)]
-            # category: GPX <type>, then <sym>, then <name> (a waypoint named "родник")
+            # category: GPX <type>, then <sym>, then <name> (a waypoint named after a category, e.g. a spring)
             cat_fields = {k: fields.pop(k) for k in ("type", "sym") if k in fields}
             mapped = {}
             if cat_fields:
                 mapped["type"] = next(iter(cat_fields.values()))
             mapped.update(fields)
-            if "type" not in mapped or _Rules(store.ws).lookup("categories", mapped["type"]) is None:
+            if "type" not in mapped or ctx.lookup("categories", mapped["type"]) is None:
                 for k in ("sym", "name"):
                     v = cat_fields.get(k, fields.get(k))
-                    if v is not None and _Rules(store.ws).lookup("categories", v) is not None:
+                    if v is not None and ctx.lookup("categories", v) is not None:
                         mapped["type"] = v
                         break
-            if "type" in mapped and _Rules(store.ws).lookup("categories", mapped["type"]) is None \
+            if "type" in mapped and ctx.lookup("categories", mapped["type"]) is None \
                     and category is not None:
                 notes.append({"row": n, "note": f"GPX type '{mapped.pop('type')}' unknown: category '{category}'"})
             records.append((mapped, geom if geom is not None and not geom.is_empty else None,
