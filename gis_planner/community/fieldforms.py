@@ -558,9 +558,6 @@ def _records_from_geojson(data: dict, label: str) -> list[tuple[dict, Any, dict]
                 geom = shape(f["geometry"])
             except (ValueError, TypeError, AttributeError, KeyError, shapely.errors.GEOSException):
                 geom = None
-        if geom is not None and geom.geom_type == "LineString" and len(geom.coords) >= 4 and \
-                geom.coords[0] == geom.coords[-1]:
-            geom = Polygon(geom.coords)
         keys = {c: _key(c) for c in props}
         uid = next((_strip_uuid(props[c]) for c, k in keys.items()
                     if k in ("_uuid", "instanceid", "meta/instanceid", "$id", "uid") and not _is_blank(props[c])),
