@@ -323,3 +323,27 @@ def test_cli_field_form_imports_photos_and_export(tmp_path, capsys):
     with zipfile.ZipFile(tmp_path / "out.zip") as z:
         assert sorted(z.namelist()) == ["out.geojson", "out_photos/1_1_IMG_0001.jpg"]
         assert not media.has_metadata(z.read("out_photos/1_1_IMG_0001.jpg"))
+
+
+def test_kobo_geojson_export_with_media_folder(ws_store, tmp_path):
+    """KoBo's GeoJSON export: question names (with group paths) as properties, the geometry of the geo
+    question; photos in a media folder."""
+    ws, store = ws_store
+    sid = _session(store)
+    ring = [(600, 600), (900, 600), (900, 800), (600, 600)]
+    gj = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[*ll(x, y), 1600.0] for x, y in ring]]},
+         "properties": {"grp/category": "arable_land", "grp/title": "Эгин талаа", "grp/sufficiency": "жетишсиз",
+                        "photo": "field.jpg", "_uuid": "b2c3d4e5-0000-4000-8000-00000000000a",
+                        "_submission_time": "2026-05-13T04:00:00", "meta/instanceName": "x"}}]}
+    src = tmp_path / "kobo.geojson"
+    src.write_text(json.dumps(gj, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "field.jpg").write_bytes(jpeg(640, 480))
+    rep = fieldforms.import_odk(store, src, sid, author="F.4", media_path=tmp_path / "media")
+    assert (len(rep.features), rep.photos, rep.unmapped_columns, rep.skipped) == (1, 1, [], [])
+    f = rep.features[0]
+    assert (f.category, f.kind, f.sufficiency, f.uid) == ("arable_land", "polygon", "insufficient",
+                                                          "b2c3d4e5-0000-4000-8000-00000000000a")
+    _assert_coords(f.geometry, ring)
+    assert abs(in_ws_crs(f.geometry).area - 300 * 200 / 2) < 1
