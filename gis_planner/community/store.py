@@ -465,8 +465,9 @@ class CommunityStore:
         ``rows`` are mappings with the arguments of :meth:`add_feature` (``geometry``, ``category``,
         ``title``, ``author`` …; ``uid`` and ``created_at`` are kept when given). ``author`` fills rows
         without one. ``photos`` (one list of :class:`~.media.Photo` per row, see :func:`.media.prepare_photo`)
-        are stored with the features in the same transaction. Every row is validated before anything is written; ``progress(done, total)`` is
-        called after each block of rows written (an exception raised there rolls everything back).
+        are stored with the features in the same transaction. Every row is validated before anything is
+        written; ``progress(done, total)`` is called after each block of rows written (an exception raised
+        there rolls everything back).
         """
         rows = [dict(r) for r in rows]
         for r in rows:
