@@ -347,3 +347,25 @@ def test_kobo_geojson_export_with_media_folder(ws_store, tmp_path):
                                                           "b2c3d4e5-0000-4000-8000-00000000000a")
     _assert_coords(f.geometry, ring)
     assert abs(in_ws_crs(f.geometry).area - 300 * 200 / 2) < 1
+
+
+def test_mapeo_desktop_geojson_with_photos_list(ws_store, tmp_path):
+    """Mapeo desktop's GeoJSON: tags as properties, ``_created``, and ``_photos`` (a list of file names)."""
+    ws, store = ws_store
+    sid = _session(store)
+    lon, lat = ll(1500, 1500)
+    gj = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "a1b2c3d4e5f67890", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+         "properties": {"categoryId": "water", "notes": "Булак кургап калды", "_created": "2024-03-09T16:28:23.780Z",
+                        "_version": "x@113", "_photos": ["b1c2d3e4f5a67890.jpg"]}}]}
+    src = tmp_path / "mapeo-observations.geojson"
+    src.write_text(json.dumps(gj, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "b1c2d3e4f5a67890.jpg").write_bytes(jpeg(800, 600))
+    rep = fieldforms.import_comapeo(store, src, sid, author="F.5", media_path=tmp_path / "media", category="spring")
+    assert (len(rep.features), rep.photos) == (1, 1)
+    assert rep.notes == [{"row": 1, "note": "category 'water' unknown, imported as 'spring'"}]  # said, not hidden
+    f = rep.features[0]
+    assert (f.category, f.description, f.created_at.isoformat()) == ("spring", "Булак кургап калды",
+                                                                      "2024-03-09T16:28:23.780000+00:00")
+    _assert_coords(f.geometry, [(1500, 1500)])

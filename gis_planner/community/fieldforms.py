@@ -63,7 +63,8 @@ _META = {"_id", "_index", "_validation_status", "_notes", "_status", "_submitted
          "$categoryid", "$authorid", "$author", "$updateauthorid", "$updateauthor", "$observations", "$comapeo",
          "start", "end", "submissiondate", "_submission_time", "_uuid", "instanceid", "meta/instanceid",
          "instancename", "meta/instancename", "_geolocation", "uid", "sym", "src", "link1_href", "link1_text",
-         "link1_type", "link2_href", "link2_text", "link2_type", "time", "ele", "number", "fix", "sat", "hdop",
+         "link1_type", "link2_href", "link2_text", "link2_type", "_created", "_modified", "_version",
+         "time", "ele", "number", "fix", "sat", "hdop",
          "vdop", "pdop", "magvar", "geoidheight", "ageofdgpsdata", "dgpsid", "id", "created_at", "timestamp"}
 _GEO_NAMES = ("point", "line", "polygon", "geopoint", "geotrace", "geoshape", "location", "gps", "geometry",
               "coordinates", "position")
@@ -563,7 +564,7 @@ def _records_from_geojson(data: dict, label: str) -> list[tuple[dict, Any, dict]
                     if k in ("_uuid", "instanceid", "meta/instanceid", "$id", "uid") and not _is_blank(props[c])),
                    None)
         created = next((props[c] for c, k in keys.items()
-                        if k in ("_submission_time", "submissiondate", "$createdat", "created_at", "end")
+                        if k in ("_submission_time", "submissiondate", "$createdat", "created_at", "end", "_created")
                         and not _is_blank(props[c])), None)
         photo_keys = [c for c, k in keys.items() if k.startswith(("photo", "image", "picture", "attachment_"))
                       and not k.endswith("_url")]
@@ -571,7 +572,7 @@ def _records_from_geojson(data: dict, label: str) -> list[tuple[dict, Any, dict]
         for c in photo_keys:
             v = props.pop(c)
             photos.extend(v if isinstance(v, list) else [v])
-        for c in ("attachments", "pictures"):  # Mapeo desktop: [{"id": "abc.jpg", "type": "image/jpeg"}, …]
+        for c in ("attachments", "pictures", "_photos"):  # Mapeo desktop: ["abc.jpg", …] or [{"id": …}, …]
             v = props.pop(c, None)
             if isinstance(v, list):
                 photos.extend(a.get("id") or a.get("name") if isinstance(a, dict) else a for a in v)
