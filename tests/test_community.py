@@ -401,7 +401,7 @@ def test_geopackage_opens_with_gdal(tmp_path):
     assert not (ws.root / "community.gpkg-wal").exists() or (ws.root / "community.gpkg-wal").stat().st_size == 0
     layers = dict(pyogrio.list_layers(path))
     assert set(layers) == {"community_features", "community_sessions", "community_history",
-                           "community_session_history"}
+                           "community_session_history", "community_attachments"}
     df = pyogrio.read_dataframe(path, layer="community_features")
     assert df.crs.to_epsg() == 4326 and len(df) == 3
     assert sorted(df["title"]) == sorted(['Spring "above" <the> village, ө', "Gullied road", "New school"])
@@ -444,6 +444,16 @@ def _alembic(engine, action, revision):
         getattr(command, action)(cfg, revision)
 
 
+def _head():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(store_mod.MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
 def test_migrations_upgrade_an_older_store(store_url):
     s1 = open_store(url=store_url)
     sid = _session(s1)
@@ -455,7 +465,7 @@ def test_migrations_upgrade_an_older_store(store_url):
     assert s2.get_session(sid)["village"] == "Tört-Kül" and len(got) == 3
     assert list(got["created_by"]) == list(got["author"]) == ["A.K.", "A.K.", "B.T."]  # backfilled by 0003
     with s2.engine.connect() as c:
-        assert c.exec_driver_sql("SELECT version_num FROM community_alembic_version").scalar() == "0004_session_versions"
+        assert c.exec_driver_sql("SELECT version_num FROM community_alembic_version").scalar() == _head()
         if s2.backend == "geopackage":  # the spatial index was built for the features already there
             assert c.exec_driver_sql("SELECT count(*) FROM rtree_community_features_geom").scalar() == 3
 

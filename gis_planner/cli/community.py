@@ -215,13 +215,16 @@ def import_cmd(workspace, db, path, session_id, author, category, layer, copy, l
 @click.option("--group", default=None)
 @click.option("--public", is_flag=True,
               help="For publication: names and phone numbers in the text replaced, no author columns.")
+@click.option("--photos", is_flag=True, help="Also write the photos to <name>_photos/ (a .zip path: always).")
 @lang_option
-def export_cmd(workspace, db, path, session_id, village, group, public, lang):
-    """Export features to .geojson, .gpkg, .kml or .csv (all attributes, or the public version)."""
+def export_cmd(workspace, db, path, session_id, village, group, public, photos, lang):
+    """Export features to .geojson, .gpkg, .kml or .csv (all attributes, or the public version), or .zip
+    (GeoJSON + photos)."""
     from ..community.exchange import export
 
     store = _open(workspace, db)
-    out = export(store, path, session_id=session_id, village=village, group=group, public=public, lang=lang)
+    out = export(store, path, session_id=session_id, village=village, group=group, public=public, photos=photos,
+                 lang=lang)
     click.echo(t("community.exported", lang, path=out))
 
 
@@ -421,6 +424,103 @@ def georef_cmd(workspace, db, photo, sheet_path, points_path, session_id, kind, 
                             residual_m=f"{row.residual_m:.2f}"))
     if f.rms_px > float((paper_rules(ws).get("georef") or {}).get("warn_rms_px", 5)):
         click.echo(t("paper.poor_fit", lang, rms_px=f"{f.rms_px:.1f}"))
+
+
+# --------------------------------------------------------------------------- phones and photos
+@community.command("field-form")
+@workspace_option
+@click.argument("path", type=click.Path(dir_okay=False))
+@lang_option
+def field_form_cmd(workspace, path, lang):
+    """Write the XLSForm (.xlsx) for ODK Collect / KoboCollect (labels in Kyrgyz, Russian, English)."""
+    from ..community.fieldforms import write_xlsform
+    from ..workspace import Workspace
+
+    ws = Workspace(workspace if workspace else settings.default_workspace())
+    click.echo(t("community.field.form_written", lang, path=write_xlsform(path, ws)))
+
+
+def _report(rep, lang) -> None:
+    """Print an import report; exit code 1 when a submission or a photo was not imported."""
+    for line in rep.lines(lang):
+        click.echo(line)
+    if not rep.complete:
+        exc = click.ClickException(t("community.field.incomplete", lang, rows=len(rep.skipped),
+                                     photos=len(rep.missing_photos)))
+        exc.exit_code = 1
+        raise exc
+
+
+def _field_import(name: str, func_name: str, help_text: str, extra=()):
+    @community.command(name, help=help_text)
+    @workspace_option
+    @db_option
+    @click.argument("path", type=click.Path(exists=True))
+    @click.option("--session", "session_id", type=int, required=True)
+    @click.option("--author", default=None, help="Initials or role for submissions without the form's initials.")
+    @click.option("--media", "media_path", type=click.Path(exists=True), default=None,
+                  help="Folder or .zip with the photos (inside a .zip export they are found by themselves).")
+    @click.option("--category", default=None, help="Category for records without a known one.")
+    @click.option("--skip-invalid", is_flag=True, help="Import the valid records and list the others.")
+    @lang_option
+    def cmd(workspace, db, path, session_id, author, media_path, category, skip_invalid, lang, **kw):
+        from ..community import fieldforms
+
+        store = _open(workspace, db)
+        with _cli_fixes():
+            rep = getattr(fieldforms, func_name)(store, path, session_id, author=author, media_path=media_path,
+                                                 category=category, skip_invalid=skip_invalid, lang=lang, **kw)
+        _report(rep, lang)
+
+    for option in extra:
+        cmd = option(cmd)
+    return cmd
+
+
+_field_import("import-odk", "import_odk",
+              "Import a KoBo / ODK submissions export (CSV or GeoJSON; media folder or zip) into a session.")
+_field_import("import-comapeo", "import_comapeo",
+              "Import a CoMapeo / Mapeo GeoJSON export (.zip with media, or .geojson + --media) into a session.",
+              extra=[click.option("--tracks/--no-tracks", default=True, help="Import CoMapeo tracks as lines.")])
+_field_import("import-gpx", "import_gpx",
+              "Import GPX waypoints, routes and tracks into a session (--as-polygon: walked boundaries).",
+              extra=[click.option("--as-polygon", is_flag=True,
+                                  help="A closed track or route becomes a polygon (a walked boundary).")])
+
+
+@community.command("attach")
+@workspace_option
+@db_option
+@click.argument("feature_id", type=int)
+@click.argument("photo", type=click.Path(exists=True, dir_okay=False))
+@click.option("--author", required=True, help="Initials or role.")
+@lang_option
+def attach_cmd(workspace, db, feature_id, photo, author, lang):
+    """Attach a photo (JPEG/PNG/WebP) to a feature: downscaled, EXIF and GPS removed."""
+    store = _open(workspace, db)
+    rec = store.add_attachment(feature_id, Path(photo).read_bytes(), Path(photo).name, author)
+    click.echo(t("community.photo.added", lang, name=f"{rec.filename} (#{rec.id}, {rec.size} B)"))
+
+
+@community.command("photos")
+@workspace_option
+@db_option
+@click.argument("feature_id", type=int, required=False)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write the photos into this folder.")
+@format_option
+@lang_option
+def photos_cmd(workspace, db, feature_id, out_dir, fmt, lang):
+    """List the photos of a feature (or of all features); --out writes them to a folder."""
+    from ..community import media
+
+    store = _open(workspace, db)
+    df = store.attachments(feature_id)
+    df["created_at"] = df["created_at"].astype(str)
+    if out_dir:
+        paths = media.write_photos(store, sorted(set(df["feature_id"])), out_dir)
+        click.echo(t("community.photo.exported", lang, n=sum(len(v) for v in paths.values()), path=out_dir))
+    _emit(df, fmt, t("community.photo.photos", lang), lang=lang)
 
 
 commands = [community]

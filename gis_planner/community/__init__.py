@@ -14,6 +14,9 @@ Review (:mod:`.review`) and import/export (:mod:`.exchange`) are imported lazily
 
     from gis_planner.community import review, exchange
 
+Photos (:mod:`.media`: ``store.add_attachment`` / ``attachments`` / ``get_attachment`` / ``delete_attachment``)
+and phones in the field (:mod:`.fieldforms`: XLSForm for ODK/KoBo, KoBo/ODK, CoMapeo and GPX importers).
+
 See ``docs/community.md``.
 """
 from .store import (ATTRIBUTES, KINDS, CommunityStore, ConflictError, FeatureRecord, categories, category_table,

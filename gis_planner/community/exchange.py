@@ -97,20 +97,32 @@ def export_frame(store: CommunityStore, *, session_id=None, village=None, group=
 
 
 def export(store: CommunityStore, path, *, session_id=None, village=None, group=None, fmt: str | None = None,
-           include_deleted: bool = False, public: bool = False, lang: str | None = None) -> Path:
+           include_deleted: bool = False, public: bool = False, photos: bool = False,
+           lang: str | None = None) -> Path:
     """Write features to GeoJSON, GeoPackage, KML or CSV (WKT geometry), chosen by the file extension.
 
     ``public=True`` writes the publishable version (see :func:`export_frame`: names and phones redacted,
     no authors). The file is written to a temporary name and moved into place, so a failed export never
     leaves half a file.
+    With ``photos`` the features' photos are written to the folder ``<name>_photos/`` beside the file and each
+    feature gets a ``photos`` property with their relative paths (a list in GeoJSON, ``;``-separated
+    elsewhere). A ``.zip`` path writes ``<name>.geojson`` and its ``<name>_photos/`` folder into one zip.
     """
     path = Path(path)
+    if path.suffix.lower() == ".zip":
+        return _export_zip(store, path, session_id=session_id, village=village, group=group,
+                           include_deleted=include_deleted, public=public, lang=lang)
     driver = _format(path, fmt)
     gdf = export_frame(store, session_id=session_id, village=village, group=group, include_deleted=include_deleted,
                        public=public, lang=lang)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
     tmp.unlink(missing_ok=True)
+    photo_paths: dict = {}
+    if photos:
+        photo_paths = _export_photos(store, gdf, path)
+        if driver != "GeoJSON":
+            gdf = gdf.assign(photos=[";".join(photo_paths.get(int(i), [])) for i in gdf["id"]])
     try:
         if driver == "CSV":
             df = pd.DataFrame(gdf.drop(columns="geometry"))
@@ -130,9 +142,52 @@ def export(store: CommunityStore, path, *, session_id=None, village=None, group=
                                     dataset_options={"VERSION": "1.2"})
         else:
             pyogrio.write_dataframe(gdf, tmp, driver="GeoJSON", layer=LAYER)
+            if photos:  # a list of relative paths per feature
+                import json
+
+                doc = json.loads(tmp.read_text(encoding="utf-8"))
+                for feat in doc.get("features", []):
+                    feat["properties"]["photos"] = photo_paths.get(int(feat["properties"]["id"]), [])
+                tmp.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+    return path
+
+
+def _export_photos(store: CommunityStore, gdf, path: Path) -> dict:
+    """Photos of the exported features into ``<stem>_photos/`` beside ``path`` (replacing an older folder)."""
+    import shutil
+
+    from . import media
+
+    folder = path.with_name(f"{path.stem}_photos")
+    tmp = path.with_name(f".{path.stem}_photos.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    out = media.write_photos(store, gdf["id"].tolist(), tmp, prefix=f"{folder.name}/")
+    shutil.rmtree(folder, ignore_errors=True)
+    if tmp.exists():
+        tmp.replace(folder)
+    return out
+
+
+def _export_zip(store: CommunityStore, path: Path, **kw) -> Path:
+    """``<stem>.geojson`` with ``photos`` properties and the ``<stem>_photos/`` folder, in one zip."""
+    import shutil
+    import tempfile
+    import zipfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as d:
+        inner = export(store, Path(d) / f"{path.stem}.geojson", photos=True, **kw)
+        tmp = Path(d) / "out.zip"
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+            z.write(inner, inner.name)
+            folder = inner.with_name(f"{inner.stem}_photos")
+            if folder.exists():
+                for f in sorted(folder.iterdir()):
+                    z.write(f, f"{folder.name}/{f.name}", compress_type=zipfile.ZIP_STORED)
+        shutil.move(str(tmp), str(path))
     return path
 
 

@@ -46,7 +46,7 @@ import re
 import threading
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -59,6 +59,7 @@ from .. import settings
 from ..catalog import catalogue, load_rules
 from ..errors import GisPlannerError
 from ..text import clean_text, normalize_key
+from . import media
 from . import models as m
 
 STORE_NAME = "community.gpkg"
@@ -621,13 +622,15 @@ class CommunityStore:
 
     def add_features(self, session_id: int, rows: Iterable[Mapping], *, author: str | None = None,
                      action: str = "import", progress: Callable[[int, int], None] | None = None,
-                     keep_created: bool = True) -> list[FeatureRecord]:
+                     keep_created: bool = True, photos: Sequence[Sequence] | None = None) -> list[FeatureRecord]:
         """Add many features in **one transaction** (all or nothing); used by the importers.
 
         ``rows`` are mappings with the arguments of :meth:`add_feature` (``geometry``, ``category``,
         ``title``, ``author`` …; ``uid`` and ``created_at`` are kept when given). ``author`` fills rows
-        without one. Every row is validated before anything is written; ``progress(done, total)`` is
-        called after each block of rows written (an exception raised there rolls everything back).
+        without one. ``photos`` (one list of :class:`~.media.Photo` per row, see :func:`.media.prepare_photo`)
+        are stored with the features in the same transaction. Every row is validated before anything is
+        written; ``progress(done, total)`` is called after each block of rows written (an exception raised
+        there rolls everything back).
         """
         rows = [dict(r) for r in rows]
         for r in rows:
@@ -638,10 +641,16 @@ class CommunityStore:
             raise GisPlannerError(f"{len(rows)} features is more than the limit of "
                                   f"{lim.get('import_max_features')} per import", fix="split the file",
                                   code="too_many_features")
+        if photos is not None and len(photos) != len(rows):
+            raise ValueError("photos= needs one list of prepared photos per row")
         with self._writer() as conn:
             self._require_session(conn, session_id)
-            return self._insert(conn, session_id, rows, action=action, progress=progress,
-                                keep_created=keep_created)
+            out = self._insert(conn, session_id, rows, action=action, progress=progress,
+                               keep_created=keep_created)
+            for rec, ph in zip(out, photos or ()):  # photos of imported features: same transaction
+                if ph:
+                    media.insert_photos(self, conn, rec.id, ph, rec.author)
+            return out
 
     def update_feature(self, feature_id: int, expected_version: int, author: str, **changes) -> FeatureRecord:
         """Change attributes and/or the geometry of a feature.
@@ -682,6 +691,24 @@ class CommunityStore:
         changes = {k: attrs.get(k) for k in m.EDITABLE if k != "geometry"}
         changes["geometry"] = shapely.from_wkt(row[1])
         return self._write(feature_id, expected_version, author, "revert", changes)
+
+    # ------------------------------------------------------------------ photos (gis_planner/community/media.py)
+    def add_attachment(self, feature_id: int, data: bytes, filename: str | None, author: str) -> "media.AttachmentRecord":
+        """Attach a photo (JPEG/PNG/WebP by content; size-limited, downscaled and stripped of EXIF/GPS)."""
+        return media.add_attachment(self, feature_id, data, filename, author)
+
+    def attachments(self, feature_id: int | Iterable[int] | None = None) -> pd.DataFrame:
+        """Photos of a feature (or several, or all) without their bytes: id, feature_id, filename, mime, size,
+        sha256, author, created_at, exif_stripped."""
+        return media.attachments(self, feature_id)
+
+    def get_attachment(self, attachment_id: int) -> "media.AttachmentRecord":
+        """One photo with its bytes (``.data``)."""
+        return media.get_attachment(self, attachment_id)
+
+    def delete_attachment(self, attachment_id: int, author: str) -> "media.AttachmentRecord":
+        """Remove a photo; returns the removed record (with its bytes)."""
+        return media.delete_attachment(self, attachment_id, author)
 
     # ------------------------------------------------------------------ features: read
     def get_feature(self, feature_id: int, conn: sa.Connection | None = None) -> FeatureRecord:

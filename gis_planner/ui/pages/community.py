@@ -8,7 +8,7 @@ import streamlit as st
 from gis_planner.catalog import catalogue
 from gis_planner.community import ConflictError, categories, open_store
 from gis_planner.errors import GisPlannerError
-from gis_planner.ui import cache, community_edit as ce, community_map as cm, community_paper, maps, state
+from gis_planner.ui import cache, community_edit as ce, community_map as cm, community_paper, community_photos, maps, state
 from gis_planner.ui.app import show_error
 from gis_planner.ui.safe import md_escape
 from gis_planner.ui.widgets import table
@@ -432,13 +432,15 @@ if edit_fid not in set(feats["id"]):
     edit_fid = int(feats["id"].iloc[0]) if len(feats) else None
 if edit_fid is not None:
     cm.add_editable(m, edit_fid, feats.loc[feats["id"] == edit_fid].geometry.iloc[0])
+photo_key = community_photos.add_photo_layer(m, store, shown, lang)  # thumbnails in popups
 left, right = st.columns([3, 2])
 with left:
     st.caption(tr("app.community.draw_hint"))
     out = maps.show(m, key=f"community_map_{sid}",
                     returned_objects=["last_active_drawing", "all_drawings", "center", "zoom"],
                     height=580, cache_key=("community", *cache.key(ws), lang, state.web_tiles(), int(sid),
-                                           show_all, hash(signature), str(view), edit_fid))
+                                           show_all, hash(signature), str(view), edit_fid,
+                                           hash(photo_key)))
     cm.remember_view(out)
 out, moved = cm.split_drawings(out, edit_fid)
 if edit_fid is not None and moved != st.session_state.get(f"community_geom_seen_{edit_fid}"):
@@ -509,6 +511,7 @@ else:
     fid = st.selectbox(tr("app.community.pick_feature"), pick_ids, format_func=feature_text,
                        key="community_pick")
     rec = store.get_feature(int(fid))
+    community_photos.panel(store, rec, author, lang)  # attach / view / remove photos
     t_edit, t_hist = st.tabs([tr("app.community.edit"), tr("app.community.history")])
     with t_edit:
         edit_feature(rec)
