@@ -167,10 +167,12 @@ def test_migration_0005_up_and_down_keeps_photos_table_consistent(store_url):  #
                          "exif_stripped"}
     assert ("bytea" if s.backend == "postgis" else "blob") in cols["data"]
     if s.backend == "geopackage":  # GDAL lists the photo table next to the features
+        s.close()   # WAL: GDAL in this process reads the file once the store has checkpointed and closed it
         assert "community_attachments" in [str(n) for n, _ in pyogrio.list_layers(s.path)]
     _alembic(s.engine, "downgrade", "0003_created_by")
     assert "community_attachments" not in sa.inspect(s.engine).get_table_names()
     if s.backend == "geopackage":
+        s.close()
         assert "community_attachments" not in [str(n) for n, _ in pyogrio.list_layers(s.path)]
     store_mod._MIGRATED.clear()
     s2 = open_store(url=store_url)  # upgraded on open
@@ -301,7 +303,10 @@ def test_browser_attaches_a_photo_and_moves_the_point_to_it(tmp_path, demo_ws, a
             page.keyboard.press("Enter")
             settle()
             page.get_by_text(f"{t('community.photo.photos', 'ru')} (0)").click()
-            page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(photo))
+            photos_box = page.locator("[data-testid='stExpander']",
+                                      has_text=f"{t('community.photo.photos', 'ru')} (0)")
+            # the photo panel's own uploader (the paper-map panel above it has one too)
+            photos_box.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(photo))
             settle()
             move = t("community.photo.use_location", "ru", lat=f"{lat:.5f}", lon=f"{lon:.5f}")
             page.get_by_text(move).click()

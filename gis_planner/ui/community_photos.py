@@ -107,7 +107,12 @@ def panel(store, rec, author: str, lang: str) -> None:
         return
     att = store.attachments(rec.id)
     rules = media.photo_rules(store.ws)
-    pending = st.session_state.pop(FLASH, None)
+    # the confirmation stays while it still describes what is shown (the page may rerun more than once)
+    flash = st.session_state.get(FLASH)
+    pending = flash["msg"] if isinstance(flash, dict) and flash.get("fid") == rec.id and \
+        flash.get("n") == len(att) else None
+    if flash is not None and pending is None:
+        st.session_state.pop(FLASH, None)
     with st.expander(f"{t('community.photo.photos', lang)} ({len(att)})", expanded=bool(pending) or len(att) > 0):
         if pending:
             st.success(md_escape(pending))
@@ -123,7 +128,8 @@ def panel(store, rec, author: str, lang: str) -> None:
                 if st.button(t("community.photo.delete", lang), key=f"community_photo_del_{row.id}"):
                     try:
                         gone = store.delete_attachment(int(row.id), author)
-                        st.session_state[FLASH] = t("community.photo.deleted", lang, name=gone.filename)
+                        st.session_state[FLASH] = {"msg": t("community.photo.deleted", lang, name=gone.filename),
+                                                   "fid": rec.id, "n": len(att) - 1}
                         st.rerun()
                     except GisPlannerError as err:
                         show_error(err)
@@ -151,7 +157,12 @@ def panel(store, rec, author: str, lang: str) -> None:
 
                     store.update_feature(rec.id, rec.version, author, geometry=Point(*where))
                     msg += ". " + t("community.photo.moved", lang)
-                st.session_state[FLASH] = msg
+                    # the edit form below holds the version it was opened with: reopen it at the new one,
+                    # or its next save would be a conflict with this very move
+                    from gis_planner.ui import community_edit
+
+                    community_edit.new_generation("feature", rec.id)
+                st.session_state[FLASH] = {"msg": msg, "fid": rec.id, "n": len(att) + 1}
                 _reset_uploader(rec.id)
                 st.rerun()
             except GisPlannerError as err:
