@@ -63,3 +63,57 @@ def clean_text(value: object, max_len: int | None = None) -> str:
     if max_len is not None and len(text) > max_len:
         text = text[:max_len]
     return text
+
+
+# ------------------------------------------------------------------ spreadsheet cells (docs/security.md)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d[\d\s\u00a0]*)?([.,]\d+)?([eE][+-]?\d+)?$|^-+$")
+
+
+def safe_cell(value):
+    """A value safe to write into a CSV/XLSX cell (OWASP 'CSV injection' rule).
+
+    Text starting with ``= + - @``, a tab or a line break (or their full-width forms) would be run as a
+    formula by Excel/LibreOffice (``=HYPERLINK(…)``, ``-2+3+cmd|…``): it gets a leading ``'`` so the
+    spreadsheet shows it as text. Numbers (and text that is just a number, or dashes) are kept as they are.
+
+    >>> safe_cell("=HYPERLINK(\\"http://x\\")")
+    '\\'=HYPERLINK("http://x")'
+    >>> safe_cell(-5), safe_cell("-5"), safe_cell("—"), safe_cell("@home"), safe_cell("Ак-Суу")
+    (-5, '-5', '—', "'@home", 'Ак-Суу')
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def safe_table(df):
+    """A copy of a table with :func:`safe_cell` applied to every text cell and column name.
+
+    Only text (object / string) columns change; numeric columns stay numbers.
+
+    >>> import pandas as pd
+    >>> safe_table(pd.DataFrame({"=t": ["=1+1", "ok"], "n": [-1, 2]})).to_dict("list")
+    {"'=t": ["'=1+1", 'ok'], 'n': [-1, 2]}
+    """
+    import pandas as pd
+
+    out = df.copy()
+    for i, col in enumerate(out.columns):
+        s = out.iloc[:, i]
+        if s.dtype == object or pd.api.types.is_string_dtype(s):
+            out.isetitem(i, s.map(safe_cell, na_action="ignore"))
+    out.columns = [safe_cell(c) if isinstance(c, str) else c for c in out.columns]
+    return out
+
+
+def unsafe_cell(value):
+    """Undo :func:`safe_cell` when reading back a file the project wrote (round trip keeps the title).
+
+    >>> unsafe_cell(safe_cell("=1+1")), unsafe_cell("'quoted'")
+    ('=1+1', "'quoted'")
+    """
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(_FORMULA_START) \
+            and not _PLAIN_NUMBER.match(value[1:]):
+        return value[1:]
+    return value

@@ -331,7 +331,11 @@ class Workspace:
         """Copy a DEM GeoTIFF into the workspace (atomically) and record its provenance."""
         import rasterio
 
+        from .io.safety import check_input, check_path
+
+        check_path(src)
         src = Path(src)
+        check_input(src)  # a VRT 'DEM' could point at remote or local files (docs/security.md)
         try:
             with rasterio.open(src) as ds:
                 if ds.crs is None:

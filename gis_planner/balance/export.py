@@ -10,6 +10,7 @@ import pandas as pd
 from ..catalog import catalogue
 from ..errors import GisPlannerError
 from ..i18n import check_lang, t
+from ..text import safe_table
 from .core import ANY, UNKNOWN, Balance
 
 _CATS = {"category": "land_categories", "land_type": "land_types", "use_status": "use_status",
@@ -238,7 +239,7 @@ def write_xlsx(b: Balance, path, lang: str | None = None) -> Path:
         with pd.ExcelWriter(path, engine="openpyxl") as xw:
             for key, df in tabs.items():
                 name = _sheet_name(key, lang, used)
-                df.to_excel(xw, sheet_name=name, index=False)
+                safe_table(df).to_excel(xw, sheet_name=name, index=False)
                 ws = xw.sheets[name]
                 for i, col in enumerate(df.columns, start=1):
                     width = max([len(str(col))] + [len(str(v)) for v in df[col].head(200)]) + 2
@@ -259,6 +260,6 @@ def write_csv(b: Balance, folder, lang: str | None = None) -> list[Path]:
     paths = []
     for key, df in tables(b, lang).items():
         p = folder / f"balance_{key}.csv"
-        df.to_csv(p, index=False, encoding="utf-8-sig")
+        safe_table(df).to_csv(p, index=False, encoding="utf-8-sig")
         paths.append(p)
     return paths

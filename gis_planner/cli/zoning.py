@@ -7,6 +7,7 @@ import click
 import pandas as pd
 
 from ..i18n import label, t
+from ..text import safe_table
 from .common import echo_json, echo_table, format_option, lang_option, open_ws, workspace_option
 
 
@@ -139,9 +140,9 @@ def conflicts_cmd(workspace, fmt, lang, legal_zones, out):
     if out:
         p = Path(out)
         if p.suffix.lower() == ".xlsx":
-            c.to_excel(p, index=False)
+            safe_table(c).to_excel(p, index=False)
         else:
-            c.to_csv(p, index=False, encoding="utf-8-sig")
+            safe_table(c).to_csv(p, index=False, encoding="utf-8-sig")
     if fmt == "json":
         echo_json(c)
         return

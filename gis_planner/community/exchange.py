@@ -38,6 +38,7 @@ import shapely
 from ..catalog import catalogue
 from ..errors import GisPlannerError
 from ..i18n import check_lang, t
+from ..text import safe_table, unsafe_cell
 from .store import ATTRIBUTES, CommunityStore, FeatureRecord, categories
 
 FORMATS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".kml": "KML", ".csv": "CSV"}
@@ -96,7 +97,8 @@ def export(store: CommunityStore, path, *, session_id=None, village=None, group=
             for c in ("created_at", "updated_at"):
                 df[c] = _iso(df[c])
             df["wkt"] = shapely.to_wkt(gdf.geometry.values, rounding_precision=-1)
-            df.to_csv(tmp, index=False, encoding="utf-8", quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+            safe_table(df).to_csv(tmp, index=False, encoding="utf-8", quoting=csv.QUOTE_NONNUMERIC,
+                                  lineterminator="\n")
         elif driver == "KML":
             df = gdf.rename(columns={"title": "Name", "description": "Description"})
             for c in ("created_at", "updated_at"):
@@ -119,7 +121,11 @@ def read_file(path, *, layer: str | None = None) -> gpd.GeoDataFrame:
     Column names are matched case-insensitively (KML ``Name``/``Description`` become ``title``/``description``);
     the geometry is reprojected to EPSG:4326. CSV needs a ``wkt`` (or ``geometry``) column, or ``lon``/``lat``.
     """
+    from ..io.safety import check_input, check_path
+
+    check_path(path)  # no /vsi… path, URL or GDAL connection string (docs/security.md)
     path = Path(path)
+    check_input(path)  # no VRT, KML NetworkLink or GeoJSON crs link inside the file
     if not path.exists():
         raise GisPlannerError("file not found", file=str(path), fix="check the path", code="file_not_found")
     driver = _format(path, None)
@@ -131,6 +137,7 @@ def read_file(path, *, layer: str | None = None) -> gpd.GeoDataFrame:
 
             text, _ = _decode_text(path.read_bytes(), ["utf-8-sig", "cp1251"], str(path), None)
             df = pd.read_csv(io.StringIO(text), sep=_sniff_delimiter(text), dtype=str, keep_default_na=False)
+            df = df.map(unsafe_cell)  # a title our CSV export wrote as '=… reads back as =…
             low = {c.lower().strip(): c for c in df.columns}
             if "wkt" in low or "geometry" in low:
                 col = low.get("wkt") or low.get("geometry")
@@ -315,7 +322,7 @@ def export_session(store: CommunityStore, session_id: int, out_dir, *, lang: str
     # ---- list (CSV + HTML)
     table = hearing_list(store, session_id, lang)
     csv_path = out_dir / f"{stem}.csv"
-    table.to_csv(csv_path, index=False, encoding="utf-8-sig")
+    safe_table(table).to_csv(csv_path, index=False, encoding="utf-8-sig")
     html_path = out_dir / f"{stem}.html"
     note = t("community.source_note", lang, date=session["date"])
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)

@@ -30,6 +30,7 @@ from pyproj import CRS
 from ..catalog import load_rules
 from ..errors import GisPlannerError
 from ..text import normalize_key
+from .safety import check_input, check_path
 from .safezip import remove_tree, safe_extract
 
 # what a source feature id means, per driver (text: i18n key io.fid.<value>)
@@ -108,8 +109,10 @@ def read_source(path: str | os.PathLike, src_layer: str | None = None, encoding:
     >>> raw = read_source(p); (raw.driver, list(raw.gdf.index))
     ('GeoJSON', [0])
     """
+    check_path(path)
     path = Path(path)
     label = path.name
+    check_input(path, label)
     if not path.exists():
         raise GisPlannerError("file not found", file=str(path), fix="check the path", code="not_found")
     if path.is_dir():

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..errors import GisPlannerError
 from ..i18n import t
+from ..text import safe_table
 from .allocate import Allocation, allocate, load_context
 from .consequences import Consequences, consequences, label_table
 from .demand import Demand, demand
@@ -177,13 +178,13 @@ def write_outputs(result: ScenarioResult, out_dir: str | Path, lang: str = "en",
     files = {}
     sid = result.id
     files["steps"] = out / f"{sid}_steps.csv"
-    result.demand.steps_table(lang).to_csv(files["steps"], index=False)
+    safe_table(result.demand.steps_table(lang)).to_csv(files["steps"], index=False)
     c = result.consequences
     for name, df in (("allocation", result.allocation.summary), ("transformations", c.transformations),
                      ("land_loss", c.land_loss), ("hazard_exposure", c.hazard_exposure),
                      ("infrastructure", c.infrastructure), ("balance", c.balance)):
         files[name] = out / f"{sid}_{name}.csv"
-        label_table(df, lang).to_csv(files[name], index=False)
+        safe_table(label_table(df, lang)).to_csv(files[name], index=False)
     pcs = c.allocated
     if c.procedure is not None and len(c.procedure):
         try:

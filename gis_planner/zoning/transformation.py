@@ -26,6 +26,7 @@ import pandas as pd
 from ..catalog import catalogue
 from ..errors import GisPlannerError
 from ..i18n import check_lang, label, t
+from ..text import safe_table
 from .check import _clean, _what, check_many, overlay_effects
 from .restrictions import build_restrictions, layer_provenance, lookup_many, read_layer_fid
 from .rules import check_use, rules_provenance, zoning_rules
@@ -207,7 +208,7 @@ def write_transformation(table: pd.DataFrame, path: str | os.PathLike, lang: str
     os.close(fd)
     try:
         if suffix == ".csv":
-            df.to_csv(tmp, index=False, encoding="utf-8-sig")
+            safe_table(df).to_csv(tmp, index=False, encoding="utf-8-sig")
         else:
             steps = table.attrs.get("steps") or procedure(ws)["steps"]
             steps_df = pd.DataFrame({t("zoning.col.step", lang): list(range(1, len(steps) + 1)),
@@ -215,9 +216,9 @@ def write_transformation(table: pd.DataFrame, path: str | os.PathLike, lang: str
             prov = pd.concat([pd.DataFrame(table.attrs.get("rules") or []),
                               pd.DataFrame(table.attrs.get("layers") or [])], ignore_index=True)
             with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
-                df.to_excel(xw, sheet_name=t("zoning.sheet.list", lang)[:31], index=False)
-                steps_df.to_excel(xw, sheet_name=t("zoning.sheet.steps", lang)[:31], index=False)
-                prov.to_excel(xw, sheet_name=t("zoning.sheet.provenance", lang)[:31], index=False)
+                safe_table(df).to_excel(xw, sheet_name=t("zoning.sheet.list", lang)[:31], index=False)
+                safe_table(steps_df).to_excel(xw, sheet_name=t("zoning.sheet.steps", lang)[:31], index=False)
+                safe_table(prov).to_excel(xw, sheet_name=t("zoning.sheet.provenance", lang)[:31], index=False)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
