@@ -5,6 +5,7 @@ import click
 
 from ..errors import GisPlannerError
 from ..i18n import t
+from ..text import safe_table
 from .common import echo_json, echo_table, format_option, lang_option, open_ws, workspace_option
 
 _TABLES = ("summary", "by_category", "by_land_type", "state_fund", "use_status", "by_owner", "by_zone",
@@ -55,7 +56,7 @@ def balance_cmd(workspace, fmt, lang, table, xlsx, csv_dir, reported, tolerance_
     tabs = tables(b, lang, with_parcels=table in ("parcels", "parcel_restrictions"))
     if fmt == "csv":
         name = table or "by_category"
-        click.echo(tabs[name].to_csv(index=False), nl=False)
+        click.echo(safe_table(tabs[name]).to_csv(index=False), nl=False)
         return
     click.echo(f"{t('balance.title', lang)}: {ws.name}  ({b.provenance['crs']})")
     for name in ([table] if table else _TERMINAL):

@@ -10,6 +10,7 @@ import pandas as pd
 from .. import settings
 from ..errors import GisPlannerError
 from ..i18n import t
+from ..text import safe_table
 from .common import echo_json, echo_table, format_option, lang_option, workspace_option
 
 db_option = click.option("--db", "db", default=None,
@@ -76,7 +77,7 @@ def _emit(df: pd.DataFrame, fmt: str, title: str | None = None, lang: str | None
     if fmt == "json":
         echo_json(df)
     elif fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
+        click.echo(safe_table(df).to_csv(index=False), nl=False)
     else:
         echo_table(_readable(df, lang), title=title, lang=lang)
 

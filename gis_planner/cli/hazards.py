@@ -41,7 +41,7 @@ def _emit(df: pd.DataFrame, fmt: str, lang: str, title: str | None = None, extra
     if fmt == "json":
         echo_json({"rows": df, **(extra or {})})
     elif fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
+        click.echo(safe_table(df).to_csv(index=False), nl=False)
     else:
         echo_table(_headers(df, lang), title=title, floatfmt="{:,.2f}", lang=lang)
 

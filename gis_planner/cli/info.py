@@ -6,6 +6,7 @@ import pandas as pd
 
 from ..catalog import validate_all
 from ..i18n import t
+from ..text import safe_table
 from ..workspace import Workspace
 from .common import echo_json, echo_table, format_option, lang_option, open_ws, workspace_option
 
@@ -29,7 +30,7 @@ def info_cmd(workspace, fmt, lang):
             for lay in info["layers"]]
     df = pd.DataFrame(rows)
     if fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
+        click.echo(safe_table(df).to_csv(index=False), nl=False)
         return
     echo_table(df, lang=lang)
     dem = info["dem"]

@@ -80,7 +80,7 @@ def _emit(res, level: str, tables, fmt: str, lang: str, save: str | None) -> Non
         doc = res.to_json()
         echo_json({"level": level, "units": doc["levels"][level], "stats": res.stats})
     elif fmt == "csv":
-        click.echo(df[df["table"].isin(tables)].to_csv(index=False), nl=False)
+        click.echo(safe_table(df[df["table"].isin(tables)]).to_csv(index=False), nl=False)
     else:
         for table in tables:
             wide = _wide(df, table, lang).rename(columns={"unit": t(f"rollup.level.{level}", lang),

@@ -44,7 +44,7 @@ def _emit(df: pd.DataFrame, fmt: str, title: str | None = None) -> None:
     if fmt == "table":
         df = _readable(df)
     if fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
+        click.echo(safe_table(df).to_csv(index=False), nl=False)
     elif fmt == "json":
         echo_json(df)
     else:

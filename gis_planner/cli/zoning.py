@@ -61,7 +61,7 @@ def check_cmd(workspace, fmt, lang, use, parcel, point, wkt):
                         t("zoning.col.legal_source", lang): r.get("source_text") or r.get("legal_source") or ""}
                        for r in res.reasons])
     if fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
+        click.echo(safe_table(df).to_csv(index=False), nl=False)
         return
     head = res.message
     if res.cadastral_no:
@@ -104,7 +104,7 @@ def restrictions_cmd(workspace, fmt, lang, use, write, geojson, validate):
         echo_json({k: v for k, v in out.items()} | {"warnings": r.attrs.get("warnings", [])})
         return
     if fmt == "csv":
-        click.echo(out.get("map", summary).to_csv(index=False), nl=False)
+        click.echo(safe_table(out.get("map", summary)).to_csv(index=False), nl=False)
         return
     shown = summary[["label", "rule_id", "features", "area_ha"]].rename(columns={
         "label": t("zoning.col.regime", lang), "rule_id": t("zoning.col.rule", lang),
@@ -147,7 +147,7 @@ def conflicts_cmd(workspace, fmt, lang, legal_zones, out):
         echo_json(c)
         return
     if fmt == "csv":
-        click.echo(c.to_csv(index=False), nl=False)
+        click.echo(safe_table(c).to_csv(index=False), nl=False)
         return
     echo_table(_conflicts_table(c, lang, ws), title=t("zoning.conflicts_title", lang), lang=lang)
     click.echo(_provenance_line(c.attrs, lang))
@@ -196,7 +196,7 @@ def transform_cmd(workspace, fmt, lang, parcels, target, reason, use, out):
         return
     loc = localized(tl, lang, ws)
     if fmt == "csv":
-        click.echo(loc.to_csv(index=False), nl=False)
+        click.echo(safe_table(loc).to_csv(index=False), nl=False)
         return
     echo_table(loc.iloc[:, :8], lang=lang)
 
