@@ -117,3 +117,32 @@ def unsafe_cell(value):
             and not _PLAIN_NUMBER.match(value[1:]):
         return value[1:]
     return value
+
+
+# ------------------------------------------------------------------ text drawn in figures
+def literal_figure_text(func):
+    """Decorator: every text created while ``func`` runs is drawn literally (no matplotlib math-text).
+
+    User text such as a village ``Ак-Суу $\\foo{$`` or ``Village $5 and $10`` would otherwise be parsed
+    as TeX (a crash, or "Village 5and10"). The project draws no formulas, so math-text is simply off for
+    every Text object the function makes (``text.parse_math`` is fixed per object when it is created).
+    """
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def mpl_escape(value: object) -> str:
+    """Text for a matplotlib label made outside :func:`literal_figure_text`: ``$`` escaped.
+
+    >>> mpl_escape("Village $5 and $10")
+    'Village \\\\$5 and \\\\$10'
+    """
+    return str(value).replace("$", r"\$")

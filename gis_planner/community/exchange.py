@@ -38,7 +38,8 @@ import shapely
 from ..catalog import catalogue
 from ..errors import GisPlannerError
 from ..i18n import check_lang, t
-from ..text import safe_table, unsafe_cell
+from ..outputs import all_or_nothing
+from ..text import literal_figure_text, safe_table, unsafe_cell
 from .store import ATTRIBUTES, CommunityStore, FeatureRecord, categories
 
 FORMATS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".kml": "KML", ".csv": "CSV"}
@@ -294,6 +295,8 @@ def _session_heading(store: CommunityStore, session: dict, lang: str) -> tuple[s
     return title, sub
 
 
+@all_or_nothing("out_dir")
+@literal_figure_text
 def export_session(store: CommunityStore, session_id: int, out_dir, *, lang: str | None = None, ws=None,
                    dpi: int = 150) -> dict[str, Path]:
     """Printable map (PNG, A4 landscape) and numbered list (CSV, HTML) of one session for the public hearing.

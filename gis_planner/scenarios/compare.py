@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import GisPlannerError
 from ..i18n import t
-from ..text import safe_table
+from ..text import literal_figure_text, safe_table
 from .allocate import Allocation, allocate, load_context
 from .consequences import Consequences, consequences, label_table
 from .demand import Demand, demand
@@ -118,6 +118,7 @@ def _round(v: Any) -> Any:
     return round(v, 2) if isinstance(v, float) else v
 
 
+@literal_figure_text
 def plot_maps(results: list[ScenarioResult], parcels: gpd.GeoDataFrame, path: str | Path, lang: str = "en",
               hazards: gpd.GeoDataFrame | None = None, settlements: gpd.GeoDataFrame | None = None,
               ncols: int | None = None) -> Path:
