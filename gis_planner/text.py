@@ -146,3 +146,76 @@ def mpl_escape(value: object) -> str:
     'Village \\\\$5 and \\\\$10'
     """
     return str(value).replace("$", r"\$")
+
+
+# ------------------------------------------------------------------ secrets in messages (docs/security.md)
+_SECRET_KEYS = r"(?:password|passwd|pwd|pgpassword|sslpassword|secret|token|api[_-]?key|access[_-]?key)"
+_KEY_VALUE = re.compile(rf"(?i)((?:^|(?<=[?&;\s,(\"'])){_SECRET_KEYS}\s*=\s*)('[^']*'|\"[^\"]*\"|[^&\s;,)\"']+)")
+_URL_TOKEN = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s\"'<>]+)")
+_KNOWN_SECRETS: set[str] = set()
+
+
+def split_userinfo(rest: str) -> tuple[str, str] | None:
+    """(userinfo, host-and-rest) of what follows ``scheme://``; the userinfo ends at the last ``@``
+    before the path, so a password holding an unencoded ``@``, ``:`` or ``/`` is still all of it."""
+    q = len(rest)
+    for ch in "?#":
+        i = rest.find(ch)
+        if 0 <= i < q:
+            q = i
+    at = rest.rfind("@", 0, q)
+    if at < 0:
+        return None
+    return rest[:at], rest[at + 1:]
+
+
+def _mask_url(m: re.Match) -> str:
+    scheme, rest = m.group(1), m.group(2)
+    split = split_userinfo(rest)
+    if split is None:
+        return scheme + rest
+    info, host = split
+    user = re.split(r"[:@]", info, maxsplit=1)[0]
+    if info == user:  # a user name only: nothing secret
+        return scheme + rest
+    return f"{scheme}{user}:***@{host}"
+
+
+def register_secret(url_or_dsn: str | None) -> None:
+    """Remember the password of a configured URL/DSN, so pieces of it that a driver quotes in its own
+    error text (e.g. the part after an unencoded ``@`` taken for the host name) are masked too."""
+    if not url_or_dsn:
+        return
+    pw = None
+    m = _URL_TOKEN.search(url_or_dsn)
+    split = split_userinfo(m.group(2)) if m else None
+    if split and ":" in split[0]:
+        pw = split[0].split(":", 1)[1]
+    kv = _KEY_VALUE.search(url_or_dsn)
+    for candidate in filter(None, [pw, kv.group(2).strip("'\"") if kv else None]):
+        _KNOWN_SECRETS.add(candidate)
+        from urllib.parse import unquote
+
+        _KNOWN_SECRETS.add(unquote(candidate))
+        _KNOWN_SECRETS.update(p for p in re.split(r"[@:/]", candidate) if len(p) >= 4)
+
+
+def mask_secrets(text: object) -> str:
+    """Text with every credential masked: ``user:pass@`` in URLs (also with unencoded ``@`` and ``:``
+    in the password), ``?password=…``/``&token=…`` query values, libpq ``password=…`` key/value DSNs, and
+    passwords registered with :func:`register_secret`.
+
+    >>> mask_secrets("postgresql://gp:s3cr@t:x@db.local:5432/gp")
+    'postgresql://gp:***@db.local:5432/gp'
+    >>> mask_secrets("postgresql://gp@db/gp?sslmode=require&password=hunter2")
+    'postgresql://gp@db/gp?sslmode=require&password=***'
+    >>> mask_secrets("host=db user=gp password='a b c' dbname=gp")
+    'host=db user=gp password=*** dbname=gp'
+    """
+    s = str(text)
+    s = _URL_TOKEN.sub(_mask_url, s)
+    s = _KEY_VALUE.sub(lambda m: m.group(1) + "***", s)
+    for secret in sorted(_KNOWN_SECRETS, key=len, reverse=True):
+        if secret and secret != "***":
+            s = s.replace(secret, "***")
+    return s

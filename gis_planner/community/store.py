@@ -175,7 +175,24 @@ def _normalise_url(url: str) -> str:
         url = "postgresql://" + url[len("postgres://"):]
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if url.startswith("postgresql"):
+        url = _encode_password(url)
     return url
+
+
+def _encode_password(url: str) -> str:
+    """Percent-encode a password typed with a raw ``@``, ``:`` or ``/`` (else the driver would take part of
+    it for the host name and quote it in its error)."""
+    from urllib.parse import quote, unquote
+
+    from ..text import split_userinfo
+
+    scheme, rest = url.split("://", 1)
+    split = split_userinfo(rest)
+    if split is None or ":" not in split[0]:
+        return url
+    user, pw = split[0].split(":", 1)
+    return f"{scheme}://{user}:{quote(unquote(pw), safe='')}@{split[1]}"
 
 
 def _engine(url: str) -> sa.Engine:
@@ -210,7 +227,9 @@ def _engine(url: str) -> sa.Engine:
 
 
 def _redact(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+    from ..text import mask_secrets
+
+    return mask_secrets(url)
 
 
 def migrate(engine: sa.Engine) -> None:
@@ -288,6 +307,9 @@ class CommunityStore:
     """Sessions and features of community maps (see the module docstring)."""
 
     def __init__(self, url: str, ws: Any = None):
+        from ..text import register_secret
+
+        register_secret(str(url))  # pieces of the password a driver quotes are masked too
         self.url = _normalise_url(str(url))
         self.ws = ws
         self.engine = _engine(self.url)

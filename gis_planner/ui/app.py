@@ -119,10 +119,12 @@ def show_error(err: BaseException, names: dict | None = None) -> None:
             title = state.tr("app.err.generic")
         st.error(f"**{md_escape(title)}**\n\n{md_escape(_clean_paths(str(err), names))}", icon=":material/error:")
     else:
-        log.error("unexpected error in the app:\n%s", "".join(traceback.format_exception(err)))
-        print("".join(traceback.format_exception(err)), file=sys.stderr)
+        from gis_planner.text import mask_secrets
+
+        log.error("unexpected error in the app:\n%s", mask_secrets("".join(traceback.format_exception(err))))
+        print(mask_secrets("".join(traceback.format_exception(err))), file=sys.stderr)
         st.error(f"**{md_escape(state.tr('app.err.unexpected'))}**\n\n{md_escape(type(err).__name__)}: "
-                 f"{md_escape(_clean_paths(str(err)[:300], names))}", icon=":material/error:")
+                 f"{md_escape(_clean_paths(mask_secrets(err)[:300], names))}", icon=":material/error:")
 
 
 def sidebar() -> None:
