@@ -58,6 +58,7 @@ from shapely.geometry import shape as _geojson_shape
 from .. import settings
 from ..catalog import catalogue, load_rules
 from ..errors import GisPlannerError
+from .dberrors import _first_line, store_errors, translate
 from ..text import clean_text, normalize_key
 from . import models as m
 
@@ -254,10 +255,8 @@ def migrate(engine: sa.Engine) -> None:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except sa.exc.OperationalError as exc:
-        raise GisPlannerError(f"cannot open the community store ({exc.orig})",
-                              file=_redact(str(engine.url)),
-                              fix="check the file is a GeoPackage you may write / the database server is running",
-                              code="store_unavailable") from None
+        raise translate(exc, "postgis" if engine.dialect.name == "postgresql" else "geopackage",
+                        _redact(str(engine.url))) from None
     except sa.exc.ProgrammingError as exc:
         raise GisPlannerError(f"cannot create the community tables ({exc.orig})",
                               file=_redact(str(engine.url)),
@@ -333,22 +332,18 @@ class CommunityStore:
     @contextlib.contextmanager
     def _writer(self):
         """One write transaction; database failures become a GisPlannerError (nothing is written)."""
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except sa.exc.IntegrityError as exc:
-            raise GisPlannerError(f"the store refused the change ({exc.orig})", file=self.label,
-                                  fix="reload and try again", code="store_integrity") from None
-        except sa.exc.OperationalError as exc:
-            raise GisPlannerError(f"the store cannot be written ({exc.orig})", file=self.label,
-                                  fix="check that the file is writable and not locked by another program "
-                                      "(close it in QGIS), or that the database server is running",
-                                  code="store_unavailable") from None
+        with store_errors(self.backend, self.label):  # coded cause + backend's fix, never the SQL
+            try:
+                with self.engine.begin() as conn:
+                    yield conn
+            except sa.exc.IntegrityError as exc:
+                raise GisPlannerError(f"the store refused the change ({_first_line(exc)})", file=self.label,
+                                      fix="reload and try again", code="store_integrity") from None
 
     @contextlib.contextmanager
     def _reader(self):
         """A read-only connection (a deferred transaction on SQLite)."""
-        with self.engine.connect() as conn:
+        with store_errors(self.backend, self.label), self.engine.connect() as conn:
             yield conn.execution_options(gp_read=True)
 
     def __repr__(self) -> str:
