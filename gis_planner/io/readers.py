@@ -31,7 +31,7 @@ from ..catalog import load_rules
 from ..errors import GisPlannerError
 from ..text import normalize_key
 from .safety import check_input, check_path
-from .safezip import remove_tree, safe_extract
+from .safezip import archive_limits, remove_tree, safe_extract
 
 # what a source feature id means, per driver (text: i18n key io.fid.<value>)
 FID_NOTE = {
@@ -121,12 +121,9 @@ def read_source(path: str | os.PathLike, src_layer: str | None = None, encoding:
     suffix = path.suffix.lower()
     rules = _rules(ws)
     if suffix in (".zip", ".kmz"):
-        zlim = rules.get("zip", {})
         tmp = Path(tempfile.mkdtemp(prefix="gp-import-"))
         try:
-            files = safe_extract(path, tmp, max_total_bytes=int(zlim.get("max_total_bytes", 2 * 1024 ** 3)),
-                                 max_files=int(zlim.get("max_files", 10_000)),
-                                 max_ratio=float(zlim.get("max_ratio", 200)))
+            files = safe_extract(path, tmp, **archive_limits(rules))
             inner = _choose_in_archive(files, tmp, label, src_layer, kmz=suffix == ".kmz")
             try:
                 raw = read_source(inner, src_layer=None if _stem_matches(inner, src_layer) else src_layer,
