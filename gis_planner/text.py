@@ -53,11 +53,22 @@ def normalize_key(value: object) -> str:
     return key
 
 
+# control characters (NUL, escape …) and the bidirectional overrides/isolates that make text display in
+# another order than it is stored ("Trojan source" spoofing, U+202E); ordinary whitespace is collapsed below
+_INVISIBLE = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff\ufff9-\ufffb]")
+
+
 def clean_text(value: object, max_len: int | None = None) -> str:
-    """Trim, collapse whitespace, NFC-normalise and replace ``\u0473`` by ``\u04e9``; keep the user's letters."""
+    """Trim, collapse whitespace, NFC-normalise and replace ``\u0473`` by ``\u04e9``; keep the user's letters.
+
+    Control characters and bidirectional overrides (U+202E …) are removed.
+
+    >>> clean_text("  Ак-Суу\\u202e  \\x00мектеп\\t")
+    'Ак-Суу мектеп'
+    """
     if value is None:
         return ""
-    text = unicodedata.normalize("NFC", str(value))
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFC", str(value)))
     text = text.replace("\u0473", "\u04e9").replace("\u0472", "\u04e8")
     text = re.sub(r"\s+", " ", text).strip()
     if max_len is not None and len(text) > max_len:
@@ -219,3 +230,34 @@ def mask_secrets(text: object) -> str:
         if secret and secret != "***":
             s = s.replace(secret, "***")
     return s
+
+
+# ------------------------------------------------------------------ dates
+_ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?\s*$")
+
+
+def iso_date(value):
+    """A real calendar date from ``YYYY-MM-DD`` (optionally followed by an ISO time) or a date object.
+
+    Anything else raises ``ValueError`` — also text that only *starts* with a date.
+
+    >>> iso_date("2026-05-12"), iso_date("2026-05-12T08:30:00Z")
+    (datetime.date(2026, 5, 12), datetime.date(2026, 5, 12))
+    >>> iso_date("2026-05-12; DROP")
+    Traceback (most recent call last):
+    ...
+    ValueError: '2026-05-12; DROP' is not a date (YYYY-MM-DD)
+    """
+    import datetime as _dt
+
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    if isinstance(value, _dt.date):
+        return value
+    m = _ISO_DATE.match(str(value)) if value is not None else None
+    if not m:
+        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)")
+    try:
+        return _dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)") from None

@@ -193,15 +193,16 @@ _change_cmd("revert", "Bring back an earlier version of a feature (recorded as a
 @click.option("--category", default=None, help="Category for rows without one.")
 @click.option("--layer", default=None, help="Layer to read (GeoPackage/KML with several).")
 @click.option("--copy", "copy", is_flag=True, help="Import as new copies (ignore the uid column).")
+@click.option("--encoding", default=None, help="Text encoding of a CSV (default: UTF-8, else cp1251), e.g. cp866.")
 @lang_option
-def import_cmd(workspace, db, path, session_id, author, category, layer, copy, lang):
+def import_cmd(workspace, db, path, session_id, author, category, layer, copy, encoding, lang):
     """Import GeoJSON / GeoPackage / KML / CSV (WKT) into a session (all features or none)."""
     from ..community.exchange import import_file
 
     store = _open(workspace, db)
     with _cli_fixes():
         recs = import_file(store, path, session_id, author=author, category=category, layer=layer,
-                           keep_uid=not copy)
+                           keep_uid=not copy, encoding=encoding)
     click.echo(t("community.imported", lang, n=len(recs)))
 
 
@@ -330,3 +331,19 @@ def check_cmd(workspace, db, village, session_id, fmt, lang):
 
 
 commands = [community]
+
+
+@community.command("migrate")
+@workspace_option
+@db_option
+@click.option("--to", "to", default="head", show_default=True,
+              help="Schema revision: head, base (empty store) or a revision id.")
+@click.option("--yes", is_flag=True, help="Confirm a downgrade (it drops tables or columns and their data).")
+@lang_option
+def migrate_cmd(workspace, db, to, yes, lang):
+    """Upgrade or downgrade the store's schema (a downgrade asks for --yes)."""
+    from ..community.schema import set_revision
+
+    store = _open(workspace, db)
+    res = set_revision(store, to, yes=yes)
+    click.echo(t(f"hardening.migrate.{res['direction']}", lang, old=res["from"] or "base", new=res["to"] or "base"))

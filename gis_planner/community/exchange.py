@@ -90,7 +90,7 @@ def export(store: CommunityStore, path, *, session_id=None, village=None, group=
     driver = _format(path, fmt)
     gdf = export_frame(store, session_id=session_id, village=village, group=group, include_deleted=include_deleted)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    tmp = path.with_name(f".{path.name.replace(';', '_')}.tmp{path.suffix}")  # GDAL misreads ';' in names
     tmp.unlink(missing_ok=True)
     try:
         if driver == "CSV":
@@ -116,11 +116,13 @@ def export(store: CommunityStore, path, *, session_id=None, village=None, group=
     return path
 
 
-def read_file(path, *, layer: str | None = None) -> gpd.GeoDataFrame:
+def read_file(path, *, layer: str | None = None, encoding: str | None = None) -> gpd.GeoDataFrame:
     """Read a community-map file (any of the export formats, or another tool's) as rows for the store.
 
     Column names are matched case-insensitively (KML ``Name``/``Description`` become ``title``/``description``);
     the geometry is reprojected to EPSG:4326. CSV needs a ``wkt`` (or ``geometry``) column, or ``lon``/``lat``.
+    ``encoding`` forces the text encoding of a CSV (otherwise UTF-8, then cp1251) or of another GDAL format
+    that has one (GeoJSON and GeoPackage are always UTF-8).
     """
     from ..io.safety import check_input, check_path
 
@@ -129,6 +131,15 @@ def read_file(path, *, layer: str | None = None) -> gpd.GeoDataFrame:
     check_input(path)  # no VRT, KML NetworkLink or GeoJSON crs link inside the file
     if not path.exists():
         raise GisPlannerError("file not found", file=str(path), fix="check the path", code="file_not_found")
+    if ";" in path.name:  # pyogrio would open 'a; b.kml' as 'a': read through a plain-named link
+        from ..io.safety import gdal_path
+
+        with gdal_path(path) as alias:
+            try:
+                return read_file(alias, layer=layer, encoding=encoding)
+            except GisPlannerError as exc:
+                exc.file = str(path) if exc.file and alias.name in exc.file else exc.file
+                raise
     driver = _format(path, None)
     try:
         if driver == "CSV":
@@ -136,7 +147,7 @@ def read_file(path, *, layer: str | None = None) -> gpd.GeoDataFrame:
             # delimiter sniffed (Excel writes ";" where the decimal separator is a comma)
             from ..io.readers import _decode_text, _sniff_delimiter
 
-            text, _ = _decode_text(path.read_bytes(), ["utf-8-sig", "cp1251"], str(path), None)
+            text, _ = _decode_text(path.read_bytes(), ["utf-8-sig", "cp1251"], str(path), encoding)
             df = pd.read_csv(io.StringIO(text), sep=_sniff_delimiter(text), dtype=str, keep_default_na=False)
             df = df.map(unsafe_cell)  # a title our CSV export wrote as '=… reads back as =…
             low = {c.lower().strip(): c for c in df.columns}
@@ -176,7 +187,8 @@ def read_file(path, *, layer: str | None = None) -> gpd.GeoDataFrame:
                 raise GisPlannerError(f"the file has {len(names)} layers", file=str(path),
                                       fix=f"choose one with layer= (--layer): {', '.join(names)}",
                                       code="ambiguous_layer")
-            frames = [pyogrio.read_dataframe(path, layer=n) for n in wanted]
+            enc = {"encoding": encoding} if encoding and driver not in ("GeoJSON", "GPKG") else {}
+            frames = [pyogrio.read_dataframe(path, layer=n, **enc) for n in wanted]
             frames = [f for f in frames if len(f)] or frames[:1]
             gdf = frames[0] if len(frames) == 1 else gpd.GeoDataFrame(
                 pd.concat([f.to_crs(frames[0].crs) if f.crs != frames[0].crs else f for f in frames],
@@ -206,14 +218,15 @@ def read_file(path, *, layer: str | None = None) -> gpd.GeoDataFrame:
 
 def import_file(store: CommunityStore, path, session_id: int, *, author: str | None = None,
                 layer: str | None = None, category: str | None = None, keep_uid: bool = True,
-                progress: Callable[[int, int], None] | None = None) -> list[FeatureRecord]:
+                progress: Callable[[int, int], None] | None = None,
+                encoding: str | None = None) -> list[FeatureRecord]:
     """Import a file into a session in one transaction (all features or none).
 
     ``author`` fills rows without one (initials or role); ``category`` fills rows without one (e.g. importing a
     KML of springs). ``keep_uid=False`` imports copies with new identities. ``progress(done, total)`` is called
     as blocks are written; an exception there (or anywhere) rolls the whole import back.
     """
-    gdf = read_file(path, layer=layer)
+    gdf = read_file(path, layer=layer, encoding=encoding)
     if gdf.empty:
         return []
     rows = []

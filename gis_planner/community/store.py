@@ -59,7 +59,7 @@ from .. import settings
 from ..catalog import catalogue, load_rules
 from ..errors import GisPlannerError
 from .dberrors import _first_line, store_errors, translate
-from ..text import clean_text, normalize_key
+from ..text import clean_text, iso_date, normalize_key
 from . import models as m
 
 STORE_NAME = "community.gpkg"
@@ -424,7 +424,7 @@ class CommunityStore:
         out["village"] = _text(v.get("village"), "village", lim.get("village_max", 120), required=True)
         date = v.get("date")
         try:
-            date = _dt.date.fromisoformat(str(date)[:10]) if not isinstance(date, _dt.date) else date
+            date = iso_date(date)  # a real date only: "2026-05-12; DROP" is refused
         except ValueError:
             raise GisPlannerError(f"'{date}' is not a date", feature="date", fix="give the date as YYYY-MM-DD",
                                   code="bad_date") from None
@@ -717,7 +717,8 @@ class CommunityStore:
         f = self.t_features
         with self._writer() as conn:
             old = self.get_feature(feature_id, conn)
-            if int(expected_version) != old.version:
+            current = old.version or 0  # a feature drawn in QGIS may carry version 0 or NULL
+            if int(expected_version or 0) != current:
                 self._conflict(conn, old, expected_version)
             if action == "delete" and old.deleted:
                 raise GisPlannerError("the feature is already deleted", feature=feature_id,
@@ -748,19 +749,30 @@ class CommunityStore:
             elif action == "restore":
                 values = {"deleted": False}
             now = m.utcnow()
-            values.update(version=old.version + 1, updated_at=max(now, old.updated_at))
-            res = conn.execute(f.update().where(f.c.id == old.id, f.c.version == int(expected_version))
-                               .values(**values))
+            values.update(version=current + 1, updated_at=max(now, old.updated_at or now))
+            same = f.c.version == current if old.version is not None else f.c.version.is_(None)
+            res = conn.execute(f.update().where(f.c.id == old.id, same).values(**values))
             if res.rowcount != 1:
                 self._conflict(conn, old, expected_version)
             new = self.get_feature(feature_id, conn)
             self._touch_gpkg(conn, [new.geometry])
+            self._adopt(conn, old, current, now)
             conn.execute(self.t_history.insert().values(
                 feature_id=new.id, session_id=new.session_id, action=action, version=new.version, author=author,
                 at=now, old_attrs=json.dumps(old.attrs(), ensure_ascii=False),
                 new_attrs=json.dumps(new.attrs(), ensure_ascii=False), old_wkt=old.geometry.wkt,
                 new_wkt=new.geometry.wkt))
         return new
+
+    def _adopt(self, conn, old: FeatureRecord, version: int, now) -> None:
+        """A feature added outside the store (QGIS) has no history row: record its state as the creation."""
+        h = self.t_history
+        if conn.execute(sa.select(h.c.id).where(h.c.feature_id == old.id).limit(1)).first() is not None:
+            return
+        conn.execute(h.insert().values(
+            feature_id=old.id, session_id=old.session_id, action="create", version=version,
+            author=old.created_by or old.author or "QGIS", at=old.created_at or now, old_attrs=None,
+            new_attrs=json.dumps(old.attrs(), ensure_ascii=False), old_wkt=None, new_wkt=old.geometry.wkt))
 
     def _conflict(self, conn, old: FeatureRecord, expected_version) -> None:
         h = self.t_history

@@ -30,7 +30,7 @@ from pyproj import CRS
 from ..catalog import load_rules
 from ..errors import GisPlannerError
 from ..text import normalize_key
-from .safety import check_input, check_path
+from .safety import check_input, check_path, gdal_path
 from .safezip import archive_limits, remove_tree, safe_extract
 
 # what a source feature id means, per driver (text: i18n key io.fid.<value>)
@@ -118,6 +118,17 @@ def read_source(path: str | os.PathLike, src_layer: str | None = None, encoding:
     if path.is_dir():
         raise GisPlannerError("this is a folder, not a file", file=str(path),
                               fix="give the .shp/.gpkg/.zip file itself", code="not_a_file")
+    if ";" in path.name:  # pyogrio would open 'a; b.shp' as 'a': read through a plain-named link
+        with gdal_path(path) as alias:
+            try:
+                raw = read_source(alias, src_layer=src_layer, encoding=encoding, ws=ws, target_layer=target_layer,
+                                  geometry_columns=geometry_columns)
+            except GisPlannerError as exc:
+                exc.file = exc.file.replace(alias.name, label) if exc.file else exc.file
+                exc.problem = exc.problem.replace(alias.name, label)
+                raise
+        raw.file = raw.file.replace(alias.name, label, 1)
+        return raw
     suffix = path.suffix.lower()
     rules = _rules(ws)
     if suffix in (".zip", ".kmz"):

@@ -28,9 +28,13 @@ GDAL connection strings are never opened). Fix: download the file and give its l
 """
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 from ..errors import GisPlannerError
@@ -84,7 +88,9 @@ def check_path(path: str | os.PathLike, label: str | None = None) -> None:
     if isinstance(text, bytes):  # pragma: no cover - the project passes str paths
         text = text.decode("utf-8", "replace")
     name = label or text.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or text
-    if _REMOTE_PATH.match(text) or "\x00" in text:
+    remote = text.lstrip().lower().startswith("/vsi") or "://" in text or "\x00" in text
+    # "NAME:…" is a GDAL connection string (PG:, WFS:, GPKG:…) unless it is a local file of that name
+    if remote or (_REMOTE_PATH.match(text) and not os.path.isfile(text)):
         raise _unsafe(name, "the path is not a local file (/vsi… paths, URLs and GDAL connection strings are "
                             "never opened)", "download the file and give its local path", "remote_path")
 
@@ -197,3 +203,26 @@ def check_tree(files, root: str | os.PathLike | None = None, label: str | None =
         f = Path(f)
         shown = f"{label}/{f.relative_to(root).as_posix()}" if label and root else f.name
         check_input(f, shown)
+
+
+@contextlib.contextmanager
+def gdal_path(path: str | os.PathLike):
+    """A path GDAL (through pyogrio) opens as the file it names.
+
+    pyogrio parses paths as URLs, and a ``;`` in the file name starts URL *parameters*: ``parcels; 2026.shp``
+    would be opened as ``parcels``. Such a file (and its same-stem sidecars: ``.shx .dbf .prj .cpg``) is
+    linked under a plain name in a temporary folder for the time of the read.
+    """
+    path = Path(path)
+    if ";" not in path.name:
+        yield path
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="gp-alias-"))
+    try:
+        safe_stem = path.stem.replace(";", "_")
+        for sib in path.parent.glob(glob.escape(path.stem) + ".*"):
+            if sib.stem == path.stem:
+                (tmp / (safe_stem + sib.suffix)).symlink_to(sib.resolve())
+        yield tmp / (safe_stem + path.suffix)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
