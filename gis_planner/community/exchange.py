@@ -124,7 +124,7 @@ def read_file(path, *, layer: str | None = None, encoding: str | None = None) ->
     ``encoding`` forces the text encoding of a CSV (otherwise UTF-8, then cp1251) or of another GDAL format
     that has one (GeoJSON and GeoPackage are always UTF-8).
     """
-    from ..io.safety import check_input, check_path
+    from ..io.safety import check_input, check_path, nested_as_text
 
     check_path(path)  # no /vsi… path, URL or GDAL connection string (docs/security.md)
     path = Path(path)
@@ -154,7 +154,8 @@ def read_file(path, *, layer: str | None = None, encoding: str | None = None) ->
             if "wkt" in low or "geometry" in low:
                 col = low.get("wkt") or low.get("geometry")
                 try:
-                    geoms = shapely.from_wkt(df[col].replace("", None).to_numpy(), on_invalid="raise")
+                    wkt = np.array([v if isinstance(v, str) and v.strip() else None for v in df[col]], dtype=object)
+                    geoms = shapely.from_wkt(wkt, on_invalid="raise")
                 except shapely.errors.GEOSException as exc:
                     raise GisPlannerError(f"a geometry in column '{col}' is not WKT ({exc})", file=str(path),
                                           fix="write geometries as WKT, e.g. POINT (77.1 42.6)",
@@ -188,13 +189,13 @@ def read_file(path, *, layer: str | None = None, encoding: str | None = None) ->
                                       fix=f"choose one with layer= (--layer): {', '.join(names)}",
                                       code="ambiguous_layer")
             enc = {"encoding": encoding} if encoding and driver not in ("GeoJSON", "GPKG") else {}
-            frames = [pyogrio.read_dataframe(path, layer=n, **enc) for n in wanted]
+            frames = [nested_as_text(pyogrio.read_dataframe(path, layer=n, **enc)) for n in wanted]
             frames = [f for f in frames if len(f)] or frames[:1]
             gdf = frames[0] if len(frames) == 1 else gpd.GeoDataFrame(
                 pd.concat([f.to_crs(frames[0].crs) if f.crs != frames[0].crs else f for f in frames],
                           ignore_index=True), crs=frames[0].crs)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, UnicodeDecodeError,
-            pd.errors.ParserError) as exc:
+            pd.errors.ParserError, pd.errors.EmptyDataError, shapely.errors.GEOSException) as exc:
         raise GisPlannerError(f"cannot read the file ({exc})", file=str(path),
                               fix="give a GeoJSON, GeoPackage, KML or CSV file", code="bad_file") from None
     if gdf.crs is None:

@@ -30,7 +30,7 @@ from pyproj import CRS
 from ..catalog import load_rules
 from ..errors import GisPlannerError
 from ..text import normalize_key
-from .safety import check_input, check_path, gdal_path
+from .safety import check_input, check_path, gdal_path, nested_as_text
 from .safezip import archive_limits, remove_tree, safe_extract
 
 # what a source feature id means, per driver (text: i18n key io.fid.<value>)
@@ -256,11 +256,12 @@ def _text_sample(gdf: pd.DataFrame, limit: int = 2000) -> list[str]:
 
 def _read_ogr(path: Path, label: str, **kwargs) -> gpd.GeoDataFrame:
     try:
-        return pyogrio.read_dataframe(path, fid_as_index=True, **kwargs)
+        return nested_as_text(pyogrio.read_dataframe(path, fid_as_index=True, **kwargs))
     except UnicodeDecodeError:
         raise
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError,
-            pyogrio.errors.GeometryError, pyogrio.errors.CRSError, RuntimeError, ValueError) as exc:
+            pyogrio.errors.GeometryError, pyogrio.errors.CRSError, RuntimeError, ValueError,
+            shapely.errors.GEOSException) as exc:  # GEOS: a geometry GDAL passes but shapely cannot build
         raise _err_read(label, exc, path=path) from None
 
 

@@ -226,3 +226,16 @@ def gdal_path(path: str | os.PathLike):
         yield tmp / (safe_stem + path.suffix)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def nested_as_text(df):
+    """Attribute values GDAL returns as dicts/lists (GeoJSON objects, JSON fields) as JSON text.
+
+    Everything after the reader expects plain values (a dict cannot be compared, counted or stored).
+    """
+    for col in df.columns:
+        s = df[col]
+        if s.dtype == object and s.map(lambda v: isinstance(v, (dict, list))).any():
+            df[col] = s.map(lambda v: json.dumps(v, ensure_ascii=False, default=str)
+                            if isinstance(v, (dict, list)) else v)
+    return df
