@@ -402,7 +402,12 @@ def _read_generic(path: Path, label: str, src_layer: str | None, target_layer: s
     kwargs: dict[str, Any] = {"layer": layer}
     if encoding:
         kwargs["encoding"] = encoding
-    gdf = _read_ogr(path, label, **kwargs)
+    try:
+        gdf = _read_ogr(path, label, **kwargs)
+    except UnicodeDecodeError as exc:  # e.g. a GeoJSON saved in cp1251 (GeoJSON is UTF-8 by definition)
+        raise GisPlannerError(f"the text of the file is not in {encoding or 'UTF-8'} ({exc.reason} at byte "
+                              f"{exc.start})", file=label, fix="save the file as UTF-8, or give its --encoding",
+                              code="bad_encoding") from None
     info = pyogrio.read_info(path, layer=layer)
     if not isinstance(gdf, gpd.GeoDataFrame):
         gdf = gpd.GeoDataFrame(gdf, geometry=[None] * len(gdf))
