@@ -15,8 +15,8 @@ True
 >>> resolve("/etc", [r])
 Traceback (most recent call last):
 ...
-gis_planner.errors.GisPlannerError: /etc: this folder is not among the workspace folders of the app. \
-Fix: choose one of: sites (or ask the administrator to add it to GIS_PLANNER_WORKSPACE_ROOTS)
+gis_planner.errors.GisPlannerError: '/etc' is not among the workspace folders of the app. Fix: choose one \
+of: sites (or ask the administrator to add it to GIS_PLANNER_WORKSPACE_ROOTS)
 """
 from __future__ import annotations
 
@@ -47,10 +47,10 @@ def display_name(path, roots=None) -> str:
 
 def _refuse(name: str, roots: list[Path]) -> GisPlannerError:
     shown = str(name)[:120]
-    return GisPlannerError("this folder is not among the workspace folders of the app", file=shown,
+    return GisPlannerError(f"'{shown}' is not among the workspace folders of the app",
                            fix=f"choose one of: {', '.join(r.name for r in roots) or '-'} (or ask the administrator "
                                f"to add it to GIS_PLANNER_WORKSPACE_ROOTS)",
-                           code="workspace_not_allowed", details={"options": [r.name for r in roots]})
+                           code="workspace_not_allowed", details={"roots": [r.name for r in roots]})
 
 
 def resolve(name: str, roots=None) -> Path:
