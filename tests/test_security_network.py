@@ -197,3 +197,14 @@ def test_dem_set_refuses_a_remote_vrt(server, tmp_path, tmp_ws):
         ds.write(np.ones((1, 2, 2), dtype="float32"))
     assert tmp_ws.set_dem(real, source="test").exists()
     assert hits == []
+
+
+@pytest.mark.parametrize("form", ["geojson_crs_link", "vrt_named_gml", "kml_network_link", "vsicurl_path"])
+def test_official_hazard_import_sends_no_request(server, tmp_path, tmp_ws, capsys, form):
+    url, hits = server
+    src = _inputs(tmp_path, url)[form]
+    code = main(["hazards", "import-official", str(src), "-w", str(tmp_ws.root), "--source", "MChS", "--lang", "en",
+                 "--hazard-type", "mudflow", "--level", "high"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert hits == [] and "internal error" not in err

@@ -172,11 +172,15 @@ def import_official_zones(ws, src, *, source: str, date: str | None = None, haza
     else:
         import pyogrio
 
+        from ..io.safety import check_input, check_path, nested_as_text
+
         file = str(src)
+        check_path(src)  # no /vsi… path, URL, VRT, NetworkLink or crs link (docs/security.md)
         if not Path(src).exists():
             raise GisPlannerError("file not found", file=file, fix="check the path", code="missing_file")
+        check_input(src)
         try:
-            gdf = pyogrio.read_dataframe(src, layer=layer)
+            gdf = nested_as_text(pyogrio.read_dataframe(src, layer=layer))
         except Exception as exc:  # noqa: BLE001 - GDAL's message is the useful part
             raise GisPlannerError(f"cannot read the hazard map ({exc})", file=file,
                                   fix="give a vector file GDAL can open (shp, gpkg, geojson, kml)",
