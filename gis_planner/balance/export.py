@@ -10,6 +10,7 @@ import pandas as pd
 from ..catalog import catalogue
 from ..errors import GisPlannerError
 from ..i18n import check_lang, t
+from ..outputs import all_or_nothing
 from ..text import safe_table
 from .core import ANY, UNKNOWN, Balance
 
@@ -252,6 +253,7 @@ def write_xlsx(b: Balance, path, lang: str | None = None) -> Path:
     return path
 
 
+@all_or_nothing("folder")
 def write_csv(b: Balance, folder, lang: str | None = None) -> list[Path]:
     """Write each table as ``<folder>/balance_<table>.csv`` (UTF-8 with BOM, opens in Excel)."""
     lang = check_lang(lang)

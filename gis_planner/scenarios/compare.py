@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..errors import GisPlannerError
 from ..i18n import t
+from ..outputs import all_or_nothing
 from ..text import literal_figure_text, safe_table
 from .allocate import Allocation, allocate, load_context
 from .consequences import Consequences, consequences, label_table
@@ -171,6 +172,7 @@ def plot_maps(results: list[ScenarioResult], parcels: gpd.GeoDataFrame, path: st
     return path
 
 
+@all_or_nothing("out_dir")
 def write_outputs(result: ScenarioResult, out_dir: str | Path, lang: str = "en", ws: Any = None) -> dict:
     """Write one scenario's outputs: steps and consequence tables (CSV), the transformation files (XLSX,
     when the zoning package made them), pieces (GeoJSON, WGS 84) and everything as JSON."""
