@@ -204,11 +204,13 @@ def register_secret(url_or_dsn: str | None) -> None:
         pw = split[0].split(":", 1)[1]
     kv = _KEY_VALUE.search(url_or_dsn)
     for candidate in filter(None, [pw, kv.group(2).strip("'\"") if kv else None]):
+        if not re.search(r"[@:/]", candidate):
+            continue  # only a password with a raw @ : / can be mis-parsed and quoted in pieces by a driver
         _KNOWN_SECRETS.add(candidate)
         from urllib.parse import unquote
 
         _KNOWN_SECRETS.add(unquote(candidate))
-        _KNOWN_SECRETS.update(p for p in re.split(r"[@:/]", candidate) if len(p) >= 4)
+        _KNOWN_SECRETS.update(p for p in re.split(r"[@:/]", candidate) if len(p) >= 3)
 
 
 def mask_secrets(text: object) -> str:
