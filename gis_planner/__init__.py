@@ -7,6 +7,9 @@ Public entry points::
 """
 from .errors import GisPlannerError
 from .workspace import Workspace, open_workspace
+from .io.safety import configure_gdal as _configure_gdal
+
+_configure_gdal()  # no network access for GDAL, whatever an input file names (docs/security.md)
 
 __version__ = "0.1.0"
 __all__ = ["GisPlannerError", "Workspace", "open_workspace", "__version__"]

@@ -44,6 +44,13 @@ class GisPlannerError(Exception):
     details: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from .text import mask_secrets
+
+        # a database URL or DSN quoted in a message never shows its password (docs/security.md)
+        for name in ("problem", "file", "fix"):
+            value = getattr(self, name)
+            if isinstance(value, str) and value:
+                setattr(self, name, mask_secrets(value))
         super().__init__(str(self))
 
     def __str__(self) -> str:

@@ -6,6 +6,8 @@ GIS_PLANNER_WORKSPACE      workspace opened by default (app, CLI); defaults to t
 GIS_PLANNER_LAYERS_DIR     folder of rule/catalogue YAML files; defaults to ``layers/`` of the checkout.
 GIS_PLANNER_DATABASE_URL   community-map store on PostgreSQL/PostGIS instead of the embedded GeoPackage.
 GIS_PLANNER_LANG           default interface language (ky, ru, en); default ``ky``.
+GIS_PLANNER_WORKSPACE_ROOTS  folders (separated by ``:``) under which the app may open workspaces; default: the
+                           demo workspace and the folder holding GIS_PLANNER_WORKSPACE (docs/security.md).
 """
 from __future__ import annotations
 
@@ -40,3 +42,21 @@ def default_workspace() -> Path:
 def database_url() -> str | None:
     """URL of a PostgreSQL/PostGIS community store, or None for the embedded GeoPackage."""
     return os.environ.get("GIS_PLANNER_DATABASE_URL") or None
+
+
+def workspace_roots() -> list[Path]:
+    """Folders the app may open workspaces in (``GIS_PLANNER_WORKSPACE_ROOTS``, see the module docstring)."""
+    env = os.environ.get("GIS_PLANNER_WORKSPACE_ROOTS")
+    if env:
+        roots = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    else:
+        roots = [demo_workspace()]
+        ws = os.environ.get("GIS_PLANNER_WORKSPACE")
+        if ws:
+            roots.append(Path(ws).expanduser().parent)
+    out: list[Path] = []
+    for r in roots:
+        r = r.resolve()
+        if r not in out:
+            out.append(r)
+    return out

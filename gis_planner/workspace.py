@@ -99,6 +99,7 @@ class Workspace:
                 raise GisPlannerError("the workspace file is damaged or not a GeoPackage", file=str(self.gpkg),
                                       fix="restore workspace.gpkg from a backup copy, or create a new workspace "
                                           "with `gis-planner init`", code="bad_workspace")
+        clean_orphans(self.root)
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -331,7 +332,11 @@ class Workspace:
         """Copy a DEM GeoTIFF into the workspace (atomically) and record its provenance."""
         import rasterio
 
+        from .io.safety import check_input, check_path
+
+        check_path(src)
         src = Path(src)
+        check_input(src)  # a VRT 'DEM' could point at remote or local files (docs/security.md)
         try:
             with rasterio.open(src) as ds:
                 if ds.crs is None:
@@ -457,6 +462,41 @@ class Workspace:
                                       code="write_failed") from None
             finally:
                 tmp.unlink(missing_ok=True)
+
+
+_ORPHAN_PATTERNS = (".ws-*.gpkg", ".ws-*.gpkg-journal", ".ws-*.gpkg-wal", ".ws-*.gpkg-shm", f".{DEM_NAME}.tmp")
+
+
+def clean_orphans(root: str | os.PathLike) -> list[Path]:
+    """Remove the copies a killed write left behind (``.ws-*.gpkg`` and its SQLite journal, ``.dem.tif.tmp``).
+
+    They are stale only when no writer holds the workspace lock: a write in progress keeps the lock for
+    as long as its copy exists, so when the lock can be taken at once every such file is an orphan.
+    Returns the removed files (nothing when the lock is busy or the folder is read-only).
+    """
+    root = Path(root)
+    found = [p for pat in _ORPHAN_PATTERNS for p in root.glob(pat)]
+    if not found:
+        return []
+    removed: list[Path] = []
+    try:
+        with open(root / ".workspace.lock", "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return []  # a writer is working: its copy is not an orphan
+            try:
+                for p in [p for pat in _ORPHAN_PATTERNS for p in root.glob(pat)]:
+                    try:
+                        p.unlink()
+                        removed.append(p)
+                    except OSError:
+                        pass
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    except OSError:
+        return removed
+    return removed
 
 
 def open_workspace(path: str | os.PathLike | None = None) -> Workspace:

@@ -11,6 +11,8 @@ from ..catalog import catalogue
 from ..errors import GisPlannerError
 from ..i18n import check_lang, t
 from ..io.xlsx import column_kinds, write_sheet
+from ..outputs import all_or_nothing
+from ..text import safe_table
 from .core import ANY, UNKNOWN, Balance
 
 _CATS = {"category": "land_categories", "land_type": "land_types", "use_status": "use_status",
@@ -269,9 +271,9 @@ def write_xlsx(b: Balance, path, lang: str | None = None) -> Path:
             for key, df in tabs.items():
                 name = _sheet_name(key, lang, used)
                 if key == "summary":
-                    write_sheet(xw, name, df, {}, row_kinds=df.attrs.get("row_kinds"))
+                    write_sheet(xw, name, safe_table(df), {}, row_kinds=df.attrs.get("row_kinds"))
                 else:
-                    write_sheet(xw, name, df, column_kinds(df, pct100=pct100, frac=frac))
+                    write_sheet(xw, name, safe_table(df), column_kinds(df, pct100=pct100, frac=frac))
     except OSError as exc:
         raise GisPlannerError(f"cannot write the workbook ({exc})", file=str(path),
                               fix="close it in Excel/LibreOffice and check the folder exists",
@@ -279,6 +281,7 @@ def write_xlsx(b: Balance, path, lang: str | None = None) -> Path:
     return path
 
 
+@all_or_nothing("folder")
 def write_csv(b: Balance, folder, lang: str | None = None) -> list[Path]:
     """Write each table as ``<folder>/balance_<table>.csv`` (UTF-8 with BOM, opens in Excel)."""
     lang = check_lang(lang)
@@ -287,6 +290,6 @@ def write_csv(b: Balance, folder, lang: str | None = None) -> list[Path]:
     paths = []
     for key, df in tables(b, lang).items():
         p = folder / f"balance_{key}.csv"
-        df.to_csv(p, index=False, encoding="utf-8-sig")
+        safe_table(df).to_csv(p, index=False, encoding="utf-8-sig")
         paths.append(p)
     return paths

@@ -84,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last resort: one line, not a traceback
         if debug:
             raise
-        click.echo(f"error: internal error ({type(exc).__name__}: {exc}). "
+        from ..text import mask_secrets
+
+        click.echo(f"error: internal error ({type(exc).__name__}: {mask_secrets(exc)}). "
                    f"Fix: re-run with GIS_PLANNER_DEBUG=1 and report the traceback", err=True)
         return 3
 

@@ -6,6 +6,7 @@ import click
 from ..errors import GisPlannerError
 from ..i18n import t
 from ..io.precision import area_format
+from ..text import safe_table
 from .common import echo_json, echo_table, format_option, lang_option, open_ws, workspace_option
 
 _TABLES = ("summary", "by_category", "by_land_type", "state_fund", "use_status", "by_owner", "by_zone",
@@ -56,7 +57,7 @@ def balance_cmd(workspace, fmt, lang, table, xlsx, csv_dir, reported, tolerance_
     tabs = tables(b, lang, with_parcels=table in ("parcels", "parcel_restrictions"))
     if fmt == "csv":
         name = table or "by_category"
-        click.echo(tabs[name].to_csv(index=False), nl=False)
+        click.echo(safe_table(tabs[name]).to_csv(index=False), nl=False)
         return
     click.echo(f"{t('balance.title', lang)}: {ws.name}  ({b.provenance['crs']})")
     floatfmt, note = area_format(ws, 4, lang)   # areas to the decimals the coarsest input supports

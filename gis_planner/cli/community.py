@@ -10,6 +10,7 @@ import pandas as pd
 from .. import settings
 from ..errors import GisPlannerError
 from ..i18n import t
+from ..text import safe_table
 from .common import echo_json, echo_table, format_option, lang_option, workspace_option
 
 db_option = click.option("--db", "db", default=None,
@@ -76,7 +77,7 @@ def _emit(df: pd.DataFrame, fmt: str, title: str | None = None, lang: str | None
     if fmt == "json":
         echo_json(df)
     elif fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
+        click.echo(safe_table(df).to_csv(index=False), nl=False)
     else:
         echo_table(_readable(df, lang), title=title, lang=lang)
 
@@ -193,15 +194,16 @@ _change_cmd("revert", "Bring back an earlier version of a feature (recorded as a
 @click.option("--category", default=None, help="Category for rows without one.")
 @click.option("--layer", default=None, help="Layer to read (GeoPackage/KML with several).")
 @click.option("--copy", "copy", is_flag=True, help="Import as new copies (ignore the uid column).")
+@click.option("--encoding", default=None, help="Text encoding of a CSV (default: UTF-8, else cp1251), e.g. cp866.")
 @lang_option
-def import_cmd(workspace, db, path, session_id, author, category, layer, copy, lang):
+def import_cmd(workspace, db, path, session_id, author, category, layer, copy, encoding, lang):
     """Import GeoJSON / GeoPackage / KML / CSV (WKT) into a session (all features or none)."""
     from ..community.exchange import import_file
 
     store = _open(workspace, db)
     with _cli_fixes():
         recs = import_file(store, path, session_id, author=author, category=category, layer=layer,
-                           keep_uid=not copy)
+                           keep_uid=not copy, encoding=encoding)
     click.echo(t("community.imported", lang, n=len(recs)))
     _echo_privacy(store, session_id, lang)
 
@@ -524,3 +526,19 @@ def photos_cmd(workspace, db, feature_id, out_dir, fmt, lang):
 
 
 commands = [community]
+
+
+@community.command("migrate")
+@workspace_option
+@db_option
+@click.option("--to", "to", default="head", show_default=True,
+              help="Schema revision: head, base (empty store) or a revision id.")
+@click.option("--yes", is_flag=True, help="Confirm a downgrade (it drops tables or columns and their data).")
+@lang_option
+def migrate_cmd(workspace, db, to, yes, lang):
+    """Upgrade or downgrade the store's schema (a downgrade asks for --yes)."""
+    from ..community.schema import set_revision
+
+    store = _open(workspace, db)
+    res = set_revision(store, to, yes=yes)
+    click.echo(t(f"hardening.migrate.{res['direction']}", lang, old=res["from"] or "base", new=res["to"] or "base"))

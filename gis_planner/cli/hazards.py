@@ -8,6 +8,7 @@ import pandas as pd
 
 from ..errors import GisPlannerError
 from ..i18n import label, t
+from ..text import safe_table
 from .common import echo_json, echo_table, format_option, lang_option, open_ws, workspace_option
 
 HAZARD_CHOICES = ["flood", "mudflow", "landslide", "avalanche"]
@@ -42,7 +43,7 @@ def _emit(df: pd.DataFrame, fmt: str, lang: str, title: str | None = None, extra
     if fmt == "json":
         echo_json({"rows": df, **(extra or {})})
     elif fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
+        click.echo(safe_table(df).to_csv(index=False), nl=False)
     else:
         echo_table(_headers(df, lang), title=title, floatfmt="{:,.2f}", lang=lang)
 
@@ -57,7 +58,7 @@ def _save(df: pd.DataFrame, out: str, extra: dict | None = None) -> None:
         payload = {"rows": df, **(extra or {})}
         path.write_text(json.dumps(_jsonable(payload), ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     elif path.suffix.lower() == ".csv":
-        df.to_csv(path, index=False, encoding="utf-8-sig")  # BOM: Excel opens Cyrillic correctly
+        safe_table(df).to_csv(path, index=False, encoding="utf-8-sig")  # BOM: Excel opens Cyrillic correctly
     else:
         raise GisPlannerError("unknown output format", file=str(path), fix="use a .csv or .json file name",
                               code="bad_output")

@@ -8,6 +8,7 @@ from ..catalog import validate_all
 from ..errors import GisPlannerError
 from ..i18n import t
 from ..io.report import warning_text
+from ..text import safe_table
 from ..workspace import Workspace
 from .common import echo_json, echo_table, format_option, lang_option, open_ws, workspace_option
 
@@ -32,7 +33,7 @@ def info_cmd(workspace, fmt, lang):
             for lay in info["layers"]]
     df = pd.DataFrame(rows)
     if fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
+        click.echo(safe_table(df).to_csv(index=False), nl=False)
         return
     echo_table(df, lang=lang)
     dem = info["dem"]

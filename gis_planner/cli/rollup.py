@@ -9,6 +9,7 @@ import pandas as pd
 from ..catalog import catalogue
 from ..errors import GisPlannerError
 from ..i18n import t
+from ..text import safe_table
 from .common import echo_json, echo_table, format_option, lang_option
 
 LEVEL_CHOICES = ["municipality", "district", "oblast", "country"]
@@ -72,14 +73,14 @@ def _emit(res, level: str, tables, fmt: str, lang: str, save: str | None) -> Non
         out = pd.concat([d.assign(level=k) for k, d in res.levels.items()], ignore_index=True)
         path = Path(save)
         if path.suffix.lower() == ".csv":
-            out.to_csv(path, index=False)
+            safe_table(out).to_csv(path, index=False)
         else:
             out.to_parquet(path, index=False)
     if fmt == "json":
         doc = res.to_json()
         echo_json({"level": level, "units": doc["levels"][level], "stats": res.stats})
     elif fmt == "csv":
-        click.echo(df[df["table"].isin(tables)].to_csv(index=False), nl=False)
+        click.echo(safe_table(df[df["table"].isin(tables)]).to_csv(index=False), nl=False)
     else:
         for table in tables:
             wide = _wide(df, table, lang).rename(columns={"unit": t(f"rollup.level.{level}", lang),

@@ -18,6 +18,7 @@ import click
 import pandas as pd
 
 from ..i18n import t
+from ..text import safe_table
 from .common import echo_json, echo_table, format_option, lang_option, open_ws, workspace_option
 
 
@@ -43,7 +44,7 @@ def _emit(df: pd.DataFrame, fmt: str, title: str | None = None) -> None:
     if fmt == "table":
         df = _readable(df)
     if fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
+        click.echo(safe_table(df).to_csv(index=False), nl=False)
     elif fmt == "json":
         echo_json(df)
     else:
@@ -198,7 +199,7 @@ def compare_cmd(scenarios, workspace, fmt, lang, out_dir):
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         csv = out / "scenario_comparison.csv"
-        df.to_csv(csv, index=False)
+        safe_table(df).to_csv(csv, index=False)
         png = plot_maps(results, ws.read_layer("parcels", columns=[]), out / "scenario_comparison.png", lang,
                         hazards=ws.read_layer("hazard_zones", missing_ok=True),
                         settlements=ws.read_layer("settlements", missing_ok=True))

@@ -7,6 +7,7 @@ import click
 import pandas as pd
 
 from ..i18n import label, t
+from ..text import safe_table
 from .common import echo_json, echo_table, format_option, lang_option, open_ws, workspace_option
 
 
@@ -45,7 +46,7 @@ def check_cmd(workspace, fmt, lang, use, parcel, point, wkt):
                         t("zoning.col.legal_source", lang): r.get("source_text") or r.get("legal_source") or ""}
                        for r in res.reasons])
     if fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
+        click.echo(safe_table(df).to_csv(index=False), nl=False)
         return
     if res.input:
         click.echo(res.input["note"])
@@ -112,7 +113,7 @@ def restrictions_cmd(workspace, fmt, lang, use, write, geojson, validate):
         echo_json({k: v for k, v in out.items()} | {"warnings": r.attrs.get("warnings", [])})
         return
     if fmt == "csv":
-        click.echo(out.get("map", summary).to_csv(index=False), nl=False)
+        click.echo(safe_table(out.get("map", summary)).to_csv(index=False), nl=False)
         return
     shown = summary[["label", "rule_id", "features", "area_ha", "outside_ha"]].rename(columns={
         "label": t("zoning.col.regime", lang), "rule_id": t("zoning.col.rule", lang),
@@ -155,14 +156,14 @@ def conflicts_cmd(workspace, fmt, lang, legal_zones, out):
             from ..io.xlsx import write_sheet
 
             with pd.ExcelWriter(p, engine="openpyxl") as xw:
-                write_sheet(xw, "conflicts", pd.DataFrame(c))   # areas with 2 decimals
+                write_sheet(xw, "conflicts", safe_table(pd.DataFrame(c)))   # areas with 2 decimals
         else:
-            c.to_csv(p, index=False, encoding="utf-8-sig")
+            safe_table(c).to_csv(p, index=False, encoding="utf-8-sig")
     if fmt == "json":
         echo_json(c)
         return
     if fmt == "csv":
-        click.echo(c.to_csv(index=False), nl=False)
+        click.echo(safe_table(c).to_csv(index=False), nl=False)
         return
     echo_table(_conflicts_table(c, lang, ws), title=t("zoning.conflicts_title", lang), lang=lang)
     click.echo(_provenance_line(c.attrs, lang))
@@ -211,7 +212,7 @@ def transform_cmd(workspace, fmt, lang, parcels, target, reason, use, out):
         return
     loc = localized(tl, lang, ws)
     if fmt == "csv":
-        click.echo(loc.to_csv(index=False), nl=False)
+        click.echo(safe_table(loc).to_csv(index=False), nl=False)
         return
     steps_col = t("zoning.col.legal_step", lang)
     shown = loc.drop(columns=[steps_col]) if steps_col in loc else loc

@@ -38,6 +38,8 @@ import shapely
 from ..catalog import catalogue
 from ..errors import GisPlannerError
 from ..i18n import check_lang, t
+from ..outputs import all_or_nothing
+from ..text import literal_figure_text, safe_table, unsafe_cell
 from .store import ATTRIBUTES, CommunityStore, FeatureRecord, categories
 
 FORMATS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".kml": "KML", ".csv": "CSV"}
@@ -116,7 +118,7 @@ def export(store: CommunityStore, path, *, session_id=None, village=None, group=
     gdf = export_frame(store, session_id=session_id, village=village, group=group, include_deleted=include_deleted,
                        public=public, lang=lang)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    tmp = path.with_name(f".{path.name.replace(';', '_')}.tmp{path.suffix}")  # GDAL misreads ';' in names
     tmp.unlink(missing_ok=True)
     photo_paths: dict = {}
     if photos:
@@ -130,7 +132,8 @@ def export(store: CommunityStore, path, *, session_id=None, village=None, group=
                 if c in df:
                     df[c] = _iso(df[c])
             df["wkt"] = shapely.to_wkt(gdf.geometry.values, rounding_precision=-1)
-            df.to_csv(tmp, index=False, encoding="utf-8", quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+            safe_table(df).to_csv(tmp, index=False, encoding="utf-8", quoting=csv.QUOTE_NONNUMERIC,
+                                  lineterminator="\n")
         elif driver == "KML":
             df = gdf.rename(columns={"title": "Name", "description": "Description"})
             for c in ("created_at", "updated_at"):
@@ -191,15 +194,30 @@ def _export_zip(store: CommunityStore, path: Path, **kw) -> Path:
     return path
 
 
-def read_file(path, *, layer: str | None = None) -> gpd.GeoDataFrame:
+def read_file(path, *, layer: str | None = None, encoding: str | None = None) -> gpd.GeoDataFrame:
     """Read a community-map file (any of the export formats, or another tool's) as rows for the store.
 
     Column names are matched case-insensitively (KML ``Name``/``Description`` become ``title``/``description``);
     the geometry is reprojected to EPSG:4326. CSV needs a ``wkt`` (or ``geometry``) column, or ``lon``/``lat``.
+    ``encoding`` forces the text encoding of a CSV (otherwise UTF-8, then cp1251) or of another GDAL format
+    that has one (GeoJSON and GeoPackage are always UTF-8).
     """
+    from ..io.safety import check_input, check_path, nested_as_text
+
+    check_path(path)  # no /vsi… path, URL or GDAL connection string (docs/security.md)
     path = Path(path)
+    check_input(path)  # no VRT, KML NetworkLink or GeoJSON crs link inside the file
     if not path.exists():
         raise GisPlannerError("file not found", file=str(path), fix="check the path", code="file_not_found")
+    if ";" in path.name:  # pyogrio would open 'a; b.kml' as 'a': read through a plain-named link
+        from ..io.safety import gdal_path
+
+        with gdal_path(path) as alias:
+            try:
+                return read_file(alias, layer=layer, encoding=encoding)
+            except GisPlannerError as exc:
+                exc.file = str(path) if exc.file and alias.name in exc.file else exc.file
+                raise
     driver = _format(path, None)
     try:
         if driver == "CSV":
@@ -207,13 +225,15 @@ def read_file(path, *, layer: str | None = None) -> gpd.GeoDataFrame:
             # delimiter sniffed (Excel writes ";" where the decimal separator is a comma)
             from ..io.readers import _decode_text, _sniff_delimiter
 
-            text, _ = _decode_text(path.read_bytes(), ["utf-8-sig", "cp1251"], str(path), None)
+            text, _ = _decode_text(path.read_bytes(), ["utf-8-sig", "cp1251"], str(path), encoding)
             df = pd.read_csv(io.StringIO(text), sep=_sniff_delimiter(text), dtype=str, keep_default_na=False)
+            df = df.map(unsafe_cell)  # a title our CSV export wrote as '=… reads back as =…
             low = {c.lower().strip(): c for c in df.columns}
             if "wkt" in low or "geometry" in low:
                 col = low.get("wkt") or low.get("geometry")
                 try:
-                    geoms = shapely.from_wkt(df[col].replace("", None).to_numpy(), on_invalid="raise")
+                    wkt = np.array([v if isinstance(v, str) and v.strip() else None for v in df[col]], dtype=object)
+                    geoms = shapely.from_wkt(wkt, on_invalid="raise")
                 except shapely.errors.GEOSException as exc:
                     raise GisPlannerError(f"a geometry in column '{col}' is not WKT ({exc})", file=str(path),
                                           fix="write geometries as WKT, e.g. POINT (77.1 42.6)",
@@ -246,13 +266,14 @@ def read_file(path, *, layer: str | None = None) -> gpd.GeoDataFrame:
                 raise GisPlannerError(f"the file has {len(names)} layers", file=str(path),
                                       fix=f"choose one with layer= (--layer): {', '.join(names)}",
                                       code="ambiguous_layer")
-            frames = [pyogrio.read_dataframe(path, layer=n) for n in wanted]
+            enc = {"encoding": encoding} if encoding and driver not in ("GeoJSON", "GPKG") else {}
+            frames = [nested_as_text(pyogrio.read_dataframe(path, layer=n, **enc)) for n in wanted]
             frames = [f for f in frames if len(f)] or frames[:1]
             gdf = frames[0] if len(frames) == 1 else gpd.GeoDataFrame(
                 pd.concat([f.to_crs(frames[0].crs) if f.crs != frames[0].crs else f for f in frames],
                           ignore_index=True), crs=frames[0].crs)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, UnicodeDecodeError,
-            pd.errors.ParserError) as exc:
+            pd.errors.ParserError, pd.errors.EmptyDataError, shapely.errors.GEOSException) as exc:
         raise GisPlannerError(f"cannot read the file ({exc})", file=str(path),
                               fix="give a GeoJSON, GeoPackage, KML or CSV file", code="bad_file") from None
     if gdf.crs is None:
@@ -276,14 +297,15 @@ def read_file(path, *, layer: str | None = None) -> gpd.GeoDataFrame:
 
 def import_file(store: CommunityStore, path, session_id: int, *, author: str | None = None,
                 layer: str | None = None, category: str | None = None, keep_uid: bool = True,
-                progress: Callable[[int, int], None] | None = None) -> list[FeatureRecord]:
+                progress: Callable[[int, int], None] | None = None,
+                encoding: str | None = None) -> list[FeatureRecord]:
     """Import a file into a session in one transaction (all features or none).
 
     ``author`` fills rows without one (initials or role); ``category`` fills rows without one (e.g. importing a
     KML of springs). ``keep_uid=False`` imports copies with new identities. ``progress(done, total)`` is called
     as blocks are written; an exception there (or anywhere) rolls the whole import back.
     """
-    gdf = read_file(path, layer=layer)
+    gdf = read_file(path, layer=layer, encoding=encoding)
     if gdf.empty:
         return []
     rows = []
@@ -373,6 +395,8 @@ def _session_heading(store: CommunityStore, session: dict, lang: str) -> tuple[s
     return title, sub
 
 
+@all_or_nothing("out_dir")
+@literal_figure_text
 def export_session(store: CommunityStore, session_id: int, out_dir, *, lang: str | None = None, ws=None,
                    dpi: int = 150) -> dict[str, Path]:
     """Printable map (PNG, A4 landscape) and numbered list (CSV, HTML) of one session for the public hearing.
@@ -401,7 +425,7 @@ def export_session(store: CommunityStore, session_id: int, out_dir, *, lang: str
     # ---- list (CSV + HTML)
     table = hearing_list(store, session_id, lang)
     csv_path = out_dir / f"{stem}.csv"
-    table.to_csv(csv_path, index=False, encoding="utf-8-sig")
+    safe_table(table).to_csv(csv_path, index=False, encoding="utf-8-sig")
     html_path = out_dir / f"{stem}.html"
     note = t("community.source_note", lang, date=session["date"])
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)

@@ -58,8 +58,9 @@ from shapely.geometry import shape as _geojson_shape
 from .. import settings
 from ..catalog import catalogue, load_rules
 from ..errors import GisPlannerError
-from ..text import clean_text, normalize_key
+from ..text import clean_text, iso_date, normalize_key
 from . import media
+from .dberrors import _first_line, store_errors, translate
 from . import models as m
 
 STORE_NAME = "community.gpkg"
@@ -177,7 +178,24 @@ def _normalise_url(url: str) -> str:
         url = "postgresql://" + url[len("postgres://"):]
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if url.startswith("postgresql"):
+        url = _encode_password(url)
     return url
+
+
+def _encode_password(url: str) -> str:
+    """Percent-encode a password typed with a raw ``@``, ``:`` or ``/`` (else the driver would take part of
+    it for the host name and quote it in its error)."""
+    from urllib.parse import quote, unquote
+
+    from ..text import split_userinfo
+
+    scheme, rest = url.split("://", 1)
+    split = split_userinfo(rest)
+    if split is None or ":" not in split[0]:
+        return url
+    user, pw = split[0].split(":", 1)
+    return f"{scheme}://{user}:{quote(unquote(pw), safe='')}@{split[1]}"
 
 
 def _engine(url: str) -> sa.Engine:
@@ -240,7 +258,9 @@ def _wal(dbapi_con) -> None:
 
 
 def _redact(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+    from ..text import mask_secrets
+
+    return mask_secrets(url)
 
 
 def migrate(engine: sa.Engine) -> None:
@@ -265,10 +285,8 @@ def migrate(engine: sa.Engine) -> None:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except sa.exc.OperationalError as exc:
-        raise GisPlannerError(f"cannot open the community store ({exc.orig})",
-                              file=_redact(str(engine.url)),
-                              fix="check the file is a GeoPackage you may write / the database server is running",
-                              code="store_unavailable") from None
+        raise translate(exc, "postgis" if engine.dialect.name == "postgresql" else "geopackage",
+                        _redact(str(engine.url))) from None
     except sa.exc.ProgrammingError as exc:
         raise GisPlannerError(f"cannot create the community tables ({exc.orig})",
                               file=_redact(str(engine.url)),
@@ -318,6 +336,9 @@ class CommunityStore:
     """Sessions and features of community maps (see the module docstring)."""
 
     def __init__(self, url: str, ws: Any = None):
+        from ..text import register_secret
+
+        register_secret(str(url))  # pieces of the password a driver quotes are masked too
         self.url = _normalise_url(str(url))
         self.ws = ws
         self.engine = _engine(self.url)
@@ -346,22 +367,18 @@ class CommunityStore:
     @contextlib.contextmanager
     def _writer(self):
         """One write transaction; database failures become a GisPlannerError (nothing is written)."""
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except sa.exc.IntegrityError as exc:
-            raise GisPlannerError(f"the store refused the change ({exc.orig})", file=self.label,
-                                  fix="reload and try again", code="store_integrity") from None
-        except sa.exc.OperationalError as exc:
-            raise GisPlannerError(f"the store cannot be written ({exc.orig})", file=self.label,
-                                  fix="check that the file is writable and not locked by another program "
-                                      "(close it in QGIS), or that the database server is running",
-                                  code="store_unavailable") from None
+        with store_errors(self.backend, self.label):  # coded cause + backend's fix, never the SQL
+            try:
+                with self.engine.begin() as conn:
+                    yield conn
+            except sa.exc.IntegrityError as exc:
+                raise GisPlannerError(f"the store refused the change ({_first_line(exc)})", file=self.label,
+                                      fix="reload and try again", code="store_integrity") from None
 
     @contextlib.contextmanager
     def _reader(self):
         """A read-only connection (a deferred transaction on SQLite)."""
-        with self.engine.connect() as conn:
+        with store_errors(self.backend, self.label), self.engine.connect() as conn:
             yield conn.execution_options(gp_read=True)
 
     def __repr__(self) -> str:
@@ -571,7 +588,7 @@ class CommunityStore:
         out["village"] = _text(v.get("village"), "village", lim.get("village_max", 120), required=True)
         date = v.get("date")
         try:
-            date = _dt.date.fromisoformat(str(date)[:10]) if not isinstance(date, _dt.date) else date
+            date = iso_date(date)  # a real date only: "2026-05-12; DROP" is refused
         except ValueError:
             raise GisPlannerError(f"'{date}' is not a date", feature="date", fix="give the date as YYYY-MM-DD",
                                   code="bad_date") from None
@@ -894,7 +911,8 @@ class CommunityStore:
         f = self.t_features
         with self._writer() as conn:
             old = self.get_feature(feature_id, conn)
-            if int(expected_version) != old.version:
+            current = old.version or 0  # a feature drawn in QGIS may carry version 0 or NULL
+            if int(expected_version or 0) != current:
                 self._conflict(conn, old, expected_version)
             if action == "delete" and old.deleted:
                 raise GisPlannerError("the feature is already deleted", feature=feature_id,
@@ -925,19 +943,30 @@ class CommunityStore:
             elif action == "restore":
                 values = {"deleted": False}
             now = m.utcnow()
-            values.update(version=old.version + 1, updated_at=max(now, old.updated_at))
-            res = conn.execute(f.update().where(f.c.id == old.id, f.c.version == int(expected_version))
-                               .values(**values))
+            values.update(version=current + 1, updated_at=max(now, old.updated_at or now))
+            same = f.c.version == current if old.version is not None else f.c.version.is_(None)
+            res = conn.execute(f.update().where(f.c.id == old.id, same).values(**values))
             if res.rowcount != 1:
                 self._conflict(conn, old, expected_version)
             new = self.get_feature(feature_id, conn)
             self._touch_gpkg(conn, [new.geometry])
+            self._adopt(conn, old, current, now)
             conn.execute(self.t_history.insert().values(
                 feature_id=new.id, session_id=new.session_id, action=action, version=new.version, author=author,
                 at=now, old_attrs=json.dumps(old.attrs(), ensure_ascii=False),
                 new_attrs=json.dumps(new.attrs(), ensure_ascii=False), old_wkt=old.geometry.wkt,
                 new_wkt=new.geometry.wkt))
         return new
+
+    def _adopt(self, conn, old: FeatureRecord, version: int, now) -> None:
+        """A feature added outside the store (QGIS) has no history row: record its state as the creation."""
+        h = self.t_history
+        if conn.execute(sa.select(h.c.id).where(h.c.feature_id == old.id).limit(1)).first() is not None:
+            return
+        conn.execute(h.insert().values(
+            feature_id=old.id, session_id=old.session_id, action="create", version=version,
+            author=old.created_by or old.author or "QGIS", at=old.created_at or now, old_attrs=None,
+            new_attrs=json.dumps(old.attrs(), ensure_ascii=False), old_wkt=None, new_wkt=old.geometry.wkt))
 
     def _conflict(self, conn, old: FeatureRecord, expected_version) -> None:
         h = self.t_history

@@ -442,6 +442,9 @@ def rasterio_open(path):
     """Open a raster with a project error naming the file when it cannot be read."""
     import rasterio
 
+    from ..io.safety import check_input
+
+    check_input(path)  # a VRT could point at remote or local files (docs/security.md)
     try:
         ds = rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:

@@ -47,6 +47,7 @@ from pyproj import CRS
 from ..catalog import load_rules
 from ..crs import metric_crs_for
 from ..errors import GisPlannerError
+from ..text import iso_date
 from ..workspace import Workspace, standard_layers
 from .boundary import admin_field_map, clip_to_boundary
 from .normalise import GEOMETRY_KEYS, map_fields, normalise_attributes, parse_field_map
@@ -66,7 +67,7 @@ def _check_date(value) -> str | None:
     if isinstance(value, (_dt.date, _dt.datetime)):
         return value.isoformat()[:10]
     try:
-        return _dt.date.fromisoformat(str(value).strip()).isoformat()
+        return iso_date(value).isoformat()
     except ValueError:
         raise GisPlannerError(f"--date '{value}' is not a date",
                               fix="write the date of the data as YYYY-MM-DD, e.g. 2025-01-31",

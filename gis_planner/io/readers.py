@@ -32,6 +32,8 @@ from ..errors import GisPlannerError
 from ..text import normalize_key
 from . import formats as _formats
 from .safezip import remove_tree, safe_extract
+from .safety import check_input, check_path, gdal_path, nested_as_text
+from .safezip import archive_limits, remove_tree, safe_extract
 
 # what a source feature id means, per driver (text: i18n key io.fid.<value>)
 FID_NOTE = {
@@ -112,8 +114,10 @@ def read_source(path: str | os.PathLike, src_layer: str | None = None, encoding:
     >>> raw = read_source(p); (raw.driver, list(raw.gdf.index))
     ('GeoJSON', [0])
     """
+    check_path(path)
     path = Path(path)
     label = path.name
+    check_input(path, label)
     if not path.exists():
         raise GisPlannerError("file not found", file=str(path), fix="check the path", code="not_found")
     if _formats.handles(path):   # FileGDB, GPX, DXF, OSM, GeoJSONSeq
@@ -121,15 +125,23 @@ def read_source(path: str | os.PathLike, src_layer: str | None = None, encoding:
     if path.is_dir():
         raise GisPlannerError("this is a folder, not a file", file=str(path),
                               fix="give the .shp/.gpkg/.zip file itself", code="not_a_file")
+    if ";" in path.name:  # pyogrio would open 'a; b.shp' as 'a': read through a plain-named link
+        with gdal_path(path) as alias:
+            try:
+                raw = read_source(alias, src_layer=src_layer, encoding=encoding, ws=ws, target_layer=target_layer,
+                                  geometry_columns=geometry_columns)
+            except GisPlannerError as exc:
+                exc.file = exc.file.replace(alias.name, label) if exc.file else exc.file
+                exc.problem = exc.problem.replace(alias.name, label)
+                raise
+        raw.file = raw.file.replace(alias.name, label, 1)
+        return raw
     suffix = path.suffix.lower()
     rules = _rules(ws)
     if suffix in (".zip", ".kmz"):
-        zlim = rules.get("zip", {})
         tmp = Path(tempfile.mkdtemp(prefix="gp-import-"))
         try:
-            files = safe_extract(path, tmp, max_total_bytes=int(zlim.get("max_total_bytes", 2 * 1024 ** 3)),
-                                 max_files=int(zlim.get("max_files", 10_000)),
-                                 max_ratio=float(zlim.get("max_ratio", 200)))
+            files = safe_extract(path, tmp, **archive_limits(rules))
             inner = (None if suffix == ".kmz" else _formats.gdb_in(files, tmp)) or \
                 _choose_in_archive(files, tmp, label, src_layer, kmz=suffix == ".kmz")
             try:
@@ -254,11 +266,12 @@ def _text_sample(gdf: pd.DataFrame, limit: int = 2000) -> list[str]:
 
 def _read_ogr(path: Path, label: str, **kwargs) -> gpd.GeoDataFrame:
     try:
-        return pyogrio.read_dataframe(path, fid_as_index=True, **kwargs)
+        return nested_as_text(pyogrio.read_dataframe(path, fid_as_index=True, **kwargs))
     except UnicodeDecodeError:
         raise
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError,
-            pyogrio.errors.GeometryError, pyogrio.errors.CRSError, RuntimeError, ValueError) as exc:
+            pyogrio.errors.GeometryError, pyogrio.errors.CRSError, RuntimeError, ValueError,
+            shapely.errors.GEOSException) as exc:  # GEOS: a geometry GDAL passes but shapely cannot build
         raise _err_read(label, exc, path=path) from None
 
 
@@ -469,7 +482,12 @@ def _read_generic(path: Path, label: str, src_layer: str | None, target_layer: s
     kwargs: dict[str, Any] = {"layer": layer}
     if encoding:
         kwargs["encoding"] = encoding
-    gdf = _read_ogr(path, label, **kwargs)
+    try:
+        gdf = _read_ogr(path, label, **kwargs)
+    except UnicodeDecodeError as exc:  # e.g. a GeoJSON saved in cp1251 (GeoJSON is UTF-8 by definition)
+        raise GisPlannerError(f"the text of the file is not in {encoding or 'UTF-8'} ({exc.reason} at byte "
+                              f"{exc.start})", file=label, fix="save the file as UTF-8, or give its --encoding",
+                              code="bad_encoding") from None
     info = pyogrio.read_info(path, layer=layer)
     if not isinstance(gdf, gpd.GeoDataFrame):
         gdf = gpd.GeoDataFrame(gdf, geometry=[None] * len(gdf))

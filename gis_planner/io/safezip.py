@@ -18,6 +18,8 @@ from ..errors import GisPlannerError
 DEFAULT_MAX_TOTAL_BYTES = 2 * 1024 ** 3
 DEFAULT_MAX_FILES = 10_000
 DEFAULT_MAX_RATIO = 200
+DEFAULT_MAX_TOTAL_RATIO = 100          # whole archive: uncompressed / compressed (layers/import.yaml zip)
+DEFAULT_TOTAL_RATIO_MIN_BYTES = 64 * 1024 ** 2   # below this, an archive may compress as well as it likes
 _RATIO_MIN_BYTES = 1024 ** 2  # small files legitimately compress very well (e.g. .shx, .cpg)
 _CHUNK = 1024 * 1024
 
@@ -61,7 +63,8 @@ def _safe_relpath(name: str, archive: str) -> PurePosixPath | None:
 
 def safe_extract(zip_path: str | os.PathLike, dest: str | os.PathLike, *,
                  max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES, max_files: int = DEFAULT_MAX_FILES,
-                 max_ratio: float = DEFAULT_MAX_RATIO) -> list[Path]:
+                 max_ratio: float = DEFAULT_MAX_RATIO, max_total_ratio: float = DEFAULT_MAX_TOTAL_RATIO,
+                 total_ratio_min_bytes: int = DEFAULT_TOTAL_RATIO_MIN_BYTES) -> list[Path]:
     """Extract ``zip_path`` into ``dest`` refusing path traversal, links and zip bombs.
 
     Parameters
@@ -77,6 +80,9 @@ def safe_extract(zip_path: str | os.PathLike, dest: str | os.PathLike, *,
         Limit on the number of entries.
     max_ratio : float
         Limit on uncompressed/compressed size per entry (entries over 1 MiB).
+    max_total_ratio : float
+        Limit on uncompressed/compressed size of the whole archive, checked when it expands to more than
+        ``total_ratio_min_bytes`` (many small, extremely compressible entries are a zip bomb too).
 
     Returns
     -------
@@ -117,6 +123,13 @@ def safe_extract(zip_path: str | os.PathLike, dest: str | os.PathLike, *,
             raise GisPlannerError(f"the archive expands to {declared:,} bytes (limit {max_total_bytes:,})",
                                   file=label, fix="split the data or zip only the needed layer",
                                   code="zip_too_large")
+        packed = max(sum(i.compress_size for i in infos), 1)
+        if declared > total_ratio_min_bytes and declared > max_total_ratio * packed:
+            raise GisPlannerError(
+                f"the archive expands {declared / packed:,.0f}× ({declared:,} bytes from {packed:,}; limit "
+                f"{max_total_ratio:g}×): looks like a zip bomb", file=label,
+                fix="upload the original data archive", code="zip_too_large",
+                details={"declared": declared, "compressed": packed})
         plan: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
         seen: set[str] = set()
         for info in infos:
@@ -177,6 +190,16 @@ def safe_extract(zip_path: str | os.PathLike, dest: str | os.PathLike, *,
             raise GisPlannerError(f"the archive is damaged ({exc})", file=label,
                                   fix="upload the original .zip/.kmz again", code="zip_bad") from None
     return written
+
+
+def archive_limits(rules: dict | None) -> dict:
+    """Keyword arguments of :func:`safe_extract` from the ``zip`` section of ``layers/import.yaml``."""
+    z = (rules or {}).get("zip") or {}
+    return {"max_total_bytes": int(z.get("max_total_bytes", DEFAULT_MAX_TOTAL_BYTES)),
+            "max_files": int(z.get("max_files", DEFAULT_MAX_FILES)),
+            "max_ratio": float(z.get("max_ratio", DEFAULT_MAX_RATIO)),
+            "max_total_ratio": float(z.get("max_total_ratio", DEFAULT_MAX_TOTAL_RATIO)),
+            "total_ratio_min_bytes": int(z.get("total_ratio_min_bytes", DEFAULT_TOTAL_RATIO_MIN_BYTES))}
 
 
 def _cleanup(paths: list[Path]) -> None:

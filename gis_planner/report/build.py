@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..i18n import check_lang, t
+from ..text import safe_table
 from .fmt import fmt_date
 from .document import Document, Para, TitlePage, write_docx, write_html, write_pdf
 from .sections import (ReportContext, build_context, conflicts_annex, default_measures, provenance_annex, section6,
@@ -93,7 +94,8 @@ def build_report(ws, out_dir, lang: str = "ky", formats: Sequence[str] = ("docx"
     for name, frame in (("conflicts", ctx.conflicts), ("relocation", ctx.relocation)):
         if frame is not None and len(frame):
             path = out_dir / f"{name}_{lang}.csv"
-            frame.drop(columns=["geometry"], errors="ignore").to_csv(path, index=False, encoding="utf-8-sig")
+            safe_table(frame.drop(columns=["geometry"], errors="ignore")).to_csv(path, index=False,
+                                                                                 encoding="utf-8-sig")
             result.setdefault("annexes", []).append(path)
     if ctx.conflicts is not None and len(ctx.conflicts):
         from .annex import conflicts_xlsx

@@ -17,6 +17,7 @@ from matplotlib.patches import FancyArrow, Patch, Rectangle  # noqa: E402
 
 from ..basemap import hillshade, read_dem  # noqa: E402
 from ..i18n import t  # noqa: E402
+from ..text import literal_figure_text  # noqa: E402
 
 
 @dataclass
@@ -90,6 +91,7 @@ def _north_arrow(ax) -> None:
     ax.text(x, y + dy * 1.08, "N", ha="center", va="bottom", fontsize=10, fontweight="bold", zorder=20)
 
 
+@literal_figure_text
 def render_map(ws, layers: Sequence[MapLayer], title: str, sources: Sequence[str], out_png: str | Path,
                lang: str = "ky", extent=None, dpi: int = 200, width_in: float = 7.5, basemap=None) -> Path:
     """Draw ``layers`` over the DEM hillshade of ``ws`` and save a PNG; returns its path.

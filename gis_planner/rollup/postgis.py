@@ -53,6 +53,9 @@ def _dsn(url: str) -> str:
 def connect(url: str):
     import psycopg
 
+    from ..text import register_secret
+
+    register_secret(url)
     try:
         return psycopg.connect(_dsn(url), autocommit=True)
     except psycopg.OperationalError as exc:

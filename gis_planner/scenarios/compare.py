@@ -17,6 +17,8 @@ import pandas as pd
 
 from ..errors import GisPlannerError
 from ..i18n import t
+from ..outputs import all_or_nothing
+from ..text import literal_figure_text, safe_table
 from .allocate import Allocation, allocate, load_context
 from .consequences import Consequences, consequences, label_table
 from .demand import Demand, demand
@@ -117,6 +119,7 @@ def _round(v: Any) -> Any:
     return round(v, 2) if isinstance(v, float) else v
 
 
+@literal_figure_text
 def plot_maps(results: list[ScenarioResult], parcels: gpd.GeoDataFrame, path: str | Path, lang: str = "en",
               hazards: gpd.GeoDataFrame | None = None, settlements: gpd.GeoDataFrame | None = None,
               ncols: int | None = None) -> Path:
@@ -169,6 +172,7 @@ def plot_maps(results: list[ScenarioResult], parcels: gpd.GeoDataFrame, path: st
     return path
 
 
+@all_or_nothing("out_dir")
 def write_outputs(result: ScenarioResult, out_dir: str | Path, lang: str = "en", ws: Any = None) -> dict:
     """Write one scenario's outputs: steps and consequence tables (CSV), the transformation files (XLSX,
     when the zoning package made them), pieces (GeoJSON, WGS 84) and everything as JSON."""
@@ -177,13 +181,13 @@ def write_outputs(result: ScenarioResult, out_dir: str | Path, lang: str = "en",
     files = {}
     sid = result.id
     files["steps"] = out / f"{sid}_steps.csv"
-    result.demand.steps_table(lang).to_csv(files["steps"], index=False)
+    safe_table(result.demand.steps_table(lang)).to_csv(files["steps"], index=False)
     c = result.consequences
     for name, df in (("allocation", result.allocation.summary), ("transformations", c.transformations),
                      ("land_loss", c.land_loss), ("hazard_exposure", c.hazard_exposure),
                      ("infrastructure", c.infrastructure), ("balance", c.balance)):
         files[name] = out / f"{sid}_{name}.csv"
-        label_table(df, lang).to_csv(files[name], index=False)
+        safe_table(label_table(df, lang)).to_csv(files[name], index=False)
     pcs = c.allocated
     if c.procedure is not None and len(c.procedure):
         try:

@@ -119,10 +119,47 @@ def show_error(err: BaseException, names: dict | None = None) -> None:
             title = state.tr("app.err.generic")
         st.error(f"**{md_escape(title)}**\n\n{md_escape(_clean_paths(str(err), names))}", icon=":material/error:")
     else:
-        log.error("unexpected error in the app:\n%s", "".join(traceback.format_exception(err)))
-        print("".join(traceback.format_exception(err)), file=sys.stderr)
+        from gis_planner.text import mask_secrets
+
+        log.error("unexpected error in the app:\n%s", mask_secrets("".join(traceback.format_exception(err))))
+        print(mask_secrets("".join(traceback.format_exception(err))), file=sys.stderr)
         st.error(f"**{md_escape(state.tr('app.err.unexpected'))}**\n\n{md_escape(type(err).__name__)}: "
-                 f"{md_escape(_clean_paths(str(err)[:300], names))}", icon=":material/error:")
+                 f"{md_escape(_clean_paths(mask_secrets(err)[:300], names))}", icon=":material/error:")
+
+
+def _choose_workspace() -> None:
+    """The user typed a workspace name: open it only if it lies under a configured root (docs/security.md)."""
+    from . import workspaces
+
+    try:
+        path = workspaces.resolve(st.session_state.get(WS_NAME_KEY, ""))
+    except GisPlannerError as err:
+        st.session_state[WS_REFUSED_KEY] = err
+        st.session_state[WS_NAME_KEY] = workspaces.display_name(state.current_root())
+        return
+    st.session_state[state.WS_KEY] = str(path)
+    st.session_state[WS_SHOWN_KEY] = str(path)
+
+
+def workspace_field() -> None:
+    """The workspace field: names relative to the workspace roots, never a server path."""
+    from . import workspaces
+
+    root = str(state.current_root())  # sets the default (the demo) before the widget reads it
+    if st.session_state.get(WS_SHOWN_KEY) != root or WS_NAME_KEY not in st.session_state:
+        st.session_state[WS_NAME_KEY] = workspaces.display_name(root)
+        st.session_state[WS_SHOWN_KEY] = root
+    st.text_input(state.tr("app.sidebar.workspace"), key=WS_NAME_KEY, on_change=_choose_workspace,
+                  help=state.tr("app.sidebar.workspace_help"))
+    refused = st.session_state.pop(WS_REFUSED_KEY, None)
+    if refused is not None:
+        show_error(refused)
+    names = workspaces.choices()
+    if names:
+        st.caption(md_escape(state.tr("hardening.ws.choices", names=", ".join(names[:20]))))
+
+
+WS_NAME_KEY, WS_SHOWN_KEY, WS_REFUSED_KEY = "ws_name", "ws_name_of", "ws_refused"
 
 
 def sidebar() -> None:
@@ -134,9 +171,7 @@ def sidebar() -> None:
         lang = state.lang()
         if st.query_params.get("lang") != lang:
             st.query_params["lang"] = lang
-        state.current_root()  # sets the default (the demo) before the widget reads it
-        st.text_input(state.tr("app.sidebar.workspace"), key=state.WS_KEY,
-                      help=state.tr("app.sidebar.workspace_help"))
+        workspace_field()
         try:
             ws = state.workspace()
             meta = cache.info(*cache.key(ws))["meta"]

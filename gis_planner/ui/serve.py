@@ -54,7 +54,9 @@ def _prepare_quietly() -> None:
         # server runs, i.e. in the first script run)
         prepare()
     except Exception as err:  # noqa: BLE001 - the page computes (and reports) it itself
-        log.warning("preparing the first page failed: %s", err)
+        from ..text import mask_secrets
+
+        log.warning("preparing the first page failed: %s", mask_secrets(err))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ import streamlit as st
 
 from . import state
 from .safe import md_escape
+from ..text import safe_table
 
 
 def table(df: pd.DataFrame, headers: Mapping[str, str] | None = None, height: int | None = None,
@@ -300,5 +301,5 @@ def warnings_list(items) -> None:
 
 
 def download_csv(df: pd.DataFrame, label_key: str, file_name: str, key: str) -> None:
-    st.download_button(state.tr(label_key), df.to_csv(index=False).encode("utf-8-sig"), file_name=file_name,
+    st.download_button(state.tr(label_key), safe_table(df).to_csv(index=False).encode("utf-8-sig"), file_name=file_name,
                        mime="text/csv", key=key)

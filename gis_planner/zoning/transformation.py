@@ -27,6 +27,7 @@ from ..catalog import catalogue
 from ..errors import GisPlannerError
 from ..i18n import check_lang, label, t
 from .category import bodies_text, category_provenance, category_steps, step_message, strictest
+from ..text import safe_table
 from .check import _clean, _what, check_many, overlay_effects
 from .restrictions import build_restrictions, layer_provenance, lookup_many, read_layer_fid
 from .rules import check_use, rules_provenance, zoning_rules
@@ -255,7 +256,7 @@ def write_transformation(table: pd.DataFrame, path: str | os.PathLike, lang: str
     os.close(fd)
     try:
         if suffix == ".csv":
-            df.to_csv(tmp, index=False, encoding="utf-8-sig")
+            safe_table(df).to_csv(tmp, index=False, encoding="utf-8-sig")
         else:
             steps = table.attrs.get("steps") or procedure(ws)["steps"]
             steps_df = pd.DataFrame({t("zoning.col.step", lang): list(range(1, len(steps) + 1)),
@@ -265,9 +266,9 @@ def write_transformation(table: pd.DataFrame, path: str | os.PathLike, lang: str
             from ..io.xlsx import write_sheet
 
             with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
-                write_sheet(xw, t("zoning.sheet.list", lang)[:31], df)   # ha with 2 decimals
-                steps_df.to_excel(xw, sheet_name=t("zoning.sheet.steps", lang)[:31], index=False)
-                prov.to_excel(xw, sheet_name=t("zoning.sheet.provenance", lang)[:31], index=False)
+                write_sheet(xw, t("zoning.sheet.list", lang)[:31], safe_table(df))   # ha with 2 decimals
+                safe_table(steps_df).to_excel(xw, sheet_name=t("zoning.sheet.steps", lang)[:31], index=False)
+                safe_table(prov).to_excel(xw, sheet_name=t("zoning.sheet.provenance", lang)[:31], index=False)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

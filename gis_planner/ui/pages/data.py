@@ -27,6 +27,7 @@ from gis_planner.ui import cache, maps, state
 from gis_planner.ui.app import show_error
 from gis_planner.ui.safe import md_escape
 from gis_planner.ui.widgets import file_uploader, table, warnings_list
+from gis_planner.ui.workspaces import upload_root
 
 UPLOAD_MAX_MB = 100          # per file (the browser refuses more); server.maxUploadSize (200 MB) is the outer limit
 TYPES = ["zip", "gpkg", "geojson", "json", "kml", "kmz", "csv", "gpx", "dxf", "osm", "pbf", "geojsons", "geojsonl"]
@@ -48,14 +49,26 @@ schema = load_rules("workspace_schema", root)["layers"]
 targets = [n for n, d in schema.items() if not d.get("derived")]
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+def _stage_folder(data_id: str, name: str) -> Path:
+    """The private folder of one upload (same for every run of the page, so the read stays cached)."""
+    import hashlib
+
+    return upload_root() / hashlib.sha256(f"{data_id}\0{name}".encode()).hexdigest()[:20]
+
+
 def _stage(name: str, size: int, data_id: str, _data: bytes) -> str:
-    """Save an upload in a private temporary folder under a safe name; returns its path."""
+    """Save an upload in its private folder under a safe name; returns its path. The folder is removed at the
+    end of every run of the page (:func:`_unstage`): an upload stays on the server's disk only while it is read."""
     safe = re.sub(r"[^\w.\-]+", "_", Path(name).name, flags=re.UNICODE).lstrip(".") or "upload"
-    folder = Path(tempfile.mkdtemp(prefix="gp-upload-"))
+    folder = _stage_folder(data_id, name)
+    folder.mkdir(exist_ok=True)
     path = folder / safe
     path.write_bytes(_data)
     return str(path)
+
+
+def _unstage(up) -> None:
+    shutil.rmtree(_stage_folder(up.file_id, up.name), ignore_errors=True)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -366,6 +379,8 @@ if up is not None:
         _upload_section(up)
     except Exception as exc:  # noqa: BLE001 - shown as a message; the download below stays on the page
         show_error(exc)
+    finally:
+        _unstage(up)  # the uploaded copy never outlives the run that reads or imports it (docs/security.md)
 
 st.divider()
 st.subheader(tr("app.data.download"))
