@@ -406,8 +406,9 @@ class Workspace:
             "meta": meta,
             "crs": meta.get("crs"),
             "layers": layers,
-            "missing_standard_layers": [n for n, d in schema.items()
-                                        if not d.get("derived") and n not in {lay["name"] for lay in layers}],
+            "missing_standard_layers": [n for n, d in schema.items()   # optional layers are not "missing"
+                                        if not d.get("derived") and not d.get("optional")
+                                        and n not in {lay["name"] for lay in layers}],
             "dem": dem,
         }
 

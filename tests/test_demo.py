@@ -50,7 +50,7 @@ def meta(demo_ws):
 def test_every_standard_layer_present_and_non_empty(demo_ws):
     present = set(demo_ws.layers())
     for name, definition in standard_layers().items():
-        if definition.get("derived"):
+        if definition.get("derived") or definition.get("optional"):
             continue
         assert name in present, name
         assert len(demo_ws.read_layer(name)) > 0, name
@@ -254,7 +254,7 @@ def test_cli_info_lists_every_layer(demo_ws):
     info = json.loads(out.stdout)
     names = {lay["name"] for lay in info["layers"]}
     assert names == set(demo_ws.layers())
-    assert {n for n, d in standard_layers().items() if not d.get("derived")} <= names
+    assert {n for n, d in standard_layers().items() if not d.get("derived") and not d.get("optional")} <= names
     assert info["dem"]["crs"] == "EPSG:7695"
     assert info["meta"]["synthetic"] is True
     text = subprocess.run([sys.executable, "-m", "gis_planner", "info", "-w", str(demo_ws.root), "--lang", "en"],

@@ -403,7 +403,8 @@ def export_session(store: CommunityStore, session_id: int, out_dir, *, lang: str
 
     The map shows groups' objects, not people: no author or facilitator names are printed. With a workspace
     (``ws`` or the store's), the municipality boundary, settlements and roads are drawn in grey for orientation.
-    Returns ``{"map": …png, "csv": …csv, "html": …html}``.
+    Returns ``{"map": …png, "csv": …csv, "html": …html}`` and ``overlay_<n>`` for each georeferenced paper-map
+    photo the page shows.
     """
     import matplotlib
 
@@ -427,6 +428,7 @@ def export_session(store: CommunityStore, session_id: int, out_dir, *, lang: str
     csv_path = out_dir / f"{stem}.csv"
     safe_table(table).to_csv(csv_path, index=False, encoding="utf-8-sig")
     html_path = out_dir / f"{stem}.html"
+    overlay_html, overlay_files = _overlay_html(ws, session_id, out_dir, stem, lang)
     note = t("community.source_note", lang, date=session["date"])
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
     body = "\n".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
@@ -439,7 +441,7 @@ def export_session(store: CommunityStore, session_id: int, out_dir, *, lang: str
         f"<h1>{html.escape(title)}</h1><p>{html.escape(sub)}</p>"
         f"<h2>{html.escape(t('community.list_title', lang))}</h2>"
         f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>"
-        f"{_overlay_html(ws, session_id, out_dir, stem, lang)}"
+        f"{overlay_html}"
         f"<p><small>{html.escape(note)}</small></p></body></html>\n", encoding="utf-8")
 
     # ---- map (PNG)
@@ -513,26 +515,28 @@ def export_session(store: CommunityStore, session_id: int, out_dir, *, lang: str
     png_path = out_dir / f"{stem}.png"
     fig.savefig(png_path, dpi=dpi)
     plt.close(fig)
-    return {"map": png_path, "csv": csv_path, "html": html_path}
+    return {"map": png_path, "csv": csv_path, "html": html_path,
+            **{f"overlay_{i}": f for i, f in enumerate(overlay_files, start=1)}}   # the paper-map photos shown
 
 
-def _overlay_html(ws, session_id: int, out_dir: Path, stem: str, lang: str) -> str:
+def _overlay_html(ws, session_id: int, out_dir: Path, stem: str, lang: str) -> tuple[str, list[Path]]:
     """The session's georeferenced paper-map photos (:mod:`.georef`) for the hearing page: each copied beside
     the page with its provenance (file, date, transform, RMS) — not who uploaded it (published pages show groups,
-    not people)."""
+    not people). Returns the HTML and the image files written (part of the export's all-or-nothing set)."""
     if ws is None:
-        return ""
+        return "", []
     import shutil
 
     from .georef import overlays
 
-    parts = []
+    parts, files = [], []
     for i, rec in enumerate(overlays(ws, session_id=session_id), start=1):
         src = Path(rec["dir"]) / rec["files"]["png"]
         if not src.exists():
             continue
         name = f"overlay_{stem}_{i}.png"
         shutil.copyfile(src, out_dir / name)
+        files.append(out_dir / name)
         cap = t("paper.hearing_caption", lang, file=rec.get("file_name", ""), date=str(rec.get("uploaded_at", ""))[:10],
                 kind=t(f"paper.kind.{rec.get('kind')}", lang), n=len(rec.get("points") or []),
                 rms_px=f"{float(rec.get('rms_px', 0)):.1f}", rms_m=f"{float(rec.get('rms_m', 0)):.1f}",
@@ -541,8 +545,8 @@ def _overlay_html(ws, session_id: int, out_dir: Path, stem: str, lang: str) -> s
                      f"style=\"max-width:100%;border:1px solid #999\"><figcaption><small>{html.escape(cap)}"
                      "</small></figcaption></figure>")
     if not parts:
-        return ""
-    return f"<h2>{html.escape(t('paper.hearing_title', lang))}</h2>" + "".join(parts)
+        return "", []
+    return f"<h2>{html.escape(t('paper.hearing_title', lang))}</h2>" + "".join(parts), files
 
 
 def _place_names(ax, ws) -> None:
