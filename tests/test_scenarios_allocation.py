@@ -48,7 +48,7 @@ def grid_ws(tmp_path_factory):
         "parcels": _grid_parcels(),
         "settlements": gdf({"name": ["Village"], "population": [1000]}, [rect(-200, -100, 0, 200)]),
         "roads": gdf({"name": ["Main"], "road_class": ["local"]},
-                     [LineString([(X0 - 200, Y0 - 5), (X0 + 1000, Y0 - 5)])]),
+                     [LineString([(X0 - 200, Y0 - 20), (X0 + 1000, Y0 - 20)])]),   # right of way (8 m) clear of the parcels
         "hazard_zones": gdf({"hazard_type": ["mudflow"], "level": ["high"], "method": ["official"],
                              "source": ["MES"], "date": ["2024"]}, [rect(300, -50, 400, 150)]),
         "water_bodies": gdf({"name": ["Kara-Suu"], "water_type": ["river"], "size_class": ["small"]},
