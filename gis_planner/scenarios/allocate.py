@@ -42,11 +42,12 @@ from .model import Norms
 HA = 10_000.0
 EPS_M2 = 1e-6
 
+NEVER_KINDS = ("sanitary_zone", "infrastructure")    # never candidate land, whatever the use
 PIECE_COLUMNS = ["piece_id", "use", "kind", "cadastral_no", "plots", "area_ha", "rank", "score", "s_slope",
                  "s_settlement", "s_road", "s_water", "s_gravity", "hazard_penalty", "farmland_penalty", "slope_deg",
                  "dist_settlement_m", "dist_road_m", "dist_water_m", "elev_m", "canal_elev_m", "verdict",
                  "reasons", "candidate_rule", "why", "category", "land_type", "owner_type", "use_status",
-                 "target_category", "target_land_type"]
+                 "target_category", "target_land_type", "village", "protected_farmland", "legal_step"]
 
 
 # --------------------------------------------------------------------------- result
@@ -67,6 +68,8 @@ class Allocation:
     warnings: list = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
     roads: Any = None                 # union of the road network (access-road lengths)
+    villages: pd.DataFrame | None = None    # per village and growth use: demand, allocated, unmet, capacity
+    unmet_options: list = field(default_factory=list)   # per village with unmet housing: the alternatives
 
     def unmet(self) -> dict:
         return {r.use: r.unmet for r in self.summary.itertuples() if r.unmet > 0}
@@ -75,6 +78,8 @@ class Allocation:
 from .candidates import (Context, _as_list, _build_restrictions, _norm_value, _zoning, candidate_mask,  # noqa: F401
                          load_context, parcel_check, restriction_effects)
 from .placement import _orientation, _polys, _rotate, cut_area, subdivide_plots  # noqa: F401
+from .growth import (GROWTH_USES, farmland_tier, load_villages, nearest_village, reach_m,  # noqa: E402
+                     split_float, split_integer, unmet_options)
 from .scoring import (_closeness, _dist, _horn_slope, _sample, _slope_fn, parcel_terrain, sample_dem,  # noqa: F401
                       score_parcels, water_source_elevation)
 
@@ -141,12 +146,27 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
     pieces: list[dict] = []
     cand_rows: list[pd.DataFrame] = []
     summary = []
+    village_rows: list[dict] = []
     restr = ctx.restrictions
     prohibited_cache: dict = {}
     psize = float(n.value("housing.plot_size_ha")) * HA
     layout = (psize, float(n.value("housing.plot_width_m")), float(n.value("housing.street_width_m")),
               int(n.value("housing.plots_between_streets")),
               max(float(n.value("housing.plot_size_min_ha")) * HA, float(n.value("allocation.plot_keep_share")) * psize))
+    villages = load_villages(ctx.settlements, n)
+    if villages is not None and villages.crs is not None and villages.crs != parcels.crs:
+        villages = villages.to_crs(parcels.crs)
+    vgeoms = np.asarray(villages.geometry.values) if villages is not None else np.array([])
+    tier_all, legal_all = farmland_tier(parcels["land_type"].astype(object).to_numpy()
+                                        if "land_type" in parcels.columns else [None] * len(parcels), n)
+    spare: dict = {}
+    housing_mask = np.zeros(len(parcels), dtype=bool)
+    housing_prohibited = None
+    # kinds that are never candidate land for any use, whatever the regime conditions (issue 14)
+    never = None
+    if restr is not None and len(restr):
+        nv = np.asarray(restr.geometry.values)[restr["kind"].isin(NEVER_KINDS).to_numpy()]
+        never = shapely.union_all(nv) if len(nv) else None
     for use, unit, amount in _demand_items(dem, order, uses):
         zoning_use = "housing" if use == "multistorey_housing" else (
             "irrigated_agriculture" if use == "perennial_crop" else use)
@@ -160,7 +180,8 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
             if zoning_use not in prohibited_cache:
                 eff = restriction_effects(ws, zoning_use, restr)
                 proh = np.asarray(restr.geometry.values)[eff == "prohibited"]
-                pu = shapely.union_all(proh) if len(proh) else None
+                pu = shapely.union_all(list(proh) + ([never] if never is not None else [])) \
+                    if len(proh) or never is not None else None
                 if pu is not None:
                     shapely.prepare(pu)
                 prohibited_cache[zoning_use] = pu
@@ -169,13 +190,33 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
                 hit = shapely.intersects(usable, pu)
                 if hit.any():
                     usable[hit] = [_polys(g) for g in shapely.difference(usable[hit], pu)]
+        if use == "housing":
+            housing_mask = mask
+            housing_prohibited = prohibited_cache.get(zoning_use)
         ua = shapely.area(usable)
         ra = shapely.area(remaining[idx])
         rows["usable_ha"] = ua / HA
         with np.errstate(invalid="ignore", divide="ignore"):
             rows["prohibited_share"] = np.where(ra > 0, np.clip(1.0 - ua / np.where(ra > 0, ra, 1.0), 0.0, 1.0), 0.0)
+        # growth uses: each piece belongs to its nearest village and must lie within reach of it
+        growth = use in GROWTH_USES and villages is not None and len(villages) > 0
+        pre_growth = usable.copy()
+        vidx = np.zeros(len(idx), dtype=int)
+        vdist = np.zeros(len(idx))
+        beyond = np.zeros(len(idx), dtype=bool)
+        if growth and len(idx):
+            reach = reach_m(use, n)
+            live = np.where(ua > EPS_M2, usable, remaining[idx])
+            vidx, vdist = nearest_village(live, villages)
+            zones = shapely.buffer(vgeoms, reach, quad_segs=16)
+            clipped = np.array([_polys(g) for g in shapely.intersection(usable, zones[vidx])], dtype=object)
+            beyond = (ua > EPS_M2) & (shapely.area(clipped) < max(min_piece, EPS_M2))
+            usable = clipped
+            ua = shapely.area(usable)
+            rows["village"] = villages["village"].to_numpy()[vidx]
+            rows["dist_village_m"] = np.round(vdist, 1)
         # the zoning check of the land that can be used (or of the whole parcel when nothing is left: why)
-        checked = np.where(ua > EPS_M2, usable, remaining[idx])
+        checked = np.where(shapely.area(pre_growth) > EPS_M2, pre_growth, remaining[idx])
         chk = parcel_check(ws, zoning_use, gpd.GeoDataFrame({"cadastral_no": ids[idx]}, geometry=list(checked),
                                                            crs=parcels.crs), restr) if len(idx) else None
         if chk is not None and len(chk) == len(idx):
@@ -190,8 +231,11 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
         sc = score_parcels(usable, ctx, suit, hazard_cfg, lts) if len(idx) else pd.DataFrame()
         for col in sc.columns:
             rows[col] = sc[col].to_numpy()
+        tier = tier_all[idx]
+        rows["farmland_tier"] = tier
         status = np.full(len(idx), "candidate", dtype=object)
         status[ua < max(min_piece, EPS_M2)] = "prohibited_or_too_small"
+        status[beyond] = "beyond_growth_distance"
         if len(idx):
             steep = np.isfinite(sc["slope_deg"].to_numpy()) & (sc["slope_deg"].to_numpy() > float(suit.get("max_slope_deg", 90)))
             status[(status == "candidate") & steep] = "too_steep"
@@ -201,48 +245,86 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
                 if ctx.dem_path is None:
                     warn.append(f"{use}: no DEM, the gravity condition cannot be checked")
         rows["status"] = status
-        ok = np.flatnonzero(status == "candidate")
-        got = 0.0
-        rank = 0
         info_cols = ["score", "s_slope", "s_settlement", "s_road", "s_water", "s_gravity", "hazard_penalty",
                      "farmland_penalty",
                      "slope_deg", "dist_settlement_m", "dist_road_m", "dist_water_m", "elev_m", "canal_elev_m",
-                     "verdict", "reasons", "candidate_rule", "why"]
+                     "verdict", "reasons", "candidate_rule", "why", "village"]
         infos = rows[[c for c in info_cols if c in rows.columns]].to_dict("records")
         scores = rows["score"].to_numpy() if "score" in rows.columns else np.zeros(len(rows))
-        rank_order = sorted(ok, key=lambda k: (-scores[k], ids[idx[k]]))
-        for k in rank_order:
-            if got >= amount - 1e-9:
-                break
-            pi = idx[k]
-            g = usable[k]
-            info = infos[k]
-            rank += 1
-            taken = []
+        # groups: one per village for growth uses (demand split by households), else one pool
+        if growth:
+            groups = list(range(len(villages)))
+            w = villages["weight"].to_numpy()
+            amounts = split_integer(int(round(amount)), w) if unit == "plots" else split_float(amount, w)
+        else:
+            groups, amounts = [0], [amount]
+        got_total = 0.0
+        rank = 0
+        ranks: dict = {}
+        for gi, g_amount in zip(groups, amounts):
+            ok = np.flatnonzero((status == "candidate") & ((vidx == gi) if growth else True))
+            toward = vgeoms[gi] if growth else ctx.settlement
+            got = 0.0
+            capacity = 0
             if unit == "plots":
-                plots, fronts, streets = subdivide_plots(g, *layout, ctx.settlement)
-                need = int(round(amount - got))
-                chosen = plots[:need]
-                used_streets = sorted(set(fronts[:need]))
-                taken.extend(("plot", p, 1) for p in chosen)
-                for s in used_streets:
-                    sg = _polys(streets[s])
-                    if sg.area > EPS_M2:
-                        taken.append(("street", sg, 0))
-                got += len(chosen)
+                # every plot the village's candidate land holds, taken from the village edge outwards:
+                # protected farmland last, then nearest, then best score
+                cand_plots = []
+                layouts = {}
+                for k in ok:
+                    plots, fronts, streets = subdivide_plots(usable[k], *layout, toward)
+                    layouts[k] = (plots, fronts, streets)
+                    if plots:
+                        d = np.round(shapely.distance(np.asarray(plots, dtype=object), toward), 0) \
+                            if toward is not None else np.zeros(len(plots))
+                        for j in range(len(plots)):
+                            cand_plots.append((int(tier[k]), float(d[j]), -float(scores[k]), ids[idx[k]], j, k))
+                capacity = len(cand_plots)
+                cand_plots.sort()
+                need = int(round(g_amount))
+                chosen = cand_plots[:need]
+                by_parcel: dict = {}
+                for *_, j, k in chosen:               # dict order = order of each parcel's first plot
+                    by_parcel.setdefault(k, []).append(j)
+                for k in by_parcel:
+                    rank += 1
+                    ranks[k] = rank
+                    plots, fronts, streets = layouts[k]
+                    js = sorted(by_parcel[k])
+                    taken = [("plot", plots[j], 1) for j in js]
+                    for s_ in sorted({fronts[j] for j in js}):
+                        sg = _polys(streets[s_])
+                        if sg.area > EPS_M2:
+                            taken.append(("street", sg, 0))
+                    got += len(js)
+                    _take(taken, k, idx, remaining, pieces, use, ids, infos, rank, tier, legal_all)
+                if growth:
+                    spare[villages["village"].iloc[gi]] = capacity - len(chosen)
             else:
-                need_m2 = (amount - got) * HA
-                piece = g if g.area <= need_m2 + 1e-4 else _polys(cut_area(g, need_m2, ctx.settlement))
-                if piece.area > EPS_M2:
-                    taken.append(("area", piece, 0))
+                if growth:
+                    key = lambda k: (int(tier[k]), round(float(vdist[k]), 0), -scores[k], ids[idx[k]])  # noqa: E731
+                else:
+                    key = lambda k: (int(tier[k]), -scores[k], ids[idx[k]])  # noqa: E731
+                for k in sorted(ok, key=key):
+                    if got >= g_amount - 1e-9:
+                        break
+                    g = usable[k]
+                    need_m2 = (g_amount - got) * HA
+                    piece = g if g.area <= need_m2 + 1e-4 else _polys(cut_area(g, need_m2, toward))
+                    if piece.area <= EPS_M2:
+                        continue
+                    rank += 1
                     got += piece.area / HA
-            if not taken:
-                continue
-            taken_union = shapely.union_all([t[1] for t in taken])
-            remaining[pi] = _polys(shapely.difference(remaining[pi], taken_union))
-            for kind, geom_, nplots in taken:
-                pieces.append({"use": use, "kind": kind, "cadastral_no": ids[pi], "plots": nplots,
-                               "area_ha": geom_.area / HA, "rank": rank, "_parcel": pi, "geometry": geom_, **info})
+                    _take([("area", piece, 0)], k, idx, remaining, pieces, use, ids, infos, rank, tier, legal_all)
+                if abs(got - g_amount) < 1e-6:
+                    got = g_amount
+            got_total += got
+            if growth:
+                village_rows.append({"village": villages["village"].iloc[gi], "use": use, "unit": unit,
+                                     "demand": g_amount, "allocated": got, "unmet": max(g_amount - got, 0.0)
+                                     if max(g_amount - got, 0.0) > 1e-6 else 0.0,
+                                     "capacity": capacity if unit == "plots" else None})
+        got = got_total
         if unit == "ha":
             got = min(got, amount) if abs(got - amount) < 1e-6 else got
         unmet = max(amount - got, 0.0)
@@ -257,11 +339,28 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
                                                 "rejected"])
     dens = densification(summary_df, pieces_gdf, n)
     cands = pd.concat(cand_rows, ignore_index=True) if cand_rows else pd.DataFrame()
+    vrows = pd.DataFrame(village_rows, columns=["village", "use", "unit", "demand", "allocated", "unmet", "capacity"])
+    options = unmet_options(villages, vrows, spare, parcels, housing_mask, housing_prohibited, n) \
+        if villages is not None else []
+    if villages is None and any(u in GROWTH_USES for u, *_ in _demand_items(dem, order, uses)):
+        warn.append("no settlements layer: housing and social facilities are not tied to a village and its "
+                    "growth distance")
     prov = {"norms": n.provenance()}
     if ws is not None:
         prov["layers"] = {name: ws.provenance(name) for name in ("parcels", "settlements", "roads", "water_bodies",
                                                                   "hazard_zones") if ws.has_layer(name)}
-    return Allocation(dem.scenario_id, pieces_gdf, summary_df, cands, dens, warn, prov, ctx.roads)
+    return Allocation(dem.scenario_id, pieces_gdf, summary_df, cands, dens, warn, prov, ctx.roads, vrows, options)
+
+
+def _take(taken: list, k: int, idx: np.ndarray, remaining: np.ndarray, pieces: list, use: str, ids: np.ndarray,
+          infos: list, rank: int, tier: np.ndarray, legal: list) -> None:
+    """Record the pieces taken from candidate ``k`` and cut them out of its parcel."""
+    pi = idx[k]
+    remaining[pi] = _polys(shapely.difference(remaining[pi], shapely.union_all([t[1] for t in taken])))
+    for kind, geom_, nplots in taken:
+        pieces.append({"use": use, "kind": kind, "cadastral_no": ids[pi], "plots": nplots,
+                       "area_ha": geom_.area / HA, "rank": rank, "_parcel": pi, "geometry": geom_,
+                       "protected_farmland": bool(tier[k]), "legal_step": legal[pi], **infos[k]})
 
 
 def _reasons_text(r: Any) -> str:
@@ -300,6 +399,9 @@ def _pieces_frame(pieces: list[dict], parcels: gpd.GeoDataFrame, n: Norms) -> gp
     df["target_category"] = [(targets.get(u) or {}).get("category") for u in df["use"]]
     df["target_land_type"] = [(targets.get(u) or {}).get("land_type") for u in df["use"]]
     df["piece_id"] = [f"{u}-{i + 1:05d}" for i, u in enumerate(df["use"])]
+    for col in PIECE_COLUMNS:
+        if col not in df.columns:
+            df[col] = None
     gdf = gpd.GeoDataFrame(df.drop(columns=["_parcel"]), geometry="geometry", crs=parcels.crs)
     return gdf[PIECE_COLUMNS + ["geometry"]]
 

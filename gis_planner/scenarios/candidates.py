@@ -160,6 +160,7 @@ class Context:
     hazards: gpd.GeoDataFrame | None = None
     restrictions: gpd.GeoDataFrame | None = None
     dem_path: Any = None
+    settlements: gpd.GeoDataFrame | None = None    # the settlements layer (villages: name, households …)
 
 
 def load_context(ws: Any, parcels: gpd.GeoDataFrame) -> Context:
@@ -190,5 +191,5 @@ def load_context(ws: Any, parcels: gpd.GeoDataFrame) -> Context:
     return Context(crs=crs, settlement=settlement,
                    roads=shapely.union_all(np.asarray(roads.geometry.values)) if roads is not None else None,
                    water=layer("water_bodies"), hazards=hz, restrictions=restr,
-                   dem_path=ws.dem_path if ws is not None else None)
+                   dem_path=ws.dem_path if ws is not None else None, settlements=st)
 
