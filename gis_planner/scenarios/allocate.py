@@ -306,7 +306,7 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
                 else:
                     key = lambda k: (int(tier[k]), -scores[k], ids[idx[k]])  # noqa: E731
                 for k in sorted(ok, key=key):
-                    if got >= g_amount - 1e-9:
+                    if (g_amount - got) * HA < 1.0:          # less than 1 m² left: met
                         break
                     g = usable[k]
                     need_m2 = (g_amount - got) * HA
@@ -316,7 +316,7 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
                     rank += 1
                     got += piece.area / HA
                     _take([("area", piece, 0)], k, idx, remaining, pieces, use, ids, infos, rank, tier, legal_all)
-                if abs(got - g_amount) < 1e-6:
+                if abs(got - g_amount) * HA < 1.0:
                     got = g_amount
             got_total += got
             if growth:

@@ -50,6 +50,10 @@ class ScenarioResult:
             "demand": self.demand.summary(),
             "allocation": self.allocation.summary.to_dict(orient="records"),
             "densification": self.allocation.densification,
+            "villages": ([] if self.allocation.villages is None
+                         else self.allocation.villages.astype(object).where(self.allocation.villages.notna(), None)
+                         .to_dict(orient="records")),
+            "unmet_options": self.allocation.unmet_options,
             "transformations": c.transformations.to_dict(orient="records"),
             "land_loss": c.land_loss.to_dict(orient="records"),
             "hazard_exposure": c.hazard_exposure.to_dict(orient="records"),

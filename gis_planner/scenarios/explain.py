@@ -1,0 +1,75 @@
+"""People-facing text of the growth rules: unmet demand per village with its alternatives, the scenario
+base (workspace or scenario) and plausibility notes. One place for the CLI, the app and the report."""
+from __future__ import annotations
+
+import pandas as pd
+
+from ..i18n import t
+
+
+def _n(x, decimals: int = 0) -> str:
+    return f"{float(x):,.{decimals}f}".replace(",", " ")
+
+
+def village_table(alloc, lang: str = "en") -> pd.DataFrame:
+    """Per village and growth use: demand, allocated, unmet (and the plots its land could hold)."""
+    v = getattr(alloc, "villages", None)
+    if v is None or not len(v):
+        return pd.DataFrame()
+    out = v.copy()
+    out["use"] = [t(f"scenarios.use.{u}", lang) for u in out["use"]]
+    out["unit"] = [t(f"scenarios.unit.{u}", lang) for u in out["unit"]]
+    for c in ("demand", "allocated", "unmet"):
+        out[c] = [round(float(x), 2) for x in out[c]]
+    out["capacity"] = [None if x is None or x != x else int(x) for x in out["capacity"]]
+    out.columns = [t(f"scenarios.col.{c}", lang) for c in out.columns]
+    return out
+
+
+def unmet_lines(alloc, lang: str = "en") -> list[str]:
+    """One paragraph per village with unmet housing demand: the four alternatives with their numbers."""
+    lines = []
+    for o in getattr(alloc, "unmet_options", None) or []:
+        parts = [t("scenarios.unmet.village", lang, village=o["village"], plots=o["unmet_plots"],
+                   distance=_n(o["growth_distance_m"]))]
+        parts.append("• " + t("scenarios.unmet.densify", lang, plots=o["densification_plots"]))
+        parts.append("• " + t("scenarios.unmet.multistorey", lang, ha=_n(o["multistorey_ha"], 2)))
+        if o["other_villages"]:
+            others = ", ".join(f"{x['village']} ({x['spare_plots']})" for x in o["other_villages"])
+            parts.append("• " + t("scenarios.unmet.other", lang, villages=others))
+        else:
+            parts.append("• " + t("scenarios.unmet.other_none", lang))
+        if o["council_land"]:
+            land = "; ".join(
+                f"{c['cadastral_no']} ({_n(c['area_ha'], 2)} ha, ~{c['plots']}, {_n(c['distance_m'])} m: "
+                f"{t('scenarios.tradeoff.' + c['tradeoff'], lang)})" for c in o["council_land"])
+            parts.append("• " + t("scenarios.unmet.council", lang, land=land))
+        else:
+            parts.append("• " + t("scenarios.unmet.council_none", lang))
+        lines.append("\n".join(parts))
+    return lines
+
+
+def base_lines(dem, lang: str = "en") -> list[str]:
+    """Where the base comes from, and the warnings / plausibility notes of the demand."""
+    bf = getattr(dem, "base_from", None) or {}
+    out = []
+    if bf:
+        def src(k):
+            v = bf.get(k)
+            return t(f"scenarios.base.{v}", lang) if v else t("scenarios.base.none", lang)
+        wb = getattr(dem, "workspace_base", None) or {}
+        out.append(t("scenarios.base.line", lang, population=src("population"), household_size=src("household_size"),
+                     queue=src("queue"), villages=src("villages"),
+                     ws_population=_n(wb["population"]) if wb.get("population") else "—"))
+    for note in getattr(dem, "notes", None) or []:
+        if note["code"] == "base_differs":
+            out.append(t("scenarios.note.base_differs", lang, scenario=_n(note["scenario"]),
+                         workspace=_n(note["workspace"]), diff=note["diff_pct"], tol=note["tolerance_pct"]))
+        elif note["code"] == "trend_beyond_range":
+            out.append(t("scenarios.note.trend_beyond_range", lang, annual=note["annual_pct"], total=note["total_pct"],
+                         years=note["years"], max_annual=note["max_annual_pct"], max_total=note["max_total_pct"]))
+    return out
+
+
+__all__ = ["village_table", "unmet_lines", "base_lines"]
