@@ -80,7 +80,7 @@ def sanitary_zones(ws, rules: dict, crs, read, columns) -> tuple[gpd.GeoDataFram
         if e is None:
             continue
         w = float(e.get("width_m") or 0)
-        geoms.append(shapely.buffer(g, w, quad_segs=16) if w > 0 else g)
+        geoms.append(shapely.buffer(g, w, quad_segs=64) if w > 0 else g)
         rows.append({"kind": "sanitary_zone", "subtype": t, "level": None, "rule_id": rid,
                      "legal_source": localized(e.get("source")), "source_layer": layer, "source_fid": fid,
                      "name": None if name is None or name != name else str(name), "width_m": w,
@@ -121,7 +121,7 @@ def infrastructure(ws, rules: dict, crs, read, columns) -> gpd.GeoDataFrame:
             if poly[i]:
                 geom, w = g[i], None
             elif widths[i] > 0:
-                geom, w = shapely.buffer(g[i], widths[i], cap_style="flat", quad_segs=4), widths[i]
+                geom, w = shapely.buffer(g[i], widths[i], quad_segs=8), widths[i]
             else:
                 continue
             names = df.get("name")
