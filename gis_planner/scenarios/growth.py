@@ -116,14 +116,15 @@ def farmland_tier(land_types, norms: Norms) -> tuple[np.ndarray, list[str | None
 
 
 def densification_plots(parcels: gpd.GeoDataFrame, villages: gpd.GeoDataFrame, norms: Norms) -> np.ndarray:
-    """Extra house plots per village if existing house plots of at least two norm plots were split.
+    """Extra house plots per village if existing house plots were split down to the legal minimum.
 
-    A house plot (``land_use`` housing, settlement land) of area A gives ⌊A / plot size⌋ − 1 more plots.
+    A house plot (``land_use`` housing) of area A gives ⌊A / minimum plot size⌋ − 1 more plots
+    (``housing.plot_size_min_ha``, the lower bound of the rural plot norm): a 0.13 ha plot gives one more.
     """
     out = np.zeros(len(villages), dtype=int)
     if parcels is None or "land_use" not in parcels.columns:
         return out
-    psize = float(norms.value("housing.plot_size_ha")) * HA
+    psize = float(norms.value("housing.plot_size_min_ha")) * HA
     lu = parcels["land_use"].astype(object).map(lambda v: str(v).lower() if v is not None and v == v else "")
     sel = parcels[(lu == "housing").to_numpy()]
     if not len(sel):
