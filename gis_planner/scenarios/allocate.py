@@ -163,10 +163,7 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
     housing_mask = np.zeros(len(parcels), dtype=bool)
     housing_prohibited = None
     # kinds that are never candidate land for any use, whatever the regime conditions (issue 14)
-    never = None
-    if restr is not None and len(restr):
-        nv = np.asarray(restr.geometry.values)[restr["kind"].isin(NEVER_KINDS).to_numpy()]
-        never = shapely.union_all(nv) if len(nv) else None
+    never_mask = restr["kind"].isin(NEVER_KINDS).to_numpy() if restr is not None and len(restr) else None
     for use, unit, amount in _demand_items(dem, order, uses):
         zoning_use = "housing" if use == "multistorey_housing" else (
             "irrigated_agriculture" if use == "perennial_crop" else use)
@@ -174,22 +171,18 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
         mask, why = candidate_mask(parcels, rules)
         idx = np.flatnonzero(mask & ~shapely.is_empty(remaining))
         rows = pd.DataFrame({"use": use, "cadastral_no": ids[idx], "candidate_rule": [why[i] for i in idx]})
-        # prohibited land for this use
+        # prohibited land for this use: the polygons that prohibit it and the never-candidate kinds,
+        # split into parts and indexed, each candidate cut by the few parts it meets
         usable = remaining[idx].copy()
         if restr is not None and len(restr):
             if zoning_use not in prohibited_cache:
                 eff = restriction_effects(ws, zoning_use, restr)
-                proh = np.asarray(restr.geometry.values)[eff == "prohibited"]
-                pu = shapely.union_all(list(proh) + ([never] if never is not None else [])) \
-                    if len(proh) or never is not None else None
-                if pu is not None:
-                    shapely.prepare(pu)
-                prohibited_cache[zoning_use] = pu
-            pu = prohibited_cache[zoning_use]
-            if pu is not None and len(usable):
-                hit = shapely.intersects(usable, pu)
-                if hit.any():
-                    usable[hit] = [_polys(g) for g in shapely.difference(usable[hit], pu)]
+                sel = (eff == "prohibited") | never_mask
+                parts = shapely.get_parts(np.asarray(restr.geometry.values)[sel])
+                parts = parts[~shapely.is_empty(parts)]
+                prohibited_cache[zoning_use] = (parts, shapely.STRtree(parts)) if len(parts) else None
+            if prohibited_cache[zoning_use] is not None and len(usable):
+                usable = cut_out(usable, *prohibited_cache[zoning_use])
         if use == "housing":
             housing_mask = mask
             housing_prohibited = prohibited_cache.get(zoning_use)
@@ -350,6 +343,27 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
         prov["layers"] = {name: ws.provenance(name) for name in ("parcels", "settlements", "roads", "water_bodies",
                                                                   "hazard_zones") if ws.has_layer(name)}
     return Allocation(dem.scenario_id, pieces_gdf, summary_df, cands, dens, warn, prov, ctx.roads, vrows, options)
+
+
+def cut_out(geoms: np.ndarray, parts: np.ndarray, tree) -> np.ndarray:
+    """``geoms`` minus the polygons ``parts`` (indexed by ``tree``): each geometry is cut by the union of
+    the few parts it meets only (much cheaper than one difference with the union of all of them)."""
+    out = np.asarray(geoms, dtype=object).copy()
+    gi, pi = tree.query(out, predicate="intersects")
+    if not len(gi):
+        return out
+    order = np.argsort(gi, kind="stable")
+    gi, pi = gi[order], pi[order]
+    # each part clipped to the bounding box of the geometry it meets first (large zones shrink to a box)
+    b = shapely.bounds(out[gi])
+    local = shapely.intersection(parts[pi], shapely.box(b[:, 0] - 1, b[:, 1] - 1, b[:, 2] + 1, b[:, 3] + 1))
+    starts = np.flatnonzero(np.r_[True, gi[1:] != gi[:-1]])
+    ends = np.r_[starts[1:], len(gi)]
+    for a, e in zip(starts, ends):
+        k = gi[a]
+        cut = local[a] if e - a == 1 else shapely.union_all(local[a:e])
+        out[k] = _polys(shapely.difference(out[k], cut))
+    return out
 
 
 def _take(taken: list, k: int, idx: np.ndarray, remaining: np.ndarray, pieces: list, use: str, ids: np.ndarray,

@@ -166,8 +166,10 @@ def council_land(parcels: gpd.GeoDataFrame, cand_mask: np.ndarray, prohibited, v
     if not len(idx):
         return []
     g = geoms[idx]
-    if prohibited is not None:
-        g = shapely.difference(g, prohibited)
+    if prohibited is not None:                 # (parts, STRtree) of the land the use may never take
+        from .allocate import cut_out
+
+        g = cut_out(g, *prohibited)
     g = shapely.intersection(g, shapely.buffer(village_geom, reach))
     a = shapely.area(g)
     ok = a >= psize_m2
