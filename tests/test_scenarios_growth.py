@@ -160,3 +160,22 @@ def test_demo_4000_queue_reports_unmet_per_village_not_mountain_plots(demo_ws):
         assert o["council_land"] and all(c["tradeoff"] in ("irrigated", "pasture", "private", "in_use")
                                          for c in o["council_land"])
     assert sum(o["unmet_plots"] for o in opts.values()) == int(a.summary.set_index("use").loc["housing", "unmet"])
+
+
+@pytest.mark.usefixtures("no_app_warm_up")
+def test_app_scenarios_page_shows_base_villages_and_alternatives(demo_ws, tmp_path):
+    from gis_planner.i18n import t
+
+    from .apptest import copy_demo, open_app
+
+    ws = copy_demo(demo_ws, tmp_path / "demo")
+    at = open_app(ws, "en", "scenarios")
+    at.button(key="scn_run").click().run()
+    assert not at.exception
+    captions = " ".join(c.value for c in at.caption)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "Base: population — from the workspace" in captions
+    assert "Plausibility" in captions
+    assert t("scenarios.title.villages", "en") in captions
+    # one warning block per village with unmet demand, naming the alternatives
+    assert "Options:" in warnings and "densification" in warnings and "council decision" in warnings
