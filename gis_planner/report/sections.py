@@ -413,7 +413,7 @@ def _scenario_blocks(ctx: ReportContext, doc: Document, figdir: Path) -> None:
     if len(vt):                                  # demand, allocated land and unmet demand per village
         doc.blocks.append(Table(t("scenarios.title.villages", lang), list(vt.columns),
                                 vt.astype(object).where(vt.notna(), "").values.tolist(),
-                                ["text", "text", "text", "num1", "num1", "num1", "text"],
+                                ["text"] * 7,
                                 f"{_source_of(ws, 'settlements')}; {_rules_note(ws, 'scenario_norms')}"))
     for block in unmet_lines(r.allocation, lang):  # the alternatives for the unmet demand of each village
         doc.blocks.append(Para(block, "warning"))

@@ -5,10 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..i18n import t
-
-
-def _n(x, decimals: int = 0) -> str:
-    return f"{float(x):,.{decimals}f}".replace(",", " ")
+from ..report.fmt import fmt_number
 
 
 def village_table(alloc, lang: str = "en") -> pd.DataFrame:
@@ -17,11 +14,11 @@ def village_table(alloc, lang: str = "en") -> pd.DataFrame:
     if v is None or not len(v):
         return pd.DataFrame()
     out = v.copy()
+    for c in ("demand", "allocated", "unmet"):           # whole plots, hectares to 0.01
+        out[c] = [fmt_number(x, lang, 0 if u == "plots" else 2) for x, u in zip(out[c], v["unit"])]
+    out["capacity"] = ["" if x is None or x != x else fmt_number(x, lang, 0) for x in out["capacity"]]
     out["use"] = [t(f"scenarios.use.{u}", lang) for u in out["use"]]
     out["unit"] = [t(f"scenarios.unit.{u}", lang) for u in out["unit"]]
-    for c in ("demand", "allocated", "unmet"):
-        out[c] = [round(float(x), 2) for x in out[c]]
-    out["capacity"] = [None if x is None or x != x else int(x) for x in out["capacity"]]
     out.columns = [t(f"scenarios.col.{c}", lang) for c in out.columns]
     return out
 
@@ -30,20 +27,22 @@ def unmet_lines(alloc, lang: str = "en") -> list[str]:
     """One paragraph per village with unmet housing demand: the four alternatives with their numbers."""
     lines = []
     for o in getattr(alloc, "unmet_options", None) or []:
-        parts = [t("scenarios.unmet.village", lang, village=o["village"], plots=o["unmet_plots"],
-                   distance=_n(o["growth_distance_m"]))]
+        parts = [t("scenarios.unmet.village", lang, village=o["village"], plots=fmt_number(o["unmet_plots"], lang, 0),
+                   distance=fmt_number(o["growth_distance_m"], lang, 0))]
         parts.append("• " + t("scenarios.unmet.densify", lang, plots=o["densification_plots"]))
-        parts.append("• " + t("scenarios.unmet.multistorey", lang, ha=_n(o["multistorey_ha"], 2)))
+        parts.append("• " + t("scenarios.unmet.multistorey", lang, ha=fmt_number(o["multistorey_ha"], lang, 2)))
         if o["other_villages"]:
             others = ", ".join(f"{x['village']} ({x['spare_plots']})" for x in o["other_villages"])
             parts.append("• " + t("scenarios.unmet.other", lang, villages=others))
         else:
             parts.append("• " + t("scenarios.unmet.other_none", lang))
         if o["council_land"]:
-            land = "; ".join(
-                f"{c['cadastral_no']} ({_n(c['area_ha'], 2)} ha, ~{c['plots']}, {_n(c['distance_m'])} m: "
-                f"{t('scenarios.tradeoff.' + c['tradeoff'], lang)})" for c in o["council_land"])
-            parts.append("• " + t("scenarios.unmet.council", lang, land=land))
+            parts.append("• " + t("scenarios.unmet.council", lang, land=""))
+            for c in o["council_land"]:
+                parts.append("   – " + t("scenarios.unmet.council_item", lang, cadastral_no=c["cadastral_no"],
+                                          ha=fmt_number(c["area_ha"], lang, 2), plots=c["plots"],
+                                          distance=fmt_number(c["distance_m"], lang, 0),
+                                          tradeoff=t("scenarios.tradeoff." + c["tradeoff"], lang)))
         else:
             parts.append("• " + t("scenarios.unmet.council_none", lang))
         lines.append("\n".join(parts))
@@ -61,11 +60,11 @@ def base_lines(dem, lang: str = "en") -> list[str]:
         wb = getattr(dem, "workspace_base", None) or {}
         out.append(t("scenarios.base.line", lang, population=src("population"), household_size=src("household_size"),
                      queue=src("queue"), villages=src("villages"),
-                     ws_population=_n(wb["population"]) if wb.get("population") else "—"))
+                     ws_population=fmt_number(wb["population"], lang, 0) if wb.get("population") else "—"))
     for note in getattr(dem, "notes", None) or []:
         if note["code"] == "base_differs":
-            out.append(t("scenarios.note.base_differs", lang, scenario=_n(note["scenario"]),
-                         workspace=_n(note["workspace"]), diff=note["diff_pct"], tol=note["tolerance_pct"]))
+            out.append(t("scenarios.note.base_differs", lang, scenario=fmt_number(note["scenario"], lang, 0),
+                         workspace=fmt_number(note["workspace"], lang, 0), diff=note["diff_pct"], tol=note["tolerance_pct"]))
         elif note["code"] == "trend_beyond_range":
             out.append(t("scenarios.note.trend_beyond_range", lang, annual=note["annual_pct"], total=note["total_pct"],
                          years=note["years"], max_annual=note["max_annual_pct"], max_total=note["max_total_pct"]))
