@@ -416,7 +416,10 @@ def _scenario_blocks(ctx: ReportContext, doc: Document, figdir: Path) -> None:
                                 ["text"] * 7,
                                 f"{_source_of(ws, 'settlements')}; {_rules_note(ws, 'scenario_norms')}"))
     for block in unmet_lines(r.allocation, lang):  # the alternatives for the unmet demand of each village
-        doc.blocks.append(Para(block, "warning"))
+        head, *options = block.split("\n")
+        doc.blocks.append(Para(head, "warning"))
+        for line in options:
+            doc.blocks.append(Para(line.strip()))
     d = r.allocation.densification or {}
     if d.get("unmet_households"):
         doc.blocks.append(Para(t("report.s6.densification_text", lang,

@@ -64,10 +64,13 @@ def base_lines(dem, lang: str = "en") -> list[str]:
     for note in getattr(dem, "notes", None) or []:
         if note["code"] == "base_differs":
             out.append(t("scenarios.note.base_differs", lang, scenario=fmt_number(note["scenario"], lang, 0),
-                         workspace=fmt_number(note["workspace"], lang, 0), diff=note["diff_pct"], tol=note["tolerance_pct"]))
+                         workspace=fmt_number(note["workspace"], lang, 0), diff=fmt_number(note["diff_pct"], lang, 1),
+                         tol=fmt_number(note["tolerance_pct"], lang, 1)))
         elif note["code"] == "trend_beyond_range":
-            out.append(t("scenarios.note.trend_beyond_range", lang, annual=note["annual_pct"], total=note["total_pct"],
-                         years=note["years"], max_annual=note["max_annual_pct"], max_total=note["max_total_pct"]))
+            out.append(t("scenarios.note.trend_beyond_range", lang, annual=fmt_number(note["annual_pct"], lang, 2),
+                         total=fmt_number(note["total_pct"], lang, 1), years=note["years"],
+                         max_annual=fmt_number(note["max_annual_pct"], lang, 1),
+                         max_total=fmt_number(note["max_total_pct"], lang, 0)))
     return out
 
 
