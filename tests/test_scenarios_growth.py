@@ -179,3 +179,19 @@ def test_app_scenarios_page_shows_base_villages_and_alternatives(demo_ws, tmp_pa
     assert t("scenarios.title.villages", "en") in captions
     # one warning block per village with unmet demand, naming the alternatives
     assert "Options:" in warnings and "densification" in warnings and "council decision" in warnings
+
+
+def test_scenario_base_differing_from_the_workspace_is_warned(demo_ws):
+    """Without base_from the scenario's own 11 500 stands, and differs from the settlements layer's
+    14 555 by |11 500 − 14 555| / 14 555 = 21.0 % > 5 %."""
+    from gis_planner.scenarios import demand
+
+    data = find_scenario("baseline", demo_ws).to_dict()
+    data["population"] = {k: v for k, v in data["population"].items() if k != "base_from"}
+    d = demand(Scenario.from_dict(data), demo_ws)
+    assert d.base_from["population"] == "scenario" and d.population[2024] == 11500
+    (note,) = [x for x in d.notes if x["code"] == "base_differs"]
+    assert (note["scenario"], note["workspace"], note["diff_pct"]) == (11500, 14555, 21.0)
+    # the household size still comes from the workspace: 14 555 / 3 173 = 4.59
+    assert d.base_from["household_size"] == "workspace"
+    assert "4.59" in [s for s in d.steps if s.key == "households_trend"][0].formula
