@@ -136,6 +136,8 @@ def test_synthetic_pasture_and_irrigated_taken_last(synth_ws):
                         & (free["status"] == "candidate")]
             assert grp[~grp["protected_farmland"].astype(bool)]["cadastral_no"].nunique() <= len(free)
     assert prot["legal_step"].str.contains("Law No. 145").all()
+    taken = pcs[pcs["protected_farmland"].astype(bool)].geometry.area.sum() / 1e4
+    assert taken > 0 and res.consequences.indicators["protected_farmland_ha"] == pytest.approx(taken, abs=1e-4)
     tr = res.consequences.transformations
     named = tr[tr["current_land_type"].isin(["irrigated", "pasture"])]
     assert (named["legal_step"].str.len() > 0).all()

@@ -369,6 +369,10 @@ def consequences(ws: Any, scenario: Scenario, dem: Demand, alloc: Allocation, *,
         "transformation_ha": round(float(tr["area_ha"].sum()), 4) if len(tr) else 0.0,
         "arable_loss_ha": round(float(loss.loc[loss["group"] == "arable", "area_ha"].sum()), 4) if len(loss) else 0.0,
         "pasture_loss_ha": round(float(loss.loc[loss["group"] == "pasture", "area_ha"].sum()), 4) if len(loss) else 0.0,
+        # irrigated arable, perennial and pasture land the allocation had to take (each piece with its legal step)
+        "protected_farmland_ha": round(float(pieces.loc[pieces["protected_farmland"].fillna(False).astype(bool)]
+                                             .geometry.area.sum()) / HA, 4)
+        if len(pieces) and "protected_farmland" in pieces.columns else 0.0,
         "hazard_exposed_ha": round(float(hz["area_ha"].sum()), 4) if len(hz) else 0.0,
         "schools_new": int(dem.social.get("schools_new", 0)),
         "kindergartens_new": int(dem.social.get("kindergartens_new", 0)),
