@@ -228,6 +228,9 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
         rows["farmland_tier"] = tier
         status = np.full(len(idx), "candidate", dtype=object)
         status[ua < max(min_piece, EPS_M2)] = "prohibited_or_too_small"
+        site = n.node("allocation.min_site_ha").get(use) if isinstance(n.node("allocation.min_site_ha"), dict) else None
+        if site is not None:          # a facility needs a site of its own: no scraps smaller than that
+            status[(status == "candidate") & (ua < float(site.get("value", 0)) * HA)] = "smaller_than_a_site"
         status[beyond] = "beyond_growth_distance"
         if len(idx):
             steep = np.isfinite(sc["slope_deg"].to_numpy()) & (sc["slope_deg"].to_numpy() > float(suit.get("max_slope_deg", 90)))
