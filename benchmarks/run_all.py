@@ -25,6 +25,7 @@ def plan(quick: bool) -> list[list[str]]:
             ["zoning_bench.py", "--sizes", "10000"],
             ["terrain_bench.py"],
             ["app_bench.py", "--no-browser"],
+            ["scenario_bench.py"],
         ]
     return [
         ["balance_bench.py"],
@@ -32,6 +33,7 @@ def plan(quick: bool) -> list[list[str]]:
         ["terrain_bench.py"],
         ["app_bench.py"],
         ["rollup_bench.py"],
+        ["scenario_bench.py"],
     ]
 
 

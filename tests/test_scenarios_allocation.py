@@ -48,7 +48,7 @@ def grid_ws(tmp_path_factory):
         "parcels": _grid_parcels(),
         "settlements": gdf({"name": ["Village"], "population": [1000]}, [rect(-200, -100, 0, 200)]),
         "roads": gdf({"name": ["Main"], "road_class": ["local"]},
-                     [LineString([(X0 - 200, Y0 - 5), (X0 + 1000, Y0 - 5)])]),
+                     [LineString([(X0 - 200, Y0 - 20), (X0 + 1000, Y0 - 20)])]),   # right of way (8 m) clear of the parcels
         "hazard_zones": gdf({"hazard_type": ["mudflow"], "level": ["high"], "method": ["official"],
                              "source": ["MES"], "date": ["2024"]}, [rect(300, -50, 400, 150)]),
         "water_bodies": gdf({"name": ["Kara-Suu"], "water_type": ["river"], "size_class": ["small"]},
@@ -134,10 +134,11 @@ def test_never_allocates_into_hazard_or_coastal_strip_and_reports_unmet(grid_ws)
     d = demand(_scn(housing={"queue_households": 100}))
     a = allocate(grid_ws, d)
     row = a.summary.set_index("use").loc["housing"]
-    assert (row["allocated"], row["unmet"]) == (60, 40)
+    # only land within the growth distance (500 m) of the village: P0–P2 and P4 (P3 is a high hazard)
+    assert (row["allocated"], row["unmet"]) == (32, 68)
     plots = a.pieces[a.pieces["kind"] == "plot"]
     counts = plots.groupby("cadastral_no").size().to_dict()
-    assert counts == {"P0": 8, "P1": 8, "P2": 8, "P4": 8, "P5": 8, "P6": 4, "P7": 8, "P9": 8}
+    assert counts == {"P0": 8, "P1": 8, "P2": 8, "P4": 8}
     r = build_restrictions(grid_ws)
     strip = _union(r[r["kind"] == "coastal_strip"])
     hazard = _union(r[r["kind"] == "hazard"])
@@ -153,10 +154,17 @@ def test_never_allocates_into_hazard_or_coastal_strip_and_reports_unmet(grid_ws)
     assert cand.loc["P6", "verdict"] == "conditional" and "water_protection_zone" in cand.loc["P6", "reasons"]
     assert cand.loc["P0", "verdict"] == "allowed"
     assert "P8" not in cand.index                        # private: never a candidate
-    # the densification alternative: 40 households at 100 households/ha = 0.4 ha instead of 4 ha of plots
+    assert set(cand.loc[["P5", "P6", "P7", "P9"], "status"]) == {"beyond_growth_distance"}
+    # the densification alternative: 68 households at 100 households/ha = 0.68 ha instead of 6.8 ha of plots
     dens = a.densification
-    assert (dens["unmet_households"], dens["multistorey_ha_for_unmet"], dens["plot_ha_for_unmet"]) == (40, 0.4, 4.0)
+    assert (dens["unmet_households"], dens["multistorey_ha_for_unmet"], dens["plot_ha_for_unmet"]) == (68, 0.68, 6.8)
     assert households_fit(0.4) == 40
+    # unmet demand per village, with its alternatives
+    v = a.villages.set_index("village").loc["Village"]
+    assert (v["demand"], v["allocated"], v["unmet"], v["capacity"]) == (100, 32, 68, 32)
+    (opt,) = a.unmet_options
+    assert opt["village"] == "Village" and opt["unmet_plots"] == 68 and opt["multistorey_ha"] == 0.68
+    assert opt["other_villages"] == [] and opt["growth_distance_m"] == 500
 
 
 def test_area_use_meets_demand_exactly_outside_water_protection_zone(grid_ws):
@@ -279,8 +287,8 @@ def test_compare_table_and_maps(grid_ws, artifacts_dir):
     results = run_many(grid_ws, [a, b])
     df = compare_table(results, "en")
     row = df.set_index("Indicator")
-    assert row.loc["House plots allocated"].tolist() == [10, 60]
-    assert row.loc["House plots without land"].tolist() == [0, 40]
+    assert row.loc["House plots allocated"].tolist() == [10, 32]      # 32: all the land within 500 m
+    assert row.loc["House plots without land"].tolist() == [0, 68]
     png = plot_maps(results, grid_ws.read_layer("parcels"), artifacts_dir / "scenarios_compare_grid.png", "ky",
                     hazards=grid_ws.read_layer("hazard_zones"))
     assert png.exists() and png.stat().st_size > 10_000
@@ -313,10 +321,25 @@ def test_farmland_penalty_keeps_houses_off_irrigated_land(tmp_path):
     cand = a.candidates.set_index("cadastral_no")
     assert cand.loc["A", "farmland_penalty"] == pytest.approx(0.3)
     assert cand.loc["A", "score"] == pytest.approx(cand.loc["B", "score"] - 0.3)
-    # without the penalty the two tie and the cadastral number decides: A
+    # without the penalty irrigated land still comes last (farmland protection, Land Code)
     free = allocate(ws, demand(_scn(housing={"queue_households": 8},
                                     norms={"suitability": {"housing": {"farmland_penalty": {"irrigated": 0.0}}}})))
-    assert set(free.pieces["cadastral_no"]) == {"A"}
+    assert set(free.pieces["cadastral_no"]) == {"B"}
+    # neither penalty nor protection: the village grows from its edge on both sides (the 4 plots of
+    # each parcel nearest the settlement come first: the 25 m columns at 0 and 25 m from it)
+    none = allocate(ws, demand(_scn(housing={"queue_households": 8},
+                                    norms={"suitability": {"housing": {"farmland_penalty": {"irrigated": 0.0}}},
+                                           "farmland_protection": {"land_types": []}})))
+    plots = none.pieces[none.pieces["kind"] == "plot"]
+    assert plots.groupby("cadastral_no").size().to_dict() == {"A": 4, "B": 4}
+    assert (plots["dist_settlement_m"] >= 0).all() and not none.pieces["protected_farmland"].any()
+    st_geom = st.geometry.iloc[0]
+    assert sorted(round(g.distance(st_geom)) for g in plots.geometry) == [0] * 4 + [25] * 4
+    # more than B holds: A's irrigated plots are taken last, each named with its legal step
+    more = allocate(ws, demand(_scn(housing={"queue_households": 12})))
+    on_a = more.pieces[(more.pieces["cadastral_no"] == "A") & (more.pieces["kind"] == "plot")]
+    assert len(on_a) == 4 and on_a["protected_farmland"].all()
+    assert on_a["legal_step"].str.contains("Law No. 145").all()
 
 
 def test_transformation_files_from_zoning(grid_ws):

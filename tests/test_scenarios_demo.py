@@ -19,8 +19,15 @@ def irrigation_run(demo_ws):
 def test_demo_cli_run_json(demo_ws, capsys):
     assert main(["scenario", "run", "baseline", "-w", str(demo_ws.root), "--format", "json", "--lang", "en"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["indicators"]["plots_demand"] == 842            # 782 households from growth + 60 in the queue
-    assert doc["indicators"]["plots_allocated"] + doc["indicators"]["plots_unmet"] == 842
+    # the base from the workspace: 14 555 people in the settlements layer (history 11 500 scaled × 1.2657),
+    # household size 14 555 / 3 173 = 4.59; 5.48 %/yr → 19 005 in 2029: ⌈4 450 / 4.59⌉ = 970 + 60 queue
+    assert doc["indicators"]["plots_demand"] == 1030
+    assert doc["indicators"]["plots_allocated"] + doc["indicators"]["plots_unmet"] == 1030
+    assert doc["demand"]["base_from"]["population"] == "workspace"
+    assert doc["demand"]["base_from"]["household_size"] == "workspace"
+    assert doc["demand"]["population"]["2024"] == 14555 if "2024" in doc["demand"]["population"] else \
+        doc["demand"]["population"][2024] == 14555
+    assert [n["code"] for n in doc["demand"]["notes"]] == ["trend_beyond_range"]
     assert doc["provenance"]["norms"]["file"] == "layers/scenario_norms.yaml"
     assert "parcels" in doc["provenance"]["layers"]
     steps = {s["key"] for s in doc["steps"]}

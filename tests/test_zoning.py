@@ -56,6 +56,10 @@ def test_restriction_frame_contract(river_ws):
     for col in ("kind", "subtype", "level", "rule_id", "legal_source", "source_layer", "source_fid"):
         assert col in r.columns
     assert r.crs.to_epsg() == 7695
+    # the river channel itself is infrastructure land (exclusions, issue 14): 5 m each side of the line
+    channel = r[r["kind"] == "infrastructure"]
+    assert len(channel) == 1 and channel["width_m"].iloc[0] == 5
+    r = r[r["kind"] != "infrastructure"]
     assert sorted(r["kind"]) == ["coastal_strip", "water_protection_zone"]
     assert set(r["source_layer"]) == {"water_bodies"} and set(r["source_fid"]) == {1}
     assert all("271" in s for s in r["legal_source"])
@@ -145,7 +149,8 @@ def test_other_uses_on_the_same_plot(river_ws):
     assert check(river_ws, "livestock_farm", parcel_id="A").verdict == "prohibited"  # Decree 271, whole zone
     farm = check(river_ws, "livestock_farm", parcel_id="A")
     assert max(r["share"] for r in farm.reasons) == pytest.approx(1.0)
-    assert check(river_ws, "grazing", parcel_id="A").verdict == "conditional"
+    grazing = {r["kind"]: r["effect"] for r in check(river_ws, "grazing", parcel_id="A").reasons}
+    assert grazing["coastal_strip"] == "conditional"      # the river channel itself is no pasture
     b = check(river_ws, "housing", parcel_id="B", lang="en")
     assert b.verdict == "allowed" and b.reasons == [] and b.free_share == pytest.approx(1.0)
 
@@ -195,7 +200,8 @@ def test_editing_yaml_changes_the_answer_without_code(river_ws):
     assert check(river_ws, "housing", parcel_id="A").prohibited_share == pytest.approx(1.0)
     # ... then allows housing in the strip with conditions: only conditions remain
     override(river_ws, "restrictions", {"rules": {"coastal_strip": {"prohibits": ["industry"],
-                                                                    "conditions": ["housing"]}}})
+                                                                    "conditions": ["housing"]}},
+                                        "infrastructure": {"water_bodies": {"half_width_m": {"river": 0}}}})
     res = check(river_ws, "housing", parcel_id="A")
     assert res.verdict == "conditional" and res.prohibited_share == 0
 
@@ -367,6 +373,7 @@ def test_water_types_in_local_spellings(tmp_ws):
     write(tmp_ws, water_bodies=gdf({"water_type": ["Река", "арык", "swamp"], "size_class": ["малая", None, None]},
                                    [river(), river(y=500), river(y=900)]))
     r = build_restrictions(tmp_ws)
+    r = r[r["kind"] != "infrastructure"]                  # the channels themselves (exclusions)
     got = sorted(zip(r["subtype"], r["kind"], r["width_m"]))
     assert got == [("canal", "coastal_strip", 5.0), ("canal", "water_protection_zone", 20.0),
                    ("river", "coastal_strip", 20.0), ("river", "water_protection_zone", 100.0)]

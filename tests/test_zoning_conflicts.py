@@ -75,7 +75,9 @@ def test_transformation_list(conflict_ws, tmp_path):
     assert set(tl["target_category"]) == {"settlement"}
     assert list(tl["area_ha"]) == pytest.approx([0.4, 0.25, 1.0])
     assert list(tl["verdict"]) == ["prohibited", "allowed", "prohibited"]  # housing checked for settlement
-    assert tl["n_restrictions"].tolist() == [2, 0, 1]
+    # H1: coastal strip, water-protection zone, the river channel itself and the 100 m sanitary zone of
+    # the industry parcel I1 10 m away (gis_planner.zoning.exclusions)
+    assert tl["n_restrictions"].tolist() == [4, 0, 1]
     assert "coastal_strip:coastal_strip (river) 50%" in tl["restrictions"].iloc[0]
     steps = ["justification", "documents", "council_resolution", "state_agreement", "registration"]
     for i, s in enumerate(steps, 1):

@@ -127,7 +127,14 @@ def _print_result(res, fmt, lang):
         return
     _emit(res.demand.steps_table(lang), fmt, f"{t('scenarios.title.steps', lang)}: {res.scenario.title(lang)}")
     _emit(label_table(res.allocation.summary, lang), fmt, t("scenarios.title.allocation", lang))
+    from ..scenarios.explain import base_lines, unmet_lines, village_table
+
+    vt = village_table(res.allocation, lang)
+    if len(vt):
+        _emit(vt, fmt, t("scenarios.title.villages", lang))
     if fmt == "table":
+        for line in base_lines(res.demand, lang) + unmet_lines(res.allocation, lang):
+            click.echo(line)
         unmet = res.allocation.unmet()
         if not unmet:
             click.echo(t("scenarios.cli.all_met", lang))

@@ -517,6 +517,21 @@ def _scenario_blocks(ctx: ReportContext, doc: Document, figdir: Path) -> None:
                             [t("report.col.item", lang), t("report.col.value", lang)],
                             [[row[0], row[1]] for row in ind.itertuples(index=False)], ["text", "num1"],
                             _rules_note(ws, "scenario_norms", lang=lang)))
+    from ..scenarios.explain import base_lines, unmet_lines, village_table
+
+    for line in base_lines(r.demand, lang):      # the scenario's base (workspace / scenario) and plausibility
+        doc.blocks.append(Para(line, "note"))
+    vt = village_table(r.allocation, lang)
+    if len(vt):                                  # demand, allocated land and unmet demand per village
+        doc.blocks.append(Table(t("scenarios.title.villages", lang), list(vt.columns),
+                                vt.astype(object).where(vt.notna(), "").values.tolist(),
+                                ["text"] * 7,
+                                f"{_source_of(ws, 'settlements')}; {_rules_note(ws, 'scenario_norms', lang=lang)}"))
+    for block in unmet_lines(r.allocation, lang):  # the alternatives for the unmet demand of each village
+        head, *options = block.split("\n")
+        doc.blocks.append(Para(head, "warning"))
+        for line in options:
+            doc.blocks.append(Para(line.strip()))
     d = r.allocation.densification or {}
     if d.get("unmet_households"):
         doc.blocks.append(Para(t("report.s6.densification_text", lang,

@@ -52,6 +52,10 @@ class ScenarioResult:
             "demand": self.demand.summary(),
             "allocation": self.allocation.summary.to_dict(orient="records"),
             "densification": self.allocation.densification,
+            "villages": ([] if self.allocation.villages is None
+                         else self.allocation.villages.astype(object).where(self.allocation.villages.notna(), None)
+                         .to_dict(orient="records")),
+            "unmet_options": self.allocation.unmet_options,
             "transformations": c.transformations.to_dict(orient="records"),
             "land_loss": c.land_loss.to_dict(orient="records"),
             "hazard_exposure": c.hazard_exposure.to_dict(orient="records"),
@@ -122,8 +126,14 @@ def _round(v: Any) -> Any:
 @literal_figure_text
 def plot_maps(results: list[ScenarioResult], parcels: gpd.GeoDataFrame, path: str | Path, lang: str = "en",
               hazards: gpd.GeoDataFrame | None = None, settlements: gpd.GeoDataFrame | None = None,
-              ncols: int | None = None) -> Path:
-    """Small-multiple maps (one panel per scenario) of the allocated land, as a PNG."""
+              ncols: int | None = None, exclusions: gpd.GeoDataFrame | None = None,
+              zoom_m: float | None = None) -> Path:
+    """Small-multiple maps (one panel per scenario) of the allocated land, as a PNG.
+
+    ``exclusions`` (restriction frame rows of the kinds sanitary_zone / infrastructure / terrain) are
+    outlined; ``zoom_m`` frames the settlements and the allocated land with that margin instead of
+    the whole municipality.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -133,11 +143,26 @@ def plot_maps(results: list[ScenarioResult], parcels: gpd.GeoDataFrame, path: st
     k = max(len(results), 1)
     ncols = ncols or min(k, 2 if k == 4 else 3)
     nrows = int(np.ceil(k / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 5.0 * nrows), squeeze=False)
     minx, miny, maxx, maxy = parcels.total_bounds
+    if zoom_m is not None:
+        frames = [r.allocation.pieces for r in results if len(r.allocation.pieces)]
+        frames += [settlements] if settlements is not None and len(settlements) else []
+        if frames:
+            b = np.array([f.total_bounds for f in frames])
+            minx, miny = b[:, 0].min() - zoom_m, b[:, 1].min() - zoom_m
+            maxx, maxy = b[:, 2].max() + zoom_m, b[:, 3].max() + zoom_m
+    aspect = (maxy - miny) / max(maxx - minx, 1.0)
+    width = 5.2 if k > 1 else 9.0
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, max(width * aspect + 1.3, 2.8) * nrows + 1.0),
+                             squeeze=False)
     used = set()
     for ax, r in zip(axes.ravel(), results):
         parcels.plot(ax=ax, facecolor="#f4f1e8", edgecolor="#bdbdbd", linewidth=0.2)
+        if exclusions is not None and len(exclusions):
+            for kind, color in (("sanitary_zone", "#7b3294"), ("infrastructure", "#525252"), ("terrain", "#8c510a")):
+                sel = exclusions[exclusions["kind"] == kind]
+                if len(sel):
+                    sel.plot(ax=ax, facecolor=color, edgecolor=color, alpha=0.18, linewidth=0.6)
         if settlements is not None and len(settlements):
             settlements.plot(ax=ax, facecolor="#fcbba1", edgecolor="#cb181d", linewidth=0.4, alpha=0.6)
         if hazards is not None and len(hazards):
@@ -146,6 +171,15 @@ def plot_maps(results: list[ScenarioResult], parcels: gpd.GeoDataFrame, path: st
         for use, grp in pcs.groupby("use", sort=True) if len(pcs) else []:
             grp.plot(ax=ax, color=USE_COLORS.get(use, "#000000"), linewidth=0)
             used.add(use)
+        if len(pcs) and "protected_farmland" in pcs.columns:      # farmland the Land Code protects: hatched
+            prot = pcs[pcs["protected_farmland"].fillna(False).astype(bool)]
+            if len(prot):
+                import shapely
+
+                outline = shapely.union_all(shapely.buffer(np.asarray(prot.geometry.values), 1.0))
+                gpd.GeoSeries([outline], crs=prot.crs).plot(ax=ax, facecolor="none", edgecolor="#000000",
+                                                           linewidth=0.9)
+                used.add("_protected")
         ind = r.consequences.indicators
         sub = t("scenarios.map.subtitle", lang, ha=f"{ind['land_allocated_ha']:.1f}", plots=ind["plots_allocated"],
                 unmet=ind["plots_unmet"])
@@ -161,10 +195,18 @@ def plot_maps(results: list[ScenarioResult], parcels: gpd.GeoDataFrame, path: st
     for ax in axes.ravel()[len(results):]:
         ax.axis("off")
     handles = [Patch(color=USE_COLORS[u], label=t(f"scenarios.use.{u}", lang)) for u in USE_COLORS if u in used]
+    if "_protected" in used:
+        handles.append(Patch(facecolor="white", edgecolor="black", linewidth=0.9,
+                             label=t("scenarios.col.protected_farmland", lang)))
+    if exclusions is not None and len(exclusions):
+        handles += [Patch(color=c, alpha=0.35, label=t(f"zoning.kind.{k}", lang))
+                    for k, c in (("sanitary_zone", "#7b3294"), ("infrastructure", "#525252"), ("terrain", "#8c510a"))
+                    if (exclusions["kind"] == k).any()]
     if handles:
-        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False)
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 3), fontsize=8, frameon=False)
     fig.suptitle(t("scenarios.map.title", lang), fontsize=11)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
+    rows_legend = int(np.ceil(len(handles) / 3)) if handles else 0
+    fig.tight_layout(rect=(0, min(0.04 + 0.035 * rows_legend * 6 / fig.get_figheight(), 0.3), 1, 0.95))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

@@ -119,10 +119,12 @@ def transformation_table(ws: Any, pieces: gpd.GeoDataFrame) -> pd.DataFrame:
     the same are left out (no transformation procedure needed).
     """
     cols = ["cadastral_no", "use", "current_category", "target_category", "current_land_type",
-            "target_land_type", "area_ha", "pieces"]
+            "target_land_type", "area_ha", "pieces", "legal_step"]
     if pieces is None or not len(pieces):
         return pd.DataFrame(columns=cols)
+    step = pieces["legal_step"].astype(object) if "legal_step" in pieces.columns else pd.Series([None] * len(pieces))
     df = pd.DataFrame({"cadastral_no": pieces["cadastral_no"].astype(str), "use": pieces["use"],
+                       "legal_step": step.where(step.notna(), "").to_numpy(),
                        "current_category": pieces["category"].astype(object),
                        "target_category": pieces["target_category"].astype(object),
                        "current_land_type": pieces["land_type"].astype(object),
@@ -130,7 +132,8 @@ def transformation_table(ws: Any, pieces: gpd.GeoDataFrame) -> pd.DataFrame:
                        "area_ha": pieces.geometry.area.to_numpy() / HA})
     df = df.fillna({"current_land_type": "", "target_land_type": ""})
     keys = ["cadastral_no", "use", "current_category", "target_category", "current_land_type", "target_land_type"]
-    g = df.groupby(keys, sort=True, dropna=False).agg(area_ha=("area_ha", "sum"), pieces=("area_ha", "size"))
+    g = df.groupby(keys, sort=True, dropna=False).agg(area_ha=("area_ha", "sum"), pieces=("area_ha", "size"),
+                                                      legal_step=("legal_step", "first"))
     g = g.reset_index()
     change = (g["current_category"] != g["target_category"]) | (g["current_land_type"] != g["target_land_type"])
     g = g[change].reset_index(drop=True)
@@ -173,7 +176,7 @@ def land_loss_table(pieces: gpd.GeoDataFrame) -> pd.DataFrame:
     Irrigating rain-fed land or planting berries on arable land is not a loss (it stays farmland);
     ploughing pasture for irrigation is.
     """
-    cols = ["land_type", "group", "use", "area_ha"]
+    cols = ["land_type", "group", "use", "area_ha", "legal_step"]
     if pieces is None or not len(pieces):
         return pd.DataFrame(columns=cols)
     lt = pieces["land_type"].astype(object).fillna("").astype(str).to_numpy()
@@ -185,9 +188,12 @@ def land_loss_table(pieces: gpd.GeoDataFrame) -> pd.DataFrame:
     if not lost.any():
         return pd.DataFrame(columns=cols)
     group = np.where(np.isin(lt, list(ARABLE)), "arable", np.where(lt == "perennial", "perennial", "pasture"))
+    step = pieces["legal_step"].astype(object) if "legal_step" in pieces.columns else pd.Series([None] * len(pieces))
     rows = pd.DataFrame({"land_type": lt[lost], "group": group[lost], "use": pieces["use"].to_numpy()[lost],
-                         "area_ha": pieces.geometry.area.to_numpy()[lost] / HA})
-    df = rows.groupby(["group", "land_type", "use"], sort=True, as_index=False)["area_ha"].sum()
+                         "area_ha": pieces.geometry.area.to_numpy()[lost] / HA,
+                         "legal_step": step.where(step.notna(), "").to_numpy()[lost]})
+    df = rows.groupby(["group", "land_type", "use"], sort=True, as_index=False).agg(
+        area_ha=("area_ha", "sum"), legal_step=("legal_step", "first"))
     return df[cols]
 
 
@@ -363,6 +369,10 @@ def consequences(ws: Any, scenario: Scenario, dem: Demand, alloc: Allocation, *,
         "transformation_ha": round(float(tr["area_ha"].sum()), 4) if len(tr) else 0.0,
         "arable_loss_ha": round(float(loss.loc[loss["group"] == "arable", "area_ha"].sum()), 4) if len(loss) else 0.0,
         "pasture_loss_ha": round(float(loss.loc[loss["group"] == "pasture", "area_ha"].sum()), 4) if len(loss) else 0.0,
+        # irrigated arable, perennial and pasture land the allocation had to take (each piece with its legal step)
+        "protected_farmland_ha": round(float(pieces.loc[pieces["protected_farmland"].fillna(False).astype(bool)]
+                                             .geometry.area.sum()) / HA, 4)
+        if len(pieces) and "protected_farmland" in pieces.columns else 0.0,
         "hazard_exposed_ha": round(float(hz["area_ha"].sum()), 4) if len(hz) else 0.0,
         "schools_new": int(dem.social.get("schools_new", 0)),
         "kindergartens_new": int(dem.social.get("kindergartens_new", 0)),

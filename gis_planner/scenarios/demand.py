@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..errors import GisPlannerError
 from ..i18n import messages, t
+from .baseline import base_checks, scaled_history, workspace_base
 from .model import Norms, Scenario
 
 D = Decimal
@@ -565,6 +566,9 @@ class Demand:
     social: dict                         # places, facilities, costs
     sectors: list[dict]
     norms: Norms
+    base_from: dict = field(default_factory=dict)    # population / household_size / queue: workspace|scenario|norms
+    notes: list = field(default_factory=list)        # base differs from the workspace, trend beyond range
+    workspace_base: dict = field(default_factory=dict)
 
     def steps_table(self, lang: str = "en") -> pd.DataFrame:
         """The causal chain as a table (chain, step, formula, result, unit, source)."""
@@ -575,7 +579,9 @@ class Demand:
                 "population": self.population, "households": self.households,
                 "housing_plots": self.housing_plots, "multistorey_households": self.multistorey_households,
                 "land_ha": {k: float(v) for k, v in self.land_ha.items()},
-                "social": {k: _plain(v) for k, v in self.social.items()}}
+                "social": {k: _plain(v) for k, v in self.social.items()},
+                "base_from": self.base_from, "notes": self.notes,
+                "workspace_base": {k: v for k, v in self.workspace_base.items() if k != "villages"}}
 
 
 def demand(scenario: Scenario, workspace: Any = None, norms: Norms | None = None) -> Demand:
@@ -593,8 +599,29 @@ def demand(scenario: Scenario, workspace: Any = None, norms: Norms | None = None
     pop = scenario.population or {}
     method = pop.get("method")
     cohort = None
+    # the base from the workspace (settlements layer, metadata) unless the scenario overrides it
+    wb = workspace_base(workspace)
+    base_from: dict = {}
+    scn_base = None
+    hist = pop.get("history")
+    if method == "q30" and hist:
+        scn_base = _d({int(k): v for k, v in hist.items()}.get(base) or list(hist.values())[-1])
+    elif method == "compound":
+        scn_base = _d(pop["base"]) if pop.get("base") is not None else None
+    if pop.get("base_from") == "workspace" and wb and wb.get("population"):
+        if method == "q30":
+            hist, k = scaled_history(hist, base, wb["population"])
+            steps.append(Step("population_base_workspace", D(wb["population"]), "people",
+                              f"{f(scn_base)} × {k:.4f} = {wb['population']}", {"history": hist}, wb["source"],
+                              "population"))
+        elif method == "compound":
+            pop = {**pop, "base": wb["population"]}
+        base_from["population"] = "workspace"
+        scn_base = None
+    elif method:
+        base_from["population"] = "scenario"
     if method == "q30":
-        fc, st = q30_forecast(pop["history"], years, n, file=scenario.source_file)
+        fc, st = q30_forecast(hist, years, n, file=scenario.source_file)
     elif method == "compound":
         fc, st = compound_forecast(pop["base"], pop["rate_pct"], base, years, n)
     elif method == "cohort":
@@ -606,12 +633,19 @@ def demand(scenario: Scenario, workspace: Any = None, norms: Norms | None = None
     p0, ph = D(fc.get(base, 0)), D(fc.get(hor, fc.get(base, 0)))
     dp = ph - p0
     hs = n.exact("population.household_size")
+    hs_source = n.source("population.household_size")
+    base_from["household_size"] = "scenario" if "population.household_size" in n.overridden else "norms"
+    if base_from["household_size"] == "norms" and wb and wb.get("household_size"):
+        hs = _d(wb["household_size"])
+        hs_source = wb.get("household_size_source") or (
+            f"{wb['source']}: {wb['population']} people / {wb['households']} households")
+        base_from["household_size"] = "workspace"
     steps.append(Step("pop_growth", dp, "people", f"{f(ph)} − {f(p0)} = {f(dp)}", {}, "", "housing",
                       {"y0": base, "y1": hor}))
     trend_hh = int(rnd(max(dp, D(0)) / hs, 0, "ceil"))
     steps.append(Step("households_trend", D(trend_hh), "households",
                       f"{f(max(dp, D(0)))} / {f(hs)} = {f(_norm_d(rnd(max(dp, D(0)) / hs, 2)))} → {trend_hh}", {},
-                      n.source("population.household_size"), "housing"))
+                      hs_source, "housing"))
 
     # sector and crop chains
     sector_rows = []
@@ -650,6 +684,12 @@ def demand(scenario: Scenario, workspace: Any = None, norms: Norms | None = None
                                 "income_mio_som": _plain(out["income_mio_som"]), "households": out["households"],
                                 "households_counted": counted})
     queue = int(scenario.housing.get("queue_households", 0) or 0)
+    base_from["queue"] = "scenario" if "queue_households" in scenario.housing else None
+    if "queue_households" not in scenario.housing and wb and wb.get("queue") is not None:
+        queue = int(wb["queue"])
+        base_from["queue"] = "workspace"
+        steps.append(Step("households_queue", D(queue), "households", f"{queue}", {},
+                          "workspace metadata plot_queue_households", "housing"))
     qpath = scenario.queue_path()
     if qpath is not None:
         from .model import read_queue
@@ -689,8 +729,12 @@ def demand(scenario: Scenario, workspace: Any = None, norms: Norms | None = None
         land["social_facility"] = social["land_ha"]
     households = {"trend": trend_hh, "sectors": sector_hh, "queue": queue, "total": total_hh,
                   "multistorey": ms, "plots": plots}
+    notes = base_checks(n, float(scn_base) if scn_base is not None else None,
+                        wb.get("population") if wb else None, float(p0), float(ph), hor - base) if method else []
+    base_from["villages"] = "workspace" if wb and wb.get("villages") else None
     return Demand(scenario.id, base, hor, steps, fc, households, plots, ms,
-                  {k: v for k, v in land.items() if v > 0}, social, sector_rows, n)
+                  {k: v for k, v in land.items() if v > 0}, social, sector_rows, n, base_from, notes,
+                  wb or {})
 
 
 def _social(scn: Scenario, n: Norms, p0: Decimal, ph: Decimal, cohort: dict | None, base: int, hor: int):

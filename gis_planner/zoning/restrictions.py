@@ -18,7 +18,9 @@ plain-string source is kept as written): screens and messages show it in the use
 * ``hazard`` — hazard zones by type and level (``gis_planner.hazards.effective_hazard_zones`` when that
   module is present, else the ``hazard_zones`` layer, the official zone governing where an official and
   a computed zone of the same hazard type overlap);
-* ``legal_zone`` — the ``legal_zones`` layer, through ``layers/zoning_rules.yaml``.
+* ``legal_zone`` — the ``legal_zones`` layer, through ``layers/zoning_rules.yaml``;
+* ``sanitary_zone``, ``infrastructure``, ``terrain`` — land never candidate for building
+  (:mod:`gis_planner.zoning.exclusions`).
 
 Examples
 --------
@@ -40,6 +42,8 @@ import shapely
 from ..catalog import catalogue
 from ..text import normalize_key
 from ..errors import GisPlannerError
+from ..catalog import rules_version
+from .exclusions import exclusion_frames
 from .rules import localized, restriction_rules, rules_provenance, zoning_rules
 
 COLUMNS = ["kind", "subtype", "level", "rule_id", "legal_source", "source_layer", "source_fid",
@@ -331,7 +335,8 @@ def build_restrictions(ws, rules: dict | None = None) -> gpd.GeoDataFrame:
     """
     key = None
     if rules is None:
-        key = (str(ws.gpkg), ws.version, tuple(p["sha256"] for p in rules_provenance(ws)))
+        key = (str(ws.gpkg), ws.version, tuple(p["sha256"] for p in rules_provenance(ws)),
+               rules_version("scenario_norms", ws)["sha256"], str(getattr(ws, "dem_path", None)))
         hit = _CACHE.get(key)
         if hit is not None:
             out = hit.copy()
@@ -356,6 +361,17 @@ def build_restrictions(ws, rules: dict | None = None) -> gpd.GeoDataFrame:
     z, w3 = legal_zone_frame(lz, zrules, crs)
     warn += w1 + w2 + w3
     parts = [w, protected_zones(pa, rules, crs), forest_zones(parcels, rules, crs, ws), h, z]
+    # sanitary zones, infrastructure land and unsuitable terrain (gis_planner.zoning.exclusions)
+    memo = {"water_bodies": water}
+
+    def read(ws_, name):
+        if name not in memo:
+            memo[name] = read_layer_fid(ws_, name)
+        return memo[name]
+
+    ex, w4 = exclusion_frames(ws, rules, crs, read, COLUMNS)
+    warn += w4
+    parts += ex
     parts = [p for p in parts if len(p)]
     out = pd.concat(parts, ignore_index=True) if parts else _empty(crs)
     out = gpd.GeoDataFrame(out, geometry="geometry", crs=crs)
@@ -372,7 +388,8 @@ def build_restrictions(ws, rules: dict | None = None) -> gpd.GeoDataFrame:
     return out
 
 
-SOURCE_LAYERS = ("water_bodies", "protected_areas", "parcels", "hazard_zones", "legal_zones")
+SOURCE_LAYERS = ("water_bodies", "protected_areas", "parcels", "hazard_zones", "legal_zones", "waste_sites", "roads",
+                 "settlements")
 
 
 def layer_provenance(ws, layers=SOURCE_LAYERS) -> list[dict]:

@@ -36,7 +36,8 @@ from ..settings import LANGUAGES
 RESTRICTIONS = "restrictions"
 ZONING = "zoning_rules"
 EFFECTS = ("prohibited", "conditional", "permitted")
-KINDS = ("protected_area", "water_protection_zone", "coastal_strip", "forest_fund", "hazard", "legal_zone")
+KINDS = ("protected_area", "water_protection_zone", "coastal_strip", "forest_fund", "hazard", "legal_zone",
+         "sanitary_zone", "infrastructure", "terrain")
 DEFAULT_ZONES = ("residential", "mixed_centre", "production", "agricultural", "recreation", "green", "reserve")
 
 

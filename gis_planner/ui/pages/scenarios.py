@@ -12,6 +12,7 @@ from gis_planner.errors import GisPlannerError
 from gis_planner.scenarios import Scenario, compare_table, examples_dir, load_scenario, run_scenario, save_scenario
 from gis_planner.scenarios.compare import USE_COLORS
 from gis_planner.scenarios.consequences import label_table
+from gis_planner.scenarios.explain import base_lines, unmet_lines, village_table
 from gis_planner.scenarios.model import source_label
 from gis_planner.report.fmt import fmt_number
 from gis_planner.ui import cache, maps, state
@@ -220,6 +221,8 @@ with tab_one:
                        delta=(f"-{_num(r.unmet)}" if r.unmet > 0 else None), delta_color="inverse")
         if res.allocation.unmet():
             st.warning(tr("app.scenarios.unmet"))
+        for line in base_lines(res.demand, lang):           # where the base comes from, plausibility notes
+            st.caption(md_escape(line))
         allocated_map(res, key="scn_map_one", text=ran)
         t1, t2, t3, t4, t5, t6 = st.tabs([tr("app.scenarios.t_demand"), tr("app.scenarios.t_alloc"),
                                           tr("app.scenarios.t_transform"), tr("app.scenarios.t_loss"),
@@ -234,6 +237,12 @@ with tab_one:
             _source_details(s.source for s in res.demand.steps)
         with t2:
             table(label_table(_local(_by_unit(summ, ["demand", "allocated", "unmet"])), lang))
+            vt = village_table(res.allocation, lang)
+            if len(vt):                                       # demand, land and unmet demand per village
+                st.caption(tr("scenarios.title.villages"))
+                table(vt)
+            for block in unmet_lines(res.allocation, lang):   # the alternatives for unmet demand
+                st.warning(md_escape(block).replace("\n", "  \n"))
         c = res.consequences
         with t3:
             table(label_table(_local(c.transformations), lang))
