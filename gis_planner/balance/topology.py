@@ -92,33 +92,48 @@ def _unpaired(geoms: np.ndarray) -> np.ndarray:
     out = np.zeros(n, dtype=bool)
     if n == 0:
         return out
-    gtype, xy, offsets = shapely.to_ragged_array(geoms)
-    if gtype == shapely.GeometryType.POLYGON:
-        ring_off, poly_off = offsets
-        poly_owner = np.arange(n)
-    elif gtype == shapely.GeometryType.MULTIPOLYGON:
-        ring_off, poly_off, geom_off = offsets
-        poly_owner = np.repeat(np.arange(n), np.diff(geom_off))
-    else:  # pragma: no cover - callers pass polygons only
-        return ~out
-    ring_len = np.diff(ring_off)
-    n_rings = len(ring_len)
-    ring_poly = np.repeat(np.arange(len(poly_off) - 1), np.diff(poly_off))
-    exterior = np.zeros(n_rings, dtype=bool)
-    exterior[poly_off[:-1][np.diff(poly_off) > 0]] = True
-    ring = np.repeat(np.arange(n_rings), ring_len)
+    types = shapely.get_type_id(geoms)
+    if (types == shapely.GeometryType.POLYGON).all() and not shapely.get_num_interior_rings(geoms).any():
+        # the common case, polygons without holes: one ring per parcel, no ring objects built
+        xy, ring = shapely.get_coordinates(geoms, return_index=True)
+        n_rings = n
+        exterior = np.ones(n, dtype=bool)
+        ring_owner = np.arange(n)
+    else:
+        gtype, xy, offsets = shapely.to_ragged_array(geoms)
+        if gtype == shapely.GeometryType.POLYGON:
+            ring_off, poly_off = offsets
+            poly_owner = np.arange(n)
+        elif gtype == shapely.GeometryType.MULTIPOLYGON:
+            ring_off, poly_off, geom_off = offsets
+            poly_owner = np.repeat(np.arange(n), np.diff(geom_off))
+        else:  # pragma: no cover - callers pass polygons only
+            return ~out
+        ring_len = np.diff(ring_off)
+        n_rings = len(ring_len)
+        exterior = np.zeros(n_rings, dtype=bool)
+        exterior[poly_off[:-1][np.diff(poly_off) > 0]] = True
+        ring_owner = poly_owner[np.repeat(np.arange(len(poly_off) - 1), np.diff(poly_off))]
+        ring = np.repeat(np.arange(n_rings), ring_len)
     seg = np.flatnonzero(ring[:-1] == ring[1:])      # vertex i -> i+1 within one ring
+    xy = np.ascontiguousarray(xy, dtype=np.float64) + 0.0   # -0.0 -> 0.0
     x, y = xy[:, 0], xy[:, 1]
     seg_ring = ring[seg]
     # twice the signed area of each ring: > 0 when counter-clockwise
     area2 = np.bincount(seg_ring, weights=x[seg] * y[seg + 1] - x[seg + 1] * y[seg], minlength=n_rings)
     flip = exterior != (area2 > 0)                   # exterior CCW, holes CW: interior on the left
-    # vertices as integers (identical coordinates -> same id), segments as unordered id pairs
-    vid = pd.factorize(x + 1j * y)[0].astype(np.int64)
+    # vertices as integers (identical coordinates -> same id): a hash of the bits, checked exactly
+    bits = xy.view(np.uint64)
+    vid = pd.factorize((bits[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ (bits[:, 1] + np.uint64(0x632BE59BD9B4E019)))[0]
+    rep = np.empty(int(vid.max()) + 1, dtype=np.int64)
+    rep[vid] = np.arange(len(vid))
+    if (xy != xy[rep[vid]]).any():                   # a hash collision: factorize the coordinates
+        vid = pd.factorize(x + 1j * y)[0]
+    vid = vid.astype(np.int64)
     u, v = vid[seg], vid[seg + 1]
     fwd = (u < v) != flip[seg_ring]
     key = np.minimum(u, v) * (int(vid.max()) + 1) + np.maximum(u, v)
-    owner = poly_owner[ring_poly[seg_ring]].astype(float)
+    owner = ring_owner[seg_ring].astype(float)
     gid = pd.factorize(key)[0]
     size = np.bincount(gid)
     turn = np.bincount(gid, weights=np.where(fwd, 1.0, -1.0))
