@@ -148,3 +148,36 @@ def test_demo_topology_identical_to_old(demo_ws, monkeypatch):
                 "identity"):
         assert new[key] == old[key], key
     assert new["overlap_pairs"] and new["gaps"] and new["outside"]     # the demo's deliberate errors
+
+
+def test_union_of_many_restriction_parcels_uses_the_coverage_union_only_when_valid():
+    from gis_planner.balance import engine
+
+    geoms, _, _ = jittered_cadastre(nx=12, ny=10)                       # 120 parcels, a clean coverage
+    g = np.array(geoms, dtype=object)
+    u = engine._coverage_union(g)
+    assert u is not None
+    assert u.area == pytest.approx(shapely.union_all(g).area, rel=1e-12)
+    assert u.area == pytest.approx(sum(p.area for p in geoms), rel=1e-12)
+    assert engine.union_polygons(g).area == pytest.approx(600.0 * 500.0, rel=1e-12)
+    # two overlapping parcels: not a coverage, the overlay union is used (overlap counted once)
+    bad = g.copy()
+    bad[5] = shapely.affinity.translate(bad[5], 7, 0)
+    assert engine._coverage_union(bad) is None
+    assert engine.union_polygons(bad).area == pytest.approx(shapely.union_all(bad).area, rel=1e-12)
+    assert engine.union_polygons(bad).area < sum(p.area for p in bad) - 1.0
+
+
+def test_forest_parcels_as_restriction_give_the_full_parcel_area():
+    import geopandas as gpd
+
+    from gis_planner.balance import restriction_crosstab
+
+    geoms, _, _ = jittered_cadastre(nx=12, ny=10)
+    cat = ["forest_fund" if 3 <= i % 12 <= 8 else "agricultural" for i in range(len(geoms))]
+    parcels = gpd.GeoDataFrame({"category": cat}, geometry=geoms, crs=7695)
+    forest = parcels[parcels["category"] == "forest_fund"]
+    restr = gpd.GeoDataFrame({"kind": ["forest_fund"] * len(forest)}, geometry=forest.geometry.values, crs=7695)
+    ct = restriction_crosstab(parcels, restr)
+    assert ct.loc["forest_fund", "forest_fund"] == pytest.approx(forest.area.sum() / 1e4, rel=1e-12)
+    assert ct.loc["agricultural", "forest_fund"] == pytest.approx(0.0, abs=1e-9)

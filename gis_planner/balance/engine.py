@@ -76,7 +76,32 @@ def union_polygons(geoms) -> shapely.Geometry:
         parts = np.concatenate([parts[~bad], polygon_parts(shapely.make_valid(parts[bad]))])
     if parts.size == 1:
         return parts[0]
+    if parts.size >= COVERAGE_MIN_PARTS and (u := _coverage_union(parts)) is not None:
+        return u
     return shapely.union_all(parts)
+
+
+COVERAGE_MIN_PARTS = 64
+
+
+def _coverage_union(parts: np.ndarray):
+    """Union of polygons that form a valid coverage (e.g. forest-fund *parcels* used as a restriction),
+    or None when they do not.
+
+    A coverage (polygons sharing edges exactly, never overlapping) is unioned by dropping the shared
+    edges (``shapely.coverage_union_all``), 10-30x faster than an overlay union. Validity is checked
+    exactly as the topology of the balance checks the parcels (GEOS coverage validator, run only where
+    an edge is not shared exactly); any doubt falls back to the overlay union.
+    """
+    from .topology import _suspects  # topology imports this module
+
+    if _suspects(parts, shapely.STRtree(parts)).any():
+        return None
+    try:
+        u = shapely.coverage_union_all(parts)
+    except shapely.errors.GEOSException:
+        return None
+    return u if shapely.is_valid(u) and not shapely.is_empty(u) else None
 
 
 def subdivide(geom, max_vertices: int = 256) -> np.ndarray:
