@@ -181,3 +181,15 @@ def test_forest_parcels_as_restriction_give_the_full_parcel_area():
     ct = restriction_crosstab(parcels, restr)
     assert ct.loc["forest_fund", "forest_fund"] == pytest.approx(forest.area.sum() / 1e4, rel=1e-12)
     assert ct.loc["agricultural", "forest_fund"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_unpaired_by_bands_equals_one_block():
+    geoms, _, rng = jittered_cadastre(nx=40, ny=30, seed=4)
+    geoms[100] = shapely.affinity.translate(geoms[100], 3, 0)
+    geoms[700] = geoms[700].buffer(-1.0, join_style="mitre")
+    g = np.array(geoms, dtype=object)
+    tree = shapely.STRtree(g)
+    whole = T._unpaired_block(g)
+    for workers in (1, 2):
+        assert np.array_equal(T._unpaired(g, tree, workers, tile=150), whole)   # 8 bands
+    assert whole[100] and whole[700] and not whole[500]

@@ -79,7 +79,40 @@ def _invalid_edges(geoms: np.ndarray) -> np.ndarray:
     return ~shapely.is_empty(bad) & ~shapely.is_missing(bad)
 
 
-def _unpaired(geoms: np.ndarray) -> np.ndarray:
+def _unpaired(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: int = 1,
+              tile: int = 50_000) -> np.ndarray:
+    """Parcels with a ring segment that is not paired exactly once, reversed, by another parcel.
+
+    Large cadastres are cut into vertical bands of ``tile`` parcels (hash tables that stay in the
+    CPU cache: the cost stays linear in the parcels); each band is checked together with every parcel
+    whose bounding box reaches into it, so each of its parcels sees all the owners of its segments.
+    See :func:`_unpaired_block`.
+    """
+    n = len(geoms)
+    k = n // tile
+    if tree is None or k < 2:
+        return _unpaired_block(geoms)
+    order = np.argsort(shapely.bounds(geoms)[:, 0], kind="stable")
+    bands = np.array_split(order, k)
+
+    def check(members: np.ndarray) -> np.ndarray:
+        members = np.sort(members)
+        around = np.union1d(members, tree.query(shapely.box(*shapely.total_bounds(geoms[members]))))
+        res = _unpaired_block(geoms[around])
+        return members[res[np.searchsorted(around, members)]]
+
+    out = np.zeros(n, dtype=bool)
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            for bad in pool.map(check, bands):
+                out[bad] = True
+    else:
+        for band in bands:
+            out[check(band)] = True
+    return out
+
+
+def _unpaired_block(geoms: np.ndarray) -> np.ndarray:
     """Parcels with a ring segment that is not paired exactly once, reversed, by another parcel.
 
     In a clean coverage every edge is shared by exactly two parcels which run along it in opposite
@@ -156,7 +189,7 @@ def _suspects(geoms: np.ndarray, tree: shapely.STRtree, workers: int = 1,
     for them is the same as for the whole set). When many parcels remain (a badly damaged cadastre),
     they are cut into vertical strips checked in ``workers`` threads (GEOS releases the GIL).
     """
-    flag = _unpaired(geoms)
+    flag = _unpaired(geoms, tree, workers)
     out = np.zeros(len(geoms), dtype=bool)
     fi = np.flatnonzero(flag)
     if fi.size == 0:
