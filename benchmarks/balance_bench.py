@@ -12,7 +12,22 @@ For each size (synthetic municipalities of ``benchmarks/synthetic.py``) and in t
                (not run by default);
 * ``postgis``  a throw-away PostgreSQL/PostGIS server started by this script: ``ST_Union`` per kind,
                ``ST_Subdivide``, GiST indexes, ``ST_Intersection`` (``ST_Within`` short cut); skipped
-               when the Debian packages are missing.
+               when the Debian packages are missing;
+* ``full_ref`` ``compute_balance`` of another source tree (``--ref-src``, e.g. the main branch before
+               a change): the same figures, the old time (not run by default);
+* ``kinds``    in-process seconds of each restriction kind alone (union + areas), to compare a kind made
+               of many parcels (forest fund) with the others (not run by default).
+
+Data variants (``--variant``): ``blobs`` (the synthetic municipality as generated) and
+``forest_parcels`` (forest fund given, as ``gis_planner.zoning.forest_zones`` builds it in a workspace,
+as the *parcels* lying in the forest blobs: thousands of polygons sharing edges). ``--sizes 0`` is the
+demo workspace (``data/cadastre/demo``): parcels, the restriction frame the workspace builds
+(``gis_planner.balance.restriction_frame``: zoning module, forest-fund parcels included) and its boundary.
+
+Timing: ``--repeat N`` runs the methods in alternation (A B C A B C …, each in a fresh process) and
+reports medians: the in-process seconds of the measured call, CPU seconds of that call, and the whole
+process (interpreter start, imports and data loading included). The load average is printed beside
+every figure: the machine may be shared.
 
 Each method runs in its own process, so the peak memory (``ru_maxrss``) is its own (data loading
 included; for PostGIS only the client is measured, the server is separate). Areas are compared cell by
@@ -24,6 +39,9 @@ Usage::
     .venv/bin/python benchmarks/balance_bench.py                       # 10k, 100k, 1M
     .venv/bin/python benchmarks/balance_bench.py --repeat 3 --overlay-max 1000000
     .venv/bin/python benchmarks/balance_bench.py --sizes 10000 --methods ours overlay
+    .venv/bin/python benchmarks/balance_bench.py --sizes 100000 --methods ours full full_ref overlay postgis \
+        --repeat 5 --ref-src /path/to/old/checkout
+    .venv/bin/python benchmarks/balance_bench.py --sizes 100000 --variant forest_parcels --methods ours kinds
 """
 from __future__ import annotations
 
@@ -43,7 +61,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out" / "balance"
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, os.environ.get("BALANCE_BENCH_SRC") or str(HERE.parent))  # full_ref: another tree
 
 
 # ---------------------------------------------------------------------- data
@@ -53,6 +71,8 @@ def data_paths(n: int) -> tuple[Path, Path, Path]:
 
 def prepare(n: int, seed: int = 0) -> float:
     """Generate (once) the synthetic municipality of ``n`` parcels; returns seconds spent."""
+    if n == 0:
+        return 0.0
     pp, rp, bp = data_paths(n)
     if pp.exists() and rp.exists() and bp.exists():
         return 0.0
@@ -67,11 +87,57 @@ def prepare(n: int, seed: int = 0) -> float:
     return time.perf_counter() - t
 
 
-def load(n: int):
+VARIANT = os.environ.get("BALANCE_BENCH_VARIANT", "blobs")
+
+
+def forest_parcels_path(n: int) -> Path:
+    return OUT / f"restrictions_{n}_forest_parcels.parquet"
+
+
+def prepare_variant(n: int) -> None:
+    """Forest fund as parcels (what a workspace builds from the forest-fund category)."""
+    path = forest_parcels_path(n)
+    if path.exists():
+        return
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+    import shapely
+
+    p, r, _ = load(n, "blobs")
+    blobs = shapely.union_all(r.geometry[r["kind"] == "forest_fund"].values)
+    c = shapely.get_coordinates(shapely.centroid(p.geometry.values))
+    sel = shapely.contains_xy(blobs, c[:, 0], c[:, 1])
+    forest = gpd.GeoDataFrame({"kind": ["forest_fund"] * int(sel.sum()), "subtype": "forest_fund",
+                               "source_layer": "parcels", "source_fid": np.flatnonzero(sel)},
+                              geometry=p.geometry.values[sel], crs=p.crs)
+    out = gpd.GeoDataFrame(pd.concat([r[r["kind"] != "forest_fund"], forest], ignore_index=True), crs=r.crs)
+    out.to_parquet(path)
+
+
+def load_demo():
+    from gis_planner import Workspace
+    from gis_planner.balance.core import _read_boundary, restriction_frame
+    from gis_planner.settings import demo_workspace
+
+    ws = Workspace(demo_workspace())
+    p = ws.read_layer("parcels")
+    if "category" not in p.columns:
+        p["category"] = "unknown"
+    r = restriction_frame(ws).to_crs(ws.crs)
+    r = r[~r.geometry.is_empty & r.geometry.notna()]
+    return p, r, _read_boundary(ws, ws.crs)
+
+
+def load(n: int, variant: str | None = None):
     import geopandas as gpd
     import shapely
 
+    if n == 0:
+        return load_demo()
     pp, rp, bp = data_paths(n)
+    if (variant or VARIANT) == "forest_parcels":
+        rp = forest_parcels_path(n)
     return gpd.read_parquet(pp), gpd.read_parquet(rp), shapely.from_wkb(bp.read_bytes())
 
 
@@ -104,15 +170,53 @@ def m_ours(n):
 def m_full(n):
     from gis_planner.balance import compute_balance
 
+    import gis_planner
+
     p, r, b = load(n)
+    # the rule catalogues (YAML) are read once per process: read them before the clock, time shown apart
+    with Clock() as warm:
+        compute_balance(parcels=p.iloc[:20], restrictions=r.iloc[:0], boundary=b, zones=None)
     with Clock() as c:
         bal = compute_balance(parcels=p, restrictions=r, boundary=b, zones=None)
     dt = c.wall
     j = bal.to_json()
-    extra = {"cpu_s": c.cpu, "identity_residual_ha": (j["topology"].get("identity") or {}).get("residual_ha"),
+    extra = {"cpu_s": c.cpu, "rules_load_s": round(warm.wall, 3), "src": str(Path(gis_planner.__file__).parent.parent),
+             "overlap_ha": j["topology"].get("overlap_ha"),
+             "identity_residual_ha": (j["topology"].get("identity") or {}).get("residual_ha"),
              "gap_ha": j["topology"].get("gap_ha"), "outside_ha": j["topology"].get("outside_ha"),
              "detail_groups": len(j["restricted_detail"])}
     return dt, j["restricted"], extra
+
+
+def m_full_ref(n):
+    """compute_balance of the source tree given with --ref-src (imported instead of this one)."""
+    return m_full(n)
+
+
+def m_kinds(n):
+    """In-process seconds of each restriction kind alone: union of its polygons + parcel areas."""
+    import numpy as np
+
+    from gis_planner.balance.core import restriction_groups
+    from gis_planner.balance.engine import ParcelIndex, union_polygons
+
+    p, r, _ = load(n)
+    index = ParcelIndex(np.asarray(p.geometry.values, dtype=object))
+    by_kind, _ = restriction_groups(r)
+    extra, table = {"cpu_s": 0.0}, {}
+    total = 0.0
+    for kind, g in by_kind.items():
+        with Clock() as c:
+            u = union_polygons(g)
+        with Clock() as c2:
+            a = index.areas_in(u)
+        extra[kind] = {"polygons": len(g), "union_s": round(c.wall, 4), "areas_s": round(c2.wall, 4),
+                       "cpu_s": round(c.cpu + c2.cpu, 4)}
+        extra["cpu_s"] += c.cpu + c2.cpu
+        total += c.wall + c2.wall
+        cats = p["category"].astype(object).to_numpy()
+        table[kind] = {str(k): float(a[cats == k].sum() / 1e4) for k in np.unique(cats)}
+    return total, table, extra
 
 
 def m_overlay(n):
@@ -176,8 +280,8 @@ def m_postgis(n, dsn: str):
 
 
 def worker(method: str, n: int, result_path: str, dsn: str | None) -> None:
-    fn = {"ours": m_ours, "full": m_full, "overlay": m_overlay, "overlay_plain": m_overlay_plain,
-          "postgis": m_postgis}[method]
+    fn = {"ours": m_ours, "full": m_full, "full_ref": m_full_ref, "kinds": m_kinds, "overlay": m_overlay,
+          "overlay_plain": m_overlay_plain, "postgis": m_postgis}[method]
     dt, table, extra = fn(n, dsn) if method == "postgis" else fn(n)
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
     Path(result_path).write_text(json.dumps({"method": method, "n": n, "seconds": dt, "peak_gb": peak_gb,
@@ -247,37 +351,55 @@ def max_rel_diff(a: dict, ref: dict) -> float:
     return worst
 
 
-def run(method: str, n: int, dsn: str | None, timeout: float) -> dict:
+def run(method: str, n: int, dsn: str | None, timeout: float, variant: str = "blobs",
+        ref_src: str | None = None) -> dict:
     res = OUT / f"result_{method}_{n}.json"
     res.unlink(missing_ok=True)
     cmd = [sys.executable, __file__, "--worker", method, str(n), str(res)] + (["--dsn", dsn] if dsn else [])
+    env = dict(os.environ, BALANCE_BENCH_VARIANT=variant)
+    env.pop("BALANCE_BENCH_SRC", None)
+    if method == "full_ref":
+        env["BALANCE_BENCH_SRC"] = ref_src or ""
+    load_before = os.getloadavg()[0]
     t = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"method": method, "n": n, "error": f"timeout after {timeout:.0f} s"}
     if proc.returncode != 0 or not res.exists():
         return {"method": method, "n": n, "error": (proc.stderr or "")[-800:]}
     out = json.loads(res.read_text())
-    out["wall_s"] = time.perf_counter() - t
+    out["process_s"] = time.perf_counter() - t          # whole process: interpreter start included
+    out["load"] = round((load_before + os.getloadavg()[0]) / 2, 1)
     return out
+
+
+def median(xs):
+    xs = sorted(xs)
+    k = len(xs)
+    return (xs[k // 2] if k % 2 else (xs[k // 2 - 1] + xs[k // 2]) / 2) if k else float("nan")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000, 1_000_000],
+                    help="parcels of the synthetic municipality; 0 = the demo workspace")
     ap.add_argument("--methods", nargs="+", default=["ours", "full", "overlay", "postgis"])
+    ap.add_argument("--variant", choices=["blobs", "forest_parcels"], default="blobs")
+    ap.add_argument("--ref-src", default=None, help="source tree for the full_ref method (e.g. a checkout of main)")
     ap.add_argument("--overlay-max", type=int, default=100_000,
                     help="skip geopandas.overlay above this many parcels (it takes minutes)")
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--repeat", type=int, default=1,
-                    help="run each method this many times (fresh process each) and keep the fastest")
+                    help="run the methods this many times, alternating (fresh process each), report medians")
     ap.add_argument("--worker", nargs=3, metavar=("METHOD", "N", "RESULT"), help=argparse.SUPPRESS)
     ap.add_argument("--dsn", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         worker(args.worker[0], int(args.worker[1]), args.worker[2], args.dsn)
         return 0
+    if "full_ref" in args.methods and not args.ref_src:
+        ap.error("full_ref needs --ref-src")
     OUT.mkdir(parents=True, exist_ok=True)
     pg = PostGIS() if "postgis" in args.methods else None
     if pg is not None and not pg.start():
@@ -287,56 +409,79 @@ def main(argv=None) -> int:
     try:
         for n in args.sizes:
             gen = prepare(n)
-            print(f"--- {n:,} parcels (generated in {gen:.1f} s)" if gen else f"--- {n:,} parcels (cached data)",
-                  flush=True)
+            if args.variant != "blobs" and n:
+                prepare_variant(n)
+            label = "demo workspace" if n == 0 else f"{n:,} parcels"
+            print(f"--- {label}, variant {args.variant}" + (f" (generated in {gen:.1f} s)" if gen else ""), flush=True)
+            methods = [m for m in args.methods
+                       if not (m.startswith("overlay") and n > args.overlay_max) and not (m == "postgis" and pg is None)]
+            runs: dict[str, list] = {m: [] for m in methods}
+            for rep in range(max(1, args.repeat)):
+                for m in methods:                      # alternating: A B C A B C …
+                    x = run(m, n, pg.dsn if (pg and m == "postgis") else None, args.timeout, args.variant, args.ref_src)
+                    runs[m].append(x)
+                    if "error" in x:
+                        print(f"  [{rep + 1}] {m:9s} FAILED: {x['error'][-300:]}", flush=True)
+                    else:
+                        cpu = (x.get("extra") or {}).get("cpu_s")
+                        print(f"  [{rep + 1}] {m:9s} in-process {x['seconds']:8.2f} s"
+                              + (f"  cpu {cpu:7.2f} s" if cpu is not None else "  cpu  server ")
+                              + f"  process {x['process_s']:7.2f} s  peak {x['peak_gb']:.2f} GB  load {x['load']}",
+                              flush=True)
             row = {}
-            for m in args.methods:
-                if m.startswith("overlay") and n > args.overlay_max:
+            for m, xs in runs.items():
+                ok = [x for x in xs if "error" not in x]
+                if not ok:
+                    row[m] = xs[0]
                     continue
-                if m == "postgis" and pg is None:
-                    continue
-                runs = [run(m, n, pg.dsn if (pg and m == "postgis") else None, args.timeout)
-                        for _ in range(max(1, args.repeat))]
-                ok = [x for x in runs if "error" not in x]
-                r = min(ok, key=lambda x: x["seconds"]) if ok else runs[0]
+                r = dict(ok[0])
+                r["seconds"] = median([x["seconds"] for x in ok])
+                r["process_s"] = median([x["process_s"] for x in ok])
+                cpus = [(x.get("extra") or {}).get("cpu_s") for x in ok]
+                r["cpu_s"] = median(cpus) if None not in cpus else None
+                r["peak_gb"] = max(x["peak_gb"] for x in ok)
                 r["runs_s"] = [round(x["seconds"], 3) for x in ok]
+                r["loads"] = [x["load"] for x in ok]
                 row[m] = r
-                if "error" in r:
-                    print(f"  {m:8s} FAILED: {r['error'][-300:]}", flush=True)
-                else:
-                    print(f"  {m:8s} {r['seconds']:9.2f} s   peak {r['peak_gb']:.2f} GB  {r.get('extra') or ''}",
-                          flush=True)
-            print(f"  (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)", flush=True)
             ref_name = "overlay" if "table" in row.get("overlay", {}) else "ours"
             ref = row.get(ref_name, {}).get("table")
             for m, r in row.items():
-                if "table" in r and ref is not None:
+                if "table" in r and ref is not None and m != "kinds":
                     r["max_rel_diff_vs_" + ref_name] = max_rel_diff(r["table"], ref)
                     r["reference"] = ref_name
-            results.append({"n": n, "cpus": os.cpu_count(), "load": os.getloadavg(), "methods": row})
+            if "kinds" in row and "extra" in row["kinds"]:
+                print("  per kind (in-process s, union + areas):", flush=True)
+                for k, v in row["kinds"]["extra"].items():
+                    if isinstance(v, dict):
+                        print(f"    {k:22s} {v['polygons']:7d} polygons  union {v['union_s']:.3f}  "
+                              f"areas {v['areas_s']:.3f}  cpu {v['cpu_s']:.3f}", flush=True)
+            results.append({"n": n, "variant": args.variant, "cpus": os.cpu_count(), "load": os.getloadavg(),
+                            "repeat": args.repeat, "methods": row})
     finally:
         if pg is not None:
             pg.stop()
-    (OUT / "results.json").write_text(json.dumps(results, indent=1))
-    # Markdown summary
-    print("\n| parcels | method | wall s | CPU s | peak memory, GB | wall ÷ ours | CPU ÷ ours | max rel. diff |")
-    print("|---:|---|---:|---:|---:|---:|---:|---|")
+    (OUT / f"results_{args.variant}.json").write_text(json.dumps(results, indent=1))
+    # Markdown summary (medians)
+    print(f"\n| parcels | method | in-process s | CPU s | whole process s | peak memory, GB | ÷ ours (in-process) "
+          f"| ÷ ours (CPU) | load avg | max rel. diff |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for res in results:
         ours = res["methods"].get("ours", {})
         for m, r in res["methods"].items():
+            name = "demo" if res["n"] == 0 else f"{res['n']:,}"
             if "error" in r:
-                print(f"| {res['n']:,} | {m} | failed | | | | | {r['error'][:60]} |")
+                print(f"| {name} | {m} | failed | | | | | | | {r['error'][:60]} |")
                 continue
-            cpu = (r.get("extra") or {}).get("cpu_s")
-            ocpu = (ours.get("extra") or {}).get("cpu_s")
+            cpu, ocpu = r.get("cpu_s"), ours.get("cpu_s")
             ratio = f"{r['seconds'] / ours['seconds']:.1f}×" if ours.get("seconds") and m != "ours" else ""
             cratio = f"{cpu / ocpu:.1f}×" if cpu and ocpu and m != "ours" else ""
             diff = r.get("max_rel_diff_vs_" + r.get("reference", ""), None)
             dtxt = "reference" if m == r.get("reference") else (f"{diff:.1e} (vs {r['reference']})"
                                                                if diff is not None else "")
             ctxt = f"{cpu:.2f}" if cpu is not None else "server"
-            print(f"| {res['n']:,} | {m} | {r['seconds']:.2f} | {ctxt} | {r['peak_gb']:.2f} | {ratio} | {cratio} "
-                  f"| {dtxt} |")
+            loads = "–".join(f"{x:.0f}" for x in (min(r["loads"]), max(r["loads"]))) if r.get("loads") else ""
+            print(f"| {name} | {m} | {r['seconds']:.2f} | {ctxt} | {r['process_s']:.2f} | {r['peak_gb']:.2f} "
+                  f"| {ratio} | {cratio} | {loads} | {dtxt} |")
     return 0
 
 

@@ -552,16 +552,28 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         rframe = rframe.set_geometry(gpd.GeoSeries(rgeoms, crs=crs, index=rframe.index))
         by_kind, by_detail = restriction_groups(rframe, rules.get("detail") if detail else None)
         unions = {k: union_polygons(g) for k, g in by_kind.items()}
+        kind_hits: dict[str, np.ndarray] = {}
         for k, u in unions.items():
-            kind_cols[k] = index.areas_in(u, max_v)
+            kind_cols[k], kind_hits[k] = index.areas_and_hits(u, max_v)
             group_meta[k] = {"kind": k}
         for key, g in by_detail.items():
-            detail_cols[key] = index.areas_in(union_polygons(g), max_v)
             parts = key.split(":")
+            # a subtype/level lies inside its kind: only the parcels touching the kind are tested
+            detail_cols[key] = index.areas_in(union_polygons(g), max_v, within=kind_hits.get(parts[0]))
             group_meta[key] = {"kind": parts[0], "subtype": parts[1] if len(parts) > 1 else None,
                                "level": parts[2] if len(parts) > 2 else None}
-        any_col = (index.areas_in(shapely.union_all(list(unions.values())), max_v)
-                   if len(unions) > 1 else next(iter(kind_cols.values())).copy())
+        if len(unions) > 1:
+            # a parcel wholly inside one kind is wholly inside their union, and a parcel touched by one
+            # kind only is in the union as much as in that kind: only the others are clipped again
+            whole = np.logical_or.reduce([c >= index.area for c in kind_cols.values()])
+            touched = np.sum(list(kind_hits.values()), axis=0)
+            one = (touched == 1) & ~whole
+            any_col = index.areas_in(shapely.union_all(list(unions.values())), max_v,
+                                     within=(touched > 1) & ~whole)
+            any_col[whole] = index.area[whole]
+            any_col[one] = np.sum([np.where(one, c, 0.0) for c in kind_cols.values()], axis=0)[one]
+        else:
+            any_col = next(iter(kind_cols.values())).copy()
     unrestricted = np.maximum(area - any_col, 0.0)
 
     def crosstab(mask, keys, cols: dict[str, np.ndarray], order_codes, with_totals=True) -> pd.DataFrame:

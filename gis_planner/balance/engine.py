@@ -76,7 +76,32 @@ def union_polygons(geoms) -> shapely.Geometry:
         parts = np.concatenate([parts[~bad], polygon_parts(shapely.make_valid(parts[bad]))])
     if parts.size == 1:
         return parts[0]
+    if parts.size >= COVERAGE_MIN_PARTS and (u := _coverage_union(parts)) is not None:
+        return u
     return shapely.union_all(parts)
+
+
+COVERAGE_MIN_PARTS = 64
+
+
+def _coverage_union(parts: np.ndarray):
+    """Union of polygons that form a valid coverage (e.g. forest-fund *parcels* used as a restriction),
+    or None when they do not.
+
+    A coverage (polygons sharing edges exactly, never overlapping) is unioned by dropping the shared
+    edges (``shapely.coverage_union_all``), 10-30x faster than an overlay union. Validity is checked
+    exactly as the topology of the balance checks the parcels (GEOS coverage validator, run only where
+    an edge is not shared exactly); any doubt falls back to the overlay union.
+    """
+    from .topology import _suspects  # topology imports this module
+
+    if _suspects(parts, shapely.STRtree(parts)).any():
+        return None
+    try:
+        u = shapely.coverage_union_all(parts)
+    except shapely.errors.GEOSException:
+        return None
+    return u if shapely.is_valid(u) and not shapely.is_empty(u) else None
 
 
 def subdivide(geom, max_vertices: int = 256) -> np.ndarray:
@@ -152,18 +177,41 @@ class ParcelIndex:
     def __len__(self) -> int:
         return len(self.geoms)
 
-    def areas_in(self, union, max_vertices: int = 256) -> np.ndarray:
-        """Area (m²) of each parcel inside the polygonal geometry ``union`` (no overlaps in it)."""
+    def areas_in(self, union, max_vertices: int = 256, within: np.ndarray | None = None) -> np.ndarray:
+        """Area (m²) of each parcel inside the polygonal geometry ``union`` (no overlaps in it).
+
+        ``within`` (optional boolean mask): only these parcels can touch ``union`` (e.g. the parcels
+        touching the union of a whole restriction kind, for one of its subtypes); the others get 0
+        without being tested. The figures of the parcels in the mask are the same as without it.
+        """
+        return self.areas_and_hits(union, max_vertices, within)[0]
+
+    def areas_and_hits(self, union, max_vertices: int = 256, within: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`areas_in` and a boolean mask of the parcels that intersect ``union`` at all."""
         out = np.zeros(len(self.geoms))
+        hits = np.zeros(len(self.geoms), dtype=bool)
         if union is None or shapely.is_empty(union) or len(self.geoms) == 0:
-            return out
+            return out, hits
+        if within is not None and not within.any():
+            return out, hits
         pieces = subdivide(union, max_vertices)
         if pieces.size == 0:
-            return out
+            return out, hits
         shapely.prepare(pieces)
         # one bounding-box query; the exact predicates run vectorised on the candidate pairs
         # (pairs come sorted by piece, so each prepared piece stays in one thread)
-        q, p = self.tree.query(pieces)
+        if within is not None and within.sum() * 4 < len(self.geoms):
+            # few parcels to test: query the pieces with them (not all parcels with the pieces)
+            cand = np.flatnonzero(within)
+            p, q = shapely.STRtree(pieces).query(self.geoms[cand])
+            order = np.argsort(q, kind="stable")
+            q, p = q[order], cand[p[order]]
+        else:
+            q, p = self.tree.query(pieces)
+            if within is not None:
+                keep = within[p]
+                q, p = q[keep], p[keep]
         w = self.workers
         cp = _chunked(shapely.contains_properly, w, pieces[q], self.geoms[p], keys=q)
         inside = np.zeros(len(self.geoms), dtype=bool)
@@ -178,7 +226,9 @@ class ParcelIndex:
             out += np.bincount(p_x, weights=a, minlength=len(self.geoms))
         # a clip can exceed the parcel area by rounding only; never report more than the parcel
         np.minimum(out, self.area, out=out)
-        return out
+        hits[inside] = True
+        hits[p_x] = True
+        return out, hits
 
 
 def overlay_areas(parcels, groups: Mapping[Hashable, Sequence], *, index: ParcelIndex | None = None,
