@@ -196,6 +196,29 @@ def test_a_workspace_override_changes_the_answer_without_code(cat_ws):
 
 
 # ---------------------------------------------------------------------- the demo, the API and the CLI
+@pytest.fixture(scope="module")
+def demo_flat(demo_ws, tmp_path_factory):
+    """The demo where the municipality's own norms allow building higher and steeper (a workspace override of
+    ``settlement_terrain``), so that on its pasture and rain-fed fields the land-category step alone decides.
+    On the plain demo those fields lie above the village terrain limit: they are prohibited for housing by
+    the terrain exclusion too (``test_demo_terrain_limit_also_applies``)."""
+    from tests.apptest import copy_demo
+
+    ws = copy_demo(demo_ws, tmp_path_factory.mktemp("demo-flat") / "demo")
+    (ws.root / "layers").mkdir(exist_ok=True)
+    (ws.root / "layers" / "scenario_norms.yaml").write_text(
+        "settlement_terrain:\n  max_above_settlement_m: {value: 5000}\n  max_elevation_m: {value: 6000}\n"
+        "  max_slope_deg: {value: 90}\n", encoding="utf-8")
+    return ws
+
+
+def test_demo_terrain_limit_also_applies(demo_ws):
+    res = check(demo_ws, "housing", parcel_id=PASTURE, lang="en")
+    assert res.verdict == "prohibited" and res.restriction_verdict == "prohibited"
+    kinds = {r["kind"]: r["effect"] for r in res.reasons}
+    assert kinds["terrain"] == "prohibited" and kinds["land_category"] == "conditional"   # both said
+
+
 @pytest.mark.parametrize("cad,verdict,rule", [
     (PASTURE, "conditional", "category.pasture"),
     (HOUSE, "allowed", None),
@@ -204,7 +227,8 @@ def test_a_workspace_override_changes_the_answer_without_code(cat_ws):
     (FOREST, "prohibited", "category.forest_fund"),           # the forest-fund regime prohibits as well
     (WATER, "prohibited", "category.water_fund"),
 ])
-def test_demo_verdicts_through_the_api(demo_ws, cad, verdict, rule):
+def test_demo_verdicts_through_the_api(demo_flat, cad, verdict, rule):
+    demo_ws = demo_flat
     res = check(demo_ws, "housing", parcel_id=cad, lang="en")
     assert res.verdict == verdict
     cat = [r for r in res.reasons if r["kind"] == "land_category"]
@@ -220,7 +244,8 @@ def _cli(*args):
                           cwd=ROOT, timeout=300)
 
 
-def test_demo_pasture_through_the_cli(demo_ws):
+def test_demo_pasture_through_the_cli(demo_flat):
+    demo_ws = demo_flat
     out = _cli("check", "-w", str(demo_ws.root), "--use", "housing", "--parcel", PASTURE, "--lang", "en")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
@@ -243,7 +268,8 @@ def test_demo_house_plot_through_the_cli(demo_ws):
     assert "  = Земли населённых пунктов: категория допускает «Жилищное строительство», перевод не нужен" in out.stdout
 
 
-def test_transformation_list_gives_the_legal_step_per_parcel(demo_ws, tmp_path):
+def test_transformation_list_gives_the_legal_step_per_parcel(demo_flat, tmp_path):
+    demo_ws = demo_flat
     tl = transformation_list(demo_ws, [PASTURE, IRRIGATED, RAIN_FED, HOUSE], "settlement", lang="en")
     assert list(tl["category_effect"]) == ["conditional", "prohibited", "conditional", None]
     assert list(tl["verdict"]) == ["conditional", "prohibited", "conditional", "allowed"]
@@ -268,10 +294,10 @@ def test_transformation_list_gives_the_legal_step_per_parcel(demo_ws, tmp_path):
     assert f"{PASTURE}: Conditional, exceptional only" in out.stdout
 
 
-def test_restrictions_page_shows_the_category_step(demo_ws, tmp_path, no_app_warm_up):
+def test_restrictions_page_shows_the_category_step(demo_flat, tmp_path, no_app_warm_up):
     from tests.apptest import assert_ok, copy_demo, open_app
 
-    ws = copy_demo(demo_ws, tmp_path / "demo")
+    ws = copy_demo(demo_flat, tmp_path / "demo")
     at = open_app(ws, "ru", "zoning")
     assert_ok(at)
     at.text_input(key="zoning_cad").input(PASTURE).run()

@@ -142,8 +142,16 @@ def test_postgresql_stopped_gives_clean_errors_then_reconnects(own_pg, tmp_path)
 
 @pytest.mark.postgis
 def test_nul_byte_on_postgis_is_refused_without_sql(pg_url, tmp_path):
+    import uuid
+
+    # a schema of its own: community tables left in the shared database's public schema would be found
+    # by the other PostGIS tests through their search_path
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_url)
+    with admin.begin() as c:
+        c.exec_driver_sql(f"CREATE SCHEMA {schema}")
     ws = Workspace.create(tmp_path / "ws", name="Test", crs=7695)
-    st = open_store(ws, url=pg_url)
+    st = open_store(ws, url=f"{pg_url}?options=-csearch_path%3D{schema},public")
     sid = st.create_session("Ак-Суу", "2026-05-01", "youth")
     # the driver's own refusal, as any write with a NUL would meet it
     with pytest.raises(GisPlannerError) as ei:
@@ -159,3 +167,7 @@ def test_nul_byte_on_postgis_is_refused_without_sql(pg_url, tmp_path):
     except GisPlannerError as exc:
         _clean(exc)
     st.close()
+    store_mod._ENGINES.pop(st.url, None)
+    with admin.begin() as c:
+        c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    admin.dispose()

@@ -253,7 +253,7 @@ def _wal(dbapi_con) -> None:
         dbapi_con.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
         dbapi_con.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
         dbapi_con.execute("PRAGMA synchronous = FULL")  # a committed edit survives a power cut
-    except sqlite3.OperationalError:
+    except sqlite3.DatabaseError:   # locked, read-only, or not a database: the query itself will say which
         pass
 
 
@@ -410,7 +410,7 @@ class CommunityStore:
                 finally:
                     raw.execute(f"PRAGMA busy_timeout = {old}")
             return busy == 0
-        except (sa.exc.OperationalError, sqlite3.OperationalError):
+        except (sa.exc.DBAPIError, sqlite3.DatabaseError):   # busy, or a damaged file: nothing to fold in
             return False
 
     def __enter__(self):

@@ -70,7 +70,9 @@ def write_sheet(xw: pd.ExcelWriter, name: str, df: pd.DataFrame, kinds: Mapping[
             if k == "pct100" and isinstance(vals[i], (int, float, np.floating)) and vals[i] is not None:
                 vals[i] = float(vals[i]) / 100.0
         out[out.columns[-1]] = pd.Series(vals, index=out.index, dtype=object)
-    out.to_excel(xw, sheet_name=name, index=False)
+    from ..text import safe_table
+
+    safe_table(out).to_excel(xw, sheet_name=name, index=False)   # no text cell read as a formula
     sheet = xw.sheets[name]
     cols = list(out.columns)
     for j, c in enumerate(cols, start=1):

@@ -68,14 +68,18 @@ def placeholder(doc: Document, lang: str, what: str, how: str) -> None:
                              how=t(f"report.how.{how}", lang)), "placeholder"))
 
 
-def _text_section(doc: Document, env: dict, key: str, lang: str) -> None:
-    entry = env.get(key) or {}
-    text = _text(entry.get("text"), lang)
+def _figures(doc: Document, lang: str, entry: dict, what: str, text: str | None) -> None:
+    """The working group's ``text`` with its source, or the placeholder for ``what`` when there is none."""
     if text:
         doc.blocks.append(Para(text))
         doc.blocks.append(Para(f"{t('report.source', lang)}: {_cite(entry, lang)}", "note"))
     else:
-        placeholder(doc, lang, key, "environment")
+        placeholder(doc, lang, what, "environment")
+
+
+def _text_section(doc: Document, env: dict, key: str, lang: str) -> None:
+    entry = env.get(key) or {}
+    _figures(doc, lang, entry, key, _text(entry.get("text"), lang))
 
 
 # ----------------------------------------------------------------------------- section 6
@@ -179,16 +183,13 @@ def pastures(ctx, doc: Document) -> None:
     lang = ctx.lang
     doc.blocks.append(Heading(t("report.s7.pasture_load", lang), level=2))
     p = environment(ctx.ws).get("pastures") or {}
+    text = None
     if p.get("livestock_units") and p.get("capacity_units"):
         load = float(p["livestock_units"]) / float(p["capacity_units"])
-        doc.blocks.append(Para(t("report.s7.pasture_load_text", lang,
-                                 units=fmt_number(p["livestock_units"], lang, 0),
-                                 capacity=fmt_number(p["capacity_units"], lang, 0),
-                                 load=fmt_number(100 * load, lang, 0),
-                                 degraded=fmt_number(p.get("degraded_ha") or 0, lang, 0))))
-        doc.blocks.append(Para(f"{t('report.source', lang)}: {_cite(p, lang)}", "note"))
-    else:
-        placeholder(doc, lang, "pastures", "environment")
+        text = t("report.s7.pasture_load_text", lang, units=fmt_number(p["livestock_units"], lang, 0),
+                 capacity=fmt_number(p["capacity_units"], lang, 0), load=fmt_number(100 * load, lang, 0),
+                 degraded=fmt_number(p.get("degraded_ha") or 0, lang, 0))
+    _figures(doc, lang, p, "pastures", text)
 
 
 def air(ctx, doc: Document) -> None:
@@ -200,12 +201,11 @@ def waste_volumes(ctx, doc: Document) -> None:
     """7.6: solid-waste volumes and collection coverage."""
     lang = ctx.lang
     w = environment(ctx.ws).get("waste") or {}
+    text = None
     if w.get("volume_t_year") is not None and w.get("coverage_pct") is not None:
-        doc.blocks.append(Para(t("report.s7.waste_volume_text", lang, volume=fmt_number(w["volume_t_year"], lang, 0),
-                                 coverage=fmt_number(w["coverage_pct"], lang, 0))))
-        doc.blocks.append(Para(f"{t('report.source', lang)}: {_cite(w, lang)}", "note"))
-    else:
-        placeholder(doc, lang, "waste", "environment")
+        text = t("report.s7.waste_volume_text", lang, volume=fmt_number(w["volume_t_year"], lang, 0),
+                 coverage=fmt_number(w["coverage_pct"], lang, 0))
+    _figures(doc, lang, w, "waste", text)
 
 
 def energy(ctx, doc: Document) -> None:
