@@ -26,21 +26,34 @@ KIND_OF = {"Point": "point", "LineString": "line", "Polygon": "polygon"}
 # History times are stored in UTC and shown in local time: Kyrgyzstan has one time zone, UTC+6, no summer time.
 LOCAL_TZ = "Asia/Bishkek"
 FLASH = "community_flash"   # message to show after the rerun that follows a write
+# the map component answers a rerun with its state, which reruns the page once more: a confirmation is kept
+# for a few seconds rather than for one run, so the person sees it
+FLASH_SECONDS = 8.0
 
 
 def flash(key: str) -> None:
     """Remember a confirmation (message key) to show after st.rerun()."""
-    st.session_state[FLASH] = key
+    import time
+
+    st.session_state[FLASH] = {"key": key, "at": time.monotonic(), "toasted": False}
 
 
 def show_flash(keys: tuple[str, ...], toast: bool = False) -> None:
     """Show the pending confirmation if it is one of ``keys`` (as a message here; with ``toast`` also as a
-    toast, seen wherever the page is scrolled)."""
-    if st.session_state.get(FLASH) in keys:
-        text = tr(st.session_state.pop(FLASH))
-        st.success(text)
-        if toast:
-            st.toast(text, icon=":material/check_circle:")
+    toast, once, seen wherever the page is scrolled)."""
+    import time
+
+    pending = st.session_state.get(FLASH)
+    if not isinstance(pending, dict) or pending.get("key") not in keys:
+        return
+    if time.monotonic() - pending["at"] > FLASH_SECONDS:
+        st.session_state.pop(FLASH, None)
+        return
+    text = tr(pending["key"])
+    st.success(text)
+    if toast and not pending["toasted"]:
+        st.toast(text, icon=":material/check_circle:")
+        pending["toasted"] = True
 
 
 def changed_name(field: str) -> str:
