@@ -536,6 +536,13 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
 
     # ---- restrictions
     rframe = restrictions if restrictions is not None else (restriction_frame(ws) if ws is not None else None)
+    skip = set(rules.get("exclude_kinds") or [])
+    if rframe is not None and skip and "kind" in rframe and rframe["kind"].isin(skip).any():
+        # planning limits of new settlement (terrain) and the infrastructure land itself are not restrictions
+        # on the use of land: they stay out of the balance's restriction table (layers/balance.yaml)
+        attrs = dict(rframe.attrs)
+        rframe = rframe[~rframe["kind"].isin(skip)]
+        rframe.attrs.update(attrs)
     restr_source = (rframe.attrs.get("built_by", "given frame") if rframe is not None else "none")
     if restrictions is not None:
         restr_source = "given frame"
