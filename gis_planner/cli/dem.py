@@ -15,19 +15,6 @@ def dem_group():
     """The workspace terrain model (DEM) used by the hazard analysis, maps and reports."""
 
 
-def _fitness_report(ws, lang: str, **profile_kw):
-    """(profile, fitness per model, lines to print) of the workspace DEM or of ``path``; refuses a DEM
-    that does not cover the municipality."""
-    from ..catalog import load_rules
-    from ..hazards.fitness import check_coverage, dem_profile, describe, model_fitness
-
-    rules = load_rules("hazards", ws)
-    prof = dem_profile(ws, rules=rules, **profile_kw)
-    check_coverage(prof, rules, ws, file=str(profile_kw.get("path") or ws.dem_path))
-    fit = model_fitness(prof, rules)
-    return prof, fit, describe(prof, fit, lang)
-
-
 @dem_group.command("set")
 @click.argument("file", type=click.Path())
 @workspace_option
@@ -44,13 +31,13 @@ def dem_set_cmd(file, workspace, source, source_date, native_resolution_m, verti
     Prints what the DEM can support: a hazard model it is too coarse or too inexact for is computed
     as screening. A DEM that does not cover the municipality is refused and the workspace kept.
     """
-    from ..hazards.fitness import notes_for
+    from ..hazards.fitness import fitness_report, notes_for
 
     if not Path(file).is_file():
         raise GisPlannerError("file not found", file=file, fix="check the path of the GeoTIFF", code="not_found")
     ws = open_ws(workspace)
     notes = notes_for(native_resolution_m, vertical_error_m)
-    _, _, lines = _fitness_report(ws, lang, path=file, source=source, notes=notes)
+    _, _, lines = fitness_report(ws, lang, check=True, path=file, source=source, notes=notes)
     dst = ws.set_dem(file, source=source, source_date=source_date, notes=notes)
     click.echo(t("core.dem_set", lang, path=dst))
     for line in lines:
@@ -64,8 +51,10 @@ def dem_set_cmd(file, workspace, source, source_date, native_resolution_m, verti
 def dem_info_cmd(workspace, fmt, lang):
     """The workspace DEM: cell size, the product's own resolution and vertical error, coverage, and
     for each hazard model whether the DEM supports it (else its zones are screening)."""
+    from ..hazards.fitness import fitness_report
+
     ws = open_ws(workspace)
-    prof, fit, lines = _fitness_report(ws, lang)
+    prof, fit, lines = fitness_report(ws, lang, check=True)
     if fmt == "json":
         echo_json({"dem": prof, "models": fit})
         return

@@ -213,6 +213,17 @@ def screening_models(ws, rules: dict | None = None, profile: dict | None = None)
     return {m: f for m, f in model_fitness(profile, rules).items() if not f["fit"]}
 
 
+def fitness_report(ws, lang: str | None = None, check: bool = False, **profile_kw) -> tuple[dict, dict, list[str]]:
+    """``(profile, fitness per model, lines for a person)`` of the workspace DEM (or of ``path=`` with its
+    ``source=``/``notes=``); with ``check`` a DEM that does not cover the municipality is refused."""
+    rules = load_rules("hazards", ws)
+    prof = dem_profile(ws, rules=rules, **profile_kw)
+    if check:
+        check_coverage(prof, rules, ws, file=str(profile_kw.get("path") or ws.dem_path))
+    fit = model_fitness(prof, rules)
+    return prof, fit, describe(prof, fit, lang)
+
+
 def _num(x: float, lang: str | None) -> str:
     from ..report.fmt import fmt_number
 

@@ -804,13 +804,10 @@ def _dem_fitness_paras(doc, ctx, lang: str) -> None:
     ws = ctx.ws
     if ws.dem_path is None:
         return
-    from ..catalog import load_rules
-    from ..hazards.fitness import dem_profile, describe, model_fitness
+    from ..hazards.fitness import fitness_report
 
-    rules = load_rules("hazards", ws)
-    prof = dem_profile(ws, rules=rules)
-    fit = model_fitness(prof, rules)
-    for line in describe(prof, fit, lang):
+    _, fit, lines = fitness_report(ws, lang)
+    for line in lines:
         doc.blocks.append(Para(line, "note"))
     if any(not f["fit"] for f in fit.values()):
         doc.blocks.append(Para(t("hazards.fit.screening_note", lang), "note"))

@@ -131,35 +131,32 @@ def land_needs(ctx, doc: Document) -> None:
 
 def infrastructure(ctx, doc: Document) -> None:
     """6.8: the spatial side of infrastructure — roads and utility lines as constraints, networks the growth needs."""
-    ws, lang = ctx.ws, ctx.lang
+    lang = ctx.lang
     doc.blocks.append(Heading(t("report.s6.infrastructure", lang)))
-    roads = ctx.layer("roads")
-    if roads is not None and len(roads):
-        cls = roads["road_class"].fillna("").astype(str) if "road_class" in roads else pd.Series("", index=roads.index)
-        g = roads.assign(km=roads.geometry.length / 1000.0, c=cls).groupby("c")["km"].sum()
-        rows = [[t(f"report.road.{k}", lang) if k else "—", float(v)] for k, v in g.items()]
-        from .sections import _source_of
-
-        doc.blocks.append(Table(t("report.s6.roads_table", lang), [t("report.col.type", lang),
-                                t("report.col.length_km", lang)], rows, ["text", "num1"], _source_of(ws, "roads")))
-    else:
-        placeholder(doc, lang, "roads", "import_roads")
-    lines = ctx.layer("utility_lines")
-    if lines is not None and len(lines):
-        kind = lines["line_type"].fillna("").astype(str) if "line_type" in lines else pd.Series("", index=lines.index)
-        g = lines.assign(km=lines.geometry.length / 1000.0, k=kind).groupby("k")["km"].sum()
-        rows = [[t(f"report.line.{k}", lang) if k else "—", float(v)] for k, v in g.items()]
-        from .sections import _source_of
-
-        doc.blocks.append(Table(t("report.s6.lines_table", lang), [t("report.col.type", lang),
-                                t("report.col.length_km", lang)], rows, ["text", "num1"],
-                                _source_of(ws, "utility_lines")))
-    else:
-        placeholder(doc, lang, "utility_lines", "import_lines")
+    _lengths_by_type(ctx, doc, "roads", "road_class", "report.road", "report.s6.roads_table", "roads", "import_roads")
+    _lengths_by_type(ctx, doc, "utility_lines", "line_type", "report.line", "report.s6.lines_table", "utility_lines",
+                     "import_lines")
     if ctx.scenario is None:
         placeholder(doc, lang, "networks", "scenario")
     else:
         doc.blocks.append(Para(t("report.s6.networks_see_scenario", lang), "note"))
+
+
+def _lengths_by_type(ctx, doc: Document, layer: str, field: str, label_prefix: str, caption: str, what: str,
+                     how: str) -> None:
+    """Kilometres of a line layer per type (``<label_prefix>.<type>``), or the placeholder saying how to add it."""
+    from .sections import _source_of
+
+    lang = ctx.lang
+    lines = ctx.layer(layer)
+    if lines is None or not len(lines):
+        placeholder(doc, lang, what, how)
+        return
+    kind = lines[field].fillna("").astype(str) if field in lines else pd.Series("", index=lines.index)
+    g = lines.assign(km=lines.geometry.length / 1000.0, k=kind).groupby("k")["km"].sum()
+    rows = [[t(f"{label_prefix}.{k}", lang) if k else "—", float(v)] for k, v in g.items()]
+    doc.blocks.append(Table(t(caption, lang), [t("report.col.type", lang), t("report.col.length_km", lang)], rows,
+                            ["text", "num1"], _source_of(ctx.ws, layer)))
 
 
 # ----------------------------------------------------------------------------- section 7

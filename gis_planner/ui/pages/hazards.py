@@ -41,13 +41,10 @@ with st.expander(tr("app.hazards.compute"), expanded=not ws.has_layer("hazard_zo
 
 def _fitness_lines(ws_) -> tuple[list[str], bool]:
     """What the DEM supports (lines) and whether some model is screening."""
-    from gis_planner.catalog import load_rules
-    from gis_planner.hazards.fitness import dem_profile, describe, model_fitness
+    from gis_planner.hazards.fitness import fitness_report
 
-    rules = load_rules("hazards", ws_)
-    prof = dem_profile(ws_, rules=rules)
-    fit = model_fitness(prof, rules)
-    return describe(prof, fit, lang), any(not f["fit"] for f in fit.values())
+    _, fit, lines = fitness_report(ws_, lang)
+    return lines, any(not f["fit"] for f in fit.values())
 
 
 if ws.dem_path is not None:
