@@ -18,7 +18,7 @@ from gis_planner.balance import topology as T
 from tests.helpers import X0, Y0, rect, square
 
 
-def old_suspects(geoms, tree, workers=1):
+def old_suspects(geoms, tree, workers=1, **kw):
     return T._invalid_edges(geoms)
 
 
@@ -193,3 +193,47 @@ def test_unpaired_by_bands_equals_one_block():
     for workers in (1, 2):
         assert np.array_equal(T._unpaired(g, tree, workers, tile=150), whole)   # 8 bands
     assert whole[100] and whole[700] and not whole[500]
+
+
+def grid_with_overlap_and_gap():
+    """3 x 3 grid of 100 m squares; parcel 0 narrowed to 90 m (a 10 x 100 m gap beside parcel 1),
+    parcel 8 reaching 10 m down into parcel 5 (a 100 x 10 m overlap)."""
+    g = grid(3, 3)
+    g[0] = rect(0, 0, 90, 100)
+    g[8] = rect(200, 190, 300, 300)
+    return np.array(g, dtype=object)
+
+
+def test_lone_edge_union_known_answer_with_overlap_and_gap():
+    g = grid_with_overlap_and_gap()
+    tree = shapely.STRtree(g)
+    flag, segs = T._pairing(g, tree)
+    clean = ~T._suspects(g, tree, flag=flag)
+    assert not clean[5] and not clean[8]                  # the overlapping pair is suspect
+    u = T._lone_edge_union(segs, clean, float(shapely.area(g[clean]).sum()))
+    assert u is not None                                   # built from the edges, not the fallback
+    assert shapely.area(shapely.symmetric_difference(u, shapely.union_all(g[clean]))) == pytest.approx(0, abs=1e-6)
+    topo = T.cadastre_topology(g, rect(0, 0, 300, 300))
+    assert topo.union_area == pytest.approx(90_000 - 1_000, rel=1e-12)
+    assert topo.double_counted == pytest.approx(1_000, rel=1e-9)
+    assert topo.gap_area == pytest.approx(1_000, rel=1e-9)
+    # told that every parcel is clean, the edges no longer bound an area equal to the sum of the
+    # parcels (the overlap would count twice): refused, the caller falls back to the coverage union
+    assert T._lone_edge_union(segs, np.ones(len(g), bool), float(shapely.area(g).sum())) is None
+
+
+def test_lone_edge_union_with_holes_island_and_outer_ring():
+    # a 300 m square with a 100 m hole; inside the hole a 40 m island parcel (the rest of the hole a gap);
+    # a clean neighbour to the east sharing the whole edge
+    outer = Polygon(shapely.get_coordinates(rect(0, 0, 300, 300)),
+                    [shapely.get_coordinates(rect(100, 100, 200, 200))])
+    island = rect(130, 130, 170, 170)
+    east = rect(300, 0, 400, 300)
+    g = np.array([outer, island, east], dtype=object)
+    flag, segs = T._pairing(g)
+    assert flag.tolist() == [True, True, True]            # all have edges on the outside
+    clean = np.ones(3, bool)
+    u = T._lone_edge_union(segs, clean, float(shapely.area(g).sum()))
+    assert u is not None
+    assert shapely.area(u) == pytest.approx(400 * 300 - 100 * 100 + 40 * 40, rel=1e-12)
+    assert shapely.area(shapely.symmetric_difference(u, shapely.union_all(g))) == pytest.approx(0, abs=1e-6)
