@@ -38,6 +38,7 @@ from pyproj import CRS
 from ..catalog import catalogue, load_rules, rules_version
 from ..crs import to_metric
 from ..errors import GisPlannerError
+from .atoms import build_atoms, group_areas
 from .engine import ParcelIndex, polygon_parts, union_polygons
 from .topology import cadastre_topology
 
@@ -405,6 +406,33 @@ def _read_boundary(ws, crs) -> Any:
     return union_polygons(geoms)
 
 
+def _group_areas_one_by_one(index: ParcelIndex, unions: dict, dunions: dict, max_v: int
+                            ) -> tuple[dict, dict, np.ndarray]:
+    """Per-parcel areas in each kind, each subtype/level group and their union, group by group (the
+    fallback of the atoms of :mod:`gis_planner.balance.atoms`)."""
+    n = len(index)
+    kind_cols, kind_hits, detail_cols = {}, {}, {}
+    for k, u in unions.items():
+        kind_cols[k], kind_hits[k] = index.areas_and_hits(u, max_v)
+    for key, u in dunions.items():
+        # a subtype/level lies inside its kind: only the parcels touching the kind are tested
+        detail_cols[key] = index.areas_in(u, max_v, within=kind_hits.get(key.split(":")[0]))
+    if len(unions) > 1:
+        # a parcel wholly inside one kind is wholly inside their union, and a parcel touched by one
+        # kind only is in the union as much as in that kind: only the others are clipped again
+        whole = np.logical_or.reduce([c >= index.area for c in kind_cols.values()])
+        touched = np.sum(list(kind_hits.values()), axis=0)
+        one = (touched == 1) & ~whole
+        any_col = index.areas_in(shapely.union_all(list(unions.values())), max_v, within=(touched > 1) & ~whole)
+        any_col[whole] = index.area[whole]
+        any_col[one] = np.sum([np.where(one, c, 0.0) for c in kind_cols.values()], axis=0)[one]
+    elif unions:
+        any_col = next(iter(kind_cols.values())).copy()
+    else:
+        any_col = np.zeros(n)
+    return kind_cols, detail_cols, any_col
+
+
 def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
                     restrictions: gpd.GeoDataFrame | None = None, boundary=None,
                     zones: gpd.GeoDataFrame | str | None = None, zone_field: str | None = None,
@@ -551,6 +579,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     kind_cols: dict[str, np.ndarray] = {}
     detail_cols: dict[str, np.ndarray] = {}
     any_col = np.zeros(n)
+    atoms_info = None
     if rframe is not None and len(rframe):
         rframe = _banning_legal_zones(rframe, ws)
     if rframe is not None and len(rframe):
@@ -559,28 +588,23 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         rframe = rframe.set_geometry(gpd.GeoSeries(rgeoms, crs=crs, index=rframe.index))
         by_kind, by_detail = restriction_groups(rframe, rules.get("detail") if detail else None)
         unions = {k: union_polygons(g) for k, g in by_kind.items()}
-        kind_hits: dict[str, np.ndarray] = {}
-        for k, u in unions.items():
-            kind_cols[k], kind_hits[k] = index.areas_and_hits(u, max_v)
+        dunions = {key: union_polygons(g) for key, g in by_detail.items()}
+        for k in unions:
             group_meta[k] = {"kind": k}
-        for key, g in by_detail.items():
+        for key in dunions:
             parts = key.split(":")
-            # a subtype/level lies inside its kind: only the parcels touching the kind are tested
-            detail_cols[key] = index.areas_in(union_polygons(g), max_v, within=kind_hits.get(parts[0]))
             group_meta[key] = {"kind": parts[0], "subtype": parts[1] if len(parts) > 1 else None,
                                "level": parts[2] if len(parts) > 2 else None}
-        if len(unions) > 1:
-            # a parcel wholly inside one kind is wholly inside their union, and a parcel touched by one
-            # kind only is in the union as much as in that kind: only the others are clipped again
-            whole = np.logical_or.reduce([c >= index.area for c in kind_cols.values()])
-            touched = np.sum(list(kind_hits.values()), axis=0)
-            one = (touched == 1) & ~whole
-            any_col = index.areas_in(shapely.union_all(list(unions.values())), max_v,
-                                     within=(touched > 1) & ~whole)
-            any_col[whole] = index.area[whole]
-            any_col[one] = np.sum([np.where(one, c, 0.0) for c in kind_cols.values()], axis=0)[one]
+        # every group at once: parcels clipped against the disjoint atoms of all groups (atoms.py)
+        atoms = build_atoms({**unions, **dunions})
+        if set(atoms.failed) & set(unions):
+            # a kind's atoms do not add up to its union: every group measured on its own
+            kind_cols, detail_cols, any_col = _group_areas_one_by_one(index, unions, dunions, max_v)
         else:
-            any_col = next(iter(kind_cols.values())).copy()
+            cols, any_col = group_areas(index, atoms, max_v)
+            kind_cols = {k: cols[k] for k in unions}
+            detail_cols = {k: cols[k] if k in cols else index.areas_in(u, max_v) for k, u in dunions.items()}
+        atoms_info = {"atoms": int(len(atoms.geoms)), "groups_measured_apart": list(atoms.failed)}
     unrestricted = np.maximum(area - any_col, 0.0)
 
     def crosstab(mask, keys, cols: dict[str, np.ndarray], order_codes, with_totals=True) -> pd.DataFrame:
@@ -740,6 +764,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         "tolerance": {"abs_ha": abs_tol, "rel_pct": rel_tol},
         "parcels": n,
         "warnings": warnings,
+        "restriction_atoms": atoms_info,
         "computed_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
     }
     return Balance(total_ha=total_m2 / HA, by_category=by_category, by_land_type=by_land_type,

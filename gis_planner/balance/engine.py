@@ -231,6 +231,39 @@ class ParcelIndex:
         return out, hits
 
 
+    def label_areas(self, geoms, max_vertices: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Area (m²) of each parcel inside each of the disjoint polygons ``geoms``, as sparse triplets.
+
+        Returns ``(parcel, label, area)``: one entry per parcel and polygon they share area or a boundary
+        with (``label``: the polygon's position). ``geoms`` must not overlap one another (e.g. the atoms of
+        :mod:`gis_planner.balance.atoms`); each is cut into pieces as in :meth:`areas_in`.
+        """
+        geoms = np.asarray(geoms, dtype=object)
+        empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
+        if geoms.size == 0 or len(self.geoms) == 0:
+            return empty
+        cut = [subdivide(g, max_vertices) for g in geoms]
+        labels = np.repeat(np.arange(len(geoms)), [len(c) for c in cut])
+        if labels.size == 0:
+            return empty
+        pieces = np.concatenate(cut)
+        shapely.prepare(pieces)
+        q, p = self.tree.query(pieces)
+        w = self.workers
+        cp = _chunked(shapely.contains_properly, w, pieces[q], self.geoms[p], keys=q)
+        q_in, p_in = q[cp], p[cp]
+        # a parcel properly inside one piece touches no other piece's interior
+        inside = np.zeros(len(self.geoms), dtype=bool)
+        inside[p_in] = True
+        rest = ~inside[p]
+        q, p = q[rest], p[rest]
+        hit = _chunked(shapely.intersects, w, pieces[q], self.geoms[p], keys=q)
+        q_x, p_x = q[hit], p[hit]
+        a_x = _chunked(_clip_area, w, self.geoms[p_x], pieces[q_x]) if p_x.size else np.empty(0)
+        return (np.concatenate([p_in, p_x]).astype(np.int64), labels[np.concatenate([q_in, q_x])],
+                np.concatenate([self.area[p_in], a_x]))
+
+
 def overlay_areas(parcels, groups: Mapping[Hashable, Sequence], *, index: ParcelIndex | None = None,
                   max_vertices: int = 256) -> pd.DataFrame:
     """Area (m²) of each parcel inside the union of each group of polygons.
