@@ -103,3 +103,26 @@ def test_random_overlapping_groups_same_as_group_by_group(seed):
     # and against the plain definition: area of each parcel ∩ each union
     for key, u in unions.items():
         assert np.allclose(cols[key], shapely.area(shapely.intersection(parcels, u)), rtol=1e-9, atol=1e-6)
+
+
+@pytest.mark.parametrize("grid_coords", [True, False])
+def test_fast_validity_agrees_with_geos(grid_coords):
+    """The compiled ring check says 'valid' only for rings GEOS finds valid; GEOS decides the rest."""
+    from gis_planner.balance.kernels import simple_rings
+
+    rng = np.random.default_rng(7)
+    polys = []
+    for _ in range(5000):
+        k = int(rng.integers(3, 9))
+        pts = rng.integers(0, 6, (k, 2)).astype(float) if grid_coords else rng.uniform(0, 6, (k, 2))
+        polys.append(shapely.Polygon(np.vstack([pts, pts[:1]]) + [X0, Y0]))
+    polys.append(shapely.Polygon([(0, 0), (2, 0), (2, 2), (1, 0), (0, 2)]))      # touches itself at (1, 0)
+    polys.append(shapely.Polygon([(0, 0), (2, 0), (1, 0), (1, 1)]))              # folds back on itself
+    polys = np.array(polys, dtype=object)
+    geos = shapely.is_valid(polys)
+    assert 0 < geos.sum() < len(polys)
+    xy, ring = shapely.get_coordinates(polys, return_index=True)
+    fast = simple_rings(xy, np.searchsorted(ring, np.arange(len(polys) + 1)))
+    assert not (fast & ~geos).any() and fast.sum() > 0.5 * geos.sum()
+    assert not fast[-1] and not fast[-2]
+    assert np.array_equal(core._is_valid(polys, shapely.get_type_id(polys)), geos)

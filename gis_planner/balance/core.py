@@ -40,6 +40,7 @@ from ..crs import to_metric
 from ..errors import GisPlannerError
 from .atoms import build_atoms, group_areas
 from .engine import ParcelIndex, polygon_parts, union_polygons
+from .kernels import simple_rings
 from .topology import cadastre_topology
 
 HA = 10_000.0
@@ -166,18 +167,25 @@ def load_reported(source) -> dict[str, float]:
 
 
 def _codes(values: pd.Series, catalogue_name: str) -> np.ndarray:
-    """Map raw values to catalogue codes (codes, names, aliases); unknown values kept, nulls -> unknown."""
+    """Map raw values to catalogue codes (codes, names, aliases); unknown values kept, nulls -> unknown.
+
+    Each distinct value is looked up once (``pd.factorize``), whatever the number of parcels.
+    """
     cat = catalogue(catalogue_name)
-    raw = pd.Series(values, dtype=object)
-    uniq = pd.unique(raw)
-    mapping = {}
-    for v in uniq:
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or str(v).strip() == "":
-            mapping[v] = UNKNOWN
-        else:
-            mapping[v] = cat.lookup(v) or str(v)
-    return np.array([mapping[v] for v in uniq], dtype=object)[pd.Index(uniq).get_indexer(raw)] \
-        if len(raw) else np.empty(0, dtype=object)
+    if not len(values):
+        return np.empty(0, dtype=object)
+    pos, uniq = pd.factorize(pd.Series(values), use_na_sentinel=True)
+    mapped = [UNKNOWN if (v is None or str(v).strip() == "") else (cat.lookup(v) or str(v)) for v in uniq]
+    return np.array(mapped + [UNKNOWN], dtype=object)[pos]   # position -1 (null) -> the last: unknown
+
+
+def _group_sums(keys: np.ndarray, *weights: np.ndarray) -> tuple[list, np.ndarray, list]:
+    """Distinct ``keys`` (first-seen order), the count of each and the sum of each weight array per key."""
+    pos, uniq = pd.factorize(keys)
+    k = len(uniq)
+    counts = np.bincount(pos, minlength=k)
+    sums = [np.bincount(pos, weights=w, minlength=k).astype(float) for w in weights]
+    return list(uniq), counts, sums
 
 
 def _metric(gdf: gpd.GeoDataFrame, crs: CRS | None, what: str) -> gpd.GeoDataFrame:
@@ -187,6 +195,22 @@ def _metric(gdf: gpd.GeoDataFrame, crs: CRS | None, what: str) -> gpd.GeoDataFra
     if crs is not None:
         return gdf if CRS.from_user_input(gdf.crs) == crs else gdf.to_crs(crs)
     return to_metric(gdf)
+
+
+def _is_valid(geoms: np.ndarray, types: np.ndarray) -> np.ndarray:
+    """``shapely.is_valid`` of polygons: a polygon without holes whose ring is certainly simple
+    (:func:`gis_planner.balance.kernels.simple_rings`, compiled, a fraction of GEOS' cost) is valid;
+    GEOS decides every other one."""
+    valid = np.zeros(len(geoms), dtype=bool)
+    simple = np.flatnonzero((types == shapely.GeometryType.POLYGON) & (shapely.get_num_interior_rings(geoms) == 0))
+    if simple.size:
+        xy, ring = shapely.get_coordinates(geoms[simple], return_index=True)
+        offsets = np.searchsorted(ring, np.arange(simple.size + 1))
+        valid[simple] = simple_rings(np.ascontiguousarray(xy), offsets)
+    rest = np.flatnonzero(~valid)
+    if rest.size:
+        valid[rest] = shapely.is_valid(geoms[rest])
+    return valid
 
 
 def _clean_polygons(gdf: gpd.GeoDataFrame, what: str) -> tuple[np.ndarray, list[int]]:
@@ -203,7 +227,7 @@ def _clean_polygons(gdf: gpd.GeoDataFrame, what: str) -> tuple[np.ndarray, list[
         pos = int(np.flatnonzero(bad_type)[0])
         raise GisPlannerError(f"{what} must be polygons ({int(bad_type.sum())} are not)", feature=pos,
                               fix="import the layer as polygons", code="bad_geometry_type")
-    invalid = np.flatnonzero(~shapely.is_valid(geoms))
+    invalid = np.flatnonzero(~_is_valid(geoms, types))
     if invalid.size:
         fixed = shapely.make_valid(geoms[invalid])
         geoms = geoms.copy()
@@ -368,8 +392,8 @@ class Balance:
 def _sum_table(keys: np.ndarray, areas_m2: np.ndarray, order: list[str], total_m2: float,
                parents_of=None) -> pd.DataFrame:
     """code, area_ha, parcels, share_pct; with ``parents_of`` (a catalogue) parent rows are added."""
-    df = pd.DataFrame({"code": pd.Series(keys, dtype=object), "a": areas_m2})
-    g = df.groupby("code", sort=False)["a"].agg(["sum", "count"])
+    uniq, counts, (sums,) = _group_sums(np.asarray(keys, dtype=object), np.asarray(areas_m2, dtype=float))
+    g = pd.DataFrame({"sum": sums, "count": counts}, index=pd.Index(uniq, dtype=object))
     codes = [c for c in order if c in g.index] + sorted(c for c in g.index if c not in order)
     g = g.reindex(codes)
     if parents_of is not None:
@@ -613,8 +637,8 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
             data[ANY] = any_col[mask] / HA
             data["unrestricted"] = unrestricted[mask] / HA
             data["total"] = area[mask] / HA
-        df = pd.DataFrame(data, index=pd.Index(keys[mask], dtype=object, name="category"))
-        g = df.groupby(level=0, sort=False).sum()
+        uniq, _, sums = _group_sums(keys[mask], *data.values())
+        g = pd.DataFrame(dict(zip(data, sums)), index=pd.Index(uniq, dtype=object, name="category"))
         rows = [c for c in order_codes if c in g.index] + sorted(c for c in g.index if c not in order_codes)
         return g.reindex(rows)
 

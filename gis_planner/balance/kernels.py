@@ -89,3 +89,121 @@ def pair_segments(bits, start, rev, owner):
                     break
             s = (s + 1) & np.int64(size - 1)
     return partner
+
+
+@nb.njit(cache=True, nogil=True)
+def ring_segments(xy, ring, exterior):
+    """Segments of rings given as consecutive vertices (``ring``: the ring of each vertex, rings closed):
+    the start vertex of each segment and whether its ring runs against the interior-on-the-left
+    orientation (exterior rings counter-clockwise, holes clockwise; ``exterior`` per ring).
+
+    >>> import numpy as np
+    >>> sq = [[0., 0], [1, 0], [1, 1], [0, 1], [0, 0]]                     # counter-clockwise
+    >>> start, rev = ring_segments(np.array(sq + sq[::-1]), np.repeat([0, 1], 5), np.array([True, True]))
+    >>> start.tolist(), rev.tolist()
+    ([0, 1, 2, 3, 5, 6, 7, 8], [False, False, False, False, True, True, True, True])
+    """
+    n = ring.size
+    n_rings = exterior.size
+    area2 = np.zeros(n_rings)
+    count = 0
+    for i in range(n - 1):
+        if ring[i] == ring[i + 1]:
+            area2[ring[i]] += xy[i, 0] * xy[i + 1, 1] - xy[i + 1, 0] * xy[i, 1]
+            count += 1
+    start = np.empty(count, np.int64)
+    rev = np.empty(count, np.bool_)
+    k = 0
+    for i in range(n - 1):
+        r = ring[i]
+        if r == ring[i + 1]:
+            start[k] = i
+            rev[k] = exterior[r] != (area2[r] > 0)
+            k += 1
+    return start, rev
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _orient_sign(ax, ay, bx, by, cx, cy):
+    """Sign of the turn a -> b -> c (1 left, -1 right), or 0 when floating point cannot tell
+    (Shewchuk's first error bound of orient2d: 0 is returned for every collinear or nearly collinear
+    triple, never a wrong sign)."""
+    detleft = (ax - cx) * (by - cy)
+    detright = (ay - cy) * (bx - cx)
+    det = detleft - detright
+    bound = 3.3306690738754716e-16 * (abs(detleft) + abs(detright))
+    if det > bound:
+        return 1
+    if -det > bound:
+        return -1
+    return 0
+
+
+@nb.njit(cache=True, nogil=True)
+def simple_rings(xy, offsets, max_vertices=64):
+    """Per ring (vertices ``offsets[k]`` .. ``offsets[k + 1]`` - 1, closed), True when the ring is
+    certainly simple: at least 4 points, finite, no repeated consecutive vertex, no two segments that
+    cross or touch other than consecutive ones at their shared vertex, no consecutive segments folding
+    back. A polygon made of such a ring is valid (OGC). False means "not certain" (a touch, a collinear
+    triple the floating point cannot decide, more than ``max_vertices`` vertices…): ask GEOS.
+
+    >>> import numpy as np
+    >>> sq = [[0., 0], [1, 0], [1, 1], [0, 1], [0, 0]]
+    >>> bow = [[0., 0], [1, 1], [1, 0], [0, 1], [0, 0]]                     # a bow tie: self-crossing
+    >>> simple_rings(np.array(sq + bow), np.array([0, 5, 10])).tolist()
+    [True, False]
+    """
+    n_rings = offsets.size - 1
+    out = np.zeros(n_rings, np.bool_)
+    for k in range(n_rings):
+        lo = offsets[k]
+        hi = offsets[k + 1]
+        m = hi - lo - 1                       # segments
+        if m < 3 or m > max_vertices:
+            continue
+        if xy[lo, 0] != xy[hi - 1, 0] or xy[lo, 1] != xy[hi - 1, 1]:
+            continue
+        ok = True
+        for i in range(lo, hi):
+            if not (np.isfinite(xy[i, 0]) and np.isfinite(xy[i, 1])):
+                ok = False
+                break
+        if not ok:
+            continue
+        for i in range(m):
+            a = lo + i
+            b = a + 1
+            c = lo + (i + 1) % m + 1
+            if xy[a, 0] == xy[b, 0] and xy[a, 1] == xy[b, 1]:
+                ok = False
+                break
+            # consecutive segments a-b, b-c: a clear turn, or straight on (not folding back)
+            s = _orient_sign(xy[a, 0], xy[a, 1], xy[b, 0], xy[b, 1], xy[c, 0], xy[c, 1])
+            if s == 0 and ((xy[b, 0] - xy[a, 0]) * (xy[c, 0] - xy[b, 0])
+                           + (xy[b, 1] - xy[a, 1]) * (xy[c, 1] - xy[b, 1])) <= 0.0:
+                ok = False
+                break
+        if not ok:
+            continue
+        for i in range(m):
+            a = lo + i
+            ax, ay, bx, by = xy[a, 0], xy[a, 1], xy[a + 1, 0], xy[a + 1, 1]
+            for j in range(i + 2, m):
+                if i == 0 and j == m - 1:     # the first and the last segment share the closing vertex
+                    continue
+                c = lo + j
+                cx, cy, dx, dy = xy[c, 0], xy[c, 1], xy[c + 1, 0], xy[c + 1, 1]
+                if (max(ax, bx) < min(cx, dx) or max(cx, dx) < min(ax, bx)
+                        or max(ay, by) < min(cy, dy) or max(cy, dy) < min(ay, by)):
+                    continue
+                o1 = _orient_sign(ax, ay, bx, by, cx, cy)
+                o2 = _orient_sign(ax, ay, bx, by, dx, dy)
+                o3 = _orient_sign(cx, cy, dx, dy, ax, ay)
+                o4 = _orient_sign(cx, cy, dx, dy, bx, by)
+                if o1 == 0 or o2 == 0 or o3 == 0 or o4 == 0 or (o1 != o2 and o3 != o4):
+                    ok = False                # touching, collinear or crossing: not certain
+                    break
+            if not ok:
+                break
+        out[k] = ok
+    return out

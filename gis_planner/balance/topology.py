@@ -28,6 +28,7 @@ import pandas as pd
 import shapely
 
 from .engine import default_workers, polygon_parts
+from .kernels import pair_segments, ring_segments
 
 
 @dataclass
@@ -114,7 +115,7 @@ def _invalid_edges(geoms: np.ndarray) -> np.ndarray:
 
 
 def _unpaired(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: int = 1,
-              tile: int = 50_000) -> np.ndarray:
+              tile: int = 250_000) -> np.ndarray:
     """Parcels with a ring segment that is not paired exactly once, reversed, by another parcel.
 
     See :func:`_pairing` (this is its first result).
@@ -123,7 +124,7 @@ def _unpaired(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: i
 
 
 def _pairing(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: int = 1,
-             tile: int = 50_000) -> tuple[np.ndarray, "SegmentTable"]:
+             tile: int = 250_000) -> tuple[np.ndarray, "SegmentTable"]:
     """Parcels with a ring segment not paired exactly once, reversed, by another parcel, and every
     segment of those parcels with its partner (see :func:`_pair_block`).
 
@@ -188,7 +189,6 @@ def _ring_segments(geoms: np.ndarray):
     if (types == shapely.GeometryType.POLYGON).all() and not shapely.get_num_interior_rings(geoms).any():
         # the common case, polygons without holes: one ring per parcel, no ring objects built
         xy, ring = shapely.get_coordinates(geoms, return_index=True)
-        n_rings = n
         exterior = np.ones(n, dtype=bool)
         ring_owner = np.arange(n)
     else:
@@ -207,14 +207,9 @@ def _ring_segments(geoms: np.ndarray):
         exterior[poly_off[:-1][np.diff(poly_off) > 0]] = True
         ring_owner = poly_owner[np.repeat(np.arange(len(poly_off) - 1), np.diff(poly_off))]
         ring = np.repeat(np.arange(n_rings), ring_len)
-    seg = np.flatnonzero(ring[:-1] == ring[1:])      # vertex i -> i+1 within one ring
     xy = np.ascontiguousarray(xy, dtype=np.float64) + 0.0   # -0.0 -> 0.0
-    x, y = xy[:, 0], xy[:, 1]
-    seg_ring = ring[seg]
-    # twice the signed area of each ring: > 0 when counter-clockwise
-    area2 = np.bincount(seg_ring, weights=x[seg] * y[seg + 1] - x[seg + 1] * y[seg], minlength=n_rings)
-    flip = exterior != (area2 > 0)                   # exterior CCW, holes CW: interior on the left
-    return xy, seg, flip[seg_ring], ring_owner[seg_ring].astype(np.int64)
+    seg, rev = ring_segments(xy, np.ascontiguousarray(ring, dtype=np.int64), exterior)
+    return xy, seg, rev, np.asarray(ring_owner, dtype=np.int64)[ring[seg]]
 
 
 def _unpaired_block(geoms: np.ndarray) -> np.ndarray:
@@ -235,8 +230,6 @@ def _pair_block(geoms: np.ndarray, members: np.ndarray | None = None) -> tuple[n
     Also returns every segment of the flagged parcels (of ``members`` only, when given) with its
     partner: the linework of the union of the parcels (:func:`_lone_edge_union`).
     """
-    from .kernels import pair_segments
-
     n = len(geoms)
     out = np.zeros(n, dtype=bool)
     empty = SegmentTable.concat([])
@@ -246,7 +239,7 @@ def _pair_block(geoms: np.ndarray, members: np.ndarray | None = None) -> tuple[n
     if rs is None:  # pragma: no cover - callers pass polygons only
         return ~out, empty
     xy, seg, rev, owner = rs
-    partner = pair_segments(xy.view(np.uint64), seg.astype(np.int64), rev, owner)
+    partner = pair_segments(xy.view(np.uint64), seg, rev, owner)
     bad = partner < 0
     out[owner[bad]] = True
     keep = out[owner] if members is None else (out & members)[owner]
