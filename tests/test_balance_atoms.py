@@ -44,7 +44,8 @@ def test_known_answer_nested_and_overlapping_groups():
 def test_atoms_known_answer():
     a = A.build_atoms({"k": rect(0, 0, 100, 100), "k:s": rect(0, 0, 50, 100), "j": rect(80, 0, 200, 100),
                        "empty": shapely.Polygon()})
-    got = sorted((round(float(g.area)), tuple(k for k, m in zip(a.keys, row) if m)) for g, row in zip(a.geoms, a.member))
+    got = sorted((round(float(g.area)), tuple(k for k, m in zip(a.keys, row) if m))
+                 for g, row in zip(a.geoms, a.member))
     assert got == [(2000, ("k", "j")), (3000, ("k",)), (5000, ("k", "k:s")), (10_000, ("j",))]
     assert a.failed == []
     # parcels: one across all three atoms of k, one inside j

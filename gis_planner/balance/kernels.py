@@ -164,18 +164,12 @@ def simple_rings(xy, offsets, max_vertices=64):
         if xy[lo, 0] != xy[hi - 1, 0] or xy[lo, 1] != xy[hi - 1, 1]:
             continue
         ok = True
-        for i in range(lo, hi):
-            if not (np.isfinite(xy[i, 0]) and np.isfinite(xy[i, 1])):
-                ok = False
-                break
-        if not ok:
-            continue
         for i in range(m):
             a = lo + i
             b = a + 1
             c = lo + (i + 1) % m + 1
-            if xy[a, 0] == xy[b, 0] and xy[a, 1] == xy[b, 1]:
-                ok = False
+            if (xy[a, 0] == xy[b, 0] and xy[a, 1] == xy[b, 1]) or not (np.isfinite(xy[a, 0]) and np.isfinite(xy[a, 1])):
+                ok = False            # a repeated vertex, or not a number
                 break
             # consecutive segments a-b, b-c: a clear turn, or straight on (not folding back)
             s = _orient_sign(xy[a, 0], xy[a, 1], xy[b, 0], xy[b, 1], xy[c, 0], xy[c, 1])
