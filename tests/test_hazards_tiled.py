@@ -145,3 +145,36 @@ def test_tiled_slope_of_a_plane_is_exact_on_every_cell():
     z = 1000 + gx * x[None, :] + gy * y[:, None]
     res = TL.tiled_hydrology(z, 10.0, 20.0, tile=7, slope=True)
     assert np.allclose(res["slope"], math.degrees(math.atan(math.hypot(gx, gy))), atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- wired into hazards compute
+def test_hazards_compute_goes_tiled_above_the_threshold_with_the_same_zones(tmp_ws, tmp_path):
+    """``terrain.tiled_min_cells`` (layers/hazards.yaml) sends a DEM through the tiled kernels; forced
+    down to 1 cell with 16-cell tiles, the analytic valley gives the zones of the in-core path."""
+    from gis_planner import hazards as H
+    from gis_planner.hazards import susceptibility as S
+    from tests.helpers import rect
+    from tests.test_hazards_zones import gdf, valley_dem, write_dem
+
+    z, tr = valley_dem()
+    write_dem(tmp_path / "dem.tif", z, tr)
+    tmp_ws.set_dem(tmp_path / "dem.tif", source="analytic valley", source_date="2026-01-01")
+    tmp_ws.write_layers({"water_bodies": gdf([{"name": "lake", "water_type": "lake"}], [rect(0, 0, 61 * 20, 6 * 20)])})
+    rules = S.hazard_rules(tmp_ws)
+    assert rules["terrain"]["tiled_min_cells"] > z.size           # shipped threshold: in-core here
+    core_terr = S.terrain_for_workspace(tmp_ws, rules)
+    assert "tiled" not in core_terr.extra
+    core = H.compute_hazard_zones(tmp_ws, terrain=core_terr, date="2026-01-01")
+    (tmp_ws.root / "layers").mkdir()
+    (tmp_ws.root / "layers" / "hazards.yaml").write_text("terrain:\n  tiled_min_cells: 1\n  tile_cells: 16\n")
+    tiled_terr = S.terrain_for_workspace(tmp_ws, S.hazard_rules(tmp_ws))
+    assert tiled_terr.extra["tiled"]["tile"] == 16                # the tiled path ran, 16-cell tiles
+    assert z.shape[0] % 16 and z.shape[1] % 16                    # tiles that do not divide the grid
+    assert np.array_equal(np.asarray(tiled_terr.filled), core_terr.filled, equal_nan=True)
+    assert np.array_equal(np.asarray(tiled_terr.acc), core_terr.acc, equal_nan=True)
+    assert np.array_equal(np.asarray(tiled_terr.slope), core_terr.slope, equal_nan=True)
+    tiled = H.compute_hazard_zones(tmp_ws, date="2026-01-01")     # the hook itself (no terrain given)
+    assert len(core) and len(tiled) == len(core)
+    for (h, lv), a in core.groupby(["hazard_type", "level"]):
+        b = tiled[(tiled["hazard_type"] == h) & (tiled["level"] == lv)]
+        assert a.union_all().symmetric_difference(b.union_all()).area == pytest.approx(0, abs=1e-6), (h, lv)

@@ -120,57 +120,30 @@ def _global_seeds(zh: np.ndarray, outlets: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- fill (Barnes 2016)
 @nb.njit(cache=True)
-def _flood_tile(z, gseed):
-    """Priority-flood of one tile from its perimeter and its global seeds.
+def _flood_labels(flood_dir, order, gseed):
+    """Label of each cell of a tile flooded by :func:`terrain._priority_flood` (its border cells
+    are seeds): the seed its flood came from, following ``flood_dir`` in flood order.
 
     Labels: 0 nodata, 1 ocean (global seeds inside the tile), ``2 + local flat index`` for each
     perimeter cell (perimeter cells keep their own label even when they are global seeds)."""
-    h, w = z.shape
-    n = h * w
-    f = np.empty((h, w), dtype=np.float64)
+    h, w = flood_dir.shape
     lab = np.zeros((h, w), dtype=np.int32)
-    closed = np.zeros((h, w), dtype=np.bool_)
-    keys = np.empty(n, dtype=np.float64)
-    vals = np.empty(n, dtype=np.int64)
-    pit = np.empty(n, dtype=np.int64)
-    size = 0
-    for r in range(h):
-        for c in range(w):
-            v = z[r, c]
-            f[r, c] = v
-            if math.isnan(v):
-                closed[r, c] = True
-                continue
-            perim = r == 0 or c == 0 or r == h - 1 or c == w - 1
-            if perim or gseed[r, c]:
-                closed[r, c] = True
-                lab[r, c] = 2 + r * w + c if perim else 1
-                size = _heap_push(keys, vals, size, v, r * w + c)
-    head = 0
-    tail = 0
-    while size > 0 or head < tail:
-        if head < tail:
-            idx = pit[head]
-            head += 1
+    for t in range(order.shape[0]):
+        i = order[t]
+        r = i // w
+        c = i - r * w
+        k = flood_dir[r, c]
+        if k < 0:
+            lab[r, c] = 2 + i if (r == 0 or c == 0 or r == h - 1 or c == w - 1) else 1
         else:
-            idx, size = _heap_pop(keys, vals, size)
-        r = idx // w
-        c = idx - r * w
-        level = f[r, c]
-        for k in range(8):
-            rr = r + D8_DR[k]
-            cc = c + D8_DC[k]
-            if rr < 0 or cc < 0 or rr >= h or cc >= w or closed[rr, cc]:
-                continue
-            closed[rr, cc] = True
-            lab[rr, cc] = lab[r, c]
-            if f[rr, cc] <= level:
-                f[rr, cc] = level
-                pit[tail] = rr * w + cc
-                tail += 1
-            else:
-                size = _heap_push(keys, vals, size, f[rr, cc], rr * w + cc)
-    return f, lab
+            lab[r, c] = lab[r + D8_DR[k], c + D8_DC[k]]
+    return lab
+
+
+def _flood_tile(z, gseed):
+    """Priority-flood of one tile from its perimeter and its global seeds: ``(fill, labels)``."""
+    f, flood_dir, order = T._priority_flood(z, gseed)
+    return f, _flood_labels(flood_dir, order, gseed)
 
 
 @nb.njit(cache=True)
@@ -425,38 +398,17 @@ def _flat_bfs(Fh, dh):
 
 
 @nb.njit(cache=True)
-def _d8_tile(Fh, dh, gseed, outlets, xres, yres):
-    """D8 of the tile interior: steepest descent exactly as :func:`terrain._d8`; flat cells towards
-    the neighbour one step nearer the flat's exit; outlets and flat global seeds -1."""
-    H, W = Fh.shape
-    h, w = H - 2, W - 2
+def _resolve_flats(steep, Fh, dh, gseed, outlets):
+    """D8 of the tile interior from ``steep`` (the steepest-descent directions of :func:`terrain._d8`
+    on the halo'd tile, -1 where no neighbour is lower): flat cells towards the neighbour one step
+    nearer the flat's exit; outlets and flat global seeds -1."""
+    h, w = gseed.shape
     out = np.empty((h, w), dtype=np.int8)
-    dist = np.empty(8, dtype=np.float64)
-    diag = math.sqrt(xres * xres + yres * yres)
-    for k in range(8):
-        if D8_DR[k] == 0:
-            dist[k] = xres
-        elif D8_DC[k] == 0:
-            dist[k] = yres
-        else:
-            dist[k] = diag
     for r in range(h):
         for c in range(w):
+            bk = steep[r + 1, c + 1]
             v = Fh[r + 1, c + 1]
-            if math.isnan(v):
-                out[r, c] = NODATA_DIR
-                continue
-            best = 0.0
-            bk = -1
-            for k in range(8):
-                u = Fh[r + 1 + D8_DR[k], c + 1 + D8_DC[k]]
-                if math.isnan(u):
-                    continue
-                drop = (v - u) / dist[k]
-                if drop > best:
-                    best = drop
-                    bk = k
-            if bk < 0 and not gseed[r, c]:
+            if bk == NO_OUTFLOW and not gseed[r, c]:
                 d = dh[r + 1, c + 1]
                 for k in range(8):
                     rr = r + 1 + D8_DR[k]
@@ -464,7 +416,7 @@ def _d8_tile(Fh, dh, gseed, outlets, xres, yres):
                     if Fh[rr, cc] == v and dh[rr, cc] == d - 1:
                         bk = k
                         break
-            if outlets[r, c]:
+            if outlets[r, c] and bk != NODATA_DIR:
                 bk = NO_OUTFLOW
             out[r, c] = bk
     return out
@@ -506,7 +458,8 @@ def tiled_flow_direction(filled: Raster, dem: Raster, outlets: Raster | None, xr
         Fh = filled.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
         dh = dist.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=-1)
         gseed, out = seeds(r0, r1, c0, c1)
-        fdir.write(r0, c0, _d8_tile(Fh, dh, gseed, out, float(xres), float(yres)))
+        steep = T._d8(Fh, np.full(Fh.shape, NO_OUTFLOW, np.int8), abs(float(xres)), abs(float(yres)))
+        fdir.write(r0, c0, _resolve_flats(steep, Fh, dh, gseed, out))
     dist.path.unlink()
     return fdir, passes
 
@@ -729,20 +682,11 @@ def compute_terrain_tiled(z: np.ndarray, transform, crs, lakes: np.ndarray | Non
     Rasters are memory-mapped from files in a temporary folder (removed when the Terrain is garbage
     collected). The receivers/topological order that the zone rules need are built in memory from
     the D8 raster (16 bytes a cell)."""
-    from pyproj import CRS
-
-    from ..errors import GisPlannerError
     from ..i18n import t
-    from .susceptibility import Terrain, _Steps
+    from .susceptibility import Terrain, _Steps, metric_grid
 
     steps = _Steps(progress)
-    crs = CRS.from_user_input(crs)
-    if crs.is_geographic:
-        raise GisPlannerError("terrain analysis needs a metric grid, the DEM is geographic",
-                              fix="warp it with load_dem() (done automatically for workspaces)", code="bad_dem")
-    z = np.asarray(z, dtype=np.float64)
-    if not np.isfinite(z).any():
-        raise GisPlannerError("the DEM has no valid cells", code="bad_dem", fix="check the DEM nodata value")
+    z, crs = metric_grid(z, crs)
     tmp = tempfile.mkdtemp(prefix="gis_planner_tiled_", dir=workdir)
     terr = Terrain(dem=z, transform=transform, crs=crs)
     weakref.finalize(terr, shutil.rmtree, tmp, True)
