@@ -196,6 +196,18 @@ def rasterize_mask(geoms, shape, transform) -> np.ndarray:
     return out.astype(bool)
 
 
+def metric_grid(z: np.ndarray, crs) -> tuple[np.ndarray, CRS]:
+    """The DEM as float64 and its CRS, refused if the CRS is geographic or no cell is valid."""
+    crs = CRS.from_user_input(crs)
+    if crs.is_geographic:
+        raise GisPlannerError("terrain analysis needs a metric grid, the DEM is geographic",
+                              fix="warp it with load_dem() (done automatically for workspaces)", code="bad_dem")
+    z = np.asarray(z, dtype=np.float64)
+    if not np.isfinite(z).any():
+        raise GisPlannerError("the DEM has no valid cells", code="bad_dem", fix="check the DEM nodata value")
+    return z, crs
+
+
 def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = None,
                     progress: Progress | None = None, lang: str | None = None) -> Terrain:
     """Run the terrain kernels on a metric DEM grid.
@@ -207,13 +219,7 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
     progress : callback ``(fraction, message)``
     """
     steps = _Steps(progress)
-    crs = CRS.from_user_input(crs)
-    if crs.is_geographic:
-        raise GisPlannerError("terrain analysis needs a metric grid, the DEM is geographic",
-                              fix="warp it with load_dem() (done automatically for workspaces)", code="bad_dem")
-    z = np.asarray(z, dtype=np.float64)
-    if not np.isfinite(z).any():
-        raise GisPlannerError("the DEM has no valid cells", code="bad_dem", fix="check the DEM nodata value")
+    z, crs = metric_grid(z, crs)
     terr = Terrain(dem=z, transform=transform, crs=crs)
     terr.lakes = np.zeros(z.shape, bool) if lakes is None else (np.asarray(lakes, bool) & np.isfinite(z))
     steps(0.0, t("hazards.step.slope", lang))
@@ -252,7 +258,13 @@ def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | No
         sel = water[wt.isin(types) & water.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
         if len(sel):
             lakes = rasterize_mask(sel.geometry.values, z.shape, transform)
-    terr = compute_terrain(z, transform, crs, lakes, progress=steps.sub(0.1, 1.0), lang=lang)
+    if z.size >= int(tr.get("tiled_min_cells") or np.iinfo(np.int64).max):  # a large DEM: by tiles
+        from .tiled import compute_terrain_tiled
+
+        terr = compute_terrain_tiled(z, transform, crs, lakes, tile=int(tr.get("tile_cells", 2048)),
+                                     progress=steps.sub(0.1, 1.0), lang=lang)
+    else:
+        terr = compute_terrain(z, transform, crs, lakes, progress=steps.sub(0.1, 1.0), lang=lang)
     terr.extra["dem_source"] = (ws.provenance("dem") or {}).get("source")
     terr.extra["dem_date"] = (ws.provenance("dem") or {}).get("source_date")
     return terr
