@@ -32,6 +32,7 @@ class Heading:
 class Para:
     text: str
     style: str | None = None  # None, "note", "warning", "placeholder" (to be filled by the working group)
+    topic: str = ""           # a narrative paragraph: the subsection it explains (gis_planner.report.narrative)
 
 
 @dataclass

@@ -91,6 +91,15 @@ def _north_arrow(ax) -> None:
     ax.text(x, y + dy * 1.08, "N", ha="center", va="bottom", fontsize=10, fontweight="bold", zorder=20)
 
 
+class _PrintCanvas(FigureCanvasAgg):
+    """An Agg canvas that draws only when saved: geopandas asks for a redraw (``draw_idle``) after every
+    layer it plots, which on a print map with a hillshade cost a full render per layer (29 renders for
+    the five maps of the demo report instead of five)."""
+
+    def draw_idle(self, *args, **kwargs) -> None:
+        pass
+
+
 @literal_figure_text
 def render_map(ws, layers: Sequence[MapLayer], title: str, sources: Sequence[str], out_png: str | Path,
                lang: str = "ky", extent=None, dpi: int = 200, width_in: float = 7.5, basemap=None) -> Path:
@@ -116,7 +125,7 @@ def render_map(ws, layers: Sequence[MapLayer], title: str, sources: Sequence[str
     map_h = width_in * min(max(aspect, 0.45), 1.4)
     # a bare Figure (no pyplot state): thread-safe inside the app, and no redraw after every layer
     fig = Figure(figsize=(width_in, map_h + 1.9))
-    FigureCanvasAgg(fig)
+    _PrintCanvas(fig)
     ax = fig.add_axes([0.02, 1.6 / (map_h + 1.9), 0.96, map_h / (map_h + 1.9)])
     if basemap is None:
         basemap = dem_basemap(ws)

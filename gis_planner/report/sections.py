@@ -19,6 +19,7 @@ from ..catalog import catalogue, load_rules, rules_version
 from ..i18n import t
 from .document import Document, Figure, Heading, Para, Table
 from .fmt import fmt_date, fmt_number, fmt_percent
+from . import narrative as narr
 from . import subsections as sub
 from .maps import MapLayer, dem_basemap, render_map
 
@@ -246,13 +247,6 @@ def _ratio(used: float, unused: float, lang: str) -> str:
     return f"{fmt_number(used / unused, lang, 2)} : 1"
 
 
-def _settlement_names(ws) -> tuple[int, str]:
-    s = ws.read_layer("settlements", missing_ok=True)
-    if s is None or not len(s):
-        return 0, ""
-    return len(s), ", ".join(str(n) for n in s["name"].tolist())
-
-
 # ----------------------------------------------------------------------------- section 6
 def section6(ctx: ReportContext, figdir: Path) -> Document:
     ws, lang, b = ctx.ws, ctx.lang, ctx.balance
@@ -266,14 +260,7 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
 
     # 6.1 general
     doc.blocks.append(Heading(t("report.s6.general", lang)))
-    n_set, set_names = _settlement_names(ws)
-    top = b.by_category.sort_values("area_ha", ascending=False).iloc[0] if len(b.by_category) else None
-    doc.blocks.append(Para(t(
-        "report.s6.general_text", lang, name=name, total=fmt_number(b.total_ha, lang, 1),
-        n_parcels=fmt_number(int(b.by_category["parcels"].sum()), lang, 0), n_settlements=n_set,
-        settlements=set_names or "—",
-        top_category=cats.label(top["code"], lang) if top is not None else "—",
-        top_share=fmt_percent(top["share_pct"] / 100.0, lang) if top is not None else "—")))
+    narr.general(ctx, doc)
     settlements = ws.read_layer("settlements", missing_ok=True)
     if settlements is not None and len(settlements):
         rows = []
@@ -290,6 +277,7 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
 
     # 6.2 balance
     doc.blocks.append(Heading(t("report.s6.balance", lang)))
+    narr.balance(ctx, doc)
     rows = [[cats.label(r.code, lang), r.area_ha, r.share_pct / 100.0, int(r.parcels)]
             for r in b.by_category.itertuples()]
     rows.append([t("report.total", lang), b.total_ha, 1.0, int(b.by_category["parcels"].sum())])
@@ -352,6 +340,7 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
     zones = ws.read_layer("legal_zones", missing_ok=True)
     zrules = load_rules("zoning_rules", ws).get("zones", {})
     acts = catalogue("activities", ws)
+    narr.zoning(ctx, doc, zones)
     if zones is not None and len(zones):
         areas = zones.assign(a=zones.geometry.area / HA).groupby("zone_code")["a"].agg(["sum", "count"])
         rows = []
@@ -392,6 +381,7 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
     doc.blocks.append(Para(t("report.s6.restrictions_text", lang, restricted=fmt_number(restricted_total, lang, 1),
                              restricted_share=fmt_percent(restricted_total / b.total_ha if b.total_ha else 0, lang),
                              free=fmt_number(b.unrestricted_ha, lang, 1))))
+    narr.restrictions(ctx, doc)
     doc.blocks.append(Figure(_map_restrictions(ctx, figdir), t("report.map.restrictions", lang),
                              f"{_source_of(ws, 'protected_areas', 'water_bodies', 'hazard_zones')}; "
                              f"{_rules_note(ws, 'restrictions', lang=lang)}"))
@@ -412,13 +402,7 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
                                  t("report.col.parcels", lang), t("report.col.conflict_ha", lang)],
                                 rows, ["text", "text", "int", "ha"],
                                 f"{_source_of(ws, 'parcels')}; {_rules_note(ws, 'restrictions', lang=lang)}", total_row=True))
-        top = summary.iloc[0]
-        doc.blocks.append(Para(t("report.s6.conflicts_text", lang, n=fmt_number(c["cadastral_no"].nunique(), lang, 0),
-                                 area=fmt_number(float(c["conflict_area_ha"].sum()), lang, 1),
-                                 top_restriction=_restriction_text(top["kind"], top["subtype"], lang),
-                                 top_use=lu.label(top["land_use"], lang) if top["land_use"] in lu.items
-                                 else top["land_use"], top_n=fmt_number(int(top["parcels"]), lang, 0),
-                                 file=f"conflicts_{lang}.xlsx")))
+        narr.conflicts(ctx, doc, summary, _restriction_text)
     else:
         doc.blocks.append(Para(t("report.none_found", lang), "note"))
 
@@ -505,6 +489,7 @@ def _scenario_blocks(ctx: ReportContext, doc: Document, figdir: Path) -> None:
     rows = [[acts.label(s.use, lang) if s.use in acts.items else s.use, s.unit, s.demand, s.allocated, s.unmet]
             for s in summ.itertuples()]
     doc.blocks.append(Para(t("report.s6.scenario_text", lang, scenario=r.scenario.title(lang))))
+    narr.scenario(ctx, doc)
     doc.blocks.append(Table(t("report.s6.allocation_table", lang),
                             [t("report.col.use", lang), t("report.col.unit", lang), t("report.col.demand", lang),
                              t("report.col.allocated", lang), t("report.col.unmet", lang)],
@@ -571,6 +556,7 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
     unused = float(b.use_status.set_index("code")["area_ha"].get("unused", 0.0))
     doc.blocks.append(Para(t("report.s7.land_text", lang, pasture=fmt_number(float(lt.get("pasture", 0.0)), lang, 1),
                              forest=fmt_number(forest, lang, 1), unused=fmt_number(unused, lang, 1))))
+    narr.land(ctx, doc)
     if parcels is not None and "pasture_class" in parcels and (parcels["land_type"] == "pasture").any():
         pc = catalogue("land_types.pasture_classes", ws)
         p = parcels[parcels["land_type"] == "pasture"]
@@ -583,6 +569,7 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
 
     # 7.2 water
     doc.blocks.append(Heading(t("report.s7.water", lang)))
+    narr.water(ctx, doc)
     water = ctx.layer("water_bodies")
     if water is not None and len(water):
         rows = []
@@ -622,16 +609,20 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
         inside = boundary_geometry(ws)
         pa_geoms = np.asarray(pa.geometry.values, dtype=object)
         pa_area = shapely.area(shapely.intersection(pa_geoms, inside) if inside is not None else pa_geoms) / HA
+        narr.ecosystems(ctx, doc, rows, pa_area)
         rows = [[getattr(r, "name", ""), _code_text(getattr(r, "regime", ""), lang, "zoning.regime"),
                  float(a)] for r, a in zip(pa.itertuples(), pa_area)]
         doc.blocks.append(Table(t("report.s7.protected_table", lang),
                                 [t("report.col.name", lang), t("report.col.type", lang), t("report.col.area_ha", lang)],
                                 rows, ["text", "text", "ha"], _source_of(ws, "protected_areas")))
+    else:
+        narr.ecosystems(ctx, doc, rows, None)
 
     sub.pastures(ctx, doc)
 
     # 7.4 hazards
     doc.blocks.append(Heading(t("report.s7.hazards", lang)))
+    narr.hazards(ctx, doc)
     _dem_fitness_paras(doc, ctx, lang)
     hc = ctx.hazard_compare
     if hc is not None and len(hc):
@@ -687,6 +678,7 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
     doc.blocks.append(Heading(t("report.s7.waste", lang)))
     waste = ctx.layer("waste_sites")
     if waste is not None and len(waste):
+        narr.waste_sites(ctx, doc, waste)
         rows = [[getattr(r, "name", "") or "", t(f"report.waste.{r.site_type}", lang)
                  if f"report.waste.{r.site_type}" in _keys() else str(r.site_type),
                  r.geometry.area / HA if r.geometry.geom_type.endswith("Polygon") else None,
@@ -699,6 +691,7 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
     sub.waste_volumes(ctx, doc)
     pr = ctx.problems
     if pr is not None and len(pr):
+        narr.problems(ctx, doc)
         rows = [[r.get("title"), r.get("village"), r.get("group_label") or r.get("participant_group"),
                  r.get("votes")] for r in pr.head(40).to_dict(orient="records")]
         doc.blocks.append(Table(t("report.s7.problems_table", lang),
@@ -729,6 +722,7 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
                              t("report.col.responsible", lang), t("report.col.timeline", lang)], rows,
                             ["text", "text", "text", "num1", "text", "text"],
                             _rules_note(ws, "adaptation_measures", lang=lang)))
+    narr.measures(ctx, doc, rows)
     if any(not all(r[2:]) for r in rows):
         sub.placeholder(doc, lang, "measure_plan", "environment")
     doc.number("7")
