@@ -35,6 +35,7 @@ import shapely
 import yaml
 from pyproj import CRS
 
+from .. import yamlio
 from ..catalog import catalogue, load_rules, rules_version
 from ..crs import to_metric
 from ..errors import GisPlannerError
@@ -134,7 +135,7 @@ def load_reported(source) -> dict[str, float]:
             data = dict(zip(df[cat].astype(str), df[ha]))
         else:
             try:
-                data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+                data = yamlio.safe_load(file.read_text(encoding="utf-8")) or {}
             except yaml.YAMLError as exc:
                 raise GisPlannerError(f"not valid YAML ({exc})", file=str(file),
                                       fix="write one line per category: `agricultural: 1234.5`",

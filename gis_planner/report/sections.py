@@ -94,11 +94,13 @@ def _reported_source(ws) -> str:
     """The official balance cited by its own source and date (the ``meta`` of reported_balance.yaml)."""
     import yaml
 
+    from .. import yamlio
+
     for name in ("reported_balance.yaml", "reported_balance.yml"):
         path = ws.root / name
         if path.exists():
             try:
-                meta = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("meta") or {}
+                meta = (yamlio.safe_load(path.read_text(encoding="utf-8")) or {}).get("meta") or {}
             except (OSError, yaml.YAMLError):
                 meta = {}
             if meta.get("source"):

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from .. import yamlio
 from ..i18n import t
 from .document import Document, Heading, Para, Table
 from . import narrative as narr
@@ -40,7 +41,7 @@ def environment(ws) -> dict:
     if not path.exists():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yamlio.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         from ..errors import GisPlannerError
 
