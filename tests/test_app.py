@@ -296,7 +296,8 @@ def test_scenario_runs_and_shows_allocation(app_ws):
     labels = [m.label for m in at.metric]
     values = [m.value for m in at.metric]
     for r in res.allocation.summary.itertuples():
-        assert t(f"scenarios.use.{r.use}", "en") in labels
+        # the figure's unit in its title ("House plots, plots", "Social facilities, ha")
+        assert f'{t(f"scenarios.use.{r.use}", "en")}, {t(f"scenarios.unit.{r.unit}", "en")}' in labels
         def num(v):   # whole numbers without decimals, else two (English: comma thousands)
             return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
         assert f"{num(r.allocated)} / {num(r.demand)}" in values

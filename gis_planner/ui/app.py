@@ -242,9 +242,18 @@ def main() -> None:
     try:
         sidebar()
         lang = state.lang()
-        pages = [st.Page(PAGES_DIR / f"{slug}.py", title=t(title, lang), icon=icon, url_path=slug,
-                         default=(slug == "overview"))
+        from . import frontend_i18n
+
+        frontend_i18n.install(lang)   # Streamlit's own texts ("Running…", dialogs, dates, sizes) in lang
+        pages = [st.Page(PAGES_DIR / f"{slug}.py", title=t(title, lang), icon=icon,
+                         url_path="home" if slug == "overview" else slug, default=(slug == "overview"))
                  for slug, title, icon, req in PAGES if (PAGES_DIR / f"{slug}.py").exists() and available(req)]
+
+        def overview() -> None:
+            st.switch_page(pages[0])
+
+        # the default page lives at "/": a link to /overview opens it (not Streamlit's "Page not found")
+        pages.append(st.Page(overview, title=t("app.page.overview", lang), url_path="overview", visibility="hidden"))
         page = st.navigation(pages, position="sidebar")
     except Exception as err:  # noqa: BLE001 - the shell itself must never show a traceback
         show_error(err)
