@@ -19,3 +19,16 @@ def rect(x0, y0, x1, y1):
 
 def gdf(records, geoms, crs=CRS):
     return gpd.GeoDataFrame(records, geometry=list(geoms), crs=crs)
+
+
+def stop_process(proc, timeout: float = 10.0) -> None:
+    """Terminate a server subprocess started by a test (kill it if it does not stop in ``timeout`` s)."""
+    import subprocess
+
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -39,7 +39,7 @@ import shapely
 from ..balance.core import ANY, _clean_polygons, _codes
 from ..errors import GisPlannerError
 from .compute import LONG_COLUMNS, roll_up
-from .store import HAZARDS, RESTRICTIONS, NationalSet
+from .store import HAZARDS, PARCELS_DIR, RESTRICTIONS, NationalSet
 
 PARCEL_ATTRS = (("category", "land_categories"), ("land_type", "land_types"),
                 ("use_status", "use_status"), ("owner_type", "owner_types"))
@@ -137,7 +137,7 @@ def index_schema(cur, schema: str) -> None:
 
 
 def load_national(url: str, root, schema: str = "rollup", *, hazards_as_restrictions: bool = True,
-                  codes: list[str] | None = None) -> dict:
+                  codes: list[str] | None = None, storage_options: dict | None = None) -> dict:
     """Load a national set into PostGIS, one municipality partition at a time (bounded memory).
 
     Hazard zones become restriction rows of kind ``hazard`` (as in the Python path).
@@ -145,7 +145,8 @@ def load_national(url: str, root, schema: str = "rollup", *, hazards_as_restrict
     """
     from .compute import hazard_restrictions
 
-    s = NationalSet(root)
+    s = NationalSet(root, storage_options)
+    st = s.store
     t0 = time.perf_counter()
     munis = s.municipalities()
     counts = {"parcels": 0, "restrictions": 0}
@@ -154,16 +155,16 @@ def load_national(url: str, root, schema: str = "rollup", *, hazards_as_restrict
         create_schema(cur, schema, srid)
         load_frames(cur, schema, srid, municipalities=munis)
         for code in (codes if codes is not None else s.codes()):
-            p = gpd.read_parquet(s.parcel_file(code))
+            p = st.read_parquet(PARCELS_DIR, f"{code}.parquet")
             p["municipality"] = str(code)
             load_frames(cur, schema, srid, parcels=p)
             counts["parcels"] += len(p)
-        restr = gpd.read_parquet(s.root / RESTRICTIONS) if (s.root / RESTRICTIONS).exists() else None
+        restr = st.read_parquet(RESTRICTIONS) if st.exists(RESTRICTIONS) else None
         frames = [restr]
         # as in the Python path: hazard zones enter as kind 'hazard' unless the frame already has that kind
-        if hazards_as_restrictions and (s.root / HAZARDS).exists() and \
+        if hazards_as_restrictions and st.exists(HAZARDS) and \
                 (restr is None or not (restr["kind"] == "hazard").any()):
-            frames.append(hazard_restrictions(gpd.read_parquet(s.root / HAZARDS)))
+            frames.append(hazard_restrictions(st.read_parquet(HAZARDS)))
         for f in frames:
             if f is not None and len(f):
                 if f.crs != munis.crs:
