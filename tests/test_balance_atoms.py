@@ -126,7 +126,8 @@ def test_fast_validity_agrees_with_geos(grid_coords):
     fast = simple_rings(xy, np.searchsorted(ring, np.arange(len(polys) + 1)))
     assert not (fast & ~geos).any() and fast.sum() > 0.5 * geos.sum()
     assert not fast[-1] and not fast[-2]
-    assert np.array_equal(core._is_valid(polys, shapely.get_type_id(polys)), geos)
+    for compiled in (True, False):
+        assert np.array_equal(core._is_valid(polys, shapely.get_type_id(polys), compiled), geos)
 
 
 def test_covered_parcel_is_clipped_once_less(monkeypatch):

@@ -40,7 +40,7 @@ from ..crs import to_metric
 from ..errors import GisPlannerError
 from .atoms import build_atoms, group_areas
 from .engine import ParcelIndex, polygon_parts, union_polygons
-from .kernels import simple_rings
+from .kernels import simple_rings, use_compiled
 from .topology import cadastre_topology
 
 HA = 10_000.0
@@ -197,10 +197,15 @@ def _metric(gdf: gpd.GeoDataFrame, crs: CRS | None, what: str) -> gpd.GeoDataFra
     return to_metric(gdf)
 
 
-def _is_valid(geoms: np.ndarray, types: np.ndarray) -> np.ndarray:
+def _is_valid(geoms: np.ndarray, types: np.ndarray, compiled: bool | None = None) -> np.ndarray:
     """``shapely.is_valid`` of polygons: a polygon without holes whose ring is certainly simple
     (:func:`gis_planner.balance.kernels.simple_rings`, compiled, a fraction of GEOS' cost) is valid;
-    GEOS decides every other one."""
+    GEOS decides every other one. ``compiled=False`` (or None and too few polygons for the kernel to pay,
+    :func:`~gis_planner.balance.kernels.use_compiled`): GEOS for all."""
+    if compiled is None:
+        compiled = use_compiled(len(geoms))
+    if not compiled:
+        return shapely.is_valid(geoms)
     valid = np.zeros(len(geoms), dtype=bool)
     simple = np.flatnonzero((types == shapely.GeometryType.POLYGON) & (shapely.get_num_interior_rings(geoms) == 0))
     if simple.size:
@@ -213,7 +218,7 @@ def _is_valid(geoms: np.ndarray, types: np.ndarray) -> np.ndarray:
     return valid
 
 
-def _clean_polygons(gdf: gpd.GeoDataFrame, what: str) -> tuple[np.ndarray, list[int]]:
+def _clean_polygons(gdf: gpd.GeoDataFrame, what: str, compiled: bool | None = None) -> tuple[np.ndarray, list[int]]:
     """Polygon geometries, invalid ones repaired (their positions returned), non-polygons refused."""
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
@@ -227,7 +232,7 @@ def _clean_polygons(gdf: gpd.GeoDataFrame, what: str) -> tuple[np.ndarray, list[
         pos = int(np.flatnonzero(bad_type)[0])
         raise GisPlannerError(f"{what} must be polygons ({int(bad_type.sum())} are not)", feature=pos,
                               fix="import the layer as polygons", code="bad_geometry_type")
-    invalid = np.flatnonzero(~_is_valid(geoms, types))
+    invalid = np.flatnonzero(~_is_valid(geoms, types, compiled))
     if invalid.size:
         fixed = shapely.make_valid(geoms[invalid])
         geoms = geoms.copy()
@@ -521,7 +526,8 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     if "category" not in parcels.columns:
         raise GisPlannerError("the parcels have no 'category' field", file="parcels",
                               fix="import the cadastre with its land category column", code="missing_field")
-    geoms, invalid = _clean_polygons(parcels, "parcels")
+    compiled = use_compiled(n, (rules.get("engine") or {}).get("compiled_min_parcels"))
+    geoms, invalid = _clean_polygons(parcels, "parcels", compiled)
     ids = (parcels["cadastral_no"].astype(str).to_numpy() if "cadastral_no" in parcels.columns
            else np.array([str(i) for i in range(n)], dtype=object))
     index = ParcelIndex(geoms)
@@ -690,7 +696,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     tcfg = rules.get("topology") or {}
     list_min = float(tcfg.get("list_min_m2", 0.0))
     if topology:
-        topo = cadastre_topology(geoms, boundary, tree=index.tree)
+        topo = cadastre_topology(geoms, boundary, tree=index.tree, compiled=compiled)
     else:
         topo = None
     overlaps = pd.DataFrame(columns=["cadastral_no_a", "cadastral_no_b", "area_ha"])
