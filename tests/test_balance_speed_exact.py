@@ -189,9 +189,11 @@ def test_unpaired_by_bands_equals_one_block():
     geoms[700] = geoms[700].buffer(-1.0, join_style="mitre")
     g = np.array(geoms, dtype=object)
     tree = shapely.STRtree(g)
-    whole = T._unpaired_block(g)
+    whole = T._unpaired_block(g, compiled=False)
     for workers in (1, 2):
-        assert np.array_equal(T._unpaired(g, tree, workers, tile=150), whole)   # 8 bands
+        assert np.array_equal(T._unpaired(g, tree, workers, tile=150, compiled=False), whole)   # 8 bands
+    assert np.array_equal(T._unpaired(g, tree, compiled=True), whole)         # strips of segments
+    assert np.array_equal(T._unpaired_block(g, compiled=True), whole)
     assert whole[100] and whole[700] and not whole[500]
 
 
@@ -262,3 +264,15 @@ def test_compiled_and_numpy_pairing_give_the_same_partners(seed):
     for compiled in (True, False):
         t = T.cadastre_topology(g, rect(0, 0, 2300, 750), compiled=compiled)
         assert t.union_area == pytest.approx(shapely.union_all(g).area, rel=1e-12)
+
+
+def test_kernel_strips_do_not_change_the_partners():
+    from gis_planner.balance.kernels import pair_segments, pair_segments_np
+
+    geoms, _, _ = jittered_cadastre(nx=30, ny=20, seed=5)
+    geoms[7] = shapely.affinity.translate(geoms[7], 1, 0)
+    xy, seg, rev, owner = T._ring_segments(np.array(geoms, dtype=object))
+    bits = xy.view(np.uint64)
+    ref = pair_segments_np(bits, seg, rev, owner)
+    for strip in (16, 256, 1 << 20):                  # 150 strips, 9 strips, one
+        assert np.array_equal(pair_segments(bits, seg, rev, owner, strip), ref)

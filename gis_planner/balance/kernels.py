@@ -63,7 +63,7 @@ def pair_segments_np(bits, start, rev, owner):
 
 
 @nb.njit(cache=True, nogil=True)
-def pair_segments(bits, start, rev, owner):  # noqa: C901 - one pass, kept in one piece
+def pair_segments(bits, start, rev, owner, strip=32768):
     """Partner parcel of each ring segment, from one pass of an open-addressing hash table.
 
     ``bits``: (n, 2) uint64, the bit patterns of the vertex coordinates (identical coordinates, identical
@@ -74,6 +74,11 @@ def pair_segments(bits, start, rev, owner):  # noqa: C901 - one pass, kept in on
     (no such parcel, or the segment is met by more than one other, or in the same direction), or -2
     (a zero-length segment: a repeated vertex).
 
+    The segments are first sorted into vertical strips by the x of their midpoint (both copies of an
+    edge have the same midpoint, so they always meet in one strip) of about ``strip`` segments each;
+    each strip is paired with its own small hash table that stays in the CPU cache: the cost stays
+    linear in the segments, with no bands of parcels to overlap.
+
     >>> import numpy as np
     >>> xy = np.array([[0., 0], [1, 0], [1, 0], [0, 0], [5, 5], [6, 6], [7, 7], [7, 7]])
     >>> pair_segments(xy.view(np.uint64), np.array([0, 2, 4, 6]), np.zeros(4, bool), np.array([0, 1, 1, 2])
@@ -81,15 +86,55 @@ def pair_segments(bits, start, rev, owner):  # noqa: C901 - one pass, kept in on
     [1, 0, -1, -2]
     """
     n = start.size
+    partner = np.full(n, -1, np.int64)
+    dirn = np.zeros(n, np.int8)
+    if n == 0:
+        return partner
+    xy = bits.view(np.float64)
+    mid = np.empty(n)
+    lo = np.inf
+    hi = -np.inf
+    for i in range(n):
+        a = start[i]
+        mid[i] = (xy[a, 0] + xy[a + 1, 0]) * 0.5
+        if mid[i] < lo:
+            lo = mid[i]
+        if mid[i] > hi:
+            hi = mid[i]
+    n_strips = max(1, n // strip)
+    width = (hi - lo) / n_strips
+    which = np.zeros(n, np.int64)
+    count = np.zeros(n_strips + 1, np.int64)
+    for i in range(n):
+        k = 0
+        if width > 0.0:
+            k = min(int((mid[i] - lo) / width), n_strips - 1)
+        which[i] = k
+        count[k + 1] += 1
+    for k in range(n_strips):
+        count[k + 1] += count[k]
+    order = np.empty(n, np.int64)
+    fill = count[:-1].copy()
+    for i in range(n):
+        order[fill[which[i]]] = i
+        fill[which[i]] += 1
+    for k in range(n_strips):
+        _pair_strip(bits, start, rev, owner, order[count[k]:count[k + 1]], partner, dirn)
+    return partner
+
+
+@nb.njit(cache=True, nogil=True)
+def _pair_strip(bits, start, rev, owner, segs, partner, dirn):  # noqa: C901 - one pass, kept in one piece
+    """:func:`pair_segments` for the segments ``segs`` (all copies of their edges among them)."""
+    n = segs.size
     size = 1
     while size < n + n // 2 + 2:
         size *= 2
     mask = np.uint64(size - 1)
     # one row per distinct segment: first segment + 1 (0: empty slot), hash, second segment, count
     table = np.zeros((size, 4), np.int64)
-    dirn = np.zeros(n, np.int8)
-    partner = np.full(n, -1, np.int64)
-    for i in range(n):
+    for t in range(n):
+        i = segs[t]
         a = start[i]
         b = a + 1
         if rev[i]:
@@ -140,7 +185,6 @@ def pair_segments(bits, start, rev, owner):  # noqa: C901 - one pass, kept in on
                         partner[table[s, 2]] = -1
                     break
             s = (s + 1) & np.int64(size - 1)
-    return partner
 
 
 @nb.njit(cache=True, nogil=True)

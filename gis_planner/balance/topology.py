@@ -115,29 +115,30 @@ def _invalid_edges(geoms: np.ndarray) -> np.ndarray:
 
 
 def _unpaired(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: int = 1,
-              tile: int = 250_000) -> np.ndarray:
+              tile: int = 50_000, compiled: bool | None = None) -> np.ndarray:
     """Parcels with a ring segment that is not paired exactly once, reversed, by another parcel.
 
     See :func:`_pairing` (this is its first result).
     """
-    return _pairing(geoms, tree, workers, tile)[0]
+    return _pairing(geoms, tree, workers, tile, compiled)[0]
 
 
 def _pairing(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: int = 1,
-             tile: int = 250_000, compiled: bool | None = None) -> tuple[np.ndarray, "SegmentTable"]:
+             tile: int = 50_000, compiled: bool | None = None) -> tuple[np.ndarray, "SegmentTable"]:
     """Parcels with a ring segment not paired exactly once, reversed, by another parcel, and every
     segment of those parcels with its partner (see :func:`_pair_block`).
 
-    Large cadastres are cut into vertical bands of ``tile`` parcels (hash tables that stay small:
-    the cost stays linear in the parcels); each band is checked together with every parcel whose
-    bounding box reaches into it, so each of its parcels sees all the owners of its segments.
-    ``compiled``: use the numba kernels (default: :func:`~gis_planner.balance.kernels.use_compiled`).
+    ``compiled``: use the numba kernel (default: :func:`~gis_planner.balance.kernels.use_compiled`),
+    which keeps its hash tables small itself (strips of segments). In numpy, large cadastres are cut into
+    vertical bands of ``tile`` parcels (hash tables that stay in the CPU cache: the cost stays linear in
+    the parcels); each band is checked together with every parcel whose bounding box reaches into it,
+    so each of its parcels sees all the owners of its segments.
     """
     n = len(geoms)
     k = n // tile
     if compiled is None:
         compiled = use_compiled(n)
-    if tree is None or k < 2:
+    if tree is None or k < 2 or compiled:
         return _pair_block(geoms, compiled=compiled)
     order = np.argsort(shapely.bounds(geoms)[:, 0], kind="stable")
     bands = np.array_split(order, k)
