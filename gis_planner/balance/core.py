@@ -528,8 +528,13 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
                               fix="import the cadastre with its land category column", code="missing_field")
     compiled = use_compiled(n, (rules.get("engine") or {}).get("compiled_min_parcels"))
     geoms, invalid = _clean_polygons(parcels, "parcels", compiled)
-    ids = (parcels["cadastral_no"].astype(str).to_numpy() if "cadastral_no" in parcels.columns
-           else np.array([str(i) for i in range(n)], dtype=object))
+    # cadastral numbers stay a pandas text column (no conversion of a million strings to objects and back)
+    ids_s = (parcels["cadastral_no"].astype(str).reset_index(drop=True) if "cadastral_no" in parcels.columns
+             else pd.Series([str(i) for i in range(n)], dtype=str))
+
+    def id_of(pos) -> np.ndarray:
+        """Cadastral numbers of the parcels at positions ``pos`` (a few: overlaps, gaps, outside)."""
+        return ids_s.take(np.asarray(pos, dtype=np.int64)).to_numpy(dtype=object)
     index = ParcelIndex(geoms)
     area = index.area
     total_m2 = float(area.sum())
@@ -656,18 +661,21 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
 
     # ---- per parcel
     all_cols = {**kind_cols, **detail_cols}
-    long_rows = []
-    for key, a in all_cols.items():
-        nz = np.flatnonzero(a > 0)
-        if nz.size:
-            meta = group_meta[key]
-            long_rows.append(pd.DataFrame({
-                "cadastral_no": ids[nz], "group": key, "kind": meta["kind"],
-                "subtype": meta.get("subtype"), "level": meta.get("level"),
-                "area_ha": a[nz] / HA, "share": a[nz] / area[nz]}))
-    parcel_restrictions = (pd.concat(long_rows, ignore_index=True) if long_rows else
-                           pd.DataFrame(columns=["cadastral_no", "group", "kind", "subtype", "level",
-                                                 "area_ha", "share"]))
+    nzs = {key: np.flatnonzero(a > 0) for key, a in all_cols.items()}
+    keys = [k for k in all_cols if nzs[k].size]
+    sizes = [nzs[k].size for k in keys]
+    pos = np.concatenate([nzs[k] for k in keys]) if keys else np.empty(0, dtype=np.int64)
+    a_long = np.concatenate([all_cols[k][nzs[k]] for k in keys]) if keys else np.empty(0)
+
+    def per_group(values) -> pd.Series:
+        return pd.Series(np.repeat(np.array(values + [None], dtype=object)[:-1], sizes), dtype=object)
+
+    parcel_restrictions = pd.DataFrame({
+        "cadastral_no": ids_s.take(pos).reset_index(drop=True), "group": per_group(keys),
+        "kind": per_group([group_meta[k]["kind"] for k in keys]),
+        "subtype": per_group([group_meta[k].get("subtype") for k in keys]),
+        "level": per_group([group_meta[k].get("level") for k in keys]),
+        "area_ha": a_long / HA, "share": a_long / area[pos]})
     # "kind:subtype:level 25.0%; …" per parcel: a kind's own column only when it has no detail
     labels = np.full(n, "", dtype=object)
     detailed_kinds = {group_meta[k]["kind"] for k in detail_cols}
@@ -675,17 +683,20 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     label_cols.sort(key=lambda k: (list(kind_cols).index(group_meta[k]["kind"]), k))
     for key in label_cols:
         a = all_cols[key]
-        nz = np.flatnonzero(a > 0)
+        nz = nzs[key]
         if nz.size:
             pct = np.char.add(np.round(a[nz] / area[nz] * 100.0, 1).astype(str), "%").astype(object)
             sep = np.where(labels[nz] == "", "", "; ").astype(object)
             labels[nz] = labels[nz] + sep + (key + " ") + pct
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(area > 0, any_col / area, 0.0)
-    per_parcel = pd.DataFrame({"cadastral_no": ids, "category": category, "land_type": land_type,
-                               "use_status": use, "owner_type": owner, "area_ha": area / HA,
-                               "restricted_ha": any_col / HA, "restricted_share": share,
-                               "restrictions": labels})
+    # text columns as objects: pandas would otherwise convert each one to its string type (~0.2 s per
+    # column at a million parcels)
+    per_parcel = pd.DataFrame({"cadastral_no": ids_s, "category": pd.Series(category, dtype=object),
+                               "land_type": pd.Series(land_type, dtype=object),
+                               "use_status": pd.Series(use, dtype=object), "owner_type": pd.Series(owner, dtype=object),
+                               "area_ha": area / HA, "restricted_ha": any_col / HA, "restricted_share": share,
+                               "restrictions": pd.Series(labels, dtype=object)})
 
     # ---- topology
     if boundary is None and ws is not None:
@@ -706,15 +717,16 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     topo_json: dict[str, Any] = {"checked": topo is not None}
     if topo is not None:
         ov = topo.overlaps[topo.overlaps["area_m2"] >= list_min]
-        overlaps = pd.DataFrame({"cadastral_no_a": ids[ov["a"].to_numpy()], "cadastral_no_b": ids[ov["b"].to_numpy()],
+        overlaps = pd.DataFrame({"cadastral_no_a": id_of(ov["a"].to_numpy()),
+                                 "cadastral_no_b": id_of(ov["b"].to_numpy()),
                                  "area_ha": ov["area_m2"].to_numpy() / HA})
         gkeep = shapely.area(topo.gaps) >= list_min if len(topo.gaps) else np.zeros(0, dtype=bool)
         gaps = gpd.GeoDataFrame({
             "area_ha": shapely.area(topo.gaps[gkeep]) / HA,
-            "neighbours": [", ".join(ids[nb]) for nb, k in zip(topo.gap_neighbours, gkeep) if k]},
+            "neighbours": [", ".join(id_of(nb)) for nb, k in zip(topo.gap_neighbours, gkeep) if k]},
             geometry=gpd.GeoSeries(topo.gaps[gkeep], crs=crs), crs=crs)
         out_keep = topo.outside["area_m2"].to_numpy() >= list_min
-        outside = pd.DataFrame({"cadastral_no": ids[topo.outside["parcel"].to_numpy()[out_keep]],
+        outside = pd.DataFrame({"cadastral_no": id_of(topo.outside["parcel"].to_numpy()[out_keep]),
                                 "area_ha": topo.outside["area_m2"].to_numpy()[out_keep] / HA})
         b_ha = topo.boundary_area / HA if topo.boundary_area is not None else None
         identity = None
@@ -734,7 +746,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
             "gaps": [{"ha": float(a), "neighbours": nb} for a, nb in zip(gaps["area_ha"], gaps["neighbours"])],
             "outside_ha": topo.outside_area / HA,
             "outside": [{"cadastral_no": r.cadastral_no, "ha": float(r.area_ha)} for r in outside.itertuples()],
-            "invalid_repaired": [str(ids[i]) for i in invalid],
+            "invalid_repaired": [str(x) for x in id_of(invalid)],
             "identity": identity,
             "counting": "each parcel's full area counts in its row; overlaps are counted in every "
                         "overlapping parcel and reported as overlap_ha; gaps and parts outside the "
