@@ -642,14 +642,19 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         atoms_info = {"atoms": int(len(atoms.geoms)), "groups_measured_apart": list(atoms.failed)}
     unrestricted = np.maximum(area - any_col, 0.0)
 
+    factorized: dict = {}
+
     def crosstab(mask, keys, cols: dict[str, np.ndarray], order_codes, with_totals=True) -> pd.DataFrame:
-        data = {k: v[mask] / HA for k, v in cols.items()}
+        data = dict(cols)
         if with_totals:
-            data[ANY] = any_col[mask] / HA
-            data["unrestricted"] = unrestricted[mask] / HA
-            data["total"] = area[mask] / HA
-        uniq, _, sums = _group_sums(keys[mask], *data.values())
-        g = pd.DataFrame(dict(zip(data, sums)), index=pd.Index(uniq, dtype=object, name="category"))
+            data.update({ANY: any_col, "unrestricted": unrestricted, "total": area})
+        whole = mask is everything
+        if (id(keys), id(mask)) not in factorized:    # each row key factorized once for all tables
+            factorized[id(keys), id(mask)] = pd.factorize(keys if whole else keys[mask])
+        pos, uniq = factorized[id(keys), id(mask)]
+        sums = {k: np.bincount(pos, weights=v if whole else v[mask], minlength=len(uniq)) / HA
+                for k, v in data.items()}
+        g = pd.DataFrame(sums, index=pd.Index(list(uniq), dtype=object, name="category"))
         rows = [c for c in order_codes if c in g.index] + sorted(c for c in g.index if c not in order_codes)
         return g.reindex(rows)
 
