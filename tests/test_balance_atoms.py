@@ -126,4 +126,29 @@ def test_fast_validity_agrees_with_geos(grid_coords):
     fast = simple_rings(xy, np.searchsorted(ring, np.arange(len(polys) + 1)))
     assert not (fast & ~geos).any() and fast.sum() > 0.5 * geos.sum()
     assert not fast[-1] and not fast[-2]
-    assert np.array_equal(core._is_valid(polys, shapely.get_type_id(polys)), geos)
+    for compiled in (True, False):
+        assert np.array_equal(core._is_valid(polys, shapely.get_type_id(polys), compiled), geos)
+
+
+def test_covered_parcel_is_clipped_once_less(monkeypatch):
+    from gis_planner.balance import engine
+
+    clipped = []
+    real = engine._clip_area
+    monkeypatch.setattr(engine, "_clip_area", lambda a, b: (clipped.append(len(a)), real(a, b))[1])
+    atoms = np.array([rect(0, 0, 50, 100), rect(50, 0, 100, 100)], dtype=object)
+    idx = ParcelIndex(np.array([rect(30, 10, 80, 20), rect(90, 10, 110, 20), rect(10, 40, 20, 50)],
+                               dtype=object), workers=1)
+    p, lab, a = idx.label_areas(atoms, cover=rect(0, 0, 100, 100))
+    got = {(int(i), int(j)): float(x) for i, j, x in zip(p, lab, a)}
+    assert got == pytest.approx({(0, 0): 200.0, (0, 1): 300.0, (1, 1): 100.0, (2, 0): 100.0}, rel=1e-12)
+    assert sum(clipped) == 2          # parcel 0: one of its two pieces; parcel 1 (not covered): its one piece
+    clipped.clear()
+    p2, lab2, a2 = idx.label_areas(atoms)                 # without the cover: every piece clipped
+    assert sum(clipped) == 3
+    assert sorted(zip(p2.tolist(), lab2.tolist())) == sorted(got)
+    # interior point on the line between the two pieces (a 40 m parcel centred on x = 50): both clipped
+    clipped.clear()
+    idx = ParcelIndex(np.array([rect(30, 10, 70, 20)], dtype=object), workers=1)
+    _, _, a3 = idx.label_areas(atoms, cover=rect(0, 0, 100, 100))
+    assert sum(clipped) == 2 and a3.tolist() == pytest.approx([200.0, 200.0], rel=1e-12)

@@ -189,9 +189,11 @@ def test_unpaired_by_bands_equals_one_block():
     geoms[700] = geoms[700].buffer(-1.0, join_style="mitre")
     g = np.array(geoms, dtype=object)
     tree = shapely.STRtree(g)
-    whole = T._unpaired_block(g)
+    whole = T._unpaired_block(g, compiled=False)
     for workers in (1, 2):
-        assert np.array_equal(T._unpaired(g, tree, workers, tile=150), whole)   # 8 bands
+        assert np.array_equal(T._unpaired(g, tree, workers, tile=150, compiled=False), whole)   # 8 bands
+    assert np.array_equal(T._unpaired(g, tree, compiled=True), whole)         # strips of segments
+    assert np.array_equal(T._unpaired_block(g, compiled=True), whole)
     assert whole[100] and whole[700] and not whole[500]
 
 
@@ -237,3 +239,40 @@ def test_lone_edge_union_with_holes_island_and_outer_ring():
     assert u is not None
     assert shapely.area(u) == pytest.approx(400 * 300 - 100 * 100 + 40 * 40, rel=1e-12)
     assert shapely.area(shapely.symmetric_difference(u, shapely.union_all(g))) == pytest.approx(0, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_compiled_and_numpy_pairing_give_the_same_partners(seed):
+    """The numba kernel and its numpy form: the same flags and the same partner of every segment, on a
+    damaged cadastre with holes, multipolygons, repeated vertices, duplicates and T-junctions."""
+    geoms, _, rng = jittered_cadastre(nx=20, ny=15, seed=seed)
+    geoms[3] = Polygon(list(geoms[3].exterior.coords)[:2] + list(geoms[3].exterior.coords)[1:])  # repeated vertex
+    geoms[40] = shapely.affinity.translate(geoms[40], 2, 1)
+    geoms.append(geoms[100])                                                   # a duplicate
+    geoms.append(MultiPolygon([geoms[150], geoms[152]]))
+    outer = Polygon(shapely.get_coordinates(rect(2000, 0, 2300, 300)),
+                    [shapely.get_coordinates(rect(2100, 100, 2200, 200))])
+    geoms += [outer, rect(2100, 100, 2200, 200)]
+    g = np.array(geoms, dtype=object)
+    tree = shapely.STRtree(g)
+    f1, s1 = T._pairing(g, tree, compiled=True)
+    f0, s0 = T._pairing(g, tree, compiled=False)
+    assert np.array_equal(f1, f0) and f1[3] and f1[40] and f1[100] and not f1[-1]
+    key = lambda s: sorted(zip(map(tuple, s.xy.round(6).tolist()), s.owner.tolist(), s.partner.tolist()))  # noqa: E731
+    assert key(s1) == key(s0)
+    assert (s1.partner == -2).any() and (s1.partner == -1).any() and (s1.partner >= 0).any()
+    for compiled in (True, False):
+        t = T.cadastre_topology(g, rect(0, 0, 2300, 750), compiled=compiled)
+        assert t.union_area == pytest.approx(shapely.union_all(g).area, rel=1e-12)
+
+
+def test_kernel_strips_do_not_change_the_partners():
+    from gis_planner.balance.kernels import pair_segments, pair_segments_np
+
+    geoms, _, _ = jittered_cadastre(nx=30, ny=20, seed=5)
+    geoms[7] = shapely.affinity.translate(geoms[7], 1, 0)
+    xy, seg, rev, owner = T._ring_segments(np.array(geoms, dtype=object))
+    bits = xy.view(np.uint64)
+    ref = pair_segments_np(bits, seg, rev, owner)
+    for strip in (16, 256, 1 << 20):                  # 150 strips, 9 strips, one
+        assert np.array_equal(pair_segments(bits, seg, rev, owner, strip), ref)

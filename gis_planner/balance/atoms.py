@@ -42,6 +42,19 @@ class Atoms:
     member: np.ndarray
     failed: list = field(default_factory=list)   # groups whose atoms do not add up to their union
 
+    def union(self, rel_tol: float = 1e-9):
+        """Union of the atoms (they share edges exactly: a coverage union, checked by its area)."""
+        if not len(self.geoms):
+            return None
+        want = float(shapely.area(self.geoms).sum())
+        try:
+            u = shapely.coverage_union_all(self.geoms)
+            if shapely.is_valid(u) and abs(float(shapely.area(u)) - want) <= rel_tol * max(want, 1.0):
+                return u
+        except shapely.errors.GEOSException:
+            pass
+        return shapely.union_all(self.geoms)
+
 
 def build_atoms(unions: Mapping[str, shapely.Geometry], rel_tol: float = 1e-9) -> Atoms:
     """Atoms of the polygonal geometries ``unions`` (group key -> union of its polygons)."""
@@ -80,7 +93,7 @@ def group_areas(index: ParcelIndex, atoms: Atoms, max_vertices: int = 256) -> tu
     lies in some group); it is only meaningful when no group failed.
     """
     n = len(index)
-    p, lab, a = index.label_areas(atoms.geoms, max_vertices)
+    p, lab, a = index.label_areas(atoms.geoms, max_vertices, cover=atoms.union())
     out = {}
     for j, key in enumerate(atoms.keys):
         if key in atoms.failed:

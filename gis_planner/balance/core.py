@@ -41,7 +41,7 @@ from ..crs import to_metric
 from ..errors import GisPlannerError
 from .atoms import build_atoms, group_areas
 from .engine import ParcelIndex, polygon_parts, union_polygons
-from .kernels import simple_rings
+from .kernels import simple_rings, use_compiled
 from .topology import cadastre_topology
 
 HA = 10_000.0
@@ -198,10 +198,15 @@ def _metric(gdf: gpd.GeoDataFrame, crs: CRS | None, what: str) -> gpd.GeoDataFra
     return to_metric(gdf)
 
 
-def _is_valid(geoms: np.ndarray, types: np.ndarray) -> np.ndarray:
+def _is_valid(geoms: np.ndarray, types: np.ndarray, compiled: bool | None = None) -> np.ndarray:
     """``shapely.is_valid`` of polygons: a polygon without holes whose ring is certainly simple
     (:func:`gis_planner.balance.kernels.simple_rings`, compiled, a fraction of GEOS' cost) is valid;
-    GEOS decides every other one."""
+    GEOS decides every other one. ``compiled=False`` (or None and too few polygons for the kernel to pay,
+    :func:`~gis_planner.balance.kernels.use_compiled`): GEOS for all."""
+    if compiled is None:
+        compiled = use_compiled(len(geoms))
+    if not compiled:
+        return shapely.is_valid(geoms)
     valid = np.zeros(len(geoms), dtype=bool)
     simple = np.flatnonzero((types == shapely.GeometryType.POLYGON) & (shapely.get_num_interior_rings(geoms) == 0))
     if simple.size:
@@ -214,7 +219,7 @@ def _is_valid(geoms: np.ndarray, types: np.ndarray) -> np.ndarray:
     return valid
 
 
-def _clean_polygons(gdf: gpd.GeoDataFrame, what: str) -> tuple[np.ndarray, list[int]]:
+def _clean_polygons(gdf: gpd.GeoDataFrame, what: str, compiled: bool | None = None) -> tuple[np.ndarray, list[int]]:
     """Polygon geometries, invalid ones repaired (their positions returned), non-polygons refused."""
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
@@ -228,7 +233,7 @@ def _clean_polygons(gdf: gpd.GeoDataFrame, what: str) -> tuple[np.ndarray, list[
         pos = int(np.flatnonzero(bad_type)[0])
         raise GisPlannerError(f"{what} must be polygons ({int(bad_type.sum())} are not)", feature=pos,
                               fix="import the layer as polygons", code="bad_geometry_type")
-    invalid = np.flatnonzero(~_is_valid(geoms, types))
+    invalid = np.flatnonzero(~_is_valid(geoms, types, compiled))
     if invalid.size:
         fixed = shapely.make_valid(geoms[invalid])
         geoms = geoms.copy()
@@ -522,9 +527,15 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     if "category" not in parcels.columns:
         raise GisPlannerError("the parcels have no 'category' field", file="parcels",
                               fix="import the cadastre with its land category column", code="missing_field")
-    geoms, invalid = _clean_polygons(parcels, "parcels")
-    ids = (parcels["cadastral_no"].astype(str).to_numpy() if "cadastral_no" in parcels.columns
-           else np.array([str(i) for i in range(n)], dtype=object))
+    compiled = use_compiled(n, (rules.get("engine") or {}).get("compiled_min_parcels"))
+    geoms, invalid = _clean_polygons(parcels, "parcels", compiled)
+    # cadastral numbers stay a pandas text column (no conversion of a million strings to objects and back)
+    ids_s = (parcels["cadastral_no"].astype(str).reset_index(drop=True) if "cadastral_no" in parcels.columns
+             else pd.Series([str(i) for i in range(n)], dtype=str))
+
+    def id_of(pos) -> np.ndarray:
+        """Cadastral numbers of the parcels at positions ``pos`` (a few: overlaps, gaps, outside)."""
+        return ids_s.take(np.asarray(pos, dtype=np.int64)).to_numpy(dtype=object)
     index = ParcelIndex(geoms)
     area = index.area
     total_m2 = float(area.sum())
@@ -632,14 +643,19 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         atoms_info = {"atoms": int(len(atoms.geoms)), "groups_measured_apart": list(atoms.failed)}
     unrestricted = np.maximum(area - any_col, 0.0)
 
+    factorized: dict = {}
+
     def crosstab(mask, keys, cols: dict[str, np.ndarray], order_codes, with_totals=True) -> pd.DataFrame:
-        data = {k: v[mask] / HA for k, v in cols.items()}
+        data = dict(cols)
         if with_totals:
-            data[ANY] = any_col[mask] / HA
-            data["unrestricted"] = unrestricted[mask] / HA
-            data["total"] = area[mask] / HA
-        uniq, _, sums = _group_sums(keys[mask], *data.values())
-        g = pd.DataFrame(dict(zip(data, sums)), index=pd.Index(uniq, dtype=object, name="category"))
+            data.update({ANY: any_col, "unrestricted": unrestricted, "total": area})
+        whole = mask is everything
+        if (id(keys), id(mask)) not in factorized:    # each row key factorized once for all tables
+            factorized[id(keys), id(mask)] = pd.factorize(keys if whole else keys[mask])
+        pos, uniq = factorized[id(keys), id(mask)]
+        sums = {k: np.bincount(pos, weights=v if whole else v[mask], minlength=len(uniq)) / HA
+                for k, v in data.items()}
+        g = pd.DataFrame(sums, index=pd.Index(list(uniq), dtype=object, name="category"))
         rows = [c for c in order_codes if c in g.index] + sorted(c for c in g.index if c not in order_codes)
         return g.reindex(rows)
 
@@ -651,18 +667,21 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
 
     # ---- per parcel
     all_cols = {**kind_cols, **detail_cols}
-    long_rows = []
-    for key, a in all_cols.items():
-        nz = np.flatnonzero(a > 0)
-        if nz.size:
-            meta = group_meta[key]
-            long_rows.append(pd.DataFrame({
-                "cadastral_no": ids[nz], "group": key, "kind": meta["kind"],
-                "subtype": meta.get("subtype"), "level": meta.get("level"),
-                "area_ha": a[nz] / HA, "share": a[nz] / area[nz]}))
-    parcel_restrictions = (pd.concat(long_rows, ignore_index=True) if long_rows else
-                           pd.DataFrame(columns=["cadastral_no", "group", "kind", "subtype", "level",
-                                                 "area_ha", "share"]))
+    nzs = {key: np.flatnonzero(a > 0) for key, a in all_cols.items()}
+    keys = [k for k in all_cols if nzs[k].size]
+    sizes = [nzs[k].size for k in keys]
+    pos = np.concatenate([nzs[k] for k in keys]) if keys else np.empty(0, dtype=np.int64)
+    a_long = np.concatenate([all_cols[k][nzs[k]] for k in keys]) if keys else np.empty(0)
+
+    def per_group(values) -> pd.Series:
+        return pd.Series(np.repeat(np.array(values + [None], dtype=object)[:-1], sizes), dtype=object)
+
+    parcel_restrictions = pd.DataFrame({
+        "cadastral_no": ids_s.take(pos).reset_index(drop=True), "group": per_group(keys),
+        "kind": per_group([group_meta[k]["kind"] for k in keys]),
+        "subtype": per_group([group_meta[k].get("subtype") for k in keys]),
+        "level": per_group([group_meta[k].get("level") for k in keys]),
+        "area_ha": a_long / HA, "share": a_long / area[pos]})
     # "kind:subtype:level 25.0%; …" per parcel: a kind's own column only when it has no detail
     labels = np.full(n, "", dtype=object)
     detailed_kinds = {group_meta[k]["kind"] for k in detail_cols}
@@ -670,17 +689,20 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     label_cols.sort(key=lambda k: (list(kind_cols).index(group_meta[k]["kind"]), k))
     for key in label_cols:
         a = all_cols[key]
-        nz = np.flatnonzero(a > 0)
+        nz = nzs[key]
         if nz.size:
             pct = np.char.add(np.round(a[nz] / area[nz] * 100.0, 1).astype(str), "%").astype(object)
             sep = np.where(labels[nz] == "", "", "; ").astype(object)
             labels[nz] = labels[nz] + sep + (key + " ") + pct
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(area > 0, any_col / area, 0.0)
-    per_parcel = pd.DataFrame({"cadastral_no": ids, "category": category, "land_type": land_type,
-                               "use_status": use, "owner_type": owner, "area_ha": area / HA,
-                               "restricted_ha": any_col / HA, "restricted_share": share,
-                               "restrictions": labels})
+    # text columns as objects: pandas would otherwise convert each one to its string type (~0.2 s per
+    # column at a million parcels)
+    per_parcel = pd.DataFrame({"cadastral_no": ids_s, "category": pd.Series(category, dtype=object),
+                               "land_type": pd.Series(land_type, dtype=object),
+                               "use_status": pd.Series(use, dtype=object), "owner_type": pd.Series(owner, dtype=object),
+                               "area_ha": area / HA, "restricted_ha": any_col / HA, "restricted_share": share,
+                               "restrictions": pd.Series(labels, dtype=object)})
 
     # ---- topology
     if boundary is None and ws is not None:
@@ -691,7 +713,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     tcfg = rules.get("topology") or {}
     list_min = float(tcfg.get("list_min_m2", 0.0))
     if topology:
-        topo = cadastre_topology(geoms, boundary, tree=index.tree)
+        topo = cadastre_topology(geoms, boundary, tree=index.tree, compiled=compiled)
     else:
         topo = None
     overlaps = pd.DataFrame(columns=["cadastral_no_a", "cadastral_no_b", "area_ha"])
@@ -701,15 +723,16 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     topo_json: dict[str, Any] = {"checked": topo is not None}
     if topo is not None:
         ov = topo.overlaps[topo.overlaps["area_m2"] >= list_min]
-        overlaps = pd.DataFrame({"cadastral_no_a": ids[ov["a"].to_numpy()], "cadastral_no_b": ids[ov["b"].to_numpy()],
+        overlaps = pd.DataFrame({"cadastral_no_a": id_of(ov["a"].to_numpy()),
+                                 "cadastral_no_b": id_of(ov["b"].to_numpy()),
                                  "area_ha": ov["area_m2"].to_numpy() / HA})
         gkeep = shapely.area(topo.gaps) >= list_min if len(topo.gaps) else np.zeros(0, dtype=bool)
         gaps = gpd.GeoDataFrame({
             "area_ha": shapely.area(topo.gaps[gkeep]) / HA,
-            "neighbours": [", ".join(ids[nb]) for nb, k in zip(topo.gap_neighbours, gkeep) if k]},
+            "neighbours": [", ".join(id_of(nb)) for nb, k in zip(topo.gap_neighbours, gkeep) if k]},
             geometry=gpd.GeoSeries(topo.gaps[gkeep], crs=crs), crs=crs)
         out_keep = topo.outside["area_m2"].to_numpy() >= list_min
-        outside = pd.DataFrame({"cadastral_no": ids[topo.outside["parcel"].to_numpy()[out_keep]],
+        outside = pd.DataFrame({"cadastral_no": id_of(topo.outside["parcel"].to_numpy()[out_keep]),
                                 "area_ha": topo.outside["area_m2"].to_numpy()[out_keep] / HA})
         b_ha = topo.boundary_area / HA if topo.boundary_area is not None else None
         identity = None
@@ -729,7 +752,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
             "gaps": [{"ha": float(a), "neighbours": nb} for a, nb in zip(gaps["area_ha"], gaps["neighbours"])],
             "outside_ha": topo.outside_area / HA,
             "outside": [{"cadastral_no": r.cadastral_no, "ha": float(r.area_ha)} for r in outside.itertuples()],
-            "invalid_repaired": [str(ids[i]) for i in invalid],
+            "invalid_repaired": [str(x) for x in id_of(invalid)],
             "identity": identity,
             "counting": "each parcel's full area counts in its row; overlaps are counted in every "
                         "overlapping parcel and reported as overlap_ha; gaps and parts outside the "

@@ -1,17 +1,69 @@
 """Compiled (numba) kernels of the balance: plain loops over coordinate arrays, testable on tiny input.
 
 :func:`pair_segments` pairs the ring segments of a cadastre (the topology's "is every edge shared
-exactly?" and the linework of the union of the parcels). Compiled once and cached on disk
+exactly?" and the linework of the union of the parcels); :func:`simple_rings` tells rings that are
+certainly simple (valid polygons) from those GEOS must judge. Compiled once and cached on disk
 (``cache=True``); ``nogil``: bands of a large cadastre run in threads.
+
+Starting numba's runtime costs about 0.45 CPU s once per process (the first call of any kernel), more
+than the kernels save below a few hundred thousand parcels. :func:`use_compiled` says when to use them;
+otherwise the numpy forms (:func:`ring_segments_np`, :func:`pair_segments_np`: the same results) run.
 """
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
+import pandas as pd
+
+COMPILED_MIN_ITEMS = 250_000
+
+
+def use_compiled(n_items: int, min_items: int | None = None) -> bool:
+    """True when the compiled kernels pay for themselves: ``n_items`` (parcels) at least ``min_items``
+    (default :data:`COMPILED_MIN_ITEMS`, ``layers/balance.yaml`` engine.compiled_min_parcels), or
+    numba's runtime already started in this process (a kernel ran: nothing more to pay)."""
+    limit = COMPILED_MIN_ITEMS if min_items is None else min_items
+    return n_items >= limit or bool(pair_segments.signatures or simple_rings.signatures)
+
+
+def ring_segments_np(xy, ring, exterior):
+    """:func:`ring_segments` in numpy."""
+    seg = np.flatnonzero(ring[:-1] == ring[1:])
+    x, y = xy[:, 0], xy[:, 1]
+    seg_ring = ring[seg]
+    area2 = np.bincount(seg_ring, weights=x[seg] * y[seg + 1] - x[seg + 1] * y[seg], minlength=exterior.size)
+    return seg.astype(np.int64), (exterior != (area2 > 0))[seg_ring]
+
+
+def pair_segments_np(bits, start, rev, owner):
+    """:func:`pair_segments` in numpy (sorting by hash: factorize, bincount)."""
+    xy = bits.view(np.float64)
+    # vertices as integers (identical coordinates -> same id): a hash of the bits, checked exactly
+    vid = pd.factorize((bits[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ (bits[:, 1] + np.uint64(0x632BE59BD9B4E019)))[0]
+    rep = np.empty(int(vid.max()) + 1 if vid.size else 0, dtype=np.int64)
+    rep[vid] = np.arange(len(vid))
+    if vid.size and (bits != bits[rep[vid]]).any():      # a hash collision: factorize the coordinates
+        vid = pd.factorize(xy[:, 0] + 1j * xy[:, 1])[0]
+    vid = vid.astype(np.int64)
+    a = np.where(rev, start + 1, start)
+    b = np.where(rev, start, start + 1)
+    u, v = vid[a], vid[b]
+    fwd = u < v
+    key = np.minimum(u, v) * (int(vid.max()) + 1 if vid.size else 1) + np.maximum(u, v)
+    gid = pd.factorize(key)[0]
+    w = owner.astype(float)
+    size = np.bincount(gid)
+    turn = np.bincount(gid, weights=np.where(fwd, 1.0, -1.0))
+    own_f = np.bincount(gid, weights=np.where(fwd, w, 0.0))
+    own_r = np.bincount(gid, weights=np.where(fwd, 0.0, w))
+    ok = ((size == 2) & (turn == 0) & (own_f != own_r))[gid]
+    partner = np.where(ok, np.where(fwd, own_r[gid], own_f[gid]), -1.0).astype(np.int64)
+    partner[u == v] = -2
+    return partner
 
 
 @nb.njit(cache=True, nogil=True)
-def pair_segments(bits, start, rev, owner):
+def pair_segments(bits, start, rev, owner, strip=32768):
     """Partner parcel of each ring segment, from one pass of an open-addressing hash table.
 
     ``bits``: (n, 2) uint64, the bit patterns of the vertex coordinates (identical coordinates, identical
@@ -22,6 +74,11 @@ def pair_segments(bits, start, rev, owner):
     (no such parcel, or the segment is met by more than one other, or in the same direction), or -2
     (a zero-length segment: a repeated vertex).
 
+    The segments are first sorted into vertical strips by the x of their midpoint (both copies of an
+    edge have the same midpoint, so they always meet in one strip) of about ``strip`` segments each;
+    each strip is paired with its own small hash table that stays in the CPU cache: the cost stays
+    linear in the segments, with no bands of parcels to overlap.
+
     >>> import numpy as np
     >>> xy = np.array([[0., 0], [1, 0], [1, 0], [0, 0], [5, 5], [6, 6], [7, 7], [7, 7]])
     >>> pair_segments(xy.view(np.uint64), np.array([0, 2, 4, 6]), np.zeros(4, bool), np.array([0, 1, 1, 2])
@@ -29,15 +86,55 @@ def pair_segments(bits, start, rev, owner):
     [1, 0, -1, -2]
     """
     n = start.size
+    partner = np.full(n, -1, np.int64)
+    dirn = np.zeros(n, np.int8)
+    if n == 0:
+        return partner
+    xy = bits.view(np.float64)
+    mid = np.empty(n)
+    lo = np.inf
+    hi = -np.inf
+    for i in range(n):
+        a = start[i]
+        mid[i] = (xy[a, 0] + xy[a + 1, 0]) * 0.5
+        if mid[i] < lo:
+            lo = mid[i]
+        if mid[i] > hi:
+            hi = mid[i]
+    n_strips = max(1, n // strip)
+    width = (hi - lo) / n_strips
+    which = np.zeros(n, np.int64)
+    count = np.zeros(n_strips + 1, np.int64)
+    for i in range(n):
+        k = 0
+        if width > 0.0:
+            k = min(int((mid[i] - lo) / width), n_strips - 1)
+        which[i] = k
+        count[k + 1] += 1
+    for k in range(n_strips):
+        count[k + 1] += count[k]
+    order = np.empty(n, np.int64)
+    fill = count[:-1].copy()
+    for i in range(n):
+        order[fill[which[i]]] = i
+        fill[which[i]] += 1
+    for k in range(n_strips):
+        _pair_strip(bits, start, rev, owner, order[count[k]:count[k + 1]], partner, dirn)
+    return partner
+
+
+@nb.njit(cache=True, nogil=True)
+def _pair_strip(bits, start, rev, owner, segs, partner, dirn):  # noqa: C901 - one pass, kept in one piece
+    """:func:`pair_segments` for the segments ``segs`` (all copies of their edges among them)."""
+    n = segs.size
     size = 1
     while size < n + n // 2 + 2:
         size *= 2
     mask = np.uint64(size - 1)
     # one row per distinct segment: first segment + 1 (0: empty slot), hash, second segment, count
     table = np.zeros((size, 4), np.int64)
-    dirn = np.zeros(n, np.int8)
-    partner = np.full(n, -1, np.int64)
-    for i in range(n):
+    for t in range(n):
+        i = segs[t]
         a = start[i]
         b = a + 1
         if rev[i]:
@@ -88,7 +185,6 @@ def pair_segments(bits, start, rev, owner):
                         partner[table[s, 2]] = -1
                     break
             s = (s + 1) & np.int64(size - 1)
-    return partner
 
 
 @nb.njit(cache=True, nogil=True)

@@ -28,7 +28,7 @@ import pandas as pd
 import shapely
 
 from .engine import default_workers, polygon_parts
-from .kernels import pair_segments, ring_segments
+from .kernels import pair_segments, pair_segments_np, ring_segments, ring_segments_np, use_compiled
 
 
 @dataclass
@@ -115,27 +115,31 @@ def _invalid_edges(geoms: np.ndarray) -> np.ndarray:
 
 
 def _unpaired(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: int = 1,
-              tile: int = 250_000) -> np.ndarray:
+              tile: int = 50_000, compiled: bool | None = None) -> np.ndarray:
     """Parcels with a ring segment that is not paired exactly once, reversed, by another parcel.
 
     See :func:`_pairing` (this is its first result).
     """
-    return _pairing(geoms, tree, workers, tile)[0]
+    return _pairing(geoms, tree, workers, tile, compiled)[0]
 
 
 def _pairing(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: int = 1,
-             tile: int = 250_000) -> tuple[np.ndarray, "SegmentTable"]:
+             tile: int = 50_000, compiled: bool | None = None) -> tuple[np.ndarray, "SegmentTable"]:
     """Parcels with a ring segment not paired exactly once, reversed, by another parcel, and every
     segment of those parcels with its partner (see :func:`_pair_block`).
 
-    Large cadastres are cut into vertical bands of ``tile`` parcels (hash tables that stay small:
-    the cost stays linear in the parcels); each band is checked together with every parcel whose
-    bounding box reaches into it, so each of its parcels sees all the owners of its segments.
+    ``compiled``: use the numba kernel (default: :func:`~gis_planner.balance.kernels.use_compiled`),
+    which keeps its hash tables small itself (strips of segments). In numpy, large cadastres are cut into
+    vertical bands of ``tile`` parcels (hash tables that stay in the CPU cache: the cost stays linear in
+    the parcels); each band is checked together with every parcel whose bounding box reaches into it,
+    so each of its parcels sees all the owners of its segments.
     """
     n = len(geoms)
     k = n // tile
-    if tree is None or k < 2:
-        return _pair_block(geoms)
+    if compiled is None:
+        compiled = use_compiled(n)
+    if tree is None or k < 2 or compiled:
+        return _pair_block(geoms, compiled=compiled)
     order = np.argsort(shapely.bounds(geoms)[:, 0], kind="stable")
     bands = np.array_split(order, k)
 
@@ -144,7 +148,7 @@ def _pairing(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: in
         around = np.union1d(members, tree.query(shapely.box(*shapely.total_bounds(geoms[members]))))
         is_member = np.zeros(len(around), dtype=bool)
         is_member[np.searchsorted(around, members)] = True
-        flag, segs = _pair_block(geoms[around], is_member)
+        flag, segs = _pair_block(geoms[around], is_member, compiled)
         return members[flag[is_member]], segs.renumbered(around)
 
     out = np.zeros(n, dtype=bool)
@@ -181,7 +185,7 @@ class SegmentTable:
                             np.concatenate([t.partner for t in tables]))
 
 
-def _ring_segments(geoms: np.ndarray):
+def _ring_segments(geoms: np.ndarray, compiled: bool = True):
     """Coordinates (float64, -0.0 -> 0.0), the start vertex of every ring segment, whether its ring runs
     against the interior-on-the-left orientation, and its parcel; None for non-polygons."""
     n = len(geoms)
@@ -208,16 +212,18 @@ def _ring_segments(geoms: np.ndarray):
         ring_owner = poly_owner[np.repeat(np.arange(len(poly_off) - 1), np.diff(poly_off))]
         ring = np.repeat(np.arange(n_rings), ring_len)
     xy = np.ascontiguousarray(xy, dtype=np.float64) + 0.0   # -0.0 -> 0.0
-    seg, rev = ring_segments(xy, np.ascontiguousarray(ring, dtype=np.int64), exterior)
+    seg, rev = (ring_segments if compiled else ring_segments_np)(xy, np.ascontiguousarray(ring, dtype=np.int64),
+                                                                 exterior)
     return xy, seg, rev, np.asarray(ring_owner, dtype=np.int64)[ring[seg]]
 
 
-def _unpaired_block(geoms: np.ndarray) -> np.ndarray:
+def _unpaired_block(geoms: np.ndarray, compiled: bool | None = None) -> np.ndarray:
     """:func:`_pair_block`'s parcels (one block, no bands)."""
-    return _pair_block(geoms)[0]
+    return _pair_block(geoms, compiled=use_compiled(len(geoms)) if compiled is None else compiled)[0]
 
 
-def _pair_block(geoms: np.ndarray, members: np.ndarray | None = None) -> tuple[np.ndarray, SegmentTable]:
+def _pair_block(geoms: np.ndarray, members: np.ndarray | None = None, compiled: bool = True
+                ) -> tuple[np.ndarray, SegmentTable]:
     """Parcels with a ring segment that is not paired exactly once, reversed, by another parcel.
 
     In a clean coverage every edge is shared by exactly two parcels which run along it in opposite
@@ -225,7 +231,7 @@ def _pair_block(geoms: np.ndarray, members: np.ndarray | None = None) -> tuple[n
     so paired has no invalid edge for the GEOS coverage validator either, so only the parcels returned
     here (those on the outer edge of the cadastre, or near an overlap, gap, T-junction or repeated
     vertex) need the exact check. One pass of a hash table over the segments (compiled kernel
-    :func:`gis_planner.balance.kernels.pair_segments`), no geometry operation.
+    :func:`gis_planner.balance.kernels.pair_segments`, or its numpy form), no geometry operation.
 
     Also returns every segment of the flagged parcels (of ``members`` only, when given) with its
     partner: the linework of the union of the parcels (:func:`_lone_edge_union`).
@@ -235,11 +241,11 @@ def _pair_block(geoms: np.ndarray, members: np.ndarray | None = None) -> tuple[n
     empty = SegmentTable.concat([])
     if n == 0:
         return out, empty
-    rs = _ring_segments(geoms)
+    rs = _ring_segments(geoms, compiled)
     if rs is None:  # pragma: no cover - callers pass polygons only
         return ~out, empty
     xy, seg, rev, owner = rs
-    partner = pair_segments(xy.view(np.uint64), seg, rev, owner)
+    partner = (pair_segments if compiled else pair_segments_np)(xy.view(np.uint64), seg, rev, owner)
     bad = partner < 0
     out[owner[bad]] = True
     keep = out[owner] if members is None else (out & members)[owner]
@@ -290,7 +296,7 @@ def _suspects(geoms: np.ndarray, tree: shapely.STRtree, workers: int = 1,
 
 def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
                       min_overlap_m2: float = 0.0, grid_size: float = 1e-6,
-                      workers: int | None = None) -> Topology:
+                      workers: int | None = None, compiled: bool | None = None) -> Topology:
     """Measure overlaps, gaps and outside parts of a set of parcel polygons (metric CRS).
 
     Parameters
@@ -302,6 +308,8 @@ def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
         ``double_counted`` so the identity holds)
     grid_size : precision (m) of the snap-rounded overlay used for the pairwise overlap areas
     workers : threads for the coverage check of a badly damaged cadastre (default: CPUs, at most 4)
+    compiled : pair the ring segments with the numba kernel (default: when it pays, see
+        :func:`gis_planner.balance.kernels.use_compiled`); the same result either way
 
     Example
     -------
@@ -315,7 +323,7 @@ def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
     areas = shapely.area(geoms)
     tree = tree or shapely.STRtree(geoms)
     workers = workers or default_workers()
-    flag, segs = _pairing(geoms, tree, workers) if n else (np.zeros(0, dtype=bool), None)
+    flag, segs = _pairing(geoms, tree, workers, compiled=compiled) if n else (np.zeros(0, dtype=bool), None)
     suspect = _suspects(geoms, tree, workers, flag=flag) if n else np.zeros(0, dtype=bool)
     # an overlapping pair always has at least one parcel with an invalid edge (a parcel lying wholly
     # inside another flags only the inner one), so suspects are compared with all parcels
