@@ -267,6 +267,14 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
     return terr
 
 
+def describe_conditioning(info: dict | None, lang: str | None = None) -> str | None:
+    """One translated line on what the conditioning did (``Terrain.extra["conditioning"]``), or None."""
+    if not info or info.get("method") != "breach_mfd":
+        return None
+    return t("hazards.cond.summary", lang, method=info["method"], breaches=info["breaches"],
+             breached=info["breached_cells"], filled=info["filled_cells"], burned=info["burned_cells"])
+
+
 def _limit(value) -> float:
     """A breach limit from the rules: null means none."""
     return np.inf if value is None else float(value)
@@ -769,6 +777,7 @@ def compute_hazard_zones(ws, hazards: Iterable[str] | None = None, progress: Pro
     out = pd.concat(frames, ignore_index=True) if frames else frames
     out = gpd.GeoDataFrame(out, geometry="geometry", crs=terrain.crs)
     out.attrs["dem_fitness"] = fitness
+    out.attrs["conditioning"] = terrain.extra.get("conditioning")
     return out
 
 
@@ -801,7 +810,8 @@ def store_hazard_zones(ws, computed: gpd.GeoDataFrame, hazards: Iterable[str] | 
                    notes={"computed_types": sorted(hazards), "rules": rv, "kept_official": n_off,
                           "kept_computed": n_comp, "written_computed": int(len(computed)),
                           "screening_types": sorted(m for m, f in (fitness or {}).items() if not f["fit"]),
-                          "dem_fitness": fitness})
+                          "dem_fitness": fitness,
+                          "conditioning": computed.attrs.get("conditioning") if computed is not None else None})
     return {"kept_official": n_off, "kept_computed": n_comp, "written": int(len(computed))}
 
 
