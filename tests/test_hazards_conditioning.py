@@ -217,3 +217,54 @@ def test_runout_share_threshold_limits_lateral_spreading():
     share = (2 ** -4) / (1 + 2 * 2 ** -4)
     k = int(math.floor(math.log(3e-4) / math.log(share)))  # at most k sideways steps
     assert narrow.any(axis=0).sum() <= 2 * k + 1
+
+
+# ----------------------------------------------------------------------------- debris-flow runout
+def test_debris_flow_runs_out_along_the_channel_until_the_energy_line_meets_the_ground():
+    from rasterio.transform import from_origin
+
+    from gis_planner import hazards as H
+    from gis_planner.hazards import susceptibility as S
+
+    # a 30° V-chute (1 km long, sides 30°) onto a 5° slope (2.4 km) that ends on a 1° plain
+    res, cols, c = 20.0, 31, 15
+    n1, n2 = 50, 170                                   # rows of the chute, row where the plain starts
+    rows = n2 + 30
+    t30, t5, t1 = (math.tan(math.radians(a)) for a in (30, 5, 1))
+    x = np.arange(rows) * res                         # distance down the valley (row 0 north)
+    x1, x2 = n1 * res, n2 * res
+    along = np.where(x <= x1, (x1 - x) * t30, np.where(x <= x2, -(x - x1) * t5, -(x2 - x1) * t5 - (x - x2) * t1))
+    rr, cc = np.mgrid[0:rows, 0:cols]
+    side = np.where(rr < n1, np.abs(cc - c) * res * t30, np.abs(cc - c) * res * 0.02)
+    z = 2000.0 + along[:, None] + side
+    terr = S.compute_terrain(z, from_origin(0, rows * res, res, res), "EPSG:7695")
+    rules = H.hazard_rules()
+    lv = S.mudflow_levels(terr, rules)
+    src = terr.extra["debris_sources"]
+    path = terr.extra["debris_runout"]
+    assert src.any() and src[:, c].any()
+    top = int(np.flatnonzero(src[:, c]).min())
+    # the energy line at 11° from the top source cell meets the 5° slope at x_s + d, where
+    # z_top - tan(11°)·d = ground(x_top + d) (solved in closed form on the 5° segment)
+    t11 = math.tan(math.radians(rules["mudflow"]["runout"]["alpha_deg"]))
+    xs = top * res
+    z_top = 2000.0 + (x1 - xs) * t30
+    d = (z_top - 2000.0 + (xs - x1) * t5) / (t11 - t5)
+    assert x1 < xs + d < x2 - rules["mudflow"]["apex_reach_m"]    # ends on the 5° slope
+    last = int(np.flatnonzero(path[:, c]).max())
+    assert abs(last * res - (xs + d)) <= res
+    # beyond the fan (a sector of c·A^n below the apex) the runout is a corridor of the runout level
+    apex = [divmod(int(a), cols) for a in terr.extra["fan_apexes"]]
+    assert apex == [(n1 - 1, c)]
+    r = rules["mudflow"]
+    radius = math.sqrt(r["fan_area_c"] * (terr.acc[n1 - 1, c] * res * res / 1e6) ** r["fan_area_n"] * 1e6 / (math.pi / 2))
+    beyond = rr > (n1 - 1) + radius / res + 1
+    assert last > (n1 - 1) + radius / res + 10
+    corridor = (lv > 0) & beyond
+    assert (lv[corridor] == 2).all() and corridor[:, c][beyond[:, 0] & (rr[:, 0] <= last)].all()
+    assert np.abs(cc - c)[corridor].max() * res <= r["channel_half_width_m"]["medium"]
+    assert not corridor[last + 3:].any()              # it ends with the energy line, not on the 1° plain
+    # without runout the channel below the fan is empty
+    rules["mudflow"]["runout"]["alpha_deg"] = None
+    lv0 = S.mudflow_levels(terr, rules)
+    assert lv0[last, c] == 0 and (lv0 <= lv).all()

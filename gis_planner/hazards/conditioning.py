@@ -386,41 +386,49 @@ def resolve_flats(conditioned: np.ndarray, xres: float, yres: float, outlets: np
 
 # ----------------------------------------------------------------------------- MFD graph and order
 @nb.njit(cache=True)
-def _successors(z, fdir, outlets, i, buf):
-    """Receivers of cell ``i`` in the MFD graph (every lower neighbour and the D8 receiver) into ``buf``;
-    returns how many (outlets and nodata: none)."""
+def _successor_masks(z, fdir, outlets):
+    """Bit k set where neighbour k receives from the cell in the MFD graph (every lower neighbour and
+    the D8 receiver); outlets and nodata send nothing. Raster order: the reads stay in the cache."""
     rows, cols = z.shape
-    r = i // cols
-    c = i - r * cols
-    v = z[r, c]
-    if math.isnan(v) or outlets[r, c]:
-        return 0
-    kd = fdir[r, c]
-    m = 0
-    for k in range(8):
-        j = _nb(r, c, k, rows, cols)
-        if j < 0:
-            continue
-        w = z[j // cols, j % cols]
-        if w < v or (k == kd and not math.isnan(w)):
-            buf[m] = j
-            m += 1
-    return m
+    out = np.zeros((rows, cols), dtype=np.uint8)
+    for r in range(rows):
+        for c in range(cols):
+            v = z[r, c]
+            if math.isnan(v) or outlets[r, c]:
+                continue
+            kd = fdir[r, c]
+            m = 0
+            inner = 0 < r < rows - 1 and 0 < c < cols - 1
+            for k in range(8):
+                rr = r + D8_DR[k]
+                cc = c + D8_DC[k]
+                if not inner and (rr < 0 or cc < 0 or rr >= rows or cc >= cols):
+                    continue
+                w = z[rr, cc]
+                if w < v or (k == kd and not math.isnan(w)):
+                    m |= 1 << k
+            out[r, c] = m
+    return out
 
 
 @nb.njit(cache=True)
-def _mfd_order(z, fdir, outlets):
-    """Upstream-first order of the graph 'every lower neighbour + the D8 receiver' (Kahn)."""
+def _mfd_order(z, masks):
+    """Upstream-first order of the MFD graph given by the successor ``masks`` (Kahn)."""
+    rows, cols = z.shape
     n = z.size
     flat = z.ravel()
+    mk = masks.ravel()
+    off = D8_DR * cols + D8_DC
     indeg = np.zeros(n, dtype=np.int32)
-    buf = np.empty(8, dtype=np.int64)
     valid = 0
     for i in range(n):
         if not math.isnan(flat[i]):
             valid += 1
-        for t in range(_successors(z, fdir, outlets, i, buf)):
-            indeg[buf[t]] += 1
+        m = mk[i]
+        if m:
+            for k in range(8):
+                if m & (1 << k):
+                    indeg[i + off[k]] += 1
     order = np.empty(n, dtype=np.int64)
     head = 0
     tail = 0
@@ -431,12 +439,15 @@ def _mfd_order(z, fdir, outlets):
     while head < tail:
         i = order[head]
         head += 1
-        for t in range(_successors(z, fdir, outlets, i, buf)):
-            j = buf[t]
-            indeg[j] -= 1
-            if indeg[j] == 0:
-                order[tail] = j
-                tail += 1
+        m = mk[i]
+        if m:
+            for k in range(8):
+                if m & (1 << k):
+                    j = i + off[k]
+                    indeg[j] -= 1
+                    if indeg[j] == 0:
+                        order[tail] = j
+                        tail += 1
     return order[:tail], valid
 
 
@@ -446,31 +457,33 @@ def mfd_order(conditioned: np.ndarray, fdir: np.ndarray, outlets: np.ndarray | N
     Raises ``ValueError`` on a cycle (directions that climb or loop on a flat)."""
     z = np.ascontiguousarray(conditioned, dtype=np.float64)
     o = np.zeros(z.shape, np.bool_) if outlets is None else np.ascontiguousarray(outlets, dtype=np.bool_)
-    order, valid = _mfd_order(z, np.ascontiguousarray(fdir, dtype=np.int8), o)
+    order, valid = _mfd_order(z, _successor_masks(z, np.ascontiguousarray(fdir, dtype=np.int8), o))
     if order.shape[0] != valid:
         raise ValueError(f"flow directions contain a cycle ({valid - order.shape[0]} cells never drain)")
     return order
 
 
 @nb.njit(cache=True)
-def _weights(z, fdir, r, c, dist, clen, p, w):
-    """Fractions to the 8 neighbours: ∝ tan(β)^p (× contour length) over the lower ones; else the D8
-    receiver. Returns the sum of weights (0: no outflow)."""
-    rows, cols = z.shape
-    v = z[r, c]
+def _weights(zf, fdir, i, rows, cols, dist, clen, p, w):
+    """Fractions from flat cell ``i`` to its 8 neighbours: ∝ tan(β)^p (× contour length) over the lower
+    ones; else the D8 receiver. Returns the sum of weights (0: no outflow)."""
+    r = i // cols
+    c = i - r * cols
+    v = zf[i]
     tot = 0.0
+    inner = 0 < r < rows - 1 and 0 < c < cols - 1
     for k in range(8):
         w[k] = 0.0
-        j = _nb(r, c, k, rows, cols)
-        if j < 0:
+        if not inner and _nb(r, c, k, rows, cols) < 0:
             continue
-        x = z[j // cols, j % cols]
-        if math.isnan(x) or not x < v:
+        x = zf[i + D8_DR[k] * cols + D8_DC[k]]
+        if not x < v:          # also NaN
             continue
-        w[k] = ((v - x) / dist[k]) ** p * clen[k]
+        t = (v - x) / dist[k]
+        w[k] = (t if p == 1.0 else t ** p) * clen[k]
         tot += w[k]
     if tot == 0.0:
-        kd = fdir[r, c]
+        kd = fdir[i]
         if kd >= 0:
             w[kd] = 1.0
             tot = 1.0
@@ -480,26 +493,28 @@ def _weights(z, fdir, r, c, dist, clen, p, w):
 @nb.njit(cache=True)
 def _mfd_acc(z, fdir, outlets, order, weights, dist, clen, p, channel_cells):
     rows, cols = z.shape
+    zf = z.ravel()
+    fd = fdir.ravel()
+    out = outlets.ravel()
+    off = D8_DR * cols + D8_DC
     acc = np.zeros(rows * cols, dtype=np.float64)
     w = np.empty(8, dtype=np.float64)
     for t in range(order.shape[0]):
         i = order[t]
-        r = i // cols
-        c = i - r * cols
         acc[i] += weights[i]
-        if outlets[r, c]:
+        if out[i]:
             continue
         a = acc[i]
-        kd = fdir[r, c]
+        kd = fd[i]
         if a >= channel_cells and kd >= 0:
-            acc[(r + D8_DR[kd]) * cols + c + D8_DC[kd]] += a
+            acc[i + off[kd]] += a
             continue
-        tot = _weights(z, fdir, r, c, dist, clen, p, w)
+        tot = _weights(zf, fd, i, rows, cols, dist, clen, p, w)
         if tot == 0.0:
             continue
         for k in range(8):
             if w[k] > 0.0:
-                acc[(r + D8_DR[k]) * cols + c + D8_DC[k]] += a * w[k] / tot
+                acc[i + off[k]] += a * w[k] / tot
     return acc
 
 
@@ -549,31 +564,35 @@ def mfd_accumulation(conditioned: np.ndarray, fdir: np.ndarray, xres: float, yre
 def _runout(route, ground, fdir, outlets, order, start, tan_alpha, dist, clen, exponent, min_share):
     rows, cols = route.shape
     n = rows * cols
+    zf = route.ravel()
+    gf = ground.ravel()
+    fd = fdir.ravel()
+    out = outlets.ravel()
+    st = start.ravel()
+    off = D8_DR * cols + D8_DC
     energy = np.full(n, -np.inf, dtype=np.float64)
     share = np.zeros(n, dtype=np.float64)
     reach = np.zeros(n, dtype=np.bool_)
     w = np.empty(8, dtype=np.float64)
     for t in range(order.shape[0]):
         i = order[t]
-        r = i // cols
-        c = i - r * cols
-        g = ground[r, c]
-        if start[r, c]:
+        g = gf[i]
+        if st[i]:
             if g > energy[i]:
                 energy[i] = g
             share[i] = 1.0
         if energy[i] < g - 1e-9 or share[i] < min_share:
             continue
         reach[i] = True
-        if outlets[r, c]:
+        if out[i]:
             continue
-        tot = _weights(route, fdir, r, c, dist, clen, exponent, w)
+        tot = _weights(zf, fd, i, rows, cols, dist, clen, exponent, w)
         if tot == 0.0:
             continue
         for k in range(8):
             if w[k] <= 0.0:
                 continue
-            j = (r + D8_DR[k]) * cols + c + D8_DC[k]
+            j = i + off[k]
             e = energy[i] - tan_alpha * dist[k]
             if e > energy[j]:
                 energy[j] = e
