@@ -261,7 +261,7 @@ def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | No
     if z.size >= int(tr.get("tiled_min_cells") or np.iinfo(np.int64).max):  # a large DEM: by tiles
         from .tiled import compute_terrain_tiled
 
-        terr = compute_terrain_tiled(z, transform, crs, lakes, tile=int(tr.get("tile_cells", 2048)),
+        terr = compute_terrain_tiled(z, transform, crs, lakes, tile=int(tr.get("tile_cells", 1024)),
                                      progress=steps.sub(0.1, 1.0), lang=lang)
     else:
         terr = compute_terrain(z, transform, crs, lakes, progress=steps.sub(0.1, 1.0), lang=lang)

@@ -70,7 +70,6 @@ class Raster:
             if fill is not None:
                 for r0 in range(0, self.shape[0], 4096):
                     mm[r0:r0 + 4096] = fill
-            mm.flush()
             del mm
 
     def read(self, r0, r1, c0, c1, pad=None):
@@ -89,8 +88,7 @@ class Raster:
     def write(self, r0, c0, arr):
         mm = np.load(self.path, mmap_mode="r+")
         mm[r0:r0 + arr.shape[0], c0:c0 + arr.shape[1]] = arr
-        mm.flush()
-        del mm
+        del mm  # no flush: the page cache keeps the file consistent for the next reads
 
     def load(self, mmap=True):
         """The whole raster: memory-mapped read-only (default) or in memory."""
@@ -434,25 +432,37 @@ def tiled_flow_direction(filled: Raster, dem: Raster, outlets: Raster | None, xr
         out = outlets.read(r0, r1, c0, c1) if outlets is not None else np.zeros((r1 - r0, c1 - c0), bool)
         return _global_seeds(zh, out), out
 
-    any_flat = False
-    for r0, r1, c0, c1 in _tiles(shape, tile):
+    boxes = list(_tiles(shape, tile))
+    flat_tiles = set()
+    for t, (r0, r1, c0, c1) in enumerate(boxes):
         Fh = filled.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
         d = _flat_init(Fh, seeds(r0, r1, c0, c1)[0])
-        any_flat |= bool((d == INF_DIST).any())
+        if (d == INF_DIST).any():
+            flat_tiles.add(t)
         dist.write(r0, c0, d)
-    boxes = list(_tiles(shape, tile))
+    # relax the tiles with flat cells; a tile whose distances changed makes its neighbours run again
+    ntc = -(-shape[1] // tile)
+    dirty = set(flat_tiles)
     passes = 0
-    while any_flat and passes < max_passes:
+    while dirty and passes < max_passes:
         passes += 1
-        changed = False
-        for r0, r1, c0, c1 in (boxes if passes % 2 else boxes[::-1]):
+        for t in (sorted(dirty) if passes % 2 else sorted(dirty, reverse=True)):
+            if t not in dirty:
+                continue
+            dirty.discard(t)
+            r0, r1, c0, c1 = boxes[t]
             Fh = filled.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
             dh = dist.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=-1)
             if _flat_bfs(Fh, dh):
-                changed = True
                 dist.write(r0, c0, dh[1:-1, 1:-1])
-        if not changed or len(boxes) == 1:
-            break
+                tr, tc = divmod(t, ntc)
+                for dr in (-1, 0, 1):
+                    for dc in (-1, 0, 1):
+                        u = (tr + dr) * ntc + tc + dc
+                        if (dr or dc) and 0 <= tc + dc < ntc and u in flat_tiles:
+                            dirty.add(u)
+    if dirty:
+        raise RuntimeError(f"flat distances did not settle in {max_passes} passes")
     fdir = Raster(workdir / "fdir.npy", shape, np.int8)
     for r0, r1, c0, c1 in boxes:
         Fh = filled.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
@@ -622,7 +632,7 @@ def tiled_slope_curvature(dem: Raster, xres, yres, workdir, tile: int):
 
 
 # ----------------------------------------------------------------------------- drivers
-def dem_to_raster(z_or_path, workdir, block_rows: int = 1024) -> tuple[Raster, object, object]:
+def dem_to_raster(z_or_path, workdir, block_rows: int = 256) -> tuple[Raster, object, object]:
     """The DEM as a float64 file raster (NaN nodata), from an array or streamed from a GeoTIFF by
     row blocks. Returns ``(raster, transform, crs)`` (``None`` for an array)."""
     workdir = Path(workdir)
@@ -635,7 +645,7 @@ def dem_to_raster(z_or_path, workdir, block_rows: int = 1024) -> tuple[Raster, o
     import rasterio
     from rasterio.windows import Window
 
-    with rasterio.open(z_or_path) as ds:
+    with rasterio.Env(GDAL_CACHEMAX=16), rasterio.open(z_or_path) as ds:  # 16 MB block cache, not 5 % of RAM
         r = Raster(workdir / "dem.npy", (ds.height, ds.width), np.float64)
         for r0 in range(0, ds.height, block_rows):
             n = min(block_rows, ds.height - r0)
@@ -675,7 +685,7 @@ def tiled_hydrology(z: np.ndarray, xres, yres, tile: int = 1024, outlets: np.nda
         return {k: (v.load(mmap=False) if isinstance(v, Raster) else v) for k, v in res.items()}
 
 
-def compute_terrain_tiled(z: np.ndarray, transform, crs, lakes: np.ndarray | None = None, tile: int = 2048,
+def compute_terrain_tiled(z: np.ndarray, transform, crs, lakes: np.ndarray | None = None, tile: int = 1024,
                           workdir=None, progress=None, lang=None):
     """The :class:`~gis_planner.hazards.susceptibility.Terrain` of a large DEM from the tiled kernels.
 
