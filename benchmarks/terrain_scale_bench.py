@@ -1,7 +1,7 @@
 """Large DEMs: the tiled terrain pipeline against GRASS ``r.watershed -s`` (and the in-core kernels).
 
     .venv/bin/python benchmarks/terrain_scale_bench.py                  # 10 M and 40 M cells, 3 runs each
-    .venv/bin/python benchmarks/terrain_scale_bench.py --sizes 300 --repeat 1 --no-incore   # the oblast case
+    .venv/bin/python benchmarks/terrain_scale_bench.py --sizes 300 --repeat 1 --no-incore --no-hydro  # an oblast
 
 Writes the section "Large DEMs" of ``benchmarks/results_hazards.md`` (other sections are kept).
 
@@ -75,9 +75,9 @@ def child_tiled(dem: str, tile: int, slope: bool) -> dict:
         acc = res["acc"]
         outlet_sum, valid = 0.0, 0
         fd = res["fdir"]
-        for r0 in range(0, acc.shape[0], 2048):   # check: the outlets carry every valid cell
-            a = acc.read(r0, min(acc.shape[0], r0 + 2048), 0, acc.shape[1])
-            f = fd.read(r0, min(acc.shape[0], r0 + 2048), 0, acc.shape[1])
+        for r0 in range(0, acc.shape[0], 256):   # check: the outlets carry every valid cell
+            a = acc.read(r0, min(acc.shape[0], r0 + 256), 0, acc.shape[1])
+            f = fd.read(r0, min(acc.shape[0], r0 + 256), 0, acc.shape[1])
             outlet_sum += float(np.nansum(a[f == -1]))
             valid += int((f != -2).sum())
         t2 = time.perf_counter()
@@ -118,26 +118,10 @@ def run_child_usage(fn: str, *args) -> dict:
 
 
 def grass_watershed(dem: Path) -> dict:
-    timing = OUT / "grass_rw_scale.json"
-    script = OUT / "grass_rw_scale.sh"
-    script.write_text(
-        "set -e\n"
-        f"r.in.gdal -o --quiet input={dem} output=dem\n"
-        "g.region raster=dem\n"
-        "python3 - <<'PY'\n"
-        "import json, subprocess, time, resource\n"
-        "t0 = time.perf_counter()\n"
-        "subprocess.run(['r.watershed', '-s', '--overwrite', '--quiet', 'elevation=dem', "
-        "'accumulation=acc', 'drainage=dir'], check=True)\n"
-        "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-        f"json.dump({{'wall_s': time.perf_counter() - t0, 'cpu_s': u.ru_utime + u.ru_stime, "
-        f"'peak_rss_mb': u.ru_maxrss / 1024}}, open({str(timing)!r}, 'w'))\n"
-        "PY\n")
-    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
-        env = dict(os.environ, HOME=tmp)
-        subprocess.run(["grass", "--tmp-location", str(dem), "--exec", "bash", str(script)], check=True,
-                       capture_output=True, env=env)
-    return json.loads(timing.read_text())
+    import terrain_bench
+
+    r = terrain_bench.grass_watershed(dem, tag="rw_scale")
+    return {"wall_s": r["seconds"], "cpu_s": r["cpu_s"], "peak_rss_mb": r["peak_rss_mb"]}
 
 
 def med(runs, key):
@@ -151,6 +135,7 @@ def main() -> int:
     ap.add_argument("--tile", type=int, default=1024)
     ap.add_argument("--no-incore", action="store_true")
     ap.add_argument("--no-grass", action="store_true")
+    ap.add_argument("--no-hydro", action="store_true", help="only the whole tiled pipeline (with slope)")
     args = ap.parse_args()
     import rasterio
 
@@ -165,7 +150,8 @@ def main() -> int:
             shape, res = (ds.height, ds.width), ds.res[0]
         runs = {"hydro": [], "pipeline": [], "incore": [], "grass": []}
         for k in range(args.repeat):
-            runs["hydro"].append(run_child_usage("child_tiled", str(dem), args.tile, False))
+            if not args.no_hydro:
+                runs["hydro"].append(run_child_usage("child_tiled", str(dem), args.tile, False))
             if have_grass:
                 runs["grass"].append(grass_watershed(dem))
             runs["pipeline"].append(run_child_usage("child_tiled", str(dem), args.tile, True))
@@ -196,7 +182,7 @@ def main() -> int:
             ratio_rss = f"{med(rr, 'peak_rss_mb') / med(g, 'peak_rss_mb'):.2f}" if g else "—"
             lines.append(f"| {grid} | {label} | {med(rr, 'cpu_s'):.1f} | {med(rr, 'wall_s'):.1f} | "
                          f"{med(rr, 'peak_rss_mb'):,.0f} | {ratio_cpu} | {ratio_rss} |")
-        h = runs["hydro"][-1]
+        h = (runs["hydro"] or runs["pipeline"])[-1]
         lines.append(f"| | check: outlets carry {h['outlet_sum']:,.0f} of {h['valid']:,} valid cells; "
                      f"flat passes {h['flat_passes']} | | | | | |")
     lines.append("")
