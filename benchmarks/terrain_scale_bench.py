@@ -120,7 +120,7 @@ def run_child_usage(fn: str, *args) -> dict:
 def grass_watershed(dem: Path) -> dict:
     import terrain_bench
 
-    r = terrain_bench.grass_watershed(dem, tag="rw_scale")
+    r = terrain_bench.grass_watershed(dem, tag=f"rw_{dem.stem}")
     return {"wall_s": r["seconds"], "cpu_s": r["cpu_s"], "peak_rss_mb": r["peak_rss_mb"]}
 
 
