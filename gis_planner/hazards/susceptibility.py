@@ -326,7 +326,7 @@ def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | No
         from .tiled import compute_terrain_tiled
 
         # the tiled kernels condition by priority-flood fill and route by D8 (docs/hazards.md, large DEMs)
-        terr = compute_terrain_tiled(z, transform, crs, lakes, tile=int(tr.get("tile_cells", 2048)),
+        terr = compute_terrain_tiled(z, transform, crs, lakes, tile=int(tr.get("tile_cells", 1024)),
                                      progress=steps.sub(0.1, 1.0), lang=lang)
         terr.extra["conditioning"] = "fill_d8_tiled"
     else:

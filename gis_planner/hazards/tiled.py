@@ -1,8 +1,8 @@
 """Tiled (out-of-core) terrain: fill, flats, D8, accumulation, slope and curvature tile by tile.
 
 For DEMs that do not fit the in-core kernels of :mod:`gis_planner.hazards.terrain` (a 30 m DEM of a
-rayon or oblast, up to ~300 M cells). Every raster lives in a file (``.npy``, opened per window and
-closed again); one tile plus a one-cell halo is in memory at a time, plus small graphs whose size is
+rayon or oblast, up to ~300 M cells). Every raster lives in a raw file, read and written by windows
+(``pread``/``pwrite`` row by row); one tile plus a one-cell halo is in memory at a time, plus small graphs whose size is
 the tile perimeters.
 
 Algorithms
@@ -42,6 +42,7 @@ True
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
 import weakref
@@ -58,20 +59,19 @@ INF_DIST = np.int32(2 ** 31 - 1)
 
 # ----------------------------------------------------------------------------- file-backed rasters
 class Raster:
-    """A 2-D raster in a ``.npy`` file, read and written by windows (the file is mapped only while
-    a window is copied, so it does not stay resident)."""
+    """A 2-D raster in a raw row-major file, read and written by windows with ``pread``/``pwrite``
+    row by row (no memory map during the work, so nothing of the file counts in the process's
+    memory: only the window copied)."""
 
-    def __init__(self, path, shape, dtype, fill=None, create=True):
+    def __init__(self, path, shape, dtype, create=True):
         self.path = Path(path)
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)
         if create:
-            mm = np.lib.format.open_memmap(self.path, mode="w+", dtype=self.dtype, shape=self.shape)
-            if fill is not None:
-                for r0 in range(0, self.shape[0], 4096):
-                    mm[r0:r0 + 4096] = fill
-            mm.flush()
-            del mm
+            with open(self.path, "wb") as fh:
+                fh.truncate(self.shape[0] * self.shape[1] * self.dtype.itemsize)
+        self._fd = os.open(self.path, os.O_RDWR)
+        weakref.finalize(self, os.close, self._fd)
 
     def read(self, r0, r1, c0, c1, pad=None):
         """Window ``[r0:r1, c0:c1]``; parts outside the grid are ``pad``."""
@@ -80,21 +80,26 @@ class Raster:
         if pad is not None:
             out[...] = pad
         a0, a1, b0, b1 = max(r0, 0), min(r1, rows), max(c0, 0), min(c1, cols)
-        if a1 > a0 and b1 > b0:
-            mm = np.load(self.path, mmap_mode="r")
-            out[a0 - r0:a1 - r0, b0 - c0:b1 - c0] = mm[a0:a1, b0:b1]
-            del mm
+        size = self.dtype.itemsize
+        for r in range(a0, a1):
+            row = out[r - r0, b0 - c0:b1 - c0]
+            if os.preadv(self._fd, [memoryview(row).cast("B")], (r * cols + b0) * size) != row.nbytes:
+                raise OSError(f"short read from {self.path}")
         return out
 
     def write(self, r0, c0, arr):
-        mm = np.load(self.path, mmap_mode="r+")
-        mm[r0:r0 + arr.shape[0], c0:c0 + arr.shape[1]] = arr
-        mm.flush()
-        del mm
+        cols = self.shape[1]
+        arr = np.ascontiguousarray(arr, dtype=self.dtype)
+        size = self.dtype.itemsize
+        for i in range(arr.shape[0]):
+            if os.pwrite(self._fd, memoryview(arr[i]).cast("B"), ((r0 + i) * cols + c0) * size) != arr[i].nbytes:
+                raise OSError(f"short write to {self.path}")
 
     def load(self, mmap=True):
         """The whole raster: memory-mapped read-only (default) or in memory."""
-        return np.load(self.path, mmap_mode="r" if mmap else None)
+        if mmap:
+            return np.memmap(self.path, dtype=self.dtype, mode="r", shape=self.shape)
+        return np.fromfile(self.path, dtype=self.dtype).reshape(self.shape)
 
 
 def _tiles(shape, tile):
@@ -278,8 +283,8 @@ def tiled_fill(dem: Raster, outlets: Raster | None, workdir, tile: int) -> Raste
     """Priority-flood fill by tiles (Barnes 2016); returns the filled raster (float64)."""
     rows, cols = dem.shape
     workdir = Path(workdir)
-    filled = Raster(workdir / "filled.npy", dem.shape, np.float64)
-    labels = Raster(workdir / "fill_labels.npy", dem.shape, np.int32)
+    filled = Raster(workdir / "filled.bin", dem.shape, np.float64)
+    labels = Raster(workdir / "fill_labels.bin", dem.shape, np.int32)
     edges = []
     for r0, r1, c0, c1 in _tiles(dem.shape, tile):
         zh = dem.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
@@ -427,33 +432,45 @@ def tiled_flow_direction(filled: Raster, dem: Raster, outlets: Raster | None, xr
     """D8 with flats resolved by distance to their exit, by tiles. Returns ``(fdir, passes)``."""
     workdir = Path(workdir)
     shape = filled.shape
-    dist = Raster(workdir / "flat_dist.npy", shape, np.int32)
+    dist = Raster(workdir / "flat_dist.bin", shape, np.int32)
 
     def seeds(r0, r1, c0, c1):
         zh = dem.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
         out = outlets.read(r0, r1, c0, c1) if outlets is not None else np.zeros((r1 - r0, c1 - c0), bool)
         return _global_seeds(zh, out), out
 
-    any_flat = False
-    for r0, r1, c0, c1 in _tiles(shape, tile):
+    boxes = list(_tiles(shape, tile))
+    flat_tiles = set()
+    for t, (r0, r1, c0, c1) in enumerate(boxes):
         Fh = filled.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
         d = _flat_init(Fh, seeds(r0, r1, c0, c1)[0])
-        any_flat |= bool((d == INF_DIST).any())
+        if (d == INF_DIST).any():
+            flat_tiles.add(t)
         dist.write(r0, c0, d)
-    boxes = list(_tiles(shape, tile))
+    # relax the tiles with flat cells; a tile whose distances changed makes its neighbours run again
+    ntc = -(-shape[1] // tile)
+    dirty = set(flat_tiles)
     passes = 0
-    while any_flat and passes < max_passes:
+    while dirty and passes < max_passes:
         passes += 1
-        changed = False
-        for r0, r1, c0, c1 in (boxes if passes % 2 else boxes[::-1]):
+        for t in (sorted(dirty) if passes % 2 else sorted(dirty, reverse=True)):
+            if t not in dirty:
+                continue
+            dirty.discard(t)
+            r0, r1, c0, c1 = boxes[t]
             Fh = filled.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
             dh = dist.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=-1)
             if _flat_bfs(Fh, dh):
-                changed = True
                 dist.write(r0, c0, dh[1:-1, 1:-1])
-        if not changed or len(boxes) == 1:
-            break
-    fdir = Raster(workdir / "fdir.npy", shape, np.int8)
+                tr, tc = divmod(t, ntc)
+                for dr in (-1, 0, 1):
+                    for dc in (-1, 0, 1):
+                        u = (tr + dr) * ntc + tc + dc
+                        if (dr or dc) and 0 <= tc + dc < ntc and u in flat_tiles:
+                            dirty.add(u)
+    if dirty:
+        raise RuntimeError(f"flat distances did not settle in {max_passes} passes")
+    fdir = Raster(workdir / "fdir.bin", shape, np.int8)
     for r0, r1, c0, c1 in boxes:
         Fh = filled.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
         dh = dist.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=-1)
@@ -583,7 +600,7 @@ def tiled_accumulation(fdir: Raster, workdir, tile: int) -> Raster:
     if (tgt >= 0).any() and not np.array_equal(gid[tgt_idx[tgt >= 0]], tgt[tgt >= 0]):
         raise AssertionError("a perimeter link points at a cell that is not a perimeter node")
     ext = _solve_links(tgt_idx, kind, local)
-    out = Raster(Path(workdir) / "acc.npy", fdir.shape, np.float64)
+    out = Raster(Path(workdir) / "acc.bin", fdir.shape, np.float64)
     for r0, r1, c0, c1 in _tiles(fdir.shape, tile):
         ft = fdir.read(r0, r1, c0, c1)
         w = np.ones(ft.size)
@@ -604,9 +621,9 @@ def tiled_slope_curvature(dem: Raster, xres, yres, workdir, tile: int):
     """Slope (degrees, edges extrapolated linearly) and profile/plan curvature by tiles with a
     one-cell halo; the values of :func:`terrain.slope_aspect` / :func:`terrain.curvature`."""
     workdir = Path(workdir)
-    slope = Raster(workdir / "slope.npy", dem.shape, np.float32)
-    prof = Raster(workdir / "profile.npy", dem.shape, np.float32)
-    plan = Raster(workdir / "plan.npy", dem.shape, np.float32)
+    slope = Raster(workdir / "slope.bin", dem.shape, np.float32)
+    prof = Raster(workdir / "profile.bin", dem.shape, np.float32)
+    plan = Raster(workdir / "plan.bin", dem.shape, np.float32)
     rows, cols = dem.shape
     for r0, r1, c0, c1 in _tiles(dem.shape, tile):
         # the halo stops at the grid edge: there the kernels pad as they do for the whole grid
@@ -622,21 +639,21 @@ def tiled_slope_curvature(dem: Raster, xres, yres, workdir, tile: int):
 
 
 # ----------------------------------------------------------------------------- drivers
-def dem_to_raster(z_or_path, workdir, block_rows: int = 1024) -> tuple[Raster, object, object]:
+def dem_to_raster(z_or_path, workdir, block_rows: int = 256) -> tuple[Raster, object, object]:
     """The DEM as a float64 file raster (NaN nodata), from an array or streamed from a GeoTIFF by
     row blocks. Returns ``(raster, transform, crs)`` (``None`` for an array)."""
     workdir = Path(workdir)
     if isinstance(z_or_path, np.ndarray):
         z = z_or_path
-        r = Raster(workdir / "dem.npy", z.shape, np.float64)
+        r = Raster(workdir / "dem.bin", z.shape, np.float64)
         for r0 in range(0, z.shape[0], block_rows):
             r.write(r0, 0, np.asarray(z[r0:r0 + block_rows], dtype=np.float64))
         return r, None, None
     import rasterio
     from rasterio.windows import Window
 
-    with rasterio.open(z_or_path) as ds:
-        r = Raster(workdir / "dem.npy", (ds.height, ds.width), np.float64)
+    with rasterio.Env(GDAL_CACHEMAX=16), rasterio.open(z_or_path) as ds:  # 16 MB block cache, not 5 % of RAM
+        r = Raster(workdir / "dem.bin", (ds.height, ds.width), np.float64)
         for r0 in range(0, ds.height, block_rows):
             n = min(block_rows, ds.height - r0)
             block = ds.read(1, window=Window(0, r0, ds.width, n))
@@ -669,13 +686,13 @@ def tiled_hydrology(z: np.ndarray, xres, yres, tile: int = 1024, outlets: np.nda
         dem, _, _ = dem_to_raster(np.asarray(z, dtype=np.float64), tmp)
         out_r = None
         if outlets is not None:
-            out_r = Raster(Path(tmp) / "outlets.npy", dem.shape, np.bool_)
+            out_r = Raster(Path(tmp) / "outlets.bin", dem.shape, np.bool_)
             out_r.write(0, 0, np.asarray(outlets, dtype=bool))
         res = run_tiled(dem, xres, yres, tmp, tile, out_r, slope=slope)
         return {k: (v.load(mmap=False) if isinstance(v, Raster) else v) for k, v in res.items()}
 
 
-def compute_terrain_tiled(z: np.ndarray, transform, crs, lakes: np.ndarray | None = None, tile: int = 2048,
+def compute_terrain_tiled(z: np.ndarray, transform, crs, lakes: np.ndarray | None = None, tile: int = 1024,
                           workdir=None, progress=None, lang=None):
     """The :class:`~gis_planner.hazards.susceptibility.Terrain` of a large DEM from the tiled kernels.
 
@@ -694,7 +711,7 @@ def compute_terrain_tiled(z: np.ndarray, transform, crs, lakes: np.ndarray | Non
     dem, _, _ = dem_to_raster(z, tmp)
     out_r = None
     if terr.lakes.any():
-        out_r = Raster(Path(tmp) / "outlets.npy", z.shape, np.bool_)
+        out_r = Raster(Path(tmp) / "outlets.bin", z.shape, np.bool_)
         out_r.write(0, 0, terr.lakes)
     names = {"slope": "hazards.step.slope", "fill": "hazards.step.fill",
              "flow_direction": "hazards.step.flow_direction", "flow_accumulation": "hazards.step.flow_accumulation",

@@ -1,0 +1,197 @@
+"""Large DEMs: the tiled terrain pipeline against GRASS ``r.watershed -s`` (and the in-core kernels).
+
+    .venv/bin/python benchmarks/terrain_scale_bench.py                  # 10 M and 40 M cells, 3 runs each
+    .venv/bin/python benchmarks/terrain_scale_bench.py --sizes 300 --repeat 1 --no-incore --no-hydro  # an oblast
+
+Writes the section "Large DEMs" of ``benchmarks/results_hazards.md`` (other sections are kept).
+
+Grids: the GEBCO 2023 grid of Kyrgyzstan (``terrain_bench.prepare_dem``: 11.5 M cells at 374 m, 10.4 M
+valid) resampled by ``gdalwarp -r bilinear`` to finer cells so that it has about 10, 40 or 300 M
+cells: real relief with depressions, flats and nodata around the country, at the size of a 30 m
+DEM of a rayon (10-40 M) or an oblast (300 M).
+
+Each run is a **whole process** (interpreter start and imports included), run in turn with the
+reference; the parent reads the child's own resource usage (``os.wait4``): CPU seconds (user +
+system), wall seconds and peak RSS. Medians over ``--repeat`` alternating runs. ``os.getloadavg()``
+is printed before and after: on a shared machine wall times are not comparable, CPU seconds are.
+
+- ours, tiled: GeoTIFF → tiled files → fill + flats + D8 + accumulation (``hydro``), and the whole
+  terrain pipeline with slope and curvature (``pipeline``); ``--tile`` cells a side.
+- ours, in-core: read the GeoTIFF, ``fill_depressions`` + ``flow_direction_d8`` + ``flow_accumulation``.
+- GRASS ``r.watershed -s`` (D8, in memory), timed around the module alone (the import by
+  ``r.in.gdal`` is not counted), peak RSS and CPU of the module process.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUT = HERE / "out"
+RESULTS = HERE / "results_hazards.md"
+MARK = "<!-- terrain_scale_bench -->"
+
+
+def grid_for(mcells: float) -> Path:
+    """The GEBCO Kyrgyzstan grid resampled to about ``mcells`` million cells (cached in benchmarks/out)."""
+    import rasterio
+
+    sys.path.insert(0, str(HERE))
+    import terrain_bench
+
+    base = terrain_bench.prepare_dem()
+    dst = OUT / f"kg_{int(mcells)}M.tif"
+    if dst.exists():
+        return dst
+    with rasterio.open(base) as ds:
+        n0, res0 = ds.width * ds.height, ds.res[0]
+    res = res0 * float(np.sqrt(n0 / (mcells * 1e6)))
+    subprocess.run(["gdalwarp", "-q", "-r", "bilinear", "-tr", f"{res:.6f}", f"{res:.6f}", "-co", "TILED=YES",
+                    "-co", "COMPRESS=DEFLATE", "-co", "BIGTIFF=YES", "-wm", "512", str(base), str(dst)], check=True)
+    return dst
+
+
+# ----------------------------------------------------------------------------- child processes
+def child_tiled(dem: str, tile: int, slope: bool) -> dict:
+    from gis_planner.hazards import tiled as TL
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        raster, transform, _ = TL.dem_to_raster(dem, tmp)
+        t1 = time.perf_counter()
+        res = TL.run_tiled(raster, abs(transform.a), abs(transform.e), tmp, tile, slope=slope)
+        acc = res["acc"]
+        outlet_sum, valid = 0.0, 0
+        fd = res["fdir"]
+        for r0 in range(0, acc.shape[0], 256):   # check: the outlets carry every valid cell
+            a = acc.read(r0, min(acc.shape[0], r0 + 256), 0, acc.shape[1])
+            f = fd.read(r0, min(acc.shape[0], r0 + 256), 0, acc.shape[1])
+            outlet_sum += float(np.nansum(a[f == -1]))
+            valid += int((f != -2).sum())
+        t2 = time.perf_counter()
+    return {"read_s": t1 - t0, "compute_s": t2 - t1, "flat_passes": res["flat_passes"],
+            "outlet_sum": outlet_sum, "valid": valid}
+
+
+def child_incore(dem: str) -> dict:
+    import rasterio
+
+    from gis_planner.hazards import terrain as T
+
+    with rasterio.open(dem) as ds:
+        z = T.as_float_dem(ds.read(1), ds.nodata).astype(np.float64)
+        res = ds.res
+    filled, flood_dir, _ = T.fill_depressions(z)
+    del z
+    fdir = T.flow_direction_d8(filled, res[0], res[1], flood_dir=flood_dir)
+    del flood_dir
+    acc = T.flow_accumulation(fdir)
+    return {"outlet_sum": float(np.nansum(acc[fdir == -1])), "valid": int((fdir != -2).sum())}
+
+
+def run_child_usage(fn: str, *args) -> dict:
+    """The child's own CPU seconds and peak RSS (resource usage of that one process)."""
+    code = (f"import sys, json, resource; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(HERE)!r}); "
+            f"import terrain_scale_bench as b; r = b.{fn}(*{args!r}); "
+            f"u = resource.getrusage(resource.RUSAGE_SELF); "
+            f"r.update(cpu_s=u.ru_utime + u.ru_stime, peak_rss_mb=u.ru_maxrss / 1024); print(json.dumps(r))")
+    t0 = time.perf_counter()
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT))
+    wall = time.perf_counter() - t0
+    if res.returncode:
+        raise RuntimeError(f"{fn} failed: {res.stderr[-2000:]}")
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out["wall_s"] = wall
+    return out
+
+
+def grass_watershed(dem: Path) -> dict:
+    import terrain_bench
+
+    r = terrain_bench.grass_watershed(dem, tag=f"rw_{dem.stem}")
+    return {"wall_s": r["seconds"], "cpu_s": r["cpu_s"], "peak_rss_mb": r["peak_rss_mb"]}
+
+
+def med(runs, key):
+    return float(np.median([r[key] for r in runs]))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=float, nargs="+", default=[10, 40], help="million cells")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--tile", type=int, default=1024)
+    ap.add_argument("--no-incore", action="store_true")
+    ap.add_argument("--no-grass", action="store_true")
+    ap.add_argument("--no-hydro", action="store_true", help="only the whole tiled pipeline (with slope)")
+    args = ap.parse_args()
+    import rasterio
+
+    OUT.mkdir(exist_ok=True)
+    have_grass = shutil.which("grass") is not None and not args.no_grass
+    load0 = os.getloadavg()
+    print(f"load average at start: {load0}", flush=True)
+    rows = []
+    for size in args.sizes:
+        dem = grid_for(size)
+        with rasterio.open(dem) as ds:
+            shape, res = (ds.height, ds.width), ds.res[0]
+        runs = {"hydro": [], "pipeline": [], "incore": [], "grass": []}
+        for k in range(args.repeat):
+            if not args.no_hydro:
+                runs["hydro"].append(run_child_usage("child_tiled", str(dem), args.tile, False))
+            if have_grass:
+                runs["grass"].append(grass_watershed(dem))
+            runs["pipeline"].append(run_child_usage("child_tiled", str(dem), args.tile, True))
+            if not args.no_incore:
+                runs["incore"].append(run_child_usage("child_incore", str(dem)))
+            print(f"{size:g} M run {k + 1}: " + json.dumps({n: v[-1] for n, v in runs.items() if v}), flush=True)
+        rows.append((size, shape, res, runs))
+    load1 = os.getloadavg()
+    print(f"load average at end: {load1}", flush=True)
+
+    lines = [MARK, "## Large DEMs: tiled terrain vs r.watershed (`benchmarks/terrain_scale_bench.py`)", "",
+             f"Run {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} on "
+             f"{platform.machine()}, {os.cpu_count()} cores shared with other sessions; load average "
+             f"(1/5/15 min) at start {load0[0]:.1f}/{load0[1]:.1f}/{load0[2]:.1f}, at end "
+             f"{load1[0]:.1f}/{load1[1]:.1f}/{load1[2]:.1f}. Whole processes, medians of {args.repeat} alternating "
+             f"runs; CPU = user + system seconds of the process; tile {args.tile} cells.", ""]
+    lines += ["| grid | run | CPU s | wall s | peak RSS MB | CPU / r.watershed | RSS / r.watershed |",
+              "|---|---|---|---|---|---|---|"]
+    for size, shape, res, runs in rows:
+        g = runs["grass"]
+        grid = f"{shape[0]} × {shape[1]} = {shape[0] * shape[1] / 1e6:.1f} M cells, {res:.0f} m"
+        for name, label in (("grass", "r.watershed -s (module)"), ("hydro", "tiled fill + D8 + acc"),
+                            ("pipeline", "tiled + slope + curvature"), ("incore", "in-core fill + D8 + acc")):
+            rr = runs[name]
+            if not rr:
+                continue
+            ratio_cpu = f"{med(rr, 'cpu_s') / med(g, 'cpu_s'):.2f}" if g else "—"
+            ratio_rss = f"{med(rr, 'peak_rss_mb') / med(g, 'peak_rss_mb'):.2f}" if g else "—"
+            lines.append(f"| {grid} | {label} | {med(rr, 'cpu_s'):.1f} | {med(rr, 'wall_s'):.1f} | "
+                         f"{med(rr, 'peak_rss_mb'):,.0f} | {ratio_cpu} | {ratio_rss} |")
+        h = (runs["hydro"] or runs["pipeline"])[-1]
+        lines.append(f"| | check: outlets carry {h['outlet_sum']:,.0f} of {h['valid']:,} valid cells; "
+                     f"flat passes {h['flat_passes']} | | | | | |")
+    lines.append("")
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    head = text.split(MARK)[0].rstrip() + "\n\n" if text else ""
+    RESULTS.write_text(head + "\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
