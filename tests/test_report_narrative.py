@@ -269,3 +269,23 @@ def test_russian_paragraphs_use_the_agreeing_forms(narr):
                  "2 места размещения отходов", "4 проблемы", "17 голосов", "14 мер", "1 программы"):
         assert text.replace(" ", NBSP) in ru.replace(" ", NBSP), text
     assert not re.search(r"\b1\s(участков|программ)\b", ru)
+
+
+def test_cli_report_shows_each_step_in_the_language(demo_ws, tmp_path, capsys):
+    """`gis-planner report` prints one line per step on stderr ("[3/14] Построение карты: …"), counting
+    to the end; the files it names exist."""
+    from gis_planner.cli import main
+
+    code = main(["report", "-w", str(demo_ws.root), "--lang", "ru", "--format", "html", "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = [x for x in err.splitlines() if x.startswith("[")]
+    steps = [re.match(r"\[(\d+)/(\d+)\] (.*)", x).groups() for x in lines]
+    total = int(steps[-1][1])
+    assert [int(d) for d, _, _ in steps] == list(range(total)) + [total]
+    assert all(int(tt) == total for _, tt, _ in steps[-3:])
+    texts = [x for _, _, x in steps]
+    assert t("report.stage.balance", "ru") in texts and t("report.stage.html", "ru") in texts
+    assert t("report.stage.map", "ru", name=t("report.map.categories", "ru")) in texts
+    assert texts[-1] == t("report.stage.done", "ru")
+    assert (tmp_path / "sedp_sections_ru.html").exists() and "html: " in out

@@ -46,9 +46,14 @@ class ReportContext:
     provenance: dict = field(default_factory=dict)
     _basemap: Any = field(default=None, repr=False)
     on_map: Any = field(default=None, repr=False, compare=False)   # called with a map's name before it is drawn
+    _layers: dict = field(default_factory=dict, repr=False, compare=False)
 
     def layer(self, name: str):
-        return self.ws.read_layer(name, missing_ok=True)
+        """A workspace layer, read once per context (every table, paragraph and map of the report shares
+        it; callers do not modify it)."""
+        if name not in self._layers:
+            self._layers[name] = self.ws.read_layer(name, missing_ok=True)
+        return self._layers[name]
 
     def in_language(self, lang: str) -> "ReportContext":
         """The same analyses for another language (only the translated message columns are redone)."""
@@ -151,23 +156,35 @@ def provenance_annex(ctx: "ReportContext") -> Document:
     return doc
 
 
+ANALYSIS_STEPS = ("restrictions", "balance", "conflicts", "hazards", "scenario", "measures")
+
+
+def analysis_steps(scenario) -> list[str]:
+    """The steps :func:`build_context` reports (``scenario`` only when one is run)."""
+    return [s for s in ANALYSIS_STEPS if s != "scenario" or scenario is not None]
+
+
 def build_context(ws, lang: str = "ky", scenario=None, measures: list | None = None,
-                  progress: Callable[[float, str], None] | None = None) -> ReportContext:
-    """Run the analyses the sections need, once."""
+                  progress: Callable[[str, int, int], None] | None = None) -> ReportContext:
+    """Run the analyses the sections need, once.
+
+    ``progress(step, done, total)`` is called as each step starts (steps: :func:`analysis_steps`); a
+    :class:`gis_planner.report.build.Progress` may be passed instead to count these steps in a longer run.
+    """
     from .. import hazards, zoning
     from ..balance import compute_balance
+    from .build import Progress
 
-    def step(frac, msg):
-        if progress is not None:
-            progress(frac, msg)
+    prog = progress if isinstance(progress, Progress) else Progress(progress, len(analysis_steps(scenario)))
+    step = prog.step
 
-    step(0.05, "restrictions")
+    step("restrictions")
     restrictions = zoning.build_restrictions(ws)
-    step(0.2, "balance")
+    step("balance")
     balance = compute_balance(ws, restrictions=restrictions)
-    step(0.35, "conflicts")
+    step("conflicts")
     conflicts = zoning.conflicts(ws, restrictions=restrictions, lang=lang)
-    step(0.45, "hazards")
+    step("hazards")
     zones = hazards.effective_hazard_zones(ws)
     compare = hazards.compare_official_computed(ws) if len(zones) else pd.DataFrame()
     community, problems = _community(ws, lang)
@@ -175,11 +192,11 @@ def build_context(ws, lang: str = "ky", scenario=None, measures: list | None = N
     relocation = hazards.relocation_candidates(ws, zones=zones) if len(zones) else pd.DataFrame()
     result = None
     if scenario is not None:
-        step(0.6, "scenario")
+        step("scenario")
         from ..scenarios import run_scenario
 
         result = run_scenario(ws, scenario)
-    step(0.75, "measures")
+    step("measures")
     if measures is None:
         measures = default_measures(ws, zones, problems)
     return ReportContext(ws=ws, lang=lang, balance=balance, restrictions=restrictions, conflicts=conflicts,
