@@ -37,7 +37,8 @@ class Para:
 
 @dataclass
 class Table:
-    """A numbered table. ``formats`` per column: ``text``, ``ha`` (2 decimals), ``num1``, ``num2``, ``int``, ``pct``."""
+    """A numbered table. ``formats`` per column: ``text``, ``ha`` (2 decimals), ``num1``, ``num2``, ``int``, ``pct``,
+    ``qty`` (a count given as an int is shown whole, any other number with 1 decimal)."""
 
     caption: str
     columns: Sequence[str]
@@ -60,6 +61,9 @@ class Table:
             return fmt_number(value, lang, 2)
         if kind == "int":
             return fmt_number(value, lang, 0)
+        if kind == "qty":
+            return fmt_number(value, lang, 0 if isinstance(value, int) or type(value).__name__.startswith("int")
+                              else 1)
         if kind == "pct":
             return fmt_percent(value, lang, 1)
         return str(value)

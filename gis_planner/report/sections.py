@@ -503,14 +503,17 @@ def _scenario_blocks(ctx: ReportContext, doc: Document, figdir: Path) -> None:
     ws, lang, r = ctx.ws, ctx.lang, ctx.scenario
     acts = catalogue("activities", ws)
     summ = r.allocation.summary
-    rows = [[acts.label(s.use, lang) if s.use in acts.items else s.use, s.unit, s.demand, s.allocated, s.unmet]
-            for s in summ.itertuples()]
+    def qty(x, unit):   # plots are counted: whole numbers
+        return int(round(float(x))) if unit == "plots" else float(x)
+
+    rows = [[acts.label(s.use, lang) if s.use in acts.items else s.use, _code_text(s.unit, lang, "scenarios.unit"),
+             qty(s.demand, s.unit), qty(s.allocated, s.unit), qty(s.unmet, s.unit)] for s in summ.itertuples()]
     doc.blocks.append(Para(t("report.s6.scenario_text", lang, scenario=r.scenario.title(lang))))
     narr.scenario(ctx, doc)
     doc.blocks.append(Table(t("report.s6.allocation_table", lang),
                             [t("report.col.use", lang), t("report.col.unit", lang), t("report.col.demand", lang),
                              t("report.col.allocated", lang), t("report.col.unmet", lang)],
-                            rows, ["text", "text", "num1", "num1", "num1"],
+                            rows, ["text", "text", "qty", "qty", "qty"],
                             f"{_source_of(ws, 'parcels')}; {_rules_note(ws, 'scenario_norms', lang=lang)}"))
     from ..scenarios import compare_table
 
