@@ -101,6 +101,7 @@ def _commit(tree: Path) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", type=Path, help="checkout to compare with (e.g. a worktree of 1b19dd6)")
+    ap.add_argument("--new", type=Path, default=ROOT, help="checkout to measure (default: this one)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--workspace", type=Path, default=ROOT / "data" / "cadastre" / "demo")
     ap.add_argument("--lang", default="ky")
@@ -110,7 +111,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if not (args.workspace / "workspace.gpkg").exists():
         raise SystemExit(f"no workspace at {args.workspace}: run `make demo`")
-    trees = [("new", ROOT)] + ([("base", args.base.resolve())] if args.base else [])
+    trees = [("new", args.new.resolve())] + ([("base", args.base.resolve())] if args.base else [])
     print(f"# report_bench: DOCX + HTML + PDF of {args.workspace.name} ({args.lang}"
           f"{', scenario ' + args.scenario if args.scenario else ''}); {platform.node()}, {os.cpu_count()} CPUs")
     for name, tree in trees:

@@ -293,27 +293,13 @@ def test_cli_report_shows_each_step_in_the_language(demo_ws, tmp_path, capsys):
 
 def test_with_a_scenario_no_code_or_english_word_reaches_the_ky_ru_body(demo_ws, narr):
     """The scenario part (6.6) too: units are words (га, участок), counts of plots whole (1 030, not 1 030,0)."""
-    from gis_planner.catalog import load_rules
-    from gis_planner.report.document import Figure, Heading, Para, Table
+    from gis_planner.report.document import Table
+
+    from .helpers import leaked_words
 
     ctx, docs = narr
-    codes = set()
-    for name in ("land_categories", "land_types", "land_uses", "activities", "use_status", "owner_types",
-                 "hazards", "community_categories", "adaptation_measures"):
-        codes |= {c for c in (load_rules(name, demo_ws).get("items") or {}) if len(c) > 3}
-    words = codes | {"problem", "unknown", "plots", "hectare", "parcel", "screening", "official", "computed", "ha"}
     for lang in ("ky", "ru"):
-        texts = []
-        for b in (b for d in docs[lang] if not d.annex for b in d.blocks):
-            if isinstance(b, (Heading, Para)):
-                texts.append(b.text)
-            elif isinstance(b, Table):
-                texts += [b.caption, *map(str, b.columns)]
-                texts += [b.cell_text(v, j, lang) for row in b.rows for j, v in enumerate(row)]
-            elif isinstance(b, Figure):
-                texts.append(b.caption)
-        body = "\n".join(texts)
-        found = {w for w in words if re.search(rf"(?<![\w/.-]){re.escape(w)}(?![\w/.-])", body)}
+        found = leaked_words(demo_ws, docs[lang], lang, extra=("ha",))
         assert not found, (lang, found)
         alloc = next(b for d in docs[lang] for b in d.blocks
                      if isinstance(b, Table) and b.caption == t("report.s6.allocation_table", lang))
