@@ -220,7 +220,9 @@ def test_environment_paragraphs_are_the_workspace_figures(demo_ws, narr, lang):
     pasture = parcels["land_type"] == "pasture"
     classes = area[pasture].groupby(parcels.loc[pasture, "pasture_class"]).sum()
     land = _topic(docs[lang], "land")
-    _has(land, fmt_number(unused, lang, 1), fmt_percent(unused / area.sum(), lang),
+    forest = float(area[parcels["category"] == "forest_fund"].sum())
+    _has(land, fmt_number(unused, lang, 1), fmt_percent(unused / area.sum(), lang), fmt_number(forest, lang, 1),
+         fmt_number(area[pasture].sum(), lang, 1), fmt_percent(area[pasture].sum() / area.sum(), lang),
          catalogue("land_types.pasture_classes", demo_ws).label(classes.idxmax(), lang),
          fmt_percent(classes.max() / area[pasture].sum(), lang))
     # the lake lies outside the municipality: the paragraph says so, with its shore and the water fund

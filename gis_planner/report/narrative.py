@@ -245,11 +245,15 @@ def lengths(ctx, doc, layer: str, field: str, label_prefix: str) -> None:
 
 # ----------------------------------------------------------------------------- section 7
 def land(ctx, doc) -> None:
-    """7.1: unused land as a share of the territory, and the main pasture class."""
+    """7.1: pastures, forest and unused land (a reserve) as shares of the territory, and the main pasture class."""
     lang, b = ctx.lang, ctx.balance
+    if not b.total_ha:
+        return
     unused = float(b.use_status.set_index("code")["area_ha"].get("unused", 0.0))
-    if unused > 0 and b.total_ha:
-        _say(doc, "land", "unused", lang, unused=_ha(unused, lang), share=fmt_percent(unused / b.total_ha, lang))
+    pasture = float(b.by_land_type.set_index("code")["area_ha"].get("pasture", 0.0)) if len(b.by_land_type) else 0.0
+    forest = float(b.by_category.set_index("code")["area_ha"].get("forest_fund", 0.0))
+    _say(doc, "land", "land", lang, pasture=_ha(pasture, lang), pasture_share=fmt_percent(pasture / b.total_ha, lang),
+         forest=_ha(forest, lang), unused=_ha(unused, lang), share=fmt_percent(unused / b.total_ha, lang))
     parcels = ctx.layer("parcels")
     if parcels is not None and "pasture_class" in parcels and (parcels["land_type"] == "pasture").any():
         p = parcels[(parcels["land_type"] == "pasture") & parcels["pasture_class"].notna()]

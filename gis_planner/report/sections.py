@@ -518,10 +518,17 @@ def _scenario_blocks(ctx: ReportContext, doc: Document, figdir: Path) -> None:
     from ..scenarios import compare_table
 
     ind = compare_table([r], lang)
+    keys = ind.attrs.get("keys") or [""] * len(ind)
+
+    def value(v, key):   # counts whole (as the app shows them), areas (ha) and money (million som) 1 decimal
+        if v is None or v != v:
+            return None
+        return float(v) if key.endswith("_ha") or "mio_som" in key else int(round(float(v)))
+
     doc.blocks.append(Table(t("report.s6.indicators_table", lang),
                             [t("report.col.item", lang), t("report.col.value", lang)],
-                            [[row[0], row[1]] for row in ind.itertuples(index=False)], ["text", "num1"],
-                            _rules_note(ws, "scenario_norms", lang=lang)))
+                            [[row[0], value(row[1], k)] for row, k in zip(ind.itertuples(index=False), keys)],
+                            ["text", "qty"], _rules_note(ws, "scenario_norms", lang=lang)))
     from ..scenarios.explain import base_lines, unmet_lines, village_table
 
     for line in base_lines(r.demand, lang):      # the scenario's base (workspace / scenario) and plausibility
@@ -572,10 +579,6 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
     # 7.1 land
     doc.blocks.append(Heading(t("report.s7.land", lang)))
     lt = b.by_land_type.set_index("code")["area_ha"] if len(b.by_land_type) else pd.Series(dtype=float)
-    forest = float(b.by_category.set_index("code")["area_ha"].get("forest_fund", 0.0))
-    unused = float(b.use_status.set_index("code")["area_ha"].get("unused", 0.0))
-    doc.blocks.append(Para(t("report.s7.land_text", lang, pasture=fmt_number(float(lt.get("pasture", 0.0)), lang, 1),
-                             forest=fmt_number(forest, lang, 1), unused=fmt_number(unused, lang, 1))))
     narr.land(ctx, doc)
     if parcels is not None and "pasture_class" in parcels and (parcels["land_type"] == "pasture").any():
         pc = catalogue("land_types.pasture_classes", ws)
