@@ -173,9 +173,23 @@ def render_map(ws, layers: Sequence[MapLayer], title: str, sources: Sequence[str
     src = "; ".join(sources)
     fig.text(0.02, 0.01, f"{t('report.sources', lang)}: {src}\n{t('core.crs', lang)}: {crs_text}",
              fontsize=6, va="bottom", wrap=True)
-    # fast PNG compression: the default level spent more time encoding than drawing (files ~1.5x larger)
-    fig.savefig(out_png, dpi=dpi, pil_kwargs={"compress_level": 1})
+    _save_png(fig, out_png, dpi)
     return out_png
+
+
+def _save_png(fig, out_png: Path, dpi: int) -> None:
+    """The figure as an opaque RGB PNG with fast compression.
+
+    matplotlib writes RGBA at the default compression level: encoding took longer than drawing, and the
+    alpha channel (all opaque on a white figure) made LibreOffice carry a soft mask for every map into the
+    PDF. Drawn once at ``dpi``, the pixels are those ``savefig`` gives."""
+    import numpy as np
+    from PIL import Image
+
+    fig.set_dpi(dpi)
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    Image.fromarray(rgba[..., :3]).save(out_png, format="PNG", compress_level=1, dpi=(dpi, dpi))
 
 
 def dem_basemap(ws, max_cells: int = 1_500_000):
