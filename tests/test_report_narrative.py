@@ -220,7 +220,9 @@ def test_environment_paragraphs_are_the_workspace_figures(demo_ws, narr, lang):
     pasture = parcels["land_type"] == "pasture"
     classes = area[pasture].groupby(parcels.loc[pasture, "pasture_class"]).sum()
     land = _topic(docs[lang], "land")
-    _has(land, fmt_number(unused, lang, 1), fmt_percent(unused / area.sum(), lang),
+    forest = float(area[parcels["category"] == "forest_fund"].sum())
+    _has(land, fmt_number(unused, lang, 1), fmt_percent(unused / area.sum(), lang), fmt_number(forest, lang, 1),
+         fmt_number(area[pasture].sum(), lang, 1), fmt_percent(area[pasture].sum() / area.sum(), lang),
          catalogue("land_types.pasture_classes", demo_ws).label(classes.idxmax(), lang),
          fmt_percent(classes.max() / area[pasture].sum(), lang))
     # the lake lies outside the municipality: the paragraph says so, with its shore and the water fund
@@ -269,3 +271,40 @@ def test_russian_paragraphs_use_the_agreeing_forms(narr):
                  "2 места размещения отходов", "4 проблемы", "17 голосов", "14 мер", "1 программы"):
         assert text.replace(" ", NBSP) in ru.replace(" ", NBSP), text
     assert not re.search(r"\b1\s(участков|программ)\b", ru)
+
+
+def test_cli_report_shows_each_step_in_the_language(demo_ws, tmp_path, capsys):
+    """`gis-planner report` prints one line per step on stderr ("[3/14] Построение карты: …"), counting
+    to the end; the files it names exist."""
+    from gis_planner.cli import main
+
+    code = main(["report", "-w", str(demo_ws.root), "--lang", "ru", "--format", "html", "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = [x for x in err.splitlines() if x.startswith("[")]
+    steps = [re.match(r"\[(\d+)/(\d+)\] (.*)", x).groups() for x in lines]
+    total = int(steps[-1][1])
+    assert [int(d) for d, _, _ in steps] == list(range(total)) + [total]
+    assert all(int(tt) == total for _, tt, _ in steps[-3:])
+    texts = [x for _, _, x in steps]
+    assert t("report.stage.balance", "ru") in texts and t("report.stage.html", "ru") in texts
+    assert t("report.stage.map", "ru", name=t("report.map.categories", "ru")) in texts
+    assert texts[-1] == t("report.stage.done", "ru")
+    assert (tmp_path / "sedp_sections_ru.html").exists() and "html: " in out
+
+
+def test_with_a_scenario_no_code_or_english_word_reaches_the_ky_ru_body(demo_ws, narr):
+    """The scenario part (6.6) too: units are words (га, участок), counts of plots whole (1 030, not 1 030,0)."""
+    from gis_planner.report.document import Table
+
+    from .helpers import leaked_words
+
+    ctx, docs = narr
+    for lang in ("ky", "ru"):
+        found = leaked_words(demo_ws, docs[lang], lang, extra=("ha",))
+        assert not found, (lang, found)
+        alloc = next(b for d in docs[lang] for b in d.blocks
+                     if isinstance(b, Table) and b.caption == t("report.s6.allocation_table", lang))
+        housing = next(r for r in alloc.rows if r[1] == t("scenarios.unit.plots", lang))
+        demand = int(ctx.scenario.allocation.summary.set_index("use").loc["housing", "demand"])
+        assert alloc.cell_text(housing[2], 2, lang) == fmt_number(demand, lang, 0)

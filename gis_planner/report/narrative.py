@@ -23,8 +23,15 @@ from .fmt import count_noun, fmt_number, fmt_percent
 HA = 10_000.0
 
 
-def _say(doc, topic: str, key: str, lang: str, **kw) -> None:
-    doc.blocks.append(Para(t(f"report.narr.{key}", lang, **kw), topic=topic))
+def _say(doc, topic: str, key: str, lang: str, join: bool = False, **kw) -> None:
+    """Append the sentence(s) ``report.narr.<key>`` as a paragraph, or with ``join`` to the paragraph just
+    written on the same topic (so a subsection reads as two or three paragraphs, not a list of lines)."""
+    text = t(f"report.narr.{key}", lang, **kw)
+    last = doc.blocks[-1] if doc.blocks else None
+    if join and isinstance(last, Para) and last.topic == topic:
+        last.text = f"{last.text} {text}"
+    else:
+        doc.blocks.append(Para(text, topic=topic))
 
 
 def _ha(v, lang: str) -> str:
@@ -47,7 +54,7 @@ def general(ctx, doc) -> None:
     if s is not None and len(s) and "population" in s and s["population"].notna().any():
         pop = pd.to_numeric(s["population"], errors="coerce").fillna(0)
         big = int(pop.idxmax())
-        _say(doc, "general", "general_pop", lang, population=count_noun(pop.sum(), "person", lang),
+        _say(doc, "general", "general_pop", lang, join=True, population=count_noun(pop.sum(), "person", lang),
              big=s.loc[big, "name"], big_pop=count_noun(pop[big], "person", lang),
              big_share=fmt_percent(pop[big] / pop.sum() if pop.sum() else 0, lang))
 
@@ -79,13 +86,13 @@ def balance(ctx, doc) -> None:
             child = children.iloc[0]
             parent = lt.parent(child["code"])
             if area.get(parent, 0) > 0:
-                _say(doc, "balance", "land_type_part", lang, parent=_label(lt, parent, lang),
+                _say(doc, "balance", "land_type_part", lang, join=True, parent=_label(lt, parent, lang),
                      child=_label(lt, child["code"], lang), child_ha=_ha(child["area_ha"], lang),
                      share=fmt_percent(child["area_ha"] / area[parent], lang))
     if len(b.by_owner) >= 2:
         ow = catalogue("owner_types", ws)
         o = b.by_owner.sort_values("area_ha", ascending=False)
-        _say(doc, "balance", "owners", lang, top=_label(ow, o.iloc[0]["code"], lang),
+        _say(doc, "balance", "owners", lang, join=True, top=_label(ow, o.iloc[0]["code"], lang),
              top_share=fmt_percent(o.iloc[0]["share_pct"] / 100.0, lang), second=_label(ow, o.iloc[1]["code"], lang),
              second_share=fmt_percent(o.iloc[1]["share_pct"] / 100.0, lang))
     rec = b.reconciliation
@@ -189,20 +196,20 @@ def scenario(ctx, doc) -> None:
         vh = v[v["use"] == "housing"] if v is not None and len(v) else pd.DataFrame()
         if len(vh):
             where = vh.sort_values("allocated", ascending=False, kind="stable").iloc[0]
-            _say(doc, "scenario", "scenario_demand", lang, plots=count_noun(h["demand"], "house_plot", lang),
+            _say(doc, "scenario", "scenario_demand", lang, join=True, plots=count_noun(h["demand"], "house_plot", lang),
                  social_ha=_ha(float(social["demand"]) if social is not None else 0.0, lang),
                  alloc=count_noun(h["allocated"], "house_plot_gen" if lang == "ru" else "house_plot", lang),
                  alloc_n=fmt_number(h["allocated"], lang, 0), village=where["village"],
                  village_plots=count_noun(where["allocated"], "house_plot", lang))
             if float(h["unmet"]) > 0:
                 short = vh.sort_values("unmet", ascending=False, kind="stable").iloc[0]
-                _say(doc, "scenario", "scenario_unmet", lang,
+                _say(doc, "scenario", "scenario_unmet", lang, join=True,
                      unmet=count_noun(h["unmet"], "house_plot_gen" if lang == "ru" else "house_plot", lang),
                      village=short["village"], village_plots=count_noun(short["unmet"], "house_plot", lang))
             else:
-                _say(doc, "scenario", "scenario_all_placed", lang)
+                _say(doc, "scenario", "scenario_all_placed", lang, join=True)
         if social is not None and float(social["unmet"]) > 0.005:
-            _say(doc, "scenario", "scenario_social_unmet", lang, ha=fmt_number(social["unmet"], lang, 2))
+            _say(doc, "scenario", "scenario_social_unmet", lang, join=True, ha=fmt_number(social["unmet"], lang, 2))
     tr = r.consequences.transformations
     if tr is not None and len(tr):
         cats = catalogue("land_categories", ctx.ws)
@@ -238,11 +245,15 @@ def lengths(ctx, doc, layer: str, field: str, label_prefix: str) -> None:
 
 # ----------------------------------------------------------------------------- section 7
 def land(ctx, doc) -> None:
-    """7.1: unused land as a share of the territory, and the main pasture class."""
+    """7.1: pastures, forest and unused land (a reserve) as shares of the territory, and the main pasture class."""
     lang, b = ctx.lang, ctx.balance
+    if not b.total_ha:
+        return
     unused = float(b.use_status.set_index("code")["area_ha"].get("unused", 0.0))
-    if unused > 0 and b.total_ha:
-        _say(doc, "land", "unused", lang, unused=_ha(unused, lang), share=fmt_percent(unused / b.total_ha, lang))
+    pasture = float(b.by_land_type.set_index("code")["area_ha"].get("pasture", 0.0)) if len(b.by_land_type) else 0.0
+    forest = float(b.by_category.set_index("code")["area_ha"].get("forest_fund", 0.0))
+    _say(doc, "land", "land", lang, pasture=_ha(pasture, lang), pasture_share=fmt_percent(pasture / b.total_ha, lang),
+         forest=_ha(forest, lang), unused=_ha(unused, lang), share=fmt_percent(unused / b.total_ha, lang))
     parcels = ctx.layer("parcels")
     if parcels is not None and "pasture_class" in parcels and (parcels["land_type"] == "pasture").any():
         p = parcels[(parcels["land_type"] == "pasture") & parcels["pasture_class"].notna()]
@@ -250,7 +261,7 @@ def land(ctx, doc) -> None:
             pc = catalogue("land_types.pasture_classes", ctx.ws)
             areas = (p.geometry.area / HA).groupby(p["pasture_class"]).sum().sort_values(ascending=False)
             all_pasture = float(parcels.loc[parcels["land_type"] == "pasture"].geometry.area.sum()) / HA
-            _say(doc, "land", "pasture_classes", lang, top=_label(pc, areas.index[0], lang),
+            _say(doc, "land", "pasture_classes", lang, join=True, top=_label(pc, areas.index[0], lang),
                  top_ha=_ha(areas.iloc[0], lang), top_share=fmt_percent(areas.iloc[0] / all_pasture, lang))
 
 
@@ -307,7 +318,7 @@ def ecosystems(ctx, doc, rows, pa_area) -> None:
                  top_share=fmt_percent(top[1] / total, lang))
     if pa_area is not None and len(pa_area):
         ha = float(sum(pa_area))
-        _say(doc, "ecosystems", "protected", lang, n=count_noun(len(pa_area), "protected_area", lang), ha=_ha(ha, lang),
+        _say(doc, "ecosystems", "protected", lang, join=True, n=count_noun(len(pa_area), "protected_area", lang), ha=_ha(ha, lang),
              share=fmt_percent(ha / total if total else 0, lang))
 
 
@@ -336,7 +347,7 @@ def hazards(ctx, doc) -> None:
         _say(doc, "hazards", "hazards", lang, ha=_ha(float(off.sum()), lang), top=t(f"report.hazard.{top}", lang),
              top_ha=_ha(off.iloc[0], lang), top_high=_ha(high, lang))
     if "computed_ha" in hc and float(hc["computed_ha"].fillna(0).sum()) == 0.0:
-        _say(doc, "hazards", "no_computed", lang)
+        _say(doc, "hazards", "no_computed", lang, join=True)
     ex = ctx.exposure
     if ex is not None and len(ex):
         hi = ex[ex["level"] == "high"]
@@ -350,7 +361,7 @@ def hazards(ctx, doc) -> None:
     rel = ctx.relocation
     if rel is not None and len(rel):
         hh = int(pd.to_numeric(rel.get("households"), errors="coerce").fillna(0).sum())
-        _say(doc, "hazards", "relocation", lang, n=count_noun(len(rel), "parcel", lang),
+        _say(doc, "hazards", "relocation", lang, join=True, n=count_noun(len(rel), "parcel", lang),
              households=count_noun(hh, "household", lang))
 
 

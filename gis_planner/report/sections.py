@@ -46,9 +46,14 @@ class ReportContext:
     provenance: dict = field(default_factory=dict)
     _basemap: Any = field(default=None, repr=False)
     on_map: Any = field(default=None, repr=False, compare=False)   # called with a map's name before it is drawn
+    _layers: dict = field(default_factory=dict, repr=False, compare=False)
 
     def layer(self, name: str):
-        return self.ws.read_layer(name, missing_ok=True)
+        """A workspace layer, read once per context (every table, paragraph and map of the report shares
+        it; callers do not modify it)."""
+        if name not in self._layers:
+            self._layers[name] = self.ws.read_layer(name, missing_ok=True)
+        return self._layers[name]
 
     def in_language(self, lang: str) -> "ReportContext":
         """The same analyses for another language (only the translated message columns are redone)."""
@@ -153,23 +158,35 @@ def provenance_annex(ctx: "ReportContext") -> Document:
     return doc
 
 
+ANALYSIS_STEPS = ("restrictions", "balance", "conflicts", "hazards", "scenario", "measures")
+
+
+def analysis_steps(scenario) -> list[str]:
+    """The steps :func:`build_context` reports (``scenario`` only when one is run)."""
+    return [s for s in ANALYSIS_STEPS if s != "scenario" or scenario is not None]
+
+
 def build_context(ws, lang: str = "ky", scenario=None, measures: list | None = None,
-                  progress: Callable[[float, str], None] | None = None) -> ReportContext:
-    """Run the analyses the sections need, once."""
+                  progress: Callable[[str, int, int], None] | None = None) -> ReportContext:
+    """Run the analyses the sections need, once.
+
+    ``progress(step, done, total)`` is called as each step starts (steps: :func:`analysis_steps`); a
+    :class:`gis_planner.report.build.Progress` may be passed instead to count these steps in a longer run.
+    """
     from .. import hazards, zoning
     from ..balance import compute_balance
+    from .build import Progress
 
-    def step(frac, msg):
-        if progress is not None:
-            progress(frac, msg)
+    prog = progress if isinstance(progress, Progress) else Progress(progress, len(analysis_steps(scenario)))
+    step = prog.step
 
-    step(0.05, "restrictions")
+    step("restrictions")
     restrictions = zoning.build_restrictions(ws)
-    step(0.2, "balance")
+    step("balance")
     balance = compute_balance(ws, restrictions=restrictions)
-    step(0.35, "conflicts")
+    step("conflicts")
     conflicts = zoning.conflicts(ws, restrictions=restrictions, lang=lang)
-    step(0.45, "hazards")
+    step("hazards")
     zones = hazards.effective_hazard_zones(ws)
     compare = hazards.compare_official_computed(ws) if len(zones) else pd.DataFrame()
     community, problems = _community(ws, lang)
@@ -177,11 +194,11 @@ def build_context(ws, lang: str = "ky", scenario=None, measures: list | None = N
     relocation = hazards.relocation_candidates(ws, zones=zones) if len(zones) else pd.DataFrame()
     result = None
     if scenario is not None:
-        step(0.6, "scenario")
+        step("scenario")
         from ..scenarios import run_scenario
 
         result = run_scenario(ws, scenario)
-    step(0.75, "measures")
+    step("measures")
     if measures is None:
         measures = default_measures(ws, zones, problems)
     return ReportContext(ws=ws, lang=lang, balance=balance, restrictions=restrictions, conflicts=conflicts,
@@ -488,22 +505,32 @@ def _scenario_blocks(ctx: ReportContext, doc: Document, figdir: Path) -> None:
     ws, lang, r = ctx.ws, ctx.lang, ctx.scenario
     acts = catalogue("activities", ws)
     summ = r.allocation.summary
-    rows = [[acts.label(s.use, lang) if s.use in acts.items else s.use, s.unit, s.demand, s.allocated, s.unmet]
-            for s in summ.itertuples()]
+    def qty(x, unit):   # plots are counted: whole numbers
+        return int(round(float(x))) if unit == "plots" else float(x)
+
+    rows = [[acts.label(s.use, lang) if s.use in acts.items else s.use, _code_text(s.unit, lang, "scenarios.unit"),
+             qty(s.demand, s.unit), qty(s.allocated, s.unit), qty(s.unmet, s.unit)] for s in summ.itertuples()]
     doc.blocks.append(Para(t("report.s6.scenario_text", lang, scenario=r.scenario.title(lang))))
     narr.scenario(ctx, doc)
     doc.blocks.append(Table(t("report.s6.allocation_table", lang),
                             [t("report.col.use", lang), t("report.col.unit", lang), t("report.col.demand", lang),
                              t("report.col.allocated", lang), t("report.col.unmet", lang)],
-                            rows, ["text", "text", "num1", "num1", "num1"],
+                            rows, ["text", "text", "qty", "qty", "qty"],
                             f"{_source_of(ws, 'parcels')}; {_rules_note(ws, 'scenario_norms', lang=lang)}"))
     from ..scenarios import compare_table
 
     ind = compare_table([r], lang)
+    keys = ind.attrs.get("keys") or [""] * len(ind)
+
+    def value(v, key):   # counts whole (as the app shows them), areas (ha) and money (million som) 1 decimal
+        if v is None or v != v:
+            return None
+        return float(v) if key.endswith("_ha") or "mio_som" in key else int(round(float(v)))
+
     doc.blocks.append(Table(t("report.s6.indicators_table", lang),
                             [t("report.col.item", lang), t("report.col.value", lang)],
-                            [[row[0], row[1]] for row in ind.itertuples(index=False)], ["text", "num1"],
-                            _rules_note(ws, "scenario_norms", lang=lang)))
+                            [[row[0], value(row[1], k)] for row, k in zip(ind.itertuples(index=False), keys)],
+                            ["text", "qty"], _rules_note(ws, "scenario_norms", lang=lang)))
     from ..scenarios.explain import base_lines, unmet_lines, village_table
 
     for line in base_lines(r.demand, lang):      # the scenario's base (workspace / scenario) and plausibility
@@ -554,10 +581,6 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
     # 7.1 land
     doc.blocks.append(Heading(t("report.s7.land", lang)))
     lt = b.by_land_type.set_index("code")["area_ha"] if len(b.by_land_type) else pd.Series(dtype=float)
-    forest = float(b.by_category.set_index("code")["area_ha"].get("forest_fund", 0.0))
-    unused = float(b.use_status.set_index("code")["area_ha"].get("unused", 0.0))
-    doc.blocks.append(Para(t("report.s7.land_text", lang, pasture=fmt_number(float(lt.get("pasture", 0.0)), lang, 1),
-                             forest=fmt_number(forest, lang, 1), unused=fmt_number(unused, lang, 1))))
     narr.land(ctx, doc)
     if parcels is not None and "pasture_class" in parcels and (parcels["land_type"] == "pasture").any():
         pc = catalogue("land_types.pasture_classes", ws)

@@ -35,11 +35,26 @@ HA = 10_000.0
 ENV_FILE = "environment.yaml"
 
 
+_ENV_CACHE: dict = {}
+
+
 def environment(ws) -> dict:
-    """The working group's figures (``<workspace>/environment.yaml``), ``{}`` when there is none."""
+    """The working group's figures (``<workspace>/environment.yaml``), ``{}`` when there is none.
+
+    Read once while the file is unchanged (a report asks for it in a dozen subsections)."""
     path = Path(ws.root) / ENV_FILE
-    if not path.exists():
+    try:
+        st = path.stat()
+    except OSError:
         return {}
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _ENV_CACHE:
+        _ENV_CACHE.clear()
+        _ENV_CACHE[key] = _read_environment(path)
+    return _ENV_CACHE[key]
+
+
+def _read_environment(path: Path) -> dict:
     try:
         data = yamlio.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:

@@ -36,7 +36,8 @@ if st.button(tr("app.report.generate"), type="primary", key="report_go", disable
     bar = st.progress(0.0, text=tr("app.hazards.started"))
     out_dir = ws.root / "exports" / f"report_{rlang}"
     res = build_report(ws, out_dir, lang=rlang, formats=formats, scenario=scenario, measures=measures or None,
-                       progress=lambda f, stage: bar.progress(min(1.0, max(0.0, float(f))), text=stage_text(stage, lang)))
+                       progress=lambda step, done, total: bar.progress(
+                           min(1.0, done / total), text=f"{stage_text(step, lang)} ({done}/{total})"))
     bar.progress(1.0, text=tr("app.hazards.done"))
     st.session_state["report_files"] = {k: str(res[k]) for k in ("docx", "html", "pdf") if res.get(k)}
     st.session_state["report_notes"] = list(res.get("notes") or [])
