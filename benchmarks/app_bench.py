@@ -326,8 +326,8 @@ def one_run(checkout: Path, src_ws: Path, steps: list[str], quiet_ms: int, log, 
                 st.wait(page, time.time(), quiet_ms)
                 box = page.locator(".st-key-scn_cmp [data-testid='stMultiSelect']").first
                 while box.locator("[data-baseweb='tag']").count() < 4:
-                    box.click()
-                    page.get_by_role("option").first.click()
+                    box.locator("input").first.click()
+                    page.locator("[role='option']").first.click(timeout=60_000)
                     page.keyboard.press("Escape")
                     st.wait(page, time.time(), 300)
                 measure("compare_four", lambda: page.locator(".st-key-scn_cmp_run button").first.click(),
