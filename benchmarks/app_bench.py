@@ -220,7 +220,8 @@ MAP_FRAME = "iframe[title*='st_folium']"
 MAP_READY = _has(".leaflet-container .leaflet-image-layer", MAP_FRAME)
 
 
-def one_run(checkout: Path, src_ws: Path, steps: list[str], quiet_ms: int, log, out: dict) -> dict:
+def one_run(checkout: Path, src_ws: Path, steps: list[str], quiet_ms: int, log, out: dict,
+            step_timeout: float = 240.0) -> dict:
     """One fresh server of ``checkout`` on a fresh workspace copy, one browser: every step's seconds and CPU."""
     from playwright.sync_api import sync_playwright
 
@@ -239,6 +240,7 @@ def one_run(checkout: Path, src_ws: Path, steps: list[str], quiet_ms: int, log, 
                             cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT)
     cpu = Cpu(proc.pid)
     url = f"http://127.0.0.1:{port}"
+    failed = out.setdefault("failed", [])
     try:
         with sync_playwright() as pw:
             b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -255,8 +257,15 @@ def one_run(checkout: Path, src_ws: Path, steps: list[str], quiet_ms: int, log, 
                     return
                 c0 = cpu.read()
                 t0 = time.time()
-                action()
-                secs = st.wait(page, t0, quiet_ms, ready=ready) if wait else time.time() - t0
+                try:
+                    action()
+                    secs = st.wait(page, t0, quiet_ms, ready=ready, timeout_s=step_timeout) if wait \
+                        else time.time() - t0
+                except Exception as exc:  # noqa: BLE001 - said in the table; the next steps navigate afresh
+                    failed.append(name)
+                    print(f"  {name}: FAILED {str(exc)[:300]!r}", flush=True)
+                    page.screenshot(path=str(Path(tempfile.gettempdir()) / f"gp-appbench-{name}.png"))
+                    return
                 c1 = cpu.read()
                 out[name] = {"s": secs, "server_cpu": c1[0] - c0[0], "browser_cpu": c1[1] - c0[1]}
                 print(f"  {name}: {secs:.2f} s, server CPU {c1[0] - c0[0]:.2f} s", flush=True)
@@ -316,7 +325,11 @@ def one_run(checkout: Path, src_ws: Path, steps: list[str], quiet_ms: int, log, 
             measure("community", lambda: nav("community"),
                     ready=_has(f"h1:has-text('{t('app.page.community', 'ru')}')"))
             if "save_feature" in steps:
-                save_feature(page, st, quiet_ms, measure, t)
+                try:
+                    save_feature(page, st, quiet_ms, measure, t)
+                except Exception as exc:  # noqa: BLE001 - drawing the feature failed: said, the run goes on
+                    failed.append("save_feature")
+                    print(f"  save_feature: FAILED before the save {str(exc)[:300]!r}", flush=True)
 
             measure(None, lambda: nav("scenarios"))
             measure("run_scenario", lambda: page.locator(".st-key-scn_run button").first.click(),
@@ -325,11 +338,15 @@ def one_run(checkout: Path, src_ws: Path, steps: list[str], quiet_ms: int, log, 
                 page.get_by_role("tab", name=t("app.scenarios.tab_compare", "ru")).click()
                 st.wait(page, time.time(), quiet_ms)
                 box = page.locator(".st-key-scn_cmp [data-testid='stMultiSelect']").first
-                while box.locator("[data-baseweb='tag']").count() < 4:
-                    box.locator("input").first.click()
-                    page.locator("[role='option']").first.click(timeout=60_000)
-                    page.keyboard.press("Escape")
-                    st.wait(page, time.time(), 300)
+                try:
+                    while box.locator("[data-baseweb='tag']").count() < 4:
+                        box.locator("input").first.click()
+                        page.locator("[role='option']").first.click(timeout=60_000)
+                        page.keyboard.press("Escape")
+                        st.wait(page, time.time(), 300)
+                except Exception as exc:  # noqa: BLE001
+                    failed.append("compare_four")
+                    print(f"  compare_four: FAILED choosing four {str(exc)[:300]!r}", flush=True)
                 measure("compare_four", lambda: page.locator(".st-key-scn_cmp_run button").first.click(),
                         ready=lambda p: p.locator(MAP_FRAME).count() >= 5)   # the run's map + four
             if "report" in steps:
@@ -392,8 +409,9 @@ def table(results: dict[str, list[dict]], steps: list[str]) -> list[str]:
         cells = []
         for n in names:
             runs = [r[key] for r in results[n] if key in r]
+            nfail = sum(key in r.get("failed", []) for r in results[n])
             if not runs:
-                cells += ["–", "–", "–"]
+                cells += [f"failed ×{nfail}" if nfail else "–", "–", "–"]
                 continue
             s = [r["s"] for r in runs]
             cells += [f"{statistics.median(s):.2f} ({min(s):.2f}–{max(s):.2f})" if len(s) > 1 else f"{s[0]:.2f}",
