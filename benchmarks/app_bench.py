@@ -42,6 +42,7 @@ Usage::
     git worktree add /tmp/gp-prev 1b19dd6
     .venv/bin/python benchmarks/app_bench.py --runs 3 --compare /tmp/gp-prev       # full, ~15 min
     .venv/bin/python benchmarks/app_bench.py --quick                              # one run, no report
+    .venv/bin/python benchmarks/app_bench.py --cpu 3 --compare /tmp/gp-prev --out /tmp/cpu.md   # library CPU s
 
 Not a test: the figures depend on the machine; the targets of issue 20 are printed next to them.
 """
@@ -421,6 +422,35 @@ def table(results: dict[str, list[dict]], steps: list[str]) -> list[str]:
     return lines
 
 
+def cpu_series(checkouts: list[Path], labels: dict, ws: Path, runs: int) -> list[str]:
+    """``benchmarks/app_cpu.py`` (the library work behind the interactions, CPU s) in a fresh process per
+    checkout and run, alternating; a markdown table of the medians."""
+    res: dict = {labels[c]: [] for c in checkouts}
+    for i in range(runs):
+        for c in checkouts:
+            env = dict(os.environ, PYTHONPATH=str(c))
+            p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "app_cpu.py"), str(ws)], cwd=c, env=env,
+                               capture_output=True, text=True)
+            lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+            if p.returncode or not lines:
+                print(f"  cpu run of {labels[c]} failed: {p.stderr[-500:]}", flush=True)
+                continue
+            import json
+
+            res[labels[c]].append(json.loads(lines[-1]))
+            print(f"cpu run {i + 1}/{runs} {labels[c]}: {lines[-1]}", flush=True)
+    names = list(res)
+    keys = list(dict.fromkeys(k for n in names for r in res[n] for k in r))
+    out = ["| library work (CPU s, median) | " + " | ".join(names) + " |", "|" + "---|" * (1 + len(names))]
+    for k in keys:
+        cells = []
+        for n in names:
+            v = [r[k] for r in res[n] if k in r]
+            cells.append(f"{statistics.median(v):.2f}" if v else "–")
+        out.append(f"| {k} | " + " | ".join(cells) + " |")
+    return out
+
+
 def commit_of(checkout: Path) -> str:
     try:
         return subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -442,6 +472,9 @@ def main() -> None:
                     help="another repository folder (e.g. git worktree add /tmp/gp-prev 1b19dd6), run in turns")
     ap.add_argument("--quick", action="store_true", help="one run per checkout, without the report")
     ap.add_argument("--steps", default="", help="comma-separated subset of: " + ", ".join(k for k, *_ in STEPS))
+    ap.add_argument("--cpu", type=int, default=0, metavar="N",
+                    help="only the library work behind the interactions (benchmarks/app_cpu.py), CPU s, N runs "
+                         "per checkout alternating (no browser; holds on a loaded machine)")
     ap.add_argument("--quiet-ms", type=int, default=1000, help="no change for this long = settled (default 1000)")
     args = ap.parse_args()
     if not Path(CHROMIUM).exists():
@@ -457,6 +490,17 @@ def main() -> None:
     label = {c: commit_of(c) for c in checkouts}
     load0 = os.getloadavg()
     print(f"load average before: {', '.join(f'{x:.2f}' for x in load0)}", flush=True)
+    if args.cpu:
+        lines = cpu_series(checkouts, label, Path(args.workspace), args.cpu)
+        load1 = os.getloadavg()
+        text = "\n".join([f"Load average before: {', '.join(f'{x:.2f}' for x in load0)}; after: "
+                          f"{', '.join(f'{x:.2f}' for x in load1)}.", "",
+                          f"Command: `{' '.join(['python', 'benchmarks/app_bench.py', *sys.argv[1:]])}`", "",
+                          *lines, ""])
+        print(text)
+        if args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+        return
     results: dict[str, list[dict]] = {label[c]: [] for c in checkouts}
     logdir = Path(tempfile.mkdtemp(prefix="gp-appbench-logs-"))
     for i in range(runs):
