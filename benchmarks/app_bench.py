@@ -491,7 +491,7 @@ def main() -> None:
     load0 = os.getloadavg()
     print(f"load average before: {', '.join(f'{x:.2f}' for x in load0)}", flush=True)
     if args.cpu:
-        lines = cpu_series(checkouts, label, Path(args.workspace), args.cpu)
+        lines = cpu_series(checkouts, label, Path(args.workspace).resolve(), args.cpu)
         load1 = os.getloadavg()
         text = "\n".join([f"Load average before: {', '.join(f'{x:.2f}' for x in load0)}; after: "
                           f"{', '.join(f'{x:.2f}' for x in load1)}.", "",
