@@ -865,9 +865,7 @@ def layers_map(ws: Workspace, names: Sequence[str], lang: str, web_tiles: bool =
             sections.append((d["title"], d["legend"]))
     for geojson, title, style in extra:
         add_geojson(m, geojson, title, style)
-    places = map_vectors.place_labels(root, version, lang)
-    if places:
-        map_vectors.PlaceLabels(places, vcfg).add_to(m)
+    map_vectors.add_place_labels(m, ws, lang)   # village and street names
     sections.extend(legend_extra)
     if legend_out is not None:
         legend_out.extend(sections)
