@@ -245,6 +245,9 @@ def main() -> None:
         from . import frontend_i18n
 
         frontend_i18n.install(lang)   # Streamlit's own texts ("Running…", dialogs, dates, sizes) in lang
+        from .widgets import compact_layout
+
+        compact_layout()
         pages = [st.Page(PAGES_DIR / f"{slug}.py", title=t(title, lang), icon=icon,
                          url_path="home" if slug == "overview" else slug, default=(slug == "overview"))
                  for slug, title, icon, req in PAGES if (PAGES_DIR / f"{slug}.py").exists() and available(req)]

@@ -78,7 +78,7 @@ class LeafletLocal(MacroElement):
         (function (map, T) {
             L.Control.Scale.prototype._updateMetric = function (maxMeters) {
                 var meters = this._getRoundNum(maxMeters),
-                    label = meters < 1000 ? meters + '\\u00a0' + T.m : (meters / 1000) + '\\u00a0' + T.km;
+                    label = meters < 1000 ? meters + ' ' + T.m : (meters / 1000) + ' ' + T.km;
                 this._updateScale(this._mScale, label, meters / maxMeters);
             };
             function retitle(sel, text) {

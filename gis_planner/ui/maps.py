@@ -77,6 +77,8 @@ CODED_FIELDS = {"hazard_type", "level", "water_type", "regime", "road_class", "s
 CODE_PREFIXES = ("zoning.hazard", "zoning.level", "zoning.water", "zoning.regime", "zoning.kind",
                  "hazards.basis")
 PERSONAL_FIELDS_KEY = "personal"
+# bookkeeping fields of imported layers (the source file's feature number …): never shown to people
+TECHNICAL_FIELDS = {"src_fid", "fid", "ogc_fid", "objectid", "gid"}
 
 
 # ----------------------------------------------------------------------------- styles
@@ -286,7 +288,7 @@ def _render_terrain(ws: Workspace, cfg: dict) -> dict | None:
 
 # ----------------------------------------------------------------------------- GeoJSON for display
 def _esc(value) -> str:
-    if value is None:
+    if value is None or value is pd.NA or value is pd.NaT:   # a missing value is an empty cell, never "nan"
         return ""
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
@@ -435,7 +437,7 @@ def layer_display(root: str, version: str, name: str, lang: str, cap: int = MAX_
     by = style.get("by")
     if by and style.get("catalogue"):
         cats.setdefault(by, style["catalogue"])
-    shown = gdf.drop(columns=[c for c in gdf.columns if c in personal])
+    shown = gdf.drop(columns=[c for c in gdf.columns if c in personal or str(c).lower() in TECHNICAL_FIELDS])
     # codes -> names in the popup
     shown = pd.DataFrame(shown.drop(columns=gdf.geometry.name))
     lookups = {}
@@ -609,9 +611,10 @@ def feature_rows(root: str, name: str, row: pd.Series, lang: str) -> pd.DataFram
     cats, personal = _field_catalogues(name, root)
     out = []
     for field, value in row.items():
-        if field in personal or str(field).startswith("_") or isinstance(value, shapely.Geometry):
+        if field in personal or str(field).startswith("_") or isinstance(value, shapely.Geometry) \
+                or str(field).lower() in TECHNICAL_FIELDS:
             continue
-        if value is None or (isinstance(value, float) and value != value):
+        if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
             continue
         if isinstance(value, (bool, np.bool_)):
             text = t("app.yes" if value else "app.no", lang)
@@ -777,8 +780,8 @@ def base_map(ws: Workspace | None, lang: str, web_tiles: bool = False, bounds=No
     """An empty map on the terrain basemap of ``ws`` with a scale bar, fitted to ``bounds`` (lat/lon)."""
     zoom = styles().get("zoom") or {}
     m = folium.Map(tiles=None, control_scale=False, prefer_canvas=True, zoom_control=True,
-                   attribution_control=False, max_zoom=int(zoom.get("max", 18)),
-                   min_zoom=int(zoom.get("min", 9)) if ws is not None else 5)
+                   attribution_control=False,   # Leaflet's own zoom limits (folium's min_zoom/max_zoom are the tiles')
+                   **{"maxZoom": int(zoom.get("max", 18)), "minZoom": int(zoom.get("min", 9)) if ws is not None else 5})
     LeafletLocal(lang).add_to(m)   # Leaflet's own texts in the user's language (before the scale bar)
     FocusWithoutScroll().add_to(m)   # the first click lands where it was aimed
     MetricScale().add_to(m)   # metres/kilometres only (folium's default scale adds miles)
