@@ -119,3 +119,19 @@ def test_new_messages_have_every_language(lang):
 
     data = yaml.safe_load((_DIR / "app-ui.yaml").read_text(encoding="utf-8"))
     assert all(str(v.get(lang, "")).strip() for v in data.values())
+
+
+def test_missing_workspace_said_with_the_fix_in_the_app(tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from gis_planner.devtools.appserver import ROOT
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["ws_path"] = str(tmp_path / "nowhere")
+    at.session_state["lang"] = "ky"
+    at.run()
+    assert not at.exception
+    shown = at.error[0].value
+    assert t("app.err.no_workspace", "ky") in shown
+    assert "Иш мейкиндигинин папкасы" in shown                  # what to do, in the app
+    assert "gis-planner init" not in shown and "make demo" not in shown and str(tmp_path) not in shown
