@@ -118,6 +118,7 @@ def settle(page, timeout: int = 180_000, quiet_ms: int = 1500) -> None:
     """Wait until the page has stopped changing: no script run for ``quiet_ms`` (a lazy tab or a map
     component reruns the page once more), every map's Leaflet container and images loaded."""
     wait_app(page, timeout)
+    page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout)   # the page itself, not the shell
     page.wait_for_function(
         """(q) => {
             const now = Date.now();

@@ -644,6 +644,9 @@ class Legend(MacroElement):
             legend.onAdd = function () {
                 var div = L.DomUtil.create('div', 'gp-legend');
                 div.innerHTML = {{ this.html_json }};
+                // a narrow map: the legend starts folded, so that it does not cover the data
+                var map = {{ this._parent.get_name() }}, det = div.querySelector('details');
+                if (det && map.getSize().x < 640) { det.open = false; }
                 L.DomEvent.disableScrollPropagation(div);
                 L.DomEvent.disableClickPropagation(div);
                 return div;
