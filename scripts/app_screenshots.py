@@ -46,18 +46,19 @@ def actions(page, lang: str, shot) -> None:
     shot("zoning_checked")
     page.goto(f"{base}/scenarios?lang={lang}")
     settle(page)
-    page.get_by_role("button", name=t("app.scenarios.run", lang)).click()
-    settle(page)
-    page.locator("[data-testid='stMain'] h3").first.evaluate("e => e.scrollIntoView({block: 'start'})")
-    page.wait_for_timeout(1500)
-    shot("scenarios_run")
+
+    def press_and_show(button: str, where, block: str, name: str) -> None:
+        page.get_by_role("button", name=t(button, lang)).click()
+        settle(page)
+        where.evaluate(f"e => e.scrollIntoView({{block: '{block}'}})")
+        page.wait_for_timeout(1500)
+        shot(name)
+
+    press_and_show("app.scenarios.run", page.locator("[data-testid='stMain'] h3").first, "start", "scenarios_run")
     page.get_by_role("tab", name=t("app.scenarios.tab_compare", lang)).click()
     settle(page)
-    page.get_by_role("button", name=t("app.scenarios.compare_run", lang)).click()
-    settle(page)
-    page.locator("iframe[title*='st_folium']").last.evaluate("e => e.scrollIntoView({block: 'center'})")
-    page.wait_for_timeout(1500)
-    shot("scenarios_compare")
+    press_and_show("app.scenarios.compare_run", page.locator("iframe[title*='st_folium']").last, "center",
+                   "scenarios_compare")
 
 
 def main(argv=None) -> int:

@@ -122,7 +122,15 @@ def settle(page, timeout: int = 180_000, quiet_ms: int = 1500) -> None:
     page.wait_for_function(
         """(q) => {
             const now = Date.now();
-            const busy = document.querySelector('[data-testid="stStatusWidget"]') ||
+            if (!window.__gpMutObs) {   // the page changing at all (elements arriving one by one) is not quiet
+                window.__gpLastMut = now;
+                window.__gpMutObs = new MutationObserver(() => { window.__gpLastMut = Date.now(); });
+                window.__gpMutObs.observe(document.body, {subtree: true, childList: true, characterData: true});
+            }
+            const bar = Array.from(document.querySelectorAll('[data-testid="stProgress"] [role="progressbar"]'))
+                .some(b => Number(b.getAttribute('aria-valuenow') || 100) < 100);
+            const busy = bar || now - window.__gpLastMut < q ||
+                         document.querySelector('[data-testid="stStatusWidget"]') ||
                          document.querySelector('[data-testid="stSpinner"]') ||
                          document.querySelector('[data-testid="stSkeleton"]') ||
                          document.querySelector('[data-stale="true"]');   // a run under way (elements faded)

@@ -819,7 +819,8 @@ def workspace_bounds(ws: Workspace) -> list | None:
 def layers_map(ws: Workspace, names: Sequence[str], lang: str, web_tiles: bool = False,
                hidden: Sequence[str] = (), extra: Sequence[tuple[dict, str, dict]] = (),
                legend_extra: Sequence[tuple[str, Sequence[tuple[str, str]]]] = (),
-               vector: Sequence[str] = (), legend_out: list | None = None) -> tuple[folium.Map, list]:
+               vector: Sequence[str] = (), legend_out: list | None = None,
+               bounds: list | None = None) -> tuple[folium.Map, list]:
     """A map of workspace layers ``names`` (drawing order) plus ``extra`` display layers.
 
     Dense polygon layers (more features than :func:`raster_threshold`, e.g. the parcels) are drawn as
@@ -829,13 +830,14 @@ def layers_map(ws: Workspace, names: Sequence[str], lang: str, web_tiles: bool =
     (``map_vectors.PlaceLabels``).
 
     ``extra`` items are ``(geojson, title, style)``. With ``legend_out`` (a list) the legend sections are
-    put there (for a legend under the map, ``map_vectors.legend_html``) instead of on the map. Returns
+    put there (for a legend under the map, ``map_vectors.legend_html``) instead of on the map; ``bounds``
+    ([[s, w], [n, e]]) is the view the map opens at (default: the municipality). Returns
     ``(map, notes)``: notes are ``(layer title, shown, total)`` for layers capped for display.
     """
     from . import map_vectors
 
     root, version = cache.key(ws)
-    m = base_map(ws, lang, web_tiles, workspace_bounds(ws))
+    m = base_map(ws, lang, web_tiles, bounds or workspace_bounds(ws))
     map_vectors.add_label_css(m)
     vcfg = map_vectors.vector_config()
     sections, notes = [], []
