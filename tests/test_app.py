@@ -384,7 +384,7 @@ def test_file_uploader_shows_no_builtin_english(app_ws):
     at = _app(app_ws, "ky", "data")
     _ok(at)
     sent = _texts(at)
-    style = next(s for s in sent.split("\n") if "<style>" in s)
+    style = next(s for s in sent.split("\n") if "<style>" in s and "stFileUploader" in s)   # (the page has others)
     assert f'content: \\"{t("app.data.choose_file", "ky")}\\"' in style          # the button's label
     assert 'DropzoneInstructions\\"] {display: none;}' in style                  # the English hint
     assert "max_upload_size_mb: 100" in sent

@@ -118,10 +118,19 @@ def settle(page, timeout: int = 180_000, quiet_ms: int = 1500) -> None:
     """Wait until the page has stopped changing: no script run for ``quiet_ms`` (a lazy tab or a map
     component reruns the page once more), every map's Leaflet container and images loaded."""
     wait_app(page, timeout)
+    page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout)   # the page itself, not the shell
     page.wait_for_function(
         """(q) => {
             const now = Date.now();
-            const busy = document.querySelector('[data-testid="stStatusWidget"]') ||
+            if (!window.__gpMutObs) {   // the page changing at all (elements arriving one by one) is not quiet
+                window.__gpLastMut = now;
+                window.__gpMutObs = new MutationObserver(() => { window.__gpLastMut = Date.now(); });
+                window.__gpMutObs.observe(document.body, {subtree: true, childList: true, characterData: true});
+            }
+            const bar = Array.from(document.querySelectorAll('[data-testid="stProgress"] [role="progressbar"]'))
+                .some(b => Number(b.getAttribute('aria-valuenow') || 100) < 100);
+            const busy = bar || now - window.__gpLastMut < q ||
+                         document.querySelector('[data-testid="stStatusWidget"]') ||
                          document.querySelector('[data-testid="stSpinner"]') ||
                          document.querySelector('[data-testid="stSkeleton"]') ||
                          document.querySelector('[data-stale="true"]');   // a run under way (elements faded)

@@ -31,6 +31,9 @@ TEXTS = {
     "Press ⌘+Enter to apply": "appui.st.press_ctrl_enter",
     "Press Ctrl+Enter to apply": "appui.st.press_ctrl_enter",
     "Press Enter to add": "appui.st.press_enter",
+    "Choose an option": "appui.st.choose",
+    "Choose options": "appui.st.choose",
+    "No results": "appui.st.no_results",
 }
 # titles / aria-labels / placeholders Streamlit sets in English
 ATTRS = {

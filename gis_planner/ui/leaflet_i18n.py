@@ -26,12 +26,12 @@ from ..i18n import t
 
 # Leaflet's English -> message keys (title and aria-label of the controls, the scale bar's units)
 LEAFLET_TEXTS = {
-    "zoom_in": "appui.leaflet.zoom_in",
-    "zoom_out": "appui.leaflet.zoom_out",
-    "layers": "appui.leaflet.layers",
+    "zoom_in": "community.map.zoom_in",
+    "zoom_out": "community.map.zoom_out",
+    "layers": "community.map.layers",
     "close": "appui.leaflet.close_popup",
-    "m": "appui.unit.m",
-    "km": "appui.unit.km",
+    "m": "community.map.m",
+    "km": "community.map.km",
     "tiles_failed": "appui.map.tiles_offline",
     "legend": "app.map.legend",
 }
@@ -78,7 +78,7 @@ class LeafletLocal(MacroElement):
         (function (map, T) {
             L.Control.Scale.prototype._updateMetric = function (maxMeters) {
                 var meters = this._getRoundNum(maxMeters),
-                    label = meters < 1000 ? meters + '\\u00a0' + T.m : (meters / 1000) + '\\u00a0' + T.km;
+                    label = meters < 1000 ? meters + ' ' + T.m : (meters / 1000) + ' ' + T.km;
                 this._updateScale(this._mScale, label, meters / maxMeters);
             };
             function retitle(sel, text) {

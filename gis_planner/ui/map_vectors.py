@@ -8,8 +8,8 @@ names, the checked parcel highlighted, legends outside small maps.
   ``/app/static/cache/``) under a name keyed by the workspace data version and the style, so the browser
   caches it and a new import makes a new file. Cadastral numbers appear as labels from zoom 16 (only those
   in view, at most ``label_max``).
-* **Village and street names** (:func:`place_labels`): settlement names from zoom 11, street names (the
-  named roads) from zoom 15, escaped and set as text.
+* **Village and street names** (:func:`place_labels`, :class:`PlaceLabels`): settlement names from zoom 12,
+  street names (named roads, one label per 400 m) from zoom 15, escaped.
 * **The checked parcel** (:func:`highlight_js`): drawn over the cached map through streamlit-folium's
   ``feature_group`` argument, so the map is not rebuilt when the parcel changes.
 * **Legends outside the map** (:func:`legend_html`): for small maps (scenario comparison) the legend goes
@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import shapely
 import streamlit as st
+import folium
 from branca.element import Element, MacroElement
 from jinja2 import Template
 
@@ -44,8 +45,7 @@ def _js(obj) -> str:
 def vector_config() -> dict:
     from .maps import styles
 
-    return {"min_zoom": 14, "label_zoom": 16, "label_max": 400, "village_zoom": 11, "street_zoom": 15,
-            **(styles().get("vectors") or {})}
+    return {"min_zoom": 14, "label_zoom": 16, "label_max": 400, **(styles().get("vectors") or {})}
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -174,14 +174,9 @@ class VectorsAtZoom(MacroElement):
 
 
 LABEL_CSS = """<style>
-.leaflet-tooltip.gp-cad-label, .leaflet-tooltip.gp-place-label, .leaflet-tooltip.gp-street-label {
-  background: transparent; border: 0; box-shadow: none; padding: 0; color: #222;
-  text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff; white-space: nowrap; }
-.leaflet-tooltip.gp-cad-label { font: 10px/1 sans-serif; }
-.leaflet-tooltip.gp-place-label { font: 600 14px/1.1 sans-serif; color: #6b1d12; }
-.leaflet-tooltip.gp-street-label { font: italic 11px/1 sans-serif; color: #4a3417; }
-.leaflet-tooltip.gp-cad-label:before, .leaflet-tooltip.gp-place-label:before,
-.leaflet-tooltip.gp-street-label:before { display: none; }
+.leaflet-tooltip.gp-cad-label { background: transparent; border: 0; box-shadow: none; padding: 0; color: #222;
+  text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff; white-space: nowrap; font: 10px/1 sans-serif; }
+.leaflet-tooltip.gp-cad-label:before { display: none; }
 </style>"""
 
 
@@ -189,70 +184,102 @@ def add_label_css(m) -> None:
     m.get_root().header.add_child(Element(LABEL_CSS), name="gp_label_css")
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
-def place_labels(root: str, version: str, lang: str) -> list:
-    """``[[lat, lng, text, kind], …]``: settlements (``village``, at a point inside) and named roads
-    (``street``, at the middle of the longest piece of each name); texts escaped."""
-    from pyproj import Transformer
+# zoom levels from which the labels show (village names at the scale of the municipality's villages, street
+# names at street scale)
+# (map_styles.yaml: vectors.village_zoom / street_zoom)
+VILLAGE_LABEL_ZOOM = 12
+STREET_LABEL_ZOOM = 15
 
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def place_labels(root: str, version: str, lang: str) -> list[dict]:
+    """Label points of the workspace's villages (``settlements``: inside each polygon) and named roads
+    (``roads``: the middle of each named stretch of at least 150 m), lon/lat, text escaped for HTML."""
+    import shapely
+
+    out: list[dict] = []
     from . import cache
 
-    out = []
     sett = cache.read_layer(root, version, "settlements")
+    if sett is not None and not sett.empty and "name" in sett.columns and sett.crs is not None:
+        pts = sett.geometry.representative_point().to_crs(4326)
+        for (_, r), p in zip(sett.iterrows(), pts):
+            name = r.get("name_ru") if lang == "ru" and isinstance(r.get("name_ru"), str) and r.get("name_ru") \
+                else r.get("name")
+            if isinstance(name, str) and name.strip():
+                out.append({"lat": p.y, "lng": p.x, "text": html.escape(name), "kind": "village"})
     roads = cache.read_layer(root, version, "roads")
-    for gdf, kind in ((sett, "village"), (roads, "street")):
-        if gdf is None or gdf.empty or "name" not in gdf.columns or gdf.crs is None:
-            continue
-        col = "name_ru" if lang == "ru" and "name_ru" in gdf.columns else "name"
-        names = gdf[col].where(gdf[col].notna() & (gdf[col].astype(str).str.strip() != ""), gdf["name"])
-        to_ll = Transformer.from_crs(gdf.crs, 4326, always_xy=True)
-        frame = pd.DataFrame({"name": names, "geom": gdf.geometry.values})
-        if kind == "street":
-            if "road_class" in gdf.columns:   # streets inside villages, not the main road across the map
-                frame = frame[gdf["road_class"].astype(str).isin(["street", "local", "lane"]).to_numpy()]
-            frame = frame[frame["name"].notna()]
-            frame["len"] = [g.length for g in frame["geom"]]
-            frame = frame.sort_values("len", ascending=False).drop_duplicates("name")
-        for name, g in zip(frame["name"], frame["geom"]):
-            if name is None or g is None or g.is_empty or not str(name).strip():
+    if roads is not None and not roads.empty and "name" in roads.columns and roads.crs is not None:
+        named = roads[roads["name"].map(lambda v: isinstance(v, str) and bool(v.strip()))]
+        import geopandas as gpd
+
+        villages = {str(v) for v in sett["name"]} if sett is not None and "name" in sett.columns else set()
+        for name, part in named.groupby("name"):
+            if str(name) in villages:   # streets recorded under the village's name: the village label says it
                 continue
-            p = g.interpolate(0.5, normalized=True) if kind == "street" else g.representative_point()
-            lng, lat = to_ll.transform(p.x, p.y)
-            out.append([round(lat, 6), round(lng, 6), html.escape(str(name)), kind])
+            merged = shapely.line_merge(shapely.union_all(part.geometry.values))
+            lines = sorted(getattr(merged, "geoms", [merged]), key=lambda g: -g.length)
+            placed: list = []
+            for line in lines:
+                if line.length < 150:   # metres (workspace CRS): too short for a readable label
+                    continue
+                mid = line.interpolate(0.5, normalized=True)
+                if any(mid.distance(p) < 400 for p in placed):   # one label of a name per 400 m
+                    continue
+                placed.append(mid)
+                ll = gpd.GeoSeries([mid], crs=roads.crs).to_crs(4326).iloc[0]
+                out.append({"lat": ll.y, "lng": ll.x, "text": html.escape(str(name)), "kind": "street"})
     return out
 
 
 class PlaceLabels(MacroElement):
-    """Village names from ``village_zoom``, street names from ``street_zoom`` (permanent tooltips)."""
+    """Village and street names as text on the map, shown from :data:`VILLAGE_LABEL_ZOOM` /
+    :data:`STREET_LABEL_ZOOM` (the texts are HTML-escaped in Python, the list JSON-encoded)."""
 
     _template = Template("""
+        {% macro header(this, kwargs) %}
+        <style>
+          .gp-label { background: none; border: none; white-space: nowrap; pointer-events: none;
+                      font: 600 12px/1.2 sans-serif; color: #222;
+                      text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 3px #fff; transform: translate(-50%, -50%); }
+          .gp-label-village { font-size: 15px; font-weight: 700; letter-spacing: .03em; }
+          .gp-label-street { font-size: 11px; font-weight: 500; font-style: italic; color: #444; }
+        </style>
+        {% endmacro %}
         {% macro script(this, kwargs) %}
-        (function (map, items, cfg) {
-            var groups = {village: L.layerGroup(), street: L.layerGroup()};
-            items.forEach(function (it) {
-                groups[it[3]].addLayer(L.tooltip({permanent: true, direction: 'center', interactive: false,
-                    className: 'gp-' + (it[3] === 'village' ? 'place' : 'street') + '-label'})
-                    .setLatLng([it[0], it[1]]).setContent(it[2]));
+        (function (map, labels, zVillage, zStreet) {
+            var villages = L.layerGroup(), streets = L.layerGroup();
+            labels.forEach(function (l) {
+                var icon = L.divIcon({className: '', html: '<div class="gp-label gp-label-' + l.kind + '">' + l.text + '</div>',
+                                      iconSize: null});
+                L.marker([l.lat, l.lng], {icon: icon, interactive: false, keyboard: false})
+                    .addTo(l.kind === 'village' ? villages : streets);
             });
             function update() {
                 var z = map.getZoom();
-                [['village', cfg.village_zoom], ['street', cfg.street_zoom]].forEach(function (k) {
-                    var g = groups[k[0]];
-                    if (z >= k[1] && !map.hasLayer(g)) { g.addTo(map); }
-                    if (z < k[1] && map.hasLayer(g)) { map.removeLayer(g); }
-                });
+                if (z >= zVillage) { villages.addTo(map); } else { map.removeLayer(villages); }
+                if (z >= zStreet) { streets.addTo(map); } else { map.removeLayer(streets); }
             }
             map.on('zoomend', update);
-            update();
-        })({{ this._parent.get_name() }}, {{ this.items_json }}, {{ this.cfg_json }});
+            map.whenReady(update);
+        })({{ this._parent.get_name() }}, {{ this.labels_json }}, {{ this.z_village }}, {{ this.z_street }});
         {% endmacro %}
     """)
 
-    def __init__(self, items: list, cfg: dict):
+    def __init__(self, labels: list[dict]):
         super().__init__()
         self._name = "PlaceLabels"
-        self.items_json = _js(items)
-        self.cfg_json = _js({"village_zoom": cfg["village_zoom"], "street_zoom": cfg["street_zoom"]})
+        self.labels_json = json.dumps(labels, ensure_ascii=False).replace("</", "<\\/")
+        self.z_village, self.z_street = VILLAGE_LABEL_ZOOM, STREET_LABEL_ZOOM
+
+
+def add_place_labels(m: folium.Map, ws, lang: str) -> None:
+    from . import cache
+
+    root, version = cache.key(ws)
+    labels = place_labels(root, version, lang)
+    if labels:
+        PlaceLabels(labels).add_to(m)
 
 
 def highlight_js(geojson: dict | None, fit: bool = False, color: str = "#0033cc") -> str | None:

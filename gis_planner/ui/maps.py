@@ -77,6 +77,8 @@ CODED_FIELDS = {"hazard_type", "level", "water_type", "regime", "road_class", "s
 CODE_PREFIXES = ("zoning.hazard", "zoning.level", "zoning.water", "zoning.regime", "zoning.kind",
                  "hazards.basis")
 PERSONAL_FIELDS_KEY = "personal"
+# bookkeeping fields of imported layers (the source file's feature number …): never shown to people
+TECHNICAL_FIELDS = {"src_fid", "fid", "ogc_fid", "objectid", "gid"}
 
 
 # ----------------------------------------------------------------------------- styles
@@ -286,7 +288,7 @@ def _render_terrain(ws: Workspace, cfg: dict) -> dict | None:
 
 # ----------------------------------------------------------------------------- GeoJSON for display
 def _esc(value) -> str:
-    if value is None:
+    if value is None or value is pd.NA or value is pd.NaT:   # a missing value is an empty cell, never "nan"
         return ""
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
@@ -435,7 +437,7 @@ def layer_display(root: str, version: str, name: str, lang: str, cap: int = MAX_
     by = style.get("by")
     if by and style.get("catalogue"):
         cats.setdefault(by, style["catalogue"])
-    shown = gdf.drop(columns=[c for c in gdf.columns if c in personal])
+    shown = gdf.drop(columns=[c for c in gdf.columns if c in personal or str(c).lower() in TECHNICAL_FIELDS])
     # codes -> names in the popup
     shown = pd.DataFrame(shown.drop(columns=gdf.geometry.name))
     lookups = {}
@@ -609,9 +611,10 @@ def feature_rows(root: str, name: str, row: pd.Series, lang: str) -> pd.DataFram
     cats, personal = _field_catalogues(name, root)
     out = []
     for field, value in row.items():
-        if field in personal or str(field).startswith("_") or isinstance(value, shapely.Geometry):
+        if field in personal or str(field).startswith("_") or isinstance(value, shapely.Geometry) \
+                or str(field).lower() in TECHNICAL_FIELDS:
             continue
-        if value is None or (isinstance(value, float) and value != value):
+        if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
             continue
         if isinstance(value, (bool, np.bool_)):
             text = t("app.yes" if value else "app.no", lang)
@@ -641,6 +644,9 @@ class Legend(MacroElement):
             legend.onAdd = function () {
                 var div = L.DomUtil.create('div', 'gp-legend');
                 div.innerHTML = {{ this.html_json }};
+                // a narrow map: the legend starts folded, so that it does not cover the data
+                var map = {{ this._parent.get_name() }}, det = div.querySelector('details');
+                if (det && map.getSize().x < 640) { det.open = false; }
                 L.DomEvent.disableScrollPropagation(div);
                 L.DomEvent.disableClickPropagation(div);
                 return div;
@@ -777,8 +783,8 @@ def base_map(ws: Workspace | None, lang: str, web_tiles: bool = False, bounds=No
     """An empty map on the terrain basemap of ``ws`` with a scale bar, fitted to ``bounds`` (lat/lon)."""
     zoom = styles().get("zoom") or {}
     m = folium.Map(tiles=None, control_scale=False, prefer_canvas=True, zoom_control=True,
-                   attribution_control=False, max_zoom=int(zoom.get("max", 18)),
-                   min_zoom=int(zoom.get("min", 9)) if ws is not None else 5)
+                   attribution_control=False,   # Leaflet's own zoom limits (folium's min_zoom/max_zoom are the tiles')
+                   **{"maxZoom": int(zoom.get("max", 18)), "minZoom": int(zoom.get("min", 9)) if ws is not None else 5})
     LeafletLocal(lang).add_to(m)   # Leaflet's own texts in the user's language (before the scale bar)
     FocusWithoutScroll().add_to(m)   # the first click lands where it was aimed
     MetricScale().add_to(m)   # metres/kilometres only (folium's default scale adds miles)
@@ -813,7 +819,8 @@ def workspace_bounds(ws: Workspace) -> list | None:
 def layers_map(ws: Workspace, names: Sequence[str], lang: str, web_tiles: bool = False,
                hidden: Sequence[str] = (), extra: Sequence[tuple[dict, str, dict]] = (),
                legend_extra: Sequence[tuple[str, Sequence[tuple[str, str]]]] = (),
-               vector: Sequence[str] = (), legend_out: list | None = None) -> tuple[folium.Map, list]:
+               vector: Sequence[str] = (), legend_out: list | None = None,
+               bounds: list | None = None) -> tuple[folium.Map, list]:
     """A map of workspace layers ``names`` (drawing order) plus ``extra`` display layers.
 
     Dense polygon layers (more features than :func:`raster_threshold`, e.g. the parcels) are drawn as
@@ -823,13 +830,14 @@ def layers_map(ws: Workspace, names: Sequence[str], lang: str, web_tiles: bool =
     (``map_vectors.PlaceLabels``).
 
     ``extra`` items are ``(geojson, title, style)``. With ``legend_out`` (a list) the legend sections are
-    put there (for a legend under the map, ``map_vectors.legend_html``) instead of on the map. Returns
+    put there (for a legend under the map, ``map_vectors.legend_html``) instead of on the map; ``bounds``
+    ([[s, w], [n, e]]) is the view the map opens at (default: the municipality). Returns
     ``(map, notes)``: notes are ``(layer title, shown, total)`` for layers capped for display.
     """
     from . import map_vectors
 
     root, version = cache.key(ws)
-    m = base_map(ws, lang, web_tiles, workspace_bounds(ws))
+    m = base_map(ws, lang, web_tiles, bounds or workspace_bounds(ws))
     map_vectors.add_label_css(m)
     vcfg = map_vectors.vector_config()
     sections, notes = [], []
@@ -865,9 +873,7 @@ def layers_map(ws: Workspace, names: Sequence[str], lang: str, web_tiles: bool =
             sections.append((d["title"], d["legend"]))
     for geojson, title, style in extra:
         add_geojson(m, geojson, title, style)
-    places = map_vectors.place_labels(root, version, lang)
-    if places:
-        map_vectors.PlaceLabels(places, vcfg).add_to(m)
+    map_vectors.add_place_labels(m, ws, lang)   # village and street names
     sections.extend(legend_extra)
     if legend_out is not None:
         legend_out.extend(sections)

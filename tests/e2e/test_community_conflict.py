@@ -162,6 +162,9 @@ def test_two_tabs_conflicts_lose_nothing(browser, app, artifacts_dir):
     assert (rec.title, rec.votes, rec.version) == ("Булак A", 1, 2)          # nothing overwritten
     panel = b.locator(f".st-key-community_conflict_box_feature_{fid}")
     panel.wait_for(timeout=30_000)
+    from playwright.sync_api import expect
+
+    expect(panel).to_contain_text("Булак B <b>", timeout=30_000)   # (its table can arrive a moment after the title)
     text = panel.inner_text()
     assert "A.K." in text and "Булак A" in text and "Булак B <b>" in text and "9" in text
     assert tx("community.conflict.keep_mine") in text and tx("community.conflict.take_theirs") in text

@@ -129,8 +129,13 @@ def allocated_map(res, key: str, height: int = 460, text: str = "", legend_below
                                                    for u in sorted(set(p["use"]))]
                    + [(tr("appui.scenarios.allocation_outline"), outline)])]
     below = [] if legend_below else None
+    view = None
+    if len(pieces) and pieces.crs is not None:   # the map opens on the allocated land and its villages
+        x0, y0, x1, y1 = pieces.to_crs(4326).total_bounds
+        pad = max(x1 - x0, y1 - y0) * 0.25 + 0.005
+        view = [[float(y0 - pad), float(x0 - pad)], [float(y1 + pad), float(x1 + pad)]]
     m, _ = maps.layers_map(ws, ["settlements", "hazard_zones", "boundary"], lang, state.web_tiles(),
-                           hidden=["hazard_zones"], extra=extra, legend_extra=legend, legend_out=below)
+                           hidden=["hazard_zones"], extra=extra, legend_extra=legend, legend_out=below, bounds=view)
     maps.show(m, key=key, height=height,
               cache_key=("scenario", *cache.key(ws), lang, state.web_tiles(), res.id, hash(text)))
     if below:
@@ -231,7 +236,7 @@ with tab_one:
         for col, r in zip(cols, summ.itertuples()):
             unit = unit_text(r.unit)   # every figure with its unit (ha, plots …)
             col.metric(use_text(r.use) + (f", {unit}" if unit else ""), f"{_num(r.allocated)} / {_num(r.demand)}",
-                       delta=(f"-{_num(r.unmet)}" if r.unmet > 0 else None), delta_color="inverse",
+                       delta=(f"-{_num(r.unmet)}" if r.unmet > 0 else None), delta_color="normal",   # unmet: red
                        help=tr("appui.scenarios.metric_help"))
         if res.allocation.unmet():
             st.warning(tr("app.scenarios.unmet"))
