@@ -240,3 +240,32 @@ def test_tiles_on_s3_with_process_workers_and_resume(s3_server, s3_bucket, clust
                             out=out, out_storage_options=s3_server, resume=True)
     assert again.stats["computed_tasks"] == 1 and again.stats["resumed_tasks"] == 11
     assert compare(single.levels, again.levels)["max_rel"] < 1e-12
+
+
+@pytest.mark.postgis
+def test_postgis_sessions_per_oblast_equal_one_query(pg_url, tmp_path):
+    """C moved to a second oblast: two sessions (one per oblast) give the one-query and the Python numbers."""
+    from click.testing import CliRunner
+
+    from gis_planner.cli import cli
+    from gis_planner.rollup.postgis import load_national, postgis_rollup, python_subset
+
+    m = municipalities()
+    m.loc[m["code"] == "C", "oblast"] = "O2"
+    write_partitioned(tmp_path / "n", parcels(), m, restrictions(), hazards())
+    py = rollup_national(tmp_path / "n", engine="single")
+    load_national(pg_url, tmp_path / "n", schema="rollup_obl")
+    one = postgis_rollup(pg_url, schema="rollup_obl", cell_m=700.0)
+    two = postgis_rollup(pg_url, schema="rollup_obl", cell_m=700.0, sessions=2)
+    assert two.stats["sessions"] == 2
+    for other in (one, two):
+        d = compare(python_subset(py.levels), other.levels)
+        assert d["cells"] > 50 and d["max_rel"] < 1e-9, d
+    assert cell(two, "oblast", "O2", "restricted", "settlement", "hazard") == pytest.approx(5.0)  # y 1000–1100, x 500–1000
+    assert cell(two, "oblast", "O1", "restricted", "reserve", "water_protection_zone") == pytest.approx(1.2)
+    assert cell(two, "country", "KG", "balance", "agricultural", "parcels") == 150
+    r = CliRunner().invoke(cli, ["rollup", "pg-run", "--db", pg_url, "--schema", "rollup_obl", "--sessions", "2",
+                                 "--level", "oblast", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["units"]["O2"]["balance"]["settlement"]["parcels"] == 50

@@ -256,8 +256,10 @@ def pg_load_cmd(root, url, schema, storage_option, lang):
 @click.option("--schema", default="rollup", show_default=True)
 @click.option("--cell", "cell_m", type=float, default=20_000.0, show_default=True,
               help="Grid cell (m) within which restriction polygons are unioned.")
+@click.option("--sessions", type=int, default=1, show_default=True,
+              help="Parallel database sessions, one oblast each (1: one query for the whole country).")
 @_apply(output_options)
-def pg_run_cmd(url, schema, cell_m, level, tables, save, fmt, lang):
+def pg_run_cmd(url, schema, cell_m, sessions, level, tables, save, fmt, lang):
     """Balance by category and restriction cross-tab computed inside PostGIS, rolled up."""
     from ..rollup.postgis import postgis_rollup
 
@@ -266,7 +268,7 @@ def pg_run_cmd(url, schema, cell_m, level, tables, save, fmt, lang):
         raise GisPlannerError(f"PostGIS mode computes the balance and restricted tables, not {', '.join(bad)}",
                               fix="use --table balance or --table restricted (or `rollup run` for all tables)",
                               code="bad_option")
-    res = postgis_rollup(url, schema, cell_m)
+    res = postgis_rollup(url, schema, cell_m, sessions=sessions)
     _emit(res, level, tables, fmt, lang, save)
 
 
