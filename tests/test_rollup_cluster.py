@@ -121,28 +121,27 @@ def test_resume_recomputes_only_the_missing(national, cluster, single, tmp_path)
         rollup_national(national, engine="single", out=out, resume=True, exposure=False)
 
 
-def test_cli_exit_code_and_partial_label(national, tmp_path):
+def test_cli_exit_code_and_partial_label(national, tmp_path, capsys):
     """A municipality that fails: exit code 2 and no total; --allow-partial prints totals marked PARTIAL."""
-    from click.testing import CliRunner
-
-    from gis_planner.cli import cli
-
     import shutil
+
+    from gis_planner.cli import main
 
     broken = tmp_path / "n2"
     shutil.copytree(national, broken)
     (broken / "parcels" / "B.parquet").write_bytes(b"not parquet")  # a damaged partition
     args = ["rollup", "run", str(broken), "--engine", "single", "--level", "country", "--lang", "en",
             "--retries", "0"]
-    r = CliRunner().invoke(cli, [*args, "--failures", str(tmp_path / "f.csv")])
-    assert r.exit_code == 2, r.output
-    assert "1 municipalities failed" in r.stderr and "Balance" not in r.stdout
+    assert main([*args, "--failures", str(tmp_path / "f.csv")]) == 2
+    r = capsys.readouterr()
+    assert "error: 1 of 3 municipalities failed: B" in r.err and "Balance" not in r.out
+    assert "1 municipalities failed; no total is printed" in r.err
     f = pd.read_csv(tmp_path / "f.csv")
-    assert f["municipality"].tolist() == ["B"]
-    r = CliRunner().invoke(cli, [*args, "--allow-partial", "--out", str(tmp_path / "o")])
-    assert r.exit_code == 0, r.output
-    assert "PARTIAL: 1 municipalities are not included (B)" in r.stdout
-    assert (tmp_path / "o" / "failures.csv").exists() and "[1/3] A done" in r.stderr
+    assert f["municipality"].tolist() == ["B"] and "Parquet" in f["error"].iloc[0]
+    assert main([*args, "--allow-partial", "--out", str(tmp_path / "o")]) == 0
+    r = capsys.readouterr()
+    assert "PARTIAL: 1 municipalities are not included (B)" in r.out
+    assert (tmp_path / "o" / "failures.csv").exists() and "[1/3] A done" in r.err
 
 
 def _start(cmd, cwd, env):
