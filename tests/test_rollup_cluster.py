@@ -121,28 +121,27 @@ def test_resume_recomputes_only_the_missing(national, cluster, single, tmp_path)
         rollup_national(national, engine="single", out=out, resume=True, exposure=False)
 
 
-def test_cli_exit_code_and_partial_label(national, tmp_path):
+def test_cli_exit_code_and_partial_label(national, tmp_path, capsys):
     """A municipality that fails: exit code 2 and no total; --allow-partial prints totals marked PARTIAL."""
-    from click.testing import CliRunner
-
-    from gis_planner.cli import cli
-
     import shutil
+
+    from gis_planner.cli import main
 
     broken = tmp_path / "n2"
     shutil.copytree(national, broken)
     (broken / "parcels" / "B.parquet").write_bytes(b"not parquet")  # a damaged partition
     args = ["rollup", "run", str(broken), "--engine", "single", "--level", "country", "--lang", "en",
             "--retries", "0"]
-    r = CliRunner().invoke(cli, [*args, "--failures", str(tmp_path / "f.csv")])
-    assert r.exit_code == 2, r.output
-    assert "1 municipalities failed" in r.stderr and "Balance" not in r.stdout
+    assert main([*args, "--failures", str(tmp_path / "f.csv")]) == 2
+    r = capsys.readouterr()
+    assert "error: 1 of 3 municipalities failed: B" in r.err and "Balance" not in r.out
+    assert "1 municipalities failed; no total is printed" in r.err
     f = pd.read_csv(tmp_path / "f.csv")
-    assert f["municipality"].tolist() == ["B"]
-    r = CliRunner().invoke(cli, [*args, "--allow-partial", "--out", str(tmp_path / "o")])
-    assert r.exit_code == 0, r.output
-    assert "PARTIAL: 1 municipalities are not included (B)" in r.stdout
-    assert (tmp_path / "o" / "failures.csv").exists() and "[1/3] A done" in r.stderr
+    assert f["municipality"].tolist() == ["B"] and "Parquet" in f["error"].iloc[0]
+    assert main([*args, "--allow-partial", "--out", str(tmp_path / "o")]) == 0
+    r = capsys.readouterr()
+    assert "PARTIAL: 1 municipalities are not included (B)" in r.out
+    assert (tmp_path / "o" / "failures.csv").exists() and "[1/3] A done" in r.err
 
 
 def _start(cmd, cwd, env):
@@ -184,3 +183,88 @@ def test_external_scheduler_and_worker(national, single, tmp_path, monkeypatch):
     finally:
         stop_process(worker, 15)
         stop_process(sched, 15)
+
+
+@pytest.fixture(scope="module")
+def fine(tmp_path_factory):
+    """The same set with row groups of 10 parcels (tiles are runs of row groups)."""
+    root = tmp_path_factory.mktemp("fine")
+    write_partitioned(root, parcels(), municipalities(), restrictions(), hazards(), row_group_size=10)
+    return root
+
+
+def test_tiles_equal_the_untiled_run(fine, single):
+    """Municipalities above 30 parcels in tiles of ≤ 30 (3 row groups of 10): 4 tiles each (B: 101 parcels,
+    11 row groups). The water zone (two overlapping polygons) and the flood zone cross tile edges; each tile
+    unions them itself, so every parcel's restricted area is the untiled one; zone areas come once."""
+    from gis_planner.rollup.driver import plan_tiles
+
+    s = NationalSet(fine)
+    rg = s.parcel_counts()
+    assert rg["A"] == [10] * 10 and sum(rg["B"]) == 101
+    assert plan_tiles(rg["A"], 30) == [(0, 1, 2), (3, 4, 5), (6, 7, 8), (9,)]
+    tiled = rollup_national(fine, engine="single", tile_parcels=30)
+    assert tiled.stats["tiled_municipalities"] == 3 and tiled.stats["tasks"] == 12
+    assert tiled.stats["largest_task_parcels"] == 30
+    d = compare(single.levels, tiled.levels)
+    assert d["cells"] > 100 and d["max_rel"] < 1e-12, d
+    # hand-computed figures, as in test_hand_computed_numbers
+    assert cell(tiled, "country", "KG", "balance", "settlement", "parcels") == 150
+    assert cell(tiled, "municipality", "A", "restricted", "settlement", "water_protection_zone") == pytest.approx(20.0)
+    assert cell(tiled, "municipality", "B", "restricted", "reserve", "water_protection_zone") == pytest.approx(1.2)
+    assert cell(tiled, "country", "KG", "zone_area", "water_protection_zone", "area_ha") == pytest.approx(40.0)
+    assert cell(tiled, "country", "KG", "exposure", "flood:high", "zone_ha") == pytest.approx(20.0)
+    assert cell(tiled, "country", "KG", "exposure", "flood:high", "parcels") == 20
+    # every parcel is in exactly one tile: the tiles' parcels are the municipality's, once
+    keys = [tuple(sorted(s.read_partition("A", row_groups=t, zones=False).parcels["cadastral_no"]))
+            for t in plan_tiles(rg["A"], 30)]
+    flat = [k for t in keys for k in t]
+    assert len(flat) == len(set(flat)) == 100
+
+
+def test_tiles_on_s3_with_process_workers_and_resume(s3_server, s3_bucket, cluster, single):
+    """Tiles read their row groups through the same storage layer (an S3 bucket) on worker processes; the
+    output store keeps tiles, so a resume after a lost tile recomputes that tile only."""
+    url = f"s3://{s3_bucket}/fine"
+    write_partitioned(url, parcels(), municipalities(), restrictions(), hazards(), storage_options=s3_server,
+                      row_group_size=10)
+    out = f"s3://{s3_bucket}/out"
+    res = rollup_national(url, storage_options=s3_server, scheduler=cluster.scheduler_address, tile_parcels=30,
+                          out=out, out_storage_options=s3_server)
+    assert res.stats["tasks"] == 12 and compare(single.levels, res.levels)["max_rel"] < 1e-12
+    o = open_store(out, s3_server)
+    assert len(o.glob("parts/*.parquet")) == 12
+    o.rm("parts", "B~t02of04.parquet")
+    again = rollup_national(url, storage_options=s3_server, scheduler=cluster.scheduler_address, tile_parcels=30,
+                            out=out, out_storage_options=s3_server, resume=True)
+    assert again.stats["computed_tasks"] == 1 and again.stats["resumed_tasks"] == 11
+    assert compare(single.levels, again.levels)["max_rel"] < 1e-12
+
+
+@pytest.mark.postgis
+def test_postgis_sessions_per_oblast_equal_one_query(pg_url, tmp_path):
+    """C moved to a second oblast: two sessions (one per oblast) give the one-query and the Python numbers."""
+    from click.testing import CliRunner
+
+    from gis_planner.cli import cli
+    from gis_planner.rollup.postgis import load_national, postgis_rollup, python_subset
+
+    m = municipalities()
+    m.loc[m["code"] == "C", "oblast"] = "O2"
+    write_partitioned(tmp_path / "n", parcels(), m, restrictions(), hazards())
+    py = rollup_national(tmp_path / "n", engine="single")
+    load_national(pg_url, tmp_path / "n", schema="rollup_obl")
+    one = postgis_rollup(pg_url, schema="rollup_obl", cell_m=700.0)
+    two = postgis_rollup(pg_url, schema="rollup_obl", cell_m=700.0, sessions=2)
+    assert two.stats["sessions"] == 2
+    for other in (one, two):
+        d = compare(python_subset(py.levels), other.levels)
+        assert d["cells"] > 50 and d["max_rel"] < 1e-9, d
+    assert cell(two, "oblast", "O2", "restricted", "settlement", "hazard") == pytest.approx(5.0)  # y 1000–1100, x 500–1000
+    assert cell(two, "oblast", "O1", "restricted", "reserve", "water_protection_zone") == pytest.approx(1.2)
+    assert cell(two, "country", "KG", "balance", "agricultural", "parcels") == 150
+    r = CliRunner().invoke(cli, ["rollup", "pg-run", "--db", pg_url, "--schema", "rollup_obl", "--sessions", "2",
+                                 "--level", "oblast", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["units"]["O2"]["balance"]["settlement"]["parcels"] == 50

@@ -158,8 +158,7 @@ def _failures_report(res, path: str | None, out: str | None, lang: str) -> None:
 @click.option("--tile-parcels", type=int, default=50_000, show_default=True,
               help="Split municipalities above this many parcels into tiles (0: never).")
 @_apply(output_options)
-@click.pass_context
-def run_cmd(ctx, root, engine, n_workers, scheduler, retries, allow_partial, failures_path, storage_option, out,
+def run_cmd(root, engine, n_workers, scheduler, retries, allow_partial, failures_path, storage_option, out,
             out_storage_option, resume, tile_parcels, level, tables, save, fmt, lang):
     """Roll up a national set in ROOT: a folder or a URL (s3://bucket/national, gs://…, abfs://…)."""
     from ..rollup import rollup_national
@@ -176,8 +175,7 @@ def run_cmd(ctx, root, engine, n_workers, scheduler, retries, allow_partial, fai
     except RollupFailed as exc:
         _failures_report(exc.result, failures_path, out, lang)
         click.echo(t("rollup.run.refused", lang, failed=exc.result.stats["failed"]), err=True)
-        click.echo(f"error: {exc}", err=True)
-        ctx.exit(2)
+        raise  # the console script prints it and exits with code 2
     st = res.stats
     if st.get("resumed_tasks"):
         click.echo(t("rollup.run.resumed", lang, kept=st["resumed_tasks"], computed=st["computed_tasks"]), err=True)
@@ -192,8 +190,7 @@ def run_cmd(ctx, root, engine, n_workers, scheduler, retries, allow_partial, fai
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @_apply(engine_options)
 @_apply(output_options)
-@click.pass_context
-def workspaces_cmd(ctx, paths, engine, n_workers, scheduler, retries, allow_partial, failures_path, level, tables,
+def workspaces_cmd(paths, engine, n_workers, scheduler, retries, allow_partial, failures_path, level, tables,
                    save, fmt, lang):
     """Roll up a collection of municipality workspaces (district/oblast from each workspace)."""
     from ..rollup import rollup_workspaces
@@ -208,8 +205,7 @@ def workspaces_cmd(ctx, paths, engine, n_workers, scheduler, retries, allow_part
     except RollupFailed as exc:
         _failures_report(exc.result, failures_path, None, lang)
         click.echo(t("rollup.run.refused", lang, failed=exc.result.stats["failed"]), err=True)
-        click.echo(f"error: {exc}", err=True)
-        ctx.exit(2)
+        raise  # the console script prints it and exits with code 2
     _failures_report(res, failures_path, None, lang)
     _emit(res, level, tables, fmt, lang, save)
 
@@ -256,8 +252,10 @@ def pg_load_cmd(root, url, schema, storage_option, lang):
 @click.option("--schema", default="rollup", show_default=True)
 @click.option("--cell", "cell_m", type=float, default=20_000.0, show_default=True,
               help="Grid cell (m) within which restriction polygons are unioned.")
+@click.option("--sessions", type=int, default=1, show_default=True,
+              help="Parallel database sessions, one oblast each (1: one query for the whole country).")
 @_apply(output_options)
-def pg_run_cmd(url, schema, cell_m, level, tables, save, fmt, lang):
+def pg_run_cmd(url, schema, cell_m, sessions, level, tables, save, fmt, lang):
     """Balance by category and restriction cross-tab computed inside PostGIS, rolled up."""
     from ..rollup.postgis import postgis_rollup
 
@@ -266,7 +264,7 @@ def pg_run_cmd(url, schema, cell_m, level, tables, save, fmt, lang):
         raise GisPlannerError(f"PostGIS mode computes the balance and restricted tables, not {', '.join(bad)}",
                               fix="use --table balance or --table restricted (or `rollup run` for all tables)",
                               code="bad_option")
-    res = postgis_rollup(url, schema, cell_m)
+    res = postgis_rollup(url, schema, cell_m, sessions=sessions)
     _emit(res, level, tables, fmt, lang, save)
 
 

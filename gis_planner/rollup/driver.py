@@ -103,6 +103,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) used by this process so far."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """One task: a whole municipality partition, or the row groups of one of its tiles."""
@@ -254,6 +260,7 @@ def _run(tasks: list[tuple], func, engine: str, n_workers: int, scheduler: str |
                 fut.release()
             peaks = client.run(peak_rss_mb)
             stats["peak_rss_mb_per_worker"] = {str(k): round(v, 1) for k, v in peaks.items()}
+            stats["cpu_s_per_worker"] = {str(k): round(v, 1) for k, v in client.run(cpu_seconds).items()}
         finally:
             client.close()
             if cluster is not None:
