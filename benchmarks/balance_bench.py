@@ -126,6 +126,12 @@ def load_demo():
         p["category"] = "unknown"
     r = restriction_frame(ws).to_crs(ws.crs)
     r = r[~r.geometry.is_empty & r.geometry.notna()]
+    # the kinds the balance counts (layers/balance.yaml exclude_kinds: terrain, infrastructure are left
+    # out), so that the cross-tab, overlay and PostGIS measure the same table as the full balance
+    from gis_planner.catalog import load_rules
+
+    skip = set(load_rules("balance", ws).get("exclude_kinds") or [])
+    r = r[~r["kind"].isin(skip)]
     return p, r, _read_boundary(ws, ws.crs)
 
 
