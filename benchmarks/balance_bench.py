@@ -351,7 +351,7 @@ def max_rel_diff(a: dict, ref: dict) -> float:
     for kind in set(a) | set(ref):
         for cat in set(a.get(kind, {})) | set(ref.get(kind, {})):
             x, y = a.get(kind, {}).get(cat, 0.0), ref.get(kind, {}).get(cat, 0.0)
-            if y == 0.0 and abs(x) < 1e-9:
+            if abs(y) < 1e-9 and abs(x) < 1e-9:    # both zero to 1e-9 ha (1e-5 m²): rounding of a touch
                 continue
             worst = max(worst, abs(x - y) / max(abs(y), 1e-12))
     return worst
