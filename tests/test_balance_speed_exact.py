@@ -267,7 +267,8 @@ def test_compiled_and_numpy_pairing_give_the_same_partners(seed):
 
 
 def test_kernel_strips_do_not_change_the_partners():
-    from gis_planner.balance.kernels import pair_segments, pair_segments_np
+    from gis_planner.balance.kernels import pair_segments
+    from gis_planner.balance.segments import pair_segments_np
 
     geoms, _, _ = jittered_cadastre(nx=30, ny=20, seed=5)
     geoms[7] = shapely.affinity.translate(geoms[7], 1, 0)
@@ -276,3 +277,16 @@ def test_kernel_strips_do_not_change_the_partners():
     ref = pair_segments_np(bits, seg, rev, owner)
     for strip in (16, 256, 1 << 20):                  # 150 strips, 9 strips, one
         assert np.array_equal(pair_segments(bits, seg, rev, owner, strip), ref)
+
+
+def test_numba_is_not_imported_for_a_municipal_cadastre():
+    """Below engine.compiled_min_parcels the balance runs without numba (its start costs more than it saves)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, shapely; from gis_planner.balance import topology as T; "
+            "g = np.array([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)], dtype=object); "
+            "t = T.cadastre_topology(g, shapely.box(0, 0, 2, 1)); "
+            "print(t.union_area, 'numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["2.0", "False"]

@@ -41,7 +41,7 @@ from ..crs import to_metric
 from ..errors import GisPlannerError
 from .atoms import build_atoms, group_areas
 from .engine import ParcelIndex, polygon_parts, union_polygons
-from .kernels import simple_rings, use_compiled
+from .segments import use_compiled
 from .topology import cadastre_topology
 
 HA = 10_000.0
@@ -202,11 +202,13 @@ def _is_valid(geoms: np.ndarray, types: np.ndarray, compiled: bool | None = None
     """``shapely.is_valid`` of polygons: a polygon without holes whose ring is certainly simple
     (:func:`gis_planner.balance.kernels.simple_rings`, compiled, a fraction of GEOS' cost) is valid;
     GEOS decides every other one. ``compiled=False`` (or None and too few polygons for the kernel to pay,
-    :func:`~gis_planner.balance.kernels.use_compiled`): GEOS for all."""
+    :func:`~gis_planner.balance.segments.use_compiled`): GEOS for all."""
     if compiled is None:
         compiled = use_compiled(len(geoms))
     if not compiled:
         return shapely.is_valid(geoms)
+    from .kernels import simple_rings   # numba: imported only when it pays
+
     valid = np.zeros(len(geoms), dtype=bool)
     simple = np.flatnonzero((types == shapely.GeometryType.POLYGON) & (shapely.get_num_interior_rings(geoms) == 0))
     if simple.size:

@@ -28,7 +28,7 @@ import pandas as pd
 import shapely
 
 from .engine import default_workers, polygon_parts
-from .kernels import pair_segments, pair_segments_np, ring_segments, ring_segments_np, use_compiled
+from .segments import pair_segments_np, ring_segments_np, use_compiled
 
 
 @dataclass
@@ -128,7 +128,7 @@ def _pairing(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: in
     """Parcels with a ring segment not paired exactly once, reversed, by another parcel, and every
     segment of those parcels with its partner (see :func:`_pair_block`).
 
-    ``compiled``: use the numba kernel (default: :func:`~gis_planner.balance.kernels.use_compiled`),
+    ``compiled``: use the numba kernel (default: :func:`~gis_planner.balance.segments.use_compiled`),
     which keeps its hash tables small itself (strips of segments). In numpy, large cadastres are cut into
     vertical bands of ``tile`` parcels (hash tables that stay in the CPU cache: the cost stays linear in
     the parcels); each band is checked together with every parcel whose bounding box reaches into it,
@@ -212,8 +212,11 @@ def _ring_segments(geoms: np.ndarray, compiled: bool = True):
         ring_owner = poly_owner[np.repeat(np.arange(len(poly_off) - 1), np.diff(poly_off))]
         ring = np.repeat(np.arange(n_rings), ring_len)
     xy = np.ascontiguousarray(xy, dtype=np.float64) + 0.0   # -0.0 -> 0.0
-    seg, rev = (ring_segments if compiled else ring_segments_np)(xy, np.ascontiguousarray(ring, dtype=np.int64),
-                                                                 exterior)
+    if compiled:
+        from .kernels import ring_segments   # numba: imported only when it pays
+    else:
+        ring_segments = ring_segments_np
+    seg, rev = ring_segments(xy, np.ascontiguousarray(ring, dtype=np.int64), exterior)
     return xy, seg, rev, np.asarray(ring_owner, dtype=np.int64)[ring[seg]]
 
 
@@ -245,7 +248,11 @@ def _pair_block(geoms: np.ndarray, members: np.ndarray | None = None, compiled: 
     if rs is None:  # pragma: no cover - callers pass polygons only
         return ~out, empty
     xy, seg, rev, owner = rs
-    partner = (pair_segments if compiled else pair_segments_np)(xy.view(np.uint64), seg, rev, owner)
+    if compiled:
+        from .kernels import pair_segments
+    else:
+        pair_segments = pair_segments_np
+    partner = pair_segments(xy.view(np.uint64), seg, rev, owner)
     bad = partner < 0
     out[owner[bad]] = True
     keep = out[owner] if members is None else (out & members)[owner]
@@ -309,7 +316,7 @@ def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
     grid_size : precision (m) of the snap-rounded overlay used for the pairwise overlap areas
     workers : threads for the coverage check of a badly damaged cadastre (default: CPUs, at most 4)
     compiled : pair the ring segments with the numba kernel (default: when it pays, see
-        :func:`gis_planner.balance.kernels.use_compiled`); the same result either way
+        :func:`gis_planner.balance.segments.use_compiled`); the same result either way
 
     Example
     -------
