@@ -68,7 +68,8 @@ def test_lake_cells_are_outlets_and_keep_the_basin_elevation():
     z[0, :] = z[-1, :] = z[:, 0] = z[:, -1] = 90.0   # the border is lower than the rim (a spill outward)
     lake = np.maximum(abs(rr - 7), abs(cc - 7)) <= 1
     cond = C.condition_dem(z, 30, 30, outlets=lake)
-    assert np.array_equal(cond.routing, z) and cond.filled_cells == 0 and cond.breached_cells == 0
+    assert np.array_equal(cond.heights, z) and cond.filled_cells == 0 and cond.breached_cells == 0
+    assert np.array_equal(cond.routing[~lake], z[~lake]) and (cond.routing[lake] < z.min()).all()
     acc = T.flow_accumulation(cond.fdir)
     assert (cond.fdir[lake] == T.NO_OUTFLOW).all()
     # the bowl inside the rim (ring 5, 110 m) ends in the lake: 11 × 11 cells; ring 6 spills outward
@@ -268,3 +269,52 @@ def test_debris_flow_runs_out_along_the_channel_until_the_energy_line_meets_the_
     rules["mudflow"]["runout"]["alpha_deg"] = None
     lv0 = S.mudflow_levels(terr, rules)
     assert lv0[last, c] == 0 and (lv0 <= lv).all()
+
+
+# ----------------------------------------------------------------------------- workspace wiring
+def test_workspace_terrain_burns_mapped_rivers_not_canals_and_lakes_are_outlets(tmp_ws, tmp_path):
+    import rasterio
+    from rasterio.transform import from_origin
+    from shapely.geometry import LineString
+
+    from gis_planner.hazards import susceptibility as S
+    from tests.helpers import CRS, X0, Y0, gdf, rect
+
+    rows, cols, res = 40, 30, 20.0
+    # a plane falling 0.5 m per row southwards onto a lake (last 5 rows), with a 6 m deep closed pit
+    z = 1600.0 + (rows - 5 - np.arange(rows))[:, None] * 0.5 + np.zeros((1, cols))
+    z[-5:] = 1600.0
+    z[10, 20] -= 6.0
+    tr = from_origin(X0, Y0 + rows * res, res, res)
+    with rasterio.open(tmp_path / "dem.tif", "w", driver="GTiff", width=cols, height=rows, count=1,
+                       dtype="float32", crs=f"EPSG:{CRS}", transform=tr) as ds:
+        ds.write(z.astype("float32"), 1)
+    tmp_ws.set_dem(tmp_path / "dem.tif", source="analytic plane", source_date="2026-01-01")
+    river = LineString([(X0 + 5 * res + 10, Y0 + rows * res - 10), (X0 + 5 * res + 10, Y0 + 6 * res)])
+    canal = LineString([(X0 + 10, Y0 + 20 * res + 10), (X0 + cols * res - 10, Y0 + 20 * res + 10)])
+    water = gdf([{"name": "lake", "water_type": "lake"}, {"name": "river", "water_type": "river"},
+                 {"name": "canal", "water_type": "canal"}],
+                [rect(0, 0, cols * res, 5 * res), river, canal])
+    tmp_ws.write_layers({"water_bodies": water})
+    terr = S.terrain_for_workspace(tmp_ws)
+    info = terr.extra["conditioning"]
+    assert info["method"] == "breach_mfd"
+    burned = (terr.extra["routing"] < terr.filled - 9.9) & ~terr.lakes     # the burn depth is 10 m
+    assert burned.any() and burned[:, 5].sum() >= rows - 6 - 1 and not burned[:, 10:].any()  # canal not burned
+    assert info["burned_cells"] == burned.sum()
+    # two cuts: the pit, and one unburned cell between the river's end (row 33) and the lake (row 35)
+    assert info["breaches"] == 2 and info["filled_cells"] == 0
+    route = terr.extra["routing"]
+    assert route[33, 5] == pytest.approx(1600.0 + 1.0 - 10.0)
+    assert sorted(route[34, 4:7]) == pytest.approx([route[33, 5], 1600.5, 1600.5])   # one of the three cut
+    assert route[10, 20] == pytest.approx(z[10, 20]) and not (route[~terr.lakes] > z[~terr.lakes] + 1e-3).any()
+    assert (terr.filled[-5:] == 1600.0).all() and (terr.fdir[-5:] == -1).all()   # the lake: outlet, not raised
+    assert terr.acc_mfd is not None and np.nansum(terr.acc_mfd[-5:]) == pytest.approx(rows * cols)
+    line = S.describe_conditioning(info, "en")
+    assert "2 depressions breached" in line and f"{info['burned_cells']} river cells burned" in line
+    # the v1 method stays available: fill only, no MFD
+    rules = S.hazard_rules(tmp_ws)
+    rules["terrain"]["conditioning"]["method"] = "fill_d8"
+    old = S.terrain_for_workspace(tmp_ws, rules)
+    assert old.acc_mfd is None and old.filled[10, 20] > z[10, 20] and S.describe_conditioning(
+        old.extra["conditioning"], "en") is None

@@ -27,11 +27,16 @@ from gis_planner.hazards import susceptibility as S  # noqa: E402
 
 
 def run(ws, method: str):
+    """Terrain and levels with the v1 models (fill_d8: D8 avalanche runout, no debris runout) or v2."""
     rules = copy.deepcopy(S.hazard_rules(ws))
     rules["terrain"]["conditioning"]["method"] = method
+    if method == "fill_d8":
+        rules["avalanche"]["runout_model"] = "d8"
+        rules["mudflow"]["runout"]["alpha_deg"] = None
     terr = S.terrain_for_workspace(ws, rules)
     flood = S.flood_levels(terr, rules)
     acc = terr.acc_mfd if terr.acc_mfd is not None else terr.acc
+    terr.extra["levels"] = {"mudflow": S.mudflow_levels(terr, rules), "avalanche": S.avalanche_levels(terr, rules)}
     return terr, flood, acc, S.flood_drainage(terr, rules) & ~terr.lakes
 
 
@@ -42,7 +47,40 @@ def hillshade(z, res):
     return 0.7071 * np.cos(s) + 0.7071 * np.sin(s) * np.cos(np.radians(315) - asp)
 
 
-def main(ws_path="data/cadastre/demo", out="docs/img/hazards_conditioning_demo.png"):
+def save(out):
+    from PIL import Image  # a palette image: a fifth of the size
+
+    plt.tight_layout()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    plt.savefig(out)
+    plt.close()
+    Image.open(out).convert("RGB").quantize(colors=128).save(out, optimize=True)
+    print("written", out)
+
+
+def runout_figure(t0, t1, out):
+    """Mudflow and avalanche zones, v1 (D8 runout, no debris runout) and v2 (Flow-Py-like, channel runout)."""
+    ha = t0.cell_area_m2 / 1e4
+    rows = slice(0, 760)
+    hs = hillshade(t0.dem, t0.xres)[rows]
+    lv_cmap = ListedColormap(["#ffffbf", "#fdae61", "#d7191c"])
+    fig, axs = plt.subplots(2, 2, figsize=(12, 15), dpi=55)
+    for r, h in enumerate(("avalanche", "mudflow")):
+        for c, (t, name) in enumerate(((t0, "before (v1)"), (t1, "after (v2)"))):
+            lv = t.extra["levels"][h]
+            print(h, name, {n: round(float((lv == k).sum() * ha)) for k, n in S.LEVEL_NAMES.items()})
+            ax = axs[r, c]
+            ax.imshow(hs, cmap="gray", vmin=0, vmax=1)
+            ax.imshow(np.ma.masked_equal(lv[rows], 0), cmap=lv_cmap, vmin=1, vmax=3, alpha=0.85,
+                      interpolation="nearest")
+            ax.set_title(f"{h} {name}")
+            ax.set_xticks([])
+            ax.set_yticks([])
+    save(out)
+
+
+def main(ws_path="data/cadastre/demo", out="docs/img/hazards_conditioning_demo.png",
+         out_runout="docs/img/hazards_runout_demo.png"):
     ws = Workspace(ws_path)
     (t0, f0, a0, d0), (t1, f1, a1, d1) = run(ws, "fill_d8"), run(ws, "breach_mfd")
     ha = t0.cell_area_m2 / 1e4
@@ -73,13 +111,8 @@ def main(ws_path="data/cadastre/demo", out="docs/img/hazards_conditioning_demo.p
     axs[1, 1].legend(handles=[Patch(color=c, label=n) for c, n in
                               zip(["#d7191c", "#fdae61", "#ffffbf", "#08306b", "#6baed6"],
                                   ["high", "medium", "low", "drainage", "lake"])], loc="lower right")
-    plt.tight_layout()
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    plt.savefig(out)
-    from PIL import Image  # a palette image: a fifth of the size
-
-    Image.open(out).convert("RGB").quantize(colors=128).save(out, optimize=True)
-    print("written", out)
+    save(out)
+    runout_figure(t0, t1, out_runout)
 
 
 if __name__ == "__main__":

@@ -641,8 +641,9 @@ def runout_energy_line(conditioned: np.ndarray, fdir: np.ndarray, start: np.ndar
 class Conditioned:
     """Result of :func:`condition_dem`.
 
-    ``routing``: the surface water is routed on (burned, breached, filled); ``heights``: the same without
-    the burn depth (what HAND and runout measure heights on; never above the DEM's filled level);
+    ``routing``: the surface water is routed on (burned, breached, filled; lake cells below everything);
+    ``heights``: the same without the burn depth and with the lakes at their DEM level (what HAND and
+    runout measure heights on);
     ``fdir``: D8 with resolved flats; ``flood_dir``/``order``: from the priority-flood fill; counts.
     """
 
@@ -668,6 +669,10 @@ def condition_dem(z: np.ndarray, xres: float, yres: float, outlets: np.ndarray |
     o = np.zeros(z.shape, np.bool_) if outlets is None else np.ascontiguousarray(outlets, dtype=np.bool_)
     burn = np.zeros(z.shape, bool) if streams is None else (np.asarray(streams, bool) & ~o & np.isfinite(z))
     work = burn_streams(z, burn, burn_depth_m) if burn_depth_m else z.copy()
+    if o.any():
+        # flow ends in a lake: on the routing surface it lies below everything, so a burned river mouth
+        # (or a shore cell lower than the mapped lake level) drains into it instead of being filled up
+        work[o & np.isfinite(work)] = np.nanmin(work) - 1.0
     breaches = 0
     if breach:
         breached, breaches = breach_depressions(work, o, max_breach_depth_m, max_breach_length_m, xres, yres,
@@ -679,6 +684,7 @@ def condition_dem(z: np.ndarray, xres: float, yres: float, outlets: np.ndarray |
     raised = routing > breached
     fdir = resolve_flats(routing, xres, yres, outlets=o, fallback=flood_dir)
     heights = routing.copy()
+    heights[o] = z[o]
     if burn_depth_m:
         # the burn only steers the routing: heights on the river cells are the DEM's, cut no deeper
         # than breaching or filling moved them relative to the burned surface
