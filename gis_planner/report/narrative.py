@@ -215,9 +215,11 @@ def scenario(ctx, doc) -> None:
         cats = catalogue("land_categories", ctx.ws)
         moves = tr.groupby(["current_category", "target_category"])["area_ha"].sum().sort_values(ascending=False)
         (cur, target), main = moves.index[0], float(moves.iloc[0])
-        _say(doc, "scenario", "transformations", lang, parcels=count_noun(tr["cadastral_no"].nunique(), "parcel_gen", lang),
-             area=_ha(float(tr["area_ha"].sum()), lang), cat=_label(cats, cur, lang), target=_label(cats, target, lang),
-             main_area=_ha(main, lang))
+        total = float(tr["area_ha"].sum())
+        _say(doc, "scenario", "transformations" if main < total - 0.05 else "transformations_all", lang,
+             parcels=count_noun(tr["cadastral_no"].nunique(), "parcel_gen", lang), area=_ha(total, lang),
+             n=fmt_number(tr["cadastral_no"].nunique(), lang, 0),
+             cat=_label(cats, cur, lang), target=_label(cats, target, lang), main_area=_ha(main, lang))
 
 
 def queue(ctx, doc, entry: dict, source: str) -> None:
