@@ -327,6 +327,13 @@ def download_csv(df: pd.DataFrame, label_key: str, file_name: str, key: str) -> 
 
 def compact_layout() -> None:
     """Less empty space above the page title (Streamlit leaves ~6 rem): at 1440×900 the maps start higher
-    and fit on the first screen. Style only (Streamlit puts it outside the page's layout)."""
+    and fit on the first screen; on narrow screens smaller metric figures (never cut) and tables that scroll
+    in their column. Style only (Streamlit puts it outside the page's layout)."""
     st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.2rem;}"
-            "[data-testid='stSidebarHeader']{height:2.2rem;min-height:2.2rem;}</style>")
+            "[data-testid='stSidebarHeader']{height:2.2rem;min-height:2.2rem;}"
+            # narrow screens (1024 px with the sidebar open): whole figures ("25 609,48", not "25 60…") and
+            # tables that scroll inside their column instead of running off the page
+            "@media (max-width: 1280px){[data-testid='stMetricValue']{font-size:1.55rem;}"
+            "[data-testid='stMetricLabel'] *{white-space:normal !important;text-overflow:clip !important;}"
+            "[data-testid='stMarkdownContainer'] table{display:block;overflow-x:auto;font-size:.85rem;}}"
+            "</style>")

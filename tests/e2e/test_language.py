@@ -139,3 +139,31 @@ def test_every_page_speaks_the_language(app, lang, artifacts_dir):
         browser.close()
     assert not found, "\n".join(f"{slug}: {x}" for slug, xs in found.items() for x in xs)
     assert not errors, errors
+
+
+def test_web_tiles_offline_said_once_and_dropped(app):
+    """Item 6: the web tiles switched on without internet — the map says so once, in Kyrgyz, drops the tiles
+    and keeps the terrain basemap."""
+    from playwright.sync_api import sync_playwright
+
+    from gis_planner.devtools.appserver import map_frame
+    from gis_planner.i18n import t
+
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+        # no internet: every request that leaves this computer fails at once
+        ctx.route("**/*", lambda r: r.abort() if not r.request.url.startswith(
+            ("http://127.0.0.1", "data:", "blob:")) else r.continue_())
+        page = ctx.new_page()
+        page.goto(f"{app.url}/?lang=ky")
+        settle(page)
+        page.get_by_text(t("app.sidebar.web_tiles", "ky")).click()
+        settle(page)
+        frame = map_frame(page)
+        note = frame.locator(".gp-offline-note")
+        note.wait_for(timeout=30_000)
+        assert note.count() == 1 and note.inner_text() == t("appui.map.tiles_offline", "ky")
+        assert frame.locator(".leaflet-tile").count() == 0               # the failed tiles are gone
+        assert frame.locator("img.leaflet-image-layer").count() >= 1     # the terrain stays
+        browser.close()
