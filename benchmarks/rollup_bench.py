@@ -1,23 +1,29 @@
-"""National roll-up benchmark: in-memory single process vs streaming vs Dask (1, 2 workers) vs PostGIS.
+"""National roll-up benchmark: Dask (1, 2 workers; LocalCluster and an external scheduler) vs PostGIS vs in-memory.
 
-Same national set, same run, one fresh process per engine (so peak memory is that engine's own)::
+Same national set, same session, one fresh process per engine (so peak memory is that engine's own)::
 
-    python benchmarks/national_synthetic.py                  # ≥ 3 M parcels → benchmarks/out/national
-    python benchmarks/rollup_bench.py                        # all engines → benchmarks/out/rollup_bench.json
-    python benchmarks/rollup_bench.py --engines dask2,postgis --root /tmp/nat
+    python benchmarks/national_synthetic.py --city 150000        # ≈ 3.3 M parcels → benchmarks/out/national
+    python benchmarks/rollup_bench.py                             # every engine, then the table
+    python benchmarks/rollup_bench.py --engines city_untiled,city_tiled   # bounded tasks: the city alone
 
-Reported per engine: wall time, ratio to the in-memory single process, peak resident memory of the
-driver and of each Dask worker (``ru_maxrss``) or of the largest PostgreSQL backend (sampled), and
-the largest difference of every roll-up cell (municipality, district, oblast, country) to the in-memory
-result (PostGIS: the tables it computes, ``balance`` and ``restricted``).
+Engines: ``memory`` (everything loaded in one process), ``dask1``/``dask2`` (LocalCluster, 1/2 worker
+processes), ``ext2`` (``dask scheduler`` + two ``dask worker`` processes started here, working directory
+elsewhere — the way a cluster runs), ``postgis`` (load + one-query push-down + the same with one session per
+oblast, ``--sessions``), ``city_untiled``/``city_tiled`` (only the largest municipality, one worker, without
+and with tiles: the memory a straggler needs). Every run records wall seconds, **CPU seconds** (driver +
+workers; for PostGIS the server's processes), load average before/after, peak memory per worker, the
+largest task (parcels); every result is compared cell by cell with the first Python engine of the run
+(PostGIS: the tables it computes, ``balance`` and ``restricted``).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,10 +31,13 @@ from pathlib import Path
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 ENGINES = {"memory": ("memory", 1), "single": ("single", 1), "dask1": ("dask", 1), "dask2": ("dask", 2),
-           "postgis": ("postgis", 1),
+           "ext2": ("external", 2), "postgis": ("postgis", 1), "city_untiled": ("city", None),
+           "city_tiled": ("city", 20_000),
            # only what the PostGIS push-down computes (balance by category, cross-tab by kind)
            "memory_xt": ("memory", 1), "dask2_xt": ("dask", 2)}
+PG_TABLES = ("postgis", "memory_xt", "dask2_xt")
 
 
 def _save(levels: dict, path: Path) -> None:
@@ -41,7 +50,7 @@ def _load(path: Path) -> dict:
 
 
 class PgSampler(threading.Thread):
-    """Largest resident memory of one PostgreSQL process of the server, sampled every 0.2 s."""
+    """Largest resident memory of one PostgreSQL process and the server's CPU seconds, sampled every 0.2 s."""
 
     def __init__(self, datadir: str):
         super().__init__(daemon=True)
@@ -55,12 +64,29 @@ class PgSampler(threading.Thread):
                 break
         self.peak_mb = 0.0
         self.stop = threading.Event()
+        self.cpu0 = self.cpu()
+
+    def cpu(self) -> float:
+        """CPU seconds of the postmaster, its live children and its reaped children."""
+        if self.root is None:
+            return 0.0
+        try:
+            t = self.root.cpu_times()
+            total = t.user + t.system + t.children_user + t.children_system
+            for c in self.root.children(recursive=True):
+                try:
+                    ct = c.cpu_times()
+                    total += ct.user + ct.system
+                except self.psutil.Error:
+                    pass
+            return total
+        except self.psutil.Error:
+            return 0.0
 
     def run(self):
         while not self.stop.is_set() and self.root is not None:
             try:
-                procs = [self.root, *self.root.children(recursive=True)]
-                for p in procs:
+                for p in [self.root, *self.root.children(recursive=True)]:
                     try:
                         self.peak_mb = max(self.peak_mb, p.memory_info().rss / 2**20)
                     except self.psutil.Error:
@@ -70,9 +96,31 @@ class PgSampler(threading.Thread):
             time.sleep(0.2)
 
 
+def external_cluster(n_workers: int):
+    """``dask scheduler`` + ``n_workers`` single-threaded ``dask worker`` processes (cwd: a temp folder)."""
+    tmp = tempfile.mkdtemp(prefix="rollup-ext-")
+    sf = Path(tmp) / "scheduler.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                               "--port", "0", "--scheduler-file", str(sf)], cwd=tmp, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    while not sf.exists():
+        time.sleep(0.3)
+    address = json.loads(sf.read_text())["address"]
+    for _ in range(n_workers):
+        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads",
+                                       "1", "--no-nanny", "--no-dashboard", "--local-directory", tmp], cwd=tmp,
+                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    from dask.distributed import Client
+
+    with Client(address, timeout="60s") as c:
+        c.wait_for_workers(n_workers, timeout=300)
+    return address, procs
+
+
 def run_one(engine: str, root: str, out: Path) -> dict:
     """Run one engine in this process; save its roll-up; return its stats."""
-    from gis_planner.rollup import rollup_national
+    from gis_planner.rollup import NationalSet, rollup_national
     from gis_planner.rollup.driver import peak_rss_mb
 
     kind, workers = ENGINES[engine]
@@ -87,10 +135,35 @@ def run_one(engine: str, root: str, out: Path) -> dict:
             sampler = PgSampler(str(pg.tmp))
             sampler.start()
             res = postgis_rollup(pg.url)
+            cpu1 = sampler.cpu()
+            res2 = postgis_rollup(pg.url, sessions=2)
+            cpu2 = sampler.cpu()
             sampler.stop.set()
             sampler.join()
+        from gis_planner.rollup import compare
+
         stats = {**res.stats, "load_s": t_load, "query_s": res.stats["wall_s"], "wall_s": t_load + res.stats["wall_s"],
+                 "query_s_2_sessions": res2.stats["wall_s"], "pg_cpu_s_query": round(cpu1 - sampler.cpu0, 1),
+                 "pg_cpu_s_query_2_sessions": round(cpu2 - cpu1, 1),
+                 "sessions_vs_one_query": compare(res.levels, res2.levels),
                  "peak_rss_mb_pg_backend": round(sampler.peak_mb, 1), "loaded": counts}
+    elif kind == "city":
+        s = NationalSet(root)
+        city = (s.manifest.get("city") or {}).get("code")
+        if not city:
+            counts = {c: sum(v) for c, v in s.parcel_counts().items()}
+            city = max(counts, key=counts.get)
+        res = rollup_national(root, engine="dask", n_workers=1, codes=[city], tile_parcels=workers)
+        stats = {**res.stats, "city": city}
+    elif kind == "external":
+        address, procs = external_cluster(workers)
+        try:
+            res = rollup_national(os.path.relpath(root), scheduler=address)
+            stats = res.stats
+        finally:
+            for p in procs[::-1]:
+                p.terminate()
+                p.wait(30)
     else:
         lean = engine.endswith("_xt")
         res = rollup_national(root, engine=kind, n_workers=workers, exposure=not lean, detail=not lean)
@@ -104,14 +177,14 @@ def run_one(engine: str, root: str, out: Path) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", default=str(HERE / "out" / "national"))
-    ap.add_argument("--engines", default="memory,single,dask1,dask2,postgis")
+    ap.add_argument("--engines", default="city_untiled,city_tiled,dask1,dask2,ext2,postgis,memory")
     ap.add_argument("--out", default=str(HERE / "out"))
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one engine, print its stats
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     if a.one:
-        print("STATS " + json.dumps(run_one(a.one, a.root, out)), flush=True)
+        print("STATS " + json.dumps(run_one(a.one, a.root, out), default=str), flush=True)
         return 0
     from gis_planner.rollup import compare
     from gis_planner.rollup.postgis import python_subset
@@ -120,48 +193,71 @@ def main(argv=None) -> int:
     results = {}
     for engine in a.engines.split(","):
         print(f"== {engine}", flush=True)
+        load0 = os.getloadavg()
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, __file__, "--root", a.root, "--out", str(out), "--one", engine],
-                              capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                              capture_output=True, text=True,
+                              env={**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(ROOT)})
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         line = [ln for ln in proc.stdout.splitlines() if ln.startswith("STATS ")]
         if proc.returncode or not line:
             print(proc.stdout[-3000:], proc.stderr[-5000:], file=sys.stderr)
             results[engine] = {"error": proc.stderr[-2000:]}
             continue
-        results[engine] = json.loads(line[-1][6:])
-        print(json.dumps(results[engine]), flush=True)
-    base_name = "memory" if "memory" in results and "error" not in results["memory"] else None
-    if base_name:
+        st = json.loads(line[-1][6:])
+        st["process_wall_s"] = time.perf_counter() - t0
+        # driver + local workers + an external cluster started by the run (all reaped children of this process)
+        st["cpu_s"] = round((ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime), 1)
+        st["loadavg_before"], st["loadavg_after"] = load0, os.getloadavg()
+        results[engine] = st
+        print(json.dumps(st, default=str), flush=True)
+    python = [e for e in results if "error" not in results[e] and ENGINES[e][0] in ("memory", "single", "dask",
+                                                                                      "external")
+              and not e.endswith("_xt")]
+    if python:
+        base_name = python[0]
         base = _load(out / f"rollup_{base_name}.parquet")
         for engine, st in results.items():
-            if "error" in st or engine == base_name:
+            if "error" in st or engine == base_name or ENGINES[engine][0] == "city":
                 continue
             other = _load(out / f"rollup_{engine}.parquet")
-            ref = python_subset(base) if engine in ("postgis", "dask2_xt", "memory_xt") else base
-            if engine.endswith("_xt"):
-                other = python_subset(other)
-            st["diff_to_memory"] = compare(ref, other)
-            st["ratio_to_memory"] = st["wall_s"] / results[base_name]["wall_s"]
-    doc = {"manifest": manifest, "cpus": os.cpu_count(), "results": results,
-           "load_average_at_end": os.getloadavg()}
+            pg = engine in PG_TABLES
+            st["diff_to"] = base_name
+            st["diff"] = compare(python_subset(base) if pg else base, python_subset(other) if pg else other)
+    if "city_untiled" in results and "city_tiled" in results and "error" not in results["city_tiled"]:
+        results["city_tiled"]["diff_to"] = "city_untiled"
+        results["city_tiled"]["diff"] = compare(_load(out / "rollup_city_untiled.parquet"),
+                                                _load(out / "rollup_city_tiled.parquet"))
+    doc = {"manifest": manifest, "cpus": os.cpu_count(), "results": results, "load_average_at_end": os.getloadavg()}
     (out / "rollup_bench.json").write_text(json.dumps(doc, indent=2, default=str))
     print(markdown(doc))
     return 0
 
 
 def markdown(doc: dict) -> str:
-    rows = ["| engine | workers | wall s | × in-memory | peak MB driver | peak MB per worker / PG backend | max rel. diff | max abs. diff |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| engine | workers | tasks | largest task (parcels) | wall s | CPU s | load avg before/after | "
+            "peak MB driver | peak MB per worker / PG backend | max rel. diff (to) |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for engine, st in doc["results"].items():
         if "error" in st:
-            rows.append(f"| {engine} | – | failed | | | | | |")
+            rows.append(f"| {engine} | – | | | failed | | | | | |")
             continue
         per = st.get("peak_rss_mb_per_worker")
         per = ", ".join(f"{v:.0f}" for v in per.values()) if per else (
             f"{st['peak_rss_mb_pg_backend']:.0f}" if "peak_rss_mb_pg_backend" in st else "–")
-        d = st.get("diff_to_memory") or {}
-        wall = f"{st['wall_s']:.0f}" + (f" (load {st['load_s']:.0f} + query {st['query_s']:.0f})" if "load_s" in st else "")
-        rows.append(f"| {engine} | {st.get('workers', 1)} | {wall} | {st.get('ratio_to_memory', 1.0):.2f} | "
-                    f"{st['peak_rss_mb_driver']:.0f} | {per} | {d.get('max_rel', 0):.1e} | {d.get('max_abs', 0):.1e} |")
+        d = st.get("diff") or {}
+        wall = f"{st['wall_s']:.0f}"
+        if "load_s" in st:
+            wall += f" (load {st['load_s']:.0f} + query {st['query_s']:.0f}; 2 sessions {st['query_s_2_sessions']:.0f})"
+        cpu = f"{st.get('cpu_s', 0):.0f}"
+        if "pg_cpu_s_query" in st:
+            cpu += f" (+ server: query {st['pg_cpu_s_query']:.0f}, 2 sessions {st['pg_cpu_s_query_2_sessions']:.0f})"
+        la = f"{st['loadavg_before'][0]:.1f} / {st['loadavg_after'][0]:.1f}" if "loadavg_before" in st else ""
+        rel = f"{d.get('max_rel', 0):.1e} ({st.get('diff_to', '–')})" if d else "–"
+        rows.append(f"| {engine} | {st.get('workers', st.get('sessions', 1))} | {st.get('tasks', '')} | "
+                    f"{st.get('largest_task_parcels', '')} | {wall} | {cpu} | {la} | {st['peak_rss_mb_driver']:.0f} | "
+                    f"{per} | {rel} |")
     return "\n".join(rows)
 
 

@@ -25,7 +25,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from . import settings
+from . import settings, yamlio
 from .errors import GisPlannerError
 from .text import normalize_key
 
@@ -36,7 +36,7 @@ CODE_LISTS = ("land_categories", "land_types", "use_status", "owner_types", "lan
 def _read_yaml(path: Path) -> dict:
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            data = yamlio.safe_load(fh)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else None

@@ -107,7 +107,23 @@ def _in_kg(coords: np.ndarray) -> bool:
                        & (coords[:, 1] >= KG_LAT[0]) & (coords[:, 1] <= KG_LAT[1])))
 
 
+_BOUNDARY: dict = {}
+
+
 def _boundary(ws):
+    """The municipality as one geometry in the workspace CRS (``None`` without a boundary layer), read once
+    per workspace data version (every checked point and plot is tested against it)."""
+    key = (str(getattr(ws, "gpkg", "")), getattr(ws, "version", None)) if ws is not None else None
+    if key is not None and key[1] is not None and key in _BOUNDARY:
+        return _BOUNDARY[key]
+    area = _read_boundary(ws)
+    if key is not None and key[1] is not None:
+        _BOUNDARY.clear()
+        _BOUNDARY[key] = area
+    return area
+
+
+def _read_boundary(ws):
     if ws is None or not ws.has_layer("boundary"):
         return None
     b = ws.read_layer("boundary", columns=[])

@@ -296,7 +296,8 @@ def test_scenario_runs_and_shows_allocation(app_ws):
     labels = [m.label for m in at.metric]
     values = [m.value for m in at.metric]
     for r in res.allocation.summary.itertuples():
-        assert t(f"scenarios.use.{r.use}", "en") in labels
+        # the figure's unit in its title ("House plots, plots", "Social facilities, ha")
+        assert f'{t(f"scenarios.use.{r.use}", "en")}, {t(f"scenarios.unit.{r.unit}", "en")}' in labels
         def num(v):   # whole numbers without decimals, else two (English: comma thousands)
             return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
         assert f"{num(r.allocated)} / {num(r.demand)}" in values
@@ -383,7 +384,7 @@ def test_file_uploader_shows_no_builtin_english(app_ws):
     at = _app(app_ws, "ky", "data")
     _ok(at)
     sent = _texts(at)
-    style = next(s for s in sent.split("\n") if "<style>" in s)
+    style = next(s for s in sent.split("\n") if "<style>" in s and "stFileUploader" in s)   # (the page has others)
     assert f'content: \\"{t("app.data.choose_file", "ky")}\\"' in style          # the button's label
     assert 'DropzoneInstructions\\"] {display: none;}' in style                  # the English hint
     assert "max_upload_size_mb: 100" in sent

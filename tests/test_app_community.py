@@ -104,7 +104,9 @@ def test_draw_toolbar_texts_follow_the_language():
 
 
 def test_draw_texts_are_escaped(monkeypatch):
-    monkeypatch.setattr(maps, "t", lambda key, lang: 'a "quote" </script><b>x</b>')
+    from gis_planner.ui import leaflet_i18n   # (the draw texts are set there)
+
+    monkeypatch.setattr(leaflet_i18n, "t", lambda key, lang: 'a "quote" </script><b>x</b>')
     m = folium.Map(tiles=None)
     maps.add_draw(m, "en")
     html_ = m.get_root().render()

@@ -199,13 +199,15 @@ def test_report_progress_texts_come_from_the_catalogue(app_ws, tmp_path):
     from gis_planner.report.build import stage_text
 
     seen = []
-    build_report(app_ws, tmp_path / "r", lang="ru", formats=["html"], progress=lambda f, s: seen.append((f, s)))
-    stages = [s for _, s in seen]
-    assert {"balance", "conflicts", "hazards", "maps", "write", "done"} <= set(stages)
+    build_report(app_ws, tmp_path / "r", lang="ru", formats=["html"],
+                 progress=lambda s, done, total: seen.append((s, done, total)))
+    stages = [s for s, _, _ in seen]
+    assert {"balance", "conflicts", "hazards", "html", "annexes", "done"} <= set(stages)
     maps = [s for s in stages if s.startswith("map_")]
     assert "map_categories" in maps and "map_hazards" in maps            # one step per map drawn
-    fractions = [f for f, _ in seen]
-    assert fractions == sorted(fractions)
+    done = [d for _, d, _ in seen]
+    assert done == list(range(len(seen) - 1)) + [seen[-1][2]]            # one step at a time, to the end
+    assert seen[-1] == ("done", len(seen) - 1, len(seen) - 1)
     for s in stages:
         for lang in ("ky", "ru"):
             text = stage_text(s, lang)

@@ -18,7 +18,7 @@ from gis_planner.balance import topology as T
 from tests.helpers import X0, Y0, rect, square
 
 
-def old_suspects(geoms, tree, workers=1):
+def old_suspects(geoms, tree, workers=1, **kw):
     return T._invalid_edges(geoms)
 
 
@@ -189,7 +189,90 @@ def test_unpaired_by_bands_equals_one_block():
     geoms[700] = geoms[700].buffer(-1.0, join_style="mitre")
     g = np.array(geoms, dtype=object)
     tree = shapely.STRtree(g)
-    whole = T._unpaired_block(g)
+    whole = T._unpaired_block(g, compiled=False)
     for workers in (1, 2):
-        assert np.array_equal(T._unpaired(g, tree, workers, tile=150), whole)   # 8 bands
+        assert np.array_equal(T._unpaired(g, tree, workers, tile=150, compiled=False), whole)   # 8 bands
+    assert np.array_equal(T._unpaired(g, tree, compiled=True), whole)         # strips of segments
+    assert np.array_equal(T._unpaired_block(g, compiled=True), whole)
     assert whole[100] and whole[700] and not whole[500]
+
+
+def grid_with_overlap_and_gap():
+    """3 x 3 grid of 100 m squares; parcel 0 narrowed to 90 m (a 10 x 100 m gap beside parcel 1),
+    parcel 8 reaching 10 m down into parcel 5 (a 100 x 10 m overlap)."""
+    g = grid(3, 3)
+    g[0] = rect(0, 0, 90, 100)
+    g[8] = rect(200, 190, 300, 300)
+    return np.array(g, dtype=object)
+
+
+def test_lone_edge_union_known_answer_with_overlap_and_gap():
+    g = grid_with_overlap_and_gap()
+    tree = shapely.STRtree(g)
+    flag, segs = T._pairing(g, tree)
+    clean = ~T._suspects(g, tree, flag=flag)
+    assert not clean[5] and not clean[8]                  # the overlapping pair is suspect
+    u = T._lone_edge_union(segs, clean, float(shapely.area(g[clean]).sum()))
+    assert u is not None                                   # built from the edges, not the fallback
+    assert shapely.area(shapely.symmetric_difference(u, shapely.union_all(g[clean]))) == pytest.approx(0, abs=1e-6)
+    topo = T.cadastre_topology(g, rect(0, 0, 300, 300))
+    assert topo.union_area == pytest.approx(90_000 - 1_000, rel=1e-12)
+    assert topo.double_counted == pytest.approx(1_000, rel=1e-9)
+    assert topo.gap_area == pytest.approx(1_000, rel=1e-9)
+    # told that every parcel is clean, the edges no longer bound an area equal to the sum of the
+    # parcels (the overlap would count twice): refused, the caller falls back to the coverage union
+    assert T._lone_edge_union(segs, np.ones(len(g), bool), float(shapely.area(g).sum())) is None
+
+
+def test_lone_edge_union_with_holes_island_and_outer_ring():
+    # a 300 m square with a 100 m hole; inside the hole a 40 m island parcel (the rest of the hole a gap);
+    # a clean neighbour to the east sharing the whole edge
+    outer = Polygon(shapely.get_coordinates(rect(0, 0, 300, 300)),
+                    [shapely.get_coordinates(rect(100, 100, 200, 200))])
+    island = rect(130, 130, 170, 170)
+    east = rect(300, 0, 400, 300)
+    g = np.array([outer, island, east], dtype=object)
+    flag, segs = T._pairing(g)
+    assert flag.tolist() == [True, True, True]            # all have edges on the outside
+    clean = np.ones(3, bool)
+    u = T._lone_edge_union(segs, clean, float(shapely.area(g).sum()))
+    assert u is not None
+    assert shapely.area(u) == pytest.approx(400 * 300 - 100 * 100 + 40 * 40, rel=1e-12)
+    assert shapely.area(shapely.symmetric_difference(u, shapely.union_all(g))) == pytest.approx(0, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_compiled_and_numpy_pairing_give_the_same_partners(seed):
+    """The numba kernel and its numpy form: the same flags and the same partner of every segment, on a
+    damaged cadastre with holes, multipolygons, repeated vertices, duplicates and T-junctions."""
+    geoms, _, rng = jittered_cadastre(nx=20, ny=15, seed=seed)
+    geoms[3] = Polygon(list(geoms[3].exterior.coords)[:2] + list(geoms[3].exterior.coords)[1:])  # repeated vertex
+    geoms[40] = shapely.affinity.translate(geoms[40], 2, 1)
+    geoms.append(geoms[100])                                                   # a duplicate
+    geoms.append(MultiPolygon([geoms[150], geoms[152]]))
+    outer = Polygon(shapely.get_coordinates(rect(2000, 0, 2300, 300)),
+                    [shapely.get_coordinates(rect(2100, 100, 2200, 200))])
+    geoms += [outer, rect(2100, 100, 2200, 200)]
+    g = np.array(geoms, dtype=object)
+    tree = shapely.STRtree(g)
+    f1, s1 = T._pairing(g, tree, compiled=True)
+    f0, s0 = T._pairing(g, tree, compiled=False)
+    assert np.array_equal(f1, f0) and f1[3] and f1[40] and f1[100] and not f1[-1]
+    key = lambda s: sorted(zip(map(tuple, s.xy.round(6).tolist()), s.owner.tolist(), s.partner.tolist()))  # noqa: E731
+    assert key(s1) == key(s0)
+    assert (s1.partner == -2).any() and (s1.partner == -1).any() and (s1.partner >= 0).any()
+    for compiled in (True, False):
+        t = T.cadastre_topology(g, rect(0, 0, 2300, 750), compiled=compiled)
+        assert t.union_area == pytest.approx(shapely.union_all(g).area, rel=1e-12)
+
+
+def test_kernel_strips_do_not_change_the_partners():
+    from gis_planner.balance.kernels import pair_segments, pair_segments_np
+
+    geoms, _, _ = jittered_cadastre(nx=30, ny=20, seed=5)
+    geoms[7] = shapely.affinity.translate(geoms[7], 1, 0)
+    xy, seg, rev, owner = T._ring_segments(np.array(geoms, dtype=object))
+    bits = xy.view(np.uint64)
+    ref = pair_segments_np(bits, seg, rev, owner)
+    for strip in (16, 256, 1 << 20):                  # 150 strips, 9 strips, one
+        assert np.array_equal(pair_segments(bits, seg, rev, owner, strip), ref)

@@ -124,7 +124,8 @@ def test_compute_keeps_official_rows_and_replaces_computed(tmp_ws, tmp_path):
     assert zones.geometry.is_valid.all() and set(zones["level"]) <= {"high", "medium", "low"}
     assert (zones.geometry.area >= 10_000 - 1e-6).all()          # min_area_ha = 1
     methods = dict(zip(zones["hazard_type"], zones["method"]))
-    assert methods == {"flood": "hand_v1", "landslide": "slope_curvature_v1", "avalanche": "slope_alpha_v1"}
+    rules = H.hazard_rules()
+    assert methods == {h: rules[h]["method"] for h in ("flood", "landslide", "avalanche")}
     stored = H.read_hazard_zones(tmp_ws)
     assert (stored["method"] == "official").sum() == 1
     assert len(stored) == len(zones) + 1

@@ -251,30 +251,12 @@ def test_every_methodology_subsection_has_content_or_a_marked_placeholder(demo_w
 def test_no_catalogue_code_or_english_word_in_the_ky_ru_body(demo_ws, ky_report):
     """Codes (land categories, types, uses, activities, hazards, community categories …) are always shown by
     their names; English words of the code lists never reach a Kyrgyz or Russian body (annexes list files)."""
-    import re
-
-    from gis_planner.catalog import load_rules
-    from gis_planner.report.document import Figure, Heading, Para, Table
+    from .helpers import leaked_words
 
     ctx, out = ky_report
-    codes = set()
-    for name in ("land_categories", "land_types", "land_uses", "activities", "use_status", "owner_types",
-                 "hazards", "community_categories", "adaptation_measures"):
-        codes |= {c for c in (load_rules(name, demo_ws).get("items") or {}) if len(c) > 3}
-    words = codes | {"problem", "unknown", "plots", "hectare", "parcel", "screening", "official", "computed"}
     for lang in ("ky", "ru"):
         docs = out["documents"] if lang == "ky" else build_report(demo_ws, out["docx"].parent / "codes",
                                                                  lang="ru", formats=("html",),
                                                                  context=ctx)["documents"]
-        texts = []
-        for b in (b for d in docs if not d.annex for b in d.blocks):
-            if isinstance(b, (Heading, Para)):
-                texts.append(b.text)
-            elif isinstance(b, Table):
-                texts += [b.caption, *map(str, b.columns)]
-                texts += [b.cell_text(v, j, lang) for row in b.rows for j, v in enumerate(row)]
-            elif isinstance(b, Figure):
-                texts.append(b.caption)
-        body = "\n".join(texts)
-        found = {w for w in words if re.search(rf"(?<![\w/.-]){re.escape(w)}(?![\w/.-])", body)}
+        found = leaked_words(demo_ws, docs, lang)
         assert not found, (lang, found)

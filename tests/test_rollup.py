@@ -211,7 +211,7 @@ def test_cli_rollup(national):
     r = CliRunner().invoke(cli, ["rollup", "run", str(national), "--engine", "single", "--level", "country",
                                  "--format", "json"])
     assert r.exit_code == 0, r.output
-    doc = json.loads(r.output)
+    doc = json.loads(r.stdout)  # progress goes to stderr
     assert doc["units"]["KG"]["restricted"]["reserve"]["water_protection_zone"] == pytest.approx(1.2)
     r = CliRunner().invoke(cli, ["rollup", "run", str(national), "--engine", "single", "--lang", "ru",
                                  "--table", "zone_area"])

@@ -35,10 +35,13 @@ import shapely
 import yaml
 from pyproj import CRS
 
+from .. import yamlio
 from ..catalog import catalogue, load_rules, rules_version
 from ..crs import to_metric
 from ..errors import GisPlannerError
+from .atoms import build_atoms, group_areas
 from .engine import ParcelIndex, polygon_parts, union_polygons
+from .kernels import simple_rings, use_compiled
 from .topology import cadastre_topology
 
 HA = 10_000.0
@@ -132,7 +135,7 @@ def load_reported(source) -> dict[str, float]:
             data = dict(zip(df[cat].astype(str), df[ha]))
         else:
             try:
-                data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+                data = yamlio.safe_load(file.read_text(encoding="utf-8")) or {}
             except yaml.YAMLError as exc:
                 raise GisPlannerError(f"not valid YAML ({exc})", file=str(file),
                                       fix="write one line per category: `agricultural: 1234.5`",
@@ -165,18 +168,25 @@ def load_reported(source) -> dict[str, float]:
 
 
 def _codes(values: pd.Series, catalogue_name: str) -> np.ndarray:
-    """Map raw values to catalogue codes (codes, names, aliases); unknown values kept, nulls -> unknown."""
+    """Map raw values to catalogue codes (codes, names, aliases); unknown values kept, nulls -> unknown.
+
+    Each distinct value is looked up once (``pd.factorize``), whatever the number of parcels.
+    """
     cat = catalogue(catalogue_name)
-    raw = pd.Series(values, dtype=object)
-    uniq = pd.unique(raw)
-    mapping = {}
-    for v in uniq:
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or str(v).strip() == "":
-            mapping[v] = UNKNOWN
-        else:
-            mapping[v] = cat.lookup(v) or str(v)
-    return np.array([mapping[v] for v in uniq], dtype=object)[pd.Index(uniq).get_indexer(raw)] \
-        if len(raw) else np.empty(0, dtype=object)
+    if not len(values):
+        return np.empty(0, dtype=object)
+    pos, uniq = pd.factorize(pd.Series(values), use_na_sentinel=True)
+    mapped = [UNKNOWN if (v is None or str(v).strip() == "") else (cat.lookup(v) or str(v)) for v in uniq]
+    return np.array(mapped + [UNKNOWN], dtype=object)[pos]   # position -1 (null) -> the last: unknown
+
+
+def _group_sums(keys: np.ndarray, *weights: np.ndarray) -> tuple[list, np.ndarray, list]:
+    """Distinct ``keys`` (first-seen order), the count of each and the sum of each weight array per key."""
+    pos, uniq = pd.factorize(keys)
+    k = len(uniq)
+    counts = np.bincount(pos, minlength=k)
+    sums = [np.bincount(pos, weights=w, minlength=k).astype(float) for w in weights]
+    return list(uniq), counts, sums
 
 
 def _metric(gdf: gpd.GeoDataFrame, crs: CRS | None, what: str) -> gpd.GeoDataFrame:
@@ -188,7 +198,28 @@ def _metric(gdf: gpd.GeoDataFrame, crs: CRS | None, what: str) -> gpd.GeoDataFra
     return to_metric(gdf)
 
 
-def _clean_polygons(gdf: gpd.GeoDataFrame, what: str) -> tuple[np.ndarray, list[int]]:
+def _is_valid(geoms: np.ndarray, types: np.ndarray, compiled: bool | None = None) -> np.ndarray:
+    """``shapely.is_valid`` of polygons: a polygon without holes whose ring is certainly simple
+    (:func:`gis_planner.balance.kernels.simple_rings`, compiled, a fraction of GEOS' cost) is valid;
+    GEOS decides every other one. ``compiled=False`` (or None and too few polygons for the kernel to pay,
+    :func:`~gis_planner.balance.kernels.use_compiled`): GEOS for all."""
+    if compiled is None:
+        compiled = use_compiled(len(geoms))
+    if not compiled:
+        return shapely.is_valid(geoms)
+    valid = np.zeros(len(geoms), dtype=bool)
+    simple = np.flatnonzero((types == shapely.GeometryType.POLYGON) & (shapely.get_num_interior_rings(geoms) == 0))
+    if simple.size:
+        xy, ring = shapely.get_coordinates(geoms[simple], return_index=True)
+        offsets = np.searchsorted(ring, np.arange(simple.size + 1))
+        valid[simple] = simple_rings(np.ascontiguousarray(xy), offsets)
+    rest = np.flatnonzero(~valid)
+    if rest.size:
+        valid[rest] = shapely.is_valid(geoms[rest])
+    return valid
+
+
+def _clean_polygons(gdf: gpd.GeoDataFrame, what: str, compiled: bool | None = None) -> tuple[np.ndarray, list[int]]:
     """Polygon geometries, invalid ones repaired (their positions returned), non-polygons refused."""
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
@@ -202,7 +233,7 @@ def _clean_polygons(gdf: gpd.GeoDataFrame, what: str) -> tuple[np.ndarray, list[
         pos = int(np.flatnonzero(bad_type)[0])
         raise GisPlannerError(f"{what} must be polygons ({int(bad_type.sum())} are not)", feature=pos,
                               fix="import the layer as polygons", code="bad_geometry_type")
-    invalid = np.flatnonzero(~shapely.is_valid(geoms))
+    invalid = np.flatnonzero(~_is_valid(geoms, types, compiled))
     if invalid.size:
         fixed = shapely.make_valid(geoms[invalid])
         geoms = geoms.copy()
@@ -367,8 +398,8 @@ class Balance:
 def _sum_table(keys: np.ndarray, areas_m2: np.ndarray, order: list[str], total_m2: float,
                parents_of=None) -> pd.DataFrame:
     """code, area_ha, parcels, share_pct; with ``parents_of`` (a catalogue) parent rows are added."""
-    df = pd.DataFrame({"code": pd.Series(keys, dtype=object), "a": areas_m2})
-    g = df.groupby("code", sort=False)["a"].agg(["sum", "count"])
+    uniq, counts, (sums,) = _group_sums(np.asarray(keys, dtype=object), np.asarray(areas_m2, dtype=float))
+    g = pd.DataFrame({"sum": sums, "count": counts}, index=pd.Index(uniq, dtype=object))
     codes = [c for c in order if c in g.index] + sorted(c for c in g.index if c not in order)
     g = g.reindex(codes)
     if parents_of is not None:
@@ -403,6 +434,33 @@ def _read_boundary(ws, crs) -> Any:
     b = _metric(b, crs, "boundary")
     geoms, _ = _clean_polygons(b, "boundary features")
     return union_polygons(geoms)
+
+
+def _group_areas_one_by_one(index: ParcelIndex, unions: dict, dunions: dict, max_v: int
+                            ) -> tuple[dict, dict, np.ndarray]:
+    """Per-parcel areas in each kind, each subtype/level group and their union, group by group (the
+    fallback of the atoms of :mod:`gis_planner.balance.atoms`)."""
+    n = len(index)
+    kind_cols, kind_hits, detail_cols = {}, {}, {}
+    for k, u in unions.items():
+        kind_cols[k], kind_hits[k] = index.areas_and_hits(u, max_v)
+    for key, u in dunions.items():
+        # a subtype/level lies inside its kind: only the parcels touching the kind are tested
+        detail_cols[key] = index.areas_in(u, max_v, within=kind_hits.get(key.split(":")[0]))
+    if len(unions) > 1:
+        # a parcel wholly inside one kind is wholly inside their union, and a parcel touched by one
+        # kind only is in the union as much as in that kind: only the others are clipped again
+        whole = np.logical_or.reduce([c >= index.area for c in kind_cols.values()])
+        touched = np.sum(list(kind_hits.values()), axis=0)
+        one = (touched == 1) & ~whole
+        any_col = index.areas_in(shapely.union_all(list(unions.values())), max_v, within=(touched > 1) & ~whole)
+        any_col[whole] = index.area[whole]
+        any_col[one] = np.sum([np.where(one, c, 0.0) for c in kind_cols.values()], axis=0)[one]
+    elif unions:
+        any_col = next(iter(kind_cols.values())).copy()
+    else:
+        any_col = np.zeros(n)
+    return kind_cols, detail_cols, any_col
 
 
 def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
@@ -469,9 +527,15 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     if "category" not in parcels.columns:
         raise GisPlannerError("the parcels have no 'category' field", file="parcels",
                               fix="import the cadastre with its land category column", code="missing_field")
-    geoms, invalid = _clean_polygons(parcels, "parcels")
-    ids = (parcels["cadastral_no"].astype(str).to_numpy() if "cadastral_no" in parcels.columns
-           else np.array([str(i) for i in range(n)], dtype=object))
+    compiled = use_compiled(n, (rules.get("engine") or {}).get("compiled_min_parcels"))
+    geoms, invalid = _clean_polygons(parcels, "parcels", compiled)
+    # cadastral numbers stay a pandas text column (no conversion of a million strings to objects and back)
+    ids_s = (parcels["cadastral_no"].astype(str).reset_index(drop=True) if "cadastral_no" in parcels.columns
+             else pd.Series([str(i) for i in range(n)], dtype=str))
+
+    def id_of(pos) -> np.ndarray:
+        """Cadastral numbers of the parcels at positions ``pos`` (a few: overlaps, gaps, outside)."""
+        return ids_s.take(np.asarray(pos, dtype=np.int64)).to_numpy(dtype=object)
     index = ParcelIndex(geoms)
     area = index.area
     total_m2 = float(area.sum())
@@ -551,6 +615,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     kind_cols: dict[str, np.ndarray] = {}
     detail_cols: dict[str, np.ndarray] = {}
     any_col = np.zeros(n)
+    atoms_info = None
     if rframe is not None and len(rframe):
         rframe = _banning_legal_zones(rframe, ws)
     if rframe is not None and len(rframe):
@@ -559,38 +624,38 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         rframe = rframe.set_geometry(gpd.GeoSeries(rgeoms, crs=crs, index=rframe.index))
         by_kind, by_detail = restriction_groups(rframe, rules.get("detail") if detail else None)
         unions = {k: union_polygons(g) for k, g in by_kind.items()}
-        kind_hits: dict[str, np.ndarray] = {}
-        for k, u in unions.items():
-            kind_cols[k], kind_hits[k] = index.areas_and_hits(u, max_v)
+        dunions = {key: union_polygons(g) for key, g in by_detail.items()}
+        for k in unions:
             group_meta[k] = {"kind": k}
-        for key, g in by_detail.items():
+        for key in dunions:
             parts = key.split(":")
-            # a subtype/level lies inside its kind: only the parcels touching the kind are tested
-            detail_cols[key] = index.areas_in(union_polygons(g), max_v, within=kind_hits.get(parts[0]))
             group_meta[key] = {"kind": parts[0], "subtype": parts[1] if len(parts) > 1 else None,
                                "level": parts[2] if len(parts) > 2 else None}
-        if len(unions) > 1:
-            # a parcel wholly inside one kind is wholly inside their union, and a parcel touched by one
-            # kind only is in the union as much as in that kind: only the others are clipped again
-            whole = np.logical_or.reduce([c >= index.area for c in kind_cols.values()])
-            touched = np.sum(list(kind_hits.values()), axis=0)
-            one = (touched == 1) & ~whole
-            any_col = index.areas_in(shapely.union_all(list(unions.values())), max_v,
-                                     within=(touched > 1) & ~whole)
-            any_col[whole] = index.area[whole]
-            any_col[one] = np.sum([np.where(one, c, 0.0) for c in kind_cols.values()], axis=0)[one]
+        # every group at once: parcels clipped against the disjoint atoms of all groups (atoms.py)
+        atoms = build_atoms({**unions, **dunions})
+        if set(atoms.failed) & set(unions):
+            # a kind's atoms do not add up to its union: every group measured on its own
+            kind_cols, detail_cols, any_col = _group_areas_one_by_one(index, unions, dunions, max_v)
         else:
-            any_col = next(iter(kind_cols.values())).copy()
+            cols, any_col = group_areas(index, atoms, max_v)
+            kind_cols = {k: cols[k] for k in unions}
+            detail_cols = {k: cols[k] if k in cols else index.areas_in(u, max_v) for k, u in dunions.items()}
+        atoms_info = {"atoms": int(len(atoms.geoms)), "groups_measured_apart": list(atoms.failed)}
     unrestricted = np.maximum(area - any_col, 0.0)
 
+    factorized: dict = {}
+
     def crosstab(mask, keys, cols: dict[str, np.ndarray], order_codes, with_totals=True) -> pd.DataFrame:
-        data = {k: v[mask] / HA for k, v in cols.items()}
+        data = dict(cols)
         if with_totals:
-            data[ANY] = any_col[mask] / HA
-            data["unrestricted"] = unrestricted[mask] / HA
-            data["total"] = area[mask] / HA
-        df = pd.DataFrame(data, index=pd.Index(keys[mask], dtype=object, name="category"))
-        g = df.groupby(level=0, sort=False).sum()
+            data.update({ANY: any_col, "unrestricted": unrestricted, "total": area})
+        whole = mask is everything
+        if (id(keys), id(mask)) not in factorized:    # each row key factorized once for all tables
+            factorized[id(keys), id(mask)] = pd.factorize(keys if whole else keys[mask])
+        pos, uniq = factorized[id(keys), id(mask)]
+        sums = {k: np.bincount(pos, weights=v if whole else v[mask], minlength=len(uniq)) / HA
+                for k, v in data.items()}
+        g = pd.DataFrame(sums, index=pd.Index(list(uniq), dtype=object, name="category"))
         rows = [c for c in order_codes if c in g.index] + sorted(c for c in g.index if c not in order_codes)
         return g.reindex(rows)
 
@@ -602,18 +667,21 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
 
     # ---- per parcel
     all_cols = {**kind_cols, **detail_cols}
-    long_rows = []
-    for key, a in all_cols.items():
-        nz = np.flatnonzero(a > 0)
-        if nz.size:
-            meta = group_meta[key]
-            long_rows.append(pd.DataFrame({
-                "cadastral_no": ids[nz], "group": key, "kind": meta["kind"],
-                "subtype": meta.get("subtype"), "level": meta.get("level"),
-                "area_ha": a[nz] / HA, "share": a[nz] / area[nz]}))
-    parcel_restrictions = (pd.concat(long_rows, ignore_index=True) if long_rows else
-                           pd.DataFrame(columns=["cadastral_no", "group", "kind", "subtype", "level",
-                                                 "area_ha", "share"]))
+    nzs = {key: np.flatnonzero(a > 0) for key, a in all_cols.items()}
+    keys = [k for k in all_cols if nzs[k].size]
+    sizes = [nzs[k].size for k in keys]
+    pos = np.concatenate([nzs[k] for k in keys]) if keys else np.empty(0, dtype=np.int64)
+    a_long = np.concatenate([all_cols[k][nzs[k]] for k in keys]) if keys else np.empty(0)
+
+    def per_group(values) -> pd.Series:
+        return pd.Series(np.repeat(np.array(values + [None], dtype=object)[:-1], sizes), dtype=object)
+
+    parcel_restrictions = pd.DataFrame({
+        "cadastral_no": ids_s.take(pos).reset_index(drop=True), "group": per_group(keys),
+        "kind": per_group([group_meta[k]["kind"] for k in keys]),
+        "subtype": per_group([group_meta[k].get("subtype") for k in keys]),
+        "level": per_group([group_meta[k].get("level") for k in keys]),
+        "area_ha": a_long / HA, "share": a_long / area[pos]})
     # "kind:subtype:level 25.0%; …" per parcel: a kind's own column only when it has no detail
     labels = np.full(n, "", dtype=object)
     detailed_kinds = {group_meta[k]["kind"] for k in detail_cols}
@@ -621,17 +689,20 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     label_cols.sort(key=lambda k: (list(kind_cols).index(group_meta[k]["kind"]), k))
     for key in label_cols:
         a = all_cols[key]
-        nz = np.flatnonzero(a > 0)
+        nz = nzs[key]
         if nz.size:
             pct = np.char.add(np.round(a[nz] / area[nz] * 100.0, 1).astype(str), "%").astype(object)
             sep = np.where(labels[nz] == "", "", "; ").astype(object)
             labels[nz] = labels[nz] + sep + (key + " ") + pct
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(area > 0, any_col / area, 0.0)
-    per_parcel = pd.DataFrame({"cadastral_no": ids, "category": category, "land_type": land_type,
-                               "use_status": use, "owner_type": owner, "area_ha": area / HA,
-                               "restricted_ha": any_col / HA, "restricted_share": share,
-                               "restrictions": labels})
+    # text columns as objects: pandas would otherwise convert each one to its string type (~0.2 s per
+    # column at a million parcels)
+    per_parcel = pd.DataFrame({"cadastral_no": ids_s, "category": pd.Series(category, dtype=object),
+                               "land_type": pd.Series(land_type, dtype=object),
+                               "use_status": pd.Series(use, dtype=object), "owner_type": pd.Series(owner, dtype=object),
+                               "area_ha": area / HA, "restricted_ha": any_col / HA, "restricted_share": share,
+                               "restrictions": pd.Series(labels, dtype=object)})
 
     # ---- topology
     if boundary is None and ws is not None:
@@ -642,7 +713,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     tcfg = rules.get("topology") or {}
     list_min = float(tcfg.get("list_min_m2", 0.0))
     if topology:
-        topo = cadastre_topology(geoms, boundary, tree=index.tree)
+        topo = cadastre_topology(geoms, boundary, tree=index.tree, compiled=compiled)
     else:
         topo = None
     overlaps = pd.DataFrame(columns=["cadastral_no_a", "cadastral_no_b", "area_ha"])
@@ -652,15 +723,16 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     topo_json: dict[str, Any] = {"checked": topo is not None}
     if topo is not None:
         ov = topo.overlaps[topo.overlaps["area_m2"] >= list_min]
-        overlaps = pd.DataFrame({"cadastral_no_a": ids[ov["a"].to_numpy()], "cadastral_no_b": ids[ov["b"].to_numpy()],
+        overlaps = pd.DataFrame({"cadastral_no_a": id_of(ov["a"].to_numpy()),
+                                 "cadastral_no_b": id_of(ov["b"].to_numpy()),
                                  "area_ha": ov["area_m2"].to_numpy() / HA})
         gkeep = shapely.area(topo.gaps) >= list_min if len(topo.gaps) else np.zeros(0, dtype=bool)
         gaps = gpd.GeoDataFrame({
             "area_ha": shapely.area(topo.gaps[gkeep]) / HA,
-            "neighbours": [", ".join(ids[nb]) for nb, k in zip(topo.gap_neighbours, gkeep) if k]},
+            "neighbours": [", ".join(id_of(nb)) for nb, k in zip(topo.gap_neighbours, gkeep) if k]},
             geometry=gpd.GeoSeries(topo.gaps[gkeep], crs=crs), crs=crs)
         out_keep = topo.outside["area_m2"].to_numpy() >= list_min
-        outside = pd.DataFrame({"cadastral_no": ids[topo.outside["parcel"].to_numpy()[out_keep]],
+        outside = pd.DataFrame({"cadastral_no": id_of(topo.outside["parcel"].to_numpy()[out_keep]),
                                 "area_ha": topo.outside["area_m2"].to_numpy()[out_keep] / HA})
         b_ha = topo.boundary_area / HA if topo.boundary_area is not None else None
         identity = None
@@ -680,7 +752,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
             "gaps": [{"ha": float(a), "neighbours": nb} for a, nb in zip(gaps["area_ha"], gaps["neighbours"])],
             "outside_ha": topo.outside_area / HA,
             "outside": [{"cadastral_no": r.cadastral_no, "ha": float(r.area_ha)} for r in outside.itertuples()],
-            "invalid_repaired": [str(ids[i]) for i in invalid],
+            "invalid_repaired": [str(x) for x in id_of(invalid)],
             "identity": identity,
             "counting": "each parcel's full area counts in its row; overlaps are counted in every "
                         "overlapping parcel and reported as overlap_ha; gaps and parts outside the "
@@ -740,6 +812,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         "tolerance": {"abs_ha": abs_tol, "rel_pct": rel_tol},
         "parcels": n,
         "warnings": warnings,
+        "restriction_atoms": atoms_info,
         "computed_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
     }
     return Balance(total_ha=total_m2 / HA, by_category=by_category, by_land_type=by_land_type,

@@ -258,11 +258,14 @@ def _sheet_name(key: str, lang: str, used: set) -> str:
     return name
 
 
-def write_xlsx(b: Balance, path, lang: str | None = None) -> Path:
-    """Write the balance to an XLSX workbook, one sheet per table, headers in ``lang``."""
+def write_xlsx(b: Balance, path, lang: str | None = None, tabs: dict | None = None) -> Path:
+    """Write the balance to an XLSX workbook, one sheet per table, headers in ``lang``.
+
+    ``tabs``: the balance's :func:`tables` in ``lang`` when the caller has them already (the app keeps
+    them per data version), else they are built here."""
     lang = check_lang(lang)
     path = Path(path)
-    tabs = tables(b, lang)
+    tabs = tables(b, lang) if tabs is None else tabs
     used: set = set()
     try:
         with pd.ExcelWriter(path, engine="openpyxl") as xw:

@@ -28,6 +28,7 @@ import pandas as pd
 import shapely
 
 from .engine import default_workers, polygon_parts
+from .kernels import pair_segments, pair_segments_np, ring_segments, ring_segments_np, use_compiled
 
 
 @dataclass
@@ -53,14 +54,20 @@ class Topology:
         return float(self.outside["area_m2"].sum()) if len(self.outside) else 0.0
 
 
-def _union_coverage(geoms: np.ndarray, clean: np.ndarray) -> shapely.Geometry:
-    """Union of parcels: fast coverage union for the clean ones, full union with the rest."""
+def _union_coverage(geoms: np.ndarray, clean: np.ndarray, segs: "SegmentTable | None" = None,
+                    rel_tol: float = 1e-9) -> shapely.Geometry:
+    """Union of parcels: the clean ones (a coverage) from their outer edges, or with the coverage union,
+    and a full union with the rest."""
     parts = []
     if clean.any():
-        try:
-            parts.append(shapely.coverage_union_all(geoms[clean]))
-        except shapely.errors.GEOSException:
-            parts.append(shapely.union_all(geoms[clean]))
+        u = _lone_edge_union(segs, clean, float(shapely.area(geoms[clean]).sum()), rel_tol) \
+            if segs is not None else None
+        if u is None:
+            try:
+                u = shapely.coverage_union_all(geoms[clean])
+            except shapely.errors.GEOSException:
+                u = shapely.union_all(geoms[clean])
+        parts.append(u)
     if (~clean).any():
         parts.append(shapely.union_all(geoms[~clean]))
     if not parts:
@@ -68,6 +75,34 @@ def _union_coverage(geoms: np.ndarray, clean: np.ndarray) -> shapely.Geometry:
     u = parts[0] if len(parts) == 1 else shapely.union_all(parts)
     if not shapely.is_valid(u):  # coverage union of a not-quite-coverage: fall back to exact union
         u = shapely.union_all(geoms)
+    return u
+
+
+def _lone_edge_union(segs: "SegmentTable", clean: np.ndarray, area_sum: float, rel_tol: float = 1e-9):
+    """Union of the clean parcels (no two overlap) built from the edges that no other clean parcel
+    shares: polygonised (``shapely.build_area``: rings nest as outer shells and holes).
+
+    Those edges are the segments of clean parcels that nobody shares (partner -1) and the segments of
+    suspect parcels shared with a clean one (the same edge, seen from the other side). The result is
+    accepted only when it is valid and its area equals the sum of the clean parcels' areas (relative
+    ``rel_tol``: their areas, summed, differ from the union's by rounding only); None otherwise (the
+    caller then uses the coverage union).
+    """
+    own_clean = clean[segs.owner]
+    p = segs.partner
+    keep = (own_clean & (p == -1)) | (~own_clean & (p >= 0) & clean[np.maximum(p, 0)])
+    xy = segs.xy[keep]
+    if not len(xy):
+        return None
+    lines = shapely.linestrings(xy.reshape(-1, 2, 2))
+    try:
+        u = shapely.build_area(shapely.multilinestrings(lines))
+    except shapely.errors.GEOSException:
+        return None
+    if shapely.is_empty(u) or not shapely.is_valid(u):
+        return None
+    if abs(float(shapely.area(u)) - area_sum) > rel_tol * max(area_sum, 1.0):
+        return None
     return u
 
 
@@ -80,56 +115,84 @@ def _invalid_edges(geoms: np.ndarray) -> np.ndarray:
 
 
 def _unpaired(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: int = 1,
-              tile: int = 50_000) -> np.ndarray:
+              tile: int = 50_000, compiled: bool | None = None) -> np.ndarray:
     """Parcels with a ring segment that is not paired exactly once, reversed, by another parcel.
 
-    Large cadastres are cut into vertical bands of ``tile`` parcels (hash tables that stay in the
-    CPU cache: the cost stays linear in the parcels); each band is checked together with every parcel
-    whose bounding box reaches into it, so each of its parcels sees all the owners of its segments.
-    See :func:`_unpaired_block`.
+    See :func:`_pairing` (this is its first result).
+    """
+    return _pairing(geoms, tree, workers, tile, compiled)[0]
+
+
+def _pairing(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: int = 1,
+             tile: int = 50_000, compiled: bool | None = None) -> tuple[np.ndarray, "SegmentTable"]:
+    """Parcels with a ring segment not paired exactly once, reversed, by another parcel, and every
+    segment of those parcels with its partner (see :func:`_pair_block`).
+
+    ``compiled``: use the numba kernel (default: :func:`~gis_planner.balance.kernels.use_compiled`),
+    which keeps its hash tables small itself (strips of segments). In numpy, large cadastres are cut into
+    vertical bands of ``tile`` parcels (hash tables that stay in the CPU cache: the cost stays linear in
+    the parcels); each band is checked together with every parcel whose bounding box reaches into it,
+    so each of its parcels sees all the owners of its segments.
     """
     n = len(geoms)
     k = n // tile
-    if tree is None or k < 2:
-        return _unpaired_block(geoms)
+    if compiled is None:
+        compiled = use_compiled(n)
+    if tree is None or k < 2 or compiled:
+        return _pair_block(geoms, compiled=compiled)
     order = np.argsort(shapely.bounds(geoms)[:, 0], kind="stable")
     bands = np.array_split(order, k)
 
-    def check(members: np.ndarray) -> np.ndarray:
+    def check(members: np.ndarray):
         members = np.sort(members)
         around = np.union1d(members, tree.query(shapely.box(*shapely.total_bounds(geoms[members]))))
-        res = _unpaired_block(geoms[around])
-        return members[res[np.searchsorted(around, members)]]
+        is_member = np.zeros(len(around), dtype=bool)
+        is_member[np.searchsorted(around, members)] = True
+        flag, segs = _pair_block(geoms[around], is_member, compiled)
+        return members[flag[is_member]], segs.renumbered(around)
 
     out = np.zeros(n, dtype=bool)
+    tables = []
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:
-            for bad in pool.map(check, bands):
-                out[bad] = True
+            results = list(pool.map(check, bands))
     else:
-        for band in bands:
-            out[check(band)] = True
-    return out
+        results = [check(band) for band in bands]
+    for bad, segs in results:
+        out[bad] = True
+        tables.append(segs)
+    return out, SegmentTable.concat(tables)
 
 
-def _unpaired_block(geoms: np.ndarray) -> np.ndarray:
-    """Parcels with a ring segment that is not paired exactly once, reversed, by another parcel.
+@dataclass
+class SegmentTable:
+    """Ring segments (x0, y0, x1, y1) with their parcel and the parcel that shares them reversed
+    (-1: nobody, or not exactly one; -2: a zero-length segment)."""
 
-    In a clean coverage every edge is shared by exactly two parcels which run along it in opposite
-    directions (both rings oriented with the interior on the left). A parcel all of whose segments are
-    so paired has no invalid edge for the GEOS coverage validator either, so only the parcels returned
-    here (those on the outer edge of the cadastre, or near an overlap, gap, T-junction or repeated
-    vertex) need the exact check. Pure numpy: one sort of the segments, no geometry operation.
-    """
+    xy: np.ndarray        # (k, 4) float64
+    owner: np.ndarray     # (k,) int64
+    partner: np.ndarray   # (k,) int64
+
+    def renumbered(self, ids: np.ndarray) -> "SegmentTable":
+        p = self.partner
+        return SegmentTable(self.xy, ids[self.owner], np.where(p >= 0, ids[np.maximum(p, 0)], p))
+
+    @staticmethod
+    def concat(tables: list) -> "SegmentTable":
+        if not tables:
+            return SegmentTable(np.empty((0, 4)), np.empty(0, np.int64), np.empty(0, np.int64))
+        return SegmentTable(np.concatenate([t.xy for t in tables]), np.concatenate([t.owner for t in tables]),
+                            np.concatenate([t.partner for t in tables]))
+
+
+def _ring_segments(geoms: np.ndarray, compiled: bool = True):
+    """Coordinates (float64, -0.0 -> 0.0), the start vertex of every ring segment, whether its ring runs
+    against the interior-on-the-left orientation, and its parcel; None for non-polygons."""
     n = len(geoms)
-    out = np.zeros(n, dtype=bool)
-    if n == 0:
-        return out
     types = shapely.get_type_id(geoms)
     if (types == shapely.GeometryType.POLYGON).all() and not shapely.get_num_interior_rings(geoms).any():
         # the common case, polygons without holes: one ring per parcel, no ring objects built
         xy, ring = shapely.get_coordinates(geoms, return_index=True)
-        n_rings = n
         exterior = np.ones(n, dtype=bool)
         ring_owner = np.arange(n)
     else:
@@ -141,45 +204,58 @@ def _unpaired_block(geoms: np.ndarray) -> np.ndarray:
             ring_off, poly_off, geom_off = offsets
             poly_owner = np.repeat(np.arange(n), np.diff(geom_off))
         else:  # pragma: no cover - callers pass polygons only
-            return ~out
+            return None
         ring_len = np.diff(ring_off)
         n_rings = len(ring_len)
         exterior = np.zeros(n_rings, dtype=bool)
         exterior[poly_off[:-1][np.diff(poly_off) > 0]] = True
         ring_owner = poly_owner[np.repeat(np.arange(len(poly_off) - 1), np.diff(poly_off))]
         ring = np.repeat(np.arange(n_rings), ring_len)
-    seg = np.flatnonzero(ring[:-1] == ring[1:])      # vertex i -> i+1 within one ring
     xy = np.ascontiguousarray(xy, dtype=np.float64) + 0.0   # -0.0 -> 0.0
-    x, y = xy[:, 0], xy[:, 1]
-    seg_ring = ring[seg]
-    # twice the signed area of each ring: > 0 when counter-clockwise
-    area2 = np.bincount(seg_ring, weights=x[seg] * y[seg + 1] - x[seg + 1] * y[seg], minlength=n_rings)
-    flip = exterior != (area2 > 0)                   # exterior CCW, holes CW: interior on the left
-    # vertices as integers (identical coordinates -> same id): a hash of the bits, checked exactly
-    bits = xy.view(np.uint64)
-    vid = pd.factorize((bits[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ (bits[:, 1] + np.uint64(0x632BE59BD9B4E019)))[0]
-    rep = np.empty(int(vid.max()) + 1, dtype=np.int64)
-    rep[vid] = np.arange(len(vid))
-    if (xy != xy[rep[vid]]).any():                   # a hash collision: factorize the coordinates
-        vid = pd.factorize(x + 1j * y)[0]
-    vid = vid.astype(np.int64)
-    u, v = vid[seg], vid[seg + 1]
-    fwd = (u < v) != flip[seg_ring]
-    key = np.minimum(u, v) * (int(vid.max()) + 1) + np.maximum(u, v)
-    owner = ring_owner[seg_ring].astype(float)
-    gid = pd.factorize(key)[0]
-    size = np.bincount(gid)
-    turn = np.bincount(gid, weights=np.where(fwd, 1.0, -1.0))
-    own_f = np.bincount(gid, weights=np.where(fwd, owner, 0.0))
-    own_r = np.bincount(gid, weights=np.where(fwd, 0.0, owner))
-    ok = (size == 2) & (turn == 0) & (own_f != own_r)
-    bad = ~ok[gid] | (u == v)
-    out[owner[bad].astype(np.int64)] = True
-    return out
+    seg, rev = (ring_segments if compiled else ring_segments_np)(xy, np.ascontiguousarray(ring, dtype=np.int64),
+                                                                 exterior)
+    return xy, seg, rev, np.asarray(ring_owner, dtype=np.int64)[ring[seg]]
+
+
+def _unpaired_block(geoms: np.ndarray, compiled: bool | None = None) -> np.ndarray:
+    """:func:`_pair_block`'s parcels (one block, no bands)."""
+    return _pair_block(geoms, compiled=use_compiled(len(geoms)) if compiled is None else compiled)[0]
+
+
+def _pair_block(geoms: np.ndarray, members: np.ndarray | None = None, compiled: bool = True
+                ) -> tuple[np.ndarray, SegmentTable]:
+    """Parcels with a ring segment that is not paired exactly once, reversed, by another parcel.
+
+    In a clean coverage every edge is shared by exactly two parcels which run along it in opposite
+    directions (both rings oriented with the interior on the left). A parcel all of whose segments are
+    so paired has no invalid edge for the GEOS coverage validator either, so only the parcels returned
+    here (those on the outer edge of the cadastre, or near an overlap, gap, T-junction or repeated
+    vertex) need the exact check. One pass of a hash table over the segments (compiled kernel
+    :func:`gis_planner.balance.kernels.pair_segments`, or its numpy form), no geometry operation.
+
+    Also returns every segment of the flagged parcels (of ``members`` only, when given) with its
+    partner: the linework of the union of the parcels (:func:`_lone_edge_union`).
+    """
+    n = len(geoms)
+    out = np.zeros(n, dtype=bool)
+    empty = SegmentTable.concat([])
+    if n == 0:
+        return out, empty
+    rs = _ring_segments(geoms, compiled)
+    if rs is None:  # pragma: no cover - callers pass polygons only
+        return ~out, empty
+    xy, seg, rev, owner = rs
+    partner = (pair_segments if compiled else pair_segments_np)(xy.view(np.uint64), seg, rev, owner)
+    bad = partner < 0
+    out[owner[bad]] = True
+    keep = out[owner] if members is None else (out & members)[owner]
+    s = seg[keep]
+    segs = SegmentTable(np.concatenate([xy[s], xy[s + 1]], axis=1), owner[keep], partner[keep])
+    return out, segs
 
 
 def _suspects(geoms: np.ndarray, tree: shapely.STRtree, workers: int = 1,
-              min_per_strip: int = 25_000) -> np.ndarray:
+              min_per_strip: int = 25_000, flag: np.ndarray | None = None) -> np.ndarray:
     """Parcels with an edge not shared exactly with a neighbour (GEOS coverage validator).
 
     The same answer as ``shapely.coverage_invalid_edges`` over all parcels, at a fraction of the cost:
@@ -188,8 +264,10 @@ def _suspects(geoms: np.ndarray, tree: shapely.STRtree, workers: int = 1,
     bounding box touches them (the validator judges a parcel by those neighbours alone, so its answer
     for them is the same as for the whole set). When many parcels remain (a badly damaged cadastre),
     they are cut into vertical strips checked in ``workers`` threads (GEOS releases the GIL).
+    ``flag``: the result of :func:`_unpaired` when already known.
     """
-    flag = _unpaired(geoms, tree, workers)
+    if flag is None:
+        flag = _unpaired(geoms, tree, workers)
     out = np.zeros(len(geoms), dtype=bool)
     fi = np.flatnonzero(flag)
     if fi.size == 0:
@@ -218,7 +296,7 @@ def _suspects(geoms: np.ndarray, tree: shapely.STRtree, workers: int = 1,
 
 def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
                       min_overlap_m2: float = 0.0, grid_size: float = 1e-6,
-                      workers: int | None = None) -> Topology:
+                      workers: int | None = None, compiled: bool | None = None) -> Topology:
     """Measure overlaps, gaps and outside parts of a set of parcel polygons (metric CRS).
 
     Parameters
@@ -230,6 +308,8 @@ def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
         ``double_counted`` so the identity holds)
     grid_size : precision (m) of the snap-rounded overlay used for the pairwise overlap areas
     workers : threads for the coverage check of a badly damaged cadastre (default: CPUs, at most 4)
+    compiled : pair the ring segments with the numba kernel (default: when it pays, see
+        :func:`gis_planner.balance.kernels.use_compiled`); the same result either way
 
     Example
     -------
@@ -242,7 +322,9 @@ def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
     n = len(geoms)
     areas = shapely.area(geoms)
     tree = tree or shapely.STRtree(geoms)
-    suspect = _suspects(geoms, tree, workers or default_workers()) if n else np.zeros(0, dtype=bool)
+    workers = workers or default_workers()
+    flag, segs = _pairing(geoms, tree, workers, compiled=compiled) if n else (np.zeros(0, dtype=bool), None)
+    suspect = _suspects(geoms, tree, workers, flag=flag) if n else np.zeros(0, dtype=bool)
     # an overlapping pair always has at least one parcel with an invalid edge (a parcel lying wholly
     # inside another flags only the inner one), so suspects are compared with all parcels
     idx = np.flatnonzero(suspect)
@@ -263,7 +345,7 @@ def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
     overlaps = pd.DataFrame({"a": np.asarray(rows_a, dtype=int), "b": np.asarray(rows_b, dtype=int),
                              "area_m2": np.asarray(rows_area, dtype=float)})
     overlaps = overlaps[overlaps["area_m2"] > max(min_overlap_m2, 0.0)].reset_index(drop=True)
-    union = _union_coverage(geoms, ~suspect) if n else shapely.Polygon()
+    union = _union_coverage(geoms, ~suspect, segs) if n else shapely.Polygon()
     union_area = float(shapely.area(union))
     # the double-counted area is, by definition, the sum of the areas minus the area of their union
     # (the same union the gaps are measured from, so the balance identity holds)

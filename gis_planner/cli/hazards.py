@@ -106,13 +106,19 @@ def compute_cmd(workspace, hazard_types, dry_run, fmt, lang):
         result = store_hazard_zones(ws, zones, hazards)
     fitness = zones.attrs.get("dem_fitness") or {}
     if fmt == "json":
-        echo_json({"zones": summary, "written": not dry_run, "dem_fitness": fitness, **result})
+        echo_json({"zones": summary, "written": not dry_run, "dem_fitness": fitness,
+                   "conditioning": zones.attrs.get("conditioning"), **result})
         return
     summary["screening"] = [not fitness.get(h, {"fit": True})["fit"] for h in summary["hazard_type"]]
     _emit(summary, fmt, lang)
     if fmt == "table":
         click.echo(t("hazards.dry_run", lang) if dry_run else
                    t("hazards.computed", lang, n=result["written"], official=result["kept_official"]))
+        from ..hazards.susceptibility import describe_conditioning
+
+        line = describe_conditioning(zones.attrs.get("conditioning"), lang)
+        if line:
+            click.echo(line)
         _echo_fitness(ws, fitness, lang)
 
 

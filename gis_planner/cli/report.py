@@ -1,7 +1,6 @@
 """``gis-planner report``: the SEDP sections 6 (space) and 7 (environment) as DOCX/HTML/PDF."""
 from __future__ import annotations
 
-import sys
 
 import click
 
@@ -41,17 +40,14 @@ def report_cmd(workspace, lang, out_dir, formats, scenario, measures, all_langua
 
         find_scenario(scenario, ws)
     fmts = [f.strip() for f in formats.split(",") if f.strip()]
-    with click.progressbar(length=100, label=t("report.cli.progress", lang), file=sys.stderr) as bar:
-        done = {"v": 0}
+    from ..report.build import stage_text
 
-        def progress(frac, _msg):
-            v = int(frac * 100)
-            bar.update(max(0, v - done["v"]))
-            done["v"] = max(done["v"], v)
+    def progress(step, done, total):   # one line per step on stderr: "[3/14] Drawing the map: …"
+        click.echo(t("report.cli.step", lang, done=done, total=total, text=stage_text(step, lang)), err=True)
 
-        langs = ["ky", "ru", "en"] if all_languages else [lang]
-        results = build_reports(ws, out_dir, langs=langs, formats=fmts, scenario=scenario, measures=chosen,
-                                progress=progress)
+    langs = ["ky", "ru", "en"] if all_languages else [lang]
+    results = build_reports(ws, out_dir, langs=langs, formats=fmts, scenario=scenario, measures=chosen,
+                            progress=progress)
     files = {}
     notes = []
     for lg, out in results.items():

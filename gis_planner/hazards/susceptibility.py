@@ -34,6 +34,7 @@ from pyproj import CRS
 from ..catalog import load_rules, rules_version
 from ..errors import GisPlannerError
 from ..i18n import label, t
+from . import conditioning as C
 from . import terrain as T
 from .official import ZONE_COLUMNS, _empty, _polygonal, is_official, read_hazard_zones
 
@@ -87,6 +88,7 @@ class Terrain:
     lakes: np.ndarray = None        # bool, outlet cells (lake surfaces)
     rec: np.ndarray = None
     order: np.ndarray = None
+    acc_mfd: np.ndarray = None      # upstream cells by MFD (Freeman), D8 on channels; None with fill_d8
     extra: dict = field(default_factory=dict)
 
     @property
@@ -209,14 +211,18 @@ def metric_grid(z: np.ndarray, crs) -> tuple[np.ndarray, CRS]:
 
 
 def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = None,
-                    progress: Progress | None = None, lang: str | None = None) -> Terrain:
+                    progress: Progress | None = None, lang: str | None = None,
+                    streams: np.ndarray | None = None, conditioning: dict | None = None) -> Terrain:
     """Run the terrain kernels on a metric DEM grid.
 
     Parameters
     ----------
     z : float array (NaN nodata), transform : affine, crs : metric CRS
-    lakes : bool array, optional — lake cells, outlets of the drainage (not filled)
+    lakes : bool array, optional — lake cells, outlets of the drainage (not filled, not breached)
     progress : callback ``(fraction, message)``
+    streams : bool array, optional — mapped river cells, burned into the routing surface
+    conditioning : ``terrain.conditioning`` rules (default: ``layers/hazards.yaml``); method
+        ``breach_mfd`` (burn, breach, fill, flats, MFD) or ``fill_d8`` (fill and D8 only, v1)
     """
     steps = _Steps(progress)
     z, crs = metric_grid(z, crs)
@@ -227,14 +233,66 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
     terr.slope, _ = T.slope_aspect(z, terr.xres, terr.yres, edges="linear", aspect=False)
     steps(0.15, t("hazards.step.curvature", lang))
     terr.profile, terr.plan = T.curvature(z, terr.xres, terr.yres, edges="linear")
-    steps(0.3, t("hazards.step.fill", lang))
-    terr.filled, flood_dir, _ = T.fill_depressions(z, terr.lakes)
-    steps(0.6, t("hazards.step.flow_direction", lang))
-    terr.fdir = T.flow_direction_d8(terr.filled, terr.xres, terr.yres, flood_dir=flood_dir, outlets=terr.lakes)
-    steps(0.75, t("hazards.step.flow_accumulation", lang))
-    terr.acc, terr.rec, terr.order = T.flow_accumulation(terr.fdir, return_order=True)
+    cr = conditioning_rules(hazard_rules()) if conditioning is None else conditioning
+    method = cr.get("method", "fill_d8")
+    if method == "fill_d8":
+        steps(0.3, t("hazards.step.fill", lang))
+        terr.filled, flood_dir, _ = T.fill_depressions(z, terr.lakes)
+        steps(0.6, t("hazards.step.flow_direction", lang))
+        terr.fdir = T.flow_direction_d8(terr.filled, terr.xres, terr.yres, flood_dir=flood_dir, outlets=terr.lakes)
+        steps(0.75, t("hazards.step.flow_accumulation", lang))
+        terr.acc, terr.rec, terr.order = T.flow_accumulation(terr.fdir, return_order=True)
+        terr.extra["conditioning"] = {"method": method}
+    elif method == "breach_mfd":
+        steps(0.3, t("hazards.step.condition", lang))
+        cond = C.condition_dem(z, terr.xres, terr.yres, outlets=terr.lakes, streams=streams,
+                               burn_depth_m=float(cr.get("burn_depth_m") or 0.0),
+                               max_breach_depth_m=_limit(cr.get("breach_max_depth_m")),
+                               max_breach_length_m=_limit(cr.get("breach_max_length_m")))
+        terr.filled, terr.fdir = cond.heights, cond.fdir
+        terr.extra["routing"] = cond.routing
+        terr.extra["conditioning"] = {"method": method, "breaches": cond.breaches,
+                                      "breached_cells": cond.breached_cells, "filled_cells": cond.filled_cells,
+                                      "burned_cells": cond.burned_cells}
+        steps(0.7, t("hazards.step.flow_accumulation", lang))
+        terr.acc, terr.rec, terr.order = T.flow_accumulation(terr.fdir, return_order=True)
+        steps(0.8, t("hazards.step.mfd", lang))
+        terr.extra["mfd_order"] = C.mfd_order(cond.routing, terr.fdir, terr.lakes)
+        channel_km2 = cr.get("mfd_channel_km2")
+        if channel_km2 is None:
+            channel_km2 = hazard_rules()["flood"]["drainage_min_catchment_km2"]
+        terr.acc_mfd = C.mfd_accumulation(cond.routing, terr.fdir, terr.xres, terr.yres,
+                                          exponent=float(cr.get("mfd_exponent", 1.1)),
+                                          channel_cells=terr.cells(float(channel_km2)), outlets=terr.lakes,
+                                          order=terr.extra["mfd_order"])
+    else:
+        raise GisPlannerError(f"unknown DEM conditioning method '{method}'", file="layers/hazards.yaml",
+                              feature="terrain.conditioning.method", fix="use breach_mfd or fill_d8",
+                              code="bad_rules")
     steps(1.0, t("hazards.step.terrain_done", lang))
     return terr
+
+
+def describe_conditioning(info: dict | None, lang: str | None = None) -> str | None:
+    """One translated line on what the conditioning did (``Terrain.extra["conditioning"]``), or None."""
+    if not info or info.get("method") != "breach_mfd":
+        return None
+    return t("hazards.cond.summary", lang, method=info["method"], breaches=info["breaches"],
+             breached=info["breached_cells"], filled=info["filled_cells"], burned=info["burned_cells"])
+
+
+def _limit(value) -> float:
+    """A breach limit from the rules: null means none."""
+    return np.inf if value is None else float(value)
+
+
+def conditioning_rules(rules: dict) -> dict:
+    """``terrain.conditioning`` with the MFD channel threshold resolved from the flood drainage."""
+    cr = dict((rules.get("terrain", {}) or {}).get("conditioning") or {})
+    cr["flood_drainage_km2"] = float(rules["flood"]["drainage_min_catchment_km2"])
+    if cr.get("mfd_channel_km2") is None:
+        cr["mfd_channel_km2"] = cr["flood_drainage_km2"]
+    return cr
 
 
 def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | None = None,
@@ -250,21 +308,30 @@ def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | No
     steps = _Steps(progress)
     steps(0.0, t("hazards.step.read_dem", lang))
     z, transform, crs = load_dem(dem_path, ws.crs, tr.get("resolution_m"), tr.get("resampling", "bilinear"))
-    lakes = None
+    lakes = streams = None
+    cr = conditioning_rules(rules)
     water = ws.read_layer("water_bodies", missing_ok=True)
     if water is not None and len(water):
+        water = water.to_crs(crs) if water.crs is not None else water
         types = set(tr.get("lake_water_types") or [])
         wt = water["water_type"].astype(str) if "water_type" in water else pd.Series("", index=water.index)
         sel = water[wt.isin(types) & water.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
         if len(sel):
             lakes = rasterize_mask(sel.geometry.values, z.shape, transform)
+        burn = set(cr.get("burn_water_types") or [])
+        rivers = water[wt.isin(burn) & water.geometry.geom_type.isin(["LineString", "MultiLineString"])]
+        if len(rivers) and cr.get("burn_depth_m"):
+            streams = rasterize_mask(rivers.geometry.values, z.shape, transform)
     if z.size >= int(tr.get("tiled_min_cells") or np.iinfo(np.int64).max):  # a large DEM: by tiles
         from .tiled import compute_terrain_tiled
 
+        # the tiled kernels condition by priority-flood fill and route by D8 (docs/hazards.md, large DEMs)
         terr = compute_terrain_tiled(z, transform, crs, lakes, tile=int(tr.get("tile_cells", 1024)),
                                      progress=steps.sub(0.1, 1.0), lang=lang)
+        terr.extra["conditioning"] = "fill_d8_tiled"
     else:
-        terr = compute_terrain(z, transform, crs, lakes, progress=steps.sub(0.1, 1.0), lang=lang)
+        terr = compute_terrain(z, transform, crs, lakes, progress=steps.sub(0.1, 1.0), lang=lang,
+                               streams=streams, conditioning=cr)
     terr.extra["dem_source"] = (ws.provenance("dem") or {}).get("source")
     terr.extra["dem_date"] = (ws.provenance("dem") or {}).get("source_date")
     return terr
@@ -280,6 +347,13 @@ def _edt(mask: np.ndarray, terr: Terrain) -> np.ndarray:
     return distance_transform_edt(~mask, sampling=(terr.yres, terr.xres))
 
 
+def flood_drainage(terr: Terrain, rules: dict) -> np.ndarray:
+    """Rivers that can flood (catchment ≥ ``flood.drainage_min_catchment_km2``, by MFD accumulation when
+    the terrain has it, else D8) plus the lake cells."""
+    acc = terr.acc_mfd if terr.acc_mfd is not None else terr.acc
+    return T.stream_network(acc, terr.cells(rules["flood"]["drainage_min_catchment_km2"])) | terr.lakes
+
+
 def flood_levels(terr: Terrain, rules: dict) -> np.ndarray:
     """Flood susceptibility: HAND (height above the nearest drainage) classes near rivers and lakes.
 
@@ -289,9 +363,10 @@ def flood_levels(terr: Terrain, rules: dict) -> np.ndarray:
     drainage. Lake cells themselves are water, not zone.
     """
     r = rules["flood"]
-    drainage = T.stream_network(terr.acc, terr.cells(r["drainage_min_catchment_km2"])) | terr.lakes
+    drainage = flood_drainage(terr, rules)
     hand, base = T.height_above_drainage(terr.filled, terr.fdir, drainage, terr.rec, terr.order,
                                          return_index=True)
+    hand = np.where(hand < 0, 0.0, hand)   # a bank below its (burned) river's DEM height: at the river's level
     terr.extra["hand"] = hand
     near = _edt(drainage, terr) <= float(r["max_distance_m"])
     to_lake = np.zeros(terr.shape, bool)
@@ -384,8 +459,36 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
         outer = np.where(fan & (dist > radius / 2), max(level - 1, 1), 0)
         win = lv[r0:r1, c0:c1]
         np.maximum(win, np.maximum(inner, outer).astype(np.uint8), out=win)
+    _debris_runout(terr, r, ch_level == 3, grad.reshape(terr.shape), lv)
     lv[~valid] = 0
     return lv
+
+
+def _debris_runout(terr: Terrain, r: dict, source: np.ndarray, grad: np.ndarray, lv: np.ndarray) -> None:
+    """Raise ``lv`` (in place) along the D8 channel below the debris-flow ``source`` cells while the energy
+    line from each source cell, falling at ``mudflow.runout.alpha_deg``, is above the ground and the channel
+    gradient ``grad`` (degrees, over ``apex_reach_m``) is at least ``mudflow.runout.stop_slope_deg``."""
+    ro = r.get("runout") or {}
+    if not ro.get("alpha_deg") or not source.any():
+        return
+    level = ro.get("level", "medium")
+    if level not in LEVEL_CODES:
+        raise GisPlannerError(f"unknown level '{level}'", file="layers/hazards.yaml", feature="mudflow.runout.level",
+                              fix="use high, medium or low", code="bad_rules")
+    ground = terr.filled
+    stop = ro.get("stop_slope_deg")
+    if stop is not None:  # the flow stops on gentle ground: no energy line passes there
+        ground = np.where(source | (grad >= float(stop)), terr.filled, np.inf)
+    reach = T.runout_alpha(ground, terr.fdir, source, float(ro["alpha_deg"]), terr.xres, terr.yres,
+                           terr.rec, terr.order)
+    path = reach & ~source
+    terr.extra["debris_sources"] = source
+    terr.extra["debris_runout"] = path
+    if path.any():
+        code = LEVEL_CODES[level]
+        half = float((r.get("channel_half_width_m") or {}).get(level, r["channel_half_width_m"]["medium"]))
+        near = _edt(path, terr) <= half
+        lv[near & (lv < code)] = code
 
 
 def _downstream_vector(terr: Terrain, start: int, reach_m: float) -> tuple[float, float]:
@@ -514,6 +617,13 @@ def landslide_levels(terr: Terrain, rules: dict, inventory: gpd.GeoDataFrame | N
     return lv
 
 
+def _mfd_order(terr: Terrain) -> np.ndarray:
+    """The upstream-first order of the MFD graph on the routing surface (computed once per terrain)."""
+    if terr.extra.get("mfd_order") is None:
+        terr.extra["mfd_order"] = C.mfd_order(terr.extra.get("routing", terr.filled), terr.fdir, terr.lakes)
+    return terr.extra["mfd_order"]
+
+
 def avalanche_levels(terr: Terrain, rules: dict) -> np.ndarray:
     """Avalanche start zones (slope band above a minimum elevation) and their alpha-angle runout."""
     r = rules["avalanche"]
@@ -526,12 +636,22 @@ def avalanche_levels(terr: Terrain, rules: dict) -> np.ndarray:
     if not start.any():
         return lv
     half = float(r["runout_half_width_m"])
+    model = r.get("runout_model", "d8")
+    if model not in ("d8", "flowpy"):
+        raise GisPlannerError(f"unknown avalanche runout model '{model}'", file="layers/hazards.yaml",
+                              feature="avalanche.runout_model", fix="use flowpy or d8", code="bad_rules")
     for name in ("low", "medium"):
         alpha = (r.get("runout_alpha_deg") or {}).get(name)
         if alpha is None:
             continue
-        reach = T.runout_alpha(terr.filled, terr.fdir, start, float(alpha), terr.xres, terr.yres,
-                               terr.rec, terr.order)
+        if model == "flowpy":
+            reach = C.runout_energy_line(terr.extra.get("routing", terr.filled), terr.fdir, start, float(alpha),
+                                         terr.xres, terr.yres, exponent=float(r.get("runout_exponent", 8)),
+                                         min_share=float(r.get("runout_min_share", 3e-4)), outlets=terr.lakes,
+                                         ground=terr.filled, order=_mfd_order(terr))
+        else:
+            reach = T.runout_alpha(terr.filled, terr.fdir, start, float(alpha), terr.xres, terr.yres,
+                                   terr.rec, terr.order)
         path = reach & ~start
         if path.any():
             lv[(_edt(path, terr) <= half) & (lv < LEVEL_CODES[name])] = LEVEL_CODES[name]
@@ -671,6 +791,7 @@ def compute_hazard_zones(ws, hazards: Iterable[str] | None = None, progress: Pro
     out = pd.concat(frames, ignore_index=True) if frames else frames
     out = gpd.GeoDataFrame(out, geometry="geometry", crs=terrain.crs)
     out.attrs["dem_fitness"] = fitness
+    out.attrs["conditioning"] = terrain.extra.get("conditioning")
     return out
 
 
@@ -703,7 +824,8 @@ def store_hazard_zones(ws, computed: gpd.GeoDataFrame, hazards: Iterable[str] | 
                    notes={"computed_types": sorted(hazards), "rules": rv, "kept_official": n_off,
                           "kept_computed": n_comp, "written_computed": int(len(computed)),
                           "screening_types": sorted(m for m, f in (fitness or {}).items() if not f["fit"]),
-                          "dem_fitness": fitness})
+                          "dem_fitness": fitness,
+                          "conditioning": computed.attrs.get("conditioning") if computed is not None else None})
     return {"kept_official": n_off, "kept_computed": n_comp, "written": int(len(computed))}
 
 
@@ -729,10 +851,11 @@ def write_terrain_rasters(terr: Terrain, out_dir, rules: dict | None = None) -> 
     rules = rules or hazard_rules()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    drainage = T.stream_network(terr.acc, terr.cells(rules["flood"]["drainage_min_catchment_km2"])) | terr.lakes
-    hand = T.height_above_drainage(terr.filled, terr.fdir, drainage, terr.rec, terr.order)
-    layers = {"slope_deg": terr.slope, "flow_acc_km2": terr.catchment_km2(), "hand_m": hand,
+    hand = T.height_above_drainage(terr.filled, terr.fdir, flood_drainage(terr, rules), terr.rec, terr.order)
+    layers = {"slope_deg": terr.slope, "flow_acc_km2": terr.catchment_km2(), "hand_m": np.where(hand < 0, 0.0, hand),
               "plan_curvature": terr.plan, "profile_curvature": terr.profile, "d8_esri": T.d8_to_esri(terr.fdir)}
+    if terr.acc_mfd is not None:
+        layers["flow_acc_mfd_km2"] = terr.acc_mfd * terr.cell_area_m2 / 1e6
     paths = []
     for name, arr in layers.items():
         p = out / f"{name}.tif"

@@ -15,8 +15,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
+from .. import yamlio
 from ..errors import GisPlannerError
 from ..settings import DEFAULT_LANG, LANGUAGES
 
@@ -30,7 +29,7 @@ def messages() -> dict[str, dict[str, str]]:
     origin: dict[str, str] = {}
     for path in sorted(_DIR.glob("*.yaml")):
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+            data = yamlio.safe_load(fh) or {}
         for key, texts in data.items():
             if key in merged:
                 raise GisPlannerError(f"message key '{key}' is defined twice (also in {origin[key]})",

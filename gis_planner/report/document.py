@@ -32,11 +32,13 @@ class Heading:
 class Para:
     text: str
     style: str | None = None  # None, "note", "warning", "placeholder" (to be filled by the working group)
+    topic: str = ""           # a narrative paragraph: the subsection it explains (gis_planner.report.narrative)
 
 
 @dataclass
 class Table:
-    """A numbered table. ``formats`` per column: ``text``, ``ha`` (2 decimals), ``num1``, ``num2``, ``int``, ``pct``."""
+    """A numbered table. ``formats`` per column: ``text``, ``ha`` (2 decimals), ``num1``, ``num2``, ``int``, ``pct``,
+    ``qty`` (a count given as an int is shown whole, any other number with 1 decimal)."""
 
     caption: str
     columns: Sequence[str]
@@ -59,6 +61,9 @@ class Table:
             return fmt_number(value, lang, 2)
         if kind == "int":
             return fmt_number(value, lang, 0)
+        if kind == "qty":
+            return fmt_number(value, lang, 0 if isinstance(value, int) or type(value).__name__.startswith("int")
+                              else 1)
         if kind == "pct":
             return fmt_percent(value, lang, 1)
         return str(value)
@@ -500,16 +505,121 @@ def soffice_path() -> str | None:
     return shutil.which("soffice") or shutil.which("libreoffice")
 
 
-def write_pdf(docx_path: str | Path, out_dir: str | Path | None = None, timeout: int = 180) -> Path | None:
-    """Convert a DOCX to PDF with LibreOffice headless; ``None`` if LibreOffice is not installed."""
-    exe = soffice_path()
-    if exe is None:
-        return None
-    docx_path = Path(docx_path)
-    out_dir = Path(out_dir or docx_path.parent)
-    with tempfile.TemporaryDirectory() as profile:
-        cmd = [exe, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", "pdf",
+def _profile_template() -> Path:
+    """Where a LibreOffice user profile made by an earlier report is kept (``$GIS_PLANNER_CACHE`` or
+    ``$XDG_CACHE_HOME/gis_planner`` or ``~/.cache/gis_planner``): a new profile costs LibreOffice's
+    first start extra time, so each run starts from a copy of it."""
+    import os
+
+    base = os.environ.get("GIS_PLANNER_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "gis_planner")
+    return Path(base) / "lo-profile"
+
+
+class Office:
+    """A LibreOffice started ahead of the PDF conversion.
+
+    ``Office.start()`` launches ``soffice --headless`` with a user profile of its own (a copy of the cached
+    one) while the analyses and maps are still being computed; :meth:`convert` then hands the DOCX to that
+    running instance (LibreOffice passes a second ``soffice`` call with the same profile to the first), so
+    the conversion does not wait for LibreOffice to start. :meth:`close` stops the instance this object
+    started (its own process group) and removes the profile. Without a running instance (it failed to
+    start, or was closed) :meth:`convert` simply starts LibreOffice itself.
+    """
+
+    def __init__(self, exe: str, profile: Path, proc=None):
+        self.exe, self.profile, self.proc = exe, profile, proc
+
+    @classmethod
+    def start(cls, listen: bool = True) -> "Office | None":
+        """A LibreOffice for conversions (None if it is not installed); ``listen``: start it now, in the
+        background, so a conversion later finds it running."""
+        exe = soffice_path()
+        if exe is None:
+            return None
+        profile = Path(tempfile.mkdtemp(prefix="gis_planner_lo_"))
+        template = _profile_template()
+        if (template / "user").is_dir():
+            try:
+                shutil.copytree(template, profile, dirs_exist_ok=True)
+            except OSError:
+                pass
+        proc = None
+        if listen:
+            try:
+                proc = subprocess.Popen([exe, f"-env:UserInstallation={profile.as_uri()}", "--headless",
+                                         "--invisible", "--nologo", "--norestore", "--nodefault"],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True)
+            except OSError:
+                proc = None
+        return cls(exe, profile, proc)
+
+    def convert(self, docx_path: str | Path, out_dir: str | Path | None = None, timeout: int = 180):
+        """Start converting ``docx_path`` to PDF; returns the running ``Popen`` (see :meth:`finish`)."""
+        docx_path = Path(docx_path)
+        out_dir = Path(out_dir or docx_path.parent)
+        cmd = [self.exe, f"-env:UserInstallation={self.profile.as_uri()}", "--headless", "--convert-to", "pdf",
                "--outdir", str(out_dir), str(docx_path)]
-        subprocess.run(cmd, check=True, timeout=timeout, capture_output=True)
-    pdf = out_dir / (docx_path.stem + ".pdf")
-    return pdf if pdf.exists() else None
+        job = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        job.pdf_path, job.timeout = out_dir / (docx_path.stem + ".pdf"), timeout
+        return job
+
+    @staticmethod
+    def finish(job) -> Path | None:
+        """Wait for a conversion started by :meth:`convert`; the PDF, or None if none was written."""
+        try:
+            _, err = job.communicate(timeout=job.timeout)
+        except subprocess.TimeoutExpired:
+            job.kill()
+            job.communicate()
+            raise
+        if job.returncode != 0:
+            raise subprocess.CalledProcessError(job.returncode, job.args, stderr=err)
+        return job.pdf_path if job.pdf_path.exists() else None
+
+    def close(self) -> None:
+        import os
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)   # the process group this object started
+                self.proc.wait(timeout=20)
+            except (OSError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                    self.proc.wait(timeout=5)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+        template = _profile_template()
+        if not (template / "user").is_dir() and (self.profile / "user").is_dir():
+            tmp = template.with_name(f"{template.name}.{os.getpid()}")
+            try:   # keep this profile for the next report (made once; a half-copied one is not used)
+                template.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copytree(self.profile, tmp, dirs_exist_ok=True)
+                tmp.rename(template)
+            except OSError:
+                shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def write_pdf(docx_path: str | Path, out_dir: str | Path | None = None, timeout: int = 180,
+              office: Office | None = None) -> Path | None:
+    """Convert a DOCX to PDF with LibreOffice headless; ``None`` if LibreOffice is not installed.
+
+    ``office``: a LibreOffice already started (:meth:`Office.start`); otherwise one is started and stopped
+    for this conversion."""
+    if office is not None:
+        return Office.finish(office.convert(docx_path, out_dir, timeout))
+    own = Office.start(listen=False)
+    if own is None:
+        return None
+    with own:
+        return Office.finish(own.convert(docx_path, out_dir, timeout))

@@ -67,3 +67,37 @@ def fmt_date(value, lang: str = "ky") -> str:
     if not m or lang not in ("ky", "ru"):
         return text[:10] if m else text
     return f"{m.group(3)}.{m.group(2)}.{m.group(1)}"
+
+
+def plural_form(n: int, lang: str) -> int:
+    """Which form of a counted noun follows the whole number ``n``: an index into the forms of
+    ``report.noun.*`` (``one|few|many`` in Russian, ``one|many`` in English, one form in Kyrgyz, which
+    has no plural after a numeral).
+
+    >>> [plural_form(n, "ru") for n in (1, 2, 5, 11, 12, 21, 22, 25, 111, 1021)]
+    [0, 1, 2, 2, 2, 0, 1, 2, 2, 0]
+    >>> [plural_form(n, "en") for n in (0, 1, 2)], plural_form(5, "ky")
+    ([1, 0, 1], 0)
+    """
+    n = abs(int(n))
+    if lang == "ru":
+        if n % 10 == 1 and n % 100 != 11:
+            return 0
+        if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+            return 1
+        return 2
+    if lang == "en":
+        return 0 if n == 1 else 1
+    return 0
+
+
+def count_noun(n, noun: str, lang: str = "ky") -> str:
+    """A count as a whole number in the local format with its noun in the agreeing form:
+    ``count_noun(21, "parcel", "ru") == "21 участок"``, ``"5 участков"``, ``"5 участок"`` (ky),
+    ``"1 parcel"`` (en). ``noun`` names ``report.noun.<noun>`` in the catalogue, whose forms are
+    separated by ``|``."""
+    from ..i18n import t
+
+    forms = t(f"report.noun.{noun}", lang).split("|")
+    k = int(round(float(n)))
+    return f"{fmt_number(k, lang, 0)}{NBSP}{forms[min(plural_form(k, lang), len(forms) - 1)]}"

@@ -91,6 +91,15 @@ def _north_arrow(ax) -> None:
     ax.text(x, y + dy * 1.08, "N", ha="center", va="bottom", fontsize=10, fontweight="bold", zorder=20)
 
 
+class _PrintCanvas(FigureCanvasAgg):
+    """An Agg canvas that draws only when saved: geopandas asks for a redraw (``draw_idle``) after every
+    layer it plots, which on a print map with a hillshade cost a full render per layer (29 renders for
+    the five maps of the demo report instead of five)."""
+
+    def draw_idle(self, *args, **kwargs) -> None:
+        pass
+
+
 @literal_figure_text
 def render_map(ws, layers: Sequence[MapLayer], title: str, sources: Sequence[str], out_png: str | Path,
                lang: str = "ky", extent=None, dpi: int = 200, width_in: float = 7.5, basemap=None) -> Path:
@@ -116,7 +125,7 @@ def render_map(ws, layers: Sequence[MapLayer], title: str, sources: Sequence[str
     map_h = width_in * min(max(aspect, 0.45), 1.4)
     # a bare Figure (no pyplot state): thread-safe inside the app, and no redraw after every layer
     fig = Figure(figsize=(width_in, map_h + 1.9))
-    FigureCanvasAgg(fig)
+    _PrintCanvas(fig)
     ax = fig.add_axes([0.02, 1.6 / (map_h + 1.9), 0.96, map_h / (map_h + 1.9)])
     if basemap is None:
         basemap = dem_basemap(ws)
@@ -164,8 +173,23 @@ def render_map(ws, layers: Sequence[MapLayer], title: str, sources: Sequence[str
     src = "; ".join(sources)
     fig.text(0.02, 0.01, f"{t('report.sources', lang)}: {src}\n{t('core.crs', lang)}: {crs_text}",
              fontsize=6, va="bottom", wrap=True)
-    fig.savefig(out_png, dpi=dpi)
+    _save_png(fig, out_png, dpi)
     return out_png
+
+
+def _save_png(fig, out_png: Path, dpi: int) -> None:
+    """The figure as an opaque RGB PNG with fast compression.
+
+    matplotlib writes RGBA at the default compression level: encoding took longer than drawing, and the
+    alpha channel (all opaque on a white figure) made LibreOffice carry a soft mask for every map into the
+    PDF. Drawn once at ``dpi``, the pixels are those ``savefig`` gives."""
+    import numpy as np
+    from PIL import Image
+
+    fig.set_dpi(dpi)
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    Image.fromarray(rgba[..., :3]).save(out_png, format="PNG", compress_level=1, dpi=(dpi, dpi))
 
 
 def dem_basemap(ws, max_cells: int = 1_500_000):
@@ -184,9 +208,45 @@ def _plot(ax, gdf, lay: MapLayer, color) -> None:
     elif lay.kind == "line":
         gdf.plot(ax=ax, color=color, linewidth=max(lay.linewidth, 0.6), zorder=lay.zorder)
     else:
-        gdf.plot(ax=ax, facecolor=color if not lay.hatch else "none", alpha=lay.alpha,
-                 edgecolor=lay.edgecolor or (color if lay.hatch else "none"), linewidth=lay.linewidth,
-                 hatch=lay.hatch, zorder=lay.zorder)
+        face = color if not lay.hatch else "none"
+        edge = lay.edgecolor or (color if lay.hatch else "none")
+        coll = polygon_collection(gdf.geometry.values, face, edge, lay.linewidth, lay.alpha, lay.hatch, lay.zorder)
+        if coll is not None:
+            ax.add_collection(coll, autolim=False)
+
+
+def polygon_collection(geoms, facecolor, edgecolor, linewidth: float, alpha: float, hatch=None, zorder: int = 2):
+    """The polygons ``geoms`` as one matplotlib ``PathCollection`` (one compound path per feature, holes
+    included), or None when none has an area to draw.
+
+    geopandas draws each polygon as a ``PathPatch`` first; for the demo's 5 560 parcels that cost more
+    than drawing the map. Colours may be one colour or one per feature (as in ``GeoSeries.plot``).
+    """
+    import numpy as np
+    import shapely
+    from matplotlib.collections import PathCollection
+    from matplotlib.path import Path as MplPath
+
+    geoms = np.asarray(geoms, dtype=object)
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    poly = shapely.get_type_id(parts) == 3                       # polygons only (lines/points elsewhere)
+    parts, part_of = parts[poly], part_of[poly]
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    coords, coord_of = shapely.get_coordinates(rings, return_index=True)
+    if not len(coords):
+        return None
+    codes = np.full(len(coords), MplPath.LINETO, dtype=np.uint8)
+    starts = np.r_[0, np.flatnonzero(np.diff(coord_of)) + 1]       # first vertex of each ring
+    codes[starts] = MplPath.MOVETO
+    codes[np.r_[starts[1:] - 1, len(coords) - 1]] = MplPath.CLOSEPOLY
+    feature = part_of[ring_of[coord_of]]                          # the feature each vertex belongs to
+    cut = np.flatnonzero(np.diff(feature)) + 1
+    features = feature[np.r_[0, cut]]
+    paths = [MplPath(v, c) for v, c in zip(np.split(coords, cut), np.split(codes, cut))]
+    if not isinstance(facecolor, str) and np.ndim(facecolor) and len(facecolor) == len(geoms):
+        facecolor = [facecolor[i] for i in features]
+    return PathCollection(paths, facecolors=facecolor, edgecolors=edgecolor, linewidths=linewidth, alpha=alpha,
+                          hatch=hatch, zorder=zorder)
 
 
 def _handle(lay: MapLayer, color: str, label: str):

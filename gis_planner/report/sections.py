@@ -19,6 +19,7 @@ from ..catalog import catalogue, load_rules, rules_version
 from ..i18n import t
 from .document import Document, Figure, Heading, Para, Table
 from .fmt import fmt_date, fmt_number, fmt_percent
+from . import narrative as narr
 from . import subsections as sub
 from .maps import MapLayer, dem_basemap, render_map
 
@@ -45,9 +46,14 @@ class ReportContext:
     provenance: dict = field(default_factory=dict)
     _basemap: Any = field(default=None, repr=False)
     on_map: Any = field(default=None, repr=False, compare=False)   # called with a map's name before it is drawn
+    _layers: dict = field(default_factory=dict, repr=False, compare=False)
 
     def layer(self, name: str):
-        return self.ws.read_layer(name, missing_ok=True)
+        """A workspace layer, read once per context (every table, paragraph and map of the report shares
+        it; callers do not modify it)."""
+        if name not in self._layers:
+            self._layers[name] = self.ws.read_layer(name, missing_ok=True)
+        return self._layers[name]
 
     def in_language(self, lang: str) -> "ReportContext":
         """The same analyses for another language (only the translated message columns are redone)."""
@@ -93,11 +99,13 @@ def _reported_source(ws) -> str:
     """The official balance cited by its own source and date (the ``meta`` of reported_balance.yaml)."""
     import yaml
 
+    from .. import yamlio
+
     for name in ("reported_balance.yaml", "reported_balance.yml"):
         path = ws.root / name
         if path.exists():
             try:
-                meta = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("meta") or {}
+                meta = (yamlio.safe_load(path.read_text(encoding="utf-8")) or {}).get("meta") or {}
             except (OSError, yaml.YAMLError):
                 meta = {}
             if meta.get("source"):
@@ -150,23 +158,35 @@ def provenance_annex(ctx: "ReportContext") -> Document:
     return doc
 
 
+ANALYSIS_STEPS = ("restrictions", "balance", "conflicts", "hazards", "scenario", "measures")
+
+
+def analysis_steps(scenario) -> list[str]:
+    """The steps :func:`build_context` reports (``scenario`` only when one is run)."""
+    return [s for s in ANALYSIS_STEPS if s != "scenario" or scenario is not None]
+
+
 def build_context(ws, lang: str = "ky", scenario=None, measures: list | None = None,
-                  progress: Callable[[float, str], None] | None = None) -> ReportContext:
-    """Run the analyses the sections need, once."""
+                  progress: Callable[[str, int, int], None] | None = None) -> ReportContext:
+    """Run the analyses the sections need, once.
+
+    ``progress(step, done, total)`` is called as each step starts (steps: :func:`analysis_steps`); a
+    :class:`gis_planner.report.build.Progress` may be passed instead to count these steps in a longer run.
+    """
     from .. import hazards, zoning
     from ..balance import compute_balance
+    from .build import Progress
 
-    def step(frac, msg):
-        if progress is not None:
-            progress(frac, msg)
+    prog = progress if isinstance(progress, Progress) else Progress(progress, len(analysis_steps(scenario)))
+    step = prog.step
 
-    step(0.05, "restrictions")
+    step("restrictions")
     restrictions = zoning.build_restrictions(ws)
-    step(0.2, "balance")
+    step("balance")
     balance = compute_balance(ws, restrictions=restrictions)
-    step(0.35, "conflicts")
+    step("conflicts")
     conflicts = zoning.conflicts(ws, restrictions=restrictions, lang=lang)
-    step(0.45, "hazards")
+    step("hazards")
     zones = hazards.effective_hazard_zones(ws)
     compare = hazards.compare_official_computed(ws) if len(zones) else pd.DataFrame()
     community, problems = _community(ws, lang)
@@ -174,11 +194,11 @@ def build_context(ws, lang: str = "ky", scenario=None, measures: list | None = N
     relocation = hazards.relocation_candidates(ws, zones=zones) if len(zones) else pd.DataFrame()
     result = None
     if scenario is not None:
-        step(0.6, "scenario")
+        step("scenario")
         from ..scenarios import run_scenario
 
         result = run_scenario(ws, scenario)
-    step(0.75, "measures")
+    step("measures")
     if measures is None:
         measures = default_measures(ws, zones, problems)
     return ReportContext(ws=ws, lang=lang, balance=balance, restrictions=restrictions, conflicts=conflicts,
@@ -246,13 +266,6 @@ def _ratio(used: float, unused: float, lang: str) -> str:
     return f"{fmt_number(used / unused, lang, 2)} : 1"
 
 
-def _settlement_names(ws) -> tuple[int, str]:
-    s = ws.read_layer("settlements", missing_ok=True)
-    if s is None or not len(s):
-        return 0, ""
-    return len(s), ", ".join(str(n) for n in s["name"].tolist())
-
-
 # ----------------------------------------------------------------------------- section 6
 def section6(ctx: ReportContext, figdir: Path) -> Document:
     ws, lang, b = ctx.ws, ctx.lang, ctx.balance
@@ -266,14 +279,7 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
 
     # 6.1 general
     doc.blocks.append(Heading(t("report.s6.general", lang)))
-    n_set, set_names = _settlement_names(ws)
-    top = b.by_category.sort_values("area_ha", ascending=False).iloc[0] if len(b.by_category) else None
-    doc.blocks.append(Para(t(
-        "report.s6.general_text", lang, name=name, total=fmt_number(b.total_ha, lang, 1),
-        n_parcels=fmt_number(int(b.by_category["parcels"].sum()), lang, 0), n_settlements=n_set,
-        settlements=set_names or "—",
-        top_category=cats.label(top["code"], lang) if top is not None else "—",
-        top_share=fmt_percent(top["share_pct"] / 100.0, lang) if top is not None else "—")))
+    narr.general(ctx, doc)
     settlements = ws.read_layer("settlements", missing_ok=True)
     if settlements is not None and len(settlements):
         rows = []
@@ -290,6 +296,7 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
 
     # 6.2 balance
     doc.blocks.append(Heading(t("report.s6.balance", lang)))
+    narr.balance(ctx, doc)
     rows = [[cats.label(r.code, lang), r.area_ha, r.share_pct / 100.0, int(r.parcels)]
             for r in b.by_category.itertuples()]
     rows.append([t("report.total", lang), b.total_ha, 1.0, int(b.by_category["parcels"].sum())])
@@ -352,6 +359,7 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
     zones = ws.read_layer("legal_zones", missing_ok=True)
     zrules = load_rules("zoning_rules", ws).get("zones", {})
     acts = catalogue("activities", ws)
+    narr.zoning(ctx, doc, zones)
     if zones is not None and len(zones):
         areas = zones.assign(a=zones.geometry.area / HA).groupby("zone_code")["a"].agg(["sum", "count"])
         rows = []
@@ -392,6 +400,7 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
     doc.blocks.append(Para(t("report.s6.restrictions_text", lang, restricted=fmt_number(restricted_total, lang, 1),
                              restricted_share=fmt_percent(restricted_total / b.total_ha if b.total_ha else 0, lang),
                              free=fmt_number(b.unrestricted_ha, lang, 1))))
+    narr.restrictions(ctx, doc)
     doc.blocks.append(Figure(_map_restrictions(ctx, figdir), t("report.map.restrictions", lang),
                              f"{_source_of(ws, 'protected_areas', 'water_bodies', 'hazard_zones')}; "
                              f"{_rules_note(ws, 'restrictions', lang=lang)}"))
@@ -412,13 +421,7 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
                                  t("report.col.parcels", lang), t("report.col.conflict_ha", lang)],
                                 rows, ["text", "text", "int", "ha"],
                                 f"{_source_of(ws, 'parcels')}; {_rules_note(ws, 'restrictions', lang=lang)}", total_row=True))
-        top = summary.iloc[0]
-        doc.blocks.append(Para(t("report.s6.conflicts_text", lang, n=fmt_number(c["cadastral_no"].nunique(), lang, 0),
-                                 area=fmt_number(float(c["conflict_area_ha"].sum()), lang, 1),
-                                 top_restriction=_restriction_text(top["kind"], top["subtype"], lang),
-                                 top_use=lu.label(top["land_use"], lang) if top["land_use"] in lu.items
-                                 else top["land_use"], top_n=fmt_number(int(top["parcels"]), lang, 0),
-                                 file=f"conflicts_{lang}.xlsx")))
+        narr.conflicts(ctx, doc, summary, _restriction_text)
     else:
         doc.blocks.append(Para(t("report.none_found", lang), "note"))
 
@@ -502,21 +505,32 @@ def _scenario_blocks(ctx: ReportContext, doc: Document, figdir: Path) -> None:
     ws, lang, r = ctx.ws, ctx.lang, ctx.scenario
     acts = catalogue("activities", ws)
     summ = r.allocation.summary
-    rows = [[acts.label(s.use, lang) if s.use in acts.items else s.use, s.unit, s.demand, s.allocated, s.unmet]
-            for s in summ.itertuples()]
+    def qty(x, unit):   # plots are counted: whole numbers
+        return int(round(float(x))) if unit == "plots" else float(x)
+
+    rows = [[acts.label(s.use, lang) if s.use in acts.items else s.use, _code_text(s.unit, lang, "scenarios.unit"),
+             qty(s.demand, s.unit), qty(s.allocated, s.unit), qty(s.unmet, s.unit)] for s in summ.itertuples()]
     doc.blocks.append(Para(t("report.s6.scenario_text", lang, scenario=r.scenario.title(lang))))
+    narr.scenario(ctx, doc)
     doc.blocks.append(Table(t("report.s6.allocation_table", lang),
                             [t("report.col.use", lang), t("report.col.unit", lang), t("report.col.demand", lang),
                              t("report.col.allocated", lang), t("report.col.unmet", lang)],
-                            rows, ["text", "text", "num1", "num1", "num1"],
+                            rows, ["text", "text", "qty", "qty", "qty"],
                             f"{_source_of(ws, 'parcels')}; {_rules_note(ws, 'scenario_norms', lang=lang)}"))
     from ..scenarios import compare_table
 
     ind = compare_table([r], lang)
+    keys = ind.attrs.get("keys") or [""] * len(ind)
+
+    def value(v, key):   # counts whole (as the app shows them), areas (ha) and money (million som) 1 decimal
+        if v is None or v != v:
+            return None
+        return float(v) if key.endswith("_ha") or "mio_som" in key else int(round(float(v)))
+
     doc.blocks.append(Table(t("report.s6.indicators_table", lang),
                             [t("report.col.item", lang), t("report.col.value", lang)],
-                            [[row[0], row[1]] for row in ind.itertuples(index=False)], ["text", "num1"],
-                            _rules_note(ws, "scenario_norms", lang=lang)))
+                            [[row[0], value(row[1], k)] for row, k in zip(ind.itertuples(index=False), keys)],
+                            ["text", "qty"], _rules_note(ws, "scenario_norms", lang=lang)))
     from ..scenarios.explain import base_lines, unmet_lines, village_table
 
     for line in base_lines(r.demand, lang):      # the scenario's base (workspace / scenario) and plausibility
@@ -567,10 +581,7 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
     # 7.1 land
     doc.blocks.append(Heading(t("report.s7.land", lang)))
     lt = b.by_land_type.set_index("code")["area_ha"] if len(b.by_land_type) else pd.Series(dtype=float)
-    forest = float(b.by_category.set_index("code")["area_ha"].get("forest_fund", 0.0))
-    unused = float(b.use_status.set_index("code")["area_ha"].get("unused", 0.0))
-    doc.blocks.append(Para(t("report.s7.land_text", lang, pasture=fmt_number(float(lt.get("pasture", 0.0)), lang, 1),
-                             forest=fmt_number(forest, lang, 1), unused=fmt_number(unused, lang, 1))))
+    narr.land(ctx, doc)
     if parcels is not None and "pasture_class" in parcels and (parcels["land_type"] == "pasture").any():
         pc = catalogue("land_types.pasture_classes", ws)
         p = parcels[parcels["land_type"] == "pasture"]
@@ -583,6 +594,7 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
 
     # 7.2 water
     doc.blocks.append(Heading(t("report.s7.water", lang)))
+    narr.water(ctx, doc)
     water = ctx.layer("water_bodies")
     if water is not None and len(water):
         rows = []
@@ -622,16 +634,20 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
         inside = boundary_geometry(ws)
         pa_geoms = np.asarray(pa.geometry.values, dtype=object)
         pa_area = shapely.area(shapely.intersection(pa_geoms, inside) if inside is not None else pa_geoms) / HA
+        narr.ecosystems(ctx, doc, rows, pa_area)
         rows = [[getattr(r, "name", ""), _code_text(getattr(r, "regime", ""), lang, "zoning.regime"),
                  float(a)] for r, a in zip(pa.itertuples(), pa_area)]
         doc.blocks.append(Table(t("report.s7.protected_table", lang),
                                 [t("report.col.name", lang), t("report.col.type", lang), t("report.col.area_ha", lang)],
                                 rows, ["text", "text", "ha"], _source_of(ws, "protected_areas")))
+    else:
+        narr.ecosystems(ctx, doc, rows, None)
 
     sub.pastures(ctx, doc)
 
     # 7.4 hazards
     doc.blocks.append(Heading(t("report.s7.hazards", lang)))
+    narr.hazards(ctx, doc)
     _dem_fitness_paras(doc, ctx, lang)
     hc = ctx.hazard_compare
     if hc is not None and len(hc):
@@ -687,6 +703,7 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
     doc.blocks.append(Heading(t("report.s7.waste", lang)))
     waste = ctx.layer("waste_sites")
     if waste is not None and len(waste):
+        narr.waste_sites(ctx, doc, waste)
         rows = [[getattr(r, "name", "") or "", t(f"report.waste.{r.site_type}", lang)
                  if f"report.waste.{r.site_type}" in _keys() else str(r.site_type),
                  r.geometry.area / HA if r.geometry.geom_type.endswith("Polygon") else None,
@@ -699,6 +716,7 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
     sub.waste_volumes(ctx, doc)
     pr = ctx.problems
     if pr is not None and len(pr):
+        narr.problems(ctx, doc)
         rows = [[r.get("title"), r.get("village"), r.get("group_label") or r.get("participant_group"),
                  r.get("votes")] for r in pr.head(40).to_dict(orient="records")]
         doc.blocks.append(Table(t("report.s7.problems_table", lang),
@@ -729,6 +747,7 @@ def section7(ctx: ReportContext, figdir: Path) -> Document:
                              t("report.col.responsible", lang), t("report.col.timeline", lang)], rows,
                             ["text", "text", "text", "num1", "text", "text"],
                             _rules_note(ws, "adaptation_measures", lang=lang)))
+    narr.measures(ctx, doc, rows)
     if any(not all(r[2:]) for r in rows):
         sub.placeholder(doc, lang, "measure_plan", "environment")
     doc.number("7")

@@ -25,21 +25,38 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from .. import yamlio
 from ..i18n import t
 from .document import Document, Heading, Para, Table
+from . import narrative as narr
 from .fmt import fmt_date, fmt_number
 
 HA = 10_000.0
 ENV_FILE = "environment.yaml"
 
 
+_ENV_CACHE: dict = {}
+
+
 def environment(ws) -> dict:
-    """The working group's figures (``<workspace>/environment.yaml``), ``{}`` when there is none."""
+    """The working group's figures (``<workspace>/environment.yaml``), ``{}`` when there is none.
+
+    Read once while the file is unchanged (a report asks for it in a dozen subsections)."""
     path = Path(ws.root) / ENV_FILE
-    if not path.exists():
-        return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        st = path.stat()
+    except OSError:
+        return {}
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _ENV_CACHE:
+        _ENV_CACHE.clear()
+        _ENV_CACHE[key] = _read_environment(path)
+    return _ENV_CACHE[key]
+
+
+def _read_environment(path: Path) -> dict:
+    try:
+        data = yamlio.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         from ..errors import GisPlannerError
 
@@ -68,10 +85,10 @@ def placeholder(doc: Document, lang: str, what: str, how: str) -> None:
                              how=t(f"report.how.{how}", lang)), "placeholder"))
 
 
-def _figures(doc: Document, lang: str, entry: dict, what: str, text: str | None) -> None:
+def _figures(doc: Document, lang: str, entry: dict, what: str, text: str | None, topic: str = "") -> None:
     """The working group's ``text`` with its source, or the placeholder for ``what`` when there is none."""
     if text:
-        doc.blocks.append(Para(text))
+        doc.blocks.append(Para(text, topic=topic))
         doc.blocks.append(Para(f"{t('report.source', lang)}: {_cite(entry, lang)}", "note"))
     else:
         placeholder(doc, lang, what, "environment")
@@ -94,6 +111,7 @@ def programmes(ctx, doc: Document) -> None:
                                 [t("report.col.programme", lang), t("report.col.years", lang),
                                  t("report.col.body", lang), t("report.col.spatial_effect", lang)],
                                 rows, ["text"] * 4, t("report.src.working_group", lang)))
+        narr.programmes(ctx, doc, rows)
     else:
         placeholder(doc, lang, "programmes", "environment")
 
@@ -105,8 +123,7 @@ def land_needs(ctx, doc: Document) -> None:
     env = environment(ws)
     queue = env.get("housing_queue") or {}
     if queue.get("households"):
-        doc.blocks.append(Para(t("report.s6.queue_text", lang, n=fmt_number(queue["households"], lang, 0),
-                                 source=_cite(queue, lang))))
+        narr.queue(ctx, doc, queue, _cite(queue, lang))
     else:
         placeholder(doc, lang, "housing_queue", "environment")
     parcels = ctx.layer("parcels")
@@ -157,6 +174,7 @@ def _lengths_by_type(ctx, doc: Document, layer: str, field: str, label_prefix: s
     rows = [[t(f"{label_prefix}.{k}", lang) if k else "—", float(v)] for k, v in g.items()]
     doc.blocks.append(Table(t(caption, lang), [t("report.col.type", lang), t("report.col.length_km", lang)], rows,
                             ["text", "num1"], _source_of(ctx.ws, layer)))
+    narr.lengths(ctx, doc, layer, field, label_prefix)
 
 
 # ----------------------------------------------------------------------------- section 7
@@ -168,8 +186,7 @@ def glaciers(ctx, doc: Document) -> None:
     if g is not None and len(g):
         from .sections import _source_of
 
-        doc.blocks.append(Para(t("report.s7.glaciers_text", lang, n=fmt_number(len(g), lang, 0),
-                                 area=fmt_number(float(g.geometry.area.sum()) / HA, lang, 1))))
+        narr.glaciers(ctx, doc, g)
         doc.blocks.append(Para(f"{t('report.source', lang)}: {_source_of(ws, 'glaciers')}", "note"))
     else:
         placeholder(doc, lang, "glaciers", "import_glaciers")
@@ -182,11 +199,8 @@ def pastures(ctx, doc: Document) -> None:
     p = environment(ctx.ws).get("pastures") or {}
     text = None
     if p.get("livestock_units") and p.get("capacity_units"):
-        load = float(p["livestock_units"]) / float(p["capacity_units"])
-        text = t("report.s7.pasture_load_text", lang, units=fmt_number(p["livestock_units"], lang, 0),
-                 capacity=fmt_number(p["capacity_units"], lang, 0), load=fmt_number(100 * load, lang, 0),
-                 degraded=fmt_number(p.get("degraded_ha") or 0, lang, 0))
-    _figures(doc, lang, p, "pastures", text)
+        text = narr.pasture_load(ctx, p)
+    _figures(doc, lang, p, "pastures", text, topic="pasture_load")
 
 
 def air(ctx, doc: Document) -> None:
@@ -203,6 +217,8 @@ def waste_volumes(ctx, doc: Document) -> None:
         text = t("report.s7.waste_volume_text", lang, volume=fmt_number(w["volume_t_year"], lang, 0),
                  coverage=fmt_number(w["coverage_pct"], lang, 0))
     _figures(doc, lang, w, "waste", text)
+    if text:
+        narr.waste_coverage(ctx, doc, w)
 
 
 def energy(ctx, doc: Document) -> None:

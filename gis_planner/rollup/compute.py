@@ -70,7 +70,8 @@ def _long(code: str, table: str, df: pd.DataFrame) -> pd.DataFrame:
 
 def municipality_tables(code: str, parcels: gpd.GeoDataFrame, restrictions: gpd.GeoDataFrame | None = None,
                         hazard_zones: gpd.GeoDataFrame | None = None, boundary=None, *, ws=None,
-                        topology: bool = False, exposure: bool = True, detail: bool = True) -> pd.DataFrame:
+                        topology: bool = False, exposure: bool = True, detail: bool = True,
+                        zones: bool = True) -> pd.DataFrame:
     """All summable figures of one municipality (long format, see the module docstring).
 
     Parameters
@@ -85,6 +86,9 @@ def municipality_tables(code: str, parcels: gpd.GeoDataFrame, restrictions: gpd.
     ws : optional workspace (rule overrides, provenance)
     topology, exposure, detail : also measure topology / the exposure table / the kind:subtype:level
         break-down (``exposure=False, detail=False`` leaves what the PostGIS push-down computes)
+    zones : also the areas of the zones themselves (``zone_area``, exposure ``zone_ha``). A municipality
+        split into tiles computes them in one tile only (the others give every per-parcel figure, and
+        ``zone_ha`` 0), so the tiles add up to the untiled municipality
 
     Example
     -------
@@ -116,7 +120,7 @@ def municipality_tables(code: str, parcels: gpd.GeoDataFrame, restrictions: gpd.
     out.append(_long(code, "restricted", bal.restricted))
     out.append(_long(code, "restricted_detail", bal.restricted_detail))
     crs = parcels.crs
-    if boundary is not None and restr is not None:
+    if zones and boundary is not None and restr is not None:
         r = restr.to_crs(crs) if restr.crs != crs else restr
         rows = {}
         unions = []
@@ -132,7 +136,9 @@ def municipality_tables(code: str, parcels: gpd.GeoDataFrame, restrictions: gpd.
     if exposure and hazard_zones is not None and len(hazard_zones):
         hz = hazard_zones.to_crs(crs) if hazard_zones.crs != crs else hazard_zones
         ex = exposure_table(ws, zones=hz, layers={"parcels": parcels})
-        if boundary is not None:  # zone area counted inside this municipality only
+        if not zones:
+            ex["zone_ha"] = 0.0
+        elif boundary is not None:  # zone area counted inside this municipality only
             from ..hazards import effective_hazard_zones
 
             lv = exclusive_levels(effective_hazard_zones(hz))

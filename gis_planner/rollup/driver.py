@@ -1,24 +1,38 @@
 """Run the per-municipality tables over many partitions: in one process, or on dask.distributed.
 
-* :func:`rollup_national` — a national set (:class:`~gis_planner.rollup.store.NationalSet`): one task
-  per municipality partition. Each task reads its own parcels file and, through the GeoParquet bbox
-  covering, only the restriction/hazard polygons that can touch them; it returns a small long table
-  (a few hundred rows). Workers therefore never hold more than one municipality at a time.
+* :func:`rollup_national` — a national set (:class:`~gis_planner.rollup.store.NationalSet`, a folder or an
+  fsspec URL such as ``s3://bucket/national``): one task per municipality partition, or per **tile** of a
+  municipality above ``tile_parcels`` parcels (:func:`plan_tiles`). Each task reads its own parcels (whole
+  file or its row groups) and, through the GeoParquet bbox covering, only the restriction/hazard polygons
+  that can touch them; it returns a small long table (a few hundred rows). A worker therefore never holds
+  more than one tile, whatever the size of a municipality or of the country.
 * :func:`rollup_workspaces` — a collection of municipality workspaces: one task per workspace.
 
+The set is resolved on the driver (:func:`~gis_planner.rollup.store.open_store`: a relative path becomes
+absolute, a URL stays a URL) and every task gets the same filesystem object, so local workers, an
+external ``dask scheduler`` on other nodes and object storage all read the same place. A worker that
+cannot see it fails with an error naming the worker.
+
+Failures are survived: every task is retried ``retries`` times; a municipality whose task still fails is
+reported in ``RollupResult.failures`` (municipality, tile, error, where) and left out of every sum; the run
+raises :class:`RollupFailed` unless ``allow_partial=True`` (then ``stats["partial"]`` is true), so a
+partial total is never silent. With an output store (``out=``), each finished task's rows are written to
+``OUT/parts/<key>.parquet`` as they arrive; ``resume=True`` keeps those and recomputes only the rest.
+
 ``engine="single"`` runs the same tasks one after the other in this process (streaming), and
-``engine="memory"`` first loads the whole national layer into this process and slices it (the
-obvious in-memory baseline of the benchmark). ``engine="dask"`` uses a ``LocalCluster`` with
-``n_workers`` single-threaded worker processes, or an existing scheduler given by ``scheduler``
-(``tcp://host:8786``); the workers must see the same files (shared disk) and have gis_planner installed.
+``engine="memory"`` first loads the whole national layer into this process and slices it (the obvious
+in-memory baseline of the benchmark). ``engine="dask"`` uses a ``LocalCluster`` with ``n_workers``
+single-threaded worker processes, or an existing scheduler given by ``scheduler`` (``tcp://host:8786``).
 
 Example
 -------
->>> res = rollup_national("benchmarks/out/national", engine="dask", n_workers=2)   # doctest: +SKIP
+>>> res = rollup_national("s3://kg-cadastre/national", storage_options={"endpoint_url": "http://minio:9000"},
+...                       scheduler="tcp://10.0.0.5:8786", out="s3://kg-cadastre/rollup-2026")   # doctest: +SKIP
 >>> res.levels["oblast"].query("table == 'balance' and col == 'area_ha'")            # doctest: +SKIP
 """
 from __future__ import annotations
 
+import json
 import resource
 import time
 from dataclasses import dataclass, field
@@ -30,19 +44,31 @@ import shapely
 
 from ..errors import GisPlannerError
 from .compute import LONG_COLUMNS, municipality_tables, roll_up, workspace_tables, ws_hierarchy
-from .store import HAZARDS, RESTRICTIONS, NationalSet
+from .store import HAZARDS, PARCELS_DIR, RESTRICTIONS, NationalSet, Store, open_store, read_partition, where_am_i
 
 ENGINES = ("single", "memory", "dask")
+DEFAULT_TILE_PARCELS = 50_000
+FAILURE_COLUMNS = ["municipality", "task", "attempts", "error", "where"]
+PARTS = "parts"
 
 
 @dataclass
 class RollupResult:
-    """Per-municipality long rows, the roll-up per level, and how the run went."""
+    """Per-municipality long rows, the roll-up per level, and how the run went.
+
+    ``failures`` lists the municipalities left out (one row per failed task); ``stats["partial"]`` is
+    true when it is not empty.
+    """
 
     long: pd.DataFrame
     levels: dict
     hierarchy: pd.DataFrame
     stats: dict = field(default_factory=dict)
+    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FAILURE_COLUMNS))
+
+    @property
+    def partial(self) -> bool:
+        return bool(len(self.failures))
 
     def to_json(self) -> dict:
         out = {}
@@ -51,7 +77,25 @@ class RollupResult:
             for r in df.itertuples(index=False):
                 d.setdefault(str(r.unit), {}).setdefault(r.table, {}).setdefault(r.row, {})[r.col] = float(r.value)
             out[level] = d
-        return {"levels": out, "stats": self.stats}
+        return {"levels": out, "stats": self.stats, "partial": self.partial,
+                "failed": sorted(set(self.failures["municipality"].astype(str)))}
+
+
+class RollupFailed(GisPlannerError):
+    """Some municipalities failed (after their retries); ``.result`` holds the partial result and its failures."""
+
+    result: RollupResult | None = None
+
+
+class TaskError(Exception):
+    """A task's error as the driver sees it: where it ran and what went wrong (picklable)."""
+
+    def __init__(self, where: str, message: str):
+        super().__init__(where, message)
+        self.where, self.message = where, message
+
+    def __str__(self) -> str:
+        return f"{self.message} [{self.where}]"
 
 
 def peak_rss_mb() -> float:
@@ -59,16 +103,72 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _national_task(root: str, code: str, exposure: bool = True, detail: bool = True) -> pd.DataFrame:
-    part = NationalSet(root).read_partition(code)
-    return municipality_tables(code, part.parcels, part.restrictions, part.hazard_zones, part.boundary,
-                               exposure=exposure, detail=detail)
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) used by this process so far."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task: a whole municipality partition, or the row groups of one of its tiles."""
+
+    key: str                 # "A01" or "A01~t02of05"
+    code: str
+    info: dict
+    boundary_wkb: bytes
+    parcels: int
+    row_groups: tuple | None = None
+    zones: bool = True       # this task computes the municipality's zone areas (one task per municipality)
+    exposure: bool = True
+    detail: bool = True
+
+
+def plan_tiles(row_group_rows: list[int], max_parcels: int | None) -> list[tuple[int, ...]] | None:
+    """Split a partition file into tiles of whole row groups of at most ``max_parcels`` parcels.
+
+    The file is Hilbert-sorted, so consecutive row groups are spatially compact and a tile reads only the
+    restriction row groups near it. Each row group (so each parcel) is in exactly one tile. ``None`` when
+    the municipality is one task. A single row group larger than ``max_parcels`` stays one tile.
+
+    >>> plan_tiles([5, 5, 5, 2], 10)
+    [(0, 1), (2, 3)]
+    >>> plan_tiles([5, 5], 10) is None
+    True
+    """
+    if not max_parcels or sum(row_group_rows) <= max_parcels:
+        return None
+    tiles, cur, n = [], [], 0
+    for i, r in enumerate(row_group_rows):
+        if cur and n + r > max_parcels:
+            tiles.append(tuple(cur))
+            cur, n = [], 0
+        cur.append(i)
+        n += r
+    tiles.append(tuple(cur))
+    return tiles if len(tiles) > 1 else None
+
+
+def national_task(store: Store, spec: TaskSpec) -> pd.DataFrame:
+    """Tables of one municipality or tile (runs on a worker). Errors carry the worker's name."""
+    try:
+        boundary = shapely.from_wkb(spec.boundary_wkb)
+        part = read_partition(store, spec.code, spec.info, boundary, spec.row_groups, spec.zones)
+        return municipality_tables(spec.code, part.parcels, part.restrictions, part.hazard_zones, boundary,
+                                   exposure=spec.exposure, detail=spec.detail, zones=spec.zones)
+    except GisPlannerError as exc:
+        raise TaskError(exc.details.get("where") or where_am_i(), str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - reported per municipality, never swallowed
+        raise TaskError(where_am_i(), f"{type(exc).__name__}: {exc}") from None
 
 
 def _workspace_task(path: str, code: str) -> pd.DataFrame:
     from ..workspace import Workspace
 
-    return workspace_tables(Workspace(path), code)
+    try:
+        return workspace_tables(Workspace(path), code)
+    except Exception as exc:  # noqa: BLE001
+        raise TaskError(where_am_i(), f"{type(exc).__name__}: {exc}") from None
 
 
 def _client(scheduler: str | None, n_workers: int, processes: bool = True, memory_limit="auto"):
@@ -89,107 +189,309 @@ def _client(scheduler: str | None, n_workers: int, processes: bool = True, memor
     return Client(cluster), cluster
 
 
-def _run(tasks: list[tuple], func, engine: str, n_workers: int, scheduler: str | None,
-         processes: bool) -> tuple[list[pd.DataFrame], dict]:
-    stats: dict = {"engine": engine, "tasks": len(tasks)}
+def _error_text(exc: BaseException) -> tuple[str, str]:
+    if isinstance(exc, TaskError):
+        return exc.message, exc.where
+    return f"{type(exc).__name__}: {exc}", ""
+
+
+def _run(tasks: list[tuple], func, engine: str, n_workers: int, scheduler: str | None, processes: bool,
+         retries: int = 2, on_result=None, progress=None, failed: list[dict] = ()) -> tuple[dict, list[dict], dict]:
+    """Run ``tasks`` = ``[(key, group, args)]``; returns ``({key: rows}, failures, stats)``.
+
+    ``on_result(key, rows)`` is called as each task finishes (the output store); ``progress(event)`` gets
+    ``{"event": "start"|"done"|"failed", …}`` per group (municipality), so a long run shows how far it is.
+    ``failed``: failures found before the run (the driver could not read a partition), reported with them.
+    """
+    stats: dict = {"engine": engine, "tasks": len(tasks), "retries": retries}
     t0 = time.perf_counter()
+    left = {}
+    for key, group, _ in tasks:
+        left.setdefault(group, set()).add(key)
+    failed_groups = {f["municipality"] for f in failed}
+    groups_total = len(set(left) | failed_groups)
+    results, failures = {}, []
+
+    def finished(key, group, rows=None, error=None, where="", attempts=1):
+        if error is None:
+            results[key] = rows
+            if on_result is not None:
+                on_result(key, rows)
+        else:
+            failures.append({"municipality": group, "task": key, "attempts": attempts, "error": error,
+                             "where": where})
+            if progress and group not in failed_groups:
+                progress({"event": "failed", "municipality": group, "task": key, "error": error, "where": where})
+            failed_groups.add(group)
+        left[group].discard(key)
+        if not left[group] and progress and group not in failed_groups:
+            done = sum(1 for g, k in left.items() if not k and g not in failed_groups)
+            progress({"event": "done", "municipality": group, "done": done, "total": groups_total,
+                      "seconds": time.perf_counter() - t0})
+
+    def early():
+        for f in failed:
+            if progress:
+                progress({"event": "failed", "municipality": f["municipality"], "task": f["task"],
+                          "error": f["error"], "where": f["where"]})
+
     if engine == "dask":
         client, cluster = _client(scheduler, n_workers, processes)
         try:
             from dask.distributed import as_completed
 
             stats["workers"] = len(client.scheduler_info()["workers"])
-            futures = [client.submit(func, *args, key=f"rollup-{args[1]}-{i}", pure=False)
-                       for i, args in enumerate(tasks)]
-            parts = []
-            for fut in as_completed(futures):
-                parts.append(fut.result())
+            stats["dashboard"] = client.dashboard_link
+            if progress:
+                progress({"event": "start", "dashboard": client.dashboard_link, "workers": stats["workers"],
+                          "tasks": len(tasks), "total": groups_total})
+            early()
+            futures = {}
+            for key, group, args in tasks:
+                fut = client.submit(func, *args, key=f"rollup-{key}", pure=False, retries=retries)
+                futures[fut] = (key, group)
+            for fut in as_completed(list(futures)):
+                key, group = futures[fut]
+                if fut.status == "finished":
+                    finished(key, group, fut.result())
+                else:
+                    msg, where = _error_text(fut.exception())
+                    finished(key, group, error=msg, where=where, attempts=retries + 1)
                 fut.release()
             peaks = client.run(peak_rss_mb)
             stats["peak_rss_mb_per_worker"] = {str(k): round(v, 1) for k, v in peaks.items()}
+            stats["cpu_s_per_worker"] = {str(k): round(v, 1) for k, v in client.run(cpu_seconds).items()}
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
     else:
-        parts = [func(*args) for args in tasks]
         stats["workers"] = 1
+        if progress:
+            progress({"event": "start", "dashboard": None, "workers": 1, "tasks": len(tasks), "total": groups_total})
+        early()
+        for key, group, args in tasks:
+            for attempt in range(retries + 1):
+                try:
+                    rows = func(*args)
+                except Exception as exc:  # noqa: BLE001 - retried, then reported
+                    if attempt == retries:
+                        msg, where = _error_text(exc)
+                        finished(key, group, error=msg, where=where, attempts=attempt + 1)
+                    continue
+                finished(key, group, rows)
+                break
     stats["wall_s"] = time.perf_counter() - t0
     stats["peak_rss_mb_driver"] = round(peak_rss_mb(), 1)
-    return parts, stats
+    return results, failures, stats
+
+
+def _finish(parts: dict, failures: list[dict], stats: dict, hierarchy: pd.DataFrame, allow_partial: bool,
+            groups: dict) -> RollupResult:
+    """Sum the tasks of every municipality whose tasks all succeeded; refuse a silent partial total."""
+    fail = pd.DataFrame(failures, columns=FAILURE_COLUMNS)
+    bad = set(fail["municipality"].astype(str))
+    frames = [parts[k] for g, keys in groups.items() if g not in bad for k in keys if k in parts]
+    long = pd.concat(frames, ignore_index=True)[LONG_COLUMNS] if frames else pd.DataFrame(columns=LONG_COLUMNS)
+    if len(long):  # tiles of one municipality: one row per cell, their sum
+        long = (long.groupby(["municipality", "table", "row", "col"], sort=True, as_index=False)["value"].sum()
+                [LONG_COLUMNS])
+    stats["municipalities"] = len(groups) - len(bad)
+    stats["failed"] = len(bad)
+    stats["partial"] = bool(bad)
+    bal = long[(long["table"] == "balance") & (long["col"] == "parcels")]
+    stats["parcels"] = int(round(bal["value"].sum()))
+    res = RollupResult(long, roll_up(long, hierarchy), hierarchy, stats, fail)
+    if bad and not allow_partial:
+        err = RollupFailed(f"{len(bad)} of {len(groups)} municipalities failed: {', '.join(sorted(bad)[:10])}"
+                           + (" …" if len(bad) > 10 else ""),
+                           fix="see the failures report; rerun with --resume to compute only those, or "
+                               "--allow-partial to accept totals without them",
+                           code="rollup_failed", details={"failed": sorted(bad)})
+        err.result = res
+        raise err
+    return res
+
+
+def _tasks(s: NationalSet, codes: list[str], tile_parcels: int | None, exposure: bool, detail: bool):
+    """Task specs (one per municipality or tile) and the municipalities whose file the driver cannot read."""
+    munis = s.municipalities().set_index("code")
+    specs, failures, counts = [], [], {}
+    for c in codes:
+        try:
+            counts[c] = s.parcel_counts([c])[c]
+        except Exception as exc:  # noqa: BLE001 - a damaged partition fails its municipality, not the run
+            failures.append({"municipality": c, "task": c, "attempts": 1, "error": f"{type(exc).__name__}: {exc}",
+                             "where": f"driver, {where_am_i()}"})
+    for c in codes:
+        if c not in counts:
+            continue
+        row = munis.loc[c]
+        info = {"code": c, **{k: str(row[k]) for k in ("name", "district", "oblast")}}
+        wkb = shapely.to_wkb(row.geometry)
+        rows = counts[c]
+        tiles = plan_tiles(rows, tile_parcels)
+        if tiles is None:
+            specs.append(TaskSpec(c, c, info, wkb, int(sum(rows)), None, True, exposure, detail))
+            continue
+        for i, rg in enumerate(tiles):
+            specs.append(TaskSpec(f"{c}~t{i + 1:02d}of{len(tiles):02d}", c, info, wkb, int(sum(rows[j] for j in rg)),
+                                  rg, i == 0, exposure, detail))
+    return specs, failures
+
+
+class OutputStore:
+    """The run's output folder/URL: ``run.json`` (what was computed), ``parts/<task>.parquet`` (rows of
+    every finished task), ``rollup.parquet`` (all levels), ``failures.csv`` (when any failed)."""
+
+    def __init__(self, url, storage_options=None):
+        self.store = open_store(url, storage_options)
+
+    def begin(self, config: dict, resume: bool) -> set[str]:
+        """Keys of the tasks already done (``resume``), after checking they were made the same way."""
+        st = self.store
+        if resume and st.exists("run.json"):
+            old = json.loads(st.read_text("run.json")).get("config", {})
+            diff = [k for k in config if old.get(k) != config[k]]
+            if diff:
+                raise GisPlannerError(f"cannot resume: the earlier run differs in {', '.join(diff)}",
+                                      file=st.show("run.json"),
+                                      fix="use the same set and options, or another --out without --resume",
+                                      code="resume_mismatch")
+            return {p.rsplit("/", 1)[-1][:-len(".parquet")] for p in st.glob(f"{PARTS}/*.parquet")}
+        if st.exists(PARTS):
+            st.fs.rm(st.join(PARTS), recursive=True)
+        st.write_text(json.dumps({"config": config}, indent=2), "run.json")
+        return set()
+
+    def put(self, key: str, rows: pd.DataFrame) -> None:
+        self.store.write_parquet(rows, PARTS, f"{key}.parquet")
+
+    def get(self, key: str) -> pd.DataFrame:
+        return pd.read_parquet(self.store.join(PARTS, f"{key}.parquet"), filesystem=self.store.fs)
+
+    def end(self, res: RollupResult, config: dict) -> None:
+        from ..text import safe_table
+
+        out = pd.concat([d.assign(level=k) for k, d in res.levels.items()], ignore_index=True)
+        self.store.write_parquet(out, "rollup.parquet")
+        if res.partial:
+            self.store.write_text(safe_table(res.failures).to_csv(index=False), "failures.csv")
+        else:
+            self.store.rm("failures.csv")
+        self.store.write_text(json.dumps({"config": config, "stats": res.stats, "partial": res.partial},
+                                         indent=2, default=str), "run.json")
 
 
 def rollup_national(root, *, engine: str = "dask", n_workers: int = 2, scheduler: str | None = None,
                     processes: bool = True, codes: list[str] | None = None, exposure: bool = True,
-                    detail: bool = True) -> RollupResult:
+                    detail: bool = True, storage_options: dict | None = None,
+                    tile_parcels: int | None = DEFAULT_TILE_PARCELS, retries: int = 2, out=None,
+                    out_storage_options: dict | None = None, resume: bool = False, allow_partial: bool = False,
+                    progress=None) -> RollupResult:
     """Balance, restriction cross-tab and hazard exposure of every municipality of a national set, summed.
 
     Parameters
     ----------
-    root : folder of the national set (see :mod:`gis_planner.rollup.store`)
+    root : folder or fsspec URL of the national set (see :mod:`gis_planner.rollup.store`)
     engine : ``"dask"`` (default), ``"single"`` (same tasks in this process) or ``"memory"``
     n_workers : worker processes of the local cluster (ignored with ``scheduler``)
     scheduler : address of an existing Dask scheduler, e.g. ``tcp://10.0.0.5:8786``
-    processes : local cluster with worker processes (True) or threads in this process (tests)
+    processes : local cluster with worker processes (True) or threads in this process
     codes : only these municipalities (default: all partitions)
     exposure, detail : also the hazard exposure table / the kind:subtype:level break-down
+    storage_options : fsspec options of ``root`` (``endpoint_url``, ``key``, ``secret``, ``anon`` …)
+    tile_parcels : municipalities above this many parcels are split into tiles (``None``: never)
+    retries : extra attempts of a failing task before its municipality is reported as failed
+    out, out_storage_options : output store (folder or URL) for the finished tasks' rows, the result and
+        ``failures.csv``; ``resume`` keeps the rows of an earlier run there and computes only the rest
+    allow_partial : return totals without the failed municipalities (``stats["partial"]``) instead of
+        raising :class:`RollupFailed`
+    progress : callable getting one event dict per municipality (see :func:`_run`)
     """
     if engine not in ENGINES:
         raise GisPlannerError(f"unknown engine '{engine}'", fix=f"use one of {', '.join(ENGINES)}",
                               code="bad_option")
-    s = NationalSet(root)
+    s = NationalSet(root, storage_options)
     codes = list(codes) if codes is not None else s.codes()
     if not codes:
-        raise GisPlannerError("the national set has no parcel partitions", file=str(s.root / "parcels"),
+        raise GisPlannerError("the national set has no parcel partitions", file=s.store.show(PARCELS_DIR),
                               fix="generate or write the parcels first", code="empty_input")
+    if resume and out is None:
+        raise GisPlannerError("--resume needs the output store of the earlier run", fix="pass --out URL",
+                              code="bad_option")
     hierarchy = s.hierarchy()
     if engine == "memory":
         parts, stats = _memory(s, codes, exposure, detail)
-    else:
-        parts, stats = _run([(str(s.root), c, exposure, detail) for c in codes], _national_task, engine, n_workers,
-                            scheduler, processes)
-    long = pd.concat(parts, ignore_index=True)[LONG_COLUMNS] if parts else pd.DataFrame(columns=LONG_COLUMNS)
-    stats["municipalities"] = len(codes)
-    stats["parcels"] = int(long.query("table == 'balance' and col == 'parcels'")["value"].sum())
-    return RollupResult(long, roll_up(long, hierarchy), hierarchy, stats)
+        return _finish({c: p for c, p in parts.items()}, [], stats, hierarchy, allow_partial,
+                       {c: [c] for c in codes})
+    specs, early = _tasks(s, codes, tile_parcels, exposure, detail)
+    groups: dict = {c: [] for c in codes}
+    for sp in specs:
+        groups.setdefault(sp.code, []).append(sp.key)
+    config = {"set": s.url, "exposure": exposure, "detail": detail, "tile_parcels": tile_parcels}
+    store = OutputStore(out, out_storage_options) if out is not None else None
+    done = store.begin(config, resume) if store else set()
+    kept = {k: store.get(k) for g in groups.values() for k in g if k in done}
+    todo = [sp for sp in specs if sp.key not in kept]
+    parts, failures, stats = _run([(sp.key, sp.code, (s.store, sp)) for sp in todo], national_task, engine,
+                                  n_workers, scheduler, processes, retries,
+                                  on_result=store.put if store else None, progress=progress, failed=early)
+    parts.update(kept)
+    failures = early + failures
+    stats.update({"resumed_tasks": len(kept), "computed_tasks": len(todo), "tiled_municipalities":
+                  sum(1 for g in groups.values() if len(g) > 1),
+                  "largest_task_parcels": max((sp.parcels for sp in specs), default=0)})
+    try:
+        res = _finish(parts, failures, stats, hierarchy, allow_partial, groups)
+    except RollupFailed as exc:
+        if store:
+            store.end(exc.result, config)
+        raise
+    if store:
+        store.end(res, config)
+    return res
 
 
-def _memory(s: NationalSet, codes: list[str], exposure: bool, detail: bool) -> tuple[list[pd.DataFrame], dict]:
+def _memory(s: NationalSet, codes: list[str], exposure: bool, detail: bool) -> tuple[dict, dict]:
     """The whole country in this process: every layer read at once, then sliced per municipality."""
     t0 = time.perf_counter()
+    st = s.store
     munis = s.municipalities().set_index("code")
-    parcels = pd.concat([gpd.read_parquet(s.parcel_file(c)) for c in codes], ignore_index=True)
+    parcels = pd.concat([st.read_parquet(PARCELS_DIR, f"{c}.parquet") for c in codes], ignore_index=True)
     parcels = gpd.GeoDataFrame(parcels, geometry="geometry", crs=munis.crs)
-    restr = gpd.read_parquet(s.root / RESTRICTIONS) if (s.root / RESTRICTIONS).exists() else None
-    hz = gpd.read_parquet(s.root / HAZARDS) if (s.root / HAZARDS).exists() else None
+    restr = st.read_parquet(RESTRICTIONS) if st.exists(RESTRICTIONS) else None
+    hz = st.read_parquet(HAZARDS) if st.exists(HAZARDS) else None
     rtree = restr.sindex if restr is not None else None
     htree = hz.sindex if hz is not None else None
-    parts = []
+    parts = {}
     for code, p in parcels.groupby("municipality", sort=True):
         p = p.reset_index(drop=True)
         boundary = munis.geometry.loc[code]
         b = shapely.box(*[f(a, c) for f, a, c in zip((min, min, max, max), boundary.bounds, p.total_bounds)])
         r = restr.iloc[rtree.query(b, predicate="intersects")] if rtree is not None else None
         h = hz.iloc[htree.query(b, predicate="intersects")] if htree is not None else None
-        parts.append(municipality_tables(str(code), p, r.reset_index(drop=True) if r is not None else None,
-                                         h.reset_index(drop=True) if h is not None else None, boundary,
-                                         exposure=exposure, detail=detail))
+        parts[str(code)] = municipality_tables(str(code), p, r.reset_index(drop=True) if r is not None else None,
+                                               h.reset_index(drop=True) if h is not None else None, boundary,
+                                               exposure=exposure, detail=detail)
     return parts, {"engine": "memory", "tasks": len(codes), "workers": 1, "wall_s": time.perf_counter() - t0,
                    "peak_rss_mb_driver": round(peak_rss_mb(), 1)}
 
 
 def rollup_workspaces(paths, *, engine: str = "dask", n_workers: int = 2, scheduler: str | None = None,
-                      processes: bool = True) -> RollupResult:
+                      processes: bool = True, retries: int = 2, allow_partial: bool = False,
+                      progress=None) -> RollupResult:
     """The same roll-up over a collection of municipality workspaces (one task per workspace).
 
     District and oblast come from the workspace meta (``district``, ``oblast``) or its boundary layer.
+    Workspace paths are made absolute here, so an external scheduler's workers read the same folders.
     """
     from ..workspace import Workspace
 
     if engine not in ("single", "dask"):
         raise GisPlannerError(f"unknown engine '{engine}' for workspaces", fix="use single or dask",
                               code="bad_option")
-    paths = [Path(p) for p in paths]
+    paths = [Path(p).resolve() for p in paths]
     if not paths:
         raise GisPlannerError("no workspaces given", fix="pass one or more workspace folders", code="empty_input")
     rows, tasks, seen = [], [], set()
@@ -202,9 +504,8 @@ def rollup_workspaces(paths, *, engine: str = "dask", n_workers: int = 2, schedu
             h["code"] = code
         seen.add(code)
         rows.append(h)
-        tasks.append((str(p), code))
+        tasks.append((code, code, (str(p), code)))
     hierarchy = pd.DataFrame(rows)
-    parts, stats = _run(tasks, _workspace_task, engine, n_workers, scheduler, processes)
-    long = pd.concat(parts, ignore_index=True)[LONG_COLUMNS]
-    stats["municipalities"] = len(tasks)
-    return RollupResult(long, roll_up(long, hierarchy), hierarchy, stats)
+    parts, failures, stats = _run(tasks, _workspace_task, engine, n_workers, scheduler, processes, retries,
+                                  progress=progress)
+    return _finish(parts, failures, stats, hierarchy, allow_partial, {t[0]: [t[0]] for t in tasks})

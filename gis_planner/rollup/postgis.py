@@ -39,7 +39,7 @@ import shapely
 from ..balance.core import ANY, _clean_polygons, _codes
 from ..errors import GisPlannerError
 from .compute import LONG_COLUMNS, roll_up
-from .store import HAZARDS, RESTRICTIONS, NationalSet
+from .store import HAZARDS, PARCELS_DIR, RESTRICTIONS, NationalSet
 
 PARCEL_ATTRS = (("category", "land_categories"), ("land_type", "land_types"),
                 ("use_status", "use_status"), ("owner_type", "owner_types"))
@@ -137,7 +137,7 @@ def index_schema(cur, schema: str) -> None:
 
 
 def load_national(url: str, root, schema: str = "rollup", *, hazards_as_restrictions: bool = True,
-                  codes: list[str] | None = None) -> dict:
+                  codes: list[str] | None = None, storage_options: dict | None = None) -> dict:
     """Load a national set into PostGIS, one municipality partition at a time (bounded memory).
 
     Hazard zones become restriction rows of kind ``hazard`` (as in the Python path).
@@ -145,7 +145,8 @@ def load_national(url: str, root, schema: str = "rollup", *, hazards_as_restrict
     """
     from .compute import hazard_restrictions
 
-    s = NationalSet(root)
+    s = NationalSet(root, storage_options)
+    st = s.store
     t0 = time.perf_counter()
     munis = s.municipalities()
     counts = {"parcels": 0, "restrictions": 0}
@@ -154,16 +155,16 @@ def load_national(url: str, root, schema: str = "rollup", *, hazards_as_restrict
         create_schema(cur, schema, srid)
         load_frames(cur, schema, srid, municipalities=munis)
         for code in (codes if codes is not None else s.codes()):
-            p = gpd.read_parquet(s.parcel_file(code))
+            p = st.read_parquet(PARCELS_DIR, f"{code}.parquet")
             p["municipality"] = str(code)
             load_frames(cur, schema, srid, parcels=p)
             counts["parcels"] += len(p)
-        restr = gpd.read_parquet(s.root / RESTRICTIONS) if (s.root / RESTRICTIONS).exists() else None
+        restr = st.read_parquet(RESTRICTIONS) if st.exists(RESTRICTIONS) else None
         frames = [restr]
         # as in the Python path: hazard zones enter as kind 'hazard' unless the frame already has that kind
-        if hazards_as_restrictions and (s.root / HAZARDS).exists() and \
+        if hazards_as_restrictions and st.exists(HAZARDS) and \
                 (restr is None or not (restr["kind"] == "hazard").any()):
-            frames.append(hazard_restrictions(gpd.read_parquet(s.root / HAZARDS)))
+            frames.append(hazard_restrictions(st.read_parquet(HAZARDS)))
         for f in frames:
             if f is not None and len(f):
                 if f.crs != munis.crs:
@@ -185,23 +186,39 @@ def load_workspace_frames(url: str, schema: str, parcels: gpd.GeoDataFrame, rest
         index_schema(cur, schema)
 
 
-def crosstab_sql(schema: str, cell_m: float = 20_000.0, max_vertices: int = 256) -> list[str]:
-    """The SQL statements of the push-down (last one returns the rows)."""
+def crosstab_sql(schema: str, cell_m: float = 20_000.0, max_vertices: int = 256, *, oblast: bool = False) -> list[str]:
+    """The SQL statements of the push-down (last one returns the rows).
+
+    With ``oblast`` the statements take the parameter ``%(oblast)s``: only the restriction polygons whose
+    box meets that oblast's parcels are unioned, and only its parcels are summed (one session per oblast).
+    """
     s = _schema(schema)
     cell = float(cell_m)
     mv = int(max_vertices)
+    restr = f"{s}.restrictions"
+    where_p = ""
+    pre = ["DROP TABLE IF EXISTS pg_temp.rollup_pieces"]
+    if oblast:
+        mine = f"SELECT code FROM {s}.municipalities WHERE oblast = %(oblast)s"
+        pre += ["DROP TABLE IF EXISTS pg_temp.rollup_restr",
+                f"""CREATE TEMP TABLE rollup_restr AS
+                    SELECT r.* FROM {s}.restrictions r,
+                         (SELECT ST_Extent(geom)::geometry AS e FROM {s}.parcels WHERE municipality IN ({mine})) x
+                    WHERE r.geom && ST_SetSRID(x.e, ST_SRID(r.geom))"""]
+        restr = "pg_temp.rollup_restr"
+        where_p = f"WHERE p.municipality IN ({mine})"
     return [
-        "DROP TABLE IF EXISTS pg_temp.rollup_pieces",
+        *pre,
         # 1. union within kind (and over all kinds: 'any') per grid cell, cut into small pieces
         f"""CREATE TEMP TABLE rollup_pieces AS
             WITH ext AS (SELECT ST_Expand(ST_Extent(geom)::geometry, 1) AS e, ST_SRID(min(geom)) AS srid
-                         FROM {s}.restrictions),
+                         FROM {restr}),
                  cells AS (SELECT ST_SetSRID(g.geom, ext.srid) AS geom
                            FROM ext, ST_SquareGrid({cell}, ST_SetSRID(ext.e, ext.srid)) AS g),
                  clipped AS (
                      SELECT k.kind, c.geom AS cell,
                             ST_CollectionExtract(ST_Intersection(r.geom, c.geom), 3) AS geom
-                     FROM {s}.restrictions r
+                     FROM {restr} r
                      JOIN cells c ON r.geom && c.geom AND ST_Intersects(r.geom, c.geom)
                      CROSS JOIN LATERAL (VALUES (r.kind), ('{ANY}')) AS k(kind)),
                  unions AS (SELECT kind, ST_Union(geom) AS geom FROM clipped
@@ -214,16 +231,42 @@ def crosstab_sql(schema: str, cell_m: float = 20_000.0, max_vertices: int = 256)
                    SUM(CASE WHEN ST_Covers(k.geom, p.geom) THEN ST_Area(p.geom)
                             ELSE ST_Area(ST_Intersection(p.geom, k.geom)) END) / 10000.0 AS ha
             FROM {s}.parcels p JOIN rollup_pieces k ON p.geom && k.geom AND ST_Intersects(p.geom, k.geom)
+            {where_p}
             GROUP BY 1, 2, 3""",
     ]
 
 
-def postgis_rollup(url: str, schema: str = "rollup", cell_m: float = 20_000.0) -> "RollupResult":
+def _session(url: str, schema: str, cell_m: float, oblast: str | None) -> tuple[list, list, float]:
+    """One database session: the balance and cross-tab rows of one oblast (or of all, ``oblast=None``)."""
+    s = _schema(schema)
+    t0 = time.perf_counter()
+    params = {"oblast": oblast} if oblast is not None else None
+    where = (f" WHERE municipality IN (SELECT code FROM {s}.municipalities WHERE oblast = %(oblast)s)"
+             if oblast is not None else "")
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT municipality, category, SUM(ST_Area(geom)) / 10000.0, COUNT(*) "
+                    f"FROM {s}.parcels{where} GROUP BY 1, 2", params)
+        bal = cur.fetchall()
+        stmts = crosstab_sql(s, cell_m, oblast=oblast is not None)
+        for q in stmts[:-1]:
+            cur.execute(q, params if "%(oblast)s" in q else None)
+        cur.execute(stmts[-1], params if "%(oblast)s" in stmts[-1] else None)
+        xt = cur.fetchall()
+    return bal, xt, time.perf_counter() - t0
+
+
+def postgis_rollup(url: str, schema: str = "rollup", cell_m: float = 20_000.0, sessions: int = 1) -> "RollupResult":
     """Balance by category and restriction cross-tab per municipality, computed inside PostGIS, rolled up.
+
+    ``sessions`` > 1 runs one database session per oblast, that many at a time (each unions only the
+    restriction polygons near its oblast's parcels and sums only its parcels; a parcel is in exactly one
+    municipality, so in exactly one oblast: the oblast results add up to the one-session result).
 
     Returns a :class:`~gis_planner.rollup.driver.RollupResult` with the tables ``balance``
     (``area_ha``, ``parcels``) and ``restricted`` (kinds, ``any``, ``unrestricted``, ``total``).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from .driver import RollupResult
 
     s = _schema(schema)
@@ -233,16 +276,16 @@ def postgis_rollup(url: str, schema: str = "rollup", cell_m: float = 20_000.0) -
         if cur.fetchone()[0] is None:
             raise GisPlannerError(f"no parcels table in schema '{s}'", file=url,
                                   fix="load the data first: gis-planner rollup pg-load", code="missing_layer")
-        cur.execute(f"SELECT municipality, category, SUM(ST_Area(geom)) / 10000.0, COUNT(*) "
-                    f"FROM {s}.parcels GROUP BY 1, 2")
-        bal = pd.DataFrame(cur.fetchall(), columns=["municipality", "category", "area_ha", "parcels"])
-        stmts = crosstab_sql(s, cell_m)
-        for q in stmts[:-1]:
-            cur.execute(q)
-        cur.execute(stmts[-1])
-        xt = pd.DataFrame(cur.fetchall(), columns=["municipality", "category", "kind", "ha"])
         cur.execute(f"SELECT code, name, district, oblast FROM {s}.municipalities")
         hierarchy = pd.DataFrame(cur.fetchall(), columns=["code", "name", "district", "oblast"])
+    if sessions > 1:
+        oblasts = sorted(hierarchy["oblast"].dropna().astype(str).unique())
+        with ThreadPoolExecutor(max_workers=int(sessions)) as pool:
+            runs = list(pool.map(lambda o: _session(url, s, cell_m, o), oblasts))
+    else:
+        runs = [_session(url, s, cell_m, None)]
+    bal = pd.DataFrame([r for b, _, _ in runs for r in b], columns=["municipality", "category", "area_ha", "parcels"])
+    xt = pd.DataFrame([r for _, x, _ in runs for r in x], columns=["municipality", "category", "kind", "ha"])
     bal["area_ha"] = bal["area_ha"].astype(float)
     bal["parcels"] = bal["parcels"].astype(float)
     xt["ha"] = xt["ha"].astype(float)
@@ -265,7 +308,8 @@ def postgis_rollup(url: str, schema: str = "rollup", cell_m: float = 20_000.0) -
     if extra:
         long = pd.concat([long, pd.DataFrame(extra, columns=LONG_COLUMNS)], ignore_index=True)
     stats = {"engine": "postgis", "wall_s": time.perf_counter() - t0, "municipalities": int(hierarchy.shape[0]),
-             "parcels": int(bal["parcels"].sum())}
+             "parcels": int(bal["parcels"].sum()), "sessions": int(max(1, sessions)),
+             "largest_session_s": round(max(r[2] for r in runs), 1), "session_s_total": round(sum(r[2] for r in runs), 1)}
     return RollupResult(long, roll_up(long, hierarchy), hierarchy, stats)
 
 

@@ -22,6 +22,7 @@ Deterministic: the same inputs give the same pieces in the same order.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import math
 from dataclasses import dataclass, field
@@ -164,6 +165,7 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
     housing_prohibited = None
     # kinds that are never candidate land for any use, whatever the regime conditions (issue 14)
     never_mask = restr["kind"].isin(NEVER_KINDS).to_numpy() if restr is not None and len(restr) else None
+    memo = _memo(_frame_key(ws, restr))
     for use, unit, amount in _demand_items(dem, order, uses):
         zoning_use = "housing" if use == "multistorey_housing" else (
             "irrigated_agriculture" if use == "perennial_crop" else use)
@@ -182,7 +184,7 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
                 parts = parts[~shapely.is_empty(parts)]
                 prohibited_cache[zoning_use] = (parts, shapely.STRtree(parts)) if len(parts) else None
             if prohibited_cache[zoning_use] is not None and len(usable):
-                usable = cut_out(usable, *prohibited_cache[zoning_use])
+                usable = _cut_out_memo(memo, zoning_use, usable, *prohibited_cache[zoning_use])
         if use == "housing":
             housing_mask = mask
             housing_prohibited = prohibited_cache.get(zoning_use)
@@ -210,11 +212,9 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
             rows["dist_village_m"] = np.round(vdist, 1)
         # the zoning check of the land that can be used (or of the whole parcel when nothing is left: why)
         checked = np.where(shapely.area(pre_growth) > EPS_M2, pre_growth, remaining[idx])
-        chk = parcel_check(ws, zoning_use, gpd.GeoDataFrame({"cadastral_no": ids[idx]}, geometry=list(checked),
-                                                           crs=parcels.crs), restr) if len(idx) else None
-        if chk is not None and len(chk) == len(idx):
-            rows["verdict"] = chk["verdict"].astype(object).to_numpy() if "verdict" in chk else None
-            rows["reasons"] = [_reasons_text(r) for r in chk["reasons"]] if "reasons" in chk else ""
+        chk = _check_memo(memo, ws, zoning_use, ids[idx], checked, parcels.crs, restr) if len(idx) else None
+        if chk is not None:
+            rows["verdict"], rows["reasons"] = chk
         else:
             rows["verdict"] = None
             rows["reasons"] = ""
@@ -346,6 +346,72 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
         prov["layers"] = {name: ws.provenance(name) for name in ("parcels", "settlements", "roads", "water_bodies",
                                                                   "hazard_zones") if ws.has_layer(name)}
     return Allocation(dem.scenario_id, pieces_gdf, summary_df, cands, dens, warn, prov, ctx.roads, vrows, options)
+
+
+# Per-plot results that depend only on the plot's geometry, the intended use and the restriction frame:
+# the zoning check of a candidate and the candidate minus the land that prohibits the use. Scenarios of
+# one workspace (a comparison of four, a re-run after an edit of the demand) share most candidates, so
+# each plot is checked and cut once per restriction frame (the frame's fingerprint is part of the key; a
+# new frame — another data version or rule edit — starts afresh).
+_MEMO: dict = {"key": None, "check": {}, "cut": {}}
+_MEMO_MAX = 200_000
+
+
+def _frame_key(ws: Any, restr: gpd.GeoDataFrame | None) -> tuple | None:
+    """Fingerprint of the restriction frame (geometry and every attribute) and of the rule files."""
+    if restr is None or not len(restr):
+        return None
+    h = hashlib.sha1()
+    for g in shapely.to_wkb(np.asarray(restr.geometry.values)):
+        h.update(g)
+    h.update(restr.drop(columns=restr.geometry.name).astype(str).to_csv().encode())
+    prov = None
+    if ws is not None:
+        try:
+            prov = tuple(p.get("sha256") for p in importlib.import_module("gis_planner.zoning.rules")
+                         .rules_provenance(ws))
+        except (ImportError, AttributeError):
+            prov = None
+    return (str(getattr(ws, "gpkg", "")), prov, h.hexdigest())
+
+
+def _memo(key: tuple | None) -> dict:
+    if key is None:
+        return {"check": {}, "cut": {}}
+    if _MEMO["key"] != key or len(_MEMO["check"]) + len(_MEMO["cut"]) > _MEMO_MAX:
+        _MEMO.update(key=key, check={}, cut={})
+    return _MEMO
+
+
+def _cut_out_memo(memo: dict, use: str, geoms: np.ndarray, parts: np.ndarray, tree) -> np.ndarray:
+    """:func:`cut_out`, each geometry cut once per (use, geometry) of one restriction frame."""
+    store = memo["cut"]
+    wkb = shapely.to_wkb(geoms)
+    keys = [(use, w) for w in wkb]
+    miss = [i for i, k in enumerate(keys) if k not in store]
+    if miss:
+        done = cut_out(geoms[miss], parts, tree)
+        for i, g in zip(miss, done):
+            store[keys[i]] = g
+    return np.array([store[k] for k in keys], dtype=object)
+
+
+def _check_memo(memo: dict, ws: Any, use: str, ids: np.ndarray, geoms: np.ndarray, crs,
+                restr) -> tuple[list, list] | None:
+    """The zoning check's ``(verdicts, reasons texts)`` of each plot, checked once per (use, geometry)."""
+    store = memo["check"]
+    keys = [(use, w) for w in shapely.to_wkb(geoms)]
+    miss = [i for i, k in enumerate(keys) if k not in store]
+    if miss:
+        chk = parcel_check(ws, use, gpd.GeoDataFrame({"cadastral_no": ids[miss]}, geometry=list(geoms[miss]),
+                                                     crs=crs), restr)
+        if chk is None or len(chk) != len(miss):
+            return None
+        verd = chk["verdict"].astype(object).to_numpy() if "verdict" in chk else [None] * len(miss)
+        reas = [_reasons_text(r) for r in chk["reasons"]] if "reasons" in chk else [""] * len(miss)
+        for i, v, r in zip(miss, verd, reas):
+            store[keys[i]] = (v, r)
+    return [store[k][0] for k in keys], [store[k][1] for k in keys]
 
 
 def cut_out(geoms: np.ndarray, parts: np.ndarray, tree) -> np.ndarray:

@@ -39,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from .. import yamlio
 from ..catalog import load_rules, rules_version
 from ..errors import GisPlannerError
 
@@ -440,7 +441,7 @@ def load_scenario(path: str | Path) -> Scenario:
                               code="missing_scenario")
     text = path.read_text(encoding="utf-8")
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix.lower() == ".json" else yamlio.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise GisPlannerError(f"cannot parse the scenario ({exc.__class__.__name__}: {exc})", file=str(path),
                               fix="check the indentation and quotes", code="bad_scenario") from None

@@ -66,6 +66,18 @@ def balance_tables(ws: Workspace, lang: str) -> dict:
     return cache.cached(ws, "balance_tables", _balance_tables, lang)
 
 
+def _check_index(ws: Workspace) -> bool:
+    from ..zoning.check import _parcels
+
+    _parcels(ws)   # the parcels and their number look-up, kept by the zoning check per data version
+    return True
+
+
+def check_index(ws: Workspace) -> bool:
+    """Read the parcels the click check looks up (once per data version), so the first click does not."""
+    return cache.cached(ws, "check_index", _check_index)
+
+
 def default_use(uses: list[str]) -> str:
     """The intended use a page shows first: housing (the most common question), else the first one."""
     return "housing" if "housing" in uses else uses[0]

@@ -79,6 +79,10 @@ def _short_list(values, n: int = 10) -> str:
     return ", ".join(values[:n]) + (f" … (+{len(values) - n})" if len(values) > n else "")
 
 
+# errors whose file is the workspace folder on the server: the sidebar's workspace field names it for people
+NO_FILE_LINE = {"no_workspace"}
+
+
 def show_error(err: BaseException, names: dict | None = None) -> None:
     """Show an error as a message (never a traceback).
 
@@ -94,7 +98,7 @@ def show_error(err: BaseException, names: dict | None = None) -> None:
         fix = state.tr(f"app.fix.{err.code}")
         if title != key and fix != f"app.fix.{err.code}":
             lines = [f"**{md_escape(title)}**"]
-            if err.file:
+            if err.file and err.code not in NO_FILE_LINE:
                 lines.append(md_escape(state.tr("app.err.file", file=_clean_paths(err.file, names))))
             details = err.details or {}
             if details.get("field"):
@@ -192,6 +196,7 @@ LANG, FIRST_USE = object(), object()
 WARM: list[tuple[str, str, tuple]] = [
     ("gis_planner.zoning", "restrictions", ()),
     ("gis_planner.zoning", "restriction_map", (FIRST_USE,)),
+    ("gis_planner.zoning", "check_index", ()),                  # the parcels a map click is looked up in
     ("gis_planner.balance", "balance", ()),
     ("gis_planner.balance", "balance_tables", (LANG,)),        # its sheets (~1 s for the demo)
 ]
@@ -242,9 +247,21 @@ def main() -> None:
     try:
         sidebar()
         lang = state.lang()
-        pages = [st.Page(PAGES_DIR / f"{slug}.py", title=t(title, lang), icon=icon, url_path=slug,
-                         default=(slug == "overview"))
+        from . import frontend_i18n
+
+        frontend_i18n.install(lang)   # Streamlit's own texts ("Running…", dialogs, dates, sizes) in lang
+        from .widgets import compact_layout
+
+        compact_layout()
+        pages = [st.Page(PAGES_DIR / f"{slug}.py", title=t(title, lang), icon=icon,
+                         url_path="home" if slug == "overview" else slug, default=(slug == "overview"))
                  for slug, title, icon, req in PAGES if (PAGES_DIR / f"{slug}.py").exists() and available(req)]
+
+        def overview() -> None:
+            st.switch_page(pages[0])
+
+        # the default page lives at "/": a link to /overview opens it (not Streamlit's "Page not found")
+        pages.append(st.Page(overview, title=t("app.page.overview", lang), url_path="overview", visibility="hidden"))
         page = st.navigation(pages, position="sidebar")
     except Exception as err:  # noqa: BLE001 - the shell itself must never show a traceback
         show_error(err)

@@ -74,25 +74,15 @@ class SetView(MacroElement):
 
 
 class ControlTexts(MacroElement):
-    """Leaflet's zoom buttons, layer switch and scale bar, and Leaflet.draw's edit toolbar, in the session's
-    language (texts from the catalogues, escaped; JSON-encoded so a text cannot leave the script)."""
+    """Leaflet.draw's edit toolbar in the session's language (texts from the catalogues, escaped; JSON-encoded
+    so a text cannot leave the script). Leaflet's zoom buttons, layer switch and scale bar are translated on
+    every map of the app (``leaflet_i18n.LeafletLocal``)."""
 
     _template = Template("""
         {% macro script(this, kwargs) %}
         (function (map, tx) {
             // Leaflet finds its marker images through its CSS, which the map's frame may load late
             L.Icon.Default.imagePath = {{ this.images_json }};
-            function apply() {
-                var c = map.getContainer();
-                var zi = c.querySelector('.leaflet-control-zoom-in'), zo = c.querySelector('.leaflet-control-zoom-out');
-                if (zi) { zi.title = tx.zoom_in; zi.setAttribute('aria-label', tx.zoom_in); }
-                if (zo) { zo.title = tx.zoom_out; zo.setAttribute('aria-label', tx.zoom_out); }
-                var ly = c.querySelector('.leaflet-control-layers-toggle');
-                if (ly) { ly.title = tx.layers; ly.setAttribute('aria-label', tx.layers); }
-                c.querySelectorAll('.leaflet-control-scale-line').forEach(function (el) {
-                    el.textContent = el.textContent.replace(/ km$/, ' ' + tx.km).replace(/ m$/, ' ' + tx.m);
-                });
-            }
             if (L.drawLocal && L.drawLocal.edit) {
                 var e = L.drawLocal.edit;
                 e.toolbar.buttons.edit = tx.edit; e.toolbar.buttons.editDisabled = tx.edit_none;
@@ -100,18 +90,14 @@ class ControlTexts(MacroElement):
                 e.toolbar.actions.cancel.title = tx.cancel_title; e.toolbar.actions.cancel.text = tx.cancel;
                 e.handlers.edit.tooltip.text = tx.edit_text; e.handlers.edit.tooltip.subtext = tx.edit_subtext;
             }
-            map.whenReady(function () { apply(); setTimeout(apply, 0); });
-            map.on('zoomend moveend', apply);
         })({{ this._parent.get_name() }}, {{ this.texts_json }});
         {% endmacro %}
     """)
 
-    KEYS = {"zoom_in": "community.map.zoom_in", "zoom_out": "community.map.zoom_out",
-            "layers": "community.map.layers", "edit": "community.map.edit", "edit_none": "community.map.edit_none",
+    KEYS = {"edit": "community.map.edit", "edit_none": "community.map.edit_none",
             "save": "community.map.save", "save_title": "community.map.save_title",
             "cancel": "community.map.cancel", "cancel_title": "community.map.cancel_title",
-            "edit_text": "community.map.edit_text", "edit_subtext": "community.map.edit_subtext",
-            "m": "community.map.m", "km": "community.map.km"}
+            "edit_text": "community.map.edit_text", "edit_subtext": "community.map.edit_subtext"}
 
     def __init__(self, lang: str):
         super().__init__()
@@ -123,97 +109,9 @@ class ControlTexts(MacroElement):
         self.images_json = json.dumps(f"{STATIC_URL}/leaflet/images/")
 
 
-# zoom levels from which the labels show (village names at the scale of the municipality's villages, street
-# names at street scale)
-VILLAGE_LABEL_ZOOM = 12
-STREET_LABEL_ZOOM = 15
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def place_labels(root: str, version: str, lang: str) -> list[dict]:
-    """Label points of the workspace's villages (``settlements``: inside each polygon) and named roads
-    (``roads``: the middle of each named stretch of at least 150 m), lon/lat, text escaped for HTML."""
-    import shapely
-
-    out: list[dict] = []
-    sett = cache.read_layer(root, version, "settlements")
-    if sett is not None and not sett.empty and "name" in sett.columns and sett.crs is not None:
-        pts = sett.geometry.representative_point().to_crs(4326)
-        for (_, r), p in zip(sett.iterrows(), pts):
-            name = r.get("name_ru") if lang == "ru" and isinstance(r.get("name_ru"), str) and r.get("name_ru") \
-                else r.get("name")
-            if isinstance(name, str) and name.strip():
-                out.append({"lat": p.y, "lng": p.x, "text": html.escape(name), "kind": "village"})
-    roads = cache.read_layer(root, version, "roads")
-    if roads is not None and not roads.empty and "name" in roads.columns and roads.crs is not None:
-        named = roads[roads["name"].map(lambda v: isinstance(v, str) and bool(v.strip()))]
-        import geopandas as gpd
-
-        villages = {str(v) for v in sett["name"]} if sett is not None and "name" in sett.columns else set()
-        for name, part in named.groupby("name"):
-            if str(name) in villages:   # streets recorded under the village's name: the village label says it
-                continue
-            merged = shapely.line_merge(shapely.union_all(part.geometry.values))
-            lines = sorted(getattr(merged, "geoms", [merged]), key=lambda g: -g.length)
-            placed: list = []
-            for line in lines:
-                if line.length < 150:   # metres (workspace CRS): too short for a readable label
-                    continue
-                mid = line.interpolate(0.5, normalized=True)
-                if any(mid.distance(p) < 400 for p in placed):   # one label of a name per 400 m
-                    continue
-                placed.append(mid)
-                ll = gpd.GeoSeries([mid], crs=roads.crs).to_crs(4326).iloc[0]
-                out.append({"lat": ll.y, "lng": ll.x, "text": html.escape(str(name)), "kind": "street"})
-    return out
-
-
-class PlaceLabels(MacroElement):
-    """Village and street names as text on the map, shown from :data:`VILLAGE_LABEL_ZOOM` /
-    :data:`STREET_LABEL_ZOOM` (the texts are HTML-escaped in Python, the list JSON-encoded)."""
-
-    _template = Template("""
-        {% macro header(this, kwargs) %}
-        <style>
-          .gp-label { background: none; border: none; white-space: nowrap; pointer-events: none;
-                      font: 600 12px/1.2 sans-serif; color: #222;
-                      text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 3px #fff; transform: translate(-50%, -50%); }
-          .gp-label-village { font-size: 15px; font-weight: 700; letter-spacing: .03em; }
-          .gp-label-street { font-size: 11px; font-weight: 500; font-style: italic; color: #444; }
-        </style>
-        {% endmacro %}
-        {% macro script(this, kwargs) %}
-        (function (map, labels, zVillage, zStreet) {
-            var villages = L.layerGroup(), streets = L.layerGroup();
-            labels.forEach(function (l) {
-                var icon = L.divIcon({className: '', html: '<div class="gp-label gp-label-' + l.kind + '">' + l.text + '</div>',
-                                      iconSize: null});
-                L.marker([l.lat, l.lng], {icon: icon, interactive: false, keyboard: false})
-                    .addTo(l.kind === 'village' ? villages : streets);
-            });
-            function update() {
-                var z = map.getZoom();
-                if (z >= zVillage) { villages.addTo(map); } else { map.removeLayer(villages); }
-                if (z >= zStreet) { streets.addTo(map); } else { map.removeLayer(streets); }
-            }
-            map.on('zoomend', update);
-            map.whenReady(update);
-        })({{ this._parent.get_name() }}, {{ this.labels_json }}, {{ this.z_village }}, {{ this.z_street }});
-        {% endmacro %}
-    """)
-
-    def __init__(self, labels: list[dict]):
-        super().__init__()
-        self._name = "PlaceLabels"
-        self.labels_json = json.dumps(labels, ensure_ascii=False).replace("</", "<\\/")
-        self.z_village, self.z_street = VILLAGE_LABEL_ZOOM, STREET_LABEL_ZOOM
-
-
-def add_place_labels(m: folium.Map, ws, lang: str) -> None:
-    root, version = cache.key(ws)
-    labels = place_labels(root, version, lang)
-    if labels:
-        PlaceLabels(labels).add_to(m)
+# village and street names: the app's maps have them all (gis_planner.ui.map_vectors, kept here as names)
+from .map_vectors import (STREET_LABEL_ZOOM, VILLAGE_LABEL_ZOOM, PlaceLabels, add_place_labels,  # noqa: E402,F401
+                          place_labels)
 
 
 def localize_controls(m: folium.Map, lang: str) -> folium.Map:

@@ -42,6 +42,7 @@ from ..i18n import label as _label
 from ..i18n import t
 from ..workspace import Workspace
 from . import cache
+from .leaflet_i18n import DRAW_TEXTS, DrawLocal, LeafletLocal  # noqa: F401  (names kept here)
 
 STATIC_URL = "/app/static/vendor"
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static" / "vendor"
@@ -76,6 +77,8 @@ CODED_FIELDS = {"hazard_type", "level", "water_type", "regime", "road_class", "s
 CODE_PREFIXES = ("zoning.hazard", "zoning.level", "zoning.water", "zoning.regime", "zoning.kind",
                  "hazards.basis")
 PERSONAL_FIELDS_KEY = "personal"
+# bookkeeping fields of imported layers (the source file's feature number …): never shown to people
+TECHNICAL_FIELDS = {"src_fid", "fid", "ogc_fid", "objectid", "gid"}
 
 
 # ----------------------------------------------------------------------------- styles
@@ -285,7 +288,7 @@ def _render_terrain(ws: Workspace, cfg: dict) -> dict | None:
 
 # ----------------------------------------------------------------------------- GeoJSON for display
 def _esc(value) -> str:
-    if value is None:
+    if value is None or value is pd.NA or value is pd.NaT:   # a missing value is an empty cell, never "nan"
         return ""
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
@@ -434,7 +437,7 @@ def layer_display(root: str, version: str, name: str, lang: str, cap: int = MAX_
     by = style.get("by")
     if by and style.get("catalogue"):
         cats.setdefault(by, style["catalogue"])
-    shown = gdf.drop(columns=[c for c in gdf.columns if c in personal])
+    shown = gdf.drop(columns=[c for c in gdf.columns if c in personal or str(c).lower() in TECHNICAL_FIELDS])
     # codes -> names in the popup
     shown = pd.DataFrame(shown.drop(columns=gdf.geometry.name))
     lookups = {}
@@ -608,9 +611,10 @@ def feature_rows(root: str, name: str, row: pd.Series, lang: str) -> pd.DataFram
     cats, personal = _field_catalogues(name, root)
     out = []
     for field, value in row.items():
-        if field in personal or str(field).startswith("_") or isinstance(value, shapely.Geometry):
+        if field in personal or str(field).startswith("_") or isinstance(value, shapely.Geometry) \
+                or str(field).lower() in TECHNICAL_FIELDS:
             continue
-        if value is None or (isinstance(value, float) and value != value):
+        if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
             continue
         if isinstance(value, (bool, np.bool_)):
             text = t("app.yes" if value else "app.no", lang)
@@ -640,6 +644,9 @@ class Legend(MacroElement):
             legend.onAdd = function () {
                 var div = L.DomUtil.create('div', 'gp-legend');
                 div.innerHTML = {{ this.html_json }};
+                // a narrow map: the legend starts folded, so that it does not cover the data
+                var map = {{ this._parent.get_name() }}, det = div.querySelector('details');
+                if (det && map.getSize().x < 640) { det.open = false; }
                 L.DomEvent.disableScrollPropagation(div);
                 L.DomEvent.disableClickPropagation(div);
                 return div;
@@ -663,9 +670,11 @@ class Legend(MacroElement):
         for title, entries in sections:
             parts.append(f"<div style='font-weight:600;margin-top:2px'>{html.escape(title)}</div>")
             for text, color in entries:
-                col = html.escape(str(color))
+                col = str(color)   # "outline:#rrggbb": an outline swatch (e.g. the allocation's outline)
+                swatch = (f"border:2px solid {html.escape(col[8:])};background:transparent"
+                          if col.startswith("outline:") else f"border:1px solid #555;background:{html.escape(col)}")
                 parts.append("<div><span style='display:inline-block;width:12px;height:12px;margin-right:5px;"
-                             f"vertical-align:middle;border:1px solid #555;background:{col}'></span>"
+                             f"vertical-align:middle;{swatch}'></span>"
                              f"{html.escape(str(text))}</div>")
         parts.append("</details>")
         self.html_json = json.dumps("".join(parts))
@@ -683,6 +692,25 @@ class MetricScale(MacroElement):
     def __init__(self):
         super().__init__()
         self._name = "MetricScale"
+
+
+class FocusWithoutScroll(MacroElement):
+    """Leaflet focuses the map on the first mouse-down (for its keyboard handler); inside the app's iframe
+    that focus scrolled the page to bring the map into view between mouse-down and click, so the first
+    click landed away from where it was aimed (~1.3 km at 1440×900). The container is focused with
+    ``preventScroll`` instead."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function (c) {
+            c.focus = function () { HTMLElement.prototype.focus.call(c, {preventScroll: true}); };
+        })({{ this._parent.get_name() }}.getContainer());
+        {% endmacro %}
+    """)
+
+    def __init__(self):
+        super().__init__()
+        self._name = "FocusWithoutScroll"
 
 
 class FastGeoJson(folium.map.Layer):
@@ -753,8 +781,12 @@ def add_geojson(m: folium.Map, spec: dict, title: str, style: dict, show: bool =
 
 def base_map(ws: Workspace | None, lang: str, web_tiles: bool = False, bounds=None) -> folium.Map:
     """An empty map on the terrain basemap of ``ws`` with a scale bar, fitted to ``bounds`` (lat/lon)."""
+    zoom = styles().get("zoom") or {}
     m = folium.Map(tiles=None, control_scale=False, prefer_canvas=True, zoom_control=True,
-                   attribution_control=False)
+                   attribution_control=False,   # Leaflet's own zoom limits (folium's min_zoom/max_zoom are the tiles')
+                   **{"maxZoom": int(zoom.get("max", 18)), "minZoom": int(zoom.get("min", 9)) if ws is not None else 5})
+    LeafletLocal(lang).add_to(m)   # Leaflet's own texts in the user's language (before the scale bar)
+    FocusWithoutScroll().add_to(m)   # the first click lands where it was aimed
     MetricScale().add_to(m)   # metres/kilometres only (folium's default scale adds miles)
     if web_tiles:
         folium.TileLayer("OpenStreetMap", name=t("app.map.osm", lang), overlay=False, control=True).add_to(m)
@@ -787,18 +819,27 @@ def workspace_bounds(ws: Workspace) -> list | None:
 def layers_map(ws: Workspace, names: Sequence[str], lang: str, web_tiles: bool = False,
                hidden: Sequence[str] = (), extra: Sequence[tuple[dict, str, dict]] = (),
                legend_extra: Sequence[tuple[str, Sequence[tuple[str, str]]]] = (),
-               vector: Sequence[str] = ()) -> tuple[folium.Map, list]:
+               vector: Sequence[str] = (), legend_out: list | None = None,
+               bounds: list | None = None) -> tuple[folium.Map, list]:
     """A map of workspace layers ``names`` (drawing order) plus ``extra`` display layers.
 
     Dense polygon layers (more features than :func:`raster_threshold`, e.g. the parcels) are drawn as
-    one cached image (:func:`layer_raster`) unless named in ``vector``; clicks on them are answered on
-    the server with :func:`feature_at`.
+    one cached image (:func:`layer_raster`) unless named in ``vector``; from village scale on the browser
+    draws them as vectors with their cadastral numbers (``map_vectors.VectorsAtZoom``). Clicks on them are
+    answered on the server with :func:`feature_at`. Village and street names are labelled
+    (``map_vectors.PlaceLabels``).
 
-    ``extra`` items are ``(geojson, title, style)``. Returns ``(map, notes)``: notes are
-    ``(layer title, shown, total)`` for layers capped for display.
+    ``extra`` items are ``(geojson, title, style)``. With ``legend_out`` (a list) the legend sections are
+    put there (for a legend under the map, ``map_vectors.legend_html``) instead of on the map; ``bounds``
+    ([[s, w], [n, e]]) is the view the map opens at (default: the municipality). Returns
+    ``(map, notes)``: notes are ``(layer title, shown, total)`` for layers capped for display.
     """
+    from . import map_vectors
+
     root, version = cache.key(ws)
-    m = base_map(ws, lang, web_tiles, workspace_bounds(ws))
+    m = base_map(ws, lang, web_tiles, bounds or workspace_bounds(ws))
+    map_vectors.add_label_css(m)
+    vcfg = map_vectors.vector_config()
     sections, notes = [], []
     for name in names:
         if name not in vector and is_dense(root, version, name):
@@ -806,9 +847,17 @@ def layers_map(ws: Workspace, names: Sequence[str], lang: str, web_tiles: bool =
             if img is None:
                 continue
             title = layer_title(name, lang, root)
-            folium.raster_layers.ImageOverlay(img["url"], bounds=img["bounds"], name=html.escape(title),
-                                              interactive=False, zindex=2, overlay=True, control=True,
-                                              show=name not in hidden).add_to(m)
+            overlay = folium.raster_layers.ImageOverlay(img["url"], bounds=img["bounds"], name=html.escape(title),
+                                                        interactive=False, zindex=2, overlay=True, control=True,
+                                                        show=name not in hidden)
+            overlay.add_to(m)
+            vec = map_vectors.vector_file(root, version, name)
+            if vec is not None:   # vectors with cadastral numbers from village scale on
+                st_ = layer_style(name)
+                map_vectors.VectorsAtZoom(overlay.get_name(), {
+                    **vec, "outline": st_.get("color", "#333333"), "weight": float(st_.get("weight", 0.6)),
+                    "fill_opacity": float(st_.get("fill_opacity", 0.3)), "min_zoom": vcfg["min_zoom"],
+                    "label_zoom": vcfg["label_zoom"], "label_max": vcfg["label_max"]}).add_to(m)
             legend = _legend_entries(name, lang, root, layer_style(name),
                                      [tuple(x) for x in img.get("legend_codes") or []])
             if legend and name not in hidden:
@@ -824,60 +873,14 @@ def layers_map(ws: Workspace, names: Sequence[str], lang: str, web_tiles: bool =
             sections.append((d["title"], d["legend"]))
     for geojson, title, style in extra:
         add_geojson(m, geojson, title, style)
+    map_vectors.add_place_labels(m, ws, lang)   # village and street names
     sections.extend(legend_extra)
-    if sections:
+    if legend_out is not None:
+        legend_out.extend(sections)
+    elif sections:
         Legend(sections, t("app.map.legend", lang)).add_to(m)
     folium.LayerControl(collapsed=True).add_to(m)
     return localize(m), notes
-
-
-# Leaflet.draw's own texts (L.drawLocal) the app's draw toolbar shows -> message keys (app.draw.*)
-DRAW_TEXTS = {
-    ("draw", "toolbar", "actions", "title"): "app.draw.cancel_title",
-    ("draw", "toolbar", "actions", "text"): "app.draw.cancel",
-    ("draw", "toolbar", "finish", "title"): "app.draw.finish_title",
-    ("draw", "toolbar", "finish", "text"): "app.draw.finish",
-    ("draw", "toolbar", "undo", "title"): "app.draw.undo_title",
-    ("draw", "toolbar", "undo", "text"): "app.draw.undo",
-    ("draw", "toolbar", "buttons", "polyline"): "app.draw.button_polyline",
-    ("draw", "toolbar", "buttons", "polygon"): "app.draw.button_polygon",
-    ("draw", "toolbar", "buttons", "marker"): "app.draw.button_marker",
-    ("draw", "handlers", "marker", "tooltip", "start"): "app.draw.marker_start",
-    ("draw", "handlers", "polygon", "tooltip", "start"): "app.draw.polygon_start",
-    ("draw", "handlers", "polygon", "tooltip", "cont"): "app.draw.polygon_cont",
-    ("draw", "handlers", "polygon", "tooltip", "end"): "app.draw.polygon_end",
-    ("draw", "handlers", "polyline", "error"): "app.draw.polyline_error",
-    ("draw", "handlers", "polyline", "tooltip", "start"): "app.draw.polyline_start",
-    ("draw", "handlers", "polyline", "tooltip", "cont"): "app.draw.polyline_cont",
-    ("draw", "handlers", "polyline", "tooltip", "end"): "app.draw.polyline_end",
-}
-
-
-class DrawLocal(MacroElement):
-    """Sets Leaflet.draw's texts (``L.drawLocal``) before the draw control is built. The texts come from the
-    catalogues; they are JSON-encoded, and the tooltips are set as text (``html.escape``) since Leaflet.draw
-    puts them into the page as HTML."""
-
-    _template = Template("""
-        {% macro script(this, kwargs) %}
-            (function (texts) {
-                texts.forEach(function (item) {
-                    var obj = L.drawLocal, path = item[0];
-                    for (var i = 0; i < path.length - 1; i++) {
-                        obj = obj[path[i]] = obj[path[i]] || {};
-                    }
-                    obj[path[path.length - 1]] = item[1];
-                });
-            })({{ this.texts_json }});
-        {% endmacro %}
-    """)
-
-    def __init__(self, lang: str):
-        super().__init__()
-        self._name = "DrawLocal"
-        texts = [[list(path), html.escape(t(key, lang), quote=False)] for path, key in DRAW_TEXTS.items()]
-        # json.dumps escapes quotes/backslashes; "</" is escaped too so a text cannot close the <script>
-        self.texts_json = json.dumps(texts, ensure_ascii=False).replace("</", "<\\/")
 
 
 def add_draw(m: folium.Map, lang: str | None = None) -> folium.Map:
@@ -947,11 +950,13 @@ def _component_args(cache_key: tuple, _m: folium.Map) -> dict:
 
 
 def show(m: folium.Map, key: str, returned_objects: list | None = None, height: int = 520,
-         cache_key: tuple | None = None):
+         cache_key: tuple | None = None, overlay_js: str | None = None):
     """Render ``m`` with streamlit-folium (local assets only); returns the interaction dict.
 
     With ``cache_key`` (anything that changes when the map's content does: data version, language, layer
     choice…) the rendered map is reused on reruns, so interactions stay fast on large workspaces.
+    ``overlay_js`` (with ``cache_key``; e.g. ``map_vectors.highlight_js``) is drawn over the map without
+    rebuilding it, through streamlit-folium's ``feature_group`` argument.
     """
     import streamlit_folium as sf
 
@@ -979,11 +984,19 @@ def show(m: folium.Map, key: str, returned_objects: list | None = None, height: 
     return sf._component_func(
         script=a["script"], header=a["header"], html=a["html"], id=a["id"], key=hash_key, height=height,
         width=None, returned_objects=returned_objects, default=defaults, zoom=None, center=None,
-        feature_group=None, return_on_hover=False, layer_control=None, pixelated=False,
+        feature_group=overlay_js, return_on_hover=False, layer_control=None, pixelated=False,
         css_links=a["css_links"], js_links=a["js_links"], on_change=_on_change, wrap_longitude=False)
 
 
 CLICK_KEYS = ("last_clicked", "last_object_clicked")
+
+
+def map_value(key: str) -> dict | None:
+    """What the map shown with :func:`show` (``cache_key`` given) under ``key`` answered in this run (its
+    clicks), before it is drawn again: a page can then draw the map with the answer's result on it (the
+    checked parcel highlighted). The value is stored by the map's change callback, which Streamlit runs
+    before the page."""
+    return st.session_state.get(key)
 
 
 def newest_click(out: dict | None, state_key: str) -> dict | None:

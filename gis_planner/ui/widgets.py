@@ -24,6 +24,7 @@ def table(df: pd.DataFrame, headers: Mapping[str, str] | None = None, height: in
     from ..i18n import t
 
     lang = state.lang()
+    df = drop_code_columns(df, lang)
     names = {}
     for col in df.columns:
         # the page's key, else app.field.<column>, else the column's own name
@@ -45,6 +46,25 @@ def table(df: pd.DataFrame, headers: Mapping[str, str] | None = None, height: in
     if key:
         kwargs["key"] = key
     st.dataframe(out, **kwargs)
+
+
+# headers of columns that hold catalogue codes ("agricultural", "protected_area") next to their names
+CODE_HEADERS = ("balance.code", "app.field.code", "scenarios.col.code")
+_CODE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def drop_code_columns(df: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """``df`` without its «Код» columns in Kyrgyz and Russian: the codes are English identifiers for files
+    and programs (the XLSX/JSON downloads keep them); on screen every code is shown by its name, which the
+    table has in the next column. Only a column whose values are all such identifiers is dropped."""
+    if lang == "en" or df.empty:
+        return df
+    from ..i18n import t
+
+    heads = {"code"} | {t(k, lang) for k in CODE_HEADERS}
+    drop = [c for c in df.columns if str(c) in heads and len(df.columns) > 1
+            and all(_missing(v) or (isinstance(v, str) and _CODE_RE.match(v)) for v in df[c])]
+    return df.drop(columns=drop) if drop else df
 
 
 def md_table(df: pd.DataFrame, headers: Mapping[str, str]) -> None:
@@ -303,3 +323,10 @@ def warnings_list(items) -> None:
 def download_csv(df: pd.DataFrame, label_key: str, file_name: str, key: str) -> None:
     st.download_button(state.tr(label_key), safe_table(df).to_csv(index=False).encode("utf-8-sig"), file_name=file_name,
                        mime="text/csv", key=key)
+
+
+def compact_layout() -> None:
+    """Less empty space above the page title (Streamlit leaves ~6 rem): at 1440×900 the maps start higher
+    and fit on the first screen. Style only (Streamlit puts it outside the page's layout)."""
+    st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.2rem;}"
+            "[data-testid='stSidebarHeader']{height:2.2rem;min-height:2.2rem;}</style>")

@@ -430,8 +430,9 @@ _PARCELS: dict = {}
 
 
 def _parcels(ws) -> tuple[gpd.GeoDataFrame | None, dict]:
-    """The parcels (fid index, cadastral number and geometry) and ``{cadastral_no: fid}``, read once per
-    workspace version: a check by number or click does not read the layer again."""
+    """The parcels (fid index, cadastral number and geometry) and their :class:`CadastralIndex` (a number
+    found however it is written), read once per workspace version: a check by number or click does not
+    read the layer again."""
     key = (str(ws.gpkg), getattr(ws, "version", None))
     hit = _PARCELS.get(key)
     if hit is not None and key[1] is not None:
@@ -441,10 +442,9 @@ def _parcels(ws) -> tuple[gpd.GeoDataFrame | None, dict]:
     fields = _fields(ws, "parcels")
     cols = [c for c in ("cadastral_no", "category", "land_type") if c in fields]
     parcels = read_layer_fid(ws, "parcels", columns=cols)
-    by_cad: dict = {}
-    if "cadastral_no" in parcels:
-        for fid, c in zip(parcels.index, parcels["cadastral_no"].astype(str)):
-            by_cad.setdefault(c, fid)
+    from .cadastral import CadastralIndex
+
+    by_cad = CadastralIndex(zip(parcels["cadastral_no"], parcels.index) if "cadastral_no" in parcels else ())
     _PARCELS.clear()
     _PARCELS[key] = (parcels, by_cad)
     return parcels, by_cad
@@ -462,7 +462,7 @@ def _parcel_lookup(ws, parcel_id) -> gpd.GeoDataFrame:
         raise GisPlannerError("layer 'parcels' is not in the workspace", file=str(ws.gpkg),
                               fix="import parcels with `gis-planner import --layer parcels FILE`",
                               code="missing_layer")
-    fid = by_cad.get(str(parcel_id))
+    fid = by_cad.find(parcel_id)   # "4 02 01 0050 0003", "4.02.01.0050.0003", "4020100500003" too
     if fid is None:
         try:
             fid = int(parcel_id)

@@ -9,26 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from gis_planner.devtools.appserver import (ARGS, CHROMIUM, ROOT, AppServer, AppUnavailable,  # noqa: F401
+                                            free_port, launch_chromium, map_frame, wait_app)
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_free_port, _wait_app, _map_frame = free_port, wait_app, map_frame   # (names other e2e tests import)
 
 
 @pytest.fixture(scope="module")
@@ -43,33 +32,11 @@ def ws_copy(tmp_path_factory, request):
 
 @pytest.fixture(scope="module")
 def server(ws_copy):
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is missing: run scripts/install-system-deps.sh")
-    port = _free_port()
-    env = dict(os.environ, GIS_PLANNER_WORKSPACE=str(ws_copy), GIS_PLANNER_LANG="ky")
-    env.pop("GIS_PLANNER_DATABASE_URL", None)
-    log = open(ws_copy.parent / "streamlit.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail("streamlit did not start")
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        with AppServer(ws_copy, env={"GIS_PLANNER_LANG": "ky"}) as app:
+            yield app.url
+    except AppUnavailable as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture(scope="module")
@@ -77,30 +44,17 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            b = launch_chromium(pw)
+        except AppUnavailable as err:
+            pytest.fail(str(err))
         yield b
         b.close()
-
-
-def _wait_app(page, timeout=60_000):
-    """Wait until the script run finished (no 'running' indicator, no spinner) and the main block rendered."""
-    page.wait_for_selector("[data-testid='stMainBlockContainer']", timeout=timeout)
-    page.wait_for_timeout(800)   # the running indicator appears a moment after a rerun starts
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && "
-                           "!document.querySelector('[data-testid=\"stSpinner\"]')", timeout=timeout)
-    page.wait_for_timeout(500)
 
 
 # Streamlit's own English that must not reach a ky/ru screen
 BUILTIN_ENGLISH = ("Drag and drop", "Browse files", "per file", "Upload", "Choose an option", "Choose options",
                    "No results")
-
-
-def _map_frame(page):
-    page.wait_for_selector("iframe[title*='st_folium']", timeout=60_000)
-    frame = page.frame_locator("iframe[title*='st_folium']").first
-    frame.locator(".leaflet-container").wait_for(timeout=60_000)
-    return frame
 
 
 def test_draw_polygon_in_russian_and_find_it_after_reload(server, browser, ws_copy, artifacts_dir):

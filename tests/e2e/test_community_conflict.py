@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from gis_planner.devtools.appserver import CHROMIUM, AppServer, AppUnavailable, launch_chromium
 from gis_planner.i18n import t
 
-from .test_browser import ARGS, CHROMIUM, ROOT, _free_port, _wait_app
+from .test_browser import _wait_app
 
 pytestmark = pytest.mark.browser
 LANG = "ky"
@@ -31,7 +28,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = launch_chromium(pw)
         yield b
         b.close()
 
@@ -74,31 +71,15 @@ def app(request, tmp_path_factory, demo_ws):
     sid = store.create_session(village["name"], "2030-06-01", "women", age_band="36-55", participants_female=12,
                                participants_male=0, author="S.S.")
     store.add_feature(sid, lonlat, "spring", "Булак", author="S.S.", votes=1)
-    port = _free_port()
-    log = open(dst.parent / "streamlit.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail("streamlit did not start")
+    server = AppServer(dst, env={k: v for k, v in env.items() if k.startswith("GIS_PLANNER_")})
     try:
-        yield {"url": f"http://127.0.0.1:{port}", "store": store, "sid": sid, "backend": request.param}
+        server.start()
+    except AppUnavailable as err:
+        pytest.fail(str(err))
+    try:
+        yield {"url": server.url, "store": store, "sid": sid, "backend": request.param}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        server.stop()
         eng = store_mod._ENGINES.pop(store.url, None)
         if eng is not None:
             eng.dispose()
@@ -181,6 +162,9 @@ def test_two_tabs_conflicts_lose_nothing(browser, app, artifacts_dir):
     assert (rec.title, rec.votes, rec.version) == ("Булак A", 1, 2)          # nothing overwritten
     panel = b.locator(f".st-key-community_conflict_box_feature_{fid}")
     panel.wait_for(timeout=30_000)
+    from playwright.sync_api import expect
+
+    expect(panel).to_contain_text("Булак B <b>", timeout=30_000)   # (its table can arrive a moment after the title)
     text = panel.inner_text()
     assert "A.K." in text and "Булак A" in text and "Булак B <b>" in text and "9" in text
     assert tx("community.conflict.keep_mine") in text and tx("community.conflict.take_theirs") in text

@@ -82,9 +82,10 @@ d1, d2 = st.columns(2)
 def _xlsx(root: str, version: str, lang: str) -> bytes:
     from gis_planner.balance import write_xlsx
 
-    bal = analyses.balance(Workspace(root))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = write_xlsx(bal, Path(tmp) / "balance.xlsx", lang)
+    w = Workspace(root)
+    bal = analyses.balance(w)
+    with tempfile.TemporaryDirectory() as tmp:   # the sheets the page shows, not built a second time
+        path = write_xlsx(bal, Path(tmp) / "balance.xlsx", lang, tabs=analyses.balance_tables(w, lang))
         return path.read_bytes()
 
 

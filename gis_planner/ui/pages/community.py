@@ -436,7 +436,6 @@ view = cm.baked_view((int(sid), show_all, hash(signature), edit_sig))   # stays 
 if view:
     cm.SetView(view["center"], view["zoom"]).add_to(m)
 cm.localize_controls(m, lang)
-cm.add_place_labels(m, ws, lang)
 maps.add_draw(m, lang)
 community_paper.overlays_on_map(m, ws, int(sid), lang)  # photos of the drawn paper maps, to trace over
 # the feature picked for editing (below the map) can be moved/reshaped with the draw control's edit tool

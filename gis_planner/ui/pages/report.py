@@ -24,9 +24,23 @@ rlang = c1.selectbox(tr("app.report.lang"), list(settings.LANGUAGES), index=list
 formats = c2.multiselect(tr("app.report.formats"), ["docx", "html", "pdf"],
                          default=["docx", "html"] + (["pdf"] if soffice_path() else []), key="report_formats", placeholder=tr("app.choose"))
 scn_dirs = [ws.root / "scenarios", settings.PROJECT_DIR / "data" / "scenarios"]
-scenarios = sorted({p.stem for d in scn_dirs if d.is_dir() for p in d.glob("*.y*ml")})
+scn_paths = {p.stem: p for d in reversed(scn_dirs) if d.is_dir() for p in d.glob("*.y*ml")}   # the workspace's win
+scenarios = sorted(scn_paths)
+
+
+def _scenario_title(sid) -> str:
+    """A scenario by its title in the page language (its id only if the file cannot be read)."""
+    from gis_planner.scenarios import load_scenario
+
+    try:
+        return load_scenario(scn_paths[sid]).title(lang)
+    except Exception:  # noqa: BLE001 - a broken file: the report run says why
+        return sid
+
+
 scenario = st.selectbox(tr("app.report.scenario"), [None, *scenarios],
-                        format_func=lambda s: tr("app.report.no_scenario") if s is None else s, key="report_scenario")
+                        format_func=lambda s: tr("app.report.no_scenario") if s is None else _scenario_title(s),
+                        key="report_scenario")
 measures_cat = catalogue("adaptation_measures", root)
 measures = st.multiselect(tr("app.report.measures"), measures_cat.codes,
                           format_func=lambda c: measures_cat.label(c, lang), key="report_measures",
@@ -36,7 +50,8 @@ if st.button(tr("app.report.generate"), type="primary", key="report_go", disable
     bar = st.progress(0.0, text=tr("app.hazards.started"))
     out_dir = ws.root / "exports" / f"report_{rlang}"
     res = build_report(ws, out_dir, lang=rlang, formats=formats, scenario=scenario, measures=measures or None,
-                       progress=lambda f, stage: bar.progress(min(1.0, max(0.0, float(f))), text=stage_text(stage, lang)))
+                       progress=lambda step, done, total: bar.progress(
+                           min(1.0, done / total), text=f"{stage_text(step, lang)} ({done}/{total})"))
     bar.progress(1.0, text=tr("app.hazards.done"))
     st.session_state["report_files"] = {k: str(res[k]) for k in ("docx", "html", "pdf") if res.get(k)}
     st.session_state["report_notes"] = list(res.get("notes") or [])

@@ -15,7 +15,7 @@ from gis_planner.scenarios.consequences import label_table
 from gis_planner.scenarios.explain import base_lines, unmet_lines, village_table
 from gis_planner.scenarios.model import source_label
 from gis_planner.report.fmt import fmt_number
-from gis_planner.ui import cache, maps, state
+from gis_planner.ui import cache, map_vectors, maps, state
 from gis_planner.ui.app import show_error
 from gis_planner.ui.safe import md_escape
 from gis_planner.ui.widgets import local_numbers, table
@@ -105,7 +105,14 @@ def use_text(u) -> str:
     return maps.code_text(None, u, lang, prefixes=("scenarios.use",))
 
 
-def allocated_map(res, key: str, height: int = 460, text: str = ""):
+def unit_text(u) -> str:
+    """A unit code (ha, plots, people …) by name ('' when there is none)."""
+    return maps.code_text(None, u, lang, prefixes=("scenarios.unit",)) if u is not None and u == u and u else ""
+
+
+def allocated_map(res, key: str, height: int = 460, text: str = "", legend_below: bool = False):
+    """The allocated land on the map; ``legend_below`` (small comparison maps) puts the legend under the map
+    so that it does not cover the villages and the allocations."""
     pieces = res.allocation.pieces
     extra, legend = [], []
     if len(pieces):
@@ -117,12 +124,22 @@ def allocated_map(res, key: str, height: int = 460, text: str = ""):
                 ("score", tr("app.scenarios.score"))]
         extra.append((maps.frame_display(p, p["use"].map(USE_COLORS).fillna("#e7298a"), cols, tooltip_col="use_t"),
                       tr("app.scenarios.allocated"), {**maps.styles()["allocation"], "by": "use"}))
+        outline = "outline:" + str(maps.styles()["allocation"].get("color", "#e7298a"))
         legend = [(tr("app.scenarios.allocated"), [(use_text(u), USE_COLORS.get(u, "#e7298a"))
-                                                   for u in sorted(set(p["use"]))])]
+                                                   for u in sorted(set(p["use"]))]
+                   + [(tr("appui.scenarios.allocation_outline"), outline)])]
+    below = [] if legend_below else None
+    view = None
+    if len(pieces) and pieces.crs is not None:   # the map opens on the allocated land and its villages
+        x0, y0, x1, y1 = pieces.to_crs(4326).total_bounds
+        pad = max(x1 - x0, y1 - y0) * 0.25 + 0.005
+        view = [[float(y0 - pad), float(x0 - pad)], [float(y1 + pad), float(x1 + pad)]]
     m, _ = maps.layers_map(ws, ["settlements", "hazard_zones", "boundary"], lang, state.web_tiles(),
-                           hidden=["hazard_zones"], extra=extra, legend_extra=legend)
+                           hidden=["hazard_zones"], extra=extra, legend_extra=legend, legend_out=below, bounds=view)
     maps.show(m, key=key, height=height,
               cache_key=("scenario", *cache.key(ws), lang, state.web_tiles(), res.id, hash(text)))
+    if below:
+        st.html(map_vectors.legend_html(below, tr("app.map.legend")))
 
 
 st.title(tr("app.page.scenarios"))
@@ -217,8 +234,10 @@ with tab_one:
         summ = res.allocation.summary
         cols = st.columns(max(1, min(4, len(summ))))
         for col, r in zip(cols, summ.itertuples()):
-            col.metric(use_text(r.use), f"{_num(r.allocated)} / {_num(r.demand)}",
-                       delta=(f"-{_num(r.unmet)}" if r.unmet > 0 else None), delta_color="inverse")
+            unit = unit_text(r.unit)   # every figure with its unit (ha, plots …)
+            col.metric(use_text(r.use) + (f", {unit}" if unit else ""), f"{_num(r.allocated)} / {_num(r.demand)}",
+                       delta=(f"-{_num(r.unmet)}" if r.unmet > 0 else None), delta_color="normal",   # unmet: red
+                       help=tr("appui.scenarios.metric_help"))
         if res.allocation.unmet():
             st.warning(tr("app.scenarios.unmet"))
         for line in base_lines(res.demand, lang):           # where the base comes from, plausibility notes
@@ -280,5 +299,5 @@ with tab_cmp:
         for i, res in enumerate(results):
             with cols[i % 2]:
                 st.markdown(f"**{md_escape(res.scenario.title(lang))}**")
-                allocated_map(res, key=f"scn_cmp_map_{res.id}", height=360,
+                allocated_map(res, key=f"scn_cmp_map_{res.id}", height=360, legend_below=True,
                               text=yaml.safe_dump(res.scenario.to_dict(), sort_keys=True))

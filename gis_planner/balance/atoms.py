@@ -1,0 +1,107 @@
+"""The arrangement of restriction groups: disjoint "atoms", each inside a known set of groups.
+
+The balance measures every parcel inside 20-odd restriction groups (each kind, each subtype/level of a
+kind, and "any restriction"). The groups overlap heavily (a subtype lies inside its kind; flood and
+mudflow zones overlap a water-protection zone), so clipping the parcels against each group on its
+own clips the same parcel against the same boundary again and again. Instead:
+
+1. the boundaries of all group unions are noded together and polygonised: the faces ("atoms") do
+   not overlap, and no group boundary crosses the inside of an atom, so each atom lies wholly inside
+   or wholly outside each group; its groups are found at one interior point;
+2. every group is checked: the areas of its atoms must add up to the area of its union (relative
+   ``rel_tol``, rounding only); a group that fails is measured on its own (:func:`group_areas`);
+3. the parcels are clipped once against the atoms (:meth:`ParcelIndex.label_areas`), and a parcel's
+   area in a group is the sum over the atoms of that group: disjoint atoms, so nothing counts twice.
+
+Example
+-------
+>>> from shapely.geometry import box
+>>> a = build_atoms({"k": box(0, 0, 10, 10), "k:sub": box(0, 0, 5, 10), "j": box(8, 0, 20, 10)})
+>>> sorted((round(float(g.area)), [k for k, m in zip(a.keys, row) if m]) for g, row in zip(a.geoms, a.member))
+[(20, ['k', 'j']), (30, ['k']), (50, ['k', 'k:sub']), (100, ['j'])]
+>>> a.failed
+[]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+import shapely
+
+from .engine import ParcelIndex, polygon_parts
+
+
+@dataclass
+class Atoms:
+    """Disjoint polygons (``geoms``) and which groups each lies in (``member``: atoms x groups)."""
+
+    keys: list
+    geoms: np.ndarray
+    member: np.ndarray
+    failed: list = field(default_factory=list)   # groups whose atoms do not add up to their union
+
+    def union(self, rel_tol: float = 1e-9):
+        """Union of the atoms (they share edges exactly: a coverage union, checked by its area)."""
+        if not len(self.geoms):
+            return None
+        want = float(shapely.area(self.geoms).sum())
+        try:
+            u = shapely.coverage_union_all(self.geoms)
+            if shapely.is_valid(u) and abs(float(shapely.area(u)) - want) <= rel_tol * max(want, 1.0):
+                return u
+        except shapely.errors.GEOSException:
+            pass
+        return shapely.union_all(self.geoms)
+
+
+def build_atoms(unions: Mapping[str, shapely.Geometry], rel_tol: float = 1e-9) -> Atoms:
+    """Atoms of the polygonal geometries ``unions`` (group key -> union of its polygons)."""
+    keys = list(unions)
+    geoms = np.array([unions[k] for k in keys], dtype=object)
+    present = np.array([g is not None and not shapely.is_empty(g) for g in geoms], dtype=bool)
+    if not present.any():
+        return Atoms(keys, np.empty(0, dtype=object), np.zeros((0, len(keys)), dtype=bool))
+    try:
+        noded = shapely.union_all(shapely.boundary(geoms[present]))   # the linework, noded once
+        faces = polygon_parts([shapely.polygonize(shapely.get_parts(noded))])
+    except shapely.errors.GEOSException:
+        return Atoms(keys, np.empty(0, dtype=object), np.zeros((0, len(keys)), dtype=bool),
+                     failed=[k for k, p in zip(keys, present) if p])
+    inner = shapely.point_on_surface(faces)
+    member = np.zeros((len(faces), len(keys)), dtype=bool)
+    for j in np.flatnonzero(present):
+        shapely.prepare(geoms[j])
+        member[:, j] = shapely.contains(geoms[j], inner)
+    keep = member.any(axis=1)
+    faces, member = faces[keep], member[keep]
+    face_area = shapely.area(faces)
+    failed = []
+    for j in np.flatnonzero(present):
+        want = float(shapely.area(geoms[j]))
+        if abs(float(face_area[member[:, j]].sum()) - want) > rel_tol * max(want, 1.0):
+            failed.append(keys[j])
+    return Atoms(keys, faces, member, failed)
+
+
+def group_areas(index: ParcelIndex, atoms: Atoms, max_vertices: int = 256) -> tuple[dict, np.ndarray]:
+    """Area (m²) of each parcel in each group that passed the check, and in the union of all atoms.
+
+    Returns ``({key: per-parcel areas}, any)``; the groups in ``atoms.failed`` are left out (measure
+    them with :meth:`ParcelIndex.areas_in`). ``any`` is the area inside at least one group (every atom
+    lies in some group); it is only meaningful when no group failed.
+    """
+    n = len(index)
+    p, lab, a = index.label_areas(atoms.geoms, max_vertices, cover=atoms.union())
+    out = {}
+    for j, key in enumerate(atoms.keys):
+        if key in atoms.failed:
+            continue
+        sel = atoms.member[lab, j]
+        col = np.bincount(p[sel], weights=a[sel], minlength=n).astype(float)
+        np.minimum(col, index.area, out=col)      # a clip exceeds the parcel by rounding only
+        out[key] = col
+    total = np.bincount(p, weights=a, minlength=n).astype(float)
+    np.minimum(total, index.area, out=total)
+    return out, total
