@@ -160,15 +160,19 @@ def test_hazards_compute_goes_tiled_above_the_threshold_with_the_same_zones(tmp_
     write_dem(tmp_path / "dem.tif", z, tr)
     tmp_ws.set_dem(tmp_path / "dem.tif", source="analytic valley", source_date="2026-01-01")
     tmp_ws.write_layers({"water_bodies": gdf([{"name": "lake", "water_type": "lake"}], [rect(0, 0, 61 * 20, 6 * 20)])})
-    rules = S.hazard_rules(tmp_ws)
-    assert rules["terrain"]["tiled_min_cells"] > z.size           # shipped threshold: in-core here
-    core_terr = S.terrain_for_workspace(tmp_ws, rules)
+    assert S.hazard_rules(tmp_ws)["terrain"]["tiled_min_cells"] > z.size   # shipped threshold: in-core here
+    # the tiled path conditions by priority-flood fill + D8: compare with the in-core fill_d8 method
+    (tmp_ws.root / "layers").mkdir()
+    override = tmp_ws.root / "layers" / "hazards.yaml"
+    override.write_text("terrain:\n  conditioning:\n    method: fill_d8\n")
+    core_terr = S.terrain_for_workspace(tmp_ws, S.hazard_rules(tmp_ws))
     assert "tiled" not in core_terr.extra
     core = H.compute_hazard_zones(tmp_ws, terrain=core_terr, date="2026-01-01")
-    (tmp_ws.root / "layers").mkdir()
-    (tmp_ws.root / "layers" / "hazards.yaml").write_text("terrain:\n  tiled_min_cells: 1\n  tile_cells: 16\n")
+    override.write_text("terrain:\n  tiled_min_cells: 1\n  tile_cells: 16\n")   # default conditioning: ignored
     tiled_terr = S.terrain_for_workspace(tmp_ws, S.hazard_rules(tmp_ws))
     assert tiled_terr.extra["tiled"]["tile"] == 16                # the tiled path ran, 16-cell tiles
+    assert tiled_terr.extra["conditioning"]["method"] == "fill_d8_tiled"
+    assert S.describe_conditioning(tiled_terr.extra["conditioning"], "en") is None   # no breach summary
     assert z.shape[0] % 16 and z.shape[1] % 16                    # tiles that do not divide the grid
     assert np.array_equal(np.asarray(tiled_terr.filled), core_terr.filled, equal_nan=True)
     assert np.array_equal(np.asarray(tiled_terr.acc), core_terr.acc, equal_nan=True)

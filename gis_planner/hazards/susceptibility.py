@@ -328,7 +328,7 @@ def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | No
         # the tiled kernels condition by priority-flood fill and route by D8 (docs/hazards.md, large DEMs)
         terr = compute_terrain_tiled(z, transform, crs, lakes, tile=int(tr.get("tile_cells", 1024)),
                                      progress=steps.sub(0.1, 1.0), lang=lang)
-        terr.extra["conditioning"] = "fill_d8_tiled"
+        terr.extra["conditioning"] = {"method": "fill_d8_tiled", **terr.extra["tiled"]}
     else:
         terr = compute_terrain(z, transform, crs, lakes, progress=steps.sub(0.1, 1.0), lang=lang,
                                streams=streams, conditioning=cr)

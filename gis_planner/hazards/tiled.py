@@ -721,6 +721,6 @@ def compute_terrain_tiled(z: np.ndarray, transform, crs, lakes: np.ndarray | Non
     terr.slope, terr.profile, terr.plan = (res[k].load() for k in ("slope", "profile", "plan"))
     terr.filled, terr.fdir, terr.acc = (res[k].load() for k in ("filled", "fdir", "acc"))
     terr.rec, terr.order = T.flow_order(np.asarray(terr.fdir))
-    terr.extra["tiled"] = {"tile": int(tile), "flat_passes": int(res["flat_passes"]), "workdir": tmp}
+    terr.extra["tiled"] = {"tile": int(tile), "flat_passes": int(res["flat_passes"])}
     steps(1.0, t("hazards.step.terrain_done", lang))
     return terr
