@@ -340,7 +340,9 @@ def one_run(checkout: Path, src_ws: Path, steps: list[str], quiet_ms: int, log, 
                 st.wait(page, time.time(), quiet_ms)
                 box = page.locator(".st-key-scn_cmp [data-testid='stMultiSelect']").first
                 try:
-                    while box.locator("[data-baseweb='tag']").count() < 4:
+                    for _ in range(8):   # (bounded: a selector that finds no tag must not loop for ever)
+                        if box.locator("[data-baseweb='tag']").count() >= 4:
+                            break
                         box.locator("input").first.click()
                         page.locator("[role='option']").first.click(timeout=60_000)
                         page.keyboard.press("Escape")
@@ -513,6 +515,11 @@ def main() -> None:
                     one_run(c, Path(args.workspace), steps, args.quiet_ms, log, out)
                 except Exception as exc:  # noqa: BLE001 - said in the output, the other runs go on
                     print(f"  run failed: {exc!r} (server log: {log.name})", flush=True)
+            report(args, results, steps, runs, load0)
+
+
+def report(args, results: dict, steps: list[str], runs: int, load0: tuple) -> None:
+    """Write the table (also after each run, so a run cut short leaves what it measured)."""
     load1 = os.getloadavg()
     lines = ["# App: what a user waits for (benchmarks/app_bench.py)", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU, Python {platform.python_version()}; "
