@@ -15,7 +15,7 @@ from gis_planner.scenarios.consequences import label_table
 from gis_planner.scenarios.explain import base_lines, unmet_lines, village_table
 from gis_planner.scenarios.model import source_label
 from gis_planner.report.fmt import fmt_number
-from gis_planner.ui import cache, map_vectors, maps, state
+from gis_planner.ui import analyses, cache, map_vectors, maps, state
 from gis_planner.ui.app import show_error
 from gis_planner.ui.safe import md_escape
 from gis_planner.ui.widgets import local_numbers, table
@@ -36,7 +36,8 @@ def scenario_files() -> dict:
 
 
 def _run(w, text: str):
-    return run_scenario(w, Scenario.from_dict(yaml.safe_load(text)))
+    parcels, ctx = analyses.scenario_inputs(w)   # read once per data version, shared by every run
+    return run_scenario(w, Scenario.from_dict(yaml.safe_load(text)), parcels=parcels, context=ctx)
 
 
 def result_for(data: dict):
