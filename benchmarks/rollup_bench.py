@@ -101,16 +101,18 @@ def external_cluster(n_workers: int):
     tmp = tempfile.mkdtemp(prefix="rollup-ext-")
     sf = Path(tmp) / "scheduler.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = open(Path(tmp) / "cluster.log", "w")  # noqa: SIM115 - the processes' log, kept for a post-mortem
+    print(f"cluster log: {log.name}", file=sys.stderr, flush=True)
     procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
                                "--port", "0", "--scheduler-file", str(sf)], cwd=tmp, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+                              stdout=log, stderr=log)]
     while not sf.exists():
         time.sleep(0.3)
     address = json.loads(sf.read_text())["address"]
     for _ in range(n_workers):
         procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads",
                                        "1", "--no-nanny", "--no-dashboard", "--local-directory", tmp], cwd=tmp,
-                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                      env=env, stdout=log, stderr=log))
     from dask.distributed import Client
 
     with Client(address, timeout="60s") as c:
@@ -156,14 +158,23 @@ def run_one(engine: str, root: str, out: Path) -> dict:
         res = rollup_national(root, engine="dask", n_workers=1, codes=[city], tile_parcels=workers)
         stats = {**res.stats, "city": city}
     elif kind == "external":
+        from gis_planner.rollup.driver import RollupFailed
+
         address, procs = external_cluster(workers)
         try:
             res = rollup_national(os.path.relpath(root), scheduler=address)
             stats = res.stats
+        except RollupFailed as exc:
+            print(exc.result.failures.head(10).to_string(), file=sys.stderr)
+            raise
         finally:
             for p in procs[::-1]:
                 p.terminate()
-                p.wait(30)
+            for p in procs[::-1]:
+                try:
+                    p.wait(60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
     else:
         lean = engine.endswith("_xt")
         res = rollup_national(root, engine=kind, n_workers=workers, exposure=not lean, detail=not lean)
