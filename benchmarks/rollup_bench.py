@@ -101,16 +101,18 @@ def external_cluster(n_workers: int):
     tmp = tempfile.mkdtemp(prefix="rollup-ext-")
     sf = Path(tmp) / "scheduler.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = open(Path(tmp) / "cluster.log", "w")  # noqa: SIM115 - the processes' log, kept for a post-mortem
+    print(f"cluster log: {log.name}", file=sys.stderr, flush=True)
     procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
                                "--port", "0", "--scheduler-file", str(sf)], cwd=tmp, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+                              stdout=log, stderr=log)]
     while not sf.exists():
         time.sleep(0.3)
     address = json.loads(sf.read_text())["address"]
     for _ in range(n_workers):
         procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads",
                                        "1", "--no-nanny", "--no-dashboard", "--local-directory", tmp], cwd=tmp,
-                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                      env=env, stdout=log, stderr=log))
     from dask.distributed import Client
 
     with Client(address, timeout="60s") as c:
@@ -156,14 +158,23 @@ def run_one(engine: str, root: str, out: Path) -> dict:
         res = rollup_national(root, engine="dask", n_workers=1, codes=[city], tile_parcels=workers)
         stats = {**res.stats, "city": city}
     elif kind == "external":
+        from gis_planner.rollup.driver import RollupFailed
+
         address, procs = external_cluster(workers)
         try:
             res = rollup_national(os.path.relpath(root), scheduler=address)
             stats = res.stats
+        except RollupFailed as exc:
+            print(exc.result.failures.head(10).to_string(), file=sys.stderr)
+            raise
         finally:
             for p in procs[::-1]:
                 p.terminate()
-                p.wait(30)
+            for p in procs[::-1]:
+                try:
+                    p.wait(60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
     else:
         lean = engine.endswith("_xt")
         res = rollup_national(root, engine=kind, n_workers=workers, exposure=not lean, detail=not lean)
@@ -180,15 +191,17 @@ def main(argv=None) -> int:
     ap.add_argument("--engines", default="city_untiled,city_tiled,dask1,dask2,ext2,postgis,memory")
     ap.add_argument("--out", default=str(HERE / "out"))
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one engine, print its stats
+    ap.add_argument("--combine", nargs="+", metavar="OUT_DIR",
+                    help="merge the results of separate runs (their --out folders) into one table, compared "
+                         "cell by cell with the first Python engine")
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    if a.combine:
+        return combine([Path(d) for d in a.combine], out)
     if a.one:
         print("STATS " + json.dumps(run_one(a.one, a.root, out), default=str), flush=True)
         return 0
-    from gis_planner.rollup import compare
-    from gis_planner.rollup.postgis import python_subset
-
     manifest = json.loads((Path(a.root) / "manifest.json").read_text())
     results = {}
     for engine in a.engines.split(","):
@@ -212,36 +225,59 @@ def main(argv=None) -> int:
         st["loadavg_before"], st["loadavg_after"] = load0, os.getloadavg()
         results[engine] = st
         print(json.dumps(st, default=str), flush=True)
-    python = [e for e in results if "error" not in results[e] and ENGINES[e][0] in ("memory", "single", "dask",
-                                                                                      "external")
-              and not e.endswith("_xt")]
-    if python:
-        base_name = python[0]
-        base = _load(out / f"rollup_{base_name}.parquet")
-        for engine, st in results.items():
-            if "error" in st or engine == base_name or ENGINES[engine][0] == "city":
-                continue
-            other = _load(out / f"rollup_{engine}.parquet")
-            pg = engine in PG_TABLES
-            st["diff_to"] = base_name
-            st["diff"] = compare(python_subset(base) if pg else base, python_subset(other) if pg else other)
-    if "city_untiled" in results and "city_tiled" in results and "error" not in results["city_tiled"]:
-        results["city_tiled"]["diff_to"] = "city_untiled"
-        results["city_tiled"]["diff"] = compare(_load(out / "rollup_city_untiled.parquet"),
-                                                _load(out / "rollup_city_tiled.parquet"))
+    _compare_all(results, {e: out for e in results})
     doc = {"manifest": manifest, "cpus": os.cpu_count(), "results": results, "load_average_at_end": os.getloadavg()}
     (out / "rollup_bench.json").write_text(json.dumps(doc, indent=2, default=str))
     print(markdown(doc))
     return 0
 
 
+def _compare_all(results: dict, where: dict) -> None:
+    """Fill ``diff``/``diff_to`` of every result against the first Python engine (PostGIS: its tables)."""
+    from gis_planner.rollup import compare
+    from gis_planner.rollup.postgis import python_subset
+
+    python = [e for e in results if "error" not in results[e] and ENGINES[e][0] in ("memory", "single", "dask",
+                                                                                      "external")
+              and not e.endswith("_xt")]
+    if python:
+        base_name = python[0]
+        base = _load(where[base_name] / f"rollup_{base_name}.parquet")
+        for engine, st in results.items():
+            if "error" in st or engine == base_name or ENGINES[engine][0] == "city":
+                continue
+            other = _load(where[engine] / f"rollup_{engine}.parquet")
+            pg = engine in PG_TABLES
+            st["diff_to"] = base_name
+            st["diff"] = compare(python_subset(base) if pg else base, python_subset(other) if pg else other)
+    if "city_untiled" in results and "city_tiled" in results and "error" not in results["city_tiled"]:
+        results["city_tiled"]["diff_to"] = "city_untiled"
+        results["city_tiled"]["diff"] = compare(_load(where["city_untiled"] / "rollup_city_untiled.parquet"),
+                                                _load(where["city_tiled"] / "rollup_city_tiled.parquet"))
+
+
+def combine(dirs: list[Path], out: Path) -> int:
+    results, where, manifest = {}, {}, None
+    for d in dirs:
+        doc = json.loads((d / "rollup_bench.json").read_text())
+        manifest = manifest or doc["manifest"]
+        for engine, st in doc["results"].items():
+            results[engine], where[engine] = st, d
+    _compare_all(results, where)
+    doc = {"manifest": manifest, "cpus": os.cpu_count(), "results": results, "load_average_at_end": os.getloadavg(),
+           "combined_from": [str(d) for d in dirs]}
+    (out / "rollup_bench.json").write_text(json.dumps(doc, indent=2, default=str))
+    print(markdown(doc))
+    return 0
+
+
 def markdown(doc: dict) -> str:
-    rows = ["| engine | workers | tasks | largest task (parcels) | wall s | CPU s | load avg before/after | "
+    rows = ["| engine | workers | parcels | tasks | largest task (parcels) | wall s | CPU s | load avg before/after | "
             "peak MB driver | peak MB per worker / PG backend | max rel. diff (to) |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for engine, st in doc["results"].items():
         if "error" in st:
-            rows.append(f"| {engine} | – | | | failed | | | | | |")
+            rows.append(f"| {engine} | – | | | | failed | | | | | |")
             continue
         per = st.get("peak_rss_mb_per_worker")
         per = ", ".join(f"{v:.0f}" for v in per.values()) if per else (
@@ -255,7 +291,8 @@ def markdown(doc: dict) -> str:
             cpu += f" (+ server: query {st['pg_cpu_s_query']:.0f}, 2 sessions {st['pg_cpu_s_query_2_sessions']:.0f})"
         la = f"{st['loadavg_before'][0]:.1f} / {st['loadavg_after'][0]:.1f}" if "loadavg_before" in st else ""
         rel = f"{d.get('max_rel', 0):.1e} ({st.get('diff_to', '–')})" if d else "–"
-        rows.append(f"| {engine} | {st.get('workers', st.get('sessions', 1))} | {st.get('tasks', '')} | "
+        rows.append(f"| {engine} | {st.get('workers', st.get('sessions', 1))} | {st.get('parcels', 0):,} | "
+                    f"{st.get('tasks', '')} | "
                     f"{st.get('largest_task_parcels', '')} | {wall} | {cpu} | {la} | {st['peak_rss_mb_driver']:.0f} | "
                     f"{per} | {rel} |")
     return "\n".join(rows)
