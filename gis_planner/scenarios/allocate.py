@@ -364,7 +364,7 @@ def _frame_key(ws: Any, restr: gpd.GeoDataFrame | None) -> tuple | None:
     h = hashlib.sha1()
     for g in shapely.to_wkb(np.asarray(restr.geometry.values)):
         h.update(g)
-    h.update(restr.drop(columns=restr.geometry.name).astype(str).to_csv().encode())
+    h.update(pd.util.hash_pandas_object(restr.drop(columns=restr.geometry.name).astype(str), index=True).values.tobytes())
     prov = None
     if ws is not None:
         try:
