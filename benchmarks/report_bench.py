@@ -8,7 +8,8 @@ machine load:
   waits for when its page asks for a report).
 
 For each run it records wall seconds and CPU seconds: the CPU of the Python process plus that of the
-processes it started and waited for (LibreOffice), from ``getrusage``. CPU seconds tell more than wall
+processes it started and waited for (LibreOffice), from ``getrusage``, and the peak resident memory (the larger of
+the Python process and its largest child). CPU seconds tell more than wall
 seconds on a loaded machine: wall time there includes waiting for a core. The 1-minute load average is
 printed before and after each run.
 
@@ -52,7 +53,8 @@ t0, c0 = time.perf_counter(), cpu()
 out = build_report(ws, sys.argv[2], lang=sys.argv[3], formats=("docx", "html", "pdf"),
                    scenario=sys.argv[4] or None)
 t1, c1 = time.perf_counter(), cpu()
-print(json.dumps({"wall": t1 - t0, "cpu": c1 - c0, "imports": t0 - t_start,
+rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+print(json.dumps({"wall": t1 - t0, "cpu": c1 - c0, "imports": t0 - t_start, "peak_mb": rss / 1024,
                   "files": sorted(k for k in ("docx", "html", "pdf") if out.get(k)), "notes": out.get("notes")}))
 """
 
@@ -76,7 +78,7 @@ def run_once(tree: Path, workspace: Path, lang: str, scenario: str) -> dict:
     pages = _pages(out / f"sedp_sections_{lang}.pdf")
     subprocess.run(["rm", "-rf", str(out)], check=False)
     return {"process_wall": wall, "process_cpu": cpu, "inproc_wall": inner["wall"], "inproc_cpu": inner["cpu"],
-            "imports": inner["imports"], "load_before": load0, "load_after": os.getloadavg()[0], "pages": pages}
+            "imports": inner["imports"], "peak_mb": inner["peak_mb"], "load_before": load0, "load_after": os.getloadavg()[0], "pages": pages}
 
 
 def _pages(pdf: Path) -> int | None:
@@ -126,18 +128,19 @@ def main(argv=None) -> int:
             results[name].append(r)
             print(f"run {i + 1} {name:4s}: process {r['process_wall']:6.1f} s wall {r['process_cpu']:6.1f} s CPU | "
                   f"in-process {r['inproc_wall']:6.1f} s wall {r['inproc_cpu']:6.1f} s CPU | imports "
-                  f"{r['imports']:4.1f} s | load {r['load_before']:.1f} -> {r['load_after']:.1f} | "
+                  f"{r['imports']:4.1f} s | peak {r['peak_mb']:.0f} MB | load {r['load_before']:.1f} -> {r['load_after']:.1f} | "
                   f"{r['pages']} pages", flush=True)
-    print("\n| checkout | process wall (s) | process CPU (s) | in-process wall (s) | in-process CPU (s) | load |")
-    print("|---|---|---|---|---|---|")
+    print("\n| checkout | process wall (s) | process CPU (s) | in-process wall (s) | in-process CPU (s) | peak MB | load |")
+    print("|---|---|---|---|---|---|---|")
     med = {}
     for name, _ in trees:
         rs = results[name]
         med[name] = {k: statistics.median(r[k] for r in rs)
-                     for k in ("process_wall", "process_cpu", "inproc_wall", "inproc_cpu")}
+                     for k in ("process_wall", "process_cpu", "inproc_wall", "inproc_cpu", "peak_mb")}
         loads = [r["load_before"] for r in rs] + [r["load_after"] for r in rs]
         print(f"| {name} ({_commit(dict(trees)[name])}) | {med[name]['process_wall']:.1f} | "
               f"{med[name]['process_cpu']:.1f} | {med[name]['inproc_wall']:.1f} | {med[name]['inproc_cpu']:.1f} | "
+              f"{med[name]['peak_mb']:.0f} | "
               f"{min(loads):.1f}–{max(loads):.1f} |")
     if "base" in med:
         for k in ("process_wall", "process_cpu", "inproc_wall", "inproc_cpu"):

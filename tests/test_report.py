@@ -205,6 +205,27 @@ def test_pdf_is_a4_short_and_no_word_is_broken_in_a_table(ky_report):
     assert not broken
 
 
+@pytest.mark.skipif(shutil.which("pdftotext") is None or soffice_path() is None,
+                    reason="LibreOffice or poppler-utils not installed")
+def test_no_page_ends_with_a_heading(ky_report):
+    """A subsection heading is never the last line of a page, away from its text (LibreOffice does not
+    keep a heading with a table that moves to the next page: 6.4 stood alone at the foot of a page)."""
+    from gis_planner.report.document import Heading
+
+    _, out = ky_report
+    heads = {b.text.strip() for d in out["documents"] for b in d.blocks if isinstance(b, Heading)}
+    text = subprocess.run(["pdftotext", "-layout", str(out["pdf"]), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    alone = []
+    for n, page in enumerate(text.split("\f"), 1):
+        lines = [x.strip() for x in page.splitlines() if x.strip()]
+        while lines and lines[-1].isdigit():           # the page number in the footer
+            lines.pop()
+        if lines and any(h.startswith(lines[-1]) or lines[-1].startswith(h) for h in heads):
+            alone.append((n, lines[-1]))
+    assert heads and not alone
+
+
 # the subsections of sections 6 and 7 that the methodology names (i18n keys of their headings)
 METHODOLOGY = ["report.s6.general", "report.s6.balance", "report.s6.zoning", "report.s6.restrictions",
                "report.s6.conflicts", "report.s6.prospects", "report.s6.programmes", "report.s6.land_needs",

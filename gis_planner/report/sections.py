@@ -290,9 +290,6 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
                                 [t("report.col.settlement", lang), t("report.col.area_ha", lang),
                                  t("report.col.households", lang), t("report.col.population", lang)],
                                 rows, ["text", "ha", "int", "int"], _source_of(ws, "settlements")))
-    doc.blocks.append(Figure(_map_categories(ctx, figdir), t("report.map.categories", lang),
-                             _source_of(ws, "parcels", "roads", "water_bodies") + "; DEM: "
-                             + (_source_of(ws, "dem") or "—")))
 
     # 6.2 balance
     doc.blocks.append(Heading(t("report.s6.balance", lang)))
@@ -304,6 +301,11 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
                             [t("report.col.category", lang), t("report.col.area_ha", lang),
                              t("report.col.share", lang), t("report.col.parcels", lang)],
                             rows, ["text", "ha", "pct", "int"], src_parcels, total_row=True))
+    # the categories map beside the categories table: 6.1 is short, and a full-page map right after it
+    # left most of the section's first page blank
+    doc.blocks.append(Figure(_map_categories(ctx, figdir), t("report.map.categories", lang),
+                             _source_of(ws, "parcels", "roads", "water_bodies") + "; DEM: "
+                             + (_source_of(ws, "dem") or "—")))
     if len(b.by_land_type):
         lt = catalogue("land_types", ws)
         # sub-types (irrigated, rain-fed) read "of which" under their parent (arable)
@@ -390,16 +392,18 @@ def section6(ctx: ReportContext, figdir: Path) -> Document:
         totals = [t("report.total", lang)] + [float(rt[k].sum()) for k in kinds] + \
                  [float(rt["any"].sum()) if "any" in rt else 0.0, float(rt["unrestricted"].sum())]
         rows.append(totals)
+    # the summary sentence first: a heading followed directly by a wide table was left alone at the foot
+    # of a page (LibreOffice does not keep a heading with a table that moves to the next page)
+    restricted_total = float(rt["any"].sum()) if "any" in rt else 0.0
+    doc.blocks.append(Para(t("report.s6.restrictions_text", lang, restricted=fmt_number(restricted_total, lang, 1),
+                             restricted_share=fmt_percent(restricted_total / b.total_ha if b.total_ha else 0, lang),
+                             free=fmt_number(b.unrestricted_ha, lang, 1))))
     doc.blocks.append(Table(t("report.s6.restrictions_table", lang),
                             [t("report.col.category", lang)] + [t(f"report.kind.{k}", lang) for k in kinds]
                             + [t("report.col.any", lang), t("report.col.unrestricted", lang)],
                             rows, ["text"] + ["ha"] * (len(kinds) + 2),
                             f"{_source_of(ws, 'parcels', 'protected_areas', 'water_bodies', 'hazard_zones', 'legal_zones')}; "
                             f"{_rules_note(ws, 'restrictions', 'zoning_rules', lang=lang)}", total_row=bool(rows)))
-    restricted_total = float(rt["any"].sum()) if "any" in rt else 0.0
-    doc.blocks.append(Para(t("report.s6.restrictions_text", lang, restricted=fmt_number(restricted_total, lang, 1),
-                             restricted_share=fmt_percent(restricted_total / b.total_ha if b.total_ha else 0, lang),
-                             free=fmt_number(b.unrestricted_ha, lang, 1))))
     narr.restrictions(ctx, doc)
     doc.blocks.append(Figure(_map_restrictions(ctx, figdir), t("report.map.restrictions", lang),
                              f"{_source_of(ws, 'protected_areas', 'water_bodies', 'hazard_zones')}; "
