@@ -226,6 +226,38 @@ def test_no_page_ends_with_a_heading(ky_report):
     assert heads and not alone
 
 
+@pytest.mark.skipif(shutil.which("pdftotext") is None or soffice_path() is None,
+                    reason="LibreOffice or poppler-utils not installed")
+def test_contents_give_the_page_each_heading_is_printed_on(ky_report):
+    """Every line of the contents ends with a page number, the numbers never go back, and the page named
+    carries that heading (its page-number footer agrees with the PDF page)."""
+    import re
+
+    from gis_planner.report.document import toc_entries
+
+    _, out = ky_report
+    text = subprocess.run(["pdftotext", "-layout", str(out["pdf"]), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    pages = text.split("\f")
+    norm = lambda x: re.sub(r"\s+", " ", x).strip()          # noqa: E731
+    toc = [norm(x) for x in pages[1].splitlines() if x.strip()]
+    numbers = []
+    for entry in toc_entries(out["documents"]):
+        i = next(k for k, x in enumerate(toc) if x.startswith(norm(entry)[:25]))
+        line = toc[i]
+        while not re.search(r"\d$", line):                     # a long entry wraps onto a second line
+            i += 1
+            line = f"{line} {toc[i]}"
+        m = re.search(r"\.{3,} ?(\d+)$", line)
+        assert m, line
+        n = int(m.group(1))
+        body = [norm(x) for x in pages[n - 1].splitlines() if x.strip()]
+        assert any(x.startswith(norm(entry)[:40]) for x in body), (entry, n)
+        assert body[-1] == str(n)                               # the footer prints the same number
+        numbers.append(n)
+    assert numbers == sorted(numbers) and numbers[0] >= 3
+
+
 # the subsections of sections 6 and 7 that the methodology names (i18n keys of their headings)
 METHODOLOGY = ["report.s6.general", "report.s6.balance", "report.s6.zoning", "report.s6.restrictions",
                "report.s6.conflicts", "report.s6.prospects", "report.s6.programmes", "report.s6.land_needs",

@@ -195,9 +195,33 @@ def _build(ws, out_dir, lang, formats, scenario, measures, context, prog: Progre
             result["notes"].append("pdf: LibreOffice (soffice) is not installed; DOCX and HTML were written")
         elif pdf is not None:
             result["pdf"] = pdf
+            if "docx" in result:
+                _number_contents(result, docs, title, office, out_dir, lang)
     if own_progress:
         prog.finish()
     return result
+
+
+def _number_contents(result: dict, docs, title, office, out_dir: Path, lang: str) -> None:
+    """Page numbers in the contents: read where each heading landed in the first PDF, write the DOCX again
+    with them and convert it once more (repeated once if the numbers moved the pages; without
+    ``pdftotext`` or when a heading cannot be found, the contents stay without numbers)."""
+    from .document import heading_pages, toc_entries
+
+    entries = toc_entries(docs)
+    pages = heading_pages(result["pdf"], entries, t("report.contents", lang))
+    for _ in range(2):
+        if not pages:
+            return
+        write_docx(docs, result["docx"], title_page=title, toc_pages=pages)
+        pdf = office.finish(office.convert(result["docx"], out_dir))
+        if pdf is None:
+            return
+        result["pdf"] = pdf
+        again = heading_pages(pdf, entries, t("report.contents", lang))
+        if again == pages:
+            return
+        pages = again
 
 
 def _round_to_precision(ws, docs, lang: str) -> None:

@@ -283,19 +283,58 @@ class TitlePage:
     note: str = ""
 
 
-def write_docx(docs: Sequence[Document], path: str | Path, title_page: TitlePage | None = None) -> Path:
+def toc_entries(docs: Sequence[Document]) -> list[str]:
+    """The lines of the table of contents, in order: each document's title and its subsection headings."""
+    out = []
+    for doc in docs:
+        out.append(doc.title)
+        out.extend(b.text for b in doc.blocks if isinstance(b, Heading) and b.level == 1)
+    return out
+
+
+def heading_pages(pdf: str | Path, entries: Sequence[str], contents_title: str) -> dict[str, int]:
+    """The page of the PDF on which each table-of-contents entry starts (``pdftotext`` of poppler-utils;
+    ``{}`` when it is not installed or the entries cannot all be found in order). The search starts after
+    the page with the contents and goes forward entry by entry, matching the start of a line (a long
+    heading wraps)."""
+    if shutil.which("pdftotext") is None:
+        return {}
+    try:
+        text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                              check=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    norm = lambda x: re.sub(r"\s+", " ", x).strip()          # noqa: E731
+    pages = [[norm(line) for line in page.splitlines() if line.strip()] for page in text.split("\f")]
+    start = next((i + 1 for i, lines in enumerate(pages) if norm(contents_title) in lines), None)
+    if start is None:
+        return {}
+    found: dict[str, int] = {}
+    for entry in entries:
+        key = norm(entry)[:40]
+        hit = next((i for i in range(start, len(pages)) if any(line.startswith(key) for line in pages[i])), None)
+        if hit is None:
+            return {}
+        found[entry] = hit + 1
+        start = hit
+    return found
+
+
+def write_docx(docs: Sequence[Document], path: str | Path, title_page: TitlePage | None = None,
+               toc_pages: dict[str, int] | None = None) -> Path:
     """Write sections (and annexes) into one A4 DOCX.
 
     Layout: a title page and a contents list (when ``title_page`` is given); portrait A4 pages, with a
     landscape page for a table that cannot fit the portrait width with every word whole; column widths
     from the longest word and the longest cell (:func:`fit_columns`); table header rows repeated on
     each page and rows never split; figures kept with their captions; the municipality and date in the
-    header and the page number in the footer.
+    header and the page number in the footer. ``toc_pages`` (entry → page, from :func:`heading_pages` on a
+    first conversion) puts page numbers into the contents.
     """
     from docx import Document as DocxDocument
     from docx.enum.section import WD_SECTION
     from docx.enum.table import WD_TABLE_ALIGNMENT
-    from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK, WD_COLOR_INDEX
+    from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK, WD_COLOR_INDEX, WD_TAB_ALIGNMENT, WD_TAB_LEADER
     from docx.shared import Cm, Pt, RGBColor
 
     path = Path(path)
@@ -335,12 +374,24 @@ def write_docx(docs: Sequence[Document], path: str | Path, title_page: TitlePage
         d.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
         lang = docs[0].lang if docs else "ky"
         d.add_heading(t("report.contents", lang), level=1)
+        toc_pages = toc_pages or {}
+
+        def toc_line(text: str, indent: float, bold: bool) -> None:
+            # page numbers (from a first conversion of this document) right-aligned after a dotted leader
+            p = d.add_paragraph()
+            p.paragraph_format.left_indent = Cm(indent)
+            p.paragraph_format.right_indent = Cm(1.0)      # a long title wraps before the number's column
+            if text in toc_pages:
+                p.paragraph_format.tab_stops.add_tab_stop(Cm(portrait_w), WD_TAB_ALIGNMENT.RIGHT,
+                                                          WD_TAB_LEADER.DOTS)
+            run = p.add_run(text + (f"\t{toc_pages[text]}" if text in toc_pages else ""))
+            run.bold = bold
+
         for doc in docs:
-            d.add_paragraph(doc.title).runs[0].bold = True
+            toc_line(doc.title, 0.0, True)
             for b in doc.blocks:
                 if isinstance(b, Heading) and b.level == 1:
-                    p = d.add_paragraph(b.text)
-                    p.paragraph_format.left_indent = Cm(0.8)
+                    toc_line(b.text, 0.8, False)
         d.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
     for i, doc in enumerate(docs):
         if i:
