@@ -19,6 +19,7 @@ from ..errors import GisPlannerError
 from ..i18n import t
 from ..outputs import all_or_nothing
 from ..text import literal_figure_text, safe_table
+from . import shared
 from .allocate import Allocation, allocate, load_context
 from .consequences import Consequences, consequences, label_table
 from .demand import Demand, demand
@@ -72,6 +73,8 @@ def run_scenario(ws: Any, scenario: Scenario | str, *, parcels: gpd.GeoDataFrame
     """Demand → allocation → consequences for one scenario (a :class:`Scenario`, a path or a name)."""
     scn = scenario if isinstance(scenario, Scenario) else find_scenario(scenario, ws)
     dem = demand(scn, ws)
+    if parcels is None and context is None and hasattr(ws, "gpkg"):
+        parcels, context = shared.inputs(ws)      # read once per data version (as run_many and the app)
     if parcels is None:
         parcels = ws.read_layer("parcels")
     parcels = parcels.reset_index(drop=True)
@@ -86,8 +89,7 @@ def run_many(ws: Any, scenarios: list[Scenario | str]) -> list[ScenarioResult]:
     """Run several scenarios on one workspace, reading its layers once."""
     if not scenarios:
         raise GisPlannerError("no scenarios to compare", fix="name at least one scenario", code="bad_scenario")
-    parcels = ws.read_layer("parcels").reset_index(drop=True)
-    ctx = load_context(ws, parcels)
+    parcels, ctx = shared.inputs(ws)
     return [run_scenario(ws, s, parcels=parcels, context=ctx, with_procedure=False) for s in scenarios]
 
 
