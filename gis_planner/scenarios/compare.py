@@ -118,7 +118,30 @@ def compare_table(results: list[ScenarioResult], lang: str = "en") -> pd.DataFra
     df = pd.DataFrame(data)
     df.insert(0, t("scenarios.col.indicator", lang), labels)
     df.attrs["keys"] = list(keys)   # the indicator of each row (the app formats counts, areas and money by it)
+    df.attrs["units"] = [indicator_unit(k) for k in keys]   # and shows its unit (scenarios.unit.*)
     return df
+
+
+# the unit of each count indicator of compare_table (areas end in _ha, money in mio_som)
+_COUNT_UNITS = {"population_base": "people", "population_horizon": "people", "households_new": "households",
+                "plots_demand": "plots", "plots_allocated": "plots", "plots_unmet": "plots",
+                "transformations": "parcels", "schools_new": "facilities", "kindergartens_new": "facilities",
+                "clinics_new": "facilities"}
+
+
+def indicator_unit(key: str) -> str:
+    """The unit code (``scenarios.unit.<code>``) of an indicator of :func:`compare_table`.
+
+    >>> [indicator_unit(k) for k in ("land_housing_ha", "run_mio_som_per_year", "build_mio_som", "plots_unmet")]
+    ['ha', 'mio_som_year', 'mio_som', 'plots']
+    """
+    if key.endswith("_ha"):
+        return "ha"
+    if key.endswith("mio_som_per_year"):
+        return "mio_som_year"
+    if key.endswith("mio_som"):
+        return "mio_som"
+    return _COUNT_UNITS.get(key, "")
 
 
 def _round(v: Any) -> Any:
@@ -266,5 +289,5 @@ def save_to_workspace(ws: Any, result: ScenarioResult) -> str:
     return name
 
 
-__all__ = ["ScenarioResult", "run_scenario", "run_many", "compare_table", "plot_maps", "write_outputs",
+__all__ = ["ScenarioResult", "run_scenario", "run_many", "compare_table", "indicator_unit", "plot_maps", "write_outputs",
            "save_to_workspace", "USE_COLORS"]
