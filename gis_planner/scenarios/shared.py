@@ -49,11 +49,13 @@ def frame_fingerprint(df) -> str:
         rest = df.drop(columns=gname)
     else:
         rest = df
-    h.update(repr(list(map(str, rest.columns))).encode())
-    if len(rest.columns):
-        h.update(pd.util.hash_pandas_object(rest.astype(str), index=True).values.tobytes())
-    else:
-        h.update(str(len(rest)).encode())
+    h.update(repr([(str(c), str(t)) for c, t in rest.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(rest.index).values.tobytes())
+    for i in range(len(rest.columns)):
+        col = rest.iloc[:, i]
+        if col.dtype == object:          # mixed Python values: by their text (None and NaN stay apart)
+            col = col.astype(str)
+        h.update(pd.util.hash_pandas_object(col, index=False).values.tobytes())
     return h.hexdigest()
 
 
