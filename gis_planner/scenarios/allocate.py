@@ -267,8 +267,11 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
                 # protected farmland last, then nearest, then best score
                 cand_plots = []
                 layouts = {}
-                for k in ok:
-                    plots, fronts, streets = subdivide_plots(usable[k], *layout, toward)
+                tkey = shared.geoms_fingerprint([toward])
+                for k in ok:   # (the layout of a candidate is the same in every scenario: shared)
+                    plots, fronts, streets = shared.memo(
+                        "layout", (shapely.to_wkb(usable[k]), layout, tkey),
+                        lambda k=k: subdivide_plots(usable[k], *layout, toward))
                     layouts[k] = (plots, fronts, streets)
                     if plots:
                         d = np.round(shapely.distance(np.asarray(plots, dtype=object), toward), 0) \

@@ -25,7 +25,7 @@ import shapely
 
 _LOCK = threading.Lock()
 _STORES: dict[str, dict] = {}
-_LIMITS = {"score": 64, "council": 256, "balance": 8, "inputs": 2, "procedure": 4096}
+_LIMITS = {"score": 64, "council": 256, "balance": 8, "inputs": 2, "layout": 20_000}
 _TOKENS = itertools.count(1)
 
 
