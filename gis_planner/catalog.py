@@ -114,13 +114,20 @@ def _stamps(name: str, workspace: Any) -> tuple[tuple, tuple | None]:
 
 
 def rules_version(name: str, workspace: Any = None) -> dict:
-    """Provenance of a rule file: its declared version, source and a content hash."""
-    default, override = rule_paths(name, workspace)
+    """Provenance of a rule file: its declared version, source and a content hash (computed once per
+    modification stamp of the file and its override: scenario runs and checks ask for it many times)."""
+    return dict(_rules_version_cached(name, *_stamps(name, workspace)))   # (raises when the file is missing)
+
+
+@lru_cache(maxsize=256)
+def _rules_version_cached(name: str, default_stamp: tuple, override_stamp: tuple | None) -> dict:
+    default = Path(default_stamp[0])
+    override = Path(override_stamp[0]) if override_stamp is not None else None
     h = hashlib.sha256()
     for p in (default, override):
         if p is not None and p.exists():
             h.update(p.read_bytes())
-    data = load_rules(name, workspace)
+    data = _load_cached(default_stamp, override_stamp)
     meta = data.get("meta", {}) or {}
     return {
         "file": f"layers/{name}.yaml",

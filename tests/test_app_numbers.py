@@ -147,7 +147,16 @@ def test_compare_table_counts_have_no_decimals(app_ws):
     res = run_scenario(app_ws, "baseline")
     df = at.dataframe[-1].value
     ref = compare_table([res], "ru")
-    row = {lab: v for lab, v in zip(df.iloc[:, 0], df.iloc[:, 1])}
+    row = {lab: v for lab, v in zip(df.iloc[:, 0], df[res.scenario.title("ru")])}
+    # every row with its unit (issue 20: «result metrics have no units»)
+    unit = {lab: u for lab, u in zip(df.iloc[:, 0], df[t("scenarios.col.unit", "ru")])}
+    assert list(df.columns[:2]) == [t("scenarios.col.indicator", "ru"), t("scenarios.col.unit", "ru")]
+    assert all(unit.values()), [lab for lab, u in unit.items() if not u]
+    assert unit[t("scenarios.ind.population_base", "ru")] == "чел."
+    assert unit[t("scenarios.ind.plots_unmet", "ru")] == "участков"
+    assert unit[t("scenarios.ind.transformations", "ru")] == t("scenarios.unit.parcels", "ru")
+    assert unit[t("scenarios.ind.land_allocated_ha", "ru")] == "га"
+    assert unit[t("scenarios.ind.run_mio_som_per_year", "ru")] == "млн сом/год"
     households = res.consequences.indicators["households_new"]
     assert row[t("scenarios.ind.households_new", "ru")] == f"{households:,d}".replace(",", NB)
     assert row[t("scenarios.ind.population_base", "ru")] == \

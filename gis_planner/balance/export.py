@@ -10,7 +10,7 @@ import pandas as pd
 from ..catalog import catalogue
 from ..errors import GisPlannerError
 from ..i18n import check_lang, t
-from ..io.xlsx import column_kinds, write_sheet
+from ..io.xlsx import column_kinds, write_workbook
 from ..outputs import all_or_nothing
 from ..text import safe_table
 from .core import ANY, UNKNOWN, Balance
@@ -267,16 +267,13 @@ def write_xlsx(b: Balance, path, lang: str | None = None, tabs: dict | None = No
     path = Path(path)
     tabs = tables(b, lang) if tabs is None else tabs
     used: set = set()
+    pct100 = {t("balance.share_pct", lang), t("balance.diff_pct", lang)}
+    frac = {t("balance.share", lang), t("balance.restricted_share", lang)}
+    sheets = [(_sheet_name(key, lang, used), safe_table(df),
+               {} if key == "summary" else column_kinds(df, pct100=pct100, frac=frac),
+               df.attrs.get("row_kinds") if key == "summary" else None) for key, df in tabs.items()]
     try:
-        with pd.ExcelWriter(path, engine="openpyxl") as xw:
-            pct100 = {t("balance.share_pct", lang), t("balance.diff_pct", lang)}
-            frac = {t("balance.share", lang), t("balance.restricted_share", lang)}
-            for key, df in tabs.items():
-                name = _sheet_name(key, lang, used)
-                if key == "summary":
-                    write_sheet(xw, name, safe_table(df), {}, row_kinds=df.attrs.get("row_kinds"))
-                else:
-                    write_sheet(xw, name, safe_table(df), column_kinds(df, pct100=pct100, frac=frac))
+        write_workbook(path, sheets)   # streamed: the parcel sheets are ~17 000 rows
     except OSError as exc:
         raise GisPlannerError(f"cannot write the workbook ({exc})", file=str(path),
                               fix="close it in Excel/LibreOffice and check the folder exists",

@@ -22,7 +22,6 @@ Deterministic: the same inputs give the same pieces in the same order.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import math
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from shapely import affinity
 from shapely.geometry import box
 
 from ..errors import GisPlannerError
+from . import shared
 from .demand import Demand
 from .model import Norms
 
@@ -221,7 +221,7 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
         suit = n.section("suitability", use if use in n.node("suitability") else (
             "housing" if use in ("housing", "multistorey_housing", "social_facility") else "default"))
         lts = parcels["land_type"].astype(object).to_numpy()[idx] if "land_type" in parcels.columns else None
-        sc = score_parcels(usable, ctx, suit, hazard_cfg, lts) if len(idx) else pd.DataFrame()
+        sc = _score_memo(usable, ctx, suit, hazard_cfg, lts) if len(idx) else pd.DataFrame()
         for col in sc.columns:
             rows[col] = sc[col].to_numpy()
         tier = tier_all[idx]
@@ -267,8 +267,11 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
                 # protected farmland last, then nearest, then best score
                 cand_plots = []
                 layouts = {}
-                for k in ok:
-                    plots, fronts, streets = subdivide_plots(usable[k], *layout, toward)
+                tkey = shared.geoms_fingerprint([toward])
+                for k in ok:   # (the layout of a candidate is the same in every scenario: shared)
+                    plots, fronts, streets = shared.memo(
+                        "layout", (shapely.to_wkb(usable[k]), layout, tkey),
+                        lambda k=k: subdivide_plots(usable[k], *layout, toward))
                     layouts[k] = (plots, fronts, streets)
                     if plots:
                         d = np.round(shapely.distance(np.asarray(plots, dtype=object), toward), 0) \
@@ -336,8 +339,8 @@ def allocate(ws: Any, dem: Demand, *, parcels: gpd.GeoDataFrame | None = None, c
     dens = densification(summary_df, pieces_gdf, n)
     cands = pd.concat(cand_rows, ignore_index=True) if cand_rows else pd.DataFrame()
     vrows = pd.DataFrame(village_rows, columns=["village", "use", "unit", "demand", "allocated", "unmet", "capacity"])
-    options = unmet_options(villages, vrows, spare, parcels, housing_mask, housing_prohibited, n) \
-        if villages is not None else []
+    options = unmet_options(villages, vrows, spare, parcels, housing_mask, housing_prohibited, n,
+                            parcels_key=shared.frame_fingerprint(parcels)) if villages is not None else []
     if villages is None and any(u in GROWTH_USES for u, *_ in _demand_items(dem, order, uses)):
         warn.append("no settlements layer: housing and social facilities are not tied to a village and its "
                     "growth distance")
@@ -361,10 +364,6 @@ def _frame_key(ws: Any, restr: gpd.GeoDataFrame | None) -> tuple | None:
     """Fingerprint of the restriction frame (geometry and every attribute) and of the rule files."""
     if restr is None or not len(restr):
         return None
-    h = hashlib.sha1()
-    for g in shapely.to_wkb(np.asarray(restr.geometry.values)):
-        h.update(g)
-    h.update(pd.util.hash_pandas_object(restr.drop(columns=restr.geometry.name).astype(str), index=True).values.tobytes())
     prov = None
     if ws is not None:
         try:
@@ -372,7 +371,7 @@ def _frame_key(ws: Any, restr: gpd.GeoDataFrame | None) -> tuple | None:
                          .rules_provenance(ws))
         except (ImportError, AttributeError):
             prov = None
-    return (str(getattr(ws, "gpkg", "")), prov, h.hexdigest())
+    return (str(getattr(ws, "gpkg", "")), prov, shared.frame_fingerprint(restr))
 
 
 def _memo(key: tuple | None) -> dict:
@@ -412,6 +411,15 @@ def _check_memo(memo: dict, ws: Any, use: str, ids: np.ndarray, geoms: np.ndarra
         for i, v, r in zip(miss, verd, reas):
             store[keys[i]] = (v, r)
     return [store[k][0] for k in keys], [store[k][1] for k in keys]
+
+
+def _score_memo(geoms: np.ndarray, ctx: Context, suit: dict, hazard_cfg: dict, land_types) -> pd.DataFrame:
+    """:func:`score_parcels`, once per (context, candidate geometries, suitability rules, land types): the
+    candidates of a use that comes first are the same in every scenario of a workspace."""
+    key = (shared.token(ctx), shared.geoms_fingerprint(geoms), shared.value_key(suit), shared.value_key(hazard_cfg),
+           shared.value_key(None if land_types is None else [None if v is None or v != v else str(v)
+                                                               for v in land_types]))
+    return shared.memo("score", key, lambda: score_parcels(geoms, ctx, suit, hazard_cfg, land_types)).copy()
 
 
 def cut_out(geoms: np.ndarray, parts: np.ndarray, tree) -> np.ndarray:

@@ -188,6 +188,11 @@ def load_context(ws: Any, parcels: gpd.GeoDataFrame) -> Context:
         except (ImportError, AttributeError):
             hz = layer("hazard_zones")
     restr = _build_restrictions(ws) if ws is not None else None
+    if restr is not None and restr.attrs:
+        # the frame's provenance (attrs: layers, warnings) is not used by the allocation, and pandas
+        # deep-copies attrs into every column and row selection of the frame (~1 000 per scenario)
+        restr = restr.copy(deep=False)
+        restr.attrs = {}
     return Context(crs=crs, settlement=settlement,
                    roads=shapely.union_all(np.asarray(roads.geometry.values)) if roads is not None else None,
                    water=layer("water_bodies"), hazards=hz, restrictions=restr,

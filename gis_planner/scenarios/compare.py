@@ -19,6 +19,7 @@ from ..errors import GisPlannerError
 from ..i18n import t
 from ..outputs import all_or_nothing
 from ..text import literal_figure_text, safe_table
+from . import shared
 from .allocate import Allocation, allocate, load_context
 from .consequences import Consequences, consequences, label_table
 from .demand import Demand, demand
@@ -72,6 +73,8 @@ def run_scenario(ws: Any, scenario: Scenario | str, *, parcels: gpd.GeoDataFrame
     """Demand → allocation → consequences for one scenario (a :class:`Scenario`, a path or a name)."""
     scn = scenario if isinstance(scenario, Scenario) else find_scenario(scenario, ws)
     dem = demand(scn, ws)
+    if parcels is None and context is None and hasattr(ws, "gpkg"):
+        parcels, context = shared.inputs(ws)      # read once per data version (as run_many and the app)
     if parcels is None:
         parcels = ws.read_layer("parcels")
     parcels = parcels.reset_index(drop=True)
@@ -86,8 +89,7 @@ def run_many(ws: Any, scenarios: list[Scenario | str]) -> list[ScenarioResult]:
     """Run several scenarios on one workspace, reading its layers once."""
     if not scenarios:
         raise GisPlannerError("no scenarios to compare", fix="name at least one scenario", code="bad_scenario")
-    parcels = ws.read_layer("parcels").reset_index(drop=True)
-    ctx = load_context(ws, parcels)
+    parcels, ctx = shared.inputs(ws)
     return [run_scenario(ws, s, parcels=parcels, context=ctx, with_procedure=False) for s in scenarios]
 
 
@@ -116,7 +118,30 @@ def compare_table(results: list[ScenarioResult], lang: str = "en") -> pd.DataFra
     df = pd.DataFrame(data)
     df.insert(0, t("scenarios.col.indicator", lang), labels)
     df.attrs["keys"] = list(keys)   # the indicator of each row (the app formats counts, areas and money by it)
+    df.attrs["units"] = [indicator_unit(k) for k in keys]   # and shows its unit (scenarios.unit.*)
     return df
+
+
+# the unit of each count indicator of compare_table (areas end in _ha, money in mio_som)
+_COUNT_UNITS = {"population_base": "people", "population_horizon": "people", "households_new": "households",
+                "plots_demand": "plots", "plots_allocated": "plots", "plots_unmet": "plots",
+                "transformations": "parcels", "schools_new": "facilities", "kindergartens_new": "facilities",
+                "clinics_new": "facilities"}
+
+
+def indicator_unit(key: str) -> str:
+    """The unit code (``scenarios.unit.<code>``) of an indicator of :func:`compare_table`.
+
+    >>> [indicator_unit(k) for k in ("land_housing_ha", "run_mio_som_per_year", "build_mio_som", "plots_unmet")]
+    ['ha', 'mio_som_year', 'mio_som', 'plots']
+    """
+    if key.endswith("_ha"):
+        return "ha"
+    if key.endswith("mio_som_per_year"):
+        return "mio_som_year"
+    if key.endswith("mio_som"):
+        return "mio_som"
+    return _COUNT_UNITS.get(key, "")
 
 
 def _round(v: Any) -> Any:
@@ -264,5 +289,5 @@ def save_to_workspace(ws: Any, result: ScenarioResult) -> str:
     return name
 
 
-__all__ = ["ScenarioResult", "run_scenario", "run_many", "compare_table", "plot_maps", "write_outputs",
+__all__ = ["ScenarioResult", "run_scenario", "run_many", "compare_table", "indicator_unit", "plot_maps", "write_outputs",
            "save_to_workspace", "USE_COLORS"]

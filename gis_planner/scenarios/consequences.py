@@ -285,7 +285,11 @@ def balance_tables(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame) -> tuple[p
         lt = pd.Series(a[agri]).groupby(p["land_type"].astype(object).fillna("unknown").to_numpy()[agri]).sum().to_dict()
         return cat, lt
 
-    return one(before), one(after)
+    from . import shared
+
+    # the cadastre before is the same in every scenario of a workspace: its balance once per parcels
+    return shared.memo("balance", (shared.frame_fingerprint(before), shared.rules_stamp()),
+                       lambda: one(before)), one(after)
 
 
 def balance_change(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame, tr: pd.DataFrame) -> pd.DataFrame:

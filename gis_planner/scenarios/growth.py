@@ -186,9 +186,28 @@ def council_land(parcels: gpd.GeoDataFrame, cand_mask: np.ndarray, prohibited, v
     return rows
 
 
+def _council_memo(parcels_key, parcels, cand_mask, prohibited, village_geom, reach, psize) -> list[dict]:
+    if parcels_key is None:
+        return council_land(parcels, cand_mask, prohibited, village_geom, reach, psize)
+    import copy
+    import hashlib
+
+    from . import shared
+
+    key = (parcels_key, hashlib.sha1(np.asarray(cand_mask, dtype=bool).tobytes()).hexdigest(),
+           None if prohibited is None else shared.geoms_fingerprint(prohibited[0]),
+           shapely.to_wkb(village_geom), float(reach), float(psize))
+    return copy.deepcopy(shared.memo("council", key, lambda: council_land(parcels, cand_mask, prohibited,
+                                                                         village_geom, reach, psize)))
+
+
 def unmet_options(villages: gpd.GeoDataFrame, village_rows: pd.DataFrame, spare: dict, parcels: gpd.GeoDataFrame,
-                  cand_mask: np.ndarray, prohibited, norms: Norms) -> list[dict]:
-    """For each village with unmet housing demand: the four alternatives, with numbers."""
+                  cand_mask: np.ndarray, prohibited, norms: Norms, parcels_key: str | None = None) -> list[dict]:
+    """For each village with unmet housing demand: the four alternatives, with numbers.
+
+    ``parcels_key`` (:func:`gis_planner.scenarios.shared.frame_fingerprint` of ``parcels``): the council
+    land of a village is looked up once per parcels, candidate mask and prohibited land (the same in every
+    scenario of a workspace) instead of being searched again."""
     out = []
     if village_rows is None or not len(village_rows):
         return out
@@ -211,7 +230,8 @@ def unmet_options(villages: gpd.GeoDataFrame, village_rows: pd.DataFrame, spare:
             "multistorey_ha": round(unmet / dens_per_ha, 2) if dens_per_ha else None,
             "multistorey_source": norms.source("housing.multistorey_households_per_ha"),
             "other_villages": others,
-            "council_land": council_land(parcels, cand_mask, prohibited, villages.geometry.iloc[i], reach, psize),
+            "council_land": _council_memo(parcels_key, parcels, cand_mask, prohibited, villages.geometry.iloc[i],
+                                          reach, psize),
             "growth_distance_m": reach, "growth_source": norms.source("growth.max_distance_m"),
         })
     return out

@@ -174,12 +174,30 @@ def _land_types(ws, sel: gpd.GeoDataFrame) -> list:
         return [v if isinstance(v, str) and v else None for v in sel["land_type"].tolist()]
     if "cadastral_no" not in sel:
         return [None] * len(sel)
-    layer = read_layer_fid(ws, "parcels")
-    if layer is None or "land_type" not in layer or "cadastral_no" not in layer:
+    lut = _land_type_lut(ws)
+    if lut is None:
         return [None] * len(sel)
-    lut = dict(zip(layer["cadastral_no"].astype(str), layer["land_type"].astype(object).where(
-        layer["land_type"].notna(), None)))
     return [lut.get(str(c)) for c in sel["cadastral_no"]]
+
+
+_LUT: dict = {}
+
+
+def _land_type_lut(ws) -> dict | None:
+    """Cadastral number -> land type of the parcels layer, read once per workspace data version (a
+    scenario comparison asks for it once per scenario and target category)."""
+    key = (str(ws.gpkg), ws.version)
+    hit = _LUT.get(key, _LUT)
+    if hit is not _LUT:
+        return hit
+    layer = read_layer_fid(ws, "parcels")
+    lut = None
+    if layer is not None and "land_type" in layer and "cadastral_no" in layer:
+        lut = dict(zip(layer["cadastral_no"].astype(str), layer["land_type"].astype(object).where(
+            layer["land_type"].notna(), None)))
+    _LUT.clear()   # one workspace version at a time
+    _LUT[key] = lut
+    return lut
 
 
 def _touched_text(items: list[dict], lang: str | None = None, ws=None) -> str:

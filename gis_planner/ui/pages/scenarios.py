@@ -93,12 +93,16 @@ def _source_details(texts) -> None:
 
 
 def _compare(df):
-    """The comparison table: a row per indicator, counts whole, areas (ha) and money (million som) 2 decimals."""
+    """The comparison table: a row per indicator with its unit (ha, plots, people, million som …), counts
+    whole, areas (ha) and money (million som) 2 decimals."""
     keys = df.attrs.get("keys") or []
     out = df.copy()
     for col in out.columns[1:]:
         out[col] = [fmt_number(v, lang, 2 if (k.endswith("_ha") or "mio_som" in k) else 0) if v is not None and v == v
                     else "" for v, k in zip(df[col], keys)] if len(keys) == len(df) else df[col]
+    units = df.attrs.get("units") or []
+    if len(units) == len(df):
+        out.insert(1, tr("scenarios.col.unit"), [unit_text(u) for u in units])
     return out
 
 
