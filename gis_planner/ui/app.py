@@ -195,7 +195,8 @@ def sidebar() -> None:
 LANG, FIRST_USE = object(), object()
 WARM: list[tuple[str, str, tuple]] = [
     ("gis_planner.zoning", "restrictions", ()),
-    ("gis_planner.zoning", "restriction_map", (FIRST_USE,)),
+    ("gis_planner.zoning", "regime_display", ()),               # the restriction map's pieces (any use)
+    ("gis_planner.zoning", "restriction_map", (FIRST_USE,)),   # the class areas of the first use
     ("gis_planner.zoning", "check_index", ()),                  # the parcels a map click is looked up in
     ("gis_planner.balance", "balance", ()),
     ("gis_planner.balance", "balance_tables", (LANG,)),        # its sheets (~1 s for the demo)
