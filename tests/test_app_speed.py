@@ -73,3 +73,23 @@ def test_zoning_page_areas_on_request_equal_the_union(app_ws):
     want = [f"{v:,.2f}" for v in rm["area_ha"].round(2)]
     assert [str(x) for x in shown.iloc[:, 1]] == want, (list(shown.iloc[:, 1]), want)
     assert list(shown.iloc[:, 0]) == [t(f"zoning.class.{c}", "en") for c in rm["class"]]
+
+
+def test_warm_up_waits_for_the_users():
+    """The warm-up starts a step only when no script run is going on and none ended in the last
+    quiet_s seconds; it goes on after max_wait_s of continuous use."""
+    import time
+
+    from gis_planner.ui import app as shell
+
+    shell._user_run(True)            # a run in progress: waits the whole max_wait_s
+    try:
+        waited = shell._wait_for_quiet(quiet_s=0.1, max_wait_s=0.5)
+    finally:
+        shell._user_run(False)       # the run ends now
+    assert 0.5 <= waited < 1.5
+    t0 = time.monotonic()
+    waited = shell._wait_for_quiet(quiet_s=0.4, max_wait_s=5)   # quiet 0.4 s after the end
+    assert 0.3 <= waited < 1.5 and time.monotonic() - shell._RUNS["last_end"] >= 0.4
+    assert shell._RUNS["active"] == 0
+    assert shell._wait_for_quiet(quiet_s=0.0, max_wait_s=5) < 0.2   # nothing going on: at once
