@@ -44,6 +44,25 @@ def main(ws_path: str) -> None:
     out["click_check_median"] = sorted(clicks)[len(clicks) // 2]
     out["restriction_map_one_use"] = cpu(lambda: restriction_map(ws, "industry", restrictions=r, write=False,
                                                                  lang="en"))
+    try:   # the restrictions page's map of a use without the union (issue 20; absent in older checkouts)
+        import streamlit.logger
+
+        streamlit.logger.get_logger("streamlit").setLevel(logging.ERROR)
+        from gis_planner.ui import analyses as an
+        from gis_planner.ui import maps
+    except ImportError:
+        an = None
+    if an is not None and hasattr(an, "_regime_verdicts"):
+        an.restrictions(ws)   # (the frame above, cached as the app does)
+        out["regime_display_per_data_version"] = cpu(lambda: an._regime_display(ws))
+        pieces = an._regime_display(ws)
+
+        def display_one_use(use="industry"):
+            v = an._regime_verdicts(ws, use)
+            rm = pieces.assign(**{"class": v.reindex(pieces["_pos"]).to_numpy()})
+            rm = rm[rm["class"].notna()]
+            maps.frame_display(rm, rm["class"].map(maps.styles()["restriction_classes"]), [("class", "class")])
+        out["restriction_map_display_one_use"] = cpu(display_one_use)
     from gis_planner.scenarios import examples_dir, load_scenario, run_scenario
 
     scs = [load_scenario(p) for p in sorted(examples_dir().glob("*.yaml"))]

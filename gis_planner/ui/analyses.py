@@ -16,10 +16,15 @@ def _restrictions(ws: Workspace):
     return build_restrictions(ws)
 
 
+_MAPS_DONE: set = set()   # (root, version, use) of the restriction maps computed in this process
+
+
 def _restriction_map(ws: Workspace, use: str):
     from ..zoning import restriction_map as rmap
 
-    return rmap(ws, use, restrictions=restrictions(ws), write=False, lang="en")
+    out = rmap(ws, use, restrictions=restrictions(ws), write=False, lang="en")
+    _MAPS_DONE.add((*cache.key(ws), use))
+    return out
 
 
 def _conflicts(ws: Workspace, lang: str):
@@ -42,6 +47,76 @@ def restrictions(ws: Workspace):
 def restriction_map(ws: Workspace, use: str):
     """Prohibited / conditional / free land for ``use`` (:func:`gis_planner.zoning.restriction_map`)."""
     return cache.cached(ws, "restriction_map", _restriction_map, use)
+
+
+def _regime_display(ws: Workspace):
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    from .maps import display_tolerance
+
+    restr = restrictions(ws)
+    root, version = cache.key(ws)
+    b = cache.read_layer(root, version, "boundary")
+    if b is None or b.empty:
+        b = cache.read_layer(root, version, "parcels")
+    if b is None or b.empty:
+        extent = shapely.Polygon()
+    else:
+        extent = shapely.union_all(np.asarray(b.geometry.values))
+    frame = gpd.GeoDataFrame({"kind": [None], "subtype": [None], "_pos": [-1]}, geometry=[extent], crs=ws.crs)
+    if len(restr):
+        frame = gpd.GeoDataFrame(
+            {"kind": [None, *restr["kind"]],
+             "subtype": [None, *(restr["subtype"] if "subtype" in restr else [None] * len(restr))],
+             "_pos": np.arange(-1, len(restr))},
+            geometry=[extent, *restr.geometry.values], crs=ws.crs)
+    tol = display_tolerance(frame)
+    g = shapely.simplify(np.asarray(frame.geometry.values, dtype=object), tol, preserve_topology=True)
+    ext = g[0]
+    try:
+        clipped = shapely.intersection(g[1:], ext)
+    except shapely.errors.GEOSException:   # a piece simplified into an invalid ring: repaired first
+        clipped = shapely.intersection(shapely.make_valid(g[1:]), shapely.make_valid(ext))
+    g = np.concatenate([[ext], clipped])
+    frame = frame.set_geometry(gpd.GeoSeries(g, crs=ws.crs, index=frame.index))
+    frame = frame[~frame.geometry.is_empty & frame.geometry.notna()]
+    frame = frame[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon", "GeometryCollection"])]
+    return frame.to_crs(4326) if ws.crs is not None else frame
+
+
+def regime_display(ws: Workspace):
+    """The restriction map's pieces for the browser, once per data version: the municipality (``_pos``
+    -1; the boundary, else the parcels) and every regime clipped to it (``_pos`` = its row in
+    :func:`restrictions`), simplified to about a pixel of the whole-municipality view, in EPSG:4326."""
+    return cache.cached(ws, "regime_display", _regime_display)
+
+
+def _regime_verdicts(ws: Workspace, use: str):
+    import pandas as pd
+
+    from ..zoning.check import with_effects
+
+    restr = restrictions(ws)
+    eff = with_effects(restr.assign(_pos=range(len(restr))), use, ws) if len(restr) else None
+    out = {-1: "free"}
+    if eff is not None:
+        out.update({int(p): e for p, e in zip(eff["_pos"], eff["effect"]) if e in ("prohibited", "conditional")})
+    return pd.Series(out, dtype=object)
+
+
+def regime_verdicts(ws: Workspace, use: str):
+    """Class of each piece of :func:`regime_display` for ``use``: ``_pos`` -> "free" (the municipality),
+    "prohibited" or "conditional" (the regime's effect, as :func:`restriction_map` unions them); regimes
+    without an effect on ``use`` are absent. A look-up per row (~5 ms), not a union."""
+    return cache.cached(ws, "regime_verdicts", _regime_verdicts, use)
+
+
+def restriction_map_ready(ws: Workspace, use: str) -> bool:
+    """Whether :func:`restriction_map` of ``use`` was computed in this process for the current data version
+    (then it is, as a rule, still in the cache and returned at once)."""
+    return (*cache.key(ws), use) in _MAPS_DONE
 
 
 def conflicts(ws: Workspace, lang: str):

@@ -195,7 +195,8 @@ def sidebar() -> None:
 LANG, FIRST_USE = object(), object()
 WARM: list[tuple[str, str, tuple]] = [
     ("gis_planner.zoning", "restrictions", ()),
-    ("gis_planner.zoning", "restriction_map", (FIRST_USE,)),
+    ("gis_planner.zoning", "regime_display", ()),               # the restriction map's pieces (any use)
+    ("gis_planner.zoning", "restriction_map", (FIRST_USE,)),   # the class areas of the first use
     ("gis_planner.zoning", "check_index", ()),                  # the parcels a map click is looked up in
     ("gis_planner.balance", "balance", ()),
     ("gis_planner.balance", "balance_tables", (LANG,)),        # its sheets (~1 s for the demo)
@@ -204,6 +205,36 @@ WARM: list[tuple[str, str, tuple]] = [
 # map component, Leaflet, the table widget) from this same Python process, and the analyses would slow
 # them down (they hold the interpreter); a page opened sooner simply computes what it needs itself
 WARM_DELAY_S = 3.0
+# the warm-up yields to the users: it starts each step only when no script run has been going on for this
+# long (a language switch or a change of use right after the first page is not slowed down by a second
+# interpreter thread), and goes on anyway after WARM_MAX_WAIT_S of continuous use
+WARM_QUIET_S = 0.8
+WARM_MAX_WAIT_S = 30.0
+_RUNS = {"active": 0, "last_end": 0.0}
+_RUNS_LOCK = threading.Lock()
+
+
+def _user_run(start: bool) -> None:
+    """Count the script runs going on (any session), for :func:`_wait_for_quiet`."""
+    with _RUNS_LOCK:
+        _RUNS["active"] += 1 if start else -1
+        if not start:
+            _RUNS["last_end"] = time.monotonic()
+
+
+def _wait_for_quiet(quiet_s: float | None = None, max_wait_s: float | None = None) -> float:
+    """Wait until no script run is going on and none ended in the last ``quiet_s`` seconds (at most
+    ``max_wait_s``); returns the seconds waited."""
+    quiet_s = WARM_QUIET_S if quiet_s is None else quiet_s
+    max_wait_s = WARM_MAX_WAIT_S if max_wait_s is None else max_wait_s
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < max_wait_s:
+        with _RUNS_LOCK:
+            busy = _RUNS["active"] > 0 or time.monotonic() - _RUNS["last_end"] < quiet_s
+        if not busy:
+            break
+        time.sleep(0.05)
+    return time.monotonic() - t0
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -212,7 +243,8 @@ def warm_up(root: str, version: str, lang: str = "ky") -> threading.Thread:
     next pages need (after :data:`WARM_DELAY_S`): the parcel spatial index (map clicks), the restrictions,
     the restriction map the restrictions page opens with, the land balance (:data:`WARM`); then it imports
     the libraries of the other pages, so opening one for the first time does not wait for SQLAlchemy,
-    python-docx ….
+    python-docx …. Each step starts only when no script run has been going on for :data:`WARM_QUIET_S`
+    (:func:`_wait_for_quiet`): the warm-up yields to the users instead of competing with their reruns.
 
     Safe: every step goes through the same ``st.cache_resource`` functions as the pages, whose per-key
     locks make a page that needs a value being computed wait for it instead of computing it twice; the
@@ -224,14 +256,17 @@ def warm_up(root: str, version: str, lang: str = "ky") -> threading.Thread:
         from . import analyses, maps
         time.sleep(WARM_DELAY_S)
         try:
+            _wait_for_quiet()
             maps.layer_index(root, version, "parcels")
             ws = Workspace(root)
             first_use = analyses.default_use(catalogue("activities", root).codes)
             for module, fn, args in WARM:
                 if available((module, fn)):
+                    _wait_for_quiet()   # each step when the users are not waiting for a page
                     getattr(analyses, fn)(ws, *({LANG: lang, FIRST_USE: first_use}.get(a, a) for a in args))
             for _slug, _title, _icon, req in PAGES:   # the libraries the other pages import when opened
                 if req is not None and available(req):
+                    _wait_for_quiet()
                     getattr(importlib.import_module(req[0]), req[1], None)   # (report: a lazy attribute)
         except Exception:  # noqa: BLE001 - background work must not disturb the app
             log.warning("cache warm-up failed:\n%s", traceback.format_exc())
@@ -242,6 +277,15 @@ def warm_up(root: str, version: str, lang: str = "ky") -> threading.Thread:
 
 
 def main() -> None:
+    """One script run of the app (counted, so the background warm-up yields to it)."""
+    _user_run(True)
+    try:
+        _main()
+    finally:
+        _user_run(False)
+
+
+def _main() -> None:
     st.set_page_config(page_title=t("core.app_name", state.lang()), page_icon=str(FAVICON),
                        layout="wide", initial_sidebar_state="expanded")
     try:

@@ -735,13 +735,23 @@ class FastGeoJson(folium.map.Layer):
                 }
                 return '<table style="font-size:12px">' + rows + '</table>';
             }
-            return L.geoJson(spec.data, {
+            var opts = {};
+            if (spec.style.pane) {   // drawn opaque in a pane of its own, the pane translucent as a whole:
+                var pm = {{ this._parent.get_name() }};   // overlapping pieces do not darken each other
+                if (!pm.getPane(spec.style.pane)) {
+                    var pn = pm.createPane(spec.style.pane);
+                    pn.style.opacity = spec.style.fill_opacity; pn.style.zIndex = 405;
+                }
+                opts.pane = spec.style.pane;
+            }
+            return L.geoJson(spec.data, Object.assign(opts, {
                 style: function (f) {
                     var c = f.properties._c || spec.style.color;
                     var poly = f.geometry && f.geometry.type.indexOf('Polygon') >= 0;
                     var s = {color: (poly && spec.style.by && spec.style.fill) ? spec.style.color : c,
                              weight: spec.style.weight, fillColor: c, fill: poly ? spec.style.fill : false,
-                             fillOpacity: poly ? (spec.style.fill ? spec.style.fill_opacity : 0) : 0.9};
+                             fillOpacity: poly ? (spec.style.fill ? (spec.style.pane ? 1 : spec.style.fill_opacity) : 0) : 0.9};
+                    if (spec.style.weight <= 0) { s.stroke = false; }
                     if (spec.style.dash) { s.dashArray = spec.style.dash; }
                     return s;
                 },
@@ -758,7 +768,7 @@ class FastGeoJson(folium.map.Layer):
                     }
                     if (tv) { layer.bindTooltip(tv, {sticky: true}); }
                 }
-            });
+            }));
         })();
         {% endmacro %}
     """)
@@ -768,7 +778,8 @@ class FastGeoJson(folium.map.Layer):
         self._name = "FastGeoJson"
         st_ = {"color": style.get("color", "#333333"), "weight": float(style.get("weight", 1.0)),
                "fill": bool(style.get("fill", True)), "fill_opacity": float(style.get("fill_opacity", 0.3)),
-               "dash": style.get("dash"), "by": bool(style.get("by")) or "fill_color" in style}
+               "dash": style.get("dash"), "by": bool(style.get("by")) or "fill_color" in style,
+               "pane": style.get("pane")}
         self.spec_json = json.dumps({**spec, "style": st_}, ensure_ascii=False, separators=(",", ":"))
 
 

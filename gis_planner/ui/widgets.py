@@ -335,5 +335,12 @@ def compact_layout() -> None:
             # tables that scroll inside their column instead of running off the page
             "@media (max-width: 1280px){[data-testid='stMetricValue']{font-size:1.55rem;}"
             "[data-testid='stMetricLabel'] *{white-space:normal !important;text-overflow:clip !important;}"
-            "[data-testid='stMarkdownContainer'] table{display:block;overflow-x:auto;font-size:.85rem;}}"
+            "[data-testid='stMarkdownContainer'] table{display:block;overflow-x:auto;font-size:.85rem;}"
+            # the overview: its layer list under the map (a 2/5 column of 1024 px cannot hold three columns)
+            ".st-key-overview_main [data-testid='stHorizontalBlock']{flex-wrap:wrap;}"
+            ".st-key-overview_main [data-testid='stColumn']{flex:1 1 100% !important;width:100% !important;"
+            "min-width:100% !important;}}"
+            # a toggle's or checkbox's label wraps instead of being cut with "…" (at every width)
+            "[data-testid='stCheckbox'] label *, .stToggle label *, [data-testid='stToggle'] label *"
+            "{white-space:normal !important;text-overflow:clip !important;overflow:visible !important;}"
             "</style>")

@@ -31,7 +31,8 @@ c3.metric(tr("app.overview.area_ha"),
           fmt_number(boundary.geometry.area.sum() / 10_000, lang, 2) if boundary is not None else "—")
 c4.metric(tr("core.dem"), tr("app.yes") if info.get("dem") else tr("app.no"))
 
-left, right = st.columns([3, 2])
+# (key: on narrow screens the layer list goes under the map instead of scrolling sideways, widgets.compact_layout)
+left, right = st.container(key="overview_main").columns([3, 2])
 with left:
     root_, version_ = cache.key(ws)
     vector = st.toggle(tr("app.map.details"), value=False, help=tr("app.map.details_help"), key="overview_vector")

@@ -65,18 +65,31 @@ def _typed() -> None:
 
 def _map_layers(_ws, use: str, lang: str) -> list:
     """The restriction map and the regimes as display layers (simplified, popups in ``lang``): built once
-    per data version, intended use and language, not on every click (~0.35 CPU s on the demo)."""
+    per data version, intended use and language, not on every click.
+
+    The restriction map is drawn from the regime pieces (:func:`analyses.regime_display`, once per data
+    version) coloured by their verdict for ``use`` — a look-up per row, not the union of
+    :func:`analyses.restriction_map` (~1 CPU s per use): the municipality in the colour of free land, the
+    pieces that condition the use above it, those that prohibit it on top, all opaque in one translucent
+    pane, so the map looks like the dissolved classes. The class areas under the map are those of the union.
+    """
     restr = analyses.restrictions(ws)
-    rmap = analyses.restriction_map(ws, use)
+    pieces = analyses.regime_display(ws)
     class_colors = maps.styles()["restriction_classes"]
-    rm = rmap[~rmap.geometry.is_empty].copy()
+    verdicts = analyses.regime_verdicts(ws, use)
+    rm = pieces.assign(**{"class": verdicts.reindex(pieces["_pos"]).to_numpy()})
+    rm = rm[rm["class"].isin(["free", "conditional", "prohibited"])]
+    rm = rm.iloc[rm["class"].map({"free": 0, "conditional": 1, "prohibited": 2}).argsort(kind="stable")]
     rm["label_t"] = [tr(f"zoning.class.{c}") for c in rm["class"]]
-    rm["area_t"] = rm["area_ha"].round(2)
+    zones = zoning_rules(ws).get("zones") or {}
+    rm["kind_t"] = [tr(f"zoning.kind.{k}") if isinstance(k, str) else "" for k in rm["kind"]]
+    rm["sub_t"] = [_subtype_text(k, s, zones) for k, s in zip(rm["kind"], rm["subtype"])]
     extra = [(maps.frame_display(rm, rm["class"].map(class_colors),
-                                 [("label_t", tr("app.zoning.class")), ("area_t", tr("app.balance.area_ha"))],
+                                 [("label_t", tr("app.zoning.class")), ("kind_t", tr("app.zoning.kind")),
+                                  ("sub_t", tr("app.zoning.subtype"))],
                                  tooltip_col="label_t"),
               tr("app.zoning.restriction_map", use=acts.label(use, lang)),
-              {"color": "#444444", "weight": 0.5, "fill_opacity": 0.45, "by": "class"})]
+              {"color": "#444444", "weight": 0, "fill_opacity": 0.45, "by": "class", "pane": "restriction_map"})]
     if len(restr):
         rs = restr.copy()
         rs["kind_t"] = [tr(f"zoning.kind.{k}") for k in rs["kind"]]
@@ -94,13 +107,28 @@ def _map_layers(_ws, use: str, lang: str) -> list:
     return extra
 
 
+def _areas_table() -> None:
+    """Prohibited / conditional / free hectares for the use: the union of the regimes
+    (:func:`analyses.restriction_map`, ~1 CPU s for a use not computed yet), so for a new use only when asked
+    (a button); the warm-up computes the use the page opens with, and a computed use shows at once."""
+    if not analyses.restriction_map_ready(ws, use):
+        if not st.button(tr("app-speed.zoning.compute_areas"), key=f"zoning_areas_{use}",
+                         help=tr("app-speed.zoning.compute_areas_help")):
+            return
+        with st.spinner(tr("app.computing")):
+            analyses.restriction_map(ws, use)
+    rmap = analyses.restriction_map(ws, use)
+    areas = pd.DataFrame({"class": [tr(f"zoning.class.{c}") for c in rmap["class"]],
+                          "area_ha": rmap["area_ha"].round(2)})
+    table(areas, {"class": "app.zoning.class", "area_ha": "app.balance.area_ha"})
+
+
 @st.fragment
 def _check_section() -> None:
     """Restriction map for the chosen use; a click or a cadastral number gives the check (a fragment: a
     click or a typed number reruns this section only, not the page and its sidebar)."""
     with st.spinner(tr("app.computing")):
         restr = analyses.restrictions(ws)
-        rmap = analyses.restriction_map(ws, use)
         extra = cache.cached(ws, "zoning_map_layers", _map_layers, use, lang)
     class_colors = maps.styles()["restriction_classes"]
     legend = [(tr(f"zoning.class.{c}"), class_colors[c]) for c in ("prohibited", "conditional", "free")]
@@ -145,9 +173,7 @@ def _check_section() -> None:
     with left:   # drawn after the check (the checked parcel highlighted), at the same place in the column
         maps.show(m, key=map_key, returned_objects=list(maps.CLICK_KEYS), height=560, cache_key=map_cache,
                   overlay_js=highlight)
-        areas = pd.DataFrame({"class": [tr(f"zoning.class.{c}") for c in rmap["class"]],
-                              "area_ha": rmap["area_ha"].round(2)})
-        table(areas, {"class": "app.zoning.class", "area_ha": "app.balance.area_ha"})
+        _areas_table()
     with right:
         if result is None:
             if not failed:
