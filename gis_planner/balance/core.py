@@ -438,6 +438,18 @@ def _read_boundary(ws, crs) -> Any:
     return union_polygons(geoms)
 
 
+def _joined_ids(id_of, lists: list) -> list[str]:
+    """``", ".join`` of the cadastral numbers of each list of parcel positions (one lookup for all)."""
+    if not lists:
+        return []
+    ids = id_of(np.concatenate([np.asarray(nb, dtype=np.int64) for nb in lists])).tolist()
+    out, at = [], 0
+    for nb in lists:
+        out.append(", ".join(ids[at:at + len(nb)]))
+        at += len(nb)
+    return out
+
+
 def _group_areas_one_by_one(index: ParcelIndex, unions: dict, dunions: dict, max_v: int
                             ) -> tuple[dict, dict, np.ndarray]:
     """Per-parcel areas in each kind, each subtype/level group and their union, group by group (the
@@ -731,7 +743,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         gkeep = shapely.area(topo.gaps) >= list_min if len(topo.gaps) else np.zeros(0, dtype=bool)
         gaps = gpd.GeoDataFrame({
             "area_ha": shapely.area(topo.gaps[gkeep]) / HA,
-            "neighbours": [", ".join(id_of(nb)) for nb, k in zip(topo.gap_neighbours, gkeep) if k]},
+            "neighbours": _joined_ids(id_of, [nb for nb, k in zip(topo.gap_neighbours, gkeep) if k])},
             geometry=gpd.GeoSeries(topo.gaps[gkeep], crs=crs), crs=crs)
         out_keep = topo.outside["area_m2"].to_numpy() >= list_min
         outside = pd.DataFrame({"cadastral_no": id_of(topo.outside["parcel"].to_numpy()[out_keep]),

@@ -115,7 +115,7 @@ def _invalid_edges(geoms: np.ndarray) -> np.ndarray:
 
 
 def _unpaired(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: int = 1,
-              tile: int = 50_000, compiled: bool | None = None) -> np.ndarray:
+              tile: int = 150_000, compiled: bool | None = None) -> np.ndarray:
     """Parcels with a ring segment that is not paired exactly once, reversed, by another parcel.
 
     See :func:`_pairing` (this is its first result).
@@ -124,7 +124,7 @@ def _unpaired(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: i
 
 
 def _pairing(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: int = 1,
-             tile: int = 50_000, compiled: bool | None = None) -> tuple[np.ndarray, "SegmentTable"]:
+             tile: int = 150_000, compiled: bool | None = None) -> tuple[np.ndarray, "SegmentTable"]:
     """Parcels with a ring segment not paired exactly once, reversed, by another parcel, and every
     segment of those parcels with its partner (see :func:`_pair_block`).
 
