@@ -99,9 +99,9 @@ def group_areas(index: ParcelIndex, atoms: Atoms, max_vertices: int = 256) -> tu
         if key in atoms.failed:
             continue
         sel = atoms.member[lab, j]
-        col = np.bincount(p[sel], weights=a[sel], minlength=n).astype(float)
+        col = np.bincount(p[sel], weights=a[sel], minlength=n).astype(float, copy=False)
         np.minimum(col, index.area, out=col)      # a clip exceeds the parcel by rounding only
         out[key] = col
-    total = np.bincount(p, weights=a, minlength=n).astype(float)
+    total = np.bincount(p, weights=a, minlength=n).astype(float, copy=False)
     np.minimum(total, index.area, out=total)
     return out, total

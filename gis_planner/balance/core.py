@@ -198,11 +198,14 @@ def _metric(gdf: gpd.GeoDataFrame, crs: CRS | None, what: str) -> gpd.GeoDataFra
     return to_metric(gdf)
 
 
-def _is_valid(geoms: np.ndarray, types: np.ndarray, compiled: bool | None = None) -> np.ndarray:
+def _is_valid(geoms: np.ndarray, types: np.ndarray, compiled: bool | None = None,
+              coords: dict | None = None) -> np.ndarray:
     """``shapely.is_valid`` of polygons: a polygon without holes whose ring is certainly simple
     (:func:`gis_planner.balance.kernels.simple_rings`, compiled, a fraction of GEOS' cost) is valid;
     GEOS decides every other one. ``compiled=False`` (or None and too few polygons for the kernel to pay,
-    :func:`~gis_planner.balance.segments.use_compiled`): GEOS for all."""
+    :func:`~gis_planner.balance.segments.use_compiled`): GEOS for all. ``coords`` (a dict, optional): when
+    every polygon was read by the kernel, receives ``xy`` and ``ring`` (``shapely.get_coordinates(geoms,
+    return_index=True)``) for the topology, which needs the same arrays."""
     if compiled is None:
         compiled = use_compiled(len(geoms))
     if not compiled:
@@ -215,14 +218,20 @@ def _is_valid(geoms: np.ndarray, types: np.ndarray, compiled: bool | None = None
         xy, ring = shapely.get_coordinates(geoms[simple], return_index=True)
         offsets = np.searchsorted(ring, np.arange(simple.size + 1))
         valid[simple] = simple_rings(np.ascontiguousarray(xy), offsets)
+        if coords is not None and simple.size == len(geoms):
+            coords.update(xy=xy, ring=ring)
     rest = np.flatnonzero(~valid)
     if rest.size:
         valid[rest] = shapely.is_valid(geoms[rest])
     return valid
 
 
-def _clean_polygons(gdf: gpd.GeoDataFrame, what: str, compiled: bool | None = None) -> tuple[np.ndarray, list[int]]:
-    """Polygon geometries, invalid ones repaired (their positions returned), non-polygons refused."""
+def _clean_polygons(gdf: gpd.GeoDataFrame, what: str, compiled: bool | None = None,
+                    coords: dict | None = None) -> tuple[np.ndarray, list[int]]:
+    """Polygon geometries, invalid ones repaired (their positions returned), non-polygons refused.
+
+    ``coords`` (a dict, optional): receives the coordinate arrays read by the validity check when nothing
+    was repaired (see :func:`_is_valid`)."""
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if missing.any():
@@ -235,8 +244,10 @@ def _clean_polygons(gdf: gpd.GeoDataFrame, what: str, compiled: bool | None = No
         pos = int(np.flatnonzero(bad_type)[0])
         raise GisPlannerError(f"{what} must be polygons ({int(bad_type.sum())} are not)", feature=pos,
                               fix="import the layer as polygons", code="bad_geometry_type")
-    invalid = np.flatnonzero(~_is_valid(geoms, types, compiled))
+    invalid = np.flatnonzero(~_is_valid(geoms, types, compiled, coords))
     if invalid.size:
+        if coords is not None:
+            coords.clear()     # repaired parcels: the arrays no longer describe them
         fixed = shapely.make_valid(geoms[invalid])
         geoms = geoms.copy()
         for i, g in zip(invalid, fixed):
@@ -542,7 +553,8 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         raise GisPlannerError("the parcels have no 'category' field", file="parcels",
                               fix="import the cadastre with its land category column", code="missing_field")
     compiled = use_compiled(n, (rules.get("engine") or {}).get("compiled_min_parcels"))
-    geoms, invalid = _clean_polygons(parcels, "parcels", compiled)
+    coords: dict = {}     # the parcels' coordinates, read once for the validity check and the topology
+    geoms, invalid = _clean_polygons(parcels, "parcels", compiled, coords)
     # cadastral numbers stay a pandas text column (no conversion of a million strings to objects and back)
     ids_s = (parcels["cadastral_no"].astype(str).reset_index(drop=True) if "cadastral_no" in parcels.columns
              else pd.Series([str(i) for i in range(n)], dtype=str))
@@ -727,7 +739,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     tcfg = rules.get("topology") or {}
     list_min = float(tcfg.get("list_min_m2", 0.0))
     if topology:
-        topo = cadastre_topology(geoms, boundary, tree=index.tree, compiled=compiled)
+        topo = cadastre_topology(geoms, boundary, tree=index.tree, compiled=compiled, coords=coords or None)
     else:
         topo = None
     overlaps = pd.DataFrame(columns=["cadastral_no_a", "cadastral_no_b", "area_ha"])
