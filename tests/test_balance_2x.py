@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import geopandas as gpd
+import pandas as pd
 import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
@@ -47,7 +48,7 @@ def test_properly_inside_equals_geos_with_known_cases():
     g = np.array([c[0] for c in cases.values()], dtype=object)
     want = np.array([c[1] for c in cases.values()])
     tree = shapely.STRtree(g)
-    for seg_per_piece in (1, 32):     # one segment per piece: most cases decided by the point test
+    for seg_per_piece in (1, 4, 32):     # one segment per piece: most cases decided by the point test
         got = T._properly_inside(b, g, tree, seg_per_piece)
         assert got.tolist() == want.tolist()
         assert np.array_equal(got, shapely.contains_properly(b, g))
@@ -73,6 +74,24 @@ def test_pieces_cover_the_whole_linework():
     lines = shapely.union_all(pieces)
     assert shapely.equals(lines, shapely.union_all(shapely.boundary(b)))
     assert len(pieces) == 2 + 2 + 2      # three rings of four segments, two segments per piece
+    short = T._boundary_pieces(b, seg_per_piece=1, max_length=50.0)
+    assert shapely.equals(shapely.union_all(short), lines)
+    assert len(short) == (4000 + 800 + 800) // 50          # perimeters / 50 m
+    assert shapely.length(short).max() == pytest.approx(50.0)
+
+
+def test_properly_inside_on_a_rectangle_boundary_uses_geos_only_near_it(monkeypatch):
+    """A 5-vertex boundary around 40 x 30 parcels of 50 m: only the parcels along it go to GEOS."""
+    geoms, boundary, _ = jittered_cadastre(nx=40, ny=30, seed=8)
+    g = np.array(geoms + [rect(-300, -300, -200, -200)], dtype=object)
+    seen = []
+    real = shapely.contains_properly
+    monkeypatch.setattr(T.shapely, "contains_properly", lambda a, b: seen.append(len(b)) or real(a, b))
+    got = T._properly_inside(boundary, g, shapely.STRtree(g))
+    monkeypatch.undo()
+    assert np.array_equal(got, shapely.contains_properly(boundary, g))
+    assert got.sum() == 38 * 28 and not got[-1]           # all but the outer ring of parcels, and the far one
+    assert seen and seen[0] < 0.4 * len(g)
 
 
 def test_shared_coordinates_give_the_same_topology():
@@ -116,3 +135,46 @@ def test_balance_outside_and_gaps_known_answer():
     t = b.to_json()["topology"]
     assert t["outside"] == [{"cadastral_no": "p3", "ha": pytest.approx(1.0)}]
     assert t["gap_ha"] == pytest.approx(0.1) and t["gaps"][0]["neighbours"] == "p2"
+
+
+def test_pct_text_equals_numpy_text():
+    from gis_planner.balance.core import _pct_text
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.random(20_000) * 100, rng.random(500) * 1e-3, rng.uniform(-5e4, 5e4, 500),
+                        [0.05, 0.15, 0.25, 99.95, 100.0, 100.00000000000001, 1e-300, -0.04, np.nan, np.inf]])
+    assert _pct_text(x).tolist() == np.char.add(np.round(x, 1).astype(str), "%").tolist()
+
+
+def test_coded_attributes_merge_aliases_and_nulls():
+    from gis_planner.balance.core import _coded, _codes
+
+    raw = pd.Series(["Agricultural", None, "odd value", "agricultural", "", "settlement", "agricultural land"])
+    codes, pos, distinct = _coded(raw, "land_categories")
+    assert codes.tolist() == ["agricultural", "unknown", "odd value", "agricultural", "unknown", "settlement",
+                              "agricultural"]
+    assert np.array(distinct, dtype=object)[pos].tolist() == codes.tolist() == _codes(raw, "land_categories").tolist()
+    assert len(distinct) == len(set(distinct)) == 4
+
+
+def test_tables_count_aliases_once():
+    """Two spellings of one category, a null and an unknown value: areas and counts by code."""
+    p = gpd.GeoDataFrame({"cadastral_no": list("abcde"),
+                          "category": ["Agricultural", "agricultural", None, "odd", "settlement"],
+                          "land_type": ["arable", "pasture", None, None, None]},
+                         geometry=[rect(0, 0, 100, 100), rect(100, 0, 200, 100), rect(200, 0, 300, 100),
+                                   rect(300, 0, 400, 100), rect(400, 0, 500, 100)], crs=7695)
+    r = gpd.GeoDataFrame({"kind": ["hazard"], "subtype": ["flood"], "level": ["high"]},
+                         geometry=[rect(50, 0, 250, 100)], crs=7695)
+    b = compute_balance(parcels=p, restrictions=r)
+    cat = dict(zip(b.by_category["code"], zip(b.by_category["area_ha"], b.by_category["parcels"])))
+    assert cat == {"agricultural": (2.0, 2), "settlement": (1.0, 1), "unknown": (1.0, 1), "odd": (1.0, 1)}
+    assert b.restricted.loc["agricultural", "hazard"] == pytest.approx(1.5)
+    assert b.restricted.loc["unknown", "hazard"] == pytest.approx(0.5)
+    assert b.restricted.loc["settlement", "hazard"] == 0.0
+    # catalogue order, then the others sorted (as before the tables counted by code position)
+    assert list(b.restricted.index) == list(b.by_category["code"]) == ["agricultural", "settlement", "odd", "unknown"]
+    lt = b.restricted_land_type
+    assert lt.loc["pasture", "hazard"] == pytest.approx(1.0) and lt.loc["arable", "hazard"] == pytest.approx(0.5)
+    assert b.parcels["restrictions"].tolist()[:3] == ["hazard:flood:high 50.0%", "hazard:flood:high 100.0%",
+                                                      "hazard:flood:high 50.0%"]

@@ -172,20 +172,36 @@ def _codes(values: pd.Series, catalogue_name: str) -> np.ndarray:
 
     Each distinct value is looked up once (``pd.factorize``), whatever the number of parcels.
     """
+    return _coded(values, catalogue_name)[0]
+
+
+def _coded(values: pd.Series, catalogue_name: str) -> tuple[np.ndarray, np.ndarray, list]:
+    """:func:`_codes`, with the position of each value's code in a list of the distinct codes:
+    ``(codes, pos, distinct)``, ``codes == np.array(distinct, dtype=object)[pos]`` (the tables count by
+    ``pos`` without factorizing the codes again)."""
     cat = catalogue(catalogue_name)
     if not len(values):
-        return np.empty(0, dtype=object)
+        return np.empty(0, dtype=object), np.empty(0, dtype=np.int64), []
     pos, uniq = pd.factorize(pd.Series(values), use_na_sentinel=True)
     mapped = [UNKNOWN if (v is None or str(v).strip() == "") else (cat.lookup(v) or str(v)) for v in uniq]
-    return np.array(mapped + [UNKNOWN], dtype=object)[pos]   # position -1 (null) -> the last: unknown
+    # two raw values may map to one code: number the distinct codes (a short list)
+    code_of, distinct = pd.factorize(np.array(mapped + [UNKNOWN], dtype=object))
+    code_pos = code_of[pos]                      # position -1 (null) -> the last: unknown
+    return np.asarray(distinct, dtype=object)[code_pos], code_pos, list(distinct)
 
 
-def _group_sums(keys: np.ndarray, *weights: np.ndarray) -> tuple[list, np.ndarray, list]:
-    """Distinct ``keys`` (first-seen order), the count of each and the sum of each weight array per key."""
-    pos, uniq = pd.factorize(keys)
+def _group_sums(keys: np.ndarray, *weights: np.ndarray, coded: tuple | None = None) -> tuple[list, np.ndarray, list]:
+    """Distinct ``keys`` (first-seen order), the count of each and the sum of each weight array per key.
+
+    ``coded`` = ``(pos, distinct)`` of the keys (:func:`_coded`): no factorizing; keys that do not occur
+    are left out, as if factorized."""
+    pos, uniq = pd.factorize(keys) if coded is None else coded
     k = len(uniq)
     counts = np.bincount(pos, minlength=k)
     sums = [np.bincount(pos, weights=w, minlength=k).astype(float) for w in weights]
+    if coded is not None:
+        seen = np.flatnonzero(counts > 0)
+        return [uniq[i] for i in seen], counts[seen], [x[seen] for x in sums]
     return list(uniq), counts, sums
 
 
@@ -409,9 +425,11 @@ class Balance:
 
 
 def _sum_table(keys: np.ndarray, areas_m2: np.ndarray, order: list[str], total_m2: float,
-               parents_of=None) -> pd.DataFrame:
-    """code, area_ha, parcels, share_pct; with ``parents_of`` (a catalogue) parent rows are added."""
-    uniq, counts, (sums,) = _group_sums(np.asarray(keys, dtype=object), np.asarray(areas_m2, dtype=float))
+               parents_of=None, coded: tuple | None = None) -> pd.DataFrame:
+    """code, area_ha, parcels, share_pct; with ``parents_of`` (a catalogue) parent rows are added.
+    ``coded``: ``(pos, distinct)`` of ``keys`` (see :func:`_group_sums`)."""
+    uniq, counts, (sums,) = _group_sums(None if coded is not None else np.asarray(keys, dtype=object),
+                                        np.asarray(areas_m2, dtype=float), coded=coded)
     g = pd.DataFrame({"sum": sums, "count": counts}, index=pd.Index(uniq, dtype=object))
     codes = [c for c in order if c in g.index] + sorted(c for c in g.index if c not in order)
     g = g.reindex(codes)
@@ -447,6 +465,28 @@ def _read_boundary(ws, crs) -> Any:
     b = _metric(b, crs, "boundary")
     geoms, _ = _clean_polygons(b, "boundary features")
     return union_polygons(geoms)
+
+
+_TENTHS = np.arange(1001) / 10.0                        # 0.0, 0.1, … 100.0 (k / 10, as np.round gives)
+_TENTHS_TEXT = np.array([f"{v!r}%" for v in _TENTHS.tolist()], dtype=object)
+
+
+def _pct_text(pct: np.ndarray) -> np.ndarray:
+    """``np.char.add(np.round(pct, 1).astype(str), "%")`` as objects, by table lookup for 0-100 %.
+
+    The text of a float depends on its value only, so a rounded value equal to a table entry gets that
+    entry's text; any other (outside 0-100) is converted as before.
+
+    >>> _pct_text(np.array([25.0, 33.349, 100.0, 0.04, 250.0, np.nan, -0.04])).tolist()
+    ['25.0%', '33.3%', '100.0%', '0.0%', '250.0%', 'nan%', '-0.0%']
+    """
+    r = np.round(pct, 1)
+    k = np.clip(np.rint(np.where(np.isfinite(r), r, 0.0) * 10.0), 0, 1000).astype(np.int64)
+    out = _TENTHS_TEXT[k]
+    odd = (_TENTHS[k] != r) | np.signbit(r)          # -0.0 equals 0.0 but reads "-0.0"
+    if odd.any():
+        out[odd] = np.char.add(r[odd].astype(str), "%").astype(object)
+    return out
 
 
 def _joined_ids(id_of, lists: list) -> list[str]:
@@ -566,10 +606,23 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     area = index.area
     total_m2 = float(area.sum())
 
+    codes_pos: dict[str, tuple] = {}    # attribute -> (pos, distinct codes): tables count by position
+
     def attr(name, cat_name):
         if name in parcels.columns:
-            return _codes(parcels[name], cat_name)
-        return np.full(n, UNKNOWN, dtype=object)
+            codes, pos, distinct = _coded(parcels[name], cat_name)
+        else:
+            codes, pos, distinct = np.full(n, UNKNOWN, dtype=object), np.zeros(n, dtype=np.int64), [UNKNOWN]
+        codes_pos[name] = (pos, distinct)
+        return codes
+
+    def coded(name, mask=None):
+        pos, distinct = codes_pos[name]
+        return (pos if mask is None else pos[mask]), distinct
+
+    def equals(name, code) -> np.ndarray:
+        pos, distinct = codes_pos[name]
+        return pos == distinct.index(code) if code in distinct else np.zeros(n, dtype=bool)
 
     category = attr("category", "land_categories")
     land_type = attr("land_type", "land_types")
@@ -578,24 +631,27 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     cats = catalogue("land_categories")
     lt_cat = catalogue("land_types")
 
-    by_category = _sum_table(category, area, cats.codes, total_m2)
+    by_category = _sum_table(category, area, cats.codes, total_m2, coded=coded("category"))
     # land types within agricultural land; a parent (arable) row includes its children
-    agri = category == "agricultural"
+    agri = equals("category", "agricultural")
     lt_keys = land_type[agri]
     lt_area = area[agri]
-    by_land_type = _sum_table(lt_keys, lt_area, lt_cat.codes, float(lt_area.sum()), parents_of=lt_cat)
-    land_type_parcels = _sum_table(lt_keys, lt_area, lt_cat.codes, float(lt_area.sum()))
-    sf = agri & (owner == "state_fund")
-    state_fund = _sum_table(land_type[sf], area[sf], lt_cat.codes, float(area[sf].sum()))
-    use_status = _sum_table(use, area, catalogue("use_status").codes, total_m2)
-    used = float(area[use == "used"].sum()) / HA
-    unused = float(area[use == "unused"].sum()) / HA
+    lt_coded = coded("land_type", agri)
+    by_land_type = _sum_table(lt_keys, lt_area, lt_cat.codes, float(lt_area.sum()), parents_of=lt_cat,
+                              coded=lt_coded)
+    land_type_parcels = _sum_table(lt_keys, lt_area, lt_cat.codes, float(lt_area.sum()), coded=lt_coded)
+    sf = agri & equals("owner_type", "state_fund")
+    state_fund = _sum_table(land_type[sf], area[sf], lt_cat.codes, float(area[sf].sum()),
+                            coded=coded("land_type", sf))
+    use_status = _sum_table(use, area, catalogue("use_status").codes, total_m2, coded=coded("use_status"))
+    used = float(area[equals("use_status", "used")].sum()) / HA
+    unused = float(area[equals("use_status", "unused")].sum()) / HA
     use_ratio = {"used_ha": used, "unused_ha": unused,
                  "used_pct": used / (total_m2 / HA) * 100 if total_m2 else 0.0,
                  "unused_pct": unused / (total_m2 / HA) * 100 if total_m2 else 0.0,
                  "used_to_unused": used / unused if unused > 0 else None,
                  "unknown_ha": total_m2 / HA - used - unused}
-    by_owner = _sum_table(owner, area, catalogue("owner_types").codes, total_m2)
+    by_owner = _sum_table(owner, area, catalogue("owner_types").codes, total_m2, coded=coded("owner_type"))
 
     # ---- zones (settlements by default): exact parcel ∩ zone areas
     zcfg = rules.get("zones") or {}
@@ -669,27 +725,24 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         atoms_info = {"atoms": int(len(atoms.geoms)), "groups_measured_apart": list(atoms.failed)}
     unrestricted = np.maximum(area - any_col, 0.0)
 
-    factorized: dict = {}
-
-    def crosstab(mask, keys, cols: dict[str, np.ndarray], order_codes, with_totals=True) -> pd.DataFrame:
+    def crosstab(mask, name, cols: dict[str, np.ndarray], order_codes, with_totals=True) -> pd.DataFrame:
         data = dict(cols)
         if with_totals:
             data.update({ANY: any_col, "unrestricted": unrestricted, "total": area})
         whole = mask is everything
-        if (id(keys), id(mask)) not in factorized:    # each row key factorized once for all tables
-            factorized[id(keys), id(mask)] = pd.factorize(keys if whole else keys[mask])
-        pos, uniq = factorized[id(keys), id(mask)]
-        sums = {k: np.bincount(pos, weights=v if whole else v[mask], minlength=len(uniq)) / HA
+        pos, distinct = coded(name, None if whole else mask)    # the attribute's codes, not factorized again
+        seen = np.flatnonzero(np.bincount(pos, minlength=len(distinct)) > 0)
+        sums = {k: (np.bincount(pos, weights=v if whole else v[mask], minlength=len(distinct)) / HA)[seen]
                 for k, v in data.items()}
-        g = pd.DataFrame(sums, index=pd.Index(list(uniq), dtype=object, name="category"))
+        g = pd.DataFrame(sums, index=pd.Index([distinct[i] for i in seen], dtype=object, name="category"))
         rows = [c for c in order_codes if c in g.index] + sorted(c for c in g.index if c not in order_codes)
         return g.reindex(rows)
 
     everything = np.ones(n, dtype=bool)
-    restricted = crosstab(everything, category, kind_cols, cats.codes)
-    restricted_land_type = _with_parents(crosstab(agri, land_type, kind_cols, lt_cat.codes), lt_cat)
+    restricted = crosstab(everything, "category", kind_cols, cats.codes)
+    restricted_land_type = _with_parents(crosstab(agri, "land_type", kind_cols, lt_cat.codes), lt_cat)
     restricted_land_type.index.name = "land_type"
-    restricted_detail = crosstab(everything, category, detail_cols, cats.codes, with_totals=False)
+    restricted_detail = crosstab(everything, "category", detail_cols, cats.codes, with_totals=False)
 
     # ---- per parcel
     all_cols = {**kind_cols, **detail_cols}
@@ -717,7 +770,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         a = all_cols[key]
         nz = nzs[key]
         if nz.size:
-            pct = np.char.add(np.round(a[nz] / area[nz] * 100.0, 1).astype(str), "%").astype(object)
+            pct = _pct_text(a[nz] / area[nz] * 100.0)
             sep = np.where(labels[nz] == "", "", "; ").astype(object)
             labels[nz] = labels[nz] + sep + (key + " ") + pct
     with np.errstate(invalid="ignore", divide="ignore"):

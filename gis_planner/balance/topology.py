@@ -311,11 +311,15 @@ def _suspects(geoms: np.ndarray, tree: shapely.STRtree, workers: int = 1,
     return out
 
 
-def _boundary_pieces(boundary, seg_per_piece: int = 32) -> np.ndarray:
-    """The rings of ``boundary`` cut into linestrings of at most ``seg_per_piece`` segments (they cover
-    its whole linework)."""
+def _boundary_pieces(boundary, seg_per_piece: int = 4, max_length: float | None = None) -> np.ndarray:
+    """The rings of ``boundary`` cut into linestrings of at most ``seg_per_piece`` segments, segments
+    longer than ``max_length`` first split (``shapely.segmentize``): small pieces with small bounding
+    boxes, which together cover the whole linework."""
+    rings = shapely.get_rings(polygon_parts([boundary]))
+    if max_length is not None and max_length > 0:
+        rings = shapely.segmentize(rings, max_length)
     pieces, ids = [], []
-    for r in shapely.get_rings(polygon_parts([boundary])):
+    for r in rings:
         c = shapely.get_coordinates(r)
         for s in range(0, len(c) - 1, seg_per_piece):
             pieces.append(c[s:s + seg_per_piece + 1])
@@ -325,20 +329,23 @@ def _boundary_pieces(boundary, seg_per_piece: int = 32) -> np.ndarray:
     return shapely.linestrings(np.concatenate(pieces), indices=np.repeat(np.arange(len(pieces)), ids))
 
 
-def _properly_inside(boundary, geoms: np.ndarray, tree: shapely.STRtree, seg_per_piece: int = 32) -> np.ndarray:
+def _properly_inside(boundary, geoms: np.ndarray, tree: shapely.STRtree, seg_per_piece: int = 4,
+                     bounds: np.ndarray | None = None) -> np.ndarray:
     """``shapely.contains_properly(boundary, geoms)``, exactly, with the GEOS predicate run only near the
     boundary's linework.
 
     A parcel whose bounding box meets no bounding box of the pieces of the boundary's rings
-    (:func:`_boundary_pieces`) has a bounding box that does not meet the linework at all: being connected,
-    that box lies wholly in the boundary's interior or wholly outside it, so the parcel is properly inside
-    exactly when the centre of its box is inside (a point-in-polygon test). The others (near the
-    linework) are decided by GEOS.
+    (:func:`_boundary_pieces`: segments no longer than twice a typical parcel's extent, a few per piece)
+    has a bounding box that does not meet the linework at all: being connected, that box lies wholly in
+    the boundary's interior or wholly outside it, so the parcel is properly inside exactly when the centre
+    of its box is inside (a point-in-polygon test). The others (near the linework) are decided by GEOS.
     """
     shapely.prepare(boundary)
-    pieces = _boundary_pieces(boundary, seg_per_piece)
+    b = shapely.bounds(geoms) if bounds is None else bounds
+    ext = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])[:: max(1, len(b) // 10_000)]
+    typical = float(np.median(ext)) if ext.size else 0.0
+    pieces = _boundary_pieces(boundary, seg_per_piece, 2.0 * typical if typical > 0 else None)
     near = np.unique(tree.query(pieces)[1]) if len(pieces) else np.empty(0, dtype=np.int64)
-    b = shapely.bounds(geoms)
     inside = shapely.contains_xy(boundary, (b[:, 0] + b[:, 2]) * 0.5, (b[:, 1] + b[:, 3]) * 0.5)
     if near.size:
         inside[near] = shapely.contains_properly(boundary, geoms[near])
