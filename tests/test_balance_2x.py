@@ -174,6 +174,8 @@ def test_tables_count_aliases_once():
     assert b.restricted.loc["settlement", "hazard"] == 0.0
     # catalogue order, then the others sorted (as before the tables counted by code position)
     assert list(b.restricted.index) == list(b.by_category["code"]) == ["agricultural", "settlement", "odd", "unknown"]
+    assert b.provenance["warnings"] == ["parcels.category: values not in layers/land_categories.yaml, counted "
+                                        "apart (1.00 ha): odd"]
     lt = b.restricted_land_type
     assert lt.loc["pasture", "hazard"] == pytest.approx(1.0) and lt.loc["arable", "hazard"] == pytest.approx(0.5)
     assert b.parcels["restrictions"].tolist()[:3] == ["hazard:flood:high 50.0%", "hazard:flood:high 100.0%",

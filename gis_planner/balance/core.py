@@ -852,12 +852,14 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
 
     # ---- what the computation could not use: said in the output (CLI, JSON, XLSX), never only logged
     warnings = [str(w) for w in (rframe.attrs.get("warnings") or [])] if rframe is not None else []
-    for fname, values, cat_name in (("category", category, "land_categories"), ("land_type", land_type, "land_types"),
-                                    ("use_status", use, "use_status"), ("owner_type", owner, "owner_types")):
+    for fname, cat_name in (("category", "land_categories"), ("land_type", "land_types"),
+                            ("use_status", "use_status"), ("owner_type", "owner_types")):
         known = set(catalogue(cat_name).codes) | {UNKNOWN}
-        odd = sorted({str(v) for v in pd.unique(values) if v not in known})
+        pos, distinct = codes_pos[fname]          # the distinct codes of the attribute (no pass over parcels)
+        odd_pos = [i for i, v in enumerate(distinct) if v not in known]
+        odd = sorted({str(distinct[i]) for i in odd_pos})
         if odd:
-            ha = float(area[np.isin(values, odd)].sum()) / HA
+            ha = float(area[np.isin(pos, odd_pos)].sum()) / HA
             warnings.append(f"parcels.{fname}: values not in layers/{cat_name}.yaml, counted apart "
                             f"({ha:,.2f} ha): {', '.join(odd[:10])}")
     # ---- provenance
