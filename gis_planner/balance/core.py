@@ -40,9 +40,9 @@ from ..catalog import catalogue, load_rules, rules_version
 from ..crs import to_metric
 from ..errors import GisPlannerError
 from .atoms import build_atoms, group_areas
-from .engine import ParcelIndex, polygon_parts, union_polygons
+from .engine import ParcelIndex, default_workers, polygon_parts, union_polygons
 from .segments import use_compiled
-from .topology import cadastre_topology
+from .topology import _pairing, cadastre_topology
 
 HA = 10_000.0
 KINDS = ("protected_area", "water_protection_zone", "coastal_strip", "forest_fund", "hazard", "legal_zone")
@@ -603,6 +603,11 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         """Cadastral numbers of the parcels at positions ``pos`` (a few: overlaps, gaps, outside)."""
         return ids_s.take(np.asarray(pos, dtype=np.int64)).to_numpy(dtype=object)
     index = ParcelIndex(geoms)
+    # the topology's segment pairing runs now, on the coordinates the validity check has just read; they
+    # are freed before the restriction pass (at 1M parcels ~0.2 GB less at the peak)
+    pairing = (_pairing(geoms, index.tree, default_workers(), compiled=compiled, coords=coords or None)
+               if topology and n else None)
+    coords.clear()
     area = index.area
     total_m2 = float(area.sum())
 
@@ -792,7 +797,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     tcfg = rules.get("topology") or {}
     list_min = float(tcfg.get("list_min_m2", 0.0))
     if topology:
-        topo = cadastre_topology(geoms, boundary, tree=index.tree, compiled=compiled, coords=coords or None)
+        topo = cadastre_topology(geoms, boundary, tree=index.tree, compiled=compiled, pairing=pairing)
     else:
         topo = None
     overlaps = pd.DataFrame(columns=["cadastral_no_a", "cadastral_no_b", "area_ha"])

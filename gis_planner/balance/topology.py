@@ -355,7 +355,7 @@ def _properly_inside(boundary, geoms: np.ndarray, tree: shapely.STRtree, seg_per
 def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
                       min_overlap_m2: float = 0.0, grid_size: float = 1e-6,
                       workers: int | None = None, compiled: bool | None = None,
-                      coords: dict | None = None) -> Topology:
+                      coords: dict | None = None, pairing: tuple | None = None) -> Topology:
     """Measure overlaps, gaps and outside parts of a set of parcel polygons (metric CRS).
 
     Parameters
@@ -372,6 +372,7 @@ def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
     coords : ``{"xy": ..., "ring": ...}`` = ``shapely.get_coordinates(geoms, return_index=True)`` when
         the caller has read them (the balance's validity check): not read twice; ``xy`` is modified
         (-0.0 -> 0.0)
+    pairing : the result of :func:`_pairing` for ``geoms`` when the caller has run it already
 
     Example
     -------
@@ -385,8 +386,11 @@ def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
     areas = shapely.area(geoms)
     tree = tree or shapely.STRtree(geoms)
     workers = workers or default_workers()
-    flag, segs = (_pairing(geoms, tree, workers, compiled=compiled, coords=coords) if n
-                  else (np.zeros(0, dtype=bool), None))
+    if pairing is not None:
+        flag, segs = pairing
+    else:
+        flag, segs = (_pairing(geoms, tree, workers, compiled=compiled, coords=coords) if n
+                      else (np.zeros(0, dtype=bool), None))
     suspect = _suspects(geoms, tree, workers, flag=flag) if n else np.zeros(0, dtype=bool)
     # an overlapping pair always has at least one parcel with an invalid edge (a parcel lying wholly
     # inside another flags only the inner one), so suspects are compared with all parcels
