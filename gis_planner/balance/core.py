@@ -797,7 +797,8 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     tcfg = rules.get("topology") or {}
     list_min = float(tcfg.get("list_min_m2", 0.0))
     if topology:
-        topo = cadastre_topology(geoms, boundary, tree=index.tree, compiled=compiled, pairing=pairing)
+        topo = cadastre_topology(geoms, boundary, tree=index.tree, compiled=compiled, pairing=pairing,
+                                 areas=area)
     else:
         topo = None
     overlaps = pd.DataFrame(columns=["cadastral_no_a", "cadastral_no_b", "area_ha"])

@@ -355,7 +355,8 @@ def _properly_inside(boundary, geoms: np.ndarray, tree: shapely.STRtree, seg_per
 def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
                       min_overlap_m2: float = 0.0, grid_size: float = 1e-6,
                       workers: int | None = None, compiled: bool | None = None,
-                      coords: dict | None = None, pairing: tuple | None = None) -> Topology:
+                      coords: dict | None = None, pairing: tuple | None = None,
+                      areas: np.ndarray | None = None) -> Topology:
     """Measure overlaps, gaps and outside parts of a set of parcel polygons (metric CRS).
 
     Parameters
@@ -373,6 +374,7 @@ def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
         the caller has read them (the balance's validity check): not read twice; ``xy`` is modified
         (-0.0 -> 0.0)
     pairing : the result of :func:`_pairing` for ``geoms`` when the caller has run it already
+    areas : ``shapely.area(geoms)`` when the caller has it
 
     Example
     -------
@@ -383,7 +385,7 @@ def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
     """
     geoms = np.asarray(geoms, dtype=object)
     n = len(geoms)
-    areas = shapely.area(geoms)
+    areas = shapely.area(geoms) if areas is None else areas
     tree = tree or shapely.STRtree(geoms)
     workers = workers or default_workers()
     if pairing is not None:
