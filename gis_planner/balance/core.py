@@ -40,9 +40,9 @@ from ..catalog import catalogue, load_rules, rules_version
 from ..crs import to_metric
 from ..errors import GisPlannerError
 from .atoms import build_atoms, group_areas
-from .engine import ParcelIndex, polygon_parts, union_polygons
+from .engine import ParcelIndex, default_workers, polygon_parts, union_polygons
 from .segments import use_compiled
-from .topology import cadastre_topology
+from .topology import _pairing, cadastre_topology
 
 HA = 10_000.0
 KINDS = ("protected_area", "water_protection_zone", "coastal_strip", "forest_fund", "hazard", "legal_zone")
@@ -172,20 +172,36 @@ def _codes(values: pd.Series, catalogue_name: str) -> np.ndarray:
 
     Each distinct value is looked up once (``pd.factorize``), whatever the number of parcels.
     """
+    return _coded(values, catalogue_name)[0]
+
+
+def _coded(values: pd.Series, catalogue_name: str) -> tuple[np.ndarray, np.ndarray, list]:
+    """:func:`_codes`, with the position of each value's code in a list of the distinct codes:
+    ``(codes, pos, distinct)``, ``codes == np.array(distinct, dtype=object)[pos]`` (the tables count by
+    ``pos`` without factorizing the codes again)."""
     cat = catalogue(catalogue_name)
     if not len(values):
-        return np.empty(0, dtype=object)
+        return np.empty(0, dtype=object), np.empty(0, dtype=np.int64), []
     pos, uniq = pd.factorize(pd.Series(values), use_na_sentinel=True)
     mapped = [UNKNOWN if (v is None or str(v).strip() == "") else (cat.lookup(v) or str(v)) for v in uniq]
-    return np.array(mapped + [UNKNOWN], dtype=object)[pos]   # position -1 (null) -> the last: unknown
+    # two raw values may map to one code: number the distinct codes (a short list)
+    code_of, distinct = pd.factorize(np.array(mapped + [UNKNOWN], dtype=object))
+    code_pos = code_of[pos]                      # position -1 (null) -> the last: unknown
+    return np.asarray(distinct, dtype=object)[code_pos], code_pos, list(distinct)
 
 
-def _group_sums(keys: np.ndarray, *weights: np.ndarray) -> tuple[list, np.ndarray, list]:
-    """Distinct ``keys`` (first-seen order), the count of each and the sum of each weight array per key."""
-    pos, uniq = pd.factorize(keys)
+def _group_sums(keys: np.ndarray, *weights: np.ndarray, coded: tuple | None = None) -> tuple[list, np.ndarray, list]:
+    """Distinct ``keys`` (first-seen order), the count of each and the sum of each weight array per key.
+
+    ``coded`` = ``(pos, distinct)`` of the keys (:func:`_coded`): no factorizing; keys that do not occur
+    are left out, as if factorized."""
+    pos, uniq = pd.factorize(keys) if coded is None else coded
     k = len(uniq)
     counts = np.bincount(pos, minlength=k)
     sums = [np.bincount(pos, weights=w, minlength=k).astype(float) for w in weights]
+    if coded is not None:
+        seen = np.flatnonzero(counts > 0)
+        return [uniq[i] for i in seen], counts[seen], [x[seen] for x in sums]
     return list(uniq), counts, sums
 
 
@@ -198,11 +214,14 @@ def _metric(gdf: gpd.GeoDataFrame, crs: CRS | None, what: str) -> gpd.GeoDataFra
     return to_metric(gdf)
 
 
-def _is_valid(geoms: np.ndarray, types: np.ndarray, compiled: bool | None = None) -> np.ndarray:
+def _is_valid(geoms: np.ndarray, types: np.ndarray, compiled: bool | None = None,
+              coords: dict | None = None) -> np.ndarray:
     """``shapely.is_valid`` of polygons: a polygon without holes whose ring is certainly simple
     (:func:`gis_planner.balance.kernels.simple_rings`, compiled, a fraction of GEOS' cost) is valid;
     GEOS decides every other one. ``compiled=False`` (or None and too few polygons for the kernel to pay,
-    :func:`~gis_planner.balance.segments.use_compiled`): GEOS for all."""
+    :func:`~gis_planner.balance.segments.use_compiled`): GEOS for all. ``coords`` (a dict, optional): when
+    every polygon was read by the kernel, receives ``xy`` and ``ring`` (``shapely.get_coordinates(geoms,
+    return_index=True)``) for the topology, which needs the same arrays."""
     if compiled is None:
         compiled = use_compiled(len(geoms))
     if not compiled:
@@ -215,14 +234,20 @@ def _is_valid(geoms: np.ndarray, types: np.ndarray, compiled: bool | None = None
         xy, ring = shapely.get_coordinates(geoms[simple], return_index=True)
         offsets = np.searchsorted(ring, np.arange(simple.size + 1))
         valid[simple] = simple_rings(np.ascontiguousarray(xy), offsets)
+        if coords is not None and simple.size == len(geoms):
+            coords.update(xy=xy, ring=ring)
     rest = np.flatnonzero(~valid)
     if rest.size:
         valid[rest] = shapely.is_valid(geoms[rest])
     return valid
 
 
-def _clean_polygons(gdf: gpd.GeoDataFrame, what: str, compiled: bool | None = None) -> tuple[np.ndarray, list[int]]:
-    """Polygon geometries, invalid ones repaired (their positions returned), non-polygons refused."""
+def _clean_polygons(gdf: gpd.GeoDataFrame, what: str, compiled: bool | None = None,
+                    coords: dict | None = None) -> tuple[np.ndarray, list[int]]:
+    """Polygon geometries, invalid ones repaired (their positions returned), non-polygons refused.
+
+    ``coords`` (a dict, optional): receives the coordinate arrays read by the validity check when nothing
+    was repaired (see :func:`_is_valid`)."""
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if missing.any():
@@ -235,8 +260,10 @@ def _clean_polygons(gdf: gpd.GeoDataFrame, what: str, compiled: bool | None = No
         pos = int(np.flatnonzero(bad_type)[0])
         raise GisPlannerError(f"{what} must be polygons ({int(bad_type.sum())} are not)", feature=pos,
                               fix="import the layer as polygons", code="bad_geometry_type")
-    invalid = np.flatnonzero(~_is_valid(geoms, types, compiled))
+    invalid = np.flatnonzero(~_is_valid(geoms, types, compiled, coords))
     if invalid.size:
+        if coords is not None:
+            coords.clear()     # repaired parcels: the arrays no longer describe them
         fixed = shapely.make_valid(geoms[invalid])
         geoms = geoms.copy()
         for i, g in zip(invalid, fixed):
@@ -398,9 +425,11 @@ class Balance:
 
 
 def _sum_table(keys: np.ndarray, areas_m2: np.ndarray, order: list[str], total_m2: float,
-               parents_of=None) -> pd.DataFrame:
-    """code, area_ha, parcels, share_pct; with ``parents_of`` (a catalogue) parent rows are added."""
-    uniq, counts, (sums,) = _group_sums(np.asarray(keys, dtype=object), np.asarray(areas_m2, dtype=float))
+               parents_of=None, coded: tuple | None = None) -> pd.DataFrame:
+    """code, area_ha, parcels, share_pct; with ``parents_of`` (a catalogue) parent rows are added.
+    ``coded``: ``(pos, distinct)`` of ``keys`` (see :func:`_group_sums`)."""
+    uniq, counts, (sums,) = _group_sums(None if coded is not None else np.asarray(keys, dtype=object),
+                                        np.asarray(areas_m2, dtype=float), coded=coded)
     g = pd.DataFrame({"sum": sums, "count": counts}, index=pd.Index(uniq, dtype=object))
     codes = [c for c in order if c in g.index] + sorted(c for c in g.index if c not in order)
     g = g.reindex(codes)
@@ -436,6 +465,40 @@ def _read_boundary(ws, crs) -> Any:
     b = _metric(b, crs, "boundary")
     geoms, _ = _clean_polygons(b, "boundary features")
     return union_polygons(geoms)
+
+
+_TENTHS = np.arange(1001) / 10.0                        # 0.0, 0.1, … 100.0 (k / 10, as np.round gives)
+_TENTHS_TEXT = np.array([f"{v!r}%" for v in _TENTHS.tolist()], dtype=object)
+
+
+def _pct_text(pct: np.ndarray) -> np.ndarray:
+    """``np.char.add(np.round(pct, 1).astype(str), "%")`` as objects, by table lookup for 0-100 %.
+
+    The text of a float depends on its value only, so a rounded value equal to a table entry gets that
+    entry's text; any other (outside 0-100) is converted as before.
+
+    >>> _pct_text(np.array([25.0, 33.349, 100.0, 0.04, 250.0, np.nan, -0.04])).tolist()
+    ['25.0%', '33.3%', '100.0%', '0.0%', '250.0%', 'nan%', '-0.0%']
+    """
+    r = np.round(pct, 1)
+    k = np.clip(np.rint(np.where(np.isfinite(r), r, 0.0) * 10.0), 0, 1000).astype(np.int64)
+    out = _TENTHS_TEXT[k]
+    odd = (_TENTHS[k] != r) | np.signbit(r)          # -0.0 equals 0.0 but reads "-0.0"
+    if odd.any():
+        out[odd] = np.char.add(r[odd].astype(str), "%").astype(object)
+    return out
+
+
+def _joined_ids(id_of, lists: list) -> list[str]:
+    """``", ".join`` of the cadastral numbers of each list of parcel positions (one lookup for all)."""
+    if not lists:
+        return []
+    ids = id_of(np.concatenate([np.asarray(nb, dtype=np.int64) for nb in lists])).tolist()
+    out, at = [], 0
+    for nb in lists:
+        out.append(", ".join(ids[at:at + len(nb)]))
+        at += len(nb)
+    return out
 
 
 def _group_areas_one_by_one(index: ParcelIndex, unions: dict, dunions: dict, max_v: int
@@ -530,7 +593,8 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         raise GisPlannerError("the parcels have no 'category' field", file="parcels",
                               fix="import the cadastre with its land category column", code="missing_field")
     compiled = use_compiled(n, (rules.get("engine") or {}).get("compiled_min_parcels"))
-    geoms, invalid = _clean_polygons(parcels, "parcels", compiled)
+    coords: dict = {}     # the parcels' coordinates, read once for the validity check and the topology
+    geoms, invalid = _clean_polygons(parcels, "parcels", compiled, coords)
     # cadastral numbers stay a pandas text column (no conversion of a million strings to objects and back)
     ids_s = (parcels["cadastral_no"].astype(str).reset_index(drop=True) if "cadastral_no" in parcels.columns
              else pd.Series([str(i) for i in range(n)], dtype=str))
@@ -539,13 +603,31 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         """Cadastral numbers of the parcels at positions ``pos`` (a few: overlaps, gaps, outside)."""
         return ids_s.take(np.asarray(pos, dtype=np.int64)).to_numpy(dtype=object)
     index = ParcelIndex(geoms)
+    # the topology's segment pairing runs now, on the coordinates the validity check has just read; they
+    # are freed before the restriction pass (at 1M parcels ~0.2 GB less at the peak)
+    pairing = (_pairing(geoms, index.tree, default_workers(), compiled=compiled, coords=coords or None)
+               if topology and n else None)
+    coords.clear()
     area = index.area
     total_m2 = float(area.sum())
 
+    codes_pos: dict[str, tuple] = {}    # attribute -> (pos, distinct codes): tables count by position
+
     def attr(name, cat_name):
         if name in parcels.columns:
-            return _codes(parcels[name], cat_name)
-        return np.full(n, UNKNOWN, dtype=object)
+            codes, pos, distinct = _coded(parcels[name], cat_name)
+        else:
+            codes, pos, distinct = np.full(n, UNKNOWN, dtype=object), np.zeros(n, dtype=np.int64), [UNKNOWN]
+        codes_pos[name] = (pos, distinct)
+        return codes
+
+    def coded(name, mask=None):
+        pos, distinct = codes_pos[name]
+        return (pos if mask is None else pos[mask]), distinct
+
+    def equals(name, code) -> np.ndarray:
+        pos, distinct = codes_pos[name]
+        return pos == distinct.index(code) if code in distinct else np.zeros(n, dtype=bool)
 
     category = attr("category", "land_categories")
     land_type = attr("land_type", "land_types")
@@ -554,24 +636,27 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     cats = catalogue("land_categories")
     lt_cat = catalogue("land_types")
 
-    by_category = _sum_table(category, area, cats.codes, total_m2)
+    by_category = _sum_table(category, area, cats.codes, total_m2, coded=coded("category"))
     # land types within agricultural land; a parent (arable) row includes its children
-    agri = category == "agricultural"
+    agri = equals("category", "agricultural")
     lt_keys = land_type[agri]
     lt_area = area[agri]
-    by_land_type = _sum_table(lt_keys, lt_area, lt_cat.codes, float(lt_area.sum()), parents_of=lt_cat)
-    land_type_parcels = _sum_table(lt_keys, lt_area, lt_cat.codes, float(lt_area.sum()))
-    sf = agri & (owner == "state_fund")
-    state_fund = _sum_table(land_type[sf], area[sf], lt_cat.codes, float(area[sf].sum()))
-    use_status = _sum_table(use, area, catalogue("use_status").codes, total_m2)
-    used = float(area[use == "used"].sum()) / HA
-    unused = float(area[use == "unused"].sum()) / HA
+    lt_coded = coded("land_type", agri)
+    by_land_type = _sum_table(lt_keys, lt_area, lt_cat.codes, float(lt_area.sum()), parents_of=lt_cat,
+                              coded=lt_coded)
+    land_type_parcels = _sum_table(lt_keys, lt_area, lt_cat.codes, float(lt_area.sum()), coded=lt_coded)
+    sf = agri & equals("owner_type", "state_fund")
+    state_fund = _sum_table(land_type[sf], area[sf], lt_cat.codes, float(area[sf].sum()),
+                            coded=coded("land_type", sf))
+    use_status = _sum_table(use, area, catalogue("use_status").codes, total_m2, coded=coded("use_status"))
+    used = float(area[equals("use_status", "used")].sum()) / HA
+    unused = float(area[equals("use_status", "unused")].sum()) / HA
     use_ratio = {"used_ha": used, "unused_ha": unused,
                  "used_pct": used / (total_m2 / HA) * 100 if total_m2 else 0.0,
                  "unused_pct": unused / (total_m2 / HA) * 100 if total_m2 else 0.0,
                  "used_to_unused": used / unused if unused > 0 else None,
                  "unknown_ha": total_m2 / HA - used - unused}
-    by_owner = _sum_table(owner, area, catalogue("owner_types").codes, total_m2)
+    by_owner = _sum_table(owner, area, catalogue("owner_types").codes, total_m2, coded=coded("owner_type"))
 
     # ---- zones (settlements by default): exact parcel ∩ zone areas
     zcfg = rules.get("zones") or {}
@@ -645,27 +730,24 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         atoms_info = {"atoms": int(len(atoms.geoms)), "groups_measured_apart": list(atoms.failed)}
     unrestricted = np.maximum(area - any_col, 0.0)
 
-    factorized: dict = {}
-
-    def crosstab(mask, keys, cols: dict[str, np.ndarray], order_codes, with_totals=True) -> pd.DataFrame:
+    def crosstab(mask, name, cols: dict[str, np.ndarray], order_codes, with_totals=True) -> pd.DataFrame:
         data = dict(cols)
         if with_totals:
             data.update({ANY: any_col, "unrestricted": unrestricted, "total": area})
         whole = mask is everything
-        if (id(keys), id(mask)) not in factorized:    # each row key factorized once for all tables
-            factorized[id(keys), id(mask)] = pd.factorize(keys if whole else keys[mask])
-        pos, uniq = factorized[id(keys), id(mask)]
-        sums = {k: np.bincount(pos, weights=v if whole else v[mask], minlength=len(uniq)) / HA
+        pos, distinct = coded(name, None if whole else mask)    # the attribute's codes, not factorized again
+        seen = np.flatnonzero(np.bincount(pos, minlength=len(distinct)) > 0)
+        sums = {k: (np.bincount(pos, weights=v if whole else v[mask], minlength=len(distinct)) / HA)[seen]
                 for k, v in data.items()}
-        g = pd.DataFrame(sums, index=pd.Index(list(uniq), dtype=object, name="category"))
+        g = pd.DataFrame(sums, index=pd.Index([distinct[i] for i in seen], dtype=object, name="category"))
         rows = [c for c in order_codes if c in g.index] + sorted(c for c in g.index if c not in order_codes)
         return g.reindex(rows)
 
     everything = np.ones(n, dtype=bool)
-    restricted = crosstab(everything, category, kind_cols, cats.codes)
-    restricted_land_type = _with_parents(crosstab(agri, land_type, kind_cols, lt_cat.codes), lt_cat)
+    restricted = crosstab(everything, "category", kind_cols, cats.codes)
+    restricted_land_type = _with_parents(crosstab(agri, "land_type", kind_cols, lt_cat.codes), lt_cat)
     restricted_land_type.index.name = "land_type"
-    restricted_detail = crosstab(everything, category, detail_cols, cats.codes, with_totals=False)
+    restricted_detail = crosstab(everything, "category", detail_cols, cats.codes, with_totals=False)
 
     # ---- per parcel
     all_cols = {**kind_cols, **detail_cols}
@@ -693,7 +775,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         a = all_cols[key]
         nz = nzs[key]
         if nz.size:
-            pct = np.char.add(np.round(a[nz] / area[nz] * 100.0, 1).astype(str), "%").astype(object)
+            pct = _pct_text(a[nz] / area[nz] * 100.0)
             sep = np.where(labels[nz] == "", "", "; ").astype(object)
             labels[nz] = labels[nz] + sep + (key + " ") + pct
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -715,7 +797,8 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     tcfg = rules.get("topology") or {}
     list_min = float(tcfg.get("list_min_m2", 0.0))
     if topology:
-        topo = cadastre_topology(geoms, boundary, tree=index.tree, compiled=compiled)
+        topo = cadastre_topology(geoms, boundary, tree=index.tree, compiled=compiled, pairing=pairing,
+                                 areas=area)
     else:
         topo = None
     overlaps = pd.DataFrame(columns=["cadastral_no_a", "cadastral_no_b", "area_ha"])
@@ -731,7 +814,7 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         gkeep = shapely.area(topo.gaps) >= list_min if len(topo.gaps) else np.zeros(0, dtype=bool)
         gaps = gpd.GeoDataFrame({
             "area_ha": shapely.area(topo.gaps[gkeep]) / HA,
-            "neighbours": [", ".join(id_of(nb)) for nb, k in zip(topo.gap_neighbours, gkeep) if k]},
+            "neighbours": _joined_ids(id_of, [nb for nb, k in zip(topo.gap_neighbours, gkeep) if k])},
             geometry=gpd.GeoSeries(topo.gaps[gkeep], crs=crs), crs=crs)
         out_keep = topo.outside["area_m2"].to_numpy() >= list_min
         outside = pd.DataFrame({"cadastral_no": id_of(topo.outside["parcel"].to_numpy()[out_keep]),
@@ -775,12 +858,14 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
 
     # ---- what the computation could not use: said in the output (CLI, JSON, XLSX), never only logged
     warnings = [str(w) for w in (rframe.attrs.get("warnings") or [])] if rframe is not None else []
-    for fname, values, cat_name in (("category", category, "land_categories"), ("land_type", land_type, "land_types"),
-                                    ("use_status", use, "use_status"), ("owner_type", owner, "owner_types")):
+    for fname, cat_name in (("category", "land_categories"), ("land_type", "land_types"),
+                            ("use_status", "use_status"), ("owner_type", "owner_types")):
         known = set(catalogue(cat_name).codes) | {UNKNOWN}
-        odd = sorted({str(v) for v in pd.unique(values) if v not in known})
+        pos, distinct = codes_pos[fname]          # the distinct codes of the attribute (no pass over parcels)
+        odd_pos = [i for i, v in enumerate(distinct) if v not in known]
+        odd = sorted({str(distinct[i]) for i in odd_pos})
         if odd:
-            ha = float(area[np.isin(values, odd)].sum()) / HA
+            ha = float(area[np.isin(pos, odd_pos)].sum()) / HA
             warnings.append(f"parcels.{fname}: values not in layers/{cat_name}.yaml, counted apart "
                             f"({ha:,.2f} ha): {', '.join(odd[:10])}")
     # ---- provenance

@@ -115,7 +115,7 @@ def _invalid_edges(geoms: np.ndarray) -> np.ndarray:
 
 
 def _unpaired(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: int = 1,
-              tile: int = 50_000, compiled: bool | None = None) -> np.ndarray:
+              tile: int = 150_000, compiled: bool | None = None) -> np.ndarray:
     """Parcels with a ring segment that is not paired exactly once, reversed, by another parcel.
 
     See :func:`_pairing` (this is its first result).
@@ -124,7 +124,8 @@ def _unpaired(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: i
 
 
 def _pairing(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: int = 1,
-             tile: int = 50_000, compiled: bool | None = None) -> tuple[np.ndarray, "SegmentTable"]:
+             tile: int = 150_000, compiled: bool | None = None, coords: dict | None = None
+             ) -> tuple[np.ndarray, "SegmentTable"]:
     """Parcels with a ring segment not paired exactly once, reversed, by another parcel, and every
     segment of those parcels with its partner (see :func:`_pair_block`).
 
@@ -132,14 +133,15 @@ def _pairing(geoms: np.ndarray, tree: shapely.STRtree | None = None, workers: in
     which keeps its hash tables small itself (strips of segments). In numpy, large cadastres are cut into
     vertical bands of ``tile`` parcels (hash tables that stay in the CPU cache: the cost stays linear in
     the parcels); each band is checked together with every parcel whose bounding box reaches into it,
-    so each of its parcels sees all the owners of its segments.
+    so each of its parcels sees all the owners of its segments. ``coords``: ``{"xy", "ring"}`` of
+    ``shapely.get_coordinates(geoms, return_index=True)`` when already read (used in one block only).
     """
     n = len(geoms)
     k = n // tile
     if compiled is None:
         compiled = use_compiled(n)
     if tree is None or k < 2 or compiled:
-        return _pair_block(geoms, compiled=compiled)
+        return _pair_block(geoms, compiled=compiled, coords=coords)
     order = np.argsort(shapely.bounds(geoms)[:, 0], kind="stable")
     bands = np.array_split(order, k)
 
@@ -185,12 +187,19 @@ class SegmentTable:
                             np.concatenate([t.partner for t in tables]))
 
 
-def _ring_segments(geoms: np.ndarray, compiled: bool = True):
+def _ring_segments(geoms: np.ndarray, compiled: bool = True, coords: dict | None = None):
     """Coordinates (float64, -0.0 -> 0.0), the start vertex of every ring segment, whether its ring runs
-    against the interior-on-the-left orientation, and its parcel; None for non-polygons."""
+    against the interior-on-the-left orientation, and its parcel; None for non-polygons.
+
+    ``coords``: ``{"xy", "ring"}`` = ``shapely.get_coordinates(geoms, return_index=True)`` when the caller
+    has read them already (polygons without holes only); ``xy`` is then normalised in place."""
     n = len(geoms)
-    types = shapely.get_type_id(geoms)
-    if (types == shapely.GeometryType.POLYGON).all() and not shapely.get_num_interior_rings(geoms).any():
+    if coords and len(coords["ring"]) and coords["ring"][-1] == n - 1:
+        xy, ring = coords["xy"], coords["ring"]
+        exterior = np.ones(n, dtype=bool)
+        ring_owner = np.arange(n)
+    elif (shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON).all() and \
+            not shapely.get_num_interior_rings(geoms).any():
         # the common case, polygons without holes: one ring per parcel, no ring objects built
         xy, ring = shapely.get_coordinates(geoms, return_index=True)
         exterior = np.ones(n, dtype=bool)
@@ -211,7 +220,8 @@ def _ring_segments(geoms: np.ndarray, compiled: bool = True):
         exterior[poly_off[:-1][np.diff(poly_off) > 0]] = True
         ring_owner = poly_owner[np.repeat(np.arange(len(poly_off) - 1), np.diff(poly_off))]
         ring = np.repeat(np.arange(n_rings), ring_len)
-    xy = np.ascontiguousarray(xy, dtype=np.float64) + 0.0   # -0.0 -> 0.0
+    xy = np.ascontiguousarray(xy, dtype=np.float64)
+    np.add(xy, 0.0, out=xy)   # -0.0 -> 0.0 (in place: the array is this function's or its caller's copy)
     if compiled:
         from .kernels import ring_segments   # numba: imported only when it pays
     else:
@@ -225,8 +235,8 @@ def _unpaired_block(geoms: np.ndarray, compiled: bool | None = None) -> np.ndarr
     return _pair_block(geoms, compiled=use_compiled(len(geoms)) if compiled is None else compiled)[0]
 
 
-def _pair_block(geoms: np.ndarray, members: np.ndarray | None = None, compiled: bool = True
-                ) -> tuple[np.ndarray, SegmentTable]:
+def _pair_block(geoms: np.ndarray, members: np.ndarray | None = None, compiled: bool = True,
+                coords: dict | None = None) -> tuple[np.ndarray, SegmentTable]:
     """Parcels with a ring segment that is not paired exactly once, reversed, by another parcel.
 
     In a clean coverage every edge is shared by exactly two parcels which run along it in opposite
@@ -244,7 +254,7 @@ def _pair_block(geoms: np.ndarray, members: np.ndarray | None = None, compiled: 
     empty = SegmentTable.concat([])
     if n == 0:
         return out, empty
-    rs = _ring_segments(geoms, compiled)
+    rs = _ring_segments(geoms, compiled, coords)
     if rs is None:  # pragma: no cover - callers pass polygons only
         return ~out, empty
     xy, seg, rev, owner = rs
@@ -301,9 +311,52 @@ def _suspects(geoms: np.ndarray, tree: shapely.STRtree, workers: int = 1,
     return out
 
 
+def _boundary_pieces(boundary, seg_per_piece: int = 4, max_length: float | None = None) -> np.ndarray:
+    """The rings of ``boundary`` cut into linestrings of at most ``seg_per_piece`` segments, segments
+    longer than ``max_length`` first split (``shapely.segmentize``): small pieces with small bounding
+    boxes, which together cover the whole linework."""
+    rings = shapely.get_rings(polygon_parts([boundary]))
+    if max_length is not None and max_length > 0:
+        rings = shapely.segmentize(rings, max_length)
+    pieces, ids = [], []
+    for r in rings:
+        c = shapely.get_coordinates(r)
+        for s in range(0, len(c) - 1, seg_per_piece):
+            pieces.append(c[s:s + seg_per_piece + 1])
+            ids.append(len(pieces[-1]))
+    if not pieces:
+        return np.empty(0, dtype=object)
+    return shapely.linestrings(np.concatenate(pieces), indices=np.repeat(np.arange(len(pieces)), ids))
+
+
+def _properly_inside(boundary, geoms: np.ndarray, tree: shapely.STRtree, seg_per_piece: int = 4,
+                     bounds: np.ndarray | None = None) -> np.ndarray:
+    """``shapely.contains_properly(boundary, geoms)``, exactly, with the GEOS predicate run only near the
+    boundary's linework.
+
+    A parcel whose bounding box meets no bounding box of the pieces of the boundary's rings
+    (:func:`_boundary_pieces`: segments no longer than twice a typical parcel's extent, a few per piece)
+    has a bounding box that does not meet the linework at all: being connected, that box lies wholly in
+    the boundary's interior or wholly outside it, so the parcel is properly inside exactly when the centre
+    of its box is inside (a point-in-polygon test). The others (near the linework) are decided by GEOS.
+    """
+    shapely.prepare(boundary)
+    b = shapely.bounds(geoms) if bounds is None else bounds
+    ext = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])[:: max(1, len(b) // 10_000)]
+    typical = float(np.median(ext)) if ext.size else 0.0
+    pieces = _boundary_pieces(boundary, seg_per_piece, 2.0 * typical if typical > 0 else None)
+    near = np.unique(tree.query(pieces)[1]) if len(pieces) else np.empty(0, dtype=np.int64)
+    inside = shapely.contains_xy(boundary, (b[:, 0] + b[:, 2]) * 0.5, (b[:, 1] + b[:, 3]) * 0.5)
+    if near.size:
+        inside[near] = shapely.contains_properly(boundary, geoms[near])
+    return inside
+
+
 def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
                       min_overlap_m2: float = 0.0, grid_size: float = 1e-6,
-                      workers: int | None = None, compiled: bool | None = None) -> Topology:
+                      workers: int | None = None, compiled: bool | None = None,
+                      coords: dict | None = None, pairing: tuple | None = None,
+                      areas: np.ndarray | None = None) -> Topology:
     """Measure overlaps, gaps and outside parts of a set of parcel polygons (metric CRS).
 
     Parameters
@@ -317,6 +370,11 @@ def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
     workers : threads for the coverage check of a badly damaged cadastre (default: CPUs, at most 4)
     compiled : pair the ring segments with the numba kernel (default: when it pays, see
         :func:`gis_planner.balance.segments.use_compiled`); the same result either way
+    coords : ``{"xy": ..., "ring": ...}`` = ``shapely.get_coordinates(geoms, return_index=True)`` when
+        the caller has read them (the balance's validity check): not read twice; ``xy`` is modified
+        (-0.0 -> 0.0)
+    pairing : the result of :func:`_pairing` for ``geoms`` when the caller has run it already
+    areas : ``shapely.area(geoms)`` when the caller has it
 
     Example
     -------
@@ -327,10 +385,14 @@ def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
     """
     geoms = np.asarray(geoms, dtype=object)
     n = len(geoms)
-    areas = shapely.area(geoms)
+    areas = shapely.area(geoms) if areas is None else areas
     tree = tree or shapely.STRtree(geoms)
     workers = workers or default_workers()
-    flag, segs = _pairing(geoms, tree, workers, compiled=compiled) if n else (np.zeros(0, dtype=bool), None)
+    if pairing is not None:
+        flag, segs = pairing
+    else:
+        flag, segs = (_pairing(geoms, tree, workers, compiled=compiled, coords=coords) if n
+                      else (np.zeros(0, dtype=bool), None))
     suspect = _suspects(geoms, tree, workers, flag=flag) if n else np.zeros(0, dtype=bool)
     # an overlapping pair always has at least one parcel with an invalid edge (a parcel lying wholly
     # inside another flags only the inner one), so suspects are compared with all parcels
@@ -369,8 +431,7 @@ def cadastre_topology(geoms, boundary=None, tree: shapely.STRtree | None = None,
             gq, gp = tree.query(gaps, predicate="intersects")
             gap_neighbours = [gp[gq == i].tolist() for i in range(len(gaps))]
         # parcels not wholly inside the boundary
-        shapely.prepare(boundary)
-        inside = shapely.contains_properly(boundary, geoms) if n else np.zeros(0, dtype=bool)
+        inside = _properly_inside(boundary, geoms, tree) if n else np.zeros(0, dtype=bool)
         cand = np.flatnonzero(~inside)
         if cand.size:
             out_a = shapely.area(shapely.difference(geoms[cand], boundary))
