@@ -48,6 +48,7 @@ from . import terrain as T
 D8_DR = T.D8_DR
 D8_DC = T.D8_DC
 NO_OUTFLOW = T.NO_OUTFLOW
+_is_seed = T._is_seed
 NODATA_DIR = T.NODATA_DIR
 
 
@@ -76,17 +77,6 @@ def _nb(r, c, k, rows, cols):
 
 
 @nb.njit(cache=True)
-def _is_seed(z, outlets, r, c):
-    rows, cols = z.shape
-    if outlets[r, c] or r == 0 or c == 0 or r == rows - 1 or c == cols - 1:
-        return True
-    for k in range(8):
-        if math.isnan(z[r + D8_DR[k], c + D8_DC[k]]):
-            return True
-    return False
-
-
-@nb.njit(cache=True)
 def _seed_mask(z, outlets):
     rows, cols = z.shape
     out = np.zeros((rows, cols), dtype=np.bool_)
@@ -106,8 +96,8 @@ def _breach(z, outlets, max_depth, max_length, xres, yres):
     back = np.full(n, -1, dtype=np.int64)        # the cell each cell was reached from (towards the outlet)
     closed = np.zeros(n, dtype=np.bool_)
     pit = np.zeros(n, dtype=np.bool_)
-    keys = np.empty(n, dtype=np.float64)
-    vals = np.empty(n, dtype=np.int64)
+    keys = np.empty(min(n, 4 * (rows + cols) + 1024), dtype=np.float64)   # the heap grows with the front
+    vals = np.empty(keys.shape[0], dtype=np.int64)
     size = 0
     diag = math.sqrt(xres * xres + yres * yres)
     for r in range(rows):
@@ -119,14 +109,9 @@ def _breach(z, outlets, max_depth, max_length, xres, yres):
                 continue
             if _is_seed(z, outlets, r, c):
                 closed[i] = True
-                size = T._heap_push(keys, vals, size, v, i)
+                keys, vals, size = T._heap_push_grow(keys, vals, size, v, i)
                 continue
-            lower = False
-            for k in range(8):
-                if z[r + D8_DR[k], c + D8_DC[k]] < v:
-                    lower = True
-                    break
-            pit[i] = not lower
+            pit[i] = not T._has_lower(z, r, c)
     breached = 0
     while size > 0:
         i, size = T._heap_pop(keys, vals, size)
@@ -176,7 +161,7 @@ def _breach(z, outlets, max_depth, max_length, xres, yres):
                             break
                         out[cr, cc2] = target
                         cur = back[cur]
-            size = T._heap_push(keys, vals, size, out[rr, cc], j)
+            keys, vals, size = T._heap_push_grow(keys, vals, size, out[rr, cc], j)
     return out, breached
 
 
