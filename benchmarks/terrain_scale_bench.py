@@ -191,7 +191,7 @@ def section(saved: list[dict]) -> list[str]:
         l0, l1 = rec["load_start"], rec["load_end"]
         notes.append(f"- {rec['size']:g} M: run {rec['date']} on {rec['machine']}, load average (1/5/15 min) at "
                      f"start {l0[0]:.1f}/{l0[1]:.1f}/{l0[2]:.1f}, at end {l1[0]:.1f}/{l1[1]:.1f}/{l1[2]:.1f}; "
-                     f"tile {rec['tile']}; `{rec['command']}`" + ("" if g else "; r.watershed not run"))
+                     f"tile {rec['tile']}; code at {rec.get('commit', '?')}; `{rec['command']}`" + ("" if g else "; r.watershed not run"))
     return lines + [""] + notes + [""]
 
 
@@ -209,6 +209,8 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     have_grass = shutil.which("grass") is not None and not args.no_grass
     command = "python benchmarks/terrain_scale_bench.py " + " ".join(sys.argv[1:])
+    commit = os.environ.get("BENCH_COMMIT") or subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip() or "?"
     for size in args.sizes:
         dem = grid_for(size)
         with rasterio.open(dem) as ds:
@@ -229,6 +231,7 @@ def main() -> int:
         load1 = os.getloadavg()
         print(f"load average at end: {load1}", flush=True)
         rec = {"size": size, "shape": shape, "res": res, "runs": runs, "tile": args.tile, "command": command,
+               "commit": commit,
                "load_start": load0, "load_end": load1, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
                "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
         (OUT / f"scale_{size:g}M.json").write_text(json.dumps(rec, indent=1))
