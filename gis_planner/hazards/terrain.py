@@ -382,7 +382,7 @@ def _has_lower(z, r, c):
 
 
 @nb.njit(cache=True)
-def _priority_flood(z, outlets):
+def _priority_flood_into(z, outlets, order):
     rows, cols = z.shape
     n = rows * cols
     filled = np.empty((rows, cols), dtype=np.float64)
@@ -394,7 +394,6 @@ def _priority_flood(z, outlets):
     keys = np.empty(cap0, dtype=np.float64)
     vals = np.empty(cap0, dtype=np.int64)
     pit = np.empty(cap0, dtype=np.int64)
-    order = np.empty(n, dtype=np.int64)
     size = 0
     # seeds: valid cells on the border, next to nodata, or marked as outlets (lakes)
     for r in range(rows):
@@ -441,6 +440,13 @@ def _priority_flood(z, outlets):
                 queued += 1
             else:
                 keys, vals, size = _heap_push_grow(keys, vals, size, filled[rr, cc], rr * cols + cc)
+    return filled, flood_dir, count
+
+
+def _priority_flood(z, outlets):
+    """``(filled, flood_dir, order)``; ``order`` (flood order, flat indices) in :func:`index_dtype`."""
+    order = np.empty(z.size, dtype=index_dtype(z.size))
+    filled, flood_dir, count = _priority_flood_into(z, outlets, order)
     return filled, flood_dir, order[:count]
 
 
@@ -463,7 +469,7 @@ def fill_depressions(z: np.ndarray, outlets: np.ndarray | None = None):
     flood_dir : int8 array
         For each cell, the D8 direction towards the cell it was reached from by the flood
         (``-1`` for seeds, ``-2`` for nodata): the drainage route across flats and filled pits.
-    order : int64 array
+    order : int32 array (int64 for grids of 2**31 cells or more)
         Flat indices in the order the flood reached them (non-decreasing filled elevation).
 
     Examples
@@ -557,31 +563,41 @@ def d8_to_esri(fdir: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- accumulation
+def index_dtype(n: int):
+    """The integer type of flat cell indices of a grid of ``n`` cells: int32 below 2**31 cells (half the
+    memory of the receiver and order arrays, 8 bytes a cell), int64 above."""
+    return np.int32 if n < 2 ** 31 - 1 else np.int64
+
+
 @nb.njit(cache=True)
-def _receivers(fdir):
+def _receivers_into(fdir, rec):
     rows, cols = fdir.shape
-    rec = np.full(rows * cols, -1, dtype=np.int64)
     for r in range(rows):
         for c in range(cols):
+            rec[r * cols + c] = -1
             k = fdir[r, c]
             if k >= 0:
                 rr = r + D8_DR[k]
                 cc = c + D8_DC[k]
                 if 0 <= rr < rows and 0 <= cc < cols and fdir[rr, cc] != NODATA_DIR:
                     rec[r * cols + c] = rr * cols + cc
+
+
+def _receivers(fdir):
+    """Flat index of the receiver of each cell (-1 for none), in :func:`index_dtype`."""
+    rec = np.empty(fdir.size, dtype=index_dtype(fdir.size))
+    _receivers_into(fdir, rec)
     return rec
 
 
 @nb.njit(cache=True)
-def _topological(fdir, rec):
-    rows, cols = fdir.shape
-    n = rows * cols
+def _topological_into(fdir, rec, order):
+    n = rec.shape[0]
     indeg = np.zeros(n, dtype=np.int32)
     valid = 0
     for i in range(n):
         if rec[i] >= 0:
             indeg[rec[i]] += 1
-    order = np.empty(n, dtype=np.int64)
     head = 0
     tail = 0
     flat = fdir.ravel()
@@ -600,6 +616,13 @@ def _topological(fdir, rec):
             if indeg[j] == 0:
                 order[tail] = j
                 tail += 1
+    return tail, valid
+
+
+def _topological(fdir, rec):
+    """Upstream-first order of the valid cells that drain (Kahn) and the number of valid cells."""
+    order = np.empty(rec.shape[0], dtype=rec.dtype)
+    tail, valid = _topological_into(fdir, rec, order)
     return order[:tail], valid
 
 
