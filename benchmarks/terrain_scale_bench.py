@@ -189,7 +189,7 @@ def section(saved: list[dict]) -> list[str]:
         lines.append(f"| | check: outlets carry {h['outlet_sum']:,.0f} of {h['valid']:,} valid cells"
                      f"{holes}; flat passes {h['flat_passes']}{disk} | | | | | | |")
         l0, l1 = rec["load_start"], rec["load_end"]
-        notes.append(f"- {rec['size']:g} M: run {rec['date']} on {rec['machine']}, load average (1/5/15 min) at "
+        notes.append(f"- {rec['size']:g} M: run {rec.get('started', '?')} to {rec['date'][11:]} on {rec['machine']}, load average (1/5/15 min) at "
                      f"start {l0[0]:.1f}/{l0[1]:.1f}/{l0[2]:.1f}, at end {l1[0]:.1f}/{l1[1]:.1f}/{l1[2]:.1f}; "
                      f"tile {rec['tile']}; code at {rec.get('commit', '?')}; `{rec['command']}`" + ("" if g else "; r.watershed not run"))
     return lines + [""] + notes + [""]
@@ -203,7 +203,10 @@ def main() -> int:
     ap.add_argument("--no-incore", action="store_true")
     ap.add_argument("--no-grass", action="store_true")
     ap.add_argument("--no-hydro", action="store_true", help="only the whole tiled pipeline (with slope)")
+    ap.add_argument("--report", action="store_true", help="run nothing: rewrite the section from the saved runs")
     args = ap.parse_args()
+    if args.report:
+        args.sizes = []
     import rasterio
 
     OUT.mkdir(exist_ok=True)
@@ -216,6 +219,7 @@ def main() -> int:
         with rasterio.open(dem) as ds:
             shape, res = (ds.height, ds.width), ds.res[0]
         load0 = os.getloadavg()
+        started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
         print(f"{size:g} M ({shape[0]} x {shape[1]}): load average at start {load0}", flush=True)
         runs = {"hydro": [], "pipeline": [], "incore": [], "grass": []}
         for k in range(args.repeat):   # ours, then the reference, in turn
@@ -233,7 +237,7 @@ def main() -> int:
         rec = {"size": size, "shape": shape, "res": res, "runs": runs, "tile": args.tile, "command": command,
                "commit": commit,
                "load_start": load0, "load_end": load1, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-               "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+               "started": started + " UTC", "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
         (OUT / f"scale_{size:g}M.json").write_text(json.dumps(rec, indent=1))
     saved = [json.loads(f.read_text()) for f in sorted(OUT.glob("scale_*M.json"))]
     lines = section(saved)
