@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/terrain_scale_bench.py                  # 10 M and 40 M cells, 3 runs each
     .venv/bin/python benchmarks/terrain_scale_bench.py --sizes 300 --repeat 1 --no-incore --no-hydro  # an oblast
 
-Writes the section "Large DEMs" of ``benchmarks/results_hazards.md`` (other sections are kept).
+Writes the section "Large DEMs" of ``benchmarks/results_hazards.md`` from the runs of every size saved in
+``benchmarks/out/scale_<size>M.json`` (``--report``: rewrite it without running); the text before it and
+after its end mark (the hand-written reading) is kept.
 
 Grids: the GEBCO 2023 grid of Kyrgyzstan (``terrain_bench.prepare_dem``: 11.5 M cells at 374 m, 10.4 M
 valid) resampled by ``gdalwarp -r bilinear`` to finer cells so that it has about 10, 40 or 300 M
@@ -42,6 +44,7 @@ ROOT = HERE.parent
 OUT = HERE / "out"
 RESULTS = HERE / "results_hazards.md"
 MARK = "<!-- terrain_scale_bench -->"
+MARK_END = "<!-- /terrain_scale_bench -->"   # text after it (the reading) is kept
 
 
 def grid_for(mcells: float) -> Path:
@@ -243,7 +246,8 @@ def main() -> int:
     lines = section(saved)
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
     head = text.split(MARK)[0].rstrip() + "\n\n" if text else ""
-    RESULTS.write_text(head + "\n".join(lines), encoding="utf-8")
+    tail = text.split(MARK_END, 1)[1] if MARK_END in text else "\n"   # hand-written reading, kept
+    RESULTS.write_text(head + "\n".join(lines) + MARK_END + tail, encoding="utf-8")
     print("\n".join(lines))
     return 0
 
