@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/terrain_scale_bench.py                  # 10 M and 40 M cells, 3 runs each
     .venv/bin/python benchmarks/terrain_scale_bench.py --sizes 300 --repeat 1 --no-incore --no-hydro  # an oblast
 
-Writes the section "Large DEMs" of ``benchmarks/results_hazards.md`` (other sections are kept).
+Writes the section "Large DEMs" of ``benchmarks/results_hazards.md`` from the runs of every size saved in
+``benchmarks/out/scale_<size>M.json`` (``--report``: rewrite it without running); the text before it and
+after its end mark (the hand-written reading) is kept.
 
 Grids: the GEBCO 2023 grid of Kyrgyzstan (``terrain_bench.prepare_dem``: 11.5 M cells at 374 m, 10.4 M
 valid) resampled by ``gdalwarp -r bilinear`` to finer cells so that it has about 10, 40 or 300 M
@@ -42,6 +44,7 @@ ROOT = HERE.parent
 OUT = HERE / "out"
 RESULTS = HERE / "results_hazards.md"
 MARK = "<!-- terrain_scale_bench -->"
+MARK_END = "<!-- /terrain_scale_bench -->"   # text after it (the reading) is kept
 
 
 def grid_for(mcells: float) -> Path:
@@ -64,25 +67,51 @@ def grid_for(mcells: float) -> Path:
 
 
 # ----------------------------------------------------------------------------- child processes
+def _disk_bytes(folder) -> int:
+    """Bytes of disk the files in ``folder`` occupy (allocated blocks: the rasters are sparse files)."""
+    return sum(f.stat().st_blocks * 512 for f in Path(folder).iterdir() if f.is_file())
+
+
 def child_tiled(dem: str, tile: int, slope: bool) -> dict:
     from gis_planner.hazards import tiled as TL
 
     t0 = time.perf_counter()
+    disk = [0]
+
+    def step(frac, msg):   # progress on stderr (the parent lets it through) and the disk in use
+        disk[0] = max(disk[0], _disk_bytes(tmp))
+        print(f"  [{time.strftime('%H:%M:%S')}] {msg} (disk {disk[0] / 1e9:.1f} GB)", file=sys.stderr, flush=True)
+
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
         raster, transform, _ = TL.dem_to_raster(dem, tmp)
         t1 = time.perf_counter()
-        res = TL.run_tiled(raster, abs(transform.a), abs(transform.e), tmp, tile, slope=slope)
-        acc = res["acc"]
-        outlet_sum, valid = 0.0, 0
-        fd = res["fdir"]
-        for r0 in range(0, acc.shape[0], 256):   # check: the outlets carry every valid cell
-            a = acc.read(r0, min(acc.shape[0], r0 + 256), 0, acc.shape[1])
-            f = fd.read(r0, min(acc.shape[0], r0 + 256), 0, acc.shape[1])
+        res = TL.run_tiled(raster, abs(transform.a), abs(transform.e), tmp, tile, slope=slope, progress=step)
+        disk[0] = max(disk[0], _disk_bytes(tmp))
+        acc, fd = res["acc"], res["fdir"]
+        outlet_sum, valid, n_out, max_acc = 0.0, 0, 0, 0.0
+        acc_holes = slope_holes = bad_dir = acc_on_nodata = dem_valid = 0
+        for r0 in range(0, acc.shape[0], 256):   # checks: the outlets carry every valid cell, no holes
+            r1 = min(acc.shape[0], r0 + 256)
+            a = acc.read(r0, r1, 0, acc.shape[1])
+            f = fd.read(r0, r1, 0, acc.shape[1])
+            ok = f != -2
             outlet_sum += float(np.nansum(a[f == -1]))
-            valid += int((f != -2).sum())
+            n_out += int((f == -1).sum())
+            valid += int(ok.sum())
+            max_acc = max(max_acc, float(np.nanmax(a, initial=0.0)))
+            acc_holes += int((ok & ~(a >= 1)).sum())                  # valid cell without accumulation
+            bad_dir += int(((f < -2) | (f > 7)).sum())
+            z = raster.read(r0, r1, 0, acc.shape[1])
+            dem_valid += int(np.isfinite(z).sum())
+            if slope:
+                s = res["slope"].read(r0, r1, 0, acc.shape[1])
+                slope_holes += int((np.isfinite(z) & ~np.isfinite(s)).sum())  # valid DEM cell without slope
+            acc_on_nodata += int((~ok & ~np.isnan(a)).sum())
         t2 = time.perf_counter()
     return {"read_s": t1 - t0, "compute_s": t2 - t1, "flat_passes": res["flat_passes"],
-            "outlet_sum": outlet_sum, "valid": valid}
+            "outlet_sum": outlet_sum, "valid": valid, "dem_valid": dem_valid, "outlets": n_out, "max_acc": max_acc,
+            "acc_holes": acc_holes, "slope_holes": slope_holes, "bad_dir": bad_dir,
+            "acc_on_nodata": acc_on_nodata, "disk_gb": disk[0] / 1e9}
 
 
 def child_incore(dem: str) -> dict:
@@ -108,10 +137,10 @@ def run_child_usage(fn: str, *args) -> dict:
             f"u = resource.getrusage(resource.RUSAGE_SELF); "
             f"r.update(cpu_s=u.ru_utime + u.ru_stime, peak_rss_mb=u.ru_maxrss / 1024); print(json.dumps(r))")
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT))
+    res = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=str(ROOT))
     wall = time.perf_counter() - t0
-    if res.returncode:
-        raise RuntimeError(f"{fn} failed: {res.stderr[-2000:]}")
+    if res.returncode:   # its stderr went to ours
+        raise RuntimeError(f"{fn} failed (exit {res.returncode}), see the messages above")
     out = json.loads(res.stdout.strip().splitlines()[-1])
     out["wall_s"] = wall
     return out
@@ -128,6 +157,47 @@ def med(runs, key):
     return float(np.median([r[key] for r in runs]))
 
 
+LABELS = (("grass", "r.watershed -s (module)"), ("hydro", "tiled fill + D8 + acc"),
+          ("pipeline", "tiled + slope + curvature"), ("incore", "in-core fill + D8 + acc"))
+
+
+def section(saved: list[dict]) -> list[str]:
+    """The "Large DEMs" section from the saved runs of every size (``benchmarks/out/scale_<size>M.json``)."""
+    lines = [MARK, "## Large DEMs: tiled terrain vs r.watershed (`benchmarks/terrain_scale_bench.py`)", "",
+             "Whole processes (interpreter start and imports included), each size in its own invocation; "
+             "CPU = user + system seconds of the process, peak RSS of that process (for GRASS the "
+             "`r.watershed` module process; the `r.in.gdal` import is not counted); medians of the "
+             "alternating runs. On a shared machine the wall seconds are an indication only.", ""]
+    lines += ["| grid | run | runs | CPU s | wall s | peak RSS MB | CPU / r.watershed | RSS / r.watershed |",
+              "|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for rec in sorted(saved, key=lambda r: r["size"]):
+        runs = rec["runs"]
+        g = runs.get("grass") or []
+        shape, res = rec["shape"], rec["res"]
+        grid = f"{shape[0]} × {shape[1]} = {shape[0] * shape[1] / 1e6:.1f} M cells, {res:.0f} m"
+        for name, label in LABELS:
+            rr = runs.get(name) or []
+            if not rr:
+                continue
+            ratio_cpu = f"{med(rr, 'cpu_s') / med(g, 'cpu_s'):.2f}" if g and name != "grass" else "—"
+            ratio_rss = f"{med(rr, 'peak_rss_mb') / med(g, 'peak_rss_mb'):.2f}" if g and name != "grass" else "—"
+            lines.append(f"| {grid} | {label} | {len(rr)} | {med(rr, 'cpu_s'):.1f} | {med(rr, 'wall_s'):.1f} | "
+                         f"{med(rr, 'peak_rss_mb'):,.0f} | {ratio_cpu} | {ratio_rss} |")
+        h = (runs.get("hydro") or runs.get("pipeline"))[-1]
+        holes = f"; valid cells without accumulation {h['acc_holes']}" if "acc_holes" in h else ""
+        if h.get("slope_holes") is not None and runs.get("pipeline"):
+            holes += f", without slope {runs['pipeline'][-1]['slope_holes']}"
+        disk = f"; tiled files on disk {h['disk_gb']:.1f} GB" if "disk_gb" in h else ""
+        lines.append(f"| | check: outlets carry {h['outlet_sum']:,.0f} of {h['valid']:,} valid cells"
+                     f"{holes}; flat passes {h['flat_passes']}{disk} | | | | | | |")
+        l0, l1 = rec["load_start"], rec["load_end"]
+        notes.append(f"- {rec['size']:g} M: run {rec.get('started', '?')} to {rec['date'][11:]} on {rec['machine']}, load average (1/5/15 min) at "
+                     f"start {l0[0]:.1f}/{l0[1]:.1f}/{l0[2]:.1f}, at end {l1[0]:.1f}/{l1[1]:.1f}/{l1[2]:.1f}; "
+                     f"tile {rec['tile']}; code at {rec.get('commit', '?')}; `{rec['command']}`" + ("" if g else "; r.watershed not run"))
+    return lines + [""] + notes + [""]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=float, nargs="+", default=[10, 40], help="million cells")
@@ -136,59 +206,48 @@ def main() -> int:
     ap.add_argument("--no-incore", action="store_true")
     ap.add_argument("--no-grass", action="store_true")
     ap.add_argument("--no-hydro", action="store_true", help="only the whole tiled pipeline (with slope)")
+    ap.add_argument("--report", action="store_true", help="run nothing: rewrite the section from the saved runs")
     args = ap.parse_args()
+    if args.report:
+        args.sizes = []
     import rasterio
 
     OUT.mkdir(exist_ok=True)
     have_grass = shutil.which("grass") is not None and not args.no_grass
-    load0 = os.getloadavg()
-    print(f"load average at start: {load0}", flush=True)
-    rows = []
+    command = "python benchmarks/terrain_scale_bench.py " + " ".join(sys.argv[1:])
+    commit = os.environ.get("BENCH_COMMIT") or subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip() or "?"
     for size in args.sizes:
         dem = grid_for(size)
         with rasterio.open(dem) as ds:
             shape, res = (ds.height, ds.width), ds.res[0]
+        load0 = os.getloadavg()
+        started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+        print(f"{size:g} M ({shape[0]} x {shape[1]}): load average at start {load0}", flush=True)
         runs = {"hydro": [], "pipeline": [], "incore": [], "grass": []}
-        for k in range(args.repeat):
+        for k in range(args.repeat):   # ours, then the reference, in turn
             if not args.no_hydro:
                 runs["hydro"].append(run_child_usage("child_tiled", str(dem), args.tile, False))
+            runs["pipeline"].append(run_child_usage("child_tiled", str(dem), args.tile, True))
+            print(f"{size:g} M run {k + 1} pipeline: {json.dumps(runs['pipeline'][-1])}", flush=True)
             if have_grass:
                 runs["grass"].append(grass_watershed(dem))
-            runs["pipeline"].append(run_child_usage("child_tiled", str(dem), args.tile, True))
             if not args.no_incore:
                 runs["incore"].append(run_child_usage("child_incore", str(dem)))
             print(f"{size:g} M run {k + 1}: " + json.dumps({n: v[-1] for n, v in runs.items() if v}), flush=True)
-        rows.append((size, shape, res, runs))
-    load1 = os.getloadavg()
-    print(f"load average at end: {load1}", flush=True)
-
-    lines = [MARK, "## Large DEMs: tiled terrain vs r.watershed (`benchmarks/terrain_scale_bench.py`)", "",
-             f"Run {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} on "
-             f"{platform.machine()}, {os.cpu_count()} cores shared with other sessions; load average "
-             f"(1/5/15 min) at start {load0[0]:.1f}/{load0[1]:.1f}/{load0[2]:.1f}, at end "
-             f"{load1[0]:.1f}/{load1[1]:.1f}/{load1[2]:.1f}. Whole processes, medians of {args.repeat} alternating "
-             f"runs; CPU = user + system seconds of the process; tile {args.tile} cells.", ""]
-    lines += ["| grid | run | CPU s | wall s | peak RSS MB | CPU / r.watershed | RSS / r.watershed |",
-              "|---|---|---|---|---|---|---|"]
-    for size, shape, res, runs in rows:
-        g = runs["grass"]
-        grid = f"{shape[0]} × {shape[1]} = {shape[0] * shape[1] / 1e6:.1f} M cells, {res:.0f} m"
-        for name, label in (("grass", "r.watershed -s (module)"), ("hydro", "tiled fill + D8 + acc"),
-                            ("pipeline", "tiled + slope + curvature"), ("incore", "in-core fill + D8 + acc")):
-            rr = runs[name]
-            if not rr:
-                continue
-            ratio_cpu = f"{med(rr, 'cpu_s') / med(g, 'cpu_s'):.2f}" if g else "—"
-            ratio_rss = f"{med(rr, 'peak_rss_mb') / med(g, 'peak_rss_mb'):.2f}" if g else "—"
-            lines.append(f"| {grid} | {label} | {med(rr, 'cpu_s'):.1f} | {med(rr, 'wall_s'):.1f} | "
-                         f"{med(rr, 'peak_rss_mb'):,.0f} | {ratio_cpu} | {ratio_rss} |")
-        h = (runs["hydro"] or runs["pipeline"])[-1]
-        lines.append(f"| | check: outlets carry {h['outlet_sum']:,.0f} of {h['valid']:,} valid cells; "
-                     f"flat passes {h['flat_passes']} | | | | | |")
-    lines.append("")
+        load1 = os.getloadavg()
+        print(f"load average at end: {load1}", flush=True)
+        rec = {"size": size, "shape": shape, "res": res, "runs": runs, "tile": args.tile, "command": command,
+               "commit": commit,
+               "load_start": load0, "load_end": load1, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+               "started": started + " UTC", "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+        (OUT / f"scale_{size:g}M.json").write_text(json.dumps(rec, indent=1))
+    saved = [json.loads(f.read_text()) for f in sorted(OUT.glob("scale_*M.json"))]
+    lines = section(saved)
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
     head = text.split(MARK)[0].rstrip() + "\n\n" if text else ""
-    RESULTS.write_text(head + "\n".join(lines), encoding="utf-8")
+    tail = text.split(MARK_END, 1)[1] if MARK_END in text else "\n"   # hand-written reading, kept
+    RESULTS.write_text(head + "\n".join(lines) + MARK_END + tail, encoding="utf-8")
     print("\n".join(lines))
     return 0
 

@@ -182,3 +182,22 @@ def test_hazards_compute_goes_tiled_above_the_threshold_with_the_same_zones(tmp_
     for (h, lv), a in core.groupby(["hazard_type", "level"]):
         b = tiled[(tiled["hazard_type"] == h) & (tiled["level"] == lv)]
         assert a.union_all().symmetric_difference(b.union_all()).area == pytest.approx(0, abs=1e-6), (h, lv)
+
+
+def test_terrain_kernels_load_without_the_vector_stack_and_gdal_stays_offline():
+    """A process that runs only the terrain kernels does not import geopandas/pandas/pyogrio (lazy
+    package ``__init__``s, ~110 MB of RSS), and pyogrio, once imported, still gets the offline GDAL
+    options that ``import gis_planner`` sets (gis_planner/io/safety.py)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from gis_planner.hazards import tiled, terrain, conditioning; "
+            "heavy = sorted({'geopandas', 'pandas', 'pyogrio', 'shapely', 'pyarrow'} & set(sys.modules)); "
+            "import pyogrio; "
+            "print(heavy, pyogrio.get_gdal_config_option('GDAL_HTTP_PROXY'), "
+            "pyogrio.get_gdal_config_option('CPL_VSIL_CURL_ALLOWED_EXTENSIONS')); "
+            "from gis_planner import Workspace, hazards; from gis_planner.io import import_layer; "
+            "print(Workspace.__name__, hazards.run_hazards.__name__, hazards.Terrain.__name__, import_layer.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[] 127.0.0.1:9 .gis-planner-no-network"
+    assert out[1] == "Workspace run_hazards Terrain import_layer"

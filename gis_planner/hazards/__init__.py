@@ -15,17 +15,18 @@ Example
 >>> hazards.run_hazards(ws)                                # doctest: +SKIP
 >>> hazards.exposure_table(ws)                             # doctest: +SKIP
 """
-from .exposure import exclusive_levels, exposure_table, house_plot_mask, relocation_candidates
-from .official import (OFFICIAL, compare_official_computed, effective_hazard_zones, import_official_zones,
-                       is_official, mark_official, read_hazard_zones, split_zones)
-from .susceptibility import (HAZARD_TYPES, Terrain, avalanche_levels, compute_hazard_zones, compute_terrain,
-                             flood_levels, hazard_rules, landslide_levels, levels_to_polygons, load_dem,
-                             mudflow_levels, run_hazards, store_hazard_zones, terrain_for_workspace)
+from ..lazy import lazy_exports
 
-__all__ = [
-    "HAZARD_TYPES", "OFFICIAL", "Terrain", "avalanche_levels", "compare_official_computed", "compute_hazard_zones",
-    "compute_terrain", "effective_hazard_zones", "exclusive_levels", "exposure_table", "flood_levels",
-    "hazard_rules", "house_plot_mask", "import_official_zones", "is_official", "landslide_levels",
-    "levels_to_polygons", "load_dem", "mark_official", "mudflow_levels", "read_hazard_zones",
-    "relocation_candidates", "run_hazards", "split_zones", "store_hazard_zones", "terrain_for_workspace",
-]
+# the public names, imported from their submodule on first use (PEP 562): the terrain kernels
+# (``gis_planner.hazards.terrain`` / ``tiled``) then load without geopandas, shapely and pandas,
+# ~120 MB less in a terrain-only process (benchmarks/results_hazards.md).
+_EXPORTS = {
+    "exposure": ("exclusive_levels", "exposure_table", "house_plot_mask", "relocation_candidates"),
+    "official": ("OFFICIAL", "compare_official_computed", "effective_hazard_zones", "import_official_zones",
+                 "is_official", "mark_official", "read_hazard_zones", "split_zones"),
+    "susceptibility": ("HAZARD_TYPES", "Terrain", "avalanche_levels", "compute_hazard_zones", "compute_terrain",
+                       "flood_levels", "hazard_rules", "landslide_levels", "levels_to_polygons", "load_dem",
+                       "mudflow_levels", "run_hazards", "store_hazard_zones", "terrain_for_workspace"),
+}
+__all__ = sorted(n for names in _EXPORTS.values() for n in names)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

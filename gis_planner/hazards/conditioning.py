@@ -48,6 +48,7 @@ from . import terrain as T
 D8_DR = T.D8_DR
 D8_DC = T.D8_DC
 NO_OUTFLOW = T.NO_OUTFLOW
+_is_seed = T._is_seed
 NODATA_DIR = T.NODATA_DIR
 
 
@@ -76,17 +77,6 @@ def _nb(r, c, k, rows, cols):
 
 
 @nb.njit(cache=True)
-def _is_seed(z, outlets, r, c):
-    rows, cols = z.shape
-    if outlets[r, c] or r == 0 or c == 0 or r == rows - 1 or c == cols - 1:
-        return True
-    for k in range(8):
-        if math.isnan(z[r + D8_DR[k], c + D8_DC[k]]):
-            return True
-    return False
-
-
-@nb.njit(cache=True)
 def _seed_mask(z, outlets):
     rows, cols = z.shape
     out = np.zeros((rows, cols), dtype=np.bool_)
@@ -99,15 +89,15 @@ def _seed_mask(z, outlets):
 
 # ----------------------------------------------------------------------------- breaching
 @nb.njit(cache=True)
-def _breach(z, outlets, max_depth, max_length, xres, yres):
+def _breach(z, outlets, max_depth, max_length, xres, yres, idx):
     rows, cols = z.shape
     n = rows * cols
     out = z.copy()
-    back = np.full(n, -1, dtype=np.int64)        # the cell each cell was reached from (towards the outlet)
+    back = np.full(n, -1, dtype=idx.dtype)       # the cell each cell was reached from (towards the outlet)
     closed = np.zeros(n, dtype=np.bool_)
     pit = np.zeros(n, dtype=np.bool_)
-    keys = np.empty(n, dtype=np.float64)
-    vals = np.empty(n, dtype=np.int64)
+    keys = np.empty(min(n, 4 * (rows + cols) + 1024), dtype=np.float64)   # the heap grows with the front
+    vals = np.empty(keys.shape[0], dtype=np.int64)
     size = 0
     diag = math.sqrt(xres * xres + yres * yres)
     for r in range(rows):
@@ -119,14 +109,9 @@ def _breach(z, outlets, max_depth, max_length, xres, yres):
                 continue
             if _is_seed(z, outlets, r, c):
                 closed[i] = True
-                size = T._heap_push(keys, vals, size, v, i)
+                keys, vals, size = T._heap_push_grow(keys, vals, size, v, i)
                 continue
-            lower = False
-            for k in range(8):
-                if z[r + D8_DR[k], c + D8_DC[k]] < v:
-                    lower = True
-                    break
-            pit[i] = not lower
+            pit[i] = not T._has_lower(z, r, c)
     breached = 0
     while size > 0:
         i, size = T._heap_pop(keys, vals, size)
@@ -176,7 +161,7 @@ def _breach(z, outlets, max_depth, max_length, xres, yres):
                             break
                         out[cr, cc2] = target
                         cur = back[cur]
-            size = T._heap_push(keys, vals, size, out[rr, cc], j)
+            keys, vals, size = T._heap_push_grow(keys, vals, size, out[rr, cc], j)
     return out, breached
 
 
@@ -205,7 +190,7 @@ def breach_depressions(z: np.ndarray, outlets: np.ndarray | None = None, max_dep
     o = np.zeros(z.shape, np.bool_) if outlets is None else np.ascontiguousarray(outlets, dtype=np.bool_)
     md = np.inf if max_depth_m is None else float(max_depth_m)
     ml = np.inf if max_length_m is None else float(max_length_m)
-    out, count = _breach(z, o, md, ml, abs(float(xres)), abs(float(yres)))
+    out, count = _breach(z, o, md, ml, abs(float(xres)), abs(float(yres)), np.empty(0, T.index_dtype(z.size)))
     return (out, int(count)) if return_count else out
 
 
@@ -237,7 +222,7 @@ def _flat_bfs(seeds, n_seeds, labels, flat, queue, rows, cols):
 
 
 @nb.njit(cache=True)
-def _resolve_flats(z, fdir, seeds):
+def _resolve_flats(z, fdir, seeds, idx):
     """Barnes, Lehman & Mulla (2014) flat resolution on a depression-free surface ``z``.
 
     ``fdir``: D8 with -1 where a cell has no lower neighbour. Cells without outflow that are not seeds
@@ -251,8 +236,8 @@ def _resolve_flats(z, fdir, seeds):
     labels = np.zeros(n, dtype=np.int32)
     mask = np.zeros(n, dtype=np.int32)
     flat = np.zeros(n, dtype=np.bool_)
-    q_low = np.empty(n, dtype=np.int64)
-    q_high = np.empty(n, dtype=np.int64)
+    q_low = np.empty(n, dtype=idx.dtype)     # cell indices: int32 below 2**31 cells (terrain.index_dtype)
+    q_high = np.empty(n, dtype=idx.dtype)
     n_low = 0
     n_high = 0
     for r in range(rows):
@@ -289,7 +274,7 @@ def _resolve_flats(z, fdir, seeds):
                 q_high[n_high] = i
                 n_high += 1
     # label each flat from its low edges: connected cells of the same elevation
-    stack = np.empty(n, dtype=np.int64)
+    stack = np.empty(n, dtype=idx.dtype)
     nlab = 0
     for t in range(n_low):
         s = q_low[t]
@@ -319,7 +304,7 @@ def _resolve_flats(z, fdir, seeds):
                     top += 1
     # gradient away from higher terrain (breadth-first from the high edges), then towards lower terrain
     # (from the low edges), which counts double
-    qa = np.empty(n, dtype=np.int64)
+    qa = np.empty(n, dtype=idx.dtype)
     dist = _flat_bfs(q_high, n_high, labels, flat, qa, rows, cols)
     flat_height = np.zeros(nlab + 1, dtype=np.int32)
     for i in range(n):
@@ -376,7 +361,7 @@ def resolve_flats(conditioned: np.ndarray, xres: float, yres: float, outlets: np
     seeds = _seed_mask(z, o)
     d8 = T.flow_direction_d8(z, xres, yres)            # -1 where no lower neighbour
     d8[o & (d8 != NODATA_DIR)] = NO_OUTFLOW
-    out, _ = _resolve_flats(z, d8, seeds)
+    out, _ = _resolve_flats(z, d8, seeds, np.empty(0, T.index_dtype(z.size)))
     if fallback is not None:
         left = (out == NO_OUTFLOW) & ~seeds & np.isfinite(z)
         out[left] = np.asarray(fallback)[left]
@@ -412,7 +397,7 @@ def _successor_masks(z, fdir, outlets):
 
 
 @nb.njit(cache=True)
-def _mfd_order(z, masks):
+def _mfd_order(z, masks, idx):
     """Upstream-first order of the MFD graph given by the successor ``masks`` (Kahn)."""
     rows, cols = z.shape
     n = z.size
@@ -429,7 +414,7 @@ def _mfd_order(z, masks):
             for k in range(8):
                 if m & (1 << k):
                     indeg[i + off[k]] += 1
-    order = np.empty(n, dtype=np.int64)
+    order = np.empty(n, dtype=idx.dtype)
     head = 0
     tail = 0
     for i in range(n):
@@ -457,7 +442,8 @@ def mfd_order(conditioned: np.ndarray, fdir: np.ndarray, outlets: np.ndarray | N
     Raises ``ValueError`` on a cycle (directions that climb or loop on a flat)."""
     z = np.ascontiguousarray(conditioned, dtype=np.float64)
     o = np.zeros(z.shape, np.bool_) if outlets is None else np.ascontiguousarray(outlets, dtype=np.bool_)
-    order, valid = _mfd_order(z, _successor_masks(z, np.ascontiguousarray(fdir, dtype=np.int8), o))
+    order, valid = _mfd_order(z, _successor_masks(z, np.ascontiguousarray(fdir, dtype=np.int8), o),
+                              np.empty(0, T.index_dtype(z.size)))
     if order.shape[0] != valid:
         raise ValueError(f"flow directions contain a cycle ({valid - order.shape[0]} cells never drain)")
     return order

@@ -332,16 +332,68 @@ def _heap_pop(keys, vals, size):
 
 
 @nb.njit(cache=True)
-def _priority_flood(z, outlets):
+def _heap_grow(keys, vals, size):
+    """The heap arrays with twice the capacity (the first ``size`` entries kept)."""
+    k2 = np.empty(max(16, 2 * keys.shape[0]), dtype=keys.dtype)
+    v2 = np.empty(k2.shape[0], dtype=vals.dtype)
+    k2[:size] = keys[:size]
+    v2[:size] = vals[:size]
+    return k2, v2
+
+
+@nb.njit(cache=True)
+def _ring_grow(ring, head, count):
+    """A FIFO ring buffer with twice the capacity, its ``count`` entries from ``head`` moved to the start."""
+    out = np.empty(max(16, 2 * ring.shape[0]), dtype=ring.dtype)
+    cap = ring.shape[0]
+    for t in range(count):
+        out[t] = ring[(head + t) % cap]
+    return out
+
+
+@nb.njit(cache=True, inline="always")
+def _heap_push_grow(keys, vals, size, k, v):
+    """:func:`_heap_push` into heap arrays that double when full: ``(keys, vals, size)``."""
+    if size == keys.shape[0]:
+        keys, vals = _heap_grow(keys, vals, size)
+    return keys, vals, _heap_push(keys, vals, size, k, v)
+
+
+@nb.njit(cache=True, inline="always")
+def _is_seed(z, outlets, r, c):
+    """A valid cell where water leaves the grid: an ``outlets`` cell, on the border or next to nodata."""
+    rows, cols = z.shape
+    if outlets[r, c] or r == 0 or c == 0 or r == rows - 1 or c == cols - 1:
+        return True
+    for k in range(8):
+        if math.isnan(z[r + D8_DR[k], c + D8_DC[k]]):
+            return True
+    return False
+
+
+@nb.njit(cache=True, inline="always")
+def _has_lower(z, r, c):
+    """Whether one of the 8 neighbours of (r, c) is lower (all 8 inside ``z``; NaN is not lower)."""
+    v = z[r, c]
+    for k in range(8):
+        if z[r + D8_DR[k], c + D8_DC[k]] < v:
+            return True
+    return False
+
+
+@nb.njit(cache=True)
+def _priority_flood_into(z, outlets, order):
     rows, cols = z.shape
     n = rows * cols
     filled = np.empty((rows, cols), dtype=np.float64)
     flood_dir = np.full((rows, cols), NODATA_DIR, dtype=np.int8)
     closed = np.zeros((rows, cols), dtype=np.bool_)
-    keys = np.empty(n, dtype=np.float64)
-    vals = np.empty(n, dtype=np.int64)
-    pit = np.empty(n, dtype=np.int64)
-    order = np.empty(n, dtype=np.int64)
+    # the heap (open cells) and the pit queue start at the size of a flood front and grow by doubling
+    # (the front, not the grid, bounds them: ~40 bytes a cell less than arrays of n entries)
+    cap0 = min(n, 4 * (rows + cols) + 1024)
+    keys = np.empty(cap0, dtype=np.float64)
+    vals = np.empty(cap0, dtype=np.int64)
+    pit = np.empty(cap0, dtype=np.int64)
     size = 0
     # seeds: valid cells on the border, next to nodata, or marked as outlets (lakes)
     for r in range(rows):
@@ -351,23 +403,20 @@ def _priority_flood(z, outlets):
             if math.isnan(v):
                 closed[r, c] = True
                 continue
-            seed = outlets[r, c] or r == 0 or c == 0 or r == rows - 1 or c == cols - 1
-            if not seed:
-                for k in range(8):
-                    if math.isnan(z[r + D8_DR[k], c + D8_DC[k]]):
-                        seed = True
-                        break
-            if seed:
+            if _is_seed(z, outlets, r, c):
                 closed[r, c] = True
                 flood_dir[r, c] = NO_OUTFLOW
-                size = _heap_push(keys, vals, size, v, r * cols + c)
-    head = 0
-    tail = 0
+                keys, vals, size = _heap_push_grow(keys, vals, size, v, r * cols + c)
+    head = 0      # pit queue: a FIFO ring of ``queued`` cells from ``head``
+    queued = 0
     count = 0
-    while size > 0 or head < tail:
-        if head < tail:
+    while size > 0 or queued > 0:
+        if queued > 0:
             idx = pit[head]
             head += 1
+            if head == pit.shape[0]:
+                head = 0
+            queued -= 1
         else:
             idx, size = _heap_pop(keys, vals, size)
         order[count] = idx
@@ -384,10 +433,20 @@ def _priority_flood(z, outlets):
             flood_dir[rr, cc] = (k + 4) % 8  # the neighbour drains back towards (r, c)
             if filled[rr, cc] <= level:
                 filled[rr, cc] = level
-                pit[tail] = rr * cols + cc
-                tail += 1
+                if queued == pit.shape[0]:
+                    pit = _ring_grow(pit, head, queued)
+                    head = 0
+                pit[(head + queued) % pit.shape[0]] = rr * cols + cc
+                queued += 1
             else:
-                size = _heap_push(keys, vals, size, filled[rr, cc], rr * cols + cc)
+                keys, vals, size = _heap_push_grow(keys, vals, size, filled[rr, cc], rr * cols + cc)
+    return filled, flood_dir, count
+
+
+def _priority_flood(z, outlets):
+    """``(filled, flood_dir, order)``; ``order`` (flood order, flat indices) in :func:`index_dtype`."""
+    order = np.empty(z.size, dtype=index_dtype(z.size))
+    filled, flood_dir, count = _priority_flood_into(z, outlets, order)
     return filled, flood_dir, order[:count]
 
 
@@ -410,7 +469,7 @@ def fill_depressions(z: np.ndarray, outlets: np.ndarray | None = None):
     flood_dir : int8 array
         For each cell, the D8 direction towards the cell it was reached from by the flood
         (``-1`` for seeds, ``-2`` for nodata): the drainage route across flats and filled pits.
-    order : int64 array
+    order : int32 array (int64 for grids of 2**31 cells or more)
         Flat indices in the order the flood reached them (non-decreasing filled elevation).
 
     Examples
@@ -504,31 +563,41 @@ def d8_to_esri(fdir: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- accumulation
+def index_dtype(n: int):
+    """The integer type of flat cell indices of a grid of ``n`` cells: int32 below 2**31 cells (half the
+    memory of the receiver and order arrays, 8 bytes a cell), int64 above."""
+    return np.int32 if n < 2 ** 31 - 1 else np.int64
+
+
 @nb.njit(cache=True)
-def _receivers(fdir):
+def _receivers_into(fdir, rec):
     rows, cols = fdir.shape
-    rec = np.full(rows * cols, -1, dtype=np.int64)
     for r in range(rows):
         for c in range(cols):
+            rec[r * cols + c] = -1
             k = fdir[r, c]
             if k >= 0:
                 rr = r + D8_DR[k]
                 cc = c + D8_DC[k]
                 if 0 <= rr < rows and 0 <= cc < cols and fdir[rr, cc] != NODATA_DIR:
                     rec[r * cols + c] = rr * cols + cc
+
+
+def _receivers(fdir):
+    """Flat index of the receiver of each cell (-1 for none), in :func:`index_dtype`."""
+    rec = np.empty(fdir.size, dtype=index_dtype(fdir.size))
+    _receivers_into(fdir, rec)
     return rec
 
 
 @nb.njit(cache=True)
-def _topological(fdir, rec):
-    rows, cols = fdir.shape
-    n = rows * cols
+def _topological_into(fdir, rec, order):
+    n = rec.shape[0]
     indeg = np.zeros(n, dtype=np.int32)
     valid = 0
     for i in range(n):
         if rec[i] >= 0:
             indeg[rec[i]] += 1
-    order = np.empty(n, dtype=np.int64)
     head = 0
     tail = 0
     flat = fdir.ravel()
@@ -547,15 +616,24 @@ def _topological(fdir, rec):
             if indeg[j] == 0:
                 order[tail] = j
                 tail += 1
+    return tail, valid
+
+
+def _topological(fdir, rec):
+    """Upstream-first order of the valid cells that drain (Kahn) and the number of valid cells."""
+    order = np.empty(rec.shape[0], dtype=rec.dtype)
+    tail, valid = _topological_into(fdir, rec, order)
     return order[:tail], valid
 
 
 @nb.njit(cache=True)
 def _accumulate(order, rec, weights, n):
+    """Sum of ``weights`` (each cell 1.0 when ``weights`` is empty: no array of n ones) down ``rec``."""
     acc = np.zeros(n, dtype=np.float64)
+    unit = weights.shape[0] == 0
     for t in range(order.shape[0]):
         i = order[t]
-        acc[i] += weights[i]
+        acc[i] += 1.0 if unit else weights[i]
         j = rec[i]
         if j >= 0:
             acc[j] += acc[i]
@@ -600,7 +678,7 @@ def flow_accumulation(fdir: np.ndarray, weights: np.ndarray | None = None, retur
     rec, order = flow_order(fdir)
     n = fdir.size
     if weights is None:
-        w = np.ones(n, dtype=np.float64)
+        w = np.empty(0, dtype=np.float64)   # unit weights
     else:
         w = np.nan_to_num(np.asarray(weights, dtype=np.float64).ravel(), nan=0.0)
     acc = _accumulate(order, rec, w, n).reshape(fdir.shape)

@@ -52,7 +52,7 @@ import numba as nb
 import numpy as np
 
 from . import terrain as T
-from .terrain import D8_DC, D8_DR, NO_OUTFLOW, NODATA_DIR, _heap_pop, _heap_push
+from .terrain import D8_DC, D8_DR, NO_OUTFLOW, NODATA_DIR, _has_lower, _heap_pop, _heap_push
 
 INF_DIST = np.int32(2 ** 31 - 1)
 
@@ -332,13 +332,7 @@ def _flat_init(Fh, gseed):
             if math.isnan(v):
                 d[r, c] = -1
                 continue
-            low = gseed[r, c]
-            if not low:
-                for k in range(8):
-                    u = Fh[r + 1 + D8_DR[k], c + 1 + D8_DC[k]]
-                    if u < v:  # NaN compares False
-                        low = True
-                        break
+            low = gseed[r, c] or _has_lower(Fh, r + 1, c + 1)   # the halo holds every neighbour
             d[r, c] = 0 if low else INF_DIST
     return d
 
@@ -574,7 +568,7 @@ def _local_accumulation(fdir_tile, weights=None):
     order, valid = T._topological(fdir_tile, rec)
     if order.shape[0] != valid:
         raise ValueError("flow directions contain a cycle")
-    w = np.ones(fdir_tile.size) if weights is None else weights
+    w = np.empty(0) if weights is None else weights   # empty: unit weights
     return T._accumulate(order, rec, w, fdir_tile.size), rec, order
 
 

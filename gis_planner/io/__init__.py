@@ -8,13 +8,19 @@ Public API::
 >>> parse_field_map(["cadastral_no=Name"])
 {'cadastral_no': 'Name'}
 """
-from .layer_import import SRC_FID, import_layer
-from .normalise import map_fields, normalise_attributes, parse_field_map
-from .readers import RawSource, guess_encoding, read_source
-from .report import ImportReport, warning_text
-from .safezip import safe_extract
-from .validate import clean_geometries, detect_swapped, find_duplicates, find_overlaps
+from ..lazy import lazy_exports
 
+# the public names, imported from their submodule on first use (PEP 562): ``gis_planner.io.safety``
+# (GDAL's offline configuration, run by ``import gis_planner``) then loads without geopandas/pandas.
+_EXPORTS = {
+    "layer_import": ("SRC_FID", "import_layer"),
+    "normalise": ("map_fields", "normalise_attributes", "parse_field_map"),
+    "readers": ("RawSource", "guess_encoding", "read_source"),
+    "report": ("ImportReport", "warning_text"),
+    "safezip": ("safe_extract",),
+    "validate": ("clean_geometries", "detect_swapped", "find_duplicates", "find_overlaps"),
+}
 __all__ = ["import_layer", "ImportReport", "warning_text", "safe_extract", "read_source", "RawSource",
            "guess_encoding", "map_fields", "normalise_attributes", "parse_field_map", "clean_geometries",
            "detect_swapped", "find_duplicates", "find_overlaps", "SRC_FID"]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import importlib.util
 import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -65,17 +67,38 @@ _SCAN_LIMIT = 512 * 1024 * 1024    # text files bigger than this are scanned in 
 
 
 def configure_gdal() -> None:
-    """Apply :data:`SAFE_GDAL_OPTIONS` to pyogrio's GDAL and, through the environment, rasterio's."""
+    """Apply :data:`SAFE_GDAL_OPTIONS` to every GDAL in the process: through the environment (read by
+    rasterio's and pyogrio's GDAL and by PROJ as a fallback) and as pyogrio's GDAL config options, set
+    now if pyogrio is loaded, else right after it is first imported (pyogrio pulls in geopandas, pandas
+    and pyarrow, ~110 MB that a process running only the terrain kernels does not need)."""
     global _CONFIGURED
     for key, value in SAFE_GDAL_OPTIONS.items():
         os.environ[key] = value      # read by every GDAL (and PROJ) in the process as a fallback
-    try:
-        import pyogrio
-
-        pyogrio.set_gdal_config_options(SAFE_GDAL_OPTIONS)
-    except ImportError:  # pragma: no cover - pyogrio is a hard dependency
-        pass
+    if "pyogrio" in sys.modules:
+        sys.modules["pyogrio"].set_gdal_config_options(SAFE_GDAL_OPTIONS)
+    elif not any(isinstance(f, _ConfigurePyogrio) for f in sys.meta_path):
+        sys.meta_path.insert(0, _ConfigurePyogrio())
     _CONFIGURED = True
+
+
+class _ConfigurePyogrio:
+    """Import hook: sets :data:`SAFE_GDAL_OPTIONS` on pyogrio as soon as ``import pyogrio`` has run."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "pyogrio":
+            return None
+        sys.meta_path.remove(self)      # once; and lets the normal finders locate pyogrio
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:   # pragma: no cover - pyogrio is a hard dependency
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            module.set_gdal_config_options(SAFE_GDAL_OPTIONS)
+
+        spec.loader.exec_module = exec_module
+        return spec
 
 
 def _unsafe(label: str, problem: str, fix: str, kind: str) -> GisPlannerError:
