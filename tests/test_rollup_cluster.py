@@ -308,6 +308,12 @@ def test_external_cluster_survives_a_lost_scheduler_connection_and_a_killed_work
         assert res.stats["tasks"] == 31 and not res.partial
         assert res.stats["interruptions"] == 1 and res.stats["resubmitted_tasks"] >= 1
         assert len(res.stats["peak_rss_mb_per_worker"]) == 1  # the killed worker is left out of the figures
+        # the scheduler only routed bytes: it never imported gis_planner or geopandas to read a task
+        from dask.distributed import Client
+
+        with Client(address, timeout="60s") as c:
+            assert c.run_on_scheduler(eval, "[m for m in ('gis_planner', 'geopandas') if m in __import__('sys').modules]"
+                                      ) == []
         d = compare(single.levels, res.levels)
         assert d["cells"] > 100 and d["max_rel"] < 1e-12, d
         assert cell(res, "country", "KG", "balance", "settlement", "parcels") == 150

@@ -33,6 +33,7 @@ Example
 from __future__ import annotations
 
 import json
+import pickle
 import resource
 import time
 from dataclasses import dataclass, field
@@ -201,6 +202,29 @@ def _error_text(exc: BaseException) -> tuple[str, str]:
     return f"{type(exc).__name__}: {exc}", ""
 
 
+class _Call:
+    """``func(*args)`` packed so that **unpickling it runs it** (``__reduce__``): a task is submitted as
+    ``pickle.loads(blob)``, a standard-library function with a bytes argument.
+
+    Dask's scheduler unpickles every task it receives. With ``func(*args)`` submitted directly it had to
+    import gis_planner (geopandas, shapely, pyarrow: ≈ 1.8 CPU-s) to read a task spec — its event loop
+    was blocked for 30 s at a load average of 20–30, long enough for comm timeouts — and needed the project
+    installed. With the blob only the workers import and run it.
+    """
+
+    def __init__(self, func, args):
+        self.func, self.args = func, tuple(args)
+
+    def __reduce__(self):
+        return self.func, self.args
+
+    @classmethod
+    def blob(cls, func, args) -> bytes:
+        import cloudpickle
+
+        return cloudpickle.dumps(cls(func, args))
+
+
 def _per_worker(client, fn) -> dict:
     """``fn()`` on every live worker, rounded; a worker that died during the run is left out (not an error)."""
     out = client.run(fn, on_error="return")
@@ -243,8 +267,8 @@ def _run_dask(client, scheduler: str | None, tasks: list[tuple], func, retries: 
     while pending:
         futures = {}
         for key, (group, args) in pending.items():
-            fut = client.submit(func, *args, key=f"rollup-{key}" + (f"-r{rnd}" if rnd else ""), pure=False,
-                                retries=retries)
+            fut = client.submit(pickle.loads, _Call.blob(func, args), key=f"rollup-{key}" + (f"-r{rnd}" if rnd else ""),
+                                pure=False, retries=retries)
             futures[fut] = key
         interrupted = []
         for fut in as_completed(list(futures)):
