@@ -33,6 +33,7 @@ Example
 from __future__ import annotations
 
 import json
+import pickle
 import resource
 import time
 from dataclasses import dataclass, field
@@ -50,6 +51,11 @@ ENGINES = ("single", "memory", "dask")
 DEFAULT_TILE_PARCELS = 50_000
 FAILURE_COLUMNS = ["municipality", "task", "attempts", "error", "where"]
 PARTS = "parts"
+# A loaded scheduler (load average 20-30 on the benchmark machine) blocks its event loop for 30 s and more:
+# the driver waits this long to connect or reconnect before it gives up (Dask's default is 30 s).
+CONNECT_S = 120.0
+RECONNECT_S = 300.0
+MAX_INTERRUPTIONS = 5  # resubmissions of the unfinished tasks after the cluster cancelled them
 
 
 @dataclass
@@ -171,7 +177,8 @@ def _workspace_task(path: str, code: str) -> pd.DataFrame:
         raise TaskError(where_am_i(), f"{type(exc).__name__}: {exc}") from None
 
 
-def _client(scheduler: str | None, n_workers: int, processes: bool = True, memory_limit="auto"):
+def _client(scheduler: str | None, n_workers: int, processes: bool = True, memory_limit="auto",
+            timeout: float = None):
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover - dask is a dependency
@@ -179,7 +186,7 @@ def _client(scheduler: str | None, n_workers: int, processes: bool = True, memor
                               code="missing_dependency") from exc
     if scheduler:
         try:
-            return Client(scheduler, timeout="20s"), None
+            return Client(scheduler, timeout=timeout or CONNECT_S), None
         except OSError as exc:
             raise GisPlannerError(f"cannot reach the Dask scheduler ({exc})", file=scheduler,
                                   fix="start `dask scheduler` and workers, or leave --scheduler out for a local cluster",
@@ -193,6 +200,110 @@ def _error_text(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, TaskError):
         return exc.message, exc.where
     return f"{type(exc).__name__}: {exc}", ""
+
+
+class _Call:
+    """``func(*args)`` packed so that **unpickling it runs it** (``__reduce__``): a task is submitted as
+    ``pickle.loads(blob)``, a standard-library function with a bytes argument.
+
+    Dask's scheduler unpickles every task it receives. With ``func(*args)`` submitted directly it had to
+    import gis_planner (geopandas, shapely, pyarrow: ≈ 1.8 CPU-s) to read a task spec — its event loop
+    was blocked for 30 s at a load average of 20–30, long enough for comm timeouts — and needed the project
+    installed. With the blob only the workers import and run it.
+    """
+
+    def __init__(self, func, args):
+        self.func, self.args = func, tuple(args)
+
+    def __reduce__(self):
+        return self.func, self.args
+
+    @classmethod
+    def blob(cls, func, args) -> bytes:
+        import cloudpickle
+
+        return cloudpickle.dumps(cls(func, args))
+
+
+def _per_worker(client, fn) -> dict:
+    """``fn()`` on every live worker, rounded; a worker that died during the run is left out (not an error)."""
+    out = client.run(fn, on_error="return")
+    return {str(k): round(v, 1) for k, v in out.items() if isinstance(v, (int, float))}
+
+
+def _connected(client, scheduler: str | None, timeout: float):
+    """The client once it is connected to the scheduler again (its own reconnection, else a new client)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.status == "running" and client.scheduler_comm is not None and not client.scheduler_comm.closed():
+            return client
+        if client.status in ("closed", "closing") and scheduler:
+            try:
+                return _client(scheduler, 0, timeout=max(1.0, deadline - time.monotonic()))[0]
+            except GisPlannerError:
+                pass
+        time.sleep(0.2)
+    raise GisPlannerError(f"lost the connection to the Dask scheduler and could not reconnect within {timeout:.0f} s",
+                          file=scheduler or "local cluster",
+                          fix="check the scheduler; with --out the finished municipalities are kept: rerun with "
+                              "--resume", code="scheduler_lost")
+
+
+def _run_dask(client, scheduler: str | None, tasks: list[tuple], func, retries: int, finished, stats: dict):
+    """Submit ``tasks``; a future that Dask *cancels* or *loses* is not a failure of its municipality.
+
+    Dask cancels every unfinished future of a client whose connection to the scheduler drops (a network
+    blip, or a scheduler whose event loop was blocked for longer than the comm timeouts on a loaded
+    machine) and marks results lost with their worker. Those tasks are resubmitted once the client is
+    connected again (at most ``MAX_INTERRUPTIONS`` times); only a task that raised (after its ``retries``,
+    which Dask runs on any worker) or that killed ``distributed.scheduler.allowed-failures`` workers is a
+    failure. Returns the client in use (a new one when the old one could not reconnect).
+    """
+    from dask.distributed import as_completed
+
+    pending = {key: (group, args) for key, group, args in tasks}
+    stats.update(interruptions=0, resubmitted_tasks=0, interruption_reasons=[])
+    rnd = 0
+    while pending:
+        futures = {}
+        for key, (group, args) in pending.items():
+            fut = client.submit(pickle.loads, _Call.blob(func, args), key=f"rollup-{key}" + (f"-r{rnd}" if rnd else ""),
+                                pure=False, retries=retries)
+            futures[fut] = key
+        interrupted = []
+        for fut in as_completed(list(futures)):
+            key = futures[fut]
+            group = pending[key][0]
+            status = fut.status
+            if status == "finished":
+                try:
+                    rows = fut.result()
+                except Exception as exc:  # noqa: BLE001 - result lost between finishing and the gather
+                    interrupted.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                finished(key, group, rows)
+                del pending[key]
+            elif status == "error":
+                msg, where = _error_text(fut.exception())
+                finished(key, group, error=msg, where=where, attempts=retries + 1)
+                del pending[key]
+            else:  # cancelled (connection to the scheduler lost) or lost: not the task's fault
+                st = getattr(fut, "_state", None)
+                interrupted.append(str(getattr(st, "exception", None) or status))
+            fut.release()
+        if pending:
+            rnd += 1
+            stats["interruptions"] += 1
+            stats["resubmitted_tasks"] += len(pending)
+            stats["interruption_reasons"].append(interrupted[0] if interrupted else "unknown")
+            if stats["interruptions"] > MAX_INTERRUPTIONS:
+                raise GisPlannerError(f"the Dask cluster interrupted the run {MAX_INTERRUPTIONS + 1} times "
+                                      f"({stats['interruption_reasons'][-1]}); {len(pending)} tasks not computed",
+                                      file=scheduler or "local cluster",
+                                      fix="check the scheduler and raise distributed.comm.timeouts (docs/rollup.md);"
+                                          " with --out rerun with --resume", code="scheduler_lost")
+            client = _connected(client, scheduler, RECONNECT_S)
+    return client
 
 
 def _run(tasks: list[tuple], func, engine: str, n_workers: int, scheduler: str | None, processes: bool,
@@ -238,29 +349,15 @@ def _run(tasks: list[tuple], func, engine: str, n_workers: int, scheduler: str |
     if engine == "dask":
         client, cluster = _client(scheduler, n_workers, processes)
         try:
-            from dask.distributed import as_completed
-
             stats["workers"] = len(client.scheduler_info()["workers"])
             stats["dashboard"] = client.dashboard_link
             if progress:
                 progress({"event": "start", "dashboard": client.dashboard_link, "workers": stats["workers"],
                           "tasks": len(tasks), "total": groups_total})
             early()
-            futures = {}
-            for key, group, args in tasks:
-                fut = client.submit(func, *args, key=f"rollup-{key}", pure=False, retries=retries)
-                futures[fut] = (key, group)
-            for fut in as_completed(list(futures)):
-                key, group = futures[fut]
-                if fut.status == "finished":
-                    finished(key, group, fut.result())
-                else:
-                    msg, where = _error_text(fut.exception())
-                    finished(key, group, error=msg, where=where, attempts=retries + 1)
-                fut.release()
-            peaks = client.run(peak_rss_mb)
-            stats["peak_rss_mb_per_worker"] = {str(k): round(v, 1) for k, v in peaks.items()}
-            stats["cpu_s_per_worker"] = {str(k): round(v, 1) for k, v in client.run(cpu_seconds).items()}
+            client = _run_dask(client, scheduler, tasks, func, retries, finished, stats)
+            stats["peak_rss_mb_per_worker"] = _per_worker(client, peak_rss_mb)
+            stats["cpu_s_per_worker"] = _per_worker(client, cpu_seconds)
         finally:
             client.close()
             if cluster is not None:
