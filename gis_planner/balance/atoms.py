@@ -85,15 +85,20 @@ def build_atoms(unions: Mapping[str, shapely.Geometry], rel_tol: float = 1e-9) -
     return Atoms(keys, faces, member, failed)
 
 
-def group_areas(index: ParcelIndex, atoms: Atoms, max_vertices: int = 256) -> tuple[dict, np.ndarray]:
+def group_areas(index: ParcelIndex, atoms: Atoms, max_vertices: int = 256, compiled: bool = False,
+                geos_below_share: float = 0.01) -> tuple[dict, np.ndarray]:
     """Area (m²) of each parcel in each group that passed the check, and in the union of all atoms.
 
     Returns ``({key: per-parcel areas}, any)``; the groups in ``atoms.failed`` are left out (measure
     them with :meth:`ParcelIndex.areas_in`). ``any`` is the area inside at least one group (every atom
-    lies in some group); it is only meaningful when no group failed.
+    lies in some group); it is only meaningful when no group failed. ``compiled``, ``geos_below_share``: see
+    :meth:`ParcelIndex.label_areas`.
     """
     n = len(index)
-    p, lab, a = index.label_areas(atoms.geoms, max_vertices, cover=atoms.union())
+    if compiled:    # the compiled clipper measures every pair (no derived pairs: no cover needed)
+        p, lab, a = index.label_areas(atoms.geoms, max_vertices, compiled=True, geos_below_share=geos_below_share)
+    else:
+        p, lab, a = index.label_areas(atoms.geoms, max_vertices, cover=atoms.union())
     # sums over the parcels the atoms touch only (a few of all at 1M parcels), then spread out: the
     # same sums, in the same order, as bincounts over all parcels
     touched = np.flatnonzero(np.bincount(p, minlength=n))

@@ -724,7 +724,9 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
             # a kind's atoms do not add up to its union: every group measured on its own
             kind_cols, detail_cols, any_col = _group_areas_one_by_one(index, unions, dunions, max_v)
         else:
-            cols, any_col = group_areas(index, atoms, max_v)
+            ecfg = rules.get("engine") or {}
+            cols, any_col = group_areas(index, atoms, max_v, compiled=compiled and bool(ecfg.get("clip_compiled", True)),
+                                        geos_below_share=float(ecfg.get("clip_geos_below_share", 0.01)))
             kind_cols = {k: cols[k] for k in unions}
             detail_cols = {k: cols[k] if k in cols else index.areas_in(u, max_v) for k, u in dunions.items()}
         atoms_info = {"atoms": int(len(atoms.geoms)), "groups_measured_apart": list(atoms.failed)}

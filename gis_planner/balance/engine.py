@@ -156,6 +156,15 @@ def _chunked(func, workers: int, *arrays, keys: np.ndarray | None = None, min_si
     return np.concatenate(parts)
 
 
+def _ragged(polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coordinates, ring offsets and per-polygon ring offsets of single polygons (the compiled clipper's
+    input layout, ``shapely.to_ragged_array``)."""
+    if not len(polygons):
+        return np.empty((0, 2)), np.zeros(1, np.int64), np.zeros(1, np.int64)
+    _, xy, (rings, geoms) = shapely.to_ragged_array(polygons, include_z=False)
+    return np.ascontiguousarray(xy, dtype=np.float64), rings.astype(np.int64), geoms.astype(np.int64)
+
+
 def _clip_area(parcels, pieces):
     return shapely.area(shapely.intersection(parcels, pieces))
 
@@ -173,6 +182,7 @@ class ParcelIndex:
         self.area = shapely.area(self.geoms)
         self.tree = shapely.STRtree(self.geoms)
         self.workers = workers or default_workers()
+        self._polygon = None     # parcels that are single polygons (the compiled clipper's input)
 
     def __len__(self) -> int:
         return len(self.geoms)
@@ -231,8 +241,8 @@ class ParcelIndex:
         return out, hits
 
 
-    def label_areas(self, geoms, max_vertices: int = 256, cover=None
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def label_areas(self, geoms, max_vertices: int = 256, cover=None, compiled: bool = False,
+                    geos_below_share: float = 0.01) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Area (m²) of each parcel inside each of the disjoint polygons ``geoms``, as sparse triplets.
 
         Returns ``(parcel, label, area)``: one entry per parcel and polygon they share area or a boundary
@@ -243,6 +253,13 @@ class ParcelIndex:
         pieces is clipped against all of them but one: the piece holding the parcel's interior point
         gets the rest of the parcel's area (the pieces partition the parcel). One clip fewer per such
         parcel; the figures differ from clipping only by rounding.
+
+        ``compiled``: the candidate pairs are measured by the compiled clipper
+        (:func:`gis_planner.balance.kernels.clip_areas`, ``cover`` not used) instead of GEOS' predicates
+        and intersection; GEOS still measures the pairs the clipper leaves undecided (touching or
+        collinear edges, a multipolygon parcel…) and the pairs whose clipped share of the parcel is below
+        ``geos_below_share`` (slivers: their figures and whether they are listed at all stay GEOS').
+        The figures differ from the GEOS path by rounding only (~1e-12 relative, tested).
         """
         geoms = np.asarray(geoms, dtype=object)
         empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
@@ -255,6 +272,8 @@ class ParcelIndex:
         pieces = np.concatenate(cut)
         shapely.prepare(pieces)
         q, p = self.tree.query(pieces)
+        if compiled:
+            return self._clip_compiled(pieces, labels, q, p, geos_below_share)
         w = self.workers
         cp = _chunked(shapely.contains_properly, w, pieces[q], self.geoms[p], keys=q)
         q_in, p_in = q[cp], p[cp]
@@ -276,6 +295,43 @@ class ParcelIndex:
             a_x[derived] = np.maximum(self.area[pd_] - others[pd_], 0.0)
         return (np.concatenate([p_in, p_x]).astype(np.int64), labels[np.concatenate([q_in, q_x])],
                 np.concatenate([self.area[p_in], a_x]))
+
+    def _clip_compiled(self, pieces, labels, q, p, geos_below_share: float):
+        """:meth:`label_areas` of the candidate pairs (piece ``q``, parcel ``p``, sorted by ``q``) with the
+        compiled clipper; GEOS for the pairs it leaves undecided and for slivers."""
+        from . import kernels as K   # numba: imported only when it pays
+
+        n_pairs = len(p)
+        area = np.full(n_pairs, np.nan)
+        status = np.full(n_pairs, K.CLIP_HARD, dtype=np.int8)
+        if n_pairs:
+            if self._polygon is None:
+                self._polygon = shapely.get_type_id(self.geoms) == shapely.GeometryType.POLYGON
+            up = np.flatnonzero(np.bincount(p, minlength=len(self.geoms)))
+            up = up[self._polygon[up]]
+            loc = np.full(len(self.geoms), -1, dtype=np.int64)
+            loc[up] = np.arange(up.size)
+            pl = loc[p]
+            ok = np.flatnonzero(pl >= 0)
+            if ok.size:
+                pxy, pring, pgeom = _ragged(self.geoms[up])
+                qxy, qring, qgeom = _ragged(pieces)
+                area[ok], status[ok] = K.clip_areas(pxy, pring, pgeom, qxy, qring, qgeom, pl[ok], q[ok])
+            del loc, pl, ok
+        crossing = status == K.CLIP_CROSSING
+        inside = status == K.CLIP_INSIDE
+        sliver = crossing & ~(area >= geos_below_share * self.area[p])
+        hard = np.flatnonzero((status == K.CLIP_HARD) | sliver)
+        crossing &= ~sliver
+        area[inside] = self.area[p[inside]]
+        keep = np.flatnonzero(inside | crossing)
+        q_h, p_h = q[hard], p[hard]
+        w = self.workers
+        hit = _chunked(shapely.intersects, w, pieces[q_h], self.geoms[p_h], keys=q_h)
+        q_h, p_h = q_h[hit], p_h[hit]
+        a_h = _chunked(_clip_area, w, self.geoms[p_h], pieces[q_h]) if p_h.size else np.empty(0)
+        return (np.concatenate([p[keep], p_h]).astype(np.int64), labels[np.concatenate([q[keep], q_h])],
+                np.concatenate([area[keep], a_h]))
 
     def _derived_pairs(self, pieces, q_x, p_x, cover) -> np.ndarray:
         """Pairs (piece q_x, parcel p_x) whose area is the parcel's area minus its other pairs' areas:
