@@ -23,7 +23,7 @@ from tests.test_balance_speed_exact import jittered_cadastre
 
 def clip(parcel, piece):
     """(area, status) of one pair."""
-    a, s = K.clip_areas(*_ragged(np.array([parcel])), *_ragged(np.array([piece])),
+    a, s = K.clip_areas(*_ragged(np.array([parcel]))[:3], *_ragged(np.array([piece]))[:3],
                         np.array([0]), np.array([0]))
     return float(a[0]), int(s[0])
 
@@ -123,7 +123,9 @@ def test_random_non_convex_polygons_with_holes_equal_geos():
             Q.append(q)
     P, Q = np.array(P), np.array(Q)
     i = np.arange(len(P))
-    a, s = K.clip_areas(*_ragged(P), *_ragged(Q), i, i)
+    (pxy, pr, pg, po), (qxy, qr, qg, qo) = _ragged(P), _ragged(Q)
+    P, Q = P[po], Q[qo]                        # polygons with holes last
+    a, s = K.clip_areas(pxy, pr, pg, qxy, qr, qg, i, i)
     ref = shapely.area(shapely.intersection(P, Q))
     assert (s == K.CLIP_CROSSING).sum() > 500
     c = s == K.CLIP_CROSSING
@@ -163,3 +165,22 @@ def test_full_balance_with_the_clipper_equals_geos_path(monkeypatch):
     pa, pb = new.parcels, ref.parcels
     np.testing.assert_allclose(pa["restricted_ha"], pb["restricted_ha"], rtol=0, atol=1e-6)
     assert (pa["restrictions"] == pb["restrictions"]).all()
+
+
+def test_label_areas_compiled_equals_geos_with_holed_and_multi_parcels():
+    """Parcels with holes are laid out after the others in the clipper's arrays, multipolygons go to GEOS:
+    every pair must still land on its own parcel."""
+    frame = shapely.affinity.translate(FRAME, 30, 0)
+    multi = shapely.MultiPolygon([box(60, 0, 65, 5), box(70, 0, 75, 5)])
+    parcels = np.array([SQ, frame, box(12, 0, 28, 10), multi, L_SHAPE.buffer(0).union(box(0, 12, 4, 16)).convex_hull,
+                        box(80, 0, 90, 10)], dtype=object)
+    atoms = np.array([box(5, -5, 40, 5), box(5, 5, 40, 30), box(42, -5, 100, 30)], dtype=object)
+    idx = ParcelIndex(parcels)
+    ref = {(int(p), int(lab)): a for p, lab, a in zip(*idx.label_areas(atoms)) if a > 0}
+    new = {(int(p), int(lab)): a for p, lab, a in zip(*idx.label_areas(atoms, compiled=True)) if a > 0}
+    assert set(new) == set(ref) and len(ref) >= 8
+    for k, a in ref.items():
+        assert new[k] == pytest.approx(a, rel=1e-12, abs=1e-9), k
+    exact = {(1, 0): 50.0, (1, 1): 150.0 - 50.0, (3, 2): 50.0, (5, 2): 100.0}     # 150 less the hole's 5 x 10
+    for k, a in exact.items():
+        assert new[k] == pytest.approx(a, rel=1e-12), k

@@ -158,11 +158,25 @@ def _chunked(func, workers: int, *arrays, keys: np.ndarray | None = None, min_si
 
 def _ragged(polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Coordinates, ring offsets and per-polygon ring offsets of single polygons (the compiled clipper's
-    input layout, ``shapely.to_ragged_array``)."""
-    if not len(polygons):
-        return np.empty((0, 2)), np.zeros(1, np.int64), np.zeros(1, np.int64)
-    _, xy, (rings, geoms) = shapely.to_ragged_array(polygons, include_z=False)
-    return np.ascontiguousarray(xy, dtype=np.float64), rings.astype(np.int64), geoms.astype(np.int64)
+    input layout, that of ``shapely.to_ragged_array``). Polygons without holes (most parcels) are read
+    with one ``get_coordinates`` (a ring per polygon, ~5x faster than building ring objects); the
+    polygons with holes come after them, in their order, with ``to_ragged_array``. Returns the arrays
+    and the order of the polygons in them."""
+    n = len(polygons)
+    holed = shapely.get_num_interior_rings(polygons) > 0 if n else np.zeros(0, dtype=bool)
+    plain = np.flatnonzero(~holed)
+    xy, idx = shapely.get_coordinates(polygons[plain], return_index=True)
+    rings = np.zeros(plain.size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(idx, minlength=plain.size), out=rings[1:])
+    geoms = np.arange(plain.size + 1, dtype=np.int64)
+    if not holed.any():
+        return np.ascontiguousarray(xy, dtype=np.float64), rings, geoms, plain
+    other = np.flatnonzero(holed)
+    _, xy2, (rings2, geoms2) = shapely.to_ragged_array(polygons[other], include_z=False)
+    xy = np.concatenate([xy, xy2])
+    rings = np.concatenate([rings, rings2[1:].astype(np.int64) + rings[-1]])
+    geoms = np.concatenate([geoms, geoms2[1:].astype(np.int64) + geoms[-1]])
+    return np.ascontiguousarray(xy, dtype=np.float64), rings, geoms, np.concatenate([plain, other])
 
 
 def _clip_area(parcels, pieces):
@@ -309,14 +323,17 @@ class ParcelIndex:
                 self._polygon = shapely.get_type_id(self.geoms) == shapely.GeometryType.POLYGON
             up = np.flatnonzero(np.bincount(p, minlength=len(self.geoms)))
             up = up[self._polygon[up]]
+            pxy, pring, pgeom, order = _ragged(self.geoms[up])
             loc = np.full(len(self.geoms), -1, dtype=np.int64)
-            loc[up] = np.arange(up.size)
+            loc[up[order]] = np.arange(up.size)
             pl = loc[p]
             ok = np.flatnonzero(pl >= 0)
             if ok.size:
-                pxy, pring, pgeom = _ragged(self.geoms[up])
-                qxy, qring, qgeom = _ragged(pieces)
-                area[ok], status[ok] = K.clip_areas(pxy, pring, pgeom, qxy, qring, qgeom, pl[ok], q[ok])
+                qxy, qring, qgeom, qorder = _ragged(pieces)
+                qloc = np.empty(len(pieces), dtype=np.int64)
+                qloc[qorder] = np.arange(len(pieces))
+                area[ok], status[ok] = K.clip_areas(pxy, pring, pgeom, qxy, qring, qgeom, pl[ok], qloc[q[ok]])
+            del pxy, pring, pgeom
             del loc, pl, ok
         crossing = status == K.CLIP_CROSSING
         inside = status == K.CLIP_INSIDE
