@@ -106,6 +106,20 @@ def group_areas(index: ParcelIndex, atoms: Atoms, max_vertices: int = 256, compi
     at[touched] = np.arange(touched.size)
     pc = at[p]
     area_t = index.area[touched]
+    if compiled:
+        # one pass over the entries for every group (kernels.group_sums: the bincounts' sums, same order)
+        from .kernels import group_sums
+
+        sums = group_sums(pc, lab, a, np.ascontiguousarray(atoms.member), touched.size)
+        np.minimum(sums, area_t, out=sums)        # a clip exceeds the parcel by rounding only
+
+        def column(s) -> np.ndarray:
+            col = np.zeros(n)
+            col[touched] = s
+            return col
+
+        out = {key: column(sums[j]) for j, key in enumerate(atoms.keys) if key not in atoms.failed}
+        return out, column(sums[-1])
     in_group = atoms.member.T[:, lab] if len(lab) else np.zeros((len(atoms.keys), 0), dtype=bool)
 
     def spread(sel) -> np.ndarray:

@@ -596,3 +596,27 @@ def clip_areas(pxy, pring, pgeom, qxy, qring, qgeom, pp, qq):  # noqa: C901 - on
             status[t] = CLIP_CROSSING
         area[t] = a
     return area, status
+
+
+@nb.njit(cache=True, nogil=True)
+def group_sums(pc, lab, a, member, n_rows):
+    """Sums of the areas ``a`` of the entries (row ``pc``, atom ``lab``) per row, for each group (column of
+    ``member``: atoms x groups) and, in the last row of the result, over all entries: ``(groups + 1, n_rows)``.
+    Each sum adds its entries in their order, as ``np.bincount(pc[sel], weights=a[sel])`` does.
+
+    >>> import numpy as np
+    >>> group_sums(np.array([0, 1, 0]), np.array([0, 1, 1]), np.array([1., 2, 4]),
+    ...            np.array([[True, False], [True, True]]), 2).tolist()
+    [[5.0, 2.0], [4.0, 2.0], [5.0, 2.0]]
+    """
+    n_groups = member.shape[1]
+    out = np.zeros((n_groups + 1, n_rows))
+    for e in range(pc.size):
+        r = pc[e]
+        v = a[e]
+        m = lab[e]
+        for j in range(n_groups):
+            if member[m, j]:
+                out[j, r] += v
+        out[n_groups, r] += v
+    return out
