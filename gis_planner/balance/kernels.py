@@ -413,6 +413,66 @@ def _pair_area(pxy, pring, r0, r1, qxy, qring, q0, q1, qsign, ox, oy, xmin, ymin
     return 0.5 * total
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _band(y, y0, h, nb):
+    """Band of ordinate ``y`` (bands of height ``h`` from ``y0``, clamped to 0 .. nb - 1); monotone in y."""
+    b = np.floor((y - y0) / h)
+    if not (b > 0.0):
+        return 0
+    if b >= nb - 1:
+        return nb - 1
+    return int(b)
+
+
+@nb.njit(cache=True, nogil=True)
+def _edge_bands(qxy, qring, qgeom, per_band=8):
+    """Horizontal bands of each piece's edges: per piece ``y0``, band height, band count and first band;
+    per band (CSR ``ptr``) the start vertices of the edges whose y-range meets it. An edge that meets the
+    y-range [a, b] is listed in one of the bands from that of a to that of b (:func:`_band` is monotone)."""
+    n_g = qgeom.size - 1
+    y0s = np.zeros(n_g)
+    hs = np.ones(n_g)
+    nbs = np.ones(n_g, np.int64)
+    base = np.zeros(n_g + 1, np.int64)
+    for g in range(n_g):
+        lo = qring[qgeom[g]]
+        hi = qring[qgeom[g + 1]]
+        ylo = np.inf
+        yhi = -np.inf
+        for v in range(lo, hi):
+            ylo = min(ylo, qxy[v, 1])
+            yhi = max(yhi, qxy[v, 1])
+        nb_ = max(1, (hi - lo) // per_band)
+        y0s[g] = ylo
+        if yhi > ylo:
+            hs[g] = (yhi - ylo) / nb_
+        else:
+            nb_ = 1
+        nbs[g] = nb_
+        base[g + 1] = base[g] + nb_
+    ptr = np.zeros(base[n_g] + 1, np.int64)
+    for g in range(n_g):                       # count
+        for qr in range(qgeom[g], qgeom[g + 1]):
+            for e in range(qring[qr], qring[qr + 1] - 1):
+                b0 = _band(min(qxy[e, 1], qxy[e + 1, 1]), y0s[g], hs[g], nbs[g])
+                b1 = _band(max(qxy[e, 1], qxy[e + 1, 1]), y0s[g], hs[g], nbs[g])
+                for b in range(base[g] + b0, base[g] + b1 + 1):
+                    ptr[b + 1] += 1
+    for b in range(ptr.size - 1):
+        ptr[b + 1] += ptr[b]
+    edges = np.empty(ptr[-1], np.int64)
+    fill = ptr[:-1].copy()
+    for g in range(n_g):                       # fill
+        for qr in range(qgeom[g], qgeom[g + 1]):
+            for e in range(qring[qr], qring[qr + 1] - 1):
+                b0 = _band(min(qxy[e, 1], qxy[e + 1, 1]), y0s[g], hs[g], nbs[g])
+                b1 = _band(max(qxy[e, 1], qxy[e + 1, 1]), y0s[g], hs[g], nbs[g])
+                for b in range(base[g] + b0, base[g] + b1 + 1):
+                    edges[fill[b]] = e
+                    fill[b] += 1
+    return y0s, hs, nbs, base, ptr, edges
+
+
 @nb.njit(cache=True, nogil=True)
 def clip_areas(pxy, pring, pgeom, qxy, qring, qgeom, pp, qq):  # noqa: C901 - one pass, kept in one piece
     """Area of each (parcel, piece) pair's intersection, straight from the coordinate arrays.
@@ -467,6 +527,7 @@ def clip_areas(pxy, pring, pgeom, qxy, qring, qgeom, pp, qq):  # noqa: C901 - on
     size = 16 * longest + 64
     buf_a = np.empty((size, 2))
     buf_b = np.empty((size, 2))
+    y0s, hs, nbs, bbase, bptr, bedges = _edge_bands(qxy, qring, qgeom)
     for t in range(n_pairs):
         i = pp[t]
         g = qq[t]
@@ -481,7 +542,11 @@ def clip_areas(pxy, pring, pgeom, qxy, qring, qgeom, pp, qq):  # noqa: C901 - on
         ymin = np.inf
         xmax = -np.inf
         ymax = -np.inf
+        yabs_min = np.inf
+        yabs_max = -np.inf
         for v in range(pring[r0], pring[r0 + 1]):
+            yabs_min = min(yabs_min, pxy[v, 1])
+            yabs_max = max(yabs_max, pxy[v, 1])
             x = pxy[v, 0] - ox
             y = pxy[v, 1] - oy
             xmin = min(xmin, x)
@@ -490,8 +555,12 @@ def clip_areas(pxy, pring, pgeom, qxy, qring, qgeom, pp, qq):  # noqa: C901 - on
             ymax = max(ymax, y)
         crossing = False
         hard = False
-        for qr in range(q0, q1):
-            for e in range(qring[qr], qring[qr + 1] - 1):
+        # the piece's edges in the bands of the parcel's y-range (each edge near it is in one of them)
+        b_lo = bbase[g] + _band(yabs_min, y0s[g], hs[g], nbs[g])
+        b_hi = bbase[g] + _band(yabs_max, y0s[g], hs[g], nbs[g])
+        for bb in range(b_lo, b_hi + 1):
+            for k in range(bptr[bb], bptr[bb + 1]):
+                e = bedges[k]
                 ax = qxy[e, 0] - ox
                 ay = qxy[e, 1] - oy
                 bx = qxy[e + 1, 0] - ox
@@ -554,18 +623,19 @@ def clip_areas(pxy, pring, pgeom, qxy, qring, qgeom, pp, qq):  # noqa: C901 - on
                     break
             if not hard:
                 odd = False                            # the parcel's first vertex (0, 0) in the piece
-                for qr in range(q0, q1):
-                    for e in range(qring[qr], qring[qr + 1] - 1):
-                        cx = qxy[e, 0] - ox
-                        cy = qxy[e, 1] - oy
-                        dx = qxy[e + 1, 0] - ox
-                        dy = qxy[e + 1, 1] - oy
-                        if (cy > 0.0) != (dy > 0.0):
-                            s = _orient_sign(cx, cy, dx, dy, 0.0, 0.0)
-                            if s == 0:
-                                hard = True
-                            elif (s > 0) == (dy > cy):
-                                odd = not odd
+                bb = bbase[g] + _band(oy, y0s[g], hs[g], nbs[g])   # the edges straddling y = oy are here
+                for k in range(bptr[bb], bptr[bb + 1]):
+                    e = bedges[k]
+                    cx = qxy[e, 0] - ox
+                    cy = qxy[e, 1] - oy
+                    dx = qxy[e + 1, 0] - ox
+                    dy = qxy[e + 1, 1] - oy
+                    if (cy > 0.0) != (dy > 0.0):
+                        s = _orient_sign(cx, cy, dx, dy, 0.0, 0.0)
+                        if s == 0:
+                            hard = True
+                        elif (s > 0) == (dy > cy):
+                            odd = not odd
                 if not hard:
                     status[t] = CLIP_INSIDE if odd else CLIP_DISJOINT
                     continue
