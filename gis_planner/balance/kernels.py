@@ -2,7 +2,9 @@
 
 :func:`pair_segments` pairs the ring segments of a cadastre (the topology's "is every edge shared
 exactly?" and the linework of the union of the parcels); :func:`simple_rings` tells rings that are
-certainly simple (valid polygons) from those GEOS must judge. Compiled once and cached on disk
+certainly simple (valid polygons) from those GEOS must judge; :func:`clip_areas` measures parcel x
+restriction-piece pairs (the full balance's clip pass, GEOS for what it cannot decide) and
+:func:`group_sums` adds them up per restriction group. Compiled once and cached on disk
 (``cache=True``); ``nogil``: bands of a large cadastre run in threads.
 
 Starting numba's runtime costs about 0.45 CPU s once per process (the first call of any kernel), more
