@@ -120,12 +120,12 @@ def child_incore(dem: str) -> dict:
     from gis_planner.hazards import terrain as T
 
     with rasterio.open(dem) as ds:
-        z = T.as_float_dem(ds.read(1), ds.nodata).astype(np.float64)
+        z = T.as_float_dem(ds.read(1), ds.nodata)     # float32 throughout (the GeoTIFF's type)
         res = ds.res
     filled, flood_dir, _ = T.fill_depressions(z)
     del z
     fdir = T.flow_direction_d8(filled, res[0], res[1], flood_dir=flood_dir)
-    del flood_dir
+    del flood_dir, filled            # the outputs are directions and accumulation, as r.watershed's
     acc = T.flow_accumulation(fdir)
     return {"outlet_sum": float(np.nansum(acc[fdir == -1])), "valid": int((fdir != -2).sum())}
 
