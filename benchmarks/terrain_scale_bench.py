@@ -119,8 +119,8 @@ def child_incore(dem: str) -> dict:
 
     from gis_planner.hazards import terrain as T
 
-    with rasterio.open(dem) as ds:
-        z = T.as_float_dem(ds.read(1), ds.nodata)     # float32 throughout (the GeoTIFF's type)
+    with rasterio.Env(GDAL_CACHEMAX=16), rasterio.open(dem) as ds:   # 16 MB block cache, as the tiled path
+        z = T.as_float_dem(ds.read(1), ds.nodata, copy=False)   # float32 throughout (the GeoTIFF's type)
         res = ds.res
     filled, flood_dir, _ = T.fill_depressions(z)
     del z

@@ -81,15 +81,23 @@ D8_OFFSETS = tuple(zip(D8_DR.tolist(), D8_DC.tolist()))
 ESRI_CODES = np.array([1, 2, 4, 8, 16, 32, 64, 128], dtype=np.uint8)
 NO_OUTFLOW = -1
 NODATA_DIR = -2
+_OPEN = -3        # in the fill: a cell the flood has not reached yet
 
 
-def as_float_dem(arr, nodata=None) -> np.ndarray:
+def as_float_dem(arr, nodata=None, copy: bool = True) -> np.ndarray:
     """A float array with ``NaN`` for nodata (``nodata`` value, NaN or ±inf).
+
+    ``copy=False``: a float32/float64 array is changed in place (no second DEM in memory).
 
     >>> as_float_dem(np.array([[1, -9999]]), -9999).tolist()
     [[1.0, nan]]
     """
-    z = np.array(arr, dtype=np.float64 if np.asarray(arr).dtype == np.float64 else np.float32, copy=True)
+    a = np.asarray(arr)
+    dtype = np.float64 if a.dtype == np.float64 else np.float32
+    if not copy and a.dtype == dtype and a.flags.writeable:
+        z = a
+    else:
+        z = np.array(a, dtype=dtype, copy=True)
     if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
         z[z == nodata] = np.nan
     z[~np.isfinite(z)] = np.nan
@@ -489,7 +497,7 @@ def _ring_push(ring, head, count, v):
 
 
 @nb.njit(cache=True, inline="always")
-def _reached_from_below(filled, closed, r, c):
+def _reached_from_below(filled, flood_dir, r, c):
     """Whether open cell (r, c) has a closed neighbour at or below it (Zhou et al.'s test of a true
     depression boundary): that neighbour is still queued and will reach (r, c) at a level no higher
     than any traced cell above (r, c) could, so the traced cell need not enter the priority queue."""
@@ -500,7 +508,7 @@ def _reached_from_below(filled, closed, r, c):
         cc = c + D8_DC[k]
         if rr < 0 or cc < 0 or rr >= rows or cc >= cols:
             continue
-        if closed[rr, cc] and filled[rr, cc] <= v:
+        if flood_dir[rr, cc] != _OPEN and filled[rr, cc] <= v:   # NaN is not <= v
             return True
     return False
 
@@ -521,8 +529,7 @@ def _fill_zhou(z, outlets):
     rows, cols = z.shape
     n = rows * cols
     filled = np.empty((rows, cols), dtype=z.dtype)
-    flood_dir = np.full((rows, cols), NODATA_DIR, dtype=np.int8)
-    closed = np.zeros((rows, cols), dtype=np.bool_)
+    flood_dir = np.full((rows, cols), _OPEN, dtype=np.int8)   # also the closed mark: open cells are _OPEN
     cap0 = min(n, 4 * (rows + cols) + 1024)
     keys = np.empty(cap0, dtype=z.dtype)
     vals = np.empty(cap0, dtype=np.int64)
@@ -534,10 +541,9 @@ def _fill_zhou(z, outlets):
             v = z[r, c]
             filled[r, c] = v
             if math.isnan(v):
-                closed[r, c] = True
+                flood_dir[r, c] = NODATA_DIR
                 continue
             if _is_seed(z, outlets, r, c):
-                closed[r, c] = True
                 flood_dir[r, c] = NO_OUTFLOW
                 keys, vals, size = _heap_push_grow(keys, vals, size, v, r * cols + c)
     head = 0
@@ -557,9 +563,8 @@ def _fill_zhou(z, outlets):
         for k in range(8):
             rr = r + D8_DR[k]
             cc = c + D8_DC[k]
-            if rr < 0 or cc < 0 or rr >= rows or cc >= cols or closed[rr, cc]:
+            if rr < 0 or cc < 0 or rr >= rows or cc >= cols or flood_dir[rr, cc] != _OPEN:
                 continue
-            closed[rr, cc] = True
             flood_dir[rr, cc] = (k + 4) % 8
             if filled[rr, cc] <= level:
                 filled[rr, cc] = level
@@ -582,13 +587,12 @@ def _fill_zhou(z, outlets):
                 for kk in range(8):
                     r2 = rj + D8_DR[kk]
                     c2 = cj + D8_DC[kk]
-                    if r2 < 0 or c2 < 0 or r2 >= rows or c2 >= cols or closed[r2, c2]:
+                    if r2 < 0 or c2 < 0 or r2 >= rows or c2 >= cols or flood_dir[r2, c2] != _OPEN:
                         continue
                     if filled[r2, c2] >= vj:
-                        closed[r2, c2] = True
                         flood_dir[r2, c2] = (kk + 4) % 8
                         trace, t_head, t_count = _ring_push(trace, t_head, t_count, r2 * cols + c2)
-                    elif not boundary and not _reached_from_below(filled, closed, r2, c2):
+                    elif not boundary and not _reached_from_below(filled, flood_dir, r2, c2):
                         boundary = True      # a lower open neighbour: flood it in priority order
                         keys, vals, size = _heap_push_grow(keys, vals, size, vj, j)
     return filled, flood_dir
