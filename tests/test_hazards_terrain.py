@@ -394,3 +394,38 @@ def test_unit_accumulation_without_order_equals_the_ordered_one():
         fast = T.flow_accumulation(fd)
         ordered, _, _ = T.flow_accumulation(fd, return_order=True)
         assert fast.dtype == np.float64 and np.array_equal(fast, ordered, equal_nan=True)
+
+
+def _curvature_whole_grid(z, xres, yres, edges=False):
+    """The former whole-grid curvature (float64 temporaries of the whole grid): the reference."""
+    z = np.asarray(z, dtype=np.float64)
+    z1, z2, z3, z4, z5, z6, z7, z8, z9 = T._horn_windows(z, edges)
+    dx, dy = abs(float(xres)), abs(float(yres))
+    p = (z6 - z4) / (2 * dx)
+    q = (z2 - z8) / (2 * dy)
+    r = (z4 + z6 - 2 * z5) / (dx * dx)
+    t = (z2 + z8 - 2 * z5) / (dy * dy)
+    s = (z3 + z7 - z1 - z9) / (4 * dx * dy)
+    pq = p * p + q * q
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prof = -(p * p * r + 2 * p * q * s + q * q * t) / (pq * np.power(1 + pq, 1.5))
+        plan = -(q * q * r - 2 * p * q * s + p * p * t) / np.power(pq, 1.5)
+    flat = pq == 0
+    return ((np.where(flat, 0.0, prof) + 0.0).astype(np.float32),
+            (np.where(flat, 0.0, plan) + 0.0).astype(np.float32))
+
+
+@pytest.mark.parametrize("edges", [False, True, "linear"])
+def test_banded_curvature_is_bit_identical_to_the_whole_grid(edges, monkeypatch):
+    monkeypatch.setattr(T, "_BLOCK_ROWS", 7)      # many bands, a short last one
+    rng = np.random.default_rng(11)
+    shapes = [(1, 1), (1, 5), (2, 2), (5, 1), (7, 9), (8, 3), (30, 41), (64, 20)]
+    for k, shape in enumerate(shapes):
+        z = rng.random(shape) * 100
+        if k % 2:
+            z[rng.random(shape) < 0.1] = np.nan
+        for dem in (z, z.astype(np.float32)):
+            got = T.curvature(dem, 10.0, 12.5, edges=edges)
+            ref = _curvature_whole_grid(dem, 10.0, 12.5, edges=edges)
+            for g, r in zip(got, ref):
+                assert g.dtype == np.float32 and g.tobytes() == r.tobytes(), (shape, dem.dtype)

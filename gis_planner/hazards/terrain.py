@@ -315,10 +315,50 @@ def curvature(z: np.ndarray, xres: float, yres: float, edges: bool = False):
     >>> round(float(prof[2, 3]), 6) == round(1 / (1 + 3.0 ** 2) ** 1.5, 6), float(plan[2, 3])
     (True, 0.0)
     """
-    z = np.asarray(z, dtype=np.float64)
-    z1, z2, z3, z4, z5, z6, z7, z8, z9 = _horn_windows(z, edges)
+    z = np.asarray(z)
+    if z.dtype not in (np.float32, np.float64):
+        z = z.astype(np.float64)
+    rows = z.shape[0]
+    prof = np.empty(z.shape, dtype=np.float32)
+    plan = np.empty(z.shape, dtype=np.float32)
     dx = abs(float(xres))
     dy = abs(float(yres))
+
+    def run(r0: int) -> None:   # one band of rows in float64 (the temporaries stay cache-sized)
+        r1 = min(rows, r0 + _BLOCK_ROWS)
+        prof[r0:r1], plan[r0:r1] = _curvature_band(_padded_band(z, r0, r1, edges), dx, dy, edges)
+
+    starts = range(0, rows, _BLOCK_ROWS)
+    if len(starts) > 1 and _workers() > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(_workers()) as ex:
+            list(ex.map(run, starts))
+    else:
+        for r0 in starts:
+            run(r0)
+    return prof, plan
+
+
+def _padded_band(z: np.ndarray, r0: int, r1: int, edges) -> np.ndarray:
+    """Rows ``r0 .. r1 + 2`` of ``_pad(z as float64, edges)``: the padded grid of rows r0..r1 (float64)."""
+    rows, cols = z.shape
+    band = np.full((r1 - r0 + 2, cols + 2), np.nan)
+    lo, hi = max(r0 - 1, 0), min(r1 + 1, rows)
+    band[lo - r0 + 1:hi - r0 + 1, 1:-1] = z[lo:hi]
+    if edges and rows >= 2 and cols >= 2:
+        if r0 == 0:
+            band[0, 1:-1] = 2 * z[0].astype(np.float64) - z[1]
+        if r1 == rows:
+            band[-1, 1:-1] = 2 * z[-1].astype(np.float64) - z[-2]
+        band[:, 0] = 2 * band[:, 1] - band[:, 2]
+        band[:, -1] = 2 * band[:, -2] - band[:, -3]
+    return band
+
+
+def _curvature_band(pad: np.ndarray, dx: float, dy: float, edges):
+    """Profile and plan curvature of the interior of a padded float64 band (float32)."""
+    z1, z2, z3, z4, z5, z6, z7, z8, z9 = _windows_of_padded(pad, edges)
     p = (z6 - z4) / (2 * dx)              # dz/dx (east)
     q = (z2 - z8) / (2 * dy)              # dz/dy (north)
     r = (z4 + z6 - 2 * z5) / (dx * dx)    # d2z/dx2
