@@ -554,7 +554,7 @@ def _reached_from_below(filled, flood_dir, r, c):
 
 
 @nb.njit(cache=True)
-def _fill_zhou(z, outlets):
+def _fill_zhou(z, outlets, inplace=False):
     """Priority-flood with the priority queue on depression boundaries only (Zhou, Sun & Fu 2016).
 
     As :func:`_priority_flood_into`, but a cell reached above the flood level is not put in the priority
@@ -568,8 +568,9 @@ def _fill_zhou(z, outlets):
     """
     rows, cols = z.shape
     n = rows * cols
-    filled = np.empty((rows, cols), dtype=z.dtype)
-    flood_dir = np.full((rows, cols), _OPEN, dtype=np.int8)   # also the closed mark: open cells are _OPEN
+    filled = z if inplace else np.empty((rows, cols), dtype=z.dtype)
+    flood_dir = np.full((rows, cols), _OPEN, dtype=np.int8)
+    raised = 0   # also the closed mark: open cells are _OPEN
     cap0 = min(n, 4 * (rows + cols) + 1024)
     keys = np.empty(cap0, dtype=z.dtype)
     vals = np.empty(cap0, dtype=np.int64)
@@ -607,6 +608,8 @@ def _fill_zhou(z, outlets):
                 continue
             flood_dir[rr, cc] = (k + 4) % 8
             if filled[rr, cc] <= level:
+                if filled[rr, cc] < level:
+                    raised += 1
                 filled[rr, cc] = level
                 pit, head, queued = _ring_push(pit, head, queued, rr * cols + cc)
                 continue
@@ -635,7 +638,7 @@ def _fill_zhou(z, outlets):
                     elif not boundary and not _reached_from_below(filled, flood_dir, r2, c2):
                         boundary = True      # a lower open neighbour: flood it in priority order
                         keys, vals, size = _heap_push_grow(keys, vals, size, vj, j)
-    return filled, flood_dir
+    return filled, flood_dir, raised
 
 
 def _priority_flood(z, outlets):
@@ -694,7 +697,7 @@ def fill_depressions(z: np.ndarray, outlets: np.ndarray | None = None, return_or
     if return_order:
         filled, flood_dir, order = _priority_flood(z, outlets)
         return filled.astype(z.dtype, copy=False), flood_dir, order
-    filled, flood_dir = _fill_zhou(z, outlets)
+    filled, flood_dir, _ = _fill_zhou(z, outlets, False)
     return filled, flood_dir, None
 
 
@@ -803,7 +806,7 @@ def _receivers(fdir):
 @nb.njit(cache=True)
 def _topological_into(fdir, rec, order):
     n = rec.shape[0]
-    indeg = np.zeros(n, dtype=np.int32)
+    indeg = np.zeros(n, dtype=np.uint8)      # at most 8 donors
     valid = 0
     for i in range(n):
         if rec[i] >= 0:
