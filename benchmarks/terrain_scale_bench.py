@@ -194,7 +194,8 @@ def section(saved: list[dict]) -> list[str]:
         l0, l1 = rec["load_start"], rec["load_end"]
         notes.append(f"- {rec['size']:g} M: run {rec.get('started', '?')} to {rec['date'][11:]} on {rec['machine']}, load average (1/5/15 min) at "
                      f"start {l0[0]:.1f}/{l0[1]:.1f}/{l0[2]:.1f}, at end {l1[0]:.1f}/{l1[1]:.1f}/{l1[2]:.1f}; "
-                     f"tile {rec['tile']}; code at {rec.get('commit', '?')}; `{rec['command']}`" + ("" if g else "; r.watershed not run"))
+                     f"tile {rec['tile']}; code at {rec.get('commit', '?')}; `{rec['command']}`" + ("" if g else "; r.watershed not run")
+                     + (f" ({rec['note']})" if rec.get("note") else ""))
     return lines + [""] + notes + [""]
 
 
