@@ -698,7 +698,7 @@ def condition_dem(z: np.ndarray, xres: float, yres: float, outlets: np.ndarray |
         ml = np.inf if max_breach_length_m is None else float(max_breach_length_m)
         work, breaches, lowered = _breach(work, o, md, ml, abs(float(xres)), abs(float(yres)),
                                           np.empty(0, T.index_dtype(z.size)), True)
-    routing, flood_dir, raised = T._fill_zhou(work, o, True)   # filled in place: routing is work
+    routing, flood_dir, raised = T._fill_zhou(work, o, True, T._NO_LABELS)   # filled in place: routing is work
     del work
     fdir = resolve_flats(routing, xres, yres, outlets=o, fallback=flood_dir)
     del flood_dir

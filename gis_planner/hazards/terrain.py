@@ -82,6 +82,7 @@ ESRI_CODES = np.array([1, 2, 4, 8, 16, 32, 64, 128], dtype=np.uint8)
 NO_OUTFLOW = -1
 NODATA_DIR = -2
 _OPEN = -3        # in the fill: a cell the flood has not reached yet
+_NO_LABELS = np.zeros((0, 0), dtype=np.int32)   # _fill_zhou without labels
 
 
 def as_float_dem(arr, nodata=None, copy: bool = True) -> np.ndarray:
@@ -554,7 +555,7 @@ def _reached_from_below(filled, flood_dir, r, c):
 
 
 @nb.njit(cache=True)
-def _fill_zhou(z, outlets, inplace=False):
+def _fill_zhou(z, outlets, inplace, lab):
     """Priority-flood with the priority queue on depression boundaries only (Zhou, Sun & Fu 2016).
 
     As :func:`_priority_flood_into`, but a cell reached above the flood level is not put in the priority
@@ -565,7 +566,13 @@ def _fill_zhou(z, outlets, inplace=False):
     depressions are raised by the pit queue as before. The filled elevations are those of the strict
     priority-flood (tests); ``flood_dir`` again points to the cell each cell was reached from (another
     valid drainage route across flats). ``filled`` keeps the dtype of ``z`` (float32 stays float32).
+
+    ``inplace``: ``z`` itself becomes the filled DEM. ``lab``: an int32 grid of zeros to label each cell
+    with the seed its flood came from (``2 + flat index`` for seeds on the grid's border, ``1`` for the
+    others; the tiled fill, Barnes 2016), or an empty ``(0, 0)`` array. Returns ``(filled, flood_dir,
+    number of raised cells)``.
     """
+    track = lab.shape[0] > 0
     rows, cols = z.shape
     n = rows * cols
     filled = z if inplace else np.empty((rows, cols), dtype=z.dtype)
@@ -586,6 +593,8 @@ def _fill_zhou(z, outlets, inplace=False):
                 continue
             if _is_seed(z, outlets, r, c):
                 flood_dir[r, c] = NO_OUTFLOW
+                if track:
+                    lab[r, c] = 2 + r * cols + c if (r == 0 or c == 0 or r == rows - 1 or c == cols - 1) else 1
                 keys, vals, size = _heap_push_grow(keys, vals, size, v, r * cols + c)
     head = 0
     queued = 0
@@ -607,6 +616,8 @@ def _fill_zhou(z, outlets, inplace=False):
             if rr < 0 or cc < 0 or rr >= rows or cc >= cols or flood_dir[rr, cc] != _OPEN:
                 continue
             flood_dir[rr, cc] = (k + 4) % 8
+            if track:
+                lab[rr, cc] = lab[r, c]
             if filled[rr, cc] <= level:
                 if filled[rr, cc] < level:
                     raised += 1
@@ -634,6 +645,8 @@ def _fill_zhou(z, outlets, inplace=False):
                         continue
                     if filled[r2, c2] >= vj:
                         flood_dir[r2, c2] = (kk + 4) % 8
+                        if track:
+                            lab[r2, c2] = lab[rj, cj]
                         trace, t_head, t_count = _ring_push(trace, t_head, t_count, r2 * cols + c2)
                     elif not boundary and not _reached_from_below(filled, flood_dir, r2, c2):
                         boundary = True      # a lower open neighbour: flood it in priority order
@@ -697,7 +710,7 @@ def fill_depressions(z: np.ndarray, outlets: np.ndarray | None = None, return_or
     if return_order:
         filled, flood_dir, order = _priority_flood(z, outlets)
         return filled.astype(z.dtype, copy=False), flood_dir, order
-    filled, flood_dir, _ = _fill_zhou(z, outlets, False)
+    filled, flood_dir, _ = _fill_zhou(z, outlets, False, _NO_LABELS)
     return filled, flood_dir, None
 
 
