@@ -119,13 +119,13 @@ def child_incore(dem: str) -> dict:
 
     from gis_planner.hazards import terrain as T
 
-    with rasterio.open(dem) as ds:
-        z = T.as_float_dem(ds.read(1), ds.nodata).astype(np.float64)
+    with rasterio.Env(GDAL_CACHEMAX=16), rasterio.open(dem) as ds:   # 16 MB block cache, as the tiled path
+        z = T.as_float_dem(ds.read(1), ds.nodata, copy=False)   # float32 throughout (the GeoTIFF's type)
         res = ds.res
     filled, flood_dir, _ = T.fill_depressions(z)
     del z
     fdir = T.flow_direction_d8(filled, res[0], res[1], flood_dir=flood_dir)
-    del flood_dir
+    del flood_dir, filled            # the outputs are directions and accumulation, as r.watershed's
     acc = T.flow_accumulation(fdir)
     return {"outlet_sum": float(np.nansum(acc[fdir == -1])), "valid": int((fdir != -2).sum())}
 
@@ -194,7 +194,8 @@ def section(saved: list[dict]) -> list[str]:
         l0, l1 = rec["load_start"], rec["load_end"]
         notes.append(f"- {rec['size']:g} M: run {rec.get('started', '?')} to {rec['date'][11:]} on {rec['machine']}, load average (1/5/15 min) at "
                      f"start {l0[0]:.1f}/{l0[1]:.1f}/{l0[2]:.1f}, at end {l1[0]:.1f}/{l1[1]:.1f}/{l1[2]:.1f}; "
-                     f"tile {rec['tile']}; code at {rec.get('commit', '?')}; `{rec['command']}`" + ("" if g else "; r.watershed not run"))
+                     f"tile {rec['tile']}; code at {rec.get('commit', '?')}; `{rec['command']}`" + ("" if g else "; r.watershed not run")
+                     + (f" ({rec['note']})" if rec.get("note") else ""))
     return lines + [""] + notes + [""]
 
 

@@ -318,3 +318,36 @@ def test_workspace_terrain_burns_mapped_rivers_not_canals_and_lakes_are_outlets(
     old = S.terrain_for_workspace(tmp_ws, rules)
     assert old.acc_mfd is None and old.filled[10, 20] > z[10, 20] and S.describe_conditioning(
         old.extra["conditioning"], "en") is None
+
+
+def test_condition_dem_in_place_equals_the_separate_steps():
+    """condition_dem cuts and fills one working surface in place and counts in the kernels: the same
+    surfaces and counts as breach_depressions + fill_depressions + resolve_flats on copies."""
+    rng = np.random.default_rng(23)
+    for k in range(24):
+        h, w = (int(v) for v in rng.integers(6, 40, 2))
+        z = np.round(rng.random((h, w)) * (3 + k % 6)) if k % 2 else rng.random((h, w)) * 40
+        if k % 3 == 0:
+            z[rng.random((h, w)) < 0.1] = np.nan
+        lakes = (rng.random((h, w)) < 0.03) & np.isfinite(z) if k % 4 == 0 else np.zeros((h, w), bool)
+        streams = (rng.random((h, w)) < 0.1) if k % 5 < 2 else None
+        depth = 5.0 if (k % 2 and streams is not None) else 0.0
+        md, ml = (3.0, 100.0) if k % 3 else (np.inf, np.inf)
+        cond = C.condition_dem(z, 10.0, 10.0, outlets=lakes, streams=streams, burn_depth_m=depth,
+                               max_breach_depth_m=md, max_breach_length_m=ml)
+        burn = np.zeros(z.shape, bool) if streams is None else streams & ~lakes & np.isfinite(z)
+        work = C.burn_streams(z, burn, depth) if depth else z.copy()
+        if lakes.any():
+            work[lakes & np.isfinite(work)] = np.nanmin(work) - 1.0
+        breached, cuts = C.breach_depressions(work, lakes, md, ml, 10.0, 10.0, return_count=True)
+        routing, flood_dir, _ = T.fill_depressions(breached, lakes)
+        assert np.array_equal(cond.routing, routing, equal_nan=True)
+        assert cond.breaches == cuts and cond.breached_cells == int((breached < work).sum())
+        assert cond.filled_cells == int((routing > breached).sum())
+        assert cond.burned_cells == int(burn.sum())
+        assert np.array_equal(cond.fdir, C.resolve_flats(routing, 10.0, 10.0, outlets=lakes, fallback=flood_dir))
+        heights = routing.copy()
+        heights[lakes] = z[lakes]
+        if depth:
+            heights[burn] = np.maximum(routing[burn], np.minimum(routing[burn] + depth, z[burn]))
+        assert np.array_equal(cond.heights, heights, equal_nan=True)

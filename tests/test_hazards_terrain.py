@@ -117,7 +117,7 @@ def test_pit_is_filled_to_its_spill_level():
     z[3, 3] = 1.0      # the pit
     z[1, 3] = 7.0      # the saddle towards the outlet
     z[0, 3] = 2.0      # border outlet
-    filled, flood_dir, order = T.fill_depressions(z)
+    filled, flood_dir, order = T.fill_depressions(z, return_order=True)
     expected = z.copy()
     expected[2:5, 2:5] = 7.0  # raised to the saddle
     assert np.array_equal(filled, expected)
@@ -291,7 +291,7 @@ def test_int32_and_int64_cell_indices_give_the_same_hydrology(monkeypatch):
     z[5:9, 30:36] = np.nan
 
     def run():
-        filled, flood_dir, order = T.fill_depressions(z)
+        filled, flood_dir, order = T.fill_depressions(z, return_order=True)
         fdir = T.flow_direction_d8(filled, 30.0, 30.0, flood_dir=flood_dir)
         acc, rec, order2 = T.flow_accumulation(fdir, return_order=True)
         hand = T.height_above_drainage(filled, fdir, acc >= 20, rec, order2)
@@ -308,3 +308,124 @@ def test_int32_and_int64_cell_indices_give_the_same_hydrology(monkeypatch):
     assert np.nansum(small["acc"][small["fdir"] == T.NO_OUTFLOW]) == np.isfinite(z).sum()   # all cells drain
     for k in small:
         np.testing.assert_array_equal(small[k], big[k], err_msg=k)
+
+
+# ----------------------------------------------------------------------------- efficient fill (Zhou et al. 2016)
+def _fill_cases():
+    """Analytic pits, random DEMs with flats, pits and nodata (float64 and float32), and the demo DEM."""
+    z = np.full((9, 9), 10.0)
+    z[2:7, 2:7] = 6.0
+    z[3:6, 3:6] = 3.0          # a pit inside a pit
+    z[4, 4] = 1.0
+    z[1, 4] = 7.0              # saddle of the outer pit
+    z[0, 4] = 2.0              # border outlet
+    yield "nested pits", z, None
+    lake = np.zeros(z.shape, bool)
+    lake[4, 4] = True
+    yield "nested pits, lake", z, lake
+    plateau = np.full((8, 10), 5.0)
+    plateau[0, :] = 9.0
+    plateau[3:5, 3:7] = 8.0    # a raised block on a flat
+    plateau[6, 1] = 4.0        # a pit at the flat's level minus one
+    yield "plateau", plateau, None
+    rng = np.random.default_rng(17)
+    for k in range(60):
+        h, w = (int(v) for v in rng.integers(2, 45, 2))
+        r = rng.random((h, w))
+        zz = np.round(r * (3 + k % 7)) if k % 2 else r * 100
+        if k % 3 == 0:
+            zz[rng.random((h, w)) < 0.12] = np.nan
+        if k % 4 == 0:
+            zz = zz.astype(np.float32)
+        yield f"random {k}", zz, (rng.random((h, w)) < 0.02) if k % 5 == 0 else None
+    import rasterio
+    from pathlib import Path
+
+    demo = Path(__file__).resolve().parents[1] / "data" / "cadastre" / "demo" / "dem.tif"
+    if demo.exists():
+        with rasterio.open(demo) as ds:
+            yield "demo DEM", T.as_float_dem(ds.read(1), ds.nodata), None
+
+
+def test_efficient_fill_is_bit_identical_to_the_strict_priority_flood():
+    for name, z, lakes in _fill_cases():
+        filled, flood_dir, none = T.fill_depressions(z, lakes)
+        strict, strict_dir, order = T.fill_depressions(z, lakes, return_order=True)
+        assert none is None and order.size == np.isfinite(z).sum()
+        assert filled.dtype == strict.dtype == (np.float32 if z.dtype == np.float32 else np.float64), name
+        assert np.array_equal(filled, strict, equal_nan=True), name
+        assert filled.tobytes() == strict.tobytes(), name
+        # D8 differs only on cells without a lower neighbour (flats, filled pits), and all cells drain
+        fd = T.flow_direction_d8(filled, 10.0, 10.0, flood_dir=flood_dir, outlets=lakes)
+        fs = T.flow_direction_d8(strict, 10.0, 10.0, flood_dir=strict_dir, outlets=lakes)
+        no_lower = T.flow_direction_d8(strict, 10.0, 10.0) == T.NO_OUTFLOW
+        assert not ((fd != fs) & ~no_lower).any(), name
+        acc = T.flow_accumulation(fd)
+        assert np.nansum(acc[fd == T.NO_OUTFLOW]) == np.isfinite(z).sum(), name
+
+
+def test_nested_pit_fill_known_answer():
+    name, z, _ = next(_fill_cases())
+    filled = T.fill_depressions(z)[0]
+    expected = z.copy()
+    expected[2:7, 2:7] = 7.0          # both pits raised to the outer saddle
+    assert np.array_equal(filled, expected)
+
+
+def test_float32_dem_stays_float32_with_the_same_directions():
+    rng = np.random.default_rng(3)
+    z64 = np.round(rng.random((30, 40)) * 50, 1)
+    z32 = z64.astype(np.float32)
+    f32, d32, _ = T.fill_depressions(z32)
+    f64, d64, _ = T.fill_depressions(z32.astype(np.float64))
+    assert f32.dtype == np.float32 and np.array_equal(f32.astype(np.float64), f64)
+    # D8 in float64 arithmetic: identical directions from the float32 and the float64 surface
+    assert np.array_equal(T.flow_direction_d8(f32, 30.0, 25.0, flood_dir=d32),
+                          T.flow_direction_d8(f64, 30.0, 25.0, flood_dir=d64))
+
+
+def test_unit_accumulation_without_order_equals_the_ordered_one():
+    rng = np.random.default_rng(5)
+    for k in range(20):
+        z = np.round(rng.random((25, 31)) * 6)
+        z[rng.random(z.shape) < 0.1] = np.nan
+        filled, flood_dir, _ = T.fill_depressions(z)
+        fd = T.flow_direction_d8(filled, 1, 1, flood_dir=flood_dir)
+        fast = T.flow_accumulation(fd)
+        ordered, _, _ = T.flow_accumulation(fd, return_order=True)
+        assert fast.dtype == np.float64 and np.array_equal(fast, ordered, equal_nan=True)
+
+
+def _curvature_whole_grid(z, xres, yres, edges=False):
+    """The former whole-grid curvature (float64 temporaries of the whole grid): the reference."""
+    z = np.asarray(z, dtype=np.float64)
+    z1, z2, z3, z4, z5, z6, z7, z8, z9 = T._horn_windows(z, edges)
+    dx, dy = abs(float(xres)), abs(float(yres))
+    p = (z6 - z4) / (2 * dx)
+    q = (z2 - z8) / (2 * dy)
+    r = (z4 + z6 - 2 * z5) / (dx * dx)
+    t = (z2 + z8 - 2 * z5) / (dy * dy)
+    s = (z3 + z7 - z1 - z9) / (4 * dx * dy)
+    pq = p * p + q * q
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prof = -(p * p * r + 2 * p * q * s + q * q * t) / (pq * np.power(1 + pq, 1.5))
+        plan = -(q * q * r - 2 * p * q * s + p * p * t) / np.power(pq, 1.5)
+    flat = pq == 0
+    return ((np.where(flat, 0.0, prof) + 0.0).astype(np.float32),
+            (np.where(flat, 0.0, plan) + 0.0).astype(np.float32))
+
+
+@pytest.mark.parametrize("edges", [False, True, "linear"])
+def test_banded_curvature_is_bit_identical_to_the_whole_grid(edges, monkeypatch):
+    monkeypatch.setattr(T, "_BLOCK_ROWS", 7)      # many bands, a short last one
+    rng = np.random.default_rng(11)
+    shapes = [(1, 1), (1, 5), (2, 2), (5, 1), (7, 9), (8, 3), (30, 41), (64, 20)]
+    for k, shape in enumerate(shapes):
+        z = rng.random(shape) * 100
+        if k % 2:
+            z[rng.random(shape) < 0.1] = np.nan
+        for dem in (z, z.astype(np.float32)):
+            got = T.curvature(dem, 10.0, 12.5, edges=edges)
+            ref = _curvature_whole_grid(dem, 10.0, 12.5, edges=edges)
+            for g, r in zip(got, ref):
+                assert g.dtype == np.float32 and g.tobytes() == r.tobytes(), (shape, dem.dtype)

@@ -89,13 +89,16 @@ def _seed_mask(z, outlets):
 
 # ----------------------------------------------------------------------------- breaching
 @nb.njit(cache=True)
-def _breach(z, outlets, max_depth, max_length, xres, yres, idx):
+def _breach(z, outlets, max_depth, max_length, xres, yres, idx, inplace=False):
+    """Returns ``(breached, cuts, lowered cells)``; ``inplace``: ``z`` itself is cut (only ``z`` is read
+    before the flood and only NaN cells of it are read by the seeds, which are never cut)."""
     rows, cols = z.shape
     n = rows * cols
-    out = z.copy()
+    out = z if inplace else z.copy()
     back = np.full(n, -1, dtype=idx.dtype)       # the cell each cell was reached from (towards the outlet)
     closed = np.zeros(n, dtype=np.bool_)
-    pit = np.zeros(n, dtype=np.bool_)
+    pit = np.zeros(n, dtype=np.uint8)            # 1: a pit; 2: lowered by a cut (counted once)
+    lowered = 0
     keys = np.empty(min(n, 4 * (rows + cols) + 1024), dtype=np.float64)   # the heap grows with the front
     vals = np.empty(keys.shape[0], dtype=np.int64)
     size = 0
@@ -111,7 +114,7 @@ def _breach(z, outlets, max_depth, max_length, xres, yres, idx):
                 closed[i] = True
                 keys, vals, size = T._heap_push_grow(keys, vals, size, v, i)
                 continue
-            pit[i] = not T._has_lower(z, r, c)
+            pit[i] = 0 if T._has_lower(z, r, c) else 1
     breached = 0
     while size > 0:
         i, size = T._heap_pop(keys, vals, size)
@@ -129,7 +132,7 @@ def _breach(z, outlets, max_depth, max_length, xres, yres, idx):
             closed[j] = True
             back[j] = i
             target = out[rr, cc]
-            if pit[j] and target < level:
+            if (pit[j] & 1) and target < level:
                 # trace the flood path back towards the outlet: its length and deepest cut
                 length = 0.0
                 depth = 0.0
@@ -160,9 +163,12 @@ def _breach(z, outlets, max_depth, max_length, xres, yres, idx):
                         if out[cr, cc2] <= target:
                             break
                         out[cr, cc2] = target
+                        if not pit[cur] & 2:
+                            pit[cur] |= 2
+                            lowered += 1
                         cur = back[cur]
             keys, vals, size = T._heap_push_grow(keys, vals, size, out[rr, cc], j)
-    return out, breached
+    return out, breached, lowered
 
 
 def breach_depressions(z: np.ndarray, outlets: np.ndarray | None = None, max_depth_m: float = np.inf,
@@ -190,11 +196,19 @@ def breach_depressions(z: np.ndarray, outlets: np.ndarray | None = None, max_dep
     o = np.zeros(z.shape, np.bool_) if outlets is None else np.ascontiguousarray(outlets, dtype=np.bool_)
     md = np.inf if max_depth_m is None else float(max_depth_m)
     ml = np.inf if max_length_m is None else float(max_length_m)
-    out, count = _breach(z, o, md, ml, abs(float(xres)), abs(float(yres)), np.empty(0, T.index_dtype(z.size)))
+    out, count, _ = _breach(z, o, md, ml, abs(float(xres)), abs(float(yres)), np.empty(0, T.index_dtype(z.size)))
     return (out, int(count)) if return_count else out
 
 
 # ----------------------------------------------------------------------------- flats (Barnes 2014)
+@nb.njit(cache=True)
+def _grow_idx(a, count):
+    """``a`` with twice the capacity, its first ``count`` entries kept."""
+    b = np.empty(max(16, 2 * a.shape[0]), dtype=a.dtype)
+    b[:count] = a[:count]
+    return b
+
+
 @nb.njit(cache=True)
 def _flat_bfs(seeds, n_seeds, labels, flat, queue, rows, cols):
     """Breadth-first steps (1 at the seeds) through the flat cells of each seed's flat (same label)."""
@@ -234,12 +248,14 @@ def _resolve_flats(z, fdir, seeds, idx):
     n = rows * cols
     out = fdir.copy()
     labels = np.zeros(n, dtype=np.int32)
-    mask = np.zeros(n, dtype=np.int32)
     flat = np.zeros(n, dtype=np.bool_)
-    q_low = np.empty(n, dtype=idx.dtype)     # cell indices: int32 below 2**31 cells (terrain.index_dtype)
-    q_high = np.empty(n, dtype=idx.dtype)
+    # the edge queues and the stack grow with what they hold (edges and flats are a small share of a DEM)
+    cap0 = 4 * (rows + cols) + 1024
+    q_low = np.empty(cap0, dtype=idx.dtype)     # cell indices: int32 below 2**31 cells (terrain.index_dtype)
+    q_high = np.empty(cap0, dtype=idx.dtype)
     n_low = 0
     n_high = 0
+    n_flat = 0
     for r in range(rows):
         for c in range(cols):
             i = r * cols + c
@@ -248,6 +264,7 @@ def _resolve_flats(z, fdir, seeds, idx):
                 continue
             if fdir[r, c] == NO_OUTFLOW and not seeds[r, c]:
                 flat[i] = True
+                n_flat += 1
     for r in range(rows):
         for c in range(cols):
             i = r * cols + c
@@ -268,13 +285,17 @@ def _resolve_flats(z, fdir, seeds, idx):
                 if flat[i] and w > v:
                     high = True
             if low:
+                if n_low == q_low.shape[0]:
+                    q_low = _grow_idx(q_low, n_low)
                 q_low[n_low] = i
                 n_low += 1
             if high:
+                if n_high == q_high.shape[0]:
+                    q_high = _grow_idx(q_high, n_high)
                 q_high[n_high] = i
                 n_high += 1
     # label each flat from its low edges: connected cells of the same elevation
-    stack = np.empty(n, dtype=idx.dtype)
+    stack = np.empty(cap0, dtype=idx.dtype)
     nlab = 0
     for t in range(n_low):
         s = q_low[t]
@@ -300,27 +321,32 @@ def _resolve_flats(z, fdir, seeds, idx):
                 cc = j - rr * cols
                 if labels[j] == 0 and z[rr, cc] == elev and (flat[j] or flat[i]):
                     labels[j] = nlab
+                    if top == stack.shape[0]:
+                        stack = _grow_idx(stack, top)
                     stack[top] = j
                     top += 1
     # gradient away from higher terrain (breadth-first from the high edges), then towards lower terrain
     # (from the low edges), which counts double
-    qa = np.empty(n, dtype=idx.dtype)
+    qa = np.empty(max(n_low, n_high) + n_flat, dtype=idx.dtype)   # each seed and flat cell queued once
     dist = _flat_bfs(q_high, n_high, labels, flat, qa, rows, cols)
     flat_height = np.zeros(nlab + 1, dtype=np.int32)
     for i in range(n):
         if dist[i] > flat_height[labels[i]]:
             flat_height[labels[i]] = dist[i]
     tow = _flat_bfs(q_low, n_low, labels, flat, qa, rows, cols)
+    mask = tow          # turned into the mask in place (> 0 exactly where tow > 0 on a labelled flat)
     for i in range(n):
         if flat[i] and labels[i] != 0 and tow[i] > 0:
             away = flat_height[labels[i]] - dist[i] + 1 if dist[i] > 0 else 0
             mask[i] = 2 * tow[i] + away
+        else:
+            mask[i] = 0
     # directions on the flats: to the neighbour of the same flat with the lowest mask (low edges: 0)
     resolved = 0
     for r in range(rows):
         for c in range(cols):
             i = r * cols + c
-            if not flat[i] or labels[i] == 0 or tow[i] == 0:
+            if not flat[i] or labels[i] == 0 or mask[i] == 0:
                 continue
             best = mask[i]
             bk = -1
@@ -404,7 +430,7 @@ def _mfd_order(z, masks, idx):
     flat = z.ravel()
     mk = masks.ravel()
     off = D8_DR * cols + D8_DC
-    indeg = np.zeros(n, dtype=np.int32)
+    indeg = np.zeros(n, dtype=np.uint8)      # at most 8 donors
     valid = 0
     for i in range(n):
         if not math.isnan(flat[i]):
@@ -485,9 +511,10 @@ def _mfd_acc(z, fdir, outlets, order, weights, dist, clen, p, channel_cells):
     off = D8_DR * cols + D8_DC
     acc = np.zeros(rows * cols, dtype=np.float64)
     w = np.empty(8, dtype=np.float64)
+    unit = weights.shape[0] == 0
     for t in range(order.shape[0]):
         i = order[t]
-        acc[i] += weights[i]
+        acc[i] += 1.0 if unit else weights[i]
         if out[i]:
             continue
         a = acc[i]
@@ -537,7 +564,7 @@ def mfd_accumulation(conditioned: np.ndarray, fdir: np.ndarray, xres: float, yre
     o = np.zeros(z.shape, np.bool_) if outlets is None else np.ascontiguousarray(outlets, dtype=np.bool_)
     if order is None:
         order = mfd_order(z, fd, o)
-    w = np.ones(z.size) if weights is None else np.nan_to_num(np.asarray(weights, dtype=np.float64).ravel(), nan=0.0)
+    w = np.empty(0) if weights is None else np.nan_to_num(np.asarray(weights, dtype=np.float64).ravel(), nan=0.0)
     dist, clen = _geometry(xres, yres, contour_lengths)
     acc = _mfd_acc(z, fd, o, order, w, dist, clen, float(exponent),
                    float(channel_cells if channel_cells is not None else np.inf)).reshape(z.shape)
@@ -630,7 +657,8 @@ class Conditioned:
     ``routing``: the surface water is routed on (burned, breached, filled; lake cells below everything);
     ``heights``: the same without the burn depth and with the lakes at their DEM level (what HAND and
     runout measure heights on);
-    ``fdir``: D8 with resolved flats; ``flood_dir``/``order``: from the priority-flood fill; counts.
+    ``fdir``: D8 with resolved flats; ``flood_dir``: ``None`` (the fill's flood directions are only the
+    fallback of the flats and are not kept); counts.
     """
 
     routing: np.ndarray
@@ -653,28 +681,36 @@ def condition_dem(z: np.ndarray, xres: float, yres: float, outlets: np.ndarray |
     """
     z = np.ascontiguousarray(z, dtype=np.float64)
     o = np.zeros(z.shape, np.bool_) if outlets is None else np.ascontiguousarray(outlets, dtype=np.bool_)
-    burn = np.zeros(z.shape, bool) if streams is None else (np.asarray(streams, bool) & ~o & np.isfinite(z))
-    work = burn_streams(z, burn, burn_depth_m) if burn_depth_m else z.copy()
+    burn = None if streams is None else (np.asarray(streams, bool) & ~o & np.isfinite(z))
+    burned = 0 if burn is None else int(np.count_nonzero(burn))
+    if not burn_depth_m:
+        burn = None
+    # one working surface, cut and filled in place (the breached and the filled surface are not kept
+    # apart: the counts are taken by the kernels), so the conditioning holds one DEM copy, not three
+    work = burn_streams(z, burn, burn_depth_m) if burn is not None else z.copy()
     if o.any():
         # flow ends in a lake: on the routing surface it lies below everything, so a burned river mouth
         # (or a shore cell lower than the mapped lake level) drains into it instead of being filled up
         work[o & np.isfinite(work)] = np.nanmin(work) - 1.0
-    breaches = 0
+    breaches = lowered = 0
     if breach:
-        breached, breaches = breach_depressions(work, o, max_breach_depth_m, max_breach_length_m, xres, yres,
-                                                return_count=True)
-    else:
-        breached = work
-    lowered = breached < work
-    routing, flood_dir, _ = T.fill_depressions(breached, o)
-    raised = routing > breached
+        md = np.inf if max_breach_depth_m is None else float(max_breach_depth_m)
+        ml = np.inf if max_breach_length_m is None else float(max_breach_length_m)
+        work, breaches, lowered = _breach(work, o, md, ml, abs(float(xres)), abs(float(yres)),
+                                          np.empty(0, T.index_dtype(z.size)), True)
+    routing, flood_dir, raised = T._fill_zhou(work, o, True, T._NO_LABELS)   # filled in place: routing is work
+    del work
     fdir = resolve_flats(routing, xres, yres, outlets=o, fallback=flood_dir)
-    heights = routing.copy()
-    heights[o] = z[o]
-    if burn_depth_m:
-        # the burn only steers the routing: heights on the river cells are the DEM's, cut no deeper
-        # than breaching or filling moved them relative to the burned surface
-        heights[burn] = np.maximum(routing[burn], np.minimum(routing[burn] + float(burn_depth_m), z[burn]))
-    return Conditioned(routing=routing, heights=heights, fdir=fdir, flood_dir=flood_dir,
-                       breached_cells=int(np.count_nonzero(lowered)), breaches=int(breaches),
-                       filled_cells=int(np.count_nonzero(raised)), burned_cells=int(np.count_nonzero(burn)))
+    del flood_dir
+    if o.any() or burn is not None:
+        heights = routing.copy()
+        heights[o] = z[o]
+        if burn is not None:
+            # the burn only steers the routing: heights on the river cells are the DEM's, cut no deeper
+            # than breaching or filling moved them relative to the burned surface
+            heights[burn] = np.maximum(routing[burn], np.minimum(routing[burn] + float(burn_depth_m), z[burn]))
+    else:
+        heights = routing     # no lakes, no burn: the same surface (never changed in place downstream)
+    return Conditioned(routing=routing, heights=heights, fdir=fdir, flood_dir=None,
+                       breached_cells=int(lowered), breaches=int(breaches),
+                       filled_cells=int(raised), burned_cells=burned)

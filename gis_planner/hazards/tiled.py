@@ -146,9 +146,15 @@ def _flood_labels(flood_dir, order, gseed):
 
 
 def _flood_tile(z, gseed):
-    """Priority-flood of one tile from its perimeter and its global seeds: ``(fill, labels)``."""
-    f, flood_dir, order = T._priority_flood(z, gseed)
-    return f, _flood_labels(flood_dir, order, gseed)
+    """Priority-flood of one tile from its perimeter and its global seeds: ``(fill, labels)``.
+
+    The efficient flood of :func:`terrain._fill_zhou` labels each cell as it closes it, with the label
+    of the cell it was reached from (the labels of :func:`_flood_labels` on the strict flood's order;
+    the filled elevations are the same, and the spill graph only needs each label's cells to be flooded
+    from its seed, which both floods give)."""
+    lab = np.zeros(z.shape, dtype=np.int32)
+    f, _, _ = T._fill_zhou(np.ascontiguousarray(z, dtype=np.float64), gseed, False, lab)
+    return f, lab
 
 
 @nb.njit(cache=True)

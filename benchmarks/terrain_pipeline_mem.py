@@ -1,0 +1,67 @@
+"""Where the in-core terrain pipeline (``compute_terrain``, default ``breach_mfd``) peaks in memory.
+
+    .venv/bin/python benchmarks/terrain_pipeline_mem.py [DEM]     # default: benchmarks/out/kg_10M.tif
+
+One process (interpreter start and imports included): reads the GeoTIFF in float32, runs
+``susceptibility.compute_terrain`` with the rules of ``layers/hazards.yaml`` and prints, at each
+progress step, the resident set (``VmRSS``), its high-water mark (``VmHWM``) and the CPU seconds so
+far, then the arrays the ``Terrain`` keeps and the process's peak RSS and CPU seconds. The 10 M-cell
+grid is made by ``terrain_scale_bench.py`` (``grid_for(10)``). To compare with other code, run the
+script with ``PYTHONPATH`` pointing at that code (e.g. ``git archive <commit> gis_planner layers``
+unpacked in a temporary folder).
+"""
+from __future__ import annotations
+
+import os
+import resource
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def rss() -> str:
+    d = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    return f"RSS {int(d['VmRSS'].split()[0]) // 1024:5d} MB, peak {int(d['VmHWM'].split()[0]) // 1024:5d} MB"
+
+
+def cpu() -> float:
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
+def main(dem: str) -> None:
+    print(f"load average {os.getloadavg()}", flush=True)
+    import rasterio
+
+    from gis_planner.hazards import susceptibility as S
+    from gis_planner.hazards import terrain as T
+
+    print(f"imports            {rss()}, CPU {cpu():.2f} s", flush=True)
+    with rasterio.Env(GDAL_CACHEMAX=16), rasterio.open(dem) as ds:
+        try:
+            z = T.as_float_dem(ds.read(1), ds.nodata, copy=False)
+        except TypeError:                       # older code: always a copy
+            z = T.as_float_dem(ds.read(1), ds.nodata)
+        transform, crs = ds.transform, ds.crs
+    print(f"read {z.shape} {z.dtype} {rss()}, CPU {cpu():.2f} s", flush=True)
+
+    def step(frac, msg):
+        print(f"  step {frac:.2f} (before it) {rss()}, CPU {cpu():.2f} s", flush=True)
+
+    terr = S.compute_terrain(z, transform, crs, progress=step)
+    print(f"done               {rss()}, CPU {cpu():.2f} s")
+    seen, kept = set(), []
+    for k, v in list(vars(terr).items()) + list(terr.extra.items()):
+        if isinstance(v, np.ndarray) and id(v) not in seen:
+            seen.add(id(v))
+            kept.append((v.nbytes / 1e6, k, str(v.dtype)))
+    print("kept arrays (MB): " + ", ".join(f"{k} {d} {mb:.0f}" for mb, k, d in sorted(kept, reverse=True)))
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, CPU {cpu():.2f} s, "
+          f"load average {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else str(HERE / "out" / "kg_10M.tif"))
