@@ -9,8 +9,10 @@ Same national set, same session, one fresh process per engine (so peak memory is
 Engines: ``memory`` (everything loaded in one process), ``dask1``/``dask2`` (LocalCluster, 1/2 worker
 processes), ``ext2`` (``dask scheduler`` + two ``dask worker`` processes started here, working directory
 elsewhere — the way a cluster runs), ``postgis`` (load + one-query push-down + the same with one session per
-oblast, ``--sessions``), ``city_untiled``/``city_tiled`` (only the largest municipality, one worker, without
-and with tiles: the memory a straggler needs). Every run records wall seconds, **CPU seconds** (driver +
+oblast, ``--sessions``), ``city_untiled``/``city_tiled`` (only the city — ``manifest.json`` of a set made with
+``--city N``, else the largest municipality — one worker, without and with tiles of ``tiles.max_parcels``
+of ``layers/rollup.yaml``: the memory a straggler needs). Progress (one line per finished municipality
+and per tile of a tiled one, with the load average) goes to stderr. Every run records wall seconds, **CPU seconds** (driver +
 workers; for PostGIS the server's processes), load average before/after, peak memory per worker, the
 largest task (parcels); every result is compared cell by cell with the first Python engine of the run
 (PostGIS: the tables it computes, ``balance`` and ``restricted``).
@@ -34,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ENGINES = {"memory": ("memory", 1), "single": ("single", 1), "dask1": ("dask", 1), "dask2": ("dask", 2),
            "ext2": ("external", 2), "postgis": ("postgis", 1), "city_untiled": ("city", None),
-           "city_tiled": ("city", 20_000),
+           "city_tiled": ("city", "rules"),  # tiles.max_parcels of layers/rollup.yaml
            # only what the PostGIS push-down computes (balance by category, cross-tab by kind)
            "memory_xt": ("memory", 1), "dask2_xt": ("dask", 2)}
 PG_TABLES = ("postgis", "memory_xt", "dask2_xt")
@@ -120,6 +122,23 @@ def external_cluster(n_workers: int):
     return address, procs
 
 
+def progress(ev: dict) -> None:
+    """One line per finished municipality (and tile of a tiled one) on stderr, with the load average."""
+    e = ev["event"]
+    la = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    if e == "start":
+        msg = f"start: {ev['total']} municipalities, {ev['tasks']} tasks, {ev['workers']} workers"
+    elif e == "tile":
+        msg = f"    {ev['municipality']}: tile {ev['tile']}/{ev['tiles']} done"
+    elif e == "done":
+        tiles = f", {ev['tiles']} tiles" if ev.get("tiles", 1) > 1 else ""
+        msg = f"[{ev['done']}/{ev['total']}] {ev['municipality']} done{tiles}"
+    else:
+        msg = f"{ev['municipality']} FAILED: {ev.get('error')}"
+    secs = f" ({ev['seconds']:.0f} s, load {la})" if "seconds" in ev else f" (load {la})"
+    print(msg + secs, file=sys.stderr, flush=True)
+
+
 def run_one(engine: str, root: str, out: Path) -> dict:
     """Run one engine in this process; save its roll-up; return its stats."""
     from gis_planner.rollup import NationalSet, rollup_national
@@ -155,14 +174,15 @@ def run_one(engine: str, root: str, out: Path) -> dict:
         if not city:
             counts = {c: sum(v) for c, v in s.parcel_counts().items()}
             city = max(counts, key=counts.get)
-        res = rollup_national(root, engine="dask", n_workers=1, codes=[city], tile_parcels=workers)
+        res = rollup_national(root, engine="dask", n_workers=1, codes=[city], tile_parcels=workers,
+                              progress=progress)
         stats = {**res.stats, "city": city}
     elif kind == "external":
         from gis_planner.rollup.driver import RollupFailed
 
         address, procs = external_cluster(workers)
         try:
-            res = rollup_national(os.path.relpath(root), scheduler=address)
+            res = rollup_national(os.path.relpath(root), scheduler=address, progress=progress)
             stats = res.stats
         except RollupFailed as exc:
             print(exc.result.failures.head(10).to_string(), file=sys.stderr)
@@ -177,7 +197,8 @@ def run_one(engine: str, root: str, out: Path) -> dict:
                     p.kill()
     else:
         lean = engine.endswith("_xt")
-        res = rollup_national(root, engine=kind, n_workers=workers, exposure=not lean, detail=not lean)
+        res = rollup_national(root, engine=kind, n_workers=workers, exposure=not lean, detail=not lean,
+                              progress=progress)
         stats = res.stats
     stats["peak_rss_mb_driver"] = round(peak_rss_mb(), 1)
     stats["bench_engine"] = engine
@@ -209,14 +230,15 @@ def main(argv=None) -> int:
         load0 = os.getloadavg()
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
+        # the engine's progress (one line per municipality / tile, stderr) goes straight to this log
         proc = subprocess.run([sys.executable, __file__, "--root", a.root, "--out", str(out), "--one", engine],
-                              capture_output=True, text=True,
+                              stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(ROOT)})
         ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         line = [ln for ln in proc.stdout.splitlines() if ln.startswith("STATS ")]
         if proc.returncode or not line:
-            print(proc.stdout[-3000:], proc.stderr[-5000:], file=sys.stderr)
-            results[engine] = {"error": proc.stderr[-2000:]}
+            print(proc.stdout[-3000:], file=sys.stderr)
+            results[engine] = {"error": f"exit code {proc.returncode} (traceback above in the log)"}
             continue
         st = json.loads(line[-1][6:])
         st["process_wall_s"] = time.perf_counter() - t0
