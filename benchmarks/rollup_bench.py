@@ -245,6 +245,9 @@ def main(argv=None) -> int:
         # driver + local workers + an external cluster started by the run (all reaped children of this process)
         st["cpu_s"] = round((ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime), 1)
         st["loadavg_before"], st["loadavg_after"] = load0, os.getloadavg()
+        # each parcel counted once: the roll-up's parcel count is the generator's
+        city = manifest.get("city") or {}
+        st["parcels_expected"] = city.get("parcels") if ENGINES[engine][0] == "city" else manifest.get("parcels")
         results[engine] = st
         print(json.dumps(st, default=str), flush=True)
     _compare_all(results, {e: out for e in results})
@@ -297,6 +300,7 @@ def markdown(doc: dict) -> str:
     rows = ["| engine | workers | parcels | tasks | largest task (parcels) | wall s | CPU s | load avg before/after | "
             "peak MB driver | peak MB per worker / PG backend | max rel. diff (to) |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    # parcels: "= set" when the roll-up counted exactly the generator's parcels (manifest.json)
     for engine, st in doc["results"].items():
         if "error" in st:
             rows.append(f"| {engine} | – | | | | failed | | | | | |")
@@ -313,7 +317,9 @@ def markdown(doc: dict) -> str:
             cpu += f" (+ server: query {st['pg_cpu_s_query']:.0f}, 2 sessions {st['pg_cpu_s_query_2_sessions']:.0f})"
         la = f"{st['loadavg_before'][0]:.1f} / {st['loadavg_after'][0]:.1f}" if "loadavg_before" in st else ""
         rel = f"{d.get('max_rel', 0):.1e} ({st.get('diff_to', '–')})" if d else "–"
-        rows.append(f"| {engine} | {st.get('workers', st.get('sessions', 1))} | {st.get('parcels', 0):,} | "
+        same = " (= set)" if st.get("parcels_expected") is not None and st.get("parcels") == st["parcels_expected"] else (
+            f" (set: {st['parcels_expected']:,})" if st.get("parcels_expected") is not None else "")
+        rows.append(f"| {engine} | {st.get('workers', st.get('sessions', 1))} | {st.get('parcels', 0):,}{same} | "
                     f"{st.get('tasks', '')} | "
                     f"{st.get('largest_task_parcels', '')} | {wall} | {cpu} | {la} | {st['peak_rss_mb_driver']:.0f} | "
                     f"{per} | {rel} |")
