@@ -37,6 +37,7 @@ ROOT = HERE.parent
 ENGINES = {"memory": ("memory", 1), "single": ("single", 1), "dask1": ("dask", 1), "dask2": ("dask", 2),
            "ext2": ("external", 2), "postgis": ("postgis", 1), "city_untiled": ("city", None),
            "city_tiled": ("city", "rules"),  # tiles.max_parcels of layers/rollup.yaml
+           "city_tiled_20k": ("city", 20_000),
            # only what the PostGIS push-down computes (balance by category, cross-tab by kind)
            "memory_xt": ("memory", 1), "dask2_xt": ("dask", 2)}
 PG_TABLES = ("postgis", "memory_xt", "dask2_xt")
@@ -275,10 +276,11 @@ def _compare_all(results: dict, where: dict) -> None:
             pg = engine in PG_TABLES
             st["diff_to"] = base_name
             st["diff"] = compare(python_subset(base) if pg else base, python_subset(other) if pg else other)
-    if "city_untiled" in results and "city_tiled" in results and "error" not in results["city_tiled"]:
-        results["city_tiled"]["diff_to"] = "city_untiled"
-        results["city_tiled"]["diff"] = compare(_load(where["city_untiled"] / "rollup_city_untiled.parquet"),
-                                                _load(where["city_tiled"] / "rollup_city_tiled.parquet"))
+    for tiled in ("city_tiled", "city_tiled_20k"):
+        if "city_untiled" in results and tiled in results and "error" not in results[tiled]:
+            results[tiled]["diff_to"] = "city_untiled"
+            results[tiled]["diff"] = compare(_load(where["city_untiled"] / "rollup_city_untiled.parquet"),
+                                             _load(where[tiled] / f"rollup_{tiled}.parquet"))
 
 
 def combine(dirs: list[Path], out: Path) -> int:
