@@ -748,6 +748,11 @@ class FastGeoJson(folium.map.Layer):
                 style: function (f) {
                     var c = f.properties._c || spec.style.color;
                     var poly = f.geometry && f.geometry.type.indexOf('Polygon') >= 0;
+                    if (spec.style.point_radius && f.geometry && f.geometry.type.indexOf('Point') >= 0) {
+                        // points that must stand out (the community's): a filled dot with a white rim
+                        return {radius: spec.style.point_radius, color: '#ffffff', weight: 2, fill: true,
+                                fillColor: c, fillOpacity: 1};
+                    }
                     var s = {color: (poly && spec.style.by && spec.style.fill) ? spec.style.color : c,
                              weight: spec.style.weight, fillColor: c, fill: poly ? spec.style.fill : false,
                              fillOpacity: poly ? (spec.style.fill ? (spec.style.pane ? 1 : spec.style.fill_opacity) : 0) : 0.9};
@@ -779,7 +784,7 @@ class FastGeoJson(folium.map.Layer):
         st_ = {"color": style.get("color", "#333333"), "weight": float(style.get("weight", 1.0)),
                "fill": bool(style.get("fill", True)), "fill_opacity": float(style.get("fill_opacity", 0.3)),
                "dash": style.get("dash"), "by": bool(style.get("by")) or "fill_color" in style,
-               "pane": style.get("pane")}
+               "pane": style.get("pane"), "point_radius": style.get("point_radius")}
         self.spec_json = json.dumps({**spec, "style": st_}, ensure_ascii=False, separators=(",", ":"))
 
 

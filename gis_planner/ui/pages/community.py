@@ -496,7 +496,7 @@ def dynamic_layer(a: dict) -> str:
     legend_html = json.loads(maps.Legend(sections, tr("app.map.legend")).html_json) if sections else None
     return cm.dynamic_layer_js(
         features=feature_layer(shown) if len(shown) else None, title=tr("app.page.community"),
-        style={"color": "#222222", "weight": 2, "fill_opacity": 0.45, "by": "category"}, legend_html=legend_html,
+        style={"color": "#222222", "weight": 2, "fill_opacity": 0.45, "by": "category", "point_radius": 8}, legend_html=legend_html,
         photos=photos, edit_fid=edit_fid, edit_version=int(edit_row["version"].iloc[0]) if len(edit_row) else None,
         edit_geometry=edit_row.geometry.iloc[0] if len(edit_row) else None, saved=saved_here)
 
