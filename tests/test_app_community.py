@@ -368,7 +368,7 @@ class FakeMap:
         self.idents: list = []
         self.drawn: list = []
         self.active = None
-        self.js = None
+        self.js = ""
         monkeypatch.setattr(maps, "show", self.show)
 
     def draw(self, geom: dict) -> None:
@@ -380,7 +380,7 @@ class FakeMap:
             self.js = overlay_js(a) if callable(overlay_js) else overlay_js
             return self.js
 
-        self.orig(m, key, returned_objects, height, cache_key, overlay)
+        self.orig(m, key, returned_objects, height, cache_key, overlay if callable(overlay_js) else overlay_js)
         ident = (key, repr(cache_key))
         if not self.idents or self.idents[-1] != ident:
             if self.idents:
