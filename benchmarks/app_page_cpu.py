@@ -1,5 +1,6 @@
 """CPU seconds of whole app reruns (Streamlit ``AppTest``, no browser) per checkout: the restrictions page
-opened, rerun, and the intended use changed to four uses in turn; a language switch on the overview.
+opened, rerun, and the intended use changed to four uses in turn; a language switch on the overview; the
+community page opened, a drawing (the map's answer, see ``FakeMap``) and its save, twice.
 
 Issue 20: what the server computes for "change the intended use" and "language switch", without the
 browser and its load. Each checkout runs in a fresh process (``cwd`` = the checkout, warm-up off), runs
@@ -51,6 +52,93 @@ def one(ws: str) -> dict:
         changes.append(run(at))
     out["change_use_median"] = statistics.median(changes)
     out["change_use_max"] = max(changes)
+    out.update(community(ws))
+    return out
+
+
+class FakeMap:
+    """The browser's map in AppTest: ``maps.show`` does all its work and answers what streamlit-folium would,
+    the shapes drawn on this map instance; a new instance (another cache key: the browser rebuilds the whole
+    map, as main does after a save) starts without drawings. The same in every checkout."""
+
+    def __init__(self):
+        from gis_planner.ui import maps
+
+        self.orig = maps.show
+        self.ident = None
+        self.drawn: list = []
+        self.active = None
+        maps.show = self.show
+
+    def draw(self, geom: dict) -> None:
+        f = {"type": "Feature", "properties": {}, "geometry": geom}
+        self.drawn.append(f)
+        self.active = f
+
+    def show(self, m, key, returned_objects=None, height=520, cache_key=None, overlay_js=None):
+        self.orig(m, key, returned_objects, height, cache_key, overlay_js)
+        ident = (key, repr(cache_key))
+        if ident != self.ident:
+            if self.ident is not None:
+                self.drawn, self.active = [], None
+            self.ident = ident
+        return {"all_drawings": list(self.drawn) or None, "last_active_drawing": self.active,
+                "center": {"lat": 42.0, "lng": 76.0}, "zoom": 15}
+
+
+def community(ws: str) -> dict:
+    """The community page on a private copy of ``ws`` (with its community store): opened after the overview,
+    a square drawn (the rerun that shows the form), saved; a point drawn and saved right after."""
+    import shutil
+    import tempfile
+    import time
+
+    import geopandas as gpd
+    from streamlit.testing.v1 import AppTest
+
+    from gis_planner import Workspace
+    from gis_planner.community import open_store
+    from gis_planner.i18n import t
+
+    tmp = Path(tempfile.mkdtemp(prefix="gp-pagecpu-")) / "ws"
+    shutil.copytree(ws, tmp, ignore=shutil.ignore_patterns(".*lock", "exports"))
+    w = Workspace(tmp)
+    c = gpd.GeoSeries([w.read_layer("settlements").geometry.iloc[0].representative_point()],
+                      crs=w.crs).to_crs(4326).iloc[0]
+    square = {"type": "Polygon", "coordinates": [[[c.x, c.y], [c.x + 0.001, c.y], [c.x + 0.001, c.y + 0.001],
+                                                  [c.x, c.y + 0.001], [c.x, c.y]]]}
+    point = {"type": "Point", "coordinates": [c.x + 0.002, c.y]}
+    fake = FakeMap()
+    out: dict = {}
+
+    def run(at, name=None) -> None:
+        t0, w0 = time.process_time(), time.time()
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if name:
+            out[name] = time.process_time() - t0
+            out[name + "_wall"] = time.time() - w0
+
+    at = AppTest.from_file(str(Path.cwd() / "app.py"), default_timeout=300)
+    at.session_state["ws_path"] = str(tmp)
+    at.session_state["lang"] = "ky"
+    run(at)
+    at.switch_page("gis_planner/ui/pages/community.py")
+    run(at, "open_community")
+    run(at, "rerun_community")
+    at.text_input(key="community_author").set_value("T.T.")
+    run(at)
+    sid = at.selectbox(key="community_session").value
+    n0 = len(open_store(w).features(session_id=sid))
+    label = t("app.community.title", "ky")
+    for i, geom in enumerate((square, point)):
+        fake.draw(geom)
+        run(at, f"draw_{i + 1}")
+        [x for x in at.text_input if x.label == label][0].set_value(f"bench {i + 1}")
+        [b for b in at.button if b.label == t("app.community.save", "ky")][0].click()
+        run(at, f"save_{i + 1}")
+    assert len(open_store(w).features(session_id=sid)) == n0 + 2, "a save was lost"
+    shutil.rmtree(tmp.parent, ignore_errors=True)
     return out
 
 

@@ -352,3 +352,123 @@ def test_edit_of_a_feature_deleted_meanwhile_is_not_dropped(comm_ws):
     rec = store.get_feature(fid)
     assert (rec.deleted, rec.title) == (False, "Still here")
     assert list(store.history(fid)["action"])[-3:] == ["delete", "restore", "update"]
+
+
+# ------------------------------------------------------------------ saving a drawing (issue 20: speed and trust)
+
+
+class FakeMap:
+    """Stands in for the browser's map in AppTest: ``maps.show`` does its real work (the cached base map, the
+    dynamic layer's script, kept in ``self.js``) and answers what streamlit-folium would: the shapes drawn on
+    this map instance (``draw``), as ``all_drawings`` and ``last_active_drawing``. A new instance (another
+    cache key: the browser rebuilds the whole map) starts without drawings."""
+
+    def __init__(self, monkeypatch):
+        self.orig = maps.show
+        self.idents: list = []
+        self.drawn: list = []
+        self.active = None
+        self.js = ""
+        monkeypatch.setattr(maps, "show", self.show)
+
+    def draw(self, geom: dict) -> None:
+        self.drawn.append(_feat(geom))
+        self.active = _feat(geom)
+
+    def show(self, m, key, returned_objects=None, height=520, cache_key=None, overlay_js=None):
+        def overlay(a):
+            self.js = overlay_js(a) if callable(overlay_js) else overlay_js
+            return self.js
+
+        self.orig(m, key, returned_objects, height, cache_key, overlay if callable(overlay_js) else overlay_js)
+        ident = (key, repr(cache_key))
+        if not self.idents or self.idents[-1] != ident:
+            if self.idents:
+                self.drawn, self.active = [], None
+            self.idents.append(ident)
+        return {"all_drawings": list(self.drawn) or None, "last_active_drawing": self.active,
+                "center": {"lat": 42.0, "lng": 76.0}, "zoom": 15}
+
+
+def _subheaders(at: AppTest) -> set:
+    return {s.value for s in at.subheader}
+
+
+def _new_form_title(at: AppTest):
+    boxes = [x for x in at.text_input if str(x.key or "").startswith("community_new_") and x.key.endswith("_title")]
+    return boxes[0] if boxes else None
+
+
+def test_save_in_the_click_callback_keeps_the_map_and_loses_no_drawing(comm_ws, monkeypatch):
+    import geopandas as gpd
+    import shapely
+    from shapely.geometry import mapping
+
+    from gis_planner.community import open_store
+
+    fake = FakeMap(monkeypatch)
+    at = _app(comm_ws)
+    _ok(at)
+    at.text_input(key="community_author").set_value("T.T.").run()
+    sid = at.selectbox(key="community_session").value
+    store = open_store(comm_ws)
+    n0 = len(store.features(session_id=sid))
+    c = gpd.GeoSeries([comm_ws.read_layer("settlements").geometry.iloc[0].representative_point()],
+                      crs=comm_ws.crs).to_crs(4326).iloc[0]
+    square = mapping(shapely.box(c.x, c.y, c.x + 0.001, c.y + 0.001))
+    square = {"type": "Polygon", "coordinates": [[list(p) for p in ring] for ring in square["coordinates"]]}
+    point = {"type": "Point", "coordinates": [c.x + 0.002, c.y]}
+    line = {"type": "LineString", "coordinates": [[c.x, c.y - 0.001], [c.x + 0.001, c.y - 0.002]]}
+    js0 = fake.js
+
+    # draw a square, type its title, save
+    fake.draw(square)
+    at.run()
+    _ok(at)
+    assert _subheaders(at) >= {t("app.community.new_feature", "ky", kind=t("app.community.kind.polygon", "ky"))}
+    _new_form_title(at).set_value("Жаңы аянт")
+    _button(at, "app.community.save", "ky").click().run()
+    _ok(at)
+    feats = store.features(session_id=sid)
+    assert len(feats) == n0 + 1
+    mine = feats[feats["title"] == "Жаңы аянт"]
+    assert len(mine) == 1 and mine.iloc[0]["author"] == "T.T."
+    assert mine.geometry.iloc[0].equals_exact(shapely.geometry.shape(square), 1e-9)
+    # after the rerun: saved (said), the form gone though the map still reports the square, the square is in the
+    # community layer of the map, and the map is the same instance (not rebuilt: the view and drawings stay)
+    assert _new_form_title(at) is None
+    assert any(t("app.community.saved", "ky") in s.value for s in at.success)
+    assert "Жаңы аянт" in fake.js and fake.js != js0
+    assert len(fake.idents) == 1
+    at.run()   # the map's answer to the rerun changes nothing: no second copy, no form
+    assert len(store.features(session_id=sid)) == n0 + 1 and _new_form_title(at) is None
+
+    # a second drawing right after: its own, empty form; saved too
+    fake.draw(point)
+    at.run()
+    assert _subheaders(at) >= {t("app.community.new_feature", "ky", kind=t("app.community.kind.point", "ky"))}
+    assert _new_form_title(at).value == ""
+    _new_form_title(at).set_value("Булак")
+    _button(at, "app.community.save", "ky").click().run()
+    _ok(at)
+    feats = store.features(session_id=sid)
+    assert len(feats) == n0 + 2 and set(feats["title"]) >= {"Жаңы аянт", "Булак"}
+    assert feats.loc[feats["title"] == "Булак"].geometry.iloc[0].geom_type == "Point"
+
+    # a shape drawn while the save click is on its way: the click saves the shape its form was shown for, and
+    # the newer shape gets a form of its own (the rerun cannot give one's attributes to the other or lose one)
+    fake.draw(line)
+    at.run()
+    _new_form_title(at).set_value("Жол")
+    other = {"type": "Point", "coordinates": [c.x - 0.002, c.y]}
+    fake.draw(other)
+    _button(at, "app.community.save", "ky").click().run()
+    _ok(at)
+    feats = store.features(session_id=sid)
+    assert len(feats) == n0 + 3
+    assert feats.loc[feats["title"] == "Жол"].geometry.iloc[0].geom_type == "LineString"
+    assert _subheaders(at) >= {t("app.community.new_feature", "ky", kind=t("app.community.kind.point", "ky"))}
+    assert _new_form_title(at).value == ""
+    assert len(fake.idents) == 1   # three saves, one map
+    # the saved shapes leave the draw group of the map (they are drawn by the community layer)
+    assert '"saved":[' in fake.js and fake.js.count('"type":"LineString"') >= 2

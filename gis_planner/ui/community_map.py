@@ -180,3 +180,192 @@ def split_drawings(out: dict | None, fid) -> tuple[dict | None, dict | None]:
     if isinstance(active, dict) and ((active.get("properties") or {}).get(EDIT_PROP) is not None):
         active = None
     return {**out, "all_drawings": rest, "last_active_drawing": active}, edited
+
+
+# ------------------------------------------------------------------ the community layer drawn without rebuilding the map
+# The base map (terrain, parcels, roads, boundary, names, the draw control) is built and rendered once per
+# session/language/… and cached (``maps.show`` with ``cache_key``); the community features, their photo
+# markers, the legend and the feature being edited are one script given to streamlit-folium's ``feature_group``
+# argument. When a save changes them, the browser swaps that layer in the map it already has: the view, the
+# draw control and a shape drawn meanwhile stay (streamlit-folium 0.27 removes the layers its previous script
+# pushed to ``window.feature_group`` and evaluates the new one; it does not put them in the layer switch,
+# randyzwitch/streamlit-folium#153, so the script does).
+SAVED_DRAWINGS = "community_saved_drawings"   # geometries of drawings saved in this browser session (newest last)
+MAX_SAVED_DRAWINGS = 50
+
+
+class LayerControlRef(MacroElement):
+    """Keep the map's layer switch as ``window.gp_layer_control`` (the community layer is added to it)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        window.gp_layer_control = {{ this.control_name }};
+        {% endmacro %}
+    """)
+
+    def __init__(self, control):
+        super().__init__()
+        self._name = "LayerControlRef"
+        self.control_name = control.get_name()
+
+
+def expose_layer_control(m: folium.Map) -> None:
+    control = next((c for c in m._children.values() if isinstance(c, folium.LayerControl)), None)
+    if control is not None:
+        LayerControlRef(control).add_to(m)
+
+
+class _Named:
+    """A stand-in parent for rendering an element's script into the dynamic layer (``get_name`` only)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def get_name(self) -> str:
+        return self.name
+
+
+def _js(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+
+
+_DYNAMIC_TAIL = """
+    var st = window.__gp_comm = window.__gp_comm || {hidden: false};
+    var lc = window.gp_layer_control;
+    if (!st.hooked) {   // only a click in the layer switch hides or shows the layer (not the swap itself)
+        st.hooked = true;
+        map.on('overlayremove', function (e) {
+            if (e.layer === window.__gp_comm.fg && lc && lc._handlingClick) { window.__gp_comm.hidden = true; } });
+        map.on('overlayadd', function (e) {
+            if (e.layer === window.__gp_comm.fg && lc && lc._handlingClick) { window.__gp_comm.hidden = false; } });
+    }
+    if (lc && st.fg) { lc.removeLayer(st.fg); }
+    if (st.fg && map.hasLayer(st.fg)) { map.removeLayer(st.fg); }
+    st.fg = fg;
+    if (!st.hidden) { map.addLayer(fg); }
+    if (lc && A.title) { lc.addOverlay(fg, A.title); }
+    window.feature_group = window.feature_group || [];
+    window.feature_group.push(fg);
+    // the legend (the base layers' sections and the community categories), opened or folded as the user left it
+    var was_open = null;
+    if (st.legend) {
+        var d0 = st.legend.getContainer && st.legend.getContainer() && st.legend.getContainer().querySelector('details');
+        if (d0) { was_open = d0.open; }
+        map.removeControl(st.legend); st.legend = null;
+    }
+    if (A.legend) {
+        var lg = L.control({position: 'bottomright'});
+        lg.onAdd = function () {
+            var div = L.DomUtil.create('div', 'gp-legend');
+            div.innerHTML = A.legend;
+            var det = div.querySelector('details');
+            if (det && was_open !== null) { det.open = was_open; }
+            else if (det && map.getSize().x < 640) { det.open = false; }
+            L.DomEvent.disableScrollPropagation(div);
+            L.DomEvent.disableClickPropagation(div);
+            return div;
+        };
+        lg.addTo(map); st.legend = lg;
+    }
+    // Leaflet.draw's group: a drawing just saved leaves it (it is now in the community layer); the feature being
+    // edited is put in it when another one is picked or it was saved (a move not yet saved stays as it is)
+    var di = window.drawnItems;
+    if (di && di.eachLayer) {
+        var flat = function (c, out) {
+            if (typeof c === 'number') { out.push(c); } else if (c) { for (var i = 0; i < c.length; i++) { flat(c[i], out); } }
+            return out;
+        };
+        var same = function (a, b) {
+            if (!a || !b || a.type !== b.type) { return false; }
+            var x = flat(a.coordinates, []), y = flat(b.coordinates, []);
+            if (x.length !== y.length) { return false; }
+            for (var i = 0; i < x.length; i++) { if (Math.abs(x[i] - y[i]) > 1e-9) { return false; } }
+            return true;
+        };
+        var gone = [];
+        di.eachLayer(function (l) {
+            var p = l.feature && l.feature.properties;
+            if (p && p[A.edit_prop] !== undefined && p[A.edit_prop] !== null) {
+                if (st.edit !== A.edit_sig) { gone.push(l); }
+                return;
+            }
+            if (!l.toGeoJSON) { return; }
+            var g = l.toGeoJSON().geometry;
+            for (var i = 0; i < A.saved.length; i++) { if (same(g, A.saved[i])) { gone.push(l); break; } }
+        });
+        gone.forEach(function (l) { di.removeLayer(l); });
+        if (st.edit !== A.edit_sig) {
+            st.edit = A.edit_sig;
+            if (A.editable) {
+                L.geoJSON(A.editable, {
+                    style: function () { return {color: '#e65100', weight: 3, dashArray: '6 4', fillOpacity: 0.15}; }
+                }).eachLayer(function (layer) { layer.feature = layer.feature || A.editable; di.addLayer(layer); });
+            }
+        }
+    }
+"""
+
+
+def dynamic_layer_js(*, features: dict | None, title: str, style: dict, legend_html: str | None,
+                     photos: list[dict] | None = None, edit_fid: int | None = None, edit_version: int | None = None,
+                     edit_geometry=None, saved: list[dict] | None = None) -> str:
+    """The script of the community layer for streamlit-folium's ``feature_group`` argument (see above).
+
+    ``features`` is the display data of :func:`gis_planner.ui.maps.frame_display`; ``legend_html`` the whole
+    legend (:class:`gis_planner.ui.maps.Legend`'s HTML); ``photos`` the items of
+    :func:`gis_planner.ui.community_photos.photo_items`; the feature ``edit_fid`` (its ``edit_version``,
+    shapely ``edit_geometry`` in lon/lat) is put into Leaflet.draw's group for the edit tool; ``saved`` are the
+    GeoJSON geometries of drawings saved (removed from the draw group). The script is the same text for the
+    same content (no random names), so the browser swaps the layer only when the content changed."""
+    from shapely.geometry import mapping
+
+    from gis_planner.ui import maps
+    from gis_planner.ui.community_photos import PhotoMarkers
+
+    parts = ["(function (map) {", "var fg = L.featureGroup();"]
+    if features:
+        layer = maps.FastGeoJson(features, title, style)
+        layer._id = "gp_comm"
+        layer._parent = _Named("map")
+        parts.append(layer._template.module.script(layer, {}))
+        parts.append(f"{layer.get_name()}.addTo(fg);")
+    if photos:
+        pm = PhotoMarkers(photos)
+        pm._parent = _Named("fg")
+        parts.append(pm._template.module.script(pm, {}))
+    editable = None
+    if edit_fid is not None and edit_geometry is not None:
+        editable = {"type": "Feature", "properties": {EDIT_PROP: int(edit_fid)}, "geometry": mapping(edit_geometry)}
+    args = {"title": html.escape(title), "legend": legend_html, "edit_prop": EDIT_PROP,
+            "edit_sig": f"{edit_fid}:{edit_version}" if editable else "", "editable": editable,
+            "saved": list(saved or [])}
+    parts.append(f"var A = {_js(args)};")
+    parts.append(_DYNAMIC_TAIL)
+    parts.append("})(map_div);\n")
+    return "\n".join(parts)
+
+
+def remember_saved(sid: int, geometry: dict) -> None:
+    """Remember a saved drawing's GeoJSON geometry (the map reports it until the next drawing)."""
+    saved = st.session_state.setdefault(SAVED_DRAWINGS, {}).setdefault(int(sid), [])
+    if geometry not in saved:
+        saved.append(geometry)
+    del saved[:-MAX_SAVED_DRAWINGS]
+
+
+def saved_drawings(sid: int) -> list[dict]:
+    return list((st.session_state.get(SAVED_DRAWINGS) or {}).get(int(sid), []))
+
+
+def without_saved(out: dict | None, saved: list[dict]) -> dict | None:
+    """streamlit-folium's answer without the drawings already saved: the map keeps reporting a saved shape
+    (in ``all_drawings``, as ``last_active_drawing``) until the next drawing, and it must not open the
+    new-feature form again."""
+    if not out or not saved:
+        return out
+    drawings = [d for d in (out.get("all_drawings") or [])
+                if not (isinstance(d, dict) and d.get("geometry") in saved)]
+    active = out.get("last_active_drawing")
+    if isinstance(active, dict) and active.get("geometry") in saved:
+        active = None
+    return {**out, "all_drawings": drawings, "last_active_drawing": active}

@@ -74,14 +74,14 @@ class PhotoMarkers(MacroElement):
         self.items_json = json.dumps(items).replace("</", "<\\/")
 
 
-def add_photo_layer(m: folium.Map, store, shown: pd.DataFrame, lang: str) -> tuple:
-    """Small markers with a photo thumbnail and the feature's title (escaped) in their popup, for the shown
-    features that have photos. Returns a key of what was drawn (for the map's cache key)."""
+def photo_items(store, shown: pd.DataFrame, lang: str) -> tuple[list[dict], tuple]:
+    """``(marker items, key of what they show)`` for the shown features that have photos (see
+    :func:`add_photo_layer`)."""
     if shown is None or shown.empty:
-        return ()
+        return [], ()
     att = store.attachments([int(i) for i in shown["id"]])
     if att.empty:
-        return ()
+        return [], ()
     first = att.drop_duplicates("feature_id").head(MAX_MAP_THUMBNAILS)
     edge = int(media.photo_rules(store.ws).get("thumbnail_edge_px", 160))
     counts = att.groupby("feature_id").size()
@@ -96,8 +96,17 @@ def add_photo_layer(m: folium.Map, store, shown: pd.DataFrame, lang: str) -> tup
         n = html.escape(t("community.photo.count", lang, n=int(counts[row.feature_id])))
         items.append({"lat": round(pt.y, 6), "lon": round(pt.x, 6), "w": edge + 30, "tip": title,
                       "html": f"<div style='max-width:{edge + 10}px'>{img}<br><b>{title}</b><br><small>{n}</small></div>"})
-    PhotoMarkers(items).add_to(m)
-    return tuple(zip(first["id"].tolist(), first["sha256"].tolist(), counts.reindex(first["feature_id"]).tolist()))
+    return items, tuple(zip(first["id"].tolist(), first["sha256"].tolist(),
+                            counts.reindex(first["feature_id"]).tolist()))
+
+
+def add_photo_layer(m: folium.Map, store, shown: pd.DataFrame, lang: str) -> tuple:
+    """Small markers with a photo thumbnail and the feature's title (escaped) in their popup, for the shown
+    features that have photos. Returns a key of what was drawn (for the map's cache key)."""
+    items, key = photo_items(store, shown, lang)
+    if items:
+        PhotoMarkers(items).add_to(m)
+    return key
 
 
 def panel(store, rec, author: str, lang: str) -> None:

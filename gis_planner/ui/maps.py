@@ -748,6 +748,11 @@ class FastGeoJson(folium.map.Layer):
                 style: function (f) {
                     var c = f.properties._c || spec.style.color;
                     var poly = f.geometry && f.geometry.type.indexOf('Polygon') >= 0;
+                    if (spec.style.point_radius && f.geometry && f.geometry.type.indexOf('Point') >= 0) {
+                        // points that must stand out (the community's): a filled dot with a white rim
+                        return {radius: spec.style.point_radius, color: '#ffffff', weight: 2, fill: true,
+                                fillColor: c, fillOpacity: 1};
+                    }
                     var s = {color: (poly && spec.style.by && spec.style.fill) ? spec.style.color : c,
                              weight: spec.style.weight, fillColor: c, fill: poly ? spec.style.fill : false,
                              fillOpacity: poly ? (spec.style.fill ? (spec.style.pane ? 1 : spec.style.fill_opacity) : 0) : 0.9};
@@ -779,7 +784,7 @@ class FastGeoJson(folium.map.Layer):
         st_ = {"color": style.get("color", "#333333"), "weight": float(style.get("weight", 1.0)),
                "fill": bool(style.get("fill", True)), "fill_opacity": float(style.get("fill_opacity", 0.3)),
                "dash": style.get("dash"), "by": bool(style.get("by")) or "fill_color" in style,
-               "pane": style.get("pane")}
+               "pane": style.get("pane"), "point_radius": style.get("point_radius")}
         self.spec_json = json.dumps({**spec, "style": st_}, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -894,8 +899,9 @@ def layers_map(ws: Workspace, names: Sequence[str], lang: str, web_tiles: bool =
     return localize(m), notes
 
 
-def add_draw(m: folium.Map, lang: str | None = None) -> folium.Map:
-    """Add the Draw plugin (points, lines, polygons; edit/delete) with local assets, its texts in ``lang``."""
+def add_draw(m: folium.Map, lang: str | None = None, edit: bool = False) -> folium.Map:
+    """Add the Draw plugin (points, lines, polygons; with ``edit`` Leaflet.draw's edit tool for the layers put
+    into its group, e.g. the feature being edited) with local assets, its texts in ``lang``."""
     from ..settings import DEFAULT_LANG
 
     DrawLocal(lang or DEFAULT_LANG).add_to(m)
@@ -905,7 +911,7 @@ def add_draw(m: folium.Map, lang: str | None = None) -> folium.Map:
                       "polygon": {"allowIntersection": False, "showArea": False,
                                   "shapeOptions": {"color": styles()["drawn"]["color"]}},
                       "rectangle": False, "circle": False, "circlemarker": False, "marker": True},
-        edit_options={"edit": False, "remove": False},
+        edit_options={"edit": bool(edit), "remove": False},
     ).add_to(m)
     return localize(m)
 
@@ -932,11 +938,17 @@ def drawn_feature(out: dict | None) -> dict | None:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _component_args(cache_key: tuple, _m: folium.Map) -> dict:
+def _component_args(cache_key: tuple, _m) -> dict:
     """The arguments streamlit-folium sends to its browser component for map ``_m`` (rendered once per
-    ``cache_key``): rendering a big folium map takes about a second, the cached arguments nothing."""
+    ``cache_key``): rendering a big folium map takes about a second, the cached arguments nothing.
+
+    ``_m`` may be a function making the map (called only when the arguments are not cached, so a page
+    does not even build the map on its reruns). What the map's maker put in ``m.gp_extra`` (e.g. legend
+    sections for a legend drawn with the page's dynamic layer) is kept as ``"extra"``."""
     import streamlit_folium as sf
 
+    if not isinstance(_m, folium.Map) and callable(_m):
+        _m = _m()
     localize(_m)
     _m.get_root().render()
     _m.render()
@@ -957,23 +969,29 @@ def _component_args(cache_key: tuple, _m: folium.Map) -> dict:
     except AttributeError:
         bounds = [[None, None], [None, None]]
     return {"script": leaflet, "header": header, "html": html_, "id": sf.get_full_id(_m), "bounds": bounds,
-            "zoom": _m.options.get("zoom"), "css_links": list(dict.fromkeys(css)), "js_links": list(dict.fromkeys(js))}
+            "zoom": _m.options.get("zoom"), "css_links": list(dict.fromkeys(css)), "js_links": list(dict.fromkeys(js)),
+            "extra": getattr(_m, "gp_extra", None)}
 
 
-def show(m: folium.Map, key: str, returned_objects: list | None = None, height: int = 520,
-         cache_key: tuple | None = None, overlay_js: str | None = None):
+def show(m, key: str, returned_objects: list | None = None, height: int = 520,
+         cache_key: tuple | None = None, overlay_js=None):
     """Render ``m`` with streamlit-folium (local assets only); returns the interaction dict.
 
     With ``cache_key`` (anything that changes when the map's content does: data version, language, layer
     choice…) the rendered map is reused on reruns, so interactions stay fast on large workspaces.
     ``overlay_js`` (with ``cache_key``; e.g. ``map_vectors.highlight_js``) is drawn over the map without
-    rebuilding it, through streamlit-folium's ``feature_group`` argument.
+    rebuilding it, through streamlit-folium's ``feature_group`` argument: the browser keeps its map (view,
+    drawings, open controls) and only swaps that layer when the script changes. ``m`` may be a function
+    making the map (with ``cache_key``: called only when the map is not cached), and ``overlay_js`` a
+    function of the cached arguments (``a["extra"]``) giving the script.
     """
     import streamlit_folium as sf
 
-    localize(m)
+    if isinstance(m, folium.Map):
+        localize(m)
     returned_objects = returned_objects if returned_objects is not None else []
     if cache_key is None:
+        m = m if isinstance(m, folium.Map) else m()
         return sf.st_folium(m, key=key, height=height, use_container_width=True, returned_objects=returned_objects)
     a = _component_args(cache_key, m)
     (s_, w_), (n_, e_) = a["bounds"]
@@ -988,6 +1006,8 @@ def show(m: folium.Map, key: str, returned_objects: list | None = None, height: 
     if key not in hashes:
         hashes[key] = sf.generate_js_hash(a["script"], key, False)
     hash_key = hashes[key]
+    if callable(overlay_js):
+        overlay_js = overlay_js(a)
 
     def _on_change():
         st.session_state[key] = st.session_state.get(hash_key, {})

@@ -1,7 +1,9 @@
 """Community map: mapping sessions, draw points/lines/polygons, attributes, edit/delete/restore, history,
 comparison of groups. A thin shell over gis_planner.community (the versioned store)."""
 import datetime as dt
+import json
 
+import folium
 import pandas as pd
 import streamlit as st
 
@@ -422,38 +424,93 @@ def feature_layer(gdf):
     return maps.frame_display(g, colors, cols, tooltip_col="title")
 
 
-extra, legend = [], []
-if len(shown):
-    extra.append((feature_layer(shown), tr("app.page.community"),
-                  {"color": "#222222", "weight": 2, "fill_opacity": 0.45, "by": "category"}))
-    legend = [(tr("app.page.community"), [(cats.label(c, lang), cats.color(c, "#ff7f00"))
-                                          for c in cats.codes if c in set(shown["category"])])]
-m, _ = maps.layers_map(ws, ["parcels", "settlements", "buildings", "water_bodies", "roads", "boundary"], lang,
-                       state.web_tiles(), hidden=["parcels"], extra=extra, legend_extra=legend)
-signature = tuple(zip(shown["id"].tolist(), shown["version"].tolist()))
-edit_sig = st.session_state.get("community_pick")
-view = cm.baked_view((int(sid), show_all, hash(signature), edit_sig))   # stays where the group works after a save
-if view:
-    cm.SetView(view["center"], view["zoom"]).add_to(m)
-cm.localize_controls(m, lang)
-maps.add_draw(m, lang)
-community_paper.overlays_on_map(m, ws, int(sid), lang)  # photos of the drawn paper maps, to trace over
+# The base map (terrain, layers, names, the draw control, the paper-map photos) is built and rendered once per
+# session, "show all", language and tiles, and kept in the browser; the community features, their photos, the
+# legend and the feature being edited are a dynamic layer swapped in that map (community_map.dynamic_layer_js).
+# A save redraws only that layer: the view, the draw control and a shape drawn meanwhile stay.
+NEW_GEN = "community_new_gen"      # generation of the new-feature form (a fresh form after each save)
+NEW_ERROR = "community_new_error"  # the store's refusal of the last save, shown in the form
+
+
+def _nf_key(gen: int, field: str) -> str:
+    return f"community_new_{gen}_{field}"
+
+
+def save_drawing(store_, sid_: int, drawing: dict, gen: int) -> None:
+    """The new-feature form's save (its ``on_click``): stored *before* the rerun that follows the click, with the
+    drawing the form was shown for, so neither a rerun nor the map reporting a newer drawing can lose it or give
+    its attributes to another shape. The saved shape leaves the map's draw group on the next run."""
+    ss = st.session_state
+    try:
+        store_.add_feature(int(sid_), drawing, ss.get(_nf_key(gen, "category")), ss.get(_nf_key(gen, "title")) or "",
+                           author=ss.get("community_author") or "",
+                           description=ss.get(_nf_key(gen, "description")) or None,
+                           condition=ss.get(_nf_key(gen, "condition")),
+                           sufficiency=ss.get(_nf_key(gen, "sufficiency")),
+                           votes=int(ss.get(_nf_key(gen, "votes")) or 0))
+    except GisPlannerError as err:
+        ss[NEW_ERROR] = err
+        return
+    ss.pop(NEW_ERROR, None)
+    cm.remember_saved(int(sid_), drawing.get("geometry"))
+    ss[NEW_GEN] = gen + 1
+    flash("app.community.saved")
+
+
+view = cm.baked_view((int(sid), show_all, lang, state.web_tiles()))   # stays where the group works
+paper = folium.Map(tiles=None)   # collects the paper-map photos (their switch and slider are drawn every run)
+community_paper.overlays_on_map(paper, ws, int(sid), lang)  # photos of the drawn paper maps, to trace over
+
+
+def build_map() -> folium.Map:
+    """The base map (called only when it is not cached)."""
+    base_legend: list = []
+    m, _ = maps.layers_map(ws, ["parcels", "settlements", "buildings", "water_bodies", "roads", "boundary"], lang,
+                           state.web_tiles(), hidden=["parcels"], legend_out=base_legend)
+    cm.expose_layer_control(m)
+    if view:
+        cm.SetView(view["center"], view["zoom"]).add_to(m)
+    cm.localize_controls(m, lang)
+    maps.add_draw(m, lang, edit=True)
+    for child in list(paper._children.values()):
+        if isinstance(child, folium.FeatureGroup):
+            child.add_to(m)
+    m.gp_extra = {"legend": base_legend}
+    return m
+
+
 # the feature picked for editing (below the map) can be moved/reshaped with the draw control's edit tool
 edit_fid = st.session_state.get("community_pick")
 if edit_fid not in set(feats["id"]):
     edit_fid = int(feats["id"].iloc[0]) if len(feats) else None
-if edit_fid is not None:
-    cm.add_editable(m, edit_fid, feats.loc[feats["id"] == edit_fid].geometry.iloc[0])
-photo_key = community_photos.add_photo_layer(m, store, shown, lang)  # thumbnails in popups
+edit_row = feats.loc[feats["id"] == edit_fid] if edit_fid is not None else feats.iloc[0:0]
+photos, _photo_key = community_photos.photo_items(store, shown, lang)  # thumbnails in popups
+saved_here = cm.saved_drawings(int(sid))
+
+
+def dynamic_layer(a: dict) -> str:
+    sections = list((a.get("extra") or {}).get("legend") or [])
+    if len(shown):
+        sections.append((tr("app.page.community"), [(cats.label(c, lang), cats.color(c, "#ff7f00"))
+                                                    for c in cats.codes if c in set(shown["category"])]))
+    legend_html = json.loads(maps.Legend(sections, tr("app.map.legend")).html_json) if sections else None
+    return cm.dynamic_layer_js(
+        features=feature_layer(shown) if len(shown) else None, title=tr("app.page.community"),
+        style={"color": "#222222", "weight": 2, "fill_opacity": 0.45, "by": "category", "point_radius": 8}, legend_html=legend_html,
+        photos=photos, edit_fid=edit_fid, edit_version=int(edit_row["version"].iloc[0]) if len(edit_row) else None,
+        edit_geometry=edit_row.geometry.iloc[0] if len(edit_row) else None, saved=saved_here)
+
+
 left, right = st.columns([3, 2])
 with left:
     st.caption(tr("app.community.draw_hint"))
-    out = maps.show(m, key=f"community_map_{sid}",
+    out = maps.show(build_map, key=f"community_map_{sid}",
                     returned_objects=["last_active_drawing", "all_drawings", "center", "zoom"],
                     height=580, cache_key=("community", *cache.key(ws), lang, state.web_tiles(), int(sid),
-                                           show_all, hash(signature), str(view), edit_fid,
-                                           hash(photo_key)))
+                                           show_all, str(view)),
+                    overlay_js=dynamic_layer)
     cm.remember_view(out)
+out = cm.without_saved(out, saved_here)   # a saved shape is reported until the next drawing: not new any more
 out, moved = cm.split_drawings(out, edit_fid)
 if edit_fid is not None and moved != st.session_state.get(f"community_geom_seen_{edit_fid}"):
     # a new edit on the map (the map keeps reporting the last one on later runs: only a change counts)
@@ -466,27 +523,26 @@ drawing = maps.drawn_feature(out)
 with right:
     if drawing and (drawing.get("geometry") or {}).get("type") in KIND_OF:
         kind = KIND_OF[drawing["geometry"]["type"]]
+        gen = int(st.session_state.get(NEW_GEN, 0))
+        k = lambda f: _nf_key(gen, f)  # noqa: E731
         st.subheader(tr("app.community.new_feature", kind=tr(f"app.community.kind.{kind}")))
+        err = st.session_state.pop(NEW_ERROR, None)
+        if err is not None:
+            show_error(err)
         allowed = [c for c in cats.codes if kind in (cats.items[c].get("kinds") or ["point", "line", "polygon"])]
         with st.form("community_new_feature"):
-            category = st.selectbox(tr("app.community.category"), allowed, format_func=lambda c: cats.label(c, lang))
-            title = st.text_input(tr("app.community.title"), max_chars=120)
-            descr = st.text_area(tr("app.community.description"), max_chars=2000)
+            st.selectbox(tr("app.community.category"), allowed, format_func=lambda c: cats.label(c, lang),
+                         key=k("category"))
+            st.text_input(tr("app.community.title"), max_chars=120, key=k("title"))
+            st.text_area(tr("app.community.description"), max_chars=2000, key=k("description"))
             a, b = st.columns(2)
-            cond = a.selectbox(tr("app.community.condition"), [None, *conditions.codes],
-                               format_func=lambda c: tr("app.community.not_set") if c is None else conditions.label(c, lang))
-            suff = b.selectbox(tr("app.community.sufficiency"), [None, *sufficiency.codes],
-                               format_func=lambda c: tr("app.community.not_set") if c is None else sufficiency.label(c, lang))
-            votes = st.number_input(tr("app.community.votes"), min_value=0, max_value=10000, step=1)
-            if st.form_submit_button(tr("app.community.save"), type="primary"):
-                try:
-                    rec = store.add_feature(int(sid), drawing, category, title, author=author,
-                                            description=descr or None, condition=cond, sufficiency=suff,
-                                            votes=int(votes))
-                    flash("app.community.saved")
-                    st.rerun()
-                except GisPlannerError as err:
-                    show_error(err)
+            a.selectbox(tr("app.community.condition"), [None, *conditions.codes], key=k("condition"),
+                        format_func=lambda c: tr("app.community.not_set") if c is None else conditions.label(c, lang))
+            b.selectbox(tr("app.community.sufficiency"), [None, *sufficiency.codes], key=k("sufficiency"),
+                        format_func=lambda c: tr("app.community.not_set") if c is None else sufficiency.label(c, lang))
+            st.number_input(tr("app.community.votes"), min_value=0, max_value=10000, step=1, key=k("votes"))
+            st.form_submit_button(tr("app.community.save"), type="primary", on_click=save_drawing,
+                                  args=(store, int(sid), drawing, gen))
     else:
         show_flash(("app.community.saved",))
         st.info(tr("app.community.draw_first"))
