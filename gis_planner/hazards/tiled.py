@@ -124,34 +124,13 @@ def _global_seeds(zh: np.ndarray, outlets: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- fill (Barnes 2016)
-@nb.njit(cache=True)
-def _flood_labels(flood_dir, order, gseed):
-    """Label of each cell of a tile flooded by :func:`terrain._priority_flood` (its border cells
-    are seeds): the seed its flood came from, following ``flood_dir`` in flood order.
-
-    Labels: 0 nodata, 1 ocean (global seeds inside the tile), ``2 + local flat index`` for each
-    perimeter cell (perimeter cells keep their own label even when they are global seeds)."""
-    h, w = flood_dir.shape
-    lab = np.zeros((h, w), dtype=np.int32)
-    for t in range(order.shape[0]):
-        i = order[t]
-        r = i // w
-        c = i - r * w
-        k = flood_dir[r, c]
-        if k < 0:
-            lab[r, c] = 2 + i if (r == 0 or c == 0 or r == h - 1 or c == w - 1) else 1
-        else:
-            lab[r, c] = lab[r + D8_DR[k], c + D8_DC[k]]
-    return lab
-
-
 def _flood_tile(z, gseed):
     """Priority-flood of one tile from its perimeter and its global seeds: ``(fill, labels)``.
 
-    The efficient flood of :func:`terrain._fill_zhou` labels each cell as it closes it, with the label
-    of the cell it was reached from (the labels of :func:`_flood_labels` on the strict flood's order;
-    the filled elevations are the same, and the spill graph only needs each label's cells to be flooded
-    from its seed, which both floods give)."""
+    The efficient flood of :func:`terrain._fill_zhou` labels each cell as it closes it with the label of
+    the cell it was reached from: 0 nodata, 1 ocean (global seeds inside the tile), ``2 + local flat
+    index`` for each perimeter cell (perimeter cells keep their own label even when they are global
+    seeds). The spill graph only needs each label's cells to be flooded from its seed."""
     lab = np.zeros(z.shape, dtype=np.int32)
     f, _, _ = T._fill_zhou(np.ascontiguousarray(z, dtype=np.float64), gseed, False, lab)
     return f, lab
