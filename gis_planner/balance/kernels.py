@@ -190,6 +190,39 @@ def _orient_sign(ax, ay, bx, by, cx, cy):
     return 0
 
 
+SEG_APART, SEG_DOUBT, SEG_CROSS = 0, 1, 2
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _segment_relation(ax, ay, bx, by, cx, cy, dx, dy):
+    """How segments a-b and c-d meet: ``SEG_CROSS`` when they properly cross, ``SEG_DOUBT`` when they
+    touch, are collinear or floating point cannot tell (an orientation of 0), else ``SEG_APART``."""
+    if (max(ax, bx) < min(cx, dx) or max(cx, dx) < min(ax, bx)
+            or max(ay, by) < min(cy, dy) or max(cy, dy) < min(ay, by)):
+        return SEG_APART
+    o1 = _orient_sign(ax, ay, bx, by, cx, cy)
+    o2 = _orient_sign(ax, ay, bx, by, dx, dy)
+    o3 = _orient_sign(cx, cy, dx, dy, ax, ay)
+    o4 = _orient_sign(cx, cy, dx, dy, bx, by)
+    if o1 == 0 or o2 == 0 or o3 == 0 or o4 == 0:
+        return SEG_DOUBT
+    if o1 != o2 and o3 != o4:
+        return SEG_CROSS
+    return SEG_APART
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _ray_crossing(cx, cy, dx, dy, px, py):
+    """Whether edge c-d crosses the ray from p towards +x (one step of the crossing-number test):
+    1 it does, 0 it does not, -1 floating point cannot tell (p on or next to the edge)."""
+    if (cy > py) == (dy > py):
+        return 0
+    s = _orient_sign(cx, cy, dx, dy, px, py)
+    if s == 0:
+        return -1
+    return 1 if (s > 0) == (dy > cy) else 0
+
+
 @nb.njit(cache=True, nogil=True)
 def simple_rings(xy, offsets, max_vertices=64):
     """Per ring (vertices ``offsets[k]`` .. ``offsets[k + 1]`` - 1, closed), True when the ring is
@@ -238,14 +271,7 @@ def simple_rings(xy, offsets, max_vertices=64):
                     continue
                 c = lo + j
                 cx, cy, dx, dy = xy[c, 0], xy[c, 1], xy[c + 1, 0], xy[c + 1, 1]
-                if (max(ax, bx) < min(cx, dx) or max(cx, dx) < min(ax, bx)
-                        or max(ay, by) < min(cy, dy) or max(cy, dy) < min(ay, by)):
-                    continue
-                o1 = _orient_sign(ax, ay, bx, by, cx, cy)
-                o2 = _orient_sign(ax, ay, bx, by, dx, dy)
-                o3 = _orient_sign(cx, cy, dx, dy, ax, ay)
-                o4 = _orient_sign(cx, cy, dx, dy, bx, by)
-                if o1 == 0 or o2 == 0 or o3 == 0 or o4 == 0 or (o1 != o2 and o3 != o4):
+                if _segment_relation(ax, ay, bx, by, cx, cy, dx, dy) != SEG_APART:
                     ok = False                # touching, collinear or crossing: not certain
                     break
             if not ok:
@@ -575,16 +601,10 @@ def clip_areas(pxy, pring, pgeom, qxy, qring, qgeom, pp, qq):  # noqa: C901 - on
                         cy = pxy[f, 1] - oy
                         dx = pxy[f + 1, 0] - ox
                         dy = pxy[f + 1, 1] - oy
-                        if (max(ax, bx) < min(cx, dx) or max(cx, dx) < min(ax, bx)
-                                or max(ay, by) < min(cy, dy) or max(cy, dy) < min(ay, by)):
-                            continue
-                        o1 = _orient_sign(cx, cy, dx, dy, ax, ay)
-                        o2 = _orient_sign(cx, cy, dx, dy, bx, by)
-                        o3 = _orient_sign(ax, ay, bx, by, cx, cy)
-                        o4 = _orient_sign(ax, ay, bx, by, dx, dy)
-                        if o1 == 0 or o2 == 0 or o3 == 0 or o4 == 0:
+                        rel = _segment_relation(ax, ay, bx, by, cx, cy, dx, dy)
+                        if rel == SEG_DOUBT:
                             hard = True
-                        elif o1 != o2 and o3 != o4:
+                        elif rel == SEG_CROSS:
                             crossing = True
                         if hard or crossing:
                             break
@@ -613,12 +633,11 @@ def clip_areas(pxy, pring, pgeom, qxy, qring, qgeom, pp, qq):  # noqa: C901 - on
                         cy = pxy[f, 1] - oy
                         dx = pxy[f + 1, 0] - ox
                         dy = pxy[f + 1, 1] - oy
-                        if (cy > ay) != (dy > ay):
-                            s = _orient_sign(cx, cy, dx, dy, ax, ay)
-                            if s == 0:
-                                hard = True
-                            elif (s > 0) == (dy > cy):
-                                odd = not odd
+                        xing = _ray_crossing(cx, cy, dx, dy, ax, ay)
+                        if xing < 0:
+                            hard = True
+                        elif xing:
+                            odd = not odd
                 if odd:
                     hard = True
                 if hard:
@@ -632,12 +651,11 @@ def clip_areas(pxy, pring, pgeom, qxy, qring, qgeom, pp, qq):  # noqa: C901 - on
                     cy = qxy[e, 1] - oy
                     dx = qxy[e + 1, 0] - ox
                     dy = qxy[e + 1, 1] - oy
-                    if (cy > 0.0) != (dy > 0.0):
-                        s = _orient_sign(cx, cy, dx, dy, 0.0, 0.0)
-                        if s == 0:
-                            hard = True
-                        elif (s > 0) == (dy > cy):
-                            odd = not odd
+                    xing = _ray_crossing(cx, cy, dx, dy, 0.0, 0.0)
+                    if xing < 0:
+                        hard = True
+                    elif xing:
+                        odd = not odd
                 if not hard:
                     status[t] = CLIP_INSIDE if odd else CLIP_DISJOINT
                     continue
