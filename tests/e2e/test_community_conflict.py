@@ -251,10 +251,11 @@ def test_two_tabs_conflicts_lose_nothing(browser, app, artifacts_dir):
     b_ctx.close()
 
 
-def _leaflet(page):
-    """The frame of the community map (streamlit-folium keeps the Leaflet map in ``window.map``)."""
+def _leaflet(page, tries: int = 60):
+    """The frame of the community map (streamlit-folium keeps the Leaflet map in ``window.map``), looked for
+    ``tries`` times, 0.5 s apart, once the map's frame is there."""
     page.wait_for_selector("iframe[title*='st_folium']", timeout=60_000)
-    for _ in range(60):
+    for _ in range(tries):
         for fr in page.frames:
             try:
                 if fr.evaluate("() => !!(window.map && window.map.getZoom)"):

@@ -17,6 +17,7 @@ from gis_planner.devtools.appserver import AppServer, AppUnavailable, launch_chr
 from gis_planner.i18n import t
 
 from .test_browser import _wait_app
+from .test_community_conflict import _leaflet
 
 pytestmark = pytest.mark.browser
 LANG = "ky"
@@ -57,18 +58,6 @@ def _settle(page):
     _wait_app(page)
 
 
-def _leaflet(page):
-    for _ in range(120):
-        for fr in page.frames:
-            try:
-                if fr.evaluate("() => !!(window.map && window.map.getZoom)"):
-                    return fr
-            except Exception:  # noqa: BLE001 - a frame still loading
-                pass
-        page.wait_for_timeout(500)
-    raise AssertionError("no Leaflet map")
-
-
 def _save(page, title: str) -> float:
     """Type the title into the new-feature form and save; seconds until "saved" is shown and the form is gone."""
     save = page.get_by_role("button", name=tx("app.community.save"), exact=True)
@@ -107,10 +96,10 @@ def test_two_saves_in_a_row_keep_the_map_and_lose_nothing(app, artifacts_dir):
         author.press("Enter")
         _settle(page)
         page.locator("iframe[title*='st_folium']").first.scroll_into_view_if_needed()
-        fr = _leaflet(page)
+        fr = _leaflet(page, tries=120)
         fr.evaluate(f"() => {{ window.map.setView([{lat}, {lng}], 17); window.__gp_probe = 'same map'; }}")
         _settle(page)
-        fr = _leaflet(page)
+        fr = _leaflet(page, tries=120)
         view0 = fr.evaluate("() => [window.map.getZoom(), window.map.getCenter()]")
         assert view0[0] == 17
         frame = page.frame_locator("iframe[title*='st_folium']").first
@@ -135,7 +124,7 @@ def test_two_saves_in_a_row_keep_the_map_and_lose_nothing(app, artifacts_dir):
         feats = store.features(session_id=sid)
         assert sorted(feats["title"]) == ["Булак", "Талаа"]
         assert set(feats["kind"]) == {"polygon", "point"}
-        fr = _leaflet(page)
+        fr = _leaflet(page, tries=120)
         # the same map object (not rebuilt), where the group works, with its draw toolbar
         assert fr.evaluate("() => window.__gp_probe") == "same map"
         zoom, center = fr.evaluate("() => [window.map.getZoom(), window.map.getCenter()]")
