@@ -123,44 +123,6 @@ def localize_controls(m: folium.Map, lang: str) -> folium.Map:
 EDIT_PROP = "community_edit_id"
 
 
-class EditableFeature(MacroElement):
-    """Put the feature being edited into Leaflet.draw's editable group, so the edit tool (✎) moves its marker or
-    drags its vertices; streamlit-folium then reports it in ``all_drawings`` with ``properties.community_edit_id``."""
-
-    _template = Template("""
-        {% macro script(this, kwargs) %}
-        (function (group, feature) {
-            L.geoJSON(feature, {
-                style: function () { return {color: '#e65100', weight: 3, dashArray: '6 4', fillOpacity: 0.15}; }
-            }).eachLayer(function (layer) {
-                layer.feature = layer.feature || feature;
-                group.addLayer(layer);
-            });
-        })(drawnItems_{{ this.draw.get_name() }}, {{ this.feature_json }});
-        {% endmacro %}
-    """)
-
-    def __init__(self, draw, feature: dict):
-        super().__init__()
-        self._name = "EditableFeature"
-        self.draw = draw
-        self.feature_json = json.dumps(feature, ensure_ascii=False).replace("</", "<\\/")
-
-
-def add_editable(m: folium.Map, fid: int, geometry) -> None:
-    """Make feature ``fid`` (a shapely geometry, lon/lat) editable with Leaflet.draw's edit tool (the map must
-    already have the draw control of :func:`gis_planner.ui.maps.add_draw`)."""
-    from folium.plugins import Draw
-    from shapely.geometry import mapping
-
-    draw = next((c for c in m._children.values() if isinstance(c, Draw)), None)
-    if draw is None or geometry is None:
-        return
-    draw.edit_options = {"edit": True, "remove": False}
-    feature = {"type": "Feature", "properties": {EDIT_PROP: int(fid)}, "geometry": mapping(geometry)}
-    EditableFeature(draw, feature).add_to(m)
-
-
 def split_drawings(out: dict | None, fid) -> tuple[dict | None, dict | None]:
     """``(answer without the edited feature, its edited GeoJSON geometry or None)`` from streamlit-folium's
     answer: the edited feature must not start a new feature, and its moved geometry is saved with the form."""
