@@ -86,17 +86,19 @@ def build_atoms(unions: Mapping[str, shapely.Geometry], rel_tol: float = 1e-9) -
 
 
 def group_areas(index: ParcelIndex, atoms: Atoms, max_vertices: int = 256, compiled: bool = False,
-                geos_below_share: float = 0.01) -> tuple[dict, np.ndarray]:
+                geos_below_share: float = 0.01, threads: int = 1, chunk_min_pairs: int | None = None
+                ) -> tuple[dict, np.ndarray]:
     """Area (m²) of each parcel in each group that passed the check, and in the union of all atoms.
 
     Returns ``({key: per-parcel areas}, any)``; the groups in ``atoms.failed`` are left out (measure
     them with :meth:`ParcelIndex.areas_in`). ``any`` is the area inside at least one group (every atom
-    lies in some group); it is only meaningful when no group failed. ``compiled``, ``geos_below_share``: see
-    :meth:`ParcelIndex.label_areas`.
+    lies in some group); it is only meaningful when no group failed. ``compiled``, ``geos_below_share``,
+    ``threads``, ``chunk_min_pairs``: see :meth:`ParcelIndex.label_areas`.
     """
     n = len(index)
     if compiled:    # the compiled clipper measures every pair (no derived pairs: no cover needed)
-        p, lab, a = index.label_areas(atoms.geoms, max_vertices, compiled=True, geos_below_share=geos_below_share)
+        p, lab, a = index.label_areas(atoms.geoms, max_vertices, compiled=True, geos_below_share=geos_below_share,
+                                      threads=threads, chunk_min_pairs=chunk_min_pairs)
     else:
         p, lab, a = index.label_areas(atoms.geoms, max_vertices, cover=atoms.union())
     # sums over the parcels the atoms touch only (a few of all at 1M parcels), then spread out: the
