@@ -235,7 +235,9 @@ def _is_valid(geoms: np.ndarray, types: np.ndarray, compiled: bool | None = None
         offsets = np.searchsorted(ring, np.arange(simple.size + 1))
         valid[simple] = simple_rings(np.ascontiguousarray(xy), offsets)
         if coords is not None and simple.size == len(geoms):
-            coords.update(xy=xy, ring=ring)
+            xy = np.ascontiguousarray(xy, dtype=np.float64)
+            np.add(xy, 0.0, out=xy)     # -0.0 -> 0.0 (the topology's segments need it): once, before threads share xy
+            coords.update(xy=xy, ring=ring, offsets=offsets, normalized=True)
     rest = np.flatnonzero(~valid)
     if rest.size:
         valid[rest] = shapely.is_valid(geoms[rest])
@@ -666,6 +668,8 @@ def _balance(bg: Background, rules: dict, ws, parcels, restrictions, boundary, z
     # compiled, the pairing needs no tree: it runs (nogil kernels) while the tree is built
     pair_task = bg.submit(pair, None) if topology and n and compiled else None
     index = ParcelIndex(geoms)
+    if coords and "offsets" in coords:
+        index.coords = (coords["xy"], coords["offsets"])    # for the compiled clipper (freed after it)
     if n:
         index.tree.query(geoms[:1])   # GEOS builds the tree at its first query: here, before any thread uses it
     if topology and n and not compiled:
@@ -788,6 +792,7 @@ def _balance(bg: Background, rules: dict, ws, parcels, restrictions, boundary, z
             kind_cols = {k: cols[k] for k in unions}
             detail_cols = {k: cols[k] if k in cols else index.areas_in(u, max_v) for k, u in dunions.items()}
         atoms_info = {"atoms": int(len(atoms.geoms)), "groups_measured_apart": list(atoms.failed)}
+    index.coords = None
     unrestricted = np.maximum(area - any_col, 0.0)
 
     def crosstab(mask, name, cols: dict[str, np.ndarray], order_codes, with_totals=True) -> pd.DataFrame:

@@ -289,6 +289,10 @@ class ParcelIndex:
         self.tree = shapely.STRtree(self.geoms)
         self.workers = workers or default_workers()
         self._polygon = None     # parcels that are single polygons (the compiled clipper's input)
+        # (xy, offsets): the coordinates of every parcel when all are polygons without holes (ring i: vertices
+        # offsets[i] .. offsets[i + 1] - 1), as the balance's validity check read them; the compiled clipper
+        # then reads them in place instead of gathering them again. None: gathered (``_ragged``)
+        self.coords: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.geoms)
@@ -415,7 +419,16 @@ class ParcelIndex:
         n_pairs = len(p)
         area = np.full(n_pairs, np.nan)
         status = np.full(n_pairs, K.CLIP_HARD, dtype=np.int8)
-        if n_pairs:
+        if n_pairs and self.coords is not None:
+            # every parcel is a polygon without holes whose coordinates the validity check has read: the
+            # clipper reads them in place (parcel i: vertices offsets[i] .. offsets[i + 1] - 1)
+            pxy, offsets = self.coords
+            qxy, qring, qgeom, qorder = _ragged(pieces)
+            qloc = np.empty(len(pieces), dtype=np.int64)
+            qloc[qorder] = np.arange(len(pieces))
+            area[:], status[:] = clip_chunked(pxy, offsets, np.arange(len(offsets), dtype=np.int64), qxy, qring,
+                                              qgeom, p.astype(np.int64, copy=False), qloc[q], threads, chunk_min_pairs)
+        elif n_pairs:
             if self._polygon is None:
                 self._polygon = shapely.get_type_id(self.geoms) == shapely.GeometryType.POLYGON
             up = np.flatnonzero(np.bincount(p, minlength=len(self.geoms)))

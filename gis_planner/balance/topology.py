@@ -194,8 +194,10 @@ def _ring_segments(geoms: np.ndarray, compiled: bool = True, coords: dict | None
     ``coords``: ``{"xy", "ring"}`` = ``shapely.get_coordinates(geoms, return_index=True)`` when the caller
     has read them already (polygons without holes only); ``xy`` is then normalised in place."""
     n = len(geoms)
+    normalized = False
     if coords and len(coords["ring"]) and coords["ring"][-1] == n - 1:
         xy, ring = coords["xy"], coords["ring"]
+        normalized = bool(coords.get("normalized"))     # -0.0 already made 0.0 by the caller
         exterior = np.ones(n, dtype=bool)
         ring_owner = np.arange(n)
     elif (shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON).all() and \
@@ -221,7 +223,8 @@ def _ring_segments(geoms: np.ndarray, compiled: bool = True, coords: dict | None
         ring_owner = poly_owner[np.repeat(np.arange(len(poly_off) - 1), np.diff(poly_off))]
         ring = np.repeat(np.arange(n_rings), ring_len)
     xy = np.ascontiguousarray(xy, dtype=np.float64)
-    np.add(xy, 0.0, out=xy)   # -0.0 -> 0.0 (in place: the array is this function's or its caller's copy)
+    if not normalized:
+        np.add(xy, 0.0, out=xy)   # -0.0 -> 0.0 (in place: the array is this function's or its caller's copy)
     if compiled:
         from .kernels import ring_segments   # numba: imported only when it pays
     else:
