@@ -39,7 +39,7 @@ from .. import yamlio
 from ..catalog import catalogue, load_rules, rules_version
 from ..crs import to_metric
 from ..errors import GisPlannerError
-from .atoms import build_atoms, group_areas
+from .atoms import build_atoms, group_areas, group_areas_sparse
 from .engine import Background, ParcelIndex, balance_threads, default_workers, polygon_parts, union_polygons
 from .segments import use_compiled
 from .topology import _pairing, cadastre_topology
@@ -776,34 +776,56 @@ def _balance(bg: Background, rules: dict, ws, parcels, restrictions, boundary, z
     rs = restr_task.result()
     rframe, restr_source, group_meta = rs["rframe"], rs["source"], rs["group_meta"]
     max_v = int(ecfg.get("max_vertices", 256))
-    kind_cols: dict[str, np.ndarray] = {}
-    detail_cols: dict[str, np.ndarray] = {}
+    # a group's column: (rows, areas), the areas of the parcels at the sorted positions ``rows`` (0 for every
+    # other parcel), or (None, areas) of every parcel. The compiled path keeps the parcels the atoms touch
+    # only: no million-row column per group (sums over them equal the sums over all: the others add zeros)
+    kind_cols: dict[str, tuple] = {}
+    detail_cols: dict[str, tuple] = {}
     any_col = np.zeros(n)
     atoms_info = None
     if rs["unions"] is not None:
         unions, dunions, atoms = rs["unions"], rs["dunions"], rs["atoms"]
         if set(atoms.failed) & set(unions):
             # a kind's atoms do not add up to its union: every group measured on its own
-            kind_cols, detail_cols, any_col = _group_areas_one_by_one(index, unions, dunions, max_v)
+            kc, dc, any_col = _group_areas_one_by_one(index, unions, dunions, max_v)
+            kind_cols = {k: (None, v) for k, v in kc.items()}
+            detail_cols = {k: (None, v) for k, v in dc.items()}
         else:
-            cols, any_col = group_areas(index, atoms, max_v, compiled=compiled and bool(ecfg.get("clip_compiled", True)),
-                                        geos_below_share=float(ecfg.get("clip_geos_below_share", 0.01)),
-                                        threads=bg.threads, chunk_min_pairs=ecfg.get("clip_chunk_min_pairs"))
+            kw = dict(geos_below_share=float(ecfg.get("clip_geos_below_share", 0.01)), threads=bg.threads,
+                      chunk_min_pairs=ecfg.get("clip_chunk_min_pairs"))
+            if compiled and bool(ecfg.get("clip_compiled", True)):
+                touched, sums, any_t = group_areas_sparse(index, atoms, max_v, **kw)
+                cols = {k: (touched, v) for k, v in sums.items()}
+                any_col[touched] = any_t
+            else:
+                dense, any_col = group_areas(index, atoms, max_v, compiled=False, **kw)
+                cols = {k: (None, v) for k, v in dense.items()}
             kind_cols = {k: cols[k] for k in unions}
-            detail_cols = {k: cols[k] if k in cols else index.areas_in(u, max_v) for k, u in dunions.items()}
+            detail_cols = {k: cols[k] if k in cols else (None, index.areas_in(u, max_v)) for k, u in dunions.items()}
         atoms_info = {"atoms": int(len(atoms.geoms)), "groups_measured_apart": list(atoms.failed)}
     index.coords = None
     unrestricted = np.maximum(area - any_col, 0.0)
 
-    def crosstab(mask, name, cols: dict[str, np.ndarray], order_codes, with_totals=True) -> pd.DataFrame:
+    def crosstab(mask, name, cols: dict[str, tuple], order_codes, with_totals=True) -> pd.DataFrame:
         data = dict(cols)
         if with_totals:
-            data.update({ANY: any_col, "unrestricted": unrestricted, "total": area})
+            data.update({ANY: (None, any_col), "unrestricted": (None, unrestricted), "total": (None, area)})
         whole = mask is everything
-        pos, distinct = coded(name, None if whole else mask)    # the attribute's codes, not factorized again
-        seen = np.flatnonzero(np.bincount(pos, minlength=len(distinct)) > 0)
-        sums = {k: (np.bincount(pos, weights=v if whole else v[mask], minlength=len(distinct)) / HA)[seen]
-                for k, v in data.items()}
+        pos_all, distinct = coded(name)          # the attribute's codes, not factorized again
+        pos = pos_all if whole else pos_all[mask]
+        k = len(distinct)
+        seen = np.flatnonzero(np.bincount(pos, minlength=k) > 0)
+
+        def total(col) -> np.ndarray:
+            rows, v = col
+            if rows is None:
+                return np.bincount(pos, weights=v if whole else v[mask], minlength=k)
+            if not whole:                       # the same non-zero terms in the same (parcel) order
+                keep = mask[rows]
+                rows, v = rows[keep], v[keep]
+            return np.bincount(pos_all[rows], weights=v, minlength=k)
+
+        sums = {key: (total(col) / HA)[seen] for key, col in data.items()}
         g = pd.DataFrame(sums, index=pd.Index([distinct[i] for i in seen], dtype=object, name="category"))
         rows = [c for c in order_codes if c in g.index] + sorted(c for c in g.index if c not in order_codes)
         return g.reindex(rows)
@@ -816,11 +838,14 @@ def _balance(bg: Background, rules: dict, ws, parcels, restrictions, boundary, z
 
     # ---- per parcel
     all_cols = {**kind_cols, **detail_cols}
-    nzs = {key: np.flatnonzero(a > 0) for key, a in all_cols.items()}
+    nzs, nz_areas = {}, {}                  # per group: the parcels with area > 0 in it (in order) and their areas
+    for key, (rows, v) in all_cols.items():
+        keep = np.flatnonzero(v > 0)
+        nzs[key], nz_areas[key] = (keep if rows is None else rows[keep]), v[keep]
     keys = [k for k in all_cols if nzs[k].size]
     sizes = [nzs[k].size for k in keys]
     pos = np.concatenate([nzs[k] for k in keys]) if keys else np.empty(0, dtype=np.int64)
-    a_long = np.concatenate([all_cols[k][nzs[k]] for k in keys]) if keys else np.empty(0)
+    a_long = np.concatenate([nz_areas[k] for k in keys]) if keys else np.empty(0)
 
     def per_group(values) -> pd.Series:
         return pd.Series(np.repeat(np.array(values + [None], dtype=object)[:-1], sizes), dtype=object)
@@ -837,10 +862,9 @@ def _balance(bg: Background, rules: dict, ws, parcels, restrictions, boundary, z
     label_cols = [k for k in kind_cols if k not in detailed_kinds] + list(detail_cols)
     label_cols.sort(key=lambda k: (list(kind_cols).index(group_meta[k]["kind"]), k))
     for key in label_cols:
-        a = all_cols[key]
         nz = nzs[key]
         if nz.size:
-            pct = _pct_text(a[nz] / area[nz] * 100.0)
+            pct = _pct_text(nz_areas[key] / area[nz] * 100.0)
             sep = np.where(labels[nz] == "", "", "; ").astype(object)
             labels[nz] = labels[nz] + sep + (key + " ") + pct
     with np.errstate(invalid="ignore", divide="ignore"):
