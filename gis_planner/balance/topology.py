@@ -199,13 +199,13 @@ def _ring_segments(geoms: np.ndarray, compiled: bool = True, coords: dict | None
         xy, ring = coords["xy"], coords["ring"]
         normalized = bool(coords.get("normalized"))     # -0.0 already made 0.0 by the caller
         exterior = np.ones(n, dtype=bool)
-        ring_owner = np.arange(n)
+        ring_owner = None
     elif (shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON).all() and \
             not shapely.get_num_interior_rings(geoms).any():
         # the common case, polygons without holes: one ring per parcel, no ring objects built
         xy, ring = shapely.get_coordinates(geoms, return_index=True)
         exterior = np.ones(n, dtype=bool)
-        ring_owner = np.arange(n)
+        ring_owner = None
     else:
         gtype, xy, offsets = shapely.to_ragged_array(geoms)
         if gtype == shapely.GeometryType.POLYGON:
@@ -230,7 +230,10 @@ def _ring_segments(geoms: np.ndarray, compiled: bool = True, coords: dict | None
     else:
         ring_segments = ring_segments_np
     seg, rev = ring_segments(xy, np.ascontiguousarray(ring, dtype=np.int64), exterior)
-    return xy, seg, rev, np.asarray(ring_owner, dtype=np.int64)[ring[seg]]
+    owner = ring[seg].astype(np.int64, copy=False)
+    if ring_owner is not None:          # None: one ring per parcel, the ring is the parcel
+        owner = np.asarray(ring_owner, dtype=np.int64)[owner]
+    return xy, seg, rev, owner
 
 
 def _unpaired_block(geoms: np.ndarray, compiled: bool | None = None) -> np.ndarray:
