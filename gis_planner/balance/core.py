@@ -644,8 +644,13 @@ def _balance(bg: Background, rules: dict, ws, parcels, restrictions, boundary, z
                               fix="import the cadastre with its land category column", code="missing_field")
     ecfg = rules.get("engine") or {}
     compiled = use_compiled(n, ecfg.get("compiled_min_parcels"))
-    # the restriction unions and atoms need only the CRS: they start now (beside numba's start and the
-    # validity check); their errors are raised where the restrictions are read below
+    # the attributes' codes need only the attribute columns (pyarrow's factorize releases the GIL), the
+    # restriction unions and atoms only the CRS: they start now, beside numba's start and the validity check;
+    # errors are raised where the results are used below
+    attr_names = {"category": "land_categories", "land_type": "land_types", "use_status": "use_status",
+                  "owner_type": "owner_types"}
+    codes_task = bg.submit(lambda: {name: _coded(parcels[name], cat_name) for name, cat_name in attr_names.items()
+                                    if name in parcels.columns})
     restr_task = bg.submit(_restriction_atoms, ws, restrictions, crs, rules, detail)
     coords: dict = {}     # the parcels' coordinates, read once for the validity check and the topology
     geoms, invalid = _clean_polygons(parcels, "parcels", compiled, coords)
@@ -702,7 +707,7 @@ def _balance(bg: Background, rules: dict, ws, parcels, restrictions, boundary, z
 
     def attr(name, cat_name):
         if name in parcels.columns:
-            codes, pos, distinct = _coded(parcels[name], cat_name)
+            codes, pos, distinct = codes_task.result()[name]
         else:
             codes, pos, distinct = np.full(n, UNKNOWN, dtype=object), np.zeros(n, dtype=np.int64), [UNKNOWN]
         codes_pos[name] = (pos, distinct)
