@@ -821,14 +821,18 @@ def _balance(bg: Background, rules: dict, ws, parcels, restrictions, boundary, z
         k = len(distinct)
         seen = np.flatnonzero(np.bincount(pos, minlength=k) > 0)
 
+        at_rows: dict[int, tuple] = {}         # the groups share their rows (the touched parcels): looked up once
+
         def total(col) -> np.ndarray:
             rows, v = col
             if rows is None:
                 return np.bincount(pos, weights=v if whole else v[mask], minlength=k)
-            if not whole:                       # the same non-zero terms in the same (parcel) order
-                keep = mask[rows]
-                rows, v = rows[keep], v[keep]
-            return np.bincount(pos_all[rows], weights=v, minlength=k)
+            if id(rows) not in at_rows:
+                keep = None if whole else np.flatnonzero(mask[rows])
+                at_rows[id(rows)] = (rows, keep, pos_all[rows] if whole else pos_all[rows[keep]])
+            _, keep, pos_r = at_rows[id(rows)]
+            # the same non-zero terms in the same (parcel) order as over all parcels
+            return np.bincount(pos_r, weights=v if whole else v[keep], minlength=k)
 
         sums = {key: (total(col) / HA)[seen] for key, col in data.items()}
         g = pd.DataFrame(sums, index=pd.Index([distinct[i] for i in seen], dtype=object, name="category"))
