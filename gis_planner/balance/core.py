@@ -670,11 +670,13 @@ def _balance(bg: Background, rules: dict, ws, parcels, restrictions, boundary, z
         finally:
             coords.clear()
 
+    # the coordinates for the compiled clipper (freed after it), taken before the pairing clears the dict
+    pcoords = (coords["xy"], coords["offsets"]) if "offsets" in coords else None
     # compiled, the pairing needs no tree: it runs (nogil kernels) while the tree is built
     pair_task = bg.submit(pair, None) if topology and n and compiled else None
     index = ParcelIndex(geoms)
-    if coords and "offsets" in coords:
-        index.coords = (coords["xy"], coords["offsets"])    # for the compiled clipper (freed after it)
+    index.coords = pcoords
+    del pcoords
     if n:
         index.tree.query(geoms[:1])   # GEOS builds the tree at its first query: here, before any thread uses it
     if topology and n and not compiled:
