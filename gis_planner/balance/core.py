@@ -39,8 +39,8 @@ from .. import yamlio
 from ..catalog import catalogue, load_rules, rules_version
 from ..crs import to_metric
 from ..errors import GisPlannerError
-from .atoms import build_atoms, group_areas
-from .engine import ParcelIndex, default_workers, polygon_parts, union_polygons
+from .atoms import build_atoms, group_areas, group_areas_sparse
+from .engine import Background, ParcelIndex, balance_threads, default_workers, polygon_parts, union_polygons
 from .segments import use_compiled
 from .topology import _pairing, cadastre_topology
 
@@ -235,7 +235,9 @@ def _is_valid(geoms: np.ndarray, types: np.ndarray, compiled: bool | None = None
         offsets = np.searchsorted(ring, np.arange(simple.size + 1))
         valid[simple] = simple_rings(np.ascontiguousarray(xy), offsets)
         if coords is not None and simple.size == len(geoms):
-            coords.update(xy=xy, ring=ring)
+            xy = np.ascontiguousarray(xy, dtype=np.float64)
+            np.add(xy, 0.0, out=xy)     # -0.0 -> 0.0 (the topology's segments need it): once, before threads share xy
+            coords.update(xy=xy, ring=ring, offsets=offsets, normalized=True)
     rest = np.flatnonzero(~valid)
     if rest.size:
         valid[rest] = shapely.is_valid(geoms[rest])
@@ -580,6 +582,54 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     (2.0, {'agricultural': 0.5, 'settlement': 0.5})
     """
     rules = load_rules("balance", ws)
+    # independent phases (the restriction groups and their atoms, the topology) run beside the parcels'
+    # own work in engine.threads threads (layers/balance.yaml); with one thread, in the order of the code
+    with Background(balance_threads(rules.get("engine"))) as bg:
+        return _balance(bg, rules, ws, parcels, restrictions, boundary, zones, zone_field, reported,
+                        abs_tolerance_ha, rel_tolerance_pct, detail, topology)
+
+
+def _restriction_atoms(ws, restrictions, crs, rules: dict, detail: bool) -> dict:
+    """The restriction side of the balance, which needs nothing of the parcels but their CRS: the frame
+    (given, or the workspace's), the kinds left out, the unions per kind and per subtype/level and their
+    atoms (:func:`~gis_planner.balance.atoms.build_atoms`). Mostly GEOS (unions, noding, polygonize), which
+    releases the GIL: :func:`compute_balance` runs it in a thread beside the parcels' validation."""
+    rframe = restrictions if restrictions is not None else (restriction_frame(ws) if ws is not None else None)
+    skip = set(rules.get("exclude_kinds") or [])
+    if rframe is not None and skip and "kind" in rframe and rframe["kind"].isin(skip).any():
+        # planning limits of new settlement (terrain) and the infrastructure land itself are not restrictions
+        # on the use of land: they stay out of the balance's restriction table (layers/balance.yaml)
+        attrs = dict(rframe.attrs)
+        rframe = rframe[~rframe["kind"].isin(skip)]
+        rframe.attrs.update(attrs)
+    restr_source = (rframe.attrs.get("built_by", "given frame") if rframe is not None else "none")
+    if restrictions is not None:
+        restr_source = "given frame"
+    if rframe is not None and len(rframe):
+        rframe = _banning_legal_zones(rframe, ws)
+    out = {"rframe": rframe, "source": restr_source, "group_meta": {}, "unions": None}
+    if rframe is not None and len(rframe):
+        rframe = _metric(rframe, crs, "restrictions")
+        rgeoms, _ = _clean_polygons(rframe, "restriction polygons")
+        rframe = rframe.set_geometry(gpd.GeoSeries(rgeoms, crs=crs, index=rframe.index))
+        by_kind, by_detail = restriction_groups(rframe, rules.get("detail") if detail else None)
+        unions = {k: union_polygons(g) for k, g in by_kind.items()}
+        dunions = {key: union_polygons(g) for key, g in by_detail.items()}
+        group_meta = out["group_meta"]
+        for k in unions:
+            group_meta[k] = {"kind": k}
+        for key in dunions:
+            parts = key.split(":")
+            group_meta[key] = {"kind": parts[0], "subtype": parts[1] if len(parts) > 1 else None,
+                               "level": parts[2] if len(parts) > 2 else None}
+        # every group at once: parcels clipped against the disjoint atoms of all groups (atoms.py)
+        out.update(rframe=rframe, unions=unions, dunions=dunions, atoms=build_atoms({**unions, **dunions}))
+    return out
+
+
+def _balance(bg: Background, rules: dict, ws, parcels, restrictions, boundary, zones, zone_field, reported,
+             abs_tolerance_ha, rel_tolerance_pct, detail, topology) -> Balance:
+    """:func:`compute_balance` with its ``rules`` read and the tasks ``bg`` to run beside the caller."""
     ws_crs = ws.crs if ws is not None else None
     if parcels is None:
         if ws is None:
@@ -592,7 +642,16 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     if "category" not in parcels.columns:
         raise GisPlannerError("the parcels have no 'category' field", file="parcels",
                               fix="import the cadastre with its land category column", code="missing_field")
-    compiled = use_compiled(n, (rules.get("engine") or {}).get("compiled_min_parcels"))
+    ecfg = rules.get("engine") or {}
+    compiled = use_compiled(n, ecfg.get("compiled_min_parcels"))
+    # the attributes' codes need only the attribute columns (pyarrow's factorize releases the GIL), the
+    # restriction unions and atoms only the CRS: they start now, beside numba's start and the validity check;
+    # errors are raised where the results are used below
+    attr_names = {"category": "land_categories", "land_type": "land_types", "use_status": "use_status",
+                  "owner_type": "owner_types"}
+    codes_task = bg.submit(lambda: {name: _coded(parcels[name], cat_name) for name, cat_name in attr_names.items()
+                                    if name in parcels.columns})
+    restr_task = bg.submit(_restriction_atoms, ws, restrictions, crs, rules, detail)
     coords: dict = {}     # the parcels' coordinates, read once for the validity check and the topology
     geoms, invalid = _clean_polygons(parcels, "parcels", compiled, coords)
     # cadastral numbers stay a pandas text column (no conversion of a million strings to objects and back)
@@ -602,20 +661,55 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     def id_of(pos) -> np.ndarray:
         """Cadastral numbers of the parcels at positions ``pos`` (a few: overlaps, gaps, outside)."""
         return ids_s.take(np.asarray(pos, dtype=np.int64)).to_numpy(dtype=object)
+
+    def pair(tree):
+        # the topology's segment pairing, on the coordinates the validity check has just read; they are
+        # freed before the restriction pass (at 1M parcels ~0.2 GB less at the peak)
+        try:
+            return _pairing(geoms, tree, default_workers(), compiled=compiled, coords=coords or None)
+        finally:
+            coords.clear()
+
+    # the coordinates for the compiled clipper (freed after it), taken before the pairing clears the dict
+    pcoords = (coords["xy"], coords["offsets"]) if "offsets" in coords else None
+    # compiled, the pairing needs no tree: it runs (nogil kernels) while the tree is built
+    pair_task = bg.submit(pair, None) if topology and n and compiled else None
     index = ParcelIndex(geoms)
-    # the topology's segment pairing runs now, on the coordinates the validity check has just read; they
-    # are freed before the restriction pass (at 1M parcels ~0.2 GB less at the peak)
-    pairing = (_pairing(geoms, index.tree, default_workers(), compiled=compiled, coords=coords or None)
-               if topology and n else None)
-    coords.clear()
+    index.coords = pcoords
+    del pcoords
+    if n:
+        index.tree.query(geoms[:1])   # GEOS builds the tree at its first query: here, before any thread uses it
+    if topology and n and not compiled:
+        pair_task = bg.submit(pair, index.tree)
+    if pair_task is None:
+        coords.clear()
+    elif bg.threads == 1:
+        pair_task.result()
     area = index.area
     total_m2 = float(area.sum())
+
+    def resolve_boundary():
+        if boundary is None and ws is not None:
+            return _read_boundary(ws, crs)
+        if isinstance(boundary, gpd.GeoDataFrame):
+            b = _metric(boundary, crs, "boundary")
+            return union_polygons(_clean_polygons(b, "boundary features")[0])
+        return boundary
+
+    boundary_task = bg.submit(resolve_boundary)
+
+    def topology_of():
+        return cadastre_topology(geoms, boundary_task.result(), tree=index.tree, compiled=compiled,
+                                 pairing=pair_task.result() if pair_task is not None else None, areas=area)
+
+    # the topology (GEOS, nogil kernels) runs beside the tables and the restriction pass
+    topo_task = bg.submit(topology_of) if topology else None
 
     codes_pos: dict[str, tuple] = {}    # attribute -> (pos, distinct codes): tables count by position
 
     def attr(name, cat_name):
         if name in parcels.columns:
-            codes, pos, distinct = _coded(parcels[name], cat_name)
+            codes, pos, distinct = codes_task.result()[name]
         else:
             codes, pos, distinct = np.full(n, UNKNOWN, dtype=object), np.zeros(n, dtype=np.int64), [UNKNOWN]
         codes_pos[name] = (pos, distinct)
@@ -685,62 +779,64 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
         zone_layer_name = "parcels.settlement"
     by_zone = pd.DataFrame(zone_rows, columns=["zone", "area_ha", "parcels"])
 
-    # ---- restrictions
-    rframe = restrictions if restrictions is not None else (restriction_frame(ws) if ws is not None else None)
-    skip = set(rules.get("exclude_kinds") or [])
-    if rframe is not None and skip and "kind" in rframe and rframe["kind"].isin(skip).any():
-        # planning limits of new settlement (terrain) and the infrastructure land itself are not restrictions
-        # on the use of land: they stay out of the balance's restriction table (layers/balance.yaml)
-        attrs = dict(rframe.attrs)
-        rframe = rframe[~rframe["kind"].isin(skip)]
-        rframe.attrs.update(attrs)
-    restr_source = (rframe.attrs.get("built_by", "given frame") if rframe is not None else "none")
-    if restrictions is not None:
-        restr_source = "given frame"
-    max_v = int((rules.get("engine") or {}).get("max_vertices", 256))
-    group_meta: dict[str, dict] = {}
-    kind_cols: dict[str, np.ndarray] = {}
-    detail_cols: dict[str, np.ndarray] = {}
+    # ---- restrictions (the frame, unions and atoms: restr_task, above)
+    rs = restr_task.result()
+    rframe, restr_source, group_meta = rs["rframe"], rs["source"], rs["group_meta"]
+    max_v = int(ecfg.get("max_vertices", 256))
+    # a group's column: (rows, areas), the areas of the parcels at the sorted positions ``rows`` (0 for every
+    # other parcel), or (None, areas) of every parcel. The compiled path keeps the parcels the atoms touch
+    # only: no million-row column per group (sums over them equal the sums over all: the others add zeros)
+    kind_cols: dict[str, tuple] = {}
+    detail_cols: dict[str, tuple] = {}
     any_col = np.zeros(n)
     atoms_info = None
-    if rframe is not None and len(rframe):
-        rframe = _banning_legal_zones(rframe, ws)
-    if rframe is not None and len(rframe):
-        rframe = _metric(rframe, crs, "restrictions")
-        rgeoms, _ = _clean_polygons(rframe, "restriction polygons")
-        rframe = rframe.set_geometry(gpd.GeoSeries(rgeoms, crs=crs, index=rframe.index))
-        by_kind, by_detail = restriction_groups(rframe, rules.get("detail") if detail else None)
-        unions = {k: union_polygons(g) for k, g in by_kind.items()}
-        dunions = {key: union_polygons(g) for key, g in by_detail.items()}
-        for k in unions:
-            group_meta[k] = {"kind": k}
-        for key in dunions:
-            parts = key.split(":")
-            group_meta[key] = {"kind": parts[0], "subtype": parts[1] if len(parts) > 1 else None,
-                               "level": parts[2] if len(parts) > 2 else None}
-        # every group at once: parcels clipped against the disjoint atoms of all groups (atoms.py)
-        atoms = build_atoms({**unions, **dunions})
+    if rs["unions"] is not None:
+        unions, dunions, atoms = rs["unions"], rs["dunions"], rs["atoms"]
         if set(atoms.failed) & set(unions):
             # a kind's atoms do not add up to its union: every group measured on its own
-            kind_cols, detail_cols, any_col = _group_areas_one_by_one(index, unions, dunions, max_v)
+            kc, dc, any_col = _group_areas_one_by_one(index, unions, dunions, max_v)
+            kind_cols = {k: (None, v) for k, v in kc.items()}
+            detail_cols = {k: (None, v) for k, v in dc.items()}
         else:
-            ecfg = rules.get("engine") or {}
-            cols, any_col = group_areas(index, atoms, max_v, compiled=compiled and bool(ecfg.get("clip_compiled", True)),
-                                        geos_below_share=float(ecfg.get("clip_geos_below_share", 0.01)))
+            kw = dict(geos_below_share=float(ecfg.get("clip_geos_below_share", 0.01)), threads=bg.threads,
+                      chunk_min_pairs=ecfg.get("clip_chunk_min_pairs"))
+            if compiled and bool(ecfg.get("clip_compiled", True)):
+                touched, sums, any_t = group_areas_sparse(index, atoms, max_v, **kw)
+                cols = {k: (touched, v) for k, v in sums.items()}
+                any_col[touched] = any_t
+            else:
+                dense, any_col = group_areas(index, atoms, max_v, compiled=False, **kw)
+                cols = {k: (None, v) for k, v in dense.items()}
             kind_cols = {k: cols[k] for k in unions}
-            detail_cols = {k: cols[k] if k in cols else index.areas_in(u, max_v) for k, u in dunions.items()}
+            detail_cols = {k: cols[k] if k in cols else (None, index.areas_in(u, max_v)) for k, u in dunions.items()}
         atoms_info = {"atoms": int(len(atoms.geoms)), "groups_measured_apart": list(atoms.failed)}
+    index.coords = None
     unrestricted = np.maximum(area - any_col, 0.0)
 
-    def crosstab(mask, name, cols: dict[str, np.ndarray], order_codes, with_totals=True) -> pd.DataFrame:
+    def crosstab(mask, name, cols: dict[str, tuple], order_codes, with_totals=True) -> pd.DataFrame:
         data = dict(cols)
         if with_totals:
-            data.update({ANY: any_col, "unrestricted": unrestricted, "total": area})
+            data.update({ANY: (None, any_col), "unrestricted": (None, unrestricted), "total": (None, area)})
         whole = mask is everything
-        pos, distinct = coded(name, None if whole else mask)    # the attribute's codes, not factorized again
-        seen = np.flatnonzero(np.bincount(pos, minlength=len(distinct)) > 0)
-        sums = {k: (np.bincount(pos, weights=v if whole else v[mask], minlength=len(distinct)) / HA)[seen]
-                for k, v in data.items()}
+        pos_all, distinct = coded(name)          # the attribute's codes, not factorized again
+        pos = pos_all if whole else pos_all[mask]
+        k = len(distinct)
+        seen = np.flatnonzero(np.bincount(pos, minlength=k) > 0)
+
+        at_rows: dict[int, tuple] = {}         # the groups share their rows (the touched parcels): looked up once
+
+        def total(col) -> np.ndarray:
+            rows, v = col
+            if rows is None:
+                return np.bincount(pos, weights=v if whole else v[mask], minlength=k)
+            if id(rows) not in at_rows:
+                keep = None if whole else np.flatnonzero(mask[rows])
+                at_rows[id(rows)] = (rows, keep, pos_all[rows] if whole else pos_all[rows[keep]])
+            _, keep, pos_r = at_rows[id(rows)]
+            # the same non-zero terms in the same (parcel) order as over all parcels
+            return np.bincount(pos_r, weights=v if whole else v[keep], minlength=k)
+
+        sums = {key: (total(col) / HA)[seen] for key, col in data.items()}
         g = pd.DataFrame(sums, index=pd.Index([distinct[i] for i in seen], dtype=object, name="category"))
         rows = [c for c in order_codes if c in g.index] + sorted(c for c in g.index if c not in order_codes)
         return g.reindex(rows)
@@ -753,11 +849,14 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
 
     # ---- per parcel
     all_cols = {**kind_cols, **detail_cols}
-    nzs = {key: np.flatnonzero(a > 0) for key, a in all_cols.items()}
+    nzs, nz_areas = {}, {}                  # per group: the parcels with area > 0 in it (in order) and their areas
+    for key, (rows, v) in all_cols.items():
+        keep = np.flatnonzero(v > 0)
+        nzs[key], nz_areas[key] = (keep if rows is None else rows[keep]), v[keep]
     keys = [k for k in all_cols if nzs[k].size]
     sizes = [nzs[k].size for k in keys]
     pos = np.concatenate([nzs[k] for k in keys]) if keys else np.empty(0, dtype=np.int64)
-    a_long = np.concatenate([all_cols[k][nzs[k]] for k in keys]) if keys else np.empty(0)
+    a_long = np.concatenate([nz_areas[k] for k in keys]) if keys else np.empty(0)
 
     def per_group(values) -> pd.Series:
         return pd.Series(np.repeat(np.array(values + [None], dtype=object)[:-1], sizes), dtype=object)
@@ -774,10 +873,9 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     label_cols = [k for k in kind_cols if k not in detailed_kinds] + list(detail_cols)
     label_cols.sort(key=lambda k: (list(kind_cols).index(group_meta[k]["kind"]), k))
     for key in label_cols:
-        a = all_cols[key]
         nz = nzs[key]
         if nz.size:
-            pct = _pct_text(a[nz] / area[nz] * 100.0)
+            pct = _pct_text(nz_areas[key] / area[nz] * 100.0)
             sep = np.where(labels[nz] == "", "", "; ").astype(object)
             labels[nz] = labels[nz] + sep + (key + " ") + pct
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -790,19 +888,11 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
                                "area_ha": area / HA, "restricted_ha": any_col / HA, "restricted_share": share,
                                "restrictions": pd.Series(labels, dtype=object)})
 
-    # ---- topology
-    if boundary is None and ws is not None:
-        boundary = _read_boundary(ws, crs)
-    elif isinstance(boundary, gpd.GeoDataFrame):
-        b = _metric(boundary, crs, "boundary")
-        boundary = union_polygons(_clean_polygons(b, "boundary features")[0])
+    # ---- topology (topo_task, above)
+    boundary = boundary_task.result()
     tcfg = rules.get("topology") or {}
     list_min = float(tcfg.get("list_min_m2", 0.0))
-    if topology:
-        topo = cadastre_topology(geoms, boundary, tree=index.tree, compiled=compiled, pairing=pairing,
-                                 areas=area)
-    else:
-        topo = None
+    topo = topo_task.result() if topo_task is not None else None
     overlaps = pd.DataFrame(columns=["cadastral_no_a", "cadastral_no_b", "area_ha"])
     gaps = gpd.GeoDataFrame({"area_ha": pd.Series([], dtype=float), "neighbours": pd.Series([], dtype=object)},
                             geometry=gpd.GeoSeries([], crs=crs), crs=crs)

@@ -40,13 +40,74 @@ import shapely
 POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (``os.sched_getaffinity``; the CPU count elsewhere)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def default_workers() -> int:
     """Threads for vectorised shapely calls (shapely releases the GIL); at most 4."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        n = os.cpu_count() or 1
-    return max(1, min(4, n))
+    return max(1, min(4, available_cores()))
+
+
+def balance_threads(engine_cfg: Mapping | None = None) -> int:
+    """Threads of the full balance: ``layers/balance.yaml`` ``engine.threads``, or (null, 0) the cores
+    available to the process. 1: everything in the calling thread, in the order of the code."""
+    val = (engine_cfg or {}).get("threads")
+    if val is None or int(val) <= 0:
+        return available_cores()
+    return int(val)
+
+
+class Deferred:
+    """A future of the single-thread path: the call runs when its result is first asked for."""
+
+    def __init__(self, fn, *args, **kwargs):
+        self._call = (fn, args, kwargs)
+        self._done = False
+        self._value = self._exc = None
+
+    def result(self):
+        if not self._done:
+            fn, args, kwargs = self._call
+            self._call = None
+            try:
+                self._value = fn(*args, **kwargs)
+            except BaseException as exc:   # re-raised on every call, as a Future does
+                self._exc = exc
+            self._done = True
+        if self._exc is not None:
+            raise self._exc
+        return self._value
+
+
+class Background:
+    """Tasks of the full balance run beside the calling thread (``threads - 1`` workers), or, with one
+    thread, deferred until their result is asked for (:class:`Deferred`: the order of the code, nothing
+    in other threads). ``submit`` returns an object with ``result()``."""
+
+    def __init__(self, threads: int):
+        self.threads = max(1, int(threads))
+        self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
+
+    def submit(self, fn, *args, **kwargs):
+        if self._pool is None:
+            return Deferred(fn, *args, **kwargs)
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def close(self) -> None:
+        """Waits for the running tasks (never leaves one working after the caller returns); drops the queued."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def polygon_parts(geoms) -> np.ndarray:
@@ -179,6 +240,37 @@ def _ragged(polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.ascontiguousarray(xy, dtype=np.float64), rings, geoms, np.concatenate([plain, other])
 
 
+CLIP_CHUNK_MIN_PAIRS = 50_000
+
+
+def clip_chunked(pxy, pring, pgeom, qxy, qring, qgeom, pp, qq, threads: int = 1,
+                 min_pairs: int = CLIP_CHUNK_MIN_PAIRS) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`gis_planner.balance.kernels.clip_areas` of the pairs ``pp``, ``qq`` in ``threads`` threads.
+
+    The pieces are set up once (:func:`~gis_planner.balance.kernels.clip_setup`); the pairs are cut into
+    ``threads * 4`` chunks (for an even load: pairs near long piece edges cost more) of at least
+    ``min_pairs`` pairs (below that a thread costs more than it saves; ``layers/balance.yaml``
+    ``engine.clip_chunk_min_pairs``), each measured by the nogil kernel
+    :func:`~gis_planner.balance.kernels.clip_pairs`. Every pair is measured on its own, so the result is
+    the same array as one call's, whatever the cuts (tested)."""
+    from . import kernels as K   # numba: imported only when it pays
+
+    n = len(pp)
+    k = min(max(1, int(threads)) * 4, n // max(1, int(min_pairs)))
+    setup = K.clip_setup(qxy, qring, qgeom)
+    if threads <= 1 or k < 2:
+        return K.clip_pairs(pxy, pring, pgeom, qxy, qring, qgeom, pp, qq, setup)
+    cuts = np.linspace(0, n, k + 1).astype(np.int64)
+
+    def run(ab):
+        a, b = ab
+        return K.clip_pairs(pxy, pring, pgeom, qxy, qring, qgeom, pp[a:b], qq[a:b], setup)
+
+    with ThreadPoolExecutor(min(int(threads), k)) as pool:
+        parts = list(pool.map(run, zip(cuts[:-1].tolist(), cuts[1:].tolist())))
+    return np.concatenate([a for a, _ in parts]), np.concatenate([s for _, s in parts])
+
+
 def _clip_area(parcels, pieces):
     return shapely.area(shapely.intersection(parcels, pieces))
 
@@ -197,6 +289,10 @@ class ParcelIndex:
         self.tree = shapely.STRtree(self.geoms)
         self.workers = workers or default_workers()
         self._polygon = None     # parcels that are single polygons (the compiled clipper's input)
+        # (xy, offsets): the coordinates of every parcel when all are polygons without holes (ring i: vertices
+        # offsets[i] .. offsets[i + 1] - 1), as the balance's validity check read them; the compiled clipper
+        # then reads them in place instead of gathering them again. None: gathered (``_ragged``)
+        self.coords: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.geoms)
@@ -256,7 +352,8 @@ class ParcelIndex:
 
 
     def label_areas(self, geoms, max_vertices: int = 256, cover=None, compiled: bool = False,
-                    geos_below_share: float = 0.01) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    geos_below_share: float = 0.01, threads: int = 1, chunk_min_pairs: int | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Area (m²) of each parcel inside each of the disjoint polygons ``geoms``, as sparse triplets.
 
         Returns ``(parcel, label, area)``: one entry per parcel and polygon they share area or a boundary
@@ -273,8 +370,11 @@ class ParcelIndex:
         and intersection; GEOS still measures the pairs the clipper leaves undecided (touching or
         collinear edges, a multipolygon parcel…) and the pairs whose clipped share of the parcel is below
         ``geos_below_share`` (slivers: their figures and whether they are listed at all stay GEOS').
-        The figures differ from the GEOS path by rounding only (~1e-12 relative, tested).
+        The figures differ from the GEOS path by rounding only (~1e-12 relative, tested). ``threads``,
+        ``chunk_min_pairs``: the compiled clipper's pairs are cut into chunks measured in threads
+        (:func:`clip_chunked`; the same figures as one call).
         """
+        chunk_min_pairs = CLIP_CHUNK_MIN_PAIRS if chunk_min_pairs is None else int(chunk_min_pairs)
         geoms = np.asarray(geoms, dtype=object)
         empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
         if geoms.size == 0 or len(self.geoms) == 0:
@@ -287,7 +387,7 @@ class ParcelIndex:
         shapely.prepare(pieces)
         q, p = self.tree.query(pieces)
         if compiled:
-            return self._clip_compiled(pieces, labels, q, p, geos_below_share)
+            return self._clip_compiled(pieces, labels, q, p, geos_below_share, threads, chunk_min_pairs)
         w = self.workers
         cp = _chunked(shapely.contains_properly, w, pieces[q], self.geoms[p], keys=q)
         q_in, p_in = q[cp], p[cp]
@@ -310,7 +410,8 @@ class ParcelIndex:
         return (np.concatenate([p_in, p_x]).astype(np.int64), labels[np.concatenate([q_in, q_x])],
                 np.concatenate([self.area[p_in], a_x]))
 
-    def _clip_compiled(self, pieces, labels, q, p, geos_below_share: float):
+    def _clip_compiled(self, pieces, labels, q, p, geos_below_share: float, threads: int = 1,
+                       chunk_min_pairs: int = CLIP_CHUNK_MIN_PAIRS):
         """:meth:`label_areas` of the candidate pairs (piece ``q``, parcel ``p``, sorted by ``q``) with the
         compiled clipper; GEOS for the pairs it leaves undecided and for slivers."""
         from . import kernels as K   # numba: imported only when it pays
@@ -318,7 +419,16 @@ class ParcelIndex:
         n_pairs = len(p)
         area = np.full(n_pairs, np.nan)
         status = np.full(n_pairs, K.CLIP_HARD, dtype=np.int8)
-        if n_pairs:
+        if n_pairs and self.coords is not None:
+            # every parcel is a polygon without holes whose coordinates the validity check has read: the
+            # clipper reads them in place (parcel i: vertices offsets[i] .. offsets[i + 1] - 1)
+            pxy, offsets = self.coords
+            qxy, qring, qgeom, qorder = _ragged(pieces)
+            qloc = np.empty(len(pieces), dtype=np.int64)
+            qloc[qorder] = np.arange(len(pieces))
+            area[:], status[:] = clip_chunked(pxy, offsets, np.arange(len(offsets), dtype=np.int64), qxy, qring,
+                                              qgeom, p.astype(np.int64, copy=False), qloc[q], threads, chunk_min_pairs)
+        elif n_pairs:
             if self._polygon is None:
                 self._polygon = shapely.get_type_id(self.geoms) == shapely.GeometryType.POLYGON
             up = np.flatnonzero(np.bincount(p, minlength=len(self.geoms)))
@@ -332,7 +442,8 @@ class ParcelIndex:
                 qxy, qring, qgeom, qorder = _ragged(pieces)
                 qloc = np.empty(len(pieces), dtype=np.int64)
                 qloc[qorder] = np.arange(len(pieces))
-                area[ok], status[ok] = K.clip_areas(pxy, pring, pgeom, qxy, qring, qgeom, pl[ok], qloc[q[ok]])
+                area[ok], status[ok] = clip_chunked(pxy, pring, pgeom, qxy, qring, qgeom, pl[ok], qloc[q[ok]],
+                                                    threads, chunk_min_pairs)
             del pxy, pring, pgeom
             del loc, pl, ok
         crossing = status == K.CLIP_CROSSING

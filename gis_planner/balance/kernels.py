@@ -502,7 +502,7 @@ def _edge_bands(qxy, qring, qgeom, per_band=8):
 
 
 @nb.njit(cache=True, nogil=True)
-def clip_areas(pxy, pring, pgeom, qxy, qring, qgeom, pp, qq):  # noqa: C901 - one pass, kept in one piece
+def clip_areas(pxy, pring, pgeom, qxy, qring, qgeom, pp, qq):
     """Area of each (parcel, piece) pair's intersection, straight from the coordinate arrays.
 
     ``pxy`` (n, 2) coordinates of the parcels, ``pring`` ring offsets into them (rings closed),
@@ -533,9 +533,14 @@ def clip_areas(pxy, pring, pgeom, qxy, qring, qgeom, pp, qq):  # noqa: C901 - on
     >>> float(area[0]), int(status[0])
     (1.0, 2)
     """
-    n_pairs = pp.size
-    area = np.zeros(n_pairs)
-    status = np.zeros(n_pairs, np.int8)
+    return clip_pairs(pxy, pring, pgeom, qxy, qring, qgeom, pp, qq, clip_setup(qxy, qring, qgeom))
+
+
+@nb.njit(cache=True, nogil=True)
+def clip_setup(qxy, qring, qgeom):
+    """What :func:`clip_pairs` needs of the pieces, whatever the pairs: the orientation sign of each piece
+    ring (times +1 exterior, -1 hole), the length of the longest ring and the horizontal bands of the
+    pieces' edges (:func:`_edge_bands`). Computed once, shared by the chunks of pairs (read only)."""
     # orientation sign of each piece ring times +1 (exterior) / -1 (hole)
     n_qr = qring.size - 1
     qsign = np.zeros(n_qr)
@@ -552,10 +557,22 @@ def clip_areas(pxy, pring, pgeom, qxy, qring, qgeom, pp, qq):  # noqa: C901 - on
                 s += (qxy[i, 0] - x0) * (qxy[i + 1, 1] - y0) - (qxy[i + 1, 0] - x0) * (qxy[i, 1] - y0)
             sg = 1.0 if s > 0.0 else (-1.0 if s < 0.0 else 0.0)
             qsign[qr] = sg if qr == qgeom[g] else -sg
+    y0s, hs, nbs, bbase, bptr, bedges = _edge_bands(qxy, qring, qgeom)
+    return qsign, longest, y0s, hs, nbs, bbase, bptr, bedges
+
+
+@nb.njit(cache=True, nogil=True)
+def clip_pairs(pxy, pring, pgeom, qxy, qring, qgeom, pp, qq, setup):  # noqa: C901 - one pass, kept in one piece
+    """:func:`clip_areas` of the pairs ``pp``, ``qq`` with the pieces' ``setup`` (:func:`clip_setup`).
+    Each pair is measured on its own (the same figures whatever the other pairs of the call): chunks of
+    the pairs may run in threads (nogil) and be concatenated."""
+    qsign, longest, y0s, hs, nbs, bbase, bptr, bedges = setup
+    n_pairs = pp.size
+    area = np.zeros(n_pairs)
+    status = np.zeros(n_pairs, np.int8)
     size = 16 * longest + 64
     buf_a = np.empty((size, 2))
     buf_b = np.empty((size, 2))
-    y0s, hs, nbs, bbase, bptr, bedges = _edge_bands(qxy, qring, qgeom)
     for t in range(n_pairs):
         i = pp[t]
         g = qq[t]

@@ -21,8 +21,10 @@ def use_compiled(n_items: int, min_items: int | None = None) -> bool:
     limit = COMPILED_MIN_ITEMS if min_items is None else min_items
     if n_items >= limit:
         return True
+    # another thread may be importing the module (partly initialised): only kernels already defined count
     kernels = sys.modules.get("gis_planner.balance.kernels")
-    return kernels is not None and bool(kernels.pair_segments.signatures or kernels.simple_rings.signatures)
+    ran = [getattr(getattr(kernels, k, None), "signatures", None) for k in ("pair_segments", "simple_rings")]
+    return any(bool(s) for s in ran)
 
 
 def ring_segments_np(xy, ring, exterior):

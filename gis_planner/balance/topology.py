@@ -194,16 +194,18 @@ def _ring_segments(geoms: np.ndarray, compiled: bool = True, coords: dict | None
     ``coords``: ``{"xy", "ring"}`` = ``shapely.get_coordinates(geoms, return_index=True)`` when the caller
     has read them already (polygons without holes only); ``xy`` is then normalised in place."""
     n = len(geoms)
+    normalized = False
     if coords and len(coords["ring"]) and coords["ring"][-1] == n - 1:
         xy, ring = coords["xy"], coords["ring"]
+        normalized = bool(coords.get("normalized"))     # -0.0 already made 0.0 by the caller
         exterior = np.ones(n, dtype=bool)
-        ring_owner = np.arange(n)
+        ring_owner = None
     elif (shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON).all() and \
             not shapely.get_num_interior_rings(geoms).any():
         # the common case, polygons without holes: one ring per parcel, no ring objects built
         xy, ring = shapely.get_coordinates(geoms, return_index=True)
         exterior = np.ones(n, dtype=bool)
-        ring_owner = np.arange(n)
+        ring_owner = None
     else:
         gtype, xy, offsets = shapely.to_ragged_array(geoms)
         if gtype == shapely.GeometryType.POLYGON:
@@ -221,13 +223,17 @@ def _ring_segments(geoms: np.ndarray, compiled: bool = True, coords: dict | None
         ring_owner = poly_owner[np.repeat(np.arange(len(poly_off) - 1), np.diff(poly_off))]
         ring = np.repeat(np.arange(n_rings), ring_len)
     xy = np.ascontiguousarray(xy, dtype=np.float64)
-    np.add(xy, 0.0, out=xy)   # -0.0 -> 0.0 (in place: the array is this function's or its caller's copy)
+    if not normalized:
+        np.add(xy, 0.0, out=xy)   # -0.0 -> 0.0 (in place: the array is this function's or its caller's copy)
     if compiled:
         from .kernels import ring_segments   # numba: imported only when it pays
     else:
         ring_segments = ring_segments_np
     seg, rev = ring_segments(xy, np.ascontiguousarray(ring, dtype=np.int64), exterior)
-    return xy, seg, rev, np.asarray(ring_owner, dtype=np.int64)[ring[seg]]
+    owner = ring[seg].astype(np.int64, copy=False)
+    if ring_owner is not None:          # None: one ring per parcel, the ring is the parcel
+        owner = np.asarray(ring_owner, dtype=np.int64)[owner]
+    return xy, seg, rev, owner
 
 
 def _unpaired_block(geoms: np.ndarray, compiled: bool | None = None) -> np.ndarray:
