@@ -200,6 +200,7 @@ WARM: list[tuple[str, str, tuple]] = [
     ("gis_planner.zoning", "check_index", ()),                  # the parcels a map click is looked up in
     ("gis_planner.balance", "balance", ()),
     ("gis_planner.balance", "balance_tables", (LANG,)),        # its sheets (~1 s for the demo)
+    ("gis_planner.balance", "balance_xlsx", (LANG,)),          # their workbook (~0.8 s), for the download
 ]
 # seconds the warm-up waits after the first page: the browser is still fetching that page's assets (the
 # map component, Leaflet, the table widget) from this same Python process, and the analyses would slow
