@@ -38,8 +38,12 @@ def prepare(root: str | None = None, lang: str | None = None) -> None:
     ws = Workspace(root)
     r, v = cache.key(ws)
     cache.info(r, v)
+    # the terrain image in a thread of its own: its warps, rasterio's rasterising of the parcel image and
+    # the image encoders run in C without Python's lock, so the two images are made side by side
+    terrain = threading.Thread(target=_logged, args=(maps.terrain_image, r, v), daemon=True,
+                               name="gis_planner-prepare-terrain")
+    terrain.start()
     cache.read_layer(r, v, "boundary")
-    maps.terrain_image(r, v)
     maps.workspace_bounds(ws)
     lang = lang or os.environ.get("GIS_PLANNER_LANG") or "ky"
     for name in maps.OVERVIEW_LAYERS:
@@ -47,6 +51,17 @@ def prepare(root: str | None = None, lang: str | None = None) -> None:
             maps.layer_raster(r, v, name)
         else:
             maps.layer_display(r, v, name, lang)
+    terrain.join()
+
+
+def _logged(fn, *args) -> None:
+    """``fn(*args)`` in a thread of :func:`prepare`: a failure is only logged (the page reports it)."""
+    try:
+        fn(*args)
+    except Exception as err:  # noqa: BLE001
+        from ..text import mask_secrets
+
+        log.warning("preparing the first page failed: %s", mask_secrets(err))
 
 
 def _prepare_quietly() -> None:
