@@ -355,6 +355,28 @@ def test_launcher_prepares_the_first_page(app_ws):
     assert maps.layer_raster(root, version, "parcels")["total"] == len(app_ws.read_layer("parcels"))
 
 
+def test_launcher_component_scan_finds_the_same_components():
+    """The launcher's quicker pre-filter of Streamlit's components-v2 scan keeps exactly the distributions
+    Streamlit's own filter keeps (it only skips, unparsed, those whose metadata never says "streamlit")."""
+    import importlib.metadata as md
+
+    from streamlit.components.v2 import manifest_scanner as ms
+
+    from gis_planner.ui import serve
+
+    before = ms._is_likely_streamlit_component_package
+    try:
+        assert serve.quick_component_scan() and serve.quick_component_scan()   # idempotent
+        quick = ms._is_likely_streamlit_component_package
+        full = getattr(quick, "__wrapped__", quick)
+        dists = list(md.distributions())
+        kept = sorted(d.name for d in dists if quick(d))
+        assert kept == sorted(d.name for d in dists if full(d))
+        assert "streamlit-folium" in kept and "numpy" not in kept
+    finally:
+        ms._is_likely_streamlit_component_package = before
+
+
 def test_markdown_table_escapes_cells_and_formats_numbers():
     """The overview's layer list is a Markdown table (no grid code to load): cells are escaped, so a
     source text cannot break the table, format or inject HTML; numbers are in the local format."""

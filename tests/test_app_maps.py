@@ -65,7 +65,30 @@ def test_dense_layer_image_is_sent_losslessly():
     assert url.startswith("data:image/webp;base64,")
     back = Image.open(_io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGBA")
     assert np.array_equal(np.asarray(back), np.asarray(img["image"]))
+    fast = maps.image_url(img["image"], "webp", method=0)   # the effort of the encoder: same pixels
+    back0 = Image.open(_io.BytesIO(base64.b64decode(fast.split(",", 1)[1]))).convert("RGBA")
+    assert np.array_equal(np.asarray(back0), np.asarray(img["image"]))
     assert maps.image_url(img["image"], "png").startswith("data:image/png;base64,")
+
+
+def test_dense_layer_image_from_bulk_coordinates_is_the_shapes_image(monkeypatch):
+    """The polygons and their outlines handed to the rasteriser in bulk (``_polygon_mappings``) give the
+    image the shapes themselves give, pixel for pixel: a polygon with a hole, a multipolygon, neighbours."""
+    from shapely.geometry import MultiPolygon
+
+    holed = Polygon(square(0, 0, 100).exterior.coords, [square(30, 30, 20).exterior.coords])
+    multi = MultiPolygon([square(150, 0, 40), square(150, 60, 40)])
+    g = gdf({"category": ["agricultural", "reserve", "settlement"]}, [holed, multi, square(100, 0, 50)])
+    colors = pd.Series(["#ff0000", "#00aa55", "#0000ff"], index=g.index)
+    style = {"color": "#000000", "weight": 1, "fill_opacity": 0.5}
+    bulk = maps.render_layer_image(g, colors, style, 300)
+    assert maps._polygon_mappings(np.asarray(g.to_crs(3857).geometry.values, dtype=object)) is not None
+    monkeypatch.setattr(maps, "_polygon_mappings", lambda geoms: None)
+    shapes = maps.render_layer_image(g, colors, style, 300)
+    assert np.array_equal(np.asarray(bulk["image"]), np.asarray(shapes["image"]))
+    assert bulk["bounds"] == shapes["bounds"] and bulk["size"] == shapes["size"]
+    arr = np.asarray(bulk["image"])
+    assert (arr[..., 3] > 0).any() and (arr[..., :3] == 0).all(axis=-1).any()   # fills and outlines drawn
 
 
 def test_popup_and_tooltip_values_are_escaped():
@@ -207,3 +230,24 @@ def test_parcel_details_write_dates_the_local_way():
     en = dict(zip(*maps.feature_rows(None, "parcels", row, "en").T.values))
     assert "08.12.2003" in ru.values() and "2003-12-08" in en.values()
     assert "2003-12-08 a" in ru.values() and "1-2-3" in ru.values()
+
+
+def test_markup_free_branca_sources_render_as_jinja_would():
+    """branca wraps each rendered script into a new element whose source is taken for a template: a source
+    without Jinja markup is not compiled (``cache.StaticText``) and renders exactly as Jinja renders it
+    (line breaks normalised, one trailing line break dropped); a source with markup is still compiled."""
+    import branca.element as be
+    import jinja2
+
+    from gis_planner.ui.cache import StaticText
+
+    for src in ["", "\n", "var a = 1;\n", "a\r\nb\r\n", "a\rb\n\n", "x } { y %} #} ;\n  ", "L.map('m');\n\n\n"]:
+        tpl = be.Template(src)
+        assert isinstance(tpl, StaticText)
+        assert tpl.render(this=None, kwargs={}) == jinja2.Template(src).render(this=None, kwargs={})
+    assert isinstance(be.Template("{{ this.x }}"), jinja2.Template)
+    assert be.Element("<b>{{ 1 + 1 }}</b>").render() == "<b>2</b>"
+    assert be.Element("<b>plain</b>\n").render() == "<b>plain</b>"
+    m = folium.Map(location=[42.5, 78.5], zoom_start=10)
+    html_ = m.get_root().render()
+    assert "L.map(" in html_ and "{{" not in html_

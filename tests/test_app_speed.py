@@ -93,3 +93,28 @@ def test_warm_up_waits_for_the_users():
     assert 0.3 <= waited < 1.5 and time.monotonic() - shell._RUNS["last_end"] >= 0.4
     assert shell._RUNS["active"] == 0
     assert shell._wait_for_quiet(quiet_s=0.0, max_wait_s=5) < 0.2   # nothing going on: at once
+
+
+def test_warm_up_leaves_the_old_language_to_the_new_one(app_ws, monkeypatch):
+    """A warm-up started in Kyrgyz whose users switched to Russian makes the language-independent steps but
+    not the Kyrgyz sheets (the Russian warm-up makes the Russian ones): no work for a language off screen."""
+    from gis_planner.ui import analyses, cache
+    from gis_planner.ui import app as shell
+
+    calls = []
+    monkeypatch.setattr(shell, "WARM", [("gis_planner.balance", "restrictions", ()),
+                                        ("gis_planner.balance", "balance_tables", (shell.LANG,))])
+    monkeypatch.setattr(shell, "PAGES", [])
+    monkeypatch.setattr(shell, "WARM_DELAY_S", 0)
+    monkeypatch.setattr(analyses, "restrictions", lambda ws: calls.append("restrictions"))
+    monkeypatch.setattr(analyses, "balance_tables", lambda ws, lang: calls.append(("tables", lang)))
+    key = cache.key(app_ws)
+    monkeypatch.setitem(shell._WARM_LANG, key, "ru")
+    shell.warm_up.clear()
+    try:
+        shell.warm_up(*key, "ky").join(60)
+        assert calls == ["restrictions"]
+        shell.warm_up(*key, "ru").join(60)
+        assert calls == ["restrictions", "restrictions", ("tables", "ru")]
+    finally:
+        shell.warm_up.clear()

@@ -188,14 +188,15 @@ def test_map_popup_thumbnail_is_escaped(store, feature):
     store.update_feature(feature.id, 1, "A.K.", title='Булак <img src=x onerror=alert(1)>')
     store.add_attachment(feature.id, jpeg(900, 600), "a.jpg", "A.K.")
     m = folium.Map(location=[LAT, LON], zoom_start=14)
-    key = community_photos.add_photo_layer(m, store, store.features(), "ru")
-    assert len(key) == 1
+    items, key = community_photos.photo_items(store, store.features(), "ru")   # what the page draws
+    assert len(key) == 1 and len(items) == 1
+    community_photos.PhotoMarkers(items).add_to(m)
     html_ = m.get_root().render()
     assert "data:image/jpeg;base64," in html_
     assert "<img src=x" not in html_ and "&lt;img src=x onerror=alert(1)&gt;" in html_
     assert "\\u0424\\u043e\\u0442\\u043e: 1" in html_  # "Фото: 1", JSON-encoded in the script
     assert "$(`" not in html_  # no folium Popup: it needs jQuery, which the offline app does not load
-    assert community_photos.add_photo_layer(folium.Map(), store, store.features().iloc[0:0], "ru") == ()
+    assert community_photos.photo_items(store, store.features().iloc[0:0], "ru") == ([], ())
 
 
 @pytest.mark.usefixtures("no_app_warm_up")

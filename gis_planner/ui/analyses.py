@@ -141,6 +141,23 @@ def balance_tables(ws: Workspace, lang: str) -> dict:
     return cache.cached(ws, "balance_tables", _balance_tables, lang)
 
 
+def _balance_xlsx(ws: Workspace, lang: str) -> bytes:
+    import tempfile
+    from pathlib import Path
+
+    from ..balance import write_xlsx
+
+    with tempfile.TemporaryDirectory() as tmp:   # the sheets the page shows, not built a second time
+        return write_xlsx(balance(ws), Path(tmp) / "balance.xlsx", lang, tabs=balance_tables(ws, lang)).read_bytes()
+
+
+def balance_xlsx(ws: Workspace, lang: str) -> bytes:
+    """The balance workbook in ``lang`` (:func:`gis_planner.balance.write_xlsx`, ~0.8 CPU s for the demo):
+    made once per data version and language — by the background warm-up after the sheets, or by the
+    first click on the download — and its bytes kept."""
+    return cache.cached(ws, "balance_xlsx", _balance_xlsx, lang)
+
+
 def _scenario_inputs(ws: Workspace):
     from ..scenarios.candidates import load_context
 

@@ -193,14 +193,21 @@ def sidebar() -> None:
 # stands for the language of the session that started the warm-up, FIRST_USE for the intended use the
 # restrictions page opens with, analyses.default_use)
 LANG, FIRST_USE = object(), object()
+# (the class areas of the first use, ~1 s, after the balance and its workbook: the restrictions page shows its
+# map and answers clicks without them, the balance page has nothing to show before its sheets)
 WARM: list[tuple[str, str, tuple]] = [
     ("gis_planner.zoning", "restrictions", ()),
     ("gis_planner.zoning", "regime_display", ()),               # the restriction map's pieces (any use)
-    ("gis_planner.zoning", "restriction_map", (FIRST_USE,)),   # the class areas of the first use
     ("gis_planner.zoning", "check_index", ()),                  # the parcels a map click is looked up in
     ("gis_planner.balance", "balance", ()),
     ("gis_planner.balance", "balance_tables", (LANG,)),        # its sheets (~1 s for the demo)
+    ("gis_planner.balance", "balance_xlsx", (LANG,)),          # their workbook (~0.8 s), for the download
+    ("gis_planner.zoning", "restriction_map", (FIRST_USE,)),   # the class areas of the first use
 ]
+# the language a warm-up of (root, version) makes its language-dependent steps for: that of the newest script
+# run. A warm-up started in another language leaves them to the warm-up of this one (a language switch right
+# after the first page does not make the sheets and the workbook of the old language as well)
+_WARM_LANG: dict[tuple[str, str], str] = {}
 # seconds the warm-up waits after the first page: the browser is still fetching that page's assets (the
 # map component, Leaflet, the table widget) from this same Python process, and the analyses would slow
 # them down (they hold the interpreter); a page opened sooner simply computes what it needs itself
@@ -241,7 +248,9 @@ def _wait_for_quiet(quiet_s: float | None = None, max_wait_s: float | None = Non
 def warm_up(root: str, version: str, lang: str = "ky") -> threading.Thread:
     """Start (once per workspace data version, language and process) a background thread that fills the caches the
     next pages need (after :data:`WARM_DELAY_S`): the parcel spatial index (map clicks), the restrictions,
-    the restriction map the restrictions page opens with, the land balance (:data:`WARM`); then it imports
+    the land balance with its sheets and workbook, the restriction map the restrictions page opens with
+    (:data:`WARM`; the steps that depend on the language only for the language of the newest script run,
+    :data:`_WARM_LANG`); then it imports
     the libraries of the other pages, so opening one for the first time does not wait for SQLAlchemy,
     python-docx …. Each step starts only when no script run has been going on for :data:`WARM_QUIET_S`
     (:func:`_wait_for_quiet`): the warm-up yields to the users instead of competing with their reruns.
@@ -263,6 +272,8 @@ def warm_up(root: str, version: str, lang: str = "ky") -> threading.Thread:
             for module, fn, args in WARM:
                 if available((module, fn)):
                     _wait_for_quiet()   # each step when the users are not waiting for a page
+                    if LANG in args and _WARM_LANG.get((root, version), lang) != lang:
+                        continue        # the users switched language: the warm-up of theirs does it
                     getattr(analyses, fn)(ws, *({LANG: lang, FIRST_USE: first_use}.get(a, a) for a in args))
             for _slug, _title, _icon, req in PAGES:   # the libraries the other pages import when opened
                 if req is not None and available(req):
@@ -316,7 +327,9 @@ def _main() -> None:
         show_error(err)
     if settings_warm():
         try:
-            warm_up(*cache.key(state.workspace()), state.lang())
+            key = cache.key(state.workspace())
+            _WARM_LANG[key] = state.lang()
+            warm_up(*key, state.lang())
         except GisPlannerError:
             pass
 

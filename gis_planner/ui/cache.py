@@ -52,6 +52,48 @@ def cached(ws: Workspace, name: str, fn: Callable, *args):
     return compute(root, version, name, fn, *args)
 
 
+class StaticText:
+    """What ``jinja2.Template(source)`` is for a source without any Jinja markup: its text.
+
+    branca renders every element of a map and then wraps each *rendered* script (with its GeoJSON and
+    image data: up to megabytes) into a new ``Element``, whose ``__init__`` makes a template of it — ~20
+    Jinja compilations of unique, markup-free strings per map and rerun (~0.15 CPU s on the restrictions
+    page; they also filled the compiled-template cache). Such a template renders its source with Jinja's
+    two changes to plain text: line breaks normalised to ``\\n`` (``newline_sequence``) and one trailing
+    line break dropped (``keep_trailing_newline`` false). Anything else asked of it (``module`` …) comes
+    from the real compiled template, made then.
+    """
+
+    _NEWLINES = None
+
+    def __init__(self, source: str):
+        import re
+
+        if StaticText._NEWLINES is None:
+            StaticText._NEWLINES = re.compile(r"\r\n|\r|\n")
+        self.source = source
+        text = StaticText._NEWLINES.sub("\n", source)
+        self._text = text[:-1] if text.endswith("\n") else text
+        self._compiled = None
+
+    @staticmethod
+    def applies(source: str) -> bool:
+        """Whether ``source`` has no Jinja markup (default delimiters, no line statements)."""
+        return "{{" not in source and "{%" not in source and "{#" not in source
+
+    def render(self, *args, **kwargs) -> str:
+        return self._text
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name in ("_compiled", "_text", "source"):
+            raise AttributeError(name)
+        if self._compiled is None:
+            import jinja2
+
+            self._compiled = jinja2.Template(self.source)
+        return getattr(self._compiled, name)
+
+
 def templates_compiled_once() -> None:
     """Let branca (folium's base) compile each element template once per process, not per element.
 
@@ -59,7 +101,9 @@ def templates_compiled_once() -> None:
     with one (~55 per map: the figure, the script and style links …), and every map page rebuilds its map
     on each rerun, so ~0.1–0.2 CPU s per rerun went into compiling the same strings again. A compiled
     ``jinja2.Template`` holds no render state (rendering takes its variables as arguments), so one per
-    source string is shared. Idempotent; only plain ``Template(source)`` calls are cached.
+    source string is shared. A source without Jinja markup (the rendered scripts branca wraps into new
+    elements) is not compiled at all: :class:`StaticText`. Idempotent; only plain ``Template(source)``
+    calls are cached.
     """
     try:
         import branca.element as be
@@ -76,6 +120,8 @@ def templates_compiled_once() -> None:
         def __new__(cls, source, *args, **kwargs):
             if args or kwargs or not isinstance(source, str):
                 return jinja2.Template(source, *args, **kwargs)
+            if StaticText.applies(source):
+                return StaticText(source)
             tpl = compiled.get(source)
             if tpl is None:
                 tpl = compiled[source] = jinja2.Template(source)

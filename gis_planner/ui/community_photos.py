@@ -2,8 +2,9 @@
 
 Called from ``gis_planner/ui/pages/community.py`` with two hooks::
 
-    photo_key = community_photos.add_photo_layer(m, store, shown, lang)   # thumbnails in map popups
-    community_photos.panel(store, rec, author, lang)                      # under the feature picker
+    photos, key = community_photos.photo_items(store, shown, lang)   # thumbnails in map popups (drawn
+                                                                     # as PhotoMarkers by community_map)
+    community_photos.panel(store, rec, author, lang)                 # under the feature picker
 
 A thin shell over :mod:`gis_planner.community.media` (checks, downscaling and EXIF stripping happen there).
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 import html
 import json
 
-import folium
 from branca.element import MacroElement
 from jinja2 import Template
 import pandas as pd
@@ -75,8 +75,9 @@ class PhotoMarkers(MacroElement):
 
 
 def photo_items(store, shown: pd.DataFrame, lang: str) -> tuple[list[dict], tuple]:
-    """``(marker items, key of what they show)`` for the shown features that have photos (see
-    :func:`add_photo_layer`)."""
+    """``(marker items, key of what they show)`` for the shown features that have photos: the items of
+    :class:`PhotoMarkers` (small markers with a photo thumbnail and the feature's title, escaped, in their
+    popup), which the community map's dynamic layer draws (``community_map``)."""
     if shown is None or shown.empty:
         return [], ()
     att = store.attachments([int(i) for i in shown["id"]])
@@ -98,15 +99,6 @@ def photo_items(store, shown: pd.DataFrame, lang: str) -> tuple[list[dict], tupl
                       "html": f"<div style='max-width:{edge + 10}px'>{img}<br><b>{title}</b><br><small>{n}</small></div>"})
     return items, tuple(zip(first["id"].tolist(), first["sha256"].tolist(),
                             counts.reindex(first["feature_id"]).tolist()))
-
-
-def add_photo_layer(m: folium.Map, store, shown: pd.DataFrame, lang: str) -> tuple:
-    """Small markers with a photo thumbnail and the feature's title (escaped) in their popup, for the shown
-    features that have photos. Returns a key of what was drawn (for the map's cache key)."""
-    items, key = photo_items(store, shown, lang)
-    if items:
-        PhotoMarkers(items).add_to(m)
-    return key
 
 
 def panel(store, rec, author: str, lang: str) -> None:
@@ -178,4 +170,4 @@ def panel(store, rec, author: str, lang: str) -> None:
                 show_error(err)
 
 
-__all__ = ["add_photo_layer", "panel"]
+__all__ = ["PhotoMarkers", "panel", "photo_items"]

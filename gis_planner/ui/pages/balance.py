@@ -1,16 +1,12 @@
 """Land balance: tables, charts, used/unused, restriction cross-tab, topology, reconciliation, downloads."""
-import io
 import json
-import tempfile
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from gis_planner.report.fmt import fmt_number
-from gis_planner.ui import analyses, cache, state
+from gis_planner.ui import analyses, state
 from gis_planner.ui.widgets import lazy_tabs, table
-from gis_planner.workspace import Workspace
 
 lang = state.lang()
 tr = state.translator(lang)
@@ -78,22 +74,12 @@ st.subheader(tr("app.downloads"))
 d1, d2 = st.columns(2)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _xlsx(root: str, version: str, lang: str) -> bytes:
-    from gis_planner.balance import write_xlsx
-
-    w = Workspace(root)
-    bal = analyses.balance(w)
-    with tempfile.TemporaryDirectory() as tmp:   # the sheets the page shows, not built a second time
-        path = write_xlsx(bal, Path(tmp) / "balance.xlsx", lang, tabs=analyses.balance_tables(w, lang))
-        return path.read_bytes()
-
-
-# made when clicked (Streamlit runs a callable in its own thread): the XLSX of the demo takes ~3 s
-root_, version_ = cache.key(ws)
-d1.download_button(tr("app.balance.download_xlsx"), lambda: _xlsx(root_, version_, lang),
-                   file_name=f"balance_{lang}.xlsx",
+# made when clicked (Streamlit runs a callable in its own thread), or already by the warm-up; the bytes are
+# kept per data version and language (analyses.balance_xlsx). A download does not rerun the page
+# (on_click="ignore"): nothing on it changes.
+d1.download_button(tr("app.balance.download_xlsx"), lambda: analyses.balance_xlsx(ws, lang),
+                   file_name=f"balance_{lang}.xlsx", on_click="ignore",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="dl_xlsx")
 d2.download_button(tr("app.balance.download_json"),
                    lambda: json.dumps(b.to_json(), ensure_ascii=False, indent=1, default=str).encode("utf-8"),
-                   file_name="balance.json", mime="application/json", key="dl_json")
+                   file_name="balance.json", mime="application/json", key="dl_json", on_click="ignore")

@@ -73,7 +73,6 @@ def _map_layers(_ws, use: str, lang: str) -> list:
     pieces that condition the use above it, those that prohibit it on top, all opaque in one translucent
     pane, so the map looks like the dissolved classes. The class areas under the map are those of the union.
     """
-    restr = analyses.restrictions(ws)
     pieces = analyses.regime_display(ws)
     class_colors = maps.styles()["restriction_classes"]
     verdicts = analyses.regime_verdicts(ws, use)
@@ -90,21 +89,30 @@ def _map_layers(_ws, use: str, lang: str) -> list:
                                  tooltip_col="label_t"),
               tr("app.zoning.restriction_map", use=acts.label(use, lang)),
               {"color": "#444444", "weight": 0, "fill_opacity": 0.45, "by": "class", "pane": "restriction_map"})]
-    if len(restr):
-        rs = restr.copy()
-        rs["kind_t"] = [tr(f"zoning.kind.{k}") for k in rs["kind"]]
-        zones = zoning_rules(ws).get("zones") or {}
-        rs["sub_t"] = [_subtype_text(k, s, zones) for k, s in zip(rs["kind"], rs["subtype"])]
-        # the frame carries the English source (files); the popup shows it in the page language
-        sources = source_translations(ws)
-        rs["src_t"] = [localize_text(v, lang, sources) for v in rs.get("legal_source", pd.Series("", index=rs.index))]
-        kinds_colors = maps.styles()["layers"]["restrictions"]["colors"]
-        extra.append((maps.frame_display(rs, rs["kind"].map(kinds_colors).fillna("#777777"),
-                                         [("kind_t", tr("app.zoning.kind")), ("sub_t", tr("app.zoning.subtype")),
-                                          ("src_t", tr("app.zoning.legal_source"))], tooltip_col="kind_t"),
-                      tr("app.zoning.restrictions"), {"color": "#333333", "weight": 0.6, "fill_opacity": 0.15,
-                                                      "by": "kind"}))
+    regimes = cache.cached(ws, "zoning_regimes_layer", _regimes_layer, lang)
+    if regimes is not None:
+        extra.append(regimes)
     return extra
+
+
+def _regimes_layer(_ws, lang: str):
+    """The regimes themselves as a display layer (kind, subtype, legal source in ``lang``): the same for
+    every intended use, so built once per data version and language, not again for each use."""
+    restr = analyses.restrictions(ws)
+    if not len(restr):
+        return None
+    rs = restr.copy()
+    rs["kind_t"] = [tr(f"zoning.kind.{k}") for k in rs["kind"]]
+    zones = zoning_rules(ws).get("zones") or {}
+    rs["sub_t"] = [_subtype_text(k, s, zones) for k, s in zip(rs["kind"], rs["subtype"])]
+    # the frame carries the English source (files); the popup shows it in the page language
+    sources = source_translations(ws)
+    rs["src_t"] = [localize_text(v, lang, sources) for v in rs.get("legal_source", pd.Series("", index=rs.index))]
+    kinds_colors = maps.styles()["layers"]["restrictions"]["colors"]
+    return (maps.frame_display(rs, rs["kind"].map(kinds_colors).fillna("#777777"),
+                               [("kind_t", tr("app.zoning.kind")), ("sub_t", tr("app.zoning.subtype")),
+                                ("src_t", tr("app.zoning.legal_source"))], tooltip_col="kind_t"),
+            tr("app.zoning.restrictions"), {"color": "#333333", "weight": 0.6, "fill_opacity": 0.15, "by": "kind"})
 
 
 def _areas_table() -> None:
