@@ -13,8 +13,9 @@ cells: real relief with depressions, flats and nodata around the country, at the
 DEM of a rayon (10-40 M) or an oblast (300 M).
 
 Each run is a **whole process** (interpreter start and imports included), run in turn with the
-reference; the parent reads the child's own resource usage (``os.wait4``): CPU seconds (user +
-system), wall seconds and peak RSS. Medians over ``--repeat`` alternating runs. ``os.getloadavg()``
+reference; the child reports its own resource usage (``getrusage``): CPU seconds (user + system),
+wall seconds and peak RSS. The checks of the tiled outputs (outlets carry every valid cell, no
+holes) run afterwards in another process that is not timed, as nothing checks r.watershed's. Medians over ``--repeat`` alternating runs. ``os.getloadavg()``
 is printed before and after: on a shared machine wall times are not comparable, CPU seconds are.
 
 - ours, tiled: GeoTIFF → tiled files → fill + flats + D8 + accumulation (``hydro``), and the whole
@@ -73,6 +74,8 @@ def _disk_bytes(folder) -> int:
 
 
 def child_tiled(dem: str, tile: int, slope: bool) -> dict:
+    """The timed process: GeoTIFF -> tiled files -> the tiled pipeline. Its outputs stay in a folder
+    that :func:`child_check` (another, untimed process) checks and removes."""
     from gis_planner.hazards import tiled as TL
 
     t0 = time.perf_counter()
@@ -82,36 +85,60 @@ def child_tiled(dem: str, tile: int, slope: bool) -> dict:
         disk[0] = max(disk[0], _disk_bytes(tmp))
         print(f"  [{time.strftime('%H:%M:%S')}] {msg} (disk {disk[0] / 1e9:.1f} GB)", file=sys.stderr, flush=True)
 
-    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
-        raster, transform, _ = TL.dem_to_raster(dem, tmp)
-        t1 = time.perf_counter()
-        res = TL.run_tiled(raster, abs(transform.a), abs(transform.e), tmp, tile, slope=slope, progress=step)
-        disk[0] = max(disk[0], _disk_bytes(tmp))
-        acc, fd = res["acc"], res["fdir"]
-        outlet_sum, valid, n_out, max_acc = 0.0, 0, 0, 0.0
-        acc_holes = slope_holes = bad_dir = acc_on_nodata = dem_valid = 0
-        for r0 in range(0, acc.shape[0], 256):   # checks: the outlets carry every valid cell, no holes
-            r1 = min(acc.shape[0], r0 + 256)
-            a = acc.read(r0, r1, 0, acc.shape[1])
-            f = fd.read(r0, r1, 0, acc.shape[1])
-            ok = f != -2
-            outlet_sum += float(np.nansum(a[f == -1]))
-            n_out += int((f == -1).sum())
+    tmp = tempfile.mkdtemp(dir=OUT, prefix="tiled_")
+    raster, transform, _ = TL.dem_to_raster(dem, tmp)
+    t1 = time.perf_counter()
+    res = TL.run_tiled(raster, abs(transform.a), abs(transform.e), tmp, tile, slope=slope, progress=step)
+    disk[0] = max(disk[0], _disk_bytes(tmp))
+    t2 = time.perf_counter()
+    return {"read_s": t1 - t0, "compute_s": t2 - t1, "flat_passes": res["flat_passes"], "disk_gb": disk[0] / 1e9,
+            "folder": tmp, "shape": list(raster.shape), "dem_dtype": str(raster.dtype), "slope": slope}
+
+
+def child_check(folder: str, shape, dem_dtype: str, slope: bool) -> dict:
+    """Checks of a tiled run's outputs (not timed): the outlets carry every valid cell, no holes."""
+    from gis_planner.hazards.tiled import Raster
+
+    f = Path(folder)
+    acc = Raster(f / "acc.bin", shape, np.float64, create=False)
+    fd = Raster(f / "fdir.bin", shape, np.int8, create=False)
+    dem = Raster(f / "dem.bin", shape, dem_dtype, create=False)
+    sl = Raster(f / "slope.bin", shape, np.float32, create=False) if slope else None
+    outlet_sum, valid, n_out, max_acc = 0.0, 0, 0, 0.0
+    acc_holes = slope_holes = bad_dir = acc_on_nodata = dem_valid = 0
+    try:
+        for r0 in range(0, shape[0], 256):
+            r1 = min(shape[0], r0 + 256)
+            a = acc.read(r0, r1, 0, shape[1])
+            d = fd.read(r0, r1, 0, shape[1])
+            ok = d != -2
+            outlet_sum += float(np.nansum(a[d == -1]))
+            n_out += int((d == -1).sum())
             valid += int(ok.sum())
             max_acc = max(max_acc, float(np.nanmax(a, initial=0.0)))
             acc_holes += int((ok & ~(a >= 1)).sum())                  # valid cell without accumulation
-            bad_dir += int(((f < -2) | (f > 7)).sum())
-            z = raster.read(r0, r1, 0, acc.shape[1])
+            bad_dir += int(((d < -2) | (d > 7)).sum())
+            z = dem.read(r0, r1, 0, shape[1])
             dem_valid += int(np.isfinite(z).sum())
-            if slope:
-                s = res["slope"].read(r0, r1, 0, acc.shape[1])
+            if sl is not None:
+                s = sl.read(r0, r1, 0, shape[1])
                 slope_holes += int((np.isfinite(z) & ~np.isfinite(s)).sum())  # valid DEM cell without slope
             acc_on_nodata += int((~ok & ~np.isnan(a)).sum())
-        t2 = time.perf_counter()
-    return {"read_s": t1 - t0, "compute_s": t2 - t1, "flat_passes": res["flat_passes"],
-            "outlet_sum": outlet_sum, "valid": valid, "dem_valid": dem_valid, "outlets": n_out, "max_acc": max_acc,
-            "acc_holes": acc_holes, "slope_holes": slope_holes, "bad_dir": bad_dir,
-            "acc_on_nodata": acc_on_nodata, "disk_gb": disk[0] / 1e9}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"outlet_sum": outlet_sum, "valid": valid, "dem_valid": dem_valid, "outlets": n_out, "max_acc": max_acc,
+            "acc_holes": acc_holes, "slope_holes": slope_holes, "bad_dir": bad_dir, "acc_on_nodata": acc_on_nodata}
+
+
+def run_tiled_checked(dem: str, tile: int, slope: bool) -> dict:
+    """:func:`child_tiled` timed as a whole process, then :func:`child_check` on its outputs."""
+    r = run_child_usage("child_tiled", dem, tile, slope)
+    try:
+        c = run_child_usage("child_check", r["folder"], r["shape"], r["dem_dtype"], slope)
+    finally:
+        shutil.rmtree(r.pop("folder"), ignore_errors=True)
+    r.update({k: v for k, v in c.items() if k not in ("cpu_s", "peak_rss_mb", "wall_s")})
+    return r
 
 
 def child_incore(dem: str) -> dict:
@@ -228,8 +255,8 @@ def main() -> int:
         runs = {"hydro": [], "pipeline": [], "incore": [], "grass": []}
         for k in range(args.repeat):   # ours, then the reference, in turn
             if not args.no_hydro:
-                runs["hydro"].append(run_child_usage("child_tiled", str(dem), args.tile, False))
-            runs["pipeline"].append(run_child_usage("child_tiled", str(dem), args.tile, True))
+                runs["hydro"].append(run_tiled_checked(str(dem), args.tile, False))
+            runs["pipeline"].append(run_tiled_checked(str(dem), args.tile, True))
             print(f"{size:g} M run {k + 1} pipeline: {json.dumps(runs['pipeline'][-1])}", flush=True)
             if have_grass:
                 runs["grass"].append(grass_watershed(dem))
