@@ -63,9 +63,10 @@ INF_DIST = np.int32(2 ** 31 - 1)
 
 # ----------------------------------------------------------------------------- file-backed rasters
 class Raster:
-    """A 2-D raster in a raw row-major file, read and written by windows with ``pread``/``pwrite``
-    row by row (no memory map during the work, so nothing of the file counts in the process's
-    memory: only the window copied)."""
+    """A 2-D raster in a raw row-major file, read by windows through a memory map of just the
+    window's rows that is closed at once, written with ``pwrite`` row by row (nothing of the file
+    stays mapped: only the window copied, and its pages during a read, count in the process's
+    memory)."""
 
     def __init__(self, path, shape, dtype, create=True):
         self.path = Path(path)
@@ -104,6 +105,7 @@ class Raster:
         return out
 
     def write(self, r0, c0, arr):
+        """Window at ``(r0, c0)`` (inside the grid), ``pwrite`` row by row."""
         cols = self.shape[1]
         arr = np.ascontiguousarray(arr, dtype=self.dtype)
         size = self.dtype.itemsize
@@ -234,6 +236,14 @@ def _tile_edges(f, lab, zh, gseed, r0, c0, rows, cols, tile, ntc, off):
             if ga == 0:
                 continue
             border = edge_row or c == 0 or c == w - 1
+            if not border:   # the 4 forward neighbours are in the tile: most cells, most with one label
+                l1 = lab[r, c + 1]
+                l2 = lab[r + 1, c + 1]
+                l3 = lab[r + 1, c]
+                l4 = lab[r + 1, c - 1]
+                if (l1 == ga or l1 == 0) and (l2 == ga or l2 == 0) and (l3 == ga or l3 == 0) and \
+                        (l4 == ga or l4 == 0):
+                    continue
             if border and gseed[r, c]:
                 if m + 1 >= ea.shape[0]:
                     ea, eb, ew = _grow(ea, eb, ew, m)
