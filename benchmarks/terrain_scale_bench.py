@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/terrain_scale_bench.py                  # 10 M and 40 M cells, 3 runs each
     .venv/bin/python benchmarks/terrain_scale_bench.py --sizes 300 --repeat 1 --no-incore --no-hydro  # an oblast
+    .venv/bin/python benchmarks/terrain_scale_bench.py --sizes 10 --repeat 5 --slope-only  # slope vs gdaldem
 
 Writes the section "Large DEMs" of ``benchmarks/results_hazards.md`` from the runs of every size saved in
 ``benchmarks/out/scale_<size>M.json`` (``--report``: rewrite it without running); the text before it and
@@ -157,6 +158,47 @@ def child_incore(dem: str) -> dict:
     return {"outlet_sum": float(np.nansum(acc[fdir == -1])), "valid": int((fdir != -2).sum())}
 
 
+def child_slope(dem: str, out: str) -> dict:
+    """Slope GeoTIFF -> GeoTIFF as ``gdaldem slope`` does it (float32, nodata -9999, an uncompressed
+    striped GTiff as gdaldem's default), in a whole process."""
+    import rasterio
+
+    from gis_planner.hazards import surface as T   # numpy only: no numba in this process
+
+    with rasterio.Env(GDAL_CACHEMAX=16), rasterio.open(dem) as ds:
+        z = T.as_float_dem(ds.read(1), ds.nodata, copy=False)
+        prof = {"driver": "GTiff", "width": ds.width, "height": ds.height, "count": 1, "dtype": "float32",
+                "crs": ds.crs, "transform": ds.transform, "nodata": -9999.0}
+        res = ds.res
+    slope, _ = T.slope_aspect(z, res[0], res[1], aspect=False)
+    del z
+    slope[np.isnan(slope)] = -9999.0
+    with rasterio.Env(GDAL_CACHEMAX=16), rasterio.open(out, "w", **prof) as ds:
+        ds.write(slope, 1)
+    return {"cells": int(slope.size)}
+
+
+def gdaldem_slope(dem: str, out: str) -> dict:
+    """``gdaldem slope`` as a whole process: its own CPU seconds and peak RSS (``os.wait4``)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(["gdaldem", "slope", "-q", dem, out])
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode:
+        raise RuntimeError(f"gdaldem slope failed (exit {p.returncode})")
+    return {"cpu_s": ru.ru_utime + ru.ru_stime, "peak_rss_mb": ru.ru_maxrss / 1024, "wall_s": time.perf_counter() - t0}
+
+
+def slope_diff(a: str, b: str) -> dict:
+    import rasterio
+
+    with rasterio.open(a) as x, rasterio.open(b) as y:
+        sa, sb = x.read(1, masked=True), y.read(1, masked=True)
+    both = ~sa.mask & ~sb.mask
+    return {"max_abs_diff_deg": float(np.abs(sa.data[both] - sb.data[both]).max()), "compared": int(both.sum()),
+            "same_nodata": bool(np.array_equal(sa.mask, sb.mask))}
+
+
 def run_child_usage(fn: str, *args) -> dict:
     """The child's own CPU seconds and peak RSS (resource usage of that one process)."""
     code = (f"import sys, json, resource; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(HERE)!r}); "
@@ -223,6 +265,28 @@ def section(saved: list[dict]) -> list[str]:
                      f"start {l0[0]:.1f}/{l0[1]:.1f}/{l0[2]:.1f}, at end {l1[0]:.1f}/{l1[1]:.1f}/{l1[2]:.1f}; "
                      f"tile {rec['tile']}; code at {rec.get('commit', '?')}; `{rec['command']}`" + ("" if g else "; r.watershed not run")
                      + (f" ({rec['note']})" if rec.get("note") else ""))
+    slope_lines = []
+    for rec in sorted(saved, key=lambda r: r["size"]):
+        runs, shape = rec["runs"], rec["shape"]
+        ours, gd = runs.get("slope") or [], runs.get("gdaldem") or []
+        if not ours or not gd:
+            continue
+        grid = f"{shape[0]} × {shape[1]} = {shape[0] * shape[1] / 1e6:.1f} M cells, {rec['res']:.0f} m"
+        for name, rr in (("gdaldem slope", gd), ("ours: slope_aspect", ours)):
+            ratio = "—" if rr is gd else (f"{med(ours, 'cpu_s') / med(gd, 'cpu_s'):.2f} | "
+                                          f"{med(ours, 'peak_rss_mb') / med(gd, 'peak_rss_mb'):.2f} | "
+                                          f"{med(ours, 'wall_s') / med(gd, 'wall_s'):.2f}")
+            slope_lines.append(f"| {grid} | {name} | {len(rr)} | {med(rr, 'cpu_s'):.2f} | {med(rr, 'wall_s'):.2f} | "
+                               f"{med(rr, 'peak_rss_mb'):,.0f} | {ratio if rr is not gd else '— | — | —'} |")
+        d = rec.get("slope_check") or {}
+        if d:
+            slope_lines.append(f"| | check: max |ours − gdaldem| {d['max_abs_diff_deg']:.2e}° on {d['compared']:,} cells, "
+                               f"same nodata {d['same_nodata']}; {rec.get('slope_note', '')} | | | | | | | |")
+    if slope_lines:
+        lines += ["", "Slope, GeoTIFF → GeoTIFF, whole processes against `gdaldem slope` (uncompressed GTiff out "
+                  "on both sides; `--slope-only` runs, alternating, medians):", "",
+                  "| grid | run | runs | CPU s | wall s | peak RSS MB | CPU / gdaldem | RSS / gdaldem | wall / gdaldem |",
+                  "|---|---|---|---|---|---|---|---|---|"] + slope_lines
     return lines + [""] + notes + [""]
 
 
@@ -235,6 +299,8 @@ def main() -> int:
     ap.add_argument("--no-grass", action="store_true")
     ap.add_argument("--no-hydro", action="store_true", help="only the whole tiled pipeline (with slope)")
     ap.add_argument("--report", action="store_true", help="run nothing: rewrite the section from the saved runs")
+    ap.add_argument("--slope-only", action="store_true",
+                    help="only slope against gdaldem slope (whole processes), added to the saved runs of the size")
     args = ap.parse_args()
     if args.report:
         args.sizes = []
@@ -249,6 +315,26 @@ def main() -> int:
         dem = grid_for(size)
         with rasterio.open(dem) as ds:
             shape, res = (ds.height, ds.width), ds.res[0]
+        if args.slope_only:
+            saved_f = OUT / f"scale_{size:g}M.json"
+            rec = json.loads(saved_f.read_text()) if saved_f.exists() else {
+                "size": size, "shape": shape, "res": res, "runs": {}, "tile": args.tile, "command": command,
+                "commit": commit, "load_start": os.getloadavg(), "load_end": os.getloadavg(),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores", "started": "?",
+                "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+            l0, t0 = os.getloadavg(), dt.datetime.now(dt.timezone.utc).strftime("%H:%M")
+            ours, gd = [], []
+            for k in range(args.repeat):   # ours, then gdaldem, in turn
+                ours.append(run_child_usage("child_slope", str(dem), str(OUT / "slope_ours.tif")))
+                gd.append(gdaldem_slope(str(dem), str(OUT / "slope_gdaldem.tif")))
+                print(f"slope run {k + 1}: ours {json.dumps(ours[-1])} gdaldem {json.dumps(gd[-1])}", flush=True)
+            l1 = os.getloadavg()
+            rec["runs"]["slope"], rec["runs"]["gdaldem"] = ours, gd
+            rec["slope_check"] = slope_diff(str(OUT / "slope_ours.tif"), str(OUT / "slope_gdaldem.tif"))
+            rec["slope_note"] = (f"run {t0} to {dt.datetime.now(dt.timezone.utc).strftime('%H:%M')} UTC, load "
+                                 f"{l0[0]:.1f} → {l1[0]:.1f}, code {commit}, `{command}`")
+            saved_f.write_text(json.dumps(rec, indent=1))
+            continue
         load0 = os.getloadavg()
         started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
         print(f"{size:g} M ({shape[0]} x {shape[1]}): load average at start {load0}", flush=True)
