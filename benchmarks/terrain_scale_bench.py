@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/terrain_scale_bench.py                  # 10 M and 40 M cells, 3 runs each
     .venv/bin/python benchmarks/terrain_scale_bench.py --sizes 300 --repeat 1 --no-incore --no-hydro  # an oblast
+    .venv/bin/python benchmarks/terrain_scale_bench.py --sizes 10 --repeat 5 --slope-only  # slope vs gdaldem
 
 Writes the section "Large DEMs" of ``benchmarks/results_hazards.md`` from the runs of every size saved in
 ``benchmarks/out/scale_<size>M.json`` (``--report``: rewrite it without running); the text before it and
@@ -13,8 +14,9 @@ cells: real relief with depressions, flats and nodata around the country, at the
 DEM of a rayon (10-40 M) or an oblast (300 M).
 
 Each run is a **whole process** (interpreter start and imports included), run in turn with the
-reference; the parent reads the child's own resource usage (``os.wait4``): CPU seconds (user +
-system), wall seconds and peak RSS. Medians over ``--repeat`` alternating runs. ``os.getloadavg()``
+reference; the child reports its own resource usage (``getrusage``): CPU seconds (user + system),
+wall seconds and peak RSS. The checks of the tiled outputs (outlets carry every valid cell, no
+holes) run afterwards in another process that is not timed, as nothing checks r.watershed's. Medians over ``--repeat`` alternating runs. ``os.getloadavg()``
 is printed before and after: on a shared machine wall times are not comparable, CPU seconds are.
 
 - ours, tiled: GeoTIFF → tiled files → fill + flats + D8 + accumulation (``hydro``), and the whole
@@ -73,6 +75,8 @@ def _disk_bytes(folder) -> int:
 
 
 def child_tiled(dem: str, tile: int, slope: bool) -> dict:
+    """The timed process: GeoTIFF -> tiled files -> the tiled pipeline. Its outputs stay in a folder
+    that :func:`child_check` (another, untimed process) checks and removes."""
     from gis_planner.hazards import tiled as TL
 
     t0 = time.perf_counter()
@@ -82,36 +86,60 @@ def child_tiled(dem: str, tile: int, slope: bool) -> dict:
         disk[0] = max(disk[0], _disk_bytes(tmp))
         print(f"  [{time.strftime('%H:%M:%S')}] {msg} (disk {disk[0] / 1e9:.1f} GB)", file=sys.stderr, flush=True)
 
-    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
-        raster, transform, _ = TL.dem_to_raster(dem, tmp)
-        t1 = time.perf_counter()
-        res = TL.run_tiled(raster, abs(transform.a), abs(transform.e), tmp, tile, slope=slope, progress=step)
-        disk[0] = max(disk[0], _disk_bytes(tmp))
-        acc, fd = res["acc"], res["fdir"]
-        outlet_sum, valid, n_out, max_acc = 0.0, 0, 0, 0.0
-        acc_holes = slope_holes = bad_dir = acc_on_nodata = dem_valid = 0
-        for r0 in range(0, acc.shape[0], 256):   # checks: the outlets carry every valid cell, no holes
-            r1 = min(acc.shape[0], r0 + 256)
-            a = acc.read(r0, r1, 0, acc.shape[1])
-            f = fd.read(r0, r1, 0, acc.shape[1])
-            ok = f != -2
-            outlet_sum += float(np.nansum(a[f == -1]))
-            n_out += int((f == -1).sum())
+    tmp = tempfile.mkdtemp(dir=OUT, prefix="tiled_")
+    raster, transform, _ = TL.dem_to_raster(dem, tmp)
+    t1 = time.perf_counter()
+    res = TL.run_tiled(raster, abs(transform.a), abs(transform.e), tmp, tile, slope=slope, progress=step)
+    disk[0] = max(disk[0], _disk_bytes(tmp))
+    t2 = time.perf_counter()
+    return {"read_s": t1 - t0, "compute_s": t2 - t1, "flat_passes": res["flat_passes"], "disk_gb": disk[0] / 1e9,
+            "folder": tmp, "shape": list(raster.shape), "dem_dtype": str(raster.dtype), "slope": slope}
+
+
+def child_check(folder: str, shape, dem_dtype: str, slope: bool) -> dict:
+    """Checks of a tiled run's outputs (not timed): the outlets carry every valid cell, no holes."""
+    from gis_planner.hazards.tiled import Raster
+
+    f = Path(folder)
+    acc = Raster(f / "acc.bin", shape, np.float64, create=False)
+    fd = Raster(f / "fdir.bin", shape, np.int8, create=False)
+    dem = Raster(f / "dem.bin", shape, dem_dtype, create=False)
+    sl = Raster(f / "slope.bin", shape, np.float32, create=False) if slope else None
+    outlet_sum, valid, n_out, max_acc = 0.0, 0, 0, 0.0
+    acc_holes = slope_holes = bad_dir = acc_on_nodata = dem_valid = 0
+    try:
+        for r0 in range(0, shape[0], 256):
+            r1 = min(shape[0], r0 + 256)
+            a = acc.read(r0, r1, 0, shape[1])
+            d = fd.read(r0, r1, 0, shape[1])
+            ok = d != -2
+            outlet_sum += float(np.nansum(a[d == -1]))
+            n_out += int((d == -1).sum())
             valid += int(ok.sum())
             max_acc = max(max_acc, float(np.nanmax(a, initial=0.0)))
             acc_holes += int((ok & ~(a >= 1)).sum())                  # valid cell without accumulation
-            bad_dir += int(((f < -2) | (f > 7)).sum())
-            z = raster.read(r0, r1, 0, acc.shape[1])
+            bad_dir += int(((d < -2) | (d > 7)).sum())
+            z = dem.read(r0, r1, 0, shape[1])
             dem_valid += int(np.isfinite(z).sum())
-            if slope:
-                s = res["slope"].read(r0, r1, 0, acc.shape[1])
+            if sl is not None:
+                s = sl.read(r0, r1, 0, shape[1])
                 slope_holes += int((np.isfinite(z) & ~np.isfinite(s)).sum())  # valid DEM cell without slope
             acc_on_nodata += int((~ok & ~np.isnan(a)).sum())
-        t2 = time.perf_counter()
-    return {"read_s": t1 - t0, "compute_s": t2 - t1, "flat_passes": res["flat_passes"],
-            "outlet_sum": outlet_sum, "valid": valid, "dem_valid": dem_valid, "outlets": n_out, "max_acc": max_acc,
-            "acc_holes": acc_holes, "slope_holes": slope_holes, "bad_dir": bad_dir,
-            "acc_on_nodata": acc_on_nodata, "disk_gb": disk[0] / 1e9}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"outlet_sum": outlet_sum, "valid": valid, "dem_valid": dem_valid, "outlets": n_out, "max_acc": max_acc,
+            "acc_holes": acc_holes, "slope_holes": slope_holes, "bad_dir": bad_dir, "acc_on_nodata": acc_on_nodata}
+
+
+def run_tiled_checked(dem: str, tile: int, slope: bool) -> dict:
+    """:func:`child_tiled` timed as a whole process, then :func:`child_check` on its outputs."""
+    r = run_child_usage("child_tiled", dem, tile, slope)
+    try:
+        c = run_child_usage("child_check", r["folder"], r["shape"], r["dem_dtype"], slope)
+    finally:
+        shutil.rmtree(r.pop("folder"), ignore_errors=True)
+    r.update({k: v for k, v in c.items() if k not in ("cpu_s", "peak_rss_mb", "wall_s")})
+    return r
 
 
 def child_incore(dem: str) -> dict:
@@ -128,6 +156,47 @@ def child_incore(dem: str) -> dict:
     del flood_dir, filled            # the outputs are directions and accumulation, as r.watershed's
     acc = T.flow_accumulation(fdir)
     return {"outlet_sum": float(np.nansum(acc[fdir == -1])), "valid": int((fdir != -2).sum())}
+
+
+def child_slope(dem: str, out: str) -> dict:
+    """Slope GeoTIFF -> GeoTIFF as ``gdaldem slope`` does it (float32, nodata -9999, an uncompressed
+    striped GTiff as gdaldem's default), in a whole process."""
+    import rasterio
+
+    from gis_planner.hazards import surface as T   # numpy only: no numba in this process
+
+    with rasterio.Env(GDAL_CACHEMAX=16), rasterio.open(dem) as ds:
+        z = T.as_float_dem(ds.read(1), ds.nodata, copy=False)
+        prof = {"driver": "GTiff", "width": ds.width, "height": ds.height, "count": 1, "dtype": "float32",
+                "crs": ds.crs, "transform": ds.transform, "nodata": -9999.0}
+        res = ds.res
+    slope, _ = T.slope_aspect(z, res[0], res[1], aspect=False)
+    del z
+    slope[np.isnan(slope)] = -9999.0
+    with rasterio.Env(GDAL_CACHEMAX=16), rasterio.open(out, "w", **prof) as ds:
+        ds.write(slope, 1)
+    return {"cells": int(slope.size)}
+
+
+def gdaldem_slope(dem: str, out: str) -> dict:
+    """``gdaldem slope`` as a whole process: its own CPU seconds and peak RSS (``os.wait4``)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(["gdaldem", "slope", "-q", dem, out])
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode:
+        raise RuntimeError(f"gdaldem slope failed (exit {p.returncode})")
+    return {"cpu_s": ru.ru_utime + ru.ru_stime, "peak_rss_mb": ru.ru_maxrss / 1024, "wall_s": time.perf_counter() - t0}
+
+
+def slope_diff(a: str, b: str) -> dict:
+    import rasterio
+
+    with rasterio.open(a) as x, rasterio.open(b) as y:
+        sa, sb = x.read(1, masked=True), y.read(1, masked=True)
+    both = ~sa.mask & ~sb.mask
+    return {"max_abs_diff_deg": float(np.abs(sa.data[both] - sb.data[both]).max()), "compared": int(both.sum()),
+            "same_nodata": bool(np.array_equal(sa.mask, sb.mask))}
 
 
 def run_child_usage(fn: str, *args) -> dict:
@@ -196,6 +265,28 @@ def section(saved: list[dict]) -> list[str]:
                      f"start {l0[0]:.1f}/{l0[1]:.1f}/{l0[2]:.1f}, at end {l1[0]:.1f}/{l1[1]:.1f}/{l1[2]:.1f}; "
                      f"tile {rec['tile']}; code at {rec.get('commit', '?')}; `{rec['command']}`" + ("" if g else "; r.watershed not run")
                      + (f" ({rec['note']})" if rec.get("note") else ""))
+    slope_lines = []
+    for rec in sorted(saved, key=lambda r: r["size"]):
+        runs, shape = rec["runs"], rec["shape"]
+        ours, gd = runs.get("slope") or [], runs.get("gdaldem") or []
+        if not ours or not gd:
+            continue
+        grid = f"{shape[0]} × {shape[1]} = {shape[0] * shape[1] / 1e6:.1f} M cells, {rec['res']:.0f} m"
+        for name, rr in (("gdaldem slope", gd), ("ours: slope_aspect", ours)):
+            ratio = "—" if rr is gd else (f"{med(ours, 'cpu_s') / med(gd, 'cpu_s'):.2f} | "
+                                          f"{med(ours, 'peak_rss_mb') / med(gd, 'peak_rss_mb'):.2f} | "
+                                          f"{med(ours, 'wall_s') / med(gd, 'wall_s'):.2f}")
+            slope_lines.append(f"| {grid} | {name} | {len(rr)} | {med(rr, 'cpu_s'):.2f} | {med(rr, 'wall_s'):.2f} | "
+                               f"{med(rr, 'peak_rss_mb'):,.0f} | {ratio if rr is not gd else '— | — | —'} |")
+        d = rec.get("slope_check") or {}
+        if d:
+            slope_lines.append(f"| | check: max |ours − gdaldem| {d['max_abs_diff_deg']:.2e}° on {d['compared']:,} cells, "
+                               f"same nodata {d['same_nodata']}; {rec.get('slope_note', '')} | | | | | | | |")
+    if slope_lines:
+        lines += ["", "Slope, GeoTIFF → GeoTIFF, whole processes against `gdaldem slope` (uncompressed GTiff out "
+                  "on both sides; `--slope-only` runs, alternating, medians):", "",
+                  "| grid | run | runs | CPU s | wall s | peak RSS MB | CPU / gdaldem | RSS / gdaldem | wall / gdaldem |",
+                  "|---|---|---|---|---|---|---|---|---|"] + slope_lines
     return lines + [""] + notes + [""]
 
 
@@ -208,6 +299,8 @@ def main() -> int:
     ap.add_argument("--no-grass", action="store_true")
     ap.add_argument("--no-hydro", action="store_true", help="only the whole tiled pipeline (with slope)")
     ap.add_argument("--report", action="store_true", help="run nothing: rewrite the section from the saved runs")
+    ap.add_argument("--slope-only", action="store_true",
+                    help="only slope against gdaldem slope (whole processes), added to the saved runs of the size")
     args = ap.parse_args()
     if args.report:
         args.sizes = []
@@ -222,14 +315,34 @@ def main() -> int:
         dem = grid_for(size)
         with rasterio.open(dem) as ds:
             shape, res = (ds.height, ds.width), ds.res[0]
+        if args.slope_only:
+            saved_f = OUT / f"scale_{size:g}M.json"
+            rec = json.loads(saved_f.read_text()) if saved_f.exists() else {
+                "size": size, "shape": shape, "res": res, "runs": {}, "tile": args.tile, "command": command,
+                "commit": commit, "load_start": os.getloadavg(), "load_end": os.getloadavg(),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores", "started": "?",
+                "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+            l0, t0 = os.getloadavg(), dt.datetime.now(dt.timezone.utc).strftime("%H:%M")
+            ours, gd = [], []
+            for k in range(args.repeat):   # ours, then gdaldem, in turn
+                ours.append(run_child_usage("child_slope", str(dem), str(OUT / "slope_ours.tif")))
+                gd.append(gdaldem_slope(str(dem), str(OUT / "slope_gdaldem.tif")))
+                print(f"slope run {k + 1}: ours {json.dumps(ours[-1])} gdaldem {json.dumps(gd[-1])}", flush=True)
+            l1 = os.getloadavg()
+            rec["runs"]["slope"], rec["runs"]["gdaldem"] = ours, gd
+            rec["slope_check"] = slope_diff(str(OUT / "slope_ours.tif"), str(OUT / "slope_gdaldem.tif"))
+            rec["slope_note"] = (f"run {t0} to {dt.datetime.now(dt.timezone.utc).strftime('%H:%M')} UTC, load "
+                                 f"{l0[0]:.1f} → {l1[0]:.1f}, code {commit}, `{command}`")
+            saved_f.write_text(json.dumps(rec, indent=1))
+            continue
         load0 = os.getloadavg()
         started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
         print(f"{size:g} M ({shape[0]} x {shape[1]}): load average at start {load0}", flush=True)
         runs = {"hydro": [], "pipeline": [], "incore": [], "grass": []}
         for k in range(args.repeat):   # ours, then the reference, in turn
             if not args.no_hydro:
-                runs["hydro"].append(run_child_usage("child_tiled", str(dem), args.tile, False))
-            runs["pipeline"].append(run_child_usage("child_tiled", str(dem), args.tile, True))
+                runs["hydro"].append(run_tiled_checked(str(dem), args.tile, False))
+            runs["pipeline"].append(run_tiled_checked(str(dem), args.tile, True))
             print(f"{size:g} M run {k + 1} pipeline: {json.dumps(runs['pipeline'][-1])}", flush=True)
             if have_grass:
                 runs["grass"].append(grass_watershed(dem))

@@ -417,7 +417,9 @@ def _curvature_whole_grid(z, xres, yres, edges=False):
 
 @pytest.mark.parametrize("edges", [False, True, "linear"])
 def test_banded_curvature_is_bit_identical_to_the_whole_grid(edges, monkeypatch):
-    monkeypatch.setattr(T, "_BLOCK_ROWS", 7)      # many bands, a short last one
+    from gis_planner.hazards import surface
+
+    monkeypatch.setattr(surface, "_BLOCK_ROWS", 7)      # many bands, a short last one (the numpy-only module)
     rng = np.random.default_rng(11)
     shapes = [(1, 1), (1, 5), (2, 2), (5, 1), (7, 9), (8, 3), (30, 41), (64, 20)]
     for k, shape in enumerate(shapes):

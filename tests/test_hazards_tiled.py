@@ -201,3 +201,22 @@ def test_terrain_kernels_load_without_the_vector_stack_and_gdal_stays_offline():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "[] 127.0.0.1:9 .gis-planner-no-network"
     assert out[1] == "Workspace run_hazards Terrain import_layer"
+
+
+@pytest.mark.parametrize("seed,tile", [(11, 5), (12, 8)])
+def test_float32_dem_is_filled_and_routed_in_float32_as_in_core(seed, tile):
+    """A float32 DEM (a float32 GeoTIFF) stays float32 in the tiled files: the same filled elevations,
+    directions and accumulation as the in-core kernels on the float32 grid and as the tiled float64 run."""
+    z, lk = random_dem(seed, 39, 44, flats=True, holes=True, lakes=True)
+    z = (z * 37.1).astype(np.float32)
+    filled, fdir = in_core(z, lk, 10.0, 12.5)
+    assert filled.dtype == np.float32
+    res = TL.tiled_hydrology(z, 10.0, 12.5, tile=tile, outlets=lk)
+    assert res["filled"].dtype == np.float32
+    assert np.array_equal(res["filled"], filled, equal_nan=True)
+    steep = T.flow_direction_d8(filled, 10.0, 12.5, outlets=lk) != T.NO_OUTFLOW
+    assert np.array_equal(res["fdir"][steep], fdir[steep])
+    wide = TL.tiled_hydrology(z.astype(np.float64), 10.0, 12.5, tile=tile, outlets=lk)
+    assert np.array_equal(res["fdir"], wide["fdir"])
+    assert np.array_equal(res["acc"], wide["acc"], equal_nan=True)
+    assert np.array_equal(res["acc"], T.flow_accumulation(res["fdir"]), equal_nan=True)

@@ -25,10 +25,7 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-import geopandas as gpd
 import numpy as np
-import pandas as pd
-import shapely
 from pyproj import CRS
 
 from ..catalog import load_rules, rules_version
@@ -36,7 +33,14 @@ from ..errors import GisPlannerError
 from ..i18n import label, t
 from . import conditioning as C
 from . import terrain as T
-from .official import ZONE_COLUMNS, _empty, _polygonal, is_official, read_hazard_zones
+from ..lazy import LazyModule
+
+# the vector stack and the zone table are loaded by the functions that use them, not by the terrain
+# (compute_terrain in a process of its own stays ~110 MB lighter: benchmarks/terrain_pipeline_mem.py)
+gpd = LazyModule("geopandas")
+pd = LazyModule("pandas")
+shapely = LazyModule("shapely")
+_official = LazyModule("gis_planner.hazards.official")
 
 Progress = Callable[[float, str], None]
 
@@ -681,7 +685,7 @@ def levels_to_polygons(levels: np.ndarray, transform, crs, rules: dict, *, hazar
     if min_cells > 1 and lv.any():
         lv = sieve(lv, size=min_cells, connectivity=8)
     if not lv.any():
-        return _empty(crs)
+        return _official._empty(crs)
     geoms, codes = [], []
     for geom, value in shapes(lv, mask=lv > 0, transform=transform, connectivity=4):
         geoms.append(shapely.geometry.shape(geom))
@@ -693,14 +697,14 @@ def levels_to_polygons(levels: np.ndarray, transform, crs, rules: dict, *, hazar
     arr = shapely.make_valid(arr)
     if clip is not None and not clip.is_empty:
         arr = shapely.intersection(arr, clip)
-    arr = np.array([_polygonal(g) for g in arr], dtype=object)
+    arr = np.array([_official._polygonal(g) for g in arr], dtype=object)
     gdf = gpd.GeoDataFrame({"level": [LEVEL_NAMES[c] for c in codes]}, geometry=arr, crs=crs)
     gdf = gdf[~(shapely.is_empty(gdf.geometry.values) | shapely.is_missing(gdf.geometry.values))]
     if len(gdf):
         gdf = gdf.dissolve(by="level", as_index=False).explode(index_parts=False)
         gdf = gdf[gdf.geometry.area >= min_ha * 10_000]
     gdf = gdf.assign(hazard_type=hazard_type, method=method, source=source, date=date)
-    gdf = gdf[ZONE_COLUMNS + ["geometry"]].reset_index(drop=True)
+    gdf = gdf[_official.ZONE_COLUMNS + ["geometry"]].reset_index(drop=True)
     rank = gdf["level"].map({"high": 0, "medium": 1, "low": 2})
     return gdf.iloc[np.argsort(rank.to_numpy(), kind="stable")].reset_index(drop=True)
 
@@ -802,8 +806,8 @@ def store_hazard_zones(ws, computed: gpd.GeoDataFrame, hazards: Iterable[str] | 
     Returns a summary ``{"kept_official": n, "kept_computed": n, "written": n}``.
     """
     hazards = set(hazards) if hazards else set(computed["hazard_type"].unique()) | set(HAZARD_TYPES)
-    existing = read_hazard_zones(ws).drop(columns="fid", errors="ignore")  # the GeoPackage assigns new fids
-    is_off = is_official(existing)
+    existing = _official.read_hazard_zones(ws).drop(columns="fid", errors="ignore")  # the GeoPackage assigns new fids
+    is_off = _official.is_official(existing)
     keep_mask = is_off | ~existing["hazard_type"].astype("string").isin(hazards).fillna(False)
     keep = existing[keep_mask]
     n_off = int(is_off.sum())

@@ -13,7 +13,10 @@ Algorithms
   graph of labels (edges between labels that touch, inside a tile and across tile edges, weighted by
   the higher of the two cells) is flooded from the ocean, giving each label its spill elevation;
   (3) each cell becomes ``max(local fill, spill of its label)``. The result equals
-  :func:`terrain.fill_depressions` exactly (tests).
+  :func:`terrain.fill_depressions` exactly (tests). Labels are numbered by tile perimeter position
+  (:class:`_Perimeters`), so the graph's nodes need no table; step (3) is done on each tile with its
+  halo, and the same window gives the D8 directions and flat seeds (:func:`tiled_fill_d8`). A
+  float32 DEM stays float32 (its filled elevations are its own values).
 - **D8** — as :func:`terrain.flow_direction_d8` (same arithmetic) on every cell with a lower
   neighbour. **Flats** (cells with no lower neighbour after filling that are not outlets) drain
   towards the nearest cell of the flat that has a lower neighbour (breadth-first distance within the
@@ -42,6 +45,7 @@ True
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import shutil
 import tempfile
@@ -59,9 +63,10 @@ INF_DIST = np.int32(2 ** 31 - 1)
 
 # ----------------------------------------------------------------------------- file-backed rasters
 class Raster:
-    """A 2-D raster in a raw row-major file, read and written by windows with ``pread``/``pwrite``
-    row by row (no memory map during the work, so nothing of the file counts in the process's
-    memory: only the window copied)."""
+    """A 2-D raster in a raw row-major file, read by windows through a memory map of just the
+    window's rows that is closed at once, written with ``pwrite`` row by row (nothing of the file
+    stays mapped: only the window copied, and its pages during a read, count in the process's
+    memory)."""
 
     def __init__(self, path, shape, dtype, create=True):
         self.path = Path(path)
@@ -74,20 +79,33 @@ class Raster:
         weakref.finalize(self, os.close, self._fd)
 
     def read(self, r0, r1, c0, c1, pad=None):
-        """Window ``[r0:r1, c0:c1]``; parts outside the grid are ``pad``."""
+        """Window ``[r0:r1, c0:c1]``; parts outside the grid are ``pad``.
+
+        Copied out of a memory map of just the rows of the window, unmapped at once (one call instead
+        of a ``pread`` a row: half the CPU; only the window's pages are mapped, for the copy)."""
         rows, cols = self.shape
         out = np.empty((r1 - r0, c1 - c0), dtype=self.dtype)
-        if pad is not None:
-            out[...] = pad
         a0, a1, b0, b1 = max(r0, 0), min(r1, rows), max(c0, 0), min(c1, cols)
+        if pad is not None and (a0, a1, b0, b1) != (r0, r1, c0, c1):
+            out[...] = pad
+        if a1 <= a0 or b1 <= b0:
+            return out
         size = self.dtype.itemsize
-        for r in range(a0, a1):
-            row = out[r - r0, b0 - c0:b1 - c0]
-            if os.preadv(self._fd, [memoryview(row).cast("B")], (r * cols + b0) * size) != row.nbytes:
-                raise OSError(f"short read from {self.path}")
+        start = (a0 * cols + b0) * size
+        off = start - start % mmap.ALLOCATIONGRANULARITY
+        end = ((a1 - 1) * cols + b1) * size
+        mm = mmap.mmap(self._fd, end - off, offset=off, access=mmap.ACCESS_READ)
+        try:
+            src = np.ndarray((a1 - a0, b1 - b0), dtype=self.dtype, buffer=mm, offset=start - off,
+                             strides=(cols * size, size))
+            out[a0 - r0:a1 - r0, b0 - c0:b1 - c0] = src
+            del src
+        finally:
+            mm.close()
         return out
 
     def write(self, r0, c0, arr):
+        """Window at ``(r0, c0)`` (inside the grid), ``pwrite`` row by row."""
         cols = self.shape[1]
         arr = np.ascontiguousarray(arr, dtype=self.dtype)
         size = self.dtype.itemsize
@@ -130,10 +148,47 @@ def _flood_tile(z, gseed):
     The efficient flood of :func:`terrain._fill_zhou` labels each cell as it closes it with the label of
     the cell it was reached from: 0 nodata, 1 ocean (global seeds inside the tile), ``2 + local flat
     index`` for each perimeter cell (perimeter cells keep their own label even when they are global
-    seeds). The spill graph only needs each label's cells to be flooded from its seed."""
+    seeds); :func:`_tile_edges` turns the local labels into perimeter ids. The spill graph only needs
+    each label's cells to be flooded from its seed. ``z`` keeps its dtype (float32 or float64)."""
     lab = np.zeros(z.shape, dtype=np.int32)
-    f, _, _ = T._fill_zhou(np.ascontiguousarray(z, dtype=np.float64), gseed, False, lab)
+    f, _, _ = T._fill_zhou(np.ascontiguousarray(z), gseed, False, lab)
     return f, lab
+
+
+class _Perimeters:
+    """Numbering of the perimeter cells of every tile: tile ``t`` (row-major) owns the ids
+    ``2 + off[t] .. 2 + off[t + 1] - 1`` (0 nodata, 1 ocean), a perimeter cell ``(r, c)`` of an
+    ``h × w`` tile is at position :func:`_perim_pos`. The spill graph of the fill has these ids as
+    its nodes, so no table of labels is needed to find a label's spill elevation."""
+
+    def __init__(self, shape, tile):
+        rows, cols = shape
+        self.ntr, self.ntc = -(-rows // tile), -(-cols // tile)
+        h = np.minimum(rows - np.arange(self.ntr) * tile, tile)
+        w = np.minimum(cols - np.arange(self.ntc) * tile, tile)
+        per = 2 * w[None, :] + 2 * np.maximum(h[:, None] - 2, 0)
+        self.off = np.zeros(self.ntr * self.ntc + 1, dtype=np.int64)
+        np.cumsum(per.ravel(), out=self.off[1:])
+        self.n = int(self.off[-1]) + 2
+
+
+@nb.njit(cache=True, inline="always")
+def _perim_pos(r, c, h, w):
+    if r == 0:
+        return c
+    if r == h - 1:
+        return w + c
+    return 2 * w + 2 * (r - 1) + (0 if c == 0 else 1)
+
+
+@nb.njit(cache=True, inline="always")
+def _perim_id(R, C, rows, cols, tile, ntc, off):
+    """Id of the global cell ``(R, C)`` on the perimeter of its tile."""
+    tr = R // tile
+    tc = C // tile
+    r0 = tr * tile
+    c0 = tc * tile
+    return 2 + off[tr * ntc + tc] + _perim_pos(R - r0, C - c0, min(rows - r0, tile), min(cols - c0, tile))
 
 
 @nb.njit(cache=True)
@@ -149,24 +204,47 @@ def _grow(ea, eb, ew, m):
 
 
 @nb.njit(cache=True)
-def _tile_edges(f, lab, zh, gseed, r0, c0, rows, cols):
-    """Spill-graph edges of one tile as global label ids (ocean 1, perimeter cell ``gid + 2``).
+def _tile_edges(f, lab, zh, gseed, r0, c0, rows, cols, tile, ntc, off):
+    """Spill-graph edges of one tile between perimeter ids (ocean 1); turns ``lab`` in place from
+    local labels (``2 + local flat index`` of the perimeter cell) into perimeter ids.
 
     Each unordered pair of 8-neighbours is seen once (forward directions E, SE, S, SW from the cell
     of this tile). Perimeter cells that are global seeds get an edge to the ocean at their elevation."""
     h, w = f.shape
+    last = -1
+    last_id = -1
+    for r in range(h):          # local labels -> perimeter ids (runs of one label: one division)
+        for c in range(w):
+            la = lab[r, c]
+            if la < 2:
+                continue
+            if la != last:
+                last = la
+                li = la - 2
+                pr = li // w
+                last_id = _perim_id(r0 + pr, c0 + li - pr * w, rows, cols, tile, ntc, off)
+            lab[r, c] = last_id
     cap = 8 * (h + w) + 16
     ea = np.empty(cap, dtype=np.int64)
     eb = np.empty(cap, dtype=np.int64)
     ew = np.empty(cap, dtype=np.float64)
     m = 0
     for r in range(h):
+        edge_row = r == 0 or r == h - 1
         for c in range(w):
-            la = lab[r, c]
-            if la == 0:
+            ga = lab[r, c]
+            if ga == 0:
                 continue
-            ga = 1 if la == 1 else (r0 + (la - 2) // w) * cols + c0 + (la - 2) % w + 2
-            if gseed[r, c] and (r == 0 or c == 0 or r == h - 1 or c == w - 1):
+            border = edge_row or c == 0 or c == w - 1
+            if not border:   # the 4 forward neighbours are in the tile: most cells, most with one label
+                l1 = lab[r, c + 1]
+                l2 = lab[r + 1, c + 1]
+                l3 = lab[r + 1, c]
+                l4 = lab[r + 1, c - 1]
+                if (l1 == ga or l1 == 0) and (l2 == ga or l2 == 0) and (l3 == ga or l3 == 0) and \
+                        (l4 == ga or l4 == 0):
+                    continue
+            if border and gseed[r, c]:
                 if m + 1 >= ea.shape[0]:
                     ea, eb, ew = _grow(ea, eb, ew, m)
                 ea[m] = ga
@@ -176,19 +254,18 @@ def _tile_edges(f, lab, zh, gseed, r0, c0, rows, cols):
             for k in range(4):  # E, SE, S, SW
                 rr = r + D8_DR[k]
                 cc = c + D8_DC[k]
-                if r0 + rr < 0 or r0 + rr >= rows or c0 + cc < 0 or c0 + cc >= cols:
-                    continue
                 if 0 <= rr < h and 0 <= cc < w:
-                    lb = lab[rr, cc]
-                    if lb == 0 or lb == la:
+                    gb = lab[rr, cc]
+                    if gb == 0 or gb == ga:
                         continue
-                    gb = 1 if lb == 1 else (r0 + (lb - 2) // w) * cols + c0 + (lb - 2) % w + 2
                     wgt = max(f[r, c], f[rr, cc])
                 else:
+                    if r0 + rr < 0 or r0 + rr >= rows or c0 + cc < 0 or c0 + cc >= cols:
+                        continue
                     zb = zh[rr + 1, cc + 1]
                     if math.isnan(zb):
                         continue
-                    gb = (r0 + rr) * cols + c0 + cc + 2
+                    gb = _perim_id(r0 + rr, c0 + cc, rows, cols, tile, ntc, off)
                     wgt = max(f[r, c], zb)
                 if m + 1 >= ea.shape[0]:
                     ea, eb, ew = _grow(ea, eb, ew, m)
@@ -256,70 +333,46 @@ def _spill_graph(n, ia, ib, wgt, ocean):
     return spill
 
 
-def _label_gids(lab, r0, c0, w, cols):
-    out = np.where(lab == 1, 1, 0).astype(np.int64)
-    p = lab >= 2
-    li = lab[p].astype(np.int64) - 2
-    out[p] = (r0 + li // w) * cols + c0 + li % w + 2
-    return out
-
-
-def tiled_fill(dem: Raster, outlets: Raster | None, workdir, tile: int) -> Raster:
-    """Priority-flood fill by tiles (Barnes 2016); returns the filled raster (float64)."""
-    rows, cols = dem.shape
-    workdir = Path(workdir)
-    filled = Raster(workdir / "filled.bin", dem.shape, np.float64)
-    labels = Raster(workdir / "fill_labels.bin", dem.shape, np.int32)
-    edges = []
-    for r0, r1, c0, c1 in _tiles(dem.shape, tile):
-        zh = dem.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
-        out = outlets.read(r0, r1, c0, c1) if outlets is not None else np.zeros((r1 - r0, c1 - c0), bool)
-        z = np.ascontiguousarray(zh[1:-1, 1:-1])
-        gseed = _global_seeds(zh, out)
-        f, lab = _flood_tile(z, gseed)
-        edges.append(_reduce_edges(*_tile_edges(f, lab, zh, gseed, r0, c0, rows, cols)))
-        filled.write(r0, c0, f)
-        labels.write(r0, c0, lab)
-        del zh, z, f, lab, gseed
-    ea = np.concatenate([e[0] for e in edges] + [np.zeros(0, np.int64)])
-    eb = np.concatenate([e[1] for e in edges] + [np.zeros(0, np.int64)])
-    ew = np.concatenate([e[2] for e in edges] + [np.zeros(0, np.float64)])
-    del edges
-    ea, eb, ew = _reduce_edges(ea, eb, ew)
-    nodes = np.unique(np.concatenate([ea, eb, np.array([1], np.int64)]))
-    spill = _spill_graph(nodes.size, np.searchsorted(nodes, ea), np.searchsorted(nodes, eb), ew,
-                         int(np.searchsorted(nodes, 1)))
-    del ea, eb, ew
-    for r0, r1, c0, c1 in _tiles(dem.shape, tile):
-        f = filled.read(r0, r1, c0, c1)
-        lab = labels.read(r0, r1, c0, c1)
-        g = _label_gids(lab, r0, c0, c1 - c0, cols)
-        ok = g > 0
-        idx = np.searchsorted(nodes, g[ok])
-        idx = np.minimum(idx, nodes.size - 1)
-        sp = np.where(nodes[idx] == g[ok], spill[idx], -np.inf)  # a label alone (no edge): keeps its fill
-        f[ok] = np.maximum(f[ok], sp)
-        filled.write(r0, c0, f)
-    labels.path.unlink()
-    return filled
+@nb.njit(cache=True)
+def _apply_spill(Fh, labh, spill):
+    """Raise every cell of a (halo'd) window to the spill elevation of its label, in place."""
+    H, W = Fh.shape
+    for r in range(H):
+        for c in range(W):
+            la = labh[r, c]
+            if la > 1:
+                s = spill[la]
+                if s > Fh[r, c]:
+                    Fh[r, c] = s
 
 
 # ----------------------------------------------------------------------------- flats and D8
 @nb.njit(cache=True)
-def _flat_init(Fh, gseed):
-    """Distance seed of the tile interior: 0 where a cell has a lower neighbour or is an outlet
-    (an exit of any flat), ``INF`` on flat cells, -1 on nodata."""
-    h, w = Fh.shape[0] - 2, Fh.shape[1] - 2
+def _d8_init(steep, Fh, gseed, outlets):
+    """The tile interior's directions where they are known and the flat-distance seeds.
+
+    ``steep``: :func:`terrain._d8` on the halo'd filled tile (-1 where no neighbour is lower).
+    Directions: the steepest descent; outlets (lakes) -1. Distances: 0 where a cell has a lower
+    neighbour or is a global seed (an exit of any flat), ``INF`` on flat cells (left at -1 here,
+    resolved by :func:`_resolve_flats`), -1 on nodata. Returns ``(fdir, dist, any flat cell)``."""
+    h, w = gseed.shape
+    fd = np.empty((h, w), dtype=np.int8)
     d = np.empty((h, w), dtype=np.int32)
+    flat = False
     for r in range(h):
         for c in range(w):
-            v = Fh[r + 1, c + 1]
-            if math.isnan(v):
+            bk = steep[r + 1, c + 1]
+            if math.isnan(Fh[r + 1, c + 1]):
+                fd[r, c] = NODATA_DIR
                 d[r, c] = -1
                 continue
-            low = gseed[r, c] or _has_lower(Fh, r + 1, c + 1)   # the halo holds every neighbour
-            d[r, c] = 0 if low else INF_DIST
-    return d
+            if gseed[r, c] or bk >= 0:   # bk >= 0: a lower neighbour (the halo holds all 8)
+                d[r, c] = 0
+            else:
+                d[r, c] = INF_DIST
+                flat = True
+            fd[r, c] = NO_OUTFLOW if outlets[r, c] else bk
+    return fd, d, flat
 
 
 @nb.njit(cache=True)
@@ -382,52 +435,83 @@ def _flat_bfs(Fh, dh):
 
 
 @nb.njit(cache=True)
-def _resolve_flats(steep, Fh, dh, gseed, outlets):
-    """D8 of the tile interior from ``steep`` (the steepest-descent directions of :func:`terrain._d8`
-    on the halo'd tile, -1 where no neighbour is lower): flat cells towards the neighbour one step
-    nearer the flat's exit; outlets and flat global seeds -1."""
-    h, w = gseed.shape
-    out = np.empty((h, w), dtype=np.int8)
+def _resolve_flats(fd, Fh, dh):
+    """Flat cells of the tile interior (no outflow, distance > 0) towards the neighbour one step
+    nearer the flat's exit (first in the order E, SE, S, SW, W, NW, N, NE), in place."""
+    h, w = fd.shape
     for r in range(h):
         for c in range(w):
-            bk = steep[r + 1, c + 1]
+            if fd[r, c] != NO_OUTFLOW:
+                continue
+            d = dh[r + 1, c + 1]
+            if d <= 0:
+                continue
             v = Fh[r + 1, c + 1]
-            if bk == NO_OUTFLOW and not gseed[r, c]:
-                d = dh[r + 1, c + 1]
-                for k in range(8):
-                    rr = r + 1 + D8_DR[k]
-                    cc = c + 1 + D8_DC[k]
-                    if Fh[rr, cc] == v and dh[rr, cc] == d - 1:
-                        bk = k
-                        break
-            if outlets[r, c] and bk != NODATA_DIR:
-                bk = NO_OUTFLOW
-            out[r, c] = bk
-    return out
+            for k in range(8):
+                rr = r + 1 + D8_DR[k]
+                cc = c + 1 + D8_DC[k]
+                if Fh[rr, cc] == v and dh[rr, cc] == d - 1:
+                    fd[r, c] = k
+                    break
 
 
-def tiled_flow_direction(filled: Raster, dem: Raster, outlets: Raster | None, xres, yres, workdir,
-                         tile: int, max_passes: int = 10_000) -> tuple[Raster, int]:
-    """D8 with flats resolved by distance to their exit, by tiles. Returns ``(fdir, passes)``."""
+def tiled_fill_d8(dem: Raster, outlets: Raster | None, xres, yres, workdir, tile: int,
+                  max_passes: int = 10_000, progress=None) -> tuple[Raster, Raster, int]:
+    """Priority-flood fill by tiles (Barnes 2016) and D8 with flats resolved by distance to their
+    exit. Returns ``(filled, fdir, flat passes)``; ``filled`` has the DEM raster's dtype.
+
+    Three sweeps over the tiles: (1) flood each tile, keep its spill-graph edges; solve the graph;
+    (2) raise each tile (with its halo) to its labels' spill elevations, write it and, from the same
+    window, the steepest-descent directions and the flat-distance seeds; (3) relax the flat distances
+    across tiles (repeated passes) and resolve the flats of the tiles that have any."""
+    rows, cols = shape = dem.shape
     workdir = Path(workdir)
-    shape = filled.shape
-    dist = Raster(workdir / "flat_dist.bin", shape, np.int32)
-
-    def seeds(r0, r1, c0, c1):
-        zh = dem.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
-        out = outlets.read(r0, r1, c0, c1) if outlets is not None else np.zeros((r1 - r0, c1 - c0), bool)
-        return _global_seeds(zh, out), out
-
+    per = _Perimeters(shape, tile)
+    filled = Raster(workdir / "filled.bin", shape, dem.dtype)
+    labels = Raster(workdir / "fill_labels.bin", shape, np.int32)
     boxes = list(_tiles(shape, tile))
+
+    def outlets_of(r0, r1, c0, c1):
+        return outlets.read(r0, r1, c0, c1) if outlets is not None else np.zeros((r1 - r0, c1 - c0), bool)
+
+    edges = []
+    for r0, r1, c0, c1 in boxes:
+        zh = dem.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
+        gseed = _global_seeds(zh, outlets_of(r0, r1, c0, c1))
+        f, lab = _flood_tile(zh[1:-1, 1:-1], gseed)
+        edges.append(_reduce_edges(*_tile_edges(f, lab, zh, gseed, r0, c0, rows, cols, tile, per.ntc, per.off)))
+        filled.write(r0, c0, f)
+        labels.write(r0, c0, lab)
+        del zh, f, lab, gseed
+    ea = np.concatenate([e[0] for e in edges] + [np.zeros(0, np.int64)])
+    eb = np.concatenate([e[1] for e in edges] + [np.zeros(0, np.int64)])
+    ew = np.concatenate([e[2] for e in edges] + [np.zeros(0, np.float64)])
+    del edges
+    ea, eb, ew = _reduce_edges(ea, eb, ew)
+    spill = _spill_graph(per.n, ea, eb, ew, 1)
+    spill[spill == np.inf] = -np.inf     # ids of no cell (or never reached): the local fill stays
+    del ea, eb, ew
+
+    if progress is not None:
+        progress()
+    fdir = Raster(workdir / "fdir.bin", shape, np.int8)
+    dist = Raster(workdir / "flat_dist.bin", shape, np.int32)
     flat_tiles = set()
+    xres, yres = abs(float(xres)), abs(float(yres))
     for t, (r0, r1, c0, c1) in enumerate(boxes):
         Fh = filled.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
-        d = _flat_init(Fh, seeds(r0, r1, c0, c1)[0])
-        if (d == INF_DIST).any():
-            flat_tiles.add(t)
+        _apply_spill(Fh, labels.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=0), spill)  # the halo too
+        filled.write(r0, c0, Fh[1:-1, 1:-1])
+        out = outlets_of(r0, r1, c0, c1)
+        steep = T._d8(Fh, np.full(Fh.shape, NO_OUTFLOW, np.int8), xres, yres)
+        fd, d, flat = _d8_init(steep, Fh, _global_seeds(Fh, out), out)  # Fh has the DEM's nodata
+        fdir.write(r0, c0, fd)
         dist.write(r0, c0, d)
+        if flat:
+            flat_tiles.add(t)
+    labels.path.unlink()
     # relax the tiles with flat cells; a tile whose distances changed makes its neighbours run again
-    ntc = -(-shape[1] // tile)
+    ntc = per.ntc
     dirty = set(flat_tiles)
     passes = 0
     while dirty and passes < max_passes:
@@ -449,36 +533,97 @@ def tiled_flow_direction(filled: Raster, dem: Raster, outlets: Raster | None, xr
                             dirty.add(u)
     if dirty:
         raise RuntimeError(f"flat distances did not settle in {max_passes} passes")
-    fdir = Raster(workdir / "fdir.bin", shape, np.int8)
-    for r0, r1, c0, c1 in boxes:
+    for t in sorted(flat_tiles):
+        r0, r1, c0, c1 = boxes[t]
         Fh = filled.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
         dh = dist.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=-1)
-        gseed, out = seeds(r0, r1, c0, c1)
-        steep = T._d8(Fh, np.full(Fh.shape, NO_OUTFLOW, np.int8), abs(float(xres)), abs(float(yres)))
-        fdir.write(r0, c0, _resolve_flats(steep, Fh, dh, gseed, out))
+        fd = fdir.read(r0, r1, c0, c1)
+        _resolve_flats(fd, Fh, dh)
+        fdir.write(r0, c0, fd)
     dist.path.unlink()
-    return fdir, passes
+    return filled, fdir, passes
 
 
 # ----------------------------------------------------------------------------- accumulation (Barnes 2017)
 @nb.njit(cache=True)
-def _tile_links(fh, rec, order, r0, c0, cols):
-    """Perimeter links of one tile: for each valid perimeter cell its global id and where its flow
-    goes next: the first perimeter cell downstream in the tile (kind 0), the receiver in the
-    neighbouring tile (kind 1), or nowhere (kind -1)."""
+def _tile_accumulate(fh, extra):
+    """Accumulation of the interior of a halo'd D8 tile ``fh`` by in-degree walks (as
+    :func:`terrain._accumulate_unit`: no receiver or order arrays): each cell counts ``1 + extra``
+    (``extra`` empty: 1), flow leaving the tile or entering nodata stops. The counts are integers in
+    float64, so the sums are exact in any order. Returns ``(acc, valid, done)`` (flat, NaN on
+    nodata; ``done < valid``: a cycle)."""
     H, W = fh.shape
     h, w = H - 2, W - 2
-    nxt = np.full(h * w, -1, dtype=np.int64)
-    for t in range(order.shape[0] - 1, -1, -1):  # downstream first
-        i = order[t]
-        j = rec[i]
-        if j >= 0:
-            rj = j // w
-            cj = j - rj * w
-            if rj == 0 or cj == 0 or rj == h - 1 or cj == w - 1:
-                nxt[i] = j
-            else:
-                nxt[i] = nxt[j]
+    n = h * w
+    indeg = np.zeros(n, dtype=np.uint8)
+    acc = np.empty(n, dtype=np.float64)
+    has_extra = extra.shape[0] > 0
+    valid = 0
+    for r in range(h):
+        for c in range(w):
+            i = r * w + c
+            k = fh[r + 1, c + 1]
+            if k == NODATA_DIR:
+                acc[i] = np.nan
+                continue
+            valid += 1
+            acc[i] = 1.0 + extra[i] if has_extra else 1.0
+            if k >= 0:
+                rr = r + D8_DR[k]
+                cc = c + D8_DC[k]
+                if 0 <= rr < h and 0 <= cc < w and fh[rr + 1, cc + 1] != NODATA_DIR:
+                    indeg[rr * w + cc] += 1
+    done = 0
+    for i in range(n):
+        if indeg[i] != 0 or acc[i] != acc[i]:   # NaN: nodata
+            continue
+        cur = i
+        while True:
+            indeg[cur] = 255
+            done += 1
+            r = cur // w
+            c = cur - r * w
+            k = fh[r + 1, c + 1]
+            if k < 0:
+                break
+            rr = r + D8_DR[k]
+            cc = c + D8_DC[k]
+            if rr < 0 or cc < 0 or rr >= h or cc >= w or fh[rr + 1, cc + 1] == NODATA_DIR:
+                break
+            j = rr * w + cc
+            acc[j] += acc[cur]
+            indeg[j] -= 1
+            if indeg[j] != 0:
+                break
+            cur = j
+    return acc, valid, done
+
+
+@nb.njit(cache=True, inline="always")
+def _tile_receiver(fh, i, w, h):
+    """Flat index of the receiver of interior cell ``i`` inside the tile, -1 if none."""
+    r = i // w
+    c = i - r * w
+    k = fh[r + 1, c + 1]
+    if k < 0:
+        return -1
+    rr = r + D8_DR[k]
+    cc = c + D8_DC[k]
+    if rr < 0 or cc < 0 or rr >= h or cc >= w or fh[rr + 1, cc + 1] == NODATA_DIR:
+        return -1
+    return rr * w + cc
+
+
+@nb.njit(cache=True)
+def _tile_links(fh, r0, c0, cols):
+    """Perimeter links of one tile (acyclic directions): for each valid perimeter cell its global id
+    and where its flow goes next: the first perimeter cell downstream in the tile (kind 0), the
+    receiver in the neighbouring tile (kind 1), or nowhere (kind -1). The walks down the tile stop at
+    the first cell whose answer is known (each interior cell is walked once)."""
+    H, W = fh.shape
+    h, w = H - 2, W - 2
+    memo = np.full(h * w, -2, dtype=np.int64)   # interior cells: first perimeter cell downstream
+    stack = np.empty(h * w, dtype=np.int64)
     m = 2 * (h + w)
     gid = np.empty(m, dtype=np.int64)
     tgt = np.empty(m, dtype=np.int64)
@@ -501,10 +646,29 @@ def _tile_links(fh, rec, order, r0, c0, cols):
                 rr = r + D8_DR[k]
                 cc = c + D8_DC[k]
                 if 0 <= rr < h and 0 <= cc < w:
-                    if nxt[i] >= 0:
-                        j = nxt[i]
-                        kind[n] = 0
-                        tgt[n] = (r0 + j // w) * cols + c0 + j % w
+                    if fh[rr + 1, cc + 1] != NODATA_DIR:
+                        ns = 0
+                        j = rr * w + cc
+                        while True:   # down the tile to the first perimeter cell
+                            rj = j // w
+                            cj = j - rj * w
+                            if rj == 0 or cj == 0 or rj == h - 1 or cj == w - 1:
+                                res = j
+                                break
+                            if memo[j] != -2:
+                                res = memo[j]
+                                break
+                            stack[ns] = j
+                            ns += 1
+                            j = _tile_receiver(fh, j, w, h)
+                            if j < 0:
+                                res = -1
+                                break
+                        for t in range(ns):
+                            memo[stack[t]] = res
+                        if res >= 0:
+                            kind[n] = 0
+                            tgt[n] = (r0 + res // w) * cols + c0 + res % w
                 elif fh[rr + 1, cc + 1] != NODATA_DIR:
                     kind[n] = 1
                     tgt[n] = (r0 + rr) * cols + c0 + cc
@@ -548,26 +712,19 @@ def _solve_links(tgt_idx, kind, local):
     return ext
 
 
-def _local_accumulation(fdir_tile, weights=None):
-    rec = T._receivers(fdir_tile)
-    order, valid = T._topological(fdir_tile, rec)
-    if order.shape[0] != valid:
-        raise ValueError("flow directions contain a cycle")
-    w = np.empty(0) if weights is None else weights   # empty: unit weights
-    return T._accumulate(order, rec, w, fdir_tile.size), rec, order
-
-
 def tiled_accumulation(fdir: Raster, workdir, tile: int) -> Raster:
     """Upstream cell count by tiles (Barnes 2017), float64, NaN on nodata."""
     rows, cols = fdir.shape
     parts = []
+    no_extra = np.empty(0, dtype=np.float64)
     for r0, r1, c0, c1 in _tiles(fdir.shape, tile):
         fh = fdir.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=NODATA_DIR)
-        ft = np.ascontiguousarray(fh[1:-1, 1:-1])
-        acc, rec, order = _local_accumulation(ft)
-        gid, tgt, kind, loc = _tile_links(fh, rec, order, r0, c0, cols)
+        acc, valid, done = _tile_accumulate(fh, no_extra)
+        if done != valid:
+            raise ValueError("flow directions contain a cycle")
+        gid, tgt, kind, loc = _tile_links(fh, r0, c0, cols)
         parts.append((gid, tgt, kind, acc[loc]))
-        del fh, ft, acc, rec, order
+        del fh, acc
     gid = np.concatenate([p[0] for p in parts])
     tgt = np.concatenate([p[1] for p in parts])
     kind = np.concatenate([p[2] for p in parts])
@@ -581,17 +738,15 @@ def tiled_accumulation(fdir: Raster, workdir, tile: int) -> Raster:
     ext = _solve_links(tgt_idx, kind, local)
     out = Raster(Path(workdir) / "acc.bin", fdir.shape, np.float64)
     for r0, r1, c0, c1 in _tiles(fdir.shape, tile):
-        ft = fdir.read(r0, r1, c0, c1)
-        w = np.ones(ft.size)
+        fh = fdir.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=NODATA_DIR)
+        extra = np.zeros((r1 - r0) * (c1 - c0))
         lo, hi = np.searchsorted(gid, [r0 * cols, (r1 - 1) * cols + c1])
         g = gid[lo:hi]
         rr, cc = g // cols, g % cols
         inside = (cc >= c0) & (cc < c1)
-        w[(rr[inside] - r0) * (c1 - c0) + (cc[inside] - c0)] += ext[lo:hi][inside]
-        acc, _, _ = _local_accumulation(np.ascontiguousarray(ft), w)
-        acc = acc.reshape(ft.shape)
-        acc[ft == NODATA_DIR] = np.nan
-        out.write(r0, c0, acc)
+        extra[(rr[inside] - r0) * (c1 - c0) + (cc[inside] - c0)] += ext[lo:hi][inside]
+        acc, _, _ = _tile_accumulate(fh, extra)
+        out.write(r0, c0, acc.reshape(r1 - r0, c1 - c0))
     return out
 
 
@@ -607,7 +762,7 @@ def tiled_slope_curvature(dem: Raster, xres, yres, workdir, tile: int):
     for r0, r1, c0, c1 in _tiles(dem.shape, tile):
         # the halo stops at the grid edge: there the kernels pad as they do for the whole grid
         a0, a1, b0, b1 = max(r0 - 1, 0), min(r1 + 1, rows), max(c0 - 1, 0), min(c1 + 1, cols)
-        zh = dem.read(a0, a1, b0, b1)
+        zh = dem.read(a0, a1, b0, b1).astype(np.float64, copy=False)   # float64 arithmetic, as in-core
         win = (slice(r0 - a0, r1 - a0), slice(c0 - b0, c1 - b0))
         s, _ = T.slope_aspect(zh, xres, yres, edges="linear", aspect=False)
         slope.write(r0, c0, s[win])
@@ -619,24 +774,30 @@ def tiled_slope_curvature(dem: Raster, xres, yres, workdir, tile: int):
 
 # ----------------------------------------------------------------------------- drivers
 def dem_to_raster(z_or_path, workdir, block_rows: int = 256) -> tuple[Raster, object, object]:
-    """The DEM as a float64 file raster (NaN nodata), from an array or streamed from a GeoTIFF by
-    row blocks. Returns ``(raster, transform, crs)`` (``None`` for an array)."""
+    """The DEM as a file raster (NaN nodata), from an array or streamed from a GeoTIFF by row blocks.
+    Returns ``(raster, transform, crs)`` (``None`` for an array).
+
+    float32 stays float32 (a GeoTIFF of any type but float64 is read as float32, as the in-core path
+    reads it): the filled DEM holds elevations of the DEM, so the fill is exact in its type, and the
+    files and windows are half the size. Everything else is float64."""
     workdir = Path(workdir)
     if isinstance(z_or_path, np.ndarray):
         z = z_or_path
-        r = Raster(workdir / "dem.bin", z.shape, np.float64)
+        dtype = np.float32 if z.dtype == np.float32 else np.float64
+        r = Raster(workdir / "dem.bin", z.shape, dtype)
         for r0 in range(0, z.shape[0], block_rows):
-            r.write(r0, 0, np.asarray(z[r0:r0 + block_rows], dtype=np.float64))
+            r.write(r0, 0, np.asarray(z[r0:r0 + block_rows], dtype=dtype))
         return r, None, None
     import rasterio
     from rasterio.windows import Window
 
     with rasterio.Env(GDAL_CACHEMAX=16), rasterio.open(z_or_path) as ds:  # 16 MB block cache, not 5 % of RAM
-        r = Raster(workdir / "dem.bin", (ds.height, ds.width), np.float64)
+        dtype = np.float64 if ds.dtypes[0] == "float64" else np.float32   # as_float_dem's type
+        r = Raster(workdir / "dem.bin", (ds.height, ds.width), dtype)
         for r0 in range(0, ds.height, block_rows):
             n = min(block_rows, ds.height - r0)
             block = ds.read(1, window=Window(0, r0, ds.width, n))
-            r.write(r0, 0, T.as_float_dem(block, ds.nodata).astype(np.float64))
+            r.write(r0, 0, T.as_float_dem(block, ds.nodata, copy=False))
         return r, ds.transform, ds.crs
 
 
@@ -648,10 +809,9 @@ def run_tiled(dem: Raster, xres, yres, workdir, tile: int = 1024, outlets: Raste
     if slope:
         step(0.0, "slope")
         out["slope"], out["profile"], out["plan"] = tiled_slope_curvature(dem, xres, yres, workdir, tile)
-    step(0.3, "fill")
-    out["filled"] = tiled_fill(dem, outlets, workdir, tile)
-    step(0.6, "flow_direction")
-    out["fdir"], out["flat_passes"] = tiled_flow_direction(out["filled"], dem, outlets, xres, yres, workdir, tile)
+    step(0.3, "fill")   # fill and D8 share their sweeps over the tiles (the D8 step reports at its flats)
+    out["filled"], out["fdir"], out["flat_passes"] = tiled_fill_d8(
+        dem, outlets, xres, yres, workdir, tile, progress=lambda: step(0.6, "flow_direction"))
     step(0.75, "flow_accumulation")
     out["acc"] = tiled_accumulation(out["fdir"], workdir, tile)
     step(1.0, "done")
@@ -662,7 +822,7 @@ def tiled_hydrology(z: np.ndarray, xres, yres, tile: int = 1024, outlets: np.nda
                     slope: bool = False, workdir=None) -> dict:
     """Convenience for arrays (tests, small grids): the tiled pipeline, results as in-memory arrays."""
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        dem, _, _ = dem_to_raster(np.asarray(z, dtype=np.float64), tmp)
+        dem, _, _ = dem_to_raster(np.asarray(z), tmp)   # float32 stays float32, else float64
         out_r = None
         if outlets is not None:
             out_r = Raster(Path(tmp) / "outlets.bin", dem.shape, np.bool_)
