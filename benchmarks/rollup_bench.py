@@ -14,7 +14,8 @@ oblast, ``--sessions``), ``city_untiled``/``city_tiled`` (only the city — ``ma
 of ``layers/rollup.yaml``: the memory a straggler needs). Progress (one line per finished municipality
 and per tile of a tiled one, with the load average) goes to stderr. Every run records wall seconds, **CPU seconds** (driver +
 workers; for PostGIS the server's processes), load average before/after, peak memory per worker, the
-largest task (parcels); every result is compared cell by cell with the first Python engine of the run
+largest task (parcels), each worker's memory at the end of the run ("end": what the tasks left behind;
+``*_notrim``: the workers do not release memory after each task); every result is compared cell by cell with the first Python engine of the run
 (PostGIS: the tables it computes, ``balance`` and ``restricted``).
 """
 from __future__ import annotations
@@ -39,7 +40,9 @@ ENGINES = {"memory": ("memory", 1), "single": ("single", 1), "dask1": ("dask", 1
            "city_tiled": ("city", "rules"),  # tiles.max_parcels of layers/rollup.yaml
            "city_tiled_20k": ("city", 20_000),
            # only what the PostGIS push-down computes (balance by category, cross-tab by kind)
-           "memory_xt": ("memory", 1), "dask2_xt": ("dask", 2)}
+           "memory_xt": ("memory", 1), "dask2_xt": ("dask", 2),
+           # the workers do not release memory after each task (GIS_PLANNER_ROLLUP_TRIM=0): the comparison
+           "dask1_notrim": ("dask", 1), "dask2_notrim": ("dask", 2)}
 PG_TABLES = ("postgis", "memory_xt", "dask2_xt")
 
 
@@ -197,6 +200,10 @@ def run_one(engine: str, root: str, out: Path) -> dict:
                 except subprocess.TimeoutExpired:
                     p.kill()
     else:
+        if engine.endswith("_notrim"):
+            from gis_planner.rollup.driver import TRIM_ENV
+
+            os.environ[TRIM_ENV] = "0"  # inherited by the LocalCluster's worker processes
         lean = engine.endswith("_xt")
         res = rollup_national(root, engine=kind, n_workers=workers, exposure=not lean, detail=not lean,
                               progress=progress)
@@ -308,7 +315,8 @@ def markdown(doc: dict) -> str:
             rows.append(f"| {engine} | – | | | | failed | | | | | |")
             continue
         per = st.get("peak_rss_mb_per_worker")
-        per = ", ".join(f"{v:.0f}" for v in per.values()) if per else (
+        end = st.get("rss_mb_per_worker_end") or {}
+        per = ", ".join(f"{v:.0f}" + (f" (end {end[k]:.0f})" if k in end else "") for k, v in per.items()) if per else (
             f"{st['peak_rss_mb_pg_backend']:.0f}" if "peak_rss_mb_pg_backend" in st else "–")
         d = st.get("diff") or {}
         wall = f"{st['wall_s']:.0f}"
