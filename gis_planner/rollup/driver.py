@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import gc
 import json
 import os
 import pickle
@@ -130,21 +129,21 @@ RELEASES = 0  # calls of release_memory in this process that released (a worker'
 def release_memory() -> bool:
     """Give the memory a finished task freed back to the operating system; runs on the worker after every task.
 
-    A long-lived worker runs hundreds of tasks (220-410 a worker in the national benchmarks). Without this
-    its resident memory kept growing with the number of tasks: glibc keeps freed heap pages of every malloc
-    arena (numpy/shapely/GEOS/pandas buffers) mapped, so each new task's peak came on top of what the earlier
-    ones left (measured 2026-12-06 on the 27.7 M set, 80 tasks of <= 50 000 parcels in one process: peak
-    502 MB and still rising without, 439 MB with a flat post-task RSS; benchmarks/results_rollup.md). Here:
-    a full ``gc.collect()`` (cycles of geopandas/pandas objects holding arrays), pyarrow's pool
-    ``release_unused()`` (mimalloc/jemalloc cache) and glibc's ``malloc_trim(0)`` (every arena, also pages
-    inside the heap). A few milliseconds a task. Off with the environment variable ``GIS_PLANNER_ROLLUP_TRIM=0``
-    (for the benchmark's comparison). Returns whether ``malloc_trim`` was called.
+    A long-lived worker runs hundreds of tasks (220-410 a worker in the national benchmarks). glibc keeps
+    the freed heap pages of every malloc arena mapped (numpy/shapely/GEOS/pandas buffers of the finished
+    task), so a worker's resident memory stayed high between tasks and each task's peak came on top of
+    that. Here: pyarrow's pool ``release_unused()`` (its mimalloc/jemalloc cache) and glibc's
+    ``malloc_trim(0)`` (every arena, also free pages inside the heap). Measured 2026-12-06 on the 27.7 M
+    set, 80 tasks of <= 50 000 parcels in one process (benchmarks/results_rollup.md): resident memory
+    between tasks 356 MB instead of 464 MB, peak 461 MB instead of 517 MB, CPU within the noise; a
+    ``gc.collect()`` as well gave nothing more (368 / 470 MB) and cost CPU, so it is not done. Off with
+    the environment variable ``GIS_PLANNER_ROLLUP_TRIM=0`` (the benchmark's comparison). Returns whether
+    ``malloc_trim`` was called.
     """
     global _malloc_trim, RELEASES
     if os.environ.get(TRIM_ENV, "1") == "0":
         return False
     RELEASES += 1
-    gc.collect()
     try:
         import pyarrow as pa
 
