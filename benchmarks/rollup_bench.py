@@ -14,7 +14,8 @@ oblast, ``--sessions``), ``city_untiled``/``city_tiled`` (only the city — ``ma
 of ``layers/rollup.yaml``: the memory a straggler needs). Progress (one line per finished municipality
 and per tile of a tiled one, with the load average) goes to stderr. Every run records wall seconds, **CPU seconds** (driver +
 workers; for PostGIS the server's processes), load average before/after, peak memory per worker, the
-largest task (parcels); every result is compared cell by cell with the first Python engine of the run
+largest task (parcels), each worker's memory at the end of the run ("end": what the tasks left behind;
+``*_notrim``: the workers do not release memory after each task); every result is compared cell by cell with the first Python engine of the run
 (PostGIS: the tables it computes, ``balance`` and ``restricted``).
 """
 from __future__ import annotations
@@ -35,12 +36,15 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ENGINES = {"memory": ("memory", 1), "single": ("single", 1), "dask1": ("dask", 1), "dask2": ("dask", 2),
-           "ext2": ("external", 2), "postgis": ("postgis", 1), "city_untiled": ("city", None),
+           "ext2": ("external", 2), "postgis": ("postgis", 1),
+           "postgis_s2": ("postgis", 2),  # load + only the 2-session query (one session per oblast, 2 at a time) "city_untiled": ("city", None),
            "city_tiled": ("city", "rules"),  # tiles.max_parcels of layers/rollup.yaml
            "city_tiled_20k": ("city", 20_000),
            # only what the PostGIS push-down computes (balance by category, cross-tab by kind)
-           "memory_xt": ("memory", 1), "dask2_xt": ("dask", 2)}
-PG_TABLES = ("postgis", "memory_xt", "dask2_xt")
+           "memory_xt": ("memory", 1), "dask2_xt": ("dask", 2),
+           # the workers do not release memory after each task (GIS_PLANNER_ROLLUP_TRIM=0): the comparison
+           "dask1_notrim": ("dask", 1), "dask2_notrim": ("dask", 2)}
+PG_TABLES = ("postgis", "postgis_s2", "memory_xt", "dask2_xt")
 
 
 def _save(levels: dict, path: Path) -> None:
@@ -156,7 +160,7 @@ def run_one(engine: str, root: str, out: Path) -> dict:
             t_load = time.perf_counter() - t0
             sampler = PgSampler(str(pg.tmp))
             sampler.start()
-            res = postgis_rollup(pg.url)
+            res = postgis_rollup(pg.url) if workers == 1 else None
             cpu1 = sampler.cpu()
             res2 = postgis_rollup(pg.url, sessions=2)
             cpu2 = sampler.cpu()
@@ -164,11 +168,18 @@ def run_one(engine: str, root: str, out: Path) -> dict:
             sampler.join()
         from gis_planner.rollup import compare
 
-        stats = {**res.stats, "load_s": t_load, "query_s": res.stats["wall_s"], "wall_s": t_load + res.stats["wall_s"],
-                 "query_s_2_sessions": res2.stats["wall_s"], "pg_cpu_s_query": round(cpu1 - sampler.cpu0, 1),
-                 "pg_cpu_s_query_2_sessions": round(cpu2 - cpu1, 1),
-                 "sessions_vs_one_query": compare(res.levels, res2.levels),
-                 "peak_rss_mb_pg_backend": round(sampler.peak_mb, 1), "loaded": counts}
+        if res is None:  # postgis_s2: the 2-session query only
+            res = res2
+            stats = {**res.stats, "load_s": t_load, "query_s_2_sessions": res2.stats["wall_s"],
+                     "wall_s": t_load + res2.stats["wall_s"], "pg_cpu_s_query_2_sessions": round(cpu2 - cpu1, 1),
+                     "peak_rss_mb_pg_backend": round(sampler.peak_mb, 1), "loaded": counts}
+        else:
+            stats = {**res.stats, "load_s": t_load, "query_s": res.stats["wall_s"],
+                     "wall_s": t_load + res.stats["wall_s"],
+                     "query_s_2_sessions": res2.stats["wall_s"], "pg_cpu_s_query": round(cpu1 - sampler.cpu0, 1),
+                     "pg_cpu_s_query_2_sessions": round(cpu2 - cpu1, 1),
+                     "sessions_vs_one_query": compare(res.levels, res2.levels),
+                     "peak_rss_mb_pg_backend": round(sampler.peak_mb, 1), "loaded": counts}
     elif kind == "city":
         s = NationalSet(root)
         city = (s.manifest.get("city") or {}).get("code")
@@ -197,6 +208,10 @@ def run_one(engine: str, root: str, out: Path) -> dict:
                 except subprocess.TimeoutExpired:
                     p.kill()
     else:
+        if engine.endswith("_notrim"):
+            from gis_planner.rollup.driver import TRIM_ENV
+
+            os.environ[TRIM_ENV] = "0"  # inherited by the LocalCluster's worker processes
         lean = engine.endswith("_xt")
         res = rollup_national(root, engine=kind, n_workers=workers, exposure=not lean, detail=not lean,
                               progress=progress)
@@ -308,15 +323,20 @@ def markdown(doc: dict) -> str:
             rows.append(f"| {engine} | – | | | | failed | | | | | |")
             continue
         per = st.get("peak_rss_mb_per_worker")
-        per = ", ".join(f"{v:.0f}" for v in per.values()) if per else (
+        end = st.get("rss_mb_per_worker_end") or {}
+        per = ", ".join(f"{v:.0f}" + (f" (end {end[k]:.0f})" if k in end else "") for k, v in per.items()) if per else (
             f"{st['peak_rss_mb_pg_backend']:.0f}" if "peak_rss_mb_pg_backend" in st else "–")
         d = st.get("diff") or {}
         wall = f"{st['wall_s']:.0f}"
-        if "load_s" in st:
+        if "query_s" in st:
             wall += f" (load {st['load_s']:.0f} + query {st['query_s']:.0f}; 2 sessions {st['query_s_2_sessions']:.0f})"
+        elif "load_s" in st:
+            wall += f" (load {st['load_s']:.0f} + query in 2 sessions {st['query_s_2_sessions']:.0f})"
         cpu = f"{st.get('cpu_s', 0):.0f}"
         if "pg_cpu_s_query" in st:
             cpu += f" (+ server: query {st['pg_cpu_s_query']:.0f}, 2 sessions {st['pg_cpu_s_query_2_sessions']:.0f})"
+        elif "pg_cpu_s_query_2_sessions" in st:
+            cpu += f" (+ server: 2 sessions {st['pg_cpu_s_query_2_sessions']:.0f})"
         la = f"{st['loadavg_before'][0]:.1f} / {st['loadavg_after'][0]:.1f}" if "loadavg_before" in st else ""
         rel = f"{d.get('max_rel', 0):.1e} ({st.get('diff_to', '–')})" if d else "–"
         same = " (= set)" if st.get("parcels_expected") is not None and st.get("parcels") == st["parcels_expected"] else (

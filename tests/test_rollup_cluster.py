@@ -318,3 +318,46 @@ def test_external_cluster_survives_a_lost_scheduler_connection_and_a_killed_work
         assert d["cells"] > 100 and d["max_rel"] < 1e-12, d
         assert cell(res, "country", "KG", "balance", "settlement", "parcels") == 150
         assert cell(res, "municipality", "B", "restricted", "reserve", "water_protection_zone") == pytest.approx(1.2)
+
+
+def _releases():
+    from gis_planner.rollup import driver
+
+    return driver.RELEASES
+
+
+def test_process_workers_release_memory_after_every_task(national, cluster, single):
+    """Each task ends with release_memory on its worker process (gc, pyarrow pool, malloc_trim): a worker's
+    memory does not grow with the number of tasks it ran (benchmarks/results_rollup.md, 2026-12-06)."""
+    from dask.distributed import Client
+
+    with Client(cluster.scheduler_address) as c:
+        before = sum(c.run(_releases).values())
+        res = rollup_national(national, scheduler=cluster.scheduler_address)
+        after = sum(c.run(_releases).values())
+    assert after - before == res.stats["computed_tasks"] == 3  # one release per task (A, B, C), on the workers
+    assert compare(single.levels, res.levels)["max_rel"] < 1e-12
+    assert set(res.stats["rss_mb_per_worker_end"]) == set(res.stats["peak_rss_mb_per_worker"])
+
+
+def test_release_memory_gives_freed_heap_pages_back():
+    """Known answer: 1 KB blocks (malloc's heap, below the mmap threshold), 9 of 10 freed. The survivors
+    pin the heap, so glibc's own top trim cannot return the ~170 MB; malloc_trim(0) does."""
+    import ctypes.util
+
+    from gis_planner.rollup.driver import release_memory, rss_mb
+
+    if not sys.platform.startswith("linux") or "libc" not in str(ctypes.util.find_library("c")):
+        pytest.skip("malloc_trim is glibc's")
+    blocks = [bytes(1000) + bytes([i % 251]) for i in range(200_000)]  # ≈ 200 MB in ≈ 1 KB chunks
+    keep = blocks[::10]
+    del blocks
+    freed = rss_mb()
+    assert release_memory() is True
+    assert freed - rss_mb() > 100  # MB back to the OS
+    assert len(keep) == 20_000
+    os.environ["GIS_PLANNER_ROLLUP_TRIM"] = "0"
+    try:
+        assert release_memory() is False
+    finally:
+        del os.environ["GIS_PLANNER_ROLLUP_TRIM"]

@@ -32,7 +32,10 @@ Example
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
+import os
 import pickle
 import resource
 import time
@@ -109,6 +112,58 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def rss_mb() -> float:
+    """Resident memory of this process now (MB; Linux ``/proc``, else the peak)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return peak_rss_mb()
+
+
+TRIM_ENV = "GIS_PLANNER_ROLLUP_TRIM"  # "0": do not release memory after each task (benchmark comparison only)
+_malloc_trim = None
+RELEASES = 0  # calls of release_memory in this process that released (a worker's count; tests)
+
+
+def release_memory() -> bool:
+    """Give the memory a finished task freed back to the operating system; runs on the worker after every task.
+
+    A long-lived worker runs hundreds of tasks (220-410 a worker in the national benchmarks). glibc keeps
+    the freed heap pages of every malloc arena mapped (numpy/shapely/GEOS/pandas buffers of the finished
+    task), so a worker's resident memory stayed high between tasks and each task's peak came on top of
+    that. Here: pyarrow's pool ``release_unused()`` (its mimalloc/jemalloc cache) and glibc's
+    ``malloc_trim(0)`` (every arena, also free pages inside the heap). Measured 2026-12-06 on the 27.7 M
+    set, 80 tasks of <= 50 000 parcels in one process (benchmarks/results_rollup.md): resident memory
+    between tasks 356 MB instead of 464 MB, peak 461 MB instead of 517 MB, CPU within the noise; a
+    ``gc.collect()`` as well gave nothing more (368 / 470 MB) and cost CPU, so it is not done. Off with
+    the environment variable ``GIS_PLANNER_ROLLUP_TRIM=0`` (the benchmark's comparison). Returns whether
+    ``malloc_trim`` was called.
+    """
+    global _malloc_trim, RELEASES
+    if os.environ.get(TRIM_ENV, "1") == "0":
+        return False
+    RELEASES += 1
+    try:
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+    except Exception:  # noqa: BLE001 - an old pyarrow without release_unused: nothing to release
+        pass
+    if _malloc_trim is None:
+        _malloc_trim = False
+        name = ctypes.util.find_library("c")
+        try:
+            libc = ctypes.CDLL(name) if name else None
+            _malloc_trim = getattr(libc, "malloc_trim", False) if libc is not None else False
+        except OSError:  # not glibc (musl, macOS, Windows): the allocator keeps its own policy
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+        return True
+    return False
+
+
 def cpu_seconds() -> float:
     """CPU seconds (user + system) used by this process so far."""
     r = resource.getrusage(resource.RUSAGE_SELF)
@@ -164,7 +219,15 @@ def plan_tiles(row_group_rows: list[int], max_parcels: int | None) -> list[tuple
 
 
 def national_task(store: Store, spec: TaskSpec) -> pd.DataFrame:
-    """Tables of one municipality or tile (runs on a worker). Errors carry the worker's name."""
+    """Tables of one municipality or tile (runs on a worker), then :func:`release_memory`. Errors carry the
+    worker's name."""
+    try:
+        return _national_task(store, spec)
+    finally:  # the task's frames (parcels, polygons) are gone here; only the small result table is alive
+        release_memory()
+
+
+def _national_task(store: Store, spec: TaskSpec) -> pd.DataFrame:
     try:
         boundary = shapely.from_wkb(spec.boundary_wkb)
         part = read_partition(store, spec.code, spec.info, boundary, spec.row_groups, spec.zones)
@@ -183,6 +246,8 @@ def _workspace_task(path: str, code: str) -> pd.DataFrame:
         return workspace_tables(Workspace(path), code)
     except Exception as exc:  # noqa: BLE001
         raise TaskError(where_am_i(), f"{type(exc).__name__}: {exc}") from None
+    finally:
+        release_memory()
 
 
 def _client(scheduler: str | None, n_workers: int, processes: bool = True, memory_limit="auto",
@@ -371,6 +436,7 @@ def _run(tasks: list[tuple], func, engine: str, n_workers: int, scheduler: str |
             early()
             client = _run_dask(client, scheduler, tasks, func, retries, finished, stats)
             stats["peak_rss_mb_per_worker"] = _per_worker(client, peak_rss_mb)
+            stats["rss_mb_per_worker_end"] = _per_worker(client, rss_mb)
             stats["cpu_s_per_worker"] = _per_worker(client, cpu_seconds)
         finally:
             client.close()
