@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib
+from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -801,6 +803,10 @@ def _balance(bg: Background, rules: dict, ws, parcels, restrictions, boundary, z
             kw = dict(geos_below_share=float(ecfg.get("clip_geos_below_share", 0.01)), threads=bg.threads,
                       chunk_min_pairs=ecfg.get("clip_chunk_min_pairs"))
             if compiled and bool(ecfg.get("clip_compiled", True)):
+                if isinstance(pair_task, Future):
+                    # the clip pass starts once the segment pairing is done (on a quiet machine it is by then):
+                    # their transient arrays (~0.3 GB each at 1M parcels) never add up at the peak of memory
+                    futures_wait([pair_task])
                 touched, sums, any_t = group_areas_sparse(index, atoms, max_v, **kw)
                 cols = {k: (touched, v) for k, v in sums.items()}
                 any_col[touched] = any_t
