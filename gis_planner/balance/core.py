@@ -584,8 +584,9 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     (2.0, {'agricultural': 0.5, 'settlement': 0.5})
     """
     rules = load_rules("balance", ws)
-    # independent phases (the restriction groups and their atoms, the topology) run beside the parcels'
-    # own work in engine.threads threads (layers/balance.yaml); with one thread, in the order of the code
+    # independent phases (the attributes' codes, the restriction groups and their atoms, the segment pairing,
+    # the topology) run beside the parcels' own work in engine.threads threads (layers/balance.yaml); with one
+    # thread, each where its result is first used, in the calling thread
     with Background(balance_threads(rules.get("engine"))) as bg:
         return _balance(bg, rules, ws, parcels, restrictions, boundary, zones, zone_field, reported,
                         abs_tolerance_ha, rel_tolerance_pct, detail, topology)
@@ -665,8 +666,9 @@ def _balance(bg: Background, rules: dict, ws, parcels, restrictions, boundary, z
         return ids_s.take(np.asarray(pos, dtype=np.int64)).to_numpy(dtype=object)
 
     def pair(tree):
-        # the topology's segment pairing, on the coordinates the validity check has just read; they are
-        # freed before the restriction pass (at 1M parcels ~0.2 GB less at the peak)
+        # the topology's segment pairing, on the coordinates the validity check has just read; the dict (and
+        # with it the per-vertex ring numbers) is cleared once paired, before the restriction pass (at 1M parcels
+        # ~0.1 GB less at the peak); ``xy`` lives on in ``index.coords`` until the clip pass is done
         try:
             return _pairing(geoms, tree, default_workers(), compiled=compiled, coords=coords or None)
         finally:
