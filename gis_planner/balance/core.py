@@ -626,7 +626,10 @@ def _restriction_atoms(ws, restrictions, crs, rules: dict, detail: bool) -> dict
             group_meta[key] = {"kind": parts[0], "subtype": parts[1] if len(parts) > 1 else None,
                                "level": parts[2] if len(parts) > 2 else None}
         # every group at once: parcels clipped against the disjoint atoms of all groups (atoms.py)
-        out.update(rframe=rframe, unions=unions, dunions=dunions, atoms=build_atoms({**unions, **dunions}))
+        atoms = build_atoms({**unions, **dunions})
+        if not set(atoms.failed) & set(unions):
+            atoms.cut(int((rules.get("engine") or {}).get("max_vertices", 256)))   # the pieces of the clip pass, here
+        out.update(rframe=rframe, unions=unions, dunions=dunions, atoms=atoms)
     return out
 
 
