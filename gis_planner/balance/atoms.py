@@ -30,7 +30,7 @@ from typing import Mapping
 import numpy as np
 import shapely
 
-from .engine import ParcelIndex, polygon_parts
+from .engine import ParcelIndex, cut_pieces, polygon_parts
 
 
 @dataclass
@@ -41,6 +41,15 @@ class Atoms:
     geoms: np.ndarray
     member: np.ndarray
     failed: list = field(default_factory=list)   # groups whose atoms do not add up to their union
+    _cut: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def cut(self, max_vertices: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """The atoms cut into pieces (:func:`~gis_planner.balance.engine.cut_pieces`), computed once per size
+        (the balance computes them beside the parcels' validation, with the atoms)."""
+        key = int(max_vertices)
+        if key not in self._cut:
+            self._cut[key] = cut_pieces(self.geoms, key)
+        return self._cut[key]
 
     def union(self, rel_tol: float = 1e-9):
         """Union of the atoms (they share edges exactly: a coverage union, checked by its area)."""
@@ -93,7 +102,7 @@ def group_areas_sparse(index: ParcelIndex, atoms: Atoms, max_vertices: int = 256
     over the touched parcels in their order equal the sums over all parcels (the others add exact zeros)."""
     n = len(index)
     p, lab, a = index.label_areas(atoms.geoms, max_vertices, compiled=True, geos_below_share=geos_below_share,
-                                  threads=threads, chunk_min_pairs=chunk_min_pairs)
+                                  threads=threads, chunk_min_pairs=chunk_min_pairs, cut=atoms.cut(max_vertices))
     touched = np.flatnonzero(np.bincount(p, minlength=n))
     at = np.zeros(n, dtype=np.int64)
     at[touched] = np.arange(touched.size)
@@ -129,7 +138,7 @@ def group_areas(index: ParcelIndex, atoms: Atoms, max_vertices: int = 256, compi
             return col
 
         return {key: column(s) for key, s in sums.items()}, column(any_sums)
-    p, lab, a = index.label_areas(atoms.geoms, max_vertices, cover=atoms.union())
+    p, lab, a = index.label_areas(atoms.geoms, max_vertices, cover=atoms.union(), cut=atoms.cut(max_vertices))
     # sums over the parcels the atoms touch only (a few of all at 1M parcels), then spread out: the
     # same sums, in the same order, as bincounts over all parcels
     touched = np.flatnonzero(np.bincount(p, minlength=n))

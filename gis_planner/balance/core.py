@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib
+from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -582,8 +584,9 @@ def compute_balance(ws=None, *, parcels: gpd.GeoDataFrame | None = None,
     (2.0, {'agricultural': 0.5, 'settlement': 0.5})
     """
     rules = load_rules("balance", ws)
-    # independent phases (the restriction groups and their atoms, the topology) run beside the parcels'
-    # own work in engine.threads threads (layers/balance.yaml); with one thread, in the order of the code
+    # independent phases (the attributes' codes, the restriction groups and their atoms, the segment pairing,
+    # the topology) run beside the parcels' own work in engine.threads threads (layers/balance.yaml); with one
+    # thread, each where its result is first used, in the calling thread
     with Background(balance_threads(rules.get("engine"))) as bg:
         return _balance(bg, rules, ws, parcels, restrictions, boundary, zones, zone_field, reported,
                         abs_tolerance_ha, rel_tolerance_pct, detail, topology)
@@ -623,7 +626,10 @@ def _restriction_atoms(ws, restrictions, crs, rules: dict, detail: bool) -> dict
             group_meta[key] = {"kind": parts[0], "subtype": parts[1] if len(parts) > 1 else None,
                                "level": parts[2] if len(parts) > 2 else None}
         # every group at once: parcels clipped against the disjoint atoms of all groups (atoms.py)
-        out.update(rframe=rframe, unions=unions, dunions=dunions, atoms=build_atoms({**unions, **dunions}))
+        atoms = build_atoms({**unions, **dunions})
+        if not set(atoms.failed) & set(unions):
+            atoms.cut(int((rules.get("engine") or {}).get("max_vertices", 256)))   # the pieces of the clip pass, here
+        out.update(rframe=rframe, unions=unions, dunions=dunions, atoms=atoms)
     return out
 
 
@@ -663,8 +669,9 @@ def _balance(bg: Background, rules: dict, ws, parcels, restrictions, boundary, z
         return ids_s.take(np.asarray(pos, dtype=np.int64)).to_numpy(dtype=object)
 
     def pair(tree):
-        # the topology's segment pairing, on the coordinates the validity check has just read; they are
-        # freed before the restriction pass (at 1M parcels ~0.2 GB less at the peak)
+        # the topology's segment pairing, on the coordinates the validity check has just read; the dict (and
+        # with it the per-vertex ring numbers) is cleared once paired, before the restriction pass (at 1M parcels
+        # ~0.1 GB less at the peak); ``xy`` lives on in ``index.coords`` until the clip pass is done
         try:
             return _pairing(geoms, tree, default_workers(), compiled=compiled, coords=coords or None)
         finally:
@@ -801,6 +808,10 @@ def _balance(bg: Background, rules: dict, ws, parcels, restrictions, boundary, z
             kw = dict(geos_below_share=float(ecfg.get("clip_geos_below_share", 0.01)), threads=bg.threads,
                       chunk_min_pairs=ecfg.get("clip_chunk_min_pairs"))
             if compiled and bool(ecfg.get("clip_compiled", True)):
+                if isinstance(pair_task, Future):
+                    # the clip pass starts once the segment pairing is done (on a quiet machine it is by then):
+                    # their transient arrays (~0.3 GB each at 1M parcels) never add up at the peak of memory
+                    futures_wait([pair_task])
                 touched, sums, any_t = group_areas_sparse(index, atoms, max_v, **kw)
                 cols = {k: (touched, v) for k, v in sums.items()}
                 any_col[touched] = any_t

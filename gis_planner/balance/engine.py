@@ -198,6 +198,15 @@ def subdivide(geom, max_vertices: int = 256) -> np.ndarray:
     return np.array(out, dtype=object)
 
 
+def cut_pieces(geoms, max_vertices: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Each of ``geoms`` cut into pieces of at most ``max_vertices`` vertices (:func:`subdivide`): the pieces
+    and the position of the geometry each comes from."""
+    cut = [subdivide(g, max_vertices) for g in np.asarray(geoms, dtype=object)]
+    labels = np.repeat(np.arange(len(cut)), [len(c) for c in cut])
+    pieces = np.concatenate(cut) if cut else np.empty(0, dtype=object)
+    return pieces, labels
+
+
 def _chunked(func, workers: int, *arrays, keys: np.ndarray | None = None, min_size: int = 256):
     """Apply a vectorised shapely function in ``workers`` threads over chunks of the arrays.
 
@@ -352,8 +361,8 @@ class ParcelIndex:
 
 
     def label_areas(self, geoms, max_vertices: int = 256, cover=None, compiled: bool = False,
-                    geos_below_share: float = 0.01, threads: int = 1, chunk_min_pairs: int | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    geos_below_share: float = 0.01, threads: int = 1, chunk_min_pairs: int | None = None,
+                    cut: tuple | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Area (m²) of each parcel inside each of the disjoint polygons ``geoms``, as sparse triplets.
 
         Returns ``(parcel, label, area)``: one entry per parcel and polygon they share area or a boundary
@@ -372,18 +381,17 @@ class ParcelIndex:
         ``geos_below_share`` (slivers: their figures and whether they are listed at all stay GEOS').
         The figures differ from the GEOS path by rounding only (~1e-12 relative, tested). ``threads``,
         ``chunk_min_pairs``: the compiled clipper's pairs are cut into chunks measured in threads
-        (:func:`clip_chunked`; the same figures as one call).
+        (:func:`clip_chunked`; the same figures as one call). ``cut``: :func:`cut_pieces` of ``geoms`` when
+        already computed (e.g. in another thread).
         """
         chunk_min_pairs = CLIP_CHUNK_MIN_PAIRS if chunk_min_pairs is None else int(chunk_min_pairs)
         geoms = np.asarray(geoms, dtype=object)
         empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
         if geoms.size == 0 or len(self.geoms) == 0:
             return empty
-        cut = [subdivide(g, max_vertices) for g in geoms]
-        labels = np.repeat(np.arange(len(geoms)), [len(c) for c in cut])
+        pieces, labels = cut_pieces(geoms, max_vertices) if cut is None else cut
         if labels.size == 0:
             return empty
-        pieces = np.concatenate(cut)
         shapely.prepare(pieces)
         q, p = self.tree.query(pieces)
         if compiled:
