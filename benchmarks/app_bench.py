@@ -178,8 +178,14 @@ class Cpu:
             kids = me.children(recursive=True)
         except self.psutil.Error:
             kids = []
-        browser = [p for p in kids if p.pid != self.server.pid and "chrom" in (p.name() or "").lower()]
+        browser = [p for p in kids if p.pid != self.server.pid and "chrom" in self._name(p)]
         return self._sum([self.server]), self._sum(browser)
+
+    def _name(self, p) -> str:
+        try:
+            return (p.name() or "").lower()
+        except self.psutil.Error:   # a browser process that ended meanwhile (it failed a whole run)
+            return ""
 
 
 def free_port() -> int:

@@ -72,7 +72,7 @@ class StaticText:
         if StaticText._NEWLINES is None:
             StaticText._NEWLINES = re.compile(r"\r\n|\r|\n")
         self.source = source
-        text = StaticText._NEWLINES.sub("\n", source)
+        text = StaticText._NEWLINES.sub("\n", source) if "\r" in source else source
         self._text = text[:-1] if text.endswith("\n") else text
         self._compiled = None
 
