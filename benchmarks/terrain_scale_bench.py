@@ -143,9 +143,9 @@ def run_tiled_checked(dem: str, tile: int, slope: bool) -> dict:
 
 
 def child_incore(dem: str) -> dict:
-    import rasterio
-
     from gis_planner.hazards import terrain as T
+
+    import rasterio   # after gis_planner, as in the product: its offline GDAL setup applies
 
     with rasterio.Env(GDAL_CACHEMAX=16), rasterio.open(dem) as ds:   # 16 MB block cache, as the tiled path
         z = T.as_float_dem(ds.read(1), ds.nodata, copy=False)   # float32 throughout (the GeoTIFF's type)
@@ -161,9 +161,9 @@ def child_incore(dem: str) -> dict:
 def child_slope(dem: str, out: str) -> dict:
     """Slope GeoTIFF -> GeoTIFF as ``gdaldem slope`` does it (float32, nodata -9999, an uncompressed
     striped GTiff as gdaldem's default), in a whole process."""
-    import rasterio
-
     from gis_planner.hazards import surface as T   # numpy only: no numba in this process
+
+    import rasterio   # after gis_planner, as in the product: its offline GDAL setup applies
 
     with rasterio.Env(GDAL_CACHEMAX=16), rasterio.open(dem) as ds:
         z = T.as_float_dem(ds.read(1), ds.nodata, copy=False)
