@@ -280,7 +280,7 @@ def section(saved: list[dict]) -> list[str]:
                                f"{med(rr, 'peak_rss_mb'):,.0f} | {ratio if rr is not gd else '— | — | —'} |")
         d = rec.get("slope_check") or {}
         if d:
-            slope_lines.append(f"| | check: max |ours − gdaldem| {d['max_abs_diff_deg']:.2e}° on {d['compared']:,} cells, "
+            slope_lines.append(f"| | check: largest difference ours − gdaldem {d['max_abs_diff_deg']:.2e}° on {d['compared']:,} cells, "
                                f"same nodata {d['same_nodata']}; {rec.get('slope_note', '')} | | | | | | | |")
     if slope_lines:
         lines += ["", "Slope, GeoTIFF → GeoTIFF, whole processes against `gdaldem slope` (uncompressed GTiff out "
