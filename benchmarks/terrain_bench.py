@@ -239,7 +239,9 @@ def main() -> int:
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
     mark = "<!-- terrain_scale_bench -->"  # the large-DEM section of terrain_scale_bench.py stays
     tail = ("\n" + mark + text.split(mark, 1)[1]) if mark in text else ""
-    RESULTS.write_text("\n".join(lines) + tail, encoding="utf-8")
+    title = lines[0]   # dated hand-written sections above this bench's table stay at the top
+    top = text.split(title, 1)[0] if title in text else ""
+    RESULTS.write_text(top + "\n".join(lines) + tail, encoding="utf-8")
     print("\n".join(lines))
     return 0
 

@@ -34,10 +34,10 @@ def cpu() -> float:
 
 def main(dem: str) -> None:
     print(f"load average {os.getloadavg()}", flush=True)
-    import rasterio
-
     from gis_planner.hazards import susceptibility as S
     from gis_planner.hazards import terrain as T
+
+    import rasterio   # after gis_planner, as in the product: its offline GDAL setup applies
 
     print(f"imports            {rss()}, CPU {cpu():.2f} s", flush=True)
     with rasterio.Env(GDAL_CACHEMAX=16), rasterio.open(dem) as ds:

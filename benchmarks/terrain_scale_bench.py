@@ -143,9 +143,9 @@ def run_tiled_checked(dem: str, tile: int, slope: bool) -> dict:
 
 
 def child_incore(dem: str) -> dict:
-    import rasterio
-
     from gis_planner.hazards import terrain as T
+
+    import rasterio   # after gis_planner, as in the product: its offline GDAL setup applies
 
     with rasterio.Env(GDAL_CACHEMAX=16), rasterio.open(dem) as ds:   # 16 MB block cache, as the tiled path
         z = T.as_float_dem(ds.read(1), ds.nodata, copy=False)   # float32 throughout (the GeoTIFF's type)
@@ -161,9 +161,9 @@ def child_incore(dem: str) -> dict:
 def child_slope(dem: str, out: str) -> dict:
     """Slope GeoTIFF -> GeoTIFF as ``gdaldem slope`` does it (float32, nodata -9999, an uncompressed
     striped GTiff as gdaldem's default), in a whole process."""
-    import rasterio
-
     from gis_planner.hazards import surface as T   # numpy only: no numba in this process
+
+    import rasterio   # after gis_planner, as in the product: its offline GDAL setup applies
 
     with rasterio.Env(GDAL_CACHEMAX=16), rasterio.open(dem) as ds:
         z = T.as_float_dem(ds.read(1), ds.nodata, copy=False)
@@ -280,7 +280,7 @@ def section(saved: list[dict]) -> list[str]:
                                f"{med(rr, 'peak_rss_mb'):,.0f} | {ratio if rr is not gd else '— | — | —'} |")
         d = rec.get("slope_check") or {}
         if d:
-            slope_lines.append(f"| | check: max |ours − gdaldem| {d['max_abs_diff_deg']:.2e}° on {d['compared']:,} cells, "
+            slope_lines.append(f"| | check: largest difference ours − gdaldem {d['max_abs_diff_deg']:.2e}° on {d['compared']:,} cells, "
                                f"same nodata {d['same_nodata']}; {rec.get('slope_note', '')} | | | | | | | |")
     if slope_lines:
         lines += ["", "Slope, GeoTIFF → GeoTIFF, whole processes against `gdaldem slope` (uncompressed GTiff out "

@@ -78,7 +78,39 @@ def configure_gdal() -> None:
         sys.modules["pyogrio"].set_gdal_config_options(SAFE_GDAL_OPTIONS)
     elif not any(isinstance(f, _ConfigurePyogrio) for f in sys.meta_path):
         sys.meta_path.insert(0, _ConfigurePyogrio())
+    if "rasterio.session" not in sys.modules and not any(isinstance(f, _RasterioWithoutCloud) for f in sys.meta_path):
+        sys.meta_path.insert(0, _RasterioWithoutCloud())
     _CONFIGURED = True
+
+
+class _RasterioWithoutCloud:
+    """Import hook: ``rasterio.session`` is imported without boto3 (rasterio then uses its offline
+    ``DummySession``). The product reads no cloud storage (GDAL's network is switched off above), and
+    boto3/botocore cost every process that imports rasterio ~0.15 CPU s and ~18 MB
+    (benchmarks/results_hazards.md, 2026-12-06). Only that import is affected: boto3 stays importable,
+    and if it was loaded before, rasterio gets it."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "rasterio.session":
+            return None
+        sys.meta_path.remove(self)      # once; and lets the normal finders locate the module
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:   # pragma: no cover - rasterio is a hard dependency
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            blocked = "boto3" not in sys.modules
+            if blocked:
+                sys.modules["boto3"] = None     # `import boto3` raises ImportError: rasterio's fallback
+            try:
+                run(module)
+            finally:
+                if blocked and sys.modules.get("boto3", 0) is None:
+                    del sys.modules["boto3"]
+
+        spec.loader.exec_module = exec_module
+        return spec
 
 
 class _ConfigurePyogrio:
