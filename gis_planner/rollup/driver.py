@@ -58,9 +58,9 @@ PARTS = "parts"
 # the driver waits this long to connect or reconnect before it gives up (Dask's default is 30 s).
 CONNECT_S = 120.0
 RECONNECT_S = 300.0
-MAX_INTERRUPTIONS = 5
+MAX_INTERRUPTIONS = 5  # resubmissions of the unfinished tasks after the cluster cancelled them
 # Dask's worker profiler on the local cluster (False; an external cluster: DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED)
-WORKER_PROFILE = False  # resubmissions of the unfinished tasks after the cluster cancelled them
+WORKER_PROFILE = False
 
 
 @dataclass
