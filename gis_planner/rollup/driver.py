@@ -59,6 +59,8 @@ PARTS = "parts"
 CONNECT_S = 120.0
 RECONNECT_S = 300.0
 MAX_INTERRUPTIONS = 5  # resubmissions of the unfinished tasks after the cluster cancelled them
+# Dask's worker profiler on the local cluster (False; an external cluster: DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED)
+WORKER_PROFILE = False
 
 
 @dataclass
@@ -264,8 +266,14 @@ def _client(scheduler: str | None, n_workers: int, processes: bool = True, memor
             raise GisPlannerError(f"cannot reach the Dask scheduler ({exc})", file=scheduler,
                                   fix="start `dask scheduler` and workers, or leave --scheduler out for a local cluster",
                                   code="scheduler_unreachable") from None
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
-                           memory_limit=memory_limit, dashboard_address=":0")
+    import dask
+
+    # no statistical profiler on the workers: it keeps the stack samples of the last 1000 s (two histories of
+    # 1000 one-second call trees, ≈ 82 MB of Python objects a worker measured at 30 M parcels) — a worker's
+    # memory grew with the run's length, not its tasks (docs/rollup.md); sampling every 10 ms also costs CPU
+    with dask.config.set({"distributed.worker.profile.enabled": WORKER_PROFILE}):
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
+                               memory_limit=memory_limit, dashboard_address=":0")
     return Client(cluster), cluster
 
 
