@@ -112,10 +112,22 @@ def _horn_block(p: np.ndarray, xres: float, yres: float, edges: bool):
     return dzdx, dzdy
 
 
-def _blocked(z: np.ndarray, fn, outputs: int, edges: bool = False):
-    """Run ``fn(padded_block) -> tuple of arrays`` over row blocks (in threads: numpy releases the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
+def _each_band(rows: int, run) -> None:
+    """``run(r0)`` for the first row of every band of ``_BLOCK_ROWS`` rows; in threads when there are
+    several bands (numpy releases the GIL; each band writes its own rows of the outputs)."""
+    starts = range(0, rows, _BLOCK_ROWS)
+    if len(starts) > 1 and _workers() > 1:
+        from concurrent.futures import ThreadPoolExecutor
 
+        with ThreadPoolExecutor(_workers()) as ex:
+            list(ex.map(run, starts))
+    else:
+        for r0 in starts:
+            run(r0)
+
+
+def _blocked(z: np.ndarray, fn, outputs: int, edges: bool = False):
+    """Run ``fn(padded_block) -> tuple of arrays`` over row blocks (:func:`_each_band`)."""
     z = np.asarray(z)
     if z.dtype not in (np.float32, np.float64):
         z = z.astype(np.float64)
@@ -129,13 +141,7 @@ def _blocked(z: np.ndarray, fn, outputs: int, edges: bool = False):
         for o, v in zip(outs, res):
             o[r0:r1] = v
 
-    starts = range(0, rows, _BLOCK_ROWS)
-    if len(starts) > 1 and _workers() > 1:
-        with ThreadPoolExecutor(_workers()) as ex:
-            list(ex.map(run, starts))
-    else:
-        for r0 in starts:
-            run(r0)
+    _each_band(rows, run)
     if edges is True and rows >= 2 and z.shape[1] >= 2:
         # gdaldem -compute_edges treats the first and last lines apart: the missing line is
         # extrapolated, the missing columns repeat the edge column (GDALGeneric3x3Processing)
@@ -256,15 +262,7 @@ def curvature(z: np.ndarray, xres: float, yres: float, edges: bool = False):
         r1 = min(rows, r0 + _BLOCK_ROWS)
         prof[r0:r1], plan[r0:r1] = _curvature_band(_padded_band(z, r0, r1, edges), dx, dy, edges)
 
-    starts = range(0, rows, _BLOCK_ROWS)
-    if len(starts) > 1 and _workers() > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(_workers()) as ex:
-            list(ex.map(run, starts))
-    else:
-        for r0 in starts:
-            run(r0)
+    _each_band(rows, run)
     return prof, plan
 
 
