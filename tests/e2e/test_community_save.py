@@ -14,17 +14,10 @@ import time
 import pytest
 
 from gis_planner.devtools.appserver import AppServer, AppUnavailable, launch_chromium
-from gis_planner.i18n import t
 
-from .test_browser import _wait_app
-from .test_community_conflict import _leaflet
+from .test_community_conflict import LANG, _leaflet, _settle, _tab, tx
 
 pytestmark = pytest.mark.browser
-LANG = "ky"
-
-
-def tx(key, **kw):
-    return t(key, LANG, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +43,6 @@ def app(tmp_path_factory, demo_ws):
             yield {"url": server.url, "store": store, "sid": sid, "lonlat": (lonlat.y, lonlat.x)}
     except AppUnavailable as err:
         pytest.fail(str(err))
-
-
-def _settle(page):
-    _wait_app(page)
-    page.wait_for_timeout(1500)
-    _wait_app(page)
 
 
 def _save(page, title: str) -> float:
@@ -84,17 +71,7 @@ def test_two_saves_in_a_row_keep_the_map_and_lose_nothing(app, artifacts_dir):
     lat, lng = app["lonlat"]
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
-        ctx = browser.new_context(viewport={"width": 1440, "height": 900})
-        page = ctx.new_page()
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(app["url"] + "/community")
-        _wait_app(page, 120_000)
-        page.get_by_role("heading", name=tx("app.page.community")).first.wait_for(timeout=60_000)
-        author = page.get_by_role("textbox", name=tx("app.community.author"), exact=True)
-        author.fill("А.К.")
-        author.press("Enter")
-        _settle(page)
+        ctx, page, errors = _tab(browser, app, "А.К.")
         page.locator("iframe[title*='st_folium']").first.scroll_into_view_if_needed()
         fr = _leaflet(page, tries=120)
         fr.evaluate(f"() => {{ window.map.setView([{lat}, {lng}], 17); window.__gp_probe = 'same map'; }}")
