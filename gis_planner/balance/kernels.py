@@ -294,6 +294,18 @@ CLIP_HARD = 3        # undecided (touching or collinear edges, a piece ring insi
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
+def _put_crossing(dst, m, px, py, cx, cy, dp, dc):
+    """Append to ``dst[:m]`` the point where the edge (px, py) -> (cx, cy) crosses the line whose signed
+    distances at its ends are ``dp`` and ``dc`` (of opposite signs); the new count, or -1 when ``dst`` is full."""
+    if m >= dst.shape[0]:
+        return -1
+    t = dp / (dp - dc)
+    dst[m, 0] = px + t * (cx - px)
+    dst[m, 1] = py + t * (cy - py)
+    return m + 1
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
 def _clip_half(src, n, dst, ax, ay, ex, ey, sign):
     """Sutherland-Hodgman: the open ring ``src[:n]`` cut to the half-plane left of the line through
     (ax, ay) with direction (ex, ey) (right of it when ``sign`` < 0), written to ``dst``; returns the
@@ -311,25 +323,19 @@ def _clip_half(src, n, dst, ax, ay, ex, ey, sign):
         cy = src[i, 1]
         dc = sign * (ex * (cy - ay) - ey * (cx - ax))
         if dc >= 0.0:
-            if dp < 0.0:
-                if m >= cap:
+            if dp < 0.0:    # entering: the crossing, then the vertex
+                m = _put_crossing(dst, m, px, py, cx, cy, dp, dc)
+                if m < 0:
                     return -1
-                t = dp / (dp - dc)
-                dst[m, 0] = px + t * (cx - px)
-                dst[m, 1] = py + t * (cy - py)
-                m += 1
             if m >= cap:
                 return -1
             dst[m, 0] = cx
             dst[m, 1] = cy
             m += 1
-        elif dp >= 0.0:
-            if m >= cap:
+        elif dp >= 0.0:     # leaving: the crossing only
+            m = _put_crossing(dst, m, px, py, cx, cy, dp, dc)
+            if m < 0:
                 return -1
-            t = dp / (dp - dc)
-            dst[m, 0] = px + t * (cx - px)
-            dst[m, 1] = py + t * (cy - py)
-            m += 1
         px, py, dp = cx, cy, dc
     return m
 
