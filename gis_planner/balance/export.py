@@ -258,11 +258,12 @@ def _sheet_name(key: str, lang: str, used: set) -> str:
     return name
 
 
-def write_xlsx(b: Balance, path, lang: str | None = None, tabs: dict | None = None) -> Path:
+def write_xlsx(b: Balance, path, lang: str | None = None, tabs: dict | None = None, pause=None) -> Path:
     """Write the balance to an XLSX workbook, one sheet per table, headers in ``lang``.
 
     ``tabs``: the balance's :func:`tables` in ``lang`` when the caller has them already (the app keeps
-    them per data version), else they are built here."""
+    them per data version), else they are built here. ``pause``: called between the columns written
+    (:func:`gis_planner.io.xlsx.write_workbook`)."""
     lang = check_lang(lang)
     path = Path(path)
     tabs = tables(b, lang) if tabs is None else tabs
@@ -273,7 +274,7 @@ def write_xlsx(b: Balance, path, lang: str | None = None, tabs: dict | None = No
                {} if key == "summary" else column_kinds(df, pct100=pct100, frac=frac),
                df.attrs.get("row_kinds") if key == "summary" else None) for key, df in tabs.items()]
     try:
-        write_workbook(path, sheets)   # streamed: the parcel sheets are ~17 000 rows
+        write_workbook(path, sheets, pause=pause)   # streamed: the parcel sheets are ~17 000 rows
     except OSError as exc:
         raise GisPlannerError(f"cannot write the workbook ({exc})", file=str(path),
                               fix="close it in Excel/LibreOffice and check the folder exists",

@@ -23,7 +23,7 @@ from .. import settings
 from ..errors import GisPlannerError
 from ..i18n import t
 from ..workspace import meta_text
-from . import cache, state
+from . import activity, cache, state
 from .safe import md_escape
 
 log = logging.getLogger("gis_planner.app")
@@ -212,34 +212,24 @@ _WARM_LANG: dict[tuple[str, str], str] = {}
 # map component, Leaflet, the table widget) from this same Python process, and the analyses would slow
 # them down (they hold the interpreter); a page opened sooner simply computes what it needs itself
 WARM_DELAY_S = 3.0
-# the warm-up yields to the users: it starts each step only when no script run has been going on for this
-# long (a language switch or a change of use right after the first page is not slowed down by a second
-# interpreter thread), and goes on anyway after WARM_MAX_WAIT_S of continuous use
+# the warm-up yields to the users: it starts each step only when no script run has been going on, nor a
+# request of a browser answered (the page's code chunks, the map's files and images), for this long (a
+# language switch or a change of use right after the first page is not slowed down by a second interpreter
+# thread, nor a page the browser is still drawing), and goes on anyway after WARM_MAX_WAIT_S of continuous use
 WARM_QUIET_S = 0.8
 WARM_MAX_WAIT_S = 30.0
-_RUNS = {"active": 0, "last_end": 0.0}
-_RUNS_LOCK = threading.Lock()
-
-
-def _user_run(start: bool) -> None:
-    """Count the script runs going on (any session), for :func:`_wait_for_quiet`."""
-    with _RUNS_LOCK:
-        _RUNS["active"] += 1 if start else -1
-        if not start:
-            _RUNS["last_end"] = time.monotonic()
+# script runs going on and the last activity (a run's end, a request the browser made), gis_planner.ui.activity
+_RUNS, _user_run = activity.RUNS, activity.user_run
 
 
 def _wait_for_quiet(quiet_s: float | None = None, max_wait_s: float | None = None) -> float:
-    """Wait until no script run is going on and none ended in the last ``quiet_s`` seconds (at most
-    ``max_wait_s``); returns the seconds waited."""
+    """Wait until no script run is going on and none ended (nor a browser's request was answered, when the
+    launcher counts them: :func:`gis_planner.ui.activity.count_requests`) in the last ``quiet_s`` seconds
+    (at most ``max_wait_s``); returns the seconds waited."""
     quiet_s = WARM_QUIET_S if quiet_s is None else quiet_s
     max_wait_s = WARM_MAX_WAIT_S if max_wait_s is None else max_wait_s
     t0 = time.monotonic()
-    while time.monotonic() - t0 < max_wait_s:
-        with _RUNS_LOCK:
-            busy = _RUNS["active"] > 0 or time.monotonic() - _RUNS["last_end"] < quiet_s
-        if not busy:
-            break
+    while time.monotonic() - t0 < max_wait_s and activity.busy(quiet_s):
         time.sleep(0.05)
     return time.monotonic() - t0
 
@@ -282,13 +272,15 @@ def warm_up(root: str, version: str, lang: str = "ky") -> threading.Thread:
         except Exception:  # noqa: BLE001 - background work must not disturb the app
             log.warning("cache warm-up failed:\n%s", traceback.format_exc())
 
-    th = threading.Thread(target=run, name="gis_planner-warm-up", daemon=True)
+    th = threading.Thread(target=run, name=activity.WARM_THREAD, daemon=True)
     th.start()
     return th
 
 
 def main() -> None:
-    """One script run of the app (counted, so the background warm-up yields to it)."""
+    """One script run of the app (counted, so the background warm-up yields to it; so are the requests of
+    the browsers, from the first run on: :func:`gis_planner.ui.activity.count_requests`)."""
+    activity.count_requests()
     _user_run(True)
     try:
         _main()

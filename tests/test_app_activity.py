@@ -1,0 +1,120 @@
+"""Issue 20: the background warm-up yields to the users — to their script runs and to their browsers
+fetching what a page needs — and the balance workbook it makes waits between its columns while they are
+active; a language switch relabels the balance's sheets without computing its areas again."""
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import pandas as pd
+
+from gis_planner.ui import activity
+
+
+def test_a_request_answered_counts_as_activity():
+    """A request the server answered keeps the warm-up waiting quiet_s after it, as the end of a run does."""
+    import tornado.web
+
+    from gis_planner.ui import app as shell
+
+    assert activity.count_requests() and activity.count_requests()   # idempotent
+    assert tornado.web.Application.log_request.__wrapped__.__name__ == "log_request"
+    activity.RUNS["last_end"] = 0.0
+    assert shell._wait_for_quiet(quiet_s=0.3, max_wait_s=5) < 0.2      # nothing going on: at once
+
+    logged = []
+    app = tornado.web.Application(log_function=logged.append)   # (tornado's own logging of the request)
+    t0 = time.monotonic()
+    app.log_request("a finished request")
+    assert logged == ["a finished request"] and activity.RUNS["last_end"] >= t0
+    waited = shell._wait_for_quiet(quiet_s=0.3, max_wait_s=5)
+    assert 0.2 <= waited < 1.5
+
+
+def _sheets():
+    return [("a", pd.DataFrame({"x": [1.5, 2.5], "y": ["p", "q"]}), {"x": "ha"}, None),
+            ("b", pd.DataFrame({"n": [1, 2, 3]}), {"n": "int"}, None)]
+
+
+def test_workbook_pauses_before_each_column_and_writes_the_same_file(tmp_path):
+    """write_workbook calls pause once per column of every sheet (2 + 1 here); the cells are those written
+    without it."""
+    import openpyxl
+
+    from gis_planner.io.xlsx import write_workbook
+
+    calls = []
+    write_workbook(tmp_path / "p.xlsx", _sheets(), pause=lambda: calls.append(1))
+    write_workbook(tmp_path / "n.xlsx", _sheets())
+    assert len(calls) == 3
+
+    def cells(p):
+        wb = openpyxl.load_workbook(p)
+        return {ws.title: [[(c.value, c.number_format) for c in row] for row in ws.iter_rows()] for ws in wb}
+    assert cells(tmp_path / "p.xlsx") == cells(tmp_path / "n.xlsx")
+    assert cells(tmp_path / "p.xlsx")["a"][1] == [(1.5, "#,##0.00"), ("p", "General")]
+
+
+def test_yield_waits_only_in_the_warm_up_thread_and_only_while_users_are_active():
+    pause = activity.Yield(quiet_s=0.2, max_wait_s=5)
+    activity.user_run(True)                     # a script run going on
+    try:
+        t0 = time.monotonic()
+        pause()                                 # not the warm-up's thread: never waits
+        assert time.monotonic() - t0 < 0.1 and pause.waited == 0
+
+        out = {}
+
+        def warm():
+            t = time.monotonic()
+            pause()
+            out["s"] = time.monotonic() - t
+        th = threading.Thread(target=warm, name=activity.WARM_THREAD)
+        th.start()
+        time.sleep(0.4)
+        assert th.is_alive()                    # waits while the run goes on
+    finally:
+        activity.user_run(False)                # the run ends now
+    th.join(5)
+    assert 0.5 <= out["s"] < 2.0                # 0.4 s of run + 0.2 s of quiet after it
+    assert pause.calls == 2
+
+    capped = activity.Yield(quiet_s=10, max_wait_s=0.3)   # at most max_wait_s in all
+
+    def warm2():
+        capped()
+        capped()
+    activity.request_done()
+    th = threading.Thread(target=warm2, name=activity.WARM_THREAD)
+    t0 = time.monotonic()
+    th.start()
+    th.join(5)
+    assert 0.25 <= time.monotonic() - t0 < 1.0 and capped.calls == 2
+
+
+def test_language_switch_relabels_the_balance_without_computing_it_again(demo_ws, tmp_path, monkeypatch):
+    """The sheets and workbook of a second language come from the balance already computed: compute_balance
+    runs once for ky and ru, the sheets' numbers are the same, only the labels differ."""
+    import gis_planner.balance as balance_pkg
+    from gis_planner.ui import analyses
+
+    from .apptest import copy_demo
+
+    ws = copy_demo(demo_ws, tmp_path / "demo")
+    real, calls = balance_pkg.compute_balance, []
+    monkeypatch.setattr(balance_pkg, "compute_balance", lambda w: calls.append(1) or real(w))
+    ky = analyses.balance_tables(ws, "ky")
+    ru = analyses.balance_tables(ws, "ru")
+    xlsx = analyses.balance_xlsx(ws, "ru")
+    assert len(calls) == 1
+    assert list(ky) == list(ru)
+    for key in ("by_category", "parcels"):
+        assert ky[key].columns.tolist() != ru[key].columns.tolist()   # relabelled
+        k_num, r_num = ky[key].select_dtypes("number"), ru[key].select_dtypes("number")
+        assert k_num.shape[1] >= 2 and k_num.shape == r_num.shape   # the same numbers under other headers
+        pd.testing.assert_frame_equal(k_num.set_axis(range(k_num.shape[1]), axis=1),
+                                      r_num.set_axis(range(r_num.shape[1]), axis=1))
+    import openpyxl
+
+    assert len(openpyxl.load_workbook(io.BytesIO(xlsx)).sheetnames) == len(ru)
