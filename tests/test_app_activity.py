@@ -8,8 +8,15 @@ import threading
 import time
 
 import pandas as pd
+import pytest
 
+from .apptest import copy_demo
 from gis_planner.ui import activity
+
+
+@pytest.fixture(scope="module")
+def app_ws(tmp_path_factory, demo_ws):
+    return copy_demo(demo_ws, tmp_path_factory.mktemp("activity") / "demo")
 
 
 def test_a_request_answered_counts_as_activity():
@@ -93,15 +100,13 @@ def test_yield_waits_only_in_the_warm_up_thread_and_only_while_users_are_active(
     assert 0.25 <= time.monotonic() - t0 < 1.0 and capped.calls == 2
 
 
-def test_language_switch_relabels_the_balance_without_computing_it_again(demo_ws, tmp_path, monkeypatch):
+def test_language_switch_relabels_the_balance_without_computing_it_again(app_ws, monkeypatch):
     """The sheets and workbook of a second language come from the balance already computed: compute_balance
     runs once for ky and ru, the sheets' numbers are the same, only the labels differ."""
     import gis_planner.balance as balance_pkg
     from gis_planner.ui import analyses
 
-    from .apptest import copy_demo
-
-    ws = copy_demo(demo_ws, tmp_path / "demo")
+    ws = app_ws
     real, calls = balance_pkg.compute_balance, []
     monkeypatch.setattr(balance_pkg, "compute_balance", lambda w: calls.append(1) or real(w))
     ky = analyses.balance_tables(ws, "ky")
@@ -118,3 +123,42 @@ def test_language_switch_relabels_the_balance_without_computing_it_again(demo_ws
     import openpyxl
 
     assert len(openpyxl.load_workbook(io.BytesIO(xlsx)).sheetnames) == len(ru)
+
+
+def test_warm_ups_take_turns(app_ws, monkeypatch):
+    """Two warm-ups (the old and the new language after a switch) never run steps at the same time: each
+    step holds the process's warm-up turn; both still do all their steps."""
+    from gis_planner.ui import analyses, cache
+    from gis_planner.ui import app as shell
+
+    running, most, done = [0], [0], []
+    lock = threading.Lock()
+
+    def step(ws, *args):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        done.append((threading.current_thread(), args))
+
+    monkeypatch.setattr(shell, "WARM", [("gis_planner.balance", "restrictions", ()),
+                                        ("gis_planner.balance", "balance_tables", (shell.LANG,)),
+                                        ("gis_planner.balance", "balance", ())])
+    monkeypatch.setattr(shell, "PAGES", [])
+    monkeypatch.setattr(shell, "WARM_DELAY_S", 0)
+    monkeypatch.setattr(shell, "WARM_QUIET_S", 0)
+    for name in ("restrictions", "balance_tables", "balance"):
+        monkeypatch.setattr(analyses, name, step)
+    key = cache.key(app_ws)
+    monkeypatch.setitem(shell._WARM_LANG, key, "ky")
+    shell.warm_up.clear()
+    try:
+        a, b = shell.warm_up(*key, "ky"), shell.warm_up(*key, "en")   # (the newest run's language: ky)
+        a.join(60), b.join(60)
+    finally:
+        shell.warm_up.clear()
+    mine = [args for th, args in done if th in (a, b)]
+    assert most[0] == 1
+    assert sorted(mine) == sorted([(), ("ky",), (), (), ()])   # en's sheets left to the ky warm-up

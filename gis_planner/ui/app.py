@@ -234,6 +234,27 @@ def _wait_for_quiet(quiet_s: float | None = None, max_wait_s: float | None = Non
     return time.monotonic() - t0
 
 
+# one warm-up step at a time in the whole process: after a language switch the warm-up of the old language
+# (its last language-independent steps) and that of the new one (its sheets and workbook) take turns instead
+# of running side by side, beside the users' runs, in one interpreter
+_WARM_STEP = threading.Lock()
+
+
+def _warm_step(fn, *args, lang_of: tuple | None = None):
+    """``fn(*args)`` as one step of a warm-up: alone (:data:`_WARM_STEP`), once the users are quiet
+    (:func:`_wait_for_quiet`, checked after the turn came). With ``lang_of`` = ``(root, version, lang)``: not
+    at all when the users switched to another language meanwhile (:data:`_WARM_LANG`)."""
+    def switched() -> bool:
+        return lang_of is not None and _WARM_LANG.get(lang_of[:2], lang_of[2]) != lang_of[2]
+    if switched():
+        return None         # the users switched language: the warm-up of theirs does it
+    with _WARM_STEP:
+        _wait_for_quiet()   # each step when the users are not waiting for a page
+        if switched():      # (meanwhile)
+            return None
+        return fn(*args)
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def warm_up(root: str, version: str, lang: str = "ky") -> threading.Thread:
     """Start (once per workspace data version, language and process) a background thread that fills the caches the
@@ -242,8 +263,9 @@ def warm_up(root: str, version: str, lang: str = "ky") -> threading.Thread:
     (:data:`WARM`; the steps that depend on the language only for the language of the newest script run,
     :data:`_WARM_LANG`); then it imports
     the libraries of the other pages, so opening one for the first time does not wait for SQLAlchemy,
-    python-docx …. Each step starts only when no script run has been going on for :data:`WARM_QUIET_S`
-    (:func:`_wait_for_quiet`): the warm-up yields to the users instead of competing with their reruns.
+    python-docx …. Each step starts only when no script run has been going on (nor a request of a browser
+    answered) for :data:`WARM_QUIET_S` (:func:`_wait_for_quiet`), and when no other warm-up runs a step
+    (:func:`_warm_step`): the warm-up yields to the users instead of competing with their reruns.
 
     Safe: every step goes through the same ``st.cache_resource`` functions as the pages, whose per-key
     locks make a page that needs a value being computed wait for it instead of computing it twice; the
@@ -255,20 +277,16 @@ def warm_up(root: str, version: str, lang: str = "ky") -> threading.Thread:
         from . import analyses, maps
         time.sleep(WARM_DELAY_S)
         try:
-            _wait_for_quiet()
-            maps.layer_index(root, version, "parcels")
+            _warm_step(maps.layer_index, root, version, "parcels")
             ws = Workspace(root)
             first_use = analyses.default_use(catalogue("activities", root).codes)
             for module, fn, args in WARM:
                 if available((module, fn)):
-                    _wait_for_quiet()   # each step when the users are not waiting for a page
-                    if LANG in args and _WARM_LANG.get((root, version), lang) != lang:
-                        continue        # the users switched language: the warm-up of theirs does it
-                    getattr(analyses, fn)(ws, *({LANG: lang, FIRST_USE: first_use}.get(a, a) for a in args))
+                    _warm_step(getattr(analyses, fn), ws, *({LANG: lang, FIRST_USE: first_use}.get(a, a) for a in args),
+                               lang_of=(root, version, lang) if LANG in args else None)
             for _slug, _title, _icon, req in PAGES:   # the libraries the other pages import when opened
                 if req is not None and available(req):
-                    _wait_for_quiet()
-                    getattr(importlib.import_module(req[0]), req[1], None)   # (report: a lazy attribute)
+                    _warm_step(lambda: getattr(importlib.import_module(req[0]), req[1], None))   # (a lazy attribute)
         except Exception:  # noqa: BLE001 - background work must not disturb the app
             log.warning("cache warm-up failed:\n%s", traceback.format_exc())
 
