@@ -162,3 +162,16 @@ def test_warm_ups_take_turns(app_ws, monkeypatch):
     mine = [args for th, args in done if th in (a, b)]
     assert most[0] == 1
     assert sorted(mine) == sorted([(), ("ky",), (), (), ()])   # en's sheets left to the ky warm-up
+
+
+def test_the_first_page_does_not_import_the_map_plugins():
+    """The maps module (everything the first page draws) leaves folium's ~40 plugin modules unimported until
+    a map with drawing tools is made (then Draw is there)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, folium; import gis_planner.ui.maps as maps; a = 'folium.plugins' in sys.modules; "
+            "m = maps.add_draw(folium.Map(), 'ky'); "
+            "print(a, 'folium.plugins' in sys.modules, any(type(c).__name__ == 'Draw' for c in m._children.values()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["False", "True", "True"], out.stderr[-2000:]

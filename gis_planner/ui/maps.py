@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import folium
-import folium.plugins
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -939,6 +938,8 @@ def layers_map(ws: Workspace, names: Sequence[str], lang: str, web_tiles: bool =
 def add_draw(m: folium.Map, lang: str | None = None, edit: bool = False) -> folium.Map:
     """Add the Draw plugin (points, lines, polygons; with ``edit`` Leaflet.draw's edit tool for the layers put
     into its group, e.g. the feature being edited) with local assets, its texts in ``lang``."""
+    import folium.plugins   # (only here: ~40 plugin modules, ~0.06 CPU s the first page does not need)
+
     from ..settings import DEFAULT_LANG
 
     DrawLocal(lang or DEFAULT_LANG).add_to(m)
@@ -1008,6 +1009,18 @@ def _component_args(cache_key: tuple, _m) -> dict:
     return {"script": leaflet, "header": header, "html": html_, "id": sf.get_full_id(_m), "bounds": bounds,
             "zoom": _m.options.get("zoom"), "css_links": list(dict.fromkeys(css)), "js_links": list(dict.fromkeys(js)),
             "extra": getattr(_m, "gp_extra", None)}
+
+
+def overview_map(ws: Workspace, lang: str, tiles: bool, vector: bool):
+    """``(map, notes)`` of the overview page: its layers (``vector``: the parcels as shapes, not the image),
+    ``tiles``: web tiles under them (:func:`layers_map`)."""
+    return layers_map(ws, OVERVIEW_LAYERS, lang, tiles, hidden=OVERVIEW_HIDDEN, vector=["parcels"] if vector else ())
+
+
+def overview_key(root: str, version: str, lang: str, tiles: bool, vector: bool) -> tuple:
+    """The ``cache_key`` (:func:`show`) of the overview map: the page's and the launcher's, which renders the
+    first visitor's map ahead (:func:`gis_planner.ui.serve.prepare`)."""
+    return ("overview", root, version, lang, bool(tiles), bool(vector))
 
 
 def show(m, key: str, returned_objects: list | None = None, height: int = 520,

@@ -36,11 +36,10 @@ left, right = st.container(key="overview_main").columns([3, 2])
 with left:
     root_, version_ = cache.key(ws)
     vector = st.toggle(tr("app.map.details"), value=False, help=tr("app.map.details_help"), key="overview_vector")
-    m, notes = maps.layers_map(ws, maps.OVERVIEW_LAYERS, lang, state.web_tiles(), hidden=maps.OVERVIEW_HIDDEN,
-                               vector=["parcels"] if vector else ())
+    m, notes = maps.overview_map(ws, lang, state.web_tiles(), vector)
     dense = not vector and maps.is_dense(root_, version_, "parcels")
     out = maps.show(m, key=f"overview_map_{int(vector)}", height=560, returned_objects=list(maps.CLICK_KEYS) if dense else [],
-                    cache_key=("overview", root_, version_, lang, state.web_tiles(), vector))
+                    cache_key=maps.overview_key(root_, version_, lang, state.web_tiles(), vector))
     for title, shown, total in notes:
         st.caption(tr("app.map.capped", layer=title, shown=shown, total=total))
     if dense:   # parcels drawn as an image: a click is answered here (spatial index on the server)
