@@ -80,7 +80,7 @@ def hazard_rules(workspace=None) -> dict:
 class Terrain:
     """The DEM on a metric grid and its derived rasters (all the same shape, north-up)."""
 
-    dem: np.ndarray                 # float64, NaN nodata
+    dem: np.ndarray                 # float64 (float32 when the DEM given was float32), NaN nodata
     transform: object               # affine.Affine
     crs: CRS
     filled: np.ndarray = None
@@ -90,10 +90,36 @@ class Terrain:
     plan: np.ndarray = None         # plan curvature 1/m
     profile: np.ndarray = None      # profile curvature 1/m
     lakes: np.ndarray = None        # bool, outlet cells (lake surfaces)
-    rec: np.ndarray = None
-    order: np.ndarray = None
     acc_mfd: np.ndarray = None      # upstream cells by MFD (Freeman), D8 on channels; None with fill_d8
     extra: dict = field(default_factory=dict)
+    _rec: np.ndarray = field(default=None, repr=False)
+    _order: np.ndarray = field(default=None, repr=False)
+
+    # D8 receivers and upstream-first order (8 bytes a cell): built from ``fdir`` when a zone rule first
+    # asks for them, not kept by the terrain pipeline (its memory peak, benchmarks/terrain_pipeline_mem.py)
+    def _flow_order(self) -> None:
+        if self._rec is None or self._order is None:
+            self._rec, self._order = T.flow_order(self.fdir)
+
+    @property
+    def rec(self) -> np.ndarray:
+        """Flat index of each cell's D8 receiver (-1 for none), :func:`terrain.flow_order`."""
+        self._flow_order()
+        return self._rec
+
+    @rec.setter
+    def rec(self, value) -> None:
+        self._rec = value
+
+    @property
+    def order(self) -> np.ndarray:
+        """Upstream-first order of the cells that drain, :func:`terrain.flow_order`."""
+        self._flow_order()
+        return self._order
+
+    @order.setter
+    def order(self, value) -> None:
+        self._order = value
 
     @property
     def xres(self) -> float:
@@ -202,13 +228,16 @@ def rasterize_mask(geoms, shape, transform) -> np.ndarray:
     return out.astype(bool)
 
 
-def metric_grid(z: np.ndarray, crs) -> tuple[np.ndarray, CRS]:
-    """The DEM as float64 and its CRS, refused if the CRS is geographic or no cell is valid."""
+def metric_grid(z: np.ndarray, crs, keep_float32: bool = False) -> tuple[np.ndarray, CRS]:
+    """The DEM as float64 (``keep_float32``: a float32 DEM as it is) and its CRS, refused if the CRS is
+    geographic or no cell is valid."""
     crs = CRS.from_user_input(crs)
     if crs.is_geographic:
         raise GisPlannerError("terrain analysis needs a metric grid, the DEM is geographic",
                               fix="warp it with load_dem() (done automatically for workspaces)", code="bad_dem")
-    z = np.asarray(z, dtype=np.float64)
+    z = np.asarray(z)
+    if not (keep_float32 and z.dtype == np.float32):
+        z = np.asarray(z, dtype=np.float64)
     if not np.isfinite(z).any():
         raise GisPlannerError("the DEM has no valid cells", code="bad_dem", fix="check the DEM nodata value")
     return z, crs
@@ -229,26 +258,25 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
         ``breach_mfd`` (burn, breach, fill, flats, MFD) or ``fill_d8`` (fill and D8 only, v1)
     """
     steps = _Steps(progress)
-    z, crs = metric_grid(z, crs)
+    # a float32 DEM is kept as it is (no float64 copy, ~8 bytes a cell): every kernel below works in
+    # float64 on it (bands or its own working surface), so the results are those of the float64 DEM
+    z, crs = metric_grid(z, crs, keep_float32=True)
     terr = Terrain(dem=z, transform=transform, crs=crs)
     terr.lakes = np.zeros(z.shape, bool) if lakes is None else (np.asarray(lakes, bool) & np.isfinite(z))
-    steps(0.0, t("hazards.step.slope", lang))
-    # border cells of the data (grid edge, warped footprint, nodata) extrapolated linearly: full slope
-    terr.slope, _ = T.slope_aspect(z, terr.xres, terr.yres, edges="linear", aspect=False)
-    steps(0.15, t("hazards.step.curvature", lang))
-    terr.profile, terr.plan = T.curvature(z, terr.xres, terr.yres, edges="linear")
+    # the routing first, slope and curvature last: the conditioning's working arrays (~25 bytes a cell)
+    # and the MFD's (~15) are not on top of the 12 bytes a cell of slope and curvature
     cr = conditioning_rules(hazard_rules()) if conditioning is None else conditioning
     method = cr.get("method", "fill_d8")
     if method == "fill_d8":
-        steps(0.3, t("hazards.step.fill", lang))
-        terr.filled, flood_dir, _ = T.fill_depressions(z, terr.lakes)
-        steps(0.6, t("hazards.step.flow_direction", lang))
+        steps(0.0, t("hazards.step.fill", lang))
+        terr.filled, flood_dir, _ = T.fill_depressions(np.asarray(z, np.float64), terr.lakes)
+        steps(0.3, t("hazards.step.flow_direction", lang))
         terr.fdir = T.flow_direction_d8(terr.filled, terr.xres, terr.yres, flood_dir=flood_dir, outlets=terr.lakes)
-        steps(0.75, t("hazards.step.flow_accumulation", lang))
-        terr.acc, terr.rec, terr.order = T.flow_accumulation(terr.fdir, return_order=True)
+        steps(0.45, t("hazards.step.flow_accumulation", lang))
+        terr.acc = T.flow_accumulation(terr.fdir)       # receivers and order: Terrain.rec/order, on demand
         terr.extra["conditioning"] = {"method": method}
     elif method == "breach_mfd":
-        steps(0.3, t("hazards.step.condition", lang))
+        steps(0.0, t("hazards.step.condition", lang))
         cond = C.condition_dem(z, terr.xres, terr.yres, outlets=terr.lakes, streams=streams,
                                burn_depth_m=float(cr.get("burn_depth_m") or 0.0),
                                max_breach_depth_m=_limit(cr.get("breach_max_depth_m")),
@@ -258,21 +286,26 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
         terr.extra["conditioning"] = {"method": method, "breaches": cond.breaches,
                                       "breached_cells": cond.breached_cells, "filled_cells": cond.filled_cells,
                                       "burned_cells": cond.burned_cells}
-        steps(0.7, t("hazards.step.flow_accumulation", lang))
-        terr.acc, terr.rec, terr.order = T.flow_accumulation(terr.fdir, return_order=True)
-        steps(0.8, t("hazards.step.mfd", lang))
-        terr.extra["mfd_order"] = C.mfd_order(cond.routing, terr.fdir, terr.lakes)
+        del cond
+        steps(0.4, t("hazards.step.mfd", lang))
         channel_km2 = cr.get("mfd_channel_km2")
         if channel_km2 is None:
             channel_km2 = hazard_rules()["flood"]["drainage_min_catchment_km2"]
-        terr.acc_mfd = C.mfd_accumulation(cond.routing, terr.fdir, terr.xres, terr.yres,
+        # the MFD order (4 bytes a cell) lives only here; _mfd_order() rebuilds it for the runout
+        terr.acc_mfd = C.mfd_accumulation(terr.extra["routing"], terr.fdir, terr.xres, terr.yres,
                                           exponent=float(cr.get("mfd_exponent", 1.1)),
-                                          channel_cells=terr.cells(float(channel_km2)), outlets=terr.lakes,
-                                          order=terr.extra["mfd_order"])
+                                          channel_cells=terr.cells(float(channel_km2)), outlets=terr.lakes)
+        steps(0.55, t("hazards.step.flow_accumulation", lang))
+        terr.acc = T.flow_accumulation(terr.fdir)       # receivers and order: Terrain.rec/order, on demand
     else:
         raise GisPlannerError(f"unknown DEM conditioning method '{method}'", file="layers/hazards.yaml",
                               feature="terrain.conditioning.method", fix="use breach_mfd or fill_d8",
                               code="bad_rules")
+    steps(0.65, t("hazards.step.slope", lang))
+    # border cells of the data (grid edge, warped footprint, nodata) extrapolated linearly: full slope
+    terr.slope, _ = T.slope_aspect(z, terr.xres, terr.yres, edges="linear", aspect=False, dtype=np.float64)
+    steps(0.8, t("hazards.step.curvature", lang))
+    terr.profile, terr.plan = T.curvature(z, terr.xres, terr.yres, edges="linear")
     steps(1.0, t("hazards.step.terrain_done", lang))
     return terr
 
@@ -633,7 +666,7 @@ def avalanche_levels(terr: Terrain, rules: dict) -> np.ndarray:
     r = rules["avalanche"]
     sl, z = terr.slope, terr.dem
     with np.errstate(invalid="ignore"):
-        high_z = z >= float(r["min_elevation_m"])
+        high_z = z >= np.float64(r["min_elevation_m"])     # float64 comparison on a float32 DEM too
         start = high_z & (sl >= float(r["start_slope_deg"]["min"])) & (sl <= float(r["start_slope_deg"]["max"]))
         start_high = start & (sl >= float(r["start_high_deg"]["min"])) & (sl <= float(r["start_high_deg"]["max"]))
     lv = np.zeros(terr.shape, np.uint8)
