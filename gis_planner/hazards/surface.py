@@ -34,6 +34,7 @@ def as_float_dem(arr, nodata=None, copy: bool = True) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- slope and aspect
 _BLOCK_ROWS = 64  # rows per block: the temporaries of a block stay in the CPU cache
+_CURV_ROWS = 16   # curvature: ~25 float64 temporaries a band, so fewer rows (per-cell arithmetic: same result)
 
 
 def _workers() -> int:
@@ -112,10 +113,10 @@ def _horn_block(p: np.ndarray, xres: float, yres: float, edges: bool):
     return dzdx, dzdy
 
 
-def _each_band(rows: int, run) -> None:
-    """``run(r0)`` for the first row of every band of ``_BLOCK_ROWS`` rows; in threads when there are
+def _each_band(rows: int, run, band: int = _BLOCK_ROWS) -> None:
+    """``run(r0)`` for the first row of every band of ``band`` rows; in threads when there are
     several bands (numpy releases the GIL; each band writes its own rows of the outputs)."""
-    starts = range(0, rows, _BLOCK_ROWS)
+    starts = range(0, rows, band)
     if len(starts) > 1 and _workers() > 1:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -266,10 +267,10 @@ def curvature(z: np.ndarray, xres: float, yres: float, edges: bool = False):
     dy = abs(float(yres))
 
     def run(r0: int) -> None:   # one band of rows in float64 (the temporaries stay cache-sized)
-        r1 = min(rows, r0 + _BLOCK_ROWS)
+        r1 = min(rows, r0 + _CURV_ROWS)
         prof[r0:r1], plan[r0:r1] = _curvature_band(_padded_band(z, r0, r1, edges), dx, dy, edges)
 
-    _each_band(rows, run)
+    _each_band(rows, run, _CURV_ROWS)
     return prof, plan
 
 
