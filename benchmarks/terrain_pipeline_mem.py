@@ -1,11 +1,14 @@
 """Where the in-core terrain pipeline (``compute_terrain``, default ``breach_mfd``) peaks in memory.
 
     .venv/bin/python benchmarks/terrain_pipeline_mem.py [DEM]     # default: benchmarks/out/kg_10M.tif
+    .venv/bin/python benchmarks/terrain_pipeline_mem.py --levels [DEM]   # and the four zone level rasters
 
 One process (interpreter start and imports included): reads the GeoTIFF in float32, runs
 ``susceptibility.compute_terrain`` with the rules of ``layers/hazards.yaml`` and prints, at each
 progress step, the resident set (``VmRSS``), its high-water mark (``VmHWM``) and the CPU seconds so
-far, then the arrays the ``Terrain`` keeps and the process's peak RSS and CPU seconds. The 10 M-cell
+far, then the arrays the ``Terrain`` keeps and the process's peak RSS and CPU seconds. ``--levels``: then
+also the level rasters of ``hazards compute`` (flood HAND, mudflow, landslide, avalanche; no inventory or
+lithology, no polygons), each followed by the same figures. The 10 M-cell
 grid is made by ``terrain_scale_bench.py`` (``grid_for(10)``). To compare with other code, run the
 script with ``PYTHONPATH`` pointing at that code (e.g. ``git archive <commit> gis_planner layers``
 unpacked in a temporary folder).
@@ -32,7 +35,7 @@ def cpu() -> float:
     return u.ru_utime + u.ru_stime
 
 
-def main(dem: str) -> None:
+def main(dem: str, levels: bool = False) -> None:
     print(f"load average {os.getloadavg()}", flush=True)
     from gis_planner.hazards import susceptibility as S
     from gis_planner.hazards import terrain as T
@@ -59,9 +62,17 @@ def main(dem: str) -> None:
             seen.add(id(v))
             kept.append((v.nbytes / 1e6, k, str(v.dtype)))
     print("kept arrays (MB): " + ", ".join(f"{k} {d} {mb:.0f}" for mb, k, d in sorted(kept, reverse=True)))
+    if levels:
+        rules = S.hazard_rules()
+        for name in ("flood", "mudflow", "landslide", "avalanche"):
+            lv = getattr(S, f"{name}_levels")(terr, rules)
+            print(f"{name:9s} levels {rss()}, CPU {cpu():.2f} s, cells with a level {int((lv > 0).sum()):,}",
+                  flush=True)
+            del lv
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, CPU {cpu():.2f} s, "
           f"load average {os.getloadavg()}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else str(HERE / "out" / "kg_10M.tif"))
+    args = [a for a in sys.argv[1:] if a != "--levels"]
+    main(args[0] if args else str(HERE / "out" / "kg_10M.tif"), "--levels" in sys.argv[1:])

@@ -429,3 +429,26 @@ def test_cli_compute_dry_run_and_zones(tmp_ws, tmp_path, capsys):
     rows = capsys.readouterr().out.splitlines()
     assert rows[0] == "hazard_type,level,official_ha,computed_ha,computed_in_official_ha,effective_ha"
     assert any(r.startswith("landslide,high,9.0,") for r in rows)  # the 300 m official square
+
+
+def test_near_is_the_euclidean_distance_within_a_radius():
+    """_near (banded distances from the feature transform) marks the cells whose distance to the mask is
+    at most the radius: a single cell on 10 × 20 m cells reaches ±2 rows and ±1 column at 25 m, the
+    corner (20 m, 20 m) = 28.3 m does not; and on random masks it equals scipy's distance grid <= r."""
+    from scipy.ndimage import distance_transform_edt
+
+    class G:            # what _near reads of a Terrain: cell width (x) and height (y)
+        xres, yres = 20.0, 10.0
+
+    m = np.zeros((300, 9), bool)
+    m[150, 4] = True
+    near = S._near(m, G, 25.0)
+    rows, cols = np.nonzero(near)
+    assert set(zip(rows - 150, cols - 4)) == {(dr, dc) for dr in range(-2, 3) for dc in (-1, 0, 1)
+                                              if (dr * 10) ** 2 + (dc * 20) ** 2 <= 625}
+    assert not S._near(np.zeros((3, 3), bool), G, 1e9).any() and S._near(np.zeros((3, 3), bool), G, np.inf).all()
+    rng = np.random.default_rng(3)
+    for density, radius in ((0.001, 45.0), (0.05, 20.0), (0.3, 10.0)):
+        m = rng.random((517, 301)) < density
+        ref = distance_transform_edt(~m, sampling=(G.yres, G.xres)) <= radius
+        assert np.array_equal(S._near(m, G, radius), ref)

@@ -679,7 +679,10 @@ def condition_dem(z: np.ndarray, xres: float, yres: float, outlets: np.ndarray |
     ``outlets`` (lakes) are seeds of both floods and are never lowered or raised; rivers are burned only
     outside them.
     """
-    z = np.ascontiguousarray(z, dtype=np.float64)
+    z = np.asarray(z)
+    if z.dtype not in (np.float32, np.float64):
+        z = z.astype(np.float64)
+    # a float32 DEM is not copied to float64: the working surface below is its float64 copy
     o = np.zeros(z.shape, np.bool_) if outlets is None else np.ascontiguousarray(outlets, dtype=np.bool_)
     burn = None if streams is None else (np.asarray(streams, bool) & ~o & np.isfinite(z))
     burned = 0 if burn is None else int(np.count_nonzero(burn))
@@ -687,7 +690,7 @@ def condition_dem(z: np.ndarray, xres: float, yres: float, outlets: np.ndarray |
         burn = None
     # one working surface, cut and filled in place (the breached and the filled surface are not kept
     # apart: the counts are taken by the kernels), so the conditioning holds one DEM copy, not three
-    work = burn_streams(z, burn, burn_depth_m) if burn is not None else z.copy()
+    work = burn_streams(z, burn, burn_depth_m) if burn is not None else np.array(z, dtype=np.float64, order="C")
     if o.any():
         # flow ends in a lake: on the routing surface it lies below everything, so a burned river mouth
         # (or a shore cell lower than the mapped lake level) drains into it instead of being filled up

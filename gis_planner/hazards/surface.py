@@ -34,6 +34,7 @@ def as_float_dem(arr, nodata=None, copy: bool = True) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- slope and aspect
 _BLOCK_ROWS = 64  # rows per block: the temporaries of a block stay in the CPU cache
+_CURV_ROWS = 16   # curvature: ~25 float64 temporaries a band, so fewer rows (per-cell arithmetic: same result)
 
 
 def _workers() -> int:
@@ -112,10 +113,10 @@ def _horn_block(p: np.ndarray, xres: float, yres: float, edges: bool):
     return dzdx, dzdy
 
 
-def _each_band(rows: int, run) -> None:
-    """``run(r0)`` for the first row of every band of ``_BLOCK_ROWS`` rows; in threads when there are
+def _each_band(rows: int, run, band: int = _BLOCK_ROWS) -> None:
+    """``run(r0)`` for the first row of every band of ``band`` rows; in threads when there are
     several bands (numpy releases the GIL; each band writes its own rows of the outputs)."""
-    starts = range(0, rows, _BLOCK_ROWS)
+    starts = range(0, rows, band)
     if len(starts) > 1 and _workers() > 1:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -126,18 +127,21 @@ def _each_band(rows: int, run) -> None:
             run(r0)
 
 
-def _blocked(z: np.ndarray, fn, outputs: int, edges: bool = False):
-    """Run ``fn(padded_block) -> tuple of arrays`` over row blocks (:func:`_each_band`)."""
+def _blocked(z: np.ndarray, fn, outputs: int, edges: bool = False, dtype=None):
+    """Run ``fn(padded_block) -> tuple of arrays`` over row blocks (:func:`_each_band`).
+
+    Each band is padded on its own (:func:`_padded_band`, in ``dtype``, default the DEM's float type),
+    so no padded copy of the whole grid is made."""
     z = np.asarray(z)
     if z.dtype not in (np.float32, np.float64):
         z = z.astype(np.float64)
+    dtype = z.dtype if dtype is None else np.dtype(dtype)
     rows = z.shape[0]
-    p = _pad(z, edges)
     outs = [np.empty(z.shape, dtype=np.float32) for _ in range(outputs)]
 
     def run(r0: int) -> None:
         r1 = min(rows, r0 + _BLOCK_ROWS)
-        res = fn(p[r0:r1 + 2])
+        res = fn(_padded_band(z, r0, r1, edges, dtype))
         for o, v in zip(outs, res):
             o[r0:r1] = v
 
@@ -145,7 +149,8 @@ def _blocked(z: np.ndarray, fn, outputs: int, edges: bool = False):
     if edges is True and rows >= 2 and z.shape[1] >= 2:
         # gdaldem -compute_edges treats the first and last lines apart: the missing line is
         # extrapolated, the missing columns repeat the edge column (GDALGeneric3x3Processing)
-        for row, block in ((0, (2 * z[0] - z[1], z[0], z[1])), (rows - 1, (z[-2], z[-1], 2 * z[-1] - z[-2]))):
+        zz = z.astype(dtype, copy=False) if z.shape[0] <= 2 else np.asarray(z[[0, 1, -2, -1]], dtype=dtype)
+        for row, block in ((0, (2 * zz[0] - zz[1], zz[0], zz[1])), (rows - 1, (zz[-2], zz[-1], 2 * zz[-1] - zz[-2]))):
             padded = np.stack([np.pad(line, 1, mode="edge") for line in block])
             for o, v in zip(outs, fn(padded)):
                 o[row] = v[0]
@@ -159,7 +164,7 @@ def horn_gradient(z: np.ndarray, xres: float, yres: float, edges: bool = False):
 
 
 def slope_aspect(z: np.ndarray, xres: float, yres: float, edges: bool = False,
-                 units: str = "degrees", aspect: bool = True):
+                 units: str = "degrees", aspect: bool = True, dtype=None):
     """Slope and aspect by Horn's method, as ``gdaldem slope`` / ``gdaldem aspect``.
 
     Vectorised numpy over blocks of rows (cache-sized, run in threads), in the input's float type
@@ -181,6 +186,9 @@ def slope_aspect(z: np.ndarray, xres: float, yres: float, edges: bool = False,
     aspect : bool
         Also return the aspect (azimuth the slope faces, degrees clockwise from north, 0–360;
         NaN on flat cells, as ``gdaldem aspect`` without ``-zero_for_flat``).
+    dtype : float type of the arithmetic, optional
+        Default the DEM's (float32 or float64); ``np.float64`` on a float32 DEM gives the results of the
+        same DEM in float64 without a float64 copy of it (each band is converted on its own).
 
     Returns
     -------
@@ -223,7 +231,7 @@ def slope_aspect(z: np.ndarray, xres: float, yres: float, edges: bool = False,
             asp += 0.0  # no -0.0
         return slope, asp
 
-    outs = _blocked(z, block, 2 if aspect else 1, edges)
+    outs = _blocked(z, block, 2 if aspect else 1, edges, dtype)
     return (outs[0], outs[1]) if aspect else (outs[0], None)
 
 
@@ -259,24 +267,24 @@ def curvature(z: np.ndarray, xres: float, yres: float, edges: bool = False):
     dy = abs(float(yres))
 
     def run(r0: int) -> None:   # one band of rows in float64 (the temporaries stay cache-sized)
-        r1 = min(rows, r0 + _BLOCK_ROWS)
+        r1 = min(rows, r0 + _CURV_ROWS)
         prof[r0:r1], plan[r0:r1] = _curvature_band(_padded_band(z, r0, r1, edges), dx, dy, edges)
 
-    _each_band(rows, run)
+    _each_band(rows, run, _CURV_ROWS)
     return prof, plan
 
 
-def _padded_band(z: np.ndarray, r0: int, r1: int, edges) -> np.ndarray:
-    """Rows ``r0 .. r1 + 2`` of ``_pad(z as float64, edges)``: the padded grid of rows r0..r1 (float64)."""
+def _padded_band(z: np.ndarray, r0: int, r1: int, edges, dtype=np.float64) -> np.ndarray:
+    """Rows ``r0 .. r1 + 2`` of ``_pad(z as dtype, edges)``: the padded grid of rows r0..r1 (``dtype``)."""
     rows, cols = z.shape
-    band = np.full((r1 - r0 + 2, cols + 2), np.nan)
+    band = np.full((r1 - r0 + 2, cols + 2), np.nan, dtype=dtype)
     lo, hi = max(r0 - 1, 0), min(r1 + 1, rows)
     band[lo - r0 + 1:hi - r0 + 1, 1:-1] = z[lo:hi]
     if edges and rows >= 2 and cols >= 2:
         if r0 == 0:
-            band[0, 1:-1] = 2 * z[0].astype(np.float64) - z[1]
+            band[0, 1:-1] = 2 * z[0].astype(dtype) - z[1]
         if r1 == rows:
-            band[-1, 1:-1] = 2 * z[-1].astype(np.float64) - z[-2]
+            band[-1, 1:-1] = 2 * z[-1].astype(dtype) - z[-2]
         band[:, 0] = 2 * band[:, 1] - band[:, 2]
         band[:, -1] = 2 * band[:, -2] - band[:, -3]
     return band

@@ -80,7 +80,7 @@ def hazard_rules(workspace=None) -> dict:
 class Terrain:
     """The DEM on a metric grid and its derived rasters (all the same shape, north-up)."""
 
-    dem: np.ndarray                 # float64, NaN nodata
+    dem: np.ndarray                 # float64 (float32 when the DEM given was float32), NaN nodata
     transform: object               # affine.Affine
     crs: CRS
     filled: np.ndarray = None
@@ -90,10 +90,36 @@ class Terrain:
     plan: np.ndarray = None         # plan curvature 1/m
     profile: np.ndarray = None      # profile curvature 1/m
     lakes: np.ndarray = None        # bool, outlet cells (lake surfaces)
-    rec: np.ndarray = None
-    order: np.ndarray = None
     acc_mfd: np.ndarray = None      # upstream cells by MFD (Freeman), D8 on channels; None with fill_d8
     extra: dict = field(default_factory=dict)
+    _rec: np.ndarray = field(default=None, repr=False)
+    _order: np.ndarray = field(default=None, repr=False)
+
+    # D8 receivers and upstream-first order (8 bytes a cell): built from ``fdir`` when a zone rule first
+    # asks for them, not kept by the terrain pipeline (its memory peak, benchmarks/terrain_pipeline_mem.py)
+    def _flow_order(self) -> None:
+        if self._rec is None or self._order is None:
+            self._rec, self._order = T.flow_order(self.fdir)
+
+    @property
+    def rec(self) -> np.ndarray:
+        """Flat index of each cell's D8 receiver (-1 for none), :func:`terrain.flow_order`."""
+        self._flow_order()
+        return self._rec
+
+    @rec.setter
+    def rec(self, value) -> None:
+        self._rec = value
+
+    @property
+    def order(self) -> np.ndarray:
+        """Upstream-first order of the cells that drain, :func:`terrain.flow_order`."""
+        self._flow_order()
+        return self._order
+
+    @order.setter
+    def order(self, value) -> None:
+        self._order = value
 
     @property
     def xres(self) -> float:
@@ -202,13 +228,16 @@ def rasterize_mask(geoms, shape, transform) -> np.ndarray:
     return out.astype(bool)
 
 
-def metric_grid(z: np.ndarray, crs) -> tuple[np.ndarray, CRS]:
-    """The DEM as float64 and its CRS, refused if the CRS is geographic or no cell is valid."""
+def metric_grid(z: np.ndarray, crs, keep_float32: bool = False) -> tuple[np.ndarray, CRS]:
+    """The DEM as float64 (``keep_float32``: a float32 DEM as it is) and its CRS, refused if the CRS is
+    geographic or no cell is valid."""
     crs = CRS.from_user_input(crs)
     if crs.is_geographic:
         raise GisPlannerError("terrain analysis needs a metric grid, the DEM is geographic",
                               fix="warp it with load_dem() (done automatically for workspaces)", code="bad_dem")
-    z = np.asarray(z, dtype=np.float64)
+    z = np.asarray(z)
+    if not (keep_float32 and z.dtype == np.float32):
+        z = np.asarray(z, dtype=np.float64)
     if not np.isfinite(z).any():
         raise GisPlannerError("the DEM has no valid cells", code="bad_dem", fix="check the DEM nodata value")
     return z, crs
@@ -229,26 +258,25 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
         ``breach_mfd`` (burn, breach, fill, flats, MFD) or ``fill_d8`` (fill and D8 only, v1)
     """
     steps = _Steps(progress)
-    z, crs = metric_grid(z, crs)
+    # a float32 DEM is kept as it is (no float64 copy, ~8 bytes a cell): every kernel below works in
+    # float64 on it (bands or its own working surface), so the results are those of the float64 DEM
+    z, crs = metric_grid(z, crs, keep_float32=True)
     terr = Terrain(dem=z, transform=transform, crs=crs)
     terr.lakes = np.zeros(z.shape, bool) if lakes is None else (np.asarray(lakes, bool) & np.isfinite(z))
-    steps(0.0, t("hazards.step.slope", lang))
-    # border cells of the data (grid edge, warped footprint, nodata) extrapolated linearly: full slope
-    terr.slope, _ = T.slope_aspect(z, terr.xres, terr.yres, edges="linear", aspect=False)
-    steps(0.15, t("hazards.step.curvature", lang))
-    terr.profile, terr.plan = T.curvature(z, terr.xres, terr.yres, edges="linear")
+    # the routing first, slope and curvature last: the conditioning's working arrays (~25 bytes a cell)
+    # and the MFD's (~15) are not on top of the 12 bytes a cell of slope and curvature
     cr = conditioning_rules(hazard_rules()) if conditioning is None else conditioning
     method = cr.get("method", "fill_d8")
     if method == "fill_d8":
-        steps(0.3, t("hazards.step.fill", lang))
-        terr.filled, flood_dir, _ = T.fill_depressions(z, terr.lakes)
-        steps(0.6, t("hazards.step.flow_direction", lang))
+        steps(0.0, t("hazards.step.fill", lang))
+        terr.filled, flood_dir, _ = T.fill_depressions(np.asarray(z, np.float64), terr.lakes)
+        steps(0.3, t("hazards.step.flow_direction", lang))
         terr.fdir = T.flow_direction_d8(terr.filled, terr.xres, terr.yres, flood_dir=flood_dir, outlets=terr.lakes)
-        steps(0.75, t("hazards.step.flow_accumulation", lang))
-        terr.acc, terr.rec, terr.order = T.flow_accumulation(terr.fdir, return_order=True)
+        steps(0.45, t("hazards.step.flow_accumulation", lang))
+        terr.acc = T.flow_accumulation(terr.fdir)       # receivers and order: Terrain.rec/order, on demand
         terr.extra["conditioning"] = {"method": method}
     elif method == "breach_mfd":
-        steps(0.3, t("hazards.step.condition", lang))
+        steps(0.0, t("hazards.step.condition", lang))
         cond = C.condition_dem(z, terr.xres, terr.yres, outlets=terr.lakes, streams=streams,
                                burn_depth_m=float(cr.get("burn_depth_m") or 0.0),
                                max_breach_depth_m=_limit(cr.get("breach_max_depth_m")),
@@ -258,21 +286,26 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
         terr.extra["conditioning"] = {"method": method, "breaches": cond.breaches,
                                       "breached_cells": cond.breached_cells, "filled_cells": cond.filled_cells,
                                       "burned_cells": cond.burned_cells}
-        steps(0.7, t("hazards.step.flow_accumulation", lang))
-        terr.acc, terr.rec, terr.order = T.flow_accumulation(terr.fdir, return_order=True)
-        steps(0.8, t("hazards.step.mfd", lang))
-        terr.extra["mfd_order"] = C.mfd_order(cond.routing, terr.fdir, terr.lakes)
+        del cond
+        steps(0.4, t("hazards.step.mfd", lang))
         channel_km2 = cr.get("mfd_channel_km2")
         if channel_km2 is None:
             channel_km2 = hazard_rules()["flood"]["drainage_min_catchment_km2"]
-        terr.acc_mfd = C.mfd_accumulation(cond.routing, terr.fdir, terr.xres, terr.yres,
+        # the MFD order (4 bytes a cell) lives only here; _mfd_order() rebuilds it for the runout
+        terr.acc_mfd = C.mfd_accumulation(terr.extra["routing"], terr.fdir, terr.xres, terr.yres,
                                           exponent=float(cr.get("mfd_exponent", 1.1)),
-                                          channel_cells=terr.cells(float(channel_km2)), outlets=terr.lakes,
-                                          order=terr.extra["mfd_order"])
+                                          channel_cells=terr.cells(float(channel_km2)), outlets=terr.lakes)
+        steps(0.55, t("hazards.step.flow_accumulation", lang))
+        terr.acc = T.flow_accumulation(terr.fdir)       # receivers and order: Terrain.rec/order, on demand
     else:
         raise GisPlannerError(f"unknown DEM conditioning method '{method}'", file="layers/hazards.yaml",
                               feature="terrain.conditioning.method", fix="use breach_mfd or fill_d8",
                               code="bad_rules")
+    steps(0.65, t("hazards.step.slope", lang))
+    # border cells of the data (grid edge, warped footprint, nodata) extrapolated linearly: full slope
+    terr.slope, _ = T.slope_aspect(z, terr.xres, terr.yres, edges="linear", aspect=False, dtype=np.float64)
+    steps(0.8, t("hazards.step.curvature", lang))
+    terr.profile, terr.plan = T.curvature(z, terr.xres, terr.yres, edges="linear")
     steps(1.0, t("hazards.step.terrain_done", lang))
     return terr
 
@@ -342,13 +375,35 @@ def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | No
 
 
 # ----------------------------------------------------------------------------- level rasters
-def _edt(mask: np.ndarray, terr: Terrain) -> np.ndarray:
-    """Distance (m) from every cell to the nearest True cell of ``mask`` (inf if none)."""
+def _near(mask: np.ndarray, terr: Terrain, dist_m: float) -> np.ndarray:
+    """Cells within ``dist_m`` metres of a True cell of ``mask`` (bool).
+
+    Exactly ``scipy.ndimage.distance_transform_edt(~mask, sampling=(yres, xres)) <= dist_m`` (the same
+    float64 operations in the same order), but the distances are taken from the feature transform a band
+    of rows at a time: 8 bytes a cell for the transform instead of ~40 for scipy's distance grid."""
     from scipy.ndimage import distance_transform_edt
 
+    dist_m = float(dist_m)
     if not mask.any():
-        return np.full(mask.shape, np.inf)
-    return distance_transform_edt(~mask, sampling=(terr.yres, terr.xres))
+        return np.full(mask.shape, np.inf <= dist_m)
+    ft = distance_transform_edt(~mask, sampling=(terr.yres, terr.xres), return_distances=False,
+                                return_indices=True)
+    rows, cols = mask.shape
+    out = np.empty(mask.shape, bool)
+    col = np.arange(cols, dtype=ft.dtype)
+    sy, sx = np.float64(terr.yres), np.float64(terr.xres)
+    for r0 in range(0, rows, 256):
+        r1 = min(rows, r0 + 256)
+        dy = (ft[0, r0:r1] - np.arange(r0, r1, dtype=ft.dtype)[:, None]).astype(np.float64)
+        dx = (ft[1, r0:r1] - col).astype(np.float64)
+        dy *= sy
+        dx *= sx
+        np.multiply(dy, dy, dy)
+        np.multiply(dx, dx, dx)
+        dy += dx
+        np.sqrt(dy, dy)
+        np.less_equal(dy, dist_m, out=out[r0:r1])
+    return out
 
 
 def flood_drainage(terr: Terrain, rules: dict) -> np.ndarray:
@@ -370,18 +425,26 @@ def flood_levels(terr: Terrain, rules: dict) -> np.ndarray:
     drainage = flood_drainage(terr, rules)
     hand, base = T.height_above_drainage(terr.filled, terr.fdir, drainage, terr.rec, terr.order,
                                          return_index=True)
-    hand = np.where(hand < 0, 0.0, hand)   # a bank below its (burned) river's DEM height: at the river's level
-    terr.extra["hand"] = hand
-    near = _edt(drainage, terr) <= float(r["max_distance_m"])
+    with np.errstate(invalid="ignore"):
+        hand[hand < 0] = 0.0   # a bank below its (burned) river's DEM height: at the river's level
+    terr.extra["hand"] = hand.astype(np.float32)   # kept for inspection (float32); the classes use float64
+    near = _near(drainage, terr, float(r["max_distance_m"]))
+    del drainage
     to_lake = np.zeros(terr.shape, bool)
     ok = base >= 0
     to_lake[ok] = terr.lakes.ravel()[base[ok]]
+    del ok, base
     lake_m = r.get("lake_hand_m") or r["hand_m"]
     lv = np.zeros(terr.shape, np.uint8)
     with np.errstate(invalid="ignore"):
         for name in ("low", "medium", "high"):
-            thr = np.where(to_lake, float(lake_m[name]), float(r["hand_m"][name]))
-            lv[near & (hand <= thr)] = LEVEL_CODES[name]
+            # HAND at most the lake threshold where the cell drains to a lake, the river one elsewhere
+            lake_ok = hand <= np.float64(lake_m[name])
+            river_ok = hand <= np.float64(r["hand_m"][name])
+            np.copyto(river_ok, lake_ok, where=to_lake)
+            river_ok &= near
+            lv[river_ok] = LEVEL_CODES[name]
+            del lake_ok, river_ok
     lv[terr.lakes | ~terr.valid] = 0
     return lv
 
@@ -404,13 +467,15 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     r = rules["mudflow"]
     valid = terr.valid & ~terr.lakes
     area_m2 = terr.acc * terr.cell_area_m2
-    top = T.upstream_max(terr.dem, terr.fdir, terr.rec, terr.order)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        melton = (top - terr.dem) / np.sqrt(area_m2)
-    length_km = T.upstream_length(terr.fdir, terr.xres, terr.yres, terr.rec, terr.order) / 1000.0
-    terr.extra["melton"] = melton
-    terr.extra["flow_length_km"] = length_km
-    drain = valid & (area_m2 >= float(r["min_catchment_km2"]) * 1e6)
+    with np.errstate(invalid="ignore"):
+        drain = valid & (area_m2 >= float(r["min_catchment_km2"]) * 1e6)
+    melton = T.upstream_max(terr.dem, terr.fdir, terr.rec, terr.order)     # the top, turned in place into
+    with np.errstate(invalid="ignore", divide="ignore"):                    # (top - dem) / sqrt(area)
+        melton -= terr.dem
+        melton /= np.sqrt(area_m2, out=area_m2)
+    del area_m2                  # the fans take a cell's area from terr.acc
+    length_km = T.upstream_length(terr.fdir, terr.xres, terr.yres, terr.rec, terr.order)
+    length_km /= 1000.0
     grad = _channel_gradient_deg(terr, float(r.get("apex_reach_m", 200)))
     t_apex = float(r["apex_slope_deg"])
     steep = drain & (grad.reshape(terr.shape) >= t_apex)
@@ -419,12 +484,16 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         catch_level[drain & (melton >= float(r["melton"]["medium"]))] = 2
         catch_level[drain & (melton >= float(r["melton"]["high"])) & (length_km < max_len)] = 3
+    # kept for inspection in float32 (6e-8 relative); the classes above are taken in float64
+    terr.extra["melton"] = melton.astype(np.float32)
+    terr.extra["flow_length_km"] = length_km.astype(np.float32)
+    del melton, length_km
     ch_level = np.where(steep, catch_level, 0).astype(np.uint8)
     lv = np.zeros(terr.shape, np.uint8)
     for code, name in ((2, "medium"), (3, "high")):
         src = ch_level >= code
         if src.any():
-            lv[_edt(src, terr) <= float(r["channel_half_width_m"][name])] = code
+            lv[_near(src, terr, float(r["channel_half_width_m"][name]))] = code
     # fan apexes: the drainage cell below a steep mudflow channel cell where the gradient drops under
     # the apex slope (the break of slope); its level is that of the channel reaching it
     idx = np.flatnonzero(ch_level.ravel() > 0)
@@ -443,7 +512,7 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     reach = float(r.get("apex_reach_m", 200))
     for a in apexes:
         ar, ac = divmod(int(a), cols)
-        a_km2 = area_m2[ar, ac] / 1e6
+        a_km2 = float(terr.acc[ar, ac]) * terr.cell_area_m2 / 1e6
         fan_area_m2 = float(r["fan_area_c"]) * a_km2 ** float(r["fan_area_n"]) * 1e6
         # sector of angle 2·half_angle and that area: ½ · 2·half_angle · radius²
         radius = float(np.clip(np.sqrt(fan_area_m2 / half_angle), r["fan_min_radius_m"], r["fan_max_radius_m"]))
@@ -491,7 +560,7 @@ def _debris_runout(terr: Terrain, r: dict, source: np.ndarray, grad: np.ndarray,
     if path.any():
         code = LEVEL_CODES[level]
         half = float((r.get("channel_half_width_m") or {}).get(level, r["channel_half_width_m"]["medium"]))
-        near = _edt(path, terr) <= half
+        near = _near(path, terr, half)
         lv[near & (lv < code)] = code
 
 
@@ -516,21 +585,39 @@ def _downstream_vector(terr: Terrain, start: int, reach_m: float) -> tuple[float
 
 def _channel_gradient_deg(terr: Terrain, reach_m: float) -> np.ndarray:
     """Mean gradient (degrees, flat array) along each cell's D8 path over the next ``reach_m`` metres."""
-    n = terr.rec.shape[0]
-    cols = terr.shape[1]
     z = terr.filled.ravel()
-    start = np.arange(n)
-    cur = start.copy()
-    length = np.zeros(n)
-    diag = float(np.hypot(terr.xres, terr.yres))
-    for _ in range(max(1, int(np.ceil(reach_m / min(terr.xres, terr.yres))))):
-        nxt = terr.rec[cur]
-        move = (nxt >= 0) & (length < reach_m)
-        step = np.where(cur // cols == nxt // cols, terr.xres, np.where(cur % cols == nxt % cols, terr.yres, diag))
-        length = np.where(move, length + step, length)
-        cur = np.where(move, nxt, cur)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.degrees(np.arctan(np.where(length > 0, (z - z[cur]) / length, 0.0)))
+    if z.dtype != np.float64:
+        z = z.astype(np.float64)
+    steps = max(1, int(np.ceil(reach_m / min(terr.xres, terr.yres))))
+    grad = _path_gradient(z, terr.rec, terr.shape[1], float(terr.xres), float(terr.yres),
+                          float(np.hypot(terr.xres, terr.yres)), float(reach_m), steps)
+    np.arctan(grad, out=grad)
+    return np.degrees(grad, out=grad)
+
+
+@T.nb.njit(cache=True)
+def _path_gradient(z, rec, cols, xres, yres, diag, reach_m, steps):
+    """tan of the mean gradient along each cell's D8 path: at most ``steps`` steps while the path is
+    shorter than ``reach_m`` (0 where the cell has no receiver; one cell at a time, no n-sized
+    temporaries)."""
+    n = z.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        cur = i
+        length = 0.0
+        for _ in range(steps):
+            nxt = rec[cur]
+            if nxt < 0 or not length < reach_m:
+                break
+            if cur // cols == nxt // cols:
+                length += xres
+            elif cur % cols == nxt % cols:
+                length += yres
+            else:
+                length += diag
+            cur = nxt
+        out[i] = (z[i] - z[cur]) / length if length > 0 else 0.0
+    return out
 
 
 def _shift_levels(lv: np.ndarray, mask: np.ndarray, step: int, eligible: np.ndarray) -> None:
@@ -616,7 +703,7 @@ def landslide_levels(terr: Terrain, rules: dict, inventory: gpd.GeoDataFrame | N
     if inventory is not None and len(inventory):
         inv = inventory.to_crs(terr.crs) if inventory.crs is not None else inventory
         known = rasterize_mask(inv.geometry.values, terr.shape, terr.transform)
-        _shift_levels(lv, _edt(known, terr) <= float(r["inventory_radius_m"]), 1, eligible)
+        _shift_levels(lv, _near(known, terr, float(r["inventory_radius_m"])), 1, eligible)
     lv[~terr.valid | terr.lakes] = 0
     return lv
 
@@ -633,7 +720,7 @@ def avalanche_levels(terr: Terrain, rules: dict) -> np.ndarray:
     r = rules["avalanche"]
     sl, z = terr.slope, terr.dem
     with np.errstate(invalid="ignore"):
-        high_z = z >= float(r["min_elevation_m"])
+        high_z = z >= np.float64(r["min_elevation_m"])     # float64 comparison on a float32 DEM too
         start = high_z & (sl >= float(r["start_slope_deg"]["min"])) & (sl <= float(r["start_slope_deg"]["max"]))
         start_high = start & (sl >= float(r["start_high_deg"]["min"])) & (sl <= float(r["start_high_deg"]["max"]))
     lv = np.zeros(terr.shape, np.uint8)
@@ -658,7 +745,7 @@ def avalanche_levels(terr: Terrain, rules: dict) -> np.ndarray:
                                    terr.rec, terr.order)
         path = reach & ~start
         if path.any():
-            lv[(_edt(path, terr) <= half) & (lv < LEVEL_CODES[name])] = LEVEL_CODES[name]
+            lv[_near(path, terr, half) & (lv < LEVEL_CODES[name])] = LEVEL_CODES[name]
     lv[start] = 2
     lv[start_high] = 3
     lv[~terr.valid | terr.lakes] = 0

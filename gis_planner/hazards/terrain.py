@@ -705,19 +705,25 @@ def stream_network(acc: np.ndarray, threshold_cells: float) -> np.ndarray:
 # ----------------------------------------------------------------------------- HAND
 @nb.njit(cache=True)
 def _hand(zf, rec, order, drain):
+    """``(hand, base)``: the height above the drainage cell each cell's path meets first and that cell
+    (``rec``'s index type, -1 and NaN where no path: nodata), in one pass without index temporaries."""
     n = zf.shape[0]
-    base = np.full(n, -1, dtype=np.int64)
+    base = np.full(n, -1, dtype=rec.dtype)
+    hand = np.full(n, np.nan, dtype=np.float64)
     for t in range(order.shape[0] - 1, -1, -1):  # downstream first
         i = order[t]
         if drain[i]:
-            base[i] = i
+            b = i
         else:
             j = rec[i]
             if j >= 0:
-                base[i] = base[j]
+                b = base[j]
             else:
-                base[i] = i  # drains off the grid without meeting a stream: its own outlet
-    return base
+                b = i  # drains off the grid without meeting a stream: its own outlet
+        base[i] = b
+        if b >= 0:
+            hand[i] = np.float64(zf[i]) - np.float64(zf[b])
+    return hand, base
 
 
 def height_above_drainage(filled: np.ndarray, fdir: np.ndarray, drainage: np.ndarray,
@@ -739,12 +745,10 @@ def height_above_drainage(filled: np.ndarray, fdir: np.ndarray, drainage: np.nda
     """
     if rec is None or order is None:
         rec, order = flow_order(fdir)
-    zf = np.ascontiguousarray(filled, dtype=np.float64).ravel()
+    zf = np.asarray(filled)
+    zf = np.ascontiguousarray(zf, dtype=np.float32 if zf.dtype == np.float32 else np.float64).ravel()
     dr = np.ascontiguousarray(drainage, dtype=np.bool_).ravel()
-    base = _hand(zf, rec, order, dr)
-    hand = np.full(zf.shape, np.nan)
-    ok = base >= 0
-    hand[ok] = zf[ok] - zf[base[ok]]
+    hand, base = _hand(zf, rec, order, dr)      # float64 differences also on a float32 surface
     hand = hand.reshape(np.shape(filled))
     if return_index:
         return hand, base.reshape(np.shape(filled))
@@ -809,7 +813,16 @@ def runout_alpha(z: np.ndarray, fdir: np.ndarray, start: np.ndarray, alpha_deg: 
 # ----------------------------------------------------------------------------- upstream maximum
 @nb.njit(cache=True)
 def _upstream_max(values, rec, order):
-    out = values.copy()
+    # float64, in one pass, as np.nan_to_num(values, nan=-inf): NaN -> -inf, ±inf -> ± the largest float
+    out = np.empty(values.shape[0], dtype=np.float64)
+    big = np.finfo(np.float64).max
+    for i in range(values.shape[0]):
+        v = np.float64(values[i])
+        if math.isnan(v):
+            v = -np.inf
+        elif math.isinf(v):
+            v = big if v > 0 else -big
+        out[i] = v
     for t in range(order.shape[0]):  # upstream first
         i = order[t]
         j = rec[i]
@@ -859,5 +872,6 @@ def upstream_max(values: np.ndarray, fdir: np.ndarray, rec=None, order=None) -> 
     """
     if rec is None or order is None:
         rec, order = flow_order(fdir)
-    v = np.ascontiguousarray(values, dtype=np.float64).ravel()
-    return _upstream_max(np.nan_to_num(v, nan=-np.inf), rec, order).reshape(np.shape(values))
+    v = np.asarray(values)
+    v = np.ascontiguousarray(v, dtype=np.float32 if v.dtype == np.float32 else np.float64).ravel()
+    return _upstream_max(v, rec, order).reshape(np.shape(values))
