@@ -385,40 +385,22 @@ def test_local_cluster_workers_do_not_profile():
         cluster.close()
 
 
-_POOL_SCRIPT = """
-import json, sys
-import pyarrow as pa
-from gis_planner.rollup.driver import _tasks, national_task
-from gis_planner.rollup.store import NationalSet
-s = NationalSet(sys.argv[1])
-before = pa.default_memory_pool().backend_name
-specs, _ = _tasks(s, s.codes(), None, True, True)
-rows = national_task(s.store, specs[0])
-print(json.dumps({"before": before, "after": pa.default_memory_pool().backend_name,
-                  "code": specs[0].code, "parcels": float(rows.query("table == 'balance' and col == 'parcels'")["value"].sum())}))
-"""
 
-
-@pytest.mark.parametrize("env_pool, expected", [(None, "system"), ("mimalloc", "mimalloc")])
-def test_task_reads_through_the_system_pool_unless_the_user_chose_one(national, single, env_pool, expected):
-    """A task switches pyarrow to its system (malloc) pool, whose freed pages release_memory's malloc_trim
-    returns (mimalloc kept the pages freed by pyarrow's decode threads: a worker's memory grew with the number
-    of large tasks it ran, benchmarks/results_rollup.md 2026-12-06); ARROW_DEFAULT_MEMORY_POOL, when set, is
-    kept. Fresh processes, so this test process keeps its own pool."""
+@pytest.mark.parametrize("driver_env, expected", [(None, "system"), ("mimalloc", "mimalloc")])
+def test_local_cluster_workers_use_pyarrows_system_pool(national, single, monkeypatch, driver_env, expected):
+    """rollup_national's LocalCluster starts its workers with ARROW_DEFAULT_MEMORY_POOL=system (mimalloc kept
+    the Parquet reader's freed pages: a worker's memory grew with the number of large tasks it had run,
+    benchmarks/results_rollup.md 2026-12-06); a value set in the driver's environment is what they get
+    instead. The totals do not depend on the pool."""
     import pyarrow as pa
 
     if "mimalloc" not in pa.supported_memory_backends():
         pytest.skip("pyarrow built without mimalloc")
-    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    if env_pool:
-        env["ARROW_DEFAULT_MEMORY_POOL"] = env_pool
-    out = subprocess.run([sys.executable, "-c", _POOL_SCRIPT, str(national)], env=env, capture_output=True,
-                         text=True, check=True, timeout=120)
-    got = json.loads(out.stdout.strip().splitlines()[-1])
-    assert got["before"] == "mimalloc"  # pyarrow's default here, or the user's choice
-    assert got["after"] == expected
-    # the task's figures do not depend on the pool: its municipality's parcels as in the single-process run
-    lg = single.long
-    want = lg[(lg["municipality"] == got["code"]) & (lg["table"] == "balance") & (lg["col"] == "parcels")]["value"].sum()
-    assert got["parcels"] == want > 0
+    if driver_env:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", driver_env)
+    else:
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+    res = rollup_national(national, engine="dask", n_workers=1, processes=True)
+    assert list(res.stats["arrow_pool_per_worker"].values()) == [expected]
+    assert compare(single.levels, res.levels)["max_rel"] < 1e-12
