@@ -107,8 +107,10 @@ def external_cluster(n_workers: int):
     """``dask scheduler`` + ``n_workers`` single-threaded ``dask worker`` processes (cwd: a temp folder)."""
     tmp = tempfile.mkdtemp(prefix="rollup-ext-")
     sf = Path(tmp) / "scheduler.json"
-    # as rollup_national's LocalCluster: no worker profiler (its 1000 s history grows a worker's memory)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
+    # as rollup_national's LocalCluster: no worker profiler (its 1000 s history grows a worker's memory) and
+    # pyarrow's system pool (mimalloc kept the Parquet reader's freed pages: driver.arrow_pool)
+    env = {"ARROW_DEFAULT_MEMORY_POOL": "system", **os.environ, "PYTHONPATH": str(ROOT),
+           "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
     log = open(Path(tmp) / "cluster.log", "w")  # noqa: SIM115 - the processes' log, kept for a post-mortem
     print(f"cluster log: {log.name}", file=sys.stderr, flush=True)
     procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",

@@ -383,3 +383,24 @@ def test_local_cluster_workers_do_not_profile():
     finally:
         client.close()
         cluster.close()
+
+
+
+@pytest.mark.parametrize("driver_env, expected", [(None, "system"), ("mimalloc", "mimalloc")])
+def test_local_cluster_workers_use_pyarrows_system_pool(national, single, monkeypatch, driver_env, expected):
+    """rollup_national's LocalCluster starts its workers with ARROW_DEFAULT_MEMORY_POOL=system (mimalloc kept
+    the Parquet reader's freed pages: a worker's memory grew with the number of large tasks it had run,
+    benchmarks/results_rollup.md 2026-12-06); a value set in the driver's environment is what they get
+    instead. The totals do not depend on the pool."""
+    import pyarrow as pa
+
+    if "mimalloc" not in pa.supported_memory_backends():
+        pytest.skip("pyarrow built without mimalloc")
+    if driver_env:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", driver_env)
+    else:
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+    res = rollup_national(national, engine="dask", n_workers=1, processes=True)
+    assert list(res.stats["arrow_pool_per_worker"].values()) == [expected]
+    assert compare(single.levels, res.levels)["max_rel"] < 1e-12

@@ -166,6 +166,31 @@ def release_memory() -> bool:
     return False
 
 
+# pyarrow's allocator on the local cluster's workers (environment set before each worker starts; an external
+# cluster: ARROW_DEFAULT_MEMORY_POOL=system on the workers). Set in the driver's environment, that value wins.
+POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
+WORKER_POOL = "system"
+
+
+def arrow_pool() -> str:
+    """pyarrow's memory pool in this process (``system``, ``mimalloc``, ``jemalloc``).
+
+    The roll-up's workers should use ``system`` (malloc). With pyarrow's default mimalloc, the Parquet
+    reader's own buffers (pages, decompression: C++'s default pool, not ``pa.set_memory_pool``'s) are
+    allocated on pyarrow's decode threads, and the pages they free stay in mimalloc's 1 GiB arena:
+    neither ``release_unused()`` nor ``malloc_trim`` gives them back. Measured 2026-12-06 on the 30.4 M set
+    (benchmarks/results_rollup.md): in one process over its first 100 tasks (tiles of ≤ 50 000 parcels)
+    the anonymous mappings grew 44 → 303 MB and the resident memory between tasks 193 → 456 MB, so a
+    worker's peak grew with the number of large tasks it had run (30 M set: hundreds; 3 M set: the city's
+    20). With ``ARROW_DEFAULT_MEMORY_POOL=system`` (read by pyarrow once, at its first allocation, so it
+    must be in the environment before the process starts) ``malloc_trim`` returns them: 255–260 MB
+    between tasks over 40 tasks (mimalloc: 403 MB by task 30).
+    """
+    import pyarrow as pa
+
+    return pa.default_memory_pool().backend_name
+
+
 def cpu_seconds() -> float:
     """CPU seconds (user + system) used by this process so far."""
     r = resource.getrusage(resource.RUSAGE_SELF)
@@ -271,7 +296,10 @@ def _client(scheduler: str | None, n_workers: int, processes: bool = True, memor
     # no statistical profiler on the workers: it keeps the stack samples of the last 1000 s (two histories of
     # 1000 one-second call trees, ≈ 82 MB of Python objects a worker measured at 30 M parcels) — a worker's
     # memory grew with the run's length, not its tasks (docs/rollup.md); sampling every 10 ms also costs CPU
-    with dask.config.set({"distributed.worker.profile.enabled": WORKER_PROFILE}):
+    # pyarrow's system pool on the workers (arrow_pool: mimalloc kept the Parquet reader's freed pages), set
+    # in each worker's environment before it starts; a value in the driver's environment is inherited instead
+    env = {} if os.environ.get(POOL_ENV) else {f"distributed.nanny.pre-spawn-environ.{POOL_ENV}": WORKER_POOL}
+    with dask.config.set({"distributed.worker.profile.enabled": WORKER_PROFILE, **env}):
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
                                memory_limit=memory_limit, dashboard_address=":0")
     return Client(cluster), cluster
@@ -446,6 +474,8 @@ def _run(tasks: list[tuple], func, engine: str, n_workers: int, scheduler: str |
             stats["peak_rss_mb_per_worker"] = _per_worker(client, peak_rss_mb)
             stats["rss_mb_per_worker_end"] = _per_worker(client, rss_mb)
             stats["cpu_s_per_worker"] = _per_worker(client, cpu_seconds)
+            pools = client.run(arrow_pool, on_error="return")
+            stats["arrow_pool_per_worker"] = {str(k): v for k, v in pools.items() if isinstance(v, str)}
         finally:
             client.close()
             if cluster is not None:
