@@ -1017,12 +1017,6 @@ def overview_map(ws: Workspace, lang: str, tiles: bool, vector: bool):
     return layers_map(ws, OVERVIEW_LAYERS, lang, tiles, hidden=OVERVIEW_HIDDEN, vector=["parcels"] if vector else ())
 
 
-def overview_key(root: str, version: str, lang: str, tiles: bool, vector: bool) -> tuple:
-    """The ``cache_key`` (:func:`show`) of the overview map: the page's and the launcher's, which renders the
-    first visitor's map ahead (:func:`gis_planner.ui.serve.prepare`)."""
-    return ("overview", root, version, lang, bool(tiles), bool(vector))
-
-
 def show(m, key: str, returned_objects: list | None = None, height: int = 520,
          cache_key: tuple | None = None, overlay_js=None):
     """Render ``m`` with streamlit-folium (local assets only); returns the interaction dict.

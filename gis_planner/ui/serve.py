@@ -52,10 +52,6 @@ def prepare(root: str | None = None, lang: str | None = None) -> None:
         else:
             maps.layer_display(r, v, name, lang)
     terrain.join()
-    # the first visitor's map itself, rendered for the browser (~0.1 CPU s of the first script run otherwise,
-    # which starts only once the browser has loaded Streamlit's page code): web tiles off, parcels as the image
-    maps._component_args(maps.overview_key(r, v, lang, False, False),
-                         lambda: maps.overview_map(ws, lang, False, False)[0])
 
 
 def _logged(fn, *args) -> None:

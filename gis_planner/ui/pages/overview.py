@@ -39,7 +39,7 @@ with left:
     m, notes = maps.overview_map(ws, lang, state.web_tiles(), vector)
     dense = not vector and maps.is_dense(root_, version_, "parcels")
     out = maps.show(m, key=f"overview_map_{int(vector)}", height=560, returned_objects=list(maps.CLICK_KEYS) if dense else [],
-                    cache_key=maps.overview_key(root_, version_, lang, state.web_tiles(), vector))
+                    cache_key=("overview", root_, version_, lang, state.web_tiles(), vector))
     for title, shown, total in notes:
         st.caption(tr("app.map.capped", layer=title, shown=shown, total=total))
     if dense:   # parcels drawn as an image: a click is answered here (spatial index on the server)
