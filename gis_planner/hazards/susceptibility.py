@@ -150,7 +150,8 @@ class Terrain:
 
 
 def load_dem(path, dst_crs=None, resolution: float | None = None, resampling: str = "bilinear"):
-    """Read a DEM raster as float64 (NaN nodata) on a metric grid.
+    """Read a DEM raster as float64 (NaN nodata) on a metric grid; a DEM already on the target grid whose
+    values float32 holds exactly (float32, 8/16-bit integers) is returned as float32.
 
     A geographic DEM (or one in another CRS than ``dst_crs``) is warped to ``dst_crs`` (default: the
     Kyrg-06 zone of the DEM centre) with square cells of ``resolution`` metres (default: the smaller of
@@ -178,9 +179,20 @@ def load_dem(path, dst_crs=None, resolution: float | None = None, resampling: st
         target = CRS.from_user_input(dst_crs) if dst_crs is not None else (
             src_crs if (src_crs.is_projected and src_crs.axis_info[0].unit_name in ("metre", "meter"))
             else metric_crs_for(ds.bounds, src_crs))
-        z = T.as_float_dem(ds.read(1).astype(np.float64), ds.nodata)
+        raw = ds.read(1)
         if target == src_crs and (resolution is None or np.isclose(abs(ds.res[0]), resolution)):
+            # not warped: a type that float32 holds exactly (the workspace DEM is float32) stays float32,
+            # half the memory; the terrain kernels work in float64 on it (compute_terrain)
+            if raw.dtype in (np.float32, np.int16, np.uint16, np.int8, np.uint8):
+                z = raw if raw.dtype == np.float32 else raw.astype(np.float32)
+                if ds.nodata is not None and not np.isnan(ds.nodata):
+                    z[z == np.float64(ds.nodata)] = np.nan   # compared in float64, as a float64 read is
+                z[~np.isfinite(z)] = np.nan
+            else:
+                z = T.as_float_dem(raw.astype(np.float64), ds.nodata)
             return z, ds.transform, target
+        z = T.as_float_dem(raw.astype(np.float64), ds.nodata)
+        del raw
         resampling_enum = getattr(Resampling, resampling, None)
         if resampling_enum is None:
             raise GisPlannerError(f"unknown resampling '{resampling}'", file="layers/hazards.yaml",
@@ -362,6 +374,7 @@ def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | No
     if z.size >= int(tr.get("tiled_min_cells") or np.iinfo(np.int64).max):  # a large DEM: by tiles
         from .tiled import compute_terrain_tiled
 
+        z = np.asarray(z, dtype=np.float64)     # the tiled files in float64, as before (load_dem may give float32)
         # the tiled kernels condition by priority-flood fill and route by D8 (docs/hazards.md, large DEMs)
         terr = compute_terrain_tiled(z, transform, crs, lakes, tile=int(tr.get("tile_cells", 1024)),
                                      progress=steps.sub(0.1, 1.0), lang=lang)
