@@ -508,6 +508,12 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     grad = _channel_gradient_deg(terr, float(r.get("apex_reach_m", 200)))
     t_apex = float(r["apex_slope_deg"])
     steep = drain & (grad.reshape(terr.shape) >= t_apex)
+    below_apex = grad < t_apex                            # flat, for the apexes below
+    stop = (r.get("runout") or {}).get("stop_slope_deg")
+    # the runout flows on where the channel gradient is at least the stop slope; the gradients themselves
+    # (8 bytes a cell) are not kept to the distances of the runout, where the zone rules peak
+    flowing = None if stop is None else (grad.reshape(terr.shape) >= float(stop))
+    del grad
     max_len = float(r.get("debris_flow_max_length_km", np.inf) or np.inf)
     catch_level = np.zeros(terr.shape, np.uint8)          # the class of each drainage cell's catchment
     with np.errstate(invalid="ignore"):
@@ -529,7 +535,7 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     recv = terr.rec[idx]
     ok = recv >= 0
     idx, recv = idx[ok], recv[ok]
-    apex_mask = (grad[recv] < t_apex) & drain.ravel()[recv]
+    apex_mask = below_apex[recv] & drain.ravel()[recv]
     apex_level = np.zeros(terr.rec.shape[0], np.uint8)
     np.maximum.at(apex_level, recv[apex_mask], ch_level.ravel()[idx[apex_mask]])
     apexes = np.unique(recv[apex_mask])
@@ -561,15 +567,17 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
         outer = np.where(fan & (dist > radius / 2), max(level - 1, 1), 0)
         win = lv[r0:r1, c0:c1]
         np.maximum(win, np.maximum(inner, outer).astype(np.uint8), out=win)
-    _debris_runout(terr, r, ch_level == 3, grad.reshape(terr.shape), lv)
+    del below_apex
+    _debris_runout(terr, r, ch_level == 3, flowing, lv)
     lv[~valid] = 0
     return lv
 
 
-def _debris_runout(terr: Terrain, r: dict, source: np.ndarray, grad: np.ndarray, lv: np.ndarray) -> None:
+def _debris_runout(terr: Terrain, r: dict, source: np.ndarray, flowing: np.ndarray | None, lv: np.ndarray) -> None:
     """Raise ``lv`` (in place) along the D8 channel below the debris-flow ``source`` cells while the energy
     line from each source cell, falling at ``mudflow.runout.alpha_deg``, is above the ground and the channel
-    gradient ``grad`` (degrees, over ``apex_reach_m``) is at least ``mudflow.runout.stop_slope_deg``."""
+    gradient (degrees, over ``apex_reach_m``) is at least ``mudflow.runout.stop_slope_deg``: ``flowing``, that
+    comparison taken by the caller (None without a stop slope)."""
     ro = r.get("runout") or {}
     if not ro.get("alpha_deg") or not source.any():
         return
@@ -580,7 +588,7 @@ def _debris_runout(terr: Terrain, r: dict, source: np.ndarray, grad: np.ndarray,
     ground = terr.filled
     stop = ro.get("stop_slope_deg")
     if stop is not None:  # the flow stops on gentle ground: no energy line passes there
-        ground = np.where(source | (grad >= float(stop)), terr.filled, np.inf)
+        ground = np.where(source | flowing, terr.filled, np.inf)
     reach = T.runout_alpha(ground, terr.fdir, source, float(ro["alpha_deg"]), terr.xres, terr.yres,
                            terr.rec, terr.order)
     del ground                   # not alive during the distances below (8 bytes a cell)
