@@ -452,3 +452,21 @@ def test_near_is_the_euclidean_distance_within_a_radius():
         m = rng.random((517, 301)) < density
         ref = distance_transform_edt(~m, sampling=(G.yres, G.xres)) <= radius
         assert np.array_equal(S._near(m, G, radius), ref)
+
+
+def test_load_dem_keeps_float32_on_the_target_grid(tmp_path):
+    """A DEM already on the metric grid is read without a float64 copy when float32 holds its values
+    (float32, 16-bit integers), with its nodata as NaN; other types (int32) are read as float64."""
+    tr = from_origin(X0, Y0, 30, 30)
+    z = np.add.outer(np.arange(6.0), np.arange(5.0)) * 7.25 + 1500.0
+    z[2, 3] = -9999
+    for dtype, want in (("float32", np.float32), ("int16", np.float32), ("int32", np.float64)):
+        path = tmp_path / f"dem_{dtype}.tif"
+        with rasterio.open(path, "w", driver="GTiff", width=5, height=6, count=1, dtype=dtype, crs=f"EPSG:{CRS}",
+                           transform=tr, nodata=-9999) as ds:
+            ds.write(z.astype(dtype), 1)
+        zz, tr2, crs = S.load_dem(path, CRS)
+        assert zz.dtype == want and tr2 == tr and crs.to_epsg() == CRS
+        assert np.isnan(zz[2, 3]) and int(np.isnan(zz).sum()) == 1
+        ok = ~np.isnan(zz)
+        assert np.array_equal(zz[ok].astype(np.float64), z.astype(dtype)[ok].astype(np.float64))

@@ -150,7 +150,8 @@ class Terrain:
 
 
 def load_dem(path, dst_crs=None, resolution: float | None = None, resampling: str = "bilinear"):
-    """Read a DEM raster as float64 (NaN nodata) on a metric grid.
+    """Read a DEM raster as float64 (NaN nodata) on a metric grid; a DEM already on the target grid whose
+    values float32 holds exactly (float32, 8/16-bit integers) is returned as float32.
 
     A geographic DEM (or one in another CRS than ``dst_crs``) is warped to ``dst_crs`` (default: the
     Kyrg-06 zone of the DEM centre) with square cells of ``resolution`` metres (default: the smaller of
@@ -178,9 +179,20 @@ def load_dem(path, dst_crs=None, resolution: float | None = None, resampling: st
         target = CRS.from_user_input(dst_crs) if dst_crs is not None else (
             src_crs if (src_crs.is_projected and src_crs.axis_info[0].unit_name in ("metre", "meter"))
             else metric_crs_for(ds.bounds, src_crs))
-        z = T.as_float_dem(ds.read(1).astype(np.float64), ds.nodata)
+        raw = ds.read(1)
         if target == src_crs and (resolution is None or np.isclose(abs(ds.res[0]), resolution)):
+            # not warped: a type that float32 holds exactly (the workspace DEM is float32) stays float32,
+            # half the memory; the terrain kernels work in float64 on it (compute_terrain)
+            if raw.dtype in (np.float32, np.int16, np.uint16, np.int8, np.uint8):
+                z = raw if raw.dtype == np.float32 else raw.astype(np.float32)
+                if ds.nodata is not None and not np.isnan(ds.nodata):
+                    z[z == np.float64(ds.nodata)] = np.nan   # compared in float64, as a float64 read is
+                z[~np.isfinite(z)] = np.nan
+            else:
+                z = T.as_float_dem(raw.astype(np.float64), ds.nodata)
             return z, ds.transform, target
+        z = T.as_float_dem(raw.astype(np.float64), ds.nodata)
+        del raw
         resampling_enum = getattr(Resampling, resampling, None)
         if resampling_enum is None:
             raise GisPlannerError(f"unknown resampling '{resampling}'", file="layers/hazards.yaml",
@@ -362,6 +374,7 @@ def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | No
     if z.size >= int(tr.get("tiled_min_cells") or np.iinfo(np.int64).max):  # a large DEM: by tiles
         from .tiled import compute_terrain_tiled
 
+        z = np.asarray(z, dtype=np.float64)     # the tiled files in float64, as before (load_dem may give float32)
         # the tiled kernels condition by priority-flood fill and route by D8 (docs/hazards.md, large DEMs)
         terr = compute_terrain_tiled(z, transform, crs, lakes, tile=int(tr.get("tile_cells", 1024)),
                                      progress=steps.sub(0.1, 1.0), lang=lang)
@@ -375,19 +388,35 @@ def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | No
 
 
 # ----------------------------------------------------------------------------- level rasters
+def _feature_transform(mask: np.ndarray, terr: Terrain) -> np.ndarray:
+    """``distance_transform_edt(~mask, sampling=(yres, xres), return_indices=True)``'s feature transform
+    (int32, shape ``(2, rows, cols)``), by scipy's own C routine on an int8 copy of ``~mask``: scipy
+    builds that copy through an int64 array (8 bytes a cell more at the peak of the zone rules). Falls
+    back to the public function if the routine is not there."""
+    from scipy.ndimage import distance_transform_edt
+
+    try:
+        from scipy.ndimage import _nd_image
+        run = _nd_image.euclidean_feature_transform
+    except (ImportError, AttributeError):      # pragma: no cover - another scipy layout
+        return distance_transform_edt(~mask, sampling=(terr.yres, terr.xres), return_distances=False,
+                                      return_indices=True)
+    inp = np.ascontiguousarray(~np.asarray(mask, bool)).view(np.int8)    # 1 where not mask, as scipy's
+    ft = np.zeros((2,) + inp.shape, dtype=np.int32)
+    run(inp, np.ascontiguousarray([terr.yres, terr.xres], dtype=np.float64), ft)
+    return ft
+
+
 def _near(mask: np.ndarray, terr: Terrain, dist_m: float) -> np.ndarray:
     """Cells within ``dist_m`` metres of a True cell of ``mask`` (bool).
 
     Exactly ``scipy.ndimage.distance_transform_edt(~mask, sampling=(yres, xres)) <= dist_m`` (the same
     float64 operations in the same order), but the distances are taken from the feature transform a band
     of rows at a time: 8 bytes a cell for the transform instead of ~40 for scipy's distance grid."""
-    from scipy.ndimage import distance_transform_edt
-
     dist_m = float(dist_m)
     if not mask.any():
         return np.full(mask.shape, np.inf <= dist_m)
-    ft = distance_transform_edt(~mask, sampling=(terr.yres, terr.xres), return_distances=False,
-                                return_indices=True)
+    ft = _feature_transform(mask, terr)
     rows, cols = mask.shape
     out = np.empty(mask.shape, bool)
     col = np.arange(cols, dtype=ft.dtype)
@@ -479,6 +508,12 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     grad = _channel_gradient_deg(terr, float(r.get("apex_reach_m", 200)))
     t_apex = float(r["apex_slope_deg"])
     steep = drain & (grad.reshape(terr.shape) >= t_apex)
+    below_apex = grad < t_apex                            # flat, for the apexes below
+    stop = (r.get("runout") or {}).get("stop_slope_deg")
+    # the runout flows on where the channel gradient is at least the stop slope; the gradients themselves
+    # (8 bytes a cell) are not kept to the distances of the runout, where the zone rules peak
+    flowing = None if stop is None else (grad.reshape(terr.shape) >= float(stop))
+    del grad
     max_len = float(r.get("debris_flow_max_length_km", np.inf) or np.inf)
     catch_level = np.zeros(terr.shape, np.uint8)          # the class of each drainage cell's catchment
     with np.errstate(invalid="ignore"):
@@ -500,7 +535,7 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     recv = terr.rec[idx]
     ok = recv >= 0
     idx, recv = idx[ok], recv[ok]
-    apex_mask = (grad[recv] < t_apex) & drain.ravel()[recv]
+    apex_mask = below_apex[recv] & drain.ravel()[recv]
     apex_level = np.zeros(terr.rec.shape[0], np.uint8)
     np.maximum.at(apex_level, recv[apex_mask], ch_level.ravel()[idx[apex_mask]])
     apexes = np.unique(recv[apex_mask])
@@ -532,15 +567,17 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
         outer = np.where(fan & (dist > radius / 2), max(level - 1, 1), 0)
         win = lv[r0:r1, c0:c1]
         np.maximum(win, np.maximum(inner, outer).astype(np.uint8), out=win)
-    _debris_runout(terr, r, ch_level == 3, grad.reshape(terr.shape), lv)
+    del below_apex
+    _debris_runout(terr, r, ch_level == 3, flowing, lv)
     lv[~valid] = 0
     return lv
 
 
-def _debris_runout(terr: Terrain, r: dict, source: np.ndarray, grad: np.ndarray, lv: np.ndarray) -> None:
+def _debris_runout(terr: Terrain, r: dict, source: np.ndarray, flowing: np.ndarray | None, lv: np.ndarray) -> None:
     """Raise ``lv`` (in place) along the D8 channel below the debris-flow ``source`` cells while the energy
     line from each source cell, falling at ``mudflow.runout.alpha_deg``, is above the ground and the channel
-    gradient ``grad`` (degrees, over ``apex_reach_m``) is at least ``mudflow.runout.stop_slope_deg``."""
+    gradient (degrees, over ``apex_reach_m``) is at least ``mudflow.runout.stop_slope_deg``: ``flowing``, that
+    comparison taken by the caller (None without a stop slope)."""
     ro = r.get("runout") or {}
     if not ro.get("alpha_deg") or not source.any():
         return
@@ -551,10 +588,12 @@ def _debris_runout(terr: Terrain, r: dict, source: np.ndarray, grad: np.ndarray,
     ground = terr.filled
     stop = ro.get("stop_slope_deg")
     if stop is not None:  # the flow stops on gentle ground: no energy line passes there
-        ground = np.where(source | (grad >= float(stop)), terr.filled, np.inf)
+        ground = np.where(source | flowing, terr.filled, np.inf)
     reach = T.runout_alpha(ground, terr.fdir, source, float(ro["alpha_deg"]), terr.xres, terr.yres,
                            terr.rec, terr.order)
+    del ground                   # not alive during the distances below (8 bytes a cell)
     path = reach & ~source
+    del reach
     terr.extra["debris_sources"] = source
     terr.extra["debris_runout"] = path
     if path.any():

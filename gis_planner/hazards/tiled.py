@@ -865,7 +865,7 @@ def compute_terrain_tiled(z: np.ndarray, transform, crs, lakes: np.ndarray | Non
 
     Rasters are memory-mapped from files in a temporary folder (removed when the Terrain is garbage
     collected). The receivers/topological order that the zone rules need are built in memory from
-    the D8 raster (16 bytes a cell)."""
+    the D8 raster (8 bytes a cell) when a rule first asks for them (``Terrain.rec``/``order``)."""
     from ..i18n import t
     from .susceptibility import Terrain, _Steps, metric_grid
 
@@ -887,7 +887,6 @@ def compute_terrain_tiled(z: np.ndarray, transform, crs, lakes: np.ndarray | Non
                     progress=lambda f, m: steps(f * 0.9, t(names[m], lang)))
     terr.slope, terr.profile, terr.plan = (res[k].load() for k in ("slope", "profile", "plan"))
     terr.filled, terr.fdir, terr.acc = (res[k].load() for k in ("filled", "fdir", "acc"))
-    terr.rec, terr.order = T.flow_order(np.asarray(terr.fdir))
     terr.extra["tiled"] = {"tile": int(tile), "flat_passes": int(res["flat_passes"])}
     steps(1.0, t("hazards.step.terrain_done", lang))
     return terr
