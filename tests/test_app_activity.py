@@ -175,3 +175,46 @@ def test_the_first_page_does_not_import_the_map_plugins():
             "print(a, 'folium.plugins' in sys.modules, any(type(c).__name__ == 'Draw' for c in m._children.values()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["False", "True", "True"], out.stderr[-2000:]
+
+
+def test_a_request_to_streamlits_starlette_server_counts_as_activity():
+    """Streamlit serves pages with Starlette: an HTTP request it answered counts (the warm-up then waits
+    quiet_s), a websocket connection does not (it lasts the whole session)."""
+    import asyncio
+
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from gis_planner.ui import app as shell
+
+    assert activity.count_requests() and activity.count_requests()   # idempotent
+    assert not getattr(Starlette.__call__.__wrapped__, "_gis_planner_activity", False)   # wrapped once
+    web = Starlette(routes=[Route("/x", lambda request: PlainTextResponse("ok"))])
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/x", "raw_path": b"/x", "query_string": b"", "headers": [],
+             "scheme": "http", "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1), "root_path": "",
+             "http_version": "1.1", "app": web}
+    activity.RUNS["last_end"] = 0.0
+    t0 = time.monotonic()
+    asyncio.run(web(scope, receive, send))
+    assert sent[0]["status"] == 200 and sent[-1]["body"] == b"ok"
+    assert activity.RUNS["last_end"] >= t0
+    assert 0.2 <= shell._wait_for_quiet(quiet_s=0.3, max_wait_s=5) < 1.5
+
+    activity.RUNS["last_end"] = 0.0
+
+    async def closed():
+        return {"type": "websocket.disconnect", "code": 1000}
+    try:
+        asyncio.run(web({**scope, "type": "websocket", "subprotocols": []}, closed, send))
+    except Exception:  # noqa: BLE001 - no websocket route here: only whether it counted matters
+        pass
+    assert activity.RUNS["last_end"] == 0.0

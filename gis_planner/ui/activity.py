@@ -5,7 +5,7 @@ runs here and installs :func:`count_requests` in its first run.
 
 Two kinds of activity: a **script run** going on (``RUNS["active"]``), and the **browser fetching** what a
 page needs after its run (Streamlit's code chunks, the map component's files, images): every HTTP request the
-server finishes counts as activity ending then (``RUNS["last_end"]``). The browser renders a page for up to
+server finishes counts as activity ending then (``RUNS["last_end"]``; not the session's websocket). The browser renders a page for up to
 a second after its script run ended, on the same two cores as the server; a warm-up step started then slows
 that page down even though no script runs (issue 20: the balance page opened right after a language switch).
 """
@@ -40,23 +40,42 @@ def busy(quiet_s: float) -> bool:
 
 
 def count_requests() -> bool:
-    """Make every HTTP request the (tornado) server finishes count as activity (:func:`request_done`).
-    Idempotent; returns whether the hook is in place."""
+    """Make every HTTP request the server finishes count as activity (:func:`request_done`): Streamlit's
+    Starlette app (its server since 1.5x, uvicorn) and, for a Streamlit on tornado, tornado's request log.
+    Only the end of a request counts (a download in progress does not hold the warm-up back: the workbook
+    it may be waiting for is the warm-up's). Idempotent; returns whether a hook is in place."""
+    hooked = False
+    try:
+        import starlette.applications as sa
+    except ImportError:
+        sa = None
+    if sa is not None:
+        call = sa.Starlette.__call__
+        if not getattr(call, "_gis_planner_activity", False):
+            async def counted_call(self, scope, receive, send):
+                try:
+                    await call(self, scope, receive, send)
+                finally:
+                    if scope.get("type") == "http":   # (not a websocket: it lasts the whole session)
+                        request_done()
+
+            counted_call._gis_planner_activity = True
+            counted_call.__wrapped__ = call
+            sa.Starlette.__call__ = counted_call
+        hooked = True
     try:
         import tornado.web
     except ImportError:
-        return False
+        return hooked
     log_request = tornado.web.Application.log_request
-    if getattr(log_request, "_gis_planner_activity", False):
-        return True
+    if not getattr(log_request, "_gis_planner_activity", False):
+        def counted(self, handler):
+            request_done()
+            return log_request(self, handler)
 
-    def counted(self, handler):
-        request_done()
-        return log_request(self, handler)
-
-    counted._gis_planner_activity = True
-    counted.__wrapped__ = log_request
-    tornado.web.Application.log_request = counted
+        counted._gis_planner_activity = True
+        counted.__wrapped__ = log_request
+        tornado.web.Application.log_request = counted
     return True
 
 
