@@ -107,9 +107,16 @@ def external_cluster(n_workers: int):
     """``dask scheduler`` + ``n_workers`` single-threaded ``dask worker`` processes (cwd: a temp folder)."""
     tmp = tempfile.mkdtemp(prefix="rollup-ext-")
     sf = Path(tmp) / "scheduler.json"
-    # as rollup_national's LocalCluster: no worker profiler (its 1000 s history grows a worker's memory) and
-    # pyarrow's system pool (mimalloc kept the Parquet reader's freed pages: driver.arrow_pool)
-    env = {"ARROW_DEFAULT_MEMORY_POOL": "system", **os.environ, "PYTHONPATH": str(ROOT),
+    # as rollup_national's LocalCluster: no worker profiler (its 1000 s history grows a worker's memory),
+    # pyarrow's system pool (mimalloc kept the Parquet reader's freed pages: driver.arrow_pool), and the
+    # environment a nanny gives its worker (distributed.nanny.pre-spawn-environ: MALLOC_TRIM_THRESHOLD_,
+    # one BLAS thread) - these workers run without a nanny, and without MALLOC_TRIM_THRESHOLD_ glibc's
+    # dynamic mmap threshold keeps large freed arrays on the heap (docs/rollup.md "Settings")
+    import dask.config
+    import distributed  # noqa: F401 - registers its defaults (the nanny's pre-spawn-environ) in dask.config
+
+    nanny_env = {k: str(v) for k, v in (dask.config.get("distributed.nanny.pre-spawn-environ") or {}).items()}
+    env = {**nanny_env, "ARROW_DEFAULT_MEMORY_POOL": "system", **os.environ, "PYTHONPATH": str(ROOT),
            "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
     log = open(Path(tmp) / "cluster.log", "w")  # noqa: SIM115 - the processes' log, kept for a post-mortem
     print(f"cluster log: {log.name}", file=sys.stderr, flush=True)
