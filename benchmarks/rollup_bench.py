@@ -37,7 +37,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ENGINES = {"memory": ("memory", 1), "single": ("single", 1), "dask1": ("dask", 1), "dask2": ("dask", 2),
            "ext2": ("external", 2), "postgis": ("postgis", 1),
-           "postgis_s2": ("postgis", 2),  # load + only the 2-session query (one session per oblast, 2 at a time) "city_untiled": ("city", None),
+           "postgis_s2": ("postgis", 2),  # load + only the 2-session query (one session per oblast, 2 at a time)
+           "city_untiled": ("city", None),
            "city_tiled": ("city", "rules"),  # tiles.max_parcels of layers/rollup.yaml
            "city_tiled_20k": ("city", 20_000),
            # only what the PostGIS push-down computes (balance by category, cross-tab by kind)
