@@ -27,7 +27,7 @@ def as_float_dem(arr, nodata=None, copy: bool = True) -> np.ndarray:
     else:
         z = np.array(a, dtype=dtype, copy=True)
     if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
-        z[z == nodata] = np.nan
+        z[z == np.float64(nodata)] = np.nan   # compared in float64: a float32 grid as its float64 read would be
     z[~np.isfinite(z)] = np.nan
     return z
 

@@ -184,10 +184,7 @@ def load_dem(path, dst_crs=None, resolution: float | None = None, resampling: st
             # not warped: a type that float32 holds exactly (the workspace DEM is float32) stays float32,
             # half the memory; the terrain kernels work in float64 on it (compute_terrain)
             if raw.dtype in (np.float32, np.int16, np.uint16, np.int8, np.uint8):
-                z = raw if raw.dtype == np.float32 else raw.astype(np.float32)
-                if ds.nodata is not None and not np.isnan(ds.nodata):
-                    z[z == np.float64(ds.nodata)] = np.nan   # compared in float64, as a float64 read is
-                z[~np.isfinite(z)] = np.nan
+                z = T.as_float_dem(raw, ds.nodata, copy=False)   # float32 (nodata compared in float64)
             else:
                 z = T.as_float_dem(raw.astype(np.float64), ds.nodata)
             return z, ds.transform, target
