@@ -311,16 +311,17 @@ def _fill_zhou_kernel(z, outlets, inplace, lab, proto):
     while size > 0 or queued > 0:
         if queued > 0:
             idx = np.int64(pit[head])
+            level = F[idx]
             head += 1
             if head == pit.shape[0]:
                 head = 0
             queued -= 1
         else:
+            level = keys[0]       # the cell's filled elevation (no read of the grid)
             iv, size = _heap_pop(keys, vals, size)
             idx = np.int64(iv)
         r = idx // cols
         c = idx - r * cols
-        level = F[idx]
         inner = r > 0 and c > 0 and r < rows - 1 and c < cols - 1
         for k in range(8):
             j2 = _neighbour(idx, r, c, k, inner, off, rows, cols)
@@ -480,12 +481,16 @@ def fill_depressions(z: np.ndarray, outlets: np.ndarray | None = None, return_or
 
 # ----------------------------------------------------------------------------- D8 direction
 @nb.njit(cache=True)
-def _d8(filled, flood_dir, xres, yres):
+def _d8_into(filled, flood_dir, xres, yres, out):
     rows, cols = filled.shape
-    out = np.empty((rows, cols), dtype=np.int8)
+    F = filled.ravel()
+    O = out.ravel()
+    FD = flood_dir.ravel()
     dist = np.empty(8, dtype=np.float64)
+    off = np.empty(8, dtype=np.int64)
     diag = math.sqrt(xres * xres + yres * yres)
     for k in range(8):
+        off[k] = D8_DR[k] * cols + D8_DC[k]
         if D8_DR[k] == 0:
             dist[k] = xres
         elif D8_DC[k] == 0:
@@ -493,29 +498,34 @@ def _d8(filled, flood_dir, xres, yres):
         else:
             dist[k] = diag
     for r in range(rows):
+        inner_row = r > 0 and r < rows - 1
         for c in range(cols):
-            v = np.float64(filled[r, c])   # float64 differences: the same directions for float32 input
+            i = r * cols + c
+            v = np.float64(F[i])   # float64 differences: the same directions for float32 input
             if math.isnan(v):
-                out[r, c] = NODATA_DIR
+                O[i] = NODATA_DIR
                 continue
             best = 0.0
             bk = -1
+            inner = inner_row and c > 0 and c < cols - 1
             for k in range(8):
-                rr = r + D8_DR[k]
-                cc = c + D8_DC[k]
-                if rr < 0 or cc < 0 or rr >= rows or cc >= cols:
+                j = _neighbour(i, r, c, k, inner, off, rows, cols)
+                if j < 0:
                     continue
-                w = np.float64(filled[rr, cc])
-                if math.isnan(w):
-                    continue
-                drop = (v - w) / dist[k]
-                if drop > best:
-                    best = drop
-                    bk = k
-            if bk >= 0:
-                out[r, c] = bk
-            else:
-                out[r, c] = flood_dir[r, c]
+                w = np.float64(F[j])
+                if w < v:             # only a lower neighbour can give a drop > 0 (NaN is not lower)
+                    drop = (v - w) / dist[k]
+                    if drop > best:
+                        best = drop
+                        bk = k
+            O[i] = bk if bk >= 0 else FD[i]
+
+
+def _d8(filled, flood_dir, xres, yres):
+    """D8 indices of a filled grid, ``flood_dir`` where no neighbour is lower (flat index loop; the output
+    allocated by numpy, in huge pages where the kernel allows: fewer page faults than numba's)."""
+    out = np.empty(filled.shape, dtype=np.int8)
+    _d8_into(filled, flood_dir, xres, yres, out)
     return out
 
 
