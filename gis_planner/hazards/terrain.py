@@ -268,9 +268,7 @@ def _neighbour(i, r, c, k, inner, off, rows, cols):
 
 @nb.njit(cache=True)
 def _fill_zhou_kernel(z, outlets, inplace, lab, proto):
-    """:func:`_fill_zhou` on flat indices (queues in ``proto``'s integer type). The queues grow in rare
-    branches written out here: helpers returning the (re)allocated arrays cost reference counting on
-    every push (~0.8 s of 2.1 at 10 M cells)."""
+    """:func:`_fill_zhou` on flat indices (queues in ``proto``'s integer type)."""
     track = lab.shape[0] > 0
     rows, cols = z.shape
     n = rows * cols
@@ -280,11 +278,13 @@ def _fill_zhou_kernel(z, outlets, inplace, lab, proto):
     D = flood_dir.ravel()
     L = lab.ravel()
     raised = 0   # also the closed mark: open cells are _OPEN
-    cap0 = max(16, min(n, 4 * (rows + cols) + 1024))
-    keys = np.empty(cap0, dtype=z.dtype)
-    vals = np.empty(cap0, dtype=proto.dtype)
-    pit = np.empty(cap0, dtype=proto.dtype)
-    trace = np.empty(cap0, dtype=proto.dtype)
+    # the heap and the queues hold every cell at most once: n entries, never grown (an array variable
+    # reassigned in the loop costs atomic reference counting on every iteration), and only the part a
+    # flood front uses is ever touched (resident): the pit and trace queues restart at 0 when empty
+    keys = np.empty(n, dtype=z.dtype)
+    vals = np.empty(n, dtype=proto.dtype)
+    pit = np.empty(n, dtype=proto.dtype)
+    trace = np.empty(n, dtype=proto.dtype)
     off = np.empty(8, dtype=np.int64)
     back = np.empty(8, dtype=np.int8)
     for k in range(8):
@@ -303,8 +303,6 @@ def _fill_zhou_kernel(z, outlets, inplace, lab, proto):
                 D[i] = NO_OUTFLOW
                 if track:
                     L[i] = 2 + i if (r == 0 or c == 0 or r == rows - 1 or c == cols - 1) else 1
-                if size == keys.shape[0]:
-                    keys, vals = _heap_grow(keys, vals, size)
                 size = _heap_push(keys, vals, size, v, i)
     head = 0
     queued = 0
@@ -313,9 +311,9 @@ def _fill_zhou_kernel(z, outlets, inplace, lab, proto):
             idx = np.int64(pit[head])
             level = F[idx]
             head += 1
-            if head == pit.shape[0]:
-                head = 0
             queued -= 1
+            if queued == 0:
+                head = 0
         else:
             level = keys[0]       # the cell's filled elevation (no read of the grid)
             iv, size = _heap_pop(keys, vals, size)
@@ -335,13 +333,7 @@ def _fill_zhou_kernel(z, outlets, inplace, lab, proto):
                 if f2 < level:
                     raised += 1
                 F[j2] = level
-                if queued == pit.shape[0]:
-                    pit = _ring_grow(pit, head, queued)
-                    head = 0
-                p = head + queued
-                if p >= pit.shape[0]:
-                    p -= pit.shape[0]
-                pit[p] = j2
+                pit[head + queued] = j2
                 queued += 1
                 continue
             # above the flood level: trace uphill and level ground by a plain queue
@@ -351,8 +343,6 @@ def _fill_zhou_kernel(z, outlets, inplace, lab, proto):
             while t_count > 0:
                 j = np.int64(trace[t_head])
                 t_head += 1
-                if t_head == trace.shape[0]:
-                    t_head = 0
                 t_count -= 1
                 rj = j // cols
                 cj = j - rj * cols
@@ -368,13 +358,7 @@ def _fill_zhou_kernel(z, outlets, inplace, lab, proto):
                         D[q] = back[kk]
                         if track:
                             L[q] = L[j]
-                        if t_count == trace.shape[0]:
-                            trace = _ring_grow(trace, t_head, t_count)
-                            t_head = 0
-                        p = t_head + t_count
-                        if p >= trace.shape[0]:
-                            p -= trace.shape[0]
-                        trace[p] = q
+                        trace[t_head + t_count] = q
                         t_count += 1
                     elif not boundary:
                         # Zhou et al.'s test of a true depression boundary: a closed neighbour of q at or
@@ -391,8 +375,6 @@ def _fill_zhou_kernel(z, outlets, inplace, lab, proto):
                                 break
                         if not below:
                             boundary = True      # a lower open neighbour: flood it in priority order
-                            if size == keys.shape[0]:
-                                keys, vals = _heap_grow(keys, vals, size)
                             size = _heap_push(keys, vals, size, vj, j)
     return filled, flood_dir, raised
 
