@@ -99,8 +99,10 @@ def _breach(z, outlets, max_depth, max_length, xres, yres, idx, inplace=False):
     closed = np.zeros(n, dtype=np.bool_)
     pit = np.zeros(n, dtype=np.uint8)            # 1: a pit; 2: lowered by a cut (counted once)
     lowered = 0
-    keys = np.empty(min(n, 4 * (rows + cols) + 1024), dtype=np.float64)   # the heap grows with the front
-    vals = np.empty(keys.shape[0], dtype=np.int64)
+    # every cell enters the heap once: n entries, of which only the front is touched (resident); not
+    # grown, since an array variable reassigned in the loop costs numba reference counting every step
+    keys = np.empty(n, dtype=np.float64)
+    vals = np.empty(n, dtype=idx.dtype)
     size = 0
     diag = math.sqrt(xres * xres + yres * yres)
     for r in range(rows):
@@ -112,7 +114,7 @@ def _breach(z, outlets, max_depth, max_length, xres, yres, idx, inplace=False):
                 continue
             if _is_seed(z, outlets, r, c):
                 closed[i] = True
-                keys, vals, size = T._heap_push_grow(keys, vals, size, v, i)
+                size = T._heap_push(keys, vals, size, v, i)
                 continue
             pit[i] = 0 if T._has_lower(z, r, c) else 1
     breached = 0
@@ -167,7 +169,7 @@ def _breach(z, outlets, max_depth, max_length, xres, yres, idx, inplace=False):
                             pit[cur] |= 2
                             lowered += 1
                         cur = back[cur]
-            keys, vals, size = T._heap_push_grow(keys, vals, size, out[rr, cc], j)
+            size = T._heap_push(keys, vals, size, out[rr, cc], j)
     return out, breached, lowered
 
 
@@ -201,14 +203,6 @@ def breach_depressions(z: np.ndarray, outlets: np.ndarray | None = None, max_dep
 
 
 # ----------------------------------------------------------------------------- flats (Barnes 2014)
-@nb.njit(cache=True)
-def _grow_idx(a, count):
-    """``a`` with twice the capacity, its first ``count`` entries kept."""
-    b = np.empty(max(16, 2 * a.shape[0]), dtype=a.dtype)
-    b[:count] = a[:count]
-    return b
-
-
 @nb.njit(cache=True)
 def _flat_bfs(seeds, n_seeds, labels, flat, queue, rows, cols):
     """Breadth-first steps (1 at the seeds) through the flat cells of each seed's flat (same label)."""
@@ -249,10 +243,10 @@ def _resolve_flats(z, fdir, seeds, idx):
     out = fdir.copy()
     labels = np.zeros(n, dtype=np.int32)
     flat = np.zeros(n, dtype=np.bool_)
-    # the edge queues and the stack grow with what they hold (edges and flats are a small share of a DEM)
-    cap0 = 4 * (rows + cols) + 1024
-    q_low = np.empty(cap0, dtype=idx.dtype)     # cell indices: int32 below 2**31 cells (terrain.index_dtype)
-    q_high = np.empty(cap0, dtype=idx.dtype)
+    # the edge queues and the stack hold each cell at most once: n entries of which only what they hold
+    # is touched (edges and flats are a small share of a DEM); not grown (reference counting, see _breach)
+    q_low = np.empty(n, dtype=idx.dtype)     # cell indices: int32 below 2**31 cells (terrain.index_dtype)
+    q_high = np.empty(n, dtype=idx.dtype)
     n_low = 0
     n_high = 0
     n_flat = 0
@@ -285,17 +279,13 @@ def _resolve_flats(z, fdir, seeds, idx):
                 if flat[i] and w > v:
                     high = True
             if low:
-                if n_low == q_low.shape[0]:
-                    q_low = _grow_idx(q_low, n_low)
                 q_low[n_low] = i
                 n_low += 1
             if high:
-                if n_high == q_high.shape[0]:
-                    q_high = _grow_idx(q_high, n_high)
                 q_high[n_high] = i
                 n_high += 1
     # label each flat from its low edges: connected cells of the same elevation
-    stack = np.empty(cap0, dtype=idx.dtype)
+    stack = np.empty(n, dtype=idx.dtype)
     nlab = 0
     for t in range(n_low):
         s = q_low[t]
@@ -321,8 +311,6 @@ def _resolve_flats(z, fdir, seeds, idx):
                 cc = j - rr * cols
                 if labels[j] == 0 and z[rr, cc] == elev and (flat[j] or flat[i]):
                     labels[j] = nlab
-                    if top == stack.shape[0]:
-                        stack = _grow_idx(stack, top)
                     stack[top] = j
                     top += 1
     # gradient away from higher terrain (breadth-first from the high edges), then towards lower terrain

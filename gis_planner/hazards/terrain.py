@@ -141,34 +141,6 @@ def _heap_pop(keys, vals, size):
     return v, size
 
 
-@nb.njit(cache=True)
-def _heap_grow(keys, vals, size):
-    """The heap arrays with twice the capacity (the first ``size`` entries kept)."""
-    k2 = np.empty(max(16, 2 * keys.shape[0]), dtype=keys.dtype)
-    v2 = np.empty(k2.shape[0], dtype=vals.dtype)
-    k2[:size] = keys[:size]
-    v2[:size] = vals[:size]
-    return k2, v2
-
-
-@nb.njit(cache=True)
-def _ring_grow(ring, head, count):
-    """A FIFO ring buffer with twice the capacity, its ``count`` entries from ``head`` moved to the start."""
-    out = np.empty(max(16, 2 * ring.shape[0]), dtype=ring.dtype)
-    cap = ring.shape[0]
-    for t in range(count):
-        out[t] = ring[(head + t) % cap]
-    return out
-
-
-@nb.njit(cache=True, inline="always")
-def _heap_push_grow(keys, vals, size, k, v):
-    """:func:`_heap_push` into heap arrays that double when full: ``(keys, vals, size)``."""
-    if size == keys.shape[0]:
-        keys, vals = _heap_grow(keys, vals, size)
-    return keys, vals, _heap_push(keys, vals, size, k, v)
-
-
 @nb.njit(cache=True, inline="always")
 def _is_seed(z, outlets, r, c):
     """A valid cell where water leaves the grid: an ``outlets`` cell, on the border or next to nodata."""
@@ -198,12 +170,11 @@ def _priority_flood_into(z, outlets, order):
     filled = np.empty((rows, cols), dtype=np.float64)
     flood_dir = np.full((rows, cols), NODATA_DIR, dtype=np.int8)
     closed = np.zeros((rows, cols), dtype=np.bool_)
-    # the heap (open cells) and the pit queue start at the size of a flood front and grow by doubling
-    # (the front, not the grid, bounds them: ~40 bytes a cell less than arrays of n entries)
-    cap0 = min(n, 4 * (rows + cols) + 1024)
-    keys = np.empty(cap0, dtype=np.float64)
-    vals = np.empty(cap0, dtype=np.int64)
-    pit = np.empty(cap0, dtype=np.int64)
+    # the heap (open cells) and the pit queue hold each cell at most once: n entries, of which only the
+    # flood front is touched (resident); not grown (reference counting on every step, see _fill_zhou)
+    keys = np.empty(n, dtype=np.float64)
+    vals = np.empty(n, dtype=order.dtype)
+    pit = np.empty(n, dtype=order.dtype)
     size = 0
     # seeds: valid cells on the border, next to nodata, or marked as outlets (lakes)
     for r in range(rows):
@@ -216,7 +187,7 @@ def _priority_flood_into(z, outlets, order):
             if _is_seed(z, outlets, r, c):
                 closed[r, c] = True
                 flood_dir[r, c] = NO_OUTFLOW
-                keys, vals, size = _heap_push_grow(keys, vals, size, v, r * cols + c)
+                size = _heap_push(keys, vals, size, v, r * cols + c)
     head = 0      # pit queue: a FIFO ring of ``queued`` cells from ``head``
     queued = 0
     count = 0
@@ -224,9 +195,9 @@ def _priority_flood_into(z, outlets, order):
         if queued > 0:
             idx = pit[head]
             head += 1
-            if head == pit.shape[0]:
-                head = 0
             queued -= 1
+            if queued == 0:
+                head = 0
         else:
             idx, size = _heap_pop(keys, vals, size)
         order[count] = idx
@@ -243,13 +214,10 @@ def _priority_flood_into(z, outlets, order):
             flood_dir[rr, cc] = (k + 4) % 8  # the neighbour drains back towards (r, c)
             if filled[rr, cc] <= level:
                 filled[rr, cc] = level
-                if queued == pit.shape[0]:
-                    pit = _ring_grow(pit, head, queued)
-                    head = 0
-                pit[(head + queued) % pit.shape[0]] = rr * cols + cc
+                pit[head + queued] = rr * cols + cc
                 queued += 1
             else:
-                keys, vals, size = _heap_push_grow(keys, vals, size, filled[rr, cc], rr * cols + cc)
+                size = _heap_push(keys, vals, size, filled[rr, cc], rr * cols + cc)
     return filled, flood_dir, count
 
 
