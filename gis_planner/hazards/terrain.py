@@ -471,9 +471,9 @@ def _d8_into(filled, flood_dir, xres, yres, out):
             O[i] = bk if bk >= 0 else FD[i]
 
 
+@nb.njit(cache=True)
 def _d8(filled, flood_dir, xres, yres):
-    """D8 indices of a filled grid, ``flood_dir`` where no neighbour is lower (flat index loop; the output
-    allocated by numpy, in huge pages where the kernel allows: fewer page faults than numba's)."""
+    """D8 indices of a filled grid, ``flood_dir`` where no neighbour is lower (flat index loop)."""
     out = np.empty(filled.shape, dtype=np.int8)
     _d8_into(filled, flood_dir, xres, yres, out)
     return out
