@@ -200,9 +200,11 @@ def slope_diff(a: str, b: str) -> dict:
 
 
 def run_child_usage(fn: str, *args) -> dict:
-    """The child's own CPU seconds and peak RSS (resource usage of that one process)."""
+    """The child's own CPU seconds and peak RSS (resource usage of that one process). The child imports
+    ``gis_planner`` before numpy, as the product's processes (CLI, app) do: its process settings
+    (OpenBLAS thread timeout, GDAL offline) apply as they do there."""
     code = (f"import sys, json, resource; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(HERE)!r}); "
-            f"import terrain_scale_bench as b; r = b.{fn}(*{args!r}); "
+            f"import gis_planner; import terrain_scale_bench as b; r = b.{fn}(*{args!r}); "
             f"u = resource.getrusage(resource.RUSAGE_SELF); "
             f"r.update(cpu_s=u.ru_utime + u.ru_stime, peak_rss_mb=u.ru_maxrss / 1024); print(json.dumps(r))")
     t0 = time.perf_counter()
