@@ -76,9 +76,34 @@ def hazard_rules(workspace=None) -> dict:
 
 
 # ----------------------------------------------------------------------------- DEM → terrain
+class _FlowArray:
+    """``Terrain.rec`` / ``Terrain.order``: the D8 receivers and upstream-first order (8 bytes a cell),
+    built together from ``fdir`` by :func:`terrain.flow_order` when a zone rule first asks (not kept by
+    the terrain pipeline: its memory peak, benchmarks/terrain_pipeline_mem.py) and kept out of core."""
+
+    def __set_name__(self, owner, name):
+        self.slot = "_" + name
+
+    def __get__(self, terr, owner=None):
+        if terr is None:
+            return self
+        if terr._rec is None or terr._order is None:
+            terr._rec, terr._order = (terr.keep(a) for a in T.flow_order(terr.fdir))
+        return getattr(terr, self.slot)
+
+    def __set__(self, terr, value):
+        setattr(terr, self.slot, value)
+
+
 @dataclass
 class Terrain:
-    """The DEM on a metric grid and its derived rasters (all the same shape, north-up)."""
+    """The DEM on a metric grid and its derived rasters (all the same shape, north-up).
+
+    Out of core: :meth:`out_of_core` moves the rasters (and the arrays of ``extra``) into memory-mapped
+    temporary files (:class:`mapped.MappedStore`) and drops their pages from the process; what a zone rule
+    reads comes back from the page cache or the disk while it reads it. :func:`compute_terrain` and the
+    ``*_levels`` functions do this at each step; until then (a ``Terrain`` built by hand) everything is in
+    memory as before."""
 
     dem: np.ndarray                 # float64 (float32 when the DEM given was float32), NaN nodata
     transform: object               # affine.Affine
@@ -94,32 +119,47 @@ class Terrain:
     extra: dict = field(default_factory=dict)
     _rec: np.ndarray = field(default=None, repr=False)
     _order: np.ndarray = field(default=None, repr=False)
+    _store: object = field(default=None, repr=False, compare=False)
 
-    # D8 receivers and upstream-first order (8 bytes a cell): built from ``fdir`` when a zone rule first
-    # asks for them, not kept by the terrain pipeline (its memory peak, benchmarks/terrain_pipeline_mem.py)
-    def _flow_order(self) -> None:
-        if self._rec is None or self._order is None:
-            self._rec, self._order = T.flow_order(self.fdir)
+    rec = _FlowArray()     # flat index of each cell's D8 receiver (-1 for none), terrain.flow_order
+    order = _FlowArray()   # upstream-first order of the cells that drain, terrain.flow_order
 
-    @property
-    def rec(self) -> np.ndarray:
-        """Flat index of each cell's D8 receiver (-1 for none), :func:`terrain.flow_order`."""
-        self._flow_order()
-        return self._rec
+    _RASTERS = ("dem", "filled", "fdir", "acc", "slope", "plan", "profile", "lakes", "acc_mfd", "_rec", "_order")
 
-    @rec.setter
-    def rec(self, value) -> None:
-        self._rec = value
+    def keep(self, a):
+        """``a`` out of core when the terrain is (:meth:`out_of_core`), else as it is."""
+        return a if self._store is None else self._store.put(a)
 
-    @property
-    def order(self) -> np.ndarray:
-        """Upstream-first order of the cells that drain, :func:`terrain.flow_order`."""
-        self._flow_order()
-        return self._order
+    def out_of_core(self, workdir=None) -> "Terrain":
+        """Move every raster and every array of ``extra`` into memory-mapped temporary files (once; arrays
+        added later on each call) and drop their resident pages (:meth:`release`). The same values, as
+        arrays on those maps; an array held twice (``filled`` is ``extra["routing"]`` without lakes or
+        burn) stays one. Returns the terrain."""
+        from .mapped import MappedStore
 
-    @order.setter
-    def order(self, value) -> None:
-        self._order = value
+        if self._store is None:
+            self._store = MappedStore(workdir)
+        seen: dict[int, np.ndarray] = {}
+
+        def put(a):
+            if isinstance(a, np.ndarray):
+                seen.setdefault(id(a), (a, self._store.put(a)))
+                return seen[id(a)][1]
+            return a
+
+        for name in self._RASTERS:
+            setattr(self, name, put(getattr(self, name)))
+        for k, v in list(self.extra.items()):
+            self.extra[k] = put(v)
+        del seen
+        self.release()
+        return self
+
+    def release(self) -> None:
+        """Drop the resident pages of the out-of-core rasters from the process (nothing without
+        :meth:`out_of_core`)."""
+        if self._store is not None:
+            self._store.release()
 
     @property
     def xres(self) -> float:
@@ -282,6 +322,7 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
         steps(0.3, t("hazards.step.flow_direction", lang))
         terr.fdir = T.flow_direction_d8(terr.filled, terr.xres, terr.yres, flood_dir=flood_dir, outlets=terr.lakes)
         steps(0.45, t("hazards.step.flow_accumulation", lang))
+        terr.out_of_core()
         terr.acc = T.flow_accumulation(terr.fdir)       # receivers and order: Terrain.rec/order, on demand
         terr.extra["conditioning"] = {"method": method}
     elif method == "breach_mfd":
@@ -296,6 +337,7 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
                                       "breached_cells": cond.breached_cells, "filled_cells": cond.filled_cells,
                                       "burned_cells": cond.burned_cells}
         del cond
+        terr.out_of_core()      # each raster into its file as it is made, its pages dropped (Terrain)
         steps(0.4, t("hazards.step.mfd", lang))
         channel_km2 = cr.get("mfd_channel_km2")
         if channel_km2 is None:
@@ -304,17 +346,21 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
         terr.acc_mfd = C.mfd_accumulation(terr.extra["routing"], terr.fdir, terr.xres, terr.yres,
                                           exponent=float(cr.get("mfd_exponent", 1.1)),
                                           channel_cells=terr.cells(float(channel_km2)), outlets=terr.lakes)
+        terr.out_of_core()
         steps(0.55, t("hazards.step.flow_accumulation", lang))
         terr.acc = T.flow_accumulation(terr.fdir)       # receivers and order: Terrain.rec/order, on demand
     else:
         raise GisPlannerError(f"unknown DEM conditioning method '{method}'", file="layers/hazards.yaml",
                               feature="terrain.conditioning.method", fix="use breach_mfd or fill_d8",
                               code="bad_rules")
+    terr.out_of_core()
     steps(0.65, t("hazards.step.slope", lang))
     # border cells of the data (grid edge, warped footprint, nodata) extrapolated linearly: full slope
     terr.slope, _ = T.slope_aspect(z, terr.xres, terr.yres, edges="linear", aspect=False, dtype=np.float64)
+    terr.out_of_core()
     steps(0.8, t("hazards.step.curvature", lang))
     terr.profile, terr.plan = T.curvature(z, terr.xres, terr.yres, edges="linear")
+    terr.out_of_core()
     steps(1.0, t("hazards.step.terrain_done", lang))
     return terr
 
@@ -385,6 +431,21 @@ def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | No
 
 
 # ----------------------------------------------------------------------------- level rasters
+def _level_rule(fn):
+    """A ``*_levels`` function on an out-of-core terrain (:meth:`Terrain.out_of_core`) moves what it adds
+    to the terrain (receivers, order, kept diagnostics) out of core and drops the pages it read."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(terr, *args, **kwargs):
+        try:
+            return fn(terr, *args, **kwargs)
+        finally:
+            if terr._store is not None:
+                terr.out_of_core()
+    return run
+
+
 def _feature_transform(mask: np.ndarray, terr: Terrain) -> np.ndarray:
     """``distance_transform_edt(~mask, sampling=(yres, xres), return_indices=True)``'s feature transform
     (int32, shape ``(2, rows, cols)``), by scipy's own C routine on an int8 copy of ``~mask``: scipy
@@ -439,6 +500,7 @@ def flood_drainage(terr: Terrain, rules: dict) -> np.ndarray:
     return T.stream_network(acc, terr.cells(rules["flood"]["drainage_min_catchment_km2"])) | terr.lakes
 
 
+@_level_rule
 def flood_levels(terr: Terrain, rules: dict) -> np.ndarray:
     """Flood susceptibility: HAND (height above the nearest drainage) classes near rivers and lakes.
 
@@ -475,6 +537,7 @@ def flood_levels(terr: Terrain, rules: dict) -> np.ndarray:
     return lv
 
 
+@_level_rule
 def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     """Mudflow (debris-flow) susceptibility: steep channels of steep catchments and their alluvial fans.
 
@@ -699,6 +762,7 @@ def rasterio_open(path):
     return ds
 
 
+@_level_rule
 def landslide_levels(terr: Terrain, rules: dict, inventory: gpd.GeoDataFrame | None = None,
                      lithology: np.ndarray | None = None) -> np.ndarray:
     """Landslide susceptibility: slope class × plan-curvature class matrix, then optional weights.
@@ -751,6 +815,7 @@ def _mfd_order(terr: Terrain) -> np.ndarray:
     return terr.extra["mfd_order"]
 
 
+@_level_rule
 def avalanche_levels(terr: Terrain, rules: dict) -> np.ndarray:
     """Avalanche start zones (slope band above a minimum elevation) and their alpha-angle runout."""
     r = rules["avalanche"]
