@@ -511,17 +511,17 @@ def flood_levels(terr: Terrain, rules: dict) -> np.ndarray:
     """
     r = rules["flood"]
     drainage = flood_drainage(terr, rules)
+    terr.release()               # out of core: the accumulation read for the drainage leaves memory
     hand, base = T.height_above_drainage(terr.filled, terr.fdir, drainage, terr.rec, terr.order,
                                          return_index=True)
     with np.errstate(invalid="ignore"):
         hand[hand < 0] = 0.0   # a bank below its (burned) river's DEM height: at the river's level
-    terr.extra["hand"] = hand.astype(np.float32)   # kept for inspection (float32); the classes use float64
-    near = _near(drainage, terr, float(r["max_distance_m"]))
-    del drainage
+    terr.extra["hand"] = terr.keep(hand.astype(np.float32))   # for inspection (float32); classes in float64
     to_lake = np.zeros(terr.shape, bool)
     ok = base >= 0
     to_lake[ok] = terr.lakes.ravel()[base[ok]]
     del ok, base
+    terr.release()
     lake_m = r.get("lake_hand_m") or r["hand_m"]
     lv = np.zeros(terr.shape, np.uint8)
     with np.errstate(invalid="ignore"):
@@ -530,9 +530,11 @@ def flood_levels(terr: Terrain, rules: dict) -> np.ndarray:
             lake_ok = hand <= np.float64(lake_m[name])
             river_ok = hand <= np.float64(r["hand_m"][name])
             np.copyto(river_ok, lake_ok, where=to_lake)
-            river_ok &= near
             lv[river_ok] = LEVEL_CODES[name]
             del lake_ok, river_ok
+    del hand, to_lake            # the classes by HAND first, then only within the distance (the same
+    lv[~_near(drainage, terr, float(r["max_distance_m"]))] = 0          # mask for every class)
+    del drainage
     lv[terr.lakes | ~terr.valid] = 0
     return lv
 
@@ -555,6 +557,15 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     """
     r = rules["mudflow"]
     valid = terr.valid & ~terr.lakes
+    max_len = float(r.get("debris_flow_max_length_km", np.inf) or np.inf)
+    # one n-sized float64 raster at a time (out of core, the pages read are dropped after each step):
+    # the flow length's comparison and its float32 copy, then Melton's ratio, then the path gradient
+    length_km = T.upstream_length(terr.fdir, terr.xres, terr.yres, terr.rec, terr.order)
+    length_km /= 1000.0
+    terr.extra["flow_length_km"] = terr.keep(length_km.astype(np.float32))  # for inspection (float32)
+    short = length_km < max_len
+    del length_km
+    terr.release()
     area_m2 = terr.acc * terr.cell_area_m2
     with np.errstate(invalid="ignore"):
         drain = valid & (area_m2 >= float(r["min_catchment_km2"]) * 1e6)
@@ -563,8 +574,15 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
         melton -= terr.dem
         melton /= np.sqrt(area_m2, out=area_m2)
     del area_m2                  # the fans take a cell's area from terr.acc
-    length_km = T.upstream_length(terr.fdir, terr.xres, terr.yres, terr.rec, terr.order)
-    length_km /= 1000.0
+    catch_level = np.zeros(terr.shape, np.uint8)          # the class of each drainage cell's catchment
+    with np.errstate(invalid="ignore"):
+        catch_level[drain & (melton >= float(r["melton"]["medium"]))] = 2
+        catch_level[drain & (melton >= float(r["melton"]["high"])) & short] = 3
+    del short
+    # kept for inspection in float32 (6e-8 relative); the classes above are taken in float64
+    terr.extra["melton"] = terr.keep(melton.astype(np.float32))
+    del melton
+    terr.release()
     grad = _channel_gradient_deg(terr, float(r.get("apex_reach_m", 200)))
     t_apex = float(r["apex_slope_deg"])
     steep = drain & (grad.reshape(terr.shape) >= t_apex)
@@ -574,15 +592,7 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     # (8 bytes a cell) are not kept to the distances of the runout, where the zone rules peak
     flowing = None if stop is None else (grad.reshape(terr.shape) >= float(stop))
     del grad
-    max_len = float(r.get("debris_flow_max_length_km", np.inf) or np.inf)
-    catch_level = np.zeros(terr.shape, np.uint8)          # the class of each drainage cell's catchment
-    with np.errstate(invalid="ignore"):
-        catch_level[drain & (melton >= float(r["melton"]["medium"]))] = 2
-        catch_level[drain & (melton >= float(r["melton"]["high"])) & (length_km < max_len)] = 3
-    # kept for inspection in float32 (6e-8 relative); the classes above are taken in float64
-    terr.extra["melton"] = melton.astype(np.float32)
-    terr.extra["flow_length_km"] = length_km.astype(np.float32)
-    del melton, length_km
+    terr.release()
     ch_level = np.where(steep, catch_level, 0).astype(np.uint8)
     lv = np.zeros(terr.shape, np.uint8)
     for code, name in ((2, "medium"), (3, "high")):
@@ -628,6 +638,7 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
         win = lv[r0:r1, c0:c1]
         np.maximum(win, np.maximum(inner, outer).astype(np.uint8), out=win)
     del below_apex
+    terr.release()
     _debris_runout(terr, r, ch_level == 3, flowing, lv)
     lv[~valid] = 0
     return lv
@@ -654,6 +665,7 @@ def _debris_runout(terr: Terrain, r: dict, source: np.ndarray, flowing: np.ndarr
     del ground                   # not alive during the distances below (8 bytes a cell)
     path = reach & ~source
     del reach
+    terr.release()
     terr.extra["debris_sources"] = source
     terr.extra["debris_runout"] = path
     if path.any():
@@ -845,6 +857,8 @@ def avalanche_levels(terr: Terrain, rules: dict) -> np.ndarray:
             reach = T.runout_alpha(terr.filled, terr.fdir, start, float(alpha), terr.xres, terr.yres,
                                    terr.rec, terr.order)
         path = reach & ~start
+        del reach
+        terr.release()           # out of core: the surfaces and orders of the runout leave memory
         if path.any():
             lv[_near(path, terr, half) & (lv < LEVEL_CODES[name])] = LEVEL_CODES[name]
     lv[start] = 2
