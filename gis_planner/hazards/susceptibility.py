@@ -566,14 +566,17 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     short = length_km < max_len
     del length_km
     terr.release()
-    area_m2 = terr.acc * terr.cell_area_m2
-    with np.errstate(invalid="ignore"):
-        drain = valid & (area_m2 >= float(r["min_catchment_km2"]) * 1e6)
+    drain = np.empty(terr.shape, bool)
     melton = T.upstream_max(terr.dem, terr.fdir, terr.rec, terr.order)     # the top, turned in place into
-    with np.errstate(invalid="ignore", divide="ignore"):                    # (top - dem) / sqrt(area)
+    terr.release()                                                          # (top - dem) / sqrt(area)
+    with np.errstate(invalid="ignore", divide="ignore"):
         melton -= terr.dem
-        melton /= np.sqrt(area_m2, out=area_m2)
-    del area_m2                  # the fans take a cell's area from terr.acc
+        for r0 in range(0, terr.shape[0], 256):     # the catchment areas by bands (no n-sized array)
+            area_m2 = terr.acc[r0:r0 + 256] * terr.cell_area_m2
+            np.greater_equal(area_m2, float(r["min_catchment_km2"]) * 1e6, out=drain[r0:r0 + 256])
+            melton[r0:r0 + 256] /= np.sqrt(area_m2, out=area_m2)
+    drain &= valid
+    del area_m2
     catch_level = np.zeros(terr.shape, np.uint8)          # the class of each drainage cell's catchment
     with np.errstate(invalid="ignore"):
         catch_level[drain & (melton >= float(r["melton"]["medium"]))] = 2
@@ -637,10 +640,12 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
         outer = np.where(fan & (dist > radius / 2), max(level - 1, 1), 0)
         win = lv[r0:r1, c0:c1]
         np.maximum(win, np.maximum(inner, outer).astype(np.uint8), out=win)
-    del below_apex
+    del below_apex, steep, drain, catch_level, apex_level, valid
+    source = ch_level == 3
+    del ch_level                 # only the masks the runout needs are alive during it
     terr.release()
-    _debris_runout(terr, r, ch_level == 3, flowing, lv)
-    lv[~valid] = 0
+    _debris_runout(terr, r, source, flowing, lv)
+    lv[~(terr.valid & ~terr.lakes)] = 0
     return lv
 
 
@@ -660,6 +665,7 @@ def _debris_runout(terr: Terrain, r: dict, source: np.ndarray, flowing: np.ndarr
     stop = ro.get("stop_slope_deg")
     if stop is not None:  # the flow stops on gentle ground: no energy line passes there
         ground = np.where(source | flowing, terr.filled, np.inf)
+        terr.release()           # the runout reads ``ground``, not the heights (out of core)
     reach = T.runout_alpha(ground, terr.fdir, source, float(ro["alpha_deg"]), terr.xres, terr.yres,
                            terr.rec, terr.order)
     del ground                   # not alive during the distances below (8 bytes a cell)
@@ -823,7 +829,9 @@ def landslide_levels(terr: Terrain, rules: dict, inventory: gpd.GeoDataFrame | N
 def _mfd_order(terr: Terrain) -> np.ndarray:
     """The upstream-first order of the MFD graph on the routing surface (computed once per terrain)."""
     if terr.extra.get("mfd_order") is None:
-        terr.extra["mfd_order"] = C.mfd_order(terr.extra.get("routing", terr.filled), terr.fdir, terr.lakes)
+        terr.extra["mfd_order"] = terr.keep(C.mfd_order(terr.extra.get("routing", terr.filled), terr.fdir,
+                                                        terr.lakes))
+        terr.release()
     return terr.extra["mfd_order"]
 
 
