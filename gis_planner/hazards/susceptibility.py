@@ -841,9 +841,8 @@ def avalanche_levels(terr: Terrain, rules: dict) -> np.ndarray:
     r = rules["avalanche"]
     sl, z = terr.slope, terr.dem
     with np.errstate(invalid="ignore"):
-        high_z = z >= np.float64(r["min_elevation_m"])     # float64 comparison on a float32 DEM too
-        start = high_z & (sl >= float(r["start_slope_deg"]["min"])) & (sl <= float(r["start_slope_deg"]["max"]))
-        start_high = start & (sl >= float(r["start_high_deg"]["min"])) & (sl <= float(r["start_high_deg"]["max"]))
+        start = z >= np.float64(r["min_elevation_m"])      # float64 comparison on a float32 DEM too
+        start &= (sl >= float(r["start_slope_deg"]["min"])) & (sl <= float(r["start_slope_deg"]["max"]))
     lv = np.zeros(terr.shape, np.uint8)
     if not start.any():
         return lv
@@ -869,8 +868,10 @@ def avalanche_levels(terr: Terrain, rules: dict) -> np.ndarray:
         terr.release()           # out of core: the surfaces and orders of the runout leave memory
         if path.any():
             lv[_near(path, terr, half) & (lv < LEVEL_CODES[name])] = LEVEL_CODES[name]
+        del path                 # not alive during the next runout
     lv[start] = 2
-    lv[start_high] = 3
+    with np.errstate(invalid="ignore"):
+        lv[start & (sl >= float(r["start_high_deg"]["min"])) & (sl <= float(r["start_high_deg"]["max"]))] = 3
     lv[~terr.valid | terr.lakes] = 0
     return lv
 
