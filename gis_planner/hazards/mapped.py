@@ -30,15 +30,16 @@ import weakref
 import numpy as np
 
 _BAND_BYTES = 16 << 20          # written a band at a time: no whole copy of the array for the file
+MIN_BYTES = 1 << 20             # smaller arrays stay in memory (a file and a map each would cost more)
 
 
 class MappedStore:
     """Arrays in shared memory maps of unnamed temporary files (in ``workdir``, default the system's
-    temporary folder); arrays under ``min_bytes`` are left in memory."""
+    temporary folder); arrays under ``min_bytes`` (default :data:`MIN_BYTES`) are left in memory."""
 
-    def __init__(self, workdir=None, min_bytes: int = 1 << 20):
+    def __init__(self, workdir=None, min_bytes: int | None = None):
         self.workdir = None if workdir is None else os.fspath(workdir)
-        self.min_bytes = int(min_bytes)
+        self.min_bytes = MIN_BYTES if min_bytes is None else int(min_bytes)
         self._maps: weakref.WeakValueDictionary[int, mmap.mmap] = weakref.WeakValueDictionary()
 
     def _map_of(self, a) -> mmap.mmap | None:
