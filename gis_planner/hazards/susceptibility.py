@@ -514,6 +514,7 @@ def flood_levels(terr: Terrain, rules: dict) -> np.ndarray:
     terr.release()               # out of core: the accumulation read for the drainage leaves memory
     hand, base = T.height_above_drainage(terr.filled, terr.fdir, drainage, terr.rec, terr.order,
                                          return_index=True)
+    terr.release()               # the heights, receivers and order read by HAND leave memory
     with np.errstate(invalid="ignore"):
         hand[hand < 0] = 0.0   # a bank below its (burned) river's DEM height: at the river's level
     terr.extra["hand"] = terr.keep(hand.astype(np.float32))   # for inspection (float32); classes in float64
@@ -618,7 +619,11 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     fan_slope = float(r["fan_max_slope_deg"])
     half_angle = np.radians(float(r.get("fan_angle_deg", 180.0)) / 2.0)
     reach = float(r.get("apex_reach_m", 200))
-    for a in apexes:
+    for n_done, a in enumerate(apexes):
+        if n_done % 4096 == 4095:
+            # out of core: the apexes go down the grid in raster order, so the pages of the rasters read
+            # around them (accumulation, DEM, slope, receivers) are dropped as the loop moves on
+            terr.release()
         ar, ac = divmod(int(a), cols)
         a_km2 = float(terr.acc[ar, ac]) * terr.cell_area_m2 / 1e6
         fan_area_m2 = float(r["fan_area_c"]) * a_km2 ** float(r["fan_area_n"]) * 1e6
@@ -855,6 +860,7 @@ def avalanche_levels(terr: Terrain, rules: dict) -> np.ndarray:
         alpha = (r.get("runout_alpha_deg") or {}).get(name)
         if alpha is None:
             continue
+        terr.release()           # also the heap the distances of the last runout freed
         if model == "flowpy":
             reach = C.runout_energy_line(terr.extra.get("routing", terr.filled), terr.fdir, start, float(alpha),
                                          terr.xres, terr.yres, exponent=float(r.get("runout_exponent", 8)),
