@@ -422,6 +422,10 @@ def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | No
         terr = compute_terrain_tiled(z, transform, crs, lakes, tile=int(tr.get("tile_cells", 1024)),
                                      progress=steps.sub(0.1, 1.0), lang=lang)
         terr.extra["conditioning"] = {"method": "fill_d8_tiled", **terr.extra["tiled"]}
+        del z
+        # its rasters are maps of the tiled files already (only released between the zone rules' steps);
+        # the DEM, the lakes and the receivers/order built later go into files too
+        terr.out_of_core()
     else:
         terr = compute_terrain(z, transform, crs, lakes, progress=steps.sub(0.1, 1.0), lang=lang,
                                streams=streams, conditioning=cr)
