@@ -438,6 +438,12 @@ def test_out_of_core_terrain_gives_the_levels_of_the_terrain_in_memory(monkeypat
     for k in ("hand", "melton", "flow_length_km", "mfd_order", "debris_sources"):
         assert terr._store.owns(terr.extra[k]) and np.array_equal(terr.extra[k], mem.extra[k]), k
     assert list(tmp_path.iterdir()) == []      # the files have no name: nothing to clean up, ever
+    import copy
+    import pickle
+
+    for other in (pickle.loads(pickle.dumps(terr)), copy.deepcopy(terr)):     # by value, in memory
+        assert np.array_equal(other.acc_mfd, terr.acc_mfd) and not other._store.owns(other.acc_mfd)
+        assert np.array_equal(S.flood_levels(other, rules), S.flood_levels(terr, rules))
 
 
 def test_mapped_store_keeps_data_across_releases_and_small_arrays_in_memory(tmp_path):

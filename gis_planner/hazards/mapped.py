@@ -42,6 +42,14 @@ class MappedStore:
         self.min_bytes = MIN_BYTES if min_bytes is None else int(min_bytes)
         self._maps: weakref.WeakValueDictionary[int, mmap.mmap] = weakref.WeakValueDictionary()
 
+    def __getstate__(self):
+        # a pickled or deep-copied terrain carries its arrays by value (in memory); the copy's store
+        # starts empty (the maps are this process's)
+        return {"workdir": self.workdir, "min_bytes": self.min_bytes}
+
+    def __setstate__(self, state):
+        self.__init__(**state)
+
     def _map_of(self, a) -> mmap.mmap | None:
         """The store's map under ``a`` (a view of one of its arrays), else None."""
         while a is not None:
