@@ -7,7 +7,9 @@
 One process (interpreter start and imports included): reads the GeoTIFF in float32, runs
 ``susceptibility.compute_terrain`` with the rules of ``layers/hazards.yaml`` and prints, at each
 progress step, the resident set (``VmRSS``), its high-water mark (``VmHWM``) and the CPU seconds so
-far, then the arrays the ``Terrain`` keeps and the process's peak RSS and CPU seconds. ``--levels``: then
+far, then the arrays the ``Terrain`` keeps (since 2026-12-06 in memory-mapped files, resident only while a
+step reads them: ``Terrain.out_of_core``) and the process's peak RSS and CPU seconds. The DEM read is
+dropped after ``compute_terrain`` (the terrain has it), as ``terrain_for_workspace`` does. ``--levels``: then
 also the level rasters of ``hazards compute`` (flood HAND, mudflow, landslide, avalanche; no inventory or
 lithology, no polygons), each followed by the same figures. ``--hash``: the SHA-1 of each level raster
 (taken as it is made, ~nothing allocated) and, after the peak figure, of every array the ``Terrain``
