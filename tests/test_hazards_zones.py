@@ -408,6 +408,62 @@ def test_mudflow_channel_and_fan_at_the_break_of_slope():
     assert lv[40, 30] == 0 and lv[31, 5] == 0
 
 
+def test_out_of_core_terrain_gives_the_levels_of_the_terrain_in_memory(monkeypatch, tmp_path):
+    from dataclasses import fields, replace
+
+    from gis_planner.hazards import mapped
+
+    monkeypatch.setattr(mapped, "MIN_BYTES", 0)          # every array of this small grid into a file
+    monkeypatch.setattr(mapped.tempfile, "tempdir", str(tmp_path))
+    z, tr = valley_dem()
+    lake = np.zeros(z.shape, bool)
+    lake[-6:] = True
+    terr = S.compute_terrain(z, tr, CRS, lakes=lake)
+    rasters = ("dem", "filled", "fdir", "acc", "slope", "plan", "profile", "lakes", "acc_mfd")
+    assert all(terr._store.owns(getattr(terr, k)) for k in rasters)
+    assert terr._store.owns(terr.extra["routing"]) and terr.extra["routing"] is not terr.filled  # lakes: two
+    # the same rasters in memory, no store: the zone rules must give the same levels and diagnostics
+    mem = replace(terr, _store=None, _rec=None, _order=None, extra=dict(terr.extra),
+                  **{k: np.array(getattr(terr, k)) for k in rasters})
+    mem.extra["routing"] = np.array(terr.extra["routing"])
+    assert not any(isinstance(getattr(mem, f.name), np.ndarray) and terr._store.owns(getattr(mem, f.name))
+                   for f in fields(mem))
+    rules = H.hazard_rules()
+    rules["mudflow"]["min_catchment_km2"] = 0.1   # a small test valley (as the mudflow test above)
+    for name in S.HAZARD_TYPES:
+        lv = getattr(S, f"{name}_levels")(terr, rules)
+        assert np.array_equal(lv, getattr(S, f"{name}_levels")(mem, rules)), name
+        assert lv.any() and not terr._store.owns(lv), name           # a level raster is the caller's array
+    assert terr._store.owns(terr.rec) and terr._store.owns(terr.order) and mem._store is None
+    for k in ("hand", "melton", "flow_length_km", "mfd_order", "debris_sources"):
+        assert terr._store.owns(terr.extra[k]) and np.array_equal(terr.extra[k], mem.extra[k]), k
+    assert list(tmp_path.iterdir()) == []      # the files have no name: nothing to clean up, ever
+    import copy
+    import pickle
+
+    for other in (pickle.loads(pickle.dumps(terr)), copy.deepcopy(terr)):     # by value, in memory
+        assert np.array_equal(other.acc_mfd, terr.acc_mfd) and not other._store.owns(other.acc_mfd)
+        assert np.array_equal(S.flood_levels(other, rules), S.flood_levels(terr, rules))
+
+
+def test_mapped_store_keeps_data_across_releases_and_small_arrays_in_memory(tmp_path):
+    from gis_planner.hazards.mapped import MappedStore
+
+    store = MappedStore(tmp_path, min_bytes=64)
+    small = np.arange(4.0)
+    assert store.put(small) is small and not store.owns(small)      # 32 bytes: stays in memory
+    big = np.arange(1000, dtype=np.int32).reshape(10, 100)
+    held = store.put(big)
+    assert store.owns(held) and store.owns(held[3:5]) and store.put(held) is held
+    assert held.dtype == np.int32 and held.shape == (10, 100) and held.flags.writeable
+    store.release()
+    assert np.array_equal(held, big)          # pages dropped, data read back from the file
+    held[9, 99] = -1
+    store.release()
+    assert held[9, 99] == -1 and held.sum() == big.sum() - 999 - 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_compute_dry_run_and_zones(tmp_ws, tmp_path, capsys):
     from gis_planner.cli import main
 

@@ -76,9 +76,34 @@ def hazard_rules(workspace=None) -> dict:
 
 
 # ----------------------------------------------------------------------------- DEM → terrain
+class _FlowArray:
+    """``Terrain.rec`` / ``Terrain.order``: the D8 receivers and upstream-first order (8 bytes a cell),
+    built together from ``fdir`` by :func:`terrain.flow_order` when a zone rule first asks (not kept by
+    the terrain pipeline: its memory peak, benchmarks/terrain_pipeline_mem.py) and kept out of core."""
+
+    def __set_name__(self, owner, name):
+        self.slot = "_" + name
+
+    def __get__(self, terr, owner=None):
+        if terr is None:
+            return self
+        if terr._rec is None or terr._order is None:
+            terr._rec, terr._order = (terr.keep(a) for a in T.flow_order(terr.fdir))
+        return getattr(terr, self.slot)
+
+    def __set__(self, terr, value):
+        setattr(terr, self.slot, value)
+
+
 @dataclass
 class Terrain:
-    """The DEM on a metric grid and its derived rasters (all the same shape, north-up)."""
+    """The DEM on a metric grid and its derived rasters (all the same shape, north-up).
+
+    Out of core: :meth:`out_of_core` moves the rasters (and the arrays of ``extra``) into memory-mapped
+    temporary files (:class:`mapped.MappedStore`) and drops their pages from the process; what a zone rule
+    reads comes back from the page cache or the disk while it reads it. :func:`compute_terrain` and the
+    ``*_levels`` functions do this at each step; until then (a ``Terrain`` built by hand) everything is in
+    memory as before."""
 
     dem: np.ndarray                 # float64 (float32 when the DEM given was float32), NaN nodata
     transform: object               # affine.Affine
@@ -94,32 +119,47 @@ class Terrain:
     extra: dict = field(default_factory=dict)
     _rec: np.ndarray = field(default=None, repr=False)
     _order: np.ndarray = field(default=None, repr=False)
+    _store: object = field(default=None, repr=False, compare=False)
 
-    # D8 receivers and upstream-first order (8 bytes a cell): built from ``fdir`` when a zone rule first
-    # asks for them, not kept by the terrain pipeline (its memory peak, benchmarks/terrain_pipeline_mem.py)
-    def _flow_order(self) -> None:
-        if self._rec is None or self._order is None:
-            self._rec, self._order = T.flow_order(self.fdir)
+    rec = _FlowArray()     # flat index of each cell's D8 receiver (-1 for none), terrain.flow_order
+    order = _FlowArray()   # upstream-first order of the cells that drain, terrain.flow_order
 
-    @property
-    def rec(self) -> np.ndarray:
-        """Flat index of each cell's D8 receiver (-1 for none), :func:`terrain.flow_order`."""
-        self._flow_order()
-        return self._rec
+    _RASTERS = ("dem", "filled", "fdir", "acc", "slope", "plan", "profile", "lakes", "acc_mfd", "_rec", "_order")
 
-    @rec.setter
-    def rec(self, value) -> None:
-        self._rec = value
+    def keep(self, a):
+        """``a`` out of core when the terrain is (:meth:`out_of_core`), else as it is."""
+        return a if self._store is None else self._store.put(a)
 
-    @property
-    def order(self) -> np.ndarray:
-        """Upstream-first order of the cells that drain, :func:`terrain.flow_order`."""
-        self._flow_order()
-        return self._order
+    def out_of_core(self, workdir=None) -> "Terrain":
+        """Move every raster and every array of ``extra`` into memory-mapped temporary files (once; arrays
+        added later on each call) and drop their resident pages (:meth:`release`). The same values, as
+        arrays on those maps; an array held twice (``filled`` is ``extra["routing"]`` without lakes or
+        burn) stays one. Returns the terrain."""
+        from .mapped import MappedStore
 
-    @order.setter
-    def order(self, value) -> None:
-        self._order = value
+        if self._store is None:
+            self._store = MappedStore(workdir)
+        seen: dict[int, np.ndarray] = {}
+
+        def put(a):
+            if isinstance(a, np.ndarray):
+                seen.setdefault(id(a), (a, self._store.put(a)))
+                return seen[id(a)][1]
+            return a
+
+        for name in self._RASTERS:
+            setattr(self, name, put(getattr(self, name)))
+        for k, v in list(self.extra.items()):
+            self.extra[k] = put(v)
+        del seen
+        self.release()
+        return self
+
+    def release(self) -> None:
+        """Drop the resident pages of the out-of-core rasters from the process (nothing without
+        :meth:`out_of_core`)."""
+        if self._store is not None:
+            self._store.release()
 
     @property
     def xres(self) -> float:
@@ -282,6 +322,7 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
         steps(0.3, t("hazards.step.flow_direction", lang))
         terr.fdir = T.flow_direction_d8(terr.filled, terr.xres, terr.yres, flood_dir=flood_dir, outlets=terr.lakes)
         steps(0.45, t("hazards.step.flow_accumulation", lang))
+        terr.out_of_core()
         terr.acc = T.flow_accumulation(terr.fdir)       # receivers and order: Terrain.rec/order, on demand
         terr.extra["conditioning"] = {"method": method}
     elif method == "breach_mfd":
@@ -296,6 +337,7 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
                                       "breached_cells": cond.breached_cells, "filled_cells": cond.filled_cells,
                                       "burned_cells": cond.burned_cells}
         del cond
+        terr.out_of_core()      # each raster into its file as it is made, its pages dropped (Terrain)
         steps(0.4, t("hazards.step.mfd", lang))
         channel_km2 = cr.get("mfd_channel_km2")
         if channel_km2 is None:
@@ -304,17 +346,21 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
         terr.acc_mfd = C.mfd_accumulation(terr.extra["routing"], terr.fdir, terr.xres, terr.yres,
                                           exponent=float(cr.get("mfd_exponent", 1.1)),
                                           channel_cells=terr.cells(float(channel_km2)), outlets=terr.lakes)
+        terr.out_of_core()
         steps(0.55, t("hazards.step.flow_accumulation", lang))
         terr.acc = T.flow_accumulation(terr.fdir)       # receivers and order: Terrain.rec/order, on demand
     else:
         raise GisPlannerError(f"unknown DEM conditioning method '{method}'", file="layers/hazards.yaml",
                               feature="terrain.conditioning.method", fix="use breach_mfd or fill_d8",
                               code="bad_rules")
+    terr.out_of_core()
     steps(0.65, t("hazards.step.slope", lang))
     # border cells of the data (grid edge, warped footprint, nodata) extrapolated linearly: full slope
     terr.slope, _ = T.slope_aspect(z, terr.xres, terr.yres, edges="linear", aspect=False, dtype=np.float64)
+    terr.out_of_core()
     steps(0.8, t("hazards.step.curvature", lang))
     terr.profile, terr.plan = T.curvature(z, terr.xres, terr.yres, edges="linear")
+    terr.out_of_core()
     steps(1.0, t("hazards.step.terrain_done", lang))
     return terr
 
@@ -376,6 +422,10 @@ def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | No
         terr = compute_terrain_tiled(z, transform, crs, lakes, tile=int(tr.get("tile_cells", 1024)),
                                      progress=steps.sub(0.1, 1.0), lang=lang)
         terr.extra["conditioning"] = {"method": "fill_d8_tiled", **terr.extra["tiled"]}
+        del z
+        # its rasters are maps of the tiled files already (only released between the zone rules' steps);
+        # the DEM, the lakes and the receivers/order built later go into files too
+        terr.out_of_core()
     else:
         terr = compute_terrain(z, transform, crs, lakes, progress=steps.sub(0.1, 1.0), lang=lang,
                                streams=streams, conditioning=cr)
@@ -385,6 +435,21 @@ def terrain_for_workspace(ws, rules: dict | None = None, progress: Progress | No
 
 
 # ----------------------------------------------------------------------------- level rasters
+def _level_rule(fn):
+    """A ``*_levels`` function on an out-of-core terrain (:meth:`Terrain.out_of_core`) moves what it adds
+    to the terrain (receivers, order, kept diagnostics) out of core and drops the pages it read."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(terr, *args, **kwargs):
+        try:
+            return fn(terr, *args, **kwargs)
+        finally:
+            if terr._store is not None:
+                terr.out_of_core()
+    return run
+
+
 def _feature_transform(mask: np.ndarray, terr: Terrain) -> np.ndarray:
     """``distance_transform_edt(~mask, sampling=(yres, xres), return_indices=True)``'s feature transform
     (int32, shape ``(2, rows, cols)``), by scipy's own C routine on an int8 copy of ``~mask``: scipy
@@ -439,6 +504,7 @@ def flood_drainage(terr: Terrain, rules: dict) -> np.ndarray:
     return T.stream_network(acc, terr.cells(rules["flood"]["drainage_min_catchment_km2"])) | terr.lakes
 
 
+@_level_rule
 def flood_levels(terr: Terrain, rules: dict) -> np.ndarray:
     """Flood susceptibility: HAND (height above the nearest drainage) classes near rivers and lakes.
 
@@ -449,17 +515,18 @@ def flood_levels(terr: Terrain, rules: dict) -> np.ndarray:
     """
     r = rules["flood"]
     drainage = flood_drainage(terr, rules)
+    terr.release()               # out of core: the accumulation read for the drainage leaves memory
     hand, base = T.height_above_drainage(terr.filled, terr.fdir, drainage, terr.rec, terr.order,
                                          return_index=True)
+    terr.release()               # the heights, receivers and order read by HAND leave memory
     with np.errstate(invalid="ignore"):
         hand[hand < 0] = 0.0   # a bank below its (burned) river's DEM height: at the river's level
-    terr.extra["hand"] = hand.astype(np.float32)   # kept for inspection (float32); the classes use float64
-    near = _near(drainage, terr, float(r["max_distance_m"]))
-    del drainage
+    terr.extra["hand"] = terr.keep(hand.astype(np.float32))   # for inspection (float32); classes in float64
     to_lake = np.zeros(terr.shape, bool)
     ok = base >= 0
     to_lake[ok] = terr.lakes.ravel()[base[ok]]
     del ok, base
+    terr.release()
     lake_m = r.get("lake_hand_m") or r["hand_m"]
     lv = np.zeros(terr.shape, np.uint8)
     with np.errstate(invalid="ignore"):
@@ -468,13 +535,16 @@ def flood_levels(terr: Terrain, rules: dict) -> np.ndarray:
             lake_ok = hand <= np.float64(lake_m[name])
             river_ok = hand <= np.float64(r["hand_m"][name])
             np.copyto(river_ok, lake_ok, where=to_lake)
-            river_ok &= near
             lv[river_ok] = LEVEL_CODES[name]
             del lake_ok, river_ok
+    del hand, to_lake            # the classes by HAND first, then only within the distance (the same
+    lv[~_near(drainage, terr, float(r["max_distance_m"]))] = 0          # mask for every class)
+    del drainage
     lv[terr.lakes | ~terr.valid] = 0
     return lv
 
 
+@_level_rule
 def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     """Mudflow (debris-flow) susceptibility: steep channels of steep catchments and their alluvial fans.
 
@@ -492,16 +562,35 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     """
     r = rules["mudflow"]
     valid = terr.valid & ~terr.lakes
-    area_m2 = terr.acc * terr.cell_area_m2
-    with np.errstate(invalid="ignore"):
-        drain = valid & (area_m2 >= float(r["min_catchment_km2"]) * 1e6)
-    melton = T.upstream_max(terr.dem, terr.fdir, terr.rec, terr.order)     # the top, turned in place into
-    with np.errstate(invalid="ignore", divide="ignore"):                    # (top - dem) / sqrt(area)
-        melton -= terr.dem
-        melton /= np.sqrt(area_m2, out=area_m2)
-    del area_m2                  # the fans take a cell's area from terr.acc
+    max_len = float(r.get("debris_flow_max_length_km", np.inf) or np.inf)
+    # one n-sized float64 raster at a time (out of core, the pages read are dropped after each step):
+    # the flow length's comparison and its float32 copy, then Melton's ratio, then the path gradient
     length_km = T.upstream_length(terr.fdir, terr.xres, terr.yres, terr.rec, terr.order)
     length_km /= 1000.0
+    terr.extra["flow_length_km"] = terr.keep(length_km.astype(np.float32))  # for inspection (float32)
+    short = length_km < max_len
+    del length_km
+    terr.release()
+    drain = np.empty(terr.shape, bool)
+    melton = T.upstream_max(terr.dem, terr.fdir, terr.rec, terr.order)     # the top, turned in place into
+    terr.release()                                                          # (top - dem) / sqrt(area)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        melton -= terr.dem
+        for r0 in range(0, terr.shape[0], 256):     # the catchment areas by bands (no n-sized array)
+            area_m2 = terr.acc[r0:r0 + 256] * terr.cell_area_m2
+            np.greater_equal(area_m2, float(r["min_catchment_km2"]) * 1e6, out=drain[r0:r0 + 256])
+            melton[r0:r0 + 256] /= np.sqrt(area_m2, out=area_m2)
+    drain &= valid
+    del area_m2
+    catch_level = np.zeros(terr.shape, np.uint8)          # the class of each drainage cell's catchment
+    with np.errstate(invalid="ignore"):
+        catch_level[drain & (melton >= float(r["melton"]["medium"]))] = 2
+        catch_level[drain & (melton >= float(r["melton"]["high"])) & short] = 3
+    del short
+    # kept for inspection in float32 (6e-8 relative); the classes above are taken in float64
+    terr.extra["melton"] = terr.keep(melton.astype(np.float32))
+    del melton
+    terr.release()
     grad = _channel_gradient_deg(terr, float(r.get("apex_reach_m", 200)))
     t_apex = float(r["apex_slope_deg"])
     steep = drain & (grad.reshape(terr.shape) >= t_apex)
@@ -511,15 +600,7 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     # (8 bytes a cell) are not kept to the distances of the runout, where the zone rules peak
     flowing = None if stop is None else (grad.reshape(terr.shape) >= float(stop))
     del grad
-    max_len = float(r.get("debris_flow_max_length_km", np.inf) or np.inf)
-    catch_level = np.zeros(terr.shape, np.uint8)          # the class of each drainage cell's catchment
-    with np.errstate(invalid="ignore"):
-        catch_level[drain & (melton >= float(r["melton"]["medium"]))] = 2
-        catch_level[drain & (melton >= float(r["melton"]["high"])) & (length_km < max_len)] = 3
-    # kept for inspection in float32 (6e-8 relative); the classes above are taken in float64
-    terr.extra["melton"] = melton.astype(np.float32)
-    terr.extra["flow_length_km"] = length_km.astype(np.float32)
-    del melton, length_km
+    terr.release()
     ch_level = np.where(steep, catch_level, 0).astype(np.uint8)
     lv = np.zeros(terr.shape, np.uint8)
     for code, name in ((2, "medium"), (3, "high")):
@@ -542,7 +623,11 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     fan_slope = float(r["fan_max_slope_deg"])
     half_angle = np.radians(float(r.get("fan_angle_deg", 180.0)) / 2.0)
     reach = float(r.get("apex_reach_m", 200))
-    for a in apexes:
+    for n_done, a in enumerate(apexes):
+        if n_done % 4096 == 4095:
+            # out of core: the apexes go down the grid in raster order, so the pages of the rasters read
+            # around them (accumulation, DEM, slope, receivers) are dropped as the loop moves on
+            terr.release()
         ar, ac = divmod(int(a), cols)
         a_km2 = float(terr.acc[ar, ac]) * terr.cell_area_m2 / 1e6
         fan_area_m2 = float(r["fan_area_c"]) * a_km2 ** float(r["fan_area_n"]) * 1e6
@@ -564,9 +649,12 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
         outer = np.where(fan & (dist > radius / 2), max(level - 1, 1), 0)
         win = lv[r0:r1, c0:c1]
         np.maximum(win, np.maximum(inner, outer).astype(np.uint8), out=win)
-    del below_apex
-    _debris_runout(terr, r, ch_level == 3, flowing, lv)
-    lv[~valid] = 0
+    del below_apex, steep, drain, catch_level, apex_level, valid
+    source = ch_level == 3
+    del ch_level                 # only the masks the runout needs are alive during it
+    terr.release()
+    _debris_runout(terr, r, source, flowing, lv)
+    lv[~(terr.valid & ~terr.lakes)] = 0
     return lv
 
 
@@ -586,11 +674,13 @@ def _debris_runout(terr: Terrain, r: dict, source: np.ndarray, flowing: np.ndarr
     stop = ro.get("stop_slope_deg")
     if stop is not None:  # the flow stops on gentle ground: no energy line passes there
         ground = np.where(source | flowing, terr.filled, np.inf)
+        terr.release()           # the runout reads ``ground``, not the heights (out of core)
     reach = T.runout_alpha(ground, terr.fdir, source, float(ro["alpha_deg"]), terr.xres, terr.yres,
                            terr.rec, terr.order)
     del ground                   # not alive during the distances below (8 bytes a cell)
     path = reach & ~source
     del reach
+    terr.release()
     terr.extra["debris_sources"] = source
     terr.extra["debris_runout"] = path
     if path.any():
@@ -699,6 +789,7 @@ def rasterio_open(path):
     return ds
 
 
+@_level_rule
 def landslide_levels(terr: Terrain, rules: dict, inventory: gpd.GeoDataFrame | None = None,
                      lithology: np.ndarray | None = None) -> np.ndarray:
     """Landslide susceptibility: slope class × plan-curvature class matrix, then optional weights.
@@ -747,18 +838,20 @@ def landslide_levels(terr: Terrain, rules: dict, inventory: gpd.GeoDataFrame | N
 def _mfd_order(terr: Terrain) -> np.ndarray:
     """The upstream-first order of the MFD graph on the routing surface (computed once per terrain)."""
     if terr.extra.get("mfd_order") is None:
-        terr.extra["mfd_order"] = C.mfd_order(terr.extra.get("routing", terr.filled), terr.fdir, terr.lakes)
+        terr.extra["mfd_order"] = terr.keep(C.mfd_order(terr.extra.get("routing", terr.filled), terr.fdir,
+                                                        terr.lakes))
+        terr.release()
     return terr.extra["mfd_order"]
 
 
+@_level_rule
 def avalanche_levels(terr: Terrain, rules: dict) -> np.ndarray:
     """Avalanche start zones (slope band above a minimum elevation) and their alpha-angle runout."""
     r = rules["avalanche"]
     sl, z = terr.slope, terr.dem
     with np.errstate(invalid="ignore"):
-        high_z = z >= np.float64(r["min_elevation_m"])     # float64 comparison on a float32 DEM too
-        start = high_z & (sl >= float(r["start_slope_deg"]["min"])) & (sl <= float(r["start_slope_deg"]["max"]))
-        start_high = start & (sl >= float(r["start_high_deg"]["min"])) & (sl <= float(r["start_high_deg"]["max"]))
+        start = z >= np.float64(r["min_elevation_m"])      # float64 comparison on a float32 DEM too
+        start &= (sl >= float(r["start_slope_deg"]["min"])) & (sl <= float(r["start_slope_deg"]["max"]))
     lv = np.zeros(terr.shape, np.uint8)
     if not start.any():
         return lv
@@ -771,6 +864,7 @@ def avalanche_levels(terr: Terrain, rules: dict) -> np.ndarray:
         alpha = (r.get("runout_alpha_deg") or {}).get(name)
         if alpha is None:
             continue
+        terr.release()           # also the heap the distances of the last runout freed
         if model == "flowpy":
             reach = C.runout_energy_line(terr.extra.get("routing", terr.filled), terr.fdir, start, float(alpha),
                                          terr.xres, terr.yres, exponent=float(r.get("runout_exponent", 8)),
@@ -780,10 +874,14 @@ def avalanche_levels(terr: Terrain, rules: dict) -> np.ndarray:
             reach = T.runout_alpha(terr.filled, terr.fdir, start, float(alpha), terr.xres, terr.yres,
                                    terr.rec, terr.order)
         path = reach & ~start
+        del reach
+        terr.release()           # out of core: the surfaces and orders of the runout leave memory
         if path.any():
             lv[_near(path, terr, half) & (lv < LEVEL_CODES[name])] = LEVEL_CODES[name]
+        del path                 # not alive during the next runout
     lv[start] = 2
-    lv[start_high] = 3
+    with np.errstate(invalid="ignore"):
+        lv[start & (sl >= float(r["start_high_deg"]["min"])) & (sl <= float(r["start_high_deg"]["max"]))] = 3
     lv[~terr.valid | terr.lakes] = 0
     return lv
 
