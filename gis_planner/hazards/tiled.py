@@ -379,7 +379,10 @@ def _d8_init(steep, Fh, gseed, outlets):
 def _flat_bfs(Fh, dh):
     """Relax flat distances of the tile interior from its own exits and the halo (``dh`` has a
     one-cell halo). Breadth-first search merged with the seeds sorted by distance, so cells are
-    settled in non-decreasing distance (each at most once). Returns True if any distance changed."""
+    settled in non-decreasing distance (each at most once). Returns ``(changed, rerun)``: whether any
+    distance changed, and a bit mask of the neighbouring tiles (bit ``3 * (dr + 1) + dc + 1``) that a
+    changed border cell can now improve (a halo cell of the same elevation more than one step further),
+    the only tiles that must run again."""
     H, W = Fh.shape
     h, w = H - 2, W - 2
     sidx = np.empty(H * W, dtype=np.int64)
@@ -431,7 +434,25 @@ def _flat_bfs(Fh, dh):
                 changed = True
                 queue[tail] = rr * W + cc
                 tail += 1
-    return changed
+    rerun = 0
+    for q in range(tail):   # every changed cell entered the queue; those on the tile's border
+        idx = queue[q]
+        r = idx // W
+        c = idx - r * W
+        if 1 < r < h and 1 < c < w:
+            continue
+        d = dh[r, c]
+        v = Fh[r, c]
+        for k in range(8):
+            rr = r + D8_DR[k]
+            cc = c + D8_DC[k]
+            if 1 <= rr <= h and 1 <= cc <= w:
+                continue
+            if Fh[rr, cc] == v and dh[rr, cc] > d + 1:
+                tr = 0 if rr == 0 else (2 if rr == h + 1 else 1)
+                tc = 0 if cc == 0 else (2 if cc == w + 1 else 1)
+                rerun |= 1 << (3 * tr + tc)
+    return changed, rerun
 
 
 @nb.njit(cache=True)
@@ -510,7 +531,8 @@ def tiled_fill_d8(dem: Raster, outlets: Raster | None, xres, yres, workdir, tile
         if flat:
             flat_tiles.add(t)
     labels.path.unlink()
-    # relax the tiles with flat cells; a tile whose distances changed makes its neighbours run again
+    # relax the tiles with flat cells; a tile whose changed border cells can improve a neighbour's makes
+    # that neighbour run again (the distances converge to the same shortest distances in any order)
     ntc = per.ntc
     dirty = set(flat_tiles)
     passes = 0
@@ -523,14 +545,15 @@ def tiled_fill_d8(dem: Raster, outlets: Raster | None, xres, yres, workdir, tile
             r0, r1, c0, c1 = boxes[t]
             Fh = filled.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
             dh = dist.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=-1)
-            if _flat_bfs(Fh, dh):
+            changed, rerun = _flat_bfs(Fh, dh)
+            if changed:
                 dist.write(r0, c0, dh[1:-1, 1:-1])
-                tr, tc = divmod(t, ntc)
-                for dr in (-1, 0, 1):
-                    for dc in (-1, 0, 1):
-                        u = (tr + dr) * ntc + tc + dc
-                        if (dr or dc) and 0 <= tc + dc < ntc and u in flat_tiles:
-                            dirty.add(u)
+            tr, tc = divmod(t, ntc)
+            for b in range(9):   # only the neighbours that a changed border cell can improve
+                if rerun >> b & 1:
+                    u = (tr + b // 3 - 1) * ntc + tc + b % 3 - 1
+                    if u in flat_tiles:
+                        dirty.add(u)
     if dirty:
         raise RuntimeError(f"flat distances did not settle in {max_passes} passes")
     for t in sorted(flat_tiles):
