@@ -334,14 +334,31 @@ def _spill_graph(n, ia, ib, wgt, ocean):
 
 
 @nb.njit(cache=True)
-def _apply_spill(Fh, labh, spill):
-    """Raise every cell of a (halo'd) window to the spill elevation of its label, in place."""
+def _local_labels(lab, base, out):
+    """Perimeter ids of one tile (``lab``, from :func:`_tile_edges`) as ``2 + position on the tile's
+    perimeter`` (``base``: the tile's ``off``), into ``out`` (int16 for tiles up to 8191 cells a side:
+    half the bytes of the labels file); 0 nodata and 1 ocean stay."""
+    h, w = lab.shape
+    for r in range(h):
+        for c in range(w):
+            la = lab[r, c]
+            out[r, c] = la - base if la > 1 else la
+    return out
+
+
+@nb.njit(cache=True)
+def _apply_spill(Fh, labh, spill, r0, c0, tile, ntc, off):
+    """Raise every cell of a halo'd window (tile at ``(r0, c0)`` with a one-cell halo) to the spill
+    elevation of its label, in place. ``labh`` holds :func:`_local_labels`: the perimeter id of a
+    cell's label is ``off`` of the tile the cell is in plus its local label (the halo's cells are in
+    the neighbouring tiles; outside the grid the labels are 0)."""
     H, W = Fh.shape
     for r in range(H):
+        trow = ((r0 - 1 + r) // tile) * ntc
         for c in range(W):
             la = labh[r, c]
             if la > 1:
-                s = spill[la]
+                s = spill[off[trow + (c0 - 1 + c) // tile] + la]
                 if s > Fh[r, c]:
                     Fh[r, c] = s
 
@@ -489,20 +506,21 @@ def tiled_fill_d8(dem: Raster, outlets: Raster | None, xres, yres, workdir, tile
     workdir = Path(workdir)
     per = _Perimeters(shape, tile)
     filled = Raster(workdir / "filled.bin", shape, dem.dtype)
-    labels = Raster(workdir / "fill_labels.bin", shape, np.int32)
+    lab_dtype = np.int16 if 4 * tile + 2 <= np.iinfo(np.int16).max else np.int32   # 2 + perimeter position
+    labels = Raster(workdir / "fill_labels.bin", shape, lab_dtype)
     boxes = list(_tiles(shape, tile))
 
     def outlets_of(r0, r1, c0, c1):
         return outlets.read(r0, r1, c0, c1) if outlets is not None else np.zeros((r1 - r0, c1 - c0), bool)
 
     edges = []
-    for r0, r1, c0, c1 in boxes:
+    for t, (r0, r1, c0, c1) in enumerate(boxes):
         zh = dem.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
         gseed = _global_seeds(zh, outlets_of(r0, r1, c0, c1))
         f, lab = _flood_tile(zh[1:-1, 1:-1], gseed)
         edges.append(_reduce_edges(*_tile_edges(f, lab, zh, gseed, r0, c0, rows, cols, tile, per.ntc, per.off)))
         filled.write(r0, c0, f)
-        labels.write(r0, c0, lab)
+        labels.write(r0, c0, _local_labels(lab, per.off[t], np.empty(lab.shape, lab_dtype)))
         del zh, f, lab, gseed
     ea = np.concatenate([e[0] for e in edges] + [np.zeros(0, np.int64)])
     eb = np.concatenate([e[1] for e in edges] + [np.zeros(0, np.int64)])
@@ -521,7 +539,8 @@ def tiled_fill_d8(dem: Raster, outlets: Raster | None, xres, yres, workdir, tile
     xres, yres = abs(float(xres)), abs(float(yres))
     for t, (r0, r1, c0, c1) in enumerate(boxes):
         Fh = filled.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
-        _apply_spill(Fh, labels.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=0), spill)  # the halo too
+        _apply_spill(Fh, labels.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=0), spill, r0, c0, tile, per.ntc,
+                     per.off)   # the halo too
         filled.write(r0, c0, Fh[1:-1, 1:-1])
         out = outlets_of(r0, r1, c0, c1)
         steep = T._d8(Fh, np.full(Fh.shape, NO_OUTFLOW, np.int8), xres, yres)
