@@ -493,15 +493,129 @@ def _resolve_flats(fd, Fh, dh):
                     break
 
 
+@nb.njit(cache=True)
+def _flat_cells(d, Fh):
+    """The flat cells of a tile interior (``d`` from :func:`_d8_init`: INF) as local flat indices
+    (row-major, so ascending) and, for each, a bit mask of its 8 neighbours of the same elevation
+    (bit ``k`` in the order E, SE, S, SW, W, NW, N, NE; ``Fh``: the filled tile with its halo)."""
+    h, w = d.shape
+    n = 0
+    for r in range(h):
+        for c in range(w):
+            if d[r, c] == INF_DIST:
+                n += 1
+    loc = np.empty(n, dtype=np.int32)
+    eq = np.empty(n, dtype=np.uint8)
+    m = 0
+    for r in range(h):
+        for c in range(w):
+            if d[r, c] != INF_DIST:
+                continue
+            v = Fh[r + 1, c + 1]
+            e = 0
+            for k in range(8):
+                if Fh[r + 1 + D8_DR[k], c + 1 + D8_DC[k]] == v:
+                    e |= 1 << k
+            loc[m] = r * w + c
+            eq[m] = e
+            m += 1
+    return loc, eq
+
+
+@nb.njit(cache=True)
+def _solve_flats(loc, eq, start, rows, cols, tile, ntc):
+    """Directions of all flat cells at once, in memory (the same as the tiled relaxation,
+    :func:`_flat_bfs` + :func:`_resolve_flats`: both give each flat cell its breadth-first distance
+    within its equal-elevation flat from the cells of that elevation that drain, and the first
+    neighbour in the order E … NE one step nearer).
+
+    ``loc[start[t]:start[t + 1]]``: the flat cells of tile ``t`` (ascending local indices), ``eq``
+    their equal-neighbour masks (:func:`_flat_cells`). A neighbour of the same elevation is either a
+    flat cell or a cell that drains (distance 0). Returns the directions (``NO_OUTFLOW`` for flats
+    that no draining cell reaches)."""
+    F = loc.shape[0]
+    nbr = np.empty((F, 8), dtype=np.int32)   # -2 other elevation, -1 draining cell, else a flat cell
+    dmap = np.full(tile * tile, -1, dtype=np.int32)
+    for t in range(start.shape[0] - 1):
+        s0 = start[t]
+        s1 = start[t + 1]
+        if s0 == s1:
+            continue
+        r0 = (t // ntc) * tile
+        c0 = (t % ntc) * tile
+        h = min(rows - r0, tile)
+        w = min(cols - c0, tile)
+        for i in range(s0, s1):
+            dmap[loc[i]] = i
+        for i in range(s0, s1):
+            r = loc[i] // w
+            c = loc[i] - r * w
+            for k in range(8):
+                if not (eq[i] >> k) & 1:
+                    nbr[i, k] = -2
+                    continue
+                rr = r + D8_DR[k]
+                cc = c + D8_DC[k]
+                if 0 <= rr < h and 0 <= cc < w:
+                    nbr[i, k] = dmap[rr * w + cc]
+                    continue
+                R = r0 + rr   # in the neighbouring tile (inside the grid: its elevation is a number)
+                C = c0 + cc
+                ur0 = (R // tile) * tile
+                uc0 = (C // tile) * tile
+                u = (R // tile) * ntc + C // tile
+                key = (R - ur0) * min(cols - uc0, tile) + C - uc0
+                j = start[u] + np.searchsorted(loc[start[u]:start[u + 1]], key)
+                nbr[i, k] = j if j < start[u + 1] and loc[j] == key else -1
+        for i in range(s0, s1):
+            dmap[loc[i]] = -1
+    dist = np.full(F, INF_DIST, dtype=np.int32)
+    queue = np.empty(F, dtype=np.int32)
+    tail = 0
+    for i in range(F):
+        for k in range(8):
+            if nbr[i, k] == -1:
+                dist[i] = 1
+                queue[tail] = i
+                tail += 1
+                break
+    head = 0
+    while head < tail:
+        i = queue[head]
+        head += 1
+        di = dist[i] + 1
+        for k in range(8):
+            j = nbr[i, k]
+            if j >= 0 and dist[j] > di:
+                dist[j] = di
+                queue[tail] = j
+                tail += 1
+    dirs = np.full(F, NO_OUTFLOW, dtype=np.int8)
+    for i in range(F):
+        d = dist[i]
+        for k in range(8):
+            j = nbr[i, k]
+            if j == -2:
+                continue
+            if (0 if j == -1 else dist[j]) == d - 1:
+                dirs[i] = k
+                break
+    return dirs
+
+
 def tiled_fill_d8(dem: Raster, outlets: Raster | None, xres, yres, workdir, tile: int,
-                  max_passes: int = 10_000, progress=None) -> tuple[Raster, Raster, int]:
+                  max_passes: int = 10_000, progress=None, flat_budget: int | None = None) -> tuple[Raster, Raster, int]:
     """Priority-flood fill by tiles (Barnes 2016) and D8 with flats resolved by distance to their
     exit. Returns ``(filled, fdir, flat passes)``; ``filled`` has the DEM raster's dtype.
 
     Three sweeps over the tiles: (1) flood each tile, keep its spill-graph edges; solve the graph;
     (2) raise each tile (with its halo) to its labels' spill elevations, write it and, from the same
     window, the steepest-descent directions and the flat-distance seeds; (3) relax the flat distances
-    across tiles (repeated passes) and resolve the flats of the tiles that have any."""
+    across tiles (repeated passes) and resolve the flats of the tiles that have any.
+
+    Flats of at most ``flat_budget`` cells in all (default ``tile²``: ~40 bytes a flat cell in memory)
+    are instead collected in step (2) and solved at once in memory (:func:`_solve_flats`, the same
+    directions); then the flat passes returned are 0."""
     rows, cols = shape = dem.shape
     workdir = Path(workdir)
     per = _Perimeters(shape, tile)
@@ -534,7 +648,12 @@ def tiled_fill_d8(dem: Raster, outlets: Raster | None, xres, yres, workdir, tile
     if progress is not None:
         progress()
     fdir = Raster(workdir / "fdir.bin", shape, np.int8)
+    # flat distances for the tiled relaxation: 0 where a cell drains, INF on flats; the file starts as
+    # zeros, so tiles not written read as draining (their nodata cells, -1 in _d8_init, may read as 0:
+    # no step compares a nodata cell's distance, its elevation NaN equals no cell's)
     dist = Raster(workdir / "flat_dist.bin", shape, np.int32)
+    budget = tile * tile if flat_budget is None else int(flat_budget)
+    flats, n_flat = {}, 0   # tile -> (local indices, equal-neighbour masks) while within the budget
     flat_tiles = set()
     xres, yres = abs(float(xres)), abs(float(yres))
     for t, (r0, r1, c0, c1) in enumerate(boxes):
@@ -546,10 +665,38 @@ def tiled_fill_d8(dem: Raster, outlets: Raster | None, xres, yres, workdir, tile
         steep = T._d8(Fh, np.full(Fh.shape, NO_OUTFLOW, np.int8), xres, yres)
         fd, d, flat = _d8_init(steep, Fh, _global_seeds(Fh, out), out)  # Fh has the DEM's nodata
         fdir.write(r0, c0, fd)
-        dist.write(r0, c0, d)
         if flat:
             flat_tiles.add(t)
+        if flats is not None and flat:
+            flats[t] = _flat_cells(d, Fh)
+            n_flat += flats[t][0].size
+            if n_flat > budget:   # too many: the tiled relaxation, its distances written so far
+                for u, (loc, _) in flats.items():
+                    a0, a1, b0, b1 = boxes[u]
+                    du = np.zeros((a1 - a0) * (b1 - b0), dtype=np.int32)
+                    du[loc] = INF_DIST
+                    dist.write(a0, b0, du.reshape(a1 - a0, b1 - b0))
+                flats = None
+        elif flats is None:
+            dist.write(r0, c0, d)
     labels.path.unlink()
+    if flats is not None:
+        start = np.zeros(len(boxes) + 1, dtype=np.int64)
+        for t, (loc, _) in flats.items():
+            start[t + 1] = loc.size
+        np.cumsum(start, out=start)
+        order = sorted(flats)
+        loc_all = np.concatenate([flats[t][0] for t in order] + [np.zeros(0, np.int32)])
+        eq_all = np.concatenate([flats[t][1] for t in order] + [np.zeros(0, np.uint8)])
+        del flats
+        dirs = _solve_flats(loc_all, eq_all, start, rows, cols, tile, per.ntc)
+        for t in order:
+            r0, r1, c0, c1 = boxes[t]
+            fd = fdir.read(r0, r1, c0, c1)
+            fd.ravel()[loc_all[start[t]:start[t + 1]]] = dirs[start[t]:start[t + 1]]
+            fdir.write(r0, c0, fd)
+        dist.path.unlink()
+        return filled, fdir, 0
     # relax the tiles with flat cells; a tile whose changed border cells can improve a neighbour's makes
     # that neighbour run again (the distances converge to the same shortest distances in any order)
     ntc = per.ntc
@@ -869,8 +1016,9 @@ def _reuse_freed_buffers(tile: int) -> None:
 
 
 def run_tiled(dem: Raster, xres, yres, workdir, tile: int = 1024, outlets: Raster | None = None,
-              slope: bool = True, progress=None) -> dict:
-    """The whole tiled terrain pipeline on file rasters; returns ``{name: Raster}`` and ``flat_passes``."""
+              slope: bool = True, progress=None, flat_budget: int | None = None) -> dict:
+    """The whole tiled terrain pipeline on file rasters; returns ``{name: Raster}`` and ``flat_passes``
+    (``flat_budget``: see :func:`tiled_fill_d8`)."""
     _reuse_freed_buffers(tile)
     step = progress or (lambda f, m: None)
     out = {}
@@ -879,7 +1027,8 @@ def run_tiled(dem: Raster, xres, yres, workdir, tile: int = 1024, outlets: Raste
         out["slope"], out["profile"], out["plan"] = tiled_slope_curvature(dem, xres, yres, workdir, tile)
     step(0.3, "fill")   # fill and D8 share their sweeps over the tiles (the D8 step reports at its flats)
     out["filled"], out["fdir"], out["flat_passes"] = tiled_fill_d8(
-        dem, outlets, xres, yres, workdir, tile, progress=lambda: step(0.6, "flow_direction"))
+        dem, outlets, xres, yres, workdir, tile, progress=lambda: step(0.6, "flow_direction"),
+        flat_budget=flat_budget)
     step(0.75, "flow_accumulation")
     out["acc"] = tiled_accumulation(out["fdir"], workdir, tile)
     step(1.0, "done")
@@ -887,7 +1036,7 @@ def run_tiled(dem: Raster, xres, yres, workdir, tile: int = 1024, outlets: Raste
 
 
 def tiled_hydrology(z: np.ndarray, xres, yres, tile: int = 1024, outlets: np.ndarray | None = None,
-                    slope: bool = False, workdir=None) -> dict:
+                    slope: bool = False, workdir=None, flat_budget: int | None = None) -> dict:
     """Convenience for arrays (tests, small grids): the tiled pipeline, results as in-memory arrays."""
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         dem, _, _ = dem_to_raster(np.asarray(z), tmp)   # float32 stays float32, else float64
@@ -895,7 +1044,7 @@ def tiled_hydrology(z: np.ndarray, xres, yres, tile: int = 1024, outlets: np.nda
         if outlets is not None:
             out_r = Raster(Path(tmp) / "outlets.bin", dem.shape, np.bool_)
             out_r.write(0, 0, np.asarray(outlets, dtype=bool))
-        res = run_tiled(dem, xres, yres, tmp, tile, out_r, slope=slope)
+        res = run_tiled(dem, xres, yres, tmp, tile, out_r, slope=slope, flat_budget=flat_budget)
         return {k: (v.load(mmap=False) if isinstance(v, Raster) else v) for k, v in res.items()}
 
 
