@@ -151,7 +151,7 @@ def _flood_tile(z, gseed):
     seeds); :func:`_tile_edges` turns the local labels into perimeter ids. The spill graph only needs
     each label's cells to be flooded from its seed. ``z`` keeps its dtype (float32 or float64)."""
     lab = np.zeros(z.shape, dtype=np.int32)
-    f, _, _ = T._fill_zhou(np.ascontiguousarray(z), gseed, False, lab)
+    f, _, _ = T._fill_zhou(np.array(z, order="C"), gseed, True, lab)   # a copy, filled in place
     return f, lab
 
 
