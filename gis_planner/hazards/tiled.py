@@ -351,8 +351,10 @@ def _apply_spill(Fh, labh, spill, r0, c0, tile, ntc, off):
     """Raise every cell of a halo'd window (tile at ``(r0, c0)`` with a one-cell halo) to the spill
     elevation of its label, in place. ``labh`` holds :func:`_local_labels`: the perimeter id of a
     cell's label is ``off`` of the tile the cell is in plus its local label (the halo's cells are in
-    the neighbouring tiles; outside the grid the labels are 0)."""
+    the neighbouring tiles; outside the grid the labels are 0). Returns, for each row of the window,
+    whether a cell of it was raised."""
     H, W = Fh.shape
+    raised = np.zeros(H, dtype=np.bool_)
     for r in range(H):
         trow = ((r0 - 1 + r) // tile) * ntc
         for c in range(W):
@@ -361,6 +363,8 @@ def _apply_spill(Fh, labh, spill, r0, c0, tile, ntc, off):
                 s = spill[off[trow + (c0 - 1 + c) // tile] + la]
                 if s > Fh[r, c]:
                     Fh[r, c] = s
+                    raised[r] = True
+    return raised
 
 
 # ----------------------------------------------------------------------------- flats and D8
@@ -658,9 +662,12 @@ def tiled_fill_d8(dem: Raster, outlets: Raster | None, xres, yres, workdir, tile
     xres, yres = abs(float(xres)), abs(float(yres))
     for t, (r0, r1, c0, c1) in enumerate(boxes):
         Fh = filled.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
-        _apply_spill(Fh, labels.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=0), spill, r0, c0, tile, per.ntc,
-                     per.off)   # the halo too
-        filled.write(r0, c0, Fh[1:-1, 1:-1])
+        raised = _apply_spill(Fh, labels.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=0), spill, r0, c0, tile,
+                              per.ntc, per.off)[1:-1]   # the halo too
+        rs = np.flatnonzero(raised)   # the file holds the local fill: only the raised rows change
+        brk = np.flatnonzero(np.diff(rs) > 1)   # runs of consecutive raised rows [a, b)
+        for a, b in zip(np.r_[rs[:1], rs[brk + 1]], np.r_[rs[brk], rs[-1:]] + 1):
+            filled.write(r0 + a, c0, Fh[1 + a:1 + b, 1:-1])
         out = outlets_of(r0, r1, c0, c1)
         steep = T._d8(Fh, np.full(Fh.shape, NO_OUTFLOW, np.int8), xres, yres)
         fd, d, flat = _d8_init(steep, Fh, _global_seeds(Fh, out), out)  # Fh has the DEM's nodata
