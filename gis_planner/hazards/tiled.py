@@ -203,6 +203,21 @@ def _grow(ea, eb, ew, m):
     return ea2, eb2, ew2
 
 
+@nb.njit(cache=True, inline="always")
+def _add_edge(ea, eb, ew, m, a, b, wgt):
+    """Append the edge ``a < b`` at ``m`` (room assured), or lower the weight of the last edge if it
+    joins the same pair (runs of cells along a label boundary): fewer edges to sort, the same lowest
+    weight of each pair. Returns the new count."""
+    if m > 0 and ea[m - 1] == a and eb[m - 1] == b:
+        if wgt < ew[m - 1]:
+            ew[m - 1] = wgt
+        return m
+    ea[m] = a
+    eb[m] = b
+    ew[m] = wgt
+    return m + 1
+
+
 @nb.njit(cache=True)
 def _tile_edges(f, lab, zh, gseed, r0, c0, rows, cols, tile, ntc, off):
     """Spill-graph edges of one tile between perimeter ids (ocean 1); turns ``lab`` in place from
@@ -230,6 +245,8 @@ def _tile_edges(f, lab, zh, gseed, r0, c0, rows, cols, tile, ntc, off):
     ew = np.empty(cap, dtype=np.float64)
     m = 0
     for r in range(h):
+        if m + 5 * w + 1 >= ea.shape[0]:   # room for the row (at most 5 edges a cell): the arrays are
+            ea, eb, ew = _grow(ea, eb, ew, m)   # not reassigned in the cell loop (numba reference counts)
         edge_row = r == 0 or r == h - 1
         for c in range(w):
             ga = lab[r, c]
@@ -245,12 +262,7 @@ def _tile_edges(f, lab, zh, gseed, r0, c0, rows, cols, tile, ntc, off):
                         (l4 == ga or l4 == 0):
                     continue
             if border and gseed[r, c]:
-                if m + 1 >= ea.shape[0]:
-                    ea, eb, ew = _grow(ea, eb, ew, m)
-                ea[m] = ga
-                eb[m] = 1
-                ew[m] = f[r, c]
-                m += 1
+                m = _add_edge(ea, eb, ew, m, 1, ga, f[r, c])
             for k in range(4):  # E, SE, S, SW
                 rr = r + D8_DR[k]
                 cc = c + D8_DC[k]
@@ -267,16 +279,7 @@ def _tile_edges(f, lab, zh, gseed, r0, c0, rows, cols, tile, ntc, off):
                         continue
                     gb = _perim_id(r0 + rr, c0 + cc, rows, cols, tile, ntc, off)
                     wgt = max(f[r, c], zb)
-                if m + 1 >= ea.shape[0]:
-                    ea, eb, ew = _grow(ea, eb, ew, m)
-                if ga < gb:
-                    ea[m] = ga
-                    eb[m] = gb
-                else:
-                    ea[m] = gb
-                    eb[m] = ga
-                ew[m] = wgt
-                m += 1
+                m = _add_edge(ea, eb, ew, m, min(ga, gb), max(ga, gb), wgt)
     return ea[:m], eb[:m], ew[:m]
 
 
