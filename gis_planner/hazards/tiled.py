@@ -21,8 +21,9 @@ Algorithms
   neighbour. **Flats** (cells with no lower neighbour after filling that are not outlets) drain
   towards the nearest cell of the flat that has a lower neighbour (breadth-first distance within the
   equal-elevation flat, Garbrecht & Martz 1997, "gradient towards lower terrain"; ties: first
-  neighbour in the order E, SE, S, SW, W, NW, N, NE). The distance crosses tile edges by repeated
-  passes until nothing changes. The in-core path routes flats along the priority-flood order instead
+  neighbour in the order E, SE, S, SW, W, NW, N, NE). Up to a budget of flat cells they are solved at
+  once in memory (:func:`_solve_flats`); beyond it the distance crosses tile edges by repeated passes
+  until nothing changes (the same directions). The in-core path routes flats along the priority-flood order instead
   (an order that cannot be reproduced tile by tile), so on flats the two may pick different, equally
   valid neighbours; everywhere else they are identical.
 - **Accumulation** — Barnes (2017), *Parallel non-divergent flow accumulation for trillion cell
@@ -621,7 +622,7 @@ def tiled_fill_d8(dem: Raster, outlets: Raster | None, xres, yres, workdir, tile
     window, the steepest-descent directions and the flat-distance seeds; (3) relax the flat distances
     across tiles (repeated passes) and resolve the flats of the tiles that have any.
 
-    Flats of at most ``flat_budget`` cells in all (default ``tile²``: ~40 bytes a flat cell in memory)
+    Flats of at most ``flat_budget`` cells in all (default ``tile²``: ~46 bytes a flat cell in memory)
     are instead collected in step (2) and solved at once in memory (:func:`_solve_flats`, the same
     directions); then the flat passes returned are 0."""
     rows, cols = shape = dem.shape
