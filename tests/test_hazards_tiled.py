@@ -116,25 +116,50 @@ def test_v_valley_matches_in_core_exactly_and_outlet_takes_all():
     assert (res["fdir"][:-1, cols // 2] == 2).all()          # the thalweg runs south
 
 
-def test_flat_with_one_outlet_drains_to_it_across_tiles():
+@pytest.mark.parametrize("exit_row", [0, -1])
+@pytest.mark.parametrize("flat_budget", [10 ** 6, 0])
+def test_flat_with_one_outlet_drains_to_it_across_tiles(exit_row, flat_budget):
     """A 20 m plateau enclosed by a 30 m wall with one gap at 10 m: every plateau cell drains to the
-    gap, along the shortest 8-connected route (the flat distance crosses 3 × 3 tiles)."""
+    gap, along the shortest 8-connected route (the flat distance crosses 3 × 3 tiles). Solved in memory
+    (a budget above the flat: 0 passes) or by the tiled relaxation (budget 0): its first sweep visits the tiles
+    north to south, so with the gap on the north border one sweep settles every distance (no tile can
+    improve one already run), with the gap on the south border they must come back north later."""
     n = 17
     z = np.full((n, n), 30.0)
     z[1:-1, 1:-1] = 20.0
-    z[0, 3] = 10.0                                        # the only exit, on the north border
-    res = TL.tiled_hydrology(z, 1.0, 1.0, tile=6)
-    assert res["flat_passes"] >= 2
+    z[exit_row, 3] = 10.0                                 # the only exit
+    res = TL.tiled_hydrology(z, 1.0, 1.0, tile=6, flat_budget=flat_budget)
+    if flat_budget:
+        assert res["flat_passes"] == 0
+    else:
+        assert res["flat_passes"] == 1 if exit_row == 0 else res["flat_passes"] >= 2
     # the plateau and the wall (each wall cell has the plateau below it) all leave through the gap
-    assert res["acc"][0, 3] == n * n
-    # distance along the flat: a cell k rows below the exit needs k steps (diagonals allowed)
+    er = exit_row % n
+    assert res["acc"][er, 3] == n * n
+    # distance along the flat: a cell k rows from the exit needs k steps (diagonals allowed)
     fd = res["fdir"]
-    r, c, steps = n - 2, 3, 0
-    while (r, c) != (0, 3):
+    r, c, steps = n - 1 - er - (1 if er == 0 else -1), 3, 0
+    while (r, c) != (er, 3):
         k = int(fd[r, c])
         r, c = r + T.D8_OFFSETS[k][0], c + T.D8_OFFSETS[k][1]
         steps += 1
     assert steps == n - 2
+
+
+def test_flats_in_memory_equal_the_tiled_relaxation():
+    """Integer elevations (many flats across tile edges), nodata and lakes: the directions of the flats
+    solved in memory equal those of the tiled relaxation, also when the budget runs out half way."""
+    rng = np.random.default_rng(5)
+    z = np.round(rng.random((41, 53)) * 4)
+    z[rng.random(z.shape) < 0.05] = np.nan
+    lakes = (rng.random(z.shape) < 0.01) & np.isfinite(z)
+    runs = [TL.tiled_hydrology(z, 1.0, 1.0, tile=8, outlets=lakes, flat_budget=b) for b in (10 ** 6, 0, 200)]
+    assert runs[0]["flat_passes"] == 0 and runs[1]["flat_passes"] >= 1 and runs[2]["flat_passes"] >= 1
+    flats = (runs[1]["fdir"] >= 0) & ~(T.flow_direction_d8(runs[1]["filled"], 1.0, 1.0) >= 0)
+    assert flats.sum() > 50                               # directions that only the flat step gives
+    for r in runs[::2]:
+        assert np.array_equal(r["fdir"], runs[1]["fdir"])
+        assert np.array_equal(r["acc"], runs[1]["acc"], equal_nan=True)
 
 
 def test_tiled_slope_of_a_plane_is_exact_on_every_cell():

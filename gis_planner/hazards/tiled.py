@@ -21,8 +21,9 @@ Algorithms
   neighbour. **Flats** (cells with no lower neighbour after filling that are not outlets) drain
   towards the nearest cell of the flat that has a lower neighbour (breadth-first distance within the
   equal-elevation flat, Garbrecht & Martz 1997, "gradient towards lower terrain"; ties: first
-  neighbour in the order E, SE, S, SW, W, NW, N, NE). The distance crosses tile edges by repeated
-  passes until nothing changes. The in-core path routes flats along the priority-flood order instead
+  neighbour in the order E, SE, S, SW, W, NW, N, NE). Up to a budget of flat cells they are solved at
+  once in memory (:func:`_solve_flats`); beyond it the distance crosses tile edges by repeated passes
+  until nothing changes (the same directions). The in-core path routes flats along the priority-flood order instead
   (an order that cannot be reproduced tile by tile), so on flats the two may pick different, equally
   valid neighbours; everywhere else they are identical.
 - **Accumulation** — Barnes (2017), *Parallel non-divergent flow accumulation for trillion cell
@@ -151,7 +152,7 @@ def _flood_tile(z, gseed):
     seeds); :func:`_tile_edges` turns the local labels into perimeter ids. The spill graph only needs
     each label's cells to be flooded from its seed. ``z`` keeps its dtype (float32 or float64)."""
     lab = np.zeros(z.shape, dtype=np.int32)
-    f, _, _ = T._fill_zhou(np.ascontiguousarray(z), gseed, False, lab)
+    f, _, _ = T._fill_zhou(np.array(z, order="C"), gseed, True, lab)   # a copy, filled in place
     return f, lab
 
 
@@ -203,6 +204,21 @@ def _grow(ea, eb, ew, m):
     return ea2, eb2, ew2
 
 
+@nb.njit(cache=True, inline="always")
+def _add_edge(ea, eb, ew, m, a, b, wgt):
+    """Append the edge ``a < b`` at ``m`` (room assured), or lower the weight of the last edge if it
+    joins the same pair (runs of cells along a label boundary): fewer edges to sort, the same lowest
+    weight of each pair. Returns the new count."""
+    if m > 0 and ea[m - 1] == a and eb[m - 1] == b:
+        if wgt < ew[m - 1]:
+            ew[m - 1] = wgt
+        return m
+    ea[m] = a
+    eb[m] = b
+    ew[m] = wgt
+    return m + 1
+
+
 @nb.njit(cache=True)
 def _tile_edges(f, lab, zh, gseed, r0, c0, rows, cols, tile, ntc, off):
     """Spill-graph edges of one tile between perimeter ids (ocean 1); turns ``lab`` in place from
@@ -230,6 +246,8 @@ def _tile_edges(f, lab, zh, gseed, r0, c0, rows, cols, tile, ntc, off):
     ew = np.empty(cap, dtype=np.float64)
     m = 0
     for r in range(h):
+        if m + 5 * w + 1 >= ea.shape[0]:   # room for the row (at most 5 edges a cell): the arrays are
+            ea, eb, ew = _grow(ea, eb, ew, m)   # not reassigned in the cell loop (numba reference counts)
         edge_row = r == 0 or r == h - 1
         for c in range(w):
             ga = lab[r, c]
@@ -245,12 +263,7 @@ def _tile_edges(f, lab, zh, gseed, r0, c0, rows, cols, tile, ntc, off):
                         (l4 == ga or l4 == 0):
                     continue
             if border and gseed[r, c]:
-                if m + 1 >= ea.shape[0]:
-                    ea, eb, ew = _grow(ea, eb, ew, m)
-                ea[m] = ga
-                eb[m] = 1
-                ew[m] = f[r, c]
-                m += 1
+                m = _add_edge(ea, eb, ew, m, 1, ga, f[r, c])
             for k in range(4):  # E, SE, S, SW
                 rr = r + D8_DR[k]
                 cc = c + D8_DC[k]
@@ -267,16 +280,7 @@ def _tile_edges(f, lab, zh, gseed, r0, c0, rows, cols, tile, ntc, off):
                         continue
                     gb = _perim_id(r0 + rr, c0 + cc, rows, cols, tile, ntc, off)
                     wgt = max(f[r, c], zb)
-                if m + 1 >= ea.shape[0]:
-                    ea, eb, ew = _grow(ea, eb, ew, m)
-                if ga < gb:
-                    ea[m] = ga
-                    eb[m] = gb
-                else:
-                    ea[m] = gb
-                    eb[m] = ga
-                ew[m] = wgt
-                m += 1
+                m = _add_edge(ea, eb, ew, m, min(ga, gb), max(ga, gb), wgt)
     return ea[:m], eb[:m], ew[:m]
 
 
@@ -334,16 +338,37 @@ def _spill_graph(n, ia, ib, wgt, ocean):
 
 
 @nb.njit(cache=True)
-def _apply_spill(Fh, labh, spill):
-    """Raise every cell of a (halo'd) window to the spill elevation of its label, in place."""
+def _local_labels(lab, base, out):
+    """Perimeter ids of one tile (``lab``, from :func:`_tile_edges`) as ``2 + position on the tile's
+    perimeter`` (``base``: the tile's ``off``), into ``out`` (int16 for tiles up to 8191 cells a side:
+    half the bytes of the labels file); 0 nodata and 1 ocean stay."""
+    h, w = lab.shape
+    for r in range(h):
+        for c in range(w):
+            la = lab[r, c]
+            out[r, c] = la - base if la > 1 else la
+    return out
+
+
+@nb.njit(cache=True)
+def _apply_spill(Fh, labh, spill, r0, c0, tile, ntc, off):
+    """Raise every cell of a halo'd window (tile at ``(r0, c0)`` with a one-cell halo) to the spill
+    elevation of its label, in place. ``labh`` holds :func:`_local_labels`: the perimeter id of a
+    cell's label is ``off`` of the tile the cell is in plus its local label (the halo's cells are in
+    the neighbouring tiles; outside the grid the labels are 0). Returns, for each row of the window,
+    whether a cell of it was raised."""
     H, W = Fh.shape
+    raised = np.zeros(H, dtype=np.bool_)
     for r in range(H):
+        trow = ((r0 - 1 + r) // tile) * ntc
         for c in range(W):
             la = labh[r, c]
             if la > 1:
-                s = spill[la]
+                s = spill[off[trow + (c0 - 1 + c) // tile] + la]
                 if s > Fh[r, c]:
                     Fh[r, c] = s
+                    raised[r] = True
+    return raised
 
 
 # ----------------------------------------------------------------------------- flats and D8
@@ -379,7 +404,10 @@ def _d8_init(steep, Fh, gseed, outlets):
 def _flat_bfs(Fh, dh):
     """Relax flat distances of the tile interior from its own exits and the halo (``dh`` has a
     one-cell halo). Breadth-first search merged with the seeds sorted by distance, so cells are
-    settled in non-decreasing distance (each at most once). Returns True if any distance changed."""
+    settled in non-decreasing distance (each at most once). Returns ``(changed, rerun)``: whether any
+    distance changed, and a bit mask of the neighbouring tiles (bit ``3 * (dr + 1) + dc + 1``) that a
+    changed border cell can now improve (a halo cell of the same elevation more than one step further),
+    the only tiles that must run again."""
     H, W = Fh.shape
     h, w = H - 2, W - 2
     sidx = np.empty(H * W, dtype=np.int64)
@@ -431,7 +459,25 @@ def _flat_bfs(Fh, dh):
                 changed = True
                 queue[tail] = rr * W + cc
                 tail += 1
-    return changed
+    rerun = 0
+    for q in range(tail):   # every changed cell entered the queue; those on the tile's border
+        idx = queue[q]
+        r = idx // W
+        c = idx - r * W
+        if 1 < r < h and 1 < c < w:
+            continue
+        d = dh[r, c]
+        v = Fh[r, c]
+        for k in range(8):
+            rr = r + D8_DR[k]
+            cc = c + D8_DC[k]
+            if 1 <= rr <= h and 1 <= cc <= w:
+                continue
+            if Fh[rr, cc] == v and dh[rr, cc] > d + 1:
+                tr = 0 if rr == 0 else (2 if rr == h + 1 else 1)
+                tc = 0 if cc == 0 else (2 if cc == w + 1 else 1)
+                rerun |= 1 << (3 * tr + tc)
+    return changed, rerun
 
 
 @nb.njit(cache=True)
@@ -455,33 +501,149 @@ def _resolve_flats(fd, Fh, dh):
                     break
 
 
+@nb.njit(cache=True)
+def _flat_cells(d, Fh):
+    """The flat cells of a tile interior (``d`` from :func:`_d8_init`: INF) as local flat indices
+    (row-major, so ascending) and, for each, a bit mask of its 8 neighbours of the same elevation
+    (bit ``k`` in the order E, SE, S, SW, W, NW, N, NE; ``Fh``: the filled tile with its halo)."""
+    h, w = d.shape
+    n = 0
+    for r in range(h):
+        for c in range(w):
+            if d[r, c] == INF_DIST:
+                n += 1
+    loc = np.empty(n, dtype=np.int32)
+    eq = np.empty(n, dtype=np.uint8)
+    m = 0
+    for r in range(h):
+        for c in range(w):
+            if d[r, c] != INF_DIST:
+                continue
+            v = Fh[r + 1, c + 1]
+            e = 0
+            for k in range(8):
+                if Fh[r + 1 + D8_DR[k], c + 1 + D8_DC[k]] == v:
+                    e |= 1 << k
+            loc[m] = r * w + c
+            eq[m] = e
+            m += 1
+    return loc, eq
+
+
+@nb.njit(cache=True)
+def _solve_flats(loc, eq, start, rows, cols, tile, ntc):
+    """Directions of all flat cells at once, in memory (the same as the tiled relaxation,
+    :func:`_flat_bfs` + :func:`_resolve_flats`: both give each flat cell its breadth-first distance
+    within its equal-elevation flat from the cells of that elevation that drain, and the first
+    neighbour in the order E … NE one step nearer).
+
+    ``loc[start[t]:start[t + 1]]``: the flat cells of tile ``t`` (ascending local indices), ``eq``
+    their equal-neighbour masks (:func:`_flat_cells`). A neighbour of the same elevation is either a
+    flat cell or a cell that drains (distance 0). Returns the directions (``NO_OUTFLOW`` for flats
+    that no draining cell reaches)."""
+    F = loc.shape[0]
+    nbr = np.empty((F, 8), dtype=np.int32)   # -2 other elevation, -1 draining cell, else a flat cell
+    dmap = np.full(tile * tile, -1, dtype=np.int32)
+    for t in range(start.shape[0] - 1):
+        s0 = start[t]
+        s1 = start[t + 1]
+        if s0 == s1:
+            continue
+        r0 = (t // ntc) * tile
+        c0 = (t % ntc) * tile
+        h = min(rows - r0, tile)
+        w = min(cols - c0, tile)
+        for i in range(s0, s1):
+            dmap[loc[i]] = i
+        for i in range(s0, s1):
+            r = loc[i] // w
+            c = loc[i] - r * w
+            for k in range(8):
+                if not (eq[i] >> k) & 1:
+                    nbr[i, k] = -2
+                    continue
+                rr = r + D8_DR[k]
+                cc = c + D8_DC[k]
+                if 0 <= rr < h and 0 <= cc < w:
+                    nbr[i, k] = dmap[rr * w + cc]
+                    continue
+                R = r0 + rr   # in the neighbouring tile (inside the grid: its elevation is a number)
+                C = c0 + cc
+                ur0 = (R // tile) * tile
+                uc0 = (C // tile) * tile
+                u = (R // tile) * ntc + C // tile
+                key = (R - ur0) * min(cols - uc0, tile) + C - uc0
+                j = start[u] + np.searchsorted(loc[start[u]:start[u + 1]], key)
+                nbr[i, k] = j if j < start[u + 1] and loc[j] == key else -1
+        for i in range(s0, s1):
+            dmap[loc[i]] = -1
+    dist = np.full(F, INF_DIST, dtype=np.int32)
+    queue = np.empty(F, dtype=np.int32)
+    tail = 0
+    for i in range(F):
+        for k in range(8):
+            if nbr[i, k] == -1:
+                dist[i] = 1
+                queue[tail] = i
+                tail += 1
+                break
+    head = 0
+    while head < tail:
+        i = queue[head]
+        head += 1
+        di = dist[i] + 1
+        for k in range(8):
+            j = nbr[i, k]
+            if j >= 0 and dist[j] > di:
+                dist[j] = di
+                queue[tail] = j
+                tail += 1
+    dirs = np.full(F, NO_OUTFLOW, dtype=np.int8)
+    for i in range(F):
+        d = dist[i]
+        for k in range(8):
+            j = nbr[i, k]
+            if j == -2:
+                continue
+            if (0 if j == -1 else dist[j]) == d - 1:
+                dirs[i] = k
+                break
+    return dirs
+
+
 def tiled_fill_d8(dem: Raster, outlets: Raster | None, xres, yres, workdir, tile: int,
-                  max_passes: int = 10_000, progress=None) -> tuple[Raster, Raster, int]:
+                  max_passes: int = 10_000, progress=None,
+                  flat_budget: int | None = None) -> tuple[Raster, Raster, int]:
     """Priority-flood fill by tiles (Barnes 2016) and D8 with flats resolved by distance to their
     exit. Returns ``(filled, fdir, flat passes)``; ``filled`` has the DEM raster's dtype.
 
     Three sweeps over the tiles: (1) flood each tile, keep its spill-graph edges; solve the graph;
     (2) raise each tile (with its halo) to its labels' spill elevations, write it and, from the same
     window, the steepest-descent directions and the flat-distance seeds; (3) relax the flat distances
-    across tiles (repeated passes) and resolve the flats of the tiles that have any."""
+    across tiles (repeated passes) and resolve the flats of the tiles that have any.
+
+    Flats of at most ``flat_budget`` cells in all (default ``tile²``: ~46 bytes a flat cell in memory)
+    are instead collected in step (2) and solved at once in memory (:func:`_solve_flats`, the same
+    directions); then the flat passes returned are 0."""
     rows, cols = shape = dem.shape
     workdir = Path(workdir)
     per = _Perimeters(shape, tile)
     filled = Raster(workdir / "filled.bin", shape, dem.dtype)
-    labels = Raster(workdir / "fill_labels.bin", shape, np.int32)
+    lab_dtype = np.int16 if 4 * tile + 2 <= np.iinfo(np.int16).max else np.int32   # 2 + perimeter position
+    labels = Raster(workdir / "fill_labels.bin", shape, lab_dtype)
     boxes = list(_tiles(shape, tile))
 
     def outlets_of(r0, r1, c0, c1):
         return outlets.read(r0, r1, c0, c1) if outlets is not None else np.zeros((r1 - r0, c1 - c0), bool)
 
     edges = []
-    for r0, r1, c0, c1 in boxes:
+    for t, (r0, r1, c0, c1) in enumerate(boxes):
         zh = dem.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
         gseed = _global_seeds(zh, outlets_of(r0, r1, c0, c1))
         f, lab = _flood_tile(zh[1:-1, 1:-1], gseed)
         edges.append(_reduce_edges(*_tile_edges(f, lab, zh, gseed, r0, c0, rows, cols, tile, per.ntc, per.off)))
         filled.write(r0, c0, f)
-        labels.write(r0, c0, lab)
+        labels.write(r0, c0, _local_labels(lab, per.off[t], np.empty(lab.shape, lab_dtype)))
         del zh, f, lab, gseed
     ea = np.concatenate([e[0] for e in edges] + [np.zeros(0, np.int64)])
     eb = np.concatenate([e[1] for e in edges] + [np.zeros(0, np.int64)])
@@ -495,22 +657,60 @@ def tiled_fill_d8(dem: Raster, outlets: Raster | None, xres, yres, workdir, tile
     if progress is not None:
         progress()
     fdir = Raster(workdir / "fdir.bin", shape, np.int8)
+    # flat distances for the tiled relaxation: 0 where a cell drains, INF on flats; the file starts as
+    # zeros, so tiles not written read as draining (their nodata cells, -1 in _d8_init, may read as 0:
+    # no step compares a nodata cell's distance, its elevation NaN equals no cell's)
     dist = Raster(workdir / "flat_dist.bin", shape, np.int32)
+    budget = tile * tile if flat_budget is None else int(flat_budget)
+    flats, n_flat = {}, 0   # tile -> (local indices, equal-neighbour masks) while within the budget
     flat_tiles = set()
     xres, yres = abs(float(xres)), abs(float(yres))
     for t, (r0, r1, c0, c1) in enumerate(boxes):
         Fh = filled.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
-        _apply_spill(Fh, labels.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=0), spill)  # the halo too
-        filled.write(r0, c0, Fh[1:-1, 1:-1])
+        raised = _apply_spill(Fh, labels.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=0), spill, r0, c0, tile,
+                              per.ntc, per.off)[1:-1]   # the halo too
+        rs = np.flatnonzero(raised)   # the file holds the local fill: only the raised rows change
+        brk = np.flatnonzero(np.diff(rs) > 1)   # runs of consecutive raised rows [a, b)
+        for a, b in zip(np.r_[rs[:1], rs[brk + 1]], np.r_[rs[brk], rs[-1:]] + 1):
+            filled.write(r0 + a, c0, Fh[1 + a:1 + b, 1:-1])
         out = outlets_of(r0, r1, c0, c1)
         steep = T._d8(Fh, np.full(Fh.shape, NO_OUTFLOW, np.int8), xres, yres)
         fd, d, flat = _d8_init(steep, Fh, _global_seeds(Fh, out), out)  # Fh has the DEM's nodata
         fdir.write(r0, c0, fd)
-        dist.write(r0, c0, d)
         if flat:
             flat_tiles.add(t)
+        if flats is not None and flat:
+            flats[t] = _flat_cells(d, Fh)
+            n_flat += flats[t][0].size
+            if n_flat > budget:   # too many: the tiled relaxation, its distances written so far
+                for u, (loc, _) in flats.items():
+                    a0, a1, b0, b1 = boxes[u]
+                    du = np.zeros((a1 - a0) * (b1 - b0), dtype=np.int32)
+                    du[loc] = INF_DIST
+                    dist.write(a0, b0, du.reshape(a1 - a0, b1 - b0))
+                flats = None
+        elif flats is None:
+            dist.write(r0, c0, d)
     labels.path.unlink()
-    # relax the tiles with flat cells; a tile whose distances changed makes its neighbours run again
+    if flats is not None:
+        start = np.zeros(len(boxes) + 1, dtype=np.int64)
+        for t, (loc, _) in flats.items():
+            start[t + 1] = loc.size
+        np.cumsum(start, out=start)
+        order = sorted(flats)
+        loc_all = np.concatenate([flats[t][0] for t in order] + [np.zeros(0, np.int32)])
+        eq_all = np.concatenate([flats[t][1] for t in order] + [np.zeros(0, np.uint8)])
+        del flats
+        dirs = _solve_flats(loc_all, eq_all, start, rows, cols, tile, per.ntc)
+        for t in order:
+            r0, r1, c0, c1 = boxes[t]
+            fd = fdir.read(r0, r1, c0, c1)
+            fd.ravel()[loc_all[start[t]:start[t + 1]]] = dirs[start[t]:start[t + 1]]
+            fdir.write(r0, c0, fd)
+        dist.path.unlink()
+        return filled, fdir, 0
+    # relax the tiles with flat cells; a tile whose changed border cells can improve a neighbour's makes
+    # that neighbour run again (the distances converge to the same shortest distances in any order)
     ntc = per.ntc
     dirty = set(flat_tiles)
     passes = 0
@@ -523,14 +723,15 @@ def tiled_fill_d8(dem: Raster, outlets: Raster | None, xres, yres, workdir, tile
             r0, r1, c0, c1 = boxes[t]
             Fh = filled.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=np.nan)
             dh = dist.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=-1)
-            if _flat_bfs(Fh, dh):
+            changed, rerun = _flat_bfs(Fh, dh)
+            if changed:
                 dist.write(r0, c0, dh[1:-1, 1:-1])
-                tr, tc = divmod(t, ntc)
-                for dr in (-1, 0, 1):
-                    for dc in (-1, 0, 1):
-                        u = (tr + dr) * ntc + tc + dc
-                        if (dr or dc) and 0 <= tc + dc < ntc and u in flat_tiles:
-                            dirty.add(u)
+            tr, tc = divmod(t, ntc)
+            for b in range(9):   # only the neighbours that a changed border cell can improve
+                if rerun >> b & 1:
+                    u = (tr + b // 3 - 1) * ntc + tc + b % 3 - 1
+                    if u in flat_tiles:
+                        dirty.add(u)
     if dirty:
         raise RuntimeError(f"flat distances did not settle in {max_passes} passes")
     for t in sorted(flat_tiles):
@@ -546,33 +747,40 @@ def tiled_fill_d8(dem: Raster, outlets: Raster | None, xres, yres, workdir, tile
 
 # ----------------------------------------------------------------------------- accumulation (Barnes 2017)
 @nb.njit(cache=True)
-def _tile_accumulate(fh, extra):
+def _tile_accumulate(fh, eidx, extra):
     """Accumulation of the interior of a halo'd D8 tile ``fh`` by in-degree walks (as
-    :func:`terrain._accumulate_unit`: no receiver or order arrays): each cell counts ``1 + extra``
-    (``extra`` empty: 1), flow leaving the tile or entering nodata stops. The counts are integers in
-    float64, so the sums are exact in any order. Returns ``(acc, valid, done)`` (flat, NaN on
-    nodata; ``done < valid``: a cycle)."""
+    :func:`terrain._accumulate_unit`): each cell counts 1, plus ``extra[q]`` for the cell of flat index
+    ``eidx[q]`` (the inflows from other tiles; a few perimeter cells, empty in the first pass); flow
+    leaving the tile or entering nodata stops. The receivers are kept as flat int32 indices (4 bytes a
+    tile cell: the walks then follow one load a step instead of decoding the direction; 0.14 -> 0.08 CPU s
+    a pass over a 10 M grid). The counts are integers in float64, so the sums are exact in any order.
+    Returns ``(acc, valid, done)`` (flat, NaN on nodata; ``done < valid``: a cycle)."""
     H, W = fh.shape
     h, w = H - 2, W - 2
     n = h * w
     indeg = np.zeros(n, dtype=np.uint8)
+    rec = np.empty(n, dtype=np.int32)
     acc = np.empty(n, dtype=np.float64)
-    has_extra = extra.shape[0] > 0
     valid = 0
     for r in range(h):
         for c in range(w):
             i = r * w + c
             k = fh[r + 1, c + 1]
+            rec[i] = -1
             if k == NODATA_DIR:
                 acc[i] = np.nan
                 continue
             valid += 1
-            acc[i] = 1.0 + extra[i] if has_extra else 1.0
+            acc[i] = 1.0
             if k >= 0:
                 rr = r + D8_DR[k]
                 cc = c + D8_DC[k]
                 if 0 <= rr < h and 0 <= cc < w and fh[rr + 1, cc + 1] != NODATA_DIR:
-                    indeg[rr * w + cc] += 1
+                    j = rr * w + cc
+                    rec[i] = j
+                    indeg[j] += 1
+    for q in range(eidx.shape[0]):   # valid cells (perimeter nodes), each once
+        acc[eidx[q]] += extra[q]
     done = 0
     for i in range(n):
         if indeg[i] != 0 or acc[i] != acc[i]:   # NaN: nodata
@@ -581,16 +789,9 @@ def _tile_accumulate(fh, extra):
         while True:
             indeg[cur] = 255
             done += 1
-            r = cur // w
-            c = cur - r * w
-            k = fh[r + 1, c + 1]
-            if k < 0:
+            j = rec[cur]
+            if j < 0:
                 break
-            rr = r + D8_DR[k]
-            cc = c + D8_DC[k]
-            if rr < 0 or cc < 0 or rr >= h or cc >= w or fh[rr + 1, cc + 1] == NODATA_DIR:
-                break
-            j = rr * w + cc
             acc[j] += acc[cur]
             indeg[j] -= 1
             if indeg[j] != 0:
@@ -717,9 +918,10 @@ def tiled_accumulation(fdir: Raster, workdir, tile: int) -> Raster:
     rows, cols = fdir.shape
     parts = []
     no_extra = np.empty(0, dtype=np.float64)
+    no_idx = np.empty(0, dtype=np.int64)
     for r0, r1, c0, c1 in _tiles(fdir.shape, tile):
         fh = fdir.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=NODATA_DIR)
-        acc, valid, done = _tile_accumulate(fh, no_extra)
+        acc, valid, done = _tile_accumulate(fh, no_idx, no_extra)
         if done != valid:
             raise ValueError("flow directions contain a cycle")
         gid, tgt, kind, loc = _tile_links(fh, r0, c0, cols)
@@ -739,13 +941,11 @@ def tiled_accumulation(fdir: Raster, workdir, tile: int) -> Raster:
     out = Raster(Path(workdir) / "acc.bin", fdir.shape, np.float64)
     for r0, r1, c0, c1 in _tiles(fdir.shape, tile):
         fh = fdir.read(r0 - 1, r1 + 1, c0 - 1, c1 + 1, pad=NODATA_DIR)
-        extra = np.zeros((r1 - r0) * (c1 - c0))
         lo, hi = np.searchsorted(gid, [r0 * cols, (r1 - 1) * cols + c1])
         g = gid[lo:hi]
         rr, cc = g // cols, g % cols
         inside = (cc >= c0) & (cc < c1)
-        extra[(rr[inside] - r0) * (c1 - c0) + (cc[inside] - c0)] += ext[lo:hi][inside]
-        acc, _, _ = _tile_accumulate(fh, extra)
+        acc, _, _ = _tile_accumulate(fh, (rr[inside] - r0) * (c1 - c0) + (cc[inside] - c0), ext[lo:hi][inside])
         out.write(r0, c0, acc.reshape(r1 - r0, c1 - c0))
     return out
 
@@ -829,8 +1029,9 @@ def _reuse_freed_buffers(tile: int) -> None:
 
 
 def run_tiled(dem: Raster, xres, yres, workdir, tile: int = 1024, outlets: Raster | None = None,
-              slope: bool = True, progress=None) -> dict:
-    """The whole tiled terrain pipeline on file rasters; returns ``{name: Raster}`` and ``flat_passes``."""
+              slope: bool = True, progress=None, flat_budget: int | None = None) -> dict:
+    """The whole tiled terrain pipeline on file rasters; returns ``{name: Raster}`` and ``flat_passes``
+    (``flat_budget``: see :func:`tiled_fill_d8`)."""
     _reuse_freed_buffers(tile)
     step = progress or (lambda f, m: None)
     out = {}
@@ -839,7 +1040,8 @@ def run_tiled(dem: Raster, xres, yres, workdir, tile: int = 1024, outlets: Raste
         out["slope"], out["profile"], out["plan"] = tiled_slope_curvature(dem, xres, yres, workdir, tile)
     step(0.3, "fill")   # fill and D8 share their sweeps over the tiles (the D8 step reports at its flats)
     out["filled"], out["fdir"], out["flat_passes"] = tiled_fill_d8(
-        dem, outlets, xres, yres, workdir, tile, progress=lambda: step(0.6, "flow_direction"))
+        dem, outlets, xres, yres, workdir, tile, progress=lambda: step(0.6, "flow_direction"),
+        flat_budget=flat_budget)
     step(0.75, "flow_accumulation")
     out["acc"] = tiled_accumulation(out["fdir"], workdir, tile)
     step(1.0, "done")
@@ -847,7 +1049,7 @@ def run_tiled(dem: Raster, xres, yres, workdir, tile: int = 1024, outlets: Raste
 
 
 def tiled_hydrology(z: np.ndarray, xres, yres, tile: int = 1024, outlets: np.ndarray | None = None,
-                    slope: bool = False, workdir=None) -> dict:
+                    slope: bool = False, workdir=None, flat_budget: int | None = None) -> dict:
     """Convenience for arrays (tests, small grids): the tiled pipeline, results as in-memory arrays."""
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         dem, _, _ = dem_to_raster(np.asarray(z), tmp)   # float32 stays float32, else float64
@@ -855,7 +1057,7 @@ def tiled_hydrology(z: np.ndarray, xres, yres, tile: int = 1024, outlets: np.nda
         if outlets is not None:
             out_r = Raster(Path(tmp) / "outlets.bin", dem.shape, np.bool_)
             out_r.write(0, 0, np.asarray(outlets, dtype=bool))
-        res = run_tiled(dem, xres, yres, tmp, tile, out_r, slope=slope)
+        res = run_tiled(dem, xres, yres, tmp, tile, out_r, slope=slope, flat_budget=flat_budget)
         return {k: (v.load(mmap=False) if isinstance(v, Raster) else v) for k, v in res.items()}
 
 
