@@ -178,15 +178,29 @@ def child_slope(dem: str, out: str) -> dict:
     return {"cells": int(slope.size)}
 
 
-def gdaldem_slope(dem: str, out: str) -> dict:
-    """``gdaldem slope`` as a whole process: its own CPU seconds and peak RSS (``os.wait4``)."""
+# Linux keeps in a process's peak RSS (``ru_maxrss``) the peak of the memory it had before ``exec``: a child
+# spawned by this (large) process reports at least this process's peak (a 26 MB child reported 312 MB). A
+# Python child reads its own high-water mark (``VmHWM``, reset by ``exec``) instead; an external program is
+# started by a small launcher process, so what it inherits is the launcher's few MB, not ours.
+_LAUNCH = ("import os, sys, json, subprocess; p = subprocess.Popen(sys.argv[1:]); _, st, ru = os.wait4(p.pid, 0); "
+           "print(json.dumps({'rc': os.waitstatus_to_exitcode(st), 'cpu_s': ru.ru_utime + ru.ru_stime, "
+           "'peak_rss_mb': ru.ru_maxrss / 1024}))")
+
+
+def external_usage(cmd: list[str]) -> dict:
+    """``cmd`` as a whole process: its own CPU seconds and peak RSS (``os.wait4`` in a small launcher)."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(["gdaldem", "slope", "-q", dem, out])
-    _, status, ru = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode:
-        raise RuntimeError(f"gdaldem slope failed (exit {p.returncode})")
-    return {"cpu_s": ru.ru_utime + ru.ru_stime, "peak_rss_mb": ru.ru_maxrss / 1024, "wall_s": time.perf_counter() - t0}
+    res = subprocess.run([sys.executable, "-S", "-c", _LAUNCH, *cmd], stdout=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - t0
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    if res.returncode or out.pop("rc"):
+        raise RuntimeError(f"{cmd[0]} failed, see the messages above")
+    return {**out, "wall_s": wall}
+
+
+def gdaldem_slope(dem: str, out: str) -> dict:
+    """``gdaldem slope`` as a whole process: its own CPU seconds and peak RSS."""
+    return external_usage(["gdaldem", "slope", "-q", dem, out])
 
 
 def slope_diff(a: str, b: str) -> dict:
@@ -199,6 +213,16 @@ def slope_diff(a: str, b: str) -> dict:
             "same_nodata": bool(np.array_equal(sa.mask, sb.mask))}
 
 
+def own_peak_mb(usage) -> float:
+    """This process's own peak RSS in MB: ``VmHWM`` (not what it inherited at ``exec``, see ``_LAUNCH``),
+    else ``ru_maxrss`` of ``usage``."""
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(x.split()[1]) for x in fh if x.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return usage.ru_maxrss / 1024
+
+
 def run_child_usage(fn: str, *args) -> dict:
     """The child's own CPU seconds and peak RSS (resource usage of that one process). The child imports
     ``gis_planner`` before numpy, as the product's processes (CLI, app) do: its process settings
@@ -206,7 +230,7 @@ def run_child_usage(fn: str, *args) -> dict:
     code = (f"import sys, json, resource; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(HERE)!r}); "
             f"import gis_planner; import terrain_scale_bench as b; r = b.{fn}(*{args!r}); "
             f"u = resource.getrusage(resource.RUSAGE_SELF); "
-            f"r.update(cpu_s=u.ru_utime + u.ru_stime, peak_rss_mb=u.ru_maxrss / 1024); print(json.dumps(r))")
+            f"r.update(cpu_s=u.ru_utime + u.ru_stime, peak_rss_mb=b.own_peak_mb(u)); print(json.dumps(r))")
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=str(ROOT))
     wall = time.perf_counter() - t0
