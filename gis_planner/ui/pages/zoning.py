@@ -140,11 +140,14 @@ def _check_section() -> None:
         extra = cache.cached(ws, "zoning_map_layers", _map_layers, use, lang)
     class_colors = maps.styles()["restriction_classes"]
     legend = [(tr(f"zoning.class.{c}"), class_colors[c]) for c in ("prohibited", "conditional", "free")]
-    m, notes = maps.layers_map(ws, ["parcels", "boundary"], lang, state.web_tiles(), extra=extra,
-                               legend_extra=[(tr("app.zoning.restriction_map", use=acts.label(use, lang)), legend)])
+    tiles = state.web_tiles()
+
+    def m():   # built only when the map of this use is not cached (not on a click)
+        return maps.layers_map(ws, ["parcels", "boundary"], lang, tiles, extra=extra,
+                               legend_extra=[(tr("app.zoning.restriction_map", use=acts.label(use, lang)), legend)])[0]
     left, right = st.columns([3, 2])
     map_key = f"zoning_map_{use}"
-    map_cache = ("zoning", *cache.key(ws), lang, state.web_tiles(), use)
+    map_cache = ("zoning", *cache.key(ws), lang, tiles, use)
     with left:
         st.caption(tr("app.zoning.click_hint"))
     # the map's answer of this run (a click) is known before the map is drawn again
@@ -177,10 +180,11 @@ def _check_section() -> None:
                 show_error(err)
     highlight = None
     if result is not None and result.geometry is not None:
-        highlight = map_vectors.highlight_js(map_vectors.parcel_geojson(result.geometry, ws.crs), fit=by_number)
+        highlight = map_vectors.highlight_data(map_vectors.parcel_geojson(result.geometry, ws.crs), fit=by_number)
     with left:   # drawn after the check (the checked parcel highlighted), at the same place in the column
+        # the parcel beside the map, not in its arguments: a click does not send the map again
         maps.show(m, key=map_key, returned_objects=list(maps.CLICK_KEYS), height=560, cache_key=map_cache,
-                  overlay_js=highlight)
+                  highlight=highlight)
         _areas_table()
     with right:
         if result is None:
