@@ -181,3 +181,11 @@ def test_highlight_goes_beside_the_map_not_in_its_arguments(monkeypatch):
     assert "__gpHighlightApply" not in calls[-1]["script"] and calls[-1]["key"] != calls[0]["key"]
     with pytest.raises(ValueError):
         maps.show(make, key="zoning_map_x", cache_key=key, overlay_js="1;", highlight=None)
+    # a click sent at once: only for a map that reports nothing but its clicks
+    now = map_vectors.click_now_js()
+    assert now not in calls[0]["script"]
+    maps.show(make, key="zoning_map_x", returned_objects=list(maps.CLICK_KEYS), cache_key=key, highlight=None,
+              click_now=True)
+    assert calls[-1]["script"].endswith(now) and "__gpHighlightApply" in calls[-1]["script"]
+    maps.show(make, key="zoning_map_x", returned_objects=[*maps.CLICK_KEYS, "bounds"], cache_key=key, click_now=True)
+    assert now not in calls[-1]["script"]

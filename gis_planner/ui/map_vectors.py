@@ -328,6 +328,38 @@ _SENDER_HTML = """<style>.st-key-%(box)s{display:none}</style><script>
 </script>"""
 
 
+# streamlit-folium sends what the map reports 250 ms late (its frontend debounces every update, for the moves
+# and zooms that come in bursts). A click on a map that reports only its clicks is sent at once instead, the way
+# streamlit-folium sends it (its ``__GLOBAL_DATA__``: the same keys, order and values; ``previous_data`` updated,
+# so its own update 250 ms later finds nothing new). Anything missing (another streamlit-folium) leaves its path.
+_CLICK_NOW_JS = """
+(function (map) {
+    var KEYS = ['last_clicked', 'last_object_clicked'], FROM = {last_clicked: 'lat_lng_clicked',
+                                                              last_object_clicked: 'last_object_clicked'};
+    // the DOM's click on the map (a click on a shape drawn on the canvas fires the shape's click, not the
+    // map's): after Leaflet's and streamlit-folium's handlers of it, whatever they recorded goes at once
+    map.getContainer().addEventListener('click', function () {
+        setTimeout(function () {
+            var g = window.__GLOBAL_DATA__, S = window.Streamlit;
+            if (!g || !S || typeof S.setComponentValue !== 'function' || !g.returned_objects || g.wrap_longitude ||
+                g.returned_objects.some(function (k) { return KEYS.indexOf(k) < 0; })) { return; }
+            var data = {};
+            KEYS.forEach(function (k) { if (g.returned_objects.indexOf(k) >= 0) { data[k] = g[FROM[k]]; } });
+            if (JSON.stringify(g.previous_data) !== JSON.stringify(data)) {
+                g.previous_data = data;
+                S.setComponentValue(data);
+            }
+        }, 0);
+    });
+})(map_div);
+"""
+
+
+def click_now_js() -> str:
+    """The script added to a map's own script that sends a click at once (see ``_CLICK_NOW_JS``)."""
+    return _CLICK_NOW_JS
+
+
 def highlight_data(geojson: dict | None, fit: bool = False, color: str = "#0033cc") -> dict | None:
     """The checked parcel for :func:`gis_planner.ui.maps.show`'s ``highlight``: ``geojson`` (EPSG:4326) drawn
     over the map with a thick outline, the map fitted to it when ``fit`` (a typed number); ``None`` draws

@@ -1018,7 +1018,7 @@ def overview_map(ws: Workspace, lang: str, tiles: bool, vector: bool):
 
 
 def show(m, key: str, returned_objects: list | None = None, height: int = 520,
-         cache_key: tuple | None = None, overlay_js=None, highlight=False):
+         cache_key: tuple | None = None, overlay_js=None, highlight=False, click_now: bool = False):
     """Render ``m`` with streamlit-folium (local assets only); returns the interaction dict.
 
     With ``cache_key`` (anything that changes when the map's content does: data version, language, layer
@@ -1036,6 +1036,10 @@ def show(m, key: str, returned_objects: list | None = None, height: int = 520,
     the map's script draws. The component's arguments then stay the same bytes on every rerun with the same
     ``cache_key``, and Streamlit sends the browser a reference to the message it already has instead of the
     map again (on the demo's restrictions page ~1.1 MB per click).
+
+    ``click_now`` (with ``cache_key``, for a map that reports only its clicks, ``returned_objects`` within
+    :data:`CLICK_KEYS`): a click is sent at once, not after streamlit-folium's 250 ms debounce
+    (``map_vectors.click_now_js``).
     """
     import streamlit_folium as sf
 
@@ -1057,13 +1061,15 @@ def show(m, key: str, returned_objects: list | None = None, height: int = 520,
     side = highlight is not False
     if side and overlay_js is not None:
         raise ValueError("a map takes either overlay_js or highlight")
-    scripts = a.setdefault("_scripts", {})   # (key, with the highlight receiver) -> (script, hash key)
-    if (key, side) not in scripts:
+    now = bool(click_now) and set(returned_objects) <= set(CLICK_KEYS)
+    scripts = a.setdefault("_scripts", {})   # (key, highlight receiver, click at once) -> (script, hash key)
+    if (key, side, now) not in scripts:
         from . import map_vectors
 
-        script = a["script"] + (map_vectors.highlight_receiver_js(key) if side else "")
-        scripts[(key, side)] = (script, sf.generate_js_hash(script, key, False))
-    script, hash_key = scripts[(key, side)]
+        script = (a["script"] + (map_vectors.highlight_receiver_js(key) if side else "")
+                  + (map_vectors.click_now_js() if now else ""))
+        scripts[(key, side, now)] = (script, sf.generate_js_hash(script, key, False))
+    script, hash_key = scripts[(key, side, now)]
     if callable(overlay_js):
         overlay_js = overlay_js(a)
 
