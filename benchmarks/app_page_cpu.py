@@ -75,8 +75,8 @@ class FakeMap:
         self.drawn.append(f)
         self.active = f
 
-    def show(self, m, key, returned_objects=None, height=520, cache_key=None, overlay_js=None):
-        self.orig(m, key, returned_objects, height, cache_key, overlay_js)
+    def show(self, m, key, returned_objects=None, height=520, cache_key=None, overlay_js=None, **kw):
+        self.orig(m, key, returned_objects, height, cache_key, overlay_js, **kw)   # (highlight, click_now)
         ident = (key, repr(cache_key))
         if ident != self.ident:
             if self.ident is not None:

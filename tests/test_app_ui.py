@@ -102,10 +102,15 @@ def test_parcel_vectors_file_keyed_by_version(demo_ws, tmp_path, monkeypatch):
 def test_highlight_and_legend_below_are_escaped():
     from gis_planner.ui import map_vectors
 
-    js = map_vectors.highlight_js({"type": "Polygon", "coordinates": [[[74, 42], [74.1, 42], [74, 42.1], [74, 42]]]},
-                                  fit=True)
-    assert "map_div.addLayer(feature_group_gp_hl)" in js and "fitBounds" in js
-    assert map_vectors.highlight_js(None) is None
+    poly = {"type": "Polygon", "coordinates": [[[74, 42], [74.1, 42], [74, 42.1], [74, 42]]]}
+    data = map_vectors.highlight_data(poly, fit=True)
+    assert data == {"geojson": poly, "fit": True, "color": "#0033cc"} and map_vectors.highlight_data(None) is None
+    sent = map_vectors.highlight_sender_html("zoning_map_x", {**data, "color": "</script><b>x</b>"})
+    assert "</script><b>" not in sent and sent.count("</script>") == 1   # the data cannot close the script
+    assert ".st-key-zoning_map_x_highlight{display:none}" in sent          # its container takes no space
+    assert json.dumps(poly, separators=(",", ":")) in sent
+    recv = map_vectors.highlight_receiver_js("zoning_map_x")
+    assert '"zoning_map_x"' in recv and "fitBounds" in recv and "map_div" in recv
     html_ = map_vectors.legend_html([("<b>A</b>", [("x<y", "#ff0000"), ("edge", "outline:#e7298a")])], "Легенда")
     assert "<b>A</b>" not in html_ and "&lt;b&gt;A&lt;/b&gt;" in html_ and "x&lt;y" in html_
     assert "border:2px solid #e7298a" in html_
@@ -135,3 +140,52 @@ def test_missing_workspace_said_with_the_fix_in_the_app(tmp_path):
     assert t("app.err.no_workspace", "ky") in shown
     assert "Иш мейкиндигинин папкасы" in shown                  # what to do, in the app
     assert "gis-planner init" not in shown and "make demo" not in shown and str(tmp_path) not in shown
+
+
+def test_highlight_goes_beside_the_map_not_in_its_arguments(monkeypatch):
+    """A click on the restrictions map changes the checked parcel only: the map component's arguments stay the
+    same (Streamlit then sends a reference to the message the browser has, not the map again); the parcel goes
+    in a separate small element, which changes."""
+    import uuid
+
+    import folium
+    import streamlit_folium as sf
+
+    from gis_planner.ui import map_vectors, maps
+
+    calls, bodies = [], []
+    monkeypatch.setattr(sf, "_component_func", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(maps.st, "html", lambda body, **kw: bodies.append((body, kw)))
+    built = []
+
+    def make():
+        built.append(1)
+        return folium.Map(location=[42.5, 77.0], zoom_start=10, tiles=None)
+
+    a = {"type": "Polygon", "coordinates": [[[77, 42.5], [77.01, 42.5], [77, 42.51], [77, 42.5]]]}
+    b = {"type": "Polygon", "coordinates": [[[77.1, 42.6], [77.11, 42.6], [77.1, 42.61], [77.1, 42.6]]]}
+    key = ("test-highlight", str(uuid.uuid4()))
+    for hl in (None, map_vectors.highlight_data(a), map_vectors.highlight_data(b, fit=True), None):
+        maps.show(make, key="zoning_map_x", returned_objects=list(maps.CLICK_KEYS), cache_key=key, highlight=hl)
+    assert len(built) == 1                                     # the map is made once, then cached
+    args = [json.dumps({k: v for k, v in c.items() if k != "on_change"}, sort_keys=True) for c in calls]
+    assert len(args) == 4 and len(set(args)) == 1              # the same component arguments on every run
+    assert calls[0]["feature_group"] is None and "__gpHighlightApply" in calls[0]["script"]
+    sent = [body for body, _ in bodies]
+    assert all(kw == {"unsafe_allow_javascript": True} for _, kw in bodies)
+    assert json.dumps(a, separators=(",", ":")) in sent[1] and json.dumps(b, separators=(",", ":")) in sent[2]
+    assert '"fit":true' in sent[2] and '"fit":false' in sent[1]
+    assert sent[0] == sent[3] and "null" in sent[0]            # no parcel: the outline is removed
+    # the map without the side channel is another component (no receiver in its script)
+    maps.show(make, key="zoning_map_x", cache_key=key)
+    assert "__gpHighlightApply" not in calls[-1]["script"] and calls[-1]["key"] != calls[0]["key"]
+    with pytest.raises(ValueError):
+        maps.show(make, key="zoning_map_x", cache_key=key, overlay_js="1;", highlight=None)
+    # a click sent at once: only for a map that reports nothing but its clicks
+    now = map_vectors.click_now_js()
+    assert now not in calls[0]["script"]
+    maps.show(make, key="zoning_map_x", returned_objects=list(maps.CLICK_KEYS), cache_key=key, highlight=None,
+              click_now=True)
+    assert calls[-1]["script"].endswith(now) and "__gpHighlightApply" in calls[-1]["script"]
+    maps.show(make, key="zoning_map_x", returned_objects=[*maps.CLICK_KEYS, "bounds"], cache_key=key, click_now=True)
+    assert now not in calls[-1]["script"]

@@ -8,6 +8,8 @@ One place for what the browser tests, the screenshot script and the benchmarks n
   ``playwright install``: the browser is the Debian package, see ``scripts/install-system-deps.sh``).
 * :func:`wait_app` — until a script run has finished (no "running" widget, no spinner).
 * :func:`map_frame` — the streamlit-folium iframe, once Leaflet is on screen.
+* :func:`track_runs`, :func:`run_mark`, :func:`wait_idle` — until the app is idle by its own state (Streamlit's
+  run state, the components' reported values, the map frames), after a click's run if asked: no fixed sleeps.
 
 Examples
 --------
@@ -17,6 +19,7 @@ Examples
 """
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -147,6 +150,82 @@ def settle(page, timeout: int = 180_000, quiet_ms: int = 1500) -> None:
         except Exception:  # noqa: BLE001 - a frame that went away while looking
             pass
     page.wait_for_timeout(300)
+
+
+# Streamlit's own run state (``data-test-script-state`` on ``stApp``: initial / running / rerunRequested /
+# notRunning, set as soon as the server says so — unlike the "Running…" widget, which shows after a delay) and the
+# values components send (``streamlit:setComponentValue``: a map reporting a click or its view; each starts a run
+# on the server), counted in the page from its first script on (``page.add_init_script`` / ``context.add_init_script``).
+RUN_TRACKER_JS = """
+(() => {
+  if (window.top !== window || window.__gpRun) { return; }
+  const R = window.__gpRun = {state: 'initial', starts: 0, ends: 0, reportStarts: 0, reportEnds: 0};
+  window.addEventListener('message', (e) => {
+    if (e.data && e.data.type === 'streamlit:setComponentValue') {
+      // settled by a run that starts after it (or, if one is under way, by the end of that one: Streamlit
+      // reruns before it says it is done when a value came in meanwhile)
+      R.reportStarts = R.starts + 1; R.reportEnds = R.state === 'notRunning' ? Infinity : R.ends + 1;
+    }
+  });
+  const look = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    const s = app ? app.getAttribute('data-test-script-state') || 'initial' : 'initial';
+    if (s === R.state) { return; }
+    if (s === 'notRunning') { R.ends += 1; }
+    else if (R.state === 'notRunning' || R.state === 'initial') { R.starts += 1; }
+    R.state = s;
+  };
+  const start = () => { look(); new MutationObserver(look).observe(document.documentElement, {subtree: true,
+      childList: true, attributes: true, attributeFilter: ['data-test-script-state']}); };
+  if (document.documentElement) { start(); } else { document.addEventListener('DOMContentLoaded', start); }
+})();
+"""
+IDLE_JS = """
+([q, mark, call]) => {
+  const R = window.__gpRun, now = Date.now();
+  if (!R) { throw new Error('the run tracker is not installed (RUN_TRACKER_JS)'); }
+  let maps = true;   // every map frame has made its map (it reports its first view right then)
+  document.querySelectorAll('iframe[title*="st_folium"]').forEach((f) => {
+    try { if (!(f.contentWindow && f.contentWindow.map)) { maps = false; } } catch (e) { /* other origin */ }
+  });
+  const ran = !mark || R.starts > mark.starts || (mark.state !== 'notRunning' && R.ends > mark.ends);
+  const report = R.starts < R.reportStarts && R.ends < R.reportEnds;
+  const busy = R.state !== 'notRunning' || !ran || report || !maps ||
+               document.querySelector('[data-stale="true"], [data-testid="stSkeleton"]');
+  const key = String(call);   // each wait starts its quiet time afresh
+  if (busy || R.idleKey !== key) { R.idleSince = now; R.idleKey = key; }
+  return !busy && now - R.idleSince >= q;
+}
+"""
+
+
+_WAIT_NO = itertools.count(1)   # numbers the wait_idle calls
+
+
+def track_runs(target) -> None:
+    """Install :data:`RUN_TRACKER_JS` in a Playwright page or context (before it loads the app)."""
+    target.add_init_script(RUN_TRACKER_JS)
+
+
+def run_mark(page) -> dict:
+    """The run counters now, for :func:`wait_idle` ``after`` (taken just before a click that reruns the app)."""
+    return page.evaluate("() => ({starts: window.__gpRun.starts, ends: window.__gpRun.ends, "
+                         "state: window.__gpRun.state})")
+
+
+def wait_idle(page, after: dict | None = None, quiet_ms: int = 500, timeout: int = 120_000) -> None:
+    """Until the app is idle, judged by its state, not by a fixed sleep: Streamlit says no script runs, every
+    value a component sent (a map's click or view) has been taken by a run, every map frame has made its map, no
+    element is stale — and this for ``quiet_ms`` on end (streamlit-folium reports a moved view 250 ms after the
+    move). With ``after`` (:func:`run_mark` before a click), a run must also have started since. Needs
+    :func:`track_runs` on the page or its context."""
+    try:
+        page.wait_for_function(IDLE_JS, arg=[quiet_ms, after, next(_WAIT_NO)], timeout=timeout, polling=100)
+    except Exception as exc:  # noqa: BLE001 - said with what was still busy
+        seen = page.evaluate("""() => ({run: window.__gpRun, maps: Array.from(document.querySelectorAll(
+            'iframe[title*="st_folium"]')).map((f) => { try { return !!f.contentWindow.map; } catch (e) { return null; } }),
+            stale: document.querySelectorAll('[data-stale="true"], [data-testid="stSkeleton"]').length})""")
+        raise TimeoutError(f"the app was not idle within {timeout} ms (after {after}): {seen}") from exc
 
 
 def map_frame(page, timeout: int = 60_000):

@@ -10,8 +10,10 @@ names, the checked parcel highlighted, legends outside small maps.
   in view, at most ``label_max``).
 * **Village and street names** (:func:`place_labels`, :class:`PlaceLabels`): settlement names from zoom 12,
   street names (named roads, one label per 400 m) from zoom 15, escaped.
-* **The checked parcel** (:func:`highlight_js`): drawn over the cached map through streamlit-folium's
-  ``feature_group`` argument, so the map is not rebuilt when the parcel changes.
+* **The checked parcel** (:func:`highlight_data`): sent beside the cached map as a small hidden element
+  (:func:`highlight_sender_html`) that the map's own script (:func:`highlight_receiver_js`) draws, so a click
+  neither rebuilds the map nor resends it (its component arguments stay the same bytes, and Streamlit then
+  sends a reference to the message the browser has, not the ~1 MB again).
 * **Legends outside the map** (:func:`legend_html`): for small maps (scenario comparison) the legend goes
   under the map instead of covering the villages.
 """
@@ -282,25 +284,110 @@ def add_place_labels(m: folium.Map, ws, lang: str) -> None:
         PlaceLabels(labels).add_to(m)
 
 
-def highlight_js(geojson: dict | None, fit: bool = False, color: str = "#0033cc") -> str | None:
-    """JavaScript for streamlit-folium's ``feature_group`` argument: ``geojson`` (EPSG:4326) drawn over the
-    map with a thick outline (the checked parcel), the map fitted to it when ``fit`` (a typed number)."""
+# The checked parcel without resending the map: the map's script (cached, the same bytes on every rerun) gets a
+# receiver for its channel (the map's key); the parcel is sent beside the map as a small hidden element whose
+# script stores it in the page (``window.__gpHighlights[channel]``) and asks the map frames of that channel to
+# draw it. A map frame that starts later reads it from there itself, so either may come first. Only data
+# (GeoJSON, a flag) crosses: nothing sent with the parcel is evaluated as code.
+HIGHLIGHT_STYLE = {"halo": {"color": "#ffffff", "weight": 8, "fill": False, "opacity": 0.9},
+                   "line": {"weight": 3.5, "fill": True, "fillOpacity": 0.15, "opacity": 1}}
+_RECEIVER_JS = """
+(function (map, channel, style) {
+    var layer = null, shown;
+    function current() {
+        try { return ((window.parent.__gpHighlights || {})[channel]) || null; } catch (e) { return null; }
+    }
+    function apply() {
+        var d = current(), s = JSON.stringify(d);
+        if (s === shown) { return; }
+        shown = s;
+        if (layer) { map.removeLayer(layer); layer = null; }
+        if (!d) { return; }
+        var line = L.extend({}, style.line, {color: d.color, fillColor: d.color});
+        layer = L.featureGroup([
+            L.geoJson(d.geojson, {interactive: false, style: function () { return style.halo; }}),
+            L.geoJson(d.geojson, {interactive: false, style: function () { return line; }})]).addTo(map);
+        if (d.fit) { map.fitBounds(layer.getBounds(), {maxZoom: 17, padding: [40, 40]}); }
+    }
+    window.__gpHighlightChannel = channel;
+    window.__gpHighlightApply = apply;
+    apply();
+})(map_div, %(channel)s, %(style)s);
+"""
+_SENDER_HTML = """<style>.st-key-%(box)s{display:none}</style><script>
+(function (channel, data) {
+    var all = window.__gpHighlights = window.__gpHighlights || {};
+    all[channel] = data;
+    document.querySelectorAll('iframe').forEach(function (f) {
+        try {
+            var w = f.contentWindow;
+            if (w && w.__gpHighlightChannel === channel && w.__gpHighlightApply) { w.__gpHighlightApply(); }
+        } catch (e) { /* a frame of another origin: not a map */ }
+    });
+})(%(channel)s, %(data)s);
+</script>"""
+
+
+# streamlit-folium sends what the map reports 250 ms late (its frontend debounces every update, for the moves
+# and zooms that come in bursts). A click on a map that reports only its clicks is sent at once instead, the way
+# streamlit-folium sends it (its ``__GLOBAL_DATA__``: the same keys, order and values; ``previous_data`` updated,
+# so its own update 250 ms later finds nothing new). Anything missing (another streamlit-folium) leaves its path.
+_CLICK_NOW_JS = """
+(function (map) {
+    var KEYS = ['last_clicked', 'last_object_clicked'], FROM = {last_clicked: 'lat_lng_clicked',
+                                                              last_object_clicked: 'last_object_clicked'};
+    // the DOM's click on the map (a click on a shape drawn on the canvas fires the shape's click, not the
+    // map's): after Leaflet's and streamlit-folium's handlers of it, whatever they recorded goes at once
+    map.getContainer().addEventListener('click', function () {
+        setTimeout(function () {
+            var g = window.__GLOBAL_DATA__, S = window.Streamlit;
+            if (!g || !S || typeof S.setComponentValue !== 'function' || !g.returned_objects || g.wrap_longitude ||
+                g.returned_objects.some(function (k) { return KEYS.indexOf(k) < 0; })) { return; }
+            var data = {};
+            KEYS.forEach(function (k) { if (g.returned_objects.indexOf(k) >= 0) { data[k] = g[FROM[k]]; } });
+            if (JSON.stringify(g.previous_data) !== JSON.stringify(data)) {
+                g.previous_data = data;
+                S.setComponentValue(data);
+            }
+        }, 0);
+    });
+})(map_div);
+"""
+
+
+def click_now_js() -> str:
+    """The script added to a map's own script that sends a click at once (see ``_CLICK_NOW_JS``)."""
+    return _CLICK_NOW_JS
+
+
+def highlight_data(geojson: dict | None, fit: bool = False, color: str = "#0033cc") -> dict | None:
+    """The checked parcel for :func:`gis_planner.ui.maps.show`'s ``highlight``: ``geojson`` (EPSG:4326) drawn
+    over the map with a thick outline, the map fitted to it when ``fit`` (a typed number); ``None`` draws
+    nothing (removes the previous one)."""
     if not geojson:
         return None
-    return ("var feature_group_gp_hl = L.featureGroup(["
-            f"L.geoJson({_js(geojson)}, {{interactive: false, style: function () {{"
-            "return {color: '#ffffff', weight: 8, fill: false, opacity: 0.9}; }}),"
-            f"L.geoJson({_js(geojson)}, {{interactive: false, style: function () {{"
-            f"return {{color: {_js(color)}, weight: 3.5, fill: true, fillOpacity: 0.15, fillColor: {_js(color)},"
-            " opacity: 1}; }})]);\n"
-            "map_div.addLayer(feature_group_gp_hl);\n"
-            "window.feature_group = window.feature_group || [];\n"
-            "window.feature_group.push(feature_group_gp_hl);\n"
-            + ("map_div.fitBounds(feature_group_gp_hl.getBounds(), {maxZoom: 17, padding: [40, 40]});\n" if fit else ""))
+    return {"geojson": geojson, "fit": bool(fit), "color": str(color)}
+
+
+def highlight_receiver_js(channel: str) -> str:
+    """The script added to a map's own script (``map_div`` is the map): draws the highlight sent for
+    ``channel`` by :func:`highlight_sender_html`, replaces it when it changes, fits the map to it when asked."""
+    return _RECEIVER_JS % {"channel": _js(channel), "style": _js(HIGHLIGHT_STYLE)}
+
+
+def highlight_box_key(channel: str) -> str:
+    """The key of the (hidden) container holding the highlight element of map ``channel``."""
+    return f"{channel}_highlight"
+
+
+def highlight_sender_html(channel: str, data: dict | None) -> str:
+    """The hidden element's HTML: stores ``data`` (:func:`highlight_data`, JSON-encoded) for ``channel`` in
+    the page and asks that map's frame to draw it; the style hides its own container (no gap in the layout)."""
+    return _SENDER_HTML % {"box": highlight_box_key(channel), "channel": _js(channel), "data": _js(data)}
 
 
 def parcel_geojson(geom, crs) -> dict | None:
-    """A parcel geometry (in ``crs``) as GeoJSON in EPSG:4326 for :func:`highlight_js`."""
+    """A parcel geometry (in ``crs``) as GeoJSON in EPSG:4326 for :func:`highlight_data`."""
     import geopandas as gpd
 
     if geom is None or geom.is_empty:

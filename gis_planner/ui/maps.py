@@ -1018,16 +1018,28 @@ def overview_map(ws: Workspace, lang: str, tiles: bool, vector: bool):
 
 
 def show(m, key: str, returned_objects: list | None = None, height: int = 520,
-         cache_key: tuple | None = None, overlay_js=None):
+         cache_key: tuple | None = None, overlay_js=None, highlight=False, click_now: bool = False):
     """Render ``m`` with streamlit-folium (local assets only); returns the interaction dict.
 
     With ``cache_key`` (anything that changes when the map's content does: data version, language, layer
     choice…) the rendered map is reused on reruns, so interactions stay fast on large workspaces.
-    ``overlay_js`` (with ``cache_key``; e.g. ``map_vectors.highlight_js``) is drawn over the map without
+    ``overlay_js`` (with ``cache_key``; e.g. the community layer) is drawn over the map without
     rebuilding it, through streamlit-folium's ``feature_group`` argument: the browser keeps its map (view,
-    drawings, open controls) and only swaps that layer when the script changes. ``m`` may be a function
+    drawings, open controls) and only swaps that layer when the script changes — but it is one of the
+    component's arguments, so every change sends the whole map again. ``m`` may be a function
     making the map (with ``cache_key``: called only when the map is not cached), and ``overlay_js`` a
     function of the cached arguments (``a["extra"]``) giving the script.
+
+    ``highlight`` (with ``cache_key``; ``map_vectors.highlight_data(...)`` or ``None``, not ``overlay_js``) is a
+    shape outlined over the map (the checked parcel) that is *not* one of the component's arguments: it goes
+    to the browser in a small hidden element after the map (``map_vectors.highlight_sender_html``), which
+    the map's script draws. The component's arguments then stay the same bytes on every rerun with the same
+    ``cache_key``, and Streamlit sends the browser a reference to the message it already has instead of the
+    map again (on the demo's restrictions page ~1.1 MB per click).
+
+    ``click_now`` (with ``cache_key``, for a map that reports only its clicks, ``returned_objects`` within
+    :data:`CLICK_KEYS`): a click is sent at once, not after streamlit-folium's 250 ms debounce
+    (``map_vectors.click_now_js``).
     """
     import streamlit_folium as sf
 
@@ -1046,21 +1058,35 @@ def show(m, key: str, returned_objects: list | None = None, height: int = 520,
                 "zoom": a["zoom"], "last_circle_radius": None, "last_circle_polygon": None,
                 "selected_layers": None, "selected_tags": None, "last_geocoder_result": None}
     defaults = {k: v for k, v in defaults.items() if k in returned_objects}
-    hashes = a.setdefault("_hashes", {})
-    if key not in hashes:
-        hashes[key] = sf.generate_js_hash(a["script"], key, False)
-    hash_key = hashes[key]
+    side = highlight is not False
+    if side and overlay_js is not None:
+        raise ValueError("a map takes either overlay_js or highlight")
+    now = bool(click_now) and set(returned_objects) <= set(CLICK_KEYS)
+    scripts = a.setdefault("_scripts", {})   # (key, highlight receiver, click at once) -> (script, hash key)
+    if (key, side, now) not in scripts:
+        from . import map_vectors
+
+        script = (a["script"] + (map_vectors.highlight_receiver_js(key) if side else "")
+                  + (map_vectors.click_now_js() if now else ""))
+        scripts[(key, side, now)] = (script, sf.generate_js_hash(script, key, False))
+    script, hash_key = scripts[(key, side, now)]
     if callable(overlay_js):
         overlay_js = overlay_js(a)
 
     def _on_change():
         st.session_state[key] = st.session_state.get(hash_key, {})
 
-    return sf._component_func(
-        script=a["script"], header=a["header"], html=a["html"], id=a["id"], key=hash_key, height=height,
+    out = sf._component_func(
+        script=script, header=a["header"], html=a["html"], id=a["id"], key=hash_key, height=height,
         width=None, returned_objects=returned_objects, default=defaults, zoom=None, center=None,
         feature_group=overlay_js, return_on_hover=False, layer_control=None, pixelated=False,
         css_links=a["css_links"], js_links=a["js_links"], on_change=_on_change, wrap_longitude=False)
+    if side:
+        from . import map_vectors
+
+        with st.container(key=map_vectors.highlight_box_key(key)):
+            st.html(map_vectors.highlight_sender_html(key, highlight), unsafe_allow_javascript=True)
+    return out
 
 
 CLICK_KEYS = ("last_clicked", "last_object_clicked")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gis_planner.devtools.appserver import CHROMIUM, AppServer, AppUnavailable, launch_chromium
+from gis_planner.devtools.appserver import (CHROMIUM, AppServer, AppUnavailable, launch_chromium, run_mark,
+                                           track_runs, wait_idle)
 from gis_planner.i18n import t
 
-from .test_browser import _wait_app
 
 pytestmark = pytest.mark.browser
 LANG = "ky"
@@ -91,16 +91,18 @@ def app(request, tmp_path_factory, demo_ws):
 
 def _tab(browser, app, author):
     ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    track_runs(ctx)   # Streamlit's run state and the map's reports, for _settle
     page = ctx.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(app["url"] + "/community")
-    _wait_app(page, 120_000)
+    _settle(page)
     page.get_by_role("heading", name=tx("app.page.community")).first.wait_for(timeout=60_000)
     box = page.get_by_role("textbox", name=tx("app.community.author"), exact=True)
     box.fill(author)
+    mark = run_mark(page)
     box.press("Enter")
-    _settle(page)
+    _settle(page, mark)
     return ctx, page, errors
 
 
@@ -114,31 +116,34 @@ def _session_form(page):
         has=page.get_by_role("button", name=tx("community.edit.session_save")))
 
 
-def _click(page, locator):
-    """Click once the app is idle (a rerun started by the map reporting its view replaces elements)."""
+def _click(page, locator, rerun: bool = True):
+    """Click once the app is idle (a rerun started by the map reporting its view replaces elements), then wait
+    for the run the click starts (``rerun``: a button, an option; not an expander's title or a list opening)
+    and for the app to be idle again."""
     for attempt in range(3):
-        _wait_app(page)
+        _settle(page)
         try:
             locator.scroll_into_view_if_needed(timeout=10_000)
+            mark = run_mark(page)
             locator.click(timeout=10_000)
             break
         except Exception:  # noqa: BLE001 - detached by a rerun: find it again
             if attempt == 2:
                 raise
-    _settle(page)
+    _settle(page, mark if rerun else None)
 
 
-def _settle(page):
-    """Wait for the run and for the one that follows when the re-drawn map reports its view."""
-    _wait_app(page)
-    page.wait_for_timeout(1500)
-    _wait_app(page)
+def _settle(page, after: dict | None = None):
+    """Until the app is idle by its own state — no script run, the map's reported view taken by a run (the map
+    re-drawn after a run reports its view and so starts one more), every map made — with ``after``
+    (``run_mark`` before an action) a run since then; no fixed sleep (``appserver.wait_idle``)."""
+    wait_idle(page, after)
 
 
 def _open_session_editor(page):
     exp = page.locator("[data-testid='stExpander']").filter(has_text=tx("community.edit.session")).first
     if not _session_form(page).count() or not _session_form(page).first.is_visible():
-        _click(page, exp.locator("summary").first)
+        _click(page, exp.locator("summary").first, rerun=False)
     _session_form(page).first.wait_for(timeout=30_000)
 
 
@@ -174,9 +179,10 @@ def test_two_tabs_conflicts_lose_nothing(browser, app, artifacts_dir):
     b.wait_for_timeout(500)
     b.screenshot(path=str(artifacts_dir / f"community_conflict_{app['backend']}_ky.png"), full_page=False)
     # merge: A's title, B's votes
+    mark = run_mark(b)
     panel.locator("[data-testid='stRadio']").filter(has_text=tx("app.community.change.title").capitalize()) \
         .get_by_text(tx("community.conflict.theirs")).click()
-    _wait_app(b)
+    _settle(b, mark)   # (a radio outside a form: its run)
     _click(b, b.get_by_role("button", name=tx("community.conflict.merge")))
     rec = store.get_feature(fid)
     assert (rec.title, rec.votes, rec.version) == ("Булак A", 9, 3)
@@ -239,7 +245,7 @@ def test_two_tabs_conflicts_lose_nothing(browser, app, artifacts_dir):
     assert list(store.session_history(sid)["action"]) == ["create", "update", "update", "delete"]
     # and back (nothing is lost: the deleted session is restored with its features)
     exp = a.locator("[data-testid='stExpander']").filter(has_text=tx("community.edit.sessions_deleted", n=1)).first
-    _click(a, exp.locator("summary").first)
+    _click(a, exp.locator("summary").first, rerun=False)
     _click(a, a.get_by_role("button", name=tx("community.edit.session_restore")))
     s = store.get_session(sid)
     assert not s["deleted"] and s["version"] == 5
@@ -282,8 +288,10 @@ def test_map_at_village_scale_labels_kyrgyz_controls_view_kept_and_reshape(brows
     ctx, page, errors = _tab(browser, app, "A.K.")
     # the field is the feature being edited (picked below the map)
     picker = page.locator("[data-testid='stSelectbox']").filter(has_text=tx("app.community.pick_feature")).first
-    _click(page, picker)
-    _click(page, page.get_by_role("option", name=f"{rec.id}: Талаа"))
+    _click(page, picker, rerun=False)
+    option = page.get_by_role("option", name=f"{rec.id}: Талаа")
+    picked = option.get_attribute("aria-selected") == "true"   # (the only feature left is picked already: no run)
+    _click(page, option, rerun=not picked)
     fr = _leaflet(page)
     page.locator("iframe[title*='st_folium']").first.scroll_into_view_if_needed()
     # the group zooms to the village

@@ -140,11 +140,14 @@ def _check_section() -> None:
         extra = cache.cached(ws, "zoning_map_layers", _map_layers, use, lang)
     class_colors = maps.styles()["restriction_classes"]
     legend = [(tr(f"zoning.class.{c}"), class_colors[c]) for c in ("prohibited", "conditional", "free")]
-    m, notes = maps.layers_map(ws, ["parcels", "boundary"], lang, state.web_tiles(), extra=extra,
-                               legend_extra=[(tr("app.zoning.restriction_map", use=acts.label(use, lang)), legend)])
+    tiles = state.web_tiles()
+
+    def m():   # built only when the map of this use is not cached (not on a click)
+        return maps.layers_map(ws, ["parcels", "boundary"], lang, tiles, extra=extra,
+                               legend_extra=[(tr("app.zoning.restriction_map", use=acts.label(use, lang)), legend)])[0]
     left, right = st.columns([3, 2])
     map_key = f"zoning_map_{use}"
-    map_cache = ("zoning", *cache.key(ws), lang, state.web_tiles(), use)
+    map_cache = ("zoning", *cache.key(ws), lang, tiles, use)
     with left:
         st.caption(tr("app.zoning.click_hint"))
     # the map's answer of this run (a click) is known before the map is drawn again
@@ -177,11 +180,11 @@ def _check_section() -> None:
                 show_error(err)
     highlight = None
     if result is not None and result.geometry is not None:
-        highlight = map_vectors.highlight_js(map_vectors.parcel_geojson(result.geometry, ws.crs), fit=by_number)
+        highlight = map_vectors.highlight_data(map_vectors.parcel_geojson(result.geometry, ws.crs), fit=by_number)
     with left:   # drawn after the check (the checked parcel highlighted), at the same place in the column
+        # the parcel beside the map, not in its arguments: a click does not send the map again
         maps.show(m, key=map_key, returned_objects=list(maps.CLICK_KEYS), height=560, cache_key=map_cache,
-                  overlay_js=highlight)
-        _areas_table()
+                  highlight=highlight, click_now=True)
     with right:
         if result is None:
             if not failed:
@@ -215,6 +218,16 @@ def _check_section() -> None:
             for c in result.category:
                 if c.get("effect") is None:   # the category allows the use (or was not checked): said
                     st.caption(md_escape(c["message"]))
+
+
+def _check_tab() -> None:
+    """The map and the check (a fragment: a click reruns it), then the class areas of the use under the map —
+    outside the fragment: they depend on the use only, so a click neither rebuilds nor redraws them (the table
+    used to appear on the first click after the warm-up had computed the areas, its grid drawn then)."""
+    _check_section()
+    left, _right = st.columns([3, 2])
+    with left:
+        _areas_table()
 
 
 def _conflicts_section() -> None:
@@ -308,7 +321,7 @@ def _rules_section() -> None:
 # Only the open section runs (the tabs rerun the page when switched): the restriction map, the conflicts
 # table and the two rule editors are not all built and sent on every visit. The key holds the open tab's
 # label, so it is per language (labels change with the language).
-SECTIONS = [("app.zoning.tab_check", _check_section), ("app.zoning.tab_conflicts", _conflicts_section),
+SECTIONS = [("app.zoning.tab_check", _check_tab), ("app.zoning.tab_conflicts", _conflicts_section),
             ("app.zoning.tab_rules", _rules_section)]
 tabs = lazy_tabs([tr(k) for k, _ in SECTIONS], key=f"zoning_tab_{lang}")
 for tab, (_, render) in zip(tabs, SECTIONS):
