@@ -562,27 +562,36 @@ def mfd_accumulation(conditioned: np.ndarray, fdir: np.ndarray, xres: float, yre
 
 # ----------------------------------------------------------------------------- runout (Flow-Py-like)
 @nb.njit(cache=True)
-def _runout(route, ground, fdir, outlets, order, start, tan_alpha, dist, clen, exponent, min_share):
+def _runout(route, ground, fdir, outlets, order, t0, t1, start, tan_alpha, dist, clen, exponent, min_share,
+            energy, hit, share, reach):
+    # ``order[t0:t1]`` (the caller goes through the order in parts, releasing the memory-mapped inputs
+    # between them). Memory: ``energy``/``share``/``hit``/``reach`` are np.zeros (pages mapped on first
+    # write), and a cell is only read further (ground, energy) when it is a start cell or holds a
+    # share ≥ min_share (any other cell stops at the test below), so only the pages around the reached
+    # cells become resident — of these arrays and of the surfaces. ``hit[i]`` says ``energy[i]`` is
+    # set; unset it is -inf (the value the dense version started from: the same comparisons).
     rows, cols = route.shape
-    n = rows * cols
     zf = route.ravel()
     gf = ground.ravel()
     fd = fdir.ravel()
     out = outlets.ravel()
     st = start.ravel()
     off = D8_DR * cols + D8_DC
-    energy = np.full(n, -np.inf, dtype=np.float64)
-    share = np.zeros(n, dtype=np.float64)
-    reach = np.zeros(n, dtype=np.bool_)
     w = np.empty(8, dtype=np.float64)
-    for t in range(order.shape[0]):
+    for t in range(t0, t1):
         i = order[t]
-        g = gf[i]
         if st[i]:
-            if g > energy[i]:
+            g = gf[i]
+            if g > (energy[i] if hit[i] else -np.inf):
                 energy[i] = g
+                hit[i] = 1
             share[i] = 1.0
-        if energy[i] < g - 1e-9 or share[i] < min_share:
+        elif share[i] < min_share:
+            continue
+        else:
+            g = gf[i]
+        ei = energy[i] if hit[i] else -np.inf
+        if ei < g - 1e-9 or share[i] < min_share:
             continue
         reach[i] = True
         if out[i]:
@@ -590,23 +599,30 @@ def _runout(route, ground, fdir, outlets, order, start, tan_alpha, dist, clen, e
         tot = _weights(zf, fd, i, rows, cols, dist, clen, exponent, w)
         if tot == 0.0:
             continue
+        si = share[i]
         for k in range(8):
             if w[k] <= 0.0:
                 continue
             j = i + off[k]
-            e = energy[i] - tan_alpha * dist[k]
-            if e > energy[j]:
+            e = ei - tan_alpha * dist[k]
+            if e > (energy[j] if hit[j] else -np.inf):
                 energy[j] = e
-            s = share[i] * w[k] / tot
+                hit[j] = 1
+            s = si * w[k] / tot
             if s > share[j]:
                 share[j] = s
-    return reach, energy
+
+
+def _parts(n: int, release, parts: int = 16):
+    """``(t0, t1)`` ranges of an order of ``n``: one without ``release``, else ``parts`` of them."""
+    step = n if release is None else max(1, -(-n // parts))
+    return [(t0, min(n, t0 + step)) for t0 in range(0, max(n, 1), step)]
 
 
 def runout_energy_line(conditioned: np.ndarray, fdir: np.ndarray, start: np.ndarray, alpha_deg: float,
                        xres: float, yres: float, exponent: float = 8.0, min_share: float = 3e-4,
                        outlets: np.ndarray | None = None, ground: np.ndarray | None = None,
-                       order: np.ndarray | None = None, return_energy: bool = False):
+                       order: np.ndarray | None = None, return_energy: bool = False, release=None):
     """Cells reached by a mass movement from ``start`` cells: Flow-Py-like energy-line runout.
 
     Routing: from each reached cell to its lower neighbours with Holmgren (1994) weights
@@ -617,6 +633,10 @@ def runout_energy_line(conditioned: np.ndarray, fdir: np.ndarray, start: np.ndar
     falls from the release cell at the travel angle α (``z_start − tan α · L``, L the horizontal path
     length); a cell is reached while the line is at or above the ``ground`` (default the routing
     surface). Returns a bool array (and the energy-line elevation with ``return_energy``).
+
+    Memory: only the cells the start cells reach are read and written; ``release`` (e.g.
+    ``Terrain.release``), when given, is called after each sixteenth of the order, so memory-mapped
+    inputs hold only the pages one part touches.
 
     >>> z = np.array([[30., 20., 10., 9., 8.5]])
     >>> st = np.array([[True, False, False, False, False]])
@@ -630,11 +650,20 @@ def runout_energy_line(conditioned: np.ndarray, fdir: np.ndarray, start: np.ndar
     if order is None:
         order = mfd_order(z, fd, o)
     dist, clen = _geometry(xres, yres, False)
-    reach, energy = _runout(z, g, fd, o, order, np.ascontiguousarray(start, dtype=np.bool_),
-                            math.tan(math.radians(float(alpha_deg))), dist, clen, float(exponent),
-                            float(min_share))
+    st = np.ascontiguousarray(start, dtype=np.bool_)
+    energy, share = np.zeros(z.size), np.zeros(z.size)       # lazy pages: written only where reached
+    hit, reach = np.zeros(z.size, np.uint8), np.zeros(z.size, np.bool_)
+    for t0, t1 in _parts(order.shape[0], release):
+        _runout(z, g, fd, o, order, t0, t1, st, math.tan(math.radians(float(alpha_deg))), dist, clen,
+                float(exponent), float(min_share), energy, hit, share, reach)
+        if release is not None:
+            release()
+    del share
     reach = reach.reshape(z.shape)
-    return (reach, energy.reshape(z.shape)) if return_energy else reach
+    if not return_energy:
+        return reach
+    energy[hit == 0] = -np.inf
+    return reach, energy.reshape(z.shape)
 
 
 # ----------------------------------------------------------------------------- the whole conditioning

@@ -670,14 +670,13 @@ def _debris_runout(terr: Terrain, r: dict, source: np.ndarray, flowing: np.ndarr
     if level not in LEVEL_CODES:
         raise GisPlannerError(f"unknown level '{level}'", file="layers/hazards.yaml", feature="mudflow.runout.level",
                               fix="use high, medium or low", code="bad_rules")
-    ground = terr.filled
-    stop = ro.get("stop_slope_deg")
-    if stop is not None:  # the flow stops on gentle ground: no energy line passes there
-        ground = np.where(source | flowing, terr.filled, np.inf)
-        terr.release()           # the runout reads ``ground``, not the heights (out of core)
-    reach = T.runout_alpha(ground, terr.fdir, source, float(ro["alpha_deg"]), terr.xres, terr.yres,
-                           terr.rec, terr.order)
-    del ground                   # not alive during the distances below (8 bytes a cell)
+    passable = None
+    if ro.get("stop_slope_deg") is not None:  # the flow stops on gentle ground: no energy line passes there
+        passable = source | flowing
+    # the runout reads the heights, receivers and order only where it reaches (out of core)
+    reach = T.runout_alpha(terr.filled, terr.fdir, source, float(ro["alpha_deg"]), terr.xres, terr.yres,
+                           terr.rec, terr.order, passable=passable, release=terr.release)
+    del passable
     path = reach & ~source
     del reach
     terr.release()
@@ -869,10 +868,10 @@ def avalanche_levels(terr: Terrain, rules: dict) -> np.ndarray:
             reach = C.runout_energy_line(terr.extra.get("routing", terr.filled), terr.fdir, start, float(alpha),
                                          terr.xres, terr.yres, exponent=float(r.get("runout_exponent", 8)),
                                          min_share=float(r.get("runout_min_share", 3e-4)), outlets=terr.lakes,
-                                         ground=terr.filled, order=_mfd_order(terr))
+                                         ground=terr.filled, order=_mfd_order(terr), release=terr.release)
         else:
             reach = T.runout_alpha(terr.filled, terr.fdir, start, float(alpha), terr.xres, terr.yres,
-                                   terr.rec, terr.order)
+                                   terr.rec, terr.order, release=terr.release)
         path = reach & ~start
         del reach
         terr.release()           # out of core: the surfaces and orders of the runout leave memory

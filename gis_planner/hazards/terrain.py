@@ -764,16 +764,24 @@ def height_above_drainage(filled: np.ndarray, fdir: np.ndarray, drainage: np.nda
 
 # ----------------------------------------------------------------------------- runout
 @nb.njit(cache=True)
-def _runout(z, rec, order, start, tan_alpha, cols, xres, yres):
-    n = z.shape[0]
-    energy = np.full(n, -np.inf, dtype=np.float64)
-    reach = np.zeros(n, dtype=np.bool_)
+def _runout(z, rec, order, t0, t1, start, passable, tan_alpha, cols, xres, yres, energy, hit, reach):
+    # ``order[t0:t1]``. ``energy``/``hit``/``reach`` are np.zeros (pages mapped on first write);
+    # ``hit[i]``: ``energy[i]`` set, else it is -inf. A cell neither a start cell nor hit stops at the
+    # ``energy >= ground`` test (ground > -inf), so it is skipped before its height is read: only the
+    # pages around the reached cells become resident. Ground = ``z`` where ``passable`` (empty:
+    # everywhere), else +inf.
+    every = passable.shape[0] == 0
     diag = math.sqrt(xres * xres + yres * yres)
-    for t in range(order.shape[0]):  # upstream first
+    for t in range(t0, t1):  # upstream first
         i = order[t]
-        if start[i] and z[i] > energy[i]:
-            energy[i] = z[i]
-        if energy[i] >= z[i]:
+        if not (start[i] or hit[i]):
+            continue
+        g = np.float64(z[i]) if every or passable[i] else np.inf
+        if start[i] and g > (energy[i] if hit[i] else -np.inf):
+            energy[i] = g
+            hit[i] = 1
+        ei = energy[i] if hit[i] else -np.inf
+        if ei >= g:
             reach[i] = True
         else:
             continue
@@ -787,19 +795,26 @@ def _runout(z, rec, order, start, tan_alpha, cols, xres, yres):
                 d = yres
             else:
                 d = diag
-            e = energy[i] - tan_alpha * d
-            if e > energy[j]:
+            e = ei - tan_alpha * d
+            if e > (energy[j] if hit[j] else -np.inf):
                 energy[j] = e
-    return reach
+                hit[j] = 1
 
 
 def runout_alpha(z: np.ndarray, fdir: np.ndarray, start: np.ndarray, alpha_deg: float,
-                 xres: float, yres: float, rec=None, order=None) -> np.ndarray:
+                 xres: float, yres: float, rec=None, order=None, passable: np.ndarray | None = None,
+                 release=None) -> np.ndarray:
     """Cells reached by a mass movement released in ``start`` cells (energy-line / alpha-angle model).
 
     A cell is reached if, along the D8 path from some start cell, the line falling from the start
     cell at angle ``alpha_deg`` is still at or above the ground: ``z_start - tan(α)·L ≥ z``.
-    Start cells are always reached.
+    Start cells are always reached. ``passable`` (bool, optional): the ground outside it is +inf
+    (the flow stops there), as ``np.where(passable, z, np.inf)`` without that array. Heights of -inf
+    are not valid ground.
+
+    Only the cells the start cells reach are read and written; ``release`` (e.g. ``Terrain.release``),
+    when given, is called after each sixteenth of the order, so memory-mapped inputs hold only the
+    pages one part touches.
 
     Examples
     --------
@@ -807,13 +822,24 @@ def runout_alpha(z: np.ndarray, fdir: np.ndarray, start: np.ndarray, alpha_deg: 
     >>> fd = flow_direction_d8(z, 10, 10)
     >>> runout_alpha(z, fd, np.array([[True, False, False, False, False]]), 45, 10, 10).tolist()
     [[True, True, True, False, False]]
+    >>> runout_alpha(z, fd, np.array([[True, False, False, False, False]]), 45, 10, 10,
+    ...              passable=np.array([[True, False, True, True, True]])).tolist()
+    [[True, False, False, False, False]]
     """
     if rec is None or order is None:
         rec, order = flow_order(fdir)
-    zz = np.ascontiguousarray(z, dtype=np.float64).ravel()
+    zz = np.asarray(z)
+    zz = np.ascontiguousarray(zz, dtype=np.float32 if zz.dtype == np.float32 else np.float64).ravel()
     st = np.ascontiguousarray(start, dtype=np.bool_).ravel()
-    reach = _runout(zz, rec, order, st, math.tan(math.radians(alpha_deg)), np.shape(z)[1],
-                    abs(float(xres)), abs(float(yres)))
+    ps = np.zeros(0, np.bool_) if passable is None else np.ascontiguousarray(passable, dtype=np.bool_).ravel()
+    n = zz.shape[0]
+    energy, hit, reach = np.zeros(n), np.zeros(n, np.uint8), np.zeros(n, np.bool_)   # lazy pages
+    step = order.shape[0] if release is None else max(1, -(-order.shape[0] // 16))
+    for t0 in range(0, max(order.shape[0], 1), step):
+        _runout(zz, rec, order, t0, min(order.shape[0], t0 + step), st, ps, math.tan(math.radians(alpha_deg)),
+                np.shape(z)[1], abs(float(xres)), abs(float(yres)), energy, hit, reach)
+        if release is not None:
+            release()
     return reach.reshape(np.shape(z))
 
 
