@@ -44,6 +44,7 @@ import numba as nb
 import numpy as np
 
 from . import terrain as T
+from .mapped import sparse_zeros
 
 D8_DR = T.D8_DR
 D8_DC = T.D8_DC
@@ -651,8 +652,8 @@ def runout_energy_line(conditioned: np.ndarray, fdir: np.ndarray, start: np.ndar
         order = mfd_order(z, fd, o)
     dist, clen = _geometry(xres, yres, False)
     st = np.ascontiguousarray(start, dtype=np.bool_)
-    energy, share = np.zeros(z.size), np.zeros(z.size)       # lazy pages: written only where reached
-    hit, reach = np.zeros(z.size, np.uint8), np.zeros(z.size, np.bool_)
+    energy, share = sparse_zeros(z.size), sparse_zeros(z.size)    # resident only where reached
+    hit, reach = sparse_zeros(z.size, np.uint8), sparse_zeros(z.size, np.bool_)
     for t0, t1 in _parts(order.shape[0], release):
         _runout(z, g, fd, o, order, t0, t1, st, math.tan(math.radians(float(alpha_deg))), dist, clen,
                 float(exponent), float(min_share), energy, hit, share, reach)

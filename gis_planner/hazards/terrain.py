@@ -85,6 +85,7 @@ _OPEN = -3        # in the fill: a cell the flood has not reached yet
 _NO_LABELS = np.zeros((0, 0), dtype=np.int32)   # _fill_zhou without labels
 
 
+from .mapped import sparse_zeros
 from .surface import (  # noqa: F401 - numpy-only kernels, re-exported here
     as_float_dem, _BLOCK_ROWS, _workers, _horn_windows, _pad,
     _windows_of_padded, _weighted_difference, _horn_block, _blocked, horn_gradient,
@@ -833,7 +834,7 @@ def runout_alpha(z: np.ndarray, fdir: np.ndarray, start: np.ndarray, alpha_deg: 
     st = np.ascontiguousarray(start, dtype=np.bool_).ravel()
     ps = np.zeros(0, np.bool_) if passable is None else np.ascontiguousarray(passable, dtype=np.bool_).ravel()
     n = zz.shape[0]
-    energy, hit, reach = np.zeros(n), np.zeros(n, np.uint8), np.zeros(n, np.bool_)   # lazy pages
+    energy, hit, reach = sparse_zeros(n), sparse_zeros(n, np.uint8), sparse_zeros(n, np.bool_)
     step = order.shape[0] if release is None else max(1, -(-order.shape[0] // 16))
     for t0 in range(0, max(order.shape[0], 1), step):
         _runout(zz, rec, order, t0, min(order.shape[0], t0 + step), st, ps, math.tan(math.radians(alpha_deg)),
