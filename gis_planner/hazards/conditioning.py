@@ -614,12 +614,6 @@ def _runout(route, ground, fdir, outlets, order, t0, t1, start, tan_alpha, dist,
                 share[j] = s
 
 
-def _parts(n: int, release, parts: int = 16):
-    """``(t0, t1)`` ranges of an order of ``n``: one without ``release``, else ``parts`` of them."""
-    step = n if release is None else max(1, -(-n // parts))
-    return [(t0, min(n, t0 + step)) for t0 in range(0, max(n, 1), step)]
-
-
 def runout_energy_line(conditioned: np.ndarray, fdir: np.ndarray, start: np.ndarray, alpha_deg: float,
                        xres: float, yres: float, exponent: float = 8.0, min_share: float = 3e-4,
                        outlets: np.ndarray | None = None, ground: np.ndarray | None = None,
@@ -654,7 +648,7 @@ def runout_energy_line(conditioned: np.ndarray, fdir: np.ndarray, start: np.ndar
     st = np.ascontiguousarray(start, dtype=np.bool_)
     energy, share = sparse_zeros(z.size), sparse_zeros(z.size)    # resident only where reached
     hit, reach = sparse_zeros(z.size, np.uint8), sparse_zeros(z.size, np.bool_)
-    for t0, t1 in _parts(order.shape[0], release):
+    for t0, t1 in T.parts(order.shape[0], release):
         _runout(z, g, fd, o, order, t0, t1, st, math.tan(math.radians(float(alpha_deg))), dist, clen,
                 float(exponent), float(min_share), energy, hit, share, reach)
         if release is not None:
