@@ -205,9 +205,9 @@ def breach_depressions(z: np.ndarray, outlets: np.ndarray | None = None, max_dep
 
 # ----------------------------------------------------------------------------- flats (Barnes 2014)
 @nb.njit(cache=True)
-def _flat_bfs(seeds, n_seeds, labels, flat, queue, rows, cols):
-    """Breadth-first steps (1 at the seeds) through the flat cells of each seed's flat (same label)."""
-    dist = np.zeros(labels.shape[0], dtype=np.int32)
+def _flat_bfs(seeds, n_seeds, labels, flat, queue, rows, cols, dist):
+    """Breadth-first steps (1 at the seeds) through the flat cells of each seed's flat (same label), into
+    ``dist`` (zeros)."""
     head = 0
     tail = 0
     for t in range(n_seeds):
@@ -231,8 +231,11 @@ def _flat_bfs(seeds, n_seeds, labels, flat, queue, rows, cols):
 
 
 @nb.njit(cache=True)
-def _resolve_flats(z, fdir, seeds, idx):
+def _resolve_flats(z, fdir, seeds, idx, labels, flat, dist, tow):
     """Barnes, Lehman & Mulla (2014) flat resolution on a depression-free surface ``z``.
+
+    ``labels``/``dist``/``tow`` (int32), ``flat`` (bool): n zeros each, written only on flats and their
+    edges (the caller passes :func:`~.mapped.sparse_zeros`: resident only there).
 
     ``fdir``: D8 with -1 where a cell has no lower neighbour. Cells without outflow that are not seeds
     are flat cells; a flat drains through its low edges (cells of the same elevation that have an
@@ -242,8 +245,6 @@ def _resolve_flats(z, fdir, seeds, idx):
     rows, cols = z.shape
     n = rows * cols
     out = fdir.copy()
-    labels = np.zeros(n, dtype=np.int32)
-    flat = np.zeros(n, dtype=np.bool_)
     # the edge queues and the stack hold each cell at most once: n entries of which only what they hold
     # is touched (edges and flats are a small share of a DEM); not grown (reference counting, see _breach)
     q_low = np.empty(n, dtype=idx.dtype)     # cell indices: int32 below 2**31 cells (terrain.index_dtype)
@@ -317,18 +318,18 @@ def _resolve_flats(z, fdir, seeds, idx):
     # gradient away from higher terrain (breadth-first from the high edges), then towards lower terrain
     # (from the low edges), which counts double
     qa = np.empty(max(n_low, n_high) + n_flat, dtype=idx.dtype)   # each seed and flat cell queued once
-    dist = _flat_bfs(q_high, n_high, labels, flat, qa, rows, cols)
+    _flat_bfs(q_high, n_high, labels, flat, qa, rows, cols, dist)
     flat_height = np.zeros(nlab + 1, dtype=np.int32)
     for i in range(n):
         if dist[i] > flat_height[labels[i]]:
             flat_height[labels[i]] = dist[i]
-    tow = _flat_bfs(q_low, n_low, labels, flat, qa, rows, cols)
+    _flat_bfs(q_low, n_low, labels, flat, qa, rows, cols, tow)
     mask = tow          # turned into the mask in place (> 0 exactly where tow > 0 on a labelled flat)
     for i in range(n):
         if flat[i] and labels[i] != 0 and tow[i] > 0:
             away = flat_height[labels[i]] - dist[i] + 1 if dist[i] > 0 else 0
             mask[i] = 2 * tow[i] + away
-        else:
+        elif mask[i] != 0:      # (zeros are not written: their pages stay unmapped)
             mask[i] = 0
     # directions on the flats: to the neighbour of the same flat with the lowest mask (low edges: 0)
     resolved = 0
@@ -376,7 +377,9 @@ def resolve_flats(conditioned: np.ndarray, xres: float, yres: float, outlets: np
     seeds = _seed_mask(z, o)
     d8 = T.flow_direction_d8(z, xres, yres)            # -1 where no lower neighbour
     d8[o & (d8 != NODATA_DIR)] = NO_OUTFLOW
-    out, _ = _resolve_flats(z, d8, seeds, np.empty(0, T.index_dtype(z.size)))
+    out, _ = _resolve_flats(z, d8, seeds, np.empty(0, T.index_dtype(z.size)), sparse_zeros(z.size, np.int32),
+                            sparse_zeros(z.size, np.bool_), sparse_zeros(z.size, np.int32),
+                            sparse_zeros(z.size, np.int32))
     if fallback is not None:
         left = (out == NO_OUTFLOW) & ~seeds & np.isfinite(z)
         out[left] = np.asarray(fallback)[left]
@@ -451,14 +454,19 @@ def _mfd_order(z, masks, idx):
     return order[:tail], valid
 
 
-def mfd_order(conditioned: np.ndarray, fdir: np.ndarray, outlets: np.ndarray | None = None) -> np.ndarray:
+def mfd_order(conditioned: np.ndarray, fdir: np.ndarray, outlets: np.ndarray | None = None,
+              release=None) -> np.ndarray:
     """Upstream-first order of all cells for MFD passes (every lower neighbour and the D8 receiver).
+    ``release`` (e.g. ``Terrain.release``): called once the graph is built (memory-mapped inputs).
 
     Raises ``ValueError`` on a cycle (directions that climb or loop on a flat)."""
     z = np.ascontiguousarray(conditioned, dtype=np.float64)
     o = np.zeros(z.shape, np.bool_) if outlets is None else np.ascontiguousarray(outlets, dtype=np.bool_)
-    order, valid = _mfd_order(z, _successor_masks(z, np.ascontiguousarray(fdir, dtype=np.int8), o),
-                              np.empty(0, T.index_dtype(z.size)))
+    masks = _successor_masks(z, np.ascontiguousarray(fdir, dtype=np.int8), o)
+    if release is not None:
+        release()
+    order, valid = _mfd_order(z, masks, np.empty(0, T.index_dtype(z.size)))
+    del masks
     if order.shape[0] != valid:
         raise ValueError(f"flow directions contain a cycle ({valid - order.shape[0]} cells never drain)")
     return order
@@ -492,16 +500,16 @@ def _weights(zf, fdir, i, rows, cols, dist, clen, p, w):
 
 
 @nb.njit(cache=True)
-def _mfd_acc(z, fdir, outlets, order, weights, dist, clen, p, channel_cells):
+def _mfd_acc(z, fdir, outlets, order, weights, dist, clen, p, channel_cells, acc, t0, t1):
+    # ``order[t0:t1]`` into ``acc`` (zeros; the caller goes through the order in parts)
     rows, cols = z.shape
     zf = z.ravel()
     fd = fdir.ravel()
     out = outlets.ravel()
     off = D8_DR * cols + D8_DC
-    acc = np.zeros(rows * cols, dtype=np.float64)
     w = np.empty(8, dtype=np.float64)
     unit = weights.shape[0] == 0
-    for t in range(order.shape[0]):
+    for t in range(t0, t1):
         i = order[t]
         acc[i] += 1.0 if unit else weights[i]
         if out[i]:
@@ -517,7 +525,6 @@ def _mfd_acc(z, fdir, outlets, order, weights, dist, clen, p, channel_cells):
         for k in range(8):
             if w[k] > 0.0:
                 acc[i + off[k]] += a * w[k] / tot
-    return acc
 
 
 def _geometry(xres: float, yres: float, contour: bool):
@@ -535,7 +542,7 @@ def _geometry(xres: float, yres: float, contour: bool):
 def mfd_accumulation(conditioned: np.ndarray, fdir: np.ndarray, xres: float, yres: float,
                      exponent: float = 1.1, channel_cells: float = np.inf, outlets: np.ndarray | None = None,
                      weights: np.ndarray | None = None, contour_lengths: bool = False,
-                     order: np.ndarray | None = None) -> np.ndarray:
+                     order: np.ndarray | None = None, release=None) -> np.ndarray:
     """Multiple-flow-direction accumulation (Freeman 1991), D8 on channels.
 
     Each cell passes its accumulated flow to all lower neighbours in proportion to ``tan(β)^exponent``
@@ -543,6 +550,8 @@ def mfd_accumulation(conditioned: np.ndarray, fdir: np.ndarray, xres: float, yre
     (a resolved flat) passes it to its D8 receiver ``fdir``; a cell whose accumulation reaches
     ``channel_cells`` is a channel and passes everything to its D8 receiver (Quinn, Beven & Lamb 1995).
     Outlets (lakes) keep what they receive. Returns upstream cells (or weighted sums), NaN on nodata.
+    ``release`` (e.g. ``Terrain.release``): called after each sixteenth of the order (memory-mapped
+    inputs hold only the pages one part touches).
 
     >>> z = np.arange(4.0)[::-1, None]            # one column falling southwards
     >>> mfd_accumulation(z, resolve_flats(z, 1, 1), 1, 1)[:, 0].tolist()
@@ -552,12 +561,22 @@ def mfd_accumulation(conditioned: np.ndarray, fdir: np.ndarray, xres: float, yre
     fd = np.ascontiguousarray(fdir, dtype=np.int8)
     o = np.zeros(z.shape, np.bool_) if outlets is None else np.ascontiguousarray(outlets, dtype=np.bool_)
     if order is None:
-        order = mfd_order(z, fd, o)
+        order = mfd_order(z, fd, o, release=release)
     w = np.empty(0) if weights is None else np.nan_to_num(np.asarray(weights, dtype=np.float64).ravel(), nan=0.0)
     dist, clen = _geometry(xres, yres, contour_lengths)
-    acc = _mfd_acc(z, fd, o, order, w, dist, clen, float(exponent),
-                   float(channel_cells if channel_cells is not None else np.inf)).reshape(z.shape)
-    acc[~np.isfinite(z)] = np.nan
+    acc = np.zeros(z.size)
+    cc = float(channel_cells if channel_cells is not None else np.inf)
+    for t0, t1 in T.parts(order.shape[0], release):
+        _mfd_acc(z, fd, o, order, w, dist, clen, float(exponent), cc, acc, t0, t1)
+        if release is not None:
+            release()
+    del order
+    acc = acc.reshape(z.shape)
+    for r0 in range(0, z.shape[0], 256):        # NaN on nodata, by bands (no n-sized mask)
+        band = acc[r0:r0 + 256]
+        band[~np.isfinite(z[r0:r0 + 256])] = np.nan
+        if release is not None:
+            release()
     return acc
 
 

@@ -345,7 +345,8 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
         # the MFD order (4 bytes a cell) lives only here; _mfd_order() rebuilds it for the runout
         terr.acc_mfd = C.mfd_accumulation(terr.extra["routing"], terr.fdir, terr.xres, terr.yres,
                                           exponent=float(cr.get("mfd_exponent", 1.1)),
-                                          channel_cells=terr.cells(float(channel_km2)), outlets=terr.lakes)
+                                          channel_cells=terr.cells(float(channel_km2)), outlets=terr.lakes,
+                                          release=terr.release)
         terr.out_of_core()
         steps(0.55, t("hazards.step.flow_accumulation", lang))
         terr.acc = T.flow_accumulation(terr.fdir)       # receivers and order: Terrain.rec/order, on demand
@@ -834,7 +835,7 @@ def _mfd_order(terr: Terrain) -> np.ndarray:
     """The upstream-first order of the MFD graph on the routing surface (computed once per terrain)."""
     if terr.extra.get("mfd_order") is None:
         terr.extra["mfd_order"] = terr.keep(C.mfd_order(terr.extra.get("routing", terr.filled), terr.fdir,
-                                                        terr.lakes))
+                                                        terr.lakes, release=terr.release))
         terr.release()
     return terr.extra["mfd_order"]
 
