@@ -205,48 +205,52 @@ def breach_depressions(z: np.ndarray, outlets: np.ndarray | None = None, max_dep
 
 # ----------------------------------------------------------------------------- flats (Barnes 2014)
 @nb.njit(cache=True)
-def _flat_bfs(seeds, n_seeds, labels, flat, queue, rows, cols, dist):
+def _flat_bfs(seeds, n_seeds, slot, n_flat, lab, queue, rows, cols, dist):
     """Breadth-first steps (1 at the seeds) through the flat cells of each seed's flat (same label), into
-    ``dist`` (zeros)."""
+    ``dist`` (zeros). ``dist`` and ``lab`` are indexed by ``slot[cell] - 1`` (see :func:`_resolve_flats`)."""
     head = 0
     tail = 0
     for t in range(n_seeds):
         i = seeds[t]
-        if labels[i] != 0 and dist[i] == 0:
-            dist[i] = 1
+        si = slot[i] - 1
+        if lab[si] != 0 and dist[si] == 0:
+            dist[si] = 1
             queue[tail] = i
             tail += 1
     while head < tail:
         i = queue[head]
         head += 1
+        si = slot[i] - 1
         r = i // cols
         c = i - r * cols
         for k in range(8):
             j = _nb(r, c, k, rows, cols)
-            if j >= 0 and flat[j] and labels[j] == labels[i] and dist[j] == 0:
-                dist[j] = dist[i] + 1
+            if j < 0:
+                continue
+            sj = slot[j] - 1
+            if 0 <= sj < n_flat and lab[sj] == lab[si] and dist[sj] == 0:
+                dist[sj] = dist[si] + 1
                 queue[tail] = j
                 tail += 1
-    return dist
 
 
 @nb.njit(cache=True)
-def _resolve_flats(z, fdir, seeds, idx, labels, flat, dist, tow):
+def _resolve_flats(z, fdir, seeds, idx, slot):
     """Barnes, Lehman & Mulla (2014) flat resolution on a depression-free surface ``z``.
-
-    ``labels``/``dist``/``tow`` (int32), ``flat`` (bool): n zeros each, written only on flats and their
-    edges (the caller passes :func:`~.mapped.sparse_zeros`: resident only there).
 
     ``fdir``: D8 with -1 where a cell has no lower neighbour. Cells without outflow that are not seeds
     are flat cells; a flat drains through its low edges (cells of the same elevation that have an
     outflow or are seeds). Returns the updated directions (flat cells that reach no low edge keep -1)
     and the number of flats resolved.
+
+    Memory: ``slot`` (zeros, n, of ``idx``'s type) numbers the flat cells 1..n_flat and then the low-edge cells;
+    labels and both distances are held for these cells only (compact arrays), not for every cell.
     """
     rows, cols = z.shape
-    n = rows * cols
     out = fdir.copy()
     # the edge queues and the stack hold each cell at most once: n entries of which only what they hold
     # is touched (edges and flats are a small share of a DEM); not grown (reference counting, see _breach)
+    n = rows * cols
     q_low = np.empty(n, dtype=idx.dtype)     # cell indices: int32 below 2**31 cells (terrain.index_dtype)
     q_high = np.empty(n, dtype=idx.dtype)
     n_low = 0
@@ -259,14 +263,16 @@ def _resolve_flats(z, fdir, seeds, idx, labels, flat, dist, tow):
             if math.isnan(v):
                 continue
             if fdir[r, c] == NO_OUTFLOW and not seeds[r, c]:
-                flat[i] = True
                 n_flat += 1
+                slot[i] = n_flat
+    m = n_flat
     for r in range(rows):
         for c in range(cols):
             i = r * cols + c
             v = z[r, c]
             if math.isnan(v):
                 continue
+            flat_i = 0 < slot[i] <= n_flat
             low = False
             high = False
             for k in range(8):
@@ -276,22 +282,26 @@ def _resolve_flats(z, fdir, seeds, idx, labels, flat, dist, tow):
                 w = z[j // cols, j % cols]
                 if math.isnan(w):
                     continue
-                if not flat[i] and flat[j] and w == v:
+                if not flat_i and 0 < slot[j] <= n_flat and w == v:
                     low = True
-                if flat[i] and w > v:
+                if flat_i and w > v:
                     high = True
             if low:
                 q_low[n_low] = i
                 n_low += 1
+                m += 1
+                slot[i] = m              # a low edge is not flat: its slot follows the flat cells'
             if high:
                 q_high[n_high] = i
                 n_high += 1
-    # label each flat from its low edges: connected cells of the same elevation
-    stack = np.empty(n, dtype=idx.dtype)
+    # label each flat from its low edges: connected cells of the same elevation (flat cells and low
+    # edges only: a cell of the flat's elevation next to a flat cell is one or the other)
+    lab = np.zeros(m, dtype=np.int32)
+    stack = np.empty(m, dtype=idx.dtype)
     nlab = 0
     for t in range(n_low):
         s = q_low[t]
-        if labels[s] != 0:
+        if lab[slot[s] - 1] != 0:
             continue
         nlab += 1
         sz = s // cols
@@ -299,58 +309,63 @@ def _resolve_flats(z, fdir, seeds, idx, labels, flat, dist, tow):
         top = 0
         stack[top] = s
         top += 1
-        labels[s] = nlab
+        lab[slot[s] - 1] = nlab
         while top > 0:
             top -= 1
             i = stack[top]
+            flat_i = slot[i] <= n_flat
             r = i // cols
             c = i - r * cols
             for k in range(8):
                 j = _nb(r, c, k, rows, cols)
                 if j < 0:
                     continue
+                sj = slot[j] - 1
+                if sj < 0:
+                    continue
                 rr = j // cols
                 cc = j - rr * cols
-                if labels[j] == 0 and z[rr, cc] == elev and (flat[j] or flat[i]):
-                    labels[j] = nlab
+                if lab[sj] == 0 and z[rr, cc] == elev and (sj < n_flat or flat_i):
+                    lab[sj] = nlab
                     stack[top] = j
                     top += 1
     # gradient away from higher terrain (breadth-first from the high edges), then towards lower terrain
     # (from the low edges), which counts double
     qa = np.empty(max(n_low, n_high) + n_flat, dtype=idx.dtype)   # each seed and flat cell queued once
-    _flat_bfs(q_high, n_high, labels, flat, qa, rows, cols, dist)
+    dist = np.zeros(m, dtype=np.int32)
+    _flat_bfs(q_high, n_high, slot, n_flat, lab, qa, rows, cols, dist)
     flat_height = np.zeros(nlab + 1, dtype=np.int32)
-    for i in range(n):
-        if dist[i] > flat_height[labels[i]]:
-            flat_height[labels[i]] = dist[i]
-    _flat_bfs(q_low, n_low, labels, flat, qa, rows, cols, tow)
-    mask = tow          # turned into the mask in place (> 0 exactly where tow > 0 on a labelled flat)
-    for i in range(n):
-        if flat[i] and labels[i] != 0 and tow[i] > 0:
-            away = flat_height[labels[i]] - dist[i] + 1 if dist[i] > 0 else 0
-            mask[i] = 2 * tow[i] + away
-        elif mask[i] != 0:      # (zeros are not written: their pages stay unmapped)
-            mask[i] = 0
+    for s in range(m):
+        if dist[s] > flat_height[lab[s]]:
+            flat_height[lab[s]] = dist[s]
+    mask = np.zeros(m, dtype=np.int32)
+    _flat_bfs(q_low, n_low, slot, n_flat, lab, qa, rows, cols, mask)
+    for s in range(m):       # turned into the mask in place (> 0 exactly where tow > 0 on a labelled flat)
+        if s < n_flat and lab[s] != 0 and mask[s] > 0:
+            away = flat_height[lab[s]] - dist[s] + 1 if dist[s] > 0 else 0
+            mask[s] = 2 * mask[s] + away
+        else:
+            mask[s] = 0
     # directions on the flats: to the neighbour of the same flat with the lowest mask (low edges: 0)
     resolved = 0
     for r in range(rows):
         for c in range(cols):
             i = r * cols + c
-            if not flat[i] or labels[i] == 0 or mask[i] == 0:
+            si = slot[i] - 1
+            if not 0 <= si < n_flat or lab[si] == 0 or mask[si] == 0:
                 continue
-            best = mask[i]
+            best = mask[si]
             bk = -1
             for k in range(8):
                 j = _nb(r, c, k, rows, cols)
                 if j < 0:
                     continue
-                rr = j // cols
-                cc = j - rr * cols
-                if labels[j] != labels[i]:
+                sj = slot[j] - 1
+                if sj < 0 or lab[sj] != lab[si]:
                     continue
-                mj = mask[j] if flat[j] else 0
+                mj = mask[sj] if sj < n_flat else 0
                 # cardinal neighbours first on ties (shorter step), as Barnes et al.
-                if mj < best or (mj == best and bk >= 0 and bk % 2 == 1 and k % 2 == 0 and mj < mask[i]):
+                if mj < best or (mj == best and bk >= 0 and bk % 2 == 1 and k % 2 == 0 and mj < mask[si]):
                     best = mj
                     bk = k
             if bk >= 0:
@@ -377,9 +392,7 @@ def resolve_flats(conditioned: np.ndarray, xres: float, yres: float, outlets: np
     seeds = _seed_mask(z, o)
     d8 = T.flow_direction_d8(z, xres, yres)            # -1 where no lower neighbour
     d8[o & (d8 != NODATA_DIR)] = NO_OUTFLOW
-    out, _ = _resolve_flats(z, d8, seeds, np.empty(0, T.index_dtype(z.size)), sparse_zeros(z.size, np.int32),
-                            sparse_zeros(z.size, np.bool_), sparse_zeros(z.size, np.int32),
-                            sparse_zeros(z.size, np.int32))
+    out, _ = _resolve_flats(z, d8, seeds, np.empty(0, T.index_dtype(z.size)), sparse_zeros(z.size, T.index_dtype(z.size)))
     if fallback is not None:
         left = (out == NO_OUTFLOW) & ~seeds & np.isfinite(z)
         out[left] = np.asarray(fallback)[left]
@@ -457,7 +470,8 @@ def _mfd_order(z, masks, idx):
 def mfd_order(conditioned: np.ndarray, fdir: np.ndarray, outlets: np.ndarray | None = None,
               release=None) -> np.ndarray:
     """Upstream-first order of all cells for MFD passes (every lower neighbour and the D8 receiver).
-    ``release`` (e.g. ``Terrain.release``): called once the graph is built (memory-mapped inputs).
+    ``release`` (e.g. ``Terrain.release``): called once the graph and once the order are built
+    (memory-mapped inputs).
 
     Raises ``ValueError`` on a cycle (directions that climb or loop on a flat)."""
     z = np.ascontiguousarray(conditioned, dtype=np.float64)
@@ -467,6 +481,8 @@ def mfd_order(conditioned: np.ndarray, fdir: np.ndarray, outlets: np.ndarray | N
         release()
     order, valid = _mfd_order(z, masks, np.empty(0, T.index_dtype(z.size)))
     del masks
+    if release is not None:
+        release()
     if order.shape[0] != valid:
         raise ValueError(f"flow directions contain a cycle ({valid - order.shape[0]} cells never drain)")
     return order

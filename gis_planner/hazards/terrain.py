@@ -498,7 +498,7 @@ def flow_direction_d8(filled: np.ndarray, xres: float, yres: float,
     filled = np.asarray(filled)
     filled = np.ascontiguousarray(filled, dtype=np.float32 if filled.dtype == np.float32 else np.float64)
     if flood_dir is None:
-        flood_dir = np.where(np.isnan(filled), NODATA_DIR, NO_OUTFLOW).astype(np.int8)
+        flood_dir = np.where(np.isnan(filled), np.int8(NODATA_DIR), np.int8(NO_OUTFLOW))   # int8: no int64 temporary
     out = _d8(filled, np.ascontiguousarray(flood_dir, dtype=np.int8), abs(float(xres)), abs(float(yres)))
     if outlets is not None:
         out[np.asarray(outlets, dtype=bool) & (out != NODATA_DIR)] = NO_OUTFLOW
