@@ -770,7 +770,7 @@ def parts(n: int, release, count: int = 16) -> list[tuple[int, int]]:
     >>> parts(5, None), parts(5, print, 2)
     ([(0, 5)], [(0, 3), (3, 5)])
     """
-    step = n if release is None else max(1, -(-n // count))
+    step = max(1, n if release is None else -(-n // count))
     return [(t0, min(n, t0 + step)) for t0 in range(0, max(n, 1), step)]
 
 
@@ -832,29 +832,31 @@ def hand_classes(filled: np.ndarray, drainage: np.ndarray, lakes: np.ndarray, la
 
 # ----------------------------------------------------------------------------- runout
 @nb.njit(cache=True)
-def _runout(z, rec, order, t0, t1, start, passable, tan_alpha, cols, xres, yres, energy, hit, reach):
-    # ``order[t0:t1]``. ``energy``/``hit``/``reach`` are np.zeros (pages mapped on first write);
-    # ``hit[i]``: ``energy[i]`` set, else it is -inf. A cell neither a start cell nor hit stops at the
-    # ``energy >= ground`` test (ground > -inf), so it is skipped before its height is read: only the
-    # pages around the reached cells become resident. Ground = ``z`` where ``passable`` (empty:
-    # everywhere), else +inf.
+def _runout(z, rec, starts, q0, q1, passable, tan_alpha, cols, xres, yres, energy, hit, reach):
+    # The energy line of each start cell ``starts[q0:q1]`` walked down its D8 path while it is at or above
+    # the ground (Ground = ``z`` where ``passable``, empty: everywhere, else +inf). ``energy`` keeps the
+    # highest line that came to a cell (``hit``: set; np.zeros arrays, pages mapped on first write). A
+    # walk stops where it comes at or below that: the walk that set it went on with a line at least as
+    # high at every cell below (subtraction is monotonic) or stopped there. So a cell ends with the
+    # maximum over the reached donors' lines as in an upstream-first pass over the order, in any order
+    # of the walks, and a cell is reached when that maximum is at or above its ground.
     every = passable.shape[0] == 0
     diag = math.sqrt(xres * xres + yres * yres)
-    for t in range(t0, t1):  # upstream first
-        i = order[t]
-        if not (start[i] or hit[i]):
-            continue
-        g = np.float64(z[i]) if every or passable[i] else np.inf
-        if start[i] and g > (energy[i] if hit[i] else -np.inf):
-            energy[i] = g
+    for q in range(q0, q1):
+        i = starts[q]
+        e = np.float64(z[i]) if every or passable[i] else np.inf
+        while True:
+            if hit[i] and not e > energy[i]:
+                break
+            energy[i] = e
             hit[i] = 1
-        ei = energy[i] if hit[i] else -np.inf
-        if ei >= g:
+            g = np.float64(z[i]) if every or passable[i] else np.inf
+            if not e >= g:
+                break
             reach[i] = True
-        else:
-            continue
-        j = rec[i]
-        if j >= 0:
+            j = rec[i]
+            if j < 0:
+                break
             ri = i // cols
             rj = j // cols
             if ri == rj:
@@ -863,10 +865,8 @@ def _runout(z, rec, order, t0, t1, start, passable, tan_alpha, cols, xres, yres,
                 d = yres
             else:
                 d = diag
-            e = ei - tan_alpha * d
-            if e > (energy[j] if hit[j] else -np.inf):
-                energy[j] = e
-                hit[j] = 1
+            e = e - tan_alpha * d
+            i = j
 
 
 def runout_alpha(z: np.ndarray, fdir: np.ndarray, start: np.ndarray, alpha_deg: float,
@@ -880,9 +880,11 @@ def runout_alpha(z: np.ndarray, fdir: np.ndarray, start: np.ndarray, alpha_deg: 
     (the flow stops there), as ``np.where(passable, z, np.inf)`` without that array. Heights of -inf
     are not valid ground.
 
-    Only the cells the start cells reach are read and written; ``release`` (e.g. ``Terrain.release``),
-    when given, is called after each sixteenth of the order, so memory-mapped inputs hold only the
-    pages one part touches.
+    Computed by walking down from each start cell (in raster order) while its line is above the
+    ground, which gives the result of a pass over the whole upstream-first ``order`` (not read): only
+    the cells the start cells reach are read and written; ``release`` (e.g. ``Terrain.release``), when
+    given, is called after each sixteenth of the start cells, so memory-mapped inputs hold only the
+    pages of the walks of one part (a band of the grid and what lies below it).
 
     Examples
     --------
@@ -894,16 +896,18 @@ def runout_alpha(z: np.ndarray, fdir: np.ndarray, start: np.ndarray, alpha_deg: 
     ...              passable=np.array([[True, False, True, True, True]])).tolist()
     [[True, False, False, False, False]]
     """
-    if rec is None or order is None:
+    if rec is None:            # (``order`` is not needed: accepted for the callers that have it)
         rec, order = flow_order(fdir)
     zz = np.asarray(z)
     zz = np.ascontiguousarray(zz, dtype=np.float32 if zz.dtype == np.float32 else np.float64).ravel()
     st = np.ascontiguousarray(start, dtype=np.bool_).ravel()
     ps = np.zeros(0, np.bool_) if passable is None else np.ascontiguousarray(passable, dtype=np.bool_).ravel()
     n = zz.shape[0]
+    # the cells of the order (a start cell outside it, on nodata, is not processed)
+    starts = np.flatnonzero(st & (np.asarray(fdir).ravel() != NODATA_DIR)).astype(rec.dtype)
     energy, hit, reach = sparse_zeros(n), sparse_zeros(n, np.uint8), sparse_zeros(n, np.bool_)
-    for t0, t1 in parts(order.shape[0], release):
-        _runout(zz, rec, order, t0, t1, st, ps, math.tan(math.radians(alpha_deg)),
+    for q0, q1 in parts(starts.shape[0], release):
+        _runout(zz, rec, starts, q0, q1, ps, math.tan(math.radians(alpha_deg)),
                 np.shape(z)[1], abs(float(xres)), abs(float(yres)), energy, hit, reach)
         if release is not None:
             release()
