@@ -342,11 +342,13 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
         channel_km2 = cr.get("mfd_channel_km2")
         if channel_km2 is None:
             channel_km2 = hazard_rules()["flood"]["drainage_min_catchment_km2"]
-        # the MFD order (4 bytes a cell) lives only here; _mfd_order() rebuilds it for the runout
+        # the MFD order (4 bytes a cell) out of core at once: read in parts by the accumulation, kept
+        # for the Flow-Py runout (_mfd_order)
+        _mfd_order(terr)
         terr.acc_mfd = C.mfd_accumulation(terr.extra["routing"], terr.fdir, terr.xres, terr.yres,
                                           exponent=float(cr.get("mfd_exponent", 1.1)),
                                           channel_cells=terr.cells(float(channel_km2)), outlets=terr.lakes,
-                                          release=terr.release)
+                                          order=terr.extra["mfd_order"], release=terr.release)
         terr.out_of_core()
         steps(0.55, t("hazards.step.flow_accumulation", lang))
         terr.acc = T.flow_accumulation(terr.fdir)       # receivers and order: Terrain.rec/order, on demand
