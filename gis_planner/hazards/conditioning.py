@@ -44,6 +44,7 @@ import numba as nb
 import numpy as np
 
 from . import terrain as T
+from .mapped import sparse_zeros
 
 D8_DR = T.D8_DR
 D8_DC = T.D8_DC
@@ -204,47 +205,52 @@ def breach_depressions(z: np.ndarray, outlets: np.ndarray | None = None, max_dep
 
 # ----------------------------------------------------------------------------- flats (Barnes 2014)
 @nb.njit(cache=True)
-def _flat_bfs(seeds, n_seeds, labels, flat, queue, rows, cols):
-    """Breadth-first steps (1 at the seeds) through the flat cells of each seed's flat (same label)."""
-    dist = np.zeros(labels.shape[0], dtype=np.int32)
+def _flat_bfs(seeds, n_seeds, slot, n_flat, lab, queue, rows, cols, dist):
+    """Breadth-first steps (1 at the seeds) through the flat cells of each seed's flat (same label), into
+    ``dist`` (zeros). ``dist`` and ``lab`` are indexed by ``slot[cell] - 1`` (see :func:`_resolve_flats`)."""
     head = 0
     tail = 0
     for t in range(n_seeds):
         i = seeds[t]
-        if labels[i] != 0 and dist[i] == 0:
-            dist[i] = 1
+        si = slot[i] - 1
+        if lab[si] != 0 and dist[si] == 0:
+            dist[si] = 1
             queue[tail] = i
             tail += 1
     while head < tail:
         i = queue[head]
         head += 1
+        si = slot[i] - 1
         r = i // cols
         c = i - r * cols
         for k in range(8):
             j = _nb(r, c, k, rows, cols)
-            if j >= 0 and flat[j] and labels[j] == labels[i] and dist[j] == 0:
-                dist[j] = dist[i] + 1
+            if j < 0:
+                continue
+            sj = slot[j] - 1
+            if 0 <= sj < n_flat and lab[sj] == lab[si] and dist[sj] == 0:
+                dist[sj] = dist[si] + 1
                 queue[tail] = j
                 tail += 1
-    return dist
 
 
 @nb.njit(cache=True)
-def _resolve_flats(z, fdir, seeds, idx):
+def _resolve_flats(z, fdir, seeds, idx, slot):
     """Barnes, Lehman & Mulla (2014) flat resolution on a depression-free surface ``z``.
 
     ``fdir``: D8 with -1 where a cell has no lower neighbour. Cells without outflow that are not seeds
     are flat cells; a flat drains through its low edges (cells of the same elevation that have an
     outflow or are seeds). Returns the updated directions (flat cells that reach no low edge keep -1)
     and the number of flats resolved.
+
+    Memory: ``slot`` (zeros, n, of ``idx``'s type) numbers the flat cells 1..n_flat and then the low-edge cells;
+    labels and both distances are held for these cells only (compact arrays), not for every cell.
     """
     rows, cols = z.shape
-    n = rows * cols
     out = fdir.copy()
-    labels = np.zeros(n, dtype=np.int32)
-    flat = np.zeros(n, dtype=np.bool_)
     # the edge queues and the stack hold each cell at most once: n entries of which only what they hold
     # is touched (edges and flats are a small share of a DEM); not grown (reference counting, see _breach)
+    n = rows * cols
     q_low = np.empty(n, dtype=idx.dtype)     # cell indices: int32 below 2**31 cells (terrain.index_dtype)
     q_high = np.empty(n, dtype=idx.dtype)
     n_low = 0
@@ -257,14 +263,16 @@ def _resolve_flats(z, fdir, seeds, idx):
             if math.isnan(v):
                 continue
             if fdir[r, c] == NO_OUTFLOW and not seeds[r, c]:
-                flat[i] = True
                 n_flat += 1
+                slot[i] = n_flat
+    m = n_flat
     for r in range(rows):
         for c in range(cols):
             i = r * cols + c
             v = z[r, c]
             if math.isnan(v):
                 continue
+            flat_i = 0 < slot[i] <= n_flat
             low = False
             high = False
             for k in range(8):
@@ -274,22 +282,26 @@ def _resolve_flats(z, fdir, seeds, idx):
                 w = z[j // cols, j % cols]
                 if math.isnan(w):
                     continue
-                if not flat[i] and flat[j] and w == v:
+                if not flat_i and 0 < slot[j] <= n_flat and w == v:
                     low = True
-                if flat[i] and w > v:
+                if flat_i and w > v:
                     high = True
             if low:
                 q_low[n_low] = i
                 n_low += 1
+                m += 1
+                slot[i] = m              # a low edge is not flat: its slot follows the flat cells'
             if high:
                 q_high[n_high] = i
                 n_high += 1
-    # label each flat from its low edges: connected cells of the same elevation
-    stack = np.empty(n, dtype=idx.dtype)
+    # label each flat from its low edges: connected cells of the same elevation (flat cells and low
+    # edges only: a cell of the flat's elevation next to a flat cell is one or the other)
+    lab = np.zeros(m, dtype=np.int32)
+    stack = np.empty(m, dtype=idx.dtype)
     nlab = 0
     for t in range(n_low):
         s = q_low[t]
-        if labels[s] != 0:
+        if lab[slot[s] - 1] != 0:
             continue
         nlab += 1
         sz = s // cols
@@ -297,58 +309,63 @@ def _resolve_flats(z, fdir, seeds, idx):
         top = 0
         stack[top] = s
         top += 1
-        labels[s] = nlab
+        lab[slot[s] - 1] = nlab
         while top > 0:
             top -= 1
             i = stack[top]
+            flat_i = slot[i] <= n_flat
             r = i // cols
             c = i - r * cols
             for k in range(8):
                 j = _nb(r, c, k, rows, cols)
                 if j < 0:
                     continue
+                sj = slot[j] - 1
+                if sj < 0:
+                    continue
                 rr = j // cols
                 cc = j - rr * cols
-                if labels[j] == 0 and z[rr, cc] == elev and (flat[j] or flat[i]):
-                    labels[j] = nlab
+                if lab[sj] == 0 and z[rr, cc] == elev and (sj < n_flat or flat_i):
+                    lab[sj] = nlab
                     stack[top] = j
                     top += 1
     # gradient away from higher terrain (breadth-first from the high edges), then towards lower terrain
     # (from the low edges), which counts double
     qa = np.empty(max(n_low, n_high) + n_flat, dtype=idx.dtype)   # each seed and flat cell queued once
-    dist = _flat_bfs(q_high, n_high, labels, flat, qa, rows, cols)
+    dist = np.zeros(m, dtype=np.int32)
+    _flat_bfs(q_high, n_high, slot, n_flat, lab, qa, rows, cols, dist)
     flat_height = np.zeros(nlab + 1, dtype=np.int32)
-    for i in range(n):
-        if dist[i] > flat_height[labels[i]]:
-            flat_height[labels[i]] = dist[i]
-    tow = _flat_bfs(q_low, n_low, labels, flat, qa, rows, cols)
-    mask = tow          # turned into the mask in place (> 0 exactly where tow > 0 on a labelled flat)
-    for i in range(n):
-        if flat[i] and labels[i] != 0 and tow[i] > 0:
-            away = flat_height[labels[i]] - dist[i] + 1 if dist[i] > 0 else 0
-            mask[i] = 2 * tow[i] + away
+    for s in range(m):
+        if dist[s] > flat_height[lab[s]]:
+            flat_height[lab[s]] = dist[s]
+    mask = np.zeros(m, dtype=np.int32)
+    _flat_bfs(q_low, n_low, slot, n_flat, lab, qa, rows, cols, mask)
+    for s in range(m):       # turned into the mask in place (> 0 exactly where tow > 0 on a labelled flat)
+        if s < n_flat and lab[s] != 0 and mask[s] > 0:
+            away = flat_height[lab[s]] - dist[s] + 1 if dist[s] > 0 else 0
+            mask[s] = 2 * mask[s] + away
         else:
-            mask[i] = 0
+            mask[s] = 0
     # directions on the flats: to the neighbour of the same flat with the lowest mask (low edges: 0)
     resolved = 0
     for r in range(rows):
         for c in range(cols):
             i = r * cols + c
-            if not flat[i] or labels[i] == 0 or mask[i] == 0:
+            si = slot[i] - 1
+            if not 0 <= si < n_flat or lab[si] == 0 or mask[si] == 0:
                 continue
-            best = mask[i]
+            best = mask[si]
             bk = -1
             for k in range(8):
                 j = _nb(r, c, k, rows, cols)
                 if j < 0:
                     continue
-                rr = j // cols
-                cc = j - rr * cols
-                if labels[j] != labels[i]:
+                sj = slot[j] - 1
+                if sj < 0 or lab[sj] != lab[si]:
                     continue
-                mj = mask[j] if flat[j] else 0
+                mj = mask[sj] if sj < n_flat else 0
                 # cardinal neighbours first on ties (shorter step), as Barnes et al.
-                if mj < best or (mj == best and bk >= 0 and bk % 2 == 1 and k % 2 == 0 and mj < mask[i]):
+                if mj < best or (mj == best and bk >= 0 and bk % 2 == 1 and k % 2 == 0 and mj < mask[si]):
                     best = mj
                     bk = k
             if bk >= 0:
@@ -375,7 +392,7 @@ def resolve_flats(conditioned: np.ndarray, xres: float, yres: float, outlets: np
     seeds = _seed_mask(z, o)
     d8 = T.flow_direction_d8(z, xres, yres)            # -1 where no lower neighbour
     d8[o & (d8 != NODATA_DIR)] = NO_OUTFLOW
-    out, _ = _resolve_flats(z, d8, seeds, np.empty(0, T.index_dtype(z.size)))
+    out, _ = _resolve_flats(z, d8, seeds, np.empty(0, T.index_dtype(z.size)), sparse_zeros(z.size, T.index_dtype(z.size)))
     if fallback is not None:
         left = (out == NO_OUTFLOW) & ~seeds & np.isfinite(z)
         out[left] = np.asarray(fallback)[left]
@@ -450,14 +467,22 @@ def _mfd_order(z, masks, idx):
     return order[:tail], valid
 
 
-def mfd_order(conditioned: np.ndarray, fdir: np.ndarray, outlets: np.ndarray | None = None) -> np.ndarray:
+def mfd_order(conditioned: np.ndarray, fdir: np.ndarray, outlets: np.ndarray | None = None,
+              release=None) -> np.ndarray:
     """Upstream-first order of all cells for MFD passes (every lower neighbour and the D8 receiver).
+    ``release`` (e.g. ``Terrain.release``): called once the graph and once the order are built
+    (memory-mapped inputs).
 
     Raises ``ValueError`` on a cycle (directions that climb or loop on a flat)."""
     z = np.ascontiguousarray(conditioned, dtype=np.float64)
     o = np.zeros(z.shape, np.bool_) if outlets is None else np.ascontiguousarray(outlets, dtype=np.bool_)
-    order, valid = _mfd_order(z, _successor_masks(z, np.ascontiguousarray(fdir, dtype=np.int8), o),
-                              np.empty(0, T.index_dtype(z.size)))
+    masks = _successor_masks(z, np.ascontiguousarray(fdir, dtype=np.int8), o)
+    if release is not None:
+        release()
+    order, valid = _mfd_order(z, masks, np.empty(0, T.index_dtype(z.size)))
+    del masks
+    if release is not None:
+        release()
     if order.shape[0] != valid:
         raise ValueError(f"flow directions contain a cycle ({valid - order.shape[0]} cells never drain)")
     return order
@@ -491,16 +516,16 @@ def _weights(zf, fdir, i, rows, cols, dist, clen, p, w):
 
 
 @nb.njit(cache=True)
-def _mfd_acc(z, fdir, outlets, order, weights, dist, clen, p, channel_cells):
+def _mfd_acc(z, fdir, outlets, order, weights, dist, clen, p, channel_cells, acc, t0, t1):
+    # ``order[t0:t1]`` into ``acc`` (zeros; the caller goes through the order in parts)
     rows, cols = z.shape
     zf = z.ravel()
     fd = fdir.ravel()
     out = outlets.ravel()
     off = D8_DR * cols + D8_DC
-    acc = np.zeros(rows * cols, dtype=np.float64)
     w = np.empty(8, dtype=np.float64)
     unit = weights.shape[0] == 0
-    for t in range(order.shape[0]):
+    for t in range(t0, t1):
         i = order[t]
         acc[i] += 1.0 if unit else weights[i]
         if out[i]:
@@ -516,7 +541,6 @@ def _mfd_acc(z, fdir, outlets, order, weights, dist, clen, p, channel_cells):
         for k in range(8):
             if w[k] > 0.0:
                 acc[i + off[k]] += a * w[k] / tot
-    return acc
 
 
 def _geometry(xres: float, yres: float, contour: bool):
@@ -534,7 +558,7 @@ def _geometry(xres: float, yres: float, contour: bool):
 def mfd_accumulation(conditioned: np.ndarray, fdir: np.ndarray, xres: float, yres: float,
                      exponent: float = 1.1, channel_cells: float = np.inf, outlets: np.ndarray | None = None,
                      weights: np.ndarray | None = None, contour_lengths: bool = False,
-                     order: np.ndarray | None = None) -> np.ndarray:
+                     order: np.ndarray | None = None, release=None) -> np.ndarray:
     """Multiple-flow-direction accumulation (Freeman 1991), D8 on channels.
 
     Each cell passes its accumulated flow to all lower neighbours in proportion to ``tan(β)^exponent``
@@ -542,6 +566,8 @@ def mfd_accumulation(conditioned: np.ndarray, fdir: np.ndarray, xres: float, yre
     (a resolved flat) passes it to its D8 receiver ``fdir``; a cell whose accumulation reaches
     ``channel_cells`` is a channel and passes everything to its D8 receiver (Quinn, Beven & Lamb 1995).
     Outlets (lakes) keep what they receive. Returns upstream cells (or weighted sums), NaN on nodata.
+    ``release`` (e.g. ``Terrain.release``): called after each sixteenth of the order (memory-mapped
+    inputs hold only the pages one part touches).
 
     >>> z = np.arange(4.0)[::-1, None]            # one column falling southwards
     >>> mfd_accumulation(z, resolve_flats(z, 1, 1), 1, 1)[:, 0].tolist()
@@ -551,38 +577,57 @@ def mfd_accumulation(conditioned: np.ndarray, fdir: np.ndarray, xres: float, yre
     fd = np.ascontiguousarray(fdir, dtype=np.int8)
     o = np.zeros(z.shape, np.bool_) if outlets is None else np.ascontiguousarray(outlets, dtype=np.bool_)
     if order is None:
-        order = mfd_order(z, fd, o)
+        order = mfd_order(z, fd, o, release=release)
     w = np.empty(0) if weights is None else np.nan_to_num(np.asarray(weights, dtype=np.float64).ravel(), nan=0.0)
     dist, clen = _geometry(xres, yres, contour_lengths)
-    acc = _mfd_acc(z, fd, o, order, w, dist, clen, float(exponent),
-                   float(channel_cells if channel_cells is not None else np.inf)).reshape(z.shape)
-    acc[~np.isfinite(z)] = np.nan
+    acc = np.zeros(z.size)
+    cc = float(channel_cells if channel_cells is not None else np.inf)
+    for t0, t1 in T.parts(order.shape[0], release):
+        _mfd_acc(z, fd, o, order, w, dist, clen, float(exponent), cc, acc, t0, t1)
+        if release is not None:
+            release()
+    del order
+    acc = acc.reshape(z.shape)
+    for r0 in range(0, z.shape[0], 256):        # NaN on nodata, by bands (no n-sized mask)
+        band = acc[r0:r0 + 256]
+        band[~np.isfinite(z[r0:r0 + 256])] = np.nan
+        if release is not None:
+            release()
     return acc
 
 
 # ----------------------------------------------------------------------------- runout (Flow-Py-like)
 @nb.njit(cache=True)
-def _runout(route, ground, fdir, outlets, order, start, tan_alpha, dist, clen, exponent, min_share):
+def _runout(route, ground, fdir, outlets, order, t0, t1, start, tan_alpha, dist, clen, exponent, min_share,
+            energy, hit, share, reach):
+    # ``order[t0:t1]`` (the caller goes through the order in parts, releasing the memory-mapped inputs
+    # between them). Memory: ``energy``/``share``/``hit``/``reach`` are np.zeros (pages mapped on first
+    # write), and a cell is only read further (ground, energy) when it is a start cell or holds a
+    # share ≥ min_share (any other cell stops at the test below), so only the pages around the reached
+    # cells become resident — of these arrays and of the surfaces. ``hit[i]`` says ``energy[i]`` is
+    # set; unset it is -inf (the value the dense version started from: the same comparisons).
     rows, cols = route.shape
-    n = rows * cols
     zf = route.ravel()
     gf = ground.ravel()
     fd = fdir.ravel()
     out = outlets.ravel()
     st = start.ravel()
     off = D8_DR * cols + D8_DC
-    energy = np.full(n, -np.inf, dtype=np.float64)
-    share = np.zeros(n, dtype=np.float64)
-    reach = np.zeros(n, dtype=np.bool_)
     w = np.empty(8, dtype=np.float64)
-    for t in range(order.shape[0]):
+    for t in range(t0, t1):
         i = order[t]
-        g = gf[i]
         if st[i]:
-            if g > energy[i]:
+            g = gf[i]
+            if g > (energy[i] if hit[i] else -np.inf):
                 energy[i] = g
+                hit[i] = 1
             share[i] = 1.0
-        if energy[i] < g - 1e-9 or share[i] < min_share:
+        elif share[i] < min_share:
+            continue
+        else:
+            g = gf[i]
+        ei = energy[i] if hit[i] else -np.inf
+        if ei < g - 1e-9 or share[i] < min_share:
             continue
         reach[i] = True
         if out[i]:
@@ -590,23 +635,24 @@ def _runout(route, ground, fdir, outlets, order, start, tan_alpha, dist, clen, e
         tot = _weights(zf, fd, i, rows, cols, dist, clen, exponent, w)
         if tot == 0.0:
             continue
+        si = share[i]
         for k in range(8):
             if w[k] <= 0.0:
                 continue
             j = i + off[k]
-            e = energy[i] - tan_alpha * dist[k]
-            if e > energy[j]:
+            e = ei - tan_alpha * dist[k]
+            if e > (energy[j] if hit[j] else -np.inf):
                 energy[j] = e
-            s = share[i] * w[k] / tot
+                hit[j] = 1
+            s = si * w[k] / tot
             if s > share[j]:
                 share[j] = s
-    return reach, energy
 
 
 def runout_energy_line(conditioned: np.ndarray, fdir: np.ndarray, start: np.ndarray, alpha_deg: float,
                        xres: float, yres: float, exponent: float = 8.0, min_share: float = 3e-4,
                        outlets: np.ndarray | None = None, ground: np.ndarray | None = None,
-                       order: np.ndarray | None = None, return_energy: bool = False):
+                       order: np.ndarray | None = None, return_energy: bool = False, release=None):
     """Cells reached by a mass movement from ``start`` cells: Flow-Py-like energy-line runout.
 
     Routing: from each reached cell to its lower neighbours with Holmgren (1994) weights
@@ -617,6 +663,10 @@ def runout_energy_line(conditioned: np.ndarray, fdir: np.ndarray, start: np.ndar
     falls from the release cell at the travel angle α (``z_start − tan α · L``, L the horizontal path
     length); a cell is reached while the line is at or above the ``ground`` (default the routing
     surface). Returns a bool array (and the energy-line elevation with ``return_energy``).
+
+    Memory: only the cells the start cells reach are read and written; ``release`` (e.g.
+    ``Terrain.release``), when given, is called after each sixteenth of the order, so memory-mapped
+    inputs hold only the pages one part touches.
 
     >>> z = np.array([[30., 20., 10., 9., 8.5]])
     >>> st = np.array([[True, False, False, False, False]])
@@ -630,11 +680,20 @@ def runout_energy_line(conditioned: np.ndarray, fdir: np.ndarray, start: np.ndar
     if order is None:
         order = mfd_order(z, fd, o)
     dist, clen = _geometry(xres, yres, False)
-    reach, energy = _runout(z, g, fd, o, order, np.ascontiguousarray(start, dtype=np.bool_),
-                            math.tan(math.radians(float(alpha_deg))), dist, clen, float(exponent),
-                            float(min_share))
+    st = np.ascontiguousarray(start, dtype=np.bool_)
+    energy, share = sparse_zeros(z.size), sparse_zeros(z.size)    # resident only where reached
+    hit, reach = sparse_zeros(z.size, np.uint8), sparse_zeros(z.size, np.bool_)
+    for t0, t1 in T.parts(order.shape[0], release):
+        _runout(z, g, fd, o, order, t0, t1, st, math.tan(math.radians(float(alpha_deg))), dist, clen,
+                float(exponent), float(min_share), energy, hit, share, reach)
+        if release is not None:
+            release()
+    del share
     reach = reach.reshape(z.shape)
-    return (reach, energy.reshape(z.shape)) if return_energy else reach
+    if not return_energy:
+        return reach
+    energy[hit == 0] = -np.inf
+    return reach, energy.reshape(z.shape)
 
 
 # ----------------------------------------------------------------------------- the whole conditioning

@@ -94,6 +94,24 @@ class MappedStore:
         _malloc_trim()
 
 
+def sparse_zeros(n: int, dtype=np.float64) -> np.ndarray:
+    """``np.zeros(n, dtype)`` whose pages become resident only where written (e.g. the state of a runout
+    that reaches a few per cent of the cells): an anonymous private map of its own, never touched here
+    (reading an unwritten page maps the kernel's zero page: not resident). ``np.zeros`` is not enough:
+    numpy advises transparent huge pages on large arrays (one write then makes 2 MB resident), and a
+    heap ``calloc`` may clear reused memory page by page; a shared anonymous map (``mmap``'s default)
+    makes every page read resident.
+
+    >>> a = sparse_zeros(3, np.int32); a[1] = 5; a.tolist()
+    [0, 5, 0]
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(n) * dtype.itemsize
+    if nbytes < MIN_BYTES or not hasattr(mmap, "MAP_PRIVATE"):    # (no MAP_PRIVATE: Windows)
+        return np.zeros(int(n), dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE), dtype=dtype)
+
+
 def _malloc_trim() -> None:
     global _TRIM
     if _TRIM is None:

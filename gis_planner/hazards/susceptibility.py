@@ -342,10 +342,13 @@ def compute_terrain(z: np.ndarray, transform, crs, lakes: np.ndarray | None = No
         channel_km2 = cr.get("mfd_channel_km2")
         if channel_km2 is None:
             channel_km2 = hazard_rules()["flood"]["drainage_min_catchment_km2"]
-        # the MFD order (4 bytes a cell) lives only here; _mfd_order() rebuilds it for the runout
+        # the MFD order (4 bytes a cell) out of core at once: read in parts by the accumulation, kept
+        # for the Flow-Py runout (_mfd_order)
+        _mfd_order(terr)
         terr.acc_mfd = C.mfd_accumulation(terr.extra["routing"], terr.fdir, terr.xres, terr.yres,
                                           exponent=float(cr.get("mfd_exponent", 1.1)),
-                                          channel_cells=terr.cells(float(channel_km2)), outlets=terr.lakes)
+                                          channel_cells=terr.cells(float(channel_km2)), outlets=terr.lakes,
+                                          order=terr.extra["mfd_order"], release=terr.release)
         terr.out_of_core()
         steps(0.55, t("hazards.step.flow_accumulation", lang))
         terr.acc = T.flow_accumulation(terr.fdir)       # receivers and order: Terrain.rec/order, on demand
@@ -516,28 +519,21 @@ def flood_levels(terr: Terrain, rules: dict) -> np.ndarray:
     r = rules["flood"]
     drainage = flood_drainage(terr, rules)
     terr.release()               # out of core: the accumulation read for the drainage leaves memory
-    hand, base = T.height_above_drainage(terr.filled, terr.fdir, drainage, terr.rec, terr.order,
-                                         return_index=True)
-    terr.release()               # the heights, receivers and order read by HAND leave memory
-    with np.errstate(invalid="ignore"):
-        hand[hand < 0] = 0.0   # a bank below its (burned) river's DEM height: at the river's level
-    terr.extra["hand"] = terr.keep(hand.astype(np.float32))   # for inspection (float32); classes in float64
-    to_lake = np.zeros(terr.shape, bool)
-    ok = base >= 0
-    to_lake[ok] = terr.lakes.ravel()[base[ok]]
-    del ok, base
+    rec, order = terr.rec, terr.order     # built here on first use (then out of core)
     terr.release()
     lake_m = r.get("lake_hand_m") or r["hand_m"]
-    lv = np.zeros(terr.shape, np.uint8)
-    with np.errstate(invalid="ignore"):
-        for name in ("low", "medium", "high"):
-            # HAND at most the lake threshold where the cell drains to a lake, the river one elsewhere
-            lake_ok = hand <= np.float64(lake_m[name])
-            river_ok = hand <= np.float64(r["hand_m"][name])
-            np.copyto(river_ok, lake_ok, where=to_lake)
-            lv[river_ok] = LEVEL_CODES[name]
-            del lake_ok, river_ok
-    del hand, to_lake            # the classes by HAND first, then only within the distance (the same
+    names = ("low", "medium", "high")    # in turn: the last class a cell passes wins
+    # HAND (negative: a bank below its burned river's DEM height, at the river's level) in float32 for
+    # inspection and its classes (in float64: the lake threshold where the cell drains to a lake, the
+    # river one elsewhere), in one pass over the order in parts (the heights, receivers and order
+    # read leave memory between them)
+    hand32, lv = T.hand_classes(terr.filled, drainage, terr.lakes, [float(lake_m[k]) for k in names],
+                                [float(r["hand_m"][k]) for k in names], [LEVEL_CODES[k] for k in names],
+                                rec, order, release=terr.release)
+    del rec, order
+    terr.extra["hand"] = terr.keep(hand32)
+    del hand32
+    terr.release()               # the classes by HAND first, then only within the distance (the same
     lv[~_near(drainage, terr, float(r["max_distance_m"]))] = 0          # mask for every class)
     del drainage
     lv[terr.lakes | ~terr.valid] = 0
@@ -565,21 +561,23 @@ def mudflow_levels(terr: Terrain, rules: dict) -> np.ndarray:
     max_len = float(r.get("debris_flow_max_length_km", np.inf) or np.inf)
     # one n-sized float64 raster at a time (out of core, the pages read are dropped after each step):
     # the flow length's comparison and its float32 copy, then Melton's ratio, then the path gradient
-    length_km = T.upstream_length(terr.fdir, terr.xres, terr.yres, terr.rec, terr.order)
+    length_km = T.upstream_length(terr.fdir, terr.xres, terr.yres, terr.rec, terr.order, release=terr.release)
     length_km /= 1000.0
     terr.extra["flow_length_km"] = terr.keep(length_km.astype(np.float32))  # for inspection (float32)
     short = length_km < max_len
     del length_km
     terr.release()
     drain = np.empty(terr.shape, bool)
-    melton = T.upstream_max(terr.dem, terr.fdir, terr.rec, terr.order)     # the top, turned in place into
+    melton = T.upstream_max(terr.dem, terr.fdir, terr.rec, terr.order,     # the top, turned in place into
+                            release=terr.release)
     terr.release()                                                          # (top - dem) / sqrt(area)
     with np.errstate(invalid="ignore", divide="ignore"):
-        melton -= terr.dem
         for r0 in range(0, terr.shape[0], 256):     # the catchment areas by bands (no n-sized array)
+            melton[r0:r0 + 256] -= terr.dem[r0:r0 + 256]
             area_m2 = terr.acc[r0:r0 + 256] * terr.cell_area_m2
             np.greater_equal(area_m2, float(r["min_catchment_km2"]) * 1e6, out=drain[r0:r0 + 256])
             melton[r0:r0 + 256] /= np.sqrt(area_m2, out=area_m2)
+            terr.release()                          # the DEM's and accumulation's pages of the band
     drain &= valid
     del area_m2
     catch_level = np.zeros(terr.shape, np.uint8)          # the class of each drainage cell's catchment
@@ -670,14 +668,13 @@ def _debris_runout(terr: Terrain, r: dict, source: np.ndarray, flowing: np.ndarr
     if level not in LEVEL_CODES:
         raise GisPlannerError(f"unknown level '{level}'", file="layers/hazards.yaml", feature="mudflow.runout.level",
                               fix="use high, medium or low", code="bad_rules")
-    ground = terr.filled
-    stop = ro.get("stop_slope_deg")
-    if stop is not None:  # the flow stops on gentle ground: no energy line passes there
-        ground = np.where(source | flowing, terr.filled, np.inf)
-        terr.release()           # the runout reads ``ground``, not the heights (out of core)
-    reach = T.runout_alpha(ground, terr.fdir, source, float(ro["alpha_deg"]), terr.xres, terr.yres,
-                           terr.rec, terr.order)
-    del ground                   # not alive during the distances below (8 bytes a cell)
+    passable = None
+    if ro.get("stop_slope_deg") is not None:  # the flow stops on gentle ground: no energy line passes there
+        passable = source | flowing
+    # the runout reads the heights, receivers and order only where it reaches (out of core)
+    reach = T.runout_alpha(terr.filled, terr.fdir, source, float(ro["alpha_deg"]), terr.xres, terr.yres,
+                           terr.rec, terr.order, passable=passable, release=terr.release)
+    del passable
     path = reach & ~source
     del reach
     terr.release()
@@ -715,20 +712,22 @@ def _channel_gradient_deg(terr: Terrain, reach_m: float) -> np.ndarray:
     if z.dtype != np.float64:
         z = z.astype(np.float64)
     steps = max(1, int(np.ceil(reach_m / min(terr.xres, terr.yres))))
-    grad = _path_gradient(z, terr.rec, terr.shape[1], float(terr.xres), float(terr.yres),
-                          float(np.hypot(terr.xres, terr.yres)), float(reach_m), steps)
+    rec = terr.rec
+    grad = np.empty(z.shape[0], dtype=np.float64)
+    for i0, i1 in T.parts(z.shape[0], terr.release):   # out of core: the heights and receivers read
+        _path_gradient(z, rec, terr.shape[1], float(terr.xres), float(terr.yres),     # leave memory
+                       float(np.hypot(terr.xres, terr.yres)), float(reach_m), steps, grad, i0, i1)
+        terr.release()
     np.arctan(grad, out=grad)
     return np.degrees(grad, out=grad)
 
 
 @T.nb.njit(cache=True)
-def _path_gradient(z, rec, cols, xres, yres, diag, reach_m, steps):
-    """tan of the mean gradient along each cell's D8 path: at most ``steps`` steps while the path is
-    shorter than ``reach_m`` (0 where the cell has no receiver; one cell at a time, no n-sized
-    temporaries)."""
-    n = z.shape[0]
-    out = np.empty(n, dtype=np.float64)
-    for i in range(n):
+def _path_gradient(z, rec, cols, xres, yres, diag, reach_m, steps, out, i0, i1):
+    """``out[i0:i1]``: tan of the mean gradient along each cell's D8 path: at most ``steps`` steps while
+    the path is shorter than ``reach_m`` (0 where the cell has no receiver; one cell at a time, no
+    n-sized temporaries)."""
+    for i in range(i0, i1):
         cur = i
         length = 0.0
         for _ in range(steps):
@@ -743,7 +742,6 @@ def _path_gradient(z, rec, cols, xres, yres, diag, reach_m, steps):
                 length += diag
             cur = nxt
         out[i] = (z[i] - z[cur]) / length if length > 0 else 0.0
-    return out
 
 
 def _shift_levels(lv: np.ndarray, mask: np.ndarray, step: int, eligible: np.ndarray) -> None:
@@ -839,7 +837,7 @@ def _mfd_order(terr: Terrain) -> np.ndarray:
     """The upstream-first order of the MFD graph on the routing surface (computed once per terrain)."""
     if terr.extra.get("mfd_order") is None:
         terr.extra["mfd_order"] = terr.keep(C.mfd_order(terr.extra.get("routing", terr.filled), terr.fdir,
-                                                        terr.lakes))
+                                                        terr.lakes, release=terr.release))
         terr.release()
     return terr.extra["mfd_order"]
 
@@ -869,10 +867,10 @@ def avalanche_levels(terr: Terrain, rules: dict) -> np.ndarray:
             reach = C.runout_energy_line(terr.extra.get("routing", terr.filled), terr.fdir, start, float(alpha),
                                          terr.xres, terr.yres, exponent=float(r.get("runout_exponent", 8)),
                                          min_share=float(r.get("runout_min_share", 3e-4)), outlets=terr.lakes,
-                                         ground=terr.filled, order=_mfd_order(terr))
+                                         ground=terr.filled, order=_mfd_order(terr), release=terr.release)
         else:
             reach = T.runout_alpha(terr.filled, terr.fdir, start, float(alpha), terr.xres, terr.yres,
-                                   terr.rec, terr.order)
+                                   terr.rec, terr.order, release=terr.release)
         path = reach & ~start
         del reach
         terr.release()           # out of core: the surfaces and orders of the runout leave memory

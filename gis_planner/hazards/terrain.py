@@ -85,6 +85,7 @@ _OPEN = -3        # in the fill: a cell the flood has not reached yet
 _NO_LABELS = np.zeros((0, 0), dtype=np.int32)   # _fill_zhou without labels
 
 
+from .mapped import sparse_zeros
 from .surface import (  # noqa: F401 - numpy-only kernels, re-exported here
     as_float_dem, _BLOCK_ROWS, _workers, _horn_windows, _pad,
     _windows_of_padded, _weighted_difference, _horn_block, _blocked, horn_gradient,
@@ -497,7 +498,7 @@ def flow_direction_d8(filled: np.ndarray, xres: float, yres: float,
     filled = np.asarray(filled)
     filled = np.ascontiguousarray(filled, dtype=np.float32 if filled.dtype == np.float32 else np.float64)
     if flood_dir is None:
-        flood_dir = np.where(np.isnan(filled), NODATA_DIR, NO_OUTFLOW).astype(np.int8)
+        flood_dir = np.where(np.isnan(filled), np.int8(NODATA_DIR), np.int8(NO_OUTFLOW))   # int8: no int64 temporary
     out = _d8(filled, np.ascontiguousarray(flood_dir, dtype=np.int8), abs(float(xres)), abs(float(yres)))
     if outlets is not None:
         out[np.asarray(outlets, dtype=bool) & (out != NODATA_DIR)] = NO_OUTFLOW
@@ -762,23 +763,100 @@ def height_above_drainage(filled: np.ndarray, fdir: np.ndarray, drainage: np.nda
     return hand
 
 
+def parts(n: int, release, count: int = 16) -> list[tuple[int, int]]:
+    """``(t0, t1)`` ranges covering ``range(n)``: one without ``release``, else ``count`` of them (a pass over
+    an order in parts, the memory-mapped inputs released between them: see :class:`~.mapped.MappedStore`).
+
+    >>> parts(5, None), parts(5, print, 2)
+    ([(0, 5)], [(0, 3), (3, 5)])
+    """
+    step = max(1, n if release is None else -(-n // count))
+    return [(t0, min(n, t0 + step)) for t0 in range(0, max(n, 1), step)]
+
+
+@nb.njit(cache=True)
+def _hand_classes(zf, rec, order, drain, lakes, t0, t1, base, hand, lv, lake_max, river_max, codes):
+    # ``order[t0:t1]`` downstream first (the caller goes from the end of the order down, in parts).
+    # As ``_hand`` then ``hand[hand < 0] = 0``, the float32 copy, and per class ``k`` (in turn)
+    # ``lv = codes[k]`` where HAND ≤ the lake (cell draining to a lake cell) or river limit, in float64.
+    for t in range(t1 - 1, t0 - 1, -1):
+        i = order[t]
+        if drain[i]:
+            b = i
+        else:
+            j = rec[i]
+            b = base[j] if j >= 0 else i
+        base[i] = b
+        if b >= 0:
+            h = np.float64(zf[i]) - np.float64(zf[b])
+            if h < 0:
+                h = 0.0
+            hand[i] = np.float32(h)
+            limit = lake_max if lakes[b] else river_max
+            for k in range(codes.shape[0]):
+                if h <= limit[k]:
+                    lv[i] = codes[k]
+
+
+def hand_classes(filled: np.ndarray, drainage: np.ndarray, lakes: np.ndarray, lake_max, river_max, codes,
+                 rec: np.ndarray, order: np.ndarray, release=None):
+    """HAND as :func:`height_above_drainage` (negative heights set to 0) in float32, and classes of it:
+    ``codes[k]`` (uint8, later classes win) where HAND ≤ ``lake_max[k]`` for cells whose path meets the
+    drainage in a ``lakes`` cell, ≤ ``river_max[k]`` elsewhere (compared in float64); 0 elsewhere.
+    Returns ``(hand32, classes)``. One pass; ``release`` (e.g. ``Terrain.release``), when given, is called
+    after each sixteenth of the order (memory-mapped inputs hold only what one part touches).
+
+    >>> z = np.array([[3., 2., 1., 0.]])
+    >>> rec, order = flow_order(flow_direction_d8(z, 1, 1))
+    >>> h, c = hand_classes(z, np.array([[False, False, True, False]]), np.zeros((1, 4), bool),
+    ...                     [0.5, 1.5], [0.5, 1.5], [1, 2], rec, order)
+    >>> h.tolist(), c.tolist()
+    ([[2.0, 1.0, 0.0, 0.0]], [[0, 2, 2, 2]])
+    """
+    shape = np.shape(filled)
+    zf = np.asarray(filled)
+    zf = np.ascontiguousarray(zf, dtype=np.float32 if zf.dtype == np.float32 else np.float64).ravel()
+    dr = np.ascontiguousarray(drainage, dtype=np.bool_).ravel()
+    lk = np.ascontiguousarray(lakes, dtype=np.bool_).ravel()
+    n = zf.shape[0]
+    base = np.full(n, -1, dtype=rec.dtype)
+    hand = np.full(n, np.nan, dtype=np.float32)
+    lv = np.zeros(n, dtype=np.uint8)
+    args = (np.asarray(lake_max, np.float64), np.asarray(river_max, np.float64), np.asarray(codes, np.uint8))
+    for t0, t1 in reversed(parts(order.shape[0], release)):         # downstream first
+        _hand_classes(zf, rec, order, dr, lk, t0, t1, base, hand, lv, *args)
+        if release is not None:
+            release()
+    return hand.reshape(shape), lv.reshape(shape)
+
+
 # ----------------------------------------------------------------------------- runout
 @nb.njit(cache=True)
-def _runout(z, rec, order, start, tan_alpha, cols, xres, yres):
-    n = z.shape[0]
-    energy = np.full(n, -np.inf, dtype=np.float64)
-    reach = np.zeros(n, dtype=np.bool_)
+def _runout(z, rec, starts, q0, q1, passable, tan_alpha, cols, xres, yres, energy, hit, reach):
+    # The energy line of each start cell ``starts[q0:q1]`` walked down its D8 path while it is at or above
+    # the ground (Ground = ``z`` where ``passable``, empty: everywhere, else +inf). ``energy`` keeps the
+    # highest line that came to a cell (``hit``: set; np.zeros arrays, pages mapped on first write). A
+    # walk stops where it comes at or below that: the walk that set it went on with a line at least as
+    # high at every cell below (subtraction is monotonic) or stopped there. So a cell ends with the
+    # maximum over the reached donors' lines as in an upstream-first pass over the order, in any order
+    # of the walks, and a cell is reached when that maximum is at or above its ground.
+    every = passable.shape[0] == 0
     diag = math.sqrt(xres * xres + yres * yres)
-    for t in range(order.shape[0]):  # upstream first
-        i = order[t]
-        if start[i] and z[i] > energy[i]:
-            energy[i] = z[i]
-        if energy[i] >= z[i]:
+    for q in range(q0, q1):
+        i = starts[q]
+        e = np.float64(z[i]) if every or passable[i] else np.inf
+        while True:
+            if hit[i] and not e > energy[i]:
+                break
+            energy[i] = e
+            hit[i] = 1
+            g = np.float64(z[i]) if every or passable[i] else np.inf
+            if not e >= g:
+                break
             reach[i] = True
-        else:
-            continue
-        j = rec[i]
-        if j >= 0:
+            j = rec[i]
+            if j < 0:
+                break
             ri = i // cols
             rj = j // cols
             if ri == rj:
@@ -787,19 +865,26 @@ def _runout(z, rec, order, start, tan_alpha, cols, xres, yres):
                 d = yres
             else:
                 d = diag
-            e = energy[i] - tan_alpha * d
-            if e > energy[j]:
-                energy[j] = e
-    return reach
+            e = e - tan_alpha * d
+            i = j
 
 
 def runout_alpha(z: np.ndarray, fdir: np.ndarray, start: np.ndarray, alpha_deg: float,
-                 xres: float, yres: float, rec=None, order=None) -> np.ndarray:
+                 xres: float, yres: float, rec=None, order=None, passable: np.ndarray | None = None,
+                 release=None) -> np.ndarray:
     """Cells reached by a mass movement released in ``start`` cells (energy-line / alpha-angle model).
 
     A cell is reached if, along the D8 path from some start cell, the line falling from the start
     cell at angle ``alpha_deg`` is still at or above the ground: ``z_start - tan(α)·L ≥ z``.
-    Start cells are always reached.
+    Start cells are always reached. ``passable`` (bool, optional): the ground outside it is +inf
+    (the flow stops there), as ``np.where(passable, z, np.inf)`` without that array. Heights of -inf
+    are not valid ground.
+
+    Computed by walking down from each start cell (in raster order) while its line is above the
+    ground, which gives the result of a pass over the whole upstream-first ``order`` (not read): only
+    the cells the start cells reach are read and written; ``release`` (e.g. ``Terrain.release``), when
+    given, is called after each sixteenth of the start cells, so memory-mapped inputs hold only the
+    pages of the walks of one part (a band of the grid and what lies below it).
 
     Examples
     --------
@@ -807,42 +892,55 @@ def runout_alpha(z: np.ndarray, fdir: np.ndarray, start: np.ndarray, alpha_deg: 
     >>> fd = flow_direction_d8(z, 10, 10)
     >>> runout_alpha(z, fd, np.array([[True, False, False, False, False]]), 45, 10, 10).tolist()
     [[True, True, True, False, False]]
+    >>> runout_alpha(z, fd, np.array([[True, False, False, False, False]]), 45, 10, 10,
+    ...              passable=np.array([[True, False, True, True, True]])).tolist()
+    [[True, False, False, False, False]]
     """
-    if rec is None or order is None:
+    if rec is None:            # (``order`` is not needed: accepted for the callers that have it)
         rec, order = flow_order(fdir)
-    zz = np.ascontiguousarray(z, dtype=np.float64).ravel()
+    zz = np.asarray(z)
+    zz = np.ascontiguousarray(zz, dtype=np.float32 if zz.dtype == np.float32 else np.float64).ravel()
     st = np.ascontiguousarray(start, dtype=np.bool_).ravel()
-    reach = _runout(zz, rec, order, st, math.tan(math.radians(alpha_deg)), np.shape(z)[1],
-                    abs(float(xres)), abs(float(yres)))
+    ps = np.zeros(0, np.bool_) if passable is None else np.ascontiguousarray(passable, dtype=np.bool_).ravel()
+    n = zz.shape[0]
+    # the cells of the order (a start cell outside it, on nodata, is not processed)
+    starts = np.flatnonzero(st & (np.asarray(fdir).ravel() != NODATA_DIR)).astype(rec.dtype)
+    energy, hit, reach = sparse_zeros(n), sparse_zeros(n, np.uint8), sparse_zeros(n, np.bool_)
+    for q0, q1 in parts(starts.shape[0], release):
+        _runout(zz, rec, starts, q0, q1, ps, math.tan(math.radians(alpha_deg)),
+                np.shape(z)[1], abs(float(xres)), abs(float(yres)), energy, hit, reach)
+        if release is not None:
+            release()
     return reach.reshape(np.shape(z))
 
 
 # ----------------------------------------------------------------------------- upstream maximum
 @nb.njit(cache=True)
-def _upstream_max(values, rec, order):
-    # float64, in one pass, as np.nan_to_num(values, nan=-inf): NaN -> -inf, ±inf -> ± the largest float
-    out = np.empty(values.shape[0], dtype=np.float64)
+def _upstream_max_init(values, out, i0, i1):
+    # float64, as np.nan_to_num(values, nan=-inf): NaN -> -inf, ±inf -> ± the largest float
     big = np.finfo(np.float64).max
-    for i in range(values.shape[0]):
+    for i in range(i0, i1):
         v = np.float64(values[i])
         if math.isnan(v):
             v = -np.inf
         elif math.isinf(v):
             v = big if v > 0 else -big
         out[i] = v
-    for t in range(order.shape[0]):  # upstream first
+
+
+@nb.njit(cache=True)
+def _upstream_max(out, rec, order, t0, t1):
+    for t in range(t0, t1):  # upstream first
         i = order[t]
         j = rec[i]
         if j >= 0 and out[i] > out[j]:
             out[j] = out[i]
-    return out
 
 
 @nb.njit(cache=True)
-def _upstream_length(rec, order, cols, xres, yres):
+def _upstream_length(out, rec, order, t0, t1, cols, xres, yres):
     diag = np.hypot(xres, yres)
-    out = np.zeros(rec.shape[0], dtype=np.float64)
-    for t in range(order.shape[0]):  # upstream first
+    for t in range(t0, t1):  # upstream first
         i = order[t]
         j = rec[i]
         if j >= 0:
@@ -854,11 +952,11 @@ def _upstream_length(rec, order, cols, xres, yres):
                 step = diag
             if out[i] + step > out[j]:
                 out[j] = out[i] + step
-    return out
 
 
-def upstream_length(fdir: np.ndarray, xres: float, yres: float, rec=None, order=None) -> np.ndarray:
+def upstream_length(fdir: np.ndarray, xres: float, yres: float, rec=None, order=None, release=None) -> np.ndarray:
     """Length (m) of the longest D8 flow path that reaches each cell (0 on cells nothing drains into).
+    ``release`` (e.g. ``Terrain.release``): called after each part of the order (see :func:`parts`).
 
     >>> fd = np.array([[0, 0, -1]], dtype=np.int8)
     >>> upstream_length(fd, 10.0, 10.0).tolist()
@@ -867,11 +965,17 @@ def upstream_length(fdir: np.ndarray, xres: float, yres: float, rec=None, order=
     if rec is None or order is None:
         rec, order = flow_order(fdir)
     cols = np.shape(fdir)[1]
-    return _upstream_length(rec, order, cols, abs(float(xres)), abs(float(yres))).reshape(np.shape(fdir))
+    out = np.zeros(rec.shape[0], dtype=np.float64)
+    for t0, t1 in parts(order.shape[0], release):
+        _upstream_length(out, rec, order, t0, t1, cols, abs(float(xres)), abs(float(yres)))
+        if release is not None:
+            release()
+    return out.reshape(np.shape(fdir))
 
 
-def upstream_max(values: np.ndarray, fdir: np.ndarray, rec=None, order=None) -> np.ndarray:
+def upstream_max(values: np.ndarray, fdir: np.ndarray, rec=None, order=None, release=None) -> np.ndarray:
     """Maximum of ``values`` over each cell's catchment (the cell included), e.g. the highest point.
+    ``release`` (e.g. ``Terrain.release``): called after each part of the values and of the order.
 
     >>> fd = np.array([[0, 0, -1]], dtype=np.int8)
     >>> upstream_max(np.array([[5., 1., 3.]]), fd).tolist()
@@ -881,4 +985,13 @@ def upstream_max(values: np.ndarray, fdir: np.ndarray, rec=None, order=None) -> 
         rec, order = flow_order(fdir)
     v = np.asarray(values)
     v = np.ascontiguousarray(v, dtype=np.float32 if v.dtype == np.float32 else np.float64).ravel()
-    return _upstream_max(v, rec, order).reshape(np.shape(values))
+    out = np.empty(v.shape[0], dtype=np.float64)
+    for i0, i1 in parts(v.shape[0], release):
+        _upstream_max_init(v, out, i0, i1)
+        if release is not None:
+            release()
+    for t0, t1 in parts(order.shape[0], release):
+        _upstream_max(out, rec, order, t0, t1)
+        if release is not None:
+            release()
+    return out.reshape(np.shape(values))
