@@ -87,7 +87,20 @@ OBSERVER_JS = """
 (() => {
   if (window.__gpb) return;
   window.__gpb = {last: Date.now()};
-  const mark = () => { window.__gpb.last = Date.now(); };
+  // a change only a screen reader gets (a visually hidden live region: the select boxes' "3 options
+  // available." announcement, emptied up to ~1 s after the box loses focus) is no change a user waits for
+  const unseen = (m) => {
+    const e = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+    const live = e && e.closest ? e.closest('[aria-live]') : null;
+    for (let a = live; a && a !== document.body; a = a.parentElement) {   // inside a box of ≤ 1 px that clips
+      const r = a.getBoundingClientRect();
+      if ((r.width <= 1 || r.height <= 1) && getComputedStyle(a).overflow === 'hidden') return true;
+    }
+    return false;
+  };
+  const mark = (muts) => {
+    if (!Array.isArray(muts) || !muts.every(unseen)) window.__gpb.last = Date.now();
+  };
   const start = () => new MutationObserver(mark).observe(document.documentElement || document,
       {subtree: true, childList: true, attributes: true, characterData: true});
   if (document.documentElement) start(); else document.addEventListener('DOMContentLoaded', start);
