@@ -33,12 +33,60 @@ _BAND_BYTES = 16 << 20          # written a band at a time: no whole copy of the
 MIN_BYTES = 1 << 20             # smaller arrays stay in memory (a file and a map each would cost more)
 
 
+def fs_type(path: str, mounts: str | None = None) -> str | None:
+    """The file system type of the mount that holds ``path`` (the longest mount point that is a prefix of it),
+    from ``/proc/mounts`` (or the text ``mounts``); None when unknown (not Linux).
+
+    >>> fs_type("/tmp/x", "/dev/vda1 / ext4 rw 0 0\\ntmpfs /tmp tmpfs rw 0 0\\n")
+    'tmpfs'
+    >>> fs_type("/var/tmp", "/dev/vda1 / ext4 rw 0 0\\ntmpfs /tmp tmpfs rw 0 0\\n")
+    'ext4'
+    """
+    if mounts is None:
+        try:
+            with open("/proc/mounts", encoding="utf-8") as fh:
+                mounts = fh.read()
+        except OSError:
+            return None
+    best, kind = "", None
+    path = os.path.abspath(path)
+    for line in mounts.splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        point = parts[1].replace("\\040", " ")
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, parts[2]
+    return kind
+
+
+def default_dir(mounts: str | None = None, environ=None) -> str:
+    """Where the store's files go by default: the system's temporary folder, unless it is a ``tmpfs`` (RAM,
+    Debian's ``/tmp`` since 13) and ``TMPDIR`` does not name it: then ``/var/tmp`` (on disk), when writable.
+    Files in RAM would take the memory the store exists to give back.
+
+    >>> m = f"/dev/vda1 / ext4 rw 0 0\\ntmpfs {tempfile.gettempdir()} tmpfs rw 0 0\\n"   # the temporary folder in RAM
+    >>> default_dir(m, {}) == ("/var/tmp" if os.access("/var/tmp", os.W_OK) else tempfile.gettempdir())
+    True
+    >>> default_dir(m, {"TMPDIR": tempfile.gettempdir()}) == tempfile.gettempdir()   # named by the user: kept
+    True
+    >>> default_dir("/dev/vda1 / ext4 rw 0 0\\n", {}) == tempfile.gettempdir()      # on disk: kept
+    True
+    """
+    environ = os.environ if environ is None else environ
+    tmp = tempfile.gettempdir()
+    if "TMPDIR" not in environ and fs_type(tmp, mounts) == "tmpfs" and os.access("/var/tmp", os.W_OK):
+        return "/var/tmp"
+    return tmp
+
+
 class MappedStore:
-    """Arrays in shared memory maps of unnamed temporary files (in ``workdir``, default the system's
-    temporary folder); arrays under ``min_bytes`` (default :data:`MIN_BYTES`) are left in memory."""
+    """Arrays in shared memory maps of unnamed temporary files (in ``workdir``, default :func:`default_dir`);
+    arrays under ``min_bytes`` (default :data:`MIN_BYTES`) are left in memory."""
 
     def __init__(self, workdir=None, min_bytes: int | None = None):
-        self.workdir = None if workdir is None else os.fspath(workdir)
+        self.workdir = default_dir() if workdir is None else os.fspath(workdir)
         self.min_bytes = MIN_BYTES if min_bytes is None else int(min_bytes)
         self._maps: weakref.WeakValueDictionary[int, mmap.mmap] = weakref.WeakValueDictionary()
 
@@ -86,9 +134,11 @@ class MappedStore:
         """Drop the resident pages of every map of the store from the process (the data stay), and the
         free pages of the C heap (``malloc_trim``: the 10-40 MB temporaries of the zone rules freed into
         the heap stay resident otherwise, ~100 MB more at 10 M cells by the last zone rule)."""
+        dontneed = getattr(mmap, "MADV_DONTNEED", None)    # (not on Windows: the pages stay until unmapped)
         for mm in list(self._maps.values()):
             try:
-                mm.madvise(mmap.MADV_DONTNEED)
+                if dontneed is not None:
+                    mm.madvise(dontneed)
             except ValueError:                  # closed meanwhile
                 pass
         _malloc_trim()

@@ -1065,15 +1065,18 @@ def compute_terrain_tiled(z: np.ndarray, transform, crs, lakes: np.ndarray | Non
                           workdir=None, progress=None, lang=None):
     """The :class:`~gis_planner.hazards.susceptibility.Terrain` of a large DEM from the tiled kernels.
 
-    Rasters are memory-mapped from files in a temporary folder (removed when the Terrain is garbage
-    collected). The receivers/topological order that the zone rules need are built in memory from
+    Rasters are memory-mapped from files in a temporary folder (``workdir``, default
+    :func:`~gis_planner.hazards.mapped.default_dir`: on disk, not a RAM tmpfs; removed when the Terrain is
+    garbage collected). The receivers/topological order that the zone rules need are built in memory from
     the D8 raster (8 bytes a cell) when a rule first asks for them (``Terrain.rec``/``order``)."""
     from ..i18n import t
     from .susceptibility import Terrain, _Steps, metric_grid
 
     steps = _Steps(progress)
     z, crs = metric_grid(z, crs)
-    tmp = tempfile.mkdtemp(prefix="gis_planner_tiled_", dir=workdir)
+    from .mapped import default_dir
+
+    tmp = tempfile.mkdtemp(prefix="gis_planner_tiled_", dir=default_dir() if workdir is None else workdir)
     terr = Terrain(dem=z, transform=transform, crs=crs)
     weakref.finalize(terr, shutil.rmtree, tmp, True)
     terr.lakes = np.zeros(z.shape, bool) if lakes is None else (np.asarray(lakes, bool) & np.isfinite(z))
