@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/terrain_pipeline_mem.py [DEM]     # default: benchmarks/out/kg_10M.tif
     .venv/bin/python benchmarks/terrain_pipeline_mem.py --levels [DEM]   # and the four zone level rasters
     .venv/bin/python benchmarks/terrain_pipeline_mem.py --levels --hash [DEM]   # and SHA-1s of the outputs
+    .venv/bin/python benchmarks/terrain_pipeline_mem.py --levels --tiled [DEM]  # the product's path from 20 M cells
 
 One process (interpreter start and imports included): reads the GeoTIFF in float32, runs
 ``susceptibility.compute_terrain`` with the rules of ``layers/hazards.yaml`` and prints, at each
@@ -14,7 +15,9 @@ also the level rasters of ``hazards compute`` (flood HAND, mudflow, landslide, a
 lithology, no polygons), each followed by the same figures. ``--hash``: the SHA-1 of each level raster
 (taken as it is made, ~nothing allocated) and, after the peak figure, of every array the ``Terrain``
 keeps (its rasters and ``extra``), to compare outputs between two versions of the code. The 10 M-cell
-grid is made by ``terrain_scale_bench.py`` (``grid_for(10)``). To compare with other code, run the
+grid is made by ``terrain_scale_bench.py`` (``grid_for(10)``). ``--tiled``: the terrain of the tiled path
+(``tiled.compute_terrain_tiled``, as ``terrain_for_workspace`` does from ``tiled_min_cells``), out of core as
+the product has it, then the same levels. To compare with other code, run the
 script with ``PYTHONPATH`` pointing at that code (e.g. ``git archive <commit> gis_planner layers``
 unpacked in a temporary folder).
 """
@@ -53,7 +56,7 @@ def sha1(a: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def main(dem: str, levels: bool = False, hashes: bool = False) -> None:
+def main(dem: str, levels: bool = False, hashes: bool = False, tiled: bool = False) -> None:
     print(f"load average {os.getloadavg()}", flush=True)
     from gis_planner.hazards import susceptibility as S
     from gis_planner.hazards import terrain as T
@@ -72,7 +75,14 @@ def main(dem: str, levels: bool = False, hashes: bool = False) -> None:
     def step(frac, msg):
         print(f"  step {frac:.2f} (before it) {rss()}, CPU {cpu():.2f} s", flush=True)
 
-    terr = S.compute_terrain(z, transform, crs, progress=step)
+    if tiled:
+        from gis_planner.hazards import tiled as TL
+
+        z = np.asarray(z, dtype=np.float64)     # as terrain_for_workspace gives the tiled path its DEM
+        terr = TL.compute_terrain_tiled(z, transform, crs, progress=step)
+        getattr(terr, "out_of_core", lambda: None)()    # as terrain_for_workspace has it
+    else:
+        terr = S.compute_terrain(z, transform, crs, progress=step)
     del z                      # as in the product (terrain_for_workspace): the DEM lives on in the terrain
     print(f"done               {rss()}, CPU {cpu():.2f} s")
     seen, kept = set(), []
@@ -102,5 +112,6 @@ def main(dem: str, levels: bool = False, hashes: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a not in ("--levels", "--hash")]
-    main(args[0] if args else str(HERE / "out" / "kg_10M.tif"), "--levels" in sys.argv[1:], "--hash" in sys.argv[1:])
+    args = [a for a in sys.argv[1:] if a not in ("--levels", "--hash", "--tiled")]
+    main(args[0] if args else str(HERE / "out" / "kg_10M.tif"), "--levels" in sys.argv[1:], "--hash" in sys.argv[1:],
+         "--tiled" in sys.argv[1:])
