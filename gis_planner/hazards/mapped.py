@@ -29,6 +29,8 @@ import weakref
 
 import numpy as np
 
+from ..allocator import malloc_trim
+
 _BAND_BYTES = 16 << 20          # written a band at a time: no whole copy of the array for the file
 MIN_BYTES = 1 << 20             # smaller arrays stay in memory (a file and a map each would cost more)
 
@@ -141,7 +143,7 @@ class MappedStore:
                     mm.madvise(dontneed)
             except ValueError:                  # closed meanwhile
                 pass
-        _malloc_trim()
+        malloc_trim()
 
 
 def sparse_zeros(n: int, dtype=np.float64) -> np.ndarray:
@@ -160,19 +162,3 @@ def sparse_zeros(n: int, dtype=np.float64) -> np.ndarray:
     if nbytes < MIN_BYTES or not hasattr(mmap, "MAP_PRIVATE"):    # (no MAP_PRIVATE: Windows)
         return np.zeros(int(n), dtype)
     return np.frombuffer(mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE), dtype=dtype)
-
-
-def _malloc_trim() -> None:
-    global _TRIM
-    if _TRIM is None:
-        try:
-            import ctypes
-
-            _TRIM = ctypes.CDLL(None).malloc_trim
-        except (OSError, AttributeError):       # pragma: no cover - not glibc
-            _TRIM = False
-    if _TRIM:
-        _TRIM(0)
-
-
-_TRIM = None

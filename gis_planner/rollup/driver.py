@@ -32,8 +32,6 @@ Example
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 import os
 import pickle
@@ -46,6 +44,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
+from ..allocator import malloc_trim
 from ..errors import GisPlannerError
 from .compute import LONG_COLUMNS, municipality_tables, roll_up, workspace_tables, ws_hierarchy
 from .store import HAZARDS, PARCELS_DIR, RESTRICTIONS, NationalSet, Store, open_store, read_partition, where_am_i
@@ -124,7 +123,6 @@ def rss_mb() -> float:
 
 
 TRIM_ENV = "GIS_PLANNER_ROLLUP_TRIM"  # "0": do not release memory after each task (benchmark comparison only)
-_malloc_trim = None
 RELEASES = 0  # calls of release_memory in this process that released (a worker's count; tests)
 
 
@@ -142,7 +140,7 @@ def release_memory() -> bool:
     the environment variable ``GIS_PLANNER_ROLLUP_TRIM=0`` (the benchmark's comparison). Returns whether
     ``malloc_trim`` was called.
     """
-    global _malloc_trim, RELEASES
+    global RELEASES
     if os.environ.get(TRIM_ENV, "1") == "0":
         return False
     RELEASES += 1
@@ -152,18 +150,7 @@ def release_memory() -> bool:
         pa.default_memory_pool().release_unused()
     except Exception:  # noqa: BLE001 - an old pyarrow without release_unused: nothing to release
         pass
-    if _malloc_trim is None:
-        _malloc_trim = False
-        name = ctypes.util.find_library("c")
-        try:
-            libc = ctypes.CDLL(name) if name else None
-            _malloc_trim = getattr(libc, "malloc_trim", False) if libc is not None else False
-        except OSError:  # not glibc (musl, macOS, Windows): the allocator keeps its own policy
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
-        return True
-    return False
+    return malloc_trim()   # not glibc (musl, macOS, Windows): the allocator keeps its own policy
 
 
 # pyarrow's allocator on the local cluster's workers (environment set before each worker starts; an external
