@@ -165,6 +165,7 @@ RUN_TRACKER_JS = """
       // settled by a run that starts after it (or, if one is under way, by the end of that one: Streamlit
       // reruns before it says it is done when a value came in meanwhile)
       R.reportStarts = R.starts + 1; R.reportEnds = R.state === 'notRunning' ? Infinity : R.ends + 1;
+      R.reportAt = Date.now();
     }
   });
   const look = () => {
@@ -181,7 +182,7 @@ RUN_TRACKER_JS = """
 })();
 """
 IDLE_JS = """
-([q, mark, call]) => {
+([q, mark, call, grace]) => {
   const R = window.__gpRun, now = Date.now();
   if (!R) { throw new Error('the run tracker is not installed (RUN_TRACKER_JS)'); }
   let maps = true;   // every map frame has made its map (it reports its first view right then)
@@ -189,7 +190,10 @@ IDLE_JS = """
     try { if (!(f.contentWindow && f.contentWindow.map)) { maps = false; } } catch (e) { /* other origin */ }
   });
   const ran = !mark || R.starts > mark.starts || (mark.state !== 'notRunning' && R.ends > mark.ends);
-  const report = R.starts < R.reportStarts && R.ends < R.reportEnds;
+  // a value Streamlit starts no run for (the same as the component's last one) is settled once nothing ran
+  // for ``REPORT_GRACE_MS`` after it (CI 2026-12-06: 120 s waited after a value that no run followed)
+  const report = R.starts < R.reportStarts && R.ends < R.reportEnds &&
+                 !(R.state === 'notRunning' && now - R.reportAt >= grace);
   const busy = R.state !== 'notRunning' || !ran || report || !maps ||
                document.querySelector('[data-stale="true"], [data-testid="stSkeleton"]');
   const key = String(call);   // each wait starts its quiet time afresh
@@ -200,6 +204,9 @@ IDLE_JS = """
 
 
 _WAIT_NO = itertools.count(1)   # numbers the wait_idle calls
+# ms after a component's value with no run started (and none going) before that value counts as taken: Streamlit
+# starts no run for a value equal to the component's last one (a map reporting the same view again)
+REPORT_GRACE_MS = 3000
 
 
 def track_runs(target) -> None:
@@ -220,7 +227,8 @@ def wait_idle(page, after: dict | None = None, quiet_ms: int = 500, timeout: int
     move). With ``after`` (:func:`run_mark` before a click), a run must also have started since. Needs
     :func:`track_runs` on the page or its context."""
     try:
-        page.wait_for_function(IDLE_JS, arg=[quiet_ms, after, next(_WAIT_NO)], timeout=timeout, polling=100)
+        page.wait_for_function(IDLE_JS, arg=[quiet_ms, after, next(_WAIT_NO), REPORT_GRACE_MS], timeout=timeout,
+                              polling=100)
     except Exception as exc:  # noqa: BLE001 - said with what was still busy
         seen = page.evaluate("""() => ({run: window.__gpRun, maps: Array.from(document.querySelectorAll(
             'iframe[title*="st_folium"]')).map((f) => { try { return !!f.contentWindow.map; } catch (e) { return null; } }),
